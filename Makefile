@@ -1,0 +1,29 @@
+# Varco: the one entry point for building, running and testing.
+# `make test` is what CI runs (.ci/run); it installs what the tests need on a fresh Debian machine.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Debian packages the test suite drives as real components.
+TEST_PACKAGES := xmlsec1
+
+.PHONY: help test deps fmt-check lint unit bench fuzz-smoke
+
+help: ## list targets
+	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
+
+test: deps fmt-check lint unit ## everything CI checks: install test deps, fmt, clippy, all tests
+
+deps: ## install the Debian packages the tests need (idempotent)
+	@./scripts/install-deps.sh $(TEST_PACKAGES)
+
+fmt-check: ## rustfmt, no changes allowed
+	$(CARGO) fmt --all -- --check
+
+lint: ## clippy on every target, warnings are errors
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: ## unit, vector, interop and API tests
+	$(CARGO) test --workspace --locked
+
+bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
+	$(CARGO) bench -p xmldsig --bench verify --locked

@@ -1,0 +1,990 @@
+//! The read-only tree and its builder.
+//!
+//! Nodes live in one arena in document order (pre-order), so a subtree is a contiguous range of
+//! node indices: `id .. end`. That makes canonicalization a linear walk and lets a signature
+//! check ask "is node X inside element E?" with two integer comparisons.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use quick_xml::events::Event;
+use quick_xml::events::attributes::Attributes;
+use quick_xml::reader::Reader;
+
+use crate::{Error, Limits};
+
+/// The namespace bound to the `xml` prefix by definition.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of namespace declarations themselves; it may never be declared.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Index of a node in its [`Document`]. Only meaningful for the document that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u32);
+
+impl NodeId {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+pub(crate) fn node_index(id: NodeId) -> u32 {
+    id.0
+}
+
+/// Index into [`Document::namespaces`]; 0 is "no namespace", 1 is [`XML_NS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ns(u32);
+
+impl Ns {
+    pub(crate) const NONE: Ns = Ns(0);
+    const XML: Ns = Ns(1);
+}
+
+const NO_PARENT: u32 = u32::MAX;
+
+#[derive(Debug)]
+pub(crate) struct NodeData<'a> {
+    parent: u32,
+    /// One past the last node of this node's subtree.
+    pub(crate) end: u32,
+    pub(crate) kind: Kind<'a>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind<'a> {
+    Element(ElementData<'a>),
+    Text(Cow<'a, str>),
+    Comment(&'a str),
+    Pi { target: &'a str, data: &'a str },
+}
+
+#[derive(Debug)]
+pub(crate) struct ElementData<'a> {
+    /// Empty when the name is unprefixed.
+    pub(crate) prefix: &'a str,
+    pub(crate) local: &'a str,
+    pub(crate) ns: Ns,
+    pub(crate) attrs: Range<u32>,
+    pub(crate) decls: Range<u32>,
+    /// Byte offsets: start of `<`, end of the start tag, start of the end tag, end of element.
+    span: [u32; 4],
+}
+
+#[derive(Debug)]
+pub(crate) struct AttrData<'a> {
+    /// Empty when the name is unprefixed.
+    pub(crate) prefix: &'a str,
+    pub(crate) local: &'a str,
+    pub(crate) ns: Ns,
+    pub(crate) value: Cow<'a, str>,
+}
+
+/// One namespace declaration as written on an element. `ns` is [`Ns::NONE`] for `xmlns=""`.
+#[derive(Debug)]
+pub(crate) struct Decl<'a> {
+    /// Empty for the default namespace.
+    pub(crate) prefix: &'a str,
+    pub(crate) ns: Ns,
+}
+
+/// A parsed document: immutable, namespace-resolved, with a unique-ID index.
+///
+/// It borrows the input, so values that need no unescaping cost no copy.
+#[derive(Debug)]
+pub struct Document<'a> {
+    source: &'a str,
+    pub(crate) nodes: Vec<NodeData<'a>>,
+    pub(crate) attrs: Vec<AttrData<'a>>,
+    pub(crate) decls: Vec<Decl<'a>>,
+    namespaces: Vec<Cow<'a, str>>,
+    ids: HashMap<Cow<'a, str>, NodeId>,
+}
+
+impl<'a> Document<'a> {
+    /// Parses untrusted bytes.
+    ///
+    /// Refuses, with a typed [`Error`]: input over the limits, anything but UTF-8 XML 1.0, any
+    /// DOCTYPE, entity references other than the predefined ones, unbound prefixes, duplicate
+    /// attributes, duplicate identifiers, and any ill-formed markup.
+    pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        if input.len() > limits.max_bytes {
+            return Err(Error::TooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        let text = std::str::from_utf8(input).map_err(|_| Error::InvalidUtf8)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        check_chars(text.as_bytes())?;
+        Builder::new(text, limits).run()
+    }
+
+    /// The text the document was parsed from (without a byte-order mark). Element spans index
+    /// into it.
+    pub fn source(&self) -> &'a str {
+        self.source
+    }
+
+    /// The root element.
+    pub fn root(&self) -> Element<'_, 'a> {
+        // The builder refuses documents without a root element, and the root is always the
+        // first node pushed.
+        Element {
+            doc: self,
+            id: NodeId(0),
+        }
+    }
+
+    /// The element whose `ID` (or `Id`, `id`, `xml:id`) attribute has this value. Identifiers
+    /// are unique in a parsed document.
+    pub fn element_by_id(&self, id: &str) -> Option<Element<'_, 'a>> {
+        self.ids.get(id).map(|&id| Element { doc: self, id })
+    }
+
+    /// The node with this identifier, if it is an element.
+    pub fn element(&self, id: NodeId) -> Option<Element<'_, 'a>> {
+        match self.nodes.get(id.index())?.kind {
+            Kind::Element(_) => Some(Element { doc: self, id }),
+            _ => None,
+        }
+    }
+
+    /// Number of nodes (elements, text, comments, processing instructions).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn node(&self, id: u32) -> Option<&NodeData<'a>> {
+        self.nodes.get(id as usize)
+    }
+
+    pub(crate) fn ns_uri(&self, ns: Ns) -> &str {
+        self.namespaces.get(ns.0 as usize).map_or("", |s| s)
+    }
+
+    /// The namespace bound to `prefix` ("" for the default) in scope at element `id`, walking
+    /// the declarations of the element and its ancestors. `None` when nothing binds it.
+    pub(crate) fn lookup_prefix(&self, mut id: u32, prefix: &str) -> Option<Ns> {
+        if prefix == "xml" {
+            return Some(Ns::XML);
+        }
+        while let Some(node) = self.node(id) {
+            if let Kind::Element(e) = &node.kind {
+                let decls = self.decls.get(e.decls.start as usize..e.decls.end as usize);
+                if let Some(d) = decls.and_then(|d| d.iter().find(|d| d.prefix == prefix)) {
+                    return Some(d.ns);
+                }
+            }
+            id = node.parent;
+        }
+        None
+    }
+}
+
+/// A view of one element of a [`Document`].
+#[derive(Clone, Copy)]
+pub struct Element<'d, 'a> {
+    doc: &'d Document<'a>,
+    id: NodeId,
+}
+
+impl std::fmt::Debug for Element<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Element({:?} {{{}}}{})",
+            self.id,
+            self.namespace().unwrap_or(""),
+            self.local_name()
+        )
+    }
+}
+
+impl PartialEq for Element<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.doc, other.doc) && self.id == other.id
+    }
+}
+
+impl Eq for Element<'_, '_> {}
+
+/// A child node of an element.
+#[derive(Debug, Clone, Copy)]
+pub enum Child<'d, 'a> {
+    /// A child element.
+    Element(Element<'d, 'a>),
+    /// Character data, with references resolved and line ends normalized. Adjacent text and
+    /// CDATA sections form one node; a comment or processing instruction splits text.
+    Text(&'d str),
+    /// A comment's content.
+    Comment(&'d str),
+    /// A processing instruction.
+    ProcessingInstruction {
+        /// Its target.
+        target: &'d str,
+        /// Its data, without the separating white space.
+        data: &'d str,
+    },
+}
+
+impl<'d, 'a> Element<'d, 'a> {
+    fn data(&self) -> &'d ElementData<'a> {
+        match self.doc.nodes.get(self.id.index()).map(|n| &n.kind) {
+            Some(Kind::Element(e)) => e,
+            // An `Element` is only ever made for an element node of its own document.
+            _ => unreachable!("Element view over a non-element node"),
+        }
+    }
+
+    fn node(&self) -> &'d NodeData<'a> {
+        &self.doc.nodes[self.id.index()]
+    }
+
+    /// The document this element belongs to.
+    pub fn document(&self) -> &'d Document<'a> {
+        self.doc
+    }
+
+    /// This element's node identifier.
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Local name (without prefix).
+    pub fn local_name(&self) -> &'d str {
+        self.data().local
+    }
+
+    /// The prefix as written, if any.
+    pub fn prefix(&self) -> Option<&'d str> {
+        let p = self.data().prefix;
+        (!p.is_empty()).then_some(p)
+    }
+
+    /// The namespace URI, if the element is in one.
+    pub fn namespace(&self) -> Option<&'d str> {
+        let ns = self.data().ns;
+        (ns != Ns::NONE).then(|| self.doc.ns_uri(ns))
+    }
+
+    /// True when the element has this namespace URI and local name.
+    pub fn is(&self, namespace: &str, local: &str) -> bool {
+        self.local_name() == local && self.namespace() == Some(namespace)
+    }
+
+    /// The value of the unqualified attribute `local`.
+    pub fn attribute(&self, local: &str) -> Option<&'d str> {
+        self.attrs()
+            .iter()
+            .find(|a| a.ns == Ns::NONE && a.local == local)
+            .map(|a| a.value.as_ref())
+    }
+
+    /// The value of the attribute `{namespace}local`.
+    pub fn attribute_ns(&self, namespace: &str, local: &str) -> Option<&'d str> {
+        self.attrs()
+            .iter()
+            .find(|a| a.ns != Ns::NONE && a.local == local && self.doc.ns_uri(a.ns) == namespace)
+            .map(|a| a.value.as_ref())
+    }
+
+    /// All attributes except namespace declarations, in document order, as
+    /// `(namespace, local name, value)`.
+    pub fn attributes(&self) -> impl Iterator<Item = (Option<&'d str>, &'d str, &'d str)> + 'd {
+        let doc = self.doc;
+        self.attrs().iter().map(move |a| {
+            let ns = (a.ns != Ns::NONE).then(|| doc.ns_uri(a.ns));
+            (ns, a.local, a.value.as_ref())
+        })
+    }
+
+    /// Number of attributes, namespace declarations excluded.
+    pub fn attribute_count(&self) -> usize {
+        self.attrs().len()
+    }
+
+    fn attrs(&self) -> &'d [AttrData<'a>] {
+        let r = &self.data().attrs;
+        self.doc
+            .attrs
+            .get(r.start as usize..r.end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// The parent element, `None` for the root.
+    pub fn parent(&self) -> Option<Element<'d, 'a>> {
+        let p = self.node().parent;
+        (p != NO_PARENT).then_some(Element {
+            doc: self.doc,
+            id: NodeId(p),
+        })
+    }
+
+    /// True when `other` is this element or lies inside it.
+    pub fn contains(&self, other: NodeId) -> bool {
+        self.id.0 <= other.0 && other.0 < self.node().end
+    }
+
+    /// The child nodes, in document order.
+    pub fn children(&self) -> Children<'d, 'a> {
+        Children {
+            doc: self.doc,
+            next: self.id.0 + 1,
+            end: self.node().end,
+        }
+    }
+
+    /// The child elements, in document order.
+    pub fn child_elements(&self) -> impl Iterator<Item = Element<'d, 'a>> + 'd {
+        self.children().filter_map(|c| match c {
+            Child::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The text of this element: the concatenation of all its text children. Comments and
+    /// processing instructions between text pieces are skipped, never used as terminators, so
+    /// `a<!---->b` reads `ab` (the comment-injection class of CVE-2017-11427).
+    pub fn text(&self) -> Cow<'d, str> {
+        let mut texts = self.children().filter_map(|c| match c {
+            Child::Text(t) => Some(t),
+            _ => None,
+        });
+        let Some(first) = texts.next() else {
+            return Cow::Borrowed("");
+        };
+        match texts.next() {
+            None => Cow::Borrowed(first),
+            Some(second) => {
+                let mut s = String::with_capacity(first.len() + second.len());
+                s.push_str(first);
+                s.push_str(second);
+                texts.for_each(|t| s.push_str(t));
+                Cow::Owned(s)
+            }
+        }
+    }
+
+    /// True when the element has a comment or processing instruction among its descendants.
+    pub fn has_comments_or_pis(&self) -> bool {
+        let range = self.id.index()..self.node().end as usize;
+        self.doc
+            .nodes
+            .get(range)
+            .unwrap_or(&[])
+            .iter()
+            .any(|n| matches!(n.kind, Kind::Comment(_) | Kind::Pi { .. }))
+    }
+
+    /// Byte range of the whole element in [`Document::source`].
+    pub fn span(&self) -> Range<usize> {
+        let s = self.data().span;
+        s[0] as usize..s[3] as usize
+    }
+
+    /// Byte range of the element's content (between its start and end tags). Empty, at the end
+    /// of the element, for a self-closing tag.
+    pub fn content_span(&self) -> Range<usize> {
+        let s = self.data().span;
+        s[1] as usize..s[2] as usize
+    }
+}
+
+/// Iterator over the children of an element.
+pub struct Children<'d, 'a> {
+    doc: &'d Document<'a>,
+    next: u32,
+    end: u32,
+}
+
+impl<'d, 'a> Iterator for Children<'d, 'a> {
+    type Item = Child<'d, 'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let id = self.next;
+        let node = self.doc.node(id)?;
+        self.next = node.end;
+        Some(match &node.kind {
+            Kind::Element(_) => Child::Element(Element {
+                doc: self.doc,
+                id: NodeId(id),
+            }),
+            Kind::Text(t) => Child::Text(t),
+            Kind::Comment(c) => Child::Comment(c),
+            Kind::Pi { target, data } => Child::ProcessingInstruction { target, data },
+        })
+    }
+}
+
+// === Parsing ===
+
+/// Refuses bytes XML 1.0 never allows: C0 controls other than tab, LF, CR, and the
+/// non-characters U+FFFE / U+FFFF (EF BF BE / EF BF BF in UTF-8). One pass, no decoding.
+fn check_chars(b: &[u8]) -> Result<(), Error> {
+    for (i, &c) in b.iter().enumerate() {
+        let bad = match c {
+            b'\t' | b'\n' | b'\r' => false,
+            0..0x20 => true,
+            0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
+            _ => false,
+        };
+        if bad {
+            return Err(Error::IllegalCharacter { offset: i });
+        }
+    }
+    Ok(())
+}
+
+fn is_legal_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// A loose NCName check: what matters here is that names cannot smuggle markup or colons.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_' || !first.is_ascii())
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii())
+}
+
+/// Splits a QName into (prefix, local); the prefix is empty when there is none.
+fn split_qname(name: &str) -> Result<(&str, &str), Error> {
+    let (prefix, local) = match name.split_once(':') {
+        Some((p, l)) => (p, l),
+        None => ("", name),
+    };
+    if (!prefix.is_empty() || name.contains(':')) && !is_ncname(prefix) || !is_ncname(local) {
+        return Err(Error::InvalidName);
+    }
+    Ok((prefix, local))
+}
+
+/// Resolves one reference body (`lt`, `#x41`, ...) to its character.
+fn resolve_reference(name: &str, offset: usize) -> Result<char, Error> {
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => {
+            let Some(num) = name.strip_prefix('#') else {
+                return Err(Error::UndeclaredEntity {
+                    name: name.chars().take(64).collect(),
+                });
+            };
+            let bad = || Error::InvalidCharacterReference { offset };
+            let (digits, radix) = match num.strip_prefix('x') {
+                Some(hex) => (hex, 16),
+                None => (num, 10),
+            };
+            if digits.is_empty() || digits.len() > 8 {
+                return Err(bad());
+            }
+            let n = u32::from_str_radix(digits, radix).map_err(|_| bad())?;
+            let c = char::from_u32(n).ok_or_else(bad)?;
+            if !is_legal_char(c) {
+                return Err(bad());
+            }
+            c
+        }
+    };
+    Ok(c)
+}
+
+/// Line-end normalization of character data (XML 1.0 §2.11): CRLF and lone CR become LF.
+fn normalize_eol(s: &str) -> Cow<'_, str> {
+    if !s.contains('\r') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            if chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Attribute-value normalization (XML 1.0 §3.3.3) for CDATA attributes: references resolved,
+/// each literal white-space character (CRLF counting as one) becomes a space.
+fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
+    if !raw
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find(['&', '<', '\t', '\n', '\r']) {
+        out.push_str(&rest[..i]);
+        let c = rest.as_bytes()[i];
+        rest = &rest[i + 1..];
+        match c {
+            b'<' => {
+                return Err(Error::Malformed {
+                    offset,
+                    reason: "'<' in attribute value".into(),
+                });
+            }
+            b'&' => {
+                let end = rest.find(';').ok_or_else(|| Error::Malformed {
+                    offset,
+                    reason: "unterminated reference in attribute value".into(),
+                })?;
+                out.push(resolve_reference(&rest[..end], offset)?);
+                rest = &rest[end + 1..];
+            }
+            b'\r' => {
+                out.push(' ');
+                rest = rest.strip_prefix('\n').unwrap_or(rest);
+            }
+            _ => out.push(' '),
+        }
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
+}
+
+fn is_id_attribute(prefix: &str, local: &str) -> bool {
+    match prefix {
+        "" => matches!(local, "ID" | "Id" | "id"),
+        "xml" => local == "id",
+        _ => false,
+    }
+}
+
+struct Open {
+    node: u32,
+    scope_mark: usize,
+}
+
+struct Builder<'a, 'l> {
+    src: &'a str,
+    limits: &'l Limits,
+    doc: Document<'a>,
+    /// In-scope namespace bindings, innermost last.
+    scope: Vec<(&'a str, Ns)>,
+    open: Vec<Open>,
+    /// Text being accumulated for the current text node: adjacent text, references and CDATA
+    /// form one node.
+    text: Option<Cow<'a, str>>,
+    text_start: usize,
+    seen_root: bool,
+    raw_attrs: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a, 'l> Builder<'a, 'l> {
+    fn new(src: &'a str, limits: &'l Limits) -> Self {
+        let mut namespaces = Vec::with_capacity(8);
+        namespaces.push(Cow::Borrowed(""));
+        namespaces.push(Cow::Borrowed(XML_NS));
+        Builder {
+            src,
+            limits,
+            doc: Document {
+                source: src,
+                nodes: Vec::with_capacity(src.len() / 24),
+                attrs: Vec::with_capacity(src.len() / 64),
+                decls: Vec::new(),
+                namespaces,
+                ids: HashMap::new(),
+            },
+            scope: vec![("xml", Ns::XML)],
+            open: Vec::with_capacity(16),
+            text: None,
+            text_start: 0,
+            seen_root: false,
+            raw_attrs: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Result<Document<'a>, Error> {
+        let mut reader = Reader::from_str(self.src);
+        let cfg = reader.config_mut();
+        cfg.check_comments = true;
+        cfg.check_end_names = true;
+        cfg.allow_unmatched_ends = false;
+        cfg.allow_dangling_amp = false;
+        cfg.expand_empty_elements = false;
+        cfg.trim_text(false);
+
+        let mut first = true;
+        loop {
+            let start = reader.buffer_position() as usize;
+            let event = reader.read_event().map_err(|e| Error::Malformed {
+                offset: reader.error_position() as usize,
+                reason: e.to_string(),
+            })?;
+            let end = reader.buffer_position() as usize;
+            let was_first = std::mem::replace(&mut first, false);
+            match event {
+                Event::Decl(d) => {
+                    if !was_first {
+                        return Err(Error::UnsupportedDeclaration);
+                    }
+                    check_declaration(&d)?;
+                }
+                Event::DocType(_) => return Err(Error::Doctype),
+                Event::Start(e) => {
+                    let content = self.slice(start + 1, e.len())?;
+                    self.start_element(content, e.name().as_ref().len(), start, end, false)?;
+                }
+                Event::Empty(e) => {
+                    let content = self.slice(start + 1, e.len())?;
+                    self.start_element(content, e.name().as_ref().len(), start, end, true)?;
+                }
+                Event::End(_) => self.end_element(start, end)?,
+                Event::Text(t) => {
+                    let raw = self.slice(start, t.len())?;
+                    self.add_text(normalize_eol(raw), start)?;
+                }
+                Event::CData(t) => {
+                    let raw = self.slice(start + 9, t.len())?;
+                    self.add_text(normalize_eol(raw), start)?;
+                }
+                Event::GeneralRef(r) => {
+                    let c = resolve_reference(&r, start)?;
+                    self.add_text(Cow::Owned(c.to_string()), start)?;
+                }
+                Event::Comment(c) => {
+                    let content = self.slice(start + 4, c.len())?;
+                    self.flush_text()?;
+                    if !self.open.is_empty() {
+                        self.push_node(Kind::Comment(content))?;
+                    }
+                }
+                Event::PI(pi) => {
+                    let content = self.slice(start + 2, pi.len())?;
+                    let target = content.get(..pi.target().len()).unwrap_or("");
+                    if target.eq_ignore_ascii_case("xml") {
+                        return Err(Error::UnsupportedDeclaration);
+                    }
+                    if !is_ncname(target) {
+                        return Err(Error::InvalidName);
+                    }
+                    let data = content
+                        .get(target.len()..)
+                        .unwrap_or("")
+                        .trim_start_matches([' ', '\t', '\r', '\n']);
+                    self.flush_text()?;
+                    if !self.open.is_empty() {
+                        self.push_node(Kind::Pi { target, data })?;
+                    }
+                }
+                Event::Eof => break,
+            }
+        }
+        self.flush_text()?;
+        if !self.open.is_empty() {
+            return Err(Error::Malformed {
+                offset: self.src.len(),
+                reason: "unclosed element at end of input".into(),
+            });
+        }
+        if !self.seen_root {
+            return Err(Error::NoRootElement);
+        }
+        Ok(self.doc)
+    }
+
+    /// The input slice `start .. start + len`, which must be exactly the text the tokenizer
+    /// returned for the current event. Slicing the input ourselves gives values that live as
+    /// long as the document instead of the event.
+    fn slice(&self, start: usize, len: usize) -> Result<&'a str, Error> {
+        self.src
+            .get(start..start + len)
+            .ok_or_else(|| Error::Malformed {
+                offset: start,
+                reason: "token boundary".into(),
+            })
+    }
+
+    fn push_node(&mut self, kind: Kind<'a>) -> Result<u32, Error> {
+        if self.doc.nodes.len() >= self.limits.max_nodes {
+            return Err(Error::TooManyNodes {
+                limit: self.limits.max_nodes,
+            });
+        }
+        let id = self.doc.nodes.len() as u32;
+        let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
+        self.doc.nodes.push(NodeData {
+            parent,
+            end: id + 1,
+            kind,
+        });
+        Ok(id)
+    }
+
+    fn add_text(&mut self, piece: Cow<'a, str>, offset: usize) -> Result<(), Error> {
+        if self.open.is_empty() {
+            // Outside the root only white space may appear.
+            if piece.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r')) {
+                return Ok(());
+            }
+            return Err(Error::ContentOutsideRoot);
+        }
+        match &mut self.text {
+            None => {
+                self.text = Some(piece);
+                self.text_start = offset;
+            }
+            Some(t) => t.to_mut().push_str(&piece),
+        }
+        Ok(())
+    }
+
+    fn flush_text(&mut self) -> Result<(), Error> {
+        if let Some(t) = self.text.take() {
+            self.push_node(Kind::Text(t))?;
+        }
+        Ok(())
+    }
+
+    fn intern(&mut self, uri: Cow<'a, str>) -> Ns {
+        if uri.is_empty() {
+            return Ns::NONE;
+        }
+        if let Some(i) = self.doc.namespaces.iter().position(|u| *u == uri) {
+            return Ns(i as u32);
+        }
+        self.doc.namespaces.push(uri);
+        Ns(self.doc.namespaces.len() as u32 - 1)
+    }
+
+    /// The binding of `prefix` in scope; the default namespace is "none" unless declared.
+    fn resolve(&self, prefix: &str) -> Option<Ns> {
+        let found = self
+            .scope
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map(|&(_, ns)| ns);
+        match found {
+            None if prefix.is_empty() => Some(Ns::NONE),
+            other => other,
+        }
+    }
+
+    fn start_element(
+        &mut self,
+        content: &'a str,
+        name_len: usize,
+        start: usize,
+        end: usize,
+        empty: bool,
+    ) -> Result<(), Error> {
+        self.flush_text()?;
+        if self.open.is_empty() {
+            if self.seen_root {
+                return Err(Error::ContentOutsideRoot);
+            }
+            self.seen_root = true;
+        }
+        if self.open.len() >= self.limits.max_depth {
+            return Err(Error::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        let qname = content.get(..name_len).ok_or(Error::InvalidName)?;
+        let (prefix, local) = split_qname(qname)?;
+
+        // Collect the raw attributes once; declarations must be known before any prefix on
+        // this element can be resolved.
+        let mut raw = std::mem::take(&mut self.raw_attrs);
+        raw.clear();
+        let mut iter = Attributes::new(content, name_len);
+        iter.with_checks(true);
+        for attr in iter {
+            let attr = attr.map_err(|e| Error::Malformed {
+                offset: start,
+                reason: e.to_string(),
+            })?;
+            if raw.len() >= self.limits.max_attributes {
+                return Err(Error::TooManyAttributes {
+                    limit: self.limits.max_attributes,
+                });
+            }
+            // The iterator borrows `content`, which already lives for 'a; re-slice to keep it.
+            let key_len = attr.key.as_ref().len();
+            let key = self.reslice(content, attr.key.as_ref(), key_len)?;
+            let value = match attr.value {
+                Cow::Borrowed(v) => self.reslice(content, v, v.len())?,
+                Cow::Owned(_) => {
+                    return Err(Error::Malformed {
+                        offset: start,
+                        reason: "attribute value".into(),
+                    });
+                }
+            };
+            raw.push((key, normalize_attr(value, start)?));
+        }
+
+        let scope_mark = self.scope.len();
+        let decl_start = self.doc.decls.len() as u32;
+        for (key, value) in raw.iter() {
+            let declared = if *key == "xmlns" {
+                ""
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                if p.is_empty() || !is_ncname(p) {
+                    return Err(Error::InvalidName);
+                }
+                p
+            } else {
+                continue;
+            };
+            let uri: &str = value;
+            let reserved = uri == XML_NS || uri == XMLNS_NS;
+            match declared {
+                "xmlns" => return Err(Error::InvalidNamespaceDeclaration),
+                "xml" if uri != XML_NS => return Err(Error::InvalidNamespaceDeclaration),
+                // Re-declaring `xml` to its own URI is allowed and changes nothing.
+                "xml" => continue,
+                "" if reserved => return Err(Error::InvalidNamespaceDeclaration),
+                "" => {}
+                _ if uri.is_empty() || reserved => {
+                    return Err(Error::InvalidNamespaceDeclaration);
+                }
+                _ => {}
+            }
+            if self.doc.decls.len() >= self.limits.max_namespace_declarations {
+                return Err(Error::TooManyNamespaceDeclarations {
+                    limit: self.limits.max_namespace_declarations,
+                });
+            }
+            let ns = self.intern(value.clone());
+            self.scope.push((declared, ns));
+            self.doc.decls.push(Decl {
+                prefix: declared,
+                ns,
+            });
+        }
+        let decl_end = self.doc.decls.len() as u32;
+
+        let ns = self.resolve(prefix).ok_or_else(|| Error::UnboundPrefix {
+            prefix: prefix.chars().take(64).collect(),
+        })?;
+        if !prefix.is_empty() && ns == Ns::NONE {
+            return Err(Error::UnboundPrefix {
+                prefix: prefix.chars().take(64).collect(),
+            });
+        }
+
+        let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
+        let attr_start = self.doc.attrs.len() as u32;
+        for (key, value) in raw.drain(..) {
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                continue;
+            }
+            let (aprefix, alocal) = split_qname(key)?;
+            let ans = if aprefix.is_empty() {
+                Ns::NONE
+            } else {
+                match self.resolve(aprefix) {
+                    Some(ns) if ns != Ns::NONE => ns,
+                    _ => {
+                        return Err(Error::UnboundPrefix {
+                            prefix: aprefix.chars().take(64).collect(),
+                        });
+                    }
+                }
+            };
+            // Expanded-name uniqueness (Namespaces in XML §6.3): `a:x` and `b:x` bound to the
+            // same URI are the same attribute.
+            let siblings = self.doc.attrs.get(attr_start as usize..).unwrap_or(&[]);
+            if siblings.iter().any(|a| a.ns == ans && a.local == alocal) {
+                return Err(Error::DuplicateAttribute);
+            }
+            if is_id_attribute(aprefix, alocal) {
+                if self.doc.ids.contains_key(value.as_ref()) {
+                    return Err(Error::DuplicateId {
+                        id: value.chars().take(128).collect(),
+                    });
+                }
+                self.doc.ids.insert(value.clone(), NodeId(node));
+            }
+            self.doc.attrs.push(AttrData {
+                prefix: aprefix,
+                local: alocal,
+                ns: ans,
+                value,
+            });
+        }
+        self.raw_attrs = raw;
+        let attr_end = self.doc.attrs.len() as u32;
+
+        if let Some(n) = self.doc.nodes.get_mut(node as usize) {
+            n.kind = Kind::Element(ElementData {
+                prefix,
+                local,
+                ns,
+                attrs: attr_start..attr_end,
+                decls: decl_start..decl_end,
+                span: [start as u32, end as u32, end as u32, end as u32],
+            });
+        }
+        if empty {
+            self.scope.truncate(scope_mark);
+        } else {
+            self.open.push(Open { node, scope_mark });
+        }
+        Ok(())
+    }
+
+    /// Maps a slice the attribute iterator returned (which borrows `content`) back onto the
+    /// input, so it lives for 'a.
+    fn reslice(&self, content: &'a str, part: &str, len: usize) -> Result<&'a str, Error> {
+        let offset = (part.as_ptr() as usize).wrapping_sub(content.as_ptr() as usize);
+        content
+            .get(offset..offset + len)
+            .ok_or_else(|| Error::Malformed {
+                offset: 0,
+                reason: "attribute boundary".into(),
+            })
+    }
+
+    fn end_element(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        self.flush_text()?;
+        let open = self.open.pop().ok_or_else(|| Error::Malformed {
+            offset: start,
+            reason: "end tag without start tag".into(),
+        })?;
+        self.scope.truncate(open.scope_mark);
+        let node_end = self.doc.nodes.len() as u32;
+        if let Some(n) = self.doc.nodes.get_mut(open.node as usize) {
+            n.end = node_end;
+            if let Kind::Element(e) = &mut n.kind {
+                e.span[2] = start as u32;
+                e.span[3] = end as u32;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_declaration(d: &quick_xml::events::BytesDecl<'_>) -> Result<(), Error> {
+    let version = d.version().map_err(|_| Error::UnsupportedDeclaration)?;
+    if version.as_ref() != "1.0" {
+        return Err(Error::UnsupportedDeclaration);
+    }
+    if let Some(enc) = d.encoding() {
+        let enc = enc.map_err(|_| Error::UnsupportedDeclaration)?;
+        if !enc.eq_ignore_ascii_case("utf-8") {
+            return Err(Error::UnsupportedDeclaration);
+        }
+    }
+    Ok(())
+}

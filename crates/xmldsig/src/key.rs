@@ -1,0 +1,282 @@
+//! Keys: trusted verification keys from X.509 certificates (configuration or IdP metadata
+//! only), and signing keys.
+
+use std::fmt;
+
+use base64::Engine as _;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, RsaKeyPair};
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::SignatureMethod;
+
+/// The family of a public key; it decides which signature methods it can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA (at least 2048 bits; enforced when verifying).
+    Rsa,
+    /// ECDSA on NIST P-256.
+    EcP256,
+    /// ECDSA on NIST P-384.
+    EcP384,
+}
+
+/// Why a key or certificate could not be loaded. These come from configuration and metadata,
+/// never from a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// The bytes are not a DER X.509 certificate (or the PEM holds none).
+    InvalidCertificate,
+    /// The certificate's key is neither RSA nor EC on P-256/P-384.
+    UnsupportedKeyType,
+    /// The private key is not PKCS#8 for a supported algorithm, or does not match.
+    InvalidPrivateKey,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidCertificate => "not an X.509 certificate",
+            Self::UnsupportedKeyType => "certificate key is not RSA, P-256 or P-384",
+            Self::InvalidPrivateKey => "not a supported PKCS#8 private key",
+        })
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A public key that may verify signatures, taken from a certificate the operator trusts
+/// (configuration, or metadata whose own signature was verified).
+#[derive(Clone)]
+pub struct TrustedKey {
+    kind: KeyKind,
+    /// RSA: PKCS#1 RSAPublicKey; EC: the uncompressed point. What ring expects.
+    public_key: Vec<u8>,
+    certificate: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+}
+
+impl fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedKey")
+            .field("kind", &self.kind)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedKey {
+    /// Loads the key of a DER certificate. Validity dates are recorded, not enforced: SAML
+    /// trust pins the key, and the metadata layer decides what an expired certificate means.
+    pub fn from_certificate_der(der: &[u8]) -> Result<Self, KeyError> {
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|_| KeyError::InvalidCertificate)?;
+        if !rest.is_empty() {
+            return Err(KeyError::InvalidCertificate);
+        }
+        let spki = cert.public_key();
+        let alg = &spki.algorithm;
+        let kind = if alg.algorithm == OID_PKCS1_RSAENCRYPTION {
+            KeyKind::Rsa
+        } else if alg.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY {
+            let curve = alg.parameters.as_ref().and_then(|p| p.as_oid().ok());
+            match curve {
+                Some(c) if c == OID_EC_P256 => KeyKind::EcP256,
+                Some(c) if c == OID_NIST_EC_P384 => KeyKind::EcP384,
+                _ => return Err(KeyError::UnsupportedKeyType),
+            }
+        } else {
+            return Err(KeyError::UnsupportedKeyType);
+        };
+        let validity = cert.validity();
+        Ok(TrustedKey {
+            kind,
+            public_key: spki.subject_public_key.data.to_vec(),
+            certificate: der.to_vec(),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+        })
+    }
+
+    /// Loads the key of the first certificate in a PEM document.
+    pub fn from_certificate_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        Self::from_certificate_der(&pem_block(pem, "CERTIFICATE")?)
+    }
+
+    /// Loads a certificate given as the base64 text of an `X509Certificate` element (white
+    /// space allowed), as found in SAML metadata.
+    pub fn from_certificate_base64(text: &str) -> Result<Self, KeyError> {
+        let der = decode_base64(text).ok_or(KeyError::InvalidCertificate)?;
+        Self::from_certificate_der(&der)
+    }
+
+    /// The key family.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate
+    }
+
+    /// Start of the certificate's validity, seconds since the Unix epoch.
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
+    /// End of the certificate's validity, seconds since the Unix epoch.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    pub(crate) fn verify(&self, method: SignatureMethod, message: &[u8], sig: &[u8]) -> bool {
+        if method.key_kind() != self.kind {
+            return false;
+        }
+        ring::signature::UnparsedPublicKey::new(method.verification(), &self.public_key)
+            .verify(message, sig)
+            .is_ok()
+    }
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair, KeyKind),
+}
+
+/// A private key with its certificate, for signing AuthnRequests, metadata and logout messages.
+pub struct SigningKey {
+    signer: Signer,
+    certificate: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A PKCS#8 DER private key (RSA, or EC P-256/P-384) and its DER certificate.
+    pub fn from_pkcs8_der(key: &[u8], certificate_der: &[u8]) -> Result<Self, KeyError> {
+        let cert = TrustedKey::from_certificate_der(certificate_der)?;
+        let rng = SystemRandom::new();
+        let signer = match cert.kind {
+            KeyKind::Rsa => {
+                Signer::Rsa(RsaKeyPair::from_pkcs8(key).map_err(|_| KeyError::InvalidPrivateKey)?)
+            }
+            KeyKind::EcP256 | KeyKind::EcP384 => {
+                let alg = if cert.kind == KeyKind::EcP256 {
+                    &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING
+                } else {
+                    &ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING
+                };
+                let pair = EcdsaKeyPair::from_pkcs8(alg, key, &rng)
+                    .map_err(|_| KeyError::InvalidPrivateKey)?;
+                Signer::Ecdsa(pair, cert.kind)
+            }
+        };
+        let public = match &signer {
+            Signer::Rsa(k) => ring::signature::KeyPair::public_key(k).as_ref().to_vec(),
+            Signer::Ecdsa(k, _) => ring::signature::KeyPair::public_key(k).as_ref().to_vec(),
+        };
+        if public != cert.public_key {
+            return Err(KeyError::InvalidPrivateKey);
+        }
+        Ok(SigningKey {
+            signer,
+            certificate: cert.certificate,
+            rng,
+        })
+    }
+
+    /// A PEM `PRIVATE KEY` (PKCS#8) and a PEM certificate.
+    pub fn from_pem(key_pem: &[u8], certificate_pem: &[u8]) -> Result<Self, KeyError> {
+        let key = pem_block(key_pem, "PRIVATE KEY").map_err(|_| KeyError::InvalidPrivateKey)?;
+        let cert = pem_block(certificate_pem, "CERTIFICATE")?;
+        Self::from_pkcs8_der(&key, &cert)
+    }
+
+    /// The key family.
+    pub fn kind(&self) -> KeyKind {
+        match &self.signer {
+            Signer::Rsa(_) => KeyKind::Rsa,
+            Signer::Ecdsa(_, kind) => *kind,
+        }
+    }
+
+    /// The certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate
+    }
+
+    /// The method used when the caller does not choose: RSA-SHA256 for RSA keys (SPID's
+    /// requirement), ECDSA with the curve's hash otherwise.
+    pub fn default_method(&self) -> SignatureMethod {
+        match self.kind() {
+            KeyKind::Rsa => SignatureMethod::RsaSha256,
+            KeyKind::EcP256 => SignatureMethod::EcdsaP256Sha256,
+            KeyKind::EcP384 => SignatureMethod::EcdsaP384Sha384,
+        }
+    }
+
+    /// Signs `message` with `method`, which must suit the key.
+    pub fn sign(&self, method: SignatureMethod, message: &[u8]) -> Result<Vec<u8>, crate::Error> {
+        use ring::signature as s;
+        match &self.signer {
+            Signer::Rsa(k) => {
+                let padding: &'static dyn s::RsaEncoding = match method {
+                    SignatureMethod::RsaSha256 => &s::RSA_PKCS1_SHA256,
+                    SignatureMethod::RsaSha384 => &s::RSA_PKCS1_SHA384,
+                    SignatureMethod::RsaSha512 => &s::RSA_PKCS1_SHA512,
+                    SignatureMethod::RsaPssSha256 => &s::RSA_PSS_SHA256,
+                    SignatureMethod::RsaPssSha384 => &s::RSA_PSS_SHA384,
+                    SignatureMethod::RsaPssSha512 => &s::RSA_PSS_SHA512,
+                    _ => return Err(crate::Error::KeyMethodMismatch),
+                };
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(padding, &self.rng, message, &mut sig)
+                    .map_err(|_| crate::Error::SigningFailed)?;
+                Ok(sig)
+            }
+            Signer::Ecdsa(k, kind) => {
+                if method.key_kind() != *kind {
+                    return Err(crate::Error::KeyMethodMismatch);
+                }
+                let sig = k
+                    .sign(&self.rng, message)
+                    .map_err(|_| crate::Error::SigningFailed)?;
+                Ok(sig.as_ref().to_vec())
+            }
+        }
+    }
+}
+
+/// Decodes base64 that may be wrapped with white space, as XML-DSig and metadata write it.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+/// The contents of the first PEM block with this label.
+fn pem_block(pem: &[u8], label: &str) -> Result<Vec<u8>, KeyError> {
+    let text = std::str::from_utf8(pem).map_err(|_| KeyError::InvalidCertificate)?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin).ok_or(KeyError::InvalidCertificate)? + begin.len();
+    let stop = text[start..]
+        .find(&end)
+        .ok_or(KeyError::InvalidCertificate)?
+        + start;
+    decode_base64(&text[start..stop]).ok_or(KeyError::InvalidCertificate)
+}

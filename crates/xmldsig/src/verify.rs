@@ -1,0 +1,329 @@
+//! Verification of one enveloped signature on one element.
+
+use saml_xml::c14n::{self, canonicalize};
+use saml_xml::{Child, Element, NodeId};
+
+use crate::alg::{DSIG_NS, ENVELOPED, EXC_C14N, EXC_C14N_WITH_COMMENTS, is_weak};
+use crate::key::decode_base64;
+use crate::{DigestMethod, Error, SignatureMethod, TrustedKey};
+
+/// Which algorithms a caller accepts. The default accepts every method this crate knows;
+/// none of them is weak.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Accepted signature methods.
+    pub signature_methods: Vec<SignatureMethod>,
+    /// Accepted reference digest methods.
+    pub digest_methods: Vec<DigestMethod>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            signature_methods: SignatureMethod::ALL.to_vec(),
+            digest_methods: DigestMethod::ALL.to_vec(),
+        }
+    }
+}
+
+/// Proof that `element` carried an enveloped signature, made by one of the trusted keys, over
+/// exactly its own subtree.
+///
+/// Only [`verify`] makes one: the fields are private and there is no other constructor. Code
+/// that extracts data from a signed element takes a `Verified` and reads from
+/// [`Verified::element`], so it can only read what was signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'d, 'a> {
+    element: Element<'d, 'a>,
+    signature: NodeId,
+    method: SignatureMethod,
+    digest: DigestMethod,
+    key: usize,
+}
+
+impl<'d, 'a> Verified<'d, 'a> {
+    /// The signed element: the one whose `ID` the single Reference named.
+    pub fn element(&self) -> Element<'d, 'a> {
+        self.element
+    }
+
+    /// The `ds:Signature` child that was verified.
+    pub fn signature(&self) -> NodeId {
+        self.signature
+    }
+
+    /// The signature method used.
+    pub fn signature_method(&self) -> SignatureMethod {
+        self.method
+    }
+
+    /// The reference digest method used.
+    pub fn digest_method(&self) -> DigestMethod {
+        self.digest
+    }
+
+    /// Index, in the slice given to [`verify`], of the key that verified the signature.
+    pub fn key_index(&self) -> usize {
+        self.key
+    }
+}
+
+/// Verifies the enveloped signature of `element` with one of `keys`.
+///
+/// The profile is narrow on purpose (see docs/THREATS.md): exactly one `ds:Signature` child
+/// of `element`; `SignedInfo` with exclusive C14N, an accepted signature method and exactly
+/// one `Reference`; `URI="#" + element's ID`; transforms exactly enveloped-signature then
+/// exclusive C14N; an accepted digest; no `ds:Object`. Keys come only from the caller;
+/// `KeyInfo` can only narrow the choice among them, never add a key.
+pub fn verify<'d, 'a>(
+    element: Element<'d, 'a>,
+    keys: &[TrustedKey],
+    policy: &Policy,
+) -> Result<Verified<'d, 'a>, Error> {
+    if keys.is_empty() {
+        return Err(Error::NoTrustedKeys);
+    }
+    let id = element
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or(Error::MissingId)?;
+
+    let mut signatures = element
+        .child_elements()
+        .filter(|c| c.is(DSIG_NS, "Signature"));
+    let signature = signatures.next().ok_or(Error::Unsigned)?;
+    if signatures.next().is_some() {
+        return Err(Error::MultipleSignatures);
+    }
+
+    // Signature := SignedInfo SignatureValue KeyInfo?   (no Object)
+    let parts = elements_only(signature, "Signature")?;
+    let (signed_info, signature_value, key_info) = match parts.as_slice() {
+        [si, sv] => (*si, *sv, None),
+        [si, sv, ki] => (*si, *sv, Some(*ki)),
+        _ => return Err(structure("Signature children")),
+    };
+    expect(signed_info, "SignedInfo")?;
+    expect(signature_value, "SignatureValue")?;
+    if let Some(ki) = key_info {
+        expect(ki, "KeyInfo")?;
+    }
+
+    // SignedInfo := CanonicalizationMethod SignatureMethod Reference
+    let si_parts = elements_only(signed_info, "SignedInfo")?;
+    let refs = si_parts
+        .iter()
+        .filter(|e| e.is(DSIG_NS, "Reference"))
+        .count();
+    if refs != 1 {
+        return Err(Error::ReferenceCount);
+    }
+    let [c14n_method, sig_method, reference] = si_parts.as_slice() else {
+        return Err(structure("SignedInfo children"));
+    };
+    expect(*c14n_method, "CanonicalizationMethod")?;
+    expect(*sig_method, "SignatureMethod")?;
+    expect(*reference, "Reference")?;
+
+    let si_c14n = c14n_params(*c14n_method).ok_or(Error::UnsupportedCanonicalization)?;
+    let method = algorithm(*sig_method, SignatureMethod::from_uri)?;
+    if !policy.signature_methods.contains(&method) {
+        return Err(Error::UnsupportedAlgorithm);
+    }
+    if !elements_only(*sig_method, "SignatureMethod")?.is_empty() {
+        // HMACOutputLength and friends.
+        return Err(structure("SignatureMethod content"));
+    }
+
+    // Reference URI="#ID" := Transforms DigestMethod DigestValue
+    let expected_uri = reference.attribute("URI").and_then(|u| u.strip_prefix('#'));
+    if expected_uri != Some(id) {
+        return Err(Error::ReferenceUriMismatch);
+    }
+    // IDs are unique in a parsed document, so this only guards against a future change there.
+    if element.document().element_by_id(id) != Some(element) {
+        return Err(Error::ReferenceUriMismatch);
+    }
+    let ref_parts = elements_only(*reference, "Reference")?;
+    let [transforms, digest_method, digest_value] = ref_parts.as_slice() else {
+        return Err(structure("Reference children"));
+    };
+    expect(*transforms, "Transforms")?;
+    expect(*digest_method, "DigestMethod")?;
+    expect(*digest_value, "DigestValue")?;
+    let digest = algorithm(*digest_method, DigestMethod::from_uri)?;
+    if !policy.digest_methods.contains(&digest) {
+        return Err(Error::UnsupportedAlgorithm);
+    }
+    if !elements_only(*digest_method, "DigestMethod")?.is_empty() {
+        return Err(structure("DigestMethod content"));
+    }
+    let ref_c14n = reference_transforms(*transforms)?;
+
+    // Digest of the element minus its signature, as the transforms define it.
+    let mut buf = Vec::with_capacity(element.span().len());
+    let opts = c14n::Options {
+        with_comments: false,
+        inclusive_prefixes: &ref_c14n,
+        exclude: Some(signature.node_id()),
+    };
+    canonicalize(element, &opts, &mut buf);
+    let expected = decode_base64(&digest_value.text()).ok_or(Error::InvalidBase64)?;
+    let actual = ring::digest::digest(digest.ring(), &buf);
+    if actual.as_ref() != expected.as_slice() {
+        return Err(Error::DigestMismatch);
+    }
+
+    // Signature over the canonical SignedInfo.
+    buf.clear();
+    let opts = c14n::Options {
+        with_comments: si_c14n.0,
+        inclusive_prefixes: &si_c14n.1,
+        exclude: None,
+    };
+    canonicalize(signed_info, &opts, &mut buf);
+    let sig = decode_base64(&signature_value.text()).ok_or(Error::InvalidBase64)?;
+
+    let pinned = match key_info {
+        Some(ki) => key_info_certificate(ki)?,
+        None => None,
+    };
+    let mut compatible = false;
+    for (index, key) in keys.iter().enumerate() {
+        if let Some(cert) = &pinned {
+            if key.certificate_der() != cert.as_slice() {
+                continue;
+            }
+        }
+        if key.kind() != method.key_kind() {
+            continue;
+        }
+        compatible = true;
+        if key.verify(method, &buf, &sig) {
+            return Ok(Verified {
+                element,
+                signature: signature.node_id(),
+                method,
+                digest,
+                key: index,
+            });
+        }
+    }
+    if pinned.is_some()
+        && !keys
+            .iter()
+            .any(|k| Some(k.certificate_der()) == pinned.as_deref())
+    {
+        return Err(Error::UntrustedKeyInfo);
+    }
+    if !compatible {
+        return Err(Error::NoCompatibleKey);
+    }
+    Err(Error::BadSignature)
+}
+
+fn structure(context: &'static str) -> Error {
+    Error::UnexpectedStructure { context }
+}
+
+/// The child elements of a signature part. White-space text is layout; any other text, and
+/// any comment or processing instruction, has no place in a signature and is refused.
+fn elements_only<'d, 'a>(
+    el: Element<'d, 'a>,
+    context: &'static str,
+) -> Result<Vec<Element<'d, 'a>>, Error> {
+    let mut out = Vec::with_capacity(4);
+    for child in el.children() {
+        match child {
+            Child::Element(e) => out.push(e),
+            Child::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()) => {}
+            _ => return Err(structure(context)),
+        }
+    }
+    Ok(out)
+}
+
+fn expect(el: Element<'_, '_>, local: &'static str) -> Result<(), Error> {
+    if el.is(DSIG_NS, local) {
+        Ok(())
+    } else {
+        Err(structure(local))
+    }
+}
+
+/// The `Algorithm` attribute, mapped through `parse`; weak algorithms get their own error.
+fn algorithm<T>(el: Element<'_, '_>, parse: fn(&str) -> Option<T>) -> Result<T, Error> {
+    let uri = el.attribute("Algorithm").unwrap_or("");
+    if is_weak(uri) {
+        return Err(Error::WeakAlgorithm);
+    }
+    parse(uri).ok_or(Error::UnsupportedAlgorithm)
+}
+
+/// Exclusive C14N parameters of a CanonicalizationMethod or Transform element: (with
+/// comments, PrefixList). `None` when it is not exclusive C14N or has unexpected content.
+fn c14n_params<'d>(el: Element<'d, '_>) -> Option<(bool, Vec<&'d str>)> {
+    let with_comments = match el.attribute("Algorithm")? {
+        EXC_C14N => false,
+        EXC_C14N_WITH_COMMENTS => true,
+        _ => return None,
+    };
+    let children = elements_only(el, "c14n").ok()?;
+    let prefixes = match children.as_slice() {
+        [] => Vec::new(),
+        [inc] if inc.is(EXC_C14N, "InclusiveNamespaces") => inc
+            .attribute("PrefixList")
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .collect(),
+        _ => return None,
+    };
+    Some((with_comments, prefixes))
+}
+
+/// Transforms := enveloped-signature, exc-c14n (no comments: a same-document `#ID`
+/// reference drops comments anyway, and nothing else is accepted). Returns the PrefixList.
+fn reference_transforms<'d>(transforms: Element<'d, '_>) -> Result<Vec<&'d str>, Error> {
+    let list = elements_only(transforms, "Transforms")?;
+    let [enveloped, c14n] = list.as_slice() else {
+        return Err(Error::UnsupportedTransforms);
+    };
+    for t in [enveloped, c14n] {
+        expect(*t, "Transform").map_err(|_| Error::UnsupportedTransforms)?;
+    }
+    if enveloped.attribute("Algorithm") != Some(ENVELOPED)
+        || !elements_only(*enveloped, "Transform")?.is_empty()
+    {
+        return Err(Error::UnsupportedTransforms);
+    }
+    match c14n_params(*c14n) {
+        Some((false, prefixes)) => Ok(prefixes),
+        _ => Err(Error::UnsupportedTransforms),
+    }
+}
+
+/// The certificate named by KeyInfo, if it names one. KeyInfo may hold
+/// `X509Data/X509Certificate` (which must then be a trusted certificate), `KeyName` or
+/// `KeyValue` (ignored: the trusted keys decide). `RetrievalMethod` and anything else is
+/// refused: nothing is ever fetched or derived from the message.
+fn key_info_certificate(key_info: Element<'_, '_>) -> Result<Option<Vec<u8>>, Error> {
+    let mut certificate = None;
+    for part in elements_only(key_info, "KeyInfo")? {
+        if part.is(DSIG_NS, "X509Data") {
+            for item in elements_only(part, "X509Data")? {
+                if item.is(DSIG_NS, "X509Certificate") {
+                    if certificate.is_some() {
+                        return Err(structure("more than one X509Certificate"));
+                    }
+                    let der = decode_base64(&item.text()).ok_or(Error::InvalidBase64)?;
+                    certificate = Some(der);
+                } else if item.namespace() != Some(DSIG_NS) {
+                    return Err(structure("X509Data"));
+                }
+            }
+        } else if !(part.is(DSIG_NS, "KeyName") || part.is(DSIG_NS, "KeyValue")) {
+            return Err(structure("KeyInfo"));
+        }
+    }
+    Ok(certificate)
+}

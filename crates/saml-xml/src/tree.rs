@@ -56,8 +56,8 @@ pub(crate) struct NodeData<'a> {
 pub(crate) enum Kind<'a> {
     Element(ElementData<'a>),
     Text(Cow<'a, str>),
-    Comment(&'a str),
-    Pi { target: &'a str, data: &'a str },
+    Comment(Cow<'a, str>),
+    Pi { target: &'a str, data: Cow<'a, str> },
 }
 
 #[derive(Debug)]
@@ -664,7 +664,8 @@ impl<'a, 'l> Builder<'a, 'l> {
                     let content = self.slice(start + 4, c.len())?;
                     self.flush_text()?;
                     if !self.open.is_empty() {
-                        self.push_node(Kind::Comment(content))?;
+                        // Line ends are normalized in all character data, comments included.
+                        self.push_node(Kind::Comment(normalize_eol(content)))?;
                     }
                 }
                 Event::PI(pi) => {
@@ -682,6 +683,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                         .trim_start_matches([' ', '\t', '\r', '\n']);
                     self.flush_text()?;
                     if !self.open.is_empty() {
+                        let data = normalize_eol(data);
                         self.push_node(Kind::Pi { target, data })?;
                     }
                 }

@@ -188,35 +188,48 @@ fn end_tag(out: &mut Vec<u8>, prefix: &str, local: &str) {
 
 /// Text node escaping (C14N 1.0 §2.3): `&`, `<`, `>` and CR.
 fn escape_text(out: &mut Vec<u8>, s: &str) {
-    escape(out, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'>' => Some(b"&gt;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
-    })
+    escape(out, s, &TEXT_SPECIAL)
 }
 
 /// Attribute value escaping (C14N 1.0 §2.3): `&`, `<`, `"`, TAB, LF and CR.
 fn escape_attr(out: &mut Vec<u8>, s: &str) {
-    escape(out, s, |b| match b {
-        b'&' => Some(b"&amp;"),
-        b'<' => Some(b"&lt;"),
-        b'"' => Some(b"&quot;"),
-        b'\t' => Some(b"&#x9;"),
-        b'\n' => Some(b"&#xA;"),
-        b'\r' => Some(b"&#xD;"),
-        _ => None,
-    })
+    escape(out, s, &ATTR_SPECIAL)
 }
 
-fn escape(out: &mut Vec<u8>, s: &str, replace: impl Fn(u8) -> Option<&'static [u8]>) {
+/// Bytes that need escaping, as a lookup table: text.
+const TEXT_SPECIAL: [bool; 256] = special(b"&<>\r");
+/// Bytes that need escaping, as a lookup table: attribute values.
+const ATTR_SPECIAL: [bool; 256] = special(b"&<\"\t\n\r");
+
+const fn special(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+fn replacement(b: u8) -> &'static [u8] {
+    match b {
+        b'&' => b"&amp;",
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        b'"' => b"&quot;",
+        b'\t' => b"&#x9;",
+        b'\n' => b"&#xA;",
+        _ => b"&#xD;",
+    }
+}
+
+fn escape(out: &mut Vec<u8>, s: &str, special: &[bool; 256]) {
     let bytes = s.as_bytes();
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if let Some(r) = replace(b) {
+        if special[b as usize] {
             out.extend_from_slice(bytes.get(from..i).unwrap_or(&[]));
-            out.extend_from_slice(r);
+            out.extend_from_slice(replacement(b));
             from = i + 1;
         }
     }

@@ -423,17 +423,26 @@ impl<'d, 'a> Iterator for Children<'d, 'a> {
 // === Parsing ===
 
 /// Refuses bytes XML 1.0 never allows: C0 controls other than tab, LF, CR, and the
-/// non-characters U+FFFE / U+FFFF (EF BF BE / EF BF BF in UTF-8). One pass, no decoding.
+/// non-characters U+FFFE / U+FFFF (EF BF BE / EF BF BF in UTF-8). Chunks are screened with a
+/// branch-free test the compiler vectorizes; only a suspicious chunk is looked at byte by byte.
 fn check_chars(b: &[u8]) -> Result<(), Error> {
-    for (i, &c) in b.iter().enumerate() {
-        let bad = match c {
-            b'\t' | b'\n' | b'\r' => false,
-            0..0x20 => true,
-            0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
-            _ => false,
-        };
-        if bad {
-            return Err(Error::IllegalCharacter { offset: i });
+    const CHUNK: usize = 64;
+    let suspicious = |c: u8| (c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r') | (c == 0xEF);
+    for (n, chunk) in b.chunks(CHUNK).enumerate() {
+        if !chunk.iter().fold(false, |acc, &c| acc | suspicious(c)) {
+            continue;
+        }
+        for (k, &c) in chunk.iter().enumerate() {
+            let i = n * CHUNK + k;
+            let bad = match c {
+                b'\t' | b'\n' | b'\r' => false,
+                0..0x20 => true,
+                0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
+                _ => false,
+            };
+            if bad {
+                return Err(Error::IllegalCharacter { offset: i });
+            }
         }
     }
     Ok(())
@@ -444,25 +453,27 @@ fn is_legal_char(c: char) -> bool {
 }
 
 /// A loose NCName check: what matters here is that names cannot smuggle markup or colons.
+/// Non-ASCII characters are accepted as name characters.
 fn is_ncname(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else {
+    let Some(&first) = s.as_bytes().first() else {
         return false;
     };
-    (first.is_alphabetic() || first == '_' || !first.is_ascii())
-        && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii())
+    let start_ok = first.is_ascii_alphabetic() || first == b'_' || !first.is_ascii();
+    start_ok
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_') || !c.is_ascii())
 }
 
 /// Splits a QName into (prefix, local); the prefix is empty when there is none.
 fn split_qname(name: &str) -> Result<(&str, &str), Error> {
-    let (prefix, local) = match name.split_once(':') {
-        Some((p, l)) => (p, l),
-        None => ("", name),
+    let (prefix, local) = match name.bytes().position(|b| b == b':') {
+        Some(i) => (Some(&name[..i]), &name[i + 1..]),
+        None => (None, name),
     };
-    if (!prefix.is_empty() || name.contains(':')) && !is_ncname(prefix) || !is_ncname(local) {
+    if prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local) {
         return Err(Error::InvalidName);
     }
-    Ok((prefix, local))
+    Ok((prefix.unwrap_or(""), local))
 }
 
 /// Resolves one reference body (`lt`, `#x41`, ...) to its character.
@@ -808,8 +819,10 @@ impl<'a, 'l> Builder<'a, 'l> {
         // this element can be resolved.
         let mut raw = std::mem::take(&mut self.raw_attrs);
         raw.clear();
+        // quick-xml's own duplicate check allocates per element; duplicates are caught below
+        // (expanded names for attributes, prefixes for declarations).
         let mut iter = Attributes::new(content, name_len);
-        iter.with_checks(true);
+        iter.with_checks(false);
         for attr in iter {
             let attr = attr.map_err(|e| Error::Malformed {
                 offset: start,
@@ -861,6 +874,10 @@ impl<'a, 'l> Builder<'a, 'l> {
                     return Err(Error::InvalidNamespaceDeclaration);
                 }
                 _ => {}
+            }
+            let mine = self.doc.decls.get(decl_start as usize..).unwrap_or(&[]);
+            if mine.iter().any(|d| d.prefix == declared) {
+                return Err(Error::DuplicateAttribute);
             }
             if self.doc.decls.len() >= self.limits.max_namespace_declarations {
                 return Err(Error::TooManyNamespaceDeclarations {

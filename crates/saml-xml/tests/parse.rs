@@ -118,7 +118,15 @@ fn reserved_namespace_declarations_are_refused() {
 
 #[test]
 fn duplicate_attributes_are_refused_by_qualified_and_expanded_name() {
-    assert_eq!(code(r#"<a b="1" b="2"/>"#), "xml_malformed");
+    assert_eq!(code(r#"<a b="1" b="2"/>"#), "xml_duplicate_attribute");
+    assert_eq!(
+        code(r#"<a xmlns="u" xmlns="v"/>"#),
+        "xml_duplicate_attribute"
+    );
+    assert_eq!(
+        code(r#"<a xmlns:p="u" xmlns:p="v"/>"#),
+        "xml_duplicate_attribute"
+    );
     assert_eq!(
         code(r#"<a xmlns:p="u" xmlns:q="u" p:b="1" q:b="2"/>"#),
         "xml_duplicate_attribute"

@@ -27,3 +27,17 @@ unit: ## unit, vector, interop and API tests
 
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate
+
+fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		cp fuzz/seeds/$$t/* fuzz/corpus/$$t/; \
+		extra=-dict=fuzz/xml.dict; [ $$t != dsig_mutate ] || extra=-max_len=512; \
+		echo "== fuzz $$t, $(FUZZ_SECONDS) s"; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 $$extra; \
+	done

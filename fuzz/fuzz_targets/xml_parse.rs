@@ -1,0 +1,102 @@
+//! Arbitrary bytes into `saml_xml::Document::parse`: never a panic, and on success every
+//! accessor of the whole tree works and agrees with the tree's own invariants.
+//!
+//! Asserted: spans lie inside the source on character boundaries and cover `<...>`; a child's
+//! parent is its element and lies inside it; every `ID`/`Id`/`id`/`xml:id` finds its element
+//! again; `attribute_count` matches `attributes()`; the node count respects the limits; and a
+//! document accepted under tight limits is accepted, identically, under the default ones.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use saml_xml::{Child, Document, Element, Limits, XML_NS};
+
+/// Much smaller than the defaults, so that every limit is reachable by a small input.
+fn tight() -> Limits {
+    Limits {
+        max_bytes: 2048,
+        max_depth: 6,
+        max_nodes: 48,
+        max_attributes: 4,
+        max_namespace_declarations: 6,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+    let full = Document::parse(data, &limits);
+    if let Ok(doc) = &full {
+        assert!(doc.node_count() <= limits.max_nodes);
+        let root = doc.root();
+        assert!(root.parent().is_none());
+        walk(doc, root, 1);
+    }
+    let small = Document::parse(data, &tight());
+    if let Ok(small) = small {
+        // Limits only ever refuse: what passes the tight ones passes the defaults, the same.
+        let Ok(full) = full else {
+            panic!("accepted under tight limits, refused under the defaults");
+        };
+        assert_eq!(small.node_count(), full.node_count());
+        walk(&small, small.root(), 1);
+    }
+});
+
+fn walk(doc: &Document<'_>, el: Element<'_, '_>, depth: usize) {
+    let src = doc.source();
+    let span = el.span();
+    let content = el.content_span();
+    let outer = src
+        .get(span.clone())
+        .expect("element span on char boundaries");
+    assert!(outer.starts_with('<') && outer.ends_with('>'), "{outer:?}");
+    assert!(src.get(content.clone()).is_some(), "content span");
+    assert!(span.start < content.start && content.start <= content.end && content.end <= span.end);
+    assert!(depth <= Limits::default().max_depth);
+
+    let _ = el.local_name();
+    let _ = el.prefix();
+    if let Some(uri) = el.namespace() {
+        assert!(el.is(uri, el.local_name()));
+    }
+    let _ = el.has_comments_or_pis();
+    let _ = el.text();
+    assert!(el.contains(el.node_id()));
+    assert_eq!(doc.element(el.node_id()), Some(el));
+
+    let mut count = 0;
+    for (ans, local, value) in el.attributes() {
+        count += 1;
+        match ans {
+            None => assert_eq!(el.attribute(local), Some(value)),
+            Some(uri) => assert_eq!(el.attribute_ns(uri, local), Some(value)),
+        }
+        let is_id = match ans {
+            None => matches!(local, "ID" | "Id" | "id"),
+            Some(uri) => uri == XML_NS && local == "id",
+        };
+        if is_id {
+            assert_eq!(doc.element_by_id(value), Some(el), "ID {value:?}");
+        }
+    }
+    assert_eq!(count, el.attribute_count());
+
+    for child in el.children() {
+        match child {
+            Child::Element(c) => {
+                assert_eq!(c.parent(), Some(el));
+                assert!(el.contains(c.node_id()));
+                assert!(c.span().start >= content.start && c.span().end <= content.end);
+                walk(doc, c, depth + 1);
+            }
+            Child::Text(t) => {
+                std::hint::black_box(t.len());
+            }
+            Child::Comment(c) => assert!(!c.contains("--")),
+            Child::ProcessingInstruction { target, data } => {
+                assert!(!target.is_empty());
+                std::hint::black_box(data.len());
+            }
+        }
+    }
+}

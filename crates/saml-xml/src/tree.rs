@@ -291,7 +291,9 @@ impl<'d, 'a> Element<'d, 'a> {
 
     /// All attributes except namespace declarations, in document order, as
     /// `(namespace, local name, value)`.
-    pub fn attributes(&self) -> impl Iterator<Item = (Option<&'d str>, &'d str, &'d str)> + 'd {
+    pub fn attributes(
+        &self,
+    ) -> impl Iterator<Item = (Option<&'d str>, &'d str, &'d str)> + use<'d, 'a> {
         let doc = self.doc;
         self.attrs().iter().map(move |a| {
             let ns = (a.ns != Ns::NONE).then(|| doc.ns_uri(a.ns));
@@ -336,7 +338,7 @@ impl<'d, 'a> Element<'d, 'a> {
     }
 
     /// The child elements, in document order.
-    pub fn child_elements(&self) -> impl Iterator<Item = Element<'d, 'a>> + 'd {
+    pub fn child_elements(&self) -> impl Iterator<Item = Element<'d, 'a>> + use<'d, 'a> {
         self.children().filter_map(|c| match c {
             Child::Element(e) => Some(e),
             _ => None,
@@ -453,15 +455,31 @@ fn is_legal_char(c: char) -> bool {
 }
 
 /// A loose NCName check: what matters here is that names cannot smuggle markup or colons.
-/// Non-ASCII characters are accepted as name characters.
+/// Non-ASCII bytes are accepted as name characters.
 fn is_ncname(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return false;
     };
-    let start_ok = first.is_ascii_alphabetic() || first == b'_' || !first.is_ascii();
-    start_ok
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_') || !c.is_ascii())
+    NAME_START[first as usize] && s.bytes().all(|c| NAME_CHAR[c as usize])
+}
+
+/// Bytes that may start a name: ASCII letters, `_`, and any byte of a non-ASCII character.
+const NAME_START: [bool; 256] = name_table(false);
+/// Bytes that may continue a name: also digits, `-` and `.`.
+const NAME_CHAR: [bool; 256] = name_table(true);
+
+const fn name_table(continuation: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphabetic()
+            || c == b'_'
+            || c >= 0x80
+            || (continuation && (c.is_ascii_digit() || c == b'-' || c == b'.'));
+        b += 1;
+    }
+    t
 }
 
 /// Splits a QName into (prefix, local); the prefix is empty when there is none.

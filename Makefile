@@ -4,12 +4,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1
+TEST_PACKAGES := xmlsec1 openssl python3-venv
 
-.PHONY: help test deps fmt-check lint unit bench fuzz-smoke
+.PHONY: help run test deps fmt-check lint unit bench fuzz-smoke
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
+
+run: ## start Varco with the dev config and the demo IdP (http://localhost:8080/)
+	@./scripts/install-deps.sh openssl curl
+	@./scripts/dev-run.sh
 
 test: deps fmt-check lint unit ## everything CI checks: install test deps, fmt, clippy, all tests
 
@@ -22,7 +26,8 @@ fmt-check: ## rustfmt, no changes allowed
 lint: ## clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit: ## unit, vector, interop and API tests
+unit: ## unit, vector, interop, API and end-to-end tests (e2e runs the built binaries)
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
 
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)

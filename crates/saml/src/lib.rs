@@ -1,6 +1,7 @@
 //! SAML 2.0 for an Italian public-service SP (SPID, CIE, eIDAS through FICEP): SPID
-//! AuthnRequests, the HTTP-Redirect and HTTP-POST bindings that carry them, and validation of
-//! the Responses that come back.
+//! AuthnRequests, the HTTP-Redirect and HTTP-POST bindings that carry them, validation of
+//! the Responses that come back, and our own signed SP metadata for each federation
+//! ([`sp_metadata`]).
 //!
 //! Built on `saml-xml` (the one parser) and `xmldsig` (the one way to obtain a
 //! [`xmldsig::Verified`]). The crate is pure: time is an argument, randomness (request IDs)
@@ -23,6 +24,7 @@
 mod anomaly;
 mod binding;
 mod error;
+mod metadata;
 mod request;
 mod response;
 mod time;
@@ -31,6 +33,13 @@ mod types;
 pub use anomaly::{Lang, anomaly_message};
 pub use binding::{PostForm, post_form, quote_plus, redirect_url};
 pub use error::Error;
+pub use metadata::{
+    Address, AssertionConsumerService, AttributeConsumingService, BillingContact, CIE_ATTRIBUTES,
+    CIE_EXTENSIONS_NS, CieContact, Contact, EIDAS_FULL_SET_INDEX, EIDAS_MINIMUM_SET_INDEX,
+    Localized, MD_NS, MetadataError, MetadataProfile, Organization, SPID_ATTRIBUTES,
+    SPID_EXTENSIONS_NS, SPID_INVOICING_NS, Sector, SingleLogoutService, SloBinding, SpMetadata,
+    VatId, sp_metadata,
+};
 pub use request::{AuthnRequest, MAX_ID_LEN, RequestError};
 pub use response::{Assertion, Expected, response_in_response_to, validate_response};
 pub use time::{format_instant, parse_instant};

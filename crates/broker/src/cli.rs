@@ -1,0 +1,206 @@
+//! The `varco` command line.
+//!
+//! ```text
+//! varco serve --config FILE [--idp-metadata FILE]...
+//! varco check-config FILE [--idp-metadata FILE]...
+//! ```
+//!
+//! Configuration is validated completely before any port is bound; a bad configuration exits
+//! with status 64 (EX_USAGE) and lists every problem. `VARCO_LISTEN` and
+//! `VARCO_PUBLIC_BASE_URL` override `server.listen` and `server.public_base_url`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use ring::rand::SystemRandom;
+use tokio::net::TcpListener;
+
+use crate::config::{self, Config, Overrides};
+use crate::server::State;
+use crate::session::Sealer;
+use crate::store::Store;
+use crate::{clock, log, server};
+
+const EX_USAGE: u8 = 64;
+
+const USAGE: &str = "usage:
+  varco serve --config FILE [--idp-metadata FILE]...
+  varco check-config FILE [--idp-metadata FILE]...";
+
+enum Command {
+    Serve,
+    CheckConfig,
+}
+
+struct Args {
+    command: Command,
+    config: PathBuf,
+    overrides: Overrides,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let command = match args.next().as_deref() {
+        Some("serve") => Command::Serve,
+        Some("check-config") => Command::CheckConfig,
+        Some(other) => return Err(format!("unknown command {other:?}")),
+        None => return Err("no command".into()),
+    };
+    let mut config = None;
+    let mut overrides = Overrides::from_env();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config = args.next().map(PathBuf::from),
+            "--idp-metadata" => {
+                let file = args.next().ok_or("--idp-metadata needs a file")?;
+                overrides.idp_metadata.push(PathBuf::from(file));
+            }
+            other if matches!(command, Command::CheckConfig) && config.is_none() => {
+                config = Some(PathBuf::from(other));
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    let config = config.ok_or("no configuration file given")?;
+    Ok(Args {
+        command,
+        config,
+        overrides,
+    })
+}
+
+fn load(args: &Args) -> Result<Config, ExitCode> {
+    config::load(&args.config, &args.overrides).map_err(|problems| {
+        eprintln!("{}: configuration refused:", args.config.display());
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("varco: {e}\n{USAGE}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let config = match load(&args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match args.command {
+        Command::CheckConfig => {
+            println!(
+                "{}: ok ({} identity providers)",
+                args.config.display(),
+                config.idps.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Serve => serve(config),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let Some(sealer) = Sealer::new(&config.session_key) else {
+        eprintln!("varco: session key refused by the AEAD");
+        return ExitCode::from(EX_USAGE);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("varco: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = Store::memory(config.pending_ttl, config.max_pending);
+    let state = Arc::new(State {
+        store,
+        sealer,
+        rng: SystemRandom::new(),
+        clock: clock::system,
+        config,
+    });
+    runtime.block_on(run(state))
+}
+
+async fn run(state: Arc<State>) -> ExitCode {
+    let listener = match TcpListener::bind(state.config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("varco: cannot listen on {}: {e}", state.config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| state.config.listen.to_string(), |a| a.to_string());
+    log::event(
+        "listening",
+        &[
+            ("address", &local),
+            ("public_base_url", &state.config.public_base_url),
+            ("entity_id", &state.config.sp.entity_id),
+        ],
+    );
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        log::event("accept_failed", &[("error", &e.to_string())]);
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| server::handle(state.clone(), req));
+                    let conn = http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(std::time::Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), service);
+                    // Connection errors are the peer's business (resets, timeouts).
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => {
+                log::event("shutdown", &[]);
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

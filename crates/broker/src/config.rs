@@ -1,0 +1,691 @@
+//! Configuration: one TOML file, read into a raw form with serde, then validated as a whole
+//! into [`Config`]. Every problem is collected with its dotted key path, so an operator fixes
+//! a bad file in one round; nothing is bound or served before this succeeds.
+//!
+//! Every key and its default is documented in docs/OPERATIONS.md.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use saml::{Federation, IdpDescriptor, SpConfig};
+use xmldsig::SigningKey;
+
+// === Raw form (what the file says) ===
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    sp: RawSp,
+    session: RawSession,
+    #[serde(default)]
+    saml: RawSaml,
+    #[serde(default)]
+    idp: Vec<RawIdp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: String,
+    public_base_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSp {
+    entity_id: Option<String>,
+    key_file: PathBuf,
+    cert_file: PathBuf,
+    #[serde(default = "default_binding")]
+    binding: String,
+    #[serde(default)]
+    attribute_consuming_service_index: u16,
+    #[serde(default = "default_level")]
+    default_level: u8,
+    #[serde(default)]
+    organization: RawOrganization,
+    billing: Option<RawBilling>,
+    #[serde(default)]
+    attribute_consuming_service: Vec<RawAttributeService>,
+}
+
+/// Organization and contact data for the SP metadata (SPID Avviso 29 v3, CIE profile).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    #[serde(default)]
+    name: String,
+    name_en: Option<String>,
+    #[serde(default)]
+    display_name: String,
+    display_name_en: Option<String>,
+    #[serde(default)]
+    url: String,
+    #[serde(default = "default_sector")]
+    sector: String,
+    ipa_code: Option<String>,
+    vat_number: Option<String>,
+    fiscal_code: Option<String>,
+    #[serde(default)]
+    email: String,
+    phone: Option<String>,
+    /// CIE: municipality (ISTAT code); the CIE metadata is published only when set.
+    municipality: Option<String>,
+    province: Option<String>,
+    country: Option<String>,
+    nace2_code: Option<String>,
+}
+
+/// Invoicing data private SPID SPs publish (the `billing` contact).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawBilling {
+    name: String,
+    email: String,
+    phone: Option<String>,
+    vat_country: Option<String>,
+    vat_code: Option<String>,
+    fiscal_code: Option<String>,
+    street: String,
+    number: Option<String>,
+    postal_code: String,
+    municipality: String,
+    province: Option<String>,
+    #[serde(default = "default_country")]
+    country: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawAttributeService {
+    index: u16,
+    service_name: String,
+    attributes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    key_file: PathBuf,
+    #[serde(default = "default_cookie_name")]
+    cookie_name: String,
+    #[serde(default = "default_true")]
+    cookie_secure: bool,
+    #[serde(default = "default_session_ttl")]
+    ttl_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSaml {
+    #[serde(default = "default_skew")]
+    clock_skew_seconds: u64,
+    #[serde(default = "default_pending_ttl")]
+    pending_request_ttl_seconds: u64,
+    #[serde(default = "default_max_pending")]
+    max_pending_requests: u64,
+}
+
+impl Default for RawSaml {
+    fn default() -> Self {
+        RawSaml {
+            clock_skew_seconds: default_skew(),
+            pending_request_ttl_seconds: default_pending_ttl(),
+            max_pending_requests: default_max_pending(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdp {
+    metadata_file: PathBuf,
+    #[serde(default = "default_federation")]
+    federation: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_binding() -> String {
+    "redirect".into()
+}
+fn default_level() -> u8 {
+    2
+}
+fn default_cookie_name() -> String {
+    "varco_session".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_session_ttl() -> u64 {
+    8 * 3600
+}
+fn default_skew() -> u64 {
+    60
+}
+fn default_pending_ttl() -> u64 {
+    600
+}
+fn default_max_pending() -> u64 {
+    100_000
+}
+fn default_federation() -> String {
+    "spid".into()
+}
+fn default_sector() -> String {
+    "public".into()
+}
+fn default_country() -> String {
+    "IT".into()
+}
+
+// === Validated form ===
+
+/// How AuthnRequests travel to the IdP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// HTTP-Redirect: a 302 with the deflated request and a query-string signature.
+    Redirect,
+    /// HTTP-POST: an auto-submitting form with the enveloped-signed request.
+    Post,
+}
+
+/// The validated configuration.
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// The public URL browsers use to reach Varco, without a trailing slash.
+    pub public_base_url: String,
+    /// This SP as the SAML layer sees it.
+    pub sp: SpConfig,
+    /// The SP's signing key (AuthnRequests, metadata).
+    pub sp_key: SigningKey,
+    /// Request binding.
+    pub binding: Binding,
+    /// Level requested when `/saml/login` names none.
+    pub default_level: saml::Level,
+    /// The signed SP metadata documents, by path (`/saml/metadata`, `/saml/metadata/cie`,
+    /// `/saml/metadata/eidas`), rendered once at load so every problem is a config error.
+    pub metadata: Vec<(&'static str, String)>,
+    /// Key sealing session cookies (32 bytes).
+    pub session_key: [u8; 32],
+    /// Session cookie name.
+    pub cookie_name: String,
+    /// Whether cookies carry `Secure` (and the login cookie `SameSite=None`).
+    pub cookie_secure: bool,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// Tolerated clock difference with IdPs.
+    pub clock_skew: Duration,
+    /// How long a login may take between AuthnRequest and Response.
+    pub pending_ttl: Duration,
+    /// Upper bound of pending logins kept in memory.
+    pub max_pending: u64,
+    /// Trusted identity providers by entityID.
+    pub idps: HashMap<String, IdpDescriptor>,
+}
+
+/// A configuration problem, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, such as `sp.key_file`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Overrides from the environment and the command line, applied before validation.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `VARCO_LISTEN`.
+    pub listen: Option<String>,
+    /// `VARCO_PUBLIC_BASE_URL`.
+    pub public_base_url: Option<String>,
+    /// `--idp-metadata FILE` (SPID federation), repeatable.
+    pub idp_metadata: Vec<PathBuf>,
+}
+
+impl Overrides {
+    /// Reads `VARCO_LISTEN` and `VARCO_PUBLIC_BASE_URL`.
+    pub fn from_env() -> Self {
+        Overrides {
+            listen: std::env::var("VARCO_LISTEN").ok().filter(|v| !v.is_empty()),
+            public_base_url: std::env::var("VARCO_PUBLIC_BASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            idp_metadata: Vec::new(),
+        }
+    }
+}
+
+/// Loads and validates the configuration file. Relative paths in it are relative to the
+/// file's directory.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> {
+    let problem = |key: &str, message: String| Problem {
+        key: key.into(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![problem(
+            "(file)",
+            format!("cannot read {}: {e}", path.display()),
+        )]
+    })?;
+    let mut raw: RawConfig =
+        toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
+    if let Some(l) = &overrides.listen {
+        raw.server.listen = l.clone();
+    }
+    if let Some(u) = &overrides.public_base_url {
+        raw.server.public_base_url = u.clone();
+    }
+    for file in &overrides.idp_metadata {
+        raw.idp.push(RawIdp {
+            metadata_file: file.clone(),
+            federation: default_federation(),
+        });
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    validate(raw, base)
+}
+
+fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, message: String| {
+        problems.push(Problem {
+            key: key.into(),
+            message,
+        })
+    };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+
+    let listen = raw.server.listen.parse::<SocketAddr>().map_err(|e| {
+        bad(
+            "server.listen",
+            format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
+        )
+    });
+
+    let public_base_url = raw.server.public_base_url.trim_end_matches('/').to_owned();
+    let secure_base = public_base_url.starts_with("https://");
+    if !(secure_base || public_base_url.starts_with("http://")) || public_base_url.len() < 10 {
+        bad(
+            "server.public_base_url",
+            "must be an absolute http(s) URL".into(),
+        );
+    }
+    if raw.session.cookie_secure && !secure_base {
+        bad(
+            "session.cookie_secure",
+            "is true but server.public_base_url is not https (set it to false for local development only)"
+                .into(),
+        );
+    }
+
+    let binding = match raw.sp.binding.as_str() {
+        "redirect" => Some(Binding::Redirect),
+        "post" => Some(Binding::Post),
+        other => {
+            bad(
+                "sp.binding",
+                format!("{other:?}: expected \"redirect\" or \"post\""),
+            );
+            None
+        }
+    };
+    let default_level = match raw.sp.default_level {
+        1 => Some(saml::Level::L1),
+        2 => Some(saml::Level::L2),
+        3 => Some(saml::Level::L3),
+        n => {
+            bad("sp.default_level", format!("{n}: expected 1, 2 or 3"));
+            None
+        }
+    };
+
+    let key_pem = std::fs::read(resolve(&raw.sp.key_file))
+        .map_err(|e| bad("sp.key_file", format!("{}: {e}", raw.sp.key_file.display())));
+    let cert_pem = std::fs::read(resolve(&raw.sp.cert_file)).map_err(|e| {
+        bad(
+            "sp.cert_file",
+            format!("{}: {e}", raw.sp.cert_file.display()),
+        )
+    });
+    let sp_key = match (&key_pem, &cert_pem) {
+        (Ok(k), Ok(c)) => SigningKey::from_pem(k, c)
+            .map_err(|e| bad("sp.key_file", format!("with sp.cert_file: {e}")))
+            .ok(),
+        _ => None,
+    };
+    if let Some(k) = &sp_key {
+        if k.kind() != xmldsig::KeyKind::Rsa {
+            bad(
+                "sp.key_file",
+                "SPID requires an RSA key (2048 bits or more)".into(),
+            );
+        }
+    }
+
+    let session_key = std::fs::read(resolve(&raw.session.key_file))
+        .map_err(|e| format!("{}: {e}", raw.session.key_file.display()))
+        .and_then(|bytes| parse_session_key(&bytes))
+        .map_err(|e| bad("session.key_file", e))
+        .ok();
+    if raw.session.cookie_name.is_empty()
+        || !raw
+            .session
+            .cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        bad(
+            "session.cookie_name",
+            "must be non-empty ASCII letters, digits or _".into(),
+        );
+    }
+    if raw.session.ttl_seconds == 0 {
+        bad("session.ttl_seconds", "must be positive".into());
+    }
+    if raw.saml.clock_skew_seconds > 300 {
+        bad(
+            "saml.clock_skew_seconds",
+            "more than 300 s would accept stale assertions".into(),
+        );
+    }
+    if raw.saml.pending_request_ttl_seconds == 0 {
+        bad(
+            "saml.pending_request_ttl_seconds",
+            "must be positive".into(),
+        );
+    }
+
+    let mut idps = HashMap::new();
+    if raw.idp.is_empty() {
+        bad(
+            "idp",
+            "no identity provider configured (add [[idp]] metadata_file = ...)".into(),
+        );
+    }
+    for (i, idp) in raw.idp.iter().enumerate() {
+        let key = format!("idp[{i}]");
+        let federation = match idp.federation.as_str() {
+            "spid" => Federation::Spid,
+            "cie" => Federation::Cie,
+            "eidas" => Federation::Eidas,
+            other => {
+                bad(
+                    &format!("{key}.federation"),
+                    format!("{other:?}: expected spid, cie or eidas"),
+                );
+                continue;
+            }
+        };
+        let file = resolve(&idp.metadata_file);
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                bad(
+                    &format!("{key}.metadata_file"),
+                    format!("{}: {e}", file.display()),
+                );
+                continue;
+            }
+        };
+        match metadata::parse_idp_metadata(&bytes, federation, &[]) {
+            Ok(list) => {
+                for d in list {
+                    if idps.contains_key(&d.entity_id) {
+                        bad(
+                            &format!("{key}.metadata_file"),
+                            format!("{} listed twice", d.entity_id),
+                        );
+                    }
+                    idps.insert(d.entity_id.clone(), d);
+                }
+            }
+            Err(e) => bad(
+                &format!("{key}.metadata_file"),
+                format!("{}: {e}", file.display()),
+            ),
+        }
+    }
+
+    let entity_id = raw
+        .sp
+        .entity_id
+        .clone()
+        .unwrap_or_else(|| format!("{public_base_url}/saml/metadata"));
+    let sp = SpConfig {
+        entity_id,
+        acs_url: format!("{public_base_url}/saml/acs"),
+        acs_index: Some(0),
+        attribute_consuming_service_index: Some(raw.sp.attribute_consuming_service_index),
+    };
+
+    match (
+        listen,
+        binding,
+        default_level,
+        sp_key,
+        session_key,
+        cert_pem,
+    ) {
+        (
+            Ok(listen),
+            Some(binding),
+            Some(default_level),
+            Some(sp_key),
+            Some(session_key),
+            Ok(_),
+        ) if problems.is_empty() => {
+            let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
+            Ok(Config {
+                listen,
+                public_base_url,
+                sp,
+                sp_key,
+                binding,
+                default_level,
+                metadata,
+                session_key,
+                cookie_name: raw.session.cookie_name,
+                cookie_secure: raw.session.cookie_secure,
+                session_ttl: Duration::from_secs(raw.session.ttl_seconds),
+                clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
+                pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
+                max_pending: raw.saml.max_pending_requests,
+                idps,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.
+fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| "not text".to_owned())?
+        .trim();
+    if text.len() != 64 {
+        return Err("must hold 64 hex digits (32 random bytes): openssl rand -hex 32".into());
+    }
+    let mut key = [0u8; 32];
+    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+        let hex = std::str::from_utf8(chunk).map_err(|_| "not hex".to_owned())?;
+        let byte = u8::from_str_radix(hex, 16).map_err(|_| "not hex".to_owned())?;
+        if let Some(slot) = key.get_mut(i) {
+            *slot = byte;
+        }
+    }
+    Ok(key)
+}
+
+/// Builds the SP metadata description from the configuration and renders every document
+/// this SP publishes.
+fn render_metadata(
+    raw: &RawSp,
+    sp: &SpConfig,
+    base: &str,
+    key: &SigningKey,
+) -> Result<Vec<(&'static str, String)>, Vec<Problem>> {
+    use saml::{
+        Address, AssertionConsumerService, AttributeConsumingService, BillingContact, CieContact,
+        Contact, Localized, MetadataProfile, Organization, Sector, SingleLogoutService, SloBinding,
+        SpMetadata, VatId,
+    };
+    let o = &raw.organization;
+    let problem = |key: &str, message: String| {
+        vec![Problem {
+            key: key.into(),
+            message,
+        }]
+    };
+    let localized = |it: &str, en: &Option<String>| Localized {
+        it: it.to_owned(),
+        en: en.clone(),
+    };
+    let sector = match o.sector.as_str() {
+        "public" => Sector::Public,
+        "private" => Sector::Private,
+        other => {
+            return Err(problem(
+                "sp.organization.sector",
+                format!("{other:?}: expected \"public\" or \"private\""),
+            ));
+        }
+    };
+    let services = if raw.attribute_consuming_service.is_empty() {
+        vec![AttributeConsumingService {
+            index: raw.attribute_consuming_service_index,
+            service_name: Localized::it("Servizi online"),
+            attributes: ["spidCode", "name", "familyName", "fiscalNumber", "email"]
+                .map(String::from)
+                .to_vec(),
+        }]
+    } else {
+        raw.attribute_consuming_service
+            .iter()
+            .map(|a| AttributeConsumingService {
+                index: a.index,
+                service_name: Localized::it(a.service_name.clone()),
+                attributes: a.attributes.clone(),
+            })
+            .collect()
+    };
+    // CIE releases only its minimum data set: keep what CIE can give of each service.
+    let cie_services: Vec<AttributeConsumingService> = services
+        .iter()
+        .map(|s| AttributeConsumingService {
+            attributes: s
+                .attributes
+                .iter()
+                .filter(|a| saml::CIE_ATTRIBUTES.contains(&a.as_str()))
+                .cloned()
+                .collect(),
+            ..s.clone()
+        })
+        .collect();
+    let billing = raw.billing.as_ref().map(|b| BillingContact {
+        contact: Contact {
+            email: b.email.clone(),
+            phone: b.phone.clone(),
+        },
+        name: b.name.clone(),
+        vat: b.vat_code.as_ref().map(|code| VatId {
+            country: b.vat_country.clone().unwrap_or_else(|| "IT".into()),
+            code: code.clone(),
+        }),
+        fiscal_code: b.fiscal_code.clone(),
+        address: Address {
+            street: b.street.clone(),
+            number: b.number.clone(),
+            postal_code: b.postal_code.clone(),
+            municipality: b.municipality.clone(),
+            province: b.province.clone(),
+            country: b.country.clone(),
+        },
+    });
+    let cie = o.municipality.as_ref().map(|m| CieContact {
+        municipality: m.clone(),
+        province: o.province.clone(),
+        country: o.country.clone(),
+        nace2_code: o.nace2_code.clone(),
+    });
+    let publish_cie = cie.is_some();
+    let description = SpMetadata {
+        entity_id: sp.entity_id.clone(),
+        assertion_consumer_services: vec![AssertionConsumerService {
+            index: 0,
+            url: sp.acs_url.clone(),
+        }],
+        single_logout_services: vec![SingleLogoutService {
+            binding: SloBinding::HttpRedirect,
+            url: format!("{base}/saml/slo"),
+        }],
+        organization: Organization {
+            name: localized(&o.name, &o.name_en),
+            display_name: localized(&o.display_name, &o.display_name_en),
+            url: localized(&o.url, &None),
+        },
+        sector,
+        ipa_code: o.ipa_code.clone(),
+        vat_number: o.vat_number.clone(),
+        fiscal_code: o.fiscal_code.clone(),
+        contact: Contact {
+            email: o.email.clone(),
+            phone: o.phone.clone(),
+        },
+        billing,
+        cie,
+        attribute_consuming_services: services,
+        cie_attribute_consuming_services: Some(cie_services),
+    };
+    let spid = match sector {
+        Sector::Public => MetadataProfile::SpidPublic,
+        Sector::Private => MetadataProfile::SpidPrivate,
+    };
+    let mut documents = vec![
+        ("/saml/metadata", spid),
+        ("/saml/metadata/eidas", MetadataProfile::Eidas),
+    ];
+    if publish_cie {
+        documents.push(("/saml/metadata/cie", MetadataProfile::Cie));
+    }
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (path, profile) in documents {
+        // The document ID only needs to be unique within the document.
+        match saml::sp_metadata(&description, profile, key, "_varco-metadata") {
+            Ok(xml) => out.push((path, xml)),
+            Err(e) => problems.push(Problem {
+                key: "sp.organization".into(),
+                message: format!("{profile} metadata: {e}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}

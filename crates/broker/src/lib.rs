@@ -1,0 +1,22 @@
+//! The `varco` broker: configuration, the HTTP server and its routes, sessions and the
+//! short-lived login store. The only crate of the workspace that does I/O or reads the clock
+//! (through [`clock`]).
+//!
+//! Invariants, stated as absences:
+//! - no port is bound before the whole configuration validated ([`config::load`]);
+//! - no session cookie is set for a Response that did not pass `saml::validate_response`, whose
+//!   pending request was not started by the same browser, or whose request or assertion was
+//!   already consumed;
+//! - no unsolicited Response is accepted: the pending request is the only source of the
+//!   expected IdP, level and return path;
+//! - no redirect leaves the site: return paths are local;
+//! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod log;
+pub mod pages;
+pub mod server;
+pub mod session;
+pub mod store;

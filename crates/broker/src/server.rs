@@ -1,0 +1,565 @@
+//! The HTTP surface. Paths are a contract other tests and deployments rely on:
+//! `/saml/metadata`, `/saml/metadata/cie`, `/saml/metadata/eidas`, `/saml/login`,
+//! `/saml/acs`, `/whoami`, `/healthz`, `/readyz`, `/`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use ring::rand::SystemRandom;
+
+use crate::clock::{Clock, unix};
+use crate::config::{Binding, Config};
+use crate::log;
+use crate::pages;
+use crate::session::{Purpose, Sealer, Session, random_hex};
+use crate::store::{Pending, Store};
+
+/// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
+const MAX_BODY: usize = 512 * 1024;
+/// The cookie binding a login to the browser that started it.
+const LOGIN_COOKIE: &str = "varco_login";
+
+/// Everything a request handler needs; shared by all connections.
+pub struct State {
+    /// Validated configuration.
+    pub config: Config,
+    /// Pending requests and consumed assertions.
+    pub store: Store,
+    /// Session cookie sealer.
+    pub sealer: Sealer,
+    /// Randomness for IDs and nonces.
+    pub rng: SystemRandom,
+    /// The clock.
+    pub clock: Clock,
+}
+
+type Body = Full<Bytes>;
+
+/// Handles one request. Never fails: every error becomes a response.
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let response = match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (&Method::GET, "/") => home(&state, &req),
+        (&Method::GET, "/whoami") => whoami(&state, &req),
+        (&Method::GET, "/saml/login") => login(&state, &req),
+        (&Method::POST, "/saml/acs") => acs(&state, req).await,
+        (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(&state, p),
+        (_, "/healthz" | "/readyz" | "/" | "/whoami" | "/saml/login" | "/saml/acs") => html(
+            StatusCode::METHOD_NOT_ALLOWED,
+            pages::simple("Metodo non ammesso", "Method not allowed", "", ""),
+        ),
+        _ => html(
+            StatusCode::NOT_FOUND,
+            pages::simple("Pagina non trovata", "Page not found", "", ""),
+        ),
+    };
+    Ok(response)
+}
+
+// === Routes ===
+
+fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let session = current_session(state, req);
+    let name = session.as_ref().map(display_name);
+    let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
+    idps.sort_unstable();
+    html(StatusCode::OK, pages::home(name.as_deref(), &idps))
+}
+
+fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    match current_session(state, req) {
+        Some(s) => {
+            let body = serde_json::to_string_pretty(&s).unwrap_or_else(|_| "{}".into());
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            set(&mut r, header::CONTENT_TYPE, "application/json");
+            set(&mut r, header::CACHE_CONTROL, "no-store");
+            r
+        }
+        None => {
+            let mut r = Response::new(Full::new(Bytes::from_static(b"{\"error\":\"no_session\"}")));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            set(&mut r, header::CONTENT_TYPE, "application/json");
+            r
+        }
+    }
+}
+
+fn metadata(state: &State, path: &str) -> Response<Body> {
+    match state.config.metadata.iter().find(|(p, _)| *p == path) {
+        Some((_, xml)) => {
+            let mut r = Response::new(Full::new(Bytes::from(xml.clone())));
+            set(&mut r, header::CONTENT_TYPE, "application/samlmetadata+xml");
+            r
+        }
+        None => html(
+            StatusCode::NOT_FOUND,
+            pages::simple("Pagina non trovata", "Page not found", "", ""),
+        ),
+    }
+}
+
+/// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
+fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let query = req.uri().query().unwrap_or("");
+    let mut idp = None;
+    let mut level = None;
+    let mut return_to = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "idp" => idp = Some(v.into_owned()),
+            "level" => level = Some(v.into_owned()),
+            "return_to" => return_to = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let bad = |code: &'static str, it: &str, en: &str| {
+        log::event("login_refused", &[("code", code)]);
+        html(
+            StatusCode::BAD_REQUEST,
+            pages::simple("Richiesta non valida", "Invalid request", it, en),
+        )
+    };
+    let Some(idp) = idp.and_then(|id| state.config.idps.get(&id)) else {
+        return bad(
+            "broker_unknown_idp",
+            "Il gestore di identità indicato non è tra quelli accettati.",
+            "The identity provider named is not one of those accepted.",
+        );
+    };
+    let level = match level.as_deref() {
+        None | Some("") => state.config.default_level,
+        Some("1") => saml::Level::L1,
+        Some("2") => saml::Level::L2,
+        Some("3") => saml::Level::L3,
+        Some(_) => {
+            return bad(
+                "broker_invalid_level",
+                "Livello SPID non valido.",
+                "Invalid SPID level.",
+            );
+        }
+    };
+    let return_to = return_to.unwrap_or_else(|| "/".into());
+    if !is_local_path(&return_to) {
+        return bad(
+            "broker_invalid_return_to",
+            "L'indirizzo di ritorno deve essere una pagina di questo sito.",
+            "The return address must be a page of this site.",
+        );
+    }
+    // The configured binding, or the one the IdP offers when it has only the other.
+    let (binding, destination) = match (
+        state.config.binding,
+        idp.sso_redirect_url.as_ref(),
+        idp.sso_post_url.as_ref(),
+    ) {
+        (Binding::Redirect, Some(url), _) | (Binding::Post, Some(url), None) => {
+            (Binding::Redirect, url)
+        }
+        (Binding::Post, _, Some(url)) | (Binding::Redirect, None, Some(url)) => {
+            (Binding::Post, url)
+        }
+        (_, None, None) => return internal("broker_idp_no_endpoint"),
+    };
+    let Some(id) = random_hex(&state.rng, 20).map(|h| format!("_{h}")) else {
+        return internal("broker_rng");
+    };
+    let browser = cookie(req, LOGIN_COOKIE)
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+        .or_else(|| random_hex(&state.rng, 16));
+    let Some(browser) = browser else {
+        return internal("broker_rng");
+    };
+    let now = (state.clock)();
+    let request = match saml::AuthnRequest::new(&state.config.sp, destination, &id, level, now) {
+        Ok(r) => r,
+        Err(e) => return internal(e.code()),
+    };
+    state.store.put_pending(
+        id.clone(),
+        Pending {
+            idp: idp.entity_id.clone(),
+            level,
+            return_to,
+            issued_at: request.issue_instant(),
+            browser: browser.clone(),
+        },
+    );
+    log::event(
+        "login_started",
+        &[
+            ("request_id", &id),
+            ("idp", &idp.entity_id),
+            ("level", &level.to_string()),
+        ],
+    );
+    // RelayState is opaque: the return path stays server side with the pending request.
+    let relay_state = id;
+    let mut response = match binding {
+        Binding::Redirect => match request.redirect_url(&relay_state, &state.config.sp_key) {
+            Ok(url) => {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::FOUND;
+                match HeaderValue::from_str(&url) {
+                    Ok(v) => {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Err(_) => return internal("broker_location"),
+                }
+                r
+            }
+            Err(e) => return internal(e.code()),
+        },
+        Binding::Post => match request.post_form(&relay_state, &state.config.sp_key, None) {
+            Ok(form) => html(StatusCode::OK, form.html),
+            Err(e) => return internal(e.code()),
+        },
+    };
+    set(&mut response, header::CACHE_CONTROL, "no-store");
+    // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
+    // come back on that POST; on plain-http development hosts browsers refuse None without
+    // Secure, and IdP and SP share a site (localhost), so Lax works there.
+    let attrs = if state.config.cookie_secure {
+        "; Secure; SameSite=None"
+    } else {
+        "; SameSite=Lax"
+    };
+    let max_age = state.config.pending_ttl.as_secs();
+    let value = format!("{LOGIN_COOKIE}={browser}; Path=/saml; HttpOnly; Max-Age={max_age}{attrs}");
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Why an ACS post was refused; the code is stable (logs, metrics, the page).
+struct AcsFailure {
+    status: StatusCode,
+    code: &'static str,
+    spid_error: Option<u8>,
+    detail: String,
+}
+
+impl AcsFailure {
+    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        AcsFailure {
+            status,
+            code,
+            spid_error: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `POST /saml/acs`: `SAMLResponse` (base64) and `RelayState`.
+async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let browser = cookie(&req, LOGIN_COOKIE).map(str::to_owned);
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return acs_failed(AcsFailure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "broker_body_too_large",
+                "request body over the limit or unreadable",
+            ));
+        }
+    };
+    match consume(state, &body, browser.as_deref()) {
+        Ok((session, return_to)) => {
+            let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
+                return internal("broker_seal");
+            };
+            log::event(
+                "login_completed",
+                &[
+                    ("sid", &session.sid),
+                    ("idp", &session.idp),
+                    ("level", &session.level.to_string()),
+                    ("assertion_id", &session.assertion_id),
+                ],
+            );
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(v) = HeaderValue::from_str(&return_to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            let secure = if state.config.cookie_secure {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{}={sealed}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                state.config.cookie_name,
+                state.config.session_ttl.as_secs()
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            set(&mut r, header::CACHE_CONTROL, "no-store");
+            r
+        }
+        Err(f) => acs_failed(f),
+    }
+}
+
+fn consume(
+    state: &State,
+    body: &[u8],
+    browser: Option<&str>,
+) -> Result<(Session, String), AcsFailure> {
+    let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
+    let mut saml_response = None;
+    for (k, v) in form_urlencoded::parse(body) {
+        if k == "SAMLResponse" {
+            if saml_response.is_some() {
+                return Err(bad("broker_duplicate_field", "SAMLResponse given twice"));
+            }
+            saml_response = Some(v.into_owned());
+        }
+    }
+    let encoded =
+        saml_response.ok_or_else(|| bad("broker_missing_saml_response", "no SAMLResponse"))?;
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
+
+    // Untrusted lookup key only: the validation below checks it against the signed data.
+    let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+        bad(
+            "broker_unsolicited",
+            "no InResponseTo (unsolicited responses are refused)",
+        )
+    })?;
+    let pending = state.store.get_pending(&request_id).ok_or_else(|| {
+        bad(
+            "broker_unknown_request",
+            "InResponseTo matches no pending request",
+        )
+    })?;
+    if browser != Some(pending.browser.as_str()) {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_browser_mismatch",
+            "the login was started by another browser",
+        ));
+    }
+    let idp = state.config.idps.get(&pending.idp).ok_or_else(|| {
+        bad(
+            "broker_unknown_idp",
+            "the IdP of the request is no longer trusted",
+        )
+    })?;
+    let now = (state.clock)();
+    let expected = saml::Expected {
+        request_id: &request_id,
+        acs_url: &state.config.sp.acs_url,
+        sp_entity_id: &state.config.sp.entity_id,
+        requested_level: pending.level,
+        idp_entity_id: &pending.idp,
+        request_issue_instant: pending.issued_at,
+    };
+    let assertion = saml::validate_response(&xml, &expected, idp, now, state.config.clock_skew)
+        .map_err(|e| {
+            let spid_error = match &e {
+                saml::Error::Status { spid_error, .. } => *spid_error,
+                _ => None,
+            };
+            let status = if spid_error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            AcsFailure {
+                status,
+                code: e.code(),
+                spid_error,
+                detail: e.to_string(),
+            }
+        })?;
+    // One winner per request and per assertion, even under concurrent submits.
+    if state.store.take_pending(&request_id).is_none() {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_replay",
+            "request already consumed",
+        ));
+    }
+    let lifetime = assertion
+        .not_on_or_after
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        + state.config.clock_skew;
+    if !state.store.consume_assertion(&assertion.id, lifetime) {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_replay",
+            "assertion already used",
+        ));
+    }
+
+    let sid = random_hex(&state.rng, 16).ok_or_else(|| {
+        AcsFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "broker_rng",
+            "no randomness",
+        )
+    })?;
+    let iat = unix(now);
+    let federation = match idp.federation {
+        saml::Federation::Spid => "spid",
+        saml::Federation::Cie => "cie",
+        saml::Federation::Eidas => "eidas",
+    };
+    let session = Session {
+        sid,
+        idp: assertion.issuer.clone(),
+        federation: federation.into(),
+        level: match assertion.level {
+            saml::Level::L1 => 1,
+            saml::Level::L2 => 2,
+            saml::Level::L3 => 3,
+        },
+        name_id: assertion.name_id.clone(),
+        assertion_id: assertion.id.clone(),
+        authn_instant: unix(assertion.authn_instant),
+        iat,
+        exp: iat + state.config.session_ttl.as_secs(),
+        attributes: assertion.attributes,
+    };
+    Ok((session, pending.return_to))
+}
+
+fn acs_failed(f: AcsFailure) -> Response<Body> {
+    let correlation = random_hex(&SystemRandom::new(), 8).unwrap_or_else(|| "-".into());
+    log::event(
+        "login_refused",
+        &[
+            ("code", f.code),
+            ("correlation", &correlation),
+            ("detail", &f.detail),
+        ],
+    );
+    let page = pages::login_failed(&pages::Failure {
+        code: f.code,
+        correlation: &correlation,
+        spid_error: f.spid_error,
+    });
+    html(f.status, page)
+}
+
+// === Helpers ===
+
+fn current_session(state: &State, req: &Request<Incoming>) -> Option<Session> {
+    let sealed = cookie(req, &state.config.cookie_name)?;
+    let session: Session = state.sealer.open(Purpose::Session, sealed)?;
+    (session.exp > unix((state.clock)())).then_some(session)
+}
+
+fn display_name(s: &Session) -> String {
+    let get = |n: &str| {
+        s.attributes
+            .iter()
+            .find(|(k, _)| k == n)
+            .and_then(|(_, v)| v.first())
+            .cloned()
+    };
+    match (get("name"), get("familyName")) {
+        (Some(n), Some(f)) => format!("{n} {f}"),
+        _ => get("fiscalNumber").unwrap_or_else(|| s.name_id.clone()),
+    }
+}
+
+/// A return path must stay on this site: an absolute path, not scheme-relative (`//host`),
+/// no backslashes (browsers read `/\host` as `//host`), no control characters.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.chars().any(|c| c.is_control())
+        && p.len() <= 2048
+}
+
+fn cookie<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set(r: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
+    r.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    r
+}
+
+fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(&mut r, header::X_FRAME_OPTIONS, "DENY");
+    r
+}
+
+fn internal(code: &str) -> Response<Body> {
+    log::event("internal_error", &[("code", code)]);
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::simple(
+            "Errore interno",
+            "Internal error",
+            "Si è verificato un errore. Riprova più tardi.",
+            "Something went wrong. Please try again later.",
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn return_paths_must_stay_on_site() {
+        for ok in ["/", "/a/b?c=d", "/x#y"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/\n",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
+}

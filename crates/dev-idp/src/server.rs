@@ -1,0 +1,262 @@
+//! Routes: `GET /`, `GET /metadata`, `GET /sso`, `POST /sso`, `POST /login`, `GET /healthz`.
+//! Handlers never panic and never fail: bad input becomes a 400 page.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::pages;
+use crate::request::{self, IncomingRequest, unique_params};
+use crate::response::{self, Idp, random_id};
+use crate::sp;
+use crate::state::{Sealer, parse_level};
+use crate::users;
+
+/// Largest accepted request body (an HTTP-POST AuthnRequest or the login form).
+const MAX_BODY: usize = 512 * 1024;
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    /// This IdP.
+    pub(crate) idp: Idp,
+    /// `--sp-metadata` sources, read for every AuthnRequest; none means "accept any SP,
+    /// unverified".
+    pub(crate) sp_sources: Vec<sp::Source>,
+    /// Seals the login state.
+    pub(crate) sealer: Sealer,
+    /// The signed metadata, made once at start.
+    pub(crate) metadata: String,
+    /// Where the metadata is served.
+    pub(crate) metadata_url: String,
+}
+
+type Body = Full<Bytes>;
+
+/// Handles one request.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = match (&method, path.as_str()) {
+        (&Method::GET, "/") => html(
+            StatusCode::OK,
+            pages::home(
+                &state.idp.entity_id,
+                &state.idp.sso_url,
+                &state.metadata_url,
+                state.sp_sources.len(),
+            ),
+        ),
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metadata") => with_headers(
+            StatusCode::OK,
+            "application/samlmetadata+xml",
+            state.metadata.clone(),
+        ),
+        (&Method::GET, "/sso") => {
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            match sp::load_all(&state.sp_sources).await {
+                Ok(sps) => sso(
+                    &state,
+                    request::from_redirect(&query, &state.idp.sso_url, &sps),
+                ),
+                Err(reason) => bad_request(&reason),
+            }
+        }
+        (&Method::POST, "/sso") => match read_body(req).await {
+            Ok(body) => match sp::load_all(&state.sp_sources).await {
+                Ok(sps) => sso(&state, request::from_post(&body, &state.idp.sso_url, &sps)),
+                Err(reason) => bad_request(&reason),
+            },
+            Err(r) => r,
+        },
+        (&Method::POST, "/login") => match read_body(req).await {
+            Ok(body) => login(&state, &body),
+            Err(r) => r,
+        },
+        (_, "/" | "/healthz" | "/metadata" | "/sso" | "/login") => html(
+            StatusCode::METHOD_NOT_ALLOWED,
+            pages::message("Metodo non ammesso", "Method not allowed", method.as_str()),
+        ),
+        _ => html(
+            StatusCode::NOT_FOUND,
+            pages::message("Pagina non trovata", "Page not found", &path),
+        ),
+    };
+    eprintln!(
+        "varco-dev-idp: {method} {path:?} -> {}",
+        response.status().as_u16()
+    );
+    Ok(response)
+}
+
+/// `/sso`, both bindings: the login page, or 400 with the reason.
+fn sso(state: &AppState, parsed: Result<IncomingRequest, String>) -> Response<Body> {
+    match parsed {
+        Ok(request) => {
+            eprintln!(
+                "varco-dev-idp: AuthnRequest {:?} from {:?} (level {}, ACS {:?}, signature {:?})",
+                request.id, request.issuer, request.level, request.acs_url, request.signature
+            );
+            let sealed = state.sealer.seal(&request);
+            html(
+                StatusCode::OK,
+                pages::login(&request, &users::all(), &sealed),
+            )
+        }
+        Err(reason) => bad_request(&reason),
+    }
+}
+
+/// `POST /login`: fields `state` (from the login page), then either `user` (a test user id)
+/// with optional `level` (1, 2 or 3; default the requested level), or `action=cancel`.
+fn login(state: &AppState, body: &[u8]) -> Response<Body> {
+    let params = match unique_params(body) {
+        Ok(p) => p,
+        Err(reason) => return bad_request(&reason),
+    };
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(sealed) = get("state") else {
+        return bad_request("the state field is missing");
+    };
+    let request = match state.sealer.open(sealed) {
+        Ok(r) => r,
+        Err(reason) => return bad_request(&reason),
+    };
+    let now = wall_clock();
+    let xml = match get("action") {
+        Some("cancel") => {
+            eprintln!("varco-dev-idp: {:?} cancelled", request.id);
+            response::cancelled(&state.idp, &request, now)
+        }
+        Some(other) if other != "login" => {
+            return bad_request(&format!("unknown action {other:?} (login or cancel)"));
+        }
+        _ => {
+            let Some(user_id) = get("user") else {
+                return bad_request("the user field is missing");
+            };
+            let Some(user) = users::find(user_id) else {
+                return bad_request(&format!("no test user {user_id:?}"));
+            };
+            let level = match get("level") {
+                None | Some("") => request.level,
+                Some(l) => match parse_level(l) {
+                    Some(level) => level,
+                    None => return bad_request(&format!("level {l:?} is not 1, 2 or 3")),
+                },
+            };
+            eprintln!(
+                "varco-dev-idp: {:?} logged in as {} at {level}",
+                request.id, user.id
+            );
+            response::success(
+                &state.idp,
+                &request,
+                &user,
+                level,
+                request.released.as_deref(),
+                now,
+            )
+        }
+    };
+    let xml = match xml {
+        Ok(x) => x,
+        Err(reason) => {
+            return html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message("Errore interno", "Internal error", &reason),
+            );
+        }
+    };
+    let saml_response = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
+    let nonce = random_id(&state.idp.rng).unwrap_or_else(|_| "n".into());
+    let mut response = html(
+        StatusCode::OK,
+        pages::auto_post(
+            &request.acs_url,
+            &saml_response,
+            &request.relay_state,
+            &nonce,
+        ),
+    );
+    if let Ok(csp) = HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'"
+    )) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
+/// The one place this crate reads the wall clock (a separate binary from the broker; the
+/// Response builders take `now` as an argument).
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> SystemTime {
+    SystemTime::now()
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, Response<Body>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(_) => Err(html(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            pages::message(
+                "Richiesta troppo grande o interrotta",
+                "Request too large or broken",
+                "",
+            ),
+        )),
+    }
+}
+
+fn bad_request(reason: &str) -> Response<Body> {
+    eprintln!("varco-dev-idp: 400: {reason:?}");
+    html(
+        StatusCode::BAD_REQUEST,
+        pages::message("Richiesta non valida", "Bad request", reason),
+    )
+}
+
+fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = with_headers(status, "text/html; charset=utf-8", body);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    response
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
+    with_headers(status, "text/plain; charset=utf-8", body.to_owned())
+}
+
+fn with_headers(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}

@@ -1,0 +1,125 @@
+//! IdP metadata parsing and pinned-certificate verification.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use metadata::parse_idp_metadata;
+use saml::Federation;
+use xmldsig::{DigestMethod, SignatureMethod, SigningKey, TrustedKey};
+
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{KEYS}/{name}")).unwrap()
+}
+
+fn idp_cert_b64() -> String {
+    base64::engine::general_purpose::STANDARD.encode(read("idp-rsa2048.crt.der"))
+}
+
+fn entity(entity_id: &str, key_use: &str, cert: &str) -> String {
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}" ID="_m1"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor{key_use}><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/sso-post"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    )
+}
+
+fn registry_key() -> SigningKey {
+    SigningKey::from_pem(&read("idp-p256.key.pem"), &read("idp-p256.crt.pem")).unwrap()
+}
+
+fn registry_cert() -> TrustedKey {
+    TrustedKey::from_certificate_pem(&read("idp-p256.crt.pem")).unwrap()
+}
+
+#[test]
+fn single_entity_descriptor_gives_one_idp() {
+    let xml = entity("https://idp.example", r#" use="signing""#, &idp_cert_b64());
+    let idps = parse_idp_metadata(xml.as_bytes(), Federation::Spid, &[]).unwrap();
+    assert_eq!(idps.len(), 1);
+    assert_eq!(idps[0].entity_id, "https://idp.example");
+    assert_eq!(
+        idps[0].sso_redirect_url.as_deref(),
+        Some("https://idp.example/sso")
+    );
+    assert_eq!(
+        idps[0].sso_post_url.as_deref(),
+        Some("https://idp.example/sso-post")
+    );
+    assert_eq!(idps[0].signing_keys.len(), 1);
+    assert_eq!(idps[0].federation, Federation::Spid);
+}
+
+#[test]
+fn aggregate_skips_service_providers() {
+    let idp = entity("https://idp.example", "", &idp_cert_b64()).replace(r#" ID="_m1""#, "");
+    let sp = r#"<md:EntityDescriptor entityID="https://sp.example"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/></md:EntityDescriptor>"#;
+    let xml = format!(
+        r#"<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">{}{sp}</md:EntitiesDescriptor>"#,
+        idp.replace(r#" xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#""#, "")
+    );
+    let idps = parse_idp_metadata(xml.as_bytes(), Federation::Cie, &[]).unwrap();
+    assert_eq!(idps.len(), 1);
+    assert_eq!(idps[0].federation, Federation::Cie);
+}
+
+#[test]
+fn encryption_only_key_is_not_a_signing_key() {
+    let xml = entity(
+        "https://idp.example",
+        r#" use="encryption""#,
+        &idp_cert_b64(),
+    );
+    let err = parse_idp_metadata(xml.as_bytes(), Federation::Spid, &[]).unwrap_err();
+    assert_eq!(err.code(), "metadata_invalid_entity");
+}
+
+#[test]
+fn idp_without_signing_key_is_refused_not_trusted_blindly() {
+    let xml = entity("https://idp.example", "", "").replace("<ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo>", "");
+    let err = parse_idp_metadata(xml.as_bytes(), Federation::Spid, &[]).unwrap_err();
+    assert_eq!(err.code(), "metadata_invalid_entity");
+}
+
+#[test]
+fn pinned_certificate_must_have_signed_the_document() {
+    let xml = entity("https://idp.example", "", &idp_cert_b64());
+    let signed = xmldsig::sign_enveloped(
+        &xml,
+        "_m1",
+        &registry_key(),
+        SignatureMethod::EcdsaP256Sha256,
+        DigestMethod::Sha256,
+    )
+    .unwrap();
+    let idps = parse_idp_metadata(signed.as_bytes(), Federation::Spid, &[registry_cert()]).unwrap();
+    assert_eq!(idps.len(), 1);
+
+    // Unsigned document with a pin: refused.
+    let err = parse_idp_metadata(xml.as_bytes(), Federation::Spid, &[registry_cert()]).unwrap_err();
+    assert_eq!(err.code(), "dsig_unsigned");
+
+    // A changed SSO location after signing: refused.
+    let tampered = signed.replace("https://idp.example/sso\"", "https://evil.example/sso\"");
+    let err =
+        parse_idp_metadata(tampered.as_bytes(), Federation::Spid, &[registry_cert()]).unwrap_err();
+    assert_eq!(err.code(), "dsig_digest_mismatch");
+
+    // Signed by a key other than the pinned one: refused.
+    let other = TrustedKey::from_certificate_pem(&read("idp-p384.crt.pem")).unwrap();
+    let err = parse_idp_metadata(signed.as_bytes(), Federation::Spid, &[other]).unwrap_err();
+    assert!(
+        matches!(
+            err.code(),
+            "dsig_untrusted_key_info" | "dsig_no_compatible_key"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_metadata_is_refused() {
+    let err = parse_idp_metadata(b"<a/>", Federation::Spid, &[]).unwrap_err();
+    assert_eq!(err.code(), "metadata_not_metadata");
+    let err = parse_idp_metadata(b"<!DOCTYPE a><a/>", Federation::Spid, &[]).unwrap_err();
+    assert_eq!(err.code(), "xml_doctype");
+}

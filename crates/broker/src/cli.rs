@@ -3,6 +3,7 @@
 //! ```text
 //! varco serve --config FILE [--idp-metadata FILE]...
 //! varco check-config FILE [--idp-metadata FILE]...
+//! varco metadata --config FILE [--federation spid|cie|eidas]
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits
@@ -29,15 +30,19 @@ const EX_USAGE: u8 = 64;
 
 const USAGE: &str = "usage:
   varco serve --config FILE [--idp-metadata FILE]...
-  varco check-config FILE [--idp-metadata FILE]...";
+  varco check-config FILE [--idp-metadata FILE]...
+  varco metadata --config FILE [--federation spid|cie|eidas]";
 
 enum Command {
     Serve,
     CheckConfig,
+    /// Print the signed SP metadata of one federation.
+    Metadata,
 }
 
 struct Args {
     command: Command,
+    federation: String,
     config: PathBuf,
     overrides: Overrides,
 }
@@ -46,14 +51,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let command = match args.next().as_deref() {
         Some("serve") => Command::Serve,
         Some("check-config") => Command::CheckConfig,
+        Some("metadata") => Command::Metadata,
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command".into()),
     };
     let mut config = None;
+    let mut federation = "spid".to_owned();
     let mut overrides = Overrides::from_env();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config = args.next().map(PathBuf::from),
+            "--federation" if matches!(command, Command::Metadata) => {
+                federation = args.next().ok_or("--federation needs spid, cie or eidas")?;
+            }
             "--idp-metadata" => {
                 let file = args.next().ok_or("--idp-metadata needs a file")?;
                 overrides.idp_metadata.push(PathBuf::from(file));
@@ -67,6 +77,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let config = config.ok_or("no configuration file given")?;
     Ok(Args {
         command,
+        federation,
         config,
         overrides,
     })
@@ -105,6 +116,30 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(config),
+        Command::Metadata => {
+            let path = match args.federation.as_str() {
+                "spid" => "/saml/metadata",
+                "cie" => "/saml/metadata/cie",
+                "eidas" => "/saml/metadata/eidas",
+                other => {
+                    eprintln!("varco: unknown federation {other:?}\n{USAGE}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            match config.metadata.iter().find(|(p, _)| *p == path) {
+                Some((_, xml)) => {
+                    println!("{xml}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!(
+                        "varco: no {} metadata: CIE metadata needs sp.organization.municipality",
+                        args.federation
+                    );
+                    ExitCode::from(EX_USAGE)
+                }
+            }
+        }
     }
 }
 

@@ -34,7 +34,7 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

@@ -30,7 +30,11 @@ done
 
 target/debug/varco serve --config deploy/dev/varco.toml --idp-metadata "$STATE/idp-metadata.xml" &
 pids+=($!)
-sleep 0.5
+for _ in $(seq 50); do
+  curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "varco did not start (see above)" >&2; exit 1; }
+  sleep 0.2
+done
 cat <<MSG
 
   Varco is running:        http://localhost:8080/

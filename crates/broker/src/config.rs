@@ -293,9 +293,11 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     if let Some(u) = &overrides.public_base_url {
         raw.server.public_base_url = u.clone();
     }
+    // Command-line paths are relative to the working directory, not to the file.
+    let cwd = std::env::current_dir().unwrap_or_default();
     for file in &overrides.idp_metadata {
         raw.idp.push(RawIdp {
-            metadata_file: file.clone(),
+            metadata_file: cwd.join(file),
             federation: default_federation(),
         });
     }

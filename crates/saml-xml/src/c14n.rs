@@ -94,7 +94,7 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                     let current = rendered
                         .iter()
                         .rev()
-                        .find(|(p, _)| *p == prefix)
+                        .find(|(p, _)| same(p, prefix))
                         .map(|r| r.1);
                     if current != Some(ns) {
                         rendered.push((prefix, ns));
@@ -102,7 +102,7 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                 }
                 // The new bindings, sorted by prefix (the default, "", first).
                 let new = rendered.get_mut(mark..).unwrap_or(&mut []);
-                new.sort_unstable_by(|a, b| a.0.bytes().cmp(b.0.bytes()));
+                new.sort_unstable_by(|a, b| order(a.0, b.0));
 
                 out.push(b'<');
                 qname(out, e.prefix, e.local);
@@ -121,9 +121,13 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                 attrs.extend(0..own_attrs.len());
                 attrs.sort_unstable_by(|&x, &y| {
                     let (a, b) = (&own_attrs[x], &own_attrs[y]);
-                    doc.ns_uri(a.ns)
-                        .cmp(doc.ns_uri(b.ns))
-                        .then_with(|| a.local.cmp(b.local))
+                    // Same namespace index means same URI: skip comparing URIs.
+                    let by_ns = if a.ns == b.ns {
+                        std::cmp::Ordering::Equal
+                    } else {
+                        order(doc.ns_uri(a.ns), doc.ns_uri(b.ns))
+                    };
+                    by_ns.then_with(|| order(a.local, b.local))
                 });
                 for &k in &attrs {
                     let a = &own_attrs[k];
@@ -170,6 +174,18 @@ fn node_index(id: NodeId) -> u32 {
 /// than a `memcmp` call for a handful of bytes.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Code-point order of two short names, by an inline loop: `str::cmp` becomes a `memcmp`
+/// call whose fixed cost dominates for names of a few bytes.
+fn order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 fn push_unique<'a>(needed: &mut Vec<(&'a str, Ns)>, prefix: &'a str, ns: Ns) {

@@ -164,7 +164,7 @@ fn serve(config: Config) -> ExitCode {
         sealer,
         rng: SystemRandom::new(),
         clock: clock::system,
-        config,
+        config: Arc::new(config),
     });
     runtime.block_on(run(state))
 }

@@ -28,8 +28,8 @@ const LOGIN_COOKIE: &str = "varco_login";
 
 /// Everything a request handler needs; shared by all connections.
 pub struct State {
-    /// Validated configuration.
-    pub config: Config,
+    /// Validated configuration (shared: several states may serve one configuration).
+    pub config: Arc<Config>,
     /// Pending requests and consumed assertions.
     pub store: Store,
     /// Session cookie sealer.
@@ -246,7 +246,7 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// Why an ACS post was refused; the code is stable (logs, metrics, the page).
-struct AcsFailure {
+pub struct AcsFailure {
     status: StatusCode,
     code: &'static str,
     spid_error: Option<u8>,
@@ -254,6 +254,11 @@ struct AcsFailure {
 }
 
 impl AcsFailure {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         AcsFailure {
             status,
@@ -316,7 +321,9 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn consume(
+/// The ACS decision for one form body: the session to open and where to send the browser,
+/// or why not. `browser` is the value of the login cookie the request carried.
+pub fn consume(
     state: &State,
     body: &[u8],
     browser: Option<&str>,

@@ -143,3 +143,24 @@ fn good_configuration_checks_and_prints_metadata() {
         assert!(xml.contains("https://sp.example.org/saml/acs"));
     }
 }
+
+#[test]
+fn idp_without_signing_key_is_a_configuration_error() {
+    let dir = setup();
+    let xml = std::fs::read_to_string(dir.join("idp.xml")).unwrap();
+    let start = xml.find("<md:KeyDescriptor").unwrap();
+    let end = xml.find("</md:KeyDescriptor>").unwrap() + "</md:KeyDescriptor>".len();
+    std::fs::write(
+        dir.join("idp.xml"),
+        format!("{}{}", &xml[..start], &xml[end..]),
+    )
+    .unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, good_config(&dir, free_port())).unwrap();
+    let out = Command::new(binary("varco"))
+        .args(["check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signing certificate"));
+}

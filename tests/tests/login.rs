@@ -316,3 +316,42 @@ fn garbage_at_the_acs_is_a_4xx_never_a_5xx() {
         );
     }
 }
+
+#[test]
+fn oversized_or_ambiguous_acs_bodies_are_refused() {
+    let stack = Stack::start();
+    let mut b = Browser::default();
+    let acs = format!("{}/saml/acs", stack.varco);
+    let huge = "A".repeat(600 * 1024);
+    let r = b.post_form(&acs, &[("SAMLResponse", &huge)]);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.body.contains("broker_body_too_large"));
+    let r = b.post_form(
+        &acs,
+        &[("SAMLResponse", "PGEvPg=="), ("SAMLResponse", "PGEvPg==")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("broker_duplicate_field"), "{}", r.body);
+}
+
+#[test]
+fn genuine_response_without_a_pending_request_is_refused() {
+    // A Response genuinely signed by the trusted IdP, but for a login this Varco never
+    // started (here: started on another Varco sharing the IdP): unsolicited, refused.
+    let stack = Stack::start();
+    let other = Stack::start();
+    let mut b = Browser::default();
+    let answer = idp_answer(
+        &mut b,
+        &other,
+        2,
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let saml_response = form_input(&answer.body, "SAMLResponse").unwrap();
+    let r = b.post_form(
+        &format!("{}/saml/acs", stack.varco),
+        &[("SAMLResponse", &saml_response)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("broker_unknown_request"), "{}", r.body);
+}

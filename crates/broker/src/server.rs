@@ -23,8 +23,19 @@ use crate::store::{Pending, Store};
 
 /// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
 const MAX_BODY: usize = 512 * 1024;
-/// The cookie binding a login to the browser that started it.
-const LOGIN_COOKIE: &str = "varco_login";
+/// The cookie binding a login to the browser that started it. Over https it carries the
+/// `__Host-` prefix, so no sibling domain or plain-http page can plant one (login CSRF by
+/// cookie tossing); plain-http development hosts cannot use the prefix.
+fn login_cookie(state: &State) -> &'static str {
+    if state.config.cookie_secure {
+        "__Host-varco_login"
+    } else {
+        "varco_login"
+    }
+}
+
+/// How long a client may take to send the ACS form body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs; shared by all connections.
 pub struct State {
@@ -176,7 +187,7 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let Some(id) = random_hex(&state.rng, 20).map(|h| format!("_{h}")) else {
         return internal("broker_rng");
     };
-    let browser = cookie(req, LOGIN_COOKIE)
+    let browser = cookie(req, login_cookie(state))
         .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
         .or_else(|| random_hex(&state.rng, 16));
@@ -238,7 +249,11 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         "; SameSite=Lax"
     };
     let max_age = state.config.pending_ttl.as_secs();
-    let value = format!("{LOGIN_COOKIE}={browser}; Path=/saml; HttpOnly; Max-Age={max_age}{attrs}");
+    // `__Host-` cookies must have `Path=/`.
+    let value = format!(
+        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
+        login_cookie(state)
+    );
     if let Ok(v) = HeaderValue::from_str(&value) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -271,14 +286,22 @@ impl AcsFailure {
 
 /// `POST /saml/acs`: `SAMLResponse` (base64) and `RelayState`.
 async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
-    let browser = cookie(&req, LOGIN_COOKIE).map(str::to_owned);
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let browser = cookie(&req, login_cookie(state)).map(str::to_owned);
+    let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
             return acs_failed(AcsFailure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "broker_body_too_large",
                 "request body over the limit or unreadable",
+            ));
+        }
+        Err(_) => {
+            return acs_failed(AcsFailure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "broker_body_timeout",
+                "request body not received in time",
             ));
         }
     };

@@ -352,32 +352,36 @@ pub fn consume(
     browser: Option<&str>,
 ) -> Result<(Session, String), AcsFailure> {
     let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
-    let mut saml_response = None;
-    for (k, v) in form_urlencoded::parse(body) {
-        if k == "SAMLResponse" {
-            if saml_response.is_some() {
-                return Err(bad("broker_duplicate_field", "SAMLResponse given twice"));
-            }
-            saml_response = Some(v.into_owned());
-        }
-    }
-    let encoded =
-        saml_response.ok_or_else(|| bad("broker_missing_saml_response", "no SAMLResponse"))?;
+    let encoded = match form_field(body, b"SAMLResponse") {
+        Field::One(v) => v,
+        Field::Missing => return Err(bad("broker_missing_saml_response", "no SAMLResponse")),
+        Field::Repeated => return Err(bad("broker_duplicate_field", "SAMLResponse given twice")),
+    };
     let compact: Vec<u8> = encoded
-        .bytes()
+        .into_iter()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
     let xml = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
 
-    // Untrusted lookup key only: the validation below checks it against the signed data.
-    let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
-        bad(
-            "broker_unsolicited",
-            "no InResponseTo (unsolicited responses are refused)",
-        )
-    })?;
+    // The pending request is found by the RelayState Varco sent (the request ID), or else by
+    // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
+    // the signed InResponseTo to equal the pending request's ID. RelayState first spares a
+    // second parse of the document.
+    let relay_state = match form_field(body, b"RelayState") {
+        Field::One(v) => String::from_utf8(v).ok(),
+        _ => None,
+    };
+    let request_id = match relay_state.filter(|r| state.store.get_pending(r).is_some()) {
+        Some(r) => r,
+        None => saml::response_in_response_to(&xml).ok_or_else(|| {
+            bad(
+                "broker_unsolicited",
+                "no InResponseTo (unsolicited responses are refused)",
+            )
+        })?,
+    };
     let pending = state.store.get_pending(&request_id).ok_or_else(|| {
         bad(
             "broker_unknown_request",
@@ -477,6 +481,63 @@ pub fn consume(
     Ok((session, pending.return_to))
 }
 
+/// One field of an `application/x-www-form-urlencoded` body.
+enum Field {
+    Missing,
+    One(Vec<u8>),
+    Repeated,
+}
+
+/// The percent-decoded bytes of field `name` (`+` is a space, as in form encoding). Values
+/// stay bytes: a SAMLResponse is base64, and no text decoding is needed to find it.
+fn form_field(body: &[u8], name: &[u8]) -> Field {
+    let mut found = Field::Missing;
+    for pair in body.split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        if percent_decode(key) != name {
+            continue;
+        }
+        if matches!(found, Field::One(_)) {
+            return Field::Repeated;
+        }
+        found = Field::One(percent_decode(value));
+    }
+    found
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                s.get(i + 1).and_then(|&h| hex(h)),
+                s.get(i + 2).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                // A stray `%` stays itself, as form decoders do.
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 fn acs_failed(f: AcsFailure) -> Response<Body> {
     let correlation = random_hex(&SystemRandom::new(), 8).unwrap_or_else(|| "-".into());
     log::event(
@@ -574,7 +635,17 @@ fn internal(code: &str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_local_path;
+    use super::{Field, form_field, is_local_path, percent_decode};
+
+    #[test]
+    fn form_fields_decode_like_form_urlencoded() {
+        assert_eq!(percent_decode(b"a%2Bb+c%2f%3D%zz%"), b"a+b c/=%zz%");
+        let body = b"RelayState=_r1&SAMLResponse=PGEv%0APg%3D%3D&x=1";
+        assert!(matches!(form_field(body, b"SAMLResponse"), Field::One(v) if v == b"PGEv\nPg=="));
+        assert!(matches!(form_field(body, b"Nope"), Field::Missing));
+        assert!(matches!(form_field(b"a=1&%61=2", b"a"), Field::Repeated));
+        assert!(matches!(form_field(b"a", b"a"), Field::One(v) if v.is_empty()));
+    }
 
     #[test]
     fn return_paths_must_stay_on_site() {

@@ -14,7 +14,7 @@
 //! - declarations sort by prefix, attributes by (namespace URI, local name), unqualified first;
 //! - character escaping as in C14N 1.0 §2.3; empty elements become start/end pairs.
 
-use crate::tree::{Kind, Ns};
+use crate::tree::{Kind, Ns, same};
 use crate::{Element, NodeId};
 
 /// What to canonicalize besides the element itself.
@@ -168,12 +168,6 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
 fn node_index(id: NodeId) -> u32 {
     // NodeId's field is private to the tree module; its Debug-free accessor lives here.
     crate::tree::node_index(id)
-}
-
-/// String equality for the short names c14n compares (prefixes): an inline loop, cheaper
-/// than a `memcmp` call for a handful of bytes.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// Code-point order of two short names, by an inline loop: `str::cmp` becomes a `memcmp`

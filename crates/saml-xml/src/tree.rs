@@ -588,6 +588,18 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
     Ok(Cow::Owned(out))
 }
 
+/// String equality for short names, as an inline loop: `==` on `str` is a `memcmp` call, whose
+/// fixed cost dominates for names of a few bytes.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
+fn is_xmlns(key: &str) -> bool {
+    let k = key.as_bytes();
+    k.len() >= 5 && &k[..5] == b"xmlns" && (k.len() == 5 || k.get(5) == Some(&b':'))
+}
+
 fn is_id_attribute(prefix: &str, local: &str) -> bool {
     match prefix {
         "" => matches!(local, "ID" | "Id" | "id"),
@@ -802,7 +814,7 @@ impl<'a, 'l> Builder<'a, 'l> {
             .scope
             .iter()
             .rev()
-            .find(|(p, _)| *p == prefix)
+            .find(|(p, _)| same(p, prefix))
             .map(|&(_, ns)| ns);
         match found {
             None if prefix.is_empty() => Some(Ns::NONE),
@@ -894,7 +906,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 _ => {}
             }
             let mine = self.doc.decls.get(decl_start as usize..).unwrap_or(&[]);
-            if mine.iter().any(|d| d.prefix == declared) {
+            if mine.iter().any(|d| same(d.prefix, declared)) {
                 return Err(Error::DuplicateAttribute);
             }
             if self.doc.decls.len() >= self.limits.max_namespace_declarations {
@@ -923,7 +935,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
         let attr_start = self.doc.attrs.len() as u32;
         for (key, value) in raw.drain(..) {
-            if key == "xmlns" || key.starts_with("xmlns:") {
+            if is_xmlns(key) {
                 continue;
             }
             let (aprefix, alocal) = split_qname(key)?;
@@ -942,7 +954,7 @@ impl<'a, 'l> Builder<'a, 'l> {
             // Expanded-name uniqueness (Namespaces in XML §6.3): `a:x` and `b:x` bound to the
             // same URI are the same attribute.
             let siblings = self.doc.attrs.get(attr_start as usize..).unwrap_or(&[]);
-            if siblings.iter().any(|a| a.ns == ans && a.local == alocal) {
+            if siblings.iter().any(|a| a.ns == ans && same(a.local, alocal)) {
                 return Err(Error::DuplicateAttribute);
             }
             if is_id_attribute(aprefix, alocal) {

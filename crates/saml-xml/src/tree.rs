@@ -114,7 +114,9 @@ impl<'a> Document<'a> {
                 limit: limits.max_bytes,
             });
         }
-        let text = std::str::from_utf8(input).map_err(|_| Error::InvalidUtf8)?;
+        // SIMD validation: the same verdict as `std::str::from_utf8`, several times faster on
+        // the mostly-ASCII text of SAML messages.
+        let text = simdutf8::basic::from_utf8(input).map_err(|_| Error::InvalidUtf8)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         check_chars(text.as_bytes())?;
         Builder::new(text, limits).run()

@@ -1,0 +1,122 @@
+//! The overhead ratio of the whole verification path over its cryptographic floor, measured
+//! interleaved: 60 rounds, each timing a batch of floor iterations then a batch of full
+//! iterations, so both see the same machine state (this VM's speed drifts by ±15 % between
+//! separate benchmark runs). Prints the median ratio and its spread over rounds.
+//!
+//! Floor: two SHA-256 digests over the canonical Response and Assertion, and two RSA-2048
+//! verifications of their canonical SignedInfo. Full: parse the 11 KB Response from bytes,
+//! canonicalize, digest and verify both signatures with `xmldsig::verify`.
+//!
+//! Run: `cargo bench -p xmldsig --bench ratio` (pin a core with `taskset -c 1` for less noise).
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use base64::Engine as _;
+use saml_xml::c14n::{Options, canonicalize};
+use saml_xml::{Document, Element, Limits};
+use xmldsig::{DSIG_NS, Policy, TrustedKey, verify};
+
+const RESPONSE: &[u8] = include_bytes!("data/response-spid-signed-rsa2048.xml");
+const CERT_DER: &[u8] = include_bytes!("../tests/keys/idp-rsa2048.crt.der");
+const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const ROUNDS: usize = 60;
+const BATCH: usize = 200;
+
+fn child<'d, 'a>(el: Element<'d, 'a>, ns: &str, local: &str) -> Element<'d, 'a> {
+    el.child_elements().find(|e| e.is(ns, local)).unwrap()
+}
+
+fn main() {
+    // Criterion-style flags (`--bench`) are accepted and ignored.
+    let keys = [TrustedKey::from_certificate_der(CERT_DER).unwrap()];
+    let policy = Policy::default();
+    let doc = Document::parse(RESPONSE, &Limits::default()).unwrap();
+    let assertion = child(doc.root(), ASSERTION_NS, "Assertion");
+    let inputs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = [doc.root(), assertion]
+        .into_iter()
+        .map(|el| {
+            let sig = child(el, DSIG_NS, "Signature");
+            let mut content = Vec::new();
+            canonicalize(
+                el,
+                &Options {
+                    exclude: Some(sig.node_id()),
+                    ..Options::default()
+                },
+                &mut content,
+            );
+            let mut si = Vec::new();
+            canonicalize(
+                child(sig, DSIG_NS, "SignedInfo"),
+                &Options::default(),
+                &mut si,
+            );
+            let text: String = child(sig, DSIG_NS, "SignatureValue")
+                .text()
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            let value = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap();
+            (content, si, value)
+        })
+        .collect();
+    let (_, cert) = x509_parser::parse_x509_certificate(CERT_DER).unwrap();
+    let pk = cert.public_key().subject_public_key.data.to_vec();
+
+    let floor = || {
+        for (content, si, sig) in &inputs {
+            black_box(ring::digest::digest(
+                &ring::digest::SHA256,
+                black_box(content),
+            ));
+            ring::signature::UnparsedPublicKey::new(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                &pk,
+            )
+            .verify(black_box(si), sig)
+            .unwrap();
+        }
+    };
+    let full = || {
+        let doc = Document::parse(black_box(RESPONSE), &Limits::default()).unwrap();
+        let r = verify(doc.root(), &keys, &policy).unwrap();
+        let a = verify(child(doc.root(), ASSERTION_NS, "Assertion"), &keys, &policy).unwrap();
+        black_box((r.key_index(), a.key_index()));
+    };
+    // Warm up.
+    for _ in 0..BATCH {
+        floor();
+        full();
+    }
+    let mut floors = Vec::with_capacity(ROUNDS);
+    let mut fulls = Vec::with_capacity(ROUNDS);
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        (0..BATCH).for_each(|_| floor());
+        let f = t.elapsed().as_secs_f64() * 1e6 / BATCH as f64;
+        let t = Instant::now();
+        (0..BATCH).for_each(|_| full());
+        let v = t.elapsed().as_secs_f64() * 1e6 / BATCH as f64;
+        floors.push(f);
+        fulls.push(v);
+        ratios.push(v / f);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[v.len() / 10], v[v.len() * 9 / 10])
+    };
+    let (f, _, _) = median(&mut floors);
+    let (v, _, _) = median(&mut fulls);
+    let (r, r10, r90) = median(&mut ratios);
+    println!("floor (2x SHA-256 + 2x RSA-2048 verify): median {f:.1} us");
+    println!("full  (parse + c14n + verify both):      median {v:.1} us");
+    println!(
+        "ratio full/floor: median {r:.2} (p10 {r10:.2}, p90 {r90:.2}) over {ROUNDS} interleaved rounds"
+    );
+}

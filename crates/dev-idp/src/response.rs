@@ -1,5 +1,6 @@
 //! The XML this IdP signs: SPID Responses (success and user cancellation) and its metadata.
 
+pub(crate) use saml_xml::escape;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -237,20 +238,4 @@ fn sign(xml: &str, id: &str, key: &SigningKey) -> Result<String, String> {
 
 fn instant(t: SystemTime) -> Result<String, String> {
     saml::format_instant(t).ok_or_else(|| "the clock is out of range".into())
-}
-
-/// Escapes text for XML (and HTML) attribute values and content.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }

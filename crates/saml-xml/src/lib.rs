@@ -67,3 +67,27 @@ impl Limits {
         }
     }
 }
+
+/// Escapes text for XML (and HTML) element content or a double- or single-quoted attribute
+/// value: `&`, `<`, `>`, `"` and `'` become references. For writing documents and pages;
+/// canonical forms have their own rules in [`c14n`].
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

@@ -956,7 +956,10 @@ impl<'a, 'l> Builder<'a, 'l> {
             // Expanded-name uniqueness (Namespaces in XML §6.3): `a:x` and `b:x` bound to the
             // same URI are the same attribute.
             let siblings = self.doc.attrs.get(attr_start as usize..).unwrap_or(&[]);
-            if siblings.iter().any(|a| a.ns == ans && same(a.local, alocal)) {
+            if siblings
+                .iter()
+                .any(|a| a.ns == ans && same(a.local, alocal))
+            {
                 return Err(Error::DuplicateAttribute);
             }
             if is_id_attribute(aprefix, alocal) {

@@ -1,5 +1,6 @@
 //! The SPID AuthnRequest.
 
+pub(crate) use saml_xml::escape;
 use std::fmt;
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -220,22 +221,6 @@ fn is_valid_id(id: &str) -> bool {
     b.len() <= MAX_ID_LEN
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
-}
-
-/// Escapes text for an XML attribute value or element content (and HTML alike).
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

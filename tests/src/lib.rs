@@ -240,3 +240,26 @@ fn unescape(s: &str) -> String {
         .replace("&#47;", "/")
         .replace("&amp;", "&")
 }
+
+/// Writes a fresh self-signed RSA-2048 SP key and certificate (`sp.key.pem`, `sp.crt.pem`)
+/// and a session key (`session.key`) into `dir`, with the real `openssl`.
+pub fn sp_credentials(dir: &Path, common_name: &str) {
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={common_name}"))
+        .arg("-keyout")
+        .arg(dir.join("sp.key.pem"))
+        .arg("-out")
+        .arg(dir.join("sp.crt.pem"))
+        .output()
+        .expect("openssl (make test installs it)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("session.key"), "ab".repeat(32)).expect("session key");
+}

@@ -9,20 +9,6 @@ use std::process::Command;
 
 use e2e::{binary, free_port, scratch};
 
-fn openssl_key(dir: &Path) {
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
-        ])
-        .args(["-subj", "/CN=varco-cli", "-keyout"])
-        .arg(dir.join("sp.key.pem"))
-        .arg("-out")
-        .arg(dir.join("sp.crt.pem"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-}
-
 /// A minimal IdP metadata file with a real certificate (the SP's own, for the test).
 fn idp_metadata(dir: &Path) {
     let pem = std::fs::read_to_string(dir.join("sp.crt.pem")).unwrap();
@@ -51,9 +37,8 @@ fn good_config(dir: &Path, port: u16) -> String {
 
 fn setup() -> std::path::PathBuf {
     let dir = scratch("cli");
-    openssl_key(&dir);
+    e2e::sp_credentials(&dir, "varco-cli");
     idp_metadata(&dir);
-    std::fs::write(dir.join("session.key"), "cd".repeat(32)).unwrap();
     dir
 }
 

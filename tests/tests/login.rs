@@ -20,18 +20,6 @@ fn write(path: &PathBuf, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn openssl(args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Stack {
     fn start() -> Stack {
         let dir = scratch("login");
@@ -59,25 +47,7 @@ impl Stack {
         let metadata = Browser::default().get(&format!("{idp}/metadata")).body;
         write(&dir.join("idp-metadata.xml"), &metadata);
 
-        let key = dir.join("sp.key.pem");
-        let cert = dir.join("sp.crt.pem");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=varco-e2e",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ]);
-        write(&dir.join("session.key"), &"ab".repeat(32));
+        e2e::sp_credentials(&dir, "varco-e2e");
         write(
             &dir.join("varco.toml"),
             &format!(

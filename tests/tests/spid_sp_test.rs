@@ -122,18 +122,6 @@ fn test_idp() -> &'static TestIdp {
     })
 }
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A `varco serve` trusting the test IdP, with the given request binding.
 struct Varco {
     base: String,
@@ -149,25 +137,7 @@ impl Varco {
         // `localhost`, as spid-sp-test's own examples: the SP entityID, ACS and the tool's
         // cookie jar all use this host name.
         let base = format!("http://localhost:{port}");
-        let key = dir.join("sp.key.pem");
-        let cert = dir.join("sp.crt.pem");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=varco-spid-sp-test",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ]);
-        std::fs::write(dir.join("session.key"), "cd".repeat(32)).unwrap();
+        e2e::sp_credentials(&dir, "varco-spid-sp-test");
         // `municipality` makes Varco publish /saml/metadata/cie too.
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_base_url = \"{base}\"\n\

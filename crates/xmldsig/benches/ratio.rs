@@ -3,6 +3,9 @@
 //! iterations, so both see the same machine state (this VM's speed drifts by ±15 % between
 //! separate benchmark runs). Prints the median ratio and its spread over rounds.
 //!
+//! Inputs: the 8 KB and 11 KB signed SPID Responses in `benches/data/` (see
+//! `benches/data/README.md`).
+//!
 //! Floor: two SHA-256 digests over the canonical Response and Assertion, and two RSA-2048
 //! verifications of their canonical SignedInfo. Full: parse the 11 KB Response from bytes,
 //! canonicalize, digest and verify both signatures with `xmldsig::verify`.
@@ -19,7 +22,11 @@ use saml_xml::c14n::{Options, canonicalize};
 use saml_xml::{Document, Element, Limits};
 use xmldsig::{DSIG_NS, Policy, TrustedKey, verify};
 
-const RESPONSE: &[u8] = include_bytes!("data/response-spid-signed-rsa2048.xml");
+/// 11 KB: the SPID fixture with 19 attributes.
+const RESPONSE_11K: &[u8] = include_bytes!("data/response-spid-signed-rsa2048.xml");
+/// 8 KB: the same with 6 attributes (spidCode, name, familyName, fiscalNumber, email,
+/// mobilePhone), signed the same way.
+const RESPONSE_8K: &[u8] = include_bytes!("data/response-spid-8k-signed-rsa2048.xml");
 const CERT_DER: &[u8] = include_bytes!("../tests/keys/idp-rsa2048.crt.der");
 const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const ROUNDS: usize = 60;
@@ -31,9 +38,14 @@ fn child<'d, 'a>(el: Element<'d, 'a>, ns: &str, local: &str) -> Element<'d, 'a> 
 
 fn main() {
     // Criterion-style flags (`--bench`) are accepted and ignored.
+    measure("8 KB Response (6 attributes)", RESPONSE_8K);
+    measure("11 KB Response (19 attributes)", RESPONSE_11K);
+}
+
+fn measure(label: &str, response: &'static [u8]) {
     let keys = [TrustedKey::from_certificate_der(CERT_DER).unwrap()];
     let policy = Policy::default();
-    let doc = Document::parse(RESPONSE, &Limits::default()).unwrap();
+    let doc = Document::parse(response, &Limits::default()).unwrap();
     let assertion = child(doc.root(), ASSERTION_NS, "Assertion");
     let inputs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = [doc.root(), assertion]
         .into_iter()
@@ -83,7 +95,7 @@ fn main() {
         }
     };
     let full = || {
-        let doc = Document::parse(black_box(RESPONSE), &Limits::default()).unwrap();
+        let doc = Document::parse(black_box(response), &Limits::default()).unwrap();
         let r = verify(doc.root(), &keys, &policy).unwrap();
         let a = verify(child(doc.root(), ASSERTION_NS, "Assertion"), &keys, &policy).unwrap();
         black_box((r.key_index(), a.key_index()));
@@ -114,6 +126,7 @@ fn main() {
     let (f, _, _) = median(&mut floors);
     let (v, _, _) = median(&mut fulls);
     let (r, r10, r90) = median(&mut ratios);
+    println!("{label}");
     println!("floor (2x SHA-256 + 2x RSA-2048 verify): median {f:.1} us");
     println!("full  (parse + c14n + verify both):      median {v:.1} us");
     println!(

@@ -56,6 +56,8 @@ pub struct TrustedKey {
     /// RSA: PKCS#1 RSAPublicKey; EC: the uncompressed point. What ring expects.
     public_key: Vec<u8>,
     certificate: Vec<u8>,
+    /// The certificate in unwrapped standard base64, to match `KeyInfo` without decoding.
+    certificate_base64: String,
     not_before: i64,
     not_after: i64,
 }
@@ -97,6 +99,7 @@ impl TrustedKey {
             kind,
             public_key: spki.subject_public_key.data.to_vec(),
             certificate: der.to_vec(),
+            certificate_base64: base64::engine::general_purpose::STANDARD.encode(der),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
         })
@@ -122,6 +125,11 @@ impl TrustedKey {
     /// The certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate
+    }
+
+    /// The certificate, unwrapped standard base64.
+    pub fn certificate_base64(&self) -> &str {
+        &self.certificate_base64
     }
 
     /// Start of the certificate's validity, seconds since the Unix epoch.

@@ -186,16 +186,33 @@ pub fn verify<'d, 'a>(
     let sig = decode_base64(&text_only(signature_value, "SignatureValue")?)
         .ok_or(Error::InvalidBase64)?;
 
-    let pinned = match key_info {
-        Some(ki) => key_info_certificate(ki)?,
-        None => None,
+    // Which trusted keys the KeyInfo certificate names, if it names one: compared in base64
+    // form first (no decoding on the common path), then as DER, so the verdict is the one a
+    // DER comparison gives.
+    let pinned: Option<Vec<bool>> = match key_info.map(key_info_certificate).transpose()? {
+        Some(Some(text)) => {
+            let mut named: Vec<bool> = keys
+                .iter()
+                .map(|k| same_base64(&text, k.certificate_base64()))
+                .collect();
+            if !named.contains(&true) {
+                let der = decode_base64(&text).ok_or(Error::InvalidBase64)?;
+                named = keys
+                    .iter()
+                    .map(|k| k.certificate_der() == der.as_slice())
+                    .collect();
+            }
+            Some(named)
+        }
+        _ => None,
     };
     let mut compatible = false;
     for (index, key) in keys.iter().enumerate() {
-        if let Some(cert) = &pinned {
-            if key.certificate_der() != cert.as_slice() {
-                continue;
-            }
+        if pinned
+            .as_ref()
+            .is_some_and(|named| named.get(index) != Some(&true))
+        {
+            continue;
         }
         if key.kind() != method.key_kind() {
             continue;
@@ -211,11 +228,7 @@ pub fn verify<'d, 'a>(
             });
         }
     }
-    if pinned.is_some()
-        && !keys
-            .iter()
-            .any(|k| Some(k.certificate_der()) == pinned.as_deref())
-    {
+    if pinned.as_ref().is_some_and(|named| !named.contains(&true)) {
         return Err(Error::UntrustedKeyInfo);
     }
     if !compatible {
@@ -243,6 +256,17 @@ fn elements_only<'d, 'a>(
         }
     }
     Ok(out)
+}
+
+/// `text`, white space ignored, equals the unwrapped base64 `b64`.
+fn same_base64(text: &str, b64: &str) -> bool {
+    let mut want = b64.bytes();
+    for b in text.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        if want.next() != Some(b) {
+            return false;
+        }
+    }
+    want.next().is_none()
 }
 
 /// The text of a value element (digest, signature, certificate). Anything but text inside it
@@ -320,7 +344,9 @@ fn reference_transforms<'d>(transforms: Element<'d, '_>) -> Result<Vec<&'d str>,
 /// `X509Data/X509Certificate` (which must then be a trusted certificate), `KeyName` or
 /// `KeyValue` (ignored: the trusted keys decide). `RetrievalMethod` and anything else is
 /// refused: nothing is ever fetched or derived from the message.
-fn key_info_certificate(key_info: Element<'_, '_>) -> Result<Option<Vec<u8>>, Error> {
+fn key_info_certificate<'d>(
+    key_info: Element<'d, '_>,
+) -> Result<Option<std::borrow::Cow<'d, str>>, Error> {
     let mut certificate = None;
     for part in elements_only(key_info, "KeyInfo")? {
         if part.is(DSIG_NS, "X509Data") {
@@ -335,8 +361,7 @@ fn key_info_certificate(key_info: Element<'_, '_>) -> Result<Option<Vec<u8>>, Er
                     if certificate.is_some() {
                         return Err(structure("more than one X509Certificate"));
                     }
-                    let der = decode_base64(&text).ok_or(Error::InvalidBase64)?;
-                    certificate = Some(der);
+                    certificate = Some(text);
                 } else if item.namespace() != Some(DSIG_NS) {
                     return Err(structure("X509Data"));
                 }
@@ -346,4 +371,18 @@ fn key_info_certificate(key_info: Element<'_, '_>) -> Result<Option<Vec<u8>>, Er
         }
     }
     Ok(certificate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_base64;
+
+    #[test]
+    fn base64_comparison_ignores_only_white_space() {
+        assert!(same_base64("QUJD\n REVG\t", "QUJDREVG"));
+        assert!(!same_base64("QUJDREVH", "QUJDREVG"));
+        assert!(!same_base64("QUJD", "QUJDREVG"));
+        assert!(!same_base64("QUJDREVGRw==", "QUJDREVG"));
+        assert!(same_base64("", ""));
+    }
 }

@@ -325,3 +325,43 @@ fn genuine_response_without_a_pending_request_is_refused() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("broker_unknown_request"), "{}", r.body);
 }
+
+#[test]
+fn relay_state_of_another_login_does_not_redirect_the_response() {
+    // Varco finds the pending request by the RelayState it sent. A Response posted with the
+    // RelayState of another pending login of the same browser must still be checked against
+    // that login's request ID (signed InResponseTo), and refused without consuming either.
+    let stack = Stack::start();
+    let mut b = Browser::default();
+    let first = idp_answer(
+        &mut b,
+        &stack,
+        2,
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let second = idp_answer(
+        &mut b,
+        &stack,
+        2,
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let action = form_action(&first.body).unwrap();
+    let saml_response = form_input(&first.body, "SAMLResponse").unwrap();
+    let other_relay = form_input(&second.body, "RelayState").unwrap();
+    let mixed = b.post_form(
+        &action,
+        &[
+            ("SAMLResponse", &saml_response),
+            ("RelayState", &other_relay),
+        ],
+    );
+    assert_eq!(mixed.status, 400, "{}", mixed.body);
+    assert!(
+        mixed.body.contains("saml_in_response_to_mismatch"),
+        "{}",
+        mixed.body
+    );
+    // Both logins are still pending and complete with their own RelayState.
+    assert_eq!(post_to_acs(&mut b, &second).status, 303);
+    assert_eq!(post_to_acs(&mut b, &first).status, 303);
+}

@@ -23,13 +23,15 @@
 mod error;
 mod fiscal_code;
 mod loa;
+mod policy;
 mod principal;
 mod token;
 
 pub use error::Error;
 pub use fiscal_code::normalize_fiscal_code;
 pub use loa::{EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL, Loa, SPID_L1, SPID_L2, SPID_L3};
+pub use policy::{Decision, Policy};
 pub use principal::{
-    Address, Auth, LegalPerson, Mapping, Method, Principal, Source, attr, normalize,
+    Address, Auth, LegalPerson, Mapping, Method, Principal, Profile, Source, attr, normalize,
 };
 pub use token::{Algorithm, KeySet, KeyState, SigningKey, TokenParams};

@@ -69,7 +69,8 @@ impl Loa {
     ///   *high* (2019; OJ reference to confirm) for the card-based L3; L1/L2 correspondence to confirm.
     /// - **eIDAS / FICEP** (`http://eidas.europa.eu/LoA/low|substantial|high`, the
     ///   eIDAS SAML Message Format and the IANA LoA profiles registry): identity mapping,
-    ///   per Implementing Regulation (EU) 2015/1502.
+    ///   per Implementing Regulation (EU) 2015/1502. FICEP answers Italian SPs with the
+    ///   SPID class refs instead (`SpidL1|L2|L3` for low/substantial/high): accepted too.
     /// - **CNS** (Carta Nazionale dei Servizi, DPR 117/2004): the source level is ignored
     ///   and the result is `Substantial`: smart card plus PIN, but CNS is not notified under
     ///   eIDAS and its issuance assurance varies by issuer — conservative choice, to confirm.
@@ -83,10 +84,13 @@ impl Loa {
                 SPID_L3 => Some(Loa::High),
                 _ => None,
             },
+            // FICEP, the Italian eIDAS node, speaks to SPs as a SPID IdP and translates the
+            // foreign node's eIDAS level into the SPID class refs (low → SpidL1, substantial →
+            // SpidL2, high → SpidL3); the eIDAS URIs are accepted as well.
             Method::Eidas => match level {
-                EIDAS_LOW => Some(Loa::Low),
-                EIDAS_SUBSTANTIAL => Some(Loa::Substantial),
-                EIDAS_HIGH => Some(Loa::High),
+                EIDAS_LOW | SPID_L1 => Some(Loa::Low),
+                EIDAS_SUBSTANTIAL | SPID_L2 => Some(Loa::Substantial),
+                EIDAS_HIGH | SPID_L3 => Some(Loa::High),
                 _ => None,
             },
             Method::Cns => Some(Loa::Substantial),

@@ -113,6 +113,9 @@ impl Mapping {
     pub fn default_for(method: Method) -> Mapping {
         let mut rename = BTreeMap::new();
         if method == Method::Eidas {
+            // FICEP hands Italian SPs the eIDAS PersonIdentifier in SPID's `spidCode`
+            // attribute (the form `CC/IT/…`), since it answers as a SPID IdP.
+            rename.insert("spidCode".to_owned(), attr::PERSON_IDENTIFIER.to_owned());
             for (eidas, canonical) in [
                 ("PersonIdentifier", attr::PERSON_IDENTIFIER),
                 ("CurrentGivenName", attr::NAME),
@@ -161,6 +164,70 @@ pub struct LegalPerson {
     pub purpose: Option<String>,
 }
 
+/// Who the person acts as, for route policies.
+///
+/// Derived from SPID's `spid:Purpose` (AgID Avviso SPID n. 18 v2, digital identities for
+/// professional use) and the legal-person attributes; `Intermediary` (CAF, patronati,
+/// delegated intermediaries) is never inferred from an assertion: only a source that knows
+/// it (a legacy credential store, a configured list) can set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A natural person acting for themselves.
+    Citizen,
+    /// A natural person using a professional-use identity (`spid:Purpose` P, PF, PX).
+    Professional,
+    /// A legal person, or a person acting for one (`spid:Purpose` LP, PG, or legal-person
+    /// attributes present).
+    Business,
+    /// An intermediary acting for others (set by the source, never inferred).
+    Intermediary,
+}
+
+impl Profile {
+    /// The claim value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Citizen => "citizen",
+            Profile::Professional => "professional",
+            Profile::Business => "business",
+            Profile::Intermediary => "intermediary",
+        }
+    }
+
+    /// Parses a claim value.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Profile> {
+        [
+            Profile::Citizen,
+            Profile::Professional,
+            Profile::Business,
+            Profile::Intermediary,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+
+    fn derive(legal: Option<&LegalPerson>) -> Profile {
+        let Some(legal) = legal else {
+            return Profile::Citizen;
+        };
+        match legal.purpose.as_deref() {
+            Some("P" | "PF" | "PX") => Profile::Professional,
+            Some("LP" | "PG") => Profile::Business,
+            // Company attributes without a (known) purpose: a legal-person identity.
+            _ if legal.company_name.is_some()
+                || legal.iva_code.is_some()
+                || legal.company_fiscal_number.is_some() =>
+            {
+                Profile::Business
+            }
+            _ => Profile::Citizen,
+        }
+    }
+}
+
 /// The `auth` claim: how, where and how strongly the person authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auth {
@@ -204,6 +271,8 @@ pub struct Principal {
     /// Legal-person attributes, when any was received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_person: Option<LegalPerson>,
+    /// Who the person acts as.
+    pub profile: Profile,
     /// How the person authenticated.
     pub auth: Auth,
 }
@@ -291,15 +360,17 @@ pub fn normalize(
         company_fiscal_number: single(attr::COMPANY_FISCAL_NUMBER)?,
         purpose: single(attr::PURPOSE)?,
     };
+    let legal_person = (legal != LegalPerson::default()).then_some(legal);
     Ok(Principal {
         sub,
+        profile: Profile::derive(legal_person.as_ref()),
         given_name: single(attr::NAME)?,
         family_name: single(attr::FAMILY_NAME)?,
         birthdate,
         email: single(attr::EMAIL)?,
         phone_number: single(attr::MOBILE_PHONE)?,
         address: single(attr::ADDRESS)?.map(|formatted| Address { formatted }),
-        legal_person: (legal != LegalPerson::default()).then_some(legal),
+        legal_person,
         auth: Auth {
             method: source.method,
             idp: idp.to_owned(),

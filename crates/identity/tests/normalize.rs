@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use identity::{
-    EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL, Error, Loa, Mapping, Method, SPID_L1, SPID_L2,
-    SPID_L3, Source, normalize, normalize_fiscal_code,
+    EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL, Error, Loa, Mapping, Method, Profile, SPID_L1,
+    SPID_L2, SPID_L3, Source, normalize, normalize_fiscal_code,
 };
 
 const IDP: &str = "https://idp.example.it";
@@ -84,6 +84,7 @@ fn spid_full_principal_serializes_to_schema() {
             "phone_number": "+393331234567",
             "address": {"formatted": "Via Roma 1 00100 Roma RM"},
             "legal_person": {"company_name": "ACME srl", "iva_code": "VATIT-12345678901", "purpose": "PG"},
+            "profile": "business",
             "auth": {
                 "method": "spid", "idp": IDP, "level": SPID_L2, "loa": "substantial",
                 "auth_time": 1_700_000_000, "sid": "s-1"
@@ -134,6 +135,59 @@ fn eidas_default_mapping() {
         &Mapping::default_for(Method::Eidas),
     );
     assert_eq!(e.unwrap_err().code(), "identity.invalid_person_identifier");
+}
+
+#[test]
+fn ficep_spid_code_and_spid_level() {
+    // FICEP answers as a SPID IdP: the eIDAS PersonIdentifier arrives as `spidCode` and the
+    // level as a SPID class ref.
+    let a = attrs(&[
+        ("spidCode", &["DE/IT/0f3a9c5e7b2d4816"]),
+        ("name", &["Anna"]),
+        ("familyName", &["Schmidt"]),
+    ]);
+    let p = normalize(
+        a,
+        &src(Method::Eidas, SPID_L2),
+        &Mapping::default_for(Method::Eidas),
+    )
+    .unwrap();
+    assert_eq!(p.sub, "EIDAS:DE/IT/0f3a9c5e7b2d4816");
+    assert_eq!(p.auth.loa, Loa::Substantial);
+    assert_eq!(p.profile, Profile::Citizen);
+    // Without the eIDAS mapping, the subject attribute is missing and named.
+    let a = attrs(&[("spidCode", &["DE/IT/0f3a9c5e7b2d4816"])]);
+    let e = normalize(a, &src(Method::Eidas, SPID_L2), &Mapping::default()).unwrap_err();
+    assert_eq!(e.code(), "identity.missing_attribute");
+    assert!(e.to_string().contains("PersonIdentifier"), "{e}");
+}
+
+#[test]
+fn profile_from_purpose_and_legal_attributes() {
+    let cases: [(&[(&str, &[&str])], Profile); 7] = [
+        (&[], Profile::Citizen),
+        (&[("spid:Purpose", &["P"])], Profile::Professional),
+        (&[("spid:Purpose", &["PX"])], Profile::Professional),
+        (&[("spid:Purpose", &["PF"])], Profile::Professional),
+        (&[("spid:Purpose", &["LP"])], Profile::Business),
+        (&[("spid:Purpose", &["PG"])], Profile::Business),
+        (&[("companyName", &["ACME srl"])], Profile::Business),
+    ];
+    for (extra, expected) in cases {
+        let mut a = attrs(&[("fiscalNumber", &["TINIT-RSSMRA85T10A562S"])]);
+        a.extend(attrs(extra));
+        let p = normalize(a, &src(Method::Spid, SPID_L2), &Mapping::default()).unwrap();
+        assert_eq!(p.profile, expected, "{extra:?}");
+    }
+    for p in [
+        Profile::Citizen,
+        Profile::Professional,
+        Profile::Business,
+        Profile::Intermediary,
+    ] {
+        assert_eq!(Profile::parse(p.as_str()), Some(p));
+    }
+    assert_eq!(Profile::parse("admin"), None);
 }
 
 #[test]
@@ -245,6 +299,10 @@ fn loa_scale_and_table() {
         (Method::Eidas, EIDAS_LOW, Loa::Low),
         (Method::Eidas, EIDAS_SUBSTANTIAL, Loa::Substantial),
         (Method::Eidas, EIDAS_HIGH, Loa::High),
+        // FICEP translates eIDAS levels into SPID class refs for Italian SPs.
+        (Method::Eidas, SPID_L1, Loa::Low),
+        (Method::Eidas, SPID_L2, Loa::Substantial),
+        (Method::Eidas, SPID_L3, Loa::High),
         (Method::Cns, "anything", Loa::Substantial),
         (Method::Legacy, "", Loa::Low),
     ];
@@ -253,7 +311,8 @@ fn loa_scale_and_table() {
     }
     for (m, level) in [
         (Method::Spid, EIDAS_HIGH),
-        (Method::Eidas, SPID_L3),
+        (Method::Cie, EIDAS_SUBSTANTIAL),
+        (Method::Eidas, "https://www.spid.gov.it/SpidL4"),
         (Method::Spid, "https://www.spid.gov.it/SpidL4"),
         (Method::Spid, "https://www.spid.gov.it/spidl2"),
     ] {
@@ -261,4 +320,38 @@ fn loa_scale_and_table() {
         assert_eq!(e.code(), "identity.unknown_level");
     }
     assert_eq!(serde_json::to_string(&Loa::High).unwrap(), "\"high\"");
+}
+
+#[test]
+fn route_policy_decisions() {
+    use identity::{Decision, Policy};
+    let spid_l2 = normalize(
+        attrs(&[("fiscalNumber", &["TINIT-RSSMRA85T10A562S"])]),
+        &src(Method::Spid, SPID_L2),
+        &Mapping::default(),
+    )
+    .unwrap();
+    assert_eq!(Policy::at_least(Loa::Low).decide(&spid_l2), Decision::Allow);
+    assert_eq!(
+        Policy::at_least(Loa::Substantial).decide(&spid_l2),
+        Decision::Allow
+    );
+    assert_eq!(
+        Policy::at_least(Loa::High).decide(&spid_l2),
+        Decision::StepUp(Loa::High)
+    );
+    let cie_only = Policy {
+        min_loa: Loa::High,
+        methods: vec![Method::Cie],
+        profiles: vec![],
+    };
+    // The method is wrong: stepping up with SPID would not help, so no step-up is offered.
+    assert_eq!(cie_only.decide(&spid_l2), Decision::MethodNotAllowed);
+    let business_only = Policy {
+        min_loa: Loa::Low,
+        methods: vec![],
+        profiles: vec![Profile::Business, Profile::Intermediary],
+    };
+    assert_eq!(business_only.decide(&spid_l2), Decision::ProfileNotAllowed);
+    assert_eq!(Decision::StepUp(Loa::High).code(), "identity.step_up");
 }

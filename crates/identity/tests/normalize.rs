@@ -164,7 +164,8 @@ fn ficep_spid_code_and_spid_level() {
 
 #[test]
 fn profile_from_purpose_and_legal_attributes() {
-    let cases: [(&[(&str, &[&str])], Profile); 7] = [
+    type Attrs<'a> = &'a [(&'a str, &'a [&'a str])];
+    let cases: [(Attrs<'_>, Profile); 7] = [
         (&[], Profile::Citizen),
         (&[("spid:Purpose", &["P"])], Profile::Professional),
         (&[("spid:Purpose", &["PX"])], Profile::Professional),

@@ -13,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod stack;
+
 /// The workspace's target directory (CARGO_TARGET_DIR or `<workspace>/target`).
 fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
@@ -191,9 +193,17 @@ impl Browser {
 
     /// GET with the jar's cookies.
     pub fn get(&mut self, url: &str) -> Reply {
+        self.get_with(url, &[])
+    }
+
+    /// GET with the jar's cookies and extra request headers.
+    pub fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Reply {
         let mut req = self.agent.get(url);
         if !self.cookies.is_empty() {
             req = req.header("Cookie", &self.cookie_header());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let r = req.call();
         self.finish(r)

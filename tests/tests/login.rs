@@ -4,124 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use e2e::stack::{Stack, idp_answer_from, post_to_acs};
+use e2e::{Browser, Reply, form_action, form_input};
 
-use e2e::{Browser, Process, Reply, binary, form_action, form_input, free_port, scratch};
-
-/// Varco and the demo IdP, wired to trust each other.
-struct Stack {
-    varco: String,
-    idp: String,
-    _idp_proc: Process,
-    _varco_proc: Process,
-}
-
-fn write(path: &PathBuf, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-impl Stack {
-    fn start() -> Stack {
-        let dir = scratch("login");
-        let (vport, iport) = (free_port(), free_port());
-        let varco = format!("http://127.0.0.1:{vport}");
-        let idp = format!("http://127.0.0.1:{iport}");
-
-        let idp_dir = dir.join("idp");
-        let mut idp_proc = Process::start(
-            "idp",
-            &binary("varco-dev-idp"),
-            &[
-                "--listen",
-                &format!("127.0.0.1:{iport}"),
-                "--base-url",
-                &idp,
-                "--state-dir",
-                idp_dir.to_str().unwrap(),
-                "--sp-metadata",
-                &format!("{varco}/saml/metadata"),
-            ],
-            &dir,
-        );
-        idp_proc.wait_ready(&format!("{idp}/metadata"));
-        let metadata = Browser::default().get(&format!("{idp}/metadata")).body;
-        write(&dir.join("idp-metadata.xml"), &metadata);
-
-        e2e::sp_credentials(&dir, "varco-e2e");
-        write(
-            &dir.join("varco.toml"),
-            &format!(
-                "[server]\nlisten = \"127.0.0.1:{vport}\"\npublic_base_url = \"{varco}\"\n\
-                 [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\
-                 [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
-                 url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
-                 email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
-                 [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
-                 [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n"
-            ),
-        );
-        let mut varco_proc = Process::start(
-            "varco",
-            &binary("varco"),
-            &[
-                "serve",
-                "--config",
-                dir.join("varco.toml").to_str().unwrap(),
-            ],
-            &dir,
-        );
-        varco_proc.wait_ready(&format!("{varco}/healthz"));
-        Stack {
-            varco,
-            idp,
-            _idp_proc: idp_proc,
-            _varco_proc: varco_proc,
-        }
-    }
-
-    fn login_url(&self, level: u8, return_to: &str) -> String {
-        let idp: String = self.idp.bytes().map(|b| format!("%{b:02X}")).collect();
-        format!(
-            "{}/saml/login?idp={idp}&level={level}&return_to={return_to}",
-            self.varco
-        )
-    }
-}
-
-/// Follows the login up to the IdP's answer: the auto-POST page carrying the Response.
+/// Follows the login at the SPID demo IdP up to its answer.
 fn idp_answer(b: &mut Browser, stack: &Stack, level: u8, fields: &[(&str, &str)]) -> Reply {
-    let start = b.get(&stack.login_url(level, "/account"));
-    assert_eq!(start.status, 302, "{}", start.body);
-    let location = start.header("location").unwrap().to_owned();
-    assert!(
-        location.starts_with(&format!("{}/sso?SAMLRequest=", stack.idp)),
-        "{location}"
-    );
-    assert!(location.contains("&SigAlg=") && location.contains("&Signature="));
-    assert!(b.cookies.contains_key("varco_login"));
-
-    let page = b.get(&location);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let state = form_input(&page.body, "state").expect("state field");
-    let mut form = vec![("state", state.as_str())];
-    form.extend_from_slice(fields);
-    let answer = b.post_form(&format!("{}/login", stack.idp), &form);
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    answer
-}
-
-/// Posts the IdP's auto-POST form to the ACS, as the browser's script would.
-fn post_to_acs(b: &mut Browser, answer: &Reply) -> Reply {
-    let action = form_action(&answer.body).unwrap();
-    let saml_response = form_input(&answer.body, "SAMLResponse").unwrap();
-    let relay_state = form_input(&answer.body, "RelayState").unwrap_or_default();
-    b.post_form(
-        &action,
-        &[
-            ("SAMLResponse", &saml_response),
-            ("RelayState", &relay_state),
-        ],
-    )
+    idp_answer_from(b, &stack.login_url(level, "/account"), fields)
 }
 
 fn login(stack: &Stack, user: &str, requested: u8, asserted: &str) -> (Browser, Reply) {
@@ -137,7 +25,7 @@ fn login(stack: &Stack, user: &str, requested: u8, asserted: &str) -> (Browser, 
 }
 
 fn whoami(b: &mut Browser, stack: &Stack) -> Reply {
-    b.get(&format!("{}/whoami", stack.varco))
+    stack.whoami(b)
 }
 
 #[test]
@@ -163,7 +51,8 @@ fn spid_level2_login_reaches_whoami_and_replay_is_refused() {
     let me = whoami(&mut b, &stack);
     assert_eq!(me.status, 200);
     assert!(me.body.contains("TINIT-RSSMRA80A01H501U"), "{}", me.body);
-    assert!(me.body.contains("\"level\": 2"), "{}", me.body);
+    assert!(me.body.contains("\"loa\": \"substantial\""), "{}", me.body);
+    assert!(me.body.contains("SpidL2"), "{}", me.body);
     assert!(
         me.body.contains(&format!("\"idp\": \"{}\"", stack.idp)),
         "{}",
@@ -187,7 +76,7 @@ fn spid_level3_login() {
     let (mut b, acs) = login(&stack, "giulia.bianchi", 3, "3");
     assert_eq!(acs.status, 303, "{}", acs.body);
     let me = whoami(&mut b, &stack);
-    assert!(me.body.contains("\"level\": 3"), "{}", me.body);
+    assert!(me.body.contains("\"loa\": \"high\""), "{}", me.body);
 }
 
 #[test]
@@ -195,7 +84,7 @@ fn higher_level_than_requested_is_accepted() {
     let stack = Stack::start();
     let (mut b, acs) = login(&stack, "mario.rossi", 1, "2");
     assert_eq!(acs.status, 303, "{}", acs.body);
-    assert!(whoami(&mut b, &stack).body.contains("\"level\": 2"));
+    assert!(whoami(&mut b, &stack).body.contains("SpidL2"));
 }
 
 #[test]
@@ -212,15 +101,49 @@ fn cie_and_eidas_style_users_log_in() {
     let stack = Stack::start();
     let (mut b, acs) = login(&stack, "luca.verdi", 2, "2");
     assert_eq!(acs.status, 303, "{}", acs.body);
-    assert!(whoami(&mut b, &stack).body.contains("fiscalNumber"));
+    let me = whoami(&mut b, &stack).body;
+    assert!(me.contains("\"sub\": \"TINIT-VRDLCU90S23F839"), "{me}");
 
-    let (mut b, acs) = login(&stack, "anna.schmidt", 2, "2");
+    // Through the IdP registered as the eIDAS node: the person identifier FICEP hands over
+    // as spidCode becomes the EIDAS: subject, method eidas.
+    let mut b = Browser::default();
+    let answer = idp_answer_from(
+        &mut b,
+        &stack.login_url_at(&stack.eidas_idp, 2, "/"),
+        &[("user", "anna.schmidt"), ("level", "2")],
+    );
+    let acs = post_to_acs(&mut b, &answer);
     assert_eq!(acs.status, 303, "{}", acs.body);
     let me = whoami(&mut b, &stack).body;
     assert!(
-        me.contains("spidCode") && !me.contains("fiscalNumber"),
+        me.contains("\"sub\": \"EIDAS:DE/IT/0f3a9c5e7b2d4816\"")
+            && me.contains("\"method\": \"eidas\""),
         "{me}"
     );
+}
+
+#[test]
+fn missing_subject_attribute_is_refused_naming_attribute_and_idp() {
+    // anna.schmidt has no fiscal code: through a SPID IdP there is no subject to build.
+    let stack = Stack::start();
+    let (mut b, acs) = login(&stack, "anna.schmidt", 2, "2");
+    assert_eq!(acs.status, 400, "{}", acs.body);
+    assert!(
+        acs.body.contains("identity.missing_attribute"),
+        "{}",
+        acs.body
+    );
+    // The operator's log names the attribute and the IdP.
+    let log = stack.varco_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("identity.missing_attribute"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("fiscalNumber") && line.contains(&stack.idp),
+        "{line}"
+    );
+    assert_eq!(whoami(&mut b, &stack).status, 401);
 }
 
 #[test]

@@ -20,10 +20,9 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use broker::config::{Overrides, load};
 use broker::server::{State, consume};
-use broker::session::{Purpose, Sealer};
+use broker::session::Purpose;
 use broker::store::{Pending, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ring::rand::SystemRandom;
 use xmldsig::{DigestMethod, SignatureMethod, SigningKey, sign_enveloped};
 
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
@@ -110,13 +109,7 @@ fn state(config: &Arc<broker::config::Config>) -> State {
             browser: BROWSER.into(),
         },
     );
-    State {
-        config: config.clone(),
-        store,
-        sealer: Sealer::new(&config.session_key).unwrap(),
-        rng: SystemRandom::new(),
-        clock: fixture_now,
-    }
+    State::new(config.clone(), store, fixture_now).unwrap()
 }
 
 fn benches(c: &mut Criterion) {

@@ -17,12 +17,10 @@ use std::sync::Arc;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use ring::rand::SystemRandom;
 use tokio::net::TcpListener;
 
 use crate::config::{self, Config, Overrides};
 use crate::server::State;
-use crate::session::Sealer;
 use crate::store::Store;
 use crate::{clock, log, server};
 
@@ -144,10 +142,6 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
-    let Some(sealer) = Sealer::new(&config.session_key) else {
-        eprintln!("varco: session key refused by the AEAD");
-        return ExitCode::from(EX_USAGE);
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,13 +153,20 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let store = Store::memory(config.pending_ttl, config.max_pending);
-    let state = Arc::new(State {
-        store,
-        sealer,
-        rng: SystemRandom::new(),
-        clock: clock::system,
-        config: Arc::new(config),
-    });
+    if config.access.ephemeral_key {
+        log::event(
+            "token_key_ephemeral",
+            &[(
+                "detail",
+                "no [[token.key]] configured: tokens are signed with a key generated at start (one replica only)",
+            )],
+        );
+    }
+    let Some(state) = State::new(Arc::new(config), store, clock::system) else {
+        eprintln!("varco: session key refused by the AEAD");
+        return ExitCode::from(EX_USAGE);
+    };
+    let state = Arc::new(state);
     runtime.block_on(run(state))
 }
 
@@ -193,7 +194,7 @@ async fn run(state: Arc<State>) -> ExitCode {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         log::event("accept_failed", &[("error", &e.to_string())]);
@@ -202,7 +203,10 @@ async fn run(state: Arc<State>) -> ExitCode {
                 };
                 let state = state.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| server::handle(state.clone(), req));
+                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(crate::forward_auth::Peer(peer));
+                        server::handle(state.clone(), req)
+                    });
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(std::time::Duration::from_secs(10))

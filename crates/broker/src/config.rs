@@ -26,6 +26,14 @@ struct RawConfig {
     saml: RawSaml,
     #[serde(default)]
     idp: Vec<RawIdp>,
+    #[serde(default)]
+    token: crate::access::RawToken,
+    #[serde(default)]
+    route: Vec<crate::access::RawRoute>,
+    #[serde(default)]
+    forward_auth: crate::access::RawForwardAuth,
+    #[serde(default)]
+    mapping: crate::access::RawMappings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +239,8 @@ pub struct Config {
     pub max_pending: u64,
     /// Trusted identity providers by entityID.
     pub idps: HashMap<String, IdpDescriptor>,
+    /// Token keys, routes and policies, forward-auth trust, headers, attribute mapping.
+    pub access: crate::access::Access,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -472,6 +482,19 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         }
     }
 
+    let access = crate::access::validate(
+        crate::access::RawAccess {
+            token: raw.token,
+            routes: raw.route,
+            forward_auth: raw.forward_auth,
+            mappings: raw.mapping,
+        },
+        &public_base_url,
+        raw.sp.default_level,
+        &resolve,
+        &mut problems,
+    );
+
     let entity_id = raw
         .sp
         .entity_id
@@ -491,6 +514,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         sp_key,
         session_key,
         cert_pem,
+        access,
     ) {
         (
             Ok(listen),
@@ -499,6 +523,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Some(sp_key),
             Some(session_key),
             Ok(_),
+            Some(access),
         ) if problems.is_empty() => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
@@ -517,6 +542,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
                 max_pending: raw.saml.max_pending_requests,
                 idps,
+                access,
             })
         }
         _ => Err(problems),

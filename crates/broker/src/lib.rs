@@ -12,9 +12,11 @@
 //! - no redirect leaves the site: return paths are local;
 //! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page.
 
+pub mod access;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod forward_auth;
 pub mod log;
 pub mod pages;
 pub mod server;

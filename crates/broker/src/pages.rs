@@ -75,7 +75,7 @@ pub fn simple(title_it: &str, title_en: &str, text_it: &str, text_en: &str) -> S
 
 /// The landing page: who is logged in, or a sign-in link per identity provider (the full
 /// login page with the SPID button arrives with the front-door work).
-pub fn home(name: Option<&str>, idps: &[&str]) -> String {
+pub fn home(name: Option<&str>, idps: &[&str], level: Option<u8>, return_to: &str) -> String {
     if let Some(n) = name {
         return simple(
             "Varco",
@@ -84,13 +84,15 @@ pub fn home(name: Option<&str>, idps: &[&str]) -> String {
             &format!("Signed in: {n}."),
         );
     }
+    let back: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
     let mut links = String::new();
     for idp in idps {
         let q: String = form_urlencoded::byte_serialize(idp.as_bytes()).collect();
         links.push_str(&format!("<li>{}: ", escape(idp)));
-        for level in 1..=3 {
+        // A route that needs a level offers that level and above only.
+        for level in level.unwrap_or(1).clamp(1, 3)..=3 {
             links.push_str(&format!(
-                " <a href=\"/saml/login?idp={q}&amp;level={level}\">Entra con SPID L{level} / \
+                " <a href=\"/saml/login?idp={q}&amp;level={level}&amp;return_to={back}\">Entra con SPID L{level} / \
                  Sign in with SPID L{level}</a>"
             ));
         }

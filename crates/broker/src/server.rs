@@ -49,9 +49,31 @@ pub struct State {
     pub rng: SystemRandom,
     /// The clock.
     pub clock: Clock,
+    /// Bearer tokens minted for sessions, reused across forward-auth checks.
+    pub tokens: crate::forward_auth::TokenCache,
 }
 
-type Body = Full<Bytes>;
+impl State {
+    /// The state for `config` with a given store and clock.
+    pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Option<State> {
+        let sealer = Sealer::new(&config.session_key)?;
+        let tokens = crate::forward_auth::TokenCache::new(
+            100_000,
+            Duration::from_secs(config.access.token_ttl),
+        );
+        Some(State {
+            config,
+            store,
+            sealer,
+            rng: SystemRandom::new(),
+            clock,
+            tokens,
+        })
+    }
+}
+
+/// Response body type of every route.
+pub(crate) type Body = Full<Bytes>;
 
 /// Handles one request. Never fails: every error becomes a response.
 pub async fn handle(
@@ -64,10 +86,24 @@ pub async fn handle(
         (&Method::GET, "/readyz") => text(StatusCode::OK, "ready\n"),
         (&Method::GET, "/") => home(&state, &req),
         (&Method::GET, "/whoami") => whoami(&state, &req),
+        (&Method::GET, "/auth") => crate::forward_auth::auth(&state, &req),
+        (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(&state),
+        (&Method::GET, "/login") => login_page(&state, &req),
         (&Method::GET, "/saml/login") => login(&state, &req),
         (&Method::POST, "/saml/acs") => acs(&state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(&state, p),
-        (_, "/healthz" | "/readyz" | "/" | "/whoami" | "/saml/login" | "/saml/acs") => html(
+        (
+            _,
+            "/healthz"
+            | "/readyz"
+            | "/"
+            | "/whoami"
+            | "/saml/login"
+            | "/saml/acs"
+            | "/auth"
+            | "/login"
+            | "/.well-known/jwks.json",
+        ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
             pages::simple("Metodo non ammesso", "Method not allowed", "", ""),
         ),
@@ -86,7 +122,44 @@ fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let name = session.as_ref().map(display_name);
     let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
     idps.sort_unstable();
-    html(StatusCode::OK, pages::home(name.as_deref(), &idps))
+    html(
+        StatusCode::OK,
+        pages::home(name.as_deref(), &idps, None, "/"),
+    )
+}
+
+/// `GET /login?level=<1|2|3>&return_to=<url>`: the identity-provider choice, carrying the
+/// level a route needs and where to return (checked again by `/saml/login`).
+fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let mut level = None;
+    let mut return_to = "/".to_owned();
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "level" if matches!(v.as_ref(), "1" | "2" | "3") => level = v.parse::<u8>().ok(),
+            "return_to" => return_to = v.into_owned(),
+            _ => {}
+        }
+    }
+    let allow_http = state.config.public_base_url.starts_with("http://");
+    if state
+        .config
+        .access
+        .return_to(&return_to, allow_http)
+        .is_none()
+    {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::simple(
+                "Richiesta non valida",
+                "Invalid request",
+                "L'indirizzo di ritorno non è tra quelli ammessi.",
+                "The return address is not one of those allowed.",
+            ),
+        );
+    }
+    let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
+    idps.sort_unstable();
+    html(StatusCode::OK, pages::home(None, &idps, level, &return_to))
 }
 
 fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
@@ -163,11 +236,17 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         }
     };
     let return_to = return_to.unwrap_or_else(|| "/".into());
-    if !is_local_path(&return_to) {
+    let allow_http = state.config.public_base_url.starts_with("http://");
+    if state
+        .config
+        .access
+        .return_to(&return_to, allow_http)
+        .is_none()
+    {
         return bad(
             "broker_invalid_return_to",
             "L'indirizzo di ritorno deve essere una pagina di questo sito.",
-            "The return address must be a page of this site.",
+            "The return address must be a page of this site or of a protected portal.",
         );
     }
     // The configured binding, or the one the IdP offers when it has only the other.
@@ -315,7 +394,8 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                 &[
                     ("sid", &session.sid),
                     ("idp", &session.idp),
-                    ("level", &session.level.to_string()),
+                    ("loa", session.principal.auth.loa.as_str()),
+                    ("method", session.principal.auth.method.as_str()),
                     ("assertion_id", &session.assertion_id),
                 ],
             );
@@ -457,26 +537,33 @@ pub fn consume(
         )
     })?;
     let iat = unix(now);
-    let federation = match idp.federation {
-        saml::Federation::Spid => "spid",
-        saml::Federation::Cie => "cie",
-        saml::Federation::Eidas => "eidas",
+    let method = match idp.federation {
+        saml::Federation::Spid => identity::Method::Spid,
+        saml::Federation::Cie => identity::Method::Cie,
+        saml::Federation::Eidas => identity::Method::Eidas,
     };
+    let principal = identity::normalize(
+        assertion.attributes,
+        &identity::Source {
+            method,
+            idp: &assertion.issuer,
+            level: assertion.level.uri(),
+            auth_time: unix(assertion.authn_instant),
+            session_id: &sid,
+        },
+        state.config.access.mapping(method),
+    )
+    .map_err(|e| AcsFailure::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     let session = Session {
         sid,
-        idp: assertion.issuer.clone(),
-        federation: federation.into(),
-        level: match assertion.level {
-            saml::Level::L1 => 1,
-            saml::Level::L2 => 2,
-            saml::Level::L3 => 3,
-        },
-        name_id: assertion.name_id.clone(),
-        assertion_id: assertion.id.clone(),
-        authn_instant: unix(assertion.authn_instant),
+        idp: assertion.issuer,
+        name_id: assertion.name_id,
+        name_qualifier: assertion.name_qualifier,
+        session_index: assertion.session_index,
+        assertion_id: assertion.id,
         iat,
         exp: iat + state.config.session_ttl.as_secs(),
-        attributes: assertion.attributes,
+        principal,
     };
     Ok((session, pending.return_to))
 }
@@ -558,34 +645,19 @@ fn acs_failed(f: AcsFailure) -> Response<Body> {
 
 // === Helpers ===
 
-fn current_session(state: &State, req: &Request<Incoming>) -> Option<Session> {
+pub(crate) fn current_session(state: &State, req: &Request<Incoming>) -> Option<Session> {
     let sealed = cookie(req, &state.config.cookie_name)?;
     let session: Session = state.sealer.open(Purpose::Session, sealed)?;
     (session.exp > unix((state.clock)())).then_some(session)
 }
 
 fn display_name(s: &Session) -> String {
-    let get = |n: &str| {
-        s.attributes
-            .iter()
-            .find(|(k, _)| k == n)
-            .and_then(|(_, v)| v.first())
-            .cloned()
-    };
-    match (get("name"), get("familyName")) {
-        (Some(n), Some(f)) => format!("{n} {f}"),
-        _ => get("fiscalNumber").unwrap_or_else(|| s.name_id.clone()),
+    let p = &s.principal;
+    match (&p.given_name, &p.family_name, &p.legal_person) {
+        (Some(n), Some(f), _) => format!("{n} {f}"),
+        (_, _, Some(l)) if l.company_name.is_some() => l.company_name.clone().unwrap_or_default(),
+        _ => p.sub.clone(),
     }
-}
-
-/// A return path must stay on this site: an absolute path, not scheme-relative (`//host`),
-/// no backslashes (browsers read `/\host` as `//host`), no control characters.
-fn is_local_path(p: &str) -> bool {
-    p.starts_with('/')
-        && !p.starts_with("//")
-        && !p.contains('\\')
-        && !p.chars().any(|c| c.is_control())
-        && p.len() <= 2048
 }
 
 fn cookie<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
@@ -599,7 +671,7 @@ fn cookie<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
         .map(|(_, v)| v)
 }
 
-fn set(r: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
+pub(crate) fn set(r: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
     r.headers_mut()
         .insert(name, HeaderValue::from_static(value));
 }
@@ -611,7 +683,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     r
 }
 
-fn html(status: StatusCode, body: String) -> Response<Body> {
+pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
@@ -620,7 +692,7 @@ fn html(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
-fn internal(code: &str) -> Response<Body> {
+pub(crate) fn internal(code: &str) -> Response<Body> {
     log::event("internal_error", &[("code", code)]);
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -635,7 +707,7 @@ fn internal(code: &str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Field, form_field, is_local_path, percent_decode};
+    use super::{Field, form_field, percent_decode};
 
     #[test]
     fn form_fields_decode_like_form_urlencoded() {
@@ -645,22 +717,5 @@ mod tests {
         assert!(matches!(form_field(body, b"Nope"), Field::Missing));
         assert!(matches!(form_field(b"a=1&%61=2", b"a"), Field::Repeated));
         assert!(matches!(form_field(b"a", b"a"), Field::One(v) if v.is_empty()));
-    }
-
-    #[test]
-    fn return_paths_must_stay_on_site() {
-        for ok in ["/", "/a/b?c=d", "/x#y"] {
-            assert!(is_local_path(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "a",
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example",
-            "/\n",
-        ] {
-            assert!(!is_local_path(bad), "{bad:?}");
-        }
     }
 }

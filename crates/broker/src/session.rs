@@ -7,29 +7,29 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-/// One logged-in person, as the SAML assertion described them.
+/// One logged-in person: the normalized identity plus what the SAML layer needs later
+/// (logout, audit).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
     /// Session identifier (random).
     pub sid: String,
     /// IdP entityID.
     pub idp: String,
-    /// `spid`, `cie` or `eidas`.
-    pub federation: String,
-    /// SPID level the IdP asserted (1-3).
-    pub level: u8,
     /// The IdP's transient NameID.
     pub name_id: String,
+    /// `NameID/@NameQualifier`.
+    pub name_qualifier: String,
+    /// `AuthnStatement/@SessionIndex`, when the IdP gave one (SAML logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_index: Option<String>,
     /// The Assertion ID (for the audit trail).
     pub assertion_id: String,
-    /// AuthnInstant, Unix seconds.
-    pub authn_instant: u64,
     /// Issued at, Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
-    /// Attributes as asserted: name and values.
-    pub attributes: Vec<(String, Vec<String>)>,
+    /// The normalized identity (crate `identity`).
+    pub principal: identity::Principal,
 }
 
 /// Seals and opens session cookies with one key.
@@ -116,17 +116,28 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
+        let principal = identity::normalize(
+            vec![("fiscalNumber".into(), vec!["TINIT-RSSMRA85T10A562S".into()])],
+            &identity::Source {
+                method: identity::Method::Spid,
+                idp: "i",
+                level: identity::SPID_L2,
+                auth_time: 1,
+                session_id: "s",
+            },
+            &identity::Mapping::default(),
+        )
+        .unwrap();
         Session {
             sid: "s".into(),
             idp: "i".into(),
-            federation: "spid".into(),
-            level: 2,
             name_id: "n".into(),
+            name_qualifier: "q".into(),
+            session_index: None,
             assertion_id: "a".into(),
-            authn_instant: 1,
             iat: 1,
             exp: 2,
-            attributes: vec![("fiscalNumber".into(), vec!["TINIT-X".into()])],
+            principal,
         }
     }
 

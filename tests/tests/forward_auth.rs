@@ -1,0 +1,273 @@
+//! Forward-auth (`GET /auth`, as nginx `auth_request` and Traefik ForwardAuth call it) and
+//! the downstream token over HTTP against the built binaries: anonymous → 401/302 with the
+//! login URL; after login → 200 with the identity headers and a bearer token that an
+//! independent JOSE implementation (PyJWT with `cryptography`, from a local venv) verifies
+//! against Varco's JWKS; a route needing a higher level → step-up login at the same IdP;
+//! a route for another method → 403; forwarding headers believed only from trusted proxies.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2e::stack::{Stack, idp_answer_from, pct, post_to_acs};
+use e2e::{Browser, Reply, scratch};
+
+/// Token keys generated with the real `openssl`: an active P-256 key and a published
+/// Ed25519 key (in the JWKS, not signing yet).
+fn token_keys() -> (PathBuf, PathBuf) {
+    let dir = scratch("token-keys");
+    let es = dir.join("es256.pem");
+    let ed = dir.join("ed25519.pem");
+    for (args, out) in [
+        (
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ][..],
+            &es,
+        ),
+        (&["genpkey", "-algorithm", "ed25519"][..], &ed),
+    ] {
+        let st = Command::new("openssl")
+            .args(args)
+            .arg("-out")
+            .arg(out)
+            .status()
+            .expect("openssl");
+        assert!(st.success());
+    }
+    (es, ed)
+}
+
+const ROUTES: &str = "\
+[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\naudience = \"portal\"\n\
+[[route]]\npath_prefix = \"/tax\"\nmin_loa = \"high\"\naudience = \"tax-office\"\n\
+[[route]]\npath_prefix = \"/cie-only\"\nmethods = [\"cie\"]\n";
+
+fn stack(trusted: &str) -> Stack {
+    let (es, ed) = token_keys();
+    Stack::start_with(&format!(
+        "[token]\nissuer = \"https://varco.test\"\nttl_seconds = 120\n\
+         [[token.key]]\nkid = \"es-1\"\nfile = \"{}\"\n\
+         [[token.key]]\nkid = \"ed-next\"\nfile = \"{}\"\nstate = \"published\"\n\
+         [forward_auth]\ntrusted_proxies = [{trusted}]\nallowed_hosts = [\"127.0.0.1\"]\n{ROUTES}",
+        es.display(),
+        ed.display()
+    ))
+}
+
+/// `/auth` as nginx calls it for a request to `uri` on the portal.
+fn auth(stack: &Stack, b: &mut Browser, uri: &str) -> Reply {
+    b.get_with(
+        &format!("{}/auth", stack.varco),
+        &[
+            ("X-Original-URI", uri),
+            ("X-Forwarded-Host", "127.0.0.1"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    )
+}
+
+/// Logs `user` in at `level` through the SPID demo IdP.
+fn login(stack: &Stack, b: &mut Browser, url: &str, user: &str, level: &str) {
+    let answer = idp_answer_from(b, url, &[("user", user), ("level", level)]);
+    let acs = post_to_acs(b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    let _ = stack;
+}
+
+fn pyjwt() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pyjwt-venv.sh");
+    let out = Command::new("bash").arg(script).output().expect("bash");
+    assert!(
+        out.status.success(),
+        "pyjwt-venv.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+const VERIFY: &str = r#"
+import json, sys, jwt
+jwks, token, aud, iss = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+kid = jwt.get_unverified_header(token)["kid"]
+keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys}
+claims = jwt.decode(token, key=keys[kid], algorithms=["ES256", "EdDSA"], audience=aud,
+                    issuer=iss, options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]})
+print(json.dumps(claims))
+"#;
+
+/// Verifies `token` with PyJWT against `jwks`; the claims, or PyJWT's complaint.
+fn verify(python: &Path, jwks: &str, token: &str, aud: &str) -> Result<serde_json::Value, String> {
+    let out = Command::new(python)
+        .args(["-c", VERIFY, jwks, token, aud, "https://varco.test"])
+        .output()
+        .expect("python");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn anonymous_requests_get_the_login_url() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    let r = auth(&stack, &mut b, "/account?x=1");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let login = r.header("x-varco-login").unwrap();
+    assert_eq!(
+        login,
+        format!(
+            "{}/login?level=2&return_to={}",
+            stack.varco, "http%3A%2F%2F127.0.0.1%2Faccount%3Fx%3D1"
+        )
+    );
+    // Traefik: the same answer as a redirect.
+    let r = b.get_with(
+        &format!("{}/auth?mode=redirect", stack.varco),
+        &[
+            ("X-Forwarded-Uri", "/tax/f24"),
+            ("X-Forwarded-Host", "127.0.0.1"),
+        ],
+    );
+    assert_eq!(r.status, 302);
+    assert!(r.header("location").unwrap().contains("level=3"), "{r:?}");
+    // The login page carries level and return address on to every IdP link.
+    let page = b.get(login);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("level=2&amp;return_to=http%3A%2F%2F127.0.0.1%2Faccount")
+    );
+    assert!(
+        !page.body.contains("level=1&amp;"),
+        "a level-2 route offers no L1 link"
+    );
+    // A return address off the allowed hosts is refused by the login page itself.
+    let evil = b.get(&format!(
+        "{}/login?return_to={}",
+        stack.varco,
+        pct("https://evil.example/")
+    ));
+    assert_eq!(evil.status, 400);
+}
+
+#[test]
+fn session_passes_with_headers_and_a_token_pyjwt_verifies() {
+    let python = pyjwt();
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+
+    let r = auth(&stack, &mut b, "/account");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-varco-sub"), Some("TINIT-RSSMRA80A01H501U"));
+    assert_eq!(r.header("x-varco-loa"), Some("substantial"));
+    assert_eq!(r.header("x-varco-method"), Some("spid"));
+    assert_eq!(r.header("x-varco-profile"), Some("citizen"));
+    assert_eq!(r.header("x-varco-idp"), Some(stack.idp.as_str()));
+    assert_eq!(r.header("x-varco-given-name"), Some("Mario"));
+    let bearer = r.header("authorization").unwrap().to_owned();
+    let token = bearer.strip_prefix("Bearer ").unwrap();
+
+    // Cached per session and audience: the next check returns the same token.
+    let again = auth(&stack, &mut b, "/other");
+    assert_eq!(again.header("authorization"), Some(bearer.as_str()));
+
+    let jwks = b.get(&format!("{}/.well-known/jwks.json", stack.varco));
+    assert_eq!(jwks.status, 200);
+    let set: serde_json::Value = serde_json::from_str(&jwks.body).unwrap();
+    let kids: Vec<&str> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        ["es-1", "ed-next"],
+        "published key announced before it signs"
+    );
+
+    let claims = verify(&python, &jwks.body, token, "portal").unwrap();
+    assert_eq!(claims["sub"], "TINIT-RSSMRA80A01H501U");
+    assert_eq!(claims["aud"], "portal");
+    assert_eq!(claims["auth"]["loa"], "substantial");
+    assert_eq!(claims["auth"]["method"], "spid");
+    assert_eq!(claims["profile"], "citizen");
+
+    // PyJWT refuses the same token for another audience, and a token whose claims were
+    // altered (the LoA raised) after signing.
+    assert!(verify(&python, &jwks.body, token, "tax-office").is_err());
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = String::from_utf8(b64.decode(parts[1]).unwrap()).unwrap();
+    let forged = payload.replace("\"substantial\"", "\"high\"");
+    assert_ne!(forged, payload);
+    let forged = format!("{}.{}.{}", parts[0], b64.encode(forged), parts[2]);
+    let err = verify(&python, &jwks.body, &forged, "portal").unwrap_err();
+    assert!(err.contains("Signature verification failed"), "{err}");
+}
+
+#[test]
+fn too_low_a_level_gets_a_step_up_not_a_dead_end() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let r = auth(&stack, &mut b, "/tax/f24");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.header("x-varco-reason"), Some("step_up"));
+    let step_up = r.header("x-varco-login").unwrap().to_owned();
+    assert!(
+        step_up.starts_with(&format!(
+            "{}/saml/login?idp={}&level=3&",
+            stack.varco,
+            pct(&stack.idp)
+        )),
+        "{step_up}"
+    );
+    // Following it: the same person authenticates again at L3 and comes back to the page.
+    let answer = idp_answer_from(&mut b, &step_up, &[("user", "mario.rossi"), ("level", "3")]);
+    let acs = post_to_acs(&mut b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    assert_eq!(acs.header("location"), Some("http://127.0.0.1/tax/f24"));
+    let r = auth(&stack, &mut b, "/tax/f24");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-varco-loa"), Some("high"));
+}
+
+#[test]
+fn a_route_for_another_method_is_forbidden() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let r = auth(&stack, &mut b, "/cie-only/x");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.header("x-varco-reason"),
+        Some("identity.method_not_allowed")
+    );
+    assert!(r.header("x-varco-sub").is_none() && r.header("authorization").is_none());
+}
+
+#[test]
+fn forwarding_headers_from_untrusted_peers_are_ignored() {
+    // Only 10.0.0.0/8 is trusted: from loopback, X-Original-URI cannot pick the route (nor
+    // the return address); the check runs for the request's own host and `/`.
+    let stack = stack("\"10.0.0.0/8\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let r = auth(&stack, &mut b, "/tax/f24");
+    assert_eq!(r.status, 200, "the /tax route was not selected: {}", r.body);
+    let anonymous = auth(&stack, &mut Browser::default(), "/tax/f24");
+    let login = anonymous.header("x-varco-login").unwrap();
+    assert!(login.contains("level=2"), "{login}");
+    assert!(!login.contains("tax"), "{login}");
+}

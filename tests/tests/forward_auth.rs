@@ -271,3 +271,24 @@ fn forwarding_headers_from_untrusted_peers_are_ignored() {
     assert!(login.contains("level=2"), "{login}");
     assert!(!login.contains("tax"), "{login}");
 }
+
+#[test]
+fn a_forged_cookie_sharing_a_cached_cookies_tail_is_refused() {
+    // The forward-auth path caches opened sessions by the cookie's tail (it covers the AEAD
+    // tag). A cookie with the same tail and any other change must not hit that entry.
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    assert_eq!(auth(&stack, &mut b, "/account").status, 200);
+    let genuine = b.cookies["varco_session"].clone();
+    let mut forged = genuine.clone().into_bytes();
+    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(forged[forged.len() - 32..], genuine[genuine.len() - 32..]);
+    b.cookies.insert("varco_session".into(), forged);
+    let r = auth(&stack, &mut b, "/account");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.header("x-varco-sub").is_none());
+    b.cookies.insert("varco_session".into(), genuine);
+    assert_eq!(auth(&stack, &mut b, "/account").status, 200);
+}

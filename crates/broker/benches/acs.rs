@@ -112,10 +112,10 @@ fn state(config: &Arc<broker::config::Config>) -> State {
     State::new(config.clone(), store, fixture_now).unwrap()
 }
 
-fn benches(c: &mut Criterion) {
-    let config = config();
+/// The ACS form body carrying the signed fixture Response.
+fn signed_body() -> String {
     let xml = signed_response();
-    let body = format!(
+    format!(
         "SAMLResponse={}&RelayState={REQUEST_ID}",
         form_urlencoded::byte_serialize(
             base64::engine::general_purpose::STANDARD
@@ -123,7 +123,12 @@ fn benches(c: &mut Criterion) {
                 .as_bytes()
         )
         .collect::<String>()
-    );
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let config = config();
+    let body = signed_body();
     // Sanity: the measured path accepts it, and a second submit is refused.
     let s = state(&config);
     consume(&s, body.as_bytes(), Some(BROWSER)).unwrap_or_else(|f| panic!("{}", f.code()));
@@ -144,5 +149,42 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(acs, benches);
+/// The forward-auth check of an existing session, as `/auth` runs it after HTTP parsing:
+/// open the sealed cookie, pick the route, decide the policy, fetch the cached token and
+/// build the identity headers. The first call mints the token; the measured calls reuse it.
+fn forward_auth(c: &mut Criterion) {
+    use broker::forward_auth::{Peer, auth};
+    let config = config();
+    let s = state(&config);
+    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+        .unwrap_or_else(|f| panic!("{}", f.code()));
+    let sealed = s.sealer.seal(Purpose::Session, &session).unwrap();
+    let request = hyper::Request::builder()
+        .uri("/auth")
+        .header("host", "sp.varco.example.org")
+        .header("x-original-uri", "/account/documents?page=2")
+        .header("x-forwarded-host", "sp.varco.example.org")
+        .header("cookie", format!("other=1; varco_session={sealed}"))
+        .extension(Peer("127.0.0.1:50000".parse().unwrap()))
+        .body(())
+        .unwrap();
+    let first = auth(&s, &request);
+    assert_eq!(first.status(), 200);
+    let token = first.headers().get("authorization").cloned().unwrap();
+    c.bench_function("forward_auth_check_cached_token", |b| {
+        b.iter(|| {
+            let r = auth(&s, black_box(&request));
+            debug_assert_eq!(r.headers().get("authorization"), Some(&token));
+            r
+        })
+    });
+    c.bench_function("session_cookie_open", |b| {
+        b.iter(|| {
+            s.sealer
+                .open::<broker::session::Session>(Purpose::Session, black_box(&sealed))
+        })
+    });
+}
+
+criterion_group!(acs, benches, forward_auth);
 criterion_main!(acs);

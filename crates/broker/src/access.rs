@@ -284,8 +284,10 @@ pub struct Access {
     /// Lower-case `host[:port]` a login may return to (the public host, route hosts, and
     /// `forward_auth.allowed_hosts`).
     pub allowed_hosts: Vec<String>,
-    /// Identity headers on a forward-auth 200.
+    /// Identity headers on a forward-auth 200 (all but the token).
     pub headers: Vec<(HeaderName, Claim)>,
+    /// The header carrying `Bearer <jwt>`, if any.
+    pub token_header: Option<HeaderName>,
     /// Attribute mapping of SPID, CIE and eIDAS logins.
     pub mappings: [Mapping; 3],
 }
@@ -533,6 +535,7 @@ pub(crate) fn validate(
     allowed_hosts.dedup();
 
     let mut headers = Vec::new();
+    let mut token_header = None;
     let configured: Vec<(String, String)> = match forward_auth.headers {
         Some(map) => map.into_iter().collect(),
         None => DEFAULT_HEADERS
@@ -546,6 +549,7 @@ pub(crate) fn validate(
             HeaderName::from_bytes(name.as_bytes()),
             Claim::parse(&claim),
         ) {
+            (Ok(h), Some(Claim::Token)) => token_header = Some(h),
             (Ok(h), Some(c)) => headers.push((h, c)),
             (Err(_), _) => bad(at, "not a valid header name".into()),
             (_, None) => bad(
@@ -583,6 +587,7 @@ pub(crate) fn validate(
         trusted_proxies,
         allowed_hosts,
         headers,
+        token_header,
         mappings,
     })
 }
@@ -736,6 +741,10 @@ mod tests {
         assert!(a.keys.active().unwrap().kid().starts_with("ephemeral-"));
         assert_eq!(a.routes.len(), 1);
         assert_eq!(a.routes[0].policy.min_loa, Loa::Substantial);
-        assert_eq!(a.headers.len(), DEFAULT_HEADERS.len());
+        assert_eq!(a.headers.len() + 1, DEFAULT_HEADERS.len());
+        assert_eq!(
+            a.token_header.as_ref().map(|h| h.as_str()),
+            Some("authorization")
+        );
     }
 }

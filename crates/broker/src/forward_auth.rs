@@ -16,36 +16,54 @@
 //! - 403 when the method or profile is not accepted by the route.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use identity::{Decision, Loa, TokenParams};
 
-use crate::access::{Claim, Route};
+use crate::access::Route;
 use crate::clock::unix;
 use crate::log;
 use crate::pages;
-use crate::server::{Body, State, current_session, html, set};
-use crate::session::Session;
+use crate::server::{Body, State, html, set};
+use crate::session::{Purpose, Session};
 
 /// The peer address of a connection, put in each request's extensions by the server loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-/// Minted tokens, per session and audience, reused until half their lifetime has passed.
-pub struct TokenCache {
-    cache: moka::sync::Cache<String, (Arc<str>, u64)>,
+/// Opened sessions, so the forward-auth path neither decrypts nor parses a cookie it has
+/// already seen, with the identity header values built once and the bearer tokens minted
+/// for the session.
+///
+/// Keyed by the cookie's last 32 characters (they cover the AEAD tag); a hit counts only if
+/// the whole cookie is equal to the one that was opened, so the cache never accepts a cookie
+/// the sealer did not. Entries live at most `session.ttl_seconds`; the session's own expiry
+/// is checked on every use.
+pub struct SessionViews {
+    cache: moka::sync::Cache<Box<str>, Arc<View>>,
 }
 
-impl TokenCache {
-    /// A cache bounded to `capacity` tokens, none kept longer than `ttl`.
+/// One opened session, ready for forward-auth answers.
+pub struct View {
+    cookie: Box<str>,
+    /// The session.
+    pub session: Session,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// `(audience, "Bearer <jwt>", minted at)`, reissued once half the lifetime is gone.
+    tokens: Mutex<Vec<(Box<str>, HeaderValue, u64)>>,
+}
+
+const VIEW_KEY: usize = 32;
+
+impl SessionViews {
+    /// A cache bounded to `capacity` sessions, none kept longer than `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
-        TokenCache {
+        SessionViews {
             cache: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
@@ -54,76 +72,131 @@ impl TokenCache {
     }
 }
 
-/// The bearer token for `session` and `audience`: cached, or minted now.
-pub fn token_for(state: &State, session: &Session, audience: &str, now: u64) -> Option<Arc<str>> {
+/// The opened session of `req`'s cookie, if valid and not expired at `now`.
+pub(crate) fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<View>> {
+    let cookie = crate::server::cookie(req, &state.config.cookie_name)?;
+    let key = cookie.get(cookie.len().checked_sub(VIEW_KEY)?..)?;
+    let view = match state.views.cache.get(key) {
+        Some(v) if *v.cookie == *cookie => v,
+        _ => {
+            let session: Session = state.sealer.open(Purpose::Session, cookie)?;
+            let headers = state
+                .config
+                .access
+                .headers
+                .iter()
+                .filter_map(|(name, claim)| {
+                    // UTF-8 names (García) travel as raw bytes; control characters never do.
+                    let v = claim.value(&session.principal)?;
+                    Some((name.clone(), HeaderValue::from_bytes(v.as_bytes()).ok()?))
+                })
+                .collect();
+            let v = Arc::new(View {
+                cookie: cookie.into(),
+                session,
+                headers,
+                tokens: Mutex::new(Vec::new()),
+            });
+            state.views.cache.insert(key.into(), v.clone());
+            v
+        }
+    };
+    (view.session.exp > now).then_some(view)
+}
+
+/// The `Bearer` header value for `view`'s session and `audience`: cached, or minted now.
+pub(crate) fn token_for(
+    state: &State,
+    view: &View,
+    audience: &str,
+    now: u64,
+) -> Option<HeaderValue> {
     let access = &state.config.access;
-    let key = format!("{}\u{0}{audience}", session.sid);
-    if let Some((token, minted)) = state.tokens.cache.get(&key) {
+    let mut tokens = view
+        .tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, value, minted)) = tokens.iter().find(|(a, _, _)| **a == *audience) {
         // Reissue once half the lifetime is gone, so a downstream never gets a token
         // about to expire.
-        if now.saturating_sub(minted) < access.token_ttl / 2 {
-            return Some(token);
+        if now.saturating_sub(*minted) < access.token_ttl / 2 {
+            return Some(value.clone());
         }
     }
+    let session = &view.session;
     let params = TokenParams {
         issuer: &access.issuer,
         audience,
         // Never beyond the session itself.
         ttl: access.token_ttl.min(session.exp.saturating_sub(now)),
     };
-    match access
+    let token = match access
         .keys
         .sign(&session.principal, &params, now, &state.rng)
     {
-        Ok(t) => {
-            let t: Arc<str> = Arc::from(t);
-            state.tokens.cache.insert(key, (t.clone(), now));
-            Some(t)
-        }
+        Ok(t) => t,
         Err(e) => {
             log::event("token_mint_failed", &[("code", e.code())]);
-            None
+            return None;
         }
+    };
+    let value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    tokens.retain(|(a, _, _)| **a != *audience);
+    tokens.push((audience.into(), value.clone(), now));
+    Some(value)
+}
+
+/// What the proxy says the original request was. Borrowed from the headers; only the
+/// trusted-proxy rule decides which headers count.
+struct Original<'r> {
+    host: &'r str,
+    uri: &'r str,
+    proto: &'r str,
+}
+
+impl Original<'_> {
+    fn path(&self) -> &str {
+        self.uri.split(['?', '#']).next().unwrap_or("/")
+    }
+
+    fn absolute(&self) -> String {
+        format!("{}://{}{}", self.proto, self.host, self.uri)
     }
 }
 
-/// The original request as the proxy saw it: `(host, path_and_query, absolute URL)`.
-fn original(state: &State, req: &Request<Incoming>) -> (String, String, String) {
-    let h = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let own_host = h("host").unwrap_or_default();
+    let default_proto = if state.config.public_base_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
     let trusted = req
         .extensions()
         .get::<Peer>()
         .is_some_and(|p| state.config.access.trusts(p.0.ip()));
-    let (host, uri, proto) = if trusted {
-        let host = h("x-forwarded-host").unwrap_or(own_host);
-        let uri = h("x-original-uri")
-            .or_else(|| h("x-forwarded-uri"))
-            .unwrap_or_else(|| "/".into());
-        let proto = h("x-forwarded-proto");
-        (host, uri, proto)
-    } else {
-        (own_host, "/".into(), None)
+    if !trusted {
+        return Original {
+            host: own_host,
+            uri: "/",
+            proto: default_proto,
+        };
+    }
+    let uri = h("x-original-uri")
+        .or_else(|| h("x-forwarded-uri"))
+        .filter(|u| u.starts_with('/'))
+        .unwrap_or("/");
+    let proto = match h("x-forwarded-proto") {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ => default_proto,
     };
-    let proto = proto.unwrap_or_else(|| {
-        if state.config.public_base_url.starts_with("https://") {
-            "https".into()
-        } else {
-            "http".into()
-        }
-    });
-    let uri = if uri.starts_with('/') {
-        uri
-    } else {
-        "/".into()
-    };
-    let absolute = format!("{proto}://{host}{uri}");
-    (host.to_ascii_lowercase(), uri, absolute)
+    Original {
+        host: h("x-forwarded-host").unwrap_or(own_host),
+        uri,
+        proto,
+    }
 }
 
 fn spid_level(loa: Loa) -> u8 {
@@ -139,42 +212,42 @@ fn query_encode(s: &str) -> String {
 }
 
 /// `GET /auth`.
-pub fn auth(state: &State, req: &Request<Incoming>) -> Response<Body> {
+pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let redirect_mode = req.uri().query().is_some_and(|q| {
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
-    let (host, uri, absolute) = original(state, req);
-    let path = uri.split(['?', '#']).next().unwrap_or("/");
+    let original = original(state, req);
     let access = &state.config.access;
-    let Some(route) = access.route(&host, path) else {
+    let Some(route) = access.route(original.host, original.path()) else {
         return denied(
             "broker_no_route",
             "Questa pagina non è protetta da Varco.",
             "This page is not protected by Varco.",
         );
     };
-    let allow_http = state.config.public_base_url.starts_with("http://");
-    // Only a return address Varco would accept later is offered; otherwise the portal home.
-    let return_to = access
-        .return_to(&absolute, allow_http)
-        .map_or_else(|| "/".to_owned(), str::to_owned);
+    let now = unix((state.clock)());
+    // Where to come back after a login: only an address Varco would accept later, else `/`.
+    let return_to = || {
+        let absolute = original.absolute();
+        let allow_http = state.config.public_base_url.starts_with("http://");
+        let ok = access.return_to(&absolute, allow_http).is_some();
+        query_encode(if ok { &absolute } else { "/" })
+    };
     let base = &state.config.public_base_url;
-    let Some(session) = current_session(state, req) else {
+    let Some(view) = view(state, req, now) else {
         let level = spid_level(route.policy.min_loa);
-        let login = format!(
-            "{base}/login?level={level}&return_to={}",
-            query_encode(&return_to)
-        );
+        let login = format!("{base}/login?level={level}&return_to={}", return_to());
         return unauthenticated(&login, redirect_mode, "no_session");
     };
+    let session = &view.session;
     match route.policy.decide(&session.principal) {
-        Decision::Allow => allowed(state, &session, route),
+        Decision::Allow => allowed(state, &view, route, now),
         Decision::StepUp(loa) => {
             let login = format!(
                 "{base}/saml/login?idp={}&level={}&return_to={}",
                 query_encode(&session.idp),
                 spid_level(loa),
-                query_encode(&return_to)
+                return_to()
             );
             unauthenticated(&login, redirect_mode, "step_up")
         }
@@ -189,22 +262,19 @@ pub fn auth(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn allowed(state: &State, session: &Session, route: &Route) -> Response<Body> {
-    let now = unix((state.clock)());
+fn allowed(state: &State, view: &View, route: &Route, now: u64) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
-    for (name, claim) in &state.config.access.headers {
-        let value = match claim {
-            Claim::Token => match token_for(state, session, &route.audience, now) {
-                Some(t) => HeaderValue::from_str(&format!("Bearer {t}")).ok(),
-                None => return crate::server::internal("broker_token"),
-            },
-            // UTF-8 names (García) travel as raw bytes; control characters never do.
-            c => c
-                .value(&session.principal)
-                .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()),
-        };
-        if let Some(v) = value {
-            r.headers_mut().insert(name.clone(), v);
+    let headers = r.headers_mut();
+    headers.reserve(view.headers.len() + 2);
+    for (name, value) in &view.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(name) = &state.config.access.token_header {
+        match token_for(state, view, &route.audience, now) {
+            Some(v) => {
+                headers.insert(name.clone(), v);
+            }
+            None => return crate::server::internal("broker_token"),
         }
     }
     set(&mut r, header::CACHE_CONTROL, "no-store");
@@ -223,11 +293,11 @@ fn unauthenticated(login: &str, redirect_mode: bool, reason: &str) -> Response<B
             r.headers_mut().insert(header::LOCATION, v.clone());
         }
         r.headers_mut()
-            .insert(header::HeaderName::from_static("x-varco-login"), v);
+            .insert(HeaderName::from_static("x-varco-login"), v);
     }
     if let Ok(v) = HeaderValue::from_str(reason) {
         r.headers_mut()
-            .insert(header::HeaderName::from_static("x-varco-reason"), v);
+            .insert(HeaderName::from_static("x-varco-reason"), v);
     }
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
@@ -240,7 +310,7 @@ fn denied(code: &str, it: &str, en: &str) -> Response<Body> {
     );
     if let Ok(v) = HeaderValue::from_str(code) {
         r.headers_mut()
-            .insert(header::HeaderName::from_static("x-varco-reason"), v);
+            .insert(HeaderName::from_static("x-varco-reason"), v);
     }
     r
 }

@@ -49,25 +49,22 @@ pub struct State {
     pub rng: SystemRandom,
     /// The clock.
     pub clock: Clock,
-    /// Bearer tokens minted for sessions, reused across forward-auth checks.
-    pub tokens: crate::forward_auth::TokenCache,
+    /// Opened sessions with their identity headers and tokens (forward-auth path).
+    pub views: crate::forward_auth::SessionViews,
 }
 
 impl State {
     /// The state for `config` with a given store and clock.
     pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Option<State> {
         let sealer = Sealer::new(&config.session_key)?;
-        let tokens = crate::forward_auth::TokenCache::new(
-            100_000,
-            Duration::from_secs(config.access.token_ttl),
-        );
+        let views = crate::forward_auth::SessionViews::new(100_000, config.session_ttl);
         Some(State {
             config,
             store,
             sealer,
             rng: SystemRandom::new(),
             clock,
-            tokens,
+            views,
         })
     }
 }
@@ -645,7 +642,7 @@ fn acs_failed(f: AcsFailure) -> Response<Body> {
 
 // === Helpers ===
 
-pub(crate) fn current_session(state: &State, req: &Request<Incoming>) -> Option<Session> {
+pub(crate) fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
     let sealed = cookie(req, &state.config.cookie_name)?;
     let session: Session = state.sealer.open(Purpose::Session, sealed)?;
     (session.exp > unix((state.clock)())).then_some(session)
@@ -660,7 +657,7 @@ fn display_name(s: &Session) -> String {
     }
 }
 
-fn cookie<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
+pub(crate) fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()

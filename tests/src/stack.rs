@@ -8,8 +8,10 @@ use crate::{Browser, Process, Reply, binary, form_action, form_input, free_port,
 
 /// Varco and the demo IdPs.
 pub struct Stack {
-    /// Varco's base URL.
+    /// Varco's base URL (where it listens).
     pub varco: String,
+    /// The public base URL browsers use (Varco's own, or a proxy's in front of it).
+    pub public: String,
     /// The SPID demo IdP's base URL (its entity ID).
     pub idp: String,
     /// The eIDAS demo IdP's base URL (its entity ID).
@@ -56,9 +58,16 @@ impl Stack {
 
     /// The stack with `extra` TOML appended to Varco's configuration (routes, token keys…).
     pub fn start_with(extra: &str) -> Stack {
+        Stack::start_public(None, extra)
+    }
+
+    /// The stack with Varco behind a proxy at `public` (its `server.public_base_url`), or
+    /// reached directly when `None`.
+    pub fn start_public(public: Option<&str>, extra: &str) -> Stack {
         let dir = scratch("stack");
         let vport = free_port();
         let varco = format!("http://127.0.0.1:{vport}");
+        let public = public.map_or_else(|| varco.clone(), str::to_owned);
         let (idp, idp_proc) = start_idp(&dir, "idp", &varco);
         let (eidas_idp, eidas_proc) = start_idp(&dir, "eidas-idp", &varco);
 
@@ -66,7 +75,7 @@ impl Stack {
         write(
             &dir.join("varco.toml"),
             &format!(
-                "[server]\nlisten = \"127.0.0.1:{vport}\"\npublic_base_url = \"{varco}\"\n\
+                "[server]\nlisten = \"127.0.0.1:{vport}\"\npublic_base_url = \"{public}\"\n\
                  [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\
                  [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
                  url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
@@ -90,6 +99,7 @@ impl Stack {
         varco_proc.wait_ready(&format!("{varco}/healthz"));
         Stack {
             varco,
+            public,
             idp,
             eidas_idp,
             dir,

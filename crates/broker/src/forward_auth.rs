@@ -192,8 +192,12 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
         Some("http") => "http",
         _ => default_proto,
     };
+    let host = h("x-forwarded-host").unwrap_or(own_host);
+    // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
+    // don't.
+    let default_port = if proto == "https" { ":443" } else { ":80" };
     Original {
-        host: h("x-forwarded-host").unwrap_or(own_host),
+        host: host.strip_suffix(default_port).unwrap_or(host),
         uri,
         proto,
     }

@@ -1,0 +1,230 @@
+//! Varco behind the real nginx (Debian package, started here on loopback) with
+//! `auth_request`, using the snippets shipped in deploy/nginx/: an anonymous request to the
+//! portal is sent to the login page; after a login through the demo IdP (every hop through
+//! nginx) the portal receives Varco's identity headers and token; identity headers a client
+//! sends itself never reach the portal; a step-up route sends a level-2 session to a level-3
+//! login.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2e::stack::{Stack, idp_answer_from, post_to_acs};
+use e2e::{Browser, Process, free_port};
+
+/// The portal: answers every request with the request head it received, so the test sees
+/// exactly which headers nginx passed on.
+fn start_portal() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = String::from_utf8_lossy(&head).into_owned();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn nginx_binary() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("nginx not installed (make test installs the Debian package)");
+}
+
+/// nginx on `port` with the deploy/nginx snippets: Varco's endpoints, and `/` protected.
+fn start_nginx(port: u16, varco_port: u16, portal_port: u16) -> Process {
+    let dir = e2e::scratch("nginx");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx");
+    let deploy = deploy.canonicalize().unwrap();
+    let conf = format!(
+        "worker_processes 1;\nerror_log {dir}/error.log info;\npid {dir}/nginx.pid;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n\
+           client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+           fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+           upstream varco {{ server 127.0.0.1:{varco_port}; keepalive 8; }}\n\
+           upstream portal {{ server 127.0.0.1:{portal_port}; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    server_name 127.0.0.1;\n\
+             include {deploy}/varco-endpoints.conf;\n\
+             location /public/ {{ proxy_pass http://portal; }}\n\
+             location / {{\n      include {deploy}/varco-protect.conf;\n      proxy_pass http://portal;\n    }}\n\
+           }}\n}}\n",
+        dir = dir.display(),
+        deploy = deploy.display(),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let check = Command::new(nginx_binary())
+        .arg("-t")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "nginx -t:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut p = Process::start(
+        "nginx",
+        &nginx_binary(),
+        &[
+            "-p",
+            dir.to_str().unwrap(),
+            "-c",
+            dir.join("nginx.conf").to_str().unwrap(),
+            "-g",
+            "daemon off;",
+        ],
+        &dir,
+    );
+    p.wait_ready(&format!("http://127.0.0.1:{port}/public/ping"));
+    p
+}
+
+struct Site {
+    stack: Stack,
+    base: String,
+    _nginx: Process,
+}
+
+fn site() -> Site {
+    let nport = free_port();
+    let base = format!("http://127.0.0.1:{nport}");
+    let portal = start_portal();
+    let stack = Stack::start_public(
+        Some(&base),
+        "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
+         [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n",
+    );
+    let vport: u16 = stack.varco.rsplit(':').next().unwrap().parse().unwrap();
+    let nginx = start_nginx(nport, vport, portal);
+    Site {
+        stack,
+        base,
+        _nginx: nginx,
+    }
+}
+
+/// The header `name` as the portal received it (from its echo), if present.
+fn received<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
+    echo.lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn anonymous_to_login_then_the_portal_gets_the_identity() {
+    let site = site();
+    let mut b = Browser::default();
+    let forged = [
+        ("X-Varco-Sub", "TINIT-FORGED00A00A000A"),
+        ("X-Varco-Loa", "high"),
+    ];
+
+    // Anonymous, even with forged identity headers: to the login page, not the portal.
+    let r = b.get_with(&format!("{}/pratiche/123?x=1", site.base), &forged);
+    assert_eq!(r.status, 302, "{r:?}");
+    let login = r.header("location").unwrap().to_owned();
+    assert_eq!(
+        login,
+        format!(
+            "{}/login?level=2&return_to={}",
+            site.base,
+            "http%3A%2F%2F127.0.0.1%3A".to_owned()
+                + &site.base.rsplit(':').next().unwrap().to_string()
+                + "%2Fpratiche%2F123%3Fx%3D1"
+        )
+    );
+
+    // The login page (through nginx) links every IdP with the level and the return URL.
+    let page = b.get(&login);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let spid_link = format!(
+        "/saml/login?idp={}",
+        e2e::stack::pct(&site.stack.idp).replace("%2E", ".")
+    );
+    let href_start = page
+        .body
+        .find(&spid_link)
+        .unwrap_or_else(|| panic!("{}", page.body));
+    let href = &page.body[href_start..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains("level=2"), "{href}");
+
+    // The login itself, every hop through nginx: /saml/login → IdP → POST /saml/acs.
+    let answer = idp_answer_from(
+        &mut b,
+        &format!("{}{href}", site.base),
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    assert!(
+        e2e::form_action(&answer.body)
+            .unwrap()
+            .starts_with(&site.base),
+        "the IdP posts to the public ACS"
+    );
+    let acs = post_to_acs(&mut b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    let back = acs.header("location").unwrap().to_owned();
+    assert_eq!(back, format!("{}/pratiche/123?x=1", site.base));
+
+    // Back on the portal: nginx passes Varco's identity, not the client's.
+    let page = b.get_with(&back, &forged);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let echo = &page.body;
+    assert!(echo.starts_with("GET /pratiche/123?x=1 "), "{echo}");
+    assert_eq!(
+        received(echo, "X-Varco-Sub"),
+        ["TINIT-RSSMRA80A01H501U"],
+        "{echo}"
+    );
+    assert_eq!(received(echo, "X-Varco-Loa"), ["substantial"], "{echo}");
+    assert_eq!(received(echo, "X-Varco-Method"), ["spid"], "{echo}");
+    assert_eq!(received(echo, "X-Varco-Given-Name"), ["Mario"], "{echo}");
+    let auth = received(echo, "Authorization");
+    assert!(
+        auth.len() == 1 && auth[0].starts_with("Bearer ey"),
+        "{echo}"
+    );
+    // Claims Varco is not configured to send are absent even when the client sent them.
+    let page = b.get_with(&back, &[("X-Varco-Email", "forged@example.org")]);
+    assert!(
+        received(&page.body, "X-Varco-Email").is_empty(),
+        "{}",
+        page.body
+    );
+
+    // A step-up area: the level-2 session is sent to a level-3 login at the same IdP.
+    let r = b.get(&format!("{}/riservato/doc", site.base));
+    assert_eq!(r.status, 302, "{r:?}");
+    let step_up = r.header("location").unwrap();
+    assert!(
+        step_up.starts_with(&format!("{}/saml/login?idp=", site.base))
+            && step_up.contains("level=3"),
+        "{step_up}"
+    );
+}

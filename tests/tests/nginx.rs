@@ -154,9 +154,7 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
         format!(
             "{}/login?level=2&return_to={}",
             site.base,
-            "http%3A%2F%2F127.0.0.1%3A".to_owned()
-                + &site.base.rsplit(':').next().unwrap().to_string()
-                + "%2Fpratiche%2F123%3Fx%3D1"
+            e2e::stack::pct(&format!("{}/pratiche/123?x=1", site.base))
         )
     );
 

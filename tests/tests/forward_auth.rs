@@ -292,3 +292,38 @@ fn a_forged_cookie_sharing_a_cached_cookies_tail_is_refused() {
     b.cookies.insert("varco_session".into(), genuine);
     assert_eq!(auth(&stack, &mut b, "/account").status, 200);
 }
+
+#[test]
+fn logout_ends_the_session_and_a_copied_cookie_with_it() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    assert_eq!(auth(&stack, &mut b, "/account").status, 200);
+    let copy = b.cookies["varco_session"].clone();
+
+    let out = b.get(&format!("{}/logout", stack.varco));
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("Sei uscito") && out.body.contains("Signed out"));
+    let cleared = out.headers.iter().any(|(k, v)| {
+        k == "set-cookie" && v.starts_with("varco_session=;") && v.contains("Max-Age=0")
+    });
+    assert!(cleared, "{:?}", out.headers);
+    assert_eq!(auth(&stack, &mut b, "/account").status, 401);
+
+    // Someone who copied the cookie before the logout gets nothing either.
+    let mut thief = Browser::default();
+    thief.cookies.insert("varco_session".into(), copy);
+    assert_eq!(auth(&stack, &mut thief, "/account").status, 401);
+    assert_eq!(stack.whoami(&mut thief).status, 401);
+
+    // Logging out again, or without a session, is harmless; return_to is checked.
+    let again = b.get(&format!("{}/logout?return_to=%2Fbye", stack.varco));
+    assert_eq!(again.status, 303);
+    assert_eq!(again.header("location"), Some("/bye"));
+    let evil = b.get(&format!(
+        "{}/logout?return_to={}",
+        stack.varco,
+        pct("https://evil.example/")
+    ));
+    assert_eq!(evil.status, 200, "an unknown host is not followed");
+}

@@ -127,6 +127,8 @@ struct RawSession {
     cookie_secure: bool,
     #[serde(default = "default_session_ttl")]
     ttl_seconds: u64,
+    #[serde(default = "default_idle")]
+    idle_timeout_seconds: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +177,9 @@ fn default_true() -> bool {
 }
 fn default_session_ttl() -> u64 {
     8 * 3600
+}
+fn default_idle() -> u64 {
+    1800
 }
 fn default_skew() -> u64 {
     60
@@ -229,8 +234,10 @@ pub struct Config {
     pub cookie_name: String,
     /// Whether cookies carry `Secure` (and the login cookie `SameSite=None`).
     pub cookie_secure: bool,
-    /// Session lifetime.
+    /// Session lifetime (absolute timeout).
     pub session_ttl: Duration,
+    /// Longest silence a session survives (`None`: no idle timeout).
+    pub idle_timeout: Option<Duration>,
     /// Tolerated clock difference with IdPs.
     pub clock_skew: Duration,
     /// How long a login may take between AuthnRequest and Response.
@@ -418,6 +425,12 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     if raw.session.ttl_seconds == 0 {
         bad("session.ttl_seconds", "must be positive".into());
     }
+    if raw.session.idle_timeout_seconds > 86_400 {
+        bad(
+            "session.idle_timeout_seconds",
+            "at most 86400 (use 0 to disable the idle timeout)".into(),
+        );
+    }
     if raw.saml.clock_skew_seconds > 300 {
         bad(
             "saml.clock_skew_seconds",
@@ -538,6 +551,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 cookie_name: raw.session.cookie_name,
                 cookie_secure: raw.session.cookie_secure,
                 session_ttl: Duration::from_secs(raw.session.ttl_seconds),
+                idle_timeout: (raw.session.idle_timeout_seconds > 0)
+                    .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
                 max_pending: raw.saml.max_pending_requests,

@@ -101,7 +101,25 @@ pub(crate) fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<V
             v
         }
     };
-    (view.session.exp > now).then_some(view)
+    live(state, &view.session, now).then_some(view)
+}
+
+/// Whether `session` may still be used at `now`: before its absolute expiry, not logged out,
+/// and not idle for longer than the idle timeout. Marks the activity.
+pub(crate) fn live(state: &State, session: &Session, now: u64) -> bool {
+    if session.exp <= now || state.store.is_revoked(&session.sid) {
+        return false;
+    }
+    let previous = state.store.touch_session(&session.sid, now);
+    match (state.config.idle_timeout, previous) {
+        (Some(idle), Some(last)) if now.saturating_sub(last) > idle.as_secs() => {
+            // Idle too long: this session is over for good, whatever comes next.
+            let remaining = Duration::from_secs(session.exp.saturating_sub(now));
+            state.store.revoke_session(&session.sid, remaining);
+            false
+        }
+        _ => true,
+    }
 }
 
 /// The `Bearer` header value for `view`'s session and `audience`: cached, or minted now.

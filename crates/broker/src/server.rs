@@ -86,6 +86,7 @@ pub async fn handle(
         (&Method::GET, "/auth") => crate::forward_auth::auth(&state, &req),
         (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(&state),
         (&Method::GET, "/login") => login_page(&state, &req),
+        (&Method::GET, "/logout") => logout(&state, &req),
         (&Method::GET, "/saml/login") => login(&state, &req),
         (&Method::POST, "/saml/acs") => acs(&state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(&state, p),
@@ -99,6 +100,7 @@ pub async fn handle(
             | "/saml/acs"
             | "/auth"
             | "/login"
+            | "/logout"
             | "/.well-known/jwks.json",
         ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -189,6 +191,57 @@ fn metadata(state: &State, path: &str) -> Response<Body> {
             pages::simple("Pagina non trovata", "Page not found", "", ""),
         ),
     }
+}
+
+/// `GET /logout[?return_to=<url>]`: ends the session locally (its ID is refused from now
+/// on, the cookie is cleared) and shows a page, or returns to `return_to` when allowed.
+/// SAML Single Logout toward the IdP is not sent yet.
+fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let now = unix((state.clock)());
+    if let Some(s) = current_session(state, req) {
+        let remaining = Duration::from_secs(s.exp.saturating_sub(now));
+        state.store.revoke_session(&s.sid, remaining);
+        log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
+    }
+    let return_to = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned());
+    let allow_http = state.config.public_base_url.starts_with("http://");
+    let mut r = match return_to
+        .as_deref()
+        .and_then(|t| state.config.access.return_to(t, allow_http))
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        Some(location) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        None => html(
+            StatusCode::OK,
+            pages::simple(
+                "Sei uscito",
+                "Signed out",
+                "La sessione è terminata. Per uscire anche dal gestore di identità, chiudi il browser.",
+                "The session has ended. To sign out of the identity provider too, close the browser.",
+            ),
+        ),
+    };
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let clear = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+        state.config.cookie_name
+    );
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
 }
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
@@ -363,6 +416,12 @@ impl AcsFailure {
 /// `POST /saml/acs`: `SAMLResponse` (base64) and `RelayState`.
 async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     let browser = cookie(&req, login_cookie(state)).map(str::to_owned);
+    // A new login replaces the browser's previous session (step-up, another identity): the
+    // old session ID is ended so a copy of the old cookie opens nothing. Best effort: the
+    // Lax session cookie rides along only when the IdP posts from the same site; otherwise
+    // the new cookie simply overwrites it in the browser. Fixation is impossible either
+    // way: the session ID is always new and chosen here.
+    let previous = current_session(state, &req);
     let collect = Limited::new(req.into_body(), MAX_BODY).collect();
     let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
         Ok(Ok(b)) => b.to_bytes(),
@@ -383,6 +442,11 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     match consume(state, &body, browser.as_deref()) {
         Ok((session, return_to)) => {
+            if let Some(old) = previous {
+                let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
+                state.store.revoke_session(&old.sid, remaining);
+            }
+            let _ = state.store.touch_session(&session.sid, session.iat);
             let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
                 return internal("broker_seal");
             };
@@ -643,9 +707,8 @@ fn acs_failed(f: AcsFailure) -> Response<Body> {
 // === Helpers ===
 
 pub(crate) fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
-    let sealed = cookie(req, &state.config.cookie_name)?;
-    let session: Session = state.sealer.open(Purpose::Session, sealed)?;
-    (session.exp > unix((state.clock)())).then_some(session)
+    let now = unix((state.clock)());
+    crate::forward_auth::view(state, req, now).map(|v| v.session.clone())
 }
 
 fn display_name(s: &Session) -> String {

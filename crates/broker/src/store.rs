@@ -1,8 +1,10 @@
-//! Short-lived login state: pending AuthnRequests and consumed Assertion IDs.
+//! Short-lived login state: pending AuthnRequests, consumed Assertion IDs, and the server-side
+//! half of sessions (last activity for the idle timeout, logged-out session IDs).
 //!
 //! One enum with one variant per backend (in-memory now; Redis for several replicas later),
 //! so the hot path pays no boxing and a new backend is a compile-time-checked addition.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -33,6 +35,45 @@ impl Store {
     /// An in-memory store.
     pub fn memory(pending_ttl: Duration, max_pending: u64) -> Self {
         Store::Memory(MemoryStore::new(pending_ttl, max_pending))
+    }
+
+    /// Marks session `sid` as used at `now` (Unix seconds) and returns the previous mark,
+    /// if this store has one.
+    pub fn touch_session(&self, sid: &str, now: u64) -> Option<u64> {
+        match self {
+            Store::Memory(m) => {
+                let entry = m
+                    .activity
+                    .entry_by_ref(sid)
+                    .or_insert_with(|| std::sync::Arc::new(AtomicU64::new(now)));
+                if entry.is_fresh() {
+                    return None;
+                }
+                let previous = entry.value().swap(now, Ordering::Relaxed);
+                // Concurrent requests may race; the latest mark wins, the earliest is
+                // reported, which is the stricter reading of "idle since".
+                Some(previous)
+            }
+        }
+    }
+
+    /// Ends session `sid` (logout, or replaced by a new login) for `remaining`, its
+    /// remaining lifetime: a copy of its cookie is refused from now on.
+    pub fn revoke_session(&self, sid: &str, remaining: Duration) {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + remaining;
+                m.revoked.insert(sid.to_owned(), until);
+                m.activity.invalidate(sid);
+            }
+        }
+    }
+
+    /// Whether session `sid` was ended.
+    pub fn is_revoked(&self, sid: &str) -> bool {
+        match self {
+            Store::Memory(m) => m.revoked.contains_key(sid),
+        }
     }
 
     /// Records a pending request.
@@ -78,6 +119,12 @@ pub struct MemoryStore {
     /// would re-open it to replay. Entries exist only for assertions that passed signature
     /// verification with a trusted IdP key, and each expires with its assertion.
     assertions: Cache<String, Instant>,
+    /// Last activity per session, Unix seconds by the injected clock; forgotten after a
+    /// day of silence (longer than any idle timeout Varco accepts).
+    activity: Cache<String, std::sync::Arc<AtomicU64>>,
+    /// Logged-out sessions until their cookie would have expired anyway. Not
+    /// capacity-bounded, for the same reason as `assertions`.
+    revoked: Cache<String, Instant>,
 }
 
 impl MemoryStore {
@@ -88,6 +135,11 @@ impl MemoryStore {
                 .time_to_live(pending_ttl)
                 .build(),
             assertions: Cache::builder().expire_after(UntilInstant).build(),
+            activity: Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(Duration::from_secs(86_400))
+                .build(),
+            revoked: Cache::builder().expire_after(UntilInstant).build(),
         }
     }
 }
@@ -122,6 +174,23 @@ mod tests {
             .sum();
         assert_eq!(firsts, 1);
         assert!(store.consume_assertion("_b", Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn session_activity_and_revocation() {
+        let store = Store::memory(Duration::from_secs(60), 10);
+        assert_eq!(store.touch_session("s", 100), None);
+        assert_eq!(store.touch_session("s", 150), Some(100));
+        assert_eq!(store.touch_session("s", 160), Some(150));
+        assert!(!store.is_revoked("s"));
+        store.revoke_session("s", Duration::from_secs(60));
+        assert!(store.is_revoked("s"));
+        assert!(!store.is_revoked("t"));
+        assert_eq!(
+            store.touch_session("s", 170),
+            None,
+            "activity forgotten on logout"
+        );
     }
 
     #[test]

@@ -110,12 +110,24 @@ fn state(config: &Arc<broker::config::Config>) -> State {
             browser: BROWSER.into(),
         },
     );
+    let refresher = broker::registry::Refresher::new(
+        config.metadata_sources.clone(),
+        None,
+        Arc::new(metadata::Registry::default()),
+        false,
+        fixture_now(),
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(refresher.refresh_local(fixture_now()));
     State {
         config: config.clone(),
         store,
         sealer: Sealer::new(&config.session_key).unwrap(),
         rng: SystemRandom::new(),
         clock: fixture_now,
+        registry: refresher.registry().clone(),
     }
 }
 

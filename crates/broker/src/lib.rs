@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod log;
 pub mod pages;
+pub mod registry;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -49,6 +49,8 @@ pub struct State {
     pub rng: SystemRandom,
     /// The clock.
     pub clock: Clock,
+    /// Trusted IdPs from metadata, swapped by the refresher; read without a lock.
+    pub registry: Arc<metadata::Registry>,
 }
 
 type Body = Full<Bytes>;
@@ -61,7 +63,11 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (&Method::GET, "/readyz") if state.registry.is_ready() => text(StatusCode::OK, "ready\n"),
+        (&Method::GET, "/readyz") => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: IdP metadata not loaded yet\n",
+        ),
         (&Method::GET, "/") => home(&state, &req),
         (&Method::GET, "/whoami") => whoami(&state, &req),
         (&Method::GET, "/saml/login") => login(&state, &req),
@@ -84,8 +90,8 @@ pub async fn handle(
 fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let session = current_session(state, req);
     let name = session.as_ref().map(display_name);
-    let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
-    idps.sort_unstable();
+    let snapshot = state.registry.snapshot();
+    let idps: Vec<&str> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
     html(StatusCode::OK, pages::home(name.as_deref(), &idps))
 }
 
@@ -142,13 +148,14 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             pages::simple("Richiesta non valida", "Invalid request", it, en),
         )
     };
-    let Some(idp) = idp.and_then(|id| state.config.idps.get(&id)) else {
+    let Some(entry) = idp.and_then(|id| state.registry.get(&id)) else {
         return bad(
             "broker_unknown_idp",
             "Il gestore di identità indicato non è tra quelli accettati.",
             "The identity provider named is not one of those accepted.",
         );
     };
+    let idp = &entry.descriptor;
     let level = match level.as_deref() {
         None | Some("") => state.config.default_level,
         Some("1") => saml::Level::L1,
@@ -395,12 +402,15 @@ pub fn consume(
             "the login was started by another browser",
         ));
     }
-    let idp = state.config.idps.get(&pending.idp).ok_or_else(|| {
+    // The current snapshot decides: an IdP dropped by a refresh since the login started is
+    // no longer trusted, and a rotated key applies at once.
+    let entry = state.registry.get(&pending.idp).ok_or_else(|| {
         bad(
             "broker_unknown_idp",
             "the IdP of the request is no longer trusted",
         )
     })?;
+    let idp = &entry.descriptor;
     let now = (state.clock)();
     let expected = saml::Expected {
         request_id: &request_id,

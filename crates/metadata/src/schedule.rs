@@ -55,17 +55,18 @@ pub fn next_after_success(
 }
 
 /// The next fetch after the `consecutive_failures`-th failure in a row (1 for the first) at
-/// `now`: [`BACKOFF_BASE`] doubled per failure, at most [`BACKOFF_CAP`] or `bounds.max` if
-/// shorter, jittered.
+/// `now`: [`BACKOFF_BASE`] (or `bounds.min` if shorter) doubled per failure, at most
+/// [`BACKOFF_CAP`] (or `bounds.max` if shorter), jittered.
 pub fn next_after_failure(
     bounds: RefreshBounds,
     consecutive_failures: u32,
     now: SystemTime,
     random: u32,
 ) -> SystemTime {
-    let cap = BACKOFF_CAP.min(bounds.max).max(BACKOFF_BASE);
+    let base = BACKOFF_BASE.min(bounds.min).max(Duration::from_secs(1));
+    let cap = BACKOFF_CAP.min(bounds.max).max(base);
     let doublings = consecutive_failures.saturating_sub(1).min(20);
-    let delay = BACKOFF_BASE.saturating_mul(1 << doublings).min(cap);
+    let delay = base.saturating_mul(1 << doublings).min(cap);
     now + jittered(delay, random)
 }
 
@@ -148,16 +149,19 @@ mod tests {
         assert_eq!(d(7), S(1920));
         assert_eq!(d(8), S(3600));
         assert_eq!(d(u32::MAX), S(3600));
-        // A short max shortens the cap, never below the base.
+        // Short bounds shorten the base and the cap.
         let tight = RefreshBounds {
-            min: S(1),
+            min: S(2),
             max: S(10),
         };
-        assert_eq!(
-            next_after_failure(tight, 5, t0(), 0)
+        let t = |n| {
+            next_after_failure(tight, n, t0(), 0)
                 .duration_since(t0())
-                .unwrap(),
-            S(30)
-        );
+                .unwrap()
+        };
+        assert_eq!(t(1), S(2));
+        assert_eq!(t(2), S(4));
+        assert_eq!(t(3), S(8));
+        assert_eq!(t(4), S(10));
     }
 }

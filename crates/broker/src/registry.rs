@@ -166,6 +166,8 @@ impl Refresher {
             let Some(path) = self.backing_file(&source.name) else {
                 continue;
             };
+            // When the backing file was written is when its document was last fetched.
+            let fetched_at = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -190,6 +192,7 @@ impl Refresher {
                     if let Some(r) = self.records().get_mut(i) {
                         let due = r.next_attempt;
                         r.succeed(loaded.idps, loaded.validity, Origin::BackingFile, now, due);
+                        r.last_success = fetched_at.or(r.last_success);
                     }
                 }
                 Err(e) => log::event(
@@ -300,8 +303,12 @@ impl Refresher {
                     ],
                 );
                 if let Some(r) = self.records().get_mut(index) {
-                    let next =
-                        next_after_failure(source.bounds, r.consecutive_failures + 1, now, random);
+                    let next = next_after_failure(
+                        source.bounds,
+                        r.consecutive_failures.saturating_add(1),
+                        now,
+                        random,
+                    );
                     r.fail(reason, detail, now, next);
                 }
             }
@@ -497,7 +504,10 @@ pub fn describe(refresher: &Refresher, now: SystemTime) -> String {
         let left = r
             .validity
             .remaining(now)
-            .map(|d| format!(" (in {} h)", d.as_secs() / 3600))
+            .map(|d| match d.as_secs() / 3600 {
+                h if h < 48 => format!(" (in {h} h)"),
+                h => format!(" (in {} days)", h / 24),
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,

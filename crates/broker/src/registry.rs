@@ -561,3 +561,28 @@ fn unix_instant(secs: i64) -> String {
         .and_then(|s| saml::format_instant(SystemTime::UNIX_EPOCH + Duration::from_secs(s)))
         .unwrap_or_else(|| secs.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+
+    #[test]
+    fn atomic_write_replaces_whole_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("varco-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("metadata").join("src.xml");
+        write_atomically(&path, b"first").unwrap();
+        write_atomically(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["src.xml"]);
+        // A target that cannot be replaced (a directory) fails and leaves no temporary.
+        std::fs::create_dir_all(dir.join("metadata").join("dir.xml")).unwrap();
+        assert!(write_atomically(&dir.join("metadata").join("dir.xml"), b"x").is_err());
+        assert!(!dir.join("metadata").join("dir.xml.tmp").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

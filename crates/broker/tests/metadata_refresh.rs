@@ -223,6 +223,13 @@ fn signing_cert(registry: &Registry, idp: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The reason recorded when the server is gone: normally a refused connection, but the
+/// freed loopback port may meanwhile belong to another process on this machine, which can
+/// reset the connection instead.
+fn down(reason: Option<FailureReason>) -> bool {
+    matches!(reason, Some(FailureReason::Connect | FailureReason::Io))
+}
+
 /// `doc` with its signature removed.
 fn unsigned(doc: &[u8]) -> Vec<u8> {
     let text = String::from_utf8(doc.to_vec()).unwrap();
@@ -391,9 +398,9 @@ async fn every_failure_keeps_the_last_good_snapshot_and_records_why() {
     server.shut_down();
     r.refresh_due(day(step)).await;
     let record = r.records_snapshot().remove(0);
-    assert_eq!(
-        record.last_error.map(|e| e.reason),
-        Some(FailureReason::Connect)
+    assert!(
+        down(record.last_error.as_ref().map(|e| e.reason)),
+        "{record:?}"
     );
     assert!(registry.get(IDP_A).is_some());
     let stats = r.stats(day(step));
@@ -407,7 +414,11 @@ async fn every_failure_keeps_the_last_good_snapshot_and_records_why() {
     };
     assert_eq!(count(FailureReason::Status), 2);
     assert_eq!(count(FailureReason::Signature), 3);
-    assert_eq!(count(FailureReason::Connect), 1);
+    assert_eq!(
+        count(FailureReason::Connect) + count(FailureReason::Io),
+        2,
+        "the truncated body and the server being down"
+    );
     assert_eq!(stats[0].attempts, 12);
     assert!(server.requests.load(Ordering::SeqCst) >= 10);
 }
@@ -435,9 +446,9 @@ async fn a_restart_during_an_outage_serves_from_the_backing_file() {
     assert_eq!(r.refresh_due(day(1)).await, 1);
     let record = r.records_snapshot().remove(0);
     assert_eq!(record.state, SourceState::Stale);
-    assert_eq!(
-        record.last_error.map(|e| e.reason),
-        Some(FailureReason::Connect)
+    assert!(
+        down(record.last_error.as_ref().map(|e| e.reason)),
+        "{record:?}"
     );
     assert!(registry.get(IDP_B).is_some());
 

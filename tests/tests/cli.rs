@@ -149,3 +149,37 @@ fn idp_without_signing_key_is_a_configuration_error() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no signing certificate"));
 }
+
+#[test]
+fn bad_metadata_sources_exit_64_with_their_keys() {
+    let dir = setup();
+    let file = dir.join("c.toml");
+    let sources = "[[metadata]]\nname = \"bad name\"\nfederation = \"atlantis\"\n\
+                   url = \"ftp://registry.example\"\nmin_refresh_seconds = 0\n\
+                   [[metadata]]\nname = \"registry\"\nfederation = \"spid\"\n\
+                   url = \"https://registry.example/idps.xml\"\n\
+                   signing_cert_file = \"missing.pem\"\ntimeout_seconds = 0\n\
+                   [[metadata]]\nname = \"both\"\nfederation = \"cie\"\n\
+                   url = \"https://registry.example/cie.xml\"\nfile = \"idp.xml\"\n\
+                   unsigned = true\n";
+    std::fs::write(&file, good_config(&dir, free_port()) + sources).unwrap();
+    let out = Command::new(binary("varco"))
+        .args(["check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "metadata[0].name",
+        "metadata[0].federation",
+        "metadata[0].url",
+        "metadata[0].signing_cert_file",
+        "metadata[0].min_refresh_seconds",
+        "metadata[1].signing_cert_file",
+        "metadata[1].timeout_seconds",
+        "metadata[2]: set exactly one of url or file",
+        "state.dir",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+}

@@ -109,7 +109,24 @@ fn state(config: &Arc<broker::config::Config>) -> State {
             browser: BROWSER.into(),
         },
     );
-    State::new(config.clone(), store, fixture_now).unwrap()
+    let refresher = broker::registry::Refresher::new(
+        config.metadata_sources.clone(),
+        None,
+        Arc::new(metadata::Registry::default()),
+        false,
+        fixture_now(),
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(refresher.refresh_local(fixture_now()));
+    State::new(
+        config.clone(),
+        store,
+        refresher.registry().clone(),
+        fixture_now,
+    )
+    .unwrap()
 }
 
 /// The ACS form body carrying the signed fixture Response.

@@ -4,6 +4,7 @@
 //! varco serve --config FILE [--idp-metadata FILE]...
 //! varco check-config FILE [--idp-metadata FILE]...
 //! varco metadata --config FILE [--federation spid|cie|eidas]
+//! varco metadata sources --config FILE
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits
@@ -20,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::config::{self, Config, Overrides};
+use crate::registry::{self, Refresher};
 use crate::server::State;
 use crate::store::Store;
 use crate::{clock, log, server};
@@ -29,13 +31,16 @@ const EX_USAGE: u8 = 64;
 const USAGE: &str = "usage:
   varco serve --config FILE [--idp-metadata FILE]...
   varco check-config FILE [--idp-metadata FILE]...
-  varco metadata --config FILE [--federation spid|cie|eidas]";
+  varco metadata --config FILE [--federation spid|cie|eidas]
+  varco metadata sources --config FILE";
 
 enum Command {
     Serve,
     CheckConfig,
     /// Print the signed SP metadata of one federation.
     Metadata,
+    /// Load every IdP metadata source once and print its state.
+    MetadataSources,
 }
 
 struct Args {
@@ -45,10 +50,15 @@ struct Args {
     overrides: Overrides,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut args = args.peekable();
     let command = match args.next().as_deref() {
         Some("serve") => Command::Serve,
         Some("check-config") => Command::CheckConfig,
+        Some("metadata") if args.peek().map(String::as_str) == Some("sources") => {
+            args.next();
+            Command::MetadataSources
+        }
         Some("metadata") => Command::Metadata,
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command".into()),
@@ -107,13 +117,14 @@ pub fn main() -> ExitCode {
     match args.command {
         Command::CheckConfig => {
             println!(
-                "{}: ok ({} identity providers)",
+                "{}: ok ({} metadata sources)",
                 args.config.display(),
-                config.idps.len()
+                config.metadata_sources.len()
             );
             ExitCode::SUCCESS
         }
         Command::Serve => serve(config),
+        Command::MetadataSources => metadata_sources(&config),
         Command::Metadata => {
             let path = match args.federation.as_str() {
                 "spid" => "/saml/metadata",
@@ -162,12 +173,59 @@ fn serve(config: Config) -> ExitCode {
             )],
         );
     }
-    let Some(state) = State::new(Arc::new(config), store, clock::system) else {
+    let refresher = Arc::new(start_metadata(&config, &runtime, true));
+    let registry = refresher.registry().clone();
+    let Some(state) = State::new(Arc::new(config), store, registry, clock::system) else {
         eprintln!("varco: session key refused by the AEAD");
         return ExitCode::from(EX_USAGE);
     };
     let state = Arc::new(state);
-    runtime.block_on(run(state))
+    runtime.block_on(async move {
+        let _refresh = refresher.spawn(clock::system);
+        run(state).await
+    })
+}
+
+/// The metadata refresher, with backing files and local-file sources loaded (so a setup of
+/// local files only is ready before the port is bound). URL sources are fetched by the
+/// background task or by the caller.
+fn start_metadata(config: &Config, runtime: &tokio::runtime::Runtime, persist: bool) -> Refresher {
+    let now = clock::system();
+    let refresher = Refresher::new(
+        config.metadata_sources.clone(),
+        config.state_dir.as_deref(),
+        Arc::new(metadata::Registry::default()),
+        persist,
+        now,
+    );
+    refresher.load_backing_files(now);
+    runtime.block_on(refresher.refresh_local(now));
+    refresher
+}
+
+/// `varco metadata sources`: one attempt on every source, then its state. Backing files are
+/// read, never written. Exits 1 when a required source has nothing usable.
+fn metadata_sources(config: &Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("varco: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let refresher = start_metadata(config, &runtime, false);
+    let now = clock::system();
+    // Local files were just read; this fetches the URL sources.
+    runtime.block_on(refresher.refresh_due(now));
+    print!("{}", registry::describe(&refresher, now));
+    if refresher.registry().is_ready() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn run(state: Arc<State>) -> ExitCode {

@@ -4,15 +4,17 @@
 //!
 //! Every key and its default is documented in docs/OPERATIONS.md.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use saml::{Federation, IdpDescriptor, SpConfig};
-use xmldsig::SigningKey;
+use saml::{Federation, SpConfig};
+use xmldsig::{SigningKey, TrustedKey};
+
+use crate::registry::{DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, SourceConfig};
 
 // === Raw form (what the file says) ===
 
@@ -34,6 +36,35 @@ struct RawConfig {
     forward_auth: crate::access::RawForwardAuth,
     #[serde(default)]
     mapping: crate::access::RawMappings,
+    #[serde(default)]
+    metadata: Vec<RawMetadataSource>,
+    state: Option<RawState>,
+}
+
+/// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadataSource {
+    name: String,
+    federation: String,
+    url: Option<String>,
+    file: Option<PathBuf>,
+    signing_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    unsigned: bool,
+    #[serde(default = "default_true")]
+    required: bool,
+    min_refresh_seconds: Option<u64>,
+    max_refresh_seconds: Option<u64>,
+    timeout_seconds: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+/// `[state]`: where Varco keeps files across restarts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,8 +275,11 @@ pub struct Config {
     pub pending_ttl: Duration,
     /// Upper bound of pending logins kept in memory.
     pub max_pending: u64,
-    /// Trusted identity providers by entityID.
-    pub idps: HashMap<String, IdpDescriptor>,
+    /// IdP metadata sources (`[[metadata]]`, then `[[idp]]` and `--idp-metadata` as unsigned
+    /// local files).
+    pub metadata_sources: Vec<SourceConfig>,
+    /// `state.dir`: backing files of URL sources live in its `metadata/` subdirectory.
+    pub state_dir: Option<PathBuf>,
     /// Token keys, routes and policies, forward-auth trust, headers, attribute mapping.
     pub access: crate::access::Access,
 }
@@ -444,56 +478,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         );
     }
 
-    let mut idps = HashMap::new();
-    if raw.idp.is_empty() {
-        bad(
-            "idp",
-            "no identity provider configured (add [[idp]] metadata_file = ...)".into(),
-        );
-    }
-    for (i, idp) in raw.idp.iter().enumerate() {
-        let key = format!("idp[{i}]");
-        let federation = match idp.federation.as_str() {
-            "spid" => Federation::Spid,
-            "cie" => Federation::Cie,
-            "eidas" => Federation::Eidas,
-            other => {
-                bad(
-                    &format!("{key}.federation"),
-                    format!("{other:?}: expected spid, cie or eidas"),
-                );
-                continue;
-            }
-        };
-        let file = resolve(&idp.metadata_file);
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) => {
-                bad(
-                    &format!("{key}.metadata_file"),
-                    format!("{}: {e}", file.display()),
-                );
-                continue;
-            }
-        };
-        match metadata::parse_idp_metadata(&bytes, federation, &[]) {
-            Ok(list) => {
-                for d in list {
-                    if idps.contains_key(&d.entity_id) {
-                        bad(
-                            &format!("{key}.metadata_file"),
-                            format!("{} listed twice", d.entity_id),
-                        );
-                    }
-                    idps.insert(d.entity_id.clone(), d);
-                }
-            }
-            Err(e) => bad(
-                &format!("{key}.metadata_file"),
-                format!("{}: {e}", file.display()),
-            ),
-        }
-    }
+    let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::access::validate(
         crate::access::RawAccess {
@@ -556,12 +541,215 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
                 max_pending: raw.saml.max_pending_requests,
-                idps,
+                metadata_sources,
+                state_dir,
                 access,
             })
         }
         _ => Err(problems),
     }
+}
+
+fn federation(name: &str) -> Option<Federation> {
+    match name {
+        "spid" => Some(Federation::Spid),
+        "cie" => Some(Federation::Cie),
+        "eidas" => Some(Federation::Eidas),
+        _ => None,
+    }
+}
+
+/// Validates `[[metadata]]`, `[[idp]]` and `[state]`. Local files are parsed (and verified
+/// when pinned) here, so a bad one is a configuration error; URLs are fetched at run time.
+fn metadata_sources(
+    raw: &RawConfig,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> (Vec<SourceConfig>, Option<PathBuf>) {
+    let mut out = Vec::new();
+    // The key naming each entry of `out`'s local file, for problems found when parsing it.
+    let mut file_keys = Vec::new();
+    let mut names = HashSet::new();
+    if raw.idp.is_empty() && raw.metadata.is_empty() {
+        bad(
+            "metadata",
+            "no identity provider configured (add [[metadata]] or [[idp]] metadata_file = ...)"
+                .into(),
+        );
+    }
+    let defaults = metadata::RefreshBounds::default();
+    for (i, m) in raw.metadata.iter().enumerate() {
+        let key = format!("metadata[{i}]");
+        let name_ok = !m.name.is_empty()
+            && m.name.len() <= 64
+            && m.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            bad(
+                &format!("{key}.name"),
+                "must be 1-64 ASCII letters, digits, - or _".into(),
+            );
+        } else if !names.insert(m.name.clone()) {
+            bad(&format!("{key}.name"), format!("{:?} used twice", m.name));
+        }
+        let fed = federation(&m.federation);
+        if fed.is_none() {
+            bad(
+                &format!("{key}.federation"),
+                format!("{:?}: expected spid, cie or eidas", m.federation),
+            );
+        }
+        let location = match (&m.url, &m.file) {
+            (Some(url), None) => {
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    Some(Location::Url(url.clone()))
+                } else {
+                    bad(&format!("{key}.url"), "must be an http(s) URL".into());
+                    None
+                }
+            }
+            (None, Some(file)) => Some(Location::File(resolve(file))),
+            _ => {
+                bad(&key, "set exactly one of url or file".into());
+                None
+            }
+        };
+        let mut pinned = Vec::new();
+        match (&m.signing_cert_file, m.unsigned) {
+            (Some(_), true) => bad(
+                &format!("{key}.unsigned"),
+                "is true but signing_cert_file is set: choose one".into(),
+            ),
+            (None, false) => bad(
+                &format!("{key}.signing_cert_file"),
+                "required: the certificate that signs this metadata (or unsigned = true, for development only)"
+                    .into(),
+            ),
+            (Some(file), false) => {
+                let path = resolve(file);
+                match std::fs::read(&path) {
+                    Ok(pem) => match TrustedKey::from_certificate_pem(&pem) {
+                        Ok(k) => pinned.push(k),
+                        Err(e) => bad(
+                            &format!("{key}.signing_cert_file"),
+                            format!("{}: {e}", path.display()),
+                        ),
+                    },
+                    Err(e) => bad(
+                        &format!("{key}.signing_cert_file"),
+                        format!("{}: {e}", path.display()),
+                    ),
+                }
+            }
+            (None, true) => {}
+        }
+        let min = m
+            .min_refresh_seconds
+            .map_or(defaults.min, Duration::from_secs);
+        let max = m
+            .max_refresh_seconds
+            .map_or(defaults.max, Duration::from_secs);
+        if min.is_zero() {
+            bad(
+                &format!("{key}.min_refresh_seconds"),
+                "must be positive".into(),
+            );
+        }
+        if max < min {
+            bad(
+                &format!("{key}.max_refresh_seconds"),
+                "must not be less than min_refresh_seconds".into(),
+            );
+        }
+        let timeout = m
+            .timeout_seconds
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+        if timeout.is_zero() || timeout > Duration::from_secs(600) {
+            bad(
+                &format!("{key}.timeout_seconds"),
+                "must be between 1 and 600".into(),
+            );
+        }
+        let max_bytes = m.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+        if max_bytes == 0 || max_bytes > 256 * 1024 * 1024 {
+            bad(
+                &format!("{key}.max_bytes"),
+                "must be between 1 and 268435456".into(),
+            );
+        }
+        if let (Some(fed), Some(location)) = (fed, location) {
+            file_keys.push(format!("{key}.file"));
+            out.push(SourceConfig {
+                name: m.name.clone(),
+                federation: fed,
+                location,
+                pinned,
+                unsigned: m.unsigned,
+                required: m.required,
+                bounds: metadata::RefreshBounds { min, max },
+                timeout,
+                max_bytes,
+            });
+        }
+    }
+    // `[[idp]]` and `--idp-metadata`: unsigned local files, as before `[[metadata]]` existed.
+    for (i, idp) in raw.idp.iter().enumerate() {
+        let key = format!("idp[{i}]");
+        let Some(fed) = federation(&idp.federation) else {
+            bad(
+                &format!("{key}.federation"),
+                format!("{:?}: expected spid, cie or eidas", idp.federation),
+            );
+            continue;
+        };
+        let name = format!("idp-{i}");
+        names.insert(name.clone());
+        file_keys.push(format!("{key}.metadata_file"));
+        out.push(SourceConfig {
+            name,
+            federation: fed,
+            location: Location::File(resolve(&idp.metadata_file)),
+            pinned: Vec::new(),
+            unsigned: true,
+            required: true,
+            bounds: defaults,
+            timeout: DEFAULT_TIMEOUT,
+            max_bytes: DEFAULT_MAX_BYTES,
+        });
+    }
+    // Local files are checked now: a missing or broken file is a configuration error.
+    let mut seen = HashSet::new();
+    for (source, key) in out.iter().zip(&file_keys) {
+        let Location::File(file) = &source.location else {
+            continue;
+        };
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                bad(key, format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        match metadata::parse_idp_metadata(&bytes, source.federation, &source.pinned) {
+            Ok(list) => {
+                for d in list {
+                    if !seen.insert(d.entity_id.clone()) {
+                        bad(key, format!("{} listed twice", d.entity_id));
+                    }
+                }
+            }
+            Err(e) => bad(key, format!("{}: {e}", file.display())),
+        }
+    }
+    let state_dir = raw.state.as_ref().map(|s| resolve(&s.dir));
+    if state_dir.is_none() && out.iter().any(|s| matches!(s.location, Location::Url(_))) {
+        bad(
+            "state.dir",
+            "required with URL metadata sources: the last good documents are kept there".into(),
+        );
+    }
+    (out, state_dir)
 }
 
 /// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.

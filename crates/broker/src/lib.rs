@@ -10,7 +10,10 @@
 //! - no unsolicited Response is accepted: the pending request is the only source of the
 //!   expected IdP, level and return path;
 //! - no redirect leaves the site: return paths are local;
-//! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page.
+//! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page;
+//! - no IdP is trusted that the current metadata snapshot does not list ([`registry`]): a
+//!   removed IdP is refused at `/saml/login` and at the ACS, and expired or unverified
+//!   metadata never enters the snapshot.
 
 pub mod access;
 pub mod cli;
@@ -19,6 +22,7 @@ pub mod config;
 pub mod forward_auth;
 pub mod log;
 pub mod pages;
+pub mod registry;
 pub mod server;
 pub mod session;
 pub mod store;

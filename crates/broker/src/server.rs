@@ -51,11 +51,18 @@ pub struct State {
     pub clock: Clock,
     /// Opened sessions with their identity headers and tokens (forward-auth path).
     pub views: crate::forward_auth::SessionViews,
+    /// Trusted IdPs from metadata, swapped by the refresher; read without a lock.
+    pub registry: Arc<metadata::Registry>,
 }
 
 impl State {
-    /// The state for `config` with a given store and clock.
-    pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Option<State> {
+    /// The state for `config` with a given store, IdP registry and clock.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        registry: Arc<metadata::Registry>,
+        clock: Clock,
+    ) -> Option<State> {
         let sealer = Sealer::new(&config.session_key)?;
         let views = crate::forward_auth::SessionViews::new(100_000, config.session_ttl);
         Some(State {
@@ -65,6 +72,7 @@ impl State {
             rng: SystemRandom::new(),
             clock,
             views,
+            registry,
         })
     }
 }
@@ -80,7 +88,11 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (&Method::GET, "/readyz") if state.registry.is_ready() => text(StatusCode::OK, "ready\n"),
+        (&Method::GET, "/readyz") => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: IdP metadata not loaded yet\n",
+        ),
         (&Method::GET, "/") => home(&state, &req),
         (&Method::GET, "/whoami") => whoami(&state, &req),
         (&Method::GET, "/auth") => crate::forward_auth::auth(&state, &req),
@@ -119,8 +131,8 @@ pub async fn handle(
 fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let session = current_session(state, req);
     let name = session.as_ref().map(display_name);
-    let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
-    idps.sort_unstable();
+    let snapshot = state.registry.snapshot();
+    let idps: Vec<&str> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
     html(
         StatusCode::OK,
         pages::home(name.as_deref(), &idps, None, "/"),
@@ -156,8 +168,8 @@ fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
             ),
         );
     }
-    let mut idps: Vec<&str> = state.config.idps.keys().map(String::as_str).collect();
-    idps.sort_unstable();
+    let snapshot = state.registry.snapshot();
+    let idps: Vec<&str> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
     html(StatusCode::OK, pages::home(None, &idps, level, &return_to))
 }
 
@@ -265,13 +277,14 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             pages::simple("Richiesta non valida", "Invalid request", it, en),
         )
     };
-    let Some(idp) = idp.and_then(|id| state.config.idps.get(&id)) else {
+    let Some(entry) = idp.and_then(|id| state.registry.get(&id)) else {
         return bad(
             "broker_unknown_idp",
             "Il gestore di identità indicato non è tra quelli accettati.",
             "The identity provider named is not one of those accepted.",
         );
     };
+    let idp = &entry.descriptor;
     let level = match level.as_deref() {
         None | Some("") => state.config.default_level,
         Some("1") => saml::Level::L1,
@@ -536,12 +549,15 @@ pub fn consume(
             "the login was started by another browser",
         ));
     }
-    let idp = state.config.idps.get(&pending.idp).ok_or_else(|| {
+    // The current snapshot decides: an IdP dropped by a refresh since the login started is
+    // no longer trusted, and a rotated key applies at once.
+    let entry = state.registry.get(&pending.idp).ok_or_else(|| {
         bad(
             "broker_unknown_idp",
             "the IdP of the request is no longer trusted",
         )
     })?;
+    let idp = &entry.descriptor;
     let now = (state.clock)();
     let expected = saml::Expected {
         request_id: &request_id,

@@ -2,8 +2,11 @@
 //! or an `EntitiesDescriptor` aggregate, such as the SPID registry's), optionally verify its
 //! signature against a pinned certificate, and extract one [`saml::IdpDescriptor`] per IdP.
 //!
-//! This first part is pure: bytes in, descriptors out. Fetching, caching, refresh and
-//! last-known-good arrive with issue 4.
+//! The crate is pure: bytes and `now` in, decisions out. It also holds what the broker's
+//! refresher needs that does no I/O: `validUntil`/`cacheDuration` ([`validity`]), the refresh
+//! schedule ([`schedule`]), the per-source record and its counters ([`source`]) and the
+//! lock-free [`Registry`] the login path reads. Fetching, backing files and the clock live in
+//! the broker.
 //!
 //! Invariants, stated as absences:
 //! - no signing key comes from anywhere but a `KeyDescriptor` (use `signing` or unspecified)
@@ -14,10 +17,26 @@
 //!   verify with it.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub mod registry;
+pub mod schedule;
+pub mod source;
+pub mod validity;
+
+pub use registry::{IdpEntry, Registry, Snapshot};
+pub use schedule::RefreshBounds;
+pub use source::{FailureReason, Origin, SourceRecord, SourceState, SourceStats};
+pub use validity::{Validity, parse_duration};
 
 use saml::{BINDING_POST, BINDING_REDIRECT, Federation, IdpDescriptor};
 use saml_xml::{Document, Element, Limits};
 use xmldsig::{DSIG_NS, Policy, TrustedKey};
+
+/// The metadata user-interface extension namespace (`mdui:`).
+pub const MDUI_NS: &str = "urn:oasis:names:tc:SAML:metadata:ui";
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// SAML 2.0 metadata namespace.
 pub const MD_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
@@ -42,6 +61,10 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// `validUntil` or `cacheDuration` on the root is not a valid value.
+    InvalidValidity(&'static str),
+    /// The document's `validUntil` has passed.
+    Expired,
 }
 
 impl Error {
@@ -53,6 +76,17 @@ impl Error {
             Self::NotMetadata => "metadata_not_metadata",
             Self::NoIdentityProvider => "metadata_no_identity_provider",
             Self::InvalidEntity { .. } => "metadata_invalid_entity",
+            Self::InvalidValidity(_) => "metadata_invalid_validity",
+            Self::Expired => "metadata_expired",
+        }
+    }
+
+    /// The class of failure, for a source's counters.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            Self::Signature(_) => FailureReason::Signature,
+            Self::Expired => FailureReason::Expired,
+            _ => FailureReason::Invalid,
         }
     }
 }
@@ -67,6 +101,8 @@ impl fmt::Display for Error {
             Self::InvalidEntity { entity_id, reason } => {
                 write!(f, "identity provider {entity_id}: {reason}")
             }
+            Self::InvalidValidity(what) => write!(f, "{what} is not a valid value"),
+            Self::Expired => f.write_str("metadata validUntil has passed"),
         }
     }
 }
@@ -86,13 +122,91 @@ pub fn parse_idp_metadata(
     if !pinned.is_empty() {
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
+    let entries = entries(root, federation, None)?;
+    Ok(entries.into_iter().map(|(d, _)| d).collect())
+}
+
+/// A metadata document accepted by [`load_document`].
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The root's `validUntil` and `cacheDuration`.
+    pub validity: Validity,
+    /// Its IdPs, tagged with the source name.
+    pub idps: Vec<Arc<IdpEntry>>,
+}
+
+/// Loads one source's document at `now`: parses it, verifies its root signature against
+/// `pinned` (unless `pinned` is empty, which the caller allows only for sources marked
+/// unsigned), refuses it when its root `validUntil` has passed, skips nested entities whose
+/// own `validUntil` has passed, and extracts each IdP with its display name and logo.
+pub fn load_document(
+    bytes: &[u8],
+    federation: Federation,
+    pinned: &[TrustedKey],
+    now: SystemTime,
+    source: &str,
+) -> Result<Loaded, Error> {
+    let doc = Document::parse(bytes, &Limits::metadata()).map_err(Error::Xml)?;
+    let root = doc.root();
+    // The root's name first: an error page is "not metadata", not a signature failure.
+    if !(root.is(MD_NS, "EntityDescriptor") || root.is(MD_NS, "EntitiesDescriptor")) {
+        return Err(Error::NotMetadata);
+    }
+    if !pinned.is_empty() {
+        xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
+    }
+    let validity = validity_of(root)?;
+    if !validity.usable_at(now) {
+        return Err(Error::Expired);
+    }
+    let source: Arc<str> = source.into();
+    let idps = entries(root, federation, Some(now))?
+        .into_iter()
+        .map(|(descriptor, (display_name, logo))| {
+            Arc::new(IdpEntry {
+                descriptor,
+                display_name,
+                logo,
+                source: source.clone(),
+            })
+        })
+        .collect();
+    Ok(Loaded { validity, idps })
+}
+
+/// `validUntil` and `cacheDuration` of `el`.
+fn validity_of(el: Element<'_, '_>) -> Result<Validity, Error> {
+    let valid_until = el
+        .attribute("validUntil")
+        .map(|v| saml::parse_instant(v.trim()).ok_or(Error::InvalidValidity("validUntil")))
+        .transpose()?;
+    let cache_duration = el
+        .attribute("cacheDuration")
+        .map(|v| parse_duration(v).ok_or(Error::InvalidValidity("cacheDuration")))
+        .transpose()?;
+    Ok(Validity {
+        valid_until,
+        cache_duration,
+    })
+}
+
+/// Display name and logo.
+type Ui = (Option<String>, Option<String>);
+
+/// Every IdP under `root`. With `now`, nested elements whose own `validUntil` has passed (or
+/// is unreadable) are skipped with everything under them.
+fn entries(
+    root: Element<'_, '_>,
+    federation: Federation,
+    now: Option<SystemTime>,
+) -> Result<Vec<(IdpDescriptor, Ui)>, Error> {
     let mut out = Vec::new();
     if root.is(MD_NS, "EntityDescriptor") {
         if let Some(idp) = entity(root, federation)? {
             out.push(idp);
         }
     } else if root.is(MD_NS, "EntitiesDescriptor") {
-        collect(root, federation, &mut out)?;
+        collect(root, federation, now, &mut out)?;
     } else {
         return Err(Error::NotMetadata);
     }
@@ -102,25 +216,40 @@ pub fn parse_idp_metadata(
     Ok(out)
 }
 
+/// True when a nested element may be used at `now` (always, without `now`).
+fn nested_usable(el: Element<'_, '_>, now: Option<SystemTime>) -> bool {
+    match (now, el.attribute("validUntil")) {
+        (Some(now), Some(v)) => saml::parse_instant(v.trim()).is_some_and(|v| now < v),
+        _ => true,
+    }
+}
+
 fn collect(
     group: Element<'_, '_>,
     federation: Federation,
-    out: &mut Vec<IdpDescriptor>,
+    now: Option<SystemTime>,
+    out: &mut Vec<(IdpDescriptor, Ui)>,
 ) -> Result<(), Error> {
     for child in group.child_elements() {
+        if !nested_usable(child, now) {
+            continue;
+        }
         if child.is(MD_NS, "EntityDescriptor") {
             if let Some(idp) = entity(child, federation)? {
                 out.push(idp);
             }
         } else if child.is(MD_NS, "EntitiesDescriptor") {
-            collect(child, federation, out)?;
+            collect(child, federation, now, out)?;
         }
     }
     Ok(())
 }
 
 /// One `EntityDescriptor`: `None` when it describes no IdP (an SP entry in an aggregate).
-fn entity(el: Element<'_, '_>, federation: Federation) -> Result<Option<IdpDescriptor>, Error> {
+fn entity(
+    el: Element<'_, '_>,
+    federation: Federation,
+) -> Result<Option<(IdpDescriptor, Ui)>, Error> {
     let Some(sso) = el
         .child_elements()
         .find(|c| c.is(MD_NS, "IDPSSODescriptor"))
@@ -185,11 +314,50 @@ fn entity(el: Element<'_, '_>, federation: Federation) -> Result<Option<IdpDescr
             "no SingleSignOnService for HTTP-Redirect or HTTP-POST",
         ));
     }
-    Ok(Some(IdpDescriptor {
-        entity_id,
-        federation,
-        sso_redirect_url,
-        sso_post_url,
-        signing_keys,
-    }))
+    let ui = ui_info(el, sso);
+    Ok(Some((
+        IdpDescriptor {
+            entity_id,
+            federation,
+            sso_redirect_url,
+            sso_post_url,
+            signing_keys,
+        },
+        ui,
+    )))
+}
+
+/// Display name and logo: `mdui:UIInfo` in the IDPSSODescriptor's (or the entity's)
+/// `md:Extensions`, else `md:OrganizationDisplayName`. Italian first, then English, then any.
+fn ui_info(entity: Element<'_, '_>, sso: Element<'_, '_>) -> Ui {
+    let ui = [sso, entity]
+        .into_iter()
+        .flat_map(|e| e.child_elements().filter(|c| c.is(MD_NS, "Extensions")))
+        .flat_map(|x| x.child_elements().filter(|c| c.is(MDUI_NS, "UIInfo")))
+        .next();
+    let pick = |parent: Option<Element<'_, '_>>, ns: &str, name: &str| -> Option<String> {
+        let candidates: Vec<_> = parent?
+            .child_elements()
+            .filter(|c| c.is(ns, name))
+            .map(|c| {
+                (
+                    c.attribute_ns(XML_NS, "lang").unwrap_or(""),
+                    c.text().trim().to_owned(),
+                )
+            })
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        ["it", "en"]
+            .iter()
+            .find_map(|l| candidates.iter().find(|(lang, _)| lang == l))
+            .or(candidates.first())
+            .map(|(_, t)| t.clone())
+    };
+    let organization = entity
+        .child_elements()
+        .find(|c| c.is(MD_NS, "Organization"));
+    let display_name = pick(ui, MDUI_NS, "DisplayName")
+        .or_else(|| pick(organization, MD_NS, "OrganizationDisplayName"));
+    let logo = pick(ui, MDUI_NS, "Logo");
+    (display_name, logo)
 }

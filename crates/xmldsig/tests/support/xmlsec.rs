@@ -124,14 +124,19 @@ impl Key {
     }
 }
 
+/// The xmldsig crate's directory, also when another crate's tests include this module.
+fn xmldsig_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../xmldsig")
+}
+
 /// `tests/keys/`.
 pub fn keys_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+    xmldsig_dir().join("tests/keys")
 }
 
 /// `tests/fixtures/`.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    xmldsig_dir().join("tests/fixtures")
 }
 
 /// Contents of `tests/fixtures/<name>`.

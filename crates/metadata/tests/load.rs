@@ -1,0 +1,210 @@
+//! `load_document` (validity, display names), the source record's bookkeeping, and the
+//! registry's snapshot semantics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use metadata::{
+    FailureReason, Origin, Registry, Snapshot, SourceRecord, SourceState, load_document,
+};
+use saml::Federation;
+
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
+
+fn cert() -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(format!("{KEYS}/idp-rsa2048.crt.der")).unwrap())
+}
+
+fn entity(id: &str, attrs: &str, extra: &str) -> String {
+    format!(
+        r#"<md:EntityDescriptor entityID="{id}"{attrs}><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{id}/sso"/></md:IDPSSODescriptor>{extra}</md:EntityDescriptor>"#,
+        cert()
+    )
+}
+
+fn aggregate(attrs: &str, entities: &[String]) -> String {
+    format!(
+        r#"<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"{attrs}>{}</md:EntitiesDescriptor>"#,
+        entities.concat()
+    )
+}
+
+/// 2026-01-01T00:00:00Z.
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+fn load(xml: &str) -> Result<metadata::Loaded, metadata::Error> {
+    load_document(xml.as_bytes(), Federation::Spid, &[], now(), "src")
+}
+
+#[test]
+fn validity_is_read_from_the_root() {
+    let xml = aggregate(
+        r#" validUntil="2026-02-01T00:00:00Z" cacheDuration="PT6H""#,
+        &[entity("https://a.example", "", "")],
+    );
+    let loaded = load(&xml).unwrap();
+    assert_eq!(
+        loaded.validity.valid_until,
+        saml::parse_instant("2026-02-01T00:00:00Z")
+    );
+    assert_eq!(
+        loaded.validity.cache_duration,
+        Some(Duration::from_secs(6 * 3600))
+    );
+    assert_eq!(&*loaded.idps[0].source, "src");
+}
+
+#[test]
+fn expired_or_unreadable_validity_is_refused() {
+    let e = |attrs| load(&aggregate(attrs, &[entity("https://a.example", "", "")])).unwrap_err();
+    assert_eq!(
+        e(r#" validUntil="2025-12-31T23:59:59Z""#).code(),
+        "metadata_expired"
+    );
+    assert_eq!(
+        e(r#" validUntil="2025-12-31T23:59:59Z""#).reason(),
+        FailureReason::Expired
+    );
+    // Exactly at validUntil is already too late.
+    assert_eq!(
+        e(r#" validUntil="2026-01-01T00:00:00Z""#).code(),
+        "metadata_expired"
+    );
+    assert_eq!(
+        e(r#" validUntil="tomorrow""#).code(),
+        "metadata_invalid_validity"
+    );
+    assert_eq!(
+        e(r#" cacheDuration="6 hours""#).code(),
+        "metadata_invalid_validity"
+    );
+    assert_eq!(
+        e(r#" cacheDuration="6 hours""#).reason(),
+        FailureReason::Invalid
+    );
+}
+
+#[test]
+fn nested_entities_past_their_own_valid_until_are_left_out() {
+    let xml = aggregate(
+        "",
+        &[
+            entity("https://a.example", "", ""),
+            entity(
+                "https://b.example",
+                r#" validUntil="2025-01-01T00:00:00Z""#,
+                "",
+            ),
+        ],
+    );
+    let loaded = load(&xml).unwrap();
+    assert_eq!(loaded.idps.len(), 1);
+    assert_eq!(loaded.idps[0].entity_id(), "https://a.example");
+    // All of them expired: no IdP at all.
+    let xml = aggregate(
+        "",
+        &[entity(
+            "https://b.example",
+            r#" validUntil="2025-01-01T00:00:00Z""#,
+            "",
+        )],
+    );
+    assert_eq!(
+        load(&xml).unwrap_err().code(),
+        "metadata_no_identity_provider"
+    );
+}
+
+#[test]
+fn display_name_falls_back_to_the_organization() {
+    let org = r#"<md:Organization><md:OrganizationName xml:lang="it">Org SpA</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Org (en)</md:OrganizationDisplayName><md:OrganizationDisplayName xml:lang="it">Org</md:OrganizationDisplayName><md:OrganizationURL xml:lang="it">https://org.example</md:OrganizationURL></md:Organization>"#;
+    let loaded = load(&aggregate("", &[entity("https://a.example", "", org)])).unwrap();
+    assert_eq!(loaded.idps[0].display_name.as_deref(), Some("Org"));
+    assert_eq!(loaded.idps[0].logo, None);
+    let loaded = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
+    assert_eq!(loaded.idps[0].display_name, None);
+}
+
+#[test]
+fn a_record_keeps_its_document_through_failures_until_it_expires() {
+    let xml = aggregate(
+        r#" validUntil="2026-01-03T00:00:00Z""#,
+        &[entity("https://a.example", "", "")],
+    );
+    let loaded = load(&xml).unwrap();
+    let mut r = SourceRecord::new("src", Federation::Spid, true, now());
+    assert!(r.due(now()));
+    assert_eq!(r.state, SourceState::Pending);
+    let later = now() + Duration::from_secs(3600);
+    r.succeed(loaded.idps, loaded.validity, Origin::Source, now(), later);
+    assert_eq!(r.state, SourceState::Fresh);
+    assert!(!r.due(now()));
+    assert!(r.due(later));
+
+    r.fail(FailureReason::Timeout, "slow".into(), later, later);
+    r.fail(FailureReason::Timeout, "slow".into(), later, later);
+    assert_eq!(r.state, SourceState::Stale);
+    assert_eq!(r.idps.len(), 1);
+    assert_eq!(r.consecutive_failures, 2);
+    let stats = r.stats(now());
+    assert_eq!(stats.attempts, 3);
+    assert!(stats.failures.contains(&(FailureReason::Timeout, 2)));
+    assert!(stats.failures.contains(&(FailureReason::Signature, 0)));
+    assert_eq!(stats.seconds_to_valid_until, Some(2 * 86_400));
+    assert_eq!(stats.idp_cert_expiry.len(), 1);
+
+    let day2 = now() + Duration::from_secs(2 * 86_400 - 1);
+    assert!(!r.expire(day2));
+    let day2 = now() + Duration::from_secs(2 * 86_400);
+    assert!(r.expire(day2));
+    assert_eq!(r.state, SourceState::Expired);
+    assert!(r.idps.is_empty());
+    assert_eq!(
+        r.stats(day2 + Duration::from_secs(5))
+            .seconds_to_valid_until,
+        Some(-5)
+    );
+}
+
+#[test]
+fn registry_swaps_whole_snapshots_and_keeps_first_of_duplicates() {
+    let one = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
+    let two = load_document(
+        aggregate(
+            "",
+            &[
+                entity("https://a.example", "", ""),
+                entity("https://b.example", "", ""),
+            ],
+        )
+        .as_bytes(),
+        Federation::Cie,
+        &[],
+        now(),
+        "other",
+    )
+    .unwrap();
+    let (snapshot, duplicates) = Snapshot::build(one.idps.iter().chain(&two.idps).cloned());
+    assert_eq!(snapshot.len(), 2);
+    assert_eq!(duplicates.len(), 1);
+    assert_eq!(&*duplicates[0].source, "other");
+    let ids: Vec<_> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
+    assert_eq!(ids, ["https://a.example", "https://b.example"]);
+
+    let registry = Registry::new(snapshot);
+    assert!(!registry.is_ready());
+    let held = registry.get("https://a.example").unwrap();
+    assert_eq!(held.descriptor.federation, Federation::Spid);
+    registry.publish(Snapshot::build(two.idps.iter().skip(1).cloned()).0);
+    assert!(registry.get("https://a.example").is_none());
+    assert!(registry.get("https://b.example").is_some());
+    // The entry a reader held is still whole.
+    assert_eq!(held.entity_id(), "https://a.example");
+    registry.set_ready(true);
+    assert!(registry.is_ready());
+}

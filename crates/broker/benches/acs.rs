@@ -13,147 +13,27 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/fixture/mod.rs"]
+mod fixture;
+
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use broker::config::{Overrides, load};
-use broker::server::{State, consume};
+use broker::server::consume;
 use broker::session::Purpose;
-use broker::store::{Pending, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use xmldsig::{DigestMethod, SignatureMethod, SigningKey, sign_enveloped};
-
-const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../xmldsig/tests/fixtures/response-spid.xml"
-);
-const REQUEST_ID: &str = "_4d38c302617b5bf98951e65b4cf304711e2166df20";
-const BROWSER: &str = "0123456789abcdef0123456789abcdef";
-
-/// 2025-03-14T09:27:00Z, seven seconds after the fixture's IssueInstant.
-fn fixture_now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_741_944_420)
-}
-
-fn strip_signature_templates(xml: &str) -> String {
-    let mut out = xml.to_owned();
-    while let Some(start) = out.find("<ds:Signature>") {
-        let end = out[start..].find("</ds:Signature>").unwrap() + start + "</ds:Signature>".len();
-        out.replace_range(start..end, "");
-    }
-    out
-}
-
-fn signed_response() -> String {
-    let read = |f: &str| std::fs::read(format!("{KEYS}/{f}")).unwrap();
-    let key =
-        SigningKey::from_pem(&read("idp-rsa2048.key.pem"), &read("idp-rsa2048.crt.pem")).unwrap();
-    let xml = strip_signature_templates(&std::fs::read_to_string(FIXTURE).unwrap());
-    let sign = |xml: &str, id: &str| {
-        sign_enveloped(
-            xml,
-            id,
-            &key,
-            SignatureMethod::RsaSha256,
-            DigestMethod::Sha256,
-        )
-        .unwrap()
-    };
-    let once = sign(&xml, "_5a9c7e3f1b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f");
-    sign(&once, "_b7d1f3c2a9e84f6d8c0a1e2f3b4c5d6e7f809a1b")
-}
-
-fn config() -> Arc<broker::config::Config> {
-    let dir = std::env::temp_dir().join(format!("varco-bench-acs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert_pem = std::fs::read_to_string(format!("{KEYS}/idp-rsa2048.crt.pem")).unwrap();
-    let cert: String = cert_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    std::fs::write(
-        dir.join("idp.xml"),
-        format!(
-            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.spid.example.org"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.spid.example.org/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("session.key"), "ef".repeat(32)).unwrap();
-    let toml = format!(
-        "[server]\npublic_base_url = \"https://sp.varco.example.org\"\n\
-         [sp]\nentity_id = \"https://sp.varco.example.org\"\n\
-         key_file = \"{KEYS}/sp-rsa2048.key.pem\"\ncert_file = \"{KEYS}/sp-rsa2048.crt.pem\"\n\
-         [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
-         url = \"https://www.example.org\"\nipa_code = \"c_h501\"\nemail = \"spid@example.org\"\n\
-         [session]\nkey_file = \"session.key\"\n\
-         [[idp]]\nmetadata_file = \"idp.xml\"\n"
-    );
-    std::fs::write(dir.join("varco.toml"), toml).unwrap();
-    let config =
-        load(&dir.join("varco.toml"), &Overrides::default()).unwrap_or_else(|p| panic!("{p:?}"));
-    Arc::new(config)
-}
-
-fn state(config: &Arc<broker::config::Config>) -> State {
-    let store = Store::memory(Duration::from_secs(600), 1000);
-    store.put_pending(
-        REQUEST_ID.into(),
-        Pending {
-            idp: "https://idp.spid.example.org".into(),
-            level: saml::Level::L2,
-            return_to: "/".into(),
-            issued_at: fixture_now() - Duration::from_secs(10),
-            browser: BROWSER.into(),
-        },
-    );
-    let refresher = broker::registry::Refresher::new(
-        config.metadata_sources.clone(),
-        None,
-        Arc::new(metadata::Registry::default()),
-        false,
-        fixture_now(),
-    );
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(refresher.refresh_local(fixture_now()));
-    State::new(
-        config.clone(),
-        store,
-        refresher.registry().clone(),
-        fixture_now,
-    )
-    .unwrap()
-}
-
-/// The ACS form body carrying the signed fixture Response.
-fn signed_body() -> String {
-    let xml = signed_response();
-    format!(
-        "SAMLResponse={}&RelayState={REQUEST_ID}",
-        form_urlencoded::byte_serialize(
-            base64::engine::general_purpose::STANDARD
-                .encode(&xml)
-                .as_bytes()
-        )
-        .collect::<String>()
-    )
-}
+use fixture::{BROWSER, config, fixture_now, signed_body, state};
 
 fn benches(c: &mut Criterion) {
-    let config = config();
+    let config = config("");
     let body = signed_body();
     // Sanity: the measured path accepts it, and a second submit is refused.
-    let s = state(&config);
+    let s = state(&config, fixture_now);
     consume(&s, body.as_bytes(), Some(BROWSER)).unwrap_or_else(|f| panic!("{}", f.code()));
     assert!(consume(&s, body.as_bytes(), Some(BROWSER)).is_err());
 
     c.bench_function("acs_consume_and_seal_11k_rsa2048", |b| {
         b.iter_batched(
-            || state(&config),
+            || state(&config, fixture_now),
             |s| {
                 let (session, to) = consume(&s, black_box(body.as_bytes()), Some(BROWSER))
                     .unwrap_or_else(|f| panic!("{}", f.code()));
@@ -171,8 +51,8 @@ fn benches(c: &mut Criterion) {
 /// build the identity headers. The first call mints the token; the measured calls reuse it.
 fn forward_auth(c: &mut Criterion) {
     use broker::forward_auth::{Peer, auth};
-    let config = config();
-    let s = state(&config);
+    let config = config("");
+    let s = state(&config, fixture_now);
     let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
         .unwrap_or_else(|f| panic!("{}", f.code()));
     let sealed = s.sealer.seal(Purpose::Session, &session).unwrap();

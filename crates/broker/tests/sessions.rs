@@ -1,0 +1,107 @@
+//! Session lifetime in process, with the clock injected: the idle timeout ends a session
+//! left unused (for good, even if used again later), the absolute timeout ends it whatever
+//! the activity, and both apply to the forward-auth path and `/whoami`'s reader alike.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use broker::forward_auth::{Peer, auth};
+use broker::server::consume;
+use broker::session::Purpose;
+use fixture::{BROWSER, config, fixture_now, signed_body, state};
+
+/// Seconds added to the fixture's instant; the clock every handler reads.
+static OFFSET: AtomicU64 = AtomicU64::new(0);
+
+fn clock() -> SystemTime {
+    fixture_now() + Duration::from_secs(OFFSET.load(Ordering::SeqCst))
+}
+
+/// Tests in this file share `OFFSET`: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn check(s: &broker::server::State, cookie: &str) -> u16 {
+    let req = hyper::Request::builder()
+        .uri("/auth")
+        .header("host", "sp.varco.example.org")
+        .header("cookie", format!("varco_session={cookie}"))
+        .extension(Peer("127.0.0.1:40000".parse().unwrap()))
+        .body(())
+        .unwrap();
+    auth(s, &req).status().as_u16()
+}
+
+fn logged_in(extra: &str) -> (broker::server::State, String) {
+    OFFSET.store(0, Ordering::SeqCst);
+    let config = config(extra);
+    let s = state(&config, clock);
+    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+        .unwrap_or_else(|f| panic!("{}", f.code()));
+    let cookie = s.sealer.seal(Purpose::Session, &session).unwrap();
+    (s, cookie)
+}
+
+#[test]
+fn idle_timeout_ends_a_session_for_good() {
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (s, cookie) = logged_in("");
+    // Default idle timeout: 1800 s.
+    assert_eq!(check(&s, &cookie), 200);
+    OFFSET.store(1_700, Ordering::SeqCst);
+    assert_eq!(check(&s, &cookie), 200, "used within the idle window");
+    OFFSET.store(1_700 + 1_800, Ordering::SeqCst);
+    assert_eq!(
+        check(&s, &cookie),
+        200,
+        "exactly the idle timeout is still in"
+    );
+    OFFSET.store(1_700 + 1_800 + 1_801, Ordering::SeqCst);
+    assert_eq!(check(&s, &cookie), 401, "idle longer than the timeout");
+    OFFSET.store(1_700 + 1_800 + 1_802, Ordering::SeqCst);
+    assert_eq!(
+        check(&s, &cookie),
+        401,
+        "ended for good, not revived by the last use"
+    );
+}
+
+#[test]
+fn absolute_timeout_ends_even_an_active_session() {
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (s, cookie) = logged_in("");
+    // Default lifetime: 28800 s; used every 1000 s, it never goes idle.
+    let mut t = 0;
+    while t < 28_800 {
+        OFFSET.store(t, Ordering::SeqCst);
+        assert_eq!(check(&s, &cookie), 200, "at {t}");
+        t += 1_000;
+    }
+    OFFSET.store(28_800, Ordering::SeqCst);
+    assert_eq!(check(&s, &cookie), 401);
+}
+
+#[test]
+fn idle_timeout_can_be_disabled() {
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    OFFSET.store(0, Ordering::SeqCst);
+    let config = fixture::config_with("idle_timeout_seconds = 0", "");
+    assert_eq!(config.idle_timeout, None);
+    let s = state(&config, clock);
+    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+        .unwrap_or_else(|f| panic!("{}", f.code()));
+    let cookie = s.sealer.seal(Purpose::Session, &session).unwrap();
+    assert_eq!(check(&s, &cookie), 200);
+    OFFSET.store(20_000, Ordering::SeqCst);
+    assert_eq!(check(&s, &cookie), 200, "hours of silence, no idle timeout");
+}

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 use hyper::header::HeaderName;
@@ -65,6 +66,33 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     profiles: Vec<String>,
     audience: Option<String>,
+    upstream: Option<String>,
+}
+
+/// `[proxy]`: timeouts toward upstreams in reverse-proxy mode.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProxy {
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_seconds: u64,
+    #[serde(default = "default_response_timeout")]
+    response_timeout_seconds: u64,
+}
+
+impl Default for RawProxy {
+    fn default() -> Self {
+        RawProxy {
+            connect_timeout_seconds: default_connect_timeout(),
+            response_timeout_seconds: default_response_timeout(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_response_timeout() -> u64 {
+    60
 }
 
 /// `[forward_auth]`.
@@ -207,6 +235,9 @@ pub struct Route {
     pub policy: Policy,
     /// The `aud` of tokens minted for this route.
     pub audience: String,
+    /// `http://host:port` of the service Varco proxies this route to (reverse-proxy mode),
+    /// or `None` when a proxy in front asks `/auth` instead.
+    pub upstream: Option<String>,
 }
 
 impl Route {
@@ -290,6 +321,10 @@ pub struct Access {
     pub token_header: Option<HeaderName>,
     /// Attribute mapping of SPID, CIE and eIDAS logins.
     pub mappings: [Mapping; 3],
+    /// Connect timeout toward upstreams.
+    pub connect_timeout: Duration,
+    /// How long an upstream may take to start answering.
+    pub response_timeout: Duration,
 }
 
 impl Access {
@@ -339,6 +374,7 @@ impl Access {
 
 /// The raw access tables of the configuration file.
 pub(crate) struct RawAccess {
+    pub(crate) proxy: RawProxy,
     pub(crate) token: RawToken,
     pub(crate) routes: Vec<RawRoute>,
     pub(crate) forward_auth: RawForwardAuth,
@@ -354,6 +390,7 @@ pub(crate) fn validate(
     problems: &mut Vec<Problem>,
 ) -> Option<Access> {
     let RawAccess {
+        proxy,
         token,
         routes,
         forward_auth,
@@ -476,6 +513,24 @@ pub(crate) fn validate(
                 ),
             }
         }
+        let upstream = match r.upstream.as_deref().map(|u| u.trim_end_matches('/')) {
+            None => None,
+            Some(u) => {
+                let authority = u.strip_prefix("http://").unwrap_or("");
+                if authority.is_empty()
+                    || authority.contains(['/', '?', '#', '@', ' '])
+                    || hyper::Uri::try_from(u).is_err()
+                {
+                    bad(
+                        format!("{at}.upstream"),
+                        format!(
+                            "{u:?}: expected http://host:port (TLS toward upstreams is not offered yet)"
+                        ),
+                    );
+                }
+                Some(u.to_owned())
+            }
+        };
         let host = r.host.map(|h| h.to_ascii_lowercase());
         if host
             .as_deref()
@@ -492,6 +547,7 @@ pub(crate) fn validate(
                 profiles,
             },
             audience: r.audience.unwrap_or_else(|| default_audience.clone()),
+            upstream,
         });
     }
     if out_routes.is_empty() {
@@ -500,6 +556,7 @@ pub(crate) fn validate(
             path_prefix: "/".into(),
             policy: Policy::at_least(default_loa),
             audience: default_audience,
+            upstream: None,
         });
     }
     // Most specific first: a host beats any host, then the longer prefix wins.
@@ -589,6 +646,8 @@ pub(crate) fn validate(
         headers,
         token_header,
         mappings,
+        connect_timeout: Duration::from_secs(proxy.connect_timeout_seconds.clamp(1, 300)),
+        response_timeout: Duration::from_secs(proxy.response_timeout_seconds.clamp(1, 3600)),
     })
 }
 
@@ -660,6 +719,7 @@ mod tests {
         let mut problems = Vec::new();
         let a = validate(
             RawAccess {
+                proxy: RawProxy::default(),
                 token: RawToken::default(),
                 routes,
                 forward_auth: RawForwardAuth {
@@ -685,6 +745,7 @@ mod tests {
             methods: vec![],
             profiles: vec![],
             audience: None,
+            upstream: None,
         }
     }
 

@@ -268,7 +268,9 @@ async fn run(state: Arc<State>) -> ExitCode {
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(std::time::Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service);
+                        .serve_connection(TokioIo::new(stream), service)
+                        // WebSocket and other upgrades of proxied routes.
+                        .with_upgrades();
                     // Connection errors are the peer's business (resets, timeouts).
                     let _ = conn.await;
                 });

@@ -29,6 +29,8 @@ struct RawConfig {
     #[serde(default)]
     idp: Vec<RawIdp>,
     #[serde(default)]
+    proxy: crate::access::RawProxy,
+    #[serde(default)]
     token: crate::access::RawToken,
     #[serde(default)]
     route: Vec<crate::access::RawRoute>,
@@ -482,6 +484,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
 
     let access = crate::access::validate(
         crate::access::RawAccess {
+            proxy: raw.proxy,
             token: raw.token,
             routes: raw.route,
             forward_auth: raw.forward_auth,

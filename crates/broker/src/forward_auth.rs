@@ -60,6 +60,13 @@ pub struct View {
 
 const VIEW_KEY: usize = 32;
 
+impl View {
+    /// The identity headers (all but the token), built once for this session.
+    pub(crate) fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+}
+
 impl SessionViews {
     /// A cache bounded to `capacity` sessions, none kept longer than `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
@@ -221,7 +228,7 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
     }
 }
 
-fn spid_level(loa: Loa) -> u8 {
+pub(crate) fn spid_level(loa: Loa) -> u8 {
     match loa {
         Loa::Low => 1,
         Loa::Substantial => 2,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod forward_auth;
 pub mod log;
 pub mod pages;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod session;

@@ -51,6 +51,8 @@ pub struct State {
     pub clock: Clock,
     /// Opened sessions with their identity headers and tokens (forward-auth path).
     pub views: crate::forward_auth::SessionViews,
+    /// The HTTP client toward upstreams (reverse-proxy routes).
+    pub upstreams: crate::proxy::Upstreams,
     /// Trusted IdPs from metadata, swapped by the refresher; read without a lock.
     pub registry: Arc<metadata::Registry>,
 }
@@ -65,6 +67,10 @@ impl State {
     ) -> Option<State> {
         let sealer = Sealer::new(&config.session_key)?;
         let views = crate::forward_auth::SessionViews::new(100_000, config.session_ttl);
+        let upstreams = crate::proxy::Upstreams::new(
+            config.access.connect_timeout,
+            config.access.response_timeout,
+        );
         Some(State {
             config,
             store,
@@ -72,6 +78,7 @@ impl State {
             rng: SystemRandom::new(),
             clock,
             views,
+            upstreams,
             registry,
         })
     }
@@ -80,12 +87,37 @@ impl State {
 /// Response body type of every route.
 pub(crate) type Body = Full<Bytes>;
 
+/// Paths Varco answers itself, never proxied.
+fn reserved(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/whoami" | "/auth" | "/login" | "/logout"
+    ) || path.starts_with("/saml/")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/assets/")
+}
+
 /// Handles one request. Never fails: every error becomes a response.
 pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<crate::proxy::OutBody>, Infallible> {
     let path = req.uri().path().to_owned();
+    if !reserved(&path) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Some(route) = state
+            .config
+            .access
+            .route(host, &path)
+            .filter(|r| r.upstream.is_some())
+        {
+            return Ok(crate::proxy::forward(&state, route, req).await);
+        }
+    }
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") if state.registry.is_ready() => text(StatusCode::OK, "ready\n"),
@@ -123,7 +155,7 @@ pub async fn handle(
             pages::simple("Pagina non trovata", "Page not found", "", ""),
         ),
     };
-    Ok(response)
+    Ok(crate::proxy::own(response))
 }
 
 // === Routes ===

@@ -1,0 +1,331 @@
+//! Reverse-proxy mode: a `[[route]]` with an `upstream` is served by Varco itself. The
+//! session is checked like `/auth` does (same policy, same step-up), then the request is
+//! passed on with its body streamed, the client's identity headers removed and Varco's set,
+//! and the answer streamed back. Upgrades (WebSocket) are tunnelled once the upstream agrees
+//! (101). Upstream failures become plain pages: 502 (unreachable, broken answer) and 504 (no
+//! answer within `proxy.response_timeout_seconds`).
+//!
+//! Upstreams are plain `http://` (same host or private network); TLS toward upstreams is not
+//! offered yet.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use identity::Decision;
+
+use crate::access::Route;
+use crate::clock::unix;
+use crate::forward_auth::{Peer, spid_level, token_for, view};
+use crate::log;
+use crate::pages;
+use crate::server::State;
+
+/// Body of every response Varco sends: its own pages, or an upstream's stream.
+pub type OutBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Boxes one of Varco's own (complete) bodies.
+pub fn own(r: Response<Full<Bytes>>) -> Response<OutBody> {
+    r.map(|b| b.map_err(|never: Infallible| match never {}).boxed())
+}
+
+/// The pooled HTTP client toward upstreams.
+pub struct Upstreams {
+    client: Client<HttpConnector, Incoming>,
+    response_timeout: Duration,
+}
+
+impl Upstreams {
+    /// A client with the configured timeouts; idle connections are kept for reuse.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Upstreams {
+            client,
+            response_timeout,
+        }
+    }
+}
+
+/// Headers meaningful only for one connection (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+fn page(status: StatusCode, it: &str, en: &str, code: &str) -> Response<OutBody> {
+    log::event(
+        "proxy_failed",
+        &[("code", code), ("status", status.as_str())],
+    );
+    let title = match status {
+        StatusCode::GATEWAY_TIMEOUT => ("Servizio lento", "Service too slow"),
+        _ => ("Servizio non raggiungibile", "Service unreachable"),
+    };
+    own(crate::server::html(
+        status,
+        pages::simple(title.0, title.1, it, en),
+    ))
+}
+
+fn redirect(location: &str) -> Response<OutBody> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    own(r)
+}
+
+/// Serves `req` for `route`, whose `upstream` is set.
+pub async fn forward(
+    state: &State,
+    route: &Route,
+    mut req: Request<Incoming>,
+) -> Response<OutBody> {
+    let Some(upstream) = route.upstream.as_ref() else {
+        return page(
+            StatusCode::BAD_GATEWAY,
+            "Nessun servizio configurato.",
+            "No service configured.",
+            "proxy_no_upstream",
+        );
+    };
+    let now = unix((state.clock)());
+    let base = &state.config.public_base_url;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let return_to = || {
+        let scheme = if base.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        let absolute = format!("{scheme}://{host}{path_and_query}");
+        let allow_http = scheme == "http";
+        let ok = state
+            .config
+            .access
+            .return_to(&absolute, allow_http)
+            .is_some();
+        form_urlencoded::byte_serialize(if ok { &absolute } else { "/" }.as_bytes())
+            .collect::<String>()
+    };
+    let Some(view) = view(state, &req, now) else {
+        let level = spid_level(route.policy.min_loa);
+        return redirect(&format!(
+            "{base}/login?level={level}&return_to={}",
+            return_to()
+        ));
+    };
+    match route.policy.decide(&view.session.principal) {
+        Decision::Allow => {}
+        Decision::StepUp(loa) => {
+            let idp: String =
+                form_urlencoded::byte_serialize(view.session.idp.as_bytes()).collect();
+            return redirect(&format!(
+                "{base}/saml/login?idp={idp}&level={}&return_to={}",
+                spid_level(loa),
+                return_to()
+            ));
+        }
+        d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
+            log::event(
+                "auth_denied",
+                &[("code", d.code()), ("sid", &view.session.sid)],
+            );
+            return own(crate::server::html(
+                StatusCode::FORBIDDEN,
+                pages::simple(
+                    "Accesso non consentito",
+                    "Access not allowed",
+                    "Il tipo di identità usato non è ammesso per questo servizio.",
+                    "The kind of identity used is not accepted for this service.",
+                ),
+            ));
+        }
+    }
+
+    // The request as the upstream will see it.
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let upgrade_headers = upgrade.then(|| {
+        (
+            parts.headers.get(header::UPGRADE).cloned(),
+            HeaderValue::from_static("upgrade"),
+        )
+    });
+    strip_hop_by_hop(&mut parts.headers);
+    let access = &state.config.access;
+    // Nothing identity-like from the client reaches the upstream: every configured header,
+    // the token header, and any X-Varco-* at all.
+    let client_names: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-varco-"))
+        .cloned()
+        .collect();
+    for n in client_names {
+        parts.headers.remove(n);
+    }
+    for (name, _) in &access.headers {
+        parts.headers.remove(name);
+    }
+    if let Some(name) = &access.token_header {
+        parts.headers.remove(name);
+    }
+    for (name, value) in view.headers() {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    if let Some(name) = &access.token_header {
+        match token_for(state, &view, &route.audience, now) {
+            Some(v) => {
+                parts.headers.insert(name.clone(), v);
+            }
+            None => return own(crate::server::internal("broker_token")),
+        }
+    }
+    if let Some(peer) = parts.extensions.get::<Peer>() {
+        let ip = peer.0.ip().to_string();
+        let xff = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            parts.headers.insert("x-forwarded-for", v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        parts.headers.insert("x-forwarded-host", v);
+    }
+    let proto = if base.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    parts
+        .headers
+        .insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some((Some(protocol), connection)) = upgrade_headers {
+        parts.headers.insert(header::UPGRADE, protocol);
+        parts.headers.insert(header::CONNECTION, connection);
+    }
+    parts.uri = match Uri::try_from(format!("{upstream}{path_and_query}")) {
+        Ok(u) => u,
+        Err(_) => {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "Indirizzo del servizio non valido.",
+                "Invalid service address.",
+                "proxy_bad_uri",
+            );
+        }
+    };
+    parts.extensions = Default::default();
+    let upstream_req = Request::from_parts(parts, body);
+
+    let sent = tokio::time::timeout(
+        state.upstreams.response_timeout,
+        state.upstreams.client.request(upstream_req),
+    )
+    .await;
+    let mut resp = match sent {
+        Err(_) => {
+            return page(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Il servizio non ha risposto in tempo. Riprova più tardi.",
+                "The service did not answer in time. Please try again later.",
+                "proxy_timeout",
+            );
+        }
+        Ok(Err(e)) => {
+            log::event("proxy_upstream_error", &[("error", &e.to_string())]);
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "Il servizio non è raggiungibile. Riprova più tardi.",
+                "The service cannot be reached. Please try again later.",
+                "proxy_unreachable",
+            );
+        }
+        Ok(Ok(r)) => r,
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+        // 101 keeps its Upgrade/Connection headers: they are the answer to the client.
+        return resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed());
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed())
+}

@@ -1,0 +1,259 @@
+//! Reverse-proxy mode over HTTP against the built binary: Varco itself serves a portal
+//! route (`[[route]] upstream`). Anonymous → login page; after login the upstream sees
+//! Varco's identity headers and token and none of the client's own; bodies stream both
+//! ways (larger than any buffer); an upgrade (the mechanism WebSocket uses) is tunnelled;
+//! an unreachable upstream is a 502 page and a slow one a 504 page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use e2e::stack::{Stack, idp_answer_from, post_to_acs};
+use e2e::{Browser, free_port};
+
+/// The portal: echoes the request head; `/size` answers the body's length; `/big` sends
+/// 4 MiB; `/slow` waits 3 s; an `Upgrade: echo` request is switched and echoed raw.
+fn start_portal() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+fn serve(stream: TcpStream) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let lower = head.to_ascii_lowercase();
+        let length: usize = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let chunked = lower.contains("transfer-encoding: chunked");
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut received = body.len();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0u8; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                received += n;
+            }
+        }
+        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        if lower.contains("upgrade: echo") {
+            out.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+            )
+            .unwrap();
+            let mut buf = [0u8; 1024];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let _ = out.write_all(&buf[..n]);
+                    }
+                }
+            }
+        }
+        let reply = match path.as_str() {
+            "/slow" => {
+                std::thread::sleep(Duration::from_secs(3));
+                b"late".to_vec()
+            }
+            "/size" => received.to_string().into_bytes(),
+            "/big" => vec![b'x'; 4 << 20],
+            _ => head.into_bytes(),
+        };
+        let _ = write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            reply.len()
+        );
+        let _ = out.write_all(&reply);
+    }
+}
+
+fn stack() -> Stack {
+    let portal = start_portal();
+    let closed = free_port();
+    Stack::start_with(&format!(
+        "[proxy]\nresponse_timeout_seconds = 1\n\
+         [[route]]\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:{portal}\"\n\
+         [[route]]\npath_prefix = \"/down\"\nupstream = \"http://127.0.0.1:{closed}\"\n"
+    ))
+}
+
+fn logged_in(stack: &Stack) -> Browser {
+    let mut b = Browser::default();
+    let answer = idp_answer_from(
+        &mut b,
+        &stack.login_url(2, "/pratiche"),
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let acs = post_to_acs(&mut b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    b
+}
+
+fn lines_named<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
+    echo.lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn proxied_portal_gets_varco_identity_only() {
+    let stack = stack();
+    let mut anon = Browser::default();
+    let r = anon.get(&format!("{}/pratiche?n=1", stack.varco));
+    assert_eq!(r.status, 302, "{r:?}");
+    let login = r.header("location").unwrap();
+    assert!(
+        login.starts_with(&format!("{}/login?level=2&return_to=", stack.varco)),
+        "{login}"
+    );
+
+    let mut b = logged_in(&stack);
+    let r = b.get_with(
+        &format!("{}/pratiche?n=1", stack.varco),
+        &[
+            ("X-Varco-Sub", "TINIT-FORGED00A00A000A"),
+            ("X-Varco-Custom", "forged"),
+            ("Authorization", "Bearer forged"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let echo = &r.body;
+    assert!(echo.starts_with("GET /pratiche?n=1 HTTP/1.1"), "{echo}");
+    assert_eq!(
+        lines_named(echo, "x-varco-sub"),
+        ["TINIT-RSSMRA80A01H501U"],
+        "{echo}"
+    );
+    assert!(lines_named(echo, "x-varco-custom").is_empty(), "{echo}");
+    let auth = lines_named(echo, "authorization");
+    assert!(
+        auth.len() == 1 && auth[0].starts_with("Bearer ey"),
+        "{echo}"
+    );
+    assert_eq!(
+        lines_named(echo, "x-forwarded-for"),
+        ["127.0.0.1"],
+        "{echo}"
+    );
+}
+
+#[test]
+fn bodies_stream_both_ways() {
+    let stack = stack();
+    let b = logged_in(&stack);
+    // 6 MiB up (above the ACS's 512 KiB cap, which does not apply to proxied routes).
+    let cookie = format!("varco_session={}", b.cookies["varco_session"]);
+    let agent = ureq::Agent::new_with_defaults();
+    let up = vec![b'a'; 6 << 20];
+    let mut r = agent
+        .post(&format!("{}/size", stack.varco))
+        .header("Cookie", &cookie)
+        .send(&up[..])
+        .unwrap();
+    assert_eq!(
+        r.body_mut().read_to_string().unwrap(),
+        (6 << 20).to_string()
+    );
+    let mut r = agent
+        .get(&format!("{}/big", stack.varco))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    let big = r
+        .body_mut()
+        .with_config()
+        .limit(8 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(big.len(), 4 << 20);
+}
+
+#[test]
+fn upgrades_are_tunnelled() {
+    let stack = stack();
+    let b = logged_in(&stack);
+    let addr = stack.varco.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: echo\r\nConnection: Upgrade\r\nCookie: varco_session={}\r\n\r\n",
+        b.cookies["varco_session"]
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    for msg in ["ciao", "hello, tunnel"] {
+        s.write_all(msg.as_bytes()).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        reader.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+    // Without a session the upgrade is refused before reaching the portal.
+    let mut anon = TcpStream::connect(addr).unwrap();
+    write!(
+        anon,
+        "GET /chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(anon).read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 302"), "{status}");
+}
+
+#[test]
+fn unreachable_and_slow_upstreams_get_plain_pages() {
+    let stack = stack();
+    let mut b = logged_in(&stack);
+    let r = b.get(&format!("{}/down/x", stack.varco));
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(
+        r.body.contains("Servizio non raggiungibile") && r.body.contains("Service unreachable")
+    );
+    let r = b.get(&format!("{}/slow", stack.varco));
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(r.body.contains("Service too slow"), "{}", r.body);
+    // Varco's own paths are never proxied.
+    assert_eq!(b.get(&format!("{}/healthz", stack.varco)).body, "ok\n");
+}

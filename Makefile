@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debian packages the test suite drives as real components.
 TEST_PACKAGES := xmlsec1 openssl python3-venv nginx
 
-.PHONY: help run test deps fmt-check lint unit bench fuzz-smoke
+.PHONY: help run test deps fmt-check lint unit bench load fuzz-smoke
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,11 @@ unit: ## unit, vector, interop, API and end-to-end tests (e2e runs the built bin
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
 	$(CARGO) bench -p metadata --bench registry --locked
+	$(CARGO) bench -p identity --bench token --locked
+	$(CARGO) bench -p broker --bench acs --locked
+
+load: ## load harness: /auth with a session vs nginx `return 204` (wrk; docs/PERFORMANCE.md)
+	./scripts/load-auth.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response

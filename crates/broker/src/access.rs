@@ -69,6 +69,36 @@ pub(crate) struct RawRoute {
     upstream: Option<String>,
 }
 
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    #[serde(default = "default_metrics_allow")]
+    allow: Vec<String>,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            allow: default_metrics_allow(),
+        }
+    }
+}
+
+/// Loopback and the private ranges where Prometheus usually runs (a Kubernetes pod network).
+fn default_metrics_allow() -> Vec<String> {
+    [
+        "127.0.0.0/8",
+        "::1",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `[proxy]`: timeouts toward upstreams in reverse-proxy mode.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -321,6 +351,8 @@ pub struct Access {
     pub token_header: Option<HeaderName>,
     /// Attribute mapping of SPID, CIE and eIDAS logins.
     pub mappings: [Mapping; 3],
+    /// Peers allowed to read `/metrics`.
+    pub metrics_allow: Vec<Network>,
     /// Connect timeout toward upstreams.
     pub connect_timeout: Duration,
     /// How long an upstream may take to start answering.
@@ -374,6 +406,7 @@ impl Access {
 
 /// The raw access tables of the configuration file.
 pub(crate) struct RawAccess {
+    pub(crate) metrics: RawMetrics,
     pub(crate) proxy: RawProxy,
     pub(crate) token: RawToken,
     pub(crate) routes: Vec<RawRoute>,
@@ -390,6 +423,7 @@ pub(crate) fn validate(
     problems: &mut Vec<Problem>,
 ) -> Option<Access> {
     let RawAccess {
+        metrics,
         proxy,
         token,
         routes,
@@ -578,6 +612,16 @@ pub(crate) fn validate(
             ),
         }
     }
+    let mut metrics_allow = Vec::new();
+    for (i, p) in metrics.allow.iter().enumerate() {
+        match Network::parse(p) {
+            Some(n) => metrics_allow.push(n),
+            None => bad(
+                format!("metrics.allow[{i}]"),
+                format!("{p:?}: expected an IP address or CIDR"),
+            ),
+        }
+    }
     let mut allowed_hosts: Vec<String> = Vec::new();
     let public_host = public_base_url
         .split_once("://")
@@ -646,6 +690,7 @@ pub(crate) fn validate(
         headers,
         token_header,
         mappings,
+        metrics_allow,
         connect_timeout: Duration::from_secs(proxy.connect_timeout_seconds.clamp(1, 300)),
         response_timeout: Duration::from_secs(proxy.response_timeout_seconds.clamp(1, 3600)),
     })
@@ -719,6 +764,7 @@ mod tests {
         let mut problems = Vec::new();
         let a = validate(
             RawAccess {
+                metrics: RawMetrics::default(),
                 proxy: RawProxy::default(),
                 token: RawToken::default(),
                 routes,

@@ -174,8 +174,7 @@ fn serve(config: Config) -> ExitCode {
         );
     }
     let refresher = Arc::new(start_metadata(&config, &runtime, true));
-    let registry = refresher.registry().clone();
-    let Some(state) = State::new(Arc::new(config), store, registry, clock::system) else {
+    let Some(state) = State::new(Arc::new(config), store, refresher.clone(), clock::system) else {
         eprintln!("varco: session key refused by the AEAD");
         return ExitCode::from(EX_USAGE);
     };

@@ -29,6 +29,8 @@ struct RawConfig {
     #[serde(default)]
     idp: Vec<RawIdp>,
     #[serde(default)]
+    metrics: crate::access::RawMetrics,
+    #[serde(default)]
     proxy: crate::access::RawProxy,
     #[serde(default)]
     token: crate::access::RawToken,
@@ -484,6 +486,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
 
     let access = crate::access::validate(
         crate::access::RawAccess {
+            metrics: raw.metrics,
             proxy: raw.proxy,
             token: raw.token,
             routes: raw.route,

@@ -159,7 +159,10 @@ pub(crate) fn token_for(
         .keys
         .sign(&session.principal, &params, now, &state.rng)
     {
-        Ok(t) => t,
+        Ok(t) => {
+            state.metrics.tokens_minted.inc();
+            t
+        }
         Err(e) => {
             log::event("token_mint_failed", &[("code", e.code())]);
             return None;
@@ -247,7 +250,15 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     });
     let original = original(state, req);
     let access = &state.config.access;
+    let decided = |outcome: &str| {
+        state
+            .metrics
+            .access_decisions
+            .with_label_values(&[outcome])
+            .inc();
+    };
     let Some(route) = access.route(original.host, original.path()) else {
+        decided("no_route");
         return denied(
             "broker_no_route",
             "Questa pagina non è protetta da Varco.",
@@ -266,10 +277,17 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let Some(view) = view(state, req, now) else {
         let level = spid_level(route.policy.min_loa);
         let login = format!("{base}/login?level={level}&return_to={}", return_to());
+        decided("no_session");
         return unauthenticated(&login, redirect_mode, "no_session");
     };
     let session = &view.session;
-    match route.policy.decide(&session.principal) {
+    let decision = route.policy.decide(&session.principal);
+    decided(match decision {
+        Decision::Allow => "allow",
+        Decision::StepUp(_) => "step_up",
+        d => d.code(),
+    });
+    match decision {
         Decision::Allow => allowed(state, &view, route, now),
         Decision::StepUp(loa) => {
             let login = format!(

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod forward_auth;
 pub mod log;
+pub mod metrics;
 pub mod pages;
 pub mod proxy;
 pub mod registry;

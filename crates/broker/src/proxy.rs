@@ -99,7 +99,12 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             })
 }
 
-fn page(status: StatusCode, it: &str, en: &str, code: &str) -> Response<OutBody> {
+fn page(state: &State, status: StatusCode, it: &str, en: &str, code: &str) -> Response<OutBody> {
+    state
+        .metrics
+        .proxy_failures
+        .with_label_values(&[code])
+        .inc();
     log::event(
         "proxy_failed",
         &[("code", code), ("status", status.as_str())],
@@ -133,6 +138,7 @@ pub async fn forward(
 ) -> Response<OutBody> {
     let Some(upstream) = route.upstream.as_ref() else {
         return page(
+            state,
             StatusCode::BAD_GATEWAY,
             "Nessun servizio configurato.",
             "No service configured.",
@@ -168,14 +174,28 @@ pub async fn forward(
         form_urlencoded::byte_serialize(if ok { &absolute } else { "/" }.as_bytes())
             .collect::<String>()
     };
+    let decided = |outcome: &str| {
+        state
+            .metrics
+            .access_decisions
+            .with_label_values(&[outcome])
+            .inc();
+    };
     let Some(view) = view(state, &req, now) else {
+        decided("no_session");
         let level = spid_level(route.policy.min_loa);
         return redirect(&format!(
             "{base}/login?level={level}&return_to={}",
             return_to()
         ));
     };
-    match route.policy.decide(&view.session.principal) {
+    let decision = route.policy.decide(&view.session.principal);
+    decided(match decision {
+        Decision::Allow => "allow",
+        Decision::StepUp(_) => "step_up",
+        d => d.code(),
+    });
+    match decision {
         Decision::Allow => {}
         Decision::StepUp(loa) => {
             let idp: String =
@@ -276,6 +296,7 @@ pub async fn forward(
         Ok(u) => u,
         Err(_) => {
             return page(
+                state,
                 StatusCode::BAD_GATEWAY,
                 "Indirizzo del servizio non valido.",
                 "Invalid service address.",
@@ -294,6 +315,7 @@ pub async fn forward(
     let mut resp = match sent {
         Err(_) => {
             return page(
+                state,
                 StatusCode::GATEWAY_TIMEOUT,
                 "Il servizio non ha risposto in tempo. Riprova più tardi.",
                 "The service did not answer in time. Please try again later.",
@@ -303,6 +325,7 @@ pub async fn forward(
         Ok(Err(e)) => {
             log::event("proxy_upstream_error", &[("error", &e.to_string())]);
             return page(
+                state,
                 StatusCode::BAD_GATEWAY,
                 "Il servizio non è raggiungibile. Riprova più tardi.",
                 "The service cannot be reached. Please try again later.",

@@ -55,16 +55,21 @@ pub struct State {
     pub upstreams: crate::proxy::Upstreams,
     /// Trusted IdPs from metadata, swapped by the refresher; read without a lock.
     pub registry: Arc<metadata::Registry>,
+    /// The metadata refresher (its per-source statistics feed `/metrics`).
+    pub refresher: Arc<crate::registry::Refresher>,
+    /// Counters and histograms (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl State {
-    /// The state for `config` with a given store, IdP registry and clock.
+    /// The state for `config` with a given store, metadata refresher and clock.
     pub fn new(
         config: Arc<Config>,
         store: Store,
-        registry: Arc<metadata::Registry>,
+        refresher: Arc<crate::registry::Refresher>,
         clock: Clock,
     ) -> Option<State> {
+        let registry = refresher.registry().clone();
         let sealer = Sealer::new(&config.session_key)?;
         let views = crate::forward_auth::SessionViews::new(100_000, config.session_ttl);
         let upstreams = crate::proxy::Upstreams::new(
@@ -80,6 +85,8 @@ impl State {
             views,
             upstreams,
             registry,
+            refresher,
+            metrics: crate::metrics::Metrics::new(),
         })
     }
 }
@@ -91,7 +98,7 @@ pub(crate) type Body = Full<Bytes>;
 fn reserved(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/readyz" | "/whoami" | "/auth" | "/login" | "/logout"
+        "/healthz" | "/readyz" | "/metrics" | "/whoami" | "/auth" | "/login" | "/logout"
     ) || path.starts_with("/saml/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
@@ -102,8 +109,28 @@ pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<crate::proxy::OutBody>, Infallible> {
+    let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    if !reserved(&path) {
+    let (label, response) = route(&state, req, &path).await;
+    let m = &state.metrics;
+    m.http_requests
+        .with_label_values(&[
+            label,
+            crate::metrics::status_label(response.status().as_u16()),
+        ])
+        .inc();
+    m.http_duration
+        .with_label_values(&[label])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+async fn route(
+    state: &State,
+    req: Request<Incoming>,
+    path: &str,
+) -> (&'static str, Response<crate::proxy::OutBody>) {
+    if !reserved(path) {
         let host = req
             .headers()
             .get(header::HOST)
@@ -112,32 +139,35 @@ pub async fn handle(
         if let Some(route) = state
             .config
             .access
-            .route(host, &path)
+            .route(host, path)
             .filter(|r| r.upstream.is_some())
         {
-            return Ok(crate::proxy::forward(&state, route, req).await);
+            return ("proxy", crate::proxy::forward(state, route, req).await);
         }
     }
-    let response = match (req.method(), path.as_str()) {
+    let label = crate::metrics::route_label(path);
+    let response = match (req.method(), path) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => metrics(state, &req),
         (&Method::GET, "/readyz") if state.registry.is_ready() => text(StatusCode::OK, "ready\n"),
         (&Method::GET, "/readyz") => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: IdP metadata not loaded yet\n",
         ),
-        (&Method::GET, "/") => home(&state, &req),
-        (&Method::GET, "/whoami") => whoami(&state, &req),
-        (&Method::GET, "/auth") => crate::forward_auth::auth(&state, &req),
-        (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(&state),
-        (&Method::GET, "/login") => login_page(&state, &req),
-        (&Method::GET, "/logout") => logout(&state, &req),
-        (&Method::GET, "/saml/login") => login(&state, &req),
-        (&Method::POST, "/saml/acs") => acs(&state, req).await,
-        (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(&state, p),
+        (&Method::GET, "/") => home(state, &req),
+        (&Method::GET, "/whoami") => whoami(state, &req),
+        (&Method::GET, "/auth") => crate::forward_auth::auth(state, &req),
+        (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(state),
+        (&Method::GET, "/login") => login_page(state, &req),
+        (&Method::GET, "/logout") => logout(state, &req),
+        (&Method::GET, "/saml/login") => login(state, &req),
+        (&Method::POST, "/saml/acs") => acs(state, req).await,
+        (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
         (
             _,
             "/healthz"
             | "/readyz"
+            | "/metrics"
             | "/"
             | "/whoami"
             | "/saml/login"
@@ -155,7 +185,7 @@ pub async fn handle(
             pages::simple("Pagina non trovata", "Page not found", "", ""),
         ),
     };
-    Ok(crate::proxy::own(response))
+    (label, crate::proxy::own(response))
 }
 
 // === Routes ===
@@ -205,6 +235,36 @@ fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
     html(StatusCode::OK, pages::home(None, &idps, level, &return_to))
 }
 
+/// `GET /metrics`, for peers in `metrics.allow` only.
+fn metrics(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let allowed = req
+        .extensions()
+        .get::<crate::forward_auth::Peer>()
+        .is_some_and(|p| {
+            state
+                .config
+                .access
+                .metrics_allow
+                .iter()
+                .any(|n| n.contains(p.0.ip()))
+        });
+    if !allowed {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::simple("Accesso non consentito", "Access not allowed", "", ""),
+        );
+    }
+    let body = state.metrics.render(&state.refresher, (state.clock)());
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    set(
+        &mut r,
+        header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
 fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
     match current_session(state, req) {
         Some(s) => {
@@ -246,6 +306,7 @@ fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
         state.store.revoke_session(&s.sid, remaining);
         log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
+        state.metrics.logouts.inc();
     }
     let return_to = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "return_to")
@@ -304,6 +365,11 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
     let bad = |code: &'static str, it: &str, en: &str| {
         log::event("login_refused", &[("code", code)]);
+        state
+            .metrics
+            .logins_refused
+            .with_label_values(&[code, ""])
+            .inc();
         html(
             StatusCode::BAD_REQUEST,
             pages::simple("Richiesta non valida", "Invalid request", it, en),
@@ -383,14 +449,24 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             browser: browser.clone(),
         },
     );
+    let level_label = level.to_string();
     log::event(
         "login_started",
         &[
             ("request_id", &id),
             ("idp", &idp.entity_id),
-            ("level", &level.to_string()),
+            ("level", &level_label),
         ],
     );
+    state
+        .metrics
+        .logins_started
+        .with_label_values(&[
+            federation_label(idp.federation),
+            &idp.entity_id,
+            &level_label,
+        ])
+        .inc();
     // RelayState is opaque: the return path stays server side with the pending request.
     let relay_state = id;
     let mut response = match binding {
@@ -471,18 +547,24 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(_)) => {
-            return acs_failed(AcsFailure::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "broker_body_too_large",
-                "request body over the limit or unreadable",
-            ));
+            return acs_failed(
+                state,
+                AcsFailure::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "broker_body_too_large",
+                    "request body over the limit or unreadable",
+                ),
+            );
         }
         Err(_) => {
-            return acs_failed(AcsFailure::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "broker_body_timeout",
-                "request body not received in time",
-            ));
+            return acs_failed(
+                state,
+                AcsFailure::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "broker_body_timeout",
+                    "request body not received in time",
+                ),
+            );
         }
     };
     match consume(state, &body, browser.as_deref()) {
@@ -505,6 +587,12 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                     ("assertion_id", &session.assertion_id),
                 ],
             );
+            let auth = &session.principal.auth;
+            state
+                .metrics
+                .logins_completed
+                .with_label_values(&[auth.method.as_str(), &session.idp, auth.loa.as_str()])
+                .inc();
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::SEE_OTHER;
             if let Ok(v) = HeaderValue::from_str(&return_to) {
@@ -526,7 +614,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             set(&mut r, header::CACHE_CONTROL, "no-store");
             r
         }
-        Err(f) => acs_failed(f),
+        Err(f) => acs_failed(state, f),
     }
 }
 
@@ -734,8 +822,28 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-fn acs_failed(f: AcsFailure) -> Response<Body> {
+fn acs_failed(state: &State, f: AcsFailure) -> Response<Body> {
     let correlation = random_hex(&SystemRandom::new(), 8).unwrap_or_else(|| "-".into());
+    let spid_error = f.spid_error.map(|n| format!("nr{n}")).unwrap_or_default();
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[f.code, &spid_error])
+        .inc();
+    if matches!(
+        f.code,
+        "broker_replay"
+            | "broker_unknown_request"
+            | "broker_browser_mismatch"
+            | "broker_unsolicited"
+    ) || f.code.starts_with("saml_in_response_to")
+    {
+        state
+            .metrics
+            .replays_refused
+            .with_label_values(&[f.code])
+            .inc();
+    }
     log::event(
         "login_refused",
         &[
@@ -753,6 +861,14 @@ fn acs_failed(f: AcsFailure) -> Response<Body> {
 }
 
 // === Helpers ===
+
+fn federation_label(f: saml::Federation) -> &'static str {
+    match f {
+        saml::Federation::Spid => "spid",
+        saml::Federation::Cie => "cie",
+        saml::Federation::Eidas => "eidas",
+    }
+}
 
 pub(crate) fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
     let now = unix((state.clock)());

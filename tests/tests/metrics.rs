@@ -1,0 +1,132 @@
+//! `/metrics` over HTTP against the built binary, checked by the real `promtool check
+//! metrics` (Debian package `prometheus`): after a completed login, a refused one and
+//! forward-auth checks, the counters say so, with bounded labels; peers outside
+//! `metrics.allow` get 403.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use e2e::Browser;
+use e2e::stack::{Stack, idp_answer_from, post_to_acs};
+
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (make test installs the Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// The value of the sample whose line starts with `series` (name and labels as printed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn scrape_after_logins_passes_promtool_and_counts() {
+    let stack = Stack::start();
+    let mut b = Browser::default();
+    let answer = idp_answer_from(
+        &mut b,
+        &stack.login_url(2, "/"),
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    assert_eq!(post_to_acs(&mut b, &answer).status, 303);
+    for _ in 0..3 {
+        assert_eq!(b.get(&format!("{}/auth", stack.varco)).status, 200);
+    }
+    // A refused login: level 1 asserted for a level-3 request.
+    let mut other = Browser::default();
+    let answer = idp_answer_from(
+        &mut other,
+        &stack.login_url(3, "/"),
+        &[("user", "mario.rossi"), ("level", "1")],
+    );
+    assert_eq!(post_to_acs(&mut other, &answer).status, 400);
+    assert_eq!(
+        Browser::default()
+            .get(&format!("{}/auth", stack.varco))
+            .status,
+        401
+    );
+
+    let scrape = b.get(&format!("{}/metrics", stack.varco));
+    assert_eq!(scrape.status, 200, "{}", scrape.body);
+    assert!(
+        scrape
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = scrape.body;
+    let (ok, said) = promtool_check(&text);
+    assert!(ok, "promtool check metrics:\n{said}\n{text}");
+
+    let idp = &stack.idp;
+    let eq = |series: &str, v: f64| {
+        assert_eq!(sample(&text, series), Some(v), "{series}\n{text}");
+    };
+    eq(
+        &format!(
+            "varco_logins_started_total{{federation=\"spid\",idp=\"{idp}\",level=\"SpidL2\"}}"
+        ),
+        1.0,
+    );
+    eq(
+        &format!(
+            "varco_logins_completed_total{{idp=\"{idp}\",loa=\"substantial\",method=\"spid\"}}"
+        ),
+        1.0,
+    );
+    eq(
+        "varco_logins_refused_total{code=\"saml_level_too_low\",spid_error=\"\"}",
+        1.0,
+    );
+    eq("varco_access_decisions_total{outcome=\"allow\"}", 3.0);
+    eq("varco_access_decisions_total{outcome=\"no_session\"}", 1.0);
+    eq("varco_tokens_minted_total", 1.0);
+    eq("varco_metadata_idps", 2.0);
+    eq(
+        "varco_http_requests_total{route=\"saml_acs\",status=\"3xx\"}",
+        1.0,
+    );
+    eq(
+        "varco_http_requests_total{route=\"saml_acs\",status=\"4xx\"}",
+        1.0,
+    );
+    assert!(text.contains("varco_build_info{version=\""), "{text}");
+    assert!(
+        text.contains("varco_http_request_duration_seconds_bucket{route=\"auth\",le=\"0.001\"}")
+    );
+    assert!(
+        text.contains("varco_metadata_source_state{source=\"idp-0\",state=\"fresh\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn metrics_are_refused_outside_the_allowed_networks() {
+    let stack = Stack::start_with("[metrics]\nallow = [\"10.0.0.0/8\"]\n");
+    let r = Browser::default().get(&format!("{}/metrics", stack.varco));
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -156,6 +156,8 @@ struct RawIdp {
     metadata_file: PathBuf,
     #[serde(default = "default_federation")]
     federation: String,
+    /// Name shown on the login page (the entityID's host otherwise).
+    display_name: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -239,6 +241,8 @@ pub struct Config {
     pub max_pending: u64,
     /// Trusted identity providers by entityID.
     pub idps: HashMap<String, IdpDescriptor>,
+    /// Login-page names of IdPs, by entityID (`[[idp]] display_name`).
+    pub idp_names: HashMap<String, String>,
     /// Token keys, routes and policies, forward-auth trust, headers, attribute mapping.
     pub access: crate::access::Access,
 }
@@ -309,6 +313,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
         raw.idp.push(RawIdp {
             metadata_file: cwd.join(file),
             federation: default_federation(),
+            display_name: None,
         });
     }
     let base = path.parent().unwrap_or(Path::new("."));
@@ -432,6 +437,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     }
 
     let mut idps = HashMap::new();
+    let mut idp_names = HashMap::new();
     if raw.idp.is_empty() {
         bad(
             "idp",
@@ -465,6 +471,22 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         };
         match metadata::parse_idp_metadata(&bytes, federation, &[]) {
             Ok(list) => {
+                if let Some(name) = &idp.display_name {
+                    match list.as_slice() {
+                        [one] if !name.trim().is_empty() => {
+                            idp_names.insert(one.entity_id.clone(), name.trim().to_owned());
+                        }
+                        [_] => bad(&format!("{key}.display_name"), "is empty".into()),
+                        _ => bad(
+                            &format!("{key}.display_name"),
+                            format!(
+                                "{} lists {} IdPs: a name fits one",
+                                file.display(),
+                                list.len()
+                            ),
+                        ),
+                    }
+                }
                 for d in list {
                     if idps.contains_key(&d.entity_id) {
                         bad(
@@ -542,6 +564,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
                 max_pending: raw.saml.max_pending_requests,
                 idps,
+                idp_names,
                 access,
             })
         }

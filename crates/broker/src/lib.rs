@@ -13,6 +13,8 @@
 //! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page.
 
 pub mod access;
+pub mod assets;
+pub mod choice;
 pub mod cli;
 pub mod clock;
 pub mod config;

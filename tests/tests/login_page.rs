@@ -2,7 +2,8 @@
 //! `?lang=`, one link per IdP carrying the level and return address, federations without
 //! IdPs hidden, `/` showing the same page to anonymous visitors, the assets route, and the
 //! security headers on HTML pages; IdP display names, the CIE block and the SPID order
-//! changing between requests. The browser test (browser.rs) drives the same page in Chromium.
+//! changing between requests; the POST-binding form's script nonce. The browser test
+//! (browser.rs) drives the same page in Chromium.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -141,7 +142,7 @@ fn entity(dir: &Path, entity_id: &str) -> String {
     let pem = std::fs::read_to_string(dir.join("sp.crt.pem")).unwrap();
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{entity_id}/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{entity_id}/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
     )
 }
 
@@ -165,7 +166,7 @@ fn display_names_cie_block_and_spid_order_per_request() {
     let port = free_port();
     let base = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_base_url = \"http://127.0.0.1:{port}\"\n\
-         [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\
+         [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\nbinding = \"post\"\n\
          [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
          url = \"https://www.example.org\"\nipa_code = \"c_h501\"\nemail = \"spid@example.org\"\n\
          [session]\nkey_file = \"session.key\"\ncookie_secure = false\n"
@@ -240,4 +241,24 @@ fn display_names_cie_block_and_spid_order_per_request() {
         orders.insert(a < b_);
     }
     assert_eq!(orders.len(), 2, "the SPID order never changed");
+
+    // The HTTP-POST binding's self-submitting form: its one script is allowed by a nonce.
+    let form = b.get(&format!(
+        "{url}/saml/login?idp={}&level=2&return_to=%2F",
+        pct("https://id.a.example")
+    ));
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csp = form.header("content-security-policy").unwrap().to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|n| n.split('\'').next())
+        .unwrap();
+    assert_eq!(nonce.len(), 32, "{csp}");
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    assert!(
+        form.body.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{}",
+        form.body
+    );
 }

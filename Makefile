@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1 openssl python3-venv nginx prometheus
+TEST_PACKAGES := xmlsec1 openssl python3-venv nginx prometheus chromium
 
 .PHONY: help run test deps fmt-check lint unit bench load fuzz-smoke
 
@@ -17,8 +17,9 @@ run: ## start Varco with the dev config and the demo IdP (http://localhost:8080/
 
 test: deps fmt-check lint unit ## everything CI checks: install test deps, fmt, clippy, all tests
 
-deps: ## install the Debian packages the tests need (idempotent)
+deps: ## install the Debian packages and the browser test's npm packages (idempotent)
 	@./scripts/install-deps.sh $(TEST_PACKAGES)
+	@./scripts/browser-deps.sh
 
 fmt-check: ## rustfmt, no changes allowed
 	$(CARGO) fmt --all -- --check

@@ -62,6 +62,7 @@ struct RawMetadataSource {
     max_refresh_seconds: Option<u64>,
     timeout_seconds: Option<u64>,
     max_bytes: Option<u64>,
+    display_name: Option<String>,
 }
 
 /// `[state]`: where Varco keeps files across restarts.
@@ -193,6 +194,8 @@ struct RawIdp {
     metadata_file: PathBuf,
     #[serde(default = "default_federation")]
     federation: String,
+    /// Name shown on the login page (the entityID's host otherwise).
+    display_name: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -354,6 +357,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
         raw.idp.push(RawIdp {
             metadata_file: cwd.join(file),
             federation: default_federation(),
+            display_name: None,
         });
     }
     let base = path.parent().unwrap_or(Path::new("."));
@@ -696,6 +700,7 @@ fn metadata_sources(
                 bounds: metadata::RefreshBounds { min, max },
                 timeout,
                 max_bytes,
+                display_name: m.display_name.clone(),
             });
         }
     }
@@ -722,6 +727,7 @@ fn metadata_sources(
             bounds: defaults,
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
+            display_name: idp.display_name.clone(),
         });
     }
     // Local files are checked now: a missing or broken file is a configuration error.
@@ -739,6 +745,23 @@ fn metadata_sources(
         };
         match metadata::parse_idp_metadata(&bytes, source.federation, &source.pinned) {
             Ok(list) => {
+                if let Some(name) = &source.display_name {
+                    let at = key
+                        .trim_end_matches(".metadata_file")
+                        .trim_end_matches(".file");
+                    if name.trim().is_empty() {
+                        bad(&format!("{at}.display_name"), "is empty".into());
+                    } else if list.len() != 1 {
+                        bad(
+                            &format!("{at}.display_name"),
+                            format!(
+                                "{} lists {} IdPs: a name fits one",
+                                file.display(),
+                                list.len()
+                            ),
+                        );
+                    }
+                }
                 for d in list {
                     if !seen.insert(d.entity_id.clone()) {
                         bad(key, format!("{} listed twice", d.entity_id));

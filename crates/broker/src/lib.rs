@@ -16,6 +16,8 @@
 //!   metadata never enters the snapshot.
 
 pub mod access;
+pub mod assets;
+pub mod choice;
 pub mod cli;
 pub mod clock;
 pub mod config;

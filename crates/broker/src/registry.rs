@@ -68,6 +68,8 @@ pub struct SourceConfig {
     pub timeout: Duration,
     /// Largest accepted document.
     pub max_bytes: u64,
+    /// The IdP's name on the login page, for a source describing one IdP.
+    pub display_name: Option<String>,
 }
 
 /// Default fetch timeout.

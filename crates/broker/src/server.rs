@@ -1,6 +1,6 @@
 //! The HTTP surface. Paths are a contract other tests and deployments rely on:
 //! `/saml/metadata`, `/saml/metadata/cie`, `/saml/metadata/eidas`, `/saml/login`,
-//! `/saml/acs`, `/whoami`, `/healthz`, `/readyz`, `/`.
+//! `/saml/acs`, `/whoami`, `/healthz`, `/readyz`, `/`, `/login`, `/assets/*`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -163,6 +163,9 @@ async fn route(
         (&Method::GET, "/saml/login") => login(state, &req),
         (&Method::POST, "/saml/acs") => acs(state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
+        (&Method::GET, p) if p.starts_with("/assets/") => {
+            crate::assets::serve(p).unwrap_or_else(not_found)
+        }
         (
             _,
             "/healthz"
@@ -180,36 +183,35 @@ async fn route(
             StatusCode::METHOD_NOT_ALLOWED,
             pages::simple("Metodo non ammesso", "Method not allowed", "", ""),
         ),
-        _ => html(
-            StatusCode::NOT_FOUND,
-            pages::simple("Pagina non trovata", "Page not found", "", ""),
-        ),
+        _ => not_found(),
     };
     (label, crate::proxy::own(response))
 }
 
+fn not_found() -> Response<Body> {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::simple("Pagina non trovata", "Page not found", "", ""),
+    )
+}
+
 // === Routes ===
 
+/// `GET /`: who is signed in, or the login page.
 fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    let session = current_session(state, req);
-    let name = session.as_ref().map(display_name);
-    let snapshot = state.registry.snapshot();
-    let idps: Vec<&str> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
-    html(
-        StatusCode::OK,
-        pages::home(name.as_deref(), &idps, None, "/"),
-    )
+    let name = current_session(state, req).as_ref().map(display_name);
+    crate::choice::home(state, req, name.as_deref())
 }
 
 /// `GET /login?level=<1|2|3>&return_to=<url>`: the identity-provider choice, carrying the
 /// level a route needs and where to return (checked again by `/saml/login`).
 fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let mut level = None;
-    let mut return_to = "/".to_owned();
+    let mut return_to = None;
     for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "level" if matches!(v.as_ref(), "1" | "2" | "3") => level = v.parse::<u8>().ok(),
-            "return_to" => return_to = v.into_owned(),
+            "return_to" => return_to = Some(v.into_owned()),
             _ => {}
         }
     }
@@ -217,7 +219,7 @@ fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
     if state
         .config
         .access
-        .return_to(&return_to, allow_http)
+        .return_to(return_to.as_deref().unwrap_or("/"), allow_http)
         .is_none()
     {
         return html(
@@ -230,9 +232,7 @@ fn login_page(state: &State, req: &Request<Incoming>) -> Response<Body> {
             ),
         );
     }
-    let snapshot = state.registry.snapshot();
-    let idps: Vec<&str> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
-    html(StatusCode::OK, pages::home(None, &idps, level, &return_to))
+    crate::choice::page(state, req, "/login", level, return_to.as_deref())
 }
 
 /// `GET /metrics`, for peers in `metrics.allow` only.
@@ -484,10 +484,26 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             }
             Err(e) => return internal(e.code()),
         },
-        Binding::Post => match request.post_form(&relay_state, &state.config.sp_key, None) {
-            Ok(form) => html(StatusCode::OK, form.html),
-            Err(e) => return internal(e.code()),
-        },
+        Binding::Post => {
+            // The form submits itself with a script: allow that one script by its nonce.
+            let Some(nonce) = random_hex(&state.rng, 16) else {
+                return internal("broker_rng");
+            };
+            match request.post_form(&relay_state, &state.config.sp_key, Some(&nonce)) {
+                Ok(form) => {
+                    let mut r = html(StatusCode::OK, form.html);
+                    let csp = format!(
+                        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; \
+                         frame-ancestors 'none'"
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&csp) {
+                        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                    }
+                    r
+                }
+                Err(e) => return internal(e.code()),
+            }
+        }
     };
     set(&mut response, header::CACHE_CONTROL, "no-store");
     // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
@@ -913,6 +929,13 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
     set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
     set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(&mut r, header::X_FRAME_OPTIONS, "DENY");
+    // Pages load their style and icons from /assets only, and run no script.
+    set(
+        &mut r,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    );
     r
 }
 

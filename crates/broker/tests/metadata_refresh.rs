@@ -204,6 +204,7 @@ fn source(url: String) -> SourceConfig {
         },
         timeout: Duration::from_secs(2),
         max_bytes: 64 * 1024,
+        display_name: None,
     }
 }
 

@@ -56,8 +56,32 @@ pub mod names {
     pub const METADATA_REFRESH_FAILURES: &str = "varco_metadata_refresh_failures_total";
     /// Gauge: number of trusted IdPs in the registry.
     pub const METADATA_IDPS: &str = "varco_metadata_idps";
+    /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
+    pub const READY: &str = "varco_ready";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
+
+    /// Every family name, for the tests that check dashboards and alert rules.
+    pub const ALL: [&str; 18] = [
+        HTTP_REQUESTS,
+        HTTP_DURATION,
+        LOGINS_STARTED,
+        LOGINS_COMPLETED,
+        LOGINS_REFUSED,
+        REPLAYS_REFUSED,
+        ACCESS_DECISIONS,
+        TOKENS_MINTED,
+        PROXY_FAILURES,
+        LOGOUTS,
+        METADATA_SECONDS_TO_VALID_UNTIL,
+        METADATA_STATE,
+        METADATA_CERT_EXPIRY,
+        METADATA_REFRESH_ATTEMPTS,
+        METADATA_REFRESH_FAILURES,
+        METADATA_IDPS,
+        READY,
+        BUILD_INFO,
+    ];
 }
 
 /// The metric families of one process.
@@ -91,6 +115,7 @@ pub struct Metrics {
     /// One scrape at a time: the metadata families are rebuilt from the refresher's stats.
     scrape: std::sync::Mutex<()>,
     metadata_idps: IntGauge,
+    ready: IntGauge,
 }
 
 impl Default for Metrics {
@@ -146,6 +171,12 @@ impl Metrics {
             IntGauge::new(METADATA_IDPS, "Trusted identity providers in the registry.")
                 .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(metadata_idps.clone()));
+        let ready = IntGauge::new(
+            READY,
+            "1 once every required metadata source has loaded once, else 0.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(ready.clone()));
         let build = gauge(
             &r,
             BUILD_INFO,
@@ -225,9 +256,35 @@ impl Metrics {
                 &["source", "reason"],
             ),
             metadata_idps,
+            ready,
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }
+        .preset()
+    }
+
+    /// Starts the fixed-outcome counters at zero, so `rate()` has a series from the first
+    /// scrape.
+    fn preset(self) -> Self {
+        for outcome in [
+            "allow",
+            "no_session",
+            "step_up",
+            "identity.method_not_allowed",
+            "identity.profile_not_allowed",
+            "no_route",
+        ] {
+            self.access_decisions.with_label_values(&[outcome]);
+        }
+        for kind in [
+            "broker_replay",
+            "broker_unknown_request",
+            "broker_browser_mismatch",
+            "broker_unsolicited",
+        ] {
+            self.replays_refused.with_label_values(&[kind]);
+        }
+        self
     }
 
     /// The text exposition, with the metadata gauges read from `refresher` at `now`.
@@ -268,6 +325,7 @@ impl Metrics {
                     .inc_by(*n);
             }
         }
+        self.ready.set(i64::from(refresher.registry().is_ready()));
         self.metadata_idps
             .set(i64::try_from(refresher.registry().snapshot().idps().len()).unwrap_or(0));
         let mut out = Vec::new();

@@ -80,7 +80,7 @@ fn dashboard_and_alerts_use_only_existing_metrics() {
 
 #[test]
 fn every_named_family_is_exported() {
-    let now = std::time::SystemTime::now();
+    let now = broker::clock::system();
     let m = Metrics::new();
     // Labelled families appear once they have a child: give each one.
     m.http_requests.with_label_values(&["auth", "2xx"]).inc();

@@ -108,6 +108,7 @@ fn state(config: &Arc<broker::config::Config>) -> State {
             return_to: "/".into(),
             issued_at: fixture_now() - Duration::from_secs(10),
             browser: BROWSER.into(),
+            request_xml: String::new(),
         },
     );
     State {
@@ -116,6 +117,7 @@ fn state(config: &Arc<broker::config::Config>) -> State {
         sealer: Sealer::new(&config.session_key).unwrap(),
         rng: SystemRandom::new(),
         clock: fixture_now,
+        audit: broker::audit::Sink::Off,
     }
 }
 

@@ -4,6 +4,8 @@
 //! varco serve --config FILE [--idp-metadata FILE]...
 //! varco check-config FILE [--idp-metadata FILE]...
 //! varco metadata --config FILE [--federation spid|cie|eidas]
+//! varco audit verify DIR [--key-file FILE]
+//! varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits
@@ -31,7 +33,8 @@ const EX_USAGE: u8 = 64;
 const USAGE: &str = "usage:
   varco serve --config FILE [--idp-metadata FILE]...
   varco check-config FILE [--idp-metadata FILE]...
-  varco metadata --config FILE [--federation spid|cie|eidas]";
+  varco metadata --config FILE [--federation spid|cie|eidas]
+  varco audit verify|export ... (varco audit for details)";
 
 enum Command {
     Serve,
@@ -95,6 +98,9 @@ fn load(args: &Args) -> Result<Config, ExitCode> {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("audit") {
+        return crate::audit::cli::main(std::env::args().skip(2));
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -159,7 +165,21 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let store = Store::memory(config.pending_ttl, config.max_pending);
+    let audit = match &config.audit {
+        None => {
+            log::event("audit_disabled", &[]);
+            crate::audit::Sink::Off
+        }
+        Some(options) => match crate::audit::file::FileSink::open(options, clock::system()) {
+            Ok(sink) => crate::audit::Sink::File(sink),
+            Err(e) => {
+                eprintln!("varco: audit sink {}: {e}", options.dir.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let state = Arc::new(State {
+        audit,
         store,
         sealer,
         rng: SystemRandom::new(),
@@ -193,7 +213,7 @@ async fn run(state: Arc<State>) -> ExitCode {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         log::event("accept_failed", &[("error", &e.to_string())]);
@@ -202,7 +222,10 @@ async fn run(state: Arc<State>) -> ExitCode {
                 };
                 let state = state.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| server::handle(state.clone(), req));
+                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(crate::audit::Peer(peer));
+                        server::handle(state.clone(), req)
+                    });
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(std::time::Duration::from_secs(10))

@@ -26,6 +26,46 @@ struct RawConfig {
     saml: RawSaml,
     #[serde(default)]
     idp: Vec<RawIdp>,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+/// `[audit]`: the login audit trail (issue 8).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_audit_dir")]
+    dir: PathBuf,
+    #[serde(default = "default_audit_file_bytes")]
+    max_file_bytes: u64,
+    #[serde(default = "default_audit_retention")]
+    retention_days: u64,
+    key_file: Option<PathBuf>,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            enabled: true,
+            dir: default_audit_dir(),
+            max_file_bytes: default_audit_file_bytes(),
+            retention_days: default_audit_retention(),
+            key_file: None,
+        }
+    }
+}
+
+fn default_audit_dir() -> PathBuf {
+    "audit".into()
+}
+fn default_audit_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+/// 24 months, the longest two calendar years can be.
+fn default_audit_retention() -> u64 {
+    731
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +271,8 @@ pub struct Config {
     pub max_pending: u64,
     /// Trusted identity providers by entityID.
     pub idps: HashMap<String, IdpDescriptor>,
+    /// The audit sink (`None`: `audit.enabled = false`).
+    pub audit: Option<crate::audit::file::Options>,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -421,6 +463,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         );
     }
 
+    let audit = validate_audit(&raw.audit, &resolve, &mut bad);
+
     let mut idps = HashMap::new();
     if raw.idp.is_empty() {
         bad(
@@ -517,14 +561,41 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
                 max_pending: raw.saml.max_pending_requests,
                 idps,
+                audit,
             })
         }
         _ => Err(problems),
     }
 }
 
+fn validate_audit(
+    raw: &RawAudit,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<crate::audit::file::Options> {
+    if raw.max_file_bytes < 64 * 1024 {
+        bad("audit.max_file_bytes", "must be at least 65536".into());
+    }
+    if raw.retention_days == 0 {
+        bad("audit.retention_days", "must be positive".into());
+    }
+    let key = raw.key_file.as_ref().and_then(|f| {
+        std::fs::read(resolve(f))
+            .map_err(|e| format!("{}: {e}", f.display()))
+            .and_then(|bytes| parse_session_key(&bytes))
+            .map_err(|e| bad("audit.key_file", e))
+            .ok()
+    });
+    raw.enabled.then(|| crate::audit::file::Options {
+        dir: resolve(&raw.dir),
+        max_file_bytes: raw.max_file_bytes,
+        retention: Duration::from_secs(raw.retention_days.saturating_mul(86_400)),
+        key,
+    })
+}
+
 /// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.
-fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
+pub(crate) fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| "not text".to_owned())?
         .trim();

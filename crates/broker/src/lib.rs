@@ -12,6 +12,7 @@
 //! - no redirect leaves the site: return paths are local;
 //! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

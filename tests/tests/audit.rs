@@ -474,3 +474,43 @@ fn sigkill_under_concurrent_logins_loses_no_record_of_a_session() {
     let text = std::fs::read_to_string(&last).unwrap();
     assert!(text.contains("\"kind\":\"recovery\""));
 }
+
+#[test]
+fn audit_configuration_is_validated_and_an_unusable_directory_stops_the_start() {
+    let stack = Stack::new(
+        "audit-config",
+        "max_file_bytes = 10\nretention_days = 0\nkey_file = \"missing.key\"\n",
+    );
+    let config = stack.dir.join("varco.toml");
+    let out = Command::new(binary("varco"))
+        .args(["check-config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "audit.max_file_bytes",
+        "audit.retention_days",
+        "audit.key_file",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+
+    // A file where the audit directory should be: no port is bound, exit 1.
+    let stack = Stack::new("audit-nodir", "");
+    std::fs::write(stack.audit_dir(), "not a directory").unwrap();
+    let out = Command::new(binary("varco"))
+        .args([
+            "serve",
+            "--config",
+            stack.dir.join("varco.toml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("audit sink"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

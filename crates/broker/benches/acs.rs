@@ -99,6 +99,10 @@ fn config() -> Arc<broker::config::Config> {
 }
 
 fn state(config: &Arc<broker::config::Config>) -> State {
+    state_with(config, broker::audit::Sink::Off)
+}
+
+fn state_with(config: &Arc<broker::config::Config>, audit: broker::audit::Sink) -> State {
     let store = Store::memory(Duration::from_secs(600), 1000);
     store.put_pending(
         REQUEST_ID.into(),
@@ -117,7 +121,7 @@ fn state(config: &Arc<broker::config::Config>) -> State {
         sealer: Sealer::new(&config.session_key).unwrap(),
         rng: SystemRandom::new(),
         clock: fixture_now,
-        audit: broker::audit::Sink::Off,
+        audit,
     }
 }
 
@@ -153,5 +157,104 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(acs, benches);
+/// ACS throughput with the durable audit record (file sink, fdatasync, group commit) against
+/// the same work without it. N tasks (logins in flight) on a two-worker runtime each take the next login
+/// until all are done: decide (consume, seal), build the record and, with audit on, await its
+/// fsync before taking the next, as `acs()` awaits it before sending the cookie. States (one
+/// fresh store per login) are built before the clock starts.
+fn concurrent_audit(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = config();
+    let xml = signed_response();
+    let body = Arc::new(format!(
+        "SAMLResponse={}&RelayState={REQUEST_ID}",
+        form_urlencoded::byte_serialize(
+            base64::engine::general_purpose::STANDARD
+                .encode(&xml)
+                .as_bytes()
+        )
+        .collect::<String>()
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("varco-bench-audit-acs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sink = broker::audit::file::FileSink::open(
+        &broker::audit::file::Options {
+            dir: dir.clone(),
+            max_file_bytes: 64 * 1024 * 1024,
+            retention: Duration::from_secs(731 * 86_400),
+            key: None,
+        },
+        fixture_now(),
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("acs_throughput");
+    group.throughput(criterion::Throughput::Elements(1));
+    for (in_flight, audit_on) in [(32, false), (32, true), (128, false), (128, true)] {
+        let name = format!(
+            "{}_{in_flight}_in_flight",
+            if audit_on { "audit_on" } else { "audit_off" }
+        );
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let states: Arc<Vec<State>> = Arc::new(
+                    (0..iters)
+                        .map(|_| {
+                            let sink = if audit_on {
+                                broker::audit::Sink::File(sink.clone())
+                            } else {
+                                broker::audit::Sink::Off
+                            };
+                            state_with(&config, sink)
+                        })
+                        .collect(),
+                );
+                let next = Arc::new(AtomicUsize::new(0));
+                let start = std::time::Instant::now();
+                rt.block_on(async {
+                    let workers: Vec<_> = (0..in_flight)
+                        .map(|_| {
+                            let (states, next, body) = (states.clone(), next.clone(), body.clone());
+                            tokio::spawn(async move {
+                                loop {
+                                    let i = next.fetch_add(1, Ordering::Relaxed);
+                                    let Some(s) = states.get(i) else { break };
+                                    let mut evidence = broker::audit::Evidence::default();
+                                    let (session, _) = broker::server::consume_recorded(
+                                        s,
+                                        body.as_bytes(),
+                                        Some(BROWSER),
+                                        &mut evidence,
+                                    )
+                                    .unwrap_or_else(|f| panic!("{}", f.code()));
+                                    let sealed = s.sealer.seal(Purpose::Session, &session);
+                                    let record = evidence.record(
+                                        broker::audit::Outcome::Completed { sid: &session.sid },
+                                        fixture_now(),
+                                    );
+                                    s.audit.append(fixture_now(), record).await.unwrap();
+                                    black_box(sealed);
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in workers {
+                        w.await.unwrap();
+                    }
+                });
+                let elapsed = start.elapsed();
+                // Dropped outside the measurement.
+                drop(states);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(acs, benches, concurrent_audit);
 criterion_main!(acs);

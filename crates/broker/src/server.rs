@@ -307,7 +307,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                 "broker_body_too_large",
                 "request body over the limit or unreadable",
             );
-            return audit_refusal(state, &evidence, f).await;
+            return audit_refusal(state, evidence, f).await;
         }
         Err(_) => {
             let f = AcsFailure::new(
@@ -315,7 +315,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                 "broker_body_timeout",
                 "request body not received in time",
             );
-            return audit_refusal(state, &evidence, f).await;
+            return audit_refusal(state, evidence, f).await;
         }
     };
     match consume_recorded(state, &body, browser.as_deref(), &mut evidence) {
@@ -359,15 +359,18 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             set(&mut r, header::CACHE_CONTROL, "no-store");
             r
         }
-        Err(f) => audit_refusal(state, &evidence, f).await,
+        Err(f) => audit_refusal(state, evidence, f).await,
     }
 }
 
 /// Records a refused login, then answers with the refusal page. A sink failure here is
 /// logged; the answer stays the refusal (no session is at stake).
-async fn audit_refusal(state: &State, evidence: &audit::Evidence, f: AcsFailure) -> Response<Body> {
+async fn audit_refusal(
+    state: &State,
+    mut evidence: audit::Evidence,
+    f: AcsFailure,
+) -> Response<Body> {
     let now = (state.clock)();
-    let mut evidence = evidence.clone();
     evidence.spid_error = f.spid_error;
     let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
     if let Err(e) = state.audit.append(now, record).await {

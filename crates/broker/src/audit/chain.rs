@@ -344,122 +344,175 @@ pub struct Verified {
     pub decrypted: u64,
 }
 
-/// Checks a whole chain: `files` in name order (name, bytes). With `key`, every encrypted
-/// payload must open (authenticated); without it, encrypted payloads are checked by hash only.
+/// Checks a whole chain held in memory: `files` in name order (name, bytes). See [`Verifier`].
 pub fn verify(
     files: &[(String, Vec<u8>)],
     key: Option<&RecordKey>,
 ) -> Result<Verified, ChainError> {
-    let mut expected: Option<(u64, [u8; 32])> = None; // next seq, prev hash
-    let mut start: Option<(u64, [u8; 32])> = None;
-    let mut anchors: Vec<(u64, [u8; 32])> = Vec::new();
-    let mut records = 0u64;
-    let mut decrypted = 0u64;
-    let mut torn_tail = None;
-    let count = files.len();
-    for (i, (name, bytes)) in files.iter().enumerate() {
-        let named =
-            parse_file_name(name).ok_or_else(|| ChainError::Misnamed { file: name.clone() })?;
+    let mut v = Verifier::new(key);
+    for (name, bytes) in files {
+        v.file(name, bytes)?;
+    }
+    v.finish()
+}
+
+/// Checks a chain one file at a time, in name order, so a long retention period never needs
+/// more memory than its largest file. With a key, every encrypted payload must open
+/// (authenticated); without it, encrypted payloads are checked by hash only.
+pub struct Verifier<'k> {
+    key: Option<&'k RecordKey>,
+    /// Next sequence number and the hash it must point at.
+    expected: Option<(u64, [u8; 32])>,
+    /// The first record: its sequence number and predecessor hash.
+    start: Option<(u64, [u8; 32])>,
+    first_file: Option<String>,
+    anchors: Vec<(u64, [u8; 32])>,
+    records: u64,
+    decrypted: u64,
+    /// A partial last line of the file seen last: an error if any file follows.
+    torn: Option<(String, usize, usize)>,
+}
+
+impl<'k> Verifier<'k> {
+    /// A verifier with an optional key.
+    pub fn new(key: Option<&'k RecordKey>) -> Self {
+        Verifier {
+            key,
+            expected: None,
+            start: None,
+            first_file: None,
+            anchors: Vec::new(),
+            records: 0,
+            decrypted: 0,
+            torn: None,
+        }
+    }
+
+    /// Checks the next file of the chain.
+    pub fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), ChainError> {
+        if let Some((file, offset, _)) = self.torn.take() {
+            return Err(ChainError::Torn { file, offset });
+        }
+        if self.first_file.is_none() {
+            self.first_file = Some(name.to_owned());
+        }
+        let named = parse_file_name(name).ok_or_else(|| ChainError::Misnamed {
+            file: name.to_owned(),
+        })?;
         let (lines, torn) = split_lines(bytes);
         if let Some(off) = torn {
-            if i + 1 != count {
-                return Err(ChainError::Torn {
-                    file: name.clone(),
-                    offset: off,
-                });
-            }
-            torn_tail = Some((name.clone(), off, bytes.len() - off));
-        }
-        for (n, (offset, raw)) in lines.iter().enumerate() {
-            let line = parse_line(raw).map_err(|altered| {
-                if altered {
-                    ChainError::Altered {
-                        file: name.clone(),
-                        offset: *offset,
-                        seq: None,
-                    }
-                } else {
-                    ChainError::Malformed {
-                        file: name.clone(),
-                        offset: *offset,
-                    }
-                }
-            })?;
-            if n == 0 && line.seq != named {
-                return Err(ChainError::Misnamed { file: name.clone() });
-            }
-            match expected {
-                Some((seq, prev)) => {
-                    if line.seq != seq {
-                        return Err(ChainError::Missing {
-                            file: name.clone(),
-                            expected: seq,
-                            found: line.seq,
-                        });
-                    }
-                    if line.prev != prev {
-                        return Err(ChainError::Broken {
-                            file: name.clone(),
-                            offset: *offset,
-                            seq: line.seq,
-                        });
-                    }
-                }
-                None => {
-                    if line.seq == 0 && line.prev != ZERO_HASH {
-                        return Err(ChainError::Broken {
-                            file: name.clone(),
-                            offset: *offset,
-                            seq: 0,
-                        });
-                    }
-                    start = Some((line.seq, line.prev));
-                }
-            }
-            if line.is_encrypted() {
-                if let Some(k) = key {
-                    if line.json(Some(k)).is_none() {
-                        return Err(ChainError::Altered {
-                            file: name.clone(),
-                            offset: *offset,
-                            seq: Some(line.seq),
-                        });
-                    }
-                    decrypted += 1;
-                }
-            } else if let Some(anchor) = pruned_anchor(line.payload) {
-                anchors.push(anchor);
-            }
-            records += 1;
-            expected = Some((line.seq + 1, line.hash));
+            self.torn = Some((name.to_owned(), off, bytes.len() - off));
         }
         if lines.is_empty() {
             // An empty file (a crash right after a rotation) must still sit at its place.
-            if let Some((seq, _)) = expected {
+            if let Some((seq, _)) = self.expected {
                 if named != seq {
-                    return Err(ChainError::Misnamed { file: name.clone() });
+                    return Err(ChainError::Misnamed {
+                        file: name.to_owned(),
+                    });
                 }
             }
         }
+        for (n, (offset, raw)) in lines.iter().enumerate() {
+            self.line(name, named, n == 0, *offset, raw)?;
+        }
+        Ok(())
     }
-    let (Some((next, head)), Some((first, first_prev))) = (expected, start) else {
-        return Err(ChainError::Empty);
-    };
-    if first != 0 && !anchors.contains(&(first - 1, first_prev)) {
-        return Err(ChainError::Missing {
-            file: files.first().map(|(n, _)| n.clone()).unwrap_or_default(),
-            expected: 0,
-            found: first,
-        });
+
+    fn line(
+        &mut self,
+        name: &str,
+        named: u64,
+        first_in_file: bool,
+        offset: usize,
+        raw: &[u8],
+    ) -> Result<(), ChainError> {
+        let file = || name.to_owned();
+        let line = parse_line(raw).map_err(|altered| {
+            if altered {
+                ChainError::Altered {
+                    file: file(),
+                    offset,
+                    seq: None,
+                }
+            } else {
+                ChainError::Malformed {
+                    file: file(),
+                    offset,
+                }
+            }
+        })?;
+        if first_in_file && line.seq != named {
+            return Err(ChainError::Misnamed { file: file() });
+        }
+        match self.expected {
+            Some((seq, prev)) => {
+                if line.seq != seq {
+                    return Err(ChainError::Missing {
+                        file: file(),
+                        expected: seq,
+                        found: line.seq,
+                    });
+                }
+                if line.prev != prev {
+                    return Err(ChainError::Broken {
+                        file: file(),
+                        offset,
+                        seq: line.seq,
+                    });
+                }
+            }
+            None => {
+                if line.seq == 0 && line.prev != ZERO_HASH {
+                    return Err(ChainError::Broken {
+                        file: file(),
+                        offset,
+                        seq: 0,
+                    });
+                }
+                self.start = Some((line.seq, line.prev));
+            }
+        }
+        if line.is_encrypted() {
+            if let Some(k) = self.key {
+                if line.json(Some(k)).is_none() {
+                    return Err(ChainError::Altered {
+                        file: file(),
+                        offset,
+                        seq: Some(line.seq),
+                    });
+                }
+                self.decrypted += 1;
+            }
+        } else if let Some(anchor) = pruned_anchor(line.payload) {
+            self.anchors.push(anchor);
+        }
+        self.records += 1;
+        self.expected = Some((line.seq + 1, line.hash));
+        Ok(())
     }
-    Ok(Verified {
-        records,
-        first_seq: first,
-        last_seq: next - 1,
-        head,
-        torn_tail,
-        decrypted,
-    })
+
+    /// The verdict once every file was given.
+    pub fn finish(self) -> Result<Verified, ChainError> {
+        let (Some((next, head)), Some((first, first_prev))) = (self.expected, self.start) else {
+            return Err(ChainError::Empty);
+        };
+        if first != 0 && !self.anchors.contains(&(first - 1, first_prev)) {
+            return Err(ChainError::Missing {
+                file: self.first_file.unwrap_or_default(),
+                expected: 0,
+                found: first,
+            });
+        }
+        Ok(Verified {
+            records: self.records,
+            first_seq: first,
+            last_seq: next - 1,
+            head,
+            torn_tail: self.torn,
+            decrypted: self.decrypted,
+        })
+    }
 }
 
 /// The (last pruned seq, its hash) a `pruned` control record states.

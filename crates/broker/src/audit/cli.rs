@@ -80,12 +80,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(a)
 }
 
-/// Reads every audit file of `dir`, in chain order.
-pub fn read_chain(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    file::list(dir)?
-        .into_iter()
-        .map(|n| std::fs::read(dir.join(&n)).map(|b| (n, b)))
-        .collect()
+/// Reads one audit file of `dir`.
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(dir.join(name)).map_err(|e| {
+        eprintln!("varco audit: cannot read {name}: {e}");
+        ExitCode::from(EX_USAGE)
+    })
 }
 
 /// Runs `varco audit ...` (the arguments after `audit`).
@@ -117,14 +117,25 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
             }
         }
     };
-    let files = match read_chain(&args.dir) {
-        Ok(f) => f,
+    let names = match file::list(&args.dir) {
+        Ok(n) => n,
         Err(e) => {
             eprintln!("varco audit: cannot read {}: {e}", args.dir.display());
             return ExitCode::from(EX_USAGE);
         }
     };
-    let verified = match chain::verify(&files, key.as_ref()) {
+    let mut verifier = chain::Verifier::new(key.as_ref());
+    for name in &names {
+        let bytes = match read(&args.dir, name) {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        if let Err(e) = verifier.file(name, &bytes) {
+            println!("FAILED {}: {e}", e.code());
+            return ExitCode::FAILURE;
+        }
+    }
+    let verified = match verifier.finish() {
         Ok(v) => v,
         Err(e) => {
             println!("FAILED {}: {e}", e.code());
@@ -148,16 +159,21 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    export(&args, &files, key.as_ref())
+    export(&args, &names, key.as_ref())
 }
 
-fn export(args: &Args, files: &[(String, Vec<u8>)], key: Option<&RecordKey>) -> ExitCode {
+/// Prints the login records of the (already verified) chain that match the filters.
+fn export(args: &Args, names: &[String], key: Option<&RecordKey>) -> ExitCode {
     let from = args.from.map_or(0, crate::clock::unix);
     let to = args.to.map_or(u64::MAX, crate::clock::unix);
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
-    for (_, bytes) in files {
-        let (lines, _) = chain::split_lines(bytes);
+    for name in names {
+        let bytes = match read(&args.dir, name) {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        let (lines, _) = chain::split_lines(&bytes);
         for (_, raw) in lines {
             let Ok(line) = chain::parse_line(raw) else {
                 continue; // unreachable after verify

@@ -75,7 +75,8 @@ struct Job {
     reply: oneshot::Sender<Result<u64, AuditError>>,
 }
 
-/// The handle request tasks use; cheap to share.
+/// The handle request tasks use; clones share one writer.
+#[derive(Clone)]
 pub struct FileSink {
     tx: mpsc::Sender<Job>,
 }
@@ -207,7 +208,7 @@ impl Writer {
             w.start_file(0)
                 .map_err(|e| io("cannot create a file in", &w.dir, e))?;
             let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
-            w.write_records(&[(now, genesis.into_bytes())], false)
+            w.write_records(&[(now, genesis.as_bytes())], false)
                 .map_err(|e| io("cannot write the genesis record in", &w.dir, e))?;
             return Ok(w);
         };
@@ -279,7 +280,7 @@ impl Writer {
                 "audit_torn_record_recovered",
                 &[("file", last_name), ("offset", &offset.to_string())],
             );
-            w.write_records(&[(now, record.to_string().into_bytes())], false)
+            w.write_records(&[(now, record.to_string().as_bytes())], false)
                 .map_err(|e| io("cannot write the recovery record in", &path, e))?;
         }
         Ok(w)
@@ -349,8 +350,8 @@ impl Writer {
             })?;
         }
         let first = self.next_seq;
-        let records: Vec<(SystemTime, Vec<u8>)> =
-            batch.iter().map(|j| (j.ts, j.payload.clone())).collect();
+        let records: Vec<(SystemTime, &[u8])> =
+            batch.iter().map(|j| (j.ts, j.payload.as_slice())).collect();
         self.write_records(&records, true).map_err(|e| {
             log::event("audit_unavailable", &[("error", &e.to_string())]);
             if e.kind() == std::io::ErrorKind::InvalidData {
@@ -366,7 +367,7 @@ impl Writer {
     /// `encrypt` is false for control records, which stay readable without the key.
     fn write_records(
         &mut self,
-        records: &[(SystemTime, Vec<u8>)],
+        records: &[(SystemTime, &[u8])],
         encrypt: bool,
     ) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(records.iter().map(|r| r.1.len() + 160).sum());
@@ -449,7 +450,7 @@ impl Writer {
             "through_hash": chain::hex(&hash),
             "files": doomed,
         });
-        self.write_records(&[(now, record.to_string().into_bytes())], false)?;
+        self.write_records(&[(now, record.to_string().as_bytes())], false)?;
         for name in &doomed {
             std::fs::remove_file(self.dir.join(name))?;
         }

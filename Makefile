@@ -32,6 +32,7 @@ unit: ## unit, vector, interop, API and end-to-end tests (e2e runs the built bin
 
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
+	$(CARGO) bench -p broker --bench audit --locked
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response

@@ -286,14 +286,18 @@ impl Writer {
         Ok(w)
     }
 
-    /// Creates file `audit-<seq>.log` and makes its directory entry durable.
+    /// Creates file `audit-<seq>.log` and makes its directory entry durable. An empty file of
+    /// that name (left by an earlier attempt whose directory sync failed) is taken over.
     fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
         let name = chain::file_name(seq);
         let path = self.dir.join(&name);
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = OpenOptions::new().append(true).create(true).open(&path)?;
+        if file.metadata()?.len() != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not empty", path.display()),
+            ));
+        }
         sync_dir(&self.dir)?;
         self.file = file;
         self.name = name;
@@ -646,5 +650,31 @@ mod tests {
         assert_eq!(w.commit(&[job]), Err(AuditError::Unavailable));
         assert!(w.poisoned);
         assert_eq!(w.next_seq, 1);
+    }
+
+    #[test]
+    fn rotation_takes_over_an_empty_leftover_file_but_never_a_written_one() {
+        let dir = tempdir("leftover");
+        let o = Options {
+            max_file_bytes: 1,
+            ..opts(&dir)
+        };
+        let mut w = Writer::open(&o, day(1)).unwrap();
+        let job = || {
+            let (reply, rx) = oneshot::channel();
+            let job = Job {
+                ts: day(1),
+                payload: b"{}".to_vec(),
+                reply,
+            };
+            (job, rx)
+        };
+        std::fs::write(dir.join(chain::file_name(1)), b"").unwrap();
+        let (j, _rx) = job();
+        assert_eq!(w.commit(&[j]), Ok(1));
+        std::fs::write(dir.join(chain::file_name(2)), b"x").unwrap();
+        let (j, _rx) = job();
+        assert_eq!(w.commit(&[j]), Err(AuditError::Unavailable));
+        assert_eq!(w.next_seq, 2);
     }
 }

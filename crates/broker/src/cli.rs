@@ -170,13 +170,28 @@ fn serve(config: Config) -> ExitCode {
             log::event("audit_disabled", &[]);
             crate::audit::Sink::Off
         }
-        Some(options) => match crate::audit::file::FileSink::open(options, clock::system()) {
-            Ok(sink) => crate::audit::Sink::File(sink),
-            Err(e) => {
-                eprintln!("varco: audit sink {}: {e}", options.dir.display());
-                return ExitCode::FAILURE;
+        Some(crate::audit::Target::File(options)) => {
+            match crate::audit::file::FileSink::open(options, clock::system()) {
+                Ok(sink) => crate::audit::Sink::File(sink),
+                Err(e) => {
+                    eprintln!("varco: audit sink {}: {e}", options.dir.display());
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
+        Some(crate::audit::Target::Postgres(options)) => {
+            let connected = runtime.block_on(crate::audit::postgres::PgSink::connect(
+                options,
+                clock::system(),
+            ));
+            match connected {
+                Ok(sink) => crate::audit::Sink::Postgres(sink),
+                Err(e) => {
+                    eprintln!("varco: audit sink (postgres): {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let state = Arc::new(State {
         audit,

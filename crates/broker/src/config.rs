@@ -43,6 +43,9 @@ struct RawAudit {
     #[serde(default = "default_audit_retention")]
     retention_days: u64,
     key_file: Option<PathBuf>,
+    postgres_url: Option<String>,
+    #[serde(default = "default_audit_writer")]
+    writer: String,
 }
 
 impl Default for RawAudit {
@@ -53,8 +56,14 @@ impl Default for RawAudit {
             max_file_bytes: default_audit_file_bytes(),
             retention_days: default_audit_retention(),
             key_file: None,
+            postgres_url: None,
+            writer: default_audit_writer(),
         }
     }
+}
+
+fn default_audit_writer() -> String {
+    "varco".into()
 }
 
 fn default_audit_dir() -> PathBuf {
@@ -272,7 +281,7 @@ pub struct Config {
     /// Trusted identity providers by entityID.
     pub idps: HashMap<String, IdpDescriptor>,
     /// The audit sink (`None`: `audit.enabled = false`).
-    pub audit: Option<crate::audit::file::Options>,
+    pub audit: Option<crate::audit::Target>,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -572,7 +581,7 @@ fn validate_audit(
     raw: &RawAudit,
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
-) -> Option<crate::audit::file::Options> {
+) -> Option<crate::audit::Target> {
     if raw.max_file_bytes < 64 * 1024 {
         bad("audit.max_file_bytes", "must be at least 65536".into());
     }
@@ -586,11 +595,32 @@ fn validate_audit(
             .map_err(|e| bad("audit.key_file", e))
             .ok()
     });
-    raw.enabled.then(|| crate::audit::file::Options {
-        dir: resolve(&raw.dir),
-        max_file_bytes: raw.max_file_bytes,
-        retention: Duration::from_secs(raw.retention_days.saturating_mul(86_400)),
-        key,
+    if raw.writer.is_empty()
+        || !raw
+            .writer
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        bad(
+            "audit.writer",
+            "must be non-empty ASCII letters, digits, -, _ or .".into(),
+        );
+    }
+    if !raw.enabled {
+        return None;
+    }
+    Some(match &raw.postgres_url {
+        Some(url) => crate::audit::Target::Postgres(crate::audit::postgres::PgOptions {
+            url: url.clone(),
+            writer: raw.writer.clone(),
+            key,
+        }),
+        None => crate::audit::Target::File(crate::audit::file::Options {
+            dir: resolve(&raw.dir),
+            max_file_bytes: raw.max_file_bytes,
+            retention: Duration::from_secs(raw.retention_days.saturating_mul(86_400)),
+            key,
+        }),
     })
 }
 

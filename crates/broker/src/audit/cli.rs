@@ -1,4 +1,4 @@
-//! `varco audit verify DIR [--key-file FILE]` and
+//! `varco audit verify DIR|--postgres URL [--key-file FILE]` and
 //! `varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]`.
 //!
 //! Exit status: 0 the chain is whole (a torn final record, the trace of a crash mid-write,
@@ -15,7 +15,7 @@ use super::file;
 const EX_USAGE: u8 = 64;
 
 const USAGE: &str = "usage:
-  varco audit verify DIR [--key-file FILE]
+  varco audit verify DIR|--postgres URL [--key-file FILE]
   varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]
 DATE is YYYY-MM-DD (UTC; --to includes that whole day) or YYYY-MM-DDTHH:MM:SSZ";
 
@@ -26,6 +26,7 @@ struct Args {
     from: Option<SystemTime>,
     to: Option<SystemTime>,
     sub: Option<String>,
+    postgres: Option<String>,
 }
 
 fn parse_date(s: &str, end_of_day: bool) -> Option<SystemTime> {
@@ -54,6 +55,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         from: None,
         to: None,
         sub: None,
+        postgres: None,
     };
     let mut dir = None;
     while let Some(arg) = args.next() {
@@ -69,11 +71,16 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.to = Some(parse_date(&v, true).ok_or(format!("--to {v:?}: not a date"))?);
             }
             "--sub" if export => a.sub = Some(value()?),
+            "--postgres" if !export => a.postgres = Some(value()?),
             other if dir.is_none() && !other.starts_with("--") => dir = Some(PathBuf::from(other)),
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
-    a.dir = dir.ok_or("no audit directory given")?;
+    match dir {
+        Some(d) if a.postgres.is_none() => a.dir = d,
+        None if a.postgres.is_some() => {}
+        _ => return Err("give either an audit directory or --postgres URL".into()),
+    }
     if export && (a.from.is_none() || a.to.is_none()) {
         return Err("export needs --from and --to".into());
     }
@@ -117,6 +124,9 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
             }
         }
     };
+    if let Some(url) = &args.postgres {
+        return verify_postgres(url, key.as_ref());
+    }
     let names = match file::list(&args.dir) {
         Ok(n) => n,
         Err(e) => {
@@ -160,6 +170,53 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     export(&args, &names, key.as_ref())
+}
+
+/// `verify --postgres`: every writer's chain; exit 1 if any is broken.
+fn verify_postgres(url: &str, key: Option<&RecordKey>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("varco audit: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let chains = match runtime.block_on(super::postgres::verify(url, key)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("varco audit: postgres: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    if chains.is_empty() {
+        println!("FAILED audit_empty: no audit record found");
+        return ExitCode::FAILURE;
+    }
+    let mut ok = true;
+    for (writer, verdict) in chains {
+        match verdict {
+            Ok(v) => println!(
+                "ok: writer {writer}: {} records, seq {}..{}, {} decrypted, head {}",
+                v.records,
+                v.first_seq,
+                v.last_seq,
+                v.decrypted,
+                chain::hex(&v.head)
+            ),
+            Err(e) => {
+                ok = false;
+                println!("FAILED writer {writer}: {}: {e}", e.code());
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Prints the login records of the (already verified) chain that match the filters.

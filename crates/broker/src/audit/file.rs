@@ -69,10 +69,11 @@ impl std::fmt::Display for OpenError {
     }
 }
 
-struct Job {
-    ts: SystemTime,
-    payload: Vec<u8>,
-    reply: oneshot::Sender<Result<u64, AuditError>>,
+/// One record waiting for its writer, and where to send the answer.
+pub(super) struct Job {
+    pub(super) ts: SystemTime,
+    pub(super) payload: Vec<u8>,
+    pub(super) reply: oneshot::Sender<Result<u64, AuditError>>,
 }
 
 /// The handle request tasks use; clones share one writer.

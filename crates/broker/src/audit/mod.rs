@@ -5,6 +5,7 @@
 //!   pure (bytes in, bytes out, time passed in);
 //! - [`file`]: the file sink: one writer thread, group commit (one `fdatasync` per batch of
 //!   concurrent logins), rotation, crash recovery, retention pruning under an anchor record;
+//! - [`postgres`]: the same lines in a PostgreSQL table, one chain per writer (replica);
 //! - [`cli`]: `varco audit verify` and `varco audit export`.
 //!
 //! The ACS handler fills an [`Evidence`] while it decides, turns it into a JSON record with
@@ -13,6 +14,7 @@
 pub mod chain;
 pub mod cli;
 pub mod file;
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -57,6 +59,17 @@ pub enum Sink {
     Off,
     /// Append-only chained files with group commit.
     File(file::FileSink),
+    /// A PostgreSQL table, one chain per writer, group commit by transaction.
+    Postgres(postgres::PgSink),
+}
+
+/// Where the configuration says records go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Files in a directory.
+    File(file::Options),
+    /// A PostgreSQL database.
+    Postgres(postgres::PgOptions),
 }
 
 impl Sink {
@@ -66,6 +79,7 @@ impl Sink {
         match self {
             Sink::Off => Ok(()),
             Sink::File(f) => f.append(now, payload).await.map(|_| ()),
+            Sink::Postgres(p) => p.append(now, payload).await.map(|_| ()),
         }
     }
 }

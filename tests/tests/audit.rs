@@ -230,7 +230,8 @@ fn completed_and_refused_logins_are_recorded_and_exported() {
     let refused = &records[1];
     assert_eq!(refused["outcome"], "refused");
     assert_eq!(refused["code"], "broker_unknown_request");
-    assert_eq!(refused["response_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(refused["response_b64"], response.as_str());
+    assert_eq!(refused["response_bytes"], response.len());
 
     // The auditor's filter by subject.
     assert_eq!(

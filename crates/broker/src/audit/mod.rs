@@ -161,6 +161,7 @@ struct Record<'a> {
     spid_error: Option<u8>,
     response_b64: Option<&'a str>,
     response_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     response_sha256: Option<String>,
 }
 
@@ -204,7 +205,11 @@ impl Evidence {
             // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
             response_b64: keep.and_then(|r| std::str::from_utf8(r).ok()),
             response_bytes: response.map(<[u8]>::len),
-            response_sha256: response.map(|r| chain::hex(digest(&SHA256, r).as_ref())),
+            // Only when the Response itself is not kept: hashing 15 KB per login costs
+            // as much CPU as the chain's own hash.
+            response_sha256: response
+                .filter(|_| keep.is_none())
+                .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
         };
         // Serializing plain strings and numbers cannot fail; an empty object would still be
         // chained and visible.
@@ -236,6 +241,7 @@ mod tests {
             MAX_REFUSED_RESPONSE + 1
         );
         assert_eq!(done["outcome"], "completed");
+        assert!(done.get("response_sha256").is_none());
         assert_eq!(done["at"], "1970-01-01T00:00:00Z");
     }
 }

@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1 openssl python3-venv nginx prometheus chromium
+TEST_PACKAGES := xmlsec1 openssl python3-venv nginx prometheus chromium postgresql
 
 .PHONY: help run test deps fmt-check lint unit bench load fuzz-smoke
 
@@ -36,6 +36,7 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p metadata --bench registry --locked
 	$(CARGO) bench -p identity --bench token --locked
 	$(CARGO) bench -p broker --bench acs --locked
+	$(CARGO) bench -p broker --bench audit --locked
 
 load: ## load harness: /auth with a session vs nginx `return 204` (wrk; docs/PERFORMANCE.md)
 	./scripts/load-auth.sh

@@ -79,6 +79,12 @@ impl Process {
         }
     }
 
+    /// Kills the process at once (SIGKILL on Unix), as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the process wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -168,7 +174,14 @@ impl Browser {
     }
 
     fn finish(&mut self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        let mut r = r.expect("HTTP request failed");
+        self.try_finish(r).expect("HTTP request failed")
+    }
+
+    fn try_finish(
+        &mut self,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Option<Reply> {
+        let mut r = r.ok()?;
         let headers: Vec<(String, String)> = r
             .headers()
             .iter()
@@ -183,12 +196,13 @@ impl Browser {
             }
         }
         let mut body = String::new();
+        // A body cut short still leaves the status and headers the browser acted on.
         let _ = r.body_mut().as_reader().read_to_string(&mut body);
-        Reply {
+        Some(Reply {
             status: r.status().as_u16(),
             headers,
             body,
-        }
+        })
     }
 
     /// GET with the jar's cookies.
@@ -217,6 +231,26 @@ impl Browser {
         }
         let r = req.send_form(fields.iter().copied());
         self.finish(r)
+    }
+
+    /// [`Browser::get`], `None` when the connection or the read fails (a killed server).
+    pub fn try_get(&mut self, url: &str) -> Option<Reply> {
+        let mut req = self.agent.get(url);
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", &self.cookie_header());
+        }
+        let r = req.call();
+        self.try_finish(r)
+    }
+
+    /// [`Browser::post_form`], `None` when the connection or the read fails.
+    pub fn try_post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> Option<Reply> {
+        let mut req = self.agent.post(url);
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", &self.cookie_header());
+        }
+        let r = req.send_form(fields.iter().copied());
+        self.try_finish(r)
     }
 }
 

@@ -21,7 +21,10 @@ use std::hint::black_box;
 use broker::server::consume;
 use broker::session::Purpose;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use fixture::{BROWSER, config, fixture_now, signed_body, state};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fixture::{BROWSER, config, fixture_now, signed_body, state, state_with};
 
 fn benches(c: &mut Criterion) {
     let config = config("");
@@ -83,5 +86,99 @@ fn forward_auth(c: &mut Criterion) {
     });
 }
 
-criterion_group!(acs, benches, forward_auth);
+/// ACS throughput with the durable audit record (file sink, fdatasync, group commit) against
+/// the same work without it. N tasks (logins in flight) on a two-worker runtime each take the next login
+/// until all are done: decide (consume, seal), build the record and, with audit on, await its
+/// fsync before taking the next, as `acs()` awaits it before sending the cookie. States (one
+/// fresh store per login) are built before the clock starts.
+fn concurrent_audit(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = config("");
+    let body = Arc::new(signed_body());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    // VARCO_BENCH_AUDIT_DIR=/dev/shm separates the disk's share (sync latency, bandwidth)
+    // from the CPU's (hashing, encoding) in the audit cost.
+    let base = std::env::var_os("VARCO_BENCH_AUDIT_DIR")
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let dir = base.join(format!("varco-bench-audit-acs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sink = broker::audit::file::FileSink::open(
+        &broker::audit::file::Options {
+            dir: dir.clone(),
+            max_file_bytes: 64 * 1024 * 1024,
+            retention: Duration::from_secs(731 * 86_400),
+            key: None,
+        },
+        fixture_now(),
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("acs_throughput");
+    group.throughput(criterion::Throughput::Elements(1));
+    for (in_flight, audit_on) in [(32, false), (32, true), (128, false), (128, true)] {
+        let name = format!(
+            "{}_{in_flight}_in_flight",
+            if audit_on { "audit_on" } else { "audit_off" }
+        );
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let states: Arc<Vec<broker::server::State>> = Arc::new(
+                    (0..iters)
+                        .map(|_| {
+                            let sink = if audit_on {
+                                broker::audit::Sink::File(sink.clone())
+                            } else {
+                                broker::audit::Sink::Off
+                            };
+                            state_with(&config, fixture_now, sink)
+                        })
+                        .collect(),
+                );
+                let next = Arc::new(AtomicUsize::new(0));
+                let start = std::time::Instant::now();
+                rt.block_on(async {
+                    let workers: Vec<_> = (0..in_flight)
+                        .map(|_| {
+                            let (states, next, body) = (states.clone(), next.clone(), body.clone());
+                            tokio::spawn(async move {
+                                loop {
+                                    let i = next.fetch_add(1, Ordering::Relaxed);
+                                    let Some(s) = states.get(i) else { break };
+                                    let mut evidence = broker::audit::Evidence::default();
+                                    let (session, _) = broker::server::consume_recorded(
+                                        s,
+                                        body.as_bytes(),
+                                        Some(BROWSER),
+                                        &mut evidence,
+                                    )
+                                    .unwrap_or_else(|f| panic!("{}", f.code()));
+                                    let sealed = s.sealer.seal(Purpose::Session, &session);
+                                    let record = evidence.record(
+                                        broker::audit::Outcome::Completed { sid: &session.sid },
+                                        fixture_now(),
+                                    );
+                                    s.audit.append(fixture_now(), record).await.unwrap();
+                                    black_box(sealed);
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in workers {
+                        w.await.unwrap();
+                    }
+                });
+                let elapsed = start.elapsed();
+                // Dropped outside the measurement.
+                drop(states);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(acs, benches, forward_auth, concurrent_audit);
 criterion_main!(acs);

@@ -5,6 +5,8 @@
 //! varco check-config FILE [--idp-metadata FILE]...
 //! varco metadata --config FILE [--federation spid|cie|eidas]
 //! varco metadata sources --config FILE
+//! varco audit verify DIR [--key-file FILE]
+//! varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits
@@ -32,7 +34,8 @@ const USAGE: &str = "usage:
   varco serve --config FILE [--idp-metadata FILE]...
   varco check-config FILE [--idp-metadata FILE]...
   varco metadata --config FILE [--federation spid|cie|eidas]
-  varco metadata sources --config FILE";
+  varco metadata sources --config FILE
+  varco audit verify|export ... (varco audit for details)";
 
 enum Command {
     Serve,
@@ -103,6 +106,9 @@ fn load(args: &Args) -> Result<Config, ExitCode> {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("audit") {
+        return crate::audit::cli::main(std::env::args().skip(2));
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -173,8 +179,42 @@ fn serve(config: Config) -> ExitCode {
             )],
         );
     }
+    let audit = match &config.audit {
+        None => {
+            log::event("audit_disabled", &[]);
+            crate::audit::Sink::Off
+        }
+        Some(crate::audit::Target::File(options)) => {
+            match crate::audit::file::FileSink::open(options, clock::system()) {
+                Ok(sink) => crate::audit::Sink::File(sink),
+                Err(e) => {
+                    eprintln!("varco: audit sink {}: {e}", options.dir.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Some(crate::audit::Target::Postgres(options)) => {
+            let connected = runtime.block_on(crate::audit::postgres::PgSink::connect(
+                options,
+                clock::system(),
+            ));
+            match connected {
+                Ok(sink) => crate::audit::Sink::Postgres(sink),
+                Err(e) => {
+                    eprintln!("varco: audit sink (postgres): {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let refresher = Arc::new(start_metadata(&config, &runtime, true));
-    let Some(state) = State::new(Arc::new(config), store, refresher.clone(), clock::system) else {
+    let Some(state) = State::new(
+        Arc::new(config),
+        store,
+        refresher.clone(),
+        audit,
+        clock::system,
+    ) else {
         eprintln!("varco: session key refused by the AEAD");
         return ExitCode::from(EX_USAGE);
     };

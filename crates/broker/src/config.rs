@@ -42,6 +42,8 @@ struct RawConfig {
     mapping: crate::access::RawMappings,
     #[serde(default)]
     metadata: Vec<RawMetadataSource>,
+    #[serde(default)]
+    audit: RawAudit,
     state: Option<RawState>,
 }
 
@@ -70,6 +72,53 @@ struct RawMetadataSource {
 #[serde(deny_unknown_fields)]
 struct RawState {
     dir: PathBuf,
+}
+
+/// `[audit]`: the login audit trail (issue 8).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_audit_dir")]
+    dir: PathBuf,
+    #[serde(default = "default_audit_file_bytes")]
+    max_file_bytes: u64,
+    #[serde(default = "default_audit_retention")]
+    retention_days: u64,
+    key_file: Option<PathBuf>,
+    postgres_url: Option<String>,
+    #[serde(default = "default_audit_writer")]
+    writer: String,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            enabled: true,
+            dir: default_audit_dir(),
+            max_file_bytes: default_audit_file_bytes(),
+            retention_days: default_audit_retention(),
+            key_file: None,
+            postgres_url: None,
+            writer: default_audit_writer(),
+        }
+    }
+}
+
+fn default_audit_writer() -> String {
+    "varco".into()
+}
+
+fn default_audit_dir() -> PathBuf {
+    "audit".into()
+}
+fn default_audit_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+/// 24 months, the longest two calendar years can be.
+fn default_audit_retention() -> u64 {
+    731
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,6 +338,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Token keys, routes and policies, forward-auth trust, headers, attribute mapping.
     pub access: crate::access::Access,
+    /// The audit sink (`None`: `audit.enabled = false`).
+    pub audit: Option<crate::audit::Target>,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -486,6 +537,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         );
     }
 
+    let audit = validate_audit(&raw.audit, &resolve, &mut bad);
+
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::access::validate(
@@ -554,6 +607,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 metadata_sources,
                 state_dir,
                 access,
+                audit,
             })
         }
         _ => Err(problems),
@@ -781,8 +835,56 @@ fn metadata_sources(
     (out, state_dir)
 }
 
+/// Validates `[audit]` into the sink to open (`None`: auditing disabled).
+fn validate_audit(
+    raw: &RawAudit,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<crate::audit::Target> {
+    if raw.max_file_bytes < 64 * 1024 {
+        bad("audit.max_file_bytes", "must be at least 65536".into());
+    }
+    if raw.retention_days == 0 {
+        bad("audit.retention_days", "must be positive".into());
+    }
+    let key = raw.key_file.as_ref().and_then(|f| {
+        std::fs::read(resolve(f))
+            .map_err(|e| format!("{}: {e}", f.display()))
+            .and_then(|bytes| parse_session_key(&bytes))
+            .map_err(|e| bad("audit.key_file", e))
+            .ok()
+    });
+    if raw.writer.is_empty()
+        || !raw
+            .writer
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        bad(
+            "audit.writer",
+            "must be non-empty ASCII letters, digits, -, _ or .".into(),
+        );
+    }
+    if !raw.enabled {
+        return None;
+    }
+    Some(match &raw.postgres_url {
+        Some(url) => crate::audit::Target::Postgres(crate::audit::postgres::PgOptions {
+            url: url.clone(),
+            writer: raw.writer.clone(),
+            key,
+        }),
+        None => crate::audit::Target::File(crate::audit::file::Options {
+            dir: resolve(&raw.dir),
+            max_file_bytes: raw.max_file_bytes,
+            retention: Duration::from_secs(raw.retention_days.saturating_mul(86_400)),
+            key,
+        }),
+    })
+}
+
 /// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.
-fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
+pub(crate) fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| "not text".to_owned())?
         .trim();

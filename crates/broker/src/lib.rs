@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod audit;
 pub mod choice;
 pub mod cli;
 pub mod clock;

@@ -14,6 +14,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use ring::rand::SystemRandom;
 
+use crate::audit;
 use crate::clock::{Clock, unix};
 use crate::config::{Binding, Config};
 use crate::log;
@@ -59,14 +60,17 @@ pub struct State {
     pub refresher: Arc<crate::registry::Refresher>,
     /// Counters and histograms (`/metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// The login audit trail: written before any session cookie is sent.
+    pub audit: audit::Sink,
 }
 
 impl State {
-    /// The state for `config` with a given store, metadata refresher and clock.
+    /// The state for `config` with a given store, metadata refresher, audit sink and clock.
     pub fn new(
         config: Arc<Config>,
         store: Store,
         refresher: Arc<crate::registry::Refresher>,
+        audit: audit::Sink,
         clock: Clock,
     ) -> Option<State> {
         let registry = refresher.registry().clone();
@@ -87,6 +91,7 @@ impl State {
             registry,
             refresher,
             metrics: crate::metrics::Metrics::new(),
+            audit,
         })
     }
 }
@@ -447,6 +452,7 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             return_to,
             issued_at: request.issue_instant(),
             browser: browser.clone(),
+            request_xml: request.xml().to_owned(),
         },
     );
     let level_label = level.to_string();
@@ -559,40 +565,49 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     // the new cookie simply overwrites it in the browser. Fixation is impossible either
     // way: the session ID is always new and chosen here.
     let previous = current_session(state, &req);
+    let mut evidence = audit::Evidence {
+        client: req
+            .extensions()
+            .get::<crate::forward_auth::Peer>()
+            .map(|p| p.0.to_string()),
+        ..audit::Evidence::default()
+    };
     let collect = Limited::new(req.into_body(), MAX_BODY).collect();
     let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(_)) => {
-            return acs_failed(
-                state,
-                AcsFailure::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "broker_body_too_large",
-                    "request body over the limit or unreadable",
-                ),
+            let f = AcsFailure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "broker_body_too_large",
+                "request body over the limit or unreadable",
             );
+            return audit_refusal(state, evidence, f).await;
         }
         Err(_) => {
-            return acs_failed(
-                state,
-                AcsFailure::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "broker_body_timeout",
-                    "request body not received in time",
-                ),
+            let f = AcsFailure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "broker_body_timeout",
+                "request body not received in time",
             );
+            return audit_refusal(state, evidence, f).await;
         }
     };
-    match consume(state, &body, browser.as_deref()) {
+    match consume_recorded(state, &body, browser.as_deref(), &mut evidence) {
         Ok((session, return_to)) => {
+            let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
+                return internal("broker_seal");
+            };
+            // No session without its durable audit record: fail closed.
+            let now = (state.clock)();
+            let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+            if let Err(e) = state.audit.append(now, record).await {
+                return audit_unavailable(e);
+            }
             if let Some(old) = previous {
                 let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
                 state.store.revoke_session(&old.sid, remaining);
             }
             let _ = state.store.touch_session(&session.sid, session.iat);
-            let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
-                return internal("broker_seal");
-            };
             log::event(
                 "login_completed",
                 &[
@@ -630,8 +645,49 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             set(&mut r, header::CACHE_CONTROL, "no-store");
             r
         }
-        Err(f) => acs_failed(state, f),
+        Err(f) => audit_refusal(state, evidence, f).await,
     }
+}
+
+/// Records a refused login, then answers with the refusal page. A sink failure here is
+/// logged; the answer stays the refusal (no session is at stake).
+async fn audit_refusal(
+    state: &State,
+    mut evidence: audit::Evidence,
+    f: AcsFailure,
+) -> Response<Body> {
+    let now = (state.clock)();
+    evidence.spid_error = f.spid_error;
+    let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
+    if let Err(e) = state.audit.append(now, record).await {
+        log::event(
+            "audit_refusal_not_recorded",
+            &[("code", e.code()), ("refusal", f.code)],
+        );
+    }
+    acs_failed(state, f)
+}
+
+/// 503 when the audit record of a completed login could not be made durable.
+fn audit_unavailable(e: audit::AuditError) -> Response<Body> {
+    log::event("login_refused", &[("code", e.code())]);
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio temporaneamente non disponibile",
+            "Service temporarily unavailable",
+            &format!(
+                "Non è stato possibile registrare l'accesso; riprova più tardi. Codice: {}",
+                e.code()
+            ),
+            &format!(
+                "The sign-in could not be recorded; please try again later. Code: {}",
+                e.code()
+            ),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
 }
 
 /// The ACS decision for one form body: the session to open and where to send the browser,
@@ -640,6 +696,16 @@ pub fn consume(
     state: &State,
     body: &[u8],
     browser: Option<&str>,
+) -> Result<(Session, String), AcsFailure> {
+    consume_recorded(state, body, browser, &mut audit::Evidence::default())
+}
+
+/// [`consume`], filling `evidence` with what the audit record needs as it goes.
+pub fn consume_recorded(
+    state: &State,
+    body: &[u8],
+    browser: Option<&str>,
+    evidence: &mut audit::Evidence,
 ) -> Result<(Session, String), AcsFailure> {
     let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
     let encoded = match form_field(body, b"SAMLResponse") {
@@ -651,6 +717,7 @@ pub fn consume(
         .into_iter()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
+    evidence.response_b64 = Some(compact.clone());
     let xml = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
@@ -678,6 +745,10 @@ pub fn consume(
             "InResponseTo matches no pending request",
         )
     })?;
+    evidence.request_id = Some(request_id.clone());
+    evidence.request_issue_instant = Some(pending.issued_at);
+    evidence.request_xml = Some(pending.request_xml.clone());
+    evidence.idp = Some(pending.idp.clone());
     if browser != Some(pending.browser.as_str()) {
         return Err(AcsFailure::new(
             StatusCode::FORBIDDEN,
@@ -694,6 +765,11 @@ pub fn consume(
         )
     })?;
     let idp = &entry.descriptor;
+    evidence.method = Some(match idp.federation {
+        saml::Federation::Spid => "spid",
+        saml::Federation::Cie => "cie",
+        saml::Federation::Eidas => "eidas",
+    });
     let now = (state.clock)();
     let expected = saml::Expected {
         request_id: &request_id,
@@ -721,6 +797,17 @@ pub fn consume(
                 detail: e.to_string(),
             }
         })?;
+    evidence.response_id = Some(assertion.response_id.clone());
+    evidence.assertion_id = Some(assertion.id.clone());
+    evidence.idp = Some(assertion.issuer.clone());
+    evidence.name_id = Some(assertion.name_id.clone());
+    evidence.name_qualifier = Some(assertion.name_qualifier.clone());
+    evidence.level = Some(match assertion.level {
+        saml::Level::L1 => 1,
+        saml::Level::L2 => 2,
+        saml::Level::L3 => 3,
+    });
+    evidence.authn_instant = Some(assertion.authn_instant);
     // One winner per request and per assertion, even under concurrent submits.
     if state.store.take_pending(&request_id).is_none() {
         return Err(AcsFailure::new(
@@ -767,6 +854,7 @@ pub fn consume(
         state.config.access.mapping(method),
     )
     .map_err(|e| AcsFailure::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    evidence.sub = Some(principal.sub.clone());
     let session = Session {
         sid,
         idp: assertion.issuer,

@@ -23,6 +23,8 @@ pub struct Pending {
     pub issued_at: std::time::SystemTime,
     /// The browser binding: the value of the login cookie of the browser that started it.
     pub browser: String,
+    /// The AuthnRequest XML as built (for the audit record).
+    pub request_xml: String,
 }
 
 /// The store backends.
@@ -202,6 +204,7 @@ mod tests {
             return_to: "/".into(),
             issued_at: std::time::SystemTime::UNIX_EPOCH,
             browser: "b".into(),
+            request_xml: String::new(),
         };
         store.put_pending("_r".into(), p);
         assert!(store.get_pending("_r").is_some());

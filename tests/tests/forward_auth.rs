@@ -327,3 +327,64 @@ fn logout_ends_the_session_and_a_copied_cookie_with_it() {
     ));
     assert_eq!(evil.status, 200, "an unknown host is not followed");
 }
+
+#[test]
+fn non_canonical_or_ambiguous_original_urls_are_refused() {
+    // Upstreams decode `%72`, resolve `..`, strip `;`: a path Varco would match to a weaker
+    // route than the resource served must not be checked at all.
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    assert_eq!(auth(&stack, &mut b, "/account").status, 200);
+    for path in [
+        "/public/../tax/f24",
+        "/%74ax/f24",
+        "/public/%2e%2e/tax/f24",
+        "//tax/f24",
+        "/tax;x=1/f24",
+        "/tax%2ff24",
+    ] {
+        let r = auth(&stack, &mut b, path);
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert_eq!(
+            r.header("x-varco-reason"),
+            Some("broker_noncanonical_path"),
+            "{path}"
+        );
+        assert!(r.header("x-varco-sub").is_none());
+    }
+    // A client-added X-Original-URI next to the proxy's X-Forwarded-Uri (Traefik passes
+    // client headers through): ambiguous, refused rather than guessed.
+    let r = b.get_with(
+        &format!("{}/auth", stack.varco),
+        &[
+            ("X-Forwarded-Uri", "/tax/f24"),
+            ("X-Original-URI", "/account"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.header("x-varco-reason"),
+        Some("broker_ambiguous_original_uri")
+    );
+}
+
+#[test]
+fn a_planted_second_session_cookie_is_not_believed() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let cookie = b.cookies["varco_session"].clone();
+    // Two cookies of the session's name (one tossed from a sibling domain): neither counts.
+    let r = Browser::default().get_with(
+        &format!("{}/auth", stack.varco),
+        &[
+            (
+                "Cookie",
+                &format!("varco_session={cookie}; varco_session={cookie}"),
+            ),
+            ("X-Original-URI", "/account"),
+        ],
+    );
+    assert_eq!(r.status, 401, "{r:?}");
+}

@@ -225,4 +225,11 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
             && step_up.contains("level=3"),
         "{step_up}"
     );
+
+    // Logout through nginx reaches Varco (not the portal) and ends the session there.
+    let out = b.get(&format!("{}/logout", site.base));
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("Signed out"), "{}", out.body);
+    let r = b.get(&format!("{}/pratiche/123", site.base));
+    assert_eq!(r.status, 302, "{r:?}");
 }

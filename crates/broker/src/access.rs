@@ -285,6 +285,65 @@ impl Route {
     }
 }
 
+/// Whether `path` (no query) is in the one form Varco and every upstream read the same way,
+/// so the route Varco checks is the resource the upstream serves. Refused: `\`, `;` (matrix
+/// parameters some servers strip), empty segments (`//`), `.` and `..` segments, control
+/// characters and non-ASCII bytes, invalid percent escapes, and percent-encoded characters
+/// that need no encoding or change the path's structure (unreserved characters, `/`, `\`,
+/// `%`, `;`): `/%72iservato` and `/a/%2e%2e/riservato` would otherwise reach `/riservato`
+/// past a route that does not match them.
+pub fn canonical_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') || b.len() > 8192 {
+        return false;
+    }
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' | b';' => return false,
+            c if c.is_ascii_control() || !c.is_ascii() => return false,
+            b'%' => {
+                let (Some(h), Some(l)) = (
+                    b.get(i + 1).copied().and_then(hex),
+                    b.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return false;
+                };
+                let c = u8::try_from(h * 16 + l).unwrap_or(0);
+                if c.is_ascii_alphanumeric() || b"-._~/\\%;".contains(&c) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len() - 1;
+    !segments
+        .iter()
+        .enumerate()
+        .any(|(n, seg)| matches!(*seg, "." | "..") || (seg.is_empty() && n < last))
+}
+
+/// The host as routes name it: lower-case, without a trailing dot, without the scheme's
+/// default port.
+pub fn normalize_host(host: &str, https: bool) -> String {
+    let default_port = if https { ":443" } else { ":80" };
+    let h = host.strip_suffix(default_port).unwrap_or(host);
+    let h = match h.rsplit_once(':') {
+        // host:port (an IPv6 literal without a port ends with `]`).
+        Some((name, port)) if !h.ends_with(']') => {
+            format!("{}:{port}", name.trim_end_matches('.'))
+        }
+        _ => h.trim_end_matches('.').to_owned(),
+    };
+    h.to_ascii_lowercase()
+}
+
 /// An address or network whose forwarding headers are believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
@@ -385,7 +444,7 @@ impl Access {
     pub fn return_to<'a>(&self, s: &'a str, allow_http: bool) -> Option<&'a str> {
         if s.len() > 2048
             || s.bytes()
-                .any(|b| b.is_ascii_control() || b == b'\\' || b == b' ')
+                .any(|b| b.is_ascii_control() || !b.is_ascii() || b == b'\\' || b == b' ')
         {
             return None;
         }
@@ -566,6 +625,13 @@ pub(crate) fn validate(
             }
         };
         let host = r.host.map(|h| h.to_ascii_lowercase());
+        // `/tax/` and `/tax` protect the same tree: `/tax` itself must not fall to a broader
+        // route.
+        let path_prefix = if r.path_prefix.len() > 1 {
+            r.path_prefix.trim_end_matches('/').to_owned()
+        } else {
+            r.path_prefix.clone()
+        };
         if host
             .as_deref()
             .is_some_and(|h| h.is_empty() || h.contains(['/', '@', ' ']))
@@ -574,7 +640,7 @@ pub(crate) fn validate(
         }
         out_routes.push(Route {
             host,
-            path_prefix: r.path_prefix,
+            path_prefix,
             policy: Policy {
                 min_loa,
                 methods,
@@ -743,6 +809,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_canonical_paths_are_checked() {
+        for ok in [
+            "/",
+            "/riservato/doc",
+            "/riservato/doc/",
+            "/a%20b",
+            "/caf%C3%A8",
+            "/x.y/z..w",
+            "/.well-known/x",
+        ] {
+            assert!(canonical_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "riservato",
+            "/public/../riservato/doc",
+            "/public/./riservato",
+            "/..",
+            "//riservato/doc",
+            "/riservato//doc",
+            "/%72iservato/doc",
+            "/public/%2e%2e/riservato/doc",
+            "/public/%2E%2E/riservato",
+            "/riservato%2fdoc",
+            "/riservato%5cdoc",
+            "/riservato;x=1/doc",
+            "/a\\b",
+            "/%zz",
+            "/%4",
+            "/%252e%252e/",
+            "/a\tb",
+            "/cafè",
+        ] {
+            assert!(!canonical_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_normalized_like_routes() {
+        assert_eq!(
+            normalize_host("Portal.Example.org:443", true),
+            "portal.example.org"
+        );
+        assert_eq!(
+            normalize_host("portal.example.org.", true),
+            "portal.example.org"
+        );
+        assert_eq!(
+            normalize_host("portal.example.org.:8443", true),
+            "portal.example.org:8443"
+        );
+        assert_eq!(
+            normalize_host("portal.example.org:80", false),
+            "portal.example.org"
+        );
+        assert_eq!(
+            normalize_host("portal.example.org:80", true),
+            "portal.example.org:80"
+        );
+        assert_eq!(normalize_host("[::1]", false), "[::1]");
+        assert_eq!(normalize_host("[::1]:8080", false), "[::1]:8080");
+    }
+
+    #[test]
     fn networks_match_by_prefix() {
         let n = Network::parse("10.1.0.0/16").unwrap();
         assert!(n.contains("10.1.200.3".parse().unwrap()));
@@ -833,6 +963,10 @@ mod tests {
             "/\\evil.example",
             "javascript:alert(1)",
             "https://portal.example.org.evil.example/",
+            "https:/evil.example/",
+            "HTTPS://evil.example/",
+            "https://portal.example.org:443.evil.example/",
+            "/\u{fc}ber",
             "/a\r\nSet-Cookie: x",
             "",
         ] {

@@ -169,7 +169,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = Store::memory(config.pending_ttl, config.max_pending);
+    let store = Store::memory(config.pending_ttl, config.max_pending, config.session_ttl);
     if config.access.ephemeral_key {
         log::event(
             "token_key_ephemeral",

@@ -206,8 +206,7 @@ struct RawAttributeService {
 #[serde(deny_unknown_fields)]
 struct RawSession {
     key_file: PathBuf,
-    #[serde(default = "default_cookie_name")]
-    cookie_name: String,
+    cookie_name: Option<String>,
     #[serde(default = "default_true")]
     cookie_secure: bool,
     #[serde(default = "default_session_ttl")]
@@ -255,9 +254,6 @@ fn default_binding() -> String {
 }
 fn default_level() -> u8 {
     2
-}
-fn default_cookie_name() -> String {
-    "varco_session".into()
 }
 fn default_true() -> bool {
     true
@@ -503,16 +499,30 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .and_then(|bytes| parse_session_key(&bytes))
         .map_err(|e| bad("session.key_file", e))
         .ok();
-    if raw.session.cookie_name.is_empty()
-        || !raw
-            .session
-            .cookie_name
+    // Over https the default name carries the `__Host-` prefix: browsers then accept the
+    // cookie only from this host, with `Secure` and `Path=/`, so no sibling subdomain can
+    // plant a session of its choosing (cookie tossing).
+    let cookie_name = raw.session.cookie_name.clone().unwrap_or_else(|| {
+        if raw.session.cookie_secure {
+            "__Host-varco_session".into()
+        } else {
+            "varco_session".into()
+        }
+    });
+    if cookie_name.is_empty()
+        || !cookie_name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         bad(
             "session.cookie_name",
-            "must be non-empty ASCII letters, digits or _".into(),
+            "must be non-empty ASCII letters, digits, _ or -".into(),
+        );
+    }
+    if cookie_name.starts_with("__Host-") && !raw.session.cookie_secure {
+        bad(
+            "session.cookie_name",
+            "a __Host- cookie needs session.cookie_secure = true".into(),
         );
     }
     if raw.session.ttl_seconds == 0 {
@@ -596,7 +606,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 default_level,
                 metadata,
                 session_key,
-                cookie_name: raw.session.cookie_name,
+                cookie_name,
                 cookie_secure: raw.session.cookie_secure,
                 session_ttl: Duration::from_secs(raw.session.ttl_seconds),
                 idle_timeout: (raw.session.idle_timeout_seconds > 0)

@@ -177,7 +177,7 @@ pub(crate) fn token_for(
 /// What the proxy says the original request was. Borrowed from the headers; only the
 /// trusted-proxy rule decides which headers count.
 struct Original<'r> {
-    host: &'r str,
+    host: String,
     uri: &'r str,
     proto: &'r str,
 }
@@ -192,7 +192,7 @@ impl Original<'_> {
     }
 }
 
-fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
+fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let own_host = h("host").unwrap_or_default();
     let default_proto = if state.config.public_base_url.starts_with("https://") {
@@ -205,16 +205,22 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
         .get::<Peer>()
         .is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if !trusted {
-        return Original {
-            host: own_host,
+        return Ok(Original {
+            host: crate::access::normalize_host(own_host, default_proto == "https"),
             uri: "/",
             proto: default_proto,
-        };
+        });
     }
-    let uri = h("x-original-uri")
-        .or_else(|| h("x-forwarded-uri"))
-        .filter(|u| u.starts_with('/'))
-        .unwrap_or("/");
+    // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
+    // headers through would let a client add the other one and choose the route checked.
+    let uri = match (h("x-original-uri"), h("x-forwarded-uri")) {
+        (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
+        (Some(u), _) | (None, Some(u)) => u,
+        (None, None) => "/",
+    };
+    if !uri.starts_with('/') {
+        return Err("broker_noncanonical_path");
+    }
     let proto = match h("x-forwarded-proto") {
         Some("https") => "https",
         Some("http") => "http",
@@ -223,12 +229,11 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Original<'r> {
     let host = h("x-forwarded-host").unwrap_or(own_host);
     // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
     // don't.
-    let default_port = if proto == "https" { ":443" } else { ":80" };
-    Original {
-        host: host.strip_suffix(default_port).unwrap_or(host),
+    Ok(Original {
+        host: crate::access::normalize_host(host, proto == "https"),
         uri,
         proto,
-    }
+    })
 }
 
 pub(crate) fn spid_level(loa: Loa) -> u8 {
@@ -248,7 +253,6 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let redirect_mode = req.uri().query().is_some_and(|q| {
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
-    let original = original(state, req);
     let access = &state.config.access;
     let decided = |outcome: &str| {
         state
@@ -257,7 +261,21 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
             .with_label_values(&[outcome])
             .inc();
     };
-    let Some(route) = access.route(original.host, original.path()) else {
+    let checked = original(state, req).and_then(|o| {
+        if crate::access::canonical_path(o.path()) {
+            Ok(o)
+        } else {
+            Err("broker_noncanonical_path")
+        }
+    });
+    let original = match checked {
+        Ok(o) => o,
+        Err(code) => {
+            decided(code);
+            return bad_request(code);
+        }
+    };
+    let Some(route) = access.route(&original.host, original.path()) else {
         decided("no_route");
         return denied(
             "broker_no_route",
@@ -325,6 +343,25 @@ fn allowed(state: &State, view: &View, route: &Route, now: u64) -> Response<Body
         }
     }
     set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// 400 for a request whose original URL cannot be checked unambiguously.
+fn bad_request(code: &str) -> Response<Body> {
+    log::event("auth_refused", &[("code", code)]);
+    let mut r = html(
+        StatusCode::BAD_REQUEST,
+        pages::simple(
+            "Richiesta non valida",
+            "Invalid request",
+            "L'indirizzo richiesto non è in forma canonica.",
+            "The requested address is not in canonical form.",
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(code) {
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-varco-reason"), v);
+    }
     r
 }
 

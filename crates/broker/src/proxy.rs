@@ -87,8 +87,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A WebSocket upgrade (the only protocol tunnelled: an `h2c` upgrade would hand the client
+/// a raw connection to the upstream past every later check).
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
         && headers
             .get_all(header::CONNECTION)
             .iter()
@@ -145,6 +150,23 @@ pub async fn forward(
             "proxy_no_upstream",
         );
     };
+    if !crate::access::canonical_path(req.uri().path()) {
+        log::event("auth_refused", &[("code", "broker_noncanonical_path")]);
+        state
+            .metrics
+            .access_decisions
+            .with_label_values(&["broker_noncanonical_path"])
+            .inc();
+        return own(crate::server::html(
+            StatusCode::BAD_REQUEST,
+            pages::simple(
+                "Richiesta non valida",
+                "Invalid request",
+                "L'indirizzo richiesto non è in forma canonica.",
+                "The requested address is not in canonical form.",
+            ),
+        ));
+    }
     let now = unix((state.clock)());
     let base = &state.config.public_base_url;
     let host = req
@@ -236,21 +258,49 @@ pub async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     let access = &state.config.access;
     // Nothing identity-like from the client reaches the upstream: every configured header,
-    // the token header, and any X-Varco-* at all.
+    // the token header, and any X-Varco-* at all, in any spelling a CGI-style upstream would
+    // fold into the same variable (`X_Varco_Sub` is `HTTP_X_VARCO_SUB` too).
+    let folded = |n: &str| n.replace('_', "-");
+    let identity_like = |n: &HeaderName| {
+        let f = folded(n.as_str());
+        f.starts_with("x-varco-")
+            || access.headers.iter().any(|(h, _)| h.as_str() == f)
+            || access
+                .token_header
+                .as_ref()
+                .is_some_and(|h| h.as_str() == f)
+    };
     let client_names: Vec<HeaderName> = parts
         .headers
         .keys()
-        .filter(|n| n.as_str().starts_with("x-varco-"))
+        .filter(|n| identity_like(n))
         .cloned()
         .collect();
     for n in client_names {
         parts.headers.remove(n);
     }
-    for (name, _) in &access.headers {
-        parts.headers.remove(name);
-    }
-    if let Some(name) = &access.token_header {
-        parts.headers.remove(name);
+    // Varco's own cookies are its business: an upstream that saw the session cookie could
+    // replay it against Varco for other routes and audiences.
+    let cookies: Vec<String> = parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !name.is_empty()
+                && name != state.config.cookie_name
+                && name != crate::server::login_cookie(state)
+        })
+        .map(str::to_owned)
+        .collect();
+    parts.headers.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            parts.headers.insert(header::COOKIE, v);
+        }
     }
     for (name, value) in view.headers() {
         parts.headers.insert(name.clone(), value.clone());
@@ -263,15 +313,29 @@ pub async fn forward(
             None => return own(crate::server::internal("broker_token")),
         }
     }
-    if let Some(peer) = parts.extensions.get::<Peer>() {
-        let ip = peer.0.ip().to_string();
+    // Client-address headers: believed (and extended) only from a trusted proxy in front of
+    // Varco; from anyone else, replaced by the peer's address, so upstream logs record who
+    // really connected.
+    let peer = parts.extensions.get::<Peer>().map(|p| p.0.ip());
+    let trusted = peer.is_some_and(|ip| access.trusts(ip));
+    if !trusted {
+        for name in [
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+        ] {
+            parts.headers.remove(name);
+        }
+    }
+    if let Some(ip) = peer {
         let xff = match parts
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
         {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip,
+            Some(prev) if trusted => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
         };
         if let Ok(v) = HeaderValue::from_str(&xff) {
             parts.headers.insert("x-forwarded-for", v);
@@ -338,11 +402,17 @@ pub async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            // The tunnel ends with the session: a WebSocket does not outlive `exp`.
+            let lifetime = Duration::from_secs(view.session.exp.saturating_sub(now));
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    let _ = tokio::time::timeout(
+                        lifetime,
+                        tokio::io::copy_bidirectional(&mut client, &mut upstream),
+                    )
+                    .await;
                 }
             });
         }

@@ -27,7 +27,7 @@ const MAX_BODY: usize = 512 * 1024;
 /// The cookie binding a login to the browser that started it. Over https it carries the
 /// `__Host-` prefix, so no sibling domain or plain-http page can plant one (login CSRF by
 /// cookie tossing); plain-http development hosts cannot use the prefix.
-fn login_cookie(state: &State) -> &'static str {
+pub(crate) fn login_cookie(state: &State) -> &'static str {
     if state.config.cookie_secure {
         "__Host-varco_login"
     } else {
@@ -141,10 +141,12 @@ async fn route(
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let https = state.config.public_base_url.starts_with("https://");
+        let host = crate::access::normalize_host(host, https);
         if let Some(route) = state
             .config
             .access
-            .route(host, path)
+            .route(&host, path)
             .filter(|r| r.upstream.is_some())
         {
             return ("proxy", crate::proxy::forward(state, route, req).await);
@@ -988,15 +990,20 @@ fn display_name(s: &Session) -> String {
     }
 }
 
+/// The value of cookie `name`, when the request carries exactly one. Two cookies of the same
+/// name mean one was planted (from a sibling domain or another path): neither is believed.
 pub(crate) fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
-    req.headers()
+    let mut found = req
+        .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 pub(crate) fn set(r: &mut Response<Body>, name: header::HeaderName, value: &'static str) {

@@ -34,9 +34,9 @@ pub enum Store {
 }
 
 impl Store {
-    /// An in-memory store.
-    pub fn memory(pending_ttl: Duration, max_pending: u64) -> Self {
-        Store::Memory(MemoryStore::new(pending_ttl, max_pending))
+    /// An in-memory store. `session_ttl` bounds how long a session's last activity is kept.
+    pub fn memory(pending_ttl: Duration, max_pending: u64, session_ttl: Duration) -> Self {
+        Store::Memory(MemoryStore::new(pending_ttl, max_pending, session_ttl))
     }
 
     /// Marks session `sid` as used at `now` (Unix seconds) and returns the previous mark,
@@ -121,8 +121,10 @@ pub struct MemoryStore {
     /// would re-open it to replay. Entries exist only for assertions that passed signature
     /// verification with a trusted IdP key, and each expires with its assertion.
     assertions: Cache<String, Instant>,
-    /// Last activity per session, Unix seconds by the injected clock; forgotten after a
-    /// day of silence (longer than any idle timeout Varco accepts).
+    /// Last activity per session, Unix seconds by the injected clock; forgotten only after
+    /// a whole session lifetime of silence (the session has expired by then), and never for
+    /// lack of room: a missing mark reads as "first use", which must not revive an idle
+    /// session.
     activity: Cache<String, std::sync::Arc<AtomicU64>>,
     /// Logged-out sessions until their cookie would have expired anyway. Not
     /// capacity-bounded, for the same reason as `assertions`.
@@ -130,7 +132,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    fn new(pending_ttl: Duration, max_pending: u64) -> Self {
+    fn new(pending_ttl: Duration, max_pending: u64, session_ttl: Duration) -> Self {
         MemoryStore {
             pending: Cache::builder()
                 .max_capacity(max_pending)
@@ -138,8 +140,7 @@ impl MemoryStore {
                 .build(),
             assertions: Cache::builder().expire_after(UntilInstant).build(),
             activity: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(Duration::from_secs(86_400))
+                .time_to_idle(session_ttl + Duration::from_secs(60))
                 .build(),
             revoked: Cache::builder().expire_after(UntilInstant).build(),
         }
@@ -166,7 +167,11 @@ mod tests {
 
     #[test]
     fn assertion_ids_are_consumed_once_even_concurrently() {
-        let store = std::sync::Arc::new(Store::memory(Duration::from_secs(60), 10));
+        let store = std::sync::Arc::new(Store::memory(
+            Duration::from_secs(60),
+            10,
+            Duration::from_secs(3600),
+        ));
         let firsts: usize = (0..16)
             .map(|_| {
                 let s = store.clone();
@@ -180,7 +185,7 @@ mod tests {
 
     #[test]
     fn session_activity_and_revocation() {
-        let store = Store::memory(Duration::from_secs(60), 10);
+        let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
         assert_eq!(store.touch_session("s", 100), None);
         assert_eq!(store.touch_session("s", 150), Some(100));
         assert_eq!(store.touch_session("s", 160), Some(150));
@@ -197,7 +202,7 @@ mod tests {
 
     #[test]
     fn pending_requests_are_taken_once() {
-        let store = Store::memory(Duration::from_secs(60), 10);
+        let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
         let p = Pending {
             idp: "i".into(),
             level: saml::Level::L2,

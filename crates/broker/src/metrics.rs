@@ -56,13 +56,19 @@ pub mod names {
     pub const METADATA_REFRESH_FAILURES: &str = "varco_metadata_refresh_failures_total";
     /// Gauge: number of trusted IdPs in the registry.
     pub const METADATA_IDPS: &str = "varco_metadata_idps";
+    /// Histogram: time to make one audit record durable, seconds.
+    pub const AUDIT_DURATION: &str = "varco_audit_append_duration_seconds";
+    /// Counter: audit appends that failed, by code (a completed login then failed closed).
+    pub const AUDIT_FAILURES: &str = "varco_audit_failures_total";
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 20] = [
+        AUDIT_DURATION,
+        AUDIT_FAILURES,
         HTTP_REQUESTS,
         HTTP_DURATION,
         LOGINS_STARTED,
@@ -107,6 +113,10 @@ pub struct Metrics {
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
     pub logouts: IntCounter,
+    /// See [`names::AUDIT_DURATION`].
+    pub audit_duration: prometheus::Histogram,
+    /// See [`names::AUDIT_FAILURES`].
+    pub audit_failures: IntCounterVec,
     metadata_valid_until: GaugeVec,
     metadata_state: IntGaugeVec,
     metadata_cert_expiry: GaugeVec,
@@ -177,6 +187,15 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(ready.clone()));
+        let audit_duration = prometheus::Histogram::with_opts(
+            HistogramOpts::new(AUDIT_DURATION, "Time to make one audit record durable.").buckets(
+                vec![
+                    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ],
+            ),
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(audit_duration.clone()));
         let build = gauge(
             &r,
             BUILD_INFO,
@@ -225,6 +244,13 @@ impl Metrics {
             tokens_minted,
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
+            audit_duration,
+            audit_failures: counter(
+                &r,
+                AUDIT_FAILURES,
+                "Audit appends that failed; the login failed closed.",
+                &["code"],
+            ),
             metadata_valid_until: fgauge(
                 &r,
                 METADATA_SECONDS_TO_VALID_UNTIL,

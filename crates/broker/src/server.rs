@@ -602,8 +602,8 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             // No session without its durable audit record: fail closed.
             let now = (state.clock)();
             let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
-            if let Err(e) = state.audit.append(now, record).await {
-                return audit_unavailable(e);
+            if let Err(e) = timed_append(state, now, record).await {
+                return audit_unavailable(state, e);
             }
             if let Some(old) = previous {
                 let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
@@ -661,7 +661,7 @@ async fn audit_refusal(
     let now = (state.clock)();
     evidence.spid_error = f.spid_error;
     let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
-    if let Err(e) = state.audit.append(now, record).await {
+    if let Err(e) = timed_append(state, now, record).await {
         log::event(
             "audit_refusal_not_recorded",
             &[("code", e.code()), ("refusal", f.code)],
@@ -670,8 +670,35 @@ async fn audit_refusal(
     acs_failed(state, f)
 }
 
+/// Appends one audit record, timing it and counting failures (`/metrics`).
+async fn timed_append(
+    state: &State,
+    now: std::time::SystemTime,
+    record: Vec<u8>,
+) -> Result<(), audit::AuditError> {
+    let started = std::time::Instant::now();
+    let result = state.audit.append(now, record).await;
+    state
+        .metrics
+        .audit_duration
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(e) = &result {
+        state
+            .metrics
+            .audit_failures
+            .with_label_values(&[e.code()])
+            .inc();
+    }
+    result
+}
+
 /// 503 when the audit record of a completed login could not be made durable.
-fn audit_unavailable(e: audit::AuditError) -> Response<Body> {
+fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[e.code(), ""])
+        .inc();
     log::event("login_refused", &[("code", e.code())]);
     let mut r = html(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -95,6 +95,9 @@ fn every_named_family_is_exported() {
         .with_label_values(&["saml_status", "nr25"])
         .inc();
     m.proxy_failures.with_label_values(&["proxy_timeout"]).inc();
+    m.audit_failures
+        .with_label_values(&["audit_unavailable"])
+        .inc();
     // Metadata families come from the sources' statistics: a loaded file with validUntil,
     // and an unreachable URL (failure counters).
     let dir = std::env::temp_dir().join(format!("varco-deploy-files-{}", std::process::id()));

@@ -64,7 +64,10 @@ fn forward_auth(c: &mut Criterion) {
         .header("host", "sp.varco.example.org")
         .header("x-original-uri", "/account/documents?page=2")
         .header("x-forwarded-host", "sp.varco.example.org")
-        .header("cookie", format!("other=1; varco_session={sealed}"))
+        .header(
+            "cookie",
+            format!("other=1; {}={sealed}", config.cookie_name),
+        )
         .extension(Peer("127.0.0.1:50000".parse().unwrap()))
         .body(())
         .unwrap();

@@ -307,3 +307,13 @@ pub fn sp_credentials(dir: &Path, common_name: &str) {
     );
     std::fs::write(dir.join("session.key"), "ab".repeat(32)).expect("session key");
 }
+
+/// The values of header `name` (case-insensitive) in an HTTP request or response head given
+/// as text, one `Name: value` per line (what the test portals echo back).
+pub fn header_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}

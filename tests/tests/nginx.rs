@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::stack::{Stack, idp_answer_from, post_to_acs};
-use e2e::{Browser, Process, free_port};
+use e2e::{Browser, Process, free_port, header_values};
 
 /// The portal: answers every request with the request head it received, so the test sees
 /// exactly which headers nginx passed on.
@@ -127,15 +127,6 @@ fn site() -> Site {
     }
 }
 
-/// The header `name` as the portal received it (from its echo), if present.
-fn received<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
-    echo.lines()
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect()
-}
-
 #[test]
 fn anonymous_to_login_then_the_portal_gets_the_identity() {
     let site = site();
@@ -196,14 +187,22 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     let echo = &page.body;
     assert!(echo.starts_with("GET /pratiche/123?x=1 "), "{echo}");
     assert_eq!(
-        received(echo, "X-Varco-Sub"),
+        header_values(echo, "X-Varco-Sub"),
         ["TINIT-RSSMRA80A01H501U"],
         "{echo}"
     );
-    assert_eq!(received(echo, "X-Varco-Loa"), ["substantial"], "{echo}");
-    assert_eq!(received(echo, "X-Varco-Method"), ["spid"], "{echo}");
-    assert_eq!(received(echo, "X-Varco-Given-Name"), ["Mario"], "{echo}");
-    let auth = received(echo, "Authorization");
+    assert_eq!(
+        header_values(echo, "X-Varco-Loa"),
+        ["substantial"],
+        "{echo}"
+    );
+    assert_eq!(header_values(echo, "X-Varco-Method"), ["spid"], "{echo}");
+    assert_eq!(
+        header_values(echo, "X-Varco-Given-Name"),
+        ["Mario"],
+        "{echo}"
+    );
+    let auth = header_values(echo, "Authorization");
     assert!(
         auth.len() == 1 && auth[0].starts_with("Bearer ey"),
         "{echo}"
@@ -211,7 +210,7 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     // Claims Varco is not configured to send are absent even when the client sent them.
     let page = b.get_with(&back, &[("X-Varco-Email", "forged@example.org")]);
     assert!(
-        received(&page.body, "X-Varco-Email").is_empty(),
+        header_values(&page.body, "X-Varco-Email").is_empty(),
         "{}",
         page.body
     );

@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use e2e::stack::{Stack, idp_answer_from, post_to_acs};
-use e2e::{Browser, free_port};
+use e2e::{Browser, free_port, header_values};
 
 /// The portal: echoes the request head; `/size` answers the body's length; `/big` sends
 /// 4 MiB; `/slow` waits 3 s; an `Upgrade: websocket` request is switched and echoed raw
@@ -121,14 +121,6 @@ fn logged_in(stack: &Stack) -> Browser {
     b
 }
 
-fn lines_named<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
-    echo.lines()
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect()
-}
-
 #[test]
 fn proxied_portal_gets_varco_identity_only() {
     let stack = stack();
@@ -154,18 +146,18 @@ fn proxied_portal_gets_varco_identity_only() {
     let echo = &r.body;
     assert!(echo.starts_with("GET /pratiche?n=1 HTTP/1.1"), "{echo}");
     assert_eq!(
-        lines_named(echo, "x-varco-sub"),
+        header_values(echo, "x-varco-sub"),
         ["TINIT-RSSMRA80A01H501U"],
         "{echo}"
     );
-    assert!(lines_named(echo, "x-varco-custom").is_empty(), "{echo}");
-    let auth = lines_named(echo, "authorization");
+    assert!(header_values(echo, "x-varco-custom").is_empty(), "{echo}");
+    let auth = header_values(echo, "authorization");
     assert!(
         auth.len() == 1 && auth[0].starts_with("Bearer ey"),
         "{echo}"
     );
     assert_eq!(
-        lines_named(echo, "x-forwarded-for"),
+        header_values(echo, "x-forwarded-for"),
         ["127.0.0.1"],
         "{echo}"
     );
@@ -279,7 +271,7 @@ fn client_spellings_cookies_and_addresses_do_not_reach_the_upstream() {
     assert!(!echo.contains("forged"), "{echo}");
     assert!(!echo.contains("203.0.113.9"), "{echo}");
     assert_eq!(
-        lines_named(&echo, "x-forwarded-for"),
+        header_values(&echo, "x-forwarded-for"),
         ["127.0.0.1"],
         "{echo}"
     );
@@ -296,7 +288,7 @@ fn client_spellings_cookies_and_addresses_do_not_reach_the_upstream() {
         )],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let cookies = lines_named(&r.body, "cookie");
+    let cookies = header_values(&r.body, "cookie");
     assert_eq!(cookies, ["portal_pref=it"], "{}", r.body);
 }
 

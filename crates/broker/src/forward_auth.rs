@@ -254,13 +254,7 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
     let access = &state.config.access;
-    let decided = |outcome: &str| {
-        state
-            .metrics
-            .access_decisions
-            .with_label_values(&[outcome])
-            .inc();
-    };
+    let decided = |outcome: &str| state.metrics.decided(outcome);
     let checked = original(state, req).and_then(|o| {
         if crate::access::canonical_path(o.path()) {
             Ok(o)

@@ -313,6 +313,11 @@ impl Metrics {
         self
     }
 
+    /// Counts one forward-auth or proxy decision.
+    pub fn decided(&self, outcome: &str) {
+        self.access_decisions.with_label_values(&[outcome]).inc();
+    }
+
     /// The text exposition, with the metadata gauges read from `refresher` at `now`.
     pub fn render(&self, refresher: &Refresher, now: SystemTime) -> String {
         let _one = self

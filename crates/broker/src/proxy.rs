@@ -152,11 +152,7 @@ pub async fn forward(
     };
     if !crate::access::canonical_path(req.uri().path()) {
         log::event("auth_refused", &[("code", "broker_noncanonical_path")]);
-        state
-            .metrics
-            .access_decisions
-            .with_label_values(&["broker_noncanonical_path"])
-            .inc();
+        state.metrics.decided("broker_noncanonical_path");
         return own(crate::server::html(
             StatusCode::BAD_REQUEST,
             pages::simple(
@@ -196,13 +192,7 @@ pub async fn forward(
         form_urlencoded::byte_serialize(if ok { &absolute } else { "/" }.as_bytes())
             .collect::<String>()
     };
-    let decided = |outcome: &str| {
-        state
-            .metrics
-            .access_decisions
-            .with_label_values(&[outcome])
-            .inc();
-    };
+    let decided = |outcome: &str| state.metrics.decided(outcome);
     let Some(view) = view(state, &req, now) else {
         decided("no_session");
         let level = spid_level(route.policy.min_loa);

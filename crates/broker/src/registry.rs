@@ -142,13 +142,20 @@ impl Refresher {
         self.records().iter().map(|r| r.stats(now)).collect()
     }
 
-    /// The earliest time something needs doing: a due attempt or a `validUntil` to enforce.
-    pub fn next_wakeup(&self) -> Option<SystemTime> {
-        self.records()
+    /// The earliest time something needs doing: a due attempt, or a `validUntil` (of a
+    /// document or of one IdP entry) still to come after `now`. One already passed has been
+    /// enforced and is not a reason to wake up again (that was a busy loop).
+    pub fn next_wakeup(&self, now: SystemTime) -> Option<SystemTime> {
+        let records = self.records();
+        let attempts = records.iter().map(|r| r.next_attempt);
+        let ends = records
             .iter()
-            .flat_map(|r| [Some(r.next_attempt), r.validity.valid_until])
+            .flat_map(|r| {
+                std::iter::once(r.validity.valid_until).chain(r.idps.iter().map(|i| i.valid_until))
+            })
             .flatten()
-            .min()
+            .filter(|t| *t > now);
+        attempts.chain(ends).min()
     }
 
     /// Path of a source's backing file.
@@ -235,6 +242,9 @@ impl Refresher {
         pick: impl Fn(&SourceConfig, &SourceRecord) -> bool,
     ) -> usize {
         let _pass = self.pass.lock().await;
+        // Expiry first: a fetch may take up to its timeout, and what has expired must not be
+        // served while it runs.
+        self.publish_quietly(now, false);
         let chosen: Vec<usize> = {
             let records = self.records();
             self.sources
@@ -334,15 +344,23 @@ impl Refresher {
     /// Drops expired documents, rebuilds the snapshot from every source's current IdPs,
     /// swaps it in and updates readiness.
     fn publish(&self, now: SystemTime) {
+        self.publish_quietly(now, true);
+    }
+
+    /// [`Self::publish`]; duplicates are logged only with `report` (once per pass).
+    fn publish_quietly(&self, now: SystemTime, report: bool) {
         let mut records = self.records();
         for r in records.iter_mut() {
             if r.expire(now) {
                 log::event("metadata_expired", &[("source", &r.name)]);
             }
         }
-        let (snapshot, duplicates) =
-            Snapshot::build(records.iter().flat_map(|r| r.idps.iter().cloned()));
-        for d in duplicates {
+        let (snapshot, duplicates) = Snapshot::build(
+            records
+                .iter()
+                .flat_map(|r| r.idps.iter().filter(|i| i.is_valid_at(now)).cloned()),
+        );
+        for d in duplicates.iter().filter(|_| report) {
             log::event(
                 "metadata_duplicate_idp",
                 &[("idp", d.entity_id()), ("source", &d.source)],
@@ -370,7 +388,7 @@ impl Refresher {
                 self.refresh_due(now).await;
                 let now = clock();
                 let wait = self
-                    .next_wakeup()
+                    .next_wakeup(now)
                     .and_then(|t| t.duration_since(now).ok())
                     .unwrap_or(Duration::ZERO)
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));

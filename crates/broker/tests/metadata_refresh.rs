@@ -519,3 +519,59 @@ async fn readiness_waits_for_every_required_source() {
         "the optional source does not hold readiness"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_document_is_withdrawn_before_a_hanging_fetch() {
+    let dir = state_dir("expire-first");
+    let server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Rsa2048, "Alfa ID")],
+        "2026-01-03T00:00:00Z",
+        FEDERATION_KEY,
+    )));
+    let r = Arc::new(refresher(server.url(), &dir));
+    r.refresh_due(t0()).await;
+    assert!(r.registry().get(IDP_A).is_some());
+    let requests = server.requests.load(Ordering::SeqCst);
+    // The next fetch hangs until its timeout (2 s); the document has expired meanwhile.
+    server.set(Mode::Hang);
+    let pass = tokio::spawn({
+        let r = r.clone();
+        async move { r.refresh_due(day(2)).await }
+    });
+    // Wait (bounded) for the fetch to be in flight.
+    for _ in 0..500 {
+        if server.requests.load(Ordering::SeqCst) > requests {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(server.requests.load(Ordering::SeqCst) > requests);
+    assert!(!pass.is_finished(), "the fetch should still be hanging");
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "expired metadata served while a fetch hangs"
+    );
+    assert_eq!(pass.await.unwrap(), 1);
+    assert!(r.registry().get(IDP_A).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_wakeup_ignores_a_valid_until_already_passed() {
+    let dir = state_dir("wakeup");
+    let mut server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Rsa2048, "Alfa ID")],
+        "2026-01-03T00:00:00Z",
+        FEDERATION_KEY,
+    )));
+    let r = refresher(server.url(), &dir);
+    r.refresh_due(t0()).await;
+    server.shut_down();
+    r.refresh_due(day(2)).await;
+    assert_eq!(r.records_snapshot()[0].state, SourceState::Expired);
+    // The failed attempt at day 2 retries some seconds later; the validUntil (day 2) is
+    // past and must not make the refresh loop wake at once, again and again.
+    let now = day(2) + Duration::from_secs(1);
+    let next = r.next_wakeup(now).unwrap();
+    assert!(next > now, "next wakeup {next:?} is not after {now:?}");
+    assert_eq!(next, r.records_snapshot()[0].next_attempt);
+}

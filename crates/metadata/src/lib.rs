@@ -123,7 +123,7 @@ pub fn parse_idp_metadata(
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
     let entries = entries(root, federation, None)?;
-    Ok(entries.into_iter().map(|(d, _)| d).collect())
+    Ok(entries.into_iter().map(|e| e.descriptor).collect())
 }
 
 /// A metadata document accepted by [`load_document`].
@@ -162,16 +162,25 @@ pub fn load_document(
     let source: Arc<str> = source.into();
     let idps = entries(root, federation, Some(now))?
         .into_iter()
-        .map(|(descriptor, (display_name, logo))| {
+        .map(|e| {
             Arc::new(IdpEntry {
-                descriptor,
-                display_name,
-                logo,
+                descriptor: e.descriptor,
+                display_name: e.ui.0,
+                logo: e.ui.1,
                 source: source.clone(),
+                valid_until: earliest(validity.valid_until, e.valid_until),
             })
         })
         .collect();
     Ok(Loaded { validity, idps })
+}
+
+/// The earlier of two optional instants (`None` is "no limit").
+fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// `validUntil` and `cacheDuration` of `el`.
@@ -193,20 +202,33 @@ fn validity_of(el: Element<'_, '_>) -> Result<Validity, Error> {
 /// Display name and logo.
 type Ui = (Option<String>, Option<String>);
 
+/// One IdP found in a document.
+struct Found {
+    descriptor: IdpDescriptor,
+    ui: Ui,
+    /// The earliest `validUntil` of the enclosing `EntitiesDescriptor`s below the root and of
+    /// the `EntityDescriptor` itself (the root's is in the document's [`Validity`]).
+    valid_until: Option<SystemTime>,
+}
+
 /// Every IdP under `root`. With `now`, nested elements whose own `validUntil` has passed (or
 /// is unreadable) are skipped with everything under them.
 fn entries(
     root: Element<'_, '_>,
     federation: Federation,
     now: Option<SystemTime>,
-) -> Result<Vec<(IdpDescriptor, Ui)>, Error> {
+) -> Result<Vec<Found>, Error> {
     let mut out = Vec::new();
     if root.is(MD_NS, "EntityDescriptor") {
-        if let Some(idp) = entity(root, federation)? {
-            out.push(idp);
+        if let Some((descriptor, ui)) = entity(root, federation)? {
+            out.push(Found {
+                descriptor,
+                ui,
+                valid_until: None,
+            });
         }
     } else if root.is(MD_NS, "EntitiesDescriptor") {
-        collect(root, federation, now, &mut out)?;
+        collect(root, federation, now, None, &mut out)?;
     } else {
         return Err(Error::NotMetadata);
     }
@@ -216,11 +238,24 @@ fn entries(
     Ok(out)
 }
 
-/// True when a nested element may be used at `now` (always, without `now`).
-fn nested_usable(el: Element<'_, '_>, now: Option<SystemTime>) -> bool {
-    match (now, el.attribute("validUntil")) {
-        (Some(now), Some(v)) => saml::parse_instant(v.trim()).is_some_and(|v| now < v),
-        _ => true,
+/// A nested element's `validUntil`: `Ok(None)` without one, `Err(())` when it is unreadable
+/// or (with `now`) has passed.
+fn nested_valid_until(
+    el: Element<'_, '_>,
+    now: Option<SystemTime>,
+) -> Result<Option<SystemTime>, ()> {
+    let Some(v) = el.attribute("validUntil") else {
+        return Ok(None);
+    };
+    let Some(v) = saml::parse_instant(v.trim()) else {
+        return match now {
+            Some(_) => Err(()),
+            None => Ok(None),
+        };
+    };
+    match now {
+        Some(now) if now >= v => Err(()),
+        _ => Ok(Some(v)),
     }
 }
 
@@ -228,18 +263,24 @@ fn collect(
     group: Element<'_, '_>,
     federation: Federation,
     now: Option<SystemTime>,
-    out: &mut Vec<(IdpDescriptor, Ui)>,
+    bound: Option<SystemTime>,
+    out: &mut Vec<Found>,
 ) -> Result<(), Error> {
     for child in group.child_elements() {
-        if !nested_usable(child, now) {
+        let Ok(own) = nested_valid_until(child, now) else {
             continue;
-        }
+        };
+        let bound = earliest(bound, own);
         if child.is(MD_NS, "EntityDescriptor") {
-            if let Some(idp) = entity(child, federation)? {
-                out.push(idp);
+            if let Some((descriptor, ui)) = entity(child, federation)? {
+                out.push(Found {
+                    descriptor,
+                    ui,
+                    valid_until: bound,
+                });
             }
         } else if child.is(MD_NS, "EntitiesDescriptor") {
-            collect(child, federation, now, out)?;
+            collect(child, federation, now, bound, out)?;
         }
     }
     Ok(())

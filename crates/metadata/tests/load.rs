@@ -208,3 +208,96 @@ fn registry_swaps_whole_snapshots_and_keeps_first_of_duplicates() {
     registry.set_ready(true);
     assert!(registry.is_ready());
 }
+
+#[test]
+fn an_entry_carries_the_earliest_valid_until_of_root_groups_and_itself() {
+    let instant = |s| saml::parse_instant(s);
+    let group = |attrs: &str, inner: &[String]| {
+        format!(
+            r#"<md:EntitiesDescriptor{attrs}>{}</md:EntitiesDescriptor>"#,
+            inner.concat()
+        )
+    };
+    let xml = aggregate(
+        r#" validUntil="2026-03-01T00:00:00Z""#,
+        &[
+            entity("https://root.example", "", ""),
+            group(
+                r#" validUntil="2026-02-01T00:00:00Z""#,
+                &[
+                    entity("https://group.example", "", ""),
+                    entity(
+                        "https://own.example",
+                        r#" validUntil="2026-01-15T00:00:00Z""#,
+                        "",
+                    ),
+                    // Later than its group: the group's applies.
+                    entity(
+                        "https://later.example",
+                        r#" validUntil="2026-12-01T00:00:00Z""#,
+                        "",
+                    ),
+                ],
+            ),
+        ],
+    );
+    let loaded = load(&xml).unwrap();
+    let until = |id: &str| {
+        loaded
+            .idps
+            .iter()
+            .find(|i| i.entity_id() == id)
+            .unwrap()
+            .valid_until
+    };
+    assert_eq!(
+        until("https://root.example"),
+        instant("2026-03-01T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://group.example"),
+        instant("2026-02-01T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://own.example"),
+        instant("2026-01-15T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://later.example"),
+        instant("2026-02-01T00:00:00Z")
+    );
+    // Without any validUntil, no limit from the document.
+    let loaded = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
+    assert_eq!(loaded.idps[0].valid_until, None);
+}
+
+#[test]
+fn get_valid_refuses_an_entry_at_its_valid_until_without_a_refresh() {
+    let xml = aggregate(
+        "",
+        &[entity(
+            "https://own.example",
+            r#" validUntil="2026-01-15T00:00:00Z""#,
+            "",
+        )],
+    );
+    let loaded = load(&xml).unwrap();
+    let registry = Registry::new(Snapshot::build(loaded.idps).0);
+    let end = saml::parse_instant("2026-01-15T00:00:00Z").unwrap();
+    let before = end - Duration::from_secs(1);
+    assert!(registry.get_valid("https://own.example", before).is_some());
+    assert!(registry.get_valid("https://own.example", end).is_none());
+    assert!(
+        registry
+            .get_valid("https://own.example", end + Duration::from_secs(1))
+            .is_none()
+    );
+    // The plain lookup still finds it: only `get_valid` is for the login path.
+    assert!(registry.get("https://own.example").is_some());
+    assert!(
+        !registry
+            .get("https://own.example")
+            .unwrap()
+            .is_valid_at(end)
+    );
+}

@@ -338,7 +338,18 @@ impl Refresher {
             // Configuration validation prevents this; never read it as "skip verification".
             return Err(metadata::Error::Signature(xmldsig::Error::Unsigned));
         }
-        metadata::load_document(bytes, source.federation, pinned, now, &source.name)
+        let loaded = metadata::load_document(bytes, source.federation, pinned, now, &source.name)?;
+        for skipped in &loaded.skipped {
+            log::event(
+                "metadata_entity_skipped",
+                &[
+                    ("source", &source.name),
+                    ("idp", &skipped.entity_id),
+                    ("reason", skipped.reason),
+                ],
+            );
+        }
+        Ok(loaded)
     }
 
     /// Drops expired documents, rebuilds the snapshot from every source's current IdPs,

@@ -122,7 +122,7 @@ pub fn parse_idp_metadata(
     if !pinned.is_empty() {
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
-    let entries = entries(root, federation, None)?;
+    let (entries, _) = entries(root, federation, None)?;
     Ok(entries.into_iter().map(|e| e.descriptor).collect())
 }
 
@@ -133,6 +133,18 @@ pub struct Loaded {
     pub validity: Validity,
     /// Its IdPs, tagged with the source name.
     pub idps: Vec<Arc<IdpEntry>>,
+    /// IdP entries of the aggregate left out because they are malformed (the others are
+    /// served): for the operator's log.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An IdP entry of an `EntitiesDescriptor` left out because it is malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entityID, or `?` when it is missing.
+    pub entity_id: String,
+    /// What is wrong.
+    pub reason: &'static str,
 }
 
 /// Loads one source's document at `now`: parses it, verifies its root signature against
@@ -160,7 +172,8 @@ pub fn load_document(
         return Err(Error::Expired);
     }
     let source: Arc<str> = source.into();
-    let idps = entries(root, federation, Some(now))?
+    let (found, skipped) = entries(root, federation, Some(now))?;
+    let idps = found
         .into_iter()
         .map(|e| {
             Arc::new(IdpEntry {
@@ -172,7 +185,11 @@ pub fn load_document(
             })
         })
         .collect();
-    Ok(Loaded { validity, idps })
+    Ok(Loaded {
+        validity,
+        idps,
+        skipped,
+    })
 }
 
 /// The earlier of two optional instants (`None` is "no limit").
@@ -211,14 +228,18 @@ struct Found {
     valid_until: Option<SystemTime>,
 }
 
-/// Every IdP under `root`. With `now`, nested elements whose own `validUntil` has passed (or
-/// is unreadable) are skipped with everything under them.
+/// Every IdP under `root`, and the malformed IdP entries of an aggregate that were left out.
+/// With `now`, nested elements whose own `validUntil` has passed (or is unreadable) are
+/// skipped with everything under them. A malformed root `EntityDescriptor` is an error; in
+/// an `EntitiesDescriptor` a malformed entry is skipped, and the document is refused only
+/// when no usable IdP remains (with the first entry's error, when there was one).
 fn entries(
     root: Element<'_, '_>,
     federation: Federation,
     now: Option<SystemTime>,
-) -> Result<Vec<Found>, Error> {
+) -> Result<(Vec<Found>, Vec<Skipped>), Error> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     if root.is(MD_NS, "EntityDescriptor") {
         if let Some((descriptor, ui)) = entity(root, federation)? {
             out.push(Found {
@@ -228,14 +249,17 @@ fn entries(
             });
         }
     } else if root.is(MD_NS, "EntitiesDescriptor") {
-        collect(root, federation, now, None, &mut out)?;
+        collect(root, federation, now, None, &mut out, &mut skipped);
     } else {
         return Err(Error::NotMetadata);
     }
     if out.is_empty() {
-        return Err(Error::NoIdentityProvider);
+        return Err(match skipped.into_iter().next() {
+            Some(Skipped { entity_id, reason }) => Error::InvalidEntity { entity_id, reason },
+            None => Error::NoIdentityProvider,
+        });
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// A nested element's `validUntil`: `Ok(None)` without one, `Err(())` when it is unreadable
@@ -265,25 +289,33 @@ fn collect(
     now: Option<SystemTime>,
     bound: Option<SystemTime>,
     out: &mut Vec<Found>,
-) -> Result<(), Error> {
+    skipped: &mut Vec<Skipped>,
+) {
     for child in group.child_elements() {
         let Ok(own) = nested_valid_until(child, now) else {
             continue;
         };
         let bound = earliest(bound, own);
         if child.is(MD_NS, "EntityDescriptor") {
-            if let Some((descriptor, ui)) = entity(child, federation)? {
-                out.push(Found {
+            match entity(child, federation) {
+                Ok(Some((descriptor, ui))) => out.push(Found {
                     descriptor,
                     ui,
                     valid_until: bound,
-                });
+                }),
+                Ok(None) => {}
+                Err(Error::InvalidEntity { entity_id, reason }) => {
+                    skipped.push(Skipped { entity_id, reason });
+                }
+                Err(e) => skipped.push(Skipped {
+                    entity_id: child.attribute("entityID").unwrap_or("?").to_owned(),
+                    reason: e.code(),
+                }),
             }
         } else if child.is(MD_NS, "EntitiesDescriptor") {
-            collect(child, federation, now, bound, out)?;
+            collect(child, federation, now, bound, out, skipped);
         }
     }
-    Ok(())
 }
 
 /// One `EntityDescriptor`: `None` when it describes no IdP (an SP entry in an aggregate).

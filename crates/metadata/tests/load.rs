@@ -301,3 +301,51 @@ fn get_valid_refuses_an_entry_at_its_valid_until_without_a_refresh() {
             .is_valid_at(end)
     );
 }
+
+#[test]
+fn a_malformed_entity_is_skipped_not_the_whole_aggregate() {
+    let no_key = entity("https://nokey.example", "", "").replace(&cert(), "");
+    let no_sso = entity("https://nosso.example", "", "").replace(
+        r#"<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://nosso.example/sso"/>"#,
+        "",
+    );
+    let xml = aggregate(
+        "",
+        &[
+            entity("https://a.example", "", ""),
+            no_key.clone(),
+            no_sso.clone(),
+        ],
+    );
+    let loaded = load(&xml).unwrap();
+    let ids: Vec<_> = loaded.idps.iter().map(|i| i.entity_id()).collect();
+    assert_eq!(ids, ["https://a.example"]);
+    let skipped: Vec<_> = loaded
+        .skipped
+        .iter()
+        .map(|s| (s.entity_id.as_str(), s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "https://nokey.example",
+                "signing certificate is not a usable X.509 certificate"
+            ),
+            (
+                "https://nosso.example",
+                "no SingleSignOnService for HTTP-Redirect or HTTP-POST"
+            ),
+        ]
+    );
+    // Only malformed entries left: refused, with the first one's reason.
+    let err = load(&aggregate("", &[no_key.clone(), no_sso])).unwrap_err();
+    assert_eq!(err.code(), "metadata_invalid_entity");
+    assert!(err.to_string().contains("https://nokey.example"), "{err}");
+    // A malformed root EntityDescriptor is still refused.
+    let root = no_key.replace(
+        r#"<md:EntityDescriptor entityID"#,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID"#,
+    );
+    assert_eq!(load(&root).unwrap_err().code(), "metadata_invalid_entity");
+}

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use saml::{Federation, SpConfig};
 use xmldsig::{SigningKey, TrustedKey};
 
-use crate::registry::{DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, SourceConfig};
+use crate::registry::{
+    DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, MAX_MAX_AGE, SourceConfig,
+};
 
 // === Raw form (what the file says) ===
 
@@ -65,6 +67,7 @@ struct RawMetadataSource {
     timeout_seconds: Option<u64>,
     max_bytes: Option<u64>,
     display_name: Option<String>,
+    max_age_seconds: Option<u64>,
 }
 
 /// `[state]`: where Varco keeps files across restarts.
@@ -742,6 +745,15 @@ fn metadata_sources(
                 "must be between 1 and 268435456".into(),
             );
         }
+        let max_age = m
+            .max_age_seconds
+            .map_or(DEFAULT_MAX_AGE, Duration::from_secs);
+        if max_age.is_zero() || max_age > MAX_MAX_AGE {
+            bad(
+                &format!("{key}.max_age_seconds"),
+                format!("must be between 1 and {}", MAX_MAX_AGE.as_secs()),
+            );
+        }
         if let (Some(fed), Some(location)) = (fed, location) {
             file_keys.push(format!("{key}.file"));
             out.push(SourceConfig {
@@ -755,6 +767,7 @@ fn metadata_sources(
                 timeout,
                 max_bytes,
                 display_name: m.display_name.clone(),
+                max_age,
             });
         }
     }
@@ -782,6 +795,7 @@ fn metadata_sources(
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             display_name: idp.display_name.clone(),
+            max_age: DEFAULT_MAX_AGE,
         });
     }
     // Local files are checked now: a missing or broken file is a configuration error.

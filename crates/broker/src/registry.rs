@@ -70,10 +70,19 @@ pub struct SourceConfig {
     pub max_bytes: u64,
     /// The IdP's name on the login page, for a source describing one IdP.
     pub display_name: Option<String>,
+    /// The longest a document is trusted after it was accepted (fetched, read, or for a
+    /// backing file loaded at start its modification time), whatever its `validUntil` says
+    /// or when it says nothing.
+    pub max_age: Duration,
 }
 
 /// Default fetch timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default maximum age of a document (`max_age_seconds`): 7 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
+/// Largest accepted `max_age_seconds`: 90 days.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
+
 /// Default size cap (today's SPID registry aggregate is well under 1 MiB).
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -188,7 +197,9 @@ impl Refresher {
                     continue;
                 }
             };
-            match self.verify(source, &bytes, now) {
+            // Its age counts from when it was written, never from later than now.
+            let accepted_at = fetched_at.map_or(now, |t| t.min(now));
+            match self.verify(source, &bytes, now, accepted_at) {
                 Ok(loaded) => {
                     log::event(
                         "metadata_loaded",
@@ -268,7 +279,7 @@ impl Refresher {
     async fn attempt(&self, index: usize, source: &SourceConfig, now: SystemTime) {
         let outcome = match read(source).await {
             Ok(bytes) => self
-                .verify(source, &bytes, now)
+                .verify(source, &bytes, now, now)
                 .map(|loaded| (loaded, bytes))
                 .map_err(|e| (e.reason(), format!("{}: {e}", e.code()))),
             Err(e) => Err(e),
@@ -332,13 +343,23 @@ impl Refresher {
         source: &SourceConfig,
         bytes: &[u8],
         now: SystemTime,
+        accepted_at: SystemTime,
     ) -> Result<Loaded, metadata::Error> {
         let pinned: &[TrustedKey] = if source.unsigned { &[] } else { &source.pinned };
         if !source.unsigned && pinned.is_empty() {
             // Configuration validation prevents this; never read it as "skip verification".
             return Err(metadata::Error::Signature(xmldsig::Error::Unsigned));
         }
-        let loaded = metadata::load_document(bytes, source.federation, pinned, now, &source.name)?;
+        // An overflowing ceiling is no ceiling: far beyond any real validity anyway.
+        let ceiling = accepted_at.checked_add(source.max_age);
+        let loaded = metadata::load_document_capped(
+            bytes,
+            source.federation,
+            pinned,
+            now,
+            &source.name,
+            ceiling,
+        )?;
         for skipped in &loaded.skipped {
             log::event(
                 "metadata_entity_skipped",

@@ -122,6 +122,7 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1 << 20,
         display_name: None,
+        max_age: broker::registry::DEFAULT_MAX_AGE,
     };
     let source = broker::registry::SourceConfig {
         name: "registry".into(),
@@ -134,6 +135,7 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1024,
         display_name: None,
+        max_age: broker::registry::DEFAULT_MAX_AGE,
     };
     let refresher = Refresher::new(
         vec![file, source],

@@ -205,6 +205,8 @@ fn source(url: String) -> SourceConfig {
         timeout: Duration::from_secs(2),
         max_bytes: 64 * 1024,
         display_name: None,
+        // Longer than any test's span of injected days, unless a test shortens it.
+        max_age: Duration::from_secs(30 * 86_400),
     }
 }
 
@@ -574,4 +576,69 @@ async fn next_wakeup_ignores_a_valid_until_already_passed() {
     let next = r.next_wakeup(now).unwrap();
     assert!(next > now, "next wakeup {next:?} is not after {now:?}");
     assert_eq!(next, r.records_snapshot()[0].next_attempt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_ends_a_document_that_publishes_a_far_valid_until() {
+    let dir = state_dir("max-age");
+    let mut server = Server::start(Mode::Serve(good_doc()));
+    let mut s = source(server.url());
+    s.max_age = Duration::from_secs(7 * 86_400);
+    let r = Refresher::new(
+        vec![s.clone()],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        true,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    assert_eq!(r.records_snapshot()[0].validity.valid_until, Some(day(7)));
+    let backing = r.backing_file("registry").unwrap();
+    server.shut_down();
+    r.refresh_due(day(6)).await;
+    assert!(r.registry().get(IDP_A).is_some(), "within the maximum age");
+    r.refresh_due(day(7)).await;
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "trusted past max_age although validUntil is in 2030"
+    );
+    assert_eq!(r.records_snapshot()[0].state, SourceState::Expired);
+
+    // A backing file counts its age from when it was written, not from the restart.
+    std::fs::File::options()
+        .write(true)
+        .open(&backing)
+        .unwrap()
+        .set_modified(day(1))
+        .unwrap();
+    let fresh = |now| {
+        let r = Refresher::new(
+            vec![s.clone()],
+            Some(&dir),
+            Arc::new(Registry::default()),
+            false,
+            now,
+        );
+        r.load_backing_files(now);
+        r.registry().get(IDP_A).is_some()
+    };
+    assert!(fresh(day(7)), "written on day 1: good until day 8");
+    assert!(!fresh(day(8)), "written on day 1: too old on day 8");
+    // A modification time in the future counts as now.
+    std::fs::File::options()
+        .write(true)
+        .open(&backing)
+        .unwrap()
+        .set_modified(day(100))
+        .unwrap();
+    assert!(fresh(day(20)));
+    let r = Refresher::new(
+        vec![s.clone()],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        false,
+        day(20),
+    );
+    r.load_backing_files(day(20));
+    assert_eq!(r.records_snapshot()[0].validity.valid_until, Some(day(27)));
 }

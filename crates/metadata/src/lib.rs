@@ -129,7 +129,8 @@ pub fn parse_idp_metadata(
 /// A metadata document accepted by [`load_document`].
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The root's `validUntil` and `cacheDuration`.
+    /// The root's `validUntil` (no later than the `ceiling` given to
+    /// [`load_document_capped`]) and `cacheDuration`.
     pub validity: Validity,
     /// Its IdPs, tagged with the source name.
     pub idps: Vec<Arc<IdpEntry>>,
@@ -158,6 +159,22 @@ pub fn load_document(
     now: SystemTime,
     source: &str,
 ) -> Result<Loaded, Error> {
+    load_document_capped(bytes, federation, pinned, now, source, None)
+}
+
+/// [`load_document`] with a ceiling on validity: the document, and each of its IdPs, is
+/// treated as if its root `validUntil` were no later than `ceiling` (the source's maximum
+/// age counted from when the document was accepted), so that a document that publishes no
+/// `validUntil` (the AgID aggregate) is not trusted forever. A ceiling at or before `now`
+/// refuses the document as expired.
+pub fn load_document_capped(
+    bytes: &[u8],
+    federation: Federation,
+    pinned: &[TrustedKey],
+    now: SystemTime,
+    source: &str,
+    ceiling: Option<SystemTime>,
+) -> Result<Loaded, Error> {
     let doc = Document::parse(bytes, &Limits::metadata()).map_err(Error::Xml)?;
     let root = doc.root();
     // The root's name first: an error page is "not metadata", not a signature failure.
@@ -167,7 +184,8 @@ pub fn load_document(
     if !pinned.is_empty() {
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
-    let validity = validity_of(root)?;
+    let mut validity = validity_of(root)?;
+    validity.valid_until = earliest(validity.valid_until, ceiling);
     if !validity.usable_at(now) {
         return Err(Error::Expired);
     }

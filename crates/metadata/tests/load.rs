@@ -349,3 +349,62 @@ fn a_malformed_entity_is_skipped_not_the_whole_aggregate() {
     );
     assert_eq!(load(&root).unwrap_err().code(), "metadata_invalid_entity");
 }
+
+#[test]
+fn a_document_without_valid_until_is_capped_by_the_ceiling() {
+    let xml = aggregate(
+        "",
+        &[
+            entity("https://a.example", "", ""),
+            entity(
+                "https://b.example",
+                r#" validUntil="2026-01-02T00:00:00Z""#,
+                "",
+            ),
+        ],
+    );
+    let ceiling = now() + Duration::from_secs(7 * 86_400);
+    let capped = |ceiling| {
+        metadata::load_document_capped(
+            xml.as_bytes(),
+            Federation::Spid,
+            &[],
+            now(),
+            "src",
+            Some(ceiling),
+        )
+    };
+    let loaded = capped(ceiling).unwrap();
+    assert_eq!(loaded.validity.valid_until, Some(ceiling));
+    let until = |id: &str| {
+        loaded
+            .idps
+            .iter()
+            .find(|i| i.entity_id() == id)
+            .unwrap()
+            .valid_until
+    };
+    assert_eq!(until("https://a.example"), Some(ceiling));
+    // An earlier validUntil of its own still applies.
+    assert_eq!(
+        until("https://b.example"),
+        saml::parse_instant("2026-01-02T00:00:00Z")
+    );
+    // A ceiling earlier than the root's validUntil wins over it.
+    let dated = aggregate(
+        r#" validUntil="2027-01-01T00:00:00Z""#,
+        &[entity("https://a.example", "", "")],
+    );
+    let loaded = metadata::load_document_capped(
+        dated.as_bytes(),
+        Federation::Spid,
+        &[],
+        now(),
+        "src",
+        Some(ceiling),
+    )
+    .unwrap();
+    assert_eq!(loaded.validity.valid_until, Some(ceiling));
+    // A document accepted more than the maximum age ago is expired.
+    assert_eq!(capped(now()).unwrap_err().code(), "metadata_expired");
+}

@@ -642,3 +642,46 @@ async fn max_age_ends_a_document_that_publishes_a_far_valid_until() {
     r.load_backing_files(day(20));
     assert_eq!(r.records_snapshot()[0].validity.valid_until, Some(day(27)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_listed_by_two_sources_is_served_by_neither() {
+    let dir = state_dir("duplicates");
+    let spid = Server::start(Mode::Serve(good_doc()));
+    let mut cie = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::P384, "Alfa CIE")],
+        FUTURE,
+        FEDERATION_KEY,
+    )));
+    let mut other = source(cie.url());
+    other.name = "cie".into();
+    other.federation = Federation::Cie;
+    let r = Refresher::new(
+        vec![source(spid.url()), other],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        true,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "a contested entityID is refused"
+    );
+    assert!(r.registry().get(IDP_B).is_some());
+    // Both sources still hold it; neither serves it.
+    assert!(
+        r.records_snapshot()
+            .iter()
+            .all(|rec| rec.idps.iter().any(|i| i.entity_id() == IDP_A))
+    );
+    // When the second source stops listing it, the first one's entry is served.
+    cie.set(Mode::Serve(aggregate(
+        &[entity("https://idp-c.example.org", Key::P384, "Gamma")],
+        FUTURE,
+        FEDERATION_KEY,
+    )));
+    r.refresh_due(day(1)).await;
+    let a = r.registry().get(IDP_A).unwrap();
+    assert_eq!(&*a.source, "registry");
+    cie.shut_down();
+}

@@ -59,20 +59,33 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot. An entityID listed more than once keeps its first entry; the
-    /// others are returned so the caller can report them.
+    /// Builds a snapshot. An entityID listed more than once (by two sources, possibly of
+    /// different federations, or twice by one) is served by none of them: which listing
+    /// would win must not depend on the order sources load in or come and go, and two
+    /// federations' claims to one entityID are a conflict for the operator to resolve. Every
+    /// refused entry is returned so the caller can report it.
     pub fn build(
         entries: impl IntoIterator<Item = Arc<IdpEntry>>,
     ) -> (Snapshot, Vec<Arc<IdpEntry>>) {
+        let mut listed: HashMap<String, Vec<Arc<IdpEntry>>> = HashMap::new();
+        for e in entries {
+            listed.entry(e.entity_id().to_owned()).or_default().push(e);
+        }
         let mut by_id = HashMap::new();
         let mut duplicates = Vec::new();
-        for e in entries {
-            if by_id.contains_key(e.entity_id()) {
-                duplicates.push(e);
-            } else {
-                by_id.insert(e.entity_id().to_owned(), e);
+        for (id, mut all) in listed {
+            match (all.pop(), all.is_empty()) {
+                (Some(only), true) => {
+                    by_id.insert(id, only);
+                }
+                (Some(last), false) => {
+                    duplicates.append(&mut all);
+                    duplicates.push(last);
+                }
+                (None, _) => {}
             }
         }
+        duplicates.sort_by(|a, b| (a.entity_id(), &*a.source).cmp(&(b.entity_id(), &*b.source)));
         let mut sorted: Vec<_> = by_id.values().cloned().collect();
         sorted.sort_by(|a, b| a.entity_id().cmp(b.entity_id()));
         (Snapshot { by_id, sorted }, duplicates)

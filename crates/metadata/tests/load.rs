@@ -172,44 +172,6 @@ fn a_record_keeps_its_document_through_failures_until_it_expires() {
 }
 
 #[test]
-fn registry_swaps_whole_snapshots_and_keeps_first_of_duplicates() {
-    let one = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
-    let two = load_document(
-        aggregate(
-            "",
-            &[
-                entity("https://a.example", "", ""),
-                entity("https://b.example", "", ""),
-            ],
-        )
-        .as_bytes(),
-        Federation::Cie,
-        &[],
-        now(),
-        "other",
-    )
-    .unwrap();
-    let (snapshot, duplicates) = Snapshot::build(one.idps.iter().chain(&two.idps).cloned());
-    assert_eq!(snapshot.len(), 2);
-    assert_eq!(duplicates.len(), 1);
-    assert_eq!(&*duplicates[0].source, "other");
-    let ids: Vec<_> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
-    assert_eq!(ids, ["https://a.example", "https://b.example"]);
-
-    let registry = Registry::new(snapshot);
-    assert!(!registry.is_ready());
-    let held = registry.get("https://a.example").unwrap();
-    assert_eq!(held.descriptor.federation, Federation::Spid);
-    registry.publish(Snapshot::build(two.idps.iter().skip(1).cloned()).0);
-    assert!(registry.get("https://a.example").is_none());
-    assert!(registry.get("https://b.example").is_some());
-    // The entry a reader held is still whole.
-    assert_eq!(held.entity_id(), "https://a.example");
-    registry.set_ready(true);
-    assert!(registry.is_ready());
-}
-
-#[test]
 fn an_entry_carries_the_earliest_valid_until_of_root_groups_and_itself() {
     let instant = |s| saml::parse_instant(s);
     let group = |attrs: &str, inner: &[String]| {
@@ -407,4 +369,64 @@ fn a_document_without_valid_until_is_capped_by_the_ceiling() {
     assert_eq!(loaded.validity.valid_until, Some(ceiling));
     // A document accepted more than the maximum age ago is expired.
     assert_eq!(capped(now()).unwrap_err().code(), "metadata_expired");
+}
+
+#[test]
+fn registry_swaps_whole_snapshots_and_refuses_duplicates_from_every_source() {
+    let one = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
+    let two = load_document(
+        aggregate(
+            "",
+            &[
+                entity("https://a.example", "", ""),
+                entity("https://b.example", "", ""),
+            ],
+        )
+        .as_bytes(),
+        Federation::Cie,
+        &[],
+        now(),
+        "other",
+    )
+    .unwrap();
+    // Whichever order the sources come in, a.example is served by neither.
+    for entries in [
+        one.idps
+            .iter()
+            .chain(&two.idps)
+            .cloned()
+            .collect::<Vec<_>>(),
+        two.idps.iter().chain(&one.idps).cloned().collect(),
+    ] {
+        let (snapshot, duplicates) = Snapshot::build(entries);
+        let ids: Vec<_> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
+        assert_eq!(ids, ["https://b.example"]);
+        assert!(snapshot.get("https://a.example").is_none());
+        let refused: Vec<_> = duplicates
+            .iter()
+            .map(|d| (d.entity_id(), &*d.source))
+            .collect();
+        assert_eq!(
+            refused,
+            [("https://a.example", "other"), ("https://a.example", "src")]
+        );
+    }
+    let (snapshot, _) = Snapshot::build(one.idps.iter().chain(&two.idps).skip(1).cloned());
+    assert_eq!(
+        snapshot.len(),
+        2,
+        "once the first source is gone, both are served"
+    );
+
+    let registry = Registry::new(Snapshot::build(one.idps.iter().cloned()).0);
+    assert!(!registry.is_ready());
+    let held = registry.get("https://a.example").unwrap();
+    assert_eq!(held.descriptor.federation, Federation::Spid);
+    registry.publish(Snapshot::build(two.idps.iter().skip(1).cloned()).0);
+    assert!(registry.get("https://a.example").is_none());
+    assert!(registry.get("https://b.example").is_some());
+    // The entry a reader held is still whole.
+    assert_eq!(held.entity_id(), "https://a.example");
+    registry.set_ready(true);
+    assert!(registry.is_ready());
 }

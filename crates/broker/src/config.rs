@@ -645,6 +645,24 @@ fn metadata_sources(
         );
     }
     let defaults = metadata::RefreshBounds::default();
+    // Longest accepted `max_refresh_seconds`.
+    const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+    // True for a plain-http URL to this machine, where `unsigned = true` may serve a
+    // development IdP; a user part (`http://localhost@elsewhere`) is refused.
+    let loopback_url = |url: &str| {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return false;
+        }
+        let host = match authority.strip_prefix("[::1]") {
+            Some(port) => return port.is_empty() || port.starts_with(':'),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
+    };
     for (i, m) in raw.metadata.iter().enumerate() {
         let key = format!("metadata[{i}]");
         let name_ok = !m.name.is_empty()
@@ -656,6 +674,11 @@ fn metadata_sources(
             bad(
                 &format!("{key}.name"),
                 "must be 1-64 ASCII letters, digits, - or _".into(),
+            );
+        } else if m.name.starts_with("idp-") {
+            bad(
+                &format!("{key}.name"),
+                "must not start with idp- (the names of [[idp]] sources)".into(),
             );
         } else if !names.insert(m.name.clone()) {
             bad(&format!("{key}.name"), format!("{:?} used twice", m.name));
@@ -669,6 +692,20 @@ fn metadata_sources(
         }
         let location = match (&m.url, &m.file) {
             (Some(url), None) => {
+                if m.display_name.is_some() {
+                    bad(
+                        &format!("{key}.display_name"),
+                        "only for a file source (a fetched document may list any number of IdPs)"
+                            .into(),
+                    );
+                }
+                if m.unsigned && !loopback_url(url) {
+                    bad(
+                        &format!("{key}.unsigned"),
+                        "not with a url other than http://127.0.0.1, http://[::1] or http://localhost (development): pin signing_cert_file"
+                            .into(),
+                    );
+                }
                 if url.starts_with("https://") || url.starts_with("http://") {
                     Some(Location::Url(url.clone()))
                 } else {
@@ -727,6 +764,11 @@ fn metadata_sources(
             bad(
                 &format!("{key}.max_refresh_seconds"),
                 "must not be less than min_refresh_seconds".into(),
+            );
+        } else if max > MAX_REFRESH {
+            bad(
+                &format!("{key}.max_refresh_seconds"),
+                format!("must be at most {} (7 days)", MAX_REFRESH.as_secs()),
             );
         }
         let timeout = m

@@ -461,7 +461,9 @@ fn fetch(url: &str, timeout: Duration, max_bytes: u64) -> Result<Vec<u8>, (Failu
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
-        .max_redirects(3)
+        // A redirect is a failure (reason `status`): the configured URL is the one trusted,
+        // and an https URL must not be downgraded to http by the server.
+        .max_redirects(0)
         .user_agent("varco-metadata")
         .build();
     let agent = ureq::Agent::new_with_config(config);

@@ -87,6 +87,8 @@ enum Mode {
     Hang,
     /// Announces the full length, sends half, closes.
     Truncate(Vec<u8>),
+    /// A 302 to this URL.
+    Redirect(String),
 }
 
 struct Server {
@@ -171,6 +173,12 @@ fn respond(mut stream: TcpStream, mode: Mode) {
         Mode::Truncate(body) => stream
             .write_all(head("200 OK", body.len()).as_bytes())
             .and_then(|()| stream.write_all(&body[..body.len() / 2])),
+        Mode::Redirect(to) => stream.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        ),
     };
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -684,4 +692,25 @@ async fn an_idp_listed_by_two_sources_is_served_by_neither() {
     let a = r.registry().get(IDP_A).unwrap();
     assert_eq!(&*a.source, "registry");
     cie.shut_down();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_a_status_failure_not_followed() {
+    let dir = state_dir("redirect");
+    let target = Server::start(Mode::Serve(good_doc()));
+    let server = Server::start(Mode::Redirect(target.url()));
+    let r = refresher(server.url(), &dir);
+    r.refresh_due(t0()).await;
+    let record = r.records_snapshot().remove(0);
+    assert_eq!(
+        record.last_error.as_ref().map(|e| e.reason),
+        Some(FailureReason::Status),
+        "{record:?}"
+    );
+    assert!(r.registry().get(IDP_A).is_none());
+    assert_eq!(
+        target.requests.load(Ordering::SeqCst),
+        0,
+        "redirect followed"
+    );
 }

@@ -714,3 +714,60 @@ async fn a_redirect_is_a_status_failure_not_followed() {
         "redirect followed"
     );
 }
+
+/// A configuration file with one `[[metadata]]` source at `url` pinned to the federation
+/// key, loaded through `broker::config::load` as `varco` would.
+fn toml_config(dir: &Path, url: &str) -> broker::config::Config {
+    const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
+    std::fs::write(dir.join("session.key"), "ef".repeat(32)).unwrap();
+    let toml = format!(
+        "[server]\npublic_base_url = \"https://sp.varco.example.org\"\n\
+         [sp]\nentity_id = \"https://sp.varco.example.org\"\n\
+         key_file = \"{KEYS}/sp-rsa2048.key.pem\"\ncert_file = \"{KEYS}/sp-rsa2048.crt.pem\"\n\
+         [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
+         url = \"https://www.example.org\"\nipa_code = \"c_h501\"\nemail = \"spid@example.org\"\n\
+         [session]\nkey_file = \"session.key\"\n\
+         [state]\ndir = \"{}\"\n\
+         [[metadata]]\nname = \"registry\"\nfederation = \"spid\"\nurl = \"{url}\"\n\
+         signing_cert_file = \"{}\"\ntimeout_seconds = 2\n",
+        dir.join("state").display(),
+        FEDERATION_KEY.cert_pem().display(),
+    );
+    std::fs::write(dir.join("varco.toml"), toml).unwrap();
+    broker::config::load(
+        &dir.join("varco.toml"),
+        &broker::config::Overrides::default(),
+    )
+    .unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toml_source_with_signing_cert_file_refuses_another_signer() {
+    let dir = state_dir("toml-pin");
+    let server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Attacker, "Alfa ID")],
+        FUTURE,
+        Key::Attacker,
+    )));
+    let config = toml_config(&dir, &server.url());
+    let r = Refresher::new(
+        config.metadata_sources.clone(),
+        config.state_dir.as_deref(),
+        Arc::new(Registry::default()),
+        false,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    let record = r.records_snapshot().remove(0);
+    assert_eq!(
+        record.last_error.as_ref().map(|e| e.reason),
+        Some(FailureReason::Signature),
+        "{record:?}"
+    );
+    assert!(r.registry().get(IDP_A).is_none());
+    assert!(!r.registry().is_ready());
+    // The same source takes the federation's document: the refusal is the pin's doing.
+    server.set(Mode::Serve(good_doc()));
+    r.refresh_due(day(1)).await;
+    assert!(r.registry().get(IDP_A).is_some());
+}

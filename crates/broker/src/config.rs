@@ -14,9 +14,7 @@ use serde::Deserialize;
 use saml::{Federation, SpConfig};
 use xmldsig::{SigningKey, TrustedKey};
 
-use crate::registry::{
-    DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, MAX_MAX_AGE, SourceConfig,
-};
+use crate::registry::{DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, SourceConfig};
 
 // === Raw form (what the file says) ===
 
@@ -789,11 +787,14 @@ fn metadata_sources(
         }
         let max_age = m
             .max_age_seconds
-            .map_or(DEFAULT_MAX_AGE, Duration::from_secs);
-        if max_age.is_zero() || max_age > MAX_MAX_AGE {
+            .map_or(crate::registry::DEFAULT_MAX_AGE, Duration::from_secs);
+        if max_age.is_zero() || max_age > crate::registry::MAX_MAX_AGE {
             bad(
                 &format!("{key}.max_age_seconds"),
-                format!("must be between 1 and {}", MAX_MAX_AGE.as_secs()),
+                format!(
+                    "must be between 1 and {}",
+                    crate::registry::MAX_MAX_AGE.as_secs()
+                ),
             );
         }
         if let (Some(fed), Some(location)) = (fed, location) {
@@ -837,7 +838,7 @@ fn metadata_sources(
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             display_name: idp.display_name.clone(),
-            max_age: DEFAULT_MAX_AGE,
+            max_age: crate::registry::DEFAULT_MAX_AGE,
         });
     }
     // Local files are checked now: a missing or broken file is a configuration error.

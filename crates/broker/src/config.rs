@@ -65,6 +65,7 @@ struct RawMetadataSource {
     timeout_seconds: Option<u64>,
     max_bytes: Option<u64>,
     display_name: Option<String>,
+    max_age_seconds: Option<u64>,
 }
 
 /// `[state]`: where Varco keeps files across restarts.
@@ -652,6 +653,24 @@ fn metadata_sources(
         );
     }
     let defaults = metadata::RefreshBounds::default();
+    // Longest accepted `max_refresh_seconds`.
+    const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+    // True for a plain-http URL to this machine, where `unsigned = true` may serve a
+    // development IdP; a user part (`http://localhost@elsewhere`) is refused.
+    let loopback_url = |url: &str| {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return false;
+        }
+        let host = match authority.strip_prefix("[::1]") {
+            Some(port) => return port.is_empty() || port.starts_with(':'),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
+    };
     for (i, m) in raw.metadata.iter().enumerate() {
         let key = format!("metadata[{i}]");
         let name_ok = !m.name.is_empty()
@@ -663,6 +682,11 @@ fn metadata_sources(
             bad(
                 &format!("{key}.name"),
                 "must be 1-64 ASCII letters, digits, - or _".into(),
+            );
+        } else if m.name.starts_with("idp-") {
+            bad(
+                &format!("{key}.name"),
+                "must not start with idp- (the names of [[idp]] sources)".into(),
             );
         } else if !names.insert(m.name.clone()) {
             bad(&format!("{key}.name"), format!("{:?} used twice", m.name));
@@ -676,6 +700,20 @@ fn metadata_sources(
         }
         let location = match (&m.url, &m.file) {
             (Some(url), None) => {
+                if m.display_name.is_some() {
+                    bad(
+                        &format!("{key}.display_name"),
+                        "only for a file source (a fetched document may list any number of IdPs)"
+                            .into(),
+                    );
+                }
+                if m.unsigned && !loopback_url(url) {
+                    bad(
+                        &format!("{key}.unsigned"),
+                        "not with a url other than http://127.0.0.1, http://[::1] or http://localhost (development): pin signing_cert_file"
+                            .into(),
+                    );
+                }
                 if url.starts_with("https://") || url.starts_with("http://") {
                     Some(Location::Url(url.clone()))
                 } else {
@@ -735,6 +773,11 @@ fn metadata_sources(
                 &format!("{key}.max_refresh_seconds"),
                 "must not be less than min_refresh_seconds".into(),
             );
+        } else if max > MAX_REFRESH {
+            bad(
+                &format!("{key}.max_refresh_seconds"),
+                format!("must be at most {} (7 days)", MAX_REFRESH.as_secs()),
+            );
         }
         let timeout = m
             .timeout_seconds
@@ -752,6 +795,18 @@ fn metadata_sources(
                 "must be between 1 and 268435456".into(),
             );
         }
+        let max_age = m
+            .max_age_seconds
+            .map_or(crate::registry::DEFAULT_MAX_AGE, Duration::from_secs);
+        if max_age.is_zero() || max_age > crate::registry::MAX_MAX_AGE {
+            bad(
+                &format!("{key}.max_age_seconds"),
+                format!(
+                    "must be between 1 and {}",
+                    crate::registry::MAX_MAX_AGE.as_secs()
+                ),
+            );
+        }
         if let (Some(fed), Some(location)) = (fed, location) {
             file_keys.push(format!("{key}.file"));
             out.push(SourceConfig {
@@ -765,6 +820,7 @@ fn metadata_sources(
                 timeout,
                 max_bytes,
                 display_name: m.display_name.clone(),
+                max_age,
             });
         }
     }
@@ -792,6 +848,7 @@ fn metadata_sources(
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             display_name: idp.display_name.clone(),
+            max_age: crate::registry::DEFAULT_MAX_AGE,
         });
     }
     // Local files are checked now: a missing or broken file is a configuration error.

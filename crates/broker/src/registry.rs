@@ -70,10 +70,19 @@ pub struct SourceConfig {
     pub max_bytes: u64,
     /// The IdP's name on the login page, for a source describing one IdP.
     pub display_name: Option<String>,
+    /// The longest a document is trusted after it was accepted (fetched, read, or for a
+    /// backing file loaded at start its modification time), whatever its `validUntil` says
+    /// or when it says nothing.
+    pub max_age: Duration,
 }
 
 /// Default fetch timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default maximum age of a document (`max_age_seconds`): 7 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
+/// Largest accepted `max_age_seconds`: 90 days.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
+
 /// Default size cap (today's SPID registry aggregate is well under 1 MiB).
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -142,13 +151,20 @@ impl Refresher {
         self.records().iter().map(|r| r.stats(now)).collect()
     }
 
-    /// The earliest time something needs doing: a due attempt or a `validUntil` to enforce.
-    pub fn next_wakeup(&self) -> Option<SystemTime> {
-        self.records()
+    /// The earliest time something needs doing: a due attempt, or a `validUntil` (of a
+    /// document or of one IdP entry) still to come after `now`. One already passed has been
+    /// enforced and is not a reason to wake up again (that was a busy loop).
+    pub fn next_wakeup(&self, now: SystemTime) -> Option<SystemTime> {
+        let records = self.records();
+        let attempts = records.iter().map(|r| r.next_attempt);
+        let ends = records
             .iter()
-            .flat_map(|r| [Some(r.next_attempt), r.validity.valid_until])
+            .flat_map(|r| {
+                std::iter::once(r.validity.valid_until).chain(r.idps.iter().map(|i| i.valid_until))
+            })
             .flatten()
-            .min()
+            .filter(|t| *t > now);
+        attempts.chain(ends).min()
     }
 
     /// Path of a source's backing file.
@@ -181,7 +197,9 @@ impl Refresher {
                     continue;
                 }
             };
-            match self.verify(source, &bytes, now) {
+            // Its age counts from when it was written, never from later than now.
+            let accepted_at = fetched_at.map_or(now, |t| t.min(now));
+            match self.verify(source, &bytes, now, accepted_at) {
                 Ok(loaded) => {
                     log::event(
                         "metadata_loaded",
@@ -235,6 +253,9 @@ impl Refresher {
         pick: impl Fn(&SourceConfig, &SourceRecord) -> bool,
     ) -> usize {
         let _pass = self.pass.lock().await;
+        // Expiry first: a fetch may take up to its timeout, and what has expired must not be
+        // served while it runs.
+        self.publish_quietly(now, false);
         let chosen: Vec<usize> = {
             let records = self.records();
             self.sources
@@ -258,7 +279,7 @@ impl Refresher {
     async fn attempt(&self, index: usize, source: &SourceConfig, now: SystemTime) {
         let outcome = match read(source).await {
             Ok(bytes) => self
-                .verify(source, &bytes, now)
+                .verify(source, &bytes, now, now)
                 .map(|loaded| (loaded, bytes))
                 .map_err(|e| (e.reason(), format!("{}: {e}", e.code()))),
             Err(e) => Err(e),
@@ -322,27 +343,56 @@ impl Refresher {
         source: &SourceConfig,
         bytes: &[u8],
         now: SystemTime,
+        accepted_at: SystemTime,
     ) -> Result<Loaded, metadata::Error> {
         let pinned: &[TrustedKey] = if source.unsigned { &[] } else { &source.pinned };
         if !source.unsigned && pinned.is_empty() {
             // Configuration validation prevents this; never read it as "skip verification".
             return Err(metadata::Error::Signature(xmldsig::Error::Unsigned));
         }
-        metadata::load_document(bytes, source.federation, pinned, now, &source.name)
+        // An overflowing ceiling is no ceiling: far beyond any real validity anyway.
+        let ceiling = accepted_at.checked_add(source.max_age);
+        let loaded = metadata::load_document_capped(
+            bytes,
+            source.federation,
+            pinned,
+            now,
+            &source.name,
+            ceiling,
+        )?;
+        for skipped in &loaded.skipped {
+            log::event(
+                "metadata_entity_skipped",
+                &[
+                    ("source", &source.name),
+                    ("idp", &skipped.entity_id),
+                    ("reason", skipped.reason),
+                ],
+            );
+        }
+        Ok(loaded)
     }
 
     /// Drops expired documents, rebuilds the snapshot from every source's current IdPs,
     /// swaps it in and updates readiness.
     fn publish(&self, now: SystemTime) {
+        self.publish_quietly(now, true);
+    }
+
+    /// [`Self::publish`]; duplicates are logged only with `report` (once per pass).
+    fn publish_quietly(&self, now: SystemTime, report: bool) {
         let mut records = self.records();
         for r in records.iter_mut() {
             if r.expire(now) {
                 log::event("metadata_expired", &[("source", &r.name)]);
             }
         }
-        let (snapshot, duplicates) =
-            Snapshot::build(records.iter().flat_map(|r| r.idps.iter().cloned()));
-        for d in duplicates {
+        let (snapshot, duplicates) = Snapshot::build(
+            records
+                .iter()
+                .flat_map(|r| r.idps.iter().filter(|i| i.is_valid_at(now)).cloned()),
+        );
+        for d in duplicates.iter().filter(|_| report) {
             log::event(
                 "metadata_duplicate_idp",
                 &[("idp", d.entity_id()), ("source", &d.source)],
@@ -370,7 +420,7 @@ impl Refresher {
                 self.refresh_due(now).await;
                 let now = clock();
                 let wait = self
-                    .next_wakeup()
+                    .next_wakeup(now)
                     .and_then(|t| t.duration_since(now).ok())
                     .unwrap_or(Duration::ZERO)
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -411,7 +461,9 @@ fn fetch(url: &str, timeout: Duration, max_bytes: u64) -> Result<Vec<u8>, (Failu
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
-        .max_redirects(3)
+        // A redirect is a failure (reason `status`): the configured URL is the one trusted,
+        // and an https URL must not be downgraded to http by the server.
+        .max_redirects(0)
         .user_agent("varco-metadata")
         .build();
     let agent = ureq::Agent::new_with_config(config);

@@ -382,7 +382,8 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             pages::simple("Richiesta non valida", "Invalid request", it, en),
         )
     };
-    let Some(entry) = idp.and_then(|id| state.registry.get(&id)) else {
+    // An entry past its validUntil is refused here, whether or not the refresher has run.
+    let Some(entry) = idp.and_then(|id| state.registry.get_valid(&id, (state.clock)())) else {
         return bad(
             "broker_unknown_idp",
             "Il gestore di identità indicato non è tra quelli accettati.",
@@ -786,13 +787,16 @@ pub fn consume_recorded(
         ));
     }
     // The current snapshot decides: an IdP dropped by a refresh since the login started is
-    // no longer trusted, and a rotated key applies at once.
-    let entry = state.registry.get(&pending.idp).ok_or_else(|| {
-        bad(
-            "broker_unknown_idp",
-            "the IdP of the request is no longer trusted",
-        )
-    })?;
+    // no longer trusted, and a rotated key applies at once; so does its validUntil.
+    let entry = state
+        .registry
+        .get_valid(&pending.idp, (state.clock)())
+        .ok_or_else(|| {
+            bad(
+                "broker_unknown_idp",
+                "the IdP of the request is no longer trusted",
+            )
+        })?;
     let idp = &entry.descriptor;
     evidence.method = Some(match idp.federation {
         saml::Federation::Spid => "spid",

@@ -125,6 +125,7 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1 << 20,
         display_name: None,
+        max_age: broker::registry::DEFAULT_MAX_AGE,
     };
     let source = broker::registry::SourceConfig {
         name: "registry".into(),
@@ -137,6 +138,7 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1024,
         display_name: None,
+        max_age: broker::registry::DEFAULT_MAX_AGE,
     };
     let refresher = Refresher::new(
         vec![file, source],

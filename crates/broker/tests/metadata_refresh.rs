@@ -87,6 +87,8 @@ enum Mode {
     Hang,
     /// Announces the full length, sends half, closes.
     Truncate(Vec<u8>),
+    /// A 302 to this URL.
+    Redirect(String),
 }
 
 struct Server {
@@ -171,6 +173,12 @@ fn respond(mut stream: TcpStream, mode: Mode) {
         Mode::Truncate(body) => stream
             .write_all(head("200 OK", body.len()).as_bytes())
             .and_then(|()| stream.write_all(&body[..body.len() / 2])),
+        Mode::Redirect(to) => stream.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        ),
     };
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -205,6 +213,8 @@ fn source(url: String) -> SourceConfig {
         timeout: Duration::from_secs(2),
         max_bytes: 64 * 1024,
         display_name: None,
+        // Longer than any test's span of injected days, unless a test shortens it.
+        max_age: Duration::from_secs(30 * 86_400),
     }
 }
 
@@ -518,4 +528,246 @@ async fn readiness_waits_for_every_required_source() {
         r.registry().is_ready(),
         "the optional source does not hold readiness"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_document_is_withdrawn_before_a_hanging_fetch() {
+    let dir = state_dir("expire-first");
+    let server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Rsa2048, "Alfa ID")],
+        "2026-01-03T00:00:00Z",
+        FEDERATION_KEY,
+    )));
+    let r = Arc::new(refresher(server.url(), &dir));
+    r.refresh_due(t0()).await;
+    assert!(r.registry().get(IDP_A).is_some());
+    let requests = server.requests.load(Ordering::SeqCst);
+    // The next fetch hangs until its timeout (2 s); the document has expired meanwhile.
+    server.set(Mode::Hang);
+    let pass = tokio::spawn({
+        let r = r.clone();
+        async move { r.refresh_due(day(2)).await }
+    });
+    // Wait (bounded) for the fetch to be in flight.
+    for _ in 0..500 {
+        if server.requests.load(Ordering::SeqCst) > requests {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(server.requests.load(Ordering::SeqCst) > requests);
+    assert!(!pass.is_finished(), "the fetch should still be hanging");
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "expired metadata served while a fetch hangs"
+    );
+    assert_eq!(pass.await.unwrap(), 1);
+    assert!(r.registry().get(IDP_A).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_wakeup_ignores_a_valid_until_already_passed() {
+    let dir = state_dir("wakeup");
+    let mut server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Rsa2048, "Alfa ID")],
+        "2026-01-03T00:00:00Z",
+        FEDERATION_KEY,
+    )));
+    let r = refresher(server.url(), &dir);
+    r.refresh_due(t0()).await;
+    server.shut_down();
+    r.refresh_due(day(2)).await;
+    assert_eq!(r.records_snapshot()[0].state, SourceState::Expired);
+    // The failed attempt at day 2 retries some seconds later; the validUntil (day 2) is
+    // past and must not make the refresh loop wake at once, again and again.
+    let now = day(2) + Duration::from_secs(1);
+    let next = r.next_wakeup(now).unwrap();
+    assert!(next > now, "next wakeup {next:?} is not after {now:?}");
+    assert_eq!(next, r.records_snapshot()[0].next_attempt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_ends_a_document_that_publishes_a_far_valid_until() {
+    let dir = state_dir("max-age");
+    let mut server = Server::start(Mode::Serve(good_doc()));
+    let mut s = source(server.url());
+    s.max_age = Duration::from_secs(7 * 86_400);
+    let r = Refresher::new(
+        vec![s.clone()],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        true,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    assert_eq!(r.records_snapshot()[0].validity.valid_until, Some(day(7)));
+    let backing = r.backing_file("registry").unwrap();
+    server.shut_down();
+    r.refresh_due(day(6)).await;
+    assert!(r.registry().get(IDP_A).is_some(), "within the maximum age");
+    r.refresh_due(day(7)).await;
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "trusted past max_age although validUntil is in 2030"
+    );
+    assert_eq!(r.records_snapshot()[0].state, SourceState::Expired);
+
+    // A backing file counts its age from when it was written, not from the restart.
+    std::fs::File::options()
+        .write(true)
+        .open(&backing)
+        .unwrap()
+        .set_modified(day(1))
+        .unwrap();
+    let fresh = |now| {
+        let r = Refresher::new(
+            vec![s.clone()],
+            Some(&dir),
+            Arc::new(Registry::default()),
+            false,
+            now,
+        );
+        r.load_backing_files(now);
+        r.registry().get(IDP_A).is_some()
+    };
+    assert!(fresh(day(7)), "written on day 1: good until day 8");
+    assert!(!fresh(day(8)), "written on day 1: too old on day 8");
+    // A modification time in the future counts as now.
+    std::fs::File::options()
+        .write(true)
+        .open(&backing)
+        .unwrap()
+        .set_modified(day(100))
+        .unwrap();
+    assert!(fresh(day(20)));
+    let r = Refresher::new(
+        vec![s.clone()],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        false,
+        day(20),
+    );
+    r.load_backing_files(day(20));
+    assert_eq!(r.records_snapshot()[0].validity.valid_until, Some(day(27)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_listed_by_two_sources_is_served_by_neither() {
+    let dir = state_dir("duplicates");
+    let spid = Server::start(Mode::Serve(good_doc()));
+    let mut cie = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::P384, "Alfa CIE")],
+        FUTURE,
+        FEDERATION_KEY,
+    )));
+    let mut other = source(cie.url());
+    other.name = "cie".into();
+    other.federation = Federation::Cie;
+    let r = Refresher::new(
+        vec![source(spid.url()), other],
+        Some(&dir),
+        Arc::new(Registry::default()),
+        true,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    assert!(
+        r.registry().get(IDP_A).is_none(),
+        "a contested entityID is refused"
+    );
+    assert!(r.registry().get(IDP_B).is_some());
+    // Both sources still hold it; neither serves it.
+    assert!(
+        r.records_snapshot()
+            .iter()
+            .all(|rec| rec.idps.iter().any(|i| i.entity_id() == IDP_A))
+    );
+    // When the second source stops listing it, the first one's entry is served.
+    cie.set(Mode::Serve(aggregate(
+        &[entity("https://idp-c.example.org", Key::P384, "Gamma")],
+        FUTURE,
+        FEDERATION_KEY,
+    )));
+    r.refresh_due(day(1)).await;
+    let a = r.registry().get(IDP_A).unwrap();
+    assert_eq!(&*a.source, "registry");
+    cie.shut_down();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_a_status_failure_not_followed() {
+    let dir = state_dir("redirect");
+    let target = Server::start(Mode::Serve(good_doc()));
+    let server = Server::start(Mode::Redirect(target.url()));
+    let r = refresher(server.url(), &dir);
+    r.refresh_due(t0()).await;
+    let record = r.records_snapshot().remove(0);
+    assert_eq!(
+        record.last_error.as_ref().map(|e| e.reason),
+        Some(FailureReason::Status),
+        "{record:?}"
+    );
+    assert!(r.registry().get(IDP_A).is_none());
+    assert_eq!(
+        target.requests.load(Ordering::SeqCst),
+        0,
+        "redirect followed"
+    );
+}
+
+/// A configuration file with one `[[metadata]]` source at `url` pinned to the federation
+/// key, loaded through `broker::config::load` as `varco` would.
+fn toml_config(dir: &Path, url: &str) -> broker::config::Config {
+    const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
+    std::fs::write(dir.join("session.key"), "ef".repeat(32)).unwrap();
+    let toml = format!(
+        "[server]\npublic_base_url = \"https://sp.varco.example.org\"\n\
+         [sp]\nentity_id = \"https://sp.varco.example.org\"\n\
+         key_file = \"{KEYS}/sp-rsa2048.key.pem\"\ncert_file = \"{KEYS}/sp-rsa2048.crt.pem\"\n\
+         [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
+         url = \"https://www.example.org\"\nipa_code = \"c_h501\"\nemail = \"spid@example.org\"\n\
+         [session]\nkey_file = \"session.key\"\n\
+         [state]\ndir = \"{}\"\n\
+         [[metadata]]\nname = \"registry\"\nfederation = \"spid\"\nurl = \"{url}\"\n\
+         signing_cert_file = \"{}\"\ntimeout_seconds = 2\n",
+        dir.join("state").display(),
+        FEDERATION_KEY.cert_pem().display(),
+    );
+    std::fs::write(dir.join("varco.toml"), toml).unwrap();
+    broker::config::load(
+        &dir.join("varco.toml"),
+        &broker::config::Overrides::default(),
+    )
+    .unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toml_source_with_signing_cert_file_refuses_another_signer() {
+    let dir = state_dir("toml-pin");
+    let server = Server::start(Mode::Serve(aggregate(
+        &[entity(IDP_A, Key::Attacker, "Alfa ID")],
+        FUTURE,
+        Key::Attacker,
+    )));
+    let config = toml_config(&dir, &server.url());
+    let r = Refresher::new(
+        config.metadata_sources.clone(),
+        config.state_dir.as_deref(),
+        Arc::new(Registry::default()),
+        false,
+        t0(),
+    );
+    r.refresh_due(t0()).await;
+    let record = r.records_snapshot().remove(0);
+    assert_eq!(
+        record.last_error.as_ref().map(|e| e.reason),
+        Some(FailureReason::Signature),
+        "{record:?}"
+    );
+    assert!(r.registry().get(IDP_A).is_none());
+    assert!(!r.registry().is_ready());
+    // The same source takes the federation's document: the refusal is the pin's doing.
+    server.set(Mode::Serve(good_doc()));
+    r.refresh_due(day(1)).await;
+    assert!(r.registry().get(IDP_A).is_some());
 }

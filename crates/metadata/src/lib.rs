@@ -122,17 +122,30 @@ pub fn parse_idp_metadata(
     if !pinned.is_empty() {
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
-    let entries = entries(root, federation, None)?;
-    Ok(entries.into_iter().map(|(d, _)| d).collect())
+    let (entries, _) = entries(root, federation, None)?;
+    Ok(entries.into_iter().map(|e| e.descriptor).collect())
 }
 
 /// A metadata document accepted by [`load_document`].
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The root's `validUntil` and `cacheDuration`.
+    /// The root's `validUntil` (no later than the `ceiling` given to
+    /// [`load_document_capped`]) and `cacheDuration`.
     pub validity: Validity,
     /// Its IdPs, tagged with the source name.
     pub idps: Vec<Arc<IdpEntry>>,
+    /// IdP entries of the aggregate left out because they are malformed (the others are
+    /// served): for the operator's log.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An IdP entry of an `EntitiesDescriptor` left out because it is malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entityID, or `?` when it is missing.
+    pub entity_id: String,
+    /// What is wrong.
+    pub reason: &'static str,
 }
 
 /// Loads one source's document at `now`: parses it, verifies its root signature against
@@ -146,6 +159,22 @@ pub fn load_document(
     now: SystemTime,
     source: &str,
 ) -> Result<Loaded, Error> {
+    load_document_capped(bytes, federation, pinned, now, source, None)
+}
+
+/// [`load_document`] with a ceiling on validity: the document, and each of its IdPs, is
+/// treated as if its root `validUntil` were no later than `ceiling` (the source's maximum
+/// age counted from when the document was accepted), so that a document that publishes no
+/// `validUntil` (the AgID aggregate) is not trusted forever. A ceiling at or before `now`
+/// refuses the document as expired.
+pub fn load_document_capped(
+    bytes: &[u8],
+    federation: Federation,
+    pinned: &[TrustedKey],
+    now: SystemTime,
+    source: &str,
+    ceiling: Option<SystemTime>,
+) -> Result<Loaded, Error> {
     let doc = Document::parse(bytes, &Limits::metadata()).map_err(Error::Xml)?;
     let root = doc.root();
     // The root's name first: an error page is "not metadata", not a signature failure.
@@ -155,23 +184,38 @@ pub fn load_document(
     if !pinned.is_empty() {
         xmldsig::verify(root, pinned, &Policy::default()).map_err(Error::Signature)?;
     }
-    let validity = validity_of(root)?;
+    let mut validity = validity_of(root)?;
+    validity.valid_until = earliest(validity.valid_until, ceiling);
     if !validity.usable_at(now) {
         return Err(Error::Expired);
     }
     let source: Arc<str> = source.into();
-    let idps = entries(root, federation, Some(now))?
+    let (found, skipped) = entries(root, federation, Some(now))?;
+    let idps = found
         .into_iter()
-        .map(|(descriptor, (display_name, logo))| {
+        .map(|e| {
             Arc::new(IdpEntry {
-                descriptor,
-                display_name,
-                logo,
+                descriptor: e.descriptor,
+                display_name: e.ui.0,
+                logo: e.ui.1,
                 source: source.clone(),
+                valid_until: earliest(validity.valid_until, e.valid_until),
             })
         })
         .collect();
-    Ok(Loaded { validity, idps })
+    Ok(Loaded {
+        validity,
+        idps,
+        skipped,
+    })
+}
+
+/// The earlier of two optional instants (`None` is "no limit").
+fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// `validUntil` and `cacheDuration` of `el`.
@@ -193,34 +237,67 @@ fn validity_of(el: Element<'_, '_>) -> Result<Validity, Error> {
 /// Display name and logo.
 type Ui = (Option<String>, Option<String>);
 
-/// Every IdP under `root`. With `now`, nested elements whose own `validUntil` has passed (or
-/// is unreadable) are skipped with everything under them.
+/// One IdP found in a document.
+struct Found {
+    descriptor: IdpDescriptor,
+    ui: Ui,
+    /// The earliest `validUntil` of the enclosing `EntitiesDescriptor`s below the root and of
+    /// the `EntityDescriptor` itself (the root's is in the document's [`Validity`]).
+    valid_until: Option<SystemTime>,
+}
+
+/// Every IdP under `root`, and the malformed IdP entries of an aggregate that were left out.
+/// With `now`, nested elements whose own `validUntil` has passed (or is unreadable) are
+/// skipped with everything under them. A malformed root `EntityDescriptor` is an error; in
+/// an `EntitiesDescriptor` a malformed entry is skipped, and the document is refused only
+/// when no usable IdP remains (with the first entry's error, when there was one).
 fn entries(
     root: Element<'_, '_>,
     federation: Federation,
     now: Option<SystemTime>,
-) -> Result<Vec<(IdpDescriptor, Ui)>, Error> {
+) -> Result<(Vec<Found>, Vec<Skipped>), Error> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     if root.is(MD_NS, "EntityDescriptor") {
-        if let Some(idp) = entity(root, federation)? {
-            out.push(idp);
+        if let Some((descriptor, ui)) = entity(root, federation)? {
+            out.push(Found {
+                descriptor,
+                ui,
+                valid_until: None,
+            });
         }
     } else if root.is(MD_NS, "EntitiesDescriptor") {
-        collect(root, federation, now, &mut out)?;
+        collect(root, federation, now, None, &mut out, &mut skipped);
     } else {
         return Err(Error::NotMetadata);
     }
     if out.is_empty() {
-        return Err(Error::NoIdentityProvider);
+        return Err(match skipped.into_iter().next() {
+            Some(Skipped { entity_id, reason }) => Error::InvalidEntity { entity_id, reason },
+            None => Error::NoIdentityProvider,
+        });
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
-/// True when a nested element may be used at `now` (always, without `now`).
-fn nested_usable(el: Element<'_, '_>, now: Option<SystemTime>) -> bool {
-    match (now, el.attribute("validUntil")) {
-        (Some(now), Some(v)) => saml::parse_instant(v.trim()).is_some_and(|v| now < v),
-        _ => true,
+/// A nested element's `validUntil`: `Ok(None)` without one, `Err(())` when it is unreadable
+/// or (with `now`) has passed.
+fn nested_valid_until(
+    el: Element<'_, '_>,
+    now: Option<SystemTime>,
+) -> Result<Option<SystemTime>, ()> {
+    let Some(v) = el.attribute("validUntil") else {
+        return Ok(None);
+    };
+    let Some(v) = saml::parse_instant(v.trim()) else {
+        return match now {
+            Some(_) => Err(()),
+            None => Ok(None),
+        };
+    };
+    match now {
+        Some(now) if now >= v => Err(()),
+        _ => Ok(Some(v)),
     }
 }
 
@@ -228,21 +305,35 @@ fn collect(
     group: Element<'_, '_>,
     federation: Federation,
     now: Option<SystemTime>,
-    out: &mut Vec<(IdpDescriptor, Ui)>,
-) -> Result<(), Error> {
+    bound: Option<SystemTime>,
+    out: &mut Vec<Found>,
+    skipped: &mut Vec<Skipped>,
+) {
     for child in group.child_elements() {
-        if !nested_usable(child, now) {
+        let Ok(own) = nested_valid_until(child, now) else {
             continue;
-        }
+        };
+        let bound = earliest(bound, own);
         if child.is(MD_NS, "EntityDescriptor") {
-            if let Some(idp) = entity(child, federation)? {
-                out.push(idp);
+            match entity(child, federation) {
+                Ok(Some((descriptor, ui))) => out.push(Found {
+                    descriptor,
+                    ui,
+                    valid_until: bound,
+                }),
+                Ok(None) => {}
+                Err(Error::InvalidEntity { entity_id, reason }) => {
+                    skipped.push(Skipped { entity_id, reason });
+                }
+                Err(e) => skipped.push(Skipped {
+                    entity_id: child.attribute("entityID").unwrap_or("?").to_owned(),
+                    reason: e.code(),
+                }),
             }
         } else if child.is(MD_NS, "EntitiesDescriptor") {
-            collect(child, federation, now, out)?;
+            collect(child, federation, now, bound, out, skipped);
         }
     }
-    Ok(())
 }
 
 /// One `EntityDescriptor`: `None` when it describes no IdP (an SP entry in an aggregate).

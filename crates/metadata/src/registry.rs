@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use saml::IdpDescriptor;
@@ -22,12 +23,21 @@ pub struct IdpEntry {
     pub logo: Option<String>,
     /// Name of the configured source that listed it.
     pub source: Arc<str>,
+    /// When this entry stops being usable: the earliest of the document's `validUntil`
+    /// (capped by the source's maximum age), every enclosing `EntitiesDescriptor`'s and its
+    /// own `EntityDescriptor`'s. `None`: no limit was published or configured.
+    pub valid_until: Option<SystemTime>,
 }
 
 impl IdpEntry {
     /// The entityID.
     pub fn entity_id(&self) -> &str {
         &self.descriptor.entity_id
+    }
+
+    /// True when the entry may be used at `now`: no `valid_until`, or `now` before it.
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        self.valid_until.is_none_or(|v| now < v)
     }
 
     /// The earliest `notAfter` (Unix seconds) among its signing certificates.
@@ -49,20 +59,33 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot. An entityID listed more than once keeps its first entry; the
-    /// others are returned so the caller can report them.
+    /// Builds a snapshot. An entityID listed more than once (by two sources, possibly of
+    /// different federations, or twice by one) is served by none of them: which listing
+    /// would win must not depend on the order sources load in or come and go, and two
+    /// federations' claims to one entityID are a conflict for the operator to resolve. Every
+    /// refused entry is returned so the caller can report it.
     pub fn build(
         entries: impl IntoIterator<Item = Arc<IdpEntry>>,
     ) -> (Snapshot, Vec<Arc<IdpEntry>>) {
+        let mut listed: HashMap<String, Vec<Arc<IdpEntry>>> = HashMap::new();
+        for e in entries {
+            listed.entry(e.entity_id().to_owned()).or_default().push(e);
+        }
         let mut by_id = HashMap::new();
         let mut duplicates = Vec::new();
-        for e in entries {
-            if by_id.contains_key(e.entity_id()) {
-                duplicates.push(e);
-            } else {
-                by_id.insert(e.entity_id().to_owned(), e);
+        for (id, mut all) in listed {
+            match (all.pop(), all.is_empty()) {
+                (Some(only), true) => {
+                    by_id.insert(id, only);
+                }
+                (Some(last), false) => {
+                    duplicates.append(&mut all);
+                    duplicates.push(last);
+                }
+                (None, _) => {}
             }
         }
+        duplicates.sort_by(|a, b| (a.entity_id(), &*a.source).cmp(&(b.entity_id(), &*b.source)));
         let mut sorted: Vec<_> = by_id.values().cloned().collect();
         sorted.sort_by(|a, b| a.entity_id().cmp(b.entity_id()));
         (Snapshot { by_id, sorted }, duplicates)
@@ -110,6 +133,19 @@ impl Registry {
     /// one atomic load of the snapshot, one hash lookup by `&str`, one reference count.
     pub fn get(&self, entity_id: &str) -> Option<Arc<IdpEntry>> {
         self.current.load().get(entity_id).cloned()
+    }
+
+    /// The IdP with this entityID when its entry is still valid at `now` (see
+    /// [`IdpEntry::is_valid_at`]): what the login path uses, so that an expired entry is
+    /// refused at once, whether or not the refresher has run since. Lock-free like [`get`].
+    ///
+    /// [`get`]: Registry::get
+    pub fn get_valid(&self, entity_id: &str, now: SystemTime) -> Option<Arc<IdpEntry>> {
+        self.current
+            .load()
+            .get(entity_id)
+            .filter(|e| e.is_valid_at(now))
+            .cloned()
     }
 
     /// The current snapshot, for listings.

@@ -14,6 +14,19 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
 /// Longest delay between retries of a failing source (unless `max` is shorter).
 pub const BACKOFF_CAP: Duration = Duration::from_secs(3600);
 
+/// What a schedule saturates to when `now` plus an interval does not fit in a
+/// [`SystemTime`]: about 10,000 years from the Unix epoch, later than anything real.
+pub fn far_future() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(315_537_897_599)
+}
+
+/// `now + interval`, saturating to [`far_future`] (or `now`, if even later) instead of
+/// panicking on overflow.
+fn after(now: SystemTime, interval: Duration) -> SystemTime {
+    now.checked_add(interval)
+        .unwrap_or_else(|| far_future().max(now))
+}
+
 /// Per-source refresh bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshBounds {
@@ -51,7 +64,7 @@ pub fn next_after_success(
         interval = interval.min(left / 2);
     }
     let interval = interval.clamp(bounds.min, bounds.max.max(bounds.min));
-    now + jittered(interval, random)
+    after(now, jittered(interval, random))
 }
 
 /// The next fetch after the `consecutive_failures`-th failure in a row (1 for the first) at
@@ -67,7 +80,7 @@ pub fn next_after_failure(
     let cap = BACKOFF_CAP.min(bounds.max).max(base);
     let doublings = consecutive_failures.saturating_sub(1).min(20);
     let delay = base.saturating_mul(1 << doublings).min(cap);
-    now + jittered(delay, random)
+    after(now, jittered(delay, random))
 }
 
 #[cfg(test)]
@@ -134,6 +147,26 @@ mod tests {
         assert_eq!(full, t0() + S(9000));
         let half = next_after_success(bounds(), &v, t0(), u32::MAX / 2);
         assert!(half > full && half < t0() + S(10_000));
+    }
+
+    #[test]
+    fn huge_bounds_saturate_instead_of_overflowing() {
+        let huge = RefreshBounds {
+            min: Duration::MAX,
+            max: Duration::MAX,
+        };
+        let late = SystemTime::UNIX_EPOCH + S(300_000_000_000);
+        assert_eq!(
+            next_after_success(huge, &Validity::default(), late, 0),
+            far_future()
+        );
+        // The last representable second: any retry delay overflows.
+        let end = SystemTime::UNIX_EPOCH + S(i64::MAX as u64);
+        assert_eq!(next_after_failure(bounds(), 1, end, 0), end);
+        assert_eq!(
+            next_after_success(bounds(), &Validity::default(), end, 0),
+            end
+        );
     }
 
     #[test]

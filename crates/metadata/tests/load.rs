@@ -172,7 +172,207 @@ fn a_record_keeps_its_document_through_failures_until_it_expires() {
 }
 
 #[test]
-fn registry_swaps_whole_snapshots_and_keeps_first_of_duplicates() {
+fn an_entry_carries_the_earliest_valid_until_of_root_groups_and_itself() {
+    let instant = |s| saml::parse_instant(s);
+    let group = |attrs: &str, inner: &[String]| {
+        format!(
+            r#"<md:EntitiesDescriptor{attrs}>{}</md:EntitiesDescriptor>"#,
+            inner.concat()
+        )
+    };
+    let xml = aggregate(
+        r#" validUntil="2026-03-01T00:00:00Z""#,
+        &[
+            entity("https://root.example", "", ""),
+            group(
+                r#" validUntil="2026-02-01T00:00:00Z""#,
+                &[
+                    entity("https://group.example", "", ""),
+                    entity(
+                        "https://own.example",
+                        r#" validUntil="2026-01-15T00:00:00Z""#,
+                        "",
+                    ),
+                    // Later than its group: the group's applies.
+                    entity(
+                        "https://later.example",
+                        r#" validUntil="2026-12-01T00:00:00Z""#,
+                        "",
+                    ),
+                ],
+            ),
+        ],
+    );
+    let loaded = load(&xml).unwrap();
+    let until = |id: &str| {
+        loaded
+            .idps
+            .iter()
+            .find(|i| i.entity_id() == id)
+            .unwrap()
+            .valid_until
+    };
+    assert_eq!(
+        until("https://root.example"),
+        instant("2026-03-01T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://group.example"),
+        instant("2026-02-01T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://own.example"),
+        instant("2026-01-15T00:00:00Z")
+    );
+    assert_eq!(
+        until("https://later.example"),
+        instant("2026-02-01T00:00:00Z")
+    );
+    // Without any validUntil, no limit from the document.
+    let loaded = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
+    assert_eq!(loaded.idps[0].valid_until, None);
+}
+
+#[test]
+fn get_valid_refuses_an_entry_at_its_valid_until_without_a_refresh() {
+    let xml = aggregate(
+        "",
+        &[entity(
+            "https://own.example",
+            r#" validUntil="2026-01-15T00:00:00Z""#,
+            "",
+        )],
+    );
+    let loaded = load(&xml).unwrap();
+    let registry = Registry::new(Snapshot::build(loaded.idps).0);
+    let end = saml::parse_instant("2026-01-15T00:00:00Z").unwrap();
+    let before = end - Duration::from_secs(1);
+    assert!(registry.get_valid("https://own.example", before).is_some());
+    assert!(registry.get_valid("https://own.example", end).is_none());
+    assert!(
+        registry
+            .get_valid("https://own.example", end + Duration::from_secs(1))
+            .is_none()
+    );
+    // The plain lookup still finds it: only `get_valid` is for the login path.
+    assert!(registry.get("https://own.example").is_some());
+    assert!(
+        !registry
+            .get("https://own.example")
+            .unwrap()
+            .is_valid_at(end)
+    );
+}
+
+#[test]
+fn a_malformed_entity_is_skipped_not_the_whole_aggregate() {
+    let no_key = entity("https://nokey.example", "", "").replace(&cert(), "");
+    let no_sso = entity("https://nosso.example", "", "").replace(
+        r#"<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://nosso.example/sso"/>"#,
+        "",
+    );
+    let xml = aggregate(
+        "",
+        &[
+            entity("https://a.example", "", ""),
+            no_key.clone(),
+            no_sso.clone(),
+        ],
+    );
+    let loaded = load(&xml).unwrap();
+    let ids: Vec<_> = loaded.idps.iter().map(|i| i.entity_id()).collect();
+    assert_eq!(ids, ["https://a.example"]);
+    let skipped: Vec<_> = loaded
+        .skipped
+        .iter()
+        .map(|s| (s.entity_id.as_str(), s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "https://nokey.example",
+                "signing certificate is not a usable X.509 certificate"
+            ),
+            (
+                "https://nosso.example",
+                "no SingleSignOnService for HTTP-Redirect or HTTP-POST"
+            ),
+        ]
+    );
+    // Only malformed entries left: refused, with the first one's reason.
+    let err = load(&aggregate("", &[no_key.clone(), no_sso])).unwrap_err();
+    assert_eq!(err.code(), "metadata_invalid_entity");
+    assert!(err.to_string().contains("https://nokey.example"), "{err}");
+    // A malformed root EntityDescriptor is still refused.
+    let root = no_key.replace(
+        r#"<md:EntityDescriptor entityID"#,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID"#,
+    );
+    assert_eq!(load(&root).unwrap_err().code(), "metadata_invalid_entity");
+}
+
+#[test]
+fn a_document_without_valid_until_is_capped_by_the_ceiling() {
+    let xml = aggregate(
+        "",
+        &[
+            entity("https://a.example", "", ""),
+            entity(
+                "https://b.example",
+                r#" validUntil="2026-01-02T00:00:00Z""#,
+                "",
+            ),
+        ],
+    );
+    let ceiling = now() + Duration::from_secs(7 * 86_400);
+    let capped = |ceiling| {
+        metadata::load_document_capped(
+            xml.as_bytes(),
+            Federation::Spid,
+            &[],
+            now(),
+            "src",
+            Some(ceiling),
+        )
+    };
+    let loaded = capped(ceiling).unwrap();
+    assert_eq!(loaded.validity.valid_until, Some(ceiling));
+    let until = |id: &str| {
+        loaded
+            .idps
+            .iter()
+            .find(|i| i.entity_id() == id)
+            .unwrap()
+            .valid_until
+    };
+    assert_eq!(until("https://a.example"), Some(ceiling));
+    // An earlier validUntil of its own still applies.
+    assert_eq!(
+        until("https://b.example"),
+        saml::parse_instant("2026-01-02T00:00:00Z")
+    );
+    // A ceiling earlier than the root's validUntil wins over it.
+    let dated = aggregate(
+        r#" validUntil="2027-01-01T00:00:00Z""#,
+        &[entity("https://a.example", "", "")],
+    );
+    let loaded = metadata::load_document_capped(
+        dated.as_bytes(),
+        Federation::Spid,
+        &[],
+        now(),
+        "src",
+        Some(ceiling),
+    )
+    .unwrap();
+    assert_eq!(loaded.validity.valid_until, Some(ceiling));
+    // A document accepted more than the maximum age ago is expired.
+    assert_eq!(capped(now()).unwrap_err().code(), "metadata_expired");
+}
+
+#[test]
+fn registry_swaps_whole_snapshots_and_refuses_duplicates_from_every_source() {
     let one = load(&aggregate("", &[entity("https://a.example", "", "")])).unwrap();
     let two = load_document(
         aggregate(
@@ -189,14 +389,36 @@ fn registry_swaps_whole_snapshots_and_keeps_first_of_duplicates() {
         "other",
     )
     .unwrap();
-    let (snapshot, duplicates) = Snapshot::build(one.idps.iter().chain(&two.idps).cloned());
-    assert_eq!(snapshot.len(), 2);
-    assert_eq!(duplicates.len(), 1);
-    assert_eq!(&*duplicates[0].source, "other");
-    let ids: Vec<_> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
-    assert_eq!(ids, ["https://a.example", "https://b.example"]);
+    // Whichever order the sources come in, a.example is served by neither.
+    for entries in [
+        one.idps
+            .iter()
+            .chain(&two.idps)
+            .cloned()
+            .collect::<Vec<_>>(),
+        two.idps.iter().chain(&one.idps).cloned().collect(),
+    ] {
+        let (snapshot, duplicates) = Snapshot::build(entries);
+        let ids: Vec<_> = snapshot.idps().iter().map(|i| i.entity_id()).collect();
+        assert_eq!(ids, ["https://b.example"]);
+        assert!(snapshot.get("https://a.example").is_none());
+        let refused: Vec<_> = duplicates
+            .iter()
+            .map(|d| (d.entity_id(), &*d.source))
+            .collect();
+        assert_eq!(
+            refused,
+            [("https://a.example", "other"), ("https://a.example", "src")]
+        );
+    }
+    let (snapshot, _) = Snapshot::build(one.idps.iter().chain(&two.idps).skip(1).cloned());
+    assert_eq!(
+        snapshot.len(),
+        2,
+        "once the first source is gone, both are served"
+    );
 
-    let registry = Registry::new(snapshot);
+    let registry = Registry::new(Snapshot::build(one.idps.iter().cloned()).0);
     assert!(!registry.is_ready());
     let held = registry.get("https://a.example").unwrap();
     assert_eq!(held.descriptor.federation, Federation::Spid);

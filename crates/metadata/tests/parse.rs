@@ -123,3 +123,38 @@ fn not_metadata_is_refused() {
     let err = parse_idp_metadata(b"<!DOCTYPE a><a/>", Federation::Spid, &[]).unwrap_err();
     assert_eq!(err.code(), "xml_doctype");
 }
+
+#[test]
+fn keys_for_encryption_or_outside_the_idpssodescriptor_never_sign() {
+    let b64 = |name: &str| base64::engine::general_purpose::STANDARD.encode(read(name));
+    let kd = |key_use: &str, cert: &str| {
+        format!(
+            r#"<md:KeyDescriptor{key_use}><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+        )
+    };
+    let doc = |idp_keys: &str| {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example">{entity_level}<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{sp_key}<md:AssertionConsumerService index="0" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/acs"/></md:SPSSODescriptor><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{idp_keys}<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+            entity_level = kd(r#" use="signing""#, &b64("attacker-rsa2048.crt.der")),
+            sp_key = kd(r#" use="signing""#, &b64("idp-p384.crt.der")),
+        )
+    };
+    let encryption = kd(r#" use="encryption""#, &b64("idp-p256.crt.der"));
+    let signing = kd(r#" use="signing""#, &b64("idp-rsa2048.crt.der"));
+    let idps = parse_idp_metadata(
+        doc(&format!("{encryption}{signing}")).as_bytes(),
+        Federation::Spid,
+        &[],
+    )
+    .unwrap();
+    let keys: Vec<_> = idps[0]
+        .signing_keys
+        .iter()
+        .map(|k| k.certificate_der().to_vec())
+        .collect();
+    assert_eq!(keys, [read("idp-rsa2048.crt.der")]);
+    // Without the IdP's own signing key, none of the others stands in for it.
+    let err = parse_idp_metadata(doc(&encryption).as_bytes(), Federation::Spid, &[]).unwrap_err();
+    assert_eq!(err.code(), "metadata_invalid_entity");
+    assert!(err.to_string().contains("no signing certificate"), "{err}");
+}

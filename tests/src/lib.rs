@@ -85,6 +85,28 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM (with the system's `kill`), as an orchestrator stopping it would.
+    pub fn terminate(&mut self) {
+        let st = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -TERM {}", self.name);
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// What the process wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

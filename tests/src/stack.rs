@@ -122,6 +122,13 @@ impl Stack {
         )
     }
 
+    /// The Varco process.
+    pub fn varco_process(&mut self) -> &mut Process {
+        self._procs
+            .last_mut()
+            .expect("varco is started with the stack")
+    }
+
     /// What Varco wrote on stderr so far (its JSON log).
     pub fn varco_log(&self) -> String {
         self._procs.last().map(Process::log).unwrap_or_default()

@@ -320,3 +320,42 @@ fn non_canonical_paths_and_other_upgrades_are_refused() {
     BufReader::new(s).read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let portal = start_portal();
+    // The default drain bound (20 s) is far above the portal's 3 s.
+    let mut stack = Stack::start_with(&format!(
+        "[proxy]\nresponse_timeout_seconds = 10\n\
+         [[route]]\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:{portal}\"\n"
+    ));
+    let b = logged_in(&stack);
+    let url = format!("{}/slow", stack.varco);
+    let cookie = format!("varco_session={}", b.cookies["varco_session"]);
+    // A request that takes 3 s at the portal is in flight when SIGTERM arrives.
+    let in_flight = std::thread::spawn(move || {
+        let mut r = ureq::Agent::new_with_defaults()
+            .get(&url)
+            .header("Cookie", &cookie)
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let varco = stack.varco.clone();
+    let p = stack.varco_process();
+    p.terminate();
+    // New connections are refused at once, while the old request completes.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(varco.strip_prefix("http://").unwrap()).is_err(),
+        "still accepting after SIGTERM"
+    );
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!((status, body.as_str()), (200, "late"));
+    let exit = p
+        .wait_exit(Duration::from_secs(10))
+        .expect("varco did not exit");
+    assert!(exit.success(), "{exit}");
+    assert!(p.log().contains("\"event\":\"draining\""), "{}", p.log());
+}

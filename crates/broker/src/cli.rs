@@ -288,6 +288,12 @@ async fn run(state: Arc<State>) -> ExitCode {
     );
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // SIGTERM stops accepting and lets in-flight requests finish (a rolling update must not
+    // cut a login or a proxied upload): `stop` tells every connection to close once idle,
+    // and each connection task holds an `alive` sender, so the receiver ends when the last
+    // one is done.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -299,7 +305,10 @@ async fn run(state: Arc<State>) -> ExitCode {
                     }
                 };
                 let state = state.clone();
+                let mut stop = stop_rx.clone();
+                let alive = alive_tx.clone();
                 tokio::spawn(async move {
+                    let _alive = alive;
                     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(crate::forward_auth::Peer(peer));
                         server::handle(state.clone(), req)
@@ -310,12 +319,25 @@ async fn run(state: Arc<State>) -> ExitCode {
                         .serve_connection(TokioIo::new(stream), service)
                         // WebSocket and other upgrades of proxied routes.
                         .with_upgrades();
+                    let mut conn = std::pin::pin!(conn);
                     // Connection errors are the peer's business (resets, timeouts).
-                    let _ = conn.await;
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
                 });
             }
             () = &mut shutdown => {
-                log::event("shutdown", &[]);
+                drop(listener);
+                let grace = state.config.shutdown_grace;
+                log::event("draining", &[("grace_seconds", &grace.as_secs().to_string())]);
+                let _ = stop_tx.send(true);
+                drop(alive_tx);
+                let drained = tokio::time::timeout(grace, alive_rx.recv()).await.is_ok();
+                log::event("shutdown", &[("drained", if drained { "all" } else { "timeout" })]);
                 return ExitCode::SUCCESS;
             }
         }

@@ -128,6 +128,12 @@ struct RawServer {
     #[serde(default = "default_listen")]
     listen: String,
     public_base_url: String,
+    #[serde(default = "default_shutdown_grace")]
+    shutdown_grace_seconds: u64,
+}
+
+fn default_shutdown_grace() -> u64 {
+    20
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,6 +324,8 @@ pub struct Config {
     pub cookie_name: String,
     /// Whether cookies carry `Secure` (and the login cookie `SameSite=None`).
     pub cookie_secure: bool,
+    /// How long SIGTERM waits for in-flight requests before exiting.
+    pub shutdown_grace: Duration,
     /// Session lifetime (absolute timeout).
     pub session_ttl: Duration,
     /// Longest silence a session survives (`None`: no idle timeout).
@@ -610,6 +618,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 cookie_name,
                 cookie_secure: raw.session.cookie_secure,
                 session_ttl: Duration::from_secs(raw.session.ttl_seconds),
+                shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds.min(300)),
                 idle_timeout: (raw.session.idle_timeout_seconds > 0)
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),

@@ -42,7 +42,7 @@ load: ## load harness: /auth with a session vs nginx `return 204` (wrk; docs/PER
 	./scripts/load-auth.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

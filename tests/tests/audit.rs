@@ -480,7 +480,8 @@ fn sigkill_under_concurrent_logins_loses_no_record_of_a_session() {
 fn audit_configuration_is_validated_and_an_unusable_directory_stops_the_start() {
     let stack = Stack::new(
         "audit-config",
-        "max_file_bytes = 10\nretention_days = 0\nkey_file = \"missing.key\"\n",
+        "max_file_bytes = 10\nretention_days = 0\nkey_file = \"missing.key\"\n\
+         postgres_tls = \"verify-full\"\n",
     );
     let config = stack.dir.join("varco.toml");
     let out = Command::new(binary("varco"))
@@ -493,6 +494,7 @@ fn audit_configuration_is_validated_and_an_unusable_directory_stops_the_start() 
         "audit.max_file_bytes",
         "audit.retention_days",
         "audit.key_file",
+        "audit.postgres_tls",
     ] {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }

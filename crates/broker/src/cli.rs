@@ -5,8 +5,8 @@
 //! varco check-config FILE [--idp-metadata FILE]...
 //! varco metadata --config FILE [--federation spid|cie|eidas]
 //! varco metadata sources --config FILE
-//! varco audit verify DIR [--key-file FILE]
-//! varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]
+//! varco audit verify DIR|--postgres URL [--key-file FILE]
+//! varco audit export DIR|--postgres URL --from DATE --to DATE [--sub SUB] [--key-file FILE]
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits

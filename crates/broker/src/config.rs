@@ -89,6 +89,9 @@ struct RawAudit {
     retention_days: u64,
     key_file: Option<PathBuf>,
     postgres_url: Option<String>,
+    #[serde(default = "default_audit_tls")]
+    postgres_tls: String,
+    postgres_ca_file: Option<PathBuf>,
     #[serde(default = "default_audit_writer")]
     writer: String,
 }
@@ -102,9 +105,15 @@ impl Default for RawAudit {
             retention_days: default_audit_retention(),
             key_file: None,
             postgres_url: None,
+            postgres_tls: default_audit_tls(),
+            postgres_ca_file: None,
             writer: default_audit_writer(),
         }
     }
+}
+
+fn default_audit_tls() -> String {
+    "disable".into()
 }
 
 fn default_audit_writer() -> String {
@@ -941,19 +950,31 @@ fn validate_audit(
             "must be non-empty ASCII letters, digits, -, _ or .".into(),
         );
     }
+    let ca = raw.postgres_ca_file.as_ref().map(|f| resolve(f));
+    let tls = crate::audit::postgres::Tls::from_config(&raw.postgres_tls, ca.as_deref())
+        .map_err(|e| bad("audit.postgres_tls", e))
+        .ok();
+    if let (Some(url), Some(tls)) = (&raw.postgres_url, &tls) {
+        if let Err(e) = crate::audit::postgres::check_url(url, tls) {
+            bad("audit.postgres_url", e);
+        }
+    }
     if !raw.enabled {
         return None;
     }
+    let retention = Duration::from_secs(raw.retention_days.saturating_mul(86_400));
     Some(match &raw.postgres_url {
         Some(url) => crate::audit::Target::Postgres(crate::audit::postgres::PgOptions {
             url: url.clone(),
+            tls: tls.unwrap_or(crate::audit::postgres::Tls::Disable),
             writer: raw.writer.clone(),
             key,
+            retention,
         }),
         None => crate::audit::Target::File(crate::audit::file::Options {
             dir: resolve(&raw.dir),
             max_file_bytes: raw.max_file_bytes,
-            retention: Duration::from_secs(raw.retention_days.saturating_mul(86_400)),
+            retention,
             key,
         }),
     })

@@ -3,7 +3,10 @@
 //! Unix socket there, stopped at the end. Concurrent appends form one verifiable chain per
 //! writer; edited, deleted and reordered rows are caught; a second process claiming the same
 //! writer name cannot fork the chain; a stopped database fails appends closed, and the sink
-//! recovers when it is back.
+//! recovers when it is back; retention prunes old rows under an anchor that keeps the chain
+//! verifiable; `varco audit export --postgres` gives an auditor the records of a window and a
+//! subject; TLS (`verify-full` with a CA made here, `require`) reaches a server that refuses
+//! plain connections, and a wrong CA or a wrong host name is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use broker::audit::AuditError;
 use broker::audit::chain::ChainError;
-use broker::audit::postgres::{PgOptions, PgSink, verify};
+use broker::audit::postgres::{PgOptions, PgSink, Tls, verify};
 
 /// A PostgreSQL binary: the newest `/usr/lib/postgresql/<version>/bin`, else the PATH.
 fn pg_bin(name: &str) -> PathBuf {
@@ -62,13 +65,78 @@ fn run_pg(name: &str, args: &[&str]) {
     );
 }
 
-/// A throwaway cluster listening only on a Unix socket in its own directory.
+/// A throwaway cluster listening on a Unix socket in its own directory (and, with TLS, on a
+/// loopback port that accepts only TLS).
 struct Cluster {
     dir: PathBuf,
+    /// Extra server options (the TLS listener).
+    options: String,
 }
 
 impl Cluster {
     fn start(label: &str) -> Cluster {
+        let c = Cluster::init(label);
+        c.pg_ctl("start");
+        c
+    }
+
+    /// A cluster whose TCP listener on 127.0.0.1 requires TLS, with a server certificate for
+    /// `localhost` issued by a CA made here. Returns the cluster, its port and the CA file.
+    fn start_tls(label: &str) -> (Cluster, u16, PathBuf) {
+        let mut c = Cluster::init(label);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "varco test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let ca_file = c.dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let (crt, pem) = (c.dir.join("server.crt"), c.dir.join("server.key"));
+        std::fs::write(&crt, cert.pem()).unwrap();
+        std::fs::write(&pem, key.serialize_pem()).unwrap();
+        std::fs::write(
+            c.dir.join("data/pg_hba.conf"),
+            "local all all trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n\
+             hostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        if is_root() {
+            for f in [&crt, &pem] {
+                let ok = Command::new("chown")
+                    .args(["postgres:postgres", f.to_str().unwrap()])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        }
+        let ok = Command::new("chmod")
+            .args(["600", pem.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        c.options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            crt.display(),
+            pem.display()
+        );
+        c.pg_ctl("start");
+        (c, port, ca_file)
+    }
+
+    fn init(label: &str) -> Cluster {
         let dir = std::env::temp_dir().join(format!("varco-pg-{}-{label}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -92,13 +160,14 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        let c = Cluster { dir };
-        c.pg_ctl("start");
-        c
+        Cluster {
+            dir,
+            options: "-c listen_addresses=''".into(),
+        }
     }
 
     fn pg_ctl(&self, action: &str) {
-        let options = format!("-k {} -c listen_addresses=''", self.dir.display());
+        let options = format!("-k {} {}", self.dir.display(), self.options);
         let data = self.dir.join("data");
         let log = self.dir.join("server.log");
         let mut args = vec![
@@ -154,6 +223,8 @@ fn options(cluster: &Cluster, writer: &str) -> PgOptions {
         url: cluster.url(),
         writer: writer.into(),
         key: None,
+        tls: Tls::Disable,
+        retention: Duration::from_secs(731 * 86_400),
     }
 }
 
@@ -170,7 +241,7 @@ fn cli_verify(cluster: &Cluster) -> (Option<i32>, String) {
 }
 
 async fn verdict(cluster: &Cluster, writer: &str) -> Result<u64, ChainError> {
-    let chains = verify(&cluster.url(), None).await.unwrap();
+    let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
     let (_, v) = chains.into_iter().find(|(w, _)| w == writer).unwrap();
     v.map(|v| v.records)
 }
@@ -292,4 +363,255 @@ async fn a_stopped_database_fails_appends_closed_and_the_sink_recovers() {
     // The writer reconnects and re-reads its tail before the next batch.
     assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(2));
     assert_eq!(verdict(&cluster, "r").await, Ok(3));
+}
+
+fn day(n: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(n * 86_400 + 3600)
+}
+
+/// `varco audit ARGS` with `--postgres URL`: exit code and stdout + stderr.
+fn cli(args: &[&str], url: &str) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .arg("audit")
+        .args(args)
+        .args(["--postgres", url])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn count_rows(cluster: &Cluster, writer: &str) -> i64 {
+    let client = broker::audit::postgres::connect(&cluster.url(), &Tls::Disable)
+        .await
+        .unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM varco_audit WHERE writer = $1",
+            &[&writer],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies() {
+    let cluster = Cluster::start("prune");
+    let opts = PgOptions {
+        retention: Duration::from_secs(10 * 86_400),
+        ..options(&cluster, "r")
+    };
+    let sink = PgSink::connect(&opts, day(100)).await.unwrap();
+    for d in [100, 101, 102] {
+        sink.append(day(d), b"{\"kind\":\"login\"}".to_vec())
+            .await
+            .unwrap();
+    }
+    assert_eq!(count_rows(&cluster, "r").await, 4);
+    // Day 120: the first batch of the day is answered, then rows older than 10 days go.
+    assert_eq!(sink.append(day(120), b"{}".to_vec()).await, Ok(4));
+    // The writer is sequential: this answer comes after the pruning pass.
+    assert_eq!(sink.append(day(120), b"{}".to_vec()).await, Ok(6));
+    let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
+    let v = chains[0].1.as_ref().unwrap();
+    assert_eq!((v.first_seq, v.last_seq, v.records), (4, 6, 3));
+    assert_eq!(count_rows(&cluster, "r").await, 3);
+    let (code, out) = cli(&["verify"], &cluster.url());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok: writer r: 3 records, seq 4..6"), "{out}");
+
+    // A restart long after prunes at once, before any login; the head (record 6) is kept,
+    // so the writer always has a tail to continue from.
+    drop(sink);
+    let later = PgSink::connect(&opts, day(200)).await.unwrap();
+    assert_eq!(later.append(day(200), b"{}".to_vec()).await, Ok(8));
+    let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
+    let v = chains[0].1.as_ref().unwrap();
+    assert_eq!((v.first_seq, v.last_seq), (6, 8));
+
+    // A role kept to SELECT and INSERT records but cannot prune: nothing is appended for
+    // it, nothing deleted, and logins are still recorded.
+    cluster
+        .sql("CREATE ROLE keeper LOGIN; GRANT SELECT, INSERT ON varco_audit TO keeper")
+        .await;
+    let keeper = PgOptions {
+        url: cluster.url().replace("user=postgres", "user=keeper"),
+        ..options(&cluster, "k")
+    };
+    let k = PgSink::connect(&keeper, day(100)).await.unwrap();
+    assert_eq!(k.append(day(100), b"{}".to_vec()).await, Ok(1));
+    drop(k);
+    let k = PgSink::connect(&keeper, day(5000)).await.unwrap();
+    assert_eq!(k.append(day(5000), b"{}".to_vec()).await, Ok(2));
+    assert_eq!(count_rows(&cluster, "k").await, 3);
+
+    // Without its anchor the shortened chain is a missing prefix.
+    cluster
+        .sql("DELETE FROM varco_audit WHERE writer = 'r' AND line LIKE '%\"kind\":\"pruned\"%'")
+        .await;
+    let (code, out) = cli(&["verify"], &cluster.url());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED writer r: audit_record_missing"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_gives_the_records_of_a_window_and_a_subject_and_misplaced_rows_are_caught() {
+    let cluster = Cluster::start("export");
+    let key_file = cluster.dir.join("audit.key");
+    std::fs::write(&key_file, "ab".repeat(32)).unwrap();
+    let opts = PgOptions {
+        key: Some([0xab; 32]),
+        ..options(&cluster, "w1")
+    };
+    let sink = PgSink::connect(&opts, day(20_000)).await.unwrap();
+    // 2024-10-04 and 2024-10-05 (days 20000 and 20001).
+    for (d, sub) in [(20_000, "A"), (20_000, "B"), (20_001, "A")] {
+        let record = format!("{{\"kind\":\"login\",\"sub\":\"{sub}\",\"d\":{d}}}");
+        sink.append(day(d), record.into_bytes()).await.unwrap();
+    }
+    let key = key_file.to_str().unwrap();
+    let export = |extra: &[&str]| {
+        let mut args = vec!["export", "--key-file", key];
+        args.extend_from_slice(extra);
+        cli(&args, &cluster.url())
+    };
+    let (code, out) = export(&["--from", "2024-10-04", "--to", "2024-10-05"]);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["writer"], "w1");
+    assert_eq!(lines[0]["seq"], 1);
+    let (_, out) = export(&["--from", "2024-10-04", "--to", "2024-10-04", "--sub", "A"]);
+    let subs: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(subs.len(), 1, "{out}");
+    assert!(subs[0].contains("\"d\":20000"), "{out}");
+    // Encrypted at rest: without the key the export refuses (exit 64), verify still works.
+    let (code, out) = cli(
+        &["export", "--from", "2024-10-04", "--to", "2024-10-05"],
+        &cluster.url(),
+    );
+    assert_eq!(code, Some(64), "{out}");
+    let (code, out) = cli(&["verify", "--key-file", key], &cluster.url());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("3 decrypted"), "{out}");
+
+    // A row moved to another key, its content untouched.
+    cluster
+        .sql("UPDATE varco_audit SET seq = 1000 WHERE writer = 'w1' AND seq = 3")
+        .await;
+    let (code, out) = cli(&["verify"], &cluster.url());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED writer w1: audit_record_misplaced"),
+        "{out}"
+    );
+    // Export verifies first: nothing is exported from a broken chain.
+    let (code, out) = export(&["--from", "2024-10-04", "--to", "2024-10-05"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains("\"sub\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_refused() {
+    let (cluster, port, ca_file) = Cluster::start_tls("tls");
+    let good = Tls::from_config("verify-full", Some(&ca_file)).unwrap();
+    let url =
+        format!("host=localhost hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres");
+    // The server takes only TLS on TCP, and says so on a connection of the client's own.
+    let client = broker::audit::postgres::connect(&url, &good).await.unwrap();
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl);
+    let plain = broker::audit::postgres::connect(&url, &Tls::Disable).await;
+    assert!(
+        plain.unwrap_err().contains("no encryption"),
+        "plain TCP was accepted"
+    );
+
+    // The sink over verify-full: records and verifies.
+    let opts = PgOptions {
+        url: url.clone(),
+        tls: good.clone(),
+        ..options(&cluster, "tls")
+    };
+    let sink = PgSink::connect(&opts, now()).await.unwrap();
+    assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(1));
+    let chains = verify(&url, &good, None).await.unwrap();
+    assert_eq!(chains[0].1.as_ref().unwrap().records, 2);
+    let ca = ca_file.to_str().unwrap();
+    let (code, out) = cli(&["verify", "--tls", "verify-full", "--ca-file", ca], &url);
+    assert_eq!(code, Some(0), "{out}");
+
+    // `require` encrypts without authenticating the server.
+    let client = broker::audit::postgres::connect(&url, &Tls::Require).await;
+    assert!(client.is_ok(), "{:?}", client.err());
+
+    // A CA that did not issue the server's certificate.
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other = other.self_signed(&other_key).unwrap();
+    let wrong_ca = cluster.dir.join("wrong-ca.pem");
+    std::fs::write(&wrong_ca, other.pem()).unwrap();
+    let wrong = Tls::from_config("verify-full", Some(&wrong_ca)).unwrap();
+    let refused = broker::audit::postgres::connect(&url, &wrong)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+    let refused = PgSink::connect(
+        &PgOptions {
+            tls: wrong,
+            ..opts.clone()
+        },
+        now(),
+    )
+    .await;
+    assert!(refused.is_err());
+    let (code, out) = cli(
+        &[
+            "verify",
+            "--tls",
+            "verify-full",
+            "--ca-file",
+            wrong_ca.to_str().unwrap(),
+        ],
+        &url,
+    );
+    assert_eq!(code, Some(64), "{out}");
+    assert!(out.contains("UnknownIssuer"), "{out}");
+
+    // The right CA, but a host name the certificate does not name.
+    let by_ip = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
+    let refused = broker::audit::postgres::connect(&by_ip, &good)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("not valid for name"), "{refused}");
+
+    // Configuration mistakes are refused before any connection.
+    assert!(Tls::from_config("verify-full", None).is_err());
+    assert!(Tls::from_config("require", Some(&ca_file)).is_err());
+    assert!(Tls::from_config("prefer", None).is_err());
+    assert!(Tls::from_config("verify-full", Some(&cluster.dir.join("server.key"))).is_err());
+    assert!(broker::audit::postgres::check_url(&cluster.url(), &Tls::Require).is_err());
+    assert!(broker::audit::postgres::check_url(&url, &good).is_ok());
 }

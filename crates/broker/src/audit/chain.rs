@@ -273,6 +273,15 @@ pub enum ChainError {
         /// File name.
         file: String,
     },
+    /// A database row whose key is not the sequence number of the record it holds.
+    Misplaced {
+        /// Where (writer and row key).
+        place: String,
+        /// The row's `seq` key.
+        key: u64,
+        /// The sequence number inside the record.
+        seq: u64,
+    },
     /// No record at all.
     Empty,
 }
@@ -287,6 +296,7 @@ impl ChainError {
             ChainError::Missing { .. } => "audit_record_missing",
             ChainError::Torn { .. } => "audit_record_torn",
             ChainError::Misnamed { .. } => "audit_file_misnamed",
+            ChainError::Misplaced { .. } => "audit_record_misplaced",
             ChainError::Empty => "audit_empty",
         }
     }
@@ -321,6 +331,9 @@ impl std::fmt::Display for ChainError {
             ),
             ChainError::Misnamed { file } => {
                 write!(f, "{file}: file name does not match its first record")
+            }
+            ChainError::Misplaced { place, key, seq } => {
+                write!(f, "{place}: the row keyed {key} holds record {seq}")
             }
             ChainError::Empty => write!(f, "no audit record found"),
         }
@@ -415,6 +428,26 @@ impl<'k> Verifier<'k> {
         }
         for (n, (offset, raw)) in lines.iter().enumerate() {
             self.line(name, named, n == 0, *offset, raw)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the next record of a chain kept one record per database row, in key order:
+    /// `place` names the row in errors, `key` is the row's sequence-number key, `raw` the
+    /// line without its LF. The chain rules are those of files; a row whose key differs from
+    /// the sequence number inside its record is [`ChainError::Misplaced`].
+    pub fn row(&mut self, place: &str, key: u64, raw: &[u8]) -> Result<(), ChainError> {
+        if self.first_file.is_none() {
+            self.first_file = Some(place.to_owned());
+        }
+        self.line(place, key, false, 0, raw)?;
+        let seq = self.expected.map_or(0, |(next, _)| next - 1);
+        if seq != key {
+            return Err(ChainError::Misplaced {
+                place: place.to_owned(),
+                key,
+                seq,
+            });
         }
         Ok(())
     }
@@ -682,6 +715,27 @@ mod tests {
             verify(&[(file_name(0), kept)], None).unwrap_err().code(),
             "audit_file_misnamed"
         );
+    }
+
+    #[test]
+    fn rows_keyed_by_sequence_number_verify_and_a_moved_row_is_misplaced() {
+        let bytes = chain(3, None);
+        let (lines, _) = split_lines(&bytes);
+        let rows = |keys: &[u64]| {
+            let mut v = Verifier::new(None);
+            for (key, (_, raw)) in keys.iter().zip(&lines) {
+                v.row(&format!("row {key}"), *key, raw)?;
+            }
+            v.finish()
+        };
+        assert_eq!(rows(&[0, 1, 2]).unwrap().records, 3);
+        let moved = rows(&[0, 1, 7]).unwrap_err();
+        assert_eq!(moved.code(), "audit_record_misplaced");
+        assert_eq!(moved.to_string(), "row 7: the row keyed 7 holds record 2");
+        // Without the genesis the first row needs an anchor.
+        let mut v = Verifier::new(None);
+        v.row("row 1", 1, lines[1].1).unwrap();
+        assert_eq!(v.finish().unwrap_err().code(), "audit_record_missing");
     }
 
     #[test]

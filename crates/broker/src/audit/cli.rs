@@ -1,5 +1,6 @@
 //! `varco audit verify DIR|--postgres URL [--key-file FILE]` and
-//! `varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]`.
+//! `varco audit export DIR|--postgres URL --from DATE --to DATE [--sub SUB] [--key-file FILE]`,
+//! with `--tls disable|require|verify-full [--ca-file FILE]` for `--postgres`.
 //!
 //! Exit status: 0 the chain is whole (a torn final record, the trace of a crash mid-write,
 //! is reported on stdout and not counted); 1 the chain is broken (the first problem is
@@ -16,8 +17,9 @@ const EX_USAGE: u8 = 64;
 
 const USAGE: &str = "usage:
   varco audit verify DIR|--postgres URL [--key-file FILE]
-  varco audit export DIR --from DATE --to DATE [--sub SUB] [--key-file FILE]
-DATE is YYYY-MM-DD (UTC; --to includes that whole day) or YYYY-MM-DDTHH:MM:SSZ";
+  varco audit export DIR|--postgres URL --from DATE --to DATE [--sub SUB] [--key-file FILE]
+DATE is YYYY-MM-DD (UTC; --to includes that whole day) or YYYY-MM-DDTHH:MM:SSZ;
+with --postgres: [--tls disable|require|verify-full] [--ca-file FILE] (default disable)";
 
 struct Args {
     export: bool,
@@ -27,6 +29,8 @@ struct Args {
     to: Option<SystemTime>,
     sub: Option<String>,
     postgres: Option<String>,
+    tls: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 fn parse_date(s: &str, end_of_day: bool) -> Option<SystemTime> {
@@ -56,6 +60,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         to: None,
         sub: None,
         postgres: None,
+        tls: None,
+        ca_file: None,
     };
     let mut dir = None;
     while let Some(arg) = args.next() {
@@ -71,7 +77,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.to = Some(parse_date(&v, true).ok_or(format!("--to {v:?}: not a date"))?);
             }
             "--sub" if export => a.sub = Some(value()?),
-            "--postgres" if !export => a.postgres = Some(value()?),
+            "--postgres" => a.postgres = Some(value()?),
+            "--tls" => a.tls = Some(value()?),
+            "--ca-file" => a.ca_file = Some(PathBuf::from(value()?)),
             other if dir.is_none() && !other.starts_with("--") => dir = Some(PathBuf::from(other)),
             other => return Err(format!("unexpected argument {other:?}")),
         }
@@ -80,6 +88,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         Some(d) if a.postgres.is_none() => a.dir = d,
         None if a.postgres.is_some() => {}
         _ => return Err("give either an audit directory or --postgres URL".into()),
+    }
+    if a.postgres.is_none() && (a.tls.is_some() || a.ca_file.is_some()) {
+        return Err("--tls and --ca-file go with --postgres".into());
     }
     if export && (a.from.is_none() || a.to.is_none()) {
         return Err("export needs --from and --to".into());
@@ -125,7 +136,19 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         }
     };
     if let Some(url) = &args.postgres {
-        return verify_postgres(url, key.as_ref());
+        let tls = super::postgres::Tls::from_config(
+            args.tls.as_deref().unwrap_or("disable"),
+            args.ca_file.as_deref(),
+        )
+        .and_then(|tls| super::postgres::check_url(url, &tls).map(|()| tls));
+        let tls = match tls {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("varco audit: --postgres: {e}");
+                return ExitCode::from(EX_USAGE);
+            }
+        };
+        return postgres(&args, url, &tls, key.as_ref());
     }
     let names = match file::list(&args.dir) {
         Ok(n) => n,
@@ -172,8 +195,13 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
     export(&args, &names, key.as_ref())
 }
 
-/// `verify --postgres`: every writer's chain; exit 1 if any is broken.
-fn verify_postgres(url: &str, key: Option<&RecordKey>) -> ExitCode {
+/// `--postgres`: verifies every writer's chain (exit 1 if any is broken), then exports.
+fn postgres(
+    args: &Args,
+    url: &str,
+    tls: &super::postgres::Tls,
+    key: Option<&RecordKey>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -184,7 +212,7 @@ fn verify_postgres(url: &str, key: Option<&RecordKey>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let chains = match runtime.block_on(super::postgres::verify(url, key)) {
+    let chains = match runtime.block_on(super::postgres::verify(url, tls, key)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("varco audit: postgres: {e}");
@@ -198,7 +226,7 @@ fn verify_postgres(url: &str, key: Option<&RecordKey>) -> ExitCode {
     let mut ok = true;
     for (writer, verdict) in chains {
         match verdict {
-            Ok(v) => println!(
+            Ok(v) if !args.export => println!(
                 "ok: writer {writer}: {} records, seq {}..{}, {} decrypted, head {}",
                 v.records,
                 v.first_seq,
@@ -206,23 +234,84 @@ fn verify_postgres(url: &str, key: Option<&RecordKey>) -> ExitCode {
                 v.decrypted,
                 chain::hex(&v.head)
             ),
+            Ok(_) => {}
             Err(e) => {
                 ok = false;
                 println!("FAILED writer {writer}: {}: {e}", e.code());
             }
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    if !ok {
+        return ExitCode::FAILURE;
     }
+    if !args.export {
+        return ExitCode::SUCCESS;
+    }
+    let (from, to) = window(args);
+    let mut out = std::io::stdout().lock();
+    let mut n = 0u64;
+    let mut locked = None;
+    let scanned = runtime.block_on(super::postgres::scan(url, tls, key, from, to, &mut |row| {
+        let Some(json) = row.json else {
+            locked = Some(row.seq);
+            return Err("encrypted".into());
+        };
+        let Some(mut record) = exportable(&json, args.sub.as_deref()) else {
+            return Ok(());
+        };
+        record.insert("writer".into(), row.writer.into());
+        record.insert("seq".into(), row.seq.into());
+        std::io::Write::write_all(
+            &mut out,
+            format!("{}\n", serde_json::Value::Object(record)).as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        n += 1;
+        Ok(())
+    }));
+    if let Some(seq) = locked {
+        eprintln!("varco audit: record {seq} is encrypted: give --key-file");
+        return ExitCode::from(EX_USAGE);
+    }
+    if let Err(e) = scanned {
+        eprintln!("varco audit: postgres: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("varco audit: {n} records exported");
+    ExitCode::SUCCESS
+}
+
+/// The export window in Unix seconds, `[from, to)`.
+fn window(args: &Args) -> (u64, u64) {
+    (
+        args.from.map_or(0, crate::clock::unix),
+        args.to.map_or(u64::MAX, crate::clock::unix),
+    )
+}
+
+/// A login record matching the `--sub` filter, as a JSON object; `None` for control records
+/// and other subjects.
+fn exportable(
+    json: &[u8],
+    sub: Option<&str>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let Ok(serde_json::Value::Object(record)) = serde_json::from_slice(json) else {
+        return None;
+    };
+    if record.get("kind").and_then(|k| k.as_str()) != Some("login") {
+        return None;
+    }
+    if let Some(sub) = sub {
+        if record.get("sub").and_then(|s| s.as_str()) != Some(sub) {
+            return None;
+        }
+    }
+    Some(record)
 }
 
 /// Prints the login records of the (already verified) chain that match the filters.
 fn export(args: &Args, names: &[String], key: Option<&RecordKey>) -> ExitCode {
-    let from = args.from.map_or(0, crate::clock::unix);
-    let to = args.to.map_or(u64::MAX, crate::clock::unix);
+    let (from, to) = window(args);
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
     for name in names {
@@ -245,17 +334,9 @@ fn export(args: &Args, names: &[String], key: Option<&RecordKey>) -> ExitCode {
                 );
                 return ExitCode::from(EX_USAGE);
             };
-            let Ok(serde_json::Value::Object(mut record)) = serde_json::from_slice(&json) else {
+            let Some(mut record) = exportable(&json, args.sub.as_deref()) else {
                 continue;
             };
-            if record.get("kind").and_then(|k| k.as_str()) != Some("login") {
-                continue;
-            }
-            if let Some(sub) = &args.sub {
-                if record.get("sub").and_then(|s| s.as_str()) != Some(sub.as_str()) {
-                    continue;
-                }
-            }
             record.insert("seq".into(), line.seq.into());
             if std::io::Write::write_all(
                 &mut out,

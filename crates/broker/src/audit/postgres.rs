@@ -15,12 +15,29 @@
 //! `synchronous_commit = on`). The primary key makes a second process with the same writer
 //! name fail instead of forking the chain. After a failed batch the task reconnects if needed
 //! and re-reads its chain tail before accepting more.
+//!
+//! Retention: at start and at the first batch of each UTC day, the writer's oldest rows older
+//! than the retention period are deleted after a committed `pruned` record names the last
+//! deleted record (the same anchor as the file sink's), so the shortened chain still verifies.
+//!
+//! TLS ([`Tls`]): off, required without authenticating the server, or required with the
+//! server's certificate checked against a configured CA and its name against the host
+//! (rustls through `tokio-postgres-rustls`).
 
-use std::time::SystemTime;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use ring::rand::SystemRandom;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::sync::mpsc;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::AuditError;
 use super::chain::{self, RecordKey, ZERO_HASH};
@@ -31,15 +48,81 @@ use crate::log;
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS varco_audit (\
     writer text NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (writer, seq))";
 
+/// Rows read per query when verifying, exporting or pruning: memory stays bounded whatever
+/// the retention period.
+const PAGE: i64 = 5000;
+
+/// How the connection to PostgreSQL is protected (`audit.postgres_tls`).
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// Plain TCP or a Unix socket.
+    Disable,
+    /// TLS, but the server is not authenticated: protects against passive listeners only.
+    Require,
+    /// TLS with the server's certificate checked against these roots and its name against
+    /// the host of the connection string.
+    VerifyFull(Arc<RootCertStore>),
+}
+
+impl Tls {
+    /// The mode from its configuration spelling, with the CA file `verify-full` needs.
+    pub fn from_config(mode: &str, ca_file: Option<&Path>) -> Result<Tls, String> {
+        match (mode, ca_file) {
+            ("disable", None) => Ok(Tls::Disable),
+            ("require", None) => Ok(Tls::Require),
+            ("verify-full", Some(ca)) => load_roots(ca).map(|r| Tls::VerifyFull(Arc::new(r))),
+            ("verify-full", None) => Err("verify-full needs a CA file".into()),
+            ("disable" | "require", Some(_)) => {
+                Err("a CA file is only used with verify-full".into())
+            }
+            (other, _) => Err(format!(
+                "{other:?}: expected disable, require or verify-full"
+            )),
+        }
+    }
+}
+
+/// The certificates of a PEM file as trust roots; at least one must be usable.
+pub fn load_roots(path: &Path) -> Result<RootCertStore, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!("{}: no usable CA certificate", path.display()));
+    }
+    Ok(roots)
+}
+
+/// Checks that a connection string parses and fits the TLS mode (TLS needs a TCP host).
+pub fn check_url(url: &str, tls: &Tls) -> Result<(), String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    let unix_host = config
+        .get_hosts()
+        .iter()
+        .any(|h| !matches!(h, Host::Tcp(_)));
+    if unix_host && !matches!(tls, Tls::Disable) {
+        return Err("TLS needs a TCP host; a Unix socket is never encrypted".into());
+    }
+    Ok(())
+}
+
 /// What the PostgreSQL sink needs.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// libpq-style connection string (`host=/run/postgresql dbname=varco user=varco`) or URL.
+    /// libpq-style connection string (`host=/run/postgresql dbname=varco user=varco`) or URL;
+    /// its own `sslmode` is overridden by `tls`.
     pub url: String,
+    /// Transport protection.
+    pub tls: Tls,
     /// This replica's chain name.
     pub writer: String,
     /// Encryption at rest of login records.
     pub key: Option<[u8; 32]>,
+    /// Rows older than this are pruned under an anchor.
+    pub retention: Duration,
 }
 
 /// The handle request tasks use; clones share one writer task.
@@ -48,26 +131,113 @@ pub struct PgSink {
     tx: mpsc::Sender<Job>,
 }
 
-async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            log::event("audit_postgres_connection", &[("error", &e.to_string())]);
+/// `require`: the handshake signatures are checked (the channel is bound to whatever key the
+/// server showed), the certificate is not.
+#[derive(Debug)]
+struct NoServerAuth(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoServerAuth {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn client_config(tls: &Tls) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    Ok(match tls {
+        Tls::VerifyFull(roots) => builder
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth(),
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoServerAuth(provider)))
+            .with_no_client_auth(),
+    })
+}
+
+/// A connection, its driver task spawned on the current runtime.
+pub async fn connect(url: &str, tls: &Tls) -> Result<Client, String> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(text)?;
+    let client = match tls {
+        Tls::Disable => {
+            config.ssl_mode(SslMode::Disable);
+            let (client, connection) = config.connect(NoTls).await.map_err(text)?;
+            tokio::spawn(drive(connection));
+            client
         }
-    });
+        Tls::Require | Tls::VerifyFull(_) => {
+            config.ssl_mode(SslMode::Require);
+            let connector = MakeRustlsConnect::new(client_config(tls)?);
+            let (client, connection) = config.connect(connector).await.map_err(text)?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
     Ok(client)
 }
 
-/// The server's message when there is one ("db error" alone says nothing).
+async fn drive<F: Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        log::event("audit_postgres_connection", &[("error", &e.to_string())]);
+    }
+}
+
+/// The server's message when there is one ("db error" alone says nothing), and the cause of
+/// a TLS or I/O failure.
 fn text(e: tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{e}: {}", db.message()),
+    if let Some(db) = e.as_db_error() {
+        return format!("{e}: {}", db.message());
+    }
+    match std::error::Error::source(&e) {
+        Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> OpenError {
-    OpenError::Io(format!("postgres: {}", text(e)))
+fn pg(e: String) -> OpenError {
+    OpenError::Io(format!("postgres: {e}"))
 }
 
 struct PgWriter {
@@ -77,14 +247,29 @@ struct PgWriter {
     prev: [u8; 32],
     key: Option<RecordKey>,
     rng: SystemRandom,
+    /// UTC day (Unix days) of the last pruning pass.
+    pruned_day: u64,
 }
 
 impl PgSink {
     /// Connects, creates the table if needed, reads this writer's chain tail (or writes its
-    /// genesis) and starts the writer task. Must run inside a tokio runtime.
+    /// genesis), prunes what is past retention at `now` and starts the writer task. Must run
+    /// inside a tokio runtime.
     pub async fn connect(opts: &PgOptions, now: SystemTime) -> Result<PgSink, OpenError> {
-        let client = connect(&opts.url).await.map_err(pg)?;
-        client.batch_execute(SCHEMA).await.map_err(pg)?;
+        let client = connect(&opts.url, &opts.tls).await.map_err(pg)?;
+        // Created only when missing: a role granted just SELECT and INSERT on an existing
+        // table has no CREATE on the schema, and PostgreSQL checks that even for IF NOT EXISTS.
+        let exists: bool = client
+            .query_one("SELECT to_regclass('varco_audit') IS NOT NULL", &[])
+            .await
+            .map_err(|e| pg(text(e)))?
+            .get(0);
+        if !exists {
+            client
+                .batch_execute(SCHEMA)
+                .await
+                .map_err(|e| pg(text(e)))?;
+        }
         let key = match &opts.key {
             Some(k) => Some(RecordKey::new(k).ok_or(OpenError::Key)?),
             None => None,
@@ -96,12 +281,17 @@ impl PgSink {
             prev: ZERO_HASH,
             key,
             rng: SystemRandom::new(),
+            pruned_day: unix(now) / 86_400,
         };
-        if !w.load_tail().await.map_err(pg)? {
+        if !w.load_tail().await.map_err(|e| pg(text(e)))? {
             let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
             w.insert(&[(now, genesis.as_bytes())], false)
                 .await
                 .map_err(|e| OpenError::Io(format!("postgres genesis: {e}")))?;
+        }
+        // Pruning is housekeeping: a chain it cannot prune still takes records.
+        if let Err(e) = w.prune(now).await {
+            log::event("audit_prune_failed", &[("error", &e)]);
         }
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(w.run(rx));
@@ -117,6 +307,39 @@ impl PgSink {
             .map_err(|_| AuditError::Unavailable)?;
         answer.await.unwrap_or(Err(AuditError::Unavailable))
     }
+}
+
+/// Up to [`PAGE`] rows after `(writer, seq)` in key order, of one writer or of all.
+async fn page(
+    client: &Client,
+    only: Option<&str>,
+    after: &(String, i64),
+) -> Result<Vec<(String, i64, String)>, String> {
+    let rows = match only {
+        Some(w) => {
+            client
+                .query(
+                    "SELECT writer, seq, line FROM varco_audit WHERE writer = $1 AND seq > $2 \
+                     ORDER BY seq LIMIT $3",
+                    &[&w, &after.1, &PAGE],
+                )
+                .await
+        }
+        None => {
+            client
+                .query(
+                    "SELECT writer, seq, line FROM varco_audit WHERE (writer, seq) > ($1, $2) \
+                     ORDER BY writer, seq LIMIT $3",
+                    &[&after.0, &after.1, &PAGE],
+                )
+                .await
+        }
+    }
+    .map_err(text)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 impl PgWriter {
@@ -190,6 +413,83 @@ impl PgWriter {
         Ok(())
     }
 
+    /// Deletes this writer's oldest rows whose record is older than the retention period,
+    /// after a committed `pruned` record anchors the chain at the last one deleted. Stops at
+    /// the first record not past retention; refuses to prune a prefix whose links do not
+    /// hold (that is evidence for `verify`, not garbage). Returns the rows deleted.
+    async fn prune(&mut self, now: SystemTime) -> Result<u64, String> {
+        let cutoff = unix(now).saturating_sub(self.opts.retention.as_secs());
+        let mut after = (self.opts.writer.clone(), -1i64);
+        let mut through: Option<(u64, [u8; 32])> = None;
+        let mut count = 0u64;
+        'pages: loop {
+            let rows = page(&self.client, Some(&self.opts.writer), &after).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (_, key, line) in &rows {
+                let l = chain::parse_line(line.as_bytes())
+                    .map_err(|_| format!("row {key} is not a record: run varco audit verify"))?;
+                if l.ts >= cutoff || l.seq + 1 >= self.next_seq {
+                    break 'pages;
+                }
+                let linked = match through {
+                    Some((seq, hash)) => l.seq == seq + 1 && l.prev == hash,
+                    None => true,
+                };
+                if !linked || i64::try_from(l.seq).ok() != Some(*key) {
+                    return Err(format!(
+                        "row {key} breaks the chain: run varco audit verify"
+                    ));
+                }
+                through = Some((l.seq, l.hash));
+                count += 1;
+                after.1 = *key;
+            }
+        }
+        let Some((seq, hash)) = through else {
+            return Ok(0);
+        };
+        // A role kept to INSERT and SELECT (see docs/THREATS.md) cannot prune: say so
+        // instead of appending an anchor whose DELETE would then be refused.
+        let may_delete: bool = self
+            .client
+            .query_one("SELECT has_table_privilege('varco_audit', 'DELETE')", &[])
+            .await
+            .map_err(text)?
+            .get(0);
+        if !may_delete {
+            return Err("the database role may not DELETE from varco_audit".into());
+        }
+        let record = serde_json::json!({
+            "kind": "pruned",
+            "at": unix(now),
+            "before": cutoff,
+            "through_seq": seq,
+            "through_hash": chain::hex(&hash),
+            "rows": count,
+        });
+        self.insert(&[(now, record.to_string().as_bytes())], false)
+            .await?;
+        let last = i64::try_from(seq).map_err(|_| "sequence overflow".to_owned())?;
+        self.client
+            .execute(
+                "DELETE FROM varco_audit WHERE writer = $1 AND seq <= $2",
+                &[&self.opts.writer, &last],
+            )
+            .await
+            .map_err(text)?;
+        log::event(
+            "audit_pruned",
+            &[
+                ("writer", &self.opts.writer),
+                ("through_seq", &seq.to_string()),
+                ("rows", &count.to_string()),
+            ],
+        );
+        Ok(count)
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch: Vec<Job> = Vec::with_capacity(64);
         let mut broken = false;
@@ -204,6 +504,11 @@ impl PgWriter {
             if broken {
                 broken = !self.repair().await;
             }
+            let latest = batch
+                .iter()
+                .map(|j| j.ts)
+                .max()
+                .unwrap_or(SystemTime::UNIX_EPOCH);
             let result = if broken {
                 Err(AuditError::Unavailable)
             } else {
@@ -222,6 +527,15 @@ impl PgWriter {
             for (i, job) in batch.drain(..).enumerate() {
                 let _ = job.reply.send(result.map(|first| first + i as u64));
             }
+            // Once a day, after the batch is answered: pruning never delays a login, and a
+            // failure is retried the next day (or at the next start).
+            let day = unix(latest) / 86_400;
+            if !broken && day != self.pruned_day {
+                self.pruned_day = day;
+                if let Err(e) = self.prune(latest).await {
+                    log::event("audit_prune_failed", &[("error", &e)]);
+                }
+            }
         }
     }
 
@@ -229,7 +543,7 @@ impl PgWriter {
     /// the database has it (the failed transaction may or may not have committed).
     async fn repair(&mut self) -> bool {
         if self.client.is_closed() {
-            match connect(&self.opts.url).await {
+            match connect(&self.opts.url, &self.opts.tls).await {
                 Ok(c) => self.client = c,
                 Err(_) => return false,
             }
@@ -238,41 +552,100 @@ impl PgWriter {
     }
 }
 
-/// Reads every chain of the table and verifies each, writer by writer, with the same rules
-/// as the files (each writer's rows are one virtual file). Returns (writer, verdict) pairs.
-pub async fn verify(
-    url: &str,
-    key: Option<&RecordKey>,
-) -> Result<Vec<(String, Result<chain::Verified, chain::ChainError>)>, String> {
-    let client = connect(url).await.map_err(text)?;
-    let rows = client
-        .query(
-            "SELECT writer, seq, line FROM varco_audit ORDER BY writer, seq",
-            &[],
-        )
-        .await
-        .map_err(text)?;
-    let mut out = Vec::new();
-    let mut current: Option<(String, i64, Vec<u8>)> = None;
-    let finish = |w: String, first: i64, bytes: Vec<u8>| {
-        let name = chain::file_name(u64::try_from(first).unwrap_or(u64::MAX));
-        let mut v = chain::Verifier::new(key);
-        let verdict = v.file(&name, &bytes).and_then(|()| v.finish());
-        (w, verdict)
-    };
-    for row in rows {
-        let (writer, seq, line): (String, i64, String) = (row.get(0), row.get(1), row.get(2));
-        if current.as_ref().is_some_and(|c| c.0 != writer) {
-            if let Some((w, first, bytes)) = current.take() {
-                out.push(finish(w, first, bytes));
+/// Every writer's verdict, in writer order.
+pub type Verdicts = Vec<(String, Result<chain::Verified, chain::ChainError>)>;
+
+/// Reads every chain of the table, a page at a time, and verifies each writer's rows in key
+/// order with the rules of the files; a row whose key is not its record's sequence number
+/// is [`chain::ChainError::Misplaced`]. The first problem of each writer is its verdict.
+pub async fn verify(url: &str, tls: &Tls, key: Option<&RecordKey>) -> Result<Verdicts, String> {
+    let client = connect(url, tls).await?;
+    let mut out: Verdicts = Vec::new();
+    let mut current: Option<(String, chain::Verifier<'_>)> = None;
+    let mut after = (String::new(), i64::MIN);
+    loop {
+        let rows = page(&client, None, &after).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (writer, seq, line) in rows {
+            after = (writer.clone(), seq);
+            if current.as_ref().is_none_or(|c| c.0 != writer) {
+                if let Some((w, v)) = current.take() {
+                    out.push((w, v.finish()));
+                }
+                current = Some((writer.clone(), chain::Verifier::new(key)));
+            }
+            let Some((_, v)) = current.as_mut() else {
+                continue;
+            };
+            let place = format!("writer {writer} row {seq}");
+            let checked = match u64::try_from(seq) {
+                Ok(k) => v.row(&place, k, line.as_bytes()),
+                Err(_) => Err(chain::ChainError::Malformed {
+                    file: place,
+                    offset: 0,
+                }),
+            };
+            if let Err(e) = checked {
+                out.push((writer.clone(), Err(e)));
+                current = None;
+                // The rest of this writer's rows say nothing more: skip to the next writer.
+                after = (writer, i64::MAX);
+                break;
             }
         }
-        let entry = current.get_or_insert_with(|| (writer, seq, Vec::new()));
-        entry.2.extend_from_slice(line.as_bytes());
-        entry.2.push(b'\n');
     }
-    if let Some((w, first, bytes)) = current {
-        out.push(finish(w, first, bytes));
+    if let Some((w, v)) = current {
+        out.push((w, v.finish()));
     }
     Ok(out)
+}
+
+/// One record of the table, for `export`: writer, the parsed line's sequence number and
+/// time, and its payload opened with `key`. `None` payload: encrypted and no key.
+pub struct Row {
+    /// The writer (chain) it belongs to.
+    pub writer: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Unix seconds when appended.
+    pub ts: u64,
+    /// The JSON payload, if readable.
+    pub json: Option<Vec<u8>>,
+}
+
+/// Calls `each` on every record appended in `[from, to)` (Unix seconds), writer by writer
+/// in key order; stops at the first `Err` `each` returns.
+pub async fn scan(
+    url: &str,
+    tls: &Tls,
+    key: Option<&RecordKey>,
+    from: u64,
+    to: u64,
+    each: &mut dyn FnMut(Row) -> Result<(), String>,
+) -> Result<(), String> {
+    let client = connect(url, tls).await?;
+    let mut after = (String::new(), i64::MIN);
+    loop {
+        let rows = page(&client, None, &after).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for (writer, seq, line) in rows {
+            after = (writer.clone(), seq);
+            let Ok(l) = chain::parse_line(line.as_bytes()) else {
+                continue; // not reached after verify
+            };
+            if l.ts < from || l.ts >= to {
+                continue;
+            }
+            each(Row {
+                writer,
+                seq: l.seq,
+                ts: l.ts,
+                json: l.json(key),
+            })?;
+        }
+    }
 }

@@ -614,4 +614,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     assert!(Tls::from_config("verify-full", Some(&cluster.dir.join("server.key"))).is_err());
     assert!(broker::audit::postgres::check_url(&cluster.url(), &Tls::Require).is_err());
     assert!(broker::audit::postgres::check_url(&url, &good).is_ok());
+    let asks_tls = format!("{url} sslmode=require");
+    assert!(broker::audit::postgres::check_url(&asks_tls, &Tls::Disable).is_err());
+    assert!(broker::audit::postgres::check_url(&asks_tls, &Tls::Require).is_ok());
 }

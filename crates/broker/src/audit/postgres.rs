@@ -96,7 +96,8 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-/// Checks that a connection string parses and fits the TLS mode (TLS needs a TCP host).
+/// Checks that a connection string parses and fits the TLS mode: TLS needs a TCP host, and
+/// a string asking for `sslmode=require` is not taken with TLS off.
 pub fn check_url(url: &str, tls: &Tls) -> Result<(), String> {
     let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
     let unix_host = config
@@ -105,6 +106,10 @@ pub fn check_url(url: &str, tls: &Tls) -> Result<(), String> {
         .any(|h| !matches!(h, Host::Tcp(_)));
     if unix_host && !matches!(tls, Tls::Disable) {
         return Err("TLS needs a TCP host; a Unix socket is never encrypted".into());
+    }
+    // The string's own sslmode is overridden: never silently downgrade one that asks for TLS.
+    if config.get_ssl_mode() == SslMode::Require && matches!(tls, Tls::Disable) {
+        return Err("sslmode=require in the connection string: set the TLS mode instead".into());
     }
     Ok(())
 }

@@ -153,11 +153,17 @@ pub fn page<B>(
         saml::Level::L2 => 2,
         saml::Level::L3 => 3,
     };
+    let cns = state
+        .config
+        .cns
+        .as_ref()
+        .map(|c| c.login_url(&state.config.public_base_url, return_to.unwrap_or("/")));
     let body = pages::login(&LoginPage {
         lang,
         spid: &spid,
         cie: &cie,
         eidas: &eidas,
+        cns: cns.as_deref(),
         level: level.unwrap_or(default_level),
         return_to: return_to.unwrap_or("/"),
         switch: &switch,

@@ -228,6 +228,10 @@ fn mode_a_varco_terminates_tls_and_a_good_card_opens_a_cns_session() {
         page.body
     );
 
+    // Not offered where level 3 is needed: a CNS login is substantial.
+    let high = Browser::default().get(&format!("{}/login?level=3", stack.varco));
+    assert!(!high.body.contains("cns-button"), "{}", high.body);
+
     let login = format!("{cns_url}/cns/login?return_to=%2Fwhoami");
     let ok = curl(&pki, Some("good"), &login, &[]);
     assert_eq!(ok.status, 303, "{}\n{}", ok.head, ok.body);

@@ -618,3 +618,20 @@ fn every_code_is_stable_and_namespaced() {
     let unique: std::collections::BTreeSet<_> = codes.iter().collect();
     assert_eq!(unique.len(), codes.len());
 }
+
+#[test]
+fn any_single_byte_change_to_a_card_is_refused() {
+    let ca = ca("CA");
+    let t = trust(&[&ca]);
+    let card = Card::good().issue(&ca);
+    assert_eq!(check(&t, std::slice::from_ref(&card)).unwrap(), CF);
+    let der = card.as_ref().to_vec();
+    for i in 0..der.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut bytes = der.clone();
+            bytes[i] ^= flip;
+            let r = check(&t, &[CertificateDer::from(bytes)]);
+            assert!(r.is_err(), "byte {i} ^ {flip:#04x} still verifies: {r:?}");
+        }
+    }
+}

@@ -116,6 +116,7 @@ try {
   const spidButton = page.locator('#spid-choice > summary');
   check((await spidButton.innerText()).includes('Entra con SPID'), 'SPID button label');
   check(await page.locator('#eidas-button').isVisible(), 'eIDAS button shown');
+  check(await page.locator('#cns-button').isVisible(), 'CNS button shown');
   check((await page.locator('#cie-h').count()) === 0, 'no CIE block without CIE IdPs');
   const idpLinks = page.locator('#spid-choice ul.idps a');
   check(!(await idpLinks.first().isVisible()), 'the SPID list starts closed');

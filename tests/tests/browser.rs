@@ -2,7 +2,7 @@
 //! playwright-core (tests/browser/login.mjs, npm packages installed by
 //! scripts/browser-deps.sh). A route protects `/whoami`; forward-auth sends the anonymous
 //! browser to the login page; the page passes axe-core in Italian and English and loads
-//! nothing from other origins; the SPID button leads to the demo IdP, where mario.rossi signs
+//! nothing from other origins (CNS configured, so its block is checked too); the SPID button leads to the demo IdP, where mario.rossi signs
 //! in; the browser comes back to `/whoami` with his identity. Screenshots of the login page
 //! are written to `<target>/artifacts/` and their paths printed.
 
@@ -38,8 +38,18 @@ fn protected_page_login_page_spid_demo_idp_and_back_in_chromium() {
         .expect("scripts/browser-deps.sh");
     assert!(deps.success(), "scripts/browser-deps.sh failed");
 
-    let stack =
-        Stack::start_with("[[route]]\npath_prefix = \"/whoami\"\nmin_loa = \"substantial\"\n");
+    // CNS configured too (forwarded mode: a CA file is all it needs), so the page and axe
+    // see the CNS block.
+    let pki = e2e::scratch("browser-cns");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(pki.join("ca.pem"), ca.self_signed(&key).unwrap().pem()).unwrap();
+    let stack = Stack::start_with(&format!(
+        "[[route]]\npath_prefix = \"/whoami\"\nmin_loa = \"substantial\"\n\
+         [cns]\nca_file = \"{}\"\nheader = \"X-Client-Cert\"\n",
+        pki.join("ca.pem").display()
+    ));
     let host = stack.varco.trim_start_matches("http://").to_owned();
 
     // The protected address, as a Traefik ForwardAuth would ask for it: no session, so a

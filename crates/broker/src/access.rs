@@ -352,7 +352,8 @@ pub struct Network {
 }
 
 impl Network {
-    fn parse(s: &str) -> Option<Network> {
+    /// An address (`10.0.0.1`) or a CIDR network (`10.0.0.0/8`).
+    pub(crate) fn parse(s: &str) -> Option<Network> {
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
             None => {

@@ -42,6 +42,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../assets/eidas.svg"),
     },
     Asset {
+        name: "cns.svg",
+        content_type: "image/svg+xml",
+        bytes: include_bytes!("../assets/cns.svg"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../assets/favicon.svg"),

@@ -294,6 +294,31 @@ async fn run(state: Arc<State>) -> ExitCode {
     // one is done.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // The CNS listener (TLS with client certificates), when configured: bound before serving
+    // anything, drained with the main one.
+    if let Some(tls) = state.config.cns.as_ref().and_then(|c| c.tls.as_ref()) {
+        let cns_listener = match TcpListener::bind(tls.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("varco: cannot listen on {} (cns.listen): {e}", tls.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let address = cns_listener
+            .local_addr()
+            .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
+        log::event(
+            "listening_cns",
+            &[("address", &address), ("public_url", &tls.public_url)],
+        );
+        tokio::spawn(crate::cns::serve_tls(
+            state.clone(),
+            cns_listener,
+            tls.server.clone(),
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -45,6 +45,7 @@ struct RawConfig {
     #[serde(default)]
     audit: RawAudit,
     state: Option<RawState>,
+    cns: Option<crate::cns::RawCns>,
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -354,6 +355,8 @@ pub struct Config {
     pub access: crate::access::Access,
     /// The audit sink (`None`: `audit.enabled = false`).
     pub audit: Option<crate::audit::Target>,
+    /// CNS smart-card login (`[cns]`; `None`: not offered).
+    pub cns: Option<crate::cns::Cns>,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -566,6 +569,10 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     }
 
     let audit = validate_audit(&raw.audit, &resolve, &mut bad);
+    let cns = raw
+        .cns
+        .as_ref()
+        .map(|c| crate::cns::validate(c, &resolve, &mut bad));
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -613,7 +620,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Some(session_key),
             Ok(_),
             Some(access),
-        ) if problems.is_empty() => {
+        ) if problems.is_empty() && !matches!(cns, Some(None)) => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -637,6 +644,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 state_dir,
                 access,
                 audit,
+                cns: cns.flatten(),
             })
         }
         _ => Err(problems),

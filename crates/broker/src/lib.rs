@@ -10,6 +10,8 @@
 //! - no unsolicited Response is accepted: the pending request is the only source of the
 //!   expected IdP, level and return path;
 //! - no redirect leaves the site: return paths are local;
+//! - no CNS login without a chain to a configured CNS issuer verified here ([`cns`]), and no
+//!   forwarded certificate believed from a peer outside `cns.trusted_proxies`;
 //! - no attacker byte produces a 5xx or a panic: every failure is a typed code and a 4xx page;
 //! - no IdP is trusted that the current metadata snapshot does not list ([`registry`]): a
 //!   removed IdP is refused at `/saml/login` and at the ACS, and expired or unverified
@@ -21,6 +23,7 @@ pub mod audit;
 pub mod choice;
 pub mod cli;
 pub mod clock;
+pub mod cns;
 pub mod config;
 pub mod forward_auth;
 pub mod log;

@@ -379,6 +379,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/logout" => "logout",
         "/saml/login" => "saml_login",
         "/saml/acs" => "saml_acs",
+        "/cns/login" => "cns_login",
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",

@@ -158,6 +158,8 @@ pub struct LoginPage<'a> {
     pub cie: &'a [IdpChoice],
     /// eIDAS nodes (FICEP).
     pub eidas: &'a [IdpChoice],
+    /// The `/cns/login` URL (not yet HTML-escaped) when CNS login is configured.
+    pub cns: Option<&'a str>,
     /// SPID level (1–3) requested by every link.
     pub level: u8,
     /// Where to return after the login (checked again by `/saml/login`).
@@ -262,6 +264,31 @@ fn block(out: &mut String, b: &Block<'_>, idps: &[IdpChoice], level: u8, return_
         out.push_str(&format!("<p class=\"note\">{}</p>", b.note));
     }
     out.push_str("</section>");
+}
+
+/// The CNS block: one link to `/cns/login`, where the browser asks for the card.
+fn cns_block(out: &mut String, lang: Lang, url: &str) {
+    let (text, button) = match lang {
+        Lang::It => (
+            "La Carta Nazionale dei Servizi (anche la Tessera Sanitaria attivata): inserisci \
+             la carta nel lettore, poi scegli il suo certificato quando il browser lo chiede.",
+            "Entra con CNS",
+        ),
+        Lang::En => (
+            "The National Services Card (including an activated health card): insert the \
+             card in the reader, then choose its certificate when the browser asks.",
+            "Sign in with CNS",
+        ),
+    };
+    out.push_str(&format!(
+        "<section class=\"method\" aria-labelledby=\"cns-h\"><h2 id=\"cns-h\">CNS</h2>\
+         <p>{}</p><a class=\"btn btn-cns\" id=\"cns-button\" href=\"{}\">\
+         <img src=\"{}\" alt=\"\" width=\"28\" height=\"28\"><span>{}</span></a></section>",
+        escape(text),
+        escape(url),
+        escape(&assets::url("cns.svg")),
+        escape(button),
+    ));
 }
 
 /// The login page: how to sign in, one block per federation that has providers.
@@ -376,6 +403,9 @@ pub fn login(p: &LoginPage<'_>) -> String {
     block(&mut main, &spid, p.spid, p.level, p.return_to);
     block(&mut main, &cie, p.cie, p.level, p.return_to);
     block(&mut main, &eidas, p.eidas, p.level, p.return_to);
+    if let Some(url) = p.cns {
+        cns_block(&mut main, p.lang, url);
+    }
     layout(p.lang, title, Some(p.switch), &main)
 }
 
@@ -402,6 +432,7 @@ mod tests {
             spid: &spid,
             cie: &[],
             eidas: &eidas,
+            cns: Some("/cns/login?return_to=%2F"),
             level: 2,
             return_to: "https://portal.example/x?a=1&b=2",
             switch: "/login?lang=en&level=2",
@@ -413,6 +444,8 @@ mod tests {
         ));
         assert!(page.contains("Entra con SPID"));
         assert!(page.contains("<span lang=\"en\">Login with eIDAS</span>"));
+        assert!(page.contains("id=\"cns-button\" href=\"/cns/login?return_to=%2F\""));
+        assert!(page.contains("Entra con CNS"));
         assert!(
             !page.contains("id=\"cie-h\""),
             "no CIE block without CIE IdPs"
@@ -425,6 +458,7 @@ mod tests {
             spid: &spid,
             cie: &[idp("https://cie.example", "CIE")],
             eidas: &[],
+            cns: None,
             level: 3,
             return_to: "/",
             switch: "/login?lang=it",
@@ -432,6 +466,7 @@ mod tests {
         assert!(en.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
         assert!(en.contains("Sign in with SPID") && en.contains("Sign in with CIE"));
         assert!(!en.contains("eidas-h"));
+        assert!(!en.contains("cns-h"), "no CNS block without [cns]");
         assert!(en.contains("level=3&amp;return_to=%2F\""));
     }
 

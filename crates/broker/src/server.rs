@@ -107,6 +107,7 @@ fn reserved(path: &str) -> bool {
     ) || path.starts_with("/saml/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
+        || path == "/cns/login"
 }
 
 /// Handles one request. Never fails: every error becomes a response.
@@ -169,6 +170,7 @@ async fn route(
         (&Method::GET, "/logout") => logout(state, &req),
         (&Method::GET, "/saml/login") => login(state, &req),
         (&Method::POST, "/saml/acs") => acs(state, req).await,
+        (&Method::GET, "/cns/login") => crate::cns::login(state, &req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
         (&Method::GET, p) if p.starts_with("/assets/") => {
             crate::assets::serve(p).unwrap_or_else(not_found)
@@ -182,6 +184,7 @@ async fn route(
             | "/whoami"
             | "/saml/login"
             | "/saml/acs"
+            | "/cns/login"
             | "/auth"
             | "/login"
             | "/logout"
@@ -672,7 +675,7 @@ async fn audit_refusal(
 }
 
 /// Appends one audit record, timing it and counting failures (`/metrics`).
-async fn timed_append(
+pub(crate) async fn timed_append(
     state: &State,
     now: std::time::SystemTime,
     record: Vec<u8>,
@@ -694,7 +697,7 @@ async fn timed_append(
 }
 
 /// 503 when the audit record of a completed login could not be made durable.
-fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
+pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
     state
         .metrics
         .logins_refused

@@ -71,9 +71,13 @@ impl Loa {
     ///   eIDAS SAML Message Format and the IANA LoA profiles registry): identity mapping,
     ///   per Implementing Regulation (EU) 2015/1502. FICEP answers Italian SPs with the
     ///   SPID class refs instead (`SpidL1|L2|L3` for low/substantial/high): accepted too.
-    /// - **CNS** (Carta Nazionale dei Servizi, DPR 117/2004): the source level is ignored
-    ///   and the result is `Substantial`: smart card plus PIN, but CNS is not notified under
-    ///   eIDAS and its issuance assurance varies by issuer — conservative choice, to confirm.
+    /// - **CNS** (Carta Nazionale dei Servizi, DPR 2 marzo 2004 n. 117; CAD art. 64 and 66):
+    ///   the source level is ignored and the result is `Substantial`: a card issued by an
+    ///   administration after identifying the holder, whose private key is unlocked by a PIN
+    ///   (possession and knowledge, the two factors Implementing Regulation (EU) 2015/1502
+    ///   §2.2.1 asks for at *substantial*); not `High`, because CNS is not notified under
+    ///   eIDAS and the *high* requirements are not assessed for every issuer. Our reading,
+    ///   to confirm with AgID (docs/IDENTITY.md).
     /// - **legacy**: always `Low`; a transitional credential never carries more.
     pub fn from_source(method: Method, level: &str) -> Result<Loa, Error> {
         let level = level.trim();

@@ -118,6 +118,8 @@ pub struct Evidence {
     pub authn_instant: Option<SystemTime>,
     /// SPID anomaly number of a refusal, if the IdP sent one.
     pub spid_error: Option<u8>,
+    /// CNS logins: the end-entity client certificate presented (DER, base64).
+    pub certificate_b64: Option<String>,
 }
 
 /// The outcome a record states.
@@ -163,6 +165,8 @@ struct Record<'a> {
     response_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_b64: Option<&'a str>,
 }
 
 fn instant(t: Option<SystemTime>) -> Option<String> {
@@ -210,6 +214,7 @@ impl Evidence {
             response_sha256: response
                 .filter(|_| keep.is_none())
                 .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
+            certificate_b64: self.certificate_b64.as_deref(),
         };
         // Serializing plain strings and numbers cannot fail; an empty object would still be
         // chained and visible.

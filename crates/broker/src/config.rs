@@ -45,6 +45,9 @@ struct RawConfig {
     #[serde(default)]
     audit: RawAudit,
     state: Option<RawState>,
+    legacy: Option<crate::legacy::RawLegacy>,
+    #[serde(default)]
+    switchoff: crate::switchoff::RawSwitchOff,
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -345,6 +348,10 @@ pub struct Config {
     pub access: crate::access::Access,
     /// The audit sink (`None`: `audit.enabled = false`).
     pub audit: Option<crate::audit::Target>,
+    /// `[legacy]`: the legacy credential login (`None`: not offered).
+    pub legacy: Option<crate::legacy::LegacyConfig>,
+    /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
+    pub switchoff: crate::switchoff::SwitchOff,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -420,7 +427,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     validate(raw, base)
 }
 
-fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
+fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut bad = |key: &str, message: String| {
         problems.push(Problem {
@@ -558,6 +565,14 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
 
     let audit = validate_audit(&raw.audit, &resolve, &mut bad);
 
+    let services = crate::access::route_services(&raw.route);
+    let switchoff =
+        crate::switchoff::validate(std::mem::take(&mut raw.switchoff), &services, &mut bad);
+    let legacy = raw
+        .legacy
+        .as_ref()
+        .and_then(|l| crate::legacy::validate(l, &switchoff, &resolve, &mut bad));
+
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::access::validate(
@@ -628,6 +643,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 state_dir,
                 access,
                 audit,
+                legacy,
+                switchoff,
             })
         }
         _ => Err(problems),

@@ -13,7 +13,7 @@ use crate::assets;
 
 /// The whole document: top bar (service name, language switch), `main`, footer.
 /// `switch` is the URL of the same page in the other language, when there is one.
-fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
+pub(crate) fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
     let (code, nav) = match lang {
         Lang::It => ("it", "Lingua"),
         Lang::En => ("en", "Language"),
@@ -53,7 +53,7 @@ fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
 
 /// A page with the Italian text first and the English one after it, for answers that have no
 /// language choice (errors from the ACS, 404, ...). `main_it`/`main_en` are HTML.
-fn bilingual(title: &str, main_it: &str, main_en: &str, class: &str) -> String {
+pub(crate) fn bilingual(title: &str, main_it: &str, main_en: &str, class: &str) -> String {
     let main = format!(
         "<div class=\"panel{class}\">{main_it}\
          <div class=\"other-lang\" lang=\"en\">{main_en}</div></div>"

@@ -15,7 +15,8 @@
 //!   parameters of the file's first entry), so timing does not tell who has a credential.
 //! - Failures are counted per fiscal code and per client address (IPv6 by /64) in bounded
 //!   moka caches for `legacy.failure_window_seconds`; over either limit the form answers 429
-//!   without verifying anything. Verifications run on the blocking pool, at most
+//!   without verifying anything. An attempt is counted *before* its verification and given
+//!   back if it succeeds, so concurrent guesses cannot all slip under the limit. Verifications run on the blocking pool, at most
 //!   `legacy.max_concurrent_verifications` at a time.
 //! - A verified login gets the switch-off verdict, then the same audit record and session a
 //!   SAML login gets (record first, fail closed), with method `legacy` (LoA low).
@@ -407,16 +408,28 @@ impl Throttle {
         }
     }
 
-    fn count(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str) -> u32 {
-        cache.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    fn fail(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str) {
-        cache
+    /// Reserves one attempt under `limit`: the count is raised *before* the password is
+    /// checked, so concurrent attempts cannot all pass a check made before any of them
+    /// failed. `false` (count unchanged) when the limit is reached.
+    fn reserve(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str, limit: u32) -> bool {
+        let counter = cache
             .entry(key.to_owned())
             .or_insert_with(|| Arc::new(AtomicU32::new(0)))
-            .value()
-            .fetch_add(1, Ordering::Relaxed);
+            .into_value();
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a reserved attempt back (it succeeded, or the other limit refused it).
+    fn release(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str) {
+        if let Some(counter) = cache.get(key) {
+            let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
+        }
     }
 }
 
@@ -701,9 +714,18 @@ where
     });
     evidence.sub = normalized.as_ref().map(|c| format!("TINIT-{c}"));
     let client_key = ip.map(client_key).unwrap_or_default();
-    if Throttle::count(&throttle.users, &user_key) >= legacy.max_failures_per_user
-        || Throttle::count(&throttle.clients, &client_key) >= legacy.max_failures_per_client
-    {
+    // Both limits are reserved now and given back on success: a failure keeps its count.
+    let user_ok = Throttle::reserve(&throttle.users, &user_key, legacy.max_failures_per_user);
+    let client_ok = user_ok
+        && Throttle::reserve(
+            &throttle.clients,
+            &client_key,
+            legacy.max_failures_per_client,
+        );
+    if user_ok && !client_ok {
+        Throttle::release(&throttle.users, &user_key);
+    }
+    if !client_ok {
         state.metrics.legacy_throttled.inc();
         return refuse_form(
             state,
@@ -728,6 +750,8 @@ where
     let over_long = password.len() > MAX_PASSWORD;
     let Ok(Ok(_permit)) = tokio::time::timeout(PERMIT_WAIT, throttle.permits.acquire()).await
     else {
+        Throttle::release(&throttle.users, &user_key);
+        Throttle::release(&throttle.clients, &client_key);
         return refuse(
             state,
             evidence,
@@ -747,8 +771,7 @@ where
     .unwrap_or(false);
     drop(_permit);
     let Some(entry) = entry.filter(|_| checked) else {
-        Throttle::fail(&throttle.users, &user_key);
-        Throttle::fail(&throttle.clients, &client_key);
+        // The reserved attempts stay counted: they are the failures.
         return refuse_form(
             state,
             evidence,
@@ -766,6 +789,7 @@ where
         .await;
     };
     throttle.users.invalidate(&user_key);
+    Throttle::release(&throttle.clients, &client_key);
     let Some(code) = normalized else {
         return crate::server::internal("legacy_state");
     };
@@ -1220,6 +1244,31 @@ mod tests {
             problems.iter().all(|p| !p.contains("$argon2")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn concurrent_attempts_cannot_exceed_the_limit() {
+        let cache: moka::sync::Cache<String, Arc<AtomicU32>> =
+            moka::sync::Cache::builder().max_capacity(100).build();
+        let granted = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..32 {
+                s.spawn(|| {
+                    if Throttle::reserve(&cache, "RSSMRA85T10A562S", 5) {
+                        granted.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.load(Ordering::SeqCst), 5);
+        assert!(!Throttle::reserve(&cache, "RSSMRA85T10A562S", 5));
+        // A success gives its attempt back; another key has its own budget.
+        Throttle::release(&cache, "RSSMRA85T10A562S");
+        assert!(Throttle::reserve(&cache, "RSSMRA85T10A562S", 5));
+        assert!(Throttle::reserve(&cache, "VRDGPP80A01H501U", 5));
+        // Releasing an unknown or evicted key does nothing.
+        Throttle::release(&cache, "unknown");
+        assert!(cache.get("unknown").is_none());
     }
 
     #[test]

@@ -149,6 +149,18 @@ fn legacy_form_refuses_missing_foreign_or_tampered_csrf_tokens() {
 #[test]
 fn legacy_login_notice_refusal_and_identity() {
     let mut s = stack("legacy-login", "");
+    // The login page offers the legacy form only where a legacy session could be enough.
+    let mut b = Browser::default();
+    let low = b.get(&format!("{}/login?level=1&return_to=/whoami", s.varco));
+    assert!(
+        low.body
+            .contains("href=\"/legacy/login?return_to=%2Fwhoami\""),
+        "{}",
+        low.body
+    );
+    let substantial = b.get(&format!("{}/login?level=2&return_to=/whoami", s.varco));
+    assert!(!substantial.body.contains("/legacy/login"));
+
     // No date for professionals: straight to the service, method legacy at LoA low.
     let mut b = Browser::default();
     let r = login(&s, &mut b, PROFESSIONAL, PASSWORD);

@@ -153,14 +153,21 @@ pub fn page<B>(
         saml::Level::L2 => 2,
         saml::Level::L3 => 3,
     };
+    let level = level.unwrap_or(default_level);
+    let extra = if state.config.legacy.is_some() && level == 1 {
+        pages::legacy_link(lang, return_to.unwrap_or("/"))
+    } else {
+        String::new()
+    };
     let body = pages::login(&LoginPage {
         lang,
         spid: &spid,
         cie: &cie,
         eidas: &eidas,
-        level: level.unwrap_or(default_level),
+        level,
         return_to: return_to.unwrap_or("/"),
         switch: &switch,
+        extra: &extra,
     });
     let mut r = html(StatusCode::OK, body);
     // The SPID order changes per request, and the page varies with the language header.

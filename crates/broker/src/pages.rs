@@ -164,6 +164,8 @@ pub struct LoginPage<'a> {
     pub return_to: &'a str,
     /// This page in the other language.
     pub switch: &'a str,
+    /// HTML appended after the choices (the legacy link, or nothing).
+    pub extra: &'a str,
 }
 
 fn query(s: &str) -> String {
@@ -376,7 +378,25 @@ pub fn login(p: &LoginPage<'_>) -> String {
     block(&mut main, &spid, p.spid, p.level, p.return_to);
     block(&mut main, &cie, p.cie, p.level, p.return_to);
     block(&mut main, &eidas, p.eidas, p.level, p.return_to);
+    main.push_str(p.extra);
     layout(p.lang, title, Some(p.switch), &main)
+}
+
+/// The link to the legacy credential form (`[legacy]`), for the login page at level 1 only:
+/// a legacy session is LoA low and cannot open anything higher.
+pub fn legacy_link(lang: Lang, return_to: &str) -> String {
+    let url = format!("/legacy/login?return_to={}", query(return_to));
+    let href = escape(&url);
+    match lang {
+        Lang::It => format!(
+            "<p class=\"note\">Hai ancora le credenziali del portale (in dismissione)? \
+             <a href=\"{href}\">Accedi con codice fiscale e password</a></p>"
+        ),
+        Lang::En => format!(
+            "<p class=\"note\">Still have the portal's own credentials (being retired)? \
+             <a href=\"{href}\">Sign in with fiscal code and password</a></p>"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +425,7 @@ mod tests {
             level: 2,
             return_to: "https://portal.example/x?a=1&b=2",
             switch: "/login?lang=en&level=2",
+            extra: "",
         });
         assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"it\">"));
         assert!(page.contains(
@@ -428,6 +449,7 @@ mod tests {
             level: 3,
             return_to: "/",
             switch: "/login?lang=it",
+            extra: "",
         });
         assert!(en.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
         assert!(en.contains("Sign in with SPID") && en.contains("Sign in with CIE"));

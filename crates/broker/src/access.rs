@@ -67,6 +67,12 @@ pub(crate) struct RawRoute {
     profiles: Vec<String>,
     audience: Option<String>,
     upstream: Option<String>,
+    service: Option<String>,
+}
+
+/// The `service` names the routes declare (what `[[switchoff.exception]] services` name).
+pub(crate) fn route_services(routes: &[RawRoute]) -> Vec<String> {
+    routes.iter().filter_map(|r| r.service.clone()).collect()
 }
 
 /// `[metrics]`: who may read `/metrics`.
@@ -268,6 +274,8 @@ pub struct Route {
     /// `http://host:port` of the service Varco proxies this route to (reverse-proxy mode),
     /// or `None` when a proxy in front asks `/auth` instead.
     pub upstream: Option<String>,
+    /// The service name (`[[route]] service`) switch-off exceptions refer to.
+    pub service: Option<String>,
 }
 
 impl Route {
@@ -633,6 +641,14 @@ pub(crate) fn validate(
         } else {
             r.path_prefix.clone()
         };
+        if let Some(s) = r.service.as_deref() {
+            if !crate::switchoff::valid_name(s) {
+                bad(
+                    format!("{at}.service"),
+                    format!("{s:?}: 1-64 of a-z, 0-9, _ and -"),
+                );
+            }
+        }
         if host
             .as_deref()
             .is_some_and(|h| h.is_empty() || h.contains(['/', '@', ' ']))
@@ -649,6 +665,7 @@ pub(crate) fn validate(
             },
             audience: r.audience.unwrap_or_else(|| default_audience.clone()),
             upstream,
+            service: r.service,
         });
     }
     if out_routes.is_empty() {
@@ -658,6 +675,7 @@ pub(crate) fn validate(
             policy: Policy::at_least(default_loa),
             audience: default_audience,
             upstream: None,
+            service: None,
         });
     }
     // Most specific first: a host beats any host, then the longer prefix wins.
@@ -923,6 +941,7 @@ mod tests {
             profiles: vec![],
             audience: None,
             upstream: None,
+            service: None,
         }
     }
 

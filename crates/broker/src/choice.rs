@@ -153,23 +153,30 @@ pub fn page<B>(
         saml::Level::L2 => 2,
         saml::Level::L3 => 3,
     };
+    let level = level.unwrap_or(default_level);
     // A CNS login is `substantial` (docs/IDENTITY.md): not offered where level 3 is needed,
     // where it could only loop back to this page as a step-up.
     let cns = state
         .config
         .cns
         .as_ref()
-        .filter(|_| level.unwrap_or(default_level) <= 2)
+        .filter(|_| level <= 2)
         .map(|c| c.login_url(&state.config.public_base_url, return_to.unwrap_or("/")));
+    let extra = if state.config.legacy.is_some() && level == 1 {
+        pages::legacy_link(lang, return_to.unwrap_or("/"))
+    } else {
+        String::new()
+    };
     let body = pages::login(&LoginPage {
         lang,
         spid: &spid,
         cie: &cie,
         eidas: &eidas,
         cns: cns.as_deref(),
-        level: level.unwrap_or(default_level),
+        level,
         return_to: return_to.unwrap_or("/"),
         switch: &switch,
+        extra: &extra,
     });
     let mut r = html(StatusCode::OK, body);
     // The SPID order changes per request, and the page varies with the language header.

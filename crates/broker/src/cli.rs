@@ -7,6 +7,8 @@
 //! varco metadata sources --config FILE
 //! varco audit verify DIR|--postgres URL [--key-file FILE]
 //! varco audit export DIR|--postgres URL --from DATE --to DATE [--sub SUB] [--key-file FILE]
+//! varco legacy hash [--fiscal-code CF --profile PROFILE [--category CATEGORY]]
+//! varco switchoff report --audit DIR [--from DATE] [--to DATE] [--list] [--key-file FILE]
 //! ```
 //!
 //! Configuration is validated completely before any port is bound; a bad configuration exits
@@ -35,7 +37,9 @@ const USAGE: &str = "usage:
   varco check-config FILE [--idp-metadata FILE]...
   varco metadata --config FILE [--federation spid|cie|eidas]
   varco metadata sources --config FILE
-  varco audit verify|export ... (varco audit for details)";
+  varco audit verify|export ... (varco audit for details)
+  varco legacy hash ... (varco legacy for details)
+  varco switchoff report ... (varco switchoff for details)";
 
 enum Command {
     Serve,
@@ -106,8 +110,11 @@ fn load(args: &Args) -> Result<Config, ExitCode> {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("audit") {
-        return crate::audit::cli::main(std::env::args().skip(2));
+    match std::env::args().nth(1).as_deref() {
+        Some("audit") => return crate::audit::cli::main(std::env::args().skip(2)),
+        Some("legacy") => return crate::legacy::cli(std::env::args().skip(2)),
+        Some("switchoff") => return crate::switchoff::report::main(std::env::args().skip(2)),
+        _ => {}
     }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,

@@ -994,11 +994,13 @@ async fn complete<B>(
         ],
     );
     // The idp label stays bounded: every CNS issuer counts as `cns`.
-    state
-        .metrics
-        .logins_completed
-        .with_label_values(&[auth.method.as_str(), "cns", auth.loa.as_str()])
-        .inc();
+    state.metrics.login_completed(
+        auth.method,
+        "cns",
+        auth.loa,
+        session.principal.profile,
+        None,
+    );
     let mut r = see_other(location);
     let secure = if state.config.cookie_secure {
         "; Secure"

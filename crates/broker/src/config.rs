@@ -46,6 +46,9 @@ struct RawConfig {
     audit: RawAudit,
     state: Option<RawState>,
     cns: Option<crate::cns::RawCns>,
+    legacy: Option<crate::legacy::RawLegacy>,
+    #[serde(default)]
+    switchoff: crate::switchoff::RawSwitchOff,
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -357,6 +360,10 @@ pub struct Config {
     pub audit: Option<crate::audit::Target>,
     /// CNS smart-card login (`[cns]`; `None`: not offered).
     pub cns: Option<crate::cns::Cns>,
+    /// `[legacy]`: the legacy credential login (`None`: not offered).
+    pub legacy: Option<crate::legacy::LegacyConfig>,
+    /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
+    pub switchoff: crate::switchoff::SwitchOff,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -432,7 +439,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     validate(raw, base)
 }
 
-fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
+fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut bad = |key: &str, message: String| {
         problems.push(Problem {
@@ -574,6 +581,14 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .map(|c| crate::cns::validate(c, &resolve, &mut bad));
 
+    let services = crate::access::route_services(&raw.route);
+    let switchoff =
+        crate::switchoff::validate(std::mem::take(&mut raw.switchoff), &services, &mut bad);
+    let legacy = raw
+        .legacy
+        .as_ref()
+        .and_then(|l| crate::legacy::validate(l, &switchoff, &resolve, &mut bad));
+
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::access::validate(
@@ -645,6 +660,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 access,
                 audit,
                 cns: cns.flatten(),
+                legacy,
+                switchoff,
             })
         }
         _ => Err(problems),

@@ -236,6 +236,22 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
     })
 }
 
+/// Where a session whose level is too low logs in again: the same SAML IdP at the level the
+/// route needs, or, for a legacy session (whose credential cannot go higher), the choice page.
+pub(crate) fn step_up_url(base: &str, session: &Session, loa: Loa, return_to: &str) -> String {
+    if session.principal.auth.method == identity::Method::Legacy {
+        return format!(
+            "{base}/login?level={}&return_to={return_to}",
+            spid_level(loa)
+        );
+    }
+    format!(
+        "{base}/saml/login?idp={}&level={}&return_to={return_to}",
+        query_encode(&session.idp),
+        spid_level(loa),
+    )
+}
+
 pub(crate) fn spid_level(loa: Loa) -> u8 {
     match loa {
         Loa::Low => 1,
@@ -294,6 +310,23 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     };
     let session = &view.session;
     let decision = route.policy.decide(&session.principal);
+    if decision == Decision::Allow
+        && !crate::switchoff::session_may_open(&state.config.switchoff, session, route, now)
+    {
+        decided(crate::switchoff::NOT_ALLOWED);
+        log::event(
+            "auth_denied",
+            &[
+                ("code", crate::switchoff::NOT_ALLOWED),
+                ("sid", &session.sid),
+            ],
+        );
+        return denied(
+            crate::switchoff::NOT_ALLOWED,
+            "Le credenziali del portale non sono più valide per questo servizio. Esci e accedi con SPID, CIE o CNS.",
+            "The portal's own credentials are no longer valid for this service. Sign out and sign in with SPID, CIE or CNS.",
+        );
+    }
     decided(match decision {
         Decision::Allow => "allow",
         Decision::StepUp(_) => "step_up",
@@ -302,12 +335,7 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     match decision {
         Decision::Allow => allowed(state, &view, route, now),
         Decision::StepUp(loa) => {
-            let login = format!(
-                "{base}/saml/login?idp={}&level={}&return_to={}",
-                query_encode(&session.idp),
-                spid_level(loa),
-                return_to()
-            );
+            let login = step_up_url(base, session, loa, &return_to());
             unauthenticated(&login, redirect_mode, "step_up")
         }
         d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {

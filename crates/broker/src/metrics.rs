@@ -64,9 +64,16 @@ pub mod names {
     pub const READY: &str = "varco_ready";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
+    /// Counter: logins completed by method, profile and switch-off exception category (the
+    /// adoption curve of a switch-off).
+    pub const LOGINS_BY_PROFILE: &str = "varco_logins_by_profile_total";
+    /// Counter: legacy login forms refused by the failure throttle.
+    pub const LEGACY_THROTTLED: &str = "varco_legacy_throttled_total";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 22] = [
+        LOGINS_BY_PROFILE,
+        LEGACY_THROTTLED,
         AUDIT_DURATION,
         AUDIT_FAILURES,
         HTTP_REQUESTS,
@@ -117,6 +124,10 @@ pub struct Metrics {
     pub audit_duration: prometheus::Histogram,
     /// See [`names::AUDIT_FAILURES`].
     pub audit_failures: IntCounterVec,
+    /// See [`names::LOGINS_BY_PROFILE`].
+    pub logins_by_profile: IntCounterVec,
+    /// See [`names::LEGACY_THROTTLED`].
+    pub legacy_throttled: IntCounter,
     metadata_valid_until: GaugeVec,
     metadata_state: IntGaugeVec,
     metadata_cert_expiry: GaugeVec,
@@ -177,6 +188,12 @@ impl Metrics {
         let logouts = IntCounter::new(LOGOUTS, "Sessions ended by logout.")
             .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(logouts.clone()));
+        let legacy_throttled = IntCounter::new(
+            LEGACY_THROTTLED,
+            "Legacy login forms refused by the failure throttle.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(legacy_throttled.clone()));
         let metadata_idps =
             IntGauge::new(METADATA_IDPS, "Trusted identity providers in the registry.")
                 .unwrap_or_else(|_| unreachable!());
@@ -251,6 +268,13 @@ impl Metrics {
                 "Audit appends that failed; the login failed closed.",
                 &["code"],
             ),
+            logins_by_profile: counter(
+                &r,
+                LOGINS_BY_PROFILE,
+                "Logins completed by method, profile and switch-off exception category.",
+                &["method", "profile", "category"],
+            ),
+            legacy_throttled,
             metadata_valid_until: fgauge(
                 &r,
                 METADATA_SECONDS_TO_VALID_UNTIL,
@@ -292,6 +316,12 @@ impl Metrics {
     /// Starts the fixed-outcome counters at zero, so `rate()` has a series from the first
     /// scrape.
     fn preset(self) -> Self {
+        for method in ["spid", "cie", "eidas", "cns", "legacy"] {
+            for profile in ["citizen", "professional", "business", "intermediary"] {
+                self.logins_by_profile
+                    .with_label_values(&[method, profile, "none"]);
+            }
+        }
         for outcome in [
             "allow",
             "no_session",
@@ -299,6 +329,7 @@ impl Metrics {
             "identity.method_not_allowed",
             "identity.profile_not_allowed",
             "no_route",
+            crate::switchoff::NOT_ALLOWED,
         ] {
             self.access_decisions.with_label_values(&[outcome]);
         }
@@ -311,6 +342,29 @@ impl Metrics {
             self.replays_refused.with_label_values(&[kind]);
         }
         self
+    }
+
+    /// Counts one completed login: by method, IdP and LoA, and by method, profile and
+    /// exception category (`none` without one; categories come from configuration, so the
+    /// label set stays bounded).
+    pub fn login_completed(
+        &self,
+        method: identity::Method,
+        idp: &str,
+        loa: identity::Loa,
+        profile: identity::Profile,
+        category: Option<&str>,
+    ) {
+        self.logins_completed
+            .with_label_values(&[method.as_str(), idp, loa.as_str()])
+            .inc();
+        self.logins_by_profile
+            .with_label_values(&[
+                method.as_str(),
+                profile.as_str(),
+                category.unwrap_or("none"),
+            ])
+            .inc();
     }
 
     /// Counts one forward-auth or proxy decision.
@@ -380,6 +434,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/saml/login" => "saml_login",
         "/saml/acs" => "saml_acs",
         "/cns/login" => "cns_login",
+        "/legacy/login" => "legacy_login",
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",

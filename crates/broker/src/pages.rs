@@ -13,7 +13,7 @@ use crate::assets;
 
 /// The whole document: top bar (service name, language switch), `main`, footer.
 /// `switch` is the URL of the same page in the other language, when there is one.
-fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
+pub(crate) fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
     let (code, nav) = match lang {
         Lang::It => ("it", "Lingua"),
         Lang::En => ("en", "Language"),
@@ -53,7 +53,7 @@ fn layout(lang: Lang, title: &str, switch: Option<&str>, main: &str) -> String {
 
 /// A page with the Italian text first and the English one after it, for answers that have no
 /// language choice (errors from the ACS, 404, ...). `main_it`/`main_en` are HTML.
-fn bilingual(title: &str, main_it: &str, main_en: &str, class: &str) -> String {
+pub(crate) fn bilingual(title: &str, main_it: &str, main_en: &str, class: &str) -> String {
     let main = format!(
         "<div class=\"panel{class}\">{main_it}\
          <div class=\"other-lang\" lang=\"en\">{main_en}</div></div>"
@@ -166,6 +166,8 @@ pub struct LoginPage<'a> {
     pub return_to: &'a str,
     /// This page in the other language.
     pub switch: &'a str,
+    /// HTML appended after the choices (the legacy link, or nothing).
+    pub extra: &'a str,
 }
 
 fn query(s: &str) -> String {
@@ -406,7 +408,25 @@ pub fn login(p: &LoginPage<'_>) -> String {
     if let Some(url) = p.cns {
         cns_block(&mut main, p.lang, url);
     }
+    main.push_str(p.extra);
     layout(p.lang, title, Some(p.switch), &main)
+}
+
+/// The link to the legacy credential form (`[legacy]`), for the login page at level 1 only:
+/// a legacy session is LoA low and cannot open anything higher.
+pub fn legacy_link(lang: Lang, return_to: &str) -> String {
+    let url = format!("/legacy/login?return_to={}", query(return_to));
+    let href = escape(&url);
+    match lang {
+        Lang::It => format!(
+            "<p class=\"note\">Hai ancora le credenziali del portale (in dismissione)? \
+             <a href=\"{href}\">Accedi con codice fiscale e password</a></p>"
+        ),
+        Lang::En => format!(
+            "<p class=\"note\">Still have the portal's own credentials (being retired)? \
+             <a href=\"{href}\">Sign in with fiscal code and password</a></p>"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -436,6 +456,7 @@ mod tests {
             level: 2,
             return_to: "https://portal.example/x?a=1&b=2",
             switch: "/login?lang=en&level=2",
+            extra: "",
         });
         assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"it\">"));
         assert!(page.contains(
@@ -462,6 +483,7 @@ mod tests {
             level: 3,
             return_to: "/",
             switch: "/login?lang=it",
+            extra: "",
         });
         assert!(en.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
         assert!(en.contains("Sign in with SPID") && en.contains("Sign in with CIE"));

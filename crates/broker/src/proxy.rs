@@ -23,7 +23,7 @@ use identity::Decision;
 
 use crate::access::Route;
 use crate::clock::unix;
-use crate::forward_auth::{Peer, spid_level, token_for, view};
+use crate::forward_auth::{Peer, spid_level, step_up_url, token_for, view};
 use crate::log;
 use crate::pages;
 use crate::server::State;
@@ -202,6 +202,27 @@ pub async fn forward(
         ));
     };
     let decision = route.policy.decide(&view.session.principal);
+    if decision == Decision::Allow
+        && !crate::switchoff::session_may_open(&state.config.switchoff, &view.session, route, now)
+    {
+        decided(crate::switchoff::NOT_ALLOWED);
+        log::event(
+            "auth_denied",
+            &[
+                ("code", crate::switchoff::NOT_ALLOWED),
+                ("sid", &view.session.sid),
+            ],
+        );
+        return own(crate::server::html(
+            StatusCode::FORBIDDEN,
+            pages::simple(
+                "Accesso non consentito",
+                "Access not allowed",
+                "Le credenziali del portale non sono più valide per questo servizio. Esci e accedi con SPID, CIE o CNS.",
+                "The portal's own credentials are no longer valid for this service. Sign out and sign in with SPID, CIE or CNS.",
+            ),
+        ));
+    }
     decided(match decision {
         Decision::Allow => "allow",
         Decision::StepUp(_) => "step_up",
@@ -210,13 +231,7 @@ pub async fn forward(
     match decision {
         Decision::Allow => {}
         Decision::StepUp(loa) => {
-            let idp: String =
-                form_urlencoded::byte_serialize(view.session.idp.as_bytes()).collect();
-            return redirect(&format!(
-                "{base}/saml/login?idp={idp}&level={}&return_to={}",
-                spid_level(loa),
-                return_to()
-            ));
+            return redirect(&step_up_url(base, &view.session, loa, &return_to()));
         }
         d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
             log::event(

@@ -62,6 +62,8 @@ pub struct State {
     pub metrics: crate::metrics::Metrics,
     /// The login audit trail: written before any session cookie is sent.
     pub audit: audit::Sink,
+    /// Failure counters and verification permits of the legacy login (`[legacy]`).
+    pub legacy: Option<crate::legacy::Throttle>,
 }
 
 impl State {
@@ -81,7 +83,6 @@ impl State {
             config.access.response_timeout,
         );
         Some(State {
-            config,
             store,
             sealer,
             rng: SystemRandom::new(),
@@ -92,6 +93,8 @@ impl State {
             refresher,
             metrics: crate::metrics::Metrics::new(),
             audit,
+            legacy: config.legacy.as_ref().map(crate::legacy::Throttle::new),
+            config,
         })
     }
 }
@@ -105,6 +108,7 @@ fn reserved(path: &str) -> bool {
         path,
         "/healthz" | "/readyz" | "/metrics" | "/whoami" | "/auth" | "/login" | "/logout"
     ) || path.starts_with("/saml/")
+        || path.starts_with("/legacy/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
         || path == "/cns/login"
@@ -171,6 +175,8 @@ async fn route(
         (&Method::GET, "/saml/login") => login(state, &req),
         (&Method::POST, "/saml/acs") => acs(state, req).await,
         (&Method::GET, "/cns/login") => crate::cns::login(state, &req).await,
+        (&Method::GET, "/legacy/login") => crate::legacy::form(state, &req),
+        (&Method::POST, "/legacy/login") => crate::legacy::submit(state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
         (&Method::GET, p) if p.starts_with("/assets/") => {
             crate::assets::serve(p).unwrap_or_else(not_found)
@@ -188,6 +194,7 @@ async fn route(
             | "/auth"
             | "/login"
             | "/logout"
+            | "/legacy/login"
             | "/.well-known/jwks.json",
         ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -625,11 +632,13 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                 ],
             );
             let auth = &session.principal.auth;
-            state
-                .metrics
-                .logins_completed
-                .with_label_values(&[auth.method.as_str(), &session.idp, auth.loa.as_str()])
-                .inc();
+            state.metrics.login_completed(
+                auth.method,
+                &session.idp,
+                auth.loa,
+                session.principal.profile,
+                None,
+            );
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::SEE_OTHER;
             if let Ok(v) = HeaderValue::from_str(&return_to) {
@@ -891,6 +900,7 @@ pub fn consume_recorded(
     )
     .map_err(|e| AcsFailure::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     evidence.sub = Some(principal.sub.clone());
+    evidence.profile = Some(principal.profile.as_str());
     let session = Session {
         sid,
         idp: assertion.issuer,
@@ -901,6 +911,7 @@ pub fn consume_recorded(
         iat,
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
+        legacy_category: None,
     };
     Ok((session, pending.return_to))
 }

@@ -30,6 +30,9 @@ pub struct Session {
     pub exp: u64,
     /// The normalized identity (crate `identity`).
     pub principal: identity::Principal,
+    /// Legacy logins: the person's switch-off exception category, if any (route policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_category: Option<String>,
 }
 
 /// Seals and opens session cookies with one key.
@@ -44,12 +47,15 @@ pub struct Sealer {
 pub enum Purpose {
     /// The session cookie.
     Session,
+    /// The anti-CSRF token of the legacy login form (bound to the `varco_legacy` cookie).
+    LegacyForm,
 }
 
 impl Purpose {
     fn aad(self) -> &'static [u8] {
         match self {
             Purpose::Session => b"varco-session-v1",
+            Purpose::LegacyForm => b"varco-legacy-form-v1",
         }
     }
 }
@@ -138,6 +144,7 @@ mod tests {
             iat: 1,
             exp: 2,
             principal,
+            legacy_category: None,
         }
     }
 

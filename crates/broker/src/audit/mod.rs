@@ -98,8 +98,13 @@ pub struct Evidence {
     pub request_xml: Option<String>,
     /// The IdP entityID (of the pending request, then the Assertion's Issuer).
     pub idp: Option<String>,
-    /// `spid`, `cie` or `eidas`.
+    /// `spid`, `cie`, `eidas` or `legacy`.
     pub method: Option<&'static str>,
+    /// The person's profile (`citizen`, `professional`, `business`, `intermediary`), once
+    /// known: for the switch-off adoption report.
+    pub profile: Option<&'static str>,
+    /// Legacy logins: the switch-off exception category, if any.
+    pub category: Option<String>,
     /// The SAMLResponse form value as received, white space removed (base64).
     pub response_b64: Option<Vec<u8>>,
     /// Response ID.
@@ -148,6 +153,11 @@ struct Record<'a> {
     at_unix: u64,
     client: Option<&'a str>,
     method: Option<&'a str>,
+    // Added with issue 7; absent from older records (readers treat absence as unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
     idp: Option<&'a str>,
     request_id: Option<&'a str>,
     request_issue_instant: Option<String>,
@@ -191,6 +201,8 @@ impl Evidence {
             at_unix: unix(now),
             client: self.client.as_deref(),
             method: self.method,
+            profile: self.profile,
+            category: self.category.as_deref(),
             idp: self.idp.as_deref(),
             request_id: self.request_id.as_deref(),
             request_issue_instant: instant(self.request_issue_instant),

@@ -30,4 +30,5 @@ pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod slo;
 pub mod store;

@@ -43,6 +43,13 @@ pub mod names {
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
     pub const LOGOUTS: &str = "varco_logouts_total";
+    /// Counter: SP-initiated Single Logouts started (LogoutRequests sent), by binding.
+    pub const SLO_STARTED: &str = "varco_slo_started_total";
+    /// Counter: Single Logouts completed, by initiator (`sp`: a valid LogoutResponse came
+    /// back; `idp`: an IdP LogoutRequest was honoured and answered).
+    pub const SLO_COMPLETED: &str = "varco_slo_completed_total";
+    /// Counter: Single Logout messages refused at `/saml/slo`, by stable error code.
+    pub const SLO_REFUSED: &str = "varco_slo_refused_total";
     /// Gauge: seconds until the `validUntil` of each metadata source's current document.
     pub const METADATA_SECONDS_TO_VALID_UNTIL: &str = "varco_metadata_seconds_to_valid_until";
     /// Gauge: 1 for the current state of each metadata source.
@@ -66,7 +73,7 @@ pub mod names {
     pub const BUILD_INFO: &str = "varco_build_info";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 23] = [
         AUDIT_DURATION,
         AUDIT_FAILURES,
         HTTP_REQUESTS,
@@ -79,6 +86,9 @@ pub mod names {
         TOKENS_MINTED,
         PROXY_FAILURES,
         LOGOUTS,
+        SLO_STARTED,
+        SLO_COMPLETED,
+        SLO_REFUSED,
         METADATA_SECONDS_TO_VALID_UNTIL,
         METADATA_STATE,
         METADATA_CERT_EXPIRY,
@@ -113,6 +123,12 @@ pub struct Metrics {
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
     pub logouts: IntCounter,
+    /// See [`names::SLO_STARTED`].
+    pub slo_started: IntCounterVec,
+    /// See [`names::SLO_COMPLETED`].
+    pub slo_completed: IntCounterVec,
+    /// See [`names::SLO_REFUSED`].
+    pub slo_refused: IntCounterVec,
     /// See [`names::AUDIT_DURATION`].
     pub audit_duration: prometheus::Histogram,
     /// See [`names::AUDIT_FAILURES`].
@@ -244,6 +260,24 @@ impl Metrics {
             tokens_minted,
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
+            slo_started: counter(
+                &r,
+                SLO_STARTED,
+                "SP-initiated Single Logouts started: LogoutRequests sent.",
+                &["binding"],
+            ),
+            slo_completed: counter(
+                &r,
+                SLO_COMPLETED,
+                "Single Logouts completed, by initiator (sp or idp).",
+                &["initiator"],
+            ),
+            slo_refused: counter(
+                &r,
+                SLO_REFUSED,
+                "Single Logout messages refused, by stable error code.",
+                &["code"],
+            ),
             audit_duration,
             audit_failures: counter(
                 &r,
@@ -309,6 +343,15 @@ impl Metrics {
             "broker_unsolicited",
         ] {
             self.replays_refused.with_label_values(&[kind]);
+        }
+        for binding in ["redirect", "post"] {
+            self.slo_started.with_label_values(&[binding]);
+        }
+        for initiator in ["sp", "idp"] {
+            self.slo_completed.with_label_values(&[initiator]);
+        }
+        for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
+            self.slo_refused.with_label_values(&[code]);
         }
         self
     }
@@ -379,6 +422,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/logout" => "logout",
         "/saml/login" => "saml_login",
         "/saml/acs" => "saml_acs",
+        "/saml/slo" => "saml_slo",
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",

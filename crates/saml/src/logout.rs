@@ -369,17 +369,20 @@ impl LogoutResponse {
         now: SystemTime,
     ) -> Result<Self, RequestError> {
         let (issue_instant, instant) = check_common(sp, destination, id, now)?;
-        if !is_valid_id(in_response_to) {
-            return Err(RequestError::InvalidId);
+        if in_response_to.is_empty() {
+            return Err(RequestError::EmptyValue {
+                field: "in_response_to",
+            });
         }
         let mut xml = String::with_capacity(1024);
         let _ = write!(
             xml,
             "<samlp:LogoutResponse xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" \
              ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{instant}\" Destination=\"{}\" \
-             InResponseTo=\"{in_response_to}\">{}<samlp:Status>\
+             InResponseTo=\"{}\">{}<samlp:Status>\
              <samlp:StatusCode Value=\"{}\"",
             escape(destination),
+            escape(in_response_to),
             issuer(sp),
             escape(status.0),
         );

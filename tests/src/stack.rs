@@ -187,3 +187,32 @@ pub fn post_to_acs(b: &mut Browser, answer: &Reply) -> Reply {
         ],
     )
 }
+
+/// Follows a chain of GET redirects (302/303, as the HTTP-Redirect binding uses) from `url`,
+/// and returns every reply in order; relative locations resolve against the last origin.
+/// At most 10 hops.
+pub fn follow(b: &mut Browser, url: &str) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    let mut next = url.to_owned();
+    for _ in 0..10 {
+        let r = b.get(&next);
+        let location = r.header("location").map(str::to_owned);
+        let status = r.status;
+        replies.push(r);
+        match location {
+            Some(l) if matches!(status, 301 | 302 | 303 | 307) => {
+                next = if l.starts_with('/') {
+                    let origin_end = next
+                        .find("://")
+                        .and_then(|i| next[i + 3..].find('/').map(|j| i + 3 + j))
+                        .unwrap_or(next.len());
+                    format!("{}{l}", &next[..origin_end])
+                } else {
+                    l
+                };
+            }
+            _ => break,
+        }
+    }
+    replies
+}

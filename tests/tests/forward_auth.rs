@@ -301,9 +301,13 @@ fn logout_ends_the_session_and_a_copied_cookie_with_it() {
     assert_eq!(auth(&stack, &mut b, "/account").status, 200);
     let copy = b.cookies["varco_session"].clone();
 
-    let out = b.get(&format!("{}/logout", stack.varco));
-    assert_eq!(out.status, 200, "{}", out.body);
-    assert!(out.body.contains("Sei uscito") && out.body.contains("Signed out"));
+    // The demo IdP publishes a SingleLogoutService: the logout goes there and back.
+    let hops = e2e::stack::follow(&mut b, &format!("{}/logout", stack.varco));
+    let out = &hops[0];
+    assert_eq!(out.status, 302, "{}", out.body);
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert!(last.body.contains("Sei uscito") && last.body.contains("Signed out"));
     let cleared = out.headers.iter().any(|(k, v)| {
         k == "set-cookie" && v.starts_with("varco_session=;") && v.contains("Max-Age=0")
     });

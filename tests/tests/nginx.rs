@@ -226,9 +226,17 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     );
 
     // Logout through nginx reaches Varco (not the portal) and ends the session there.
-    let out = b.get(&format!("{}/logout", site.base));
+    // Varco sends a LogoutRequest to the demo IdP, whose answer comes back through nginx.
+    let hops = e2e::stack::follow(&mut b, &format!("{}/logout", site.base));
+    let out = hops.last().unwrap();
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(out.body.contains("Signed out"), "{}", out.body);
+    assert!(
+        hops.iter().any(|h| h
+            .header("location")
+            .is_some_and(|l| l.starts_with(&format!("{}/saml/slo?SAMLResponse=", site.base)))),
+        "{hops:?}"
+    );
     let r = b.get(&format!("{}/pratiche/123", site.base));
     assert_eq!(r.status, 302, "{r:?}");
 }

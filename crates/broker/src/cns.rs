@@ -862,6 +862,7 @@ pub async fn login<B>(state: &State, req: &Request<B>) -> Response<Body> {
         return refuse(state, evidence, CnsError::BadFiscalCode).await;
     };
     evidence.sub = Some(principal.sub.clone());
+    evidence.profile = Some(principal.profile.as_str());
     let session = Session {
         sid,
         idp: id.issuer.clone(),
@@ -872,6 +873,7 @@ pub async fn login<B>(state: &State, req: &Request<B>) -> Response<Body> {
         iat,
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
+        legacy_category: None,
     };
     let location = if req.extensions().get::<TlsClient>().is_some() && return_to.starts_with('/') {
         format!("{}{return_to}", state.config.public_base_url)

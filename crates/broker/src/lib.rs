@@ -34,5 +34,6 @@ pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod slo;
 pub mod store;
 pub mod switchoff;

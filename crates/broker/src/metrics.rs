@@ -43,6 +43,13 @@ pub mod names {
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
     pub const LOGOUTS: &str = "varco_logouts_total";
+    /// Counter: SP-initiated Single Logouts started (LogoutRequests sent), by binding.
+    pub const SLO_STARTED: &str = "varco_slo_started_total";
+    /// Counter: Single Logouts completed, by initiator (`sp`: a valid LogoutResponse came
+    /// back; `idp`: an IdP LogoutRequest was honoured and answered).
+    pub const SLO_COMPLETED: &str = "varco_slo_completed_total";
+    /// Counter: Single Logout messages refused at `/saml/slo`, by stable error code.
+    pub const SLO_REFUSED: &str = "varco_slo_refused_total";
     /// Gauge: seconds until the `validUntil` of each metadata source's current document.
     pub const METADATA_SECONDS_TO_VALID_UNTIL: &str = "varco_metadata_seconds_to_valid_until";
     /// Gauge: 1 for the current state of each metadata source.
@@ -71,7 +78,7 @@ pub mod names {
     pub const LEGACY_THROTTLED: &str = "varco_legacy_throttled_total";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 25] = [
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -86,6 +93,9 @@ pub mod names {
         TOKENS_MINTED,
         PROXY_FAILURES,
         LOGOUTS,
+        SLO_STARTED,
+        SLO_COMPLETED,
+        SLO_REFUSED,
         METADATA_SECONDS_TO_VALID_UNTIL,
         METADATA_STATE,
         METADATA_CERT_EXPIRY,
@@ -120,6 +130,12 @@ pub struct Metrics {
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
     pub logouts: IntCounter,
+    /// See [`names::SLO_STARTED`].
+    pub slo_started: IntCounterVec,
+    /// See [`names::SLO_COMPLETED`].
+    pub slo_completed: IntCounterVec,
+    /// See [`names::SLO_REFUSED`].
+    pub slo_refused: IntCounterVec,
     /// See [`names::AUDIT_DURATION`].
     pub audit_duration: prometheus::Histogram,
     /// See [`names::AUDIT_FAILURES`].
@@ -261,6 +277,24 @@ impl Metrics {
             tokens_minted,
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
+            slo_started: counter(
+                &r,
+                SLO_STARTED,
+                "SP-initiated Single Logouts started: LogoutRequests sent.",
+                &["binding"],
+            ),
+            slo_completed: counter(
+                &r,
+                SLO_COMPLETED,
+                "Single Logouts completed, by initiator (sp or idp).",
+                &["initiator"],
+            ),
+            slo_refused: counter(
+                &r,
+                SLO_REFUSED,
+                "Single Logout messages refused, by stable error code.",
+                &["code"],
+            ),
             audit_duration,
             audit_failures: counter(
                 &r,
@@ -340,6 +374,15 @@ impl Metrics {
             "broker_unsolicited",
         ] {
             self.replays_refused.with_label_values(&[kind]);
+        }
+        for binding in ["redirect", "post"] {
+            self.slo_started.with_label_values(&[binding]);
+        }
+        for initiator in ["sp", "idp"] {
+            self.slo_completed.with_label_values(&[initiator]);
+        }
+        for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
+            self.slo_refused.with_label_values(&[code]);
         }
         self
     }
@@ -435,6 +478,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/saml/acs" => "saml_acs",
         "/cns/login" => "cns_login",
         "/legacy/login" => "legacy_login",
+        "/saml/slo" => "saml_slo",
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",

@@ -1,6 +1,6 @@
 //! The HTTP surface. Paths are a contract other tests and deployments rely on:
 //! `/saml/metadata`, `/saml/metadata/cie`, `/saml/metadata/eidas`, `/saml/login`,
-//! `/saml/acs`, `/whoami`, `/healthz`, `/readyz`, `/`, `/login`, `/assets/*`.
+//! `/saml/acs`, `/saml/slo`, `/whoami`, `/healthz`, `/readyz`, `/`, `/login`, `/assets/*`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -177,6 +177,7 @@ async fn route(
         (&Method::GET, "/cns/login") => crate::cns::login(state, &req).await,
         (&Method::GET, "/legacy/login") => crate::legacy::form(state, &req),
         (&Method::POST, "/legacy/login") => crate::legacy::submit(state, req).await,
+        (&Method::GET | &Method::POST, "/saml/slo") => crate::slo::endpoint(state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
         (&Method::GET, p) if p.starts_with("/assets/") => {
             crate::assets::serve(p).unwrap_or_else(not_found)
@@ -191,6 +192,7 @@ async fn route(
             | "/saml/login"
             | "/saml/acs"
             | "/cns/login"
+            | "/saml/slo"
             | "/auth"
             | "/login"
             | "/logout"
@@ -314,42 +316,36 @@ fn metadata(state: &State, path: &str) -> Response<Body> {
     }
 }
 
-/// `GET /logout[?return_to=<url>]`: ends the session locally (its ID is refused from now
-/// on, the cookie is cleared) and shows a page, or returns to `return_to` when allowed.
-/// SAML Single Logout toward the IdP is not sent yet.
+/// `GET /logout[?return_to=<url>]`: ends the session locally first (its ID is refused from
+/// now on, the cookie is cleared), then, when the session's IdP publishes a
+/// SingleLogoutService, sends it a signed LogoutRequest (see [`crate::slo`]); otherwise shows
+/// a page, or returns to `return_to` when allowed.
 fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let now = unix((state.clock)());
-    if let Some(s) = current_session(state, req) {
-        let remaining = Duration::from_secs(s.exp.saturating_sub(now));
-        state.store.revoke_session(&s.sid, remaining);
-        log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
-        state.metrics.logouts.inc();
-    }
     let return_to = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.into_owned());
     let allow_http = state.config.public_base_url.starts_with("http://");
-    let mut r = match return_to
+    let return_to = return_to
         .as_deref()
         .and_then(|t| state.config.access.return_to(t, allow_http))
-        .and_then(|t| HeaderValue::from_str(t).ok())
-    {
-        Some(location) => {
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::SEE_OTHER;
-            r.headers_mut().insert(header::LOCATION, location);
-            r
-        }
-        None => html(
-            StatusCode::OK,
-            pages::simple(
-                "Sei uscito",
-                "Signed out",
-                "La sessione è terminata. Per uscire anche dal gestore di identità, chiudi il browser.",
-                "The session has ended. To sign out of the identity provider too, close the browser.",
-            ),
-        ),
-    };
+        .map(str::to_owned);
+    let mut single_logout = None;
+    if let Some(s) = current_session(state, req) {
+        // Fail safe: the session is dead here before the IdP hears of it.
+        let remaining = Duration::from_secs(s.exp.saturating_sub(now));
+        state.store.revoke_session(&s.sid, remaining);
+        log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
+        state.metrics.logouts.inc();
+        single_logout = crate::slo::start(state, &s, return_to.clone());
+    }
+    let mut r = single_logout.unwrap_or_else(|| {
+        signed_out(
+            return_to.as_deref(),
+            "La sessione è terminata. Per uscire anche dal gestore di identità, chiudi il browser.",
+            "The session has ended. To sign out of the identity provider too, close the browser.",
+        )
+    });
     let secure = if state.config.cookie_secure {
         "; Secure"
     } else {
@@ -362,6 +358,24 @@ fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(&clear) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// The end of a logout: a 303 to `return_to` (already checked), or the "signed out" page.
+pub(crate) fn signed_out(return_to: Option<&str>, it: &str, en: &str) -> Response<Body> {
+    let mut r = match return_to.and_then(|t| HeaderValue::from_str(t).ok()) {
+        Some(location) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        None => html(
+            StatusCode::OK,
+            pages::simple("Sei uscito", "Signed out", it, en),
+        ),
+    };
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }
@@ -621,6 +635,16 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                 state.store.revoke_session(&old.sid, remaining);
             }
             let _ = state.store.touch_session(&session.sid, session.iat);
+            // For IdP-initiated logout: the session is found by what the IdP will name.
+            if let Some(index) = &session.session_index {
+                state.store.index_session_for_logout(
+                    &session.idp,
+                    &session.name_id,
+                    index,
+                    &session.sid,
+                    state.config.session_ttl,
+                );
+            }
             log::event(
                 "login_completed",
                 &[

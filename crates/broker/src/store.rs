@@ -27,6 +27,18 @@ pub struct Pending {
     pub request_xml: String,
 }
 
+/// What `/logout` remembers until the IdP's LogoutResponse comes back (SAML Single Logout).
+#[derive(Debug, Clone)]
+pub struct PendingLogout {
+    /// The IdP the LogoutRequest was sent to.
+    pub idp: String,
+    /// The LogoutRequest's IssueInstant.
+    pub issued_at: std::time::SystemTime,
+    /// Where to send the browser afterwards (already checked against the allowed list), or
+    /// `None` for the "signed out" page.
+    pub return_to: Option<String>,
+}
+
 /// The store backends.
 pub enum Store {
     /// In-process (moka): the single-replica default.
@@ -99,6 +111,77 @@ impl Store {
         }
     }
 
+    /// Records a pending SP-initiated logout under its LogoutRequest ID.
+    pub fn put_pending_logout(&self, id: String, p: PendingLogout) {
+        match self {
+            Store::Memory(m) => m.pending_logouts.insert(id, p),
+        }
+    }
+
+    /// Reads a pending logout without consuming it.
+    pub fn get_pending_logout(&self, id: &str) -> Option<PendingLogout> {
+        match self {
+            Store::Memory(m) => m.pending_logouts.get(id),
+        }
+    }
+
+    /// Consumes a pending logout: of concurrent callers, exactly one gets `Some`.
+    pub fn take_pending_logout(&self, id: &str) -> Option<PendingLogout> {
+        match self {
+            Store::Memory(m) => m.pending_logouts.remove(id),
+        }
+    }
+
+    /// Indexes session `sid` by what an IdP-initiated LogoutRequest names (IdP entityID,
+    /// NameID, SessionIndex), for `ttl` (the session lifetime).
+    pub fn index_session_for_logout(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_index: &str,
+        sid: &str,
+        ttl: Duration,
+    ) {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + ttl;
+                m.logout_index.insert(
+                    logout_key(idp, name_id, session_index),
+                    (sid.to_owned(), until),
+                );
+            }
+        }
+    }
+
+    /// The session indexed under (IdP, NameID, SessionIndex), if any.
+    pub fn session_for_logout(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_index: &str,
+    ) -> Option<String> {
+        match self {
+            Store::Memory(m) => m
+                .logout_index
+                .get(&logout_key(idp, name_id, session_index))
+                .map(|(sid, _)| sid),
+        }
+    }
+
+    /// Records an IdP LogoutRequest ID as answered until `expires_in` from now. `true` for
+    /// the first use only, atomically (replay protection).
+    pub fn consume_logout_request(&self, id: &str, expires_in: Duration) -> bool {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + expires_in;
+                m.logout_requests
+                    .entry_by_ref(id)
+                    .or_insert_with(|| until)
+                    .is_fresh()
+            }
+        }
+    }
+
     /// Records an Assertion ID as used until `expires_in` from now. Returns `true` for the
     /// first use only, atomically: concurrent double submits get one `true`.
     pub fn consume_assertion(&self, id: &str, expires_in: Duration) -> bool {
@@ -129,6 +212,32 @@ pub struct MemoryStore {
     /// Logged-out sessions until their cookie would have expired anyway. Not
     /// capacity-bounded, for the same reason as `assertions`.
     revoked: Cache<String, Instant>,
+    /// SP-initiated logouts awaiting the IdP's LogoutResponse.
+    pending_logouts: Cache<String, PendingLogout>,
+    /// (IdP, NameID, SessionIndex) → session ID, until the session would expire. Bounded by
+    /// logins, each of which passed signature verification.
+    logout_index: Cache<String, (String, Instant)>,
+    /// IdP LogoutRequest IDs already honoured (replay), each until it expires.
+    logout_requests: Cache<String, Instant>,
+}
+
+/// One key for the three parts; NUL cannot occur in XML text.
+fn logout_key(idp: &str, name_id: &str, session_index: &str) -> String {
+    format!("{idp}\0{name_id}\0{session_index}")
+}
+
+/// Each index entry lives until the instant stored in it.
+struct UntilInstantPair;
+
+impl Expiry<String, (String, Instant)> for UntilInstantPair {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &(String, Instant),
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
+    }
 }
 
 impl MemoryStore {
@@ -143,6 +252,12 @@ impl MemoryStore {
                 .time_to_idle(session_ttl + Duration::from_secs(60))
                 .build(),
             revoked: Cache::builder().expire_after(UntilInstant).build(),
+            pending_logouts: Cache::builder()
+                .max_capacity(max_pending)
+                .time_to_live(pending_ttl)
+                .build(),
+            logout_index: Cache::builder().expire_after(UntilInstantPair).build(),
+            logout_requests: Cache::builder().expire_after(UntilInstant).build(),
         }
     }
 }
@@ -197,6 +312,34 @@ mod tests {
             store.touch_session("s", 170),
             None,
             "activity forgotten on logout"
+        );
+    }
+
+    #[test]
+    fn logout_index_and_one_time_logout_state() {
+        let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+        store.index_session_for_logout("i", "n", "s1", "sid1", Duration::from_secs(60));
+        assert_eq!(
+            store.session_for_logout("i", "n", "s1").as_deref(),
+            Some("sid1")
+        );
+        assert_eq!(store.session_for_logout("i", "n", "s2"), None);
+        assert_eq!(store.session_for_logout("j", "n", "s1"), None);
+        // Parts cannot be shifted into each other.
+        assert_eq!(store.session_for_logout("i", "n\0s1", ""), None);
+        assert!(store.consume_logout_request("_r", Duration::from_secs(60)));
+        assert!(!store.consume_logout_request("_r", Duration::from_secs(60)));
+        let p = PendingLogout {
+            idp: "i".into(),
+            issued_at: std::time::SystemTime::UNIX_EPOCH,
+            return_to: None,
+        };
+        store.put_pending_logout("_l".into(), p);
+        assert!(store.get_pending_logout("_l").is_some());
+        assert!(store.take_pending_logout("_l").is_some());
+        assert!(
+            store.take_pending_logout("_l").is_none(),
+            "a LogoutResponse replay finds nothing"
         );
     }
 

@@ -42,7 +42,7 @@ pub(crate) fn load_or_generate(dir: &Path, entity_id: &str) -> Result<SigningKey
     SigningKey::from_pem(&key, &cert).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
-fn generate(entity_id: &str) -> Result<(String, String), String> {
+pub(crate) fn generate(entity_id: &str) -> Result<(String, String), String> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| format!("key generation: {e}"))?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())

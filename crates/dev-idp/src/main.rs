@@ -62,6 +62,7 @@ mod pages;
 mod request;
 mod response;
 mod server;
+mod slo;
 mod sp;
 mod state;
 mod users;
@@ -185,6 +186,7 @@ async fn run(options: Options) -> Result<(), String> {
     let idp = Idp {
         entity_id,
         sso_url: format!("{base_url}/sso"),
+        slo_url: format!("{base_url}/slo"),
         key,
         rng,
     };
@@ -195,6 +197,7 @@ async fn run(options: Options) -> Result<(), String> {
         sealer,
         metadata,
         metadata_url: format!("{base_url}/metadata"),
+        logout: slo::LogoutState::default(),
     });
 
     eprintln!(

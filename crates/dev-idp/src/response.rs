@@ -54,6 +54,8 @@ pub(crate) struct Idp {
     pub(crate) entity_id: String,
     /// The `SingleSignOnService` location (both bindings).
     pub(crate) sso_url: String,
+    /// The `SingleLogoutService` location (both bindings).
+    pub(crate) slo_url: String,
     /// The signing key and certificate.
     pub(crate) key: SigningKey,
     /// Randomness for identifiers.
@@ -81,12 +83,12 @@ pub(crate) fn success(
     user: &TestUser,
     level: Level,
     released: Option<&[String]>,
+    subject: (&str, &str),
     now: SystemTime,
 ) -> Result<String, String> {
     let response_id = random_id(&idp.rng)?;
     let assertion_id = random_id(&idp.rng)?;
-    let name_id = random_id(&idp.rng)?;
-    let session_index = random_id(&idp.rng)?;
+    let (name_id, session_index) = subject;
     let issued = instant(now)?;
     let until = instant(now + VALIDITY)?;
     let key = &idp.key;
@@ -188,12 +190,14 @@ fn response_open(
     );
 }
 
-/// The IdP metadata, signed: one `IDPSSODescriptor` with the signing certificate and
-/// `SingleSignOnService` for HTTP-Redirect and HTTP-POST at `sso_url`.
+/// The IdP metadata, signed: one `IDPSSODescriptor` with the signing certificate,
+/// `SingleLogoutService` for HTTP-Redirect and HTTP-POST at `slo_url`, and
+/// `SingleSignOnService` for both at `sso_url`.
 pub(crate) fn metadata(idp: &Idp) -> Result<String, String> {
     let id = random_id(&idp.rng)?;
     let certificate = base64::engine::general_purpose::STANDARD.encode(idp.key.certificate_der());
     let sso = escape(&idp.sso_url);
+    let slo = escape(&idp.slo_url);
     let mut xml = String::with_capacity(4096);
     let _ = write!(
         xml,
@@ -204,6 +208,8 @@ pub(crate) fn metadata(idp: &Idp) -> Result<String, String> {
          <md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data>\
          <ds:X509Certificate>{certificate}</ds:X509Certificate>\
          </ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\
+         <md:SingleLogoutService Binding=\"{BINDING_REDIRECT}\" Location=\"{slo}\"/>\
+         <md:SingleLogoutService Binding=\"{BINDING_POST}\" Location=\"{slo}\"/>\
          <md:NameIDFormat>{NAMEID_TRANSIENT}</md:NameIDFormat>\
          <md:SingleSignOnService Binding=\"{BINDING_REDIRECT}\" Location=\"{sso}\"/>\
          <md:SingleSignOnService Binding=\"{BINDING_POST}\" Location=\"{sso}\"/>",

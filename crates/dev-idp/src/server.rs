@@ -1,4 +1,5 @@
-//! Routes: `GET /`, `GET /metadata`, `GET /sso`, `POST /sso`, `POST /login`, `GET /healthz`.
+//! Routes: `GET /`, `GET /metadata`, `GET /sso`, `POST /sso`, `POST /login`, `GET /healthz`,
+//! and Single Logout: `GET|POST /slo`, `GET /logout/start`, `GET /sessions` (see `slo`).
 //! Handlers never panic and never fail: bad input becomes a 400 page.
 
 use std::convert::Infallible;
@@ -35,9 +36,11 @@ pub(crate) struct AppState {
     pub(crate) metadata: String,
     /// Where the metadata is served.
     pub(crate) metadata_url: String,
+    /// Sessions and Single Logout bookkeeping.
+    pub(crate) logout: crate::slo::LogoutState,
 }
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// Handles one request.
 pub(crate) async fn handle(
@@ -83,7 +86,24 @@ pub(crate) async fn handle(
             Ok(body) => login(&state, &body),
             Err(r) => r,
         },
-        (_, "/" | "/healthz" | "/metadata" | "/sso" | "/login") => html(
+        (&Method::GET, "/slo") => {
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            crate::slo::receive(&state, saml::IncomingSlo::from_redirect(&query)).await
+        }
+        (&Method::POST, "/slo") => match read_body(req).await {
+            Ok(body) => crate::slo::receive(&state, saml::IncomingSlo::from_post(&body)).await,
+            Err(r) => r,
+        },
+        (&Method::GET, "/logout/start") => {
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            crate::slo::start(&state, &query).await
+        }
+        (&Method::GET, "/sessions") => plain_owned(StatusCode::OK, state.logout.report()),
+        (
+            _,
+            "/" | "/healthz" | "/metadata" | "/sso" | "/login" | "/slo" | "/logout/start"
+            | "/sessions",
+        ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
             pages::message("Metodo non ammesso", "Method not allowed", method.as_str()),
         ),
@@ -164,14 +184,29 @@ fn login(state: &AppState, body: &[u8]) -> Response<Body> {
                 "varco-dev-idp: {:?} logged in as {} at {level}",
                 request.id, user.id
             );
-            response::success(
+            let (Ok(name_id), Ok(session_index)) =
+                (random_id(&state.idp.rng), random_id(&state.idp.rng))
+            else {
+                return bad_request("no randomness");
+            };
+            let xml = response::success(
                 &state.idp,
                 &request,
                 &user,
                 level,
                 request.released.as_deref(),
+                (&name_id, &session_index),
                 now,
-            )
+            );
+            if xml.is_ok() {
+                state.logout.open_session(crate::slo::IdpSession {
+                    session_index,
+                    name_id,
+                    user: user.id.to_owned(),
+                    sp: request.issuer.clone(),
+                });
+            }
+            xml
         }
     };
     let xml = match xml {
@@ -207,7 +242,7 @@ fn login(state: &AppState, body: &[u8]) -> Response<Body> {
 /// The one place this crate reads the wall clock (a separate binary from the broker; the
 /// Response builders take `now` as an argument).
 #[allow(clippy::disallowed_methods)]
-fn wall_clock() -> SystemTime {
+pub(crate) fn wall_clock() -> SystemTime {
     SystemTime::now()
 }
 
@@ -225,7 +260,11 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, Response<Body>> {
     }
 }
 
-fn bad_request(reason: &str) -> Response<Body> {
+pub(crate) fn plain_owned(status: StatusCode, body: String) -> Response<Body> {
+    with_headers(status, "text/plain; charset=utf-8", body)
+}
+
+pub(crate) fn bad_request(reason: &str) -> Response<Body> {
     eprintln!("varco-dev-idp: 400: {reason:?}");
     html(
         StatusCode::BAD_REQUEST,
@@ -233,7 +272,7 @@ fn bad_request(reason: &str) -> Response<Body> {
     )
 }
 
-fn html(status: StatusCode, body: String) -> Response<Body> {
+pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut response = with_headers(status, "text/html; charset=utf-8", body);
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

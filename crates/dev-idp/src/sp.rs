@@ -28,6 +28,8 @@ pub(crate) struct SpInfo {
     pub(crate) attribute_services: Vec<(u16, Vec<String>)>,
     /// Keys of `KeyDescriptor`s with `use="signing"` or without `use`.
     pub(crate) signing_keys: Vec<TrustedKey>,
+    /// `SingleLogoutService` endpoints (HTTP-Redirect and HTTP-POST only), in order.
+    pub(crate) single_logout: Vec<saml::SloEndpoint>,
 }
 
 impl SpInfo {
@@ -191,6 +193,7 @@ fn entity(el: Element<'_, '_>) -> Result<Option<SpInfo>, String> {
         acs: Vec::new(),
         attribute_services: Vec::new(),
         signing_keys: Vec::new(),
+        single_logout: Vec::new(),
     };
     for child in sso.child_elements() {
         if child.is(MD_NS, "KeyDescriptor") {
@@ -213,6 +216,24 @@ fn entity(el: Element<'_, '_>) -> Result<Option<SpInfo>, String> {
                 .ok_or("AssertionConsumerService without Location")?;
             let default = child.attribute("isDefault") == Some("true");
             info.acs.push((index, location.to_owned(), default));
+        } else if child.is(MD_NS, "SingleLogoutService") {
+            let binding = match child.attribute("Binding") {
+                Some(saml::BINDING_REDIRECT) => saml::BINDING_REDIRECT,
+                Some(saml::BINDING_POST) => saml::BINDING_POST,
+                _ => continue,
+            };
+            let location = child
+                .attribute("Location")
+                .filter(|v| !v.is_empty())
+                .ok_or("SingleLogoutService without Location")?;
+            info.single_logout.push(saml::SloEndpoint {
+                binding,
+                location: location.to_owned(),
+                response_location: child
+                    .attribute("ResponseLocation")
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+            });
         } else if child.is(MD_NS, "AttributeConsumingService") {
             let index = index_attr(child)?;
             let names = child

@@ -30,7 +30,7 @@ pub use schedule::RefreshBounds;
 pub use source::{FailureReason, Origin, SourceRecord, SourceState, SourceStats};
 pub use validity::{Validity, parse_duration};
 
-use saml::{BINDING_POST, BINDING_REDIRECT, Federation, IdpDescriptor};
+use saml::{BINDING_POST, BINDING_REDIRECT, Federation, IdpDescriptor, SloEndpoint};
 use saml_xml::{Document, Element, Limits};
 use xmldsig::{DSIG_NS, Policy, TrustedKey};
 
@@ -405,6 +405,32 @@ fn entity(
             "no SingleSignOnService for HTTP-Redirect or HTTP-POST",
         ));
     }
+    // SingleLogoutService: only the two bindings we speak; others (SOAP) are ignored.
+    let single_logout = sso
+        .child_elements()
+        .filter(|c| c.is(MD_NS, "SingleLogoutService"))
+        .filter_map(|c| {
+            let binding = match c.attribute("Binding") {
+                Some(BINDING_REDIRECT) => BINDING_REDIRECT,
+                Some(BINDING_POST) => BINDING_POST,
+                _ => return None,
+            };
+            let location = c.attribute("Location")?.trim();
+            if location.is_empty() {
+                return None;
+            }
+            let response_location = c
+                .attribute("ResponseLocation")
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned);
+            Some(SloEndpoint {
+                binding,
+                location: location.to_owned(),
+                response_location,
+            })
+        })
+        .collect();
     let ui = ui_info(el, sso);
     Ok(Some((
         IdpDescriptor {
@@ -413,6 +439,7 @@ fn entity(
             sso_redirect_url,
             sso_post_url,
             signing_keys,
+            single_logout,
         },
         ui,
     )))

@@ -158,3 +158,32 @@ fn keys_for_encryption_or_outside_the_idpssodescriptor_never_sign() {
     assert_eq!(err.code(), "metadata_invalid_entity");
     assert!(err.to_string().contains("no signing certificate"), "{err}");
 }
+
+#[test]
+fn single_logout_services_are_exposed_for_the_two_bindings_only() {
+    let xml = entity("https://idp.example", r#" use="signing""#, &idp_cert_b64()).replace(
+        "<md:SingleSignOnService ",
+        concat!(
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://idp.example/soap"/>"#,
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location=" https://idp.example/slo " ResponseLocation="https://idp.example/slo-back"/>"#,
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location=""/>"#,
+            "<md:SingleSignOnService "
+        ),
+    );
+    // The replace hit both SingleSignOnService elements: the endpoints appear twice.
+    let idps = parse_idp_metadata(xml.as_bytes(), Federation::Spid, &[]).unwrap();
+    let slo = &idps[0].single_logout;
+    assert!(!slo.is_empty());
+    assert!(slo.iter().all(|e| e.binding == saml::BINDING_REDIRECT));
+    let redirect = idps[0].slo_endpoint(saml::BINDING_REDIRECT).unwrap();
+    assert_eq!(redirect.location, "https://idp.example/slo");
+    assert_eq!(redirect.response_url(), "https://idp.example/slo-back");
+    assert!(
+        idps[0].slo_endpoint(saml::BINDING_POST).is_none(),
+        "empty Location is no endpoint"
+    );
+
+    let plain = entity("https://idp.example", r#" use="signing""#, &idp_cert_b64());
+    let idps = parse_idp_metadata(plain.as_bytes(), Federation::Spid, &[]).unwrap();
+    assert!(idps[0].single_logout.is_empty());
+}

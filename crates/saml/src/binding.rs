@@ -25,6 +25,18 @@ pub fn redirect_url(
     relay_state: &str,
     key: &SigningKey,
 ) -> Result<String, RequestError> {
+    redirect_message(destination, "SAMLRequest", xml, relay_state, key)
+}
+
+/// [`redirect_url`] for a message carried in `param`: `SAMLRequest` for requests,
+/// `SAMLResponse` for responses (a `LogoutResponse`).
+pub(crate) fn redirect_message(
+    destination: &str,
+    param: &str,
+    xml: &str,
+    relay_state: &str,
+    key: &SigningKey,
+) -> Result<String, RequestError> {
     let mut encoder = DeflateEncoder::new(Vec::with_capacity(xml.len()), Compression::default());
     encoder
         .write_all(xml.as_bytes())
@@ -33,7 +45,8 @@ pub fn redirect_url(
     let method = key.default_method();
 
     let mut query = String::with_capacity(deflated.len() * 2 + 512);
-    query.push_str("SAMLRequest=");
+    query.push_str(param);
+    query.push('=');
     query.push_str(&quote_plus(&b64(&deflated)));
     if !relay_state.is_empty() {
         query.push_str("&RelayState=");
@@ -77,6 +90,27 @@ pub fn post_form(
     key: &SigningKey,
     script_nonce: Option<&str>,
 ) -> Result<PostForm, RequestError> {
+    post_message(
+        destination,
+        "SAMLRequest",
+        xml,
+        id,
+        relay_state,
+        key,
+        script_nonce,
+    )
+}
+
+/// [`post_form`] for a message carried in `param` (`SAMLRequest` or `SAMLResponse`).
+pub(crate) fn post_message(
+    destination: &str,
+    param: &str,
+    xml: &str,
+    id: &str,
+    relay_state: &str,
+    key: &SigningKey,
+    script_nonce: Option<&str>,
+) -> Result<PostForm, RequestError> {
     let signed_xml = sign_enveloped(xml, id, key, key.default_method(), DigestMethod::Sha256)
         .map_err(RequestError::Signing)?;
     let saml_request = b64(signed_xml.as_bytes());
@@ -87,7 +121,7 @@ pub fn post_form(
         "<!DOCTYPE html>\n<html lang=\"it\"><head><meta charset=\"utf-8\">\
          <title>SPID</title></head><body>\n\
          <form method=\"post\" action=\"{}\">\n\
-         <input type=\"hidden\" name=\"SAMLRequest\" value=\"{}\">\n\
+         <input type=\"hidden\" name=\"{param}\" value=\"{}\">\n\
          <input type=\"hidden\" name=\"RelayState\" value=\"{}\">\n\
          <noscript><button type=\"submit\">Continua / Continue</button></noscript>\n\
          </form>\n<script{nonce}>document.forms[0].submit();</script>\n</body></html>\n",

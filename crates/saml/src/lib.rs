@@ -24,6 +24,7 @@
 mod anomaly;
 mod binding;
 mod error;
+mod logout;
 mod metadata;
 mod request;
 mod response;
@@ -33,6 +34,11 @@ mod types;
 pub use anomaly::{Lang, anomaly_message};
 pub use binding::{PostForm, post_form, quote_plus, redirect_url};
 pub use error::Error;
+pub use logout::{
+    ExpectedLogoutResponse, IncomingSlo, LogoutError, LogoutRequest, LogoutResponse, LogoutSubject,
+    STATUS_PARTIAL_LOGOUT, STATUS_REQUESTER, STATUS_RESPONDER, SloKind, ValidLogoutRequest,
+    ValidLogoutResponse, validate_logout_request, validate_logout_response,
+};
 pub use metadata::{
     Address, AssertionConsumerService, AttributeConsumingService, BillingContact, CIE_ATTRIBUTES,
     CIE_EXTENSIONS_NS, CieContact, Contact, EIDAS_FULL_SET_INDEX, EIDAS_MINIMUM_SET_INDEX,
@@ -45,5 +51,5 @@ pub use response::{Assertion, Expected, response_in_response_to, validate_respon
 pub use time::{format_instant, parse_instant};
 pub use types::{
     BINDING_POST, BINDING_REDIRECT, CM_BEARER, Federation, IdpDescriptor, Level, NAMEID_ENTITY,
-    NAMEID_TRANSIENT, SAML_NS, SAMLP_NS, STATUS_SUCCESS, SpConfig,
+    NAMEID_TRANSIENT, SAML_NS, SAMLP_NS, STATUS_SUCCESS, SloEndpoint, SpConfig,
 };

@@ -212,7 +212,7 @@ impl AuthnRequest {
 
 /// True for IDs this crate writes: 1..=[`MAX_ID_LEN`] ASCII characters from `[A-Za-z0-9_.-]`,
 /// the first a letter or `_`.
-fn is_valid_id(id: &str) -> bool {
+pub(crate) fn is_valid_id(id: &str) -> bool {
     let b = id.as_bytes();
     match b.first() {
         Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}

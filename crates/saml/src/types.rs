@@ -107,4 +107,32 @@ pub struct IdpDescriptor {
     /// The IdP's signing keys. Signatures are checked against these only, never against a key
     /// carried in a message. An empty list makes every Response fail.
     pub signing_keys: Vec<TrustedKey>,
+    /// The IdP's `SingleLogoutService` endpoints for HTTP-Redirect and HTTP-POST, in
+    /// metadata order; empty when it publishes none (logout then stays local).
+    pub single_logout: Vec<SloEndpoint>,
+}
+
+impl IdpDescriptor {
+    /// The `SingleLogoutService` for `binding` (a binding URI), if the IdP publishes one.
+    pub fn slo_endpoint(&self, binding: &str) -> Option<&SloEndpoint> {
+        self.single_logout.iter().find(|e| e.binding == binding)
+    }
+}
+
+/// One `SingleLogoutService` of an IdP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SloEndpoint {
+    /// [`BINDING_REDIRECT`] or [`BINDING_POST`].
+    pub binding: &'static str,
+    /// `Location`: where requests go.
+    pub location: String,
+    /// `ResponseLocation`: where responses go, when it differs from `location`.
+    pub response_location: Option<String>,
+}
+
+impl SloEndpoint {
+    /// Where a `LogoutResponse` goes: `ResponseLocation`, else `Location`.
+    pub fn response_url(&self) -> &str {
+        self.response_location.as_deref().unwrap_or(&self.location)
+    }
 }

@@ -67,6 +67,7 @@ fn idp() -> IdpDescriptor {
         sso_redirect_url: Some(format!("{IDP}/sso")),
         sso_post_url: Some(format!("{IDP}/sso")),
         signing_keys: vec![TrustedKey::from_certificate_pem(IDP_CERT).unwrap()],
+        single_logout: Vec::new(),
     }
 }
 

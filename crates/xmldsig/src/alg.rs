@@ -129,6 +129,11 @@ impl DigestMethod {
 
 /// Algorithms refused by name, so the error says "weak" rather than "unknown": SHA-1 and MD5
 /// digests or signatures, and every HMAC (a shared secret is never a key from metadata).
+/// Public for the HTTP-Redirect binding's `SigAlg`, which is checked outside XML.
+pub fn is_weak_algorithm(uri: &str) -> bool {
+    is_weak(uri)
+}
+
 pub(crate) fn is_weak(uri: &str) -> bool {
     const WEAK: [&str; 9] = [
         "http://www.w3.org/2000/09/xmldsig#sha1",

@@ -142,6 +142,14 @@ impl TrustedKey {
         self.not_after
     }
 
+    /// Verifies a detached signature over `message` with this key: the HTTP-Redirect
+    /// binding's query-string signature (SAML bindings §3.4.4.1), where no XML is involved.
+    /// `false` when the method does not fit the key or the signature does not verify; only the
+    /// methods of [`SignatureMethod`] exist, so SHA-1 cannot even be asked for.
+    pub fn verify_detached(&self, method: SignatureMethod, message: &[u8], sig: &[u8]) -> bool {
+        self.verify(method, message, sig)
+    }
+
     pub(crate) fn verify(&self, method: SignatureMethod, message: &[u8], sig: &[u8]) -> bool {
         if method.key_kind() != self.kind {
             return false;

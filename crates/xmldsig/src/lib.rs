@@ -23,6 +23,7 @@ mod verify;
 
 pub use alg::{
     DSIG_NS, DigestMethod, ENVELOPED, EXC_C14N, EXC_C14N_WITH_COMMENTS, SignatureMethod,
+    is_weak_algorithm,
 };
 pub use error::Error;
 pub use key::{KeyError, KeyKind, SigningKey, TrustedKey};

@@ -196,6 +196,7 @@ pub(crate) fn fetch_idp(agent: &ureq::Agent, idp: &DevIdp) -> (IdpDescriptor, St
             sso_redirect_url: redirect,
             sso_post_url: post,
             signing_keys: vec![key],
+            single_logout: Vec::new(),
         },
         cert.text().trim().to_owned(),
     )

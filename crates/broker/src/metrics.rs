@@ -64,9 +64,16 @@ pub mod names {
     pub const READY: &str = "varco_ready";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
+    /// Counter: configuration reloads by trigger (`sighup`, `file`) and outcome (`applied`,
+    /// `unchanged`, `invalid`, `restart_required`).
+    pub const CONFIG_RELOADS: &str = "varco_config_reloads_total";
+    /// Gauge: 1, labelled with the SHA-256 of the configuration file in force.
+    pub const CONFIG_INFO: &str = "varco_config_info";
+    /// Gauge: when the configuration in force was loaded, Unix seconds.
+    pub const CONFIG_LOADED: &str = "varco_config_loaded_timestamp_seconds";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 23] = [
         AUDIT_DURATION,
         AUDIT_FAILURES,
         HTTP_REQUESTS,
@@ -87,6 +94,9 @@ pub mod names {
         METADATA_IDPS,
         READY,
         BUILD_INFO,
+        CONFIG_RELOADS,
+        CONFIG_INFO,
+        CONFIG_LOADED,
     ];
 }
 
@@ -126,6 +136,10 @@ pub struct Metrics {
     scrape: std::sync::Mutex<()>,
     metadata_idps: IntGauge,
     ready: IntGauge,
+    /// See [`names::CONFIG_RELOADS`].
+    pub config_reloads: IntCounterVec,
+    config_info: IntGaugeVec,
+    config_loaded: IntGauge,
 }
 
 impl Default for Metrics {
@@ -203,6 +217,12 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let config_loaded = IntGauge::new(
+            CONFIG_LOADED,
+            "When the configuration in force was loaded, Unix seconds.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(config_loaded.clone()));
         Metrics {
             http_requests: counter(
                 &r,
@@ -283,6 +303,19 @@ impl Metrics {
             ),
             metadata_idps,
             ready,
+            config_reloads: counter(
+                &r,
+                CONFIG_RELOADS,
+                "Configuration reloads by trigger and outcome.",
+                &["trigger", "outcome"],
+            ),
+            config_info: gauge(
+                &r,
+                CONFIG_INFO,
+                "The configuration in force; the value is 1.",
+                &["sha256"],
+            ),
+            config_loaded,
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }
@@ -310,7 +343,22 @@ impl Metrics {
         ] {
             self.replays_refused.with_label_values(&[kind]);
         }
+        // Until `config_in_force` names the file (at start), the family exists empty-handed.
+        self.config_info.with_label_values(&[""]).set(0);
+        for trigger in ["sighup", "file"] {
+            for outcome in ["applied", "unchanged", "invalid", "restart_required"] {
+                self.config_reloads.with_label_values(&[trigger, outcome]);
+            }
+        }
         self
+    }
+
+    /// Records the configuration in force: its file's SHA-256 and when it was loaded.
+    pub fn config_in_force(&self, sha256: &str, loaded_at: SystemTime) {
+        self.config_info.reset();
+        self.config_info.with_label_values(&[sha256]).set(1);
+        let at = i64::try_from(crate::clock::unix(loaded_at)).unwrap_or(i64::MAX);
+        self.config_loaded.set(at);
     }
 
     /// Counts one forward-auth or proxy decision.

@@ -24,7 +24,6 @@ use identity::Decision;
 use crate::access::Route;
 use crate::clock::unix;
 use crate::forward_auth::{Peer, spid_level, token_for, view};
-use crate::log;
 use crate::pages;
 use crate::server::State;
 
@@ -110,10 +109,7 @@ fn page(state: &State, status: StatusCode, it: &str, en: &str, code: &str) -> Re
         .proxy_failures
         .with_label_values(&[code])
         .inc();
-    log::event(
-        "proxy_failed",
-        &[("code", code), ("status", status.as_str())],
-    );
+    tracing::warn!(event = "proxy_failed", code = %code, status = %status.as_str());
     let title = match status {
         StatusCode::GATEWAY_TIMEOUT => ("Servizio lento", "Service too slow"),
         _ => ("Servizio non raggiungibile", "Service unreachable"),
@@ -151,7 +147,7 @@ pub async fn forward(
         );
     };
     if !crate::access::canonical_path(req.uri().path()) {
-        log::event("auth_refused", &[("code", "broker_noncanonical_path")]);
+        tracing::info!(event = "auth_refused", code = "broker_noncanonical_path");
         state.metrics.decided("broker_noncanonical_path");
         return own(crate::server::html(
             StatusCode::BAD_REQUEST,
@@ -219,10 +215,7 @@ pub async fn forward(
             ));
         }
         d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
-            log::event(
-                "auth_denied",
-                &[("code", d.code()), ("sid", &view.session.sid)],
-            );
+            tracing::info!(event = "auth_denied", code = %d.code(), sid = %view.session.sid);
             return own(crate::server::html(
                 StatusCode::FORBIDDEN,
                 pages::simple(
@@ -377,7 +370,7 @@ pub async fn forward(
             );
         }
         Ok(Err(e)) => {
-            log::event("proxy_upstream_error", &[("error", &e.to_string())]);
+            tracing::warn!(event = "proxy_upstream_error", error = %e);
             return page(
                 state,
                 StatusCode::BAD_GATEWAY,

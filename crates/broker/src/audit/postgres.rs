@@ -26,7 +26,6 @@ use super::AuditError;
 use super::chain::{self, RecordKey, ZERO_HASH};
 use super::file::{Job, MAX_BATCH, OpenError};
 use crate::clock::unix;
-use crate::log;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS varco_audit (\
     writer text NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (writer, seq))";
@@ -52,7 +51,7 @@ async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
-            log::event("audit_postgres_connection", &[("error", &e.to_string())]);
+            tracing::warn!(event = "audit_postgres_connection", error = %e);
         }
     });
     Ok(client)
@@ -213,7 +212,7 @@ impl PgWriter {
                 match self.insert(&records, true).await {
                     Ok(()) => Ok(first),
                     Err(e) => {
-                        log::event("audit_unavailable", &[("error", &e)]);
+                        tracing::warn!(event = "audit_unavailable", error = %e);
                         broken = true;
                         Err(AuditError::Unavailable)
                     }

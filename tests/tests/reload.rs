@@ -5,7 +5,7 @@
 //! line saying why and `varco_config_reloads_total` counting it; editing the file without a
 //! signal reloads it too (the poll). Also the structured log: every line is JSON, each request
 //! has one line with its id, and that id is the reference on the error page and in
-//! `X-Request-Id` (believed from trusted proxies only).
+//! `X-Request-Id` (believed from trusted proxies only, and passed to proxied upstreams).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -419,4 +419,56 @@ fn log_lines_are_json_and_the_error_page_reference_is_the_request_id() {
             .iter()
             .any(|l| l["event"] == "request" && l["request_id"] == "edge-42.a_b")
     );
+}
+
+/// An upstream that answers every request with its head as the body.
+fn echo_upstream() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut out = stream;
+            let _ = write!(
+                out,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                head.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_proxied_request_carries_its_id_to_the_upstream() {
+    let portal = echo_upstream();
+    let stack = Stack::start_with(&format!(
+        "[[route]]\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:{portal}\"\n"
+    ));
+    let mut b = Browser::default();
+    login(&stack, &mut b);
+    let r = b.get_with(
+        &format!("{}/pratiche", stack.varco),
+        &[("X-Request-Id", "from-the-edge")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let head = r.body.to_ascii_lowercase();
+    // 127.0.0.1 is a trusted proxy by default: its id is kept, end to end.
+    assert!(head.contains("x-request-id: from-the-edge"), "{head}");
+    assert_eq!(r.header("x-request-id"), Some("from-the-edge"));
+    let line = log_lines(&stack)
+        .into_iter()
+        .find(|l| l["event"] == "request" && l["request_id"] == "from-the-edge")
+        .unwrap();
+    assert_eq!(line["route"], "proxy");
+    assert_eq!(line["status"], 200);
 }

@@ -235,6 +235,10 @@ fn an_invalid_file_is_refused_on_sighup_and_the_old_configuration_stays() {
     assert_eq!(line["level"], "WARN");
     assert_eq!(reloads(&stack, "sighup", "invalid"), 1.0);
     assert_eq!(reloads(&stack, "file", "invalid"), 0.0);
+    assert_eq!(
+        metric(&stack, "varco_config_last_reload_successful"),
+        Some(0.0)
+    );
     assert_eq!(reloads(&stack, "sighup", "applied"), applied_before);
     assert_eq!(
         metric(&stack, &format!("varco_config_info{{sha256=\"{hash}\"}}")),

@@ -71,9 +71,12 @@ pub mod names {
     pub const CONFIG_INFO: &str = "varco_config_info";
     /// Gauge: when the configuration in force was loaded, Unix seconds.
     pub const CONFIG_LOADED: &str = "varco_config_loaded_timestamp_seconds";
+    /// Gauge: 1 when the last reload attempt succeeded (or none was made), 0 after a refused
+    /// one, until the next success.
+    pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         AUDIT_DURATION,
         AUDIT_FAILURES,
         HTTP_REQUESTS,
@@ -97,6 +100,7 @@ pub mod names {
         CONFIG_RELOADS,
         CONFIG_INFO,
         CONFIG_LOADED,
+        CONFIG_LAST_RELOAD_OK,
     ];
 }
 
@@ -140,6 +144,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     config_info: IntGaugeVec,
     config_loaded: IntGauge,
+    /// See [`names::CONFIG_LAST_RELOAD_OK`].
+    pub config_last_reload_ok: IntGauge,
 }
 
 impl Default for Metrics {
@@ -223,6 +229,13 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(config_loaded.clone()));
+        let config_last_reload_ok = IntGauge::new(
+            CONFIG_LAST_RELOAD_OK,
+            "1 when the last configuration reload succeeded or none was attempted, else 0.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        config_last_reload_ok.set(1);
+        let _ = r.register(Box::new(config_last_reload_ok.clone()));
         Metrics {
             http_requests: counter(
                 &r,
@@ -316,6 +329,7 @@ impl Metrics {
                 &["sha256"],
             ),
             config_loaded,
+            config_last_reload_ok,
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }

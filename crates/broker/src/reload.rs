@@ -157,6 +157,8 @@ impl Live {
             .config_reloads
             .with_label_values(&[trigger.label(), outcome.label()])
             .inc();
+        let ok = matches!(outcome, Outcome::Applied | Outcome::Unchanged);
+        old.metrics.config_last_reload_ok.set(i64::from(ok));
         report(trigger, &outcome, &self.state().config.source_sha256);
         outcome
     }

@@ -151,6 +151,15 @@ fn an_invalid_file_keeps_the_state_in_force_and_is_seen_once() {
     assert!(!live.file_changed());
     let text = before.metrics.render(&before.refresher, fixture_now());
     assert!(text.contains("varco_config_reloads_total{outcome=\"invalid\",trigger=\"file\"} 1"));
+    assert!(text.contains("varco_config_last_reload_successful 0"));
+    // Putting the file in force back clears it.
+    let _ = config("");
+    assert!(matches!(live.reload(Trigger::Signal), Outcome::Unchanged));
+    let text = before.metrics.render(&before.refresher, fixture_now());
+    assert!(
+        text.contains("varco_config_last_reload_successful 1"),
+        "{text}"
+    );
     assert!(text.contains(&format!(
         "varco_config_info{{sha256=\"{}\"}} 1",
         before.config.source_sha256

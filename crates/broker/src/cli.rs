@@ -191,7 +191,7 @@ fn serve(config: Config, args: Args) -> ExitCode {
                     tracing::error!(
                         event = "audit_sink_failed",
                         dir = %options.dir.display(),
-                        error = %e,
+                        error = %format!("cannot open the audit sink: {e}"),
                     );
                     return ExitCode::FAILURE;
                 }
@@ -205,7 +205,11 @@ fn serve(config: Config, args: Args) -> ExitCode {
             match connected {
                 Ok(sink) => crate::audit::Sink::Postgres(sink),
                 Err(e) => {
-                    tracing::error!(event = "audit_sink_failed", sink = "postgres", error = %e);
+                    tracing::error!(
+                        event = "audit_sink_failed",
+                        sink = "postgres",
+                        error = %format!("cannot open the audit sink: {e}"),
+                    );
                     return ExitCode::FAILURE;
                 }
             }

@@ -51,7 +51,10 @@ impl Trigger {
 pub enum Outcome {
     /// The new configuration is in force.
     Applied,
-    /// The file is the one in force (same SHA-256): nothing to do.
+    /// The poll saw contents equal to those in force (edited and put back between two
+    /// polls): nothing to do. SIGHUP never reports it: it always reloads, so key and
+    /// certificate files the configuration names are read again even when the file itself
+    /// did not change.
     Unchanged,
     /// The file does not validate; the old configuration stays.
     Invalid(Vec<Problem>),
@@ -136,7 +139,7 @@ impl Live {
             }
             Ok(new) => {
                 self.seen(new.source_sha256.clone());
-                if new.source_sha256 == old.config.source_sha256 {
+                if trigger == Trigger::File && new.source_sha256 == old.config.source_sha256 {
                     Outcome::Unchanged
                 } else {
                     let refused = restart_only(&old.config, &new);

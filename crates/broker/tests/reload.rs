@@ -2,7 +2,9 @@
 //! while the state a request already holds keeps the old configuration; the store, the
 //! sealer and the ephemeral token key outlive the swap (a session sealed before opens after,
 //! a pending login is still there); an invalid file and restart-only changes are refused with
-//! the old state kept; an unchanged file is a no-op; the file poll sees contents, not mtime.
+//! the old state kept; SIGHUP with the same file reloads again (referenced key files are read
+//! anew) while the poll finding the contents in force does nothing; the poll sees contents,
+//! not mtime.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -116,10 +118,18 @@ fn a_valid_file_is_swapped_in_and_what_must_survive_survives() {
     )));
     assert!(text.contains("varco_config_reloads_total{outcome=\"applied\",trigger=\"sighup\"} 1"));
 
-    // Once more with the same file: nothing to do.
-    let outcome = live.reload(Trigger::Signal);
+    // Once more with the same file: the poll has nothing to do; SIGHUP reloads anyway (a key
+    // file the configuration names may have been replaced in place).
+    let outcome = live.reload(Trigger::File);
     assert!(matches!(outcome, Outcome::Unchanged), "{outcome:?}");
     assert!(Arc::ptr_eq(&after, &live.state()));
+    let outcome = live.reload(Trigger::Signal);
+    assert!(matches!(outcome, Outcome::Applied), "{outcome:?}");
+    let again = live.state();
+    assert!(!Arc::ptr_eq(&after, &again));
+    assert_eq!(again.config.source_sha256, after.config.source_sha256);
+    let opened: Session = again.sealer.open(Purpose::Session, &cookie).unwrap();
+    assert_eq!(opened, session);
     drop(path);
 }
 
@@ -152,9 +162,12 @@ fn an_invalid_file_keeps_the_state_in_force_and_is_seen_once() {
     let text = before.metrics.render(&before.refresher, fixture_now());
     assert!(text.contains("varco_config_reloads_total{outcome=\"invalid\",trigger=\"file\"} 1"));
     assert!(text.contains("varco_config_last_reload_successful 0"));
-    // Putting the file in force back clears it.
+    // Putting the file in force back clears it: the poll sees a change from the bad contents,
+    // and finds the configuration in force.
     let _ = config("");
-    assert!(matches!(live.reload(Trigger::Signal), Outcome::Unchanged));
+    assert!(live.file_changed());
+    assert!(matches!(live.reload(Trigger::File), Outcome::Unchanged));
+    assert!(Arc::ptr_eq(&before, &live.state()));
     let text = before.metrics.render(&before.refresher, fixture_now());
     assert!(
         text.contains("varco_config_last_reload_successful 1"),

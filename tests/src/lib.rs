@@ -95,6 +95,16 @@ impl Process {
         assert!(st.success(), "kill -TERM {}", self.name);
     }
 
+    /// Sends SIGHUP (with the system's `kill`), as `systemctl reload` or an operator would.
+    pub fn hangup(&mut self) {
+        let st = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -HUP {}", self.name);
+    }
+
     /// Waits up to `limit` for the process to exit; its status, if it did.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;

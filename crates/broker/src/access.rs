@@ -399,7 +399,7 @@ impl Network {
 /// The validated access configuration.
 pub struct Access {
     /// Token signing keys (and the JWKS).
-    pub keys: KeySet,
+    pub keys: std::sync::Arc<KeySet>,
     /// Whether the signing key was generated at start because none was configured.
     pub ephemeral_key: bool,
     /// `iss` of minted tokens.
@@ -765,7 +765,7 @@ pub(crate) fn validate(
     ];
 
     (problems.len() == start).then_some(Access {
-        keys,
+        keys: std::sync::Arc::new(keys),
         ephemeral_key,
         issuer,
         token_ttl: token.ttl_seconds,

@@ -28,7 +28,7 @@ use crate::config::{self, Config, Overrides};
 use crate::registry::{self, Refresher};
 use crate::server::State;
 use crate::store::Store;
-use crate::{clock, log, server};
+use crate::{clock, server};
 
 const EX_USAGE: u8 = 64;
 
@@ -130,13 +130,14 @@ pub fn main() -> ExitCode {
     match args.command {
         Command::CheckConfig => {
             println!(
-                "{}: ok ({} metadata sources)",
+                "{}: ok ({} metadata sources, sha256 {})",
                 args.config.display(),
-                config.metadata_sources.len()
+                config.metadata_sources.len(),
+                config.source_sha256
             );
             ExitCode::SUCCESS
         }
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, args),
         Command::MetadataSources => metadata_sources(&config),
         Command::Metadata => {
             let path = match args.federation.as_str() {
@@ -165,37 +166,40 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, args: Args) -> ExitCode {
+    // From here on, everything is a log line in the configured format.
+    crate::logging::init(config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("varco: cannot start the runtime: {e}");
+            tracing::error!(event = "runtime_failed", error = %e);
             return ExitCode::FAILURE;
         }
     };
     let store = Store::memory(config.pending_ttl, config.max_pending, config.session_ttl);
     if config.access.ephemeral_key {
-        log::event(
-            "token_key_ephemeral",
-            &[(
-                "detail",
-                "no [[token.key]] configured: tokens are signed with a key generated at start (one replica only)",
-            )],
+        tracing::warn!(
+            event = "token_key_ephemeral",
+            detail = "no [[token.key]] configured: tokens are signed with a key generated at start (one replica only)"
         );
     }
     let audit = match &config.audit {
         None => {
-            log::event("audit_disabled", &[]);
+            tracing::warn!(event = "audit_disabled");
             crate::audit::Sink::Off
         }
         Some(crate::audit::Target::File(options)) => {
             match crate::audit::file::FileSink::open(options, clock::system()) {
                 Ok(sink) => crate::audit::Sink::File(sink),
                 Err(e) => {
-                    eprintln!("varco: audit sink {}: {e}", options.dir.display());
+                    tracing::error!(
+                        event = "audit_sink_failed",
+                        dir = %options.dir.display(),
+                        error = %format!("cannot open the audit sink: {e}"),
+                    );
                     return ExitCode::FAILURE;
                 }
             }
@@ -208,7 +212,11 @@ fn serve(config: Config) -> ExitCode {
             match connected {
                 Ok(sink) => crate::audit::Sink::Postgres(sink),
                 Err(e) => {
-                    eprintln!("varco: audit sink (postgres): {e}");
+                    tracing::error!(
+                        event = "audit_sink_failed",
+                        sink = "postgres",
+                        error = %format!("cannot open the audit sink: {e}"),
+                    );
                     return ExitCode::FAILURE;
                 }
             }
@@ -222,13 +230,17 @@ fn serve(config: Config) -> ExitCode {
         audit,
         clock::system,
     ) else {
-        eprintln!("varco: session key refused by the AEAD");
+        tracing::error!(
+            event = "session_key_refused",
+            error = "session key refused by the AEAD"
+        );
         return ExitCode::from(EX_USAGE);
     };
-    let state = Arc::new(state);
+    let live = Arc::new(crate::reload::Live::new(state, args.config, args.overrides));
     runtime.block_on(async move {
         let _refresh = refresher.spawn(clock::system);
-        run(state).await
+        let _reload = crate::reload::spawn(live.clone());
+        run(live).await
     })
 }
 
@@ -274,25 +286,19 @@ fn metadata_sources(config: &Config) -> ExitCode {
     }
 }
 
-async fn run(state: Arc<State>) -> ExitCode {
+async fn run(live: Arc<crate::reload::Live>) -> ExitCode {
+    let state = live.state();
     let listener = match TcpListener::bind(state.config.listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("varco: cannot listen on {}: {e}", state.config.listen);
+            tracing::error!(event = "listen_failed", address = %state.config.listen, error = %e);
             return ExitCode::FAILURE;
         }
     };
     let local = listener
         .local_addr()
         .map_or_else(|_| state.config.listen.to_string(), |a| a.to_string());
-    log::event(
-        "listening",
-        &[
-            ("address", &local),
-            ("public_base_url", &state.config.public_base_url),
-            ("entity_id", &state.config.sp.entity_id),
-        ],
-    );
+    tracing::info!(event = "listening", address = %local, public_base_url = %state.config.public_base_url, entity_id = %state.config.sp.entity_id);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     // SIGTERM stops accepting and lets in-flight requests finish (a rolling update must not
@@ -314,10 +320,7 @@ async fn run(state: Arc<State>) -> ExitCode {
         let address = cns_listener
             .local_addr()
             .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
-        log::event(
-            "listening_cns",
-            &[("address", &address), ("public_url", &tls.public_url)],
-        );
+        tracing::info!(event = "listening_cns", address = %address, public_url = %tls.public_url);
         tokio::spawn(crate::cns::serve_tls(
             state.clone(),
             cns_listener,
@@ -332,18 +335,19 @@ async fn run(state: Arc<State>) -> ExitCode {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        log::event("accept_failed", &[("error", &e.to_string())]);
+                        tracing::warn!(event = "accept_failed", error = %e);
                         continue;
                     }
                 };
-                let state = state.clone();
+                let live = live.clone();
                 let mut stop = stop_rx.clone();
                 let alive = alive_tx.clone();
                 tokio::spawn(async move {
                     let _alive = alive;
                     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(crate::forward_auth::Peer(peer));
-                        server::handle(state.clone(), req)
+                        // One state per request: the configuration in force when it arrived.
+                        server::handle(live.state(), req)
                     });
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
@@ -364,12 +368,12 @@ async fn run(state: Arc<State>) -> ExitCode {
             }
             () = &mut shutdown => {
                 drop(listener);
-                let grace = state.config.shutdown_grace;
-                log::event("draining", &[("grace_seconds", &grace.as_secs().to_string())]);
+                let grace = live.state().config.shutdown_grace;
+                tracing::info!(event = "draining", grace_seconds = %grace.as_secs());
                 let _ = stop_tx.send(true);
                 drop(alive_tx);
                 let drained = tokio::time::timeout(grace, alive_rx.recv()).await.is_ok();
-                log::event("shutdown", &[("drained", if drained { "all" } else { "timeout" })]);
+                tracing::info!(event = "shutdown", drained = %if drained { "all" } else { "timeout" });
                 return ExitCode::SUCCESS;
             }
         }

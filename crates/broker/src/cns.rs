@@ -54,7 +54,6 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::access::Network;
 use crate::audit;
 use crate::clock::unix;
-use crate::log;
 use crate::pages;
 use crate::server::{Body, State, html, set};
 use crate::session::{Purpose, Session, random_hex};
@@ -788,7 +787,7 @@ pub async fn login<B>(state: &State, req: &Request<B>) -> Response<Body> {
         .return_to(&return_to, allow_http)
         .is_none()
     {
-        log::event("login_refused", &[("code", "broker_invalid_return_to")]);
+        tracing::info!(event = "login_refused", code = %"broker_invalid_return_to");
         state
             .metrics
             .logins_refused
@@ -929,10 +928,7 @@ async fn refuse(state: &State, evidence: audit::Evidence, e: CnsError) -> Respon
     let now = (state.clock)();
     let record = evidence.record(audit::Outcome::Refused { code: e.code() }, now);
     if let Err(err) = crate::server::timed_append(state, now, record).await {
-        log::event(
-            "audit_refusal_not_recorded",
-            &[("code", err.code()), ("refusal", e.code())],
-        );
+        tracing::info!(event = "audit_refusal_not_recorded", code = %err.code(), refusal = %e.code());
     }
     state
         .metrics
@@ -940,14 +936,7 @@ async fn refuse(state: &State, evidence: audit::Evidence, e: CnsError) -> Respon
         .with_label_values(&[e.code(), ""])
         .inc();
     let correlation = random_hex(&SystemRandom::new(), 8).unwrap_or_else(|| "-".into());
-    log::event(
-        "login_refused",
-        &[
-            ("code", e.code()),
-            ("method", "cns"),
-            ("correlation", &correlation),
-        ],
-    );
+    tracing::info!(event = "login_refused", code = %e.code(), method = %"cns", correlation = %correlation);
     let (it, en) = e.explain();
     let mut r = html(
         e.status(),
@@ -985,16 +974,7 @@ async fn complete<B>(
     }
     let _ = state.store.touch_session(&session.sid, session.iat);
     let auth = &session.principal.auth;
-    log::event(
-        "login_completed",
-        &[
-            ("sid", &session.sid),
-            ("idp", &session.idp),
-            ("loa", auth.loa.as_str()),
-            ("method", auth.method.as_str()),
-            ("certificate_serial", &session.name_id),
-        ],
-    );
+    tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %auth.loa.as_str(), method = %auth.method.as_str(), certificate_serial = %session.name_id);
     // The idp label stays bounded: every CNS issuer counts as `cns`.
     state.metrics.login_completed(
         auth.method,
@@ -1041,7 +1021,7 @@ pub async fn serve_tls(
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                log::event("accept_failed", &[("error", &e.to_string())]);
+                tracing::warn!(event = "accept_failed", error = %e.to_string());
                 continue;
             }
         };

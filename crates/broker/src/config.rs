@@ -49,6 +49,34 @@ struct RawConfig {
     legacy: Option<crate::legacy::RawLegacy>,
     #[serde(default)]
     switchoff: crate::switchoff::RawSwitchOff,
+    #[serde(default)]
+    log: RawLog,
+}
+
+/// `[log]`: line format and level (see docs/OPERATIONS.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default = "default_log_format")]
+    format: String,
+    #[serde(default = "default_log_level")]
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_format() -> String {
+    "json".into()
+}
+fn default_log_level() -> String {
+    "info".into()
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -143,6 +171,12 @@ struct RawServer {
     public_base_url: String,
     #[serde(default = "default_shutdown_grace")]
     shutdown_grace_seconds: u64,
+    #[serde(default = "default_config_poll")]
+    config_poll_seconds: u64,
+}
+
+fn default_config_poll() -> u64 {
+    5
 }
 
 fn default_shutdown_grace() -> u64 {
@@ -364,6 +398,14 @@ pub struct Config {
     pub legacy: Option<crate::legacy::LegacyConfig>,
     /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
     pub switchoff: crate::switchoff::SwitchOff,
+    /// `[log]`: line format and level.
+    pub log: crate::logging::LogConfig,
+    /// How often the configuration file is checked for changes (`None`: never; SIGHUP still
+    /// reloads).
+    pub config_poll: Option<Duration>,
+    /// SHA-256 of the configuration file's bytes, lowercase hex (what `/metrics` reports
+    /// and what a reload compares); empty for a configuration not read from a file.
+    pub source_sha256: String,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -412,12 +454,15 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
         key: key.into(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         vec![problem(
             "(file)",
             format!("cannot read {}: {e}", path.display()),
         )]
     })?;
+    let source_sha256 = sha256_hex(&bytes);
+    let text =
+        String::from_utf8(bytes).map_err(|_| vec![problem("(file)", "not UTF-8 text".into())])?;
     let mut raw: RawConfig =
         toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
     if let Some(l) = &overrides.listen {
@@ -436,7 +481,18 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
         });
     }
     let base = path.parent().unwrap_or(Path::new("."));
-    validate(raw, base)
+    let mut config = validate(raw, base)?;
+    config.source_sha256 = source_sha256;
+    Ok(config)
+}
+
+/// Lowercase hex SHA-256 of `bytes` (the configuration file's identity in `/metrics`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
@@ -477,6 +533,22 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 .into(),
         );
     }
+
+    let log = crate::logging::LogConfig::parse(&raw.log.format, &raw.log.level)
+        .map_err(|problems| {
+            for (key, message) in problems {
+                bad(key, message);
+            }
+        })
+        .ok();
+    if raw.server.config_poll_seconds > 3600 {
+        bad(
+            "server.config_poll_seconds",
+            "must be at most 3600 (0 turns polling off)".into(),
+        );
+    }
+    let config_poll = (raw.server.config_poll_seconds > 0)
+        .then(|| Duration::from_secs(raw.server.config_poll_seconds));
 
     let binding = match raw.sp.binding.as_str() {
         "redirect" => Some(Binding::Redirect),
@@ -626,6 +698,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         session_key,
         cert_pem,
         access,
+        log,
     ) {
         (
             Ok(listen),
@@ -635,6 +708,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Some(session_key),
             Ok(_),
             Some(access),
+            Some(log),
         ) if problems.is_empty() && !matches!(cns, Some(None)) => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
@@ -662,6 +736,9 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 cns: cns.flatten(),
                 legacy,
                 switchoff,
+                log,
+                config_poll,
+                source_sha256: String::new(),
             })
         }
         _ => Err(problems),

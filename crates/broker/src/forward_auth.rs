@@ -27,7 +27,6 @@ use identity::{Decision, Loa, TokenParams};
 
 use crate::access::Route;
 use crate::clock::unix;
-use crate::log;
 use crate::pages;
 use crate::server::{Body, State, html, set};
 use crate::session::{Purpose, Session};
@@ -164,7 +163,7 @@ pub(crate) fn token_for(
             t
         }
         Err(e) => {
-            log::event("token_mint_failed", &[("code", e.code())]);
+            tracing::warn!(event = "token_mint_failed", code = %e.code());
             return None;
         }
     };
@@ -314,13 +313,7 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         && !crate::switchoff::session_may_open(&state.config.switchoff, session, route, now)
     {
         decided(crate::switchoff::NOT_ALLOWED);
-        log::event(
-            "auth_denied",
-            &[
-                ("code", crate::switchoff::NOT_ALLOWED),
-                ("sid", &session.sid),
-            ],
-        );
+        tracing::info!(event = "auth_denied", code = %crate::switchoff::NOT_ALLOWED, sid = %session.sid);
         return denied(
             crate::switchoff::NOT_ALLOWED,
             "Le credenziali del portale non sono più valide per questo servizio. Esci e accedi con SPID, CIE o CNS.",
@@ -339,7 +332,7 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
             unauthenticated(&login, redirect_mode, "step_up")
         }
         d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
-            log::event("auth_denied", &[("code", d.code()), ("sid", &session.sid)]);
+            tracing::info!(event = "auth_denied", code = %d.code(), sid = %session.sid);
             denied(
                 d.code(),
                 "Il tipo di identità usato non è ammesso per questo servizio. Esci e accedi con un'altra identità.",
@@ -370,7 +363,7 @@ fn allowed(state: &State, view: &View, route: &Route, now: u64) -> Response<Body
 
 /// 400 for a request whose original URL cannot be checked unambiguously.
 fn bad_request(code: &str) -> Response<Body> {
-    log::event("auth_refused", &[("code", code)]);
+    tracing::info!(event = "auth_refused", code = %code);
     let mut r = html(
         StatusCode::BAD_REQUEST,
         pages::simple(

@@ -39,7 +39,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::clock::unix;
-use crate::log;
 use crate::pages::{self, escape};
 use crate::server::{Body, State, cookie, html, set};
 use crate::session::{Purpose, Session, random_hex};
@@ -112,6 +111,18 @@ pub struct LegacyConfig {
     pub max_concurrent_verifications: usize,
     /// How long a form (its anti-CSRF token) stays usable.
     pub form_ttl: Duration,
+}
+
+impl LegacyConfig {
+    /// What the failure throttle is built from: a reload keeps the throttle (and its counts)
+    /// while these stay the same.
+    pub fn throttle_settings(&self) -> (u64, Duration, usize) {
+        (
+            self.throttle_capacity,
+            self.failure_window,
+            self.max_concurrent_verifications,
+        )
+    }
 }
 
 /// One person of the credential file.
@@ -810,19 +821,10 @@ where
             now,
         );
         if let Err(e) = crate::server::timed_append(state, now, record).await {
-            log::event(
-                "audit_refusal_not_recorded",
-                &[("code", e.code()), ("refusal", "legacy_switched_off")],
-            );
+            tracing::info!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %"legacy_switched_off");
         }
         count_refused(state, "legacy_switched_off");
-        log::event(
-            "login_refused",
-            &[
-                ("code", "legacy_switched_off"),
-                ("profile", entry.profile.as_str()),
-            ],
-        );
+        tracing::info!(event = "login_refused", code = %"legacy_switched_off", profile = %entry.profile.as_str());
         return switched_off_page(since);
     }
     let Some(sid) = random_hex(&state.rng, 16) else {
@@ -875,17 +877,7 @@ where
         state.store.revoke_session(&old.sid, remaining);
     }
     let _ = state.store.touch_session(&session.sid, session.iat);
-    log::event(
-        "login_completed",
-        &[
-            ("sid", &session.sid),
-            ("idp", LEGACY_IDP),
-            ("loa", session.principal.auth.loa.as_str()),
-            ("method", "legacy"),
-            ("profile", entry.profile.as_str()),
-            ("switchoff", verdict.label()),
-        ],
-    );
+    tracing::info!(event = "login_completed", sid = %session.sid, idp = %LEGACY_IDP, loa = %session.principal.auth.loa.as_str(), method = %"legacy", profile = %entry.profile.as_str(), switchoff = %verdict.label());
     state.metrics.login_completed(
         Method::Legacy,
         LEGACY_IDP,
@@ -973,13 +965,10 @@ async fn record_refusal(state: &State, evidence: &audit::Evidence, code: &'stati
     let now = (state.clock)();
     let record = evidence.record(audit::Outcome::Refused { code }, now);
     if let Err(e) = crate::server::timed_append(state, now, record).await {
-        log::event(
-            "audit_refusal_not_recorded",
-            &[("code", e.code()), ("refusal", code)],
-        );
+        tracing::info!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %code);
     }
     count_refused(state, code);
-    log::event("login_refused", &[("code", code)]);
+    tracing::info!(event = "login_refused", code = %code);
 }
 
 /// How to get a digital identity: the same text on the notice and the refusal page.

@@ -77,8 +77,19 @@ pub mod names {
     /// Counter: legacy login forms refused by the failure throttle.
     pub const LEGACY_THROTTLED: &str = "varco_legacy_throttled_total";
 
+    /// Counter: configuration reloads by trigger (`sighup`, `file`) and outcome (`applied`,
+    /// `unchanged`, `invalid`, `restart_required`).
+    pub const CONFIG_RELOADS: &str = "varco_config_reloads_total";
+    /// Gauge: 1, labelled with the SHA-256 of the configuration file in force.
+    pub const CONFIG_INFO: &str = "varco_config_info";
+    /// Gauge: when the configuration in force was loaded, Unix seconds.
+    pub const CONFIG_LOADED: &str = "varco_config_loaded_timestamp_seconds";
+    /// Gauge: 1 when the last reload attempt succeeded (or none was made), 0 after a refused
+    /// one, until the next success.
+    pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
+
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 29] = [
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -104,6 +115,10 @@ pub mod names {
         METADATA_IDPS,
         READY,
         BUILD_INFO,
+        CONFIG_RELOADS,
+        CONFIG_INFO,
+        CONFIG_LOADED,
+        CONFIG_LAST_RELOAD_OK,
     ];
 }
 
@@ -153,6 +168,12 @@ pub struct Metrics {
     scrape: std::sync::Mutex<()>,
     metadata_idps: IntGauge,
     ready: IntGauge,
+    /// See [`names::CONFIG_RELOADS`].
+    pub config_reloads: IntCounterVec,
+    config_info: IntGaugeVec,
+    config_loaded: IntGauge,
+    /// See [`names::CONFIG_LAST_RELOAD_OK`].
+    pub config_last_reload_ok: IntGauge,
 }
 
 impl Default for Metrics {
@@ -236,6 +257,19 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let config_loaded = IntGauge::new(
+            CONFIG_LOADED,
+            "When the configuration in force was loaded, Unix seconds.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(config_loaded.clone()));
+        let config_last_reload_ok = IntGauge::new(
+            CONFIG_LAST_RELOAD_OK,
+            "1 when the last configuration reload succeeded or none was attempted, else 0.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        config_last_reload_ok.set(1);
+        let _ = r.register(Box::new(config_last_reload_ok.clone()));
         Metrics {
             http_requests: counter(
                 &r,
@@ -341,6 +375,20 @@ impl Metrics {
             ),
             metadata_idps,
             ready,
+            config_reloads: counter(
+                &r,
+                CONFIG_RELOADS,
+                "Configuration reloads by trigger and outcome.",
+                &["trigger", "outcome"],
+            ),
+            config_info: gauge(
+                &r,
+                CONFIG_INFO,
+                "The configuration in force; the value is 1.",
+                &["sha256"],
+            ),
+            config_loaded,
+            config_last_reload_ok,
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }
@@ -384,6 +432,13 @@ impl Metrics {
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
         }
+        // Until `config_in_force` names the file (at start), the family exists empty-handed.
+        self.config_info.with_label_values(&[""]).set(0);
+        for trigger in ["sighup", "file"] {
+            for outcome in ["applied", "unchanged", "invalid", "restart_required"] {
+                self.config_reloads.with_label_values(&[trigger, outcome]);
+            }
+        }
         self
     }
 
@@ -408,6 +463,14 @@ impl Metrics {
                 category.unwrap_or("none"),
             ])
             .inc();
+    }
+
+    /// Records the configuration in force: its file's SHA-256 and when it was loaded.
+    pub fn config_in_force(&self, sha256: &str, loaded_at: SystemTime) {
+        self.config_info.reset();
+        self.config_info.with_label_values(&[sha256]).set(1);
+        let at = i64::try_from(crate::clock::unix(loaded_at)).unwrap_or(i64::MAX);
+        self.config_loaded.set(at);
     }
 
     /// Counts one forward-auth or proxy decision.

@@ -24,7 +24,6 @@ use identity::Decision;
 use crate::access::Route;
 use crate::clock::unix;
 use crate::forward_auth::{Peer, spid_level, step_up_url, token_for, view};
-use crate::log;
 use crate::pages;
 use crate::server::State;
 
@@ -110,10 +109,7 @@ fn page(state: &State, status: StatusCode, it: &str, en: &str, code: &str) -> Re
         .proxy_failures
         .with_label_values(&[code])
         .inc();
-    log::event(
-        "proxy_failed",
-        &[("code", code), ("status", status.as_str())],
-    );
+    tracing::warn!(event = "proxy_failed", code = %code, status = %status.as_str());
     let title = match status {
         StatusCode::GATEWAY_TIMEOUT => ("Servizio lento", "Service too slow"),
         _ => ("Servizio non raggiungibile", "Service unreachable"),
@@ -151,7 +147,7 @@ pub async fn forward(
         );
     };
     if !crate::access::canonical_path(req.uri().path()) {
-        log::event("auth_refused", &[("code", "broker_noncanonical_path")]);
+        tracing::info!(event = "auth_refused", code = "broker_noncanonical_path");
         state.metrics.decided("broker_noncanonical_path");
         return own(crate::server::html(
             StatusCode::BAD_REQUEST,
@@ -206,13 +202,7 @@ pub async fn forward(
         && !crate::switchoff::session_may_open(&state.config.switchoff, &view.session, route, now)
     {
         decided(crate::switchoff::NOT_ALLOWED);
-        log::event(
-            "auth_denied",
-            &[
-                ("code", crate::switchoff::NOT_ALLOWED),
-                ("sid", &view.session.sid),
-            ],
-        );
+        tracing::info!(event = "auth_denied", code = %crate::switchoff::NOT_ALLOWED, sid = %view.session.sid);
         return own(crate::server::html(
             StatusCode::FORBIDDEN,
             pages::simple(
@@ -234,10 +224,7 @@ pub async fn forward(
             return redirect(&step_up_url(base, &view.session, loa, &return_to()));
         }
         d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
-            log::event(
-                "auth_denied",
-                &[("code", d.code()), ("sid", &view.session.sid)],
-            );
+            tracing::info!(event = "auth_denied", code = %d.code(), sid = %view.session.sid);
             return own(crate::server::html(
                 StatusCode::FORBIDDEN,
                 pages::simple(
@@ -357,6 +344,11 @@ pub async fn forward(
     parts
         .headers
         .insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    // The upstream's logs can name the same request as Varco's (a client's own value was
+    // already ignored unless it came from a trusted proxy: this is the id Varco uses).
+    if let Some(v) = crate::logging::request_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+        parts.headers.insert("x-request-id", v);
+    }
     if let Some((Some(protocol), connection)) = upgrade_headers {
         parts.headers.insert(header::UPGRADE, protocol);
         parts.headers.insert(header::CONNECTION, connection);
@@ -392,7 +384,7 @@ pub async fn forward(
             );
         }
         Ok(Err(e)) => {
-            log::event("proxy_upstream_error", &[("error", &e.to_string())]);
+            tracing::warn!(event = "proxy_upstream_error", error = %e);
             return page(
                 state,
                 StatusCode::BAD_GATEWAY,

@@ -27,7 +27,6 @@ use saml::Federation;
 use xmldsig::TrustedKey;
 
 use crate::clock::Clock;
-use crate::log;
 
 /// Where a source's document comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,10 +189,7 @@ impl Refresher {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    log::event(
-                        "metadata_backing_file_unreadable",
-                        &[("source", &source.name), ("error", &e.to_string())],
-                    );
+                    tracing::warn!(event = "metadata_backing_file_unreadable", source = %source.name, error = %e);
                     continue;
                 }
             };
@@ -201,28 +197,16 @@ impl Refresher {
             let accepted_at = fetched_at.map_or(now, |t| t.min(now));
             match self.verify(source, &bytes, now, accepted_at) {
                 Ok(loaded) => {
-                    log::event(
-                        "metadata_loaded",
-                        &[
-                            ("source", &source.name),
-                            ("from", "backing_file"),
-                            ("idps", &loaded.idps.len().to_string()),
-                        ],
-                    );
+                    tracing::info!(event = "metadata_loaded", source = %source.name, from = "backing_file", idps = %loaded.idps.len());
                     if let Some(r) = self.records().get_mut(i) {
                         let due = r.next_attempt;
                         r.succeed(loaded.idps, loaded.validity, Origin::BackingFile, now, due);
                         r.last_success = fetched_at.or(r.last_success);
                     }
                 }
-                Err(e) => log::event(
-                    "metadata_backing_file_refused",
-                    &[
-                        ("source", &source.name),
-                        ("code", e.code()),
-                        ("error", &e.to_string()),
-                    ],
-                ),
+                Err(e) => {
+                    tracing::warn!(event = "metadata_backing_file_refused", source = %source.name, code = %e.code(), error = %e)
+                }
             }
         }
         self.publish(now);
@@ -293,38 +277,17 @@ impl Refresher {
                     self.backing_file(&source.name),
                 ) {
                     if let Err(e) = write_atomically(&path, &bytes) {
-                        log::event(
-                            "metadata_backing_file_not_written",
-                            &[
-                                ("source", &source.name),
-                                ("path", &path.display().to_string()),
-                                ("error", &e.to_string()),
-                            ],
-                        );
+                        tracing::warn!(event = "metadata_backing_file_not_written", source = %source.name, path = %path.display(), error = %e);
                     }
                 }
                 let next = next_after_success(source.bounds, &loaded.validity, now, random);
-                log::event(
-                    "metadata_loaded",
-                    &[
-                        ("source", &source.name),
-                        ("from", "source"),
-                        ("idps", &loaded.idps.len().to_string()),
-                    ],
-                );
+                tracing::info!(event = "metadata_loaded", source = %source.name, from = "source", idps = %loaded.idps.len());
                 if let Some(r) = self.records().get_mut(index) {
                     r.succeed(loaded.idps, loaded.validity, Origin::Source, now, next);
                 }
             }
             Err((reason, detail)) => {
-                log::event(
-                    "metadata_refresh_failed",
-                    &[
-                        ("source", &source.name),
-                        ("code", reason.code()),
-                        ("detail", &detail),
-                    ],
-                );
+                tracing::warn!(event = "metadata_refresh_failed", source = %source.name, code = %reason.code(), detail = %detail);
                 if let Some(r) = self.records().get_mut(index) {
                     let next = next_after_failure(
                         source.bounds,
@@ -361,14 +324,7 @@ impl Refresher {
             ceiling,
         )?;
         for skipped in &loaded.skipped {
-            log::event(
-                "metadata_entity_skipped",
-                &[
-                    ("source", &source.name),
-                    ("idp", &skipped.entity_id),
-                    ("reason", skipped.reason),
-                ],
-            );
+            tracing::warn!(event = "metadata_entity_skipped", source = %source.name, idp = %skipped.entity_id, reason = %skipped.reason);
         }
         Ok(loaded)
     }
@@ -384,7 +340,7 @@ impl Refresher {
         let mut records = self.records();
         for r in records.iter_mut() {
             if r.expire(now) {
-                log::event("metadata_expired", &[("source", &r.name)]);
+                tracing::warn!(event = "metadata_expired", source = %r.name);
             }
         }
         let (snapshot, duplicates) = Snapshot::build(
@@ -393,10 +349,7 @@ impl Refresher {
                 .flat_map(|r| r.idps.iter().filter(|i| i.is_valid_at(now)).cloned()),
         );
         for d in duplicates.iter().filter(|_| report) {
-            log::event(
-                "metadata_duplicate_idp",
-                &[("idp", d.entity_id()), ("source", &d.source)],
-            );
+            tracing::warn!(event = "metadata_duplicate_idp", idp = %d.entity_id(), source = %d.source);
         }
         let ready = records.iter().all(|r| !r.required || r.loaded_once);
         drop(records);

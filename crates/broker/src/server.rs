@@ -17,7 +17,6 @@ use ring::rand::SystemRandom;
 use crate::audit;
 use crate::clock::{Clock, unix};
 use crate::config::{Binding, Config};
-use crate::log;
 use crate::pages;
 use crate::session::{Purpose, Sealer, Session, random_hex};
 use crate::store::{Pending, Store};
@@ -42,15 +41,16 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct State {
     /// Validated configuration (shared: several states may serve one configuration).
     pub config: Arc<Config>,
-    /// Pending requests and consumed assertions.
-    pub store: Store,
-    /// Session cookie sealer.
-    pub sealer: Sealer,
+    /// Pending requests and consumed assertions (kept across reloads).
+    pub store: Arc<Store>,
+    /// Session cookie sealer (kept across reloads: the session key is restart-only).
+    pub sealer: Arc<Sealer>,
     /// Randomness for IDs and nonces.
     pub rng: SystemRandom,
     /// The clock.
     pub clock: Clock,
-    /// Opened sessions with their identity headers and tokens (forward-auth path).
+    /// Opened sessions with their identity headers and tokens (forward-auth path); built
+    /// from the configuration, so a reload starts an empty one.
     pub views: crate::forward_auth::SessionViews,
     /// The HTTP client toward upstreams (reverse-proxy routes).
     pub upstreams: crate::proxy::Upstreams,
@@ -58,12 +58,12 @@ pub struct State {
     pub registry: Arc<metadata::Registry>,
     /// The metadata refresher (its per-source statistics feed `/metrics`).
     pub refresher: Arc<crate::registry::Refresher>,
-    /// Counters and histograms (`/metrics`).
-    pub metrics: crate::metrics::Metrics,
+    /// Counters and histograms (`/metrics`), kept across reloads.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The login audit trail: written before any session cookie is sent.
-    pub audit: audit::Sink,
+    pub audit: Arc<audit::Sink>,
     /// Failure counters and verification permits of the legacy login (`[legacy]`).
-    pub legacy: Option<crate::legacy::Throttle>,
+    pub legacy: Option<Arc<crate::legacy::Throttle>>,
 }
 
 impl State {
@@ -83,19 +83,59 @@ impl State {
             config.access.response_timeout,
         );
         Some(State {
-            store,
-            sealer,
+            store: Arc::new(store),
+            sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
             clock,
             views,
             upstreams,
             registry,
             refresher,
-            metrics: crate::metrics::Metrics::new(),
-            audit,
-            legacy: config.legacy.as_ref().map(crate::legacy::Throttle::new),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            audit: Arc::new(audit),
+            legacy: config
+                .legacy
+                .as_ref()
+                .map(|c| Arc::new(crate::legacy::Throttle::new(c))),
             config,
         })
+    }
+
+    /// The state for a reloaded `config`, sharing everything that must outlive a reload
+    /// (store, sealer, metadata, metrics, audit) with `self`. What is derived from the
+    /// configuration starts anew: the session-view cache (identity headers and tokens per
+    /// audience) and the upstream client (its timeouts). See [`crate::reload`].
+    pub fn reconfigured(&self, config: Arc<Config>) -> State {
+        State {
+            views: crate::forward_auth::SessionViews::new(100_000, config.session_ttl),
+            upstreams: crate::proxy::Upstreams::new(
+                config.access.connect_timeout,
+                config.access.response_timeout,
+            ),
+            store: self.store.clone(),
+            sealer: self.sealer.clone(),
+            rng: SystemRandom::new(),
+            clock: self.clock,
+            registry: self.registry.clone(),
+            refresher: self.refresher.clone(),
+            metrics: self.metrics.clone(),
+            audit: self.audit.clone(),
+            // The legacy failure counts survive a reload (a reload must not hand a password
+            // guesser fresh attempts); a new throttle only when its own settings changed.
+            legacy: match (
+                &self.legacy,
+                self.config.legacy.as_ref(),
+                config.legacy.as_ref(),
+            ) {
+                (Some(t), Some(old), Some(new))
+                    if old.throttle_settings() == new.throttle_settings() =>
+                {
+                    Some(t.clone())
+                }
+                (_, _, new) => new.map(|c| Arc::new(crate::legacy::Throttle::new(c))),
+            },
+            config,
+        }
     }
 }
 
@@ -119,9 +159,29 @@ pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<crate::proxy::OutBody>, Infallible> {
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    let (label, response) = route(&state, req, &path).await;
+    let method = req.method().clone();
+    let request_id = request_id(&state, &req);
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let (label, mut response) = crate::logging::with_request_id(
+        request_id.clone(),
+        route(&state, req, &path).instrument(span),
+    )
+    .await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let latency = started.elapsed();
+    tracing::info!(
+        event = "request",
+        request_id = %request_id,
+        method = %method,
+        route = label,
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+    );
     let m = &state.metrics;
     m.http_requests
         .with_label_values(&[
@@ -131,8 +191,31 @@ pub async fn handle(
         .inc();
     m.http_duration
         .with_label_values(&[label])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(latency.as_secs_f64());
     Ok(response)
+}
+
+/// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
+/// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id
+/// in the logs always names requests of one origin.
+fn request_id<B>(state: &State, req: &Request<B>) -> Arc<str> {
+    let trusted = req
+        .extensions()
+        .get::<crate::forward_auth::Peer>()
+        .is_some_and(|p| state.config.access.trusts(p.0.ip()));
+    if trusted {
+        let mut given = req.headers().get_all("x-request-id").iter();
+        if let (Some(v), None) = (given.next(), given.next()) {
+            if let Some(id) = v
+                .to_str()
+                .ok()
+                .filter(|v| crate::logging::valid_request_id(v))
+            {
+                return Arc::from(id);
+            }
+        }
+    }
+    crate::logging::new_request_id(&state.rng)
 }
 
 async fn route(
@@ -335,7 +418,7 @@ fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
         // Fail safe: the session is dead here before the IdP hears of it.
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
         state.store.revoke_session(&s.sid, remaining);
-        log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
+        tracing::info!(event = "logout", sid = %s.sid, idp = %s.idp);
         state.metrics.logouts.inc();
         single_logout = crate::slo::start(state, &s, return_to.clone());
     }
@@ -395,7 +478,7 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         }
     }
     let bad = |code: &'static str, it: &str, en: &str| {
-        log::event("login_refused", &[("code", code)]);
+        tracing::info!(event = "login_refused", code = %code);
         state
             .metrics
             .logins_refused
@@ -483,13 +566,11 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         },
     );
     let level_label = level.to_string();
-    log::event(
-        "login_started",
-        &[
-            ("request_id", &id),
-            ("idp", &idp.entity_id),
-            ("level", &level_label),
-        ],
+    tracing::info!(
+        event = "login_started",
+        authn_request_id = %id,
+        idp = %idp.entity_id,
+        requested_level = %level_label,
     );
     state
         .metrics
@@ -645,16 +726,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
                     state.config.session_ttl,
                 );
             }
-            log::event(
-                "login_completed",
-                &[
-                    ("sid", &session.sid),
-                    ("idp", &session.idp),
-                    ("loa", session.principal.auth.loa.as_str()),
-                    ("method", session.principal.auth.method.as_str()),
-                    ("assertion_id", &session.assertion_id),
-                ],
-            );
+            tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
             let auth = &session.principal.auth;
             state.metrics.login_completed(
                 auth.method,
@@ -699,12 +771,9 @@ async fn audit_refusal(
     evidence.spid_error = f.spid_error;
     let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
     if let Err(e) = timed_append(state, now, record).await {
-        log::event(
-            "audit_refusal_not_recorded",
-            &[("code", e.code()), ("refusal", f.code)],
-        );
+        tracing::warn!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %f.code);
     }
-    acs_failed(state, f)
+    acs_failed(state, f, &evidence)
 }
 
 /// Appends one audit record, timing it and counting failures (`/metrics`).
@@ -736,7 +805,7 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
         .logins_refused
         .with_label_values(&[e.code(), ""])
         .inc();
-    log::event("login_refused", &[("code", e.code())]);
+    tracing::info!(event = "login_refused", code = %e.code());
     let mut r = html(
         StatusCode::SERVICE_UNAVAILABLE,
         pages::simple(
@@ -997,8 +1066,12 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-fn acs_failed(state: &State, f: AcsFailure) -> Response<Body> {
-    let correlation = random_hex(&SystemRandom::new(), 8).unwrap_or_else(|| "-".into());
+fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {
+    // The reference on the page is the request id of the log lines and `X-Request-Id`.
+    let correlation = crate::logging::request_id()
+        .map(|id| id.to_string())
+        .or_else(|| random_hex(&SystemRandom::new(), 8))
+        .unwrap_or_else(|| "-".into());
     let spid_error = f.spid_error.map(|n| format!("nr{n}")).unwrap_or_default();
     state
         .metrics
@@ -1019,13 +1092,14 @@ fn acs_failed(state: &State, f: AcsFailure) -> Response<Body> {
             .with_label_values(&[f.code])
             .inc();
     }
-    log::event(
-        "login_refused",
-        &[
-            ("code", f.code),
-            ("correlation", &correlation),
-            ("detail", &f.detail),
-        ],
+    tracing::info!(
+        event = "login_refused",
+        code = f.code,
+        spid_error = %spid_error,
+        idp = evidence.idp.as_deref().unwrap_or(""),
+        asserted_level = evidence.level.unwrap_or(0),
+        correlation = %correlation,
+        detail = %f.detail,
     );
     let page = pages::login_failed(&pages::Failure {
         code: f.code,
@@ -1104,7 +1178,7 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
 }
 
 pub(crate) fn internal(code: &str) -> Response<Body> {
-    log::event("internal_error", &[("code", code)]);
+    tracing::error!(event = "internal_error", code = %code);
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
         pages::simple(

@@ -22,7 +22,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use saml::{BINDING_POST, BINDING_REDIRECT, IncomingSlo, LogoutError, SloEndpoint, SloKind};
 
 use crate::config::Binding;
-use crate::log;
 use crate::pages;
 use crate::server::{Body, State, html, set, signed_out};
 use crate::session::{Session, random_hex};
@@ -71,7 +70,7 @@ pub(crate) fn start(
     let idp = &entry.descriptor;
     let ep = idp_endpoint(idp, configured_binding(state))?;
     let Some(id) = random_hex(&state.rng, 20).map(|h| format!("_{h}")) else {
-        log::event("slo_not_sent", &[("code", "broker_rng")]);
+        tracing::info!(event = "slo_not_sent", code = %"broker_rng");
         return None;
     };
     let subject = saml::LogoutSubject {
@@ -83,7 +82,7 @@ pub(crate) fn start(
     {
         Ok(r) => r,
         Err(e) => {
-            log::event("slo_not_sent", &[("code", e.code())]);
+            tracing::info!(event = "slo_not_sent", code = %e.code());
             return None;
         }
     };
@@ -104,14 +103,7 @@ pub(crate) fn start(
                     return_to,
                 },
             );
-            log::event(
-                "slo_started",
-                &[
-                    ("request_id", &id),
-                    ("idp", &idp.entity_id),
-                    ("sid", &session.sid),
-                ],
-            );
+            tracing::info!(event = "slo_started", logout_request_id = %id, idp = %idp.entity_id, sid = %session.sid);
             state
                 .metrics
                 .slo_started
@@ -120,7 +112,7 @@ pub(crate) fn start(
             Some(r)
         }
         Err(code) => {
-            log::event("slo_not_sent", &[("code", code)]);
+            tracing::info!(event = "slo_not_sent", code = %code);
             None
         }
     }
@@ -259,14 +251,7 @@ fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
     }
     match outcome {
         Ok(r) => {
-            log::event(
-                "slo_completed",
-                &[
-                    ("initiator", "sp"),
-                    ("request_id", &id),
-                    ("response_id", &r.id),
-                ],
-            );
+            tracing::info!(event = "slo_completed", initiator = %"sp", logout_request_id = %id, response_id = %r.id);
             state.metrics.slo_completed.with_label_values(&["sp"]).inc();
             signed_out(
                 pending.return_to.as_deref(),
@@ -276,14 +261,7 @@ fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
         }
         Err(e) => {
             // The local session is already gone; the IdP's may not be.
-            log::event(
-                "slo_partial",
-                &[
-                    ("request_id", &id),
-                    ("code", e.code()),
-                    ("detail", &e.to_string()),
-                ],
-            );
+            tracing::info!(event = "slo_partial", logout_request_id = %id, code = %e.code(), detail = %e.to_string());
             state
                 .metrics
                 .slo_refused
@@ -349,7 +327,7 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
             .session_for_logout(&valid.issuer, &valid.name_id, index)
         {
             state.store.revoke_session(&sid, state.config.session_ttl);
-            log::event("logout", &[("sid", &sid), ("idp", &valid.issuer)]);
+            tracing::info!(event = "logout", sid = %sid, idp = %valid.issuer);
             ended += 1;
         }
     }
@@ -360,15 +338,7 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
         .with_label_values(&["idp"])
         .inc();
     let sessions = ended.to_string();
-    log::event(
-        "slo_completed",
-        &[
-            ("initiator", "idp"),
-            ("idp", &valid.issuer),
-            ("request_id", &valid.id),
-            ("sessions", &sessions),
-        ],
-    );
+    tracing::info!(event = "slo_completed", initiator = %"idp", idp = %valid.issuer, logout_request_id = %valid.id, sessions = %sessions);
 
     // Answer by the binding the request came with, when the IdP publishes it.
     let first = if msg.is_redirect() {
@@ -408,7 +378,7 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
 /// A refused `/saml/slo` message: counted, logged, and a plain 4xx page with the code.
 fn refused(state: &State, status: StatusCode, code: &'static str, detail: &str) -> Response<Body> {
     state.metrics.slo_refused.with_label_values(&[code]).inc();
-    log::event("slo_refused", &[("code", code), ("detail", detail)]);
+    tracing::info!(event = "slo_refused", code = %code, detail = %detail);
     let mut r = html(
         status,
         pages::simple(

@@ -27,7 +27,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::AuditError;
 use super::chain::{self, RecordKey, ZERO_HASH};
 use crate::clock::unix;
-use crate::log;
 
 /// Most records written by one fsync.
 pub const MAX_BATCH: usize = 1024;
@@ -277,10 +276,7 @@ impl Writer {
                 "torn_bytes": bytes.len(),
                 "torn_b64": base64::engine::general_purpose::STANDARD.encode(&bytes),
             });
-            log::event(
-                "audit_torn_record_recovered",
-                &[("file", last_name), ("offset", &offset.to_string())],
-            );
+            tracing::info!(event = "audit_torn_record_recovered", file = %last_name, offset = %offset);
             w.write_records(&[(now, record.to_string().as_bytes())], false)
                 .map_err(|e| io("cannot write the recovery record in", &path, e))?;
         }
@@ -336,7 +332,7 @@ impl Writer {
                 .set_len(self.durable_len)
                 .and_then(|()| self.file.sync_all());
             if let Err(e) = repaired {
-                log::event("audit_unavailable", &[("error", &e.to_string())]);
+                tracing::warn!(event = "audit_unavailable", error = %e);
                 return Err(AuditError::Unavailable);
             }
             self.poisoned = false;
@@ -350,7 +346,7 @@ impl Writer {
             && (self.durable_len >= self.max_file_bytes || unix(latest) / 86_400 != self.day)
         {
             self.rotate(latest).map_err(|e| {
-                log::event("audit_unavailable", &[("error", &format!("rotation: {e}"))]);
+                tracing::warn!(event = "audit_unavailable", error = %format!("rotation: {e}"));
                 AuditError::Unavailable
             })?;
         }
@@ -358,7 +354,7 @@ impl Writer {
         let records: Vec<(SystemTime, &[u8])> =
             batch.iter().map(|j| (j.ts, j.payload.as_slice())).collect();
         self.write_records(&records, true).map_err(|e| {
-            log::event("audit_unavailable", &[("error", &e.to_string())]);
+            tracing::warn!(event = "audit_unavailable", error = %e);
             if e.kind() == std::io::ErrorKind::InvalidData {
                 AuditError::Encode
             } else {
@@ -407,18 +403,11 @@ impl Writer {
         let closed = self.name.clone();
         self.start_file(self.next_seq)?;
         self.day = unix(now) / 86_400;
-        log::event(
-            "audit_file_closed",
-            &[
-                ("file", &closed),
-                ("last_seq", &self.next_seq.saturating_sub(1).to_string()),
-                ("head", &chain::hex(&self.prev)),
-            ],
-        );
+        tracing::info!(event = "audit_file_closed", file = %closed, last_seq = %self.next_seq.saturating_sub(1), head = %chain::hex(&self.prev));
         if let Err(e) = self.prune(now) {
             // Pruning late is not a reason to refuse logins; it is retried at the next
             // rotation.
-            log::event("audit_prune_failed", &[("error", &e.to_string())]);
+            tracing::warn!(event = "audit_prune_failed", error = %e);
         }
         Ok(())
     }
@@ -460,13 +449,7 @@ impl Writer {
             std::fs::remove_file(self.dir.join(name))?;
         }
         sync_dir(&self.dir)?;
-        log::event(
-            "audit_pruned",
-            &[
-                ("through_seq", &seq.to_string()),
-                ("files", &doomed.len().to_string()),
-            ],
-        );
+        tracing::info!(event = "audit_pruned", through_seq = %seq, files = %doomed.len());
         Ok(())
     }
 }

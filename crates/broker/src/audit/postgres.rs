@@ -43,7 +43,6 @@ use super::AuditError;
 use super::chain::{self, RecordKey, ZERO_HASH};
 use super::file::{Job, MAX_BATCH, OpenError};
 use crate::clock::unix;
-use crate::log;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS varco_audit (\
     writer text NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (writer, seq))";
@@ -225,7 +224,7 @@ pub async fn connect(url: &str, tls: &Tls) -> Result<Client, String> {
 
 async fn drive<F: Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
     if let Err(e) = connection.await {
-        log::event("audit_postgres_connection", &[("error", &e.to_string())]);
+        tracing::warn!(event = "audit_postgres_connection", error = %e.to_string());
     }
 }
 
@@ -296,7 +295,7 @@ impl PgSink {
         }
         // Pruning is housekeeping: a chain it cannot prune still takes records.
         if let Err(e) = w.prune(now).await {
-            log::event("audit_prune_failed", &[("error", &e)]);
+            tracing::warn!(event = "audit_prune_failed", error = %e);
         }
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(w.run(rx));
@@ -484,14 +483,7 @@ impl PgWriter {
             )
             .await
             .map_err(text)?;
-        log::event(
-            "audit_pruned",
-            &[
-                ("writer", &self.opts.writer),
-                ("through_seq", &seq.to_string()),
-                ("rows", &count.to_string()),
-            ],
-        );
+        tracing::info!(event = "audit_pruned", writer = %self.opts.writer, through_seq = %seq.to_string(), rows = %count.to_string());
         Ok(count)
     }
 
@@ -523,7 +515,7 @@ impl PgWriter {
                 match self.insert(&records, true).await {
                     Ok(()) => Ok(first),
                     Err(e) => {
-                        log::event("audit_unavailable", &[("error", &e)]);
+                        tracing::warn!(event = "audit_unavailable", error = %e);
                         broken = true;
                         Err(AuditError::Unavailable)
                     }
@@ -538,7 +530,7 @@ impl PgWriter {
             if !broken && day != self.pruned_day {
                 self.pruned_day = day;
                 if let Err(e) = self.prune(latest).await {
-                    log::event("audit_prune_failed", &[("error", &e)]);
+                    tracing::warn!(event = "audit_prune_failed", error = %e);
                 }
             }
         }

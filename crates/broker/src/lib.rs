@@ -31,3 +31,4 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod store_redis;

@@ -80,6 +80,8 @@ impl State {
             config.access.connect_timeout,
             config.access.response_timeout,
         );
+        let metrics = crate::metrics::Metrics::new();
+        store.bind_metrics(&metrics);
         Some(State {
             config,
             store,
@@ -90,7 +92,7 @@ impl State {
             upstreams,
             registry,
             refresher,
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
             audit,
         })
     }
@@ -161,13 +163,13 @@ async fn route(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: IdP metadata not loaded yet\n",
         ),
-        (&Method::GET, "/") => home(state, &req),
-        (&Method::GET, "/whoami") => whoami(state, &req),
-        (&Method::GET, "/auth") => crate::forward_auth::auth(state, &req),
+        (&Method::GET, "/") => home(state, &req).await,
+        (&Method::GET, "/whoami") => whoami(state, &req).await,
+        (&Method::GET, "/auth") => crate::forward_auth::auth(state, &req).await,
         (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(state),
         (&Method::GET, "/login") => login_page(state, &req),
-        (&Method::GET, "/logout") => logout(state, &req),
-        (&Method::GET, "/saml/login") => login(state, &req),
+        (&Method::GET, "/logout") => logout(state, &req).await,
+        (&Method::GET, "/saml/login") => login(state, &req).await,
         (&Method::POST, "/saml/acs") => acs(state, req).await,
         (&Method::GET, p) if p.starts_with("/saml/metadata") => metadata(state, p),
         (&Method::GET, p) if p.starts_with("/assets/") => {
@@ -205,8 +207,8 @@ fn not_found() -> Response<Body> {
 // === Routes ===
 
 /// `GET /`: who is signed in, or the login page.
-fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    let name = current_session(state, req).as_ref().map(display_name);
+async fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let name = current_session(state, req).await.as_ref().map(display_name);
     crate::choice::home(state, req, name.as_deref())
 }
 
@@ -272,8 +274,8 @@ fn metrics(state: &State, req: &Request<Incoming>) -> Response<Body> {
     r
 }
 
-fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    match current_session(state, req) {
+async fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    match current_session(state, req).await {
         Some(s) => {
             let body = serde_json::to_string_pretty(&s).unwrap_or_else(|_| "{}".into());
             let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -307,11 +309,11 @@ fn metadata(state: &State, path: &str) -> Response<Body> {
 /// `GET /logout[?return_to=<url>]`: ends the session locally (its ID is refused from now
 /// on, the cookie is cleared) and shows a page, or returns to `return_to` when allowed.
 /// SAML Single Logout toward the IdP is not sent yet.
-fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
+async fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let now = unix((state.clock)());
-    if let Some(s) = current_session(state, req) {
+    if let Some(s) = current_session(state, req).await {
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
-        state.store.revoke_session(&s.sid, remaining);
+        state.store.revoke_session(&s.sid, remaining).await;
         log::event("logout", &[("sid", &s.sid), ("idp", &s.idp)]);
         state.metrics.logouts.inc();
     }
@@ -357,7 +359,7 @@ fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
-fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
+async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let query = req.uri().query().unwrap_or("");
     let mut idp = None;
     let mut level = None;
@@ -447,17 +449,23 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return internal(e.code()),
     };
-    state.store.put_pending(
-        id.clone(),
-        Pending {
-            idp: idp.entity_id.clone(),
-            level,
-            return_to,
-            issued_at: request.issue_instant(),
-            browser: browser.clone(),
-            request_xml: request.xml().to_owned(),
-        },
-    );
+    let stored = state
+        .store
+        .put_pending(
+            id.clone(),
+            Pending {
+                idp: idp.entity_id.clone(),
+                level,
+                return_to,
+                issued_at: request.issue_instant(),
+                browser: browser.clone(),
+                request_xml: request.xml().to_owned(),
+            },
+        )
+        .await;
+    if let Err(e) = stored {
+        return store_unavailable(state, e);
+    }
     let level_label = level.to_string();
     log::event(
         "login_started",
@@ -567,7 +575,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     // Lax session cookie rides along only when the IdP posts from the same site; otherwise
     // the new cookie simply overwrites it in the browser. Fixation is impossible either
     // way: the session ID is always new and chosen here.
-    let previous = current_session(state, &req);
+    let previous = current_session(state, &req).await;
     let mut evidence = audit::Evidence {
         client: req
             .extensions()
@@ -595,7 +603,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             return audit_refusal(state, evidence, f).await;
         }
     };
-    match consume_recorded(state, &body, browser.as_deref(), &mut evidence) {
+    match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
             let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
                 return internal("broker_seal");
@@ -608,9 +616,9 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             }
             if let Some(old) = previous {
                 let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-                state.store.revoke_session(&old.sid, remaining);
+                state.store.revoke_session(&old.sid, remaining).await;
             }
-            let _ = state.store.touch_session(&session.sid, session.iat);
+            state.store.touch_session(&session.sid, session.iat).await;
             log::event(
                 "login_completed",
                 &[
@@ -693,6 +701,57 @@ async fn timed_append(
     result
 }
 
+/// The stable code of a login refused because the store could not answer.
+pub const STORE_UNAVAILABLE: &str = "broker_store_unavailable";
+
+/// A login step whose store operation failed: refused (fail closed), 503.
+fn store_failure(e: crate::store::StoreError) -> AcsFailure {
+    AcsFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        STORE_UNAVAILABLE,
+        format!("login state store: {}", e.code()),
+    )
+}
+
+/// 503 for `/saml/login` when the pending request could not be stored.
+fn store_unavailable(state: &State, e: crate::store::StoreError) -> Response<Body> {
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[STORE_UNAVAILABLE, ""])
+        .inc();
+    log::event(
+        "login_refused",
+        &[("code", STORE_UNAVAILABLE), ("detail", e.code())],
+    );
+    unavailable_page(STORE_UNAVAILABLE, None)
+}
+
+/// The plain IT/EN "try again later" page with the stable code.
+fn unavailable_page(code: &str, correlation: Option<&str>) -> Response<Body> {
+    let reference = correlation
+        .map(|c| format!(" (rif. {c})"))
+        .unwrap_or_default();
+    let reference_en = correlation
+        .map(|c| format!(" (ref. {c})"))
+        .unwrap_or_default();
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio temporaneamente non disponibile",
+            "Service temporarily unavailable",
+            &format!(
+                "L'accesso non è possibile in questo momento; riprova tra qualche minuto. Codice: {code}{reference}"
+            ),
+            &format!(
+                "Sign-in is not possible right now; please try again in a few minutes. Code: {code}{reference_en}"
+            ),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
 /// 503 when the audit record of a completed login could not be made durable.
 fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
     state
@@ -722,16 +781,16 @@ fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
 
 /// The ACS decision for one form body: the session to open and where to send the browser,
 /// or why not. `browser` is the value of the login cookie the request carried.
-pub fn consume(
+pub async fn consume(
     state: &State,
     body: &[u8],
     browser: Option<&str>,
 ) -> Result<(Session, String), AcsFailure> {
-    consume_recorded(state, body, browser, &mut audit::Evidence::default())
+    consume_recorded(state, body, browser, &mut audit::Evidence::default()).await
 }
 
 /// [`consume`], filling `evidence` with what the audit record needs as it goes.
-pub fn consume_recorded(
+pub async fn consume_recorded(
     state: &State,
     body: &[u8],
     browser: Option<&str>,
@@ -760,21 +819,38 @@ pub fn consume_recorded(
         Field::One(v) => String::from_utf8(v).ok(),
         _ => None,
     };
-    let request_id = match relay_state.filter(|r| state.store.get_pending(r).is_some()) {
-        Some(r) => r,
-        None => saml::response_in_response_to(&xml).ok_or_else(|| {
-            bad(
-                "broker_unsolicited",
-                "no InResponseTo (unsolicited responses are refused)",
-            )
-        })?,
+    let found = match relay_state {
+        Some(r) => state
+            .store
+            .get_pending(&r)
+            .await
+            .map_err(store_failure)?
+            .map(|p| (r, p)),
+        None => None,
     };
-    let pending = state.store.get_pending(&request_id).ok_or_else(|| {
-        bad(
-            "broker_unknown_request",
-            "InResponseTo matches no pending request",
-        )
-    })?;
+    let (request_id, pending) = match found {
+        Some(found) => found,
+        None => {
+            let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+                bad(
+                    "broker_unsolicited",
+                    "no InResponseTo (unsolicited responses are refused)",
+                )
+            })?;
+            let pending = state
+                .store
+                .get_pending(&request_id)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(|| {
+                    bad(
+                        "broker_unknown_request",
+                        "InResponseTo matches no pending request",
+                    )
+                })?;
+            (request_id, pending)
+        }
+    };
     evidence.request_id = Some(request_id.clone());
     evidence.request_issue_instant = Some(pending.issued_at);
     evidence.request_xml = Some(pending.request_xml.clone());
@@ -842,7 +918,13 @@ pub fn consume_recorded(
     });
     evidence.authn_instant = Some(assertion.authn_instant);
     // One winner per request and per assertion, even under concurrent submits.
-    if state.store.take_pending(&request_id).is_none() {
+    if state
+        .store
+        .take_pending(&request_id)
+        .await
+        .map_err(store_failure)?
+        .is_none()
+    {
         return Err(AcsFailure::new(
             StatusCode::FORBIDDEN,
             "broker_replay",
@@ -854,7 +936,12 @@ pub fn consume_recorded(
         .duration_since(now)
         .unwrap_or(Duration::ZERO)
         + state.config.clock_skew;
-    if !state.store.consume_assertion(&assertion.id, lifetime) {
+    if !state
+        .store
+        .consume_assertion(&assertion.id, lifetime)
+        .await
+        .map_err(store_failure)?
+    {
         return Err(AcsFailure::new(
             StatusCode::FORBIDDEN,
             "broker_replay",
@@ -989,6 +1076,9 @@ fn acs_failed(state: &State, f: AcsFailure) -> Response<Body> {
             ("detail", &f.detail),
         ],
     );
+    if f.status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable_page(f.code, Some(&correlation));
+    }
     let page = pages::login_failed(&pages::Failure {
         code: f.code,
         correlation: &correlation,
@@ -1007,9 +1097,11 @@ fn federation_label(f: saml::Federation) -> &'static str {
     }
 }
 
-pub(crate) fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
+pub(crate) async fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
     let now = unix((state.clock)());
-    crate::forward_auth::view(state, req, now).map(|v| v.session.clone())
+    crate::forward_auth::view(state, req, now)
+        .await
+        .map(|v| v.session.clone())
 }
 
 fn display_name(s: &Session) -> String {

@@ -2,7 +2,8 @@
 //! dir: two stores stand for two replicas. One-time use holds across them (pending requests,
 //! Assertion IDs, also under concurrent submits through the whole ACS path), logout on one
 //! holds on the other, a Redis outage fails logins closed while sessions keep being answered
-//! from the replica's own memory, and everything recovers by itself when Redis is back.
+//! from the replica's own memory (also when Redis stops answering rather than refusing), and
+//! everything recovers by itself when Redis is back.
 //! The `[store]` configuration is validated before anything connects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -364,6 +365,53 @@ fn redis_down_fails_logins_closed_keeps_sessions_and_recovers_by_itself() {
         }
         assert_eq!(b.check_session("live", 201).await, Activity::Revoked);
     });
+}
+
+/// A Redis that accepts commands but does not answer (`CLIENT PAUSE`): logins fail with
+/// `store_timeout` after `command_timeout_ms`, never pass; sessions are answered from memory.
+#[test]
+fn a_redis_that_stops_answering_times_out_logins_and_keeps_sessions() {
+    let redis = Redis::start("paused");
+    let rt = runtime();
+    let metrics = broker::metrics::Metrics::new();
+    let a = redis_store(&rt, &redis.url());
+    a.bind_metrics(&metrics);
+    rt.block_on(async {
+        assert_eq!(a.check_session("live", 100).await, Activity::Seen(None));
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(3000)
+            .arg("ALL")
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.put_pending("_p".into(), pending("b")).await.unwrap_err(),
+            StoreError::Timeout
+        );
+        assert_eq!(
+            a.consume_assertion("_x", Duration::from_secs(60))
+                .await
+                .unwrap_err(),
+            StoreError::Timeout
+        );
+        assert_eq!(
+            a.check_session("live", 130).await,
+            Activity::Seen(Some(100))
+        );
+        // Answers again once the pause ends.
+        eventually(|| a.put_pending("_p".into(), pending("b"))).await;
+    });
+    let timeouts = |op: &str| {
+        metrics
+            .store_errors
+            .with_label_values(&[op, "store_timeout"])
+            .get()
+    };
+    assert!(timeouts("put_pending") >= 1);
+    assert_eq!(timeouts("consume_assertion"), 1);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql
+TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server
 
 .PHONY: help run test deps fmt-check lint unit bench load fuzz-smoke
 

@@ -118,6 +118,77 @@ fn single_replica_overlay_renders_validates_and_its_config_checks() {
         .unwrap();
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
 
+    check_config(&objects, &dir);
+}
+
+#[test]
+fn multi_replica_overlay_shares_redis_and_postgres_from_secrets_and_its_config_checks() {
+    let bin = venv_bin();
+    let dir = scratch("k8s-multi");
+    let (file, objects) = render(&bin, "multi", &dir);
+    run(Command::new(bin.join("kubernetes-validate"))
+        .args(["--strict", "--quiet"])
+        .arg(&file));
+    let find = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} missing"))
+    };
+    let spec = &find("Deployment")["spec"];
+    assert!(spec["replicas"].as_u64().unwrap() >= 2);
+    assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+    assert!(
+        find("HorizontalPodAutoscaler")["spec"]["minReplicas"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        find("PodDisruptionBudget")["spec"]["minAvailable"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let pod = &spec["template"]["spec"];
+    let secret_of = |volume: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == volume)
+            .map(|v| v["secret"]["secretName"].clone())
+    };
+    assert_eq!(secret_of("redis").unwrap(), "varco-redis");
+    assert_eq!(secret_of("audit-db").unwrap(), "varco-audit-db");
+    let c = &pod["containers"][0];
+    let writer = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "VARCO_AUDIT_WRITER")
+        .unwrap();
+    assert_eq!(
+        writer["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+        "each replica needs its own audit chain"
+    );
+    let egress = find("NetworkPolicy")["spec"]["egress"].to_string();
+    assert!(
+        egress.contains("6379") && egress.contains("5432"),
+        "{egress}"
+    );
+    let toml = find("ConfigMap")["data"]["varco.toml"].as_str().unwrap();
+    assert!(toml.contains("backend = \"redis\""), "{toml}");
+    assert!(
+        !toml.contains("redis://") && !toml.contains("password"),
+        "no credentials in the ConfigMap"
+    );
+    check_config(&objects, &dir);
+}
+
+/// `varco check-config` on the ConfigMap's `varco.toml`, with the Secret files it names
+/// materialized under `dir`.
+fn check_config(objects: &[serde_json::Value], dir: &Path) {
     // The ConfigMap's configuration, with the mounted secrets materialized under `dir`.
     let config_map = objects.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
     let toml = config_map["data"]["varco.toml"].as_str().unwrap();
@@ -130,7 +201,7 @@ fn single_replica_overlay_renders_validates_and_its_config_checks() {
         )
         .replace("/var/lib/varco-audit", dir.join("audit").to_str().unwrap())
         .replace("/var/lib/varco", state.to_str().unwrap());
-    for sub in ["sp", "session", "token", "federation"] {
+    for sub in ["sp", "session", "token", "federation", "redis", "audit-db"] {
         std::fs::create_dir_all(secrets.join(sub)).unwrap();
     }
     let s = |p: &str| secrets.join(p).to_str().unwrap().to_owned();
@@ -176,6 +247,16 @@ fn single_replica_overlay_renders_validates_and_its_config_checks() {
         &s("token/token.key"),
     ]);
     std::fs::write(secrets.join("session/session.key"), "ab".repeat(32)).unwrap();
+    std::fs::write(
+        secrets.join("redis/url"),
+        "redis://:not-a-password@redis.varco.svc:6379/0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        secrets.join("audit-db/url"),
+        "host=postgres.varco.svc dbname=varco user=varco password=not-a-password\n",
+    )
+    .unwrap();
     let config = dir.join("varco.toml");
     std::fs::write(&config, toml).unwrap();
     let out = Command::new(binary("varco"))

@@ -24,21 +24,21 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixture::{BROWSER, config, fixture_now, signed_body, state, state_with};
+use fixture::{BROWSER, config, fixture_now, ready, signed_body, state, state_with};
 
 fn benches(c: &mut Criterion) {
     let config = config("");
     let body = signed_body();
     // Sanity: the measured path accepts it, and a second submit is refused.
     let s = state(&config, fixture_now);
-    consume(&s, body.as_bytes(), Some(BROWSER)).unwrap_or_else(|f| panic!("{}", f.code()));
-    assert!(consume(&s, body.as_bytes(), Some(BROWSER)).is_err());
+    ready(consume(&s, body.as_bytes(), Some(BROWSER))).unwrap_or_else(|f| panic!("{}", f.code()));
+    assert!(ready(consume(&s, body.as_bytes(), Some(BROWSER))).is_err());
 
     c.bench_function("acs_consume_and_seal_11k_rsa2048", |b| {
         b.iter_batched(
             || state(&config, fixture_now),
             |s| {
-                let (session, to) = consume(&s, black_box(body.as_bytes()), Some(BROWSER))
+                let (session, to) = ready(consume(&s, black_box(body.as_bytes()), Some(BROWSER)))
                     .unwrap_or_else(|f| panic!("{}", f.code()));
                 let sealed = s.sealer.seal(Purpose::Session, &session);
                 // Returned, so the store is dropped outside the measurement.
@@ -56,7 +56,7 @@ fn forward_auth(c: &mut Criterion) {
     use broker::forward_auth::{Peer, auth};
     let config = config("");
     let s = state(&config, fixture_now);
-    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+    let (session, _) = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
         .unwrap_or_else(|f| panic!("{}", f.code()));
     let sealed = s.sealer.seal(Purpose::Session, &session).unwrap();
     let request = hyper::Request::builder()
@@ -71,12 +71,12 @@ fn forward_auth(c: &mut Criterion) {
         .extension(Peer("127.0.0.1:50000".parse().unwrap()))
         .body(())
         .unwrap();
-    let first = auth(&s, &request);
+    let first = ready(auth(&s, &request));
     assert_eq!(first.status(), 200);
     let token = first.headers().get("authorization").cloned().unwrap();
     c.bench_function("forward_auth_check_cached_token", |b| {
         b.iter(|| {
-            let r = auth(&s, black_box(&request));
+            let r = ready(auth(&s, black_box(&request)));
             debug_assert_eq!(r.headers().get("authorization"), Some(&token));
             r
         })
@@ -156,6 +156,7 @@ fn concurrent_audit(c: &mut Criterion) {
                                         Some(BROWSER),
                                         &mut evidence,
                                     )
+                                    .await
                                     .unwrap_or_else(|f| panic!("{}", f.code()));
                                     let sealed = s.sealer.seal(Purpose::Session, &session);
                                     let record = evidence.record(

@@ -179,7 +179,31 @@ fn serve(config: Config, args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = Store::memory(config.pending_ttl, config.max_pending, config.session_ttl);
+    let store = match &config.store {
+        config::StoreBackend::Memory => {
+            Store::memory(config.pending_ttl, config.max_pending, config.session_ttl)
+        }
+        config::StoreBackend::Redis(options) => {
+            let _entered = runtime.enter();
+            let redis = match crate::store_redis::RedisStore::new(
+                options,
+                config.pending_ttl,
+                config.session_ttl,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("varco: store: {e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            // Not fatal: sessions are served while Redis is down, and logins answer 503
+            // until it is back (the failed ping logs `store_unavailable`).
+            if runtime.block_on(redis.ping()).is_ok() {
+                tracing::info!(event = "store_connected", backend = %"redis");
+            }
+            Store::Redis(redis)
+        }
+    };
     if config.access.ephemeral_key {
         tracing::warn!(
             event = "token_key_ephemeral",

@@ -959,7 +959,7 @@ async fn complete<B>(
     session: Session,
     location: &str,
 ) -> Response<Body> {
-    let previous = crate::server::current_session(state, req);
+    let previous = crate::server::current_session(state, req).await;
     let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
         return crate::server::internal("broker_seal");
     };
@@ -970,9 +970,9 @@ async fn complete<B>(
     }
     if let Some(old) = previous {
         let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-        state.store.revoke_session(&old.sid, remaining);
+        state.store.revoke_session(&old.sid, remaining).await;
     }
-    let _ = state.store.touch_session(&session.sid, session.iat);
+    state.store.touch_session(&session.sid, session.iat).await;
     let auth = &session.principal.auth;
     tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %auth.loa.as_str(), method = %auth.method.as_str(), certificate_serial = %session.name_id);
     // The idp label stays bounded: every CNS issuer counts as `cns`.

@@ -51,6 +51,8 @@ struct RawConfig {
     switchoff: crate::switchoff::RawSwitchOff,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    store: RawStore,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -72,11 +74,67 @@ impl Default for RawLog {
     }
 }
 
+/// `[store]`: where pending logins, consumed assertions and session marks live (issue 9).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default = "default_store_backend")]
+    backend: String,
+    url: Option<String>,
+    url_file: Option<PathBuf>,
+    #[serde(default = "default_store_prefix")]
+    key_prefix: String,
+    #[serde(default = "default_store_connect_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_store_command_ms")]
+    command_timeout_ms: u64,
+    #[serde(default = "default_store_pool")]
+    pool_size: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            backend: default_store_backend(),
+            url: None,
+            url_file: None,
+            key_prefix: default_store_prefix(),
+            connect_timeout_ms: default_store_connect_ms(),
+            command_timeout_ms: default_store_command_ms(),
+            pool_size: default_store_pool(),
+        }
+    }
+}
+
 fn default_log_format() -> String {
     "json".into()
 }
 fn default_log_level() -> String {
     "info".into()
+}
+fn default_store_backend() -> String {
+    "memory".into()
+}
+fn default_store_prefix() -> String {
+    "varco:".into()
+}
+fn default_store_connect_ms() -> u64 {
+    1000
+}
+fn default_store_command_ms() -> u64 {
+    500
+}
+fn default_store_pool() -> u64 {
+    2
+}
+
+/// The validated `[store]`.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// In-process: one replica (or sticky sessions).
+    Memory,
+    /// Redis shared by the replicas.
+    Redis(crate::store_redis::RedisOptions),
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -124,6 +182,7 @@ struct RawAudit {
     #[serde(default = "default_audit_tls")]
     postgres_tls: String,
     postgres_ca_file: Option<PathBuf>,
+    postgres_url_file: Option<PathBuf>,
     #[serde(default = "default_audit_writer")]
     writer: String,
 }
@@ -139,6 +198,7 @@ impl Default for RawAudit {
             postgres_url: None,
             postgres_tls: default_audit_tls(),
             postgres_ca_file: None,
+            postgres_url_file: None,
             writer: default_audit_writer(),
         }
     }
@@ -406,6 +466,8 @@ pub struct Config {
     /// SHA-256 of the configuration file's bytes, lowercase hex (what `/metrics` reports
     /// and what a reload compares); empty for a configuration not read from a file.
     pub source_sha256: String,
+    /// Where login and session state live (`[store]`).
+    pub store: StoreBackend,
 }
 
 /// A configuration problem, with the key it concerns.
@@ -432,10 +494,13 @@ pub struct Overrides {
     pub public_base_url: Option<String>,
     /// `--idp-metadata FILE` (SPID federation), repeatable.
     pub idp_metadata: Vec<PathBuf>,
+    /// `VARCO_AUDIT_WRITER`: `audit.writer`, so replicas sharing one file (a Kubernetes
+    /// ConfigMap) each keep their own chain (set it from the pod name).
+    pub audit_writer: Option<String>,
 }
 
 impl Overrides {
-    /// Reads `VARCO_LISTEN` and `VARCO_PUBLIC_BASE_URL`.
+    /// Reads `VARCO_LISTEN`, `VARCO_PUBLIC_BASE_URL` and `VARCO_AUDIT_WRITER`.
     pub fn from_env() -> Self {
         Overrides {
             listen: std::env::var("VARCO_LISTEN").ok().filter(|v| !v.is_empty()),
@@ -443,6 +508,9 @@ impl Overrides {
                 .ok()
                 .filter(|v| !v.is_empty()),
             idp_metadata: Vec::new(),
+            audit_writer: std::env::var("VARCO_AUDIT_WRITER")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -470,6 +538,9 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     }
     if let Some(u) = &overrides.public_base_url {
         raw.server.public_base_url = u.clone();
+    }
+    if let Some(w) = &overrides.audit_writer {
+        raw.audit.writer = w.clone();
     }
     // Command-line paths are relative to the working directory, not to the file.
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -660,6 +731,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .legacy
         .as_ref()
         .and_then(|l| crate::legacy::validate(l, &switchoff, &resolve, &mut bad));
+    let store = validate_store(&raw.store, &resolve, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -739,6 +811,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 log,
                 config_poll,
                 source_sha256: String::new(),
+                store,
             })
         }
         _ => Err(problems),
@@ -1052,11 +1125,25 @@ fn validate_audit(
             "must be non-empty ASCII letters, digits, -, _ or .".into(),
         );
     }
+    let postgres_url = match (&raw.postgres_url, &raw.postgres_url_file) {
+        (Some(_), Some(_)) => {
+            bad(
+                "audit.postgres_url_file",
+                "give postgres_url or postgres_url_file, not both".into(),
+            );
+            None
+        }
+        (Some(url), None) => Some(url.clone()),
+        (None, Some(file)) => read_secret(&resolve(file))
+            .map_err(|e| bad("audit.postgres_url_file", e))
+            .ok(),
+        (None, None) => None,
+    };
     let ca = raw.postgres_ca_file.as_ref().map(|f| resolve(f));
     let tls = crate::audit::postgres::Tls::from_config(&raw.postgres_tls, ca.as_deref())
         .map_err(|e| bad("audit.postgres_tls", e))
         .ok();
-    if let (Some(url), Some(tls)) = (&raw.postgres_url, &tls) {
+    if let (Some(url), Some(tls)) = (&postgres_url, &tls) {
         if let Err(e) = crate::audit::postgres::check_url(url, tls) {
             bad("audit.postgres_url", e);
         }
@@ -1065,9 +1152,9 @@ fn validate_audit(
         return None;
     }
     let retention = Duration::from_secs(raw.retention_days.saturating_mul(86_400));
-    Some(match &raw.postgres_url {
+    Some(match postgres_url {
         Some(url) => crate::audit::Target::Postgres(crate::audit::postgres::PgOptions {
-            url: url.clone(),
+            url,
             tls: tls.unwrap_or(crate::audit::postgres::Tls::Disable),
             writer: raw.writer.clone(),
             key,
@@ -1080,6 +1167,90 @@ fn validate_audit(
             key,
         }),
     })
+}
+
+/// A one-line secret file (a URL with a password, mounted from a Kubernetes Secret): the
+/// content without surrounding white space. The message names the file, never the content.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(format!("{}: empty", path.display()));
+    }
+    Ok(value.to_owned())
+}
+
+/// Validates `[store]`. Nothing connects here: a Redis that is down at start is the
+/// runtime's concern (logins answer 503 until it is back), not a configuration error.
+fn validate_store(
+    raw: &RawStore,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> StoreBackend {
+    if !(1..=60_000).contains(&raw.connect_timeout_ms) {
+        bad("store.connect_timeout_ms", "must be 1..=60000".into());
+    }
+    if !(1..=60_000).contains(&raw.command_timeout_ms) {
+        bad("store.command_timeout_ms", "must be 1..=60000".into());
+    }
+    if !(1..=64).contains(&raw.pool_size) {
+        bad("store.pool_size", "must be 1..=64".into());
+    }
+    if raw.key_prefix.is_empty()
+        || raw.key_prefix.len() > 64
+        || !raw.key_prefix.bytes().all(|b| b.is_ascii_graphic())
+    {
+        bad(
+            "store.key_prefix",
+            "must be 1 to 64 printable ASCII characters without spaces".into(),
+        );
+    }
+    match raw.backend.as_str() {
+        "memory" => {
+            if raw.url.is_some() || raw.url_file.is_some() {
+                bad(
+                    "store.url",
+                    "only for backend = \"redis\" (the memory backend has no URL)".into(),
+                );
+            }
+            StoreBackend::Memory
+        }
+        "redis" => {
+            let url = match (&raw.url, &raw.url_file) {
+                (Some(u), None) => Some(u.clone()),
+                (None, Some(f)) => read_secret(&resolve(f))
+                    .map_err(|e| bad("store.url_file", e))
+                    .ok(),
+                (Some(_), Some(_)) => {
+                    bad("store.url", "give url or url_file, not both".into());
+                    None
+                }
+                (None, None) => {
+                    bad("store.url", "required for backend = \"redis\"".into());
+                    None
+                }
+            };
+            let url = url.filter(|u| {
+                crate::store_redis::check_url(u)
+                    .map_err(|e| bad("store.url", e))
+                    .is_ok()
+            });
+            StoreBackend::Redis(crate::store_redis::RedisOptions {
+                url: url.unwrap_or_default(),
+                key_prefix: raw.key_prefix.clone(),
+                connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+                command_timeout: Duration::from_millis(raw.command_timeout_ms),
+                pool_size: usize::try_from(raw.pool_size).unwrap_or(1),
+            })
+        }
+        other => {
+            bad(
+                "store.backend",
+                format!("{other:?}: expected \"memory\" or \"redis\""),
+            );
+            StoreBackend::Memory
+        }
+    }
 }
 
 /// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.

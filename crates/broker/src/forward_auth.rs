@@ -79,7 +79,7 @@ impl SessionViews {
 }
 
 /// The opened session of `req`'s cookie, if valid and not expired at `now`.
-pub(crate) fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<View>> {
+pub(crate) async fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<View>> {
     let cookie = crate::server::cookie(req, &state.config.cookie_name)?;
     let key = cookie.get(cookie.len().checked_sub(VIEW_KEY)?..)?;
     let view = match state.views.cache.get(key) {
@@ -107,21 +107,24 @@ pub(crate) fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<V
             v
         }
     };
-    live(state, &view.session, now).then_some(view)
+    live(state, &view.session, now).await.then_some(view)
 }
 
 /// Whether `session` may still be used at `now`: before its absolute expiry, not logged out,
 /// and not idle for longer than the idle timeout. Marks the activity.
-pub(crate) fn live(state: &State, session: &Session, now: u64) -> bool {
-    if session.exp <= now || state.store.is_revoked(&session.sid) {
+pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
+    if session.exp <= now {
         return false;
     }
-    let previous = state.store.touch_session(&session.sid, now);
+    let previous = match state.store.check_session(&session.sid, now).await {
+        crate::store::Activity::Revoked => return false,
+        crate::store::Activity::Seen(previous) => previous,
+    };
     match (state.config.idle_timeout, previous) {
         (Some(idle), Some(last)) if now.saturating_sub(last) > idle.as_secs() => {
             // Idle too long: this session is over for good, whatever comes next.
             let remaining = Duration::from_secs(session.exp.saturating_sub(now));
-            state.store.revoke_session(&session.sid, remaining);
+            state.store.revoke_session(&session.sid, remaining).await;
             false
         }
         _ => true,
@@ -264,7 +267,7 @@ fn query_encode(s: &str) -> String {
 }
 
 /// `GET /auth`.
-pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
+pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let redirect_mode = req.uri().query().is_some_and(|q| {
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
@@ -301,7 +304,7 @@ pub fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         query_encode(if ok { &absolute } else { "/" })
     };
     let base = &state.config.public_base_url;
-    let Some(view) = view(state, req, now) else {
+    let Some(view) = view(state, req, now).await else {
         let level = spid_level(route.policy.min_loa);
         let login = format!("{base}/login?level={level}&return_to={}", return_to());
         decided("no_session");

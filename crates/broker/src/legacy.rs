@@ -637,7 +637,7 @@ where
         idp: Some(LEGACY_IDP.to_owned()),
         ..audit::Evidence::default()
     };
-    let previous = crate::server::current_session(state, &req);
+    let previous = crate::server::current_session(state, &req).await;
     let collect = Limited::new(req.into_body(), MAX_FORM).collect();
     let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
         Ok(Ok(b)) => b.to_bytes(),
@@ -874,9 +874,9 @@ where
     }
     if let Some(old) = previous {
         let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-        state.store.revoke_session(&old.sid, remaining);
+        state.store.revoke_session(&old.sid, remaining).await;
     }
-    let _ = state.store.touch_session(&session.sid, session.iat);
+    state.store.touch_session(&session.sid, session.iat).await;
     tracing::info!(event = "login_completed", sid = %session.sid, idp = %LEGACY_IDP, loa = %session.principal.auth.loa.as_str(), method = %"legacy", profile = %entry.profile.as_str(), switchoff = %verdict.label());
     state.metrics.login_completed(
         Method::Legacy,

@@ -37,4 +37,5 @@ pub mod server;
 pub mod session;
 pub mod slo;
 pub mod store;
+pub mod store_redis;
 pub mod switchoff;

@@ -67,6 +67,10 @@ pub mod names {
     pub const AUDIT_DURATION: &str = "varco_audit_append_duration_seconds";
     /// Counter: audit appends that failed, by code (a completed login then failed closed).
     pub const AUDIT_FAILURES: &str = "varco_audit_failures_total";
+    /// Histogram: time for one shared-store (Redis) operation, seconds, by operation.
+    pub const STORE_DURATION: &str = "varco_store_operation_duration_seconds";
+    /// Counter: shared-store (Redis) operations that failed, by operation and code.
+    pub const STORE_ERRORS: &str = "varco_store_errors_total";
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
     /// Gauge: 1, labelled with the version.
@@ -89,10 +93,12 @@ pub mod names {
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 31] = [
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
+        STORE_DURATION,
+        STORE_ERRORS,
         AUDIT_FAILURES,
         HTTP_REQUESTS,
         HTTP_DURATION,
@@ -159,6 +165,10 @@ pub struct Metrics {
     pub logins_by_profile: IntCounterVec,
     /// See [`names::LEGACY_THROTTLED`].
     pub legacy_throttled: IntCounter,
+    /// See [`names::STORE_DURATION`].
+    pub store_duration: HistogramVec,
+    /// See [`names::STORE_ERRORS`].
+    pub store_errors: IntCounterVec,
     metadata_valid_until: GaugeVec,
     metadata_state: IntGaugeVec,
     metadata_cert_expiry: GaugeVec,
@@ -250,6 +260,19 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(audit_duration.clone()));
+        let store_duration = HistogramVec::new(
+            HistogramOpts::new(
+                STORE_DURATION,
+                "Time for one shared-store (Redis) operation, by operation.",
+            )
+            .buckets(vec![
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                1.0,
+            ]),
+            &["op"],
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(store_duration.clone()));
         let build = gauge(
             &r,
             BUILD_INFO,
@@ -343,6 +366,13 @@ impl Metrics {
                 &["method", "profile", "category"],
             ),
             legacy_throttled,
+            store_duration,
+            store_errors: counter(
+                &r,
+                STORE_ERRORS,
+                "Shared-store (Redis) operations that failed, by operation and code.",
+                &["op", "code"],
+            ),
             metadata_valid_until: fgauge(
                 &r,
                 METADATA_SECONDS_TO_VALID_UNTIL,

@@ -189,7 +189,7 @@ pub async fn forward(
             .collect::<String>()
     };
     let decided = |outcome: &str| state.metrics.decided(outcome);
-    let Some(view) = view(state, &req, now) else {
+    let Some(view) = view(state, &req, now).await else {
         decided("no_session");
         let level = spid_level(route.policy.min_loa);
         return redirect(&format!(

@@ -82,6 +82,8 @@ impl State {
             config.access.connect_timeout,
             config.access.response_timeout,
         );
+        let metrics = crate::metrics::Metrics::new();
+        store.bind_metrics(&metrics);
         Some(State {
             store: Arc::new(store),
             sealer: Arc::new(sealer),
@@ -91,7 +93,7 @@ impl State {
             upstreams,
             registry,
             refresher,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: Arc::new(metrics),
             audit: Arc::new(audit),
             legacy: config
                 .legacy
@@ -249,13 +251,13 @@ async fn route(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: IdP metadata not loaded yet\n",
         ),
-        (&Method::GET, "/") => home(state, &req),
-        (&Method::GET, "/whoami") => whoami(state, &req),
-        (&Method::GET, "/auth") => crate::forward_auth::auth(state, &req),
+        (&Method::GET, "/") => home(state, &req).await,
+        (&Method::GET, "/whoami") => whoami(state, &req).await,
+        (&Method::GET, "/auth") => crate::forward_auth::auth(state, &req).await,
         (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(state),
         (&Method::GET, "/login") => login_page(state, &req),
-        (&Method::GET, "/logout") => logout(state, &req),
-        (&Method::GET, "/saml/login") => login(state, &req),
+        (&Method::GET, "/logout") => logout(state, &req).await,
+        (&Method::GET, "/saml/login") => login(state, &req).await,
         (&Method::POST, "/saml/acs") => acs(state, req).await,
         (&Method::GET, "/cns/login") => crate::cns::login(state, &req).await,
         (&Method::GET, "/legacy/login") => crate::legacy::form(state, &req),
@@ -300,8 +302,8 @@ fn not_found() -> Response<Body> {
 // === Routes ===
 
 /// `GET /`: who is signed in, or the login page.
-fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    let name = current_session(state, req).as_ref().map(display_name);
+async fn home(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let name = current_session(state, req).await.as_ref().map(display_name);
     crate::choice::home(state, req, name.as_deref())
 }
 
@@ -367,8 +369,8 @@ fn metrics(state: &State, req: &Request<Incoming>) -> Response<Body> {
     r
 }
 
-fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    match current_session(state, req) {
+async fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    match current_session(state, req).await {
         Some(s) => {
             let body = serde_json::to_string_pretty(&s).unwrap_or_else(|_| "{}".into());
             let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -403,7 +405,7 @@ fn metadata(state: &State, path: &str) -> Response<Body> {
 /// now on, the cookie is cleared), then, when the session's IdP publishes a
 /// SingleLogoutService, sends it a signed LogoutRequest (see [`crate::slo`]); otherwise shows
 /// a page, or returns to `return_to` when allowed.
-fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
+async fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let now = unix((state.clock)());
     let return_to = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "return_to")
@@ -414,13 +416,13 @@ fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
         .and_then(|t| state.config.access.return_to(t, allow_http))
         .map(str::to_owned);
     let mut single_logout = None;
-    if let Some(s) = current_session(state, req) {
+    if let Some(s) = current_session(state, req).await {
         // Fail safe: the session is dead here before the IdP hears of it.
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
-        state.store.revoke_session(&s.sid, remaining);
+        state.store.revoke_session(&s.sid, remaining).await;
         tracing::info!(event = "logout", sid = %s.sid, idp = %s.idp);
         state.metrics.logouts.inc();
-        single_logout = crate::slo::start(state, &s, return_to.clone());
+        single_logout = crate::slo::start(state, &s, return_to.clone()).await;
     }
     let mut r = single_logout.unwrap_or_else(|| {
         signed_out(
@@ -464,7 +466,7 @@ pub(crate) fn signed_out(return_to: Option<&str>, it: &str, en: &str) -> Respons
 }
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
-fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
+async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     let query = req.uri().query().unwrap_or("");
     let mut idp = None;
     let mut level = None;
@@ -554,17 +556,23 @@ fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return internal(e.code()),
     };
-    state.store.put_pending(
-        id.clone(),
-        Pending {
-            idp: idp.entity_id.clone(),
-            level,
-            return_to,
-            issued_at: request.issue_instant(),
-            browser: browser.clone(),
-            request_xml: request.xml().to_owned(),
-        },
-    );
+    let stored = state
+        .store
+        .put_pending(
+            id.clone(),
+            Pending {
+                idp: idp.entity_id.clone(),
+                level,
+                return_to,
+                issued_at: request.issue_instant(),
+                browser: browser.clone(),
+                request_xml: request.xml().to_owned(),
+            },
+        )
+        .await;
+    if let Err(e) = stored {
+        return store_unavailable(state, e);
+    }
     let level_label = level.to_string();
     tracing::info!(
         event = "login_started",
@@ -672,7 +680,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     // Lax session cookie rides along only when the IdP posts from the same site; otherwise
     // the new cookie simply overwrites it in the browser. Fixation is impossible either
     // way: the session ID is always new and chosen here.
-    let previous = current_session(state, &req);
+    let previous = current_session(state, &req).await;
     let mut evidence = audit::Evidence {
         client: req
             .extensions()
@@ -700,7 +708,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             return audit_refusal(state, evidence, f).await;
         }
     };
-    match consume_recorded(state, &body, browser.as_deref(), &mut evidence) {
+    match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
             let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
                 return internal("broker_seal");
@@ -713,18 +721,25 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             }
             if let Some(old) = previous {
                 let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-                state.store.revoke_session(&old.sid, remaining);
+                state.store.revoke_session(&old.sid, remaining).await;
             }
-            let _ = state.store.touch_session(&session.sid, session.iat);
-            // For IdP-initiated logout: the session is found by what the IdP will name.
+            state.store.touch_session(&session.sid, session.iat).await;
+            // For IdP-initiated logout: the session is found by what the IdP will name. A
+            // store failure here costs only that (the login itself is complete and recorded).
             if let Some(index) = &session.session_index {
-                state.store.index_session_for_logout(
-                    &session.idp,
-                    &session.name_id,
-                    index,
-                    &session.sid,
-                    state.config.session_ttl,
-                );
+                if let Err(e) = state
+                    .store
+                    .index_session_for_logout(
+                        &session.idp,
+                        &session.name_id,
+                        index,
+                        &session.sid,
+                        state.config.session_ttl,
+                    )
+                    .await
+                {
+                    tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
+                }
             }
             tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
             let auth = &session.principal.auth;
@@ -798,6 +813,54 @@ pub(crate) async fn timed_append(
     result
 }
 
+/// The stable code of a login refused because the store could not answer.
+pub const STORE_UNAVAILABLE: &str = "broker_store_unavailable";
+
+/// A login step whose store operation failed: refused (fail closed), 503.
+fn store_failure(e: crate::store::StoreError) -> AcsFailure {
+    AcsFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        STORE_UNAVAILABLE,
+        format!("login state store: {}", e.code()),
+    )
+}
+
+/// 503 for `/saml/login` when the pending request could not be stored.
+fn store_unavailable(state: &State, e: crate::store::StoreError) -> Response<Body> {
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[STORE_UNAVAILABLE, ""])
+        .inc();
+    tracing::info!(event = "login_refused", code = %STORE_UNAVAILABLE, detail = %e.code());
+    unavailable_page(STORE_UNAVAILABLE, None)
+}
+
+/// The plain IT/EN "try again later" page with the stable code.
+fn unavailable_page(code: &str, correlation: Option<&str>) -> Response<Body> {
+    let reference = correlation
+        .map(|c| format!(" (rif. {c})"))
+        .unwrap_or_default();
+    let reference_en = correlation
+        .map(|c| format!(" (ref. {c})"))
+        .unwrap_or_default();
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio temporaneamente non disponibile",
+            "Service temporarily unavailable",
+            &format!(
+                "L'accesso non è possibile in questo momento; riprova tra qualche minuto. Codice: {code}{reference}"
+            ),
+            &format!(
+                "Sign-in is not possible right now; please try again in a few minutes. Code: {code}{reference_en}"
+            ),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
 /// 503 when the audit record of a completed login could not be made durable.
 pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
     state
@@ -827,16 +890,16 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
 
 /// The ACS decision for one form body: the session to open and where to send the browser,
 /// or why not. `browser` is the value of the login cookie the request carried.
-pub fn consume(
+pub async fn consume(
     state: &State,
     body: &[u8],
     browser: Option<&str>,
 ) -> Result<(Session, String), AcsFailure> {
-    consume_recorded(state, body, browser, &mut audit::Evidence::default())
+    consume_recorded(state, body, browser, &mut audit::Evidence::default()).await
 }
 
 /// [`consume`], filling `evidence` with what the audit record needs as it goes.
-pub fn consume_recorded(
+pub async fn consume_recorded(
     state: &State,
     body: &[u8],
     browser: Option<&str>,
@@ -865,21 +928,38 @@ pub fn consume_recorded(
         Field::One(v) => String::from_utf8(v).ok(),
         _ => None,
     };
-    let request_id = match relay_state.filter(|r| state.store.get_pending(r).is_some()) {
-        Some(r) => r,
-        None => saml::response_in_response_to(&xml).ok_or_else(|| {
-            bad(
-                "broker_unsolicited",
-                "no InResponseTo (unsolicited responses are refused)",
-            )
-        })?,
+    let found = match relay_state {
+        Some(r) => state
+            .store
+            .get_pending(&r)
+            .await
+            .map_err(store_failure)?
+            .map(|p| (r, p)),
+        None => None,
     };
-    let pending = state.store.get_pending(&request_id).ok_or_else(|| {
-        bad(
-            "broker_unknown_request",
-            "InResponseTo matches no pending request",
-        )
-    })?;
+    let (request_id, pending) = match found {
+        Some(found) => found,
+        None => {
+            let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+                bad(
+                    "broker_unsolicited",
+                    "no InResponseTo (unsolicited responses are refused)",
+                )
+            })?;
+            let pending = state
+                .store
+                .get_pending(&request_id)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(|| {
+                    bad(
+                        "broker_unknown_request",
+                        "InResponseTo matches no pending request",
+                    )
+                })?;
+            (request_id, pending)
+        }
+    };
     evidence.request_id = Some(request_id.clone());
     evidence.request_issue_instant = Some(pending.issued_at);
     evidence.request_xml = Some(pending.request_xml.clone());
@@ -947,7 +1027,13 @@ pub fn consume_recorded(
     });
     evidence.authn_instant = Some(assertion.authn_instant);
     // One winner per request and per assertion, even under concurrent submits.
-    if state.store.take_pending(&request_id).is_none() {
+    if state
+        .store
+        .take_pending(&request_id)
+        .await
+        .map_err(store_failure)?
+        .is_none()
+    {
         return Err(AcsFailure::new(
             StatusCode::FORBIDDEN,
             "broker_replay",
@@ -959,7 +1045,12 @@ pub fn consume_recorded(
         .duration_since(now)
         .unwrap_or(Duration::ZERO)
         + state.config.clock_skew;
-    if !state.store.consume_assertion(&assertion.id, lifetime) {
+    if !state
+        .store
+        .consume_assertion(&assertion.id, lifetime)
+        .await
+        .map_err(store_failure)?
+    {
         return Err(AcsFailure::new(
             StatusCode::FORBIDDEN,
             "broker_replay",
@@ -1101,6 +1192,9 @@ fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Respo
         correlation = %correlation,
         detail = %f.detail,
     );
+    if f.status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable_page(f.code, Some(&correlation));
+    }
     let page = pages::login_failed(&pages::Failure {
         code: f.code,
         correlation: &correlation,
@@ -1119,9 +1213,11 @@ fn federation_label(f: saml::Federation) -> &'static str {
     }
 }
 
-pub(crate) fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
+pub(crate) async fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
     let now = unix((state.clock)());
-    crate::forward_auth::view(state, req, now).map(|v| v.session.clone())
+    crate::forward_auth::view(state, req, now)
+        .await
+        .map(|v| v.session.clone())
 }
 
 fn display_name(s: &Session) -> String {

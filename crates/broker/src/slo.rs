@@ -60,7 +60,7 @@ fn configured_binding(state: &State) -> &'static str {
 /// Sends the signed LogoutRequest for `session` (already revoked locally) when its IdP
 /// publishes a SingleLogoutService. `None` means "local logout only": the IdP is no longer
 /// trusted, publishes no endpoint, or the message could not be built (logged).
-pub(crate) fn start(
+pub(crate) async fn start(
     state: &State,
     session: &Session,
     return_to: Option<String>,
@@ -95,14 +95,17 @@ pub(crate) fn start(
     );
     match response {
         Ok(r) => {
-            state.store.put_pending_logout(
-                id.clone(),
-                PendingLogout {
-                    idp: idp.entity_id.clone(),
-                    issued_at: request.issue_instant(),
-                    return_to,
-                },
-            );
+            let pending = PendingLogout {
+                idp: idp.entity_id.clone(),
+                issued_at: request.issue_instant(),
+                return_to,
+            };
+            // Without its pending state the IdP's answer could not be checked: logout stays
+            // local (the session is already revoked).
+            if let Err(e) = state.store.put_pending_logout(id.clone(), pending).await {
+                tracing::warn!(event = "slo_not_sent", code = %e.code());
+                return None;
+            }
             tracing::info!(event = "slo_started", logout_request_id = %id, idp = %idp.entity_id, sid = %session.sid);
             state
                 .metrics
@@ -189,22 +192,33 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
         Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
     match msg.kind() {
-        SloKind::Response => logout_response(state, &msg),
-        SloKind::Request => logout_request(state, &msg),
+        SloKind::Response => logout_response(state, &msg).await,
+        SloKind::Request => logout_request(state, &msg).await,
     }
 }
 
 /// The IdP's answer to our LogoutRequest.
-fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
+async fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
     // RelayState (our request ID) first, else the untrusted InResponseTo: a lookup key only;
     // validation requires the signed InResponseTo to equal the pending request's ID.
-    let key = msg
-        .relay_state()
-        .filter(|r| state.store.get_pending_logout(r).is_some())
-        .map(str::to_owned)
-        .or_else(|| msg.in_response_to_hint());
-    let Some((id, pending)) = key.and_then(|k| state.store.get_pending_logout(&k).map(|p| (k, p)))
-    else {
+    let mut found = None;
+    for key in [
+        msg.relay_state().map(str::to_owned),
+        msg.in_response_to_hint(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match state.store.get_pending_logout(&key).await {
+            Ok(Some(p)) => {
+                found = Some((key, p));
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return store_unavailable(state, e),
+        }
+    }
+    let Some((id, pending)) = found else {
         return refused(
             state,
             StatusCode::BAD_REQUEST,
@@ -241,7 +255,11 @@ fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
         }
     }
     // One winner per pending logout, even under concurrent submits.
-    if state.store.take_pending_logout(&id).is_none() {
+    let taken = match state.store.take_pending_logout(&id).await {
+        Ok(t) => t,
+        Err(e) => return store_unavailable(state, e),
+    };
+    if taken.is_none() {
         return refused(
             state,
             StatusCode::BAD_REQUEST,
@@ -279,7 +297,7 @@ fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
 }
 
 /// An IdP-initiated LogoutRequest: verify, end every matching session, answer signed.
-fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
+async fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
     let now = (state.clock)();
     // The Issuer picks the keys (untrusted lookup key); validation checks it again.
     let Some(entry) = msg
@@ -309,10 +327,15 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
         .remember_until
         .duration_since(now)
         .unwrap_or(Duration::ZERO);
-    if !state
+    let first = match state
         .store
         .consume_logout_request(&format!("{}\u{0}{}", valid.issuer, valid.id), remember)
+        .await
     {
+        Ok(first) => first,
+        Err(e) => return store_unavailable(state, e),
+    };
+    if !first {
         return refused(
             state,
             StatusCode::BAD_REQUEST,
@@ -322,11 +345,19 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
     }
     let mut ended = 0u64;
     for index in &valid.session_indexes {
-        if let Some(sid) = state
+        let sid = match state
             .store
             .session_for_logout(&valid.issuer, &valid.name_id, index)
+            .await
         {
-            state.store.revoke_session(&sid, state.config.session_ttl);
+            Ok(sid) => sid,
+            Err(e) => return store_unavailable(state, e),
+        };
+        if let Some(sid) = sid {
+            state
+                .store
+                .revoke_session(&sid, state.config.session_ttl)
+                .await;
             tracing::info!(event = "logout", sid = %sid, idp = %valid.issuer);
             ended += 1;
         }
@@ -376,6 +407,17 @@ fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
 }
 
 /// A refused `/saml/slo` message: counted, logged, and a plain 4xx page with the code.
+/// A logout message that could not be handled because the shared store did not answer: 503,
+/// nothing consumed (the IdP or the browser may retry).
+fn store_unavailable(state: &State, e: crate::store::StoreError) -> Response<Body> {
+    refused(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        crate::server::STORE_UNAVAILABLE,
+        e.code(),
+    )
+}
+
 fn refused(state: &State, status: StatusCode, code: &'static str, detail: &str) -> Response<Body> {
     state.metrics.slo_refused.with_label_values(&[code]).inc();
     tracing::info!(event = "slo_refused", code = %code, detail = %detail);

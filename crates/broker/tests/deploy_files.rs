@@ -1,7 +1,8 @@
 //! The monitoring files in deploy/ speak about metrics that exist: every `varco_*` name in
 //! the Grafana dashboard and the Prometheus alert rules (and their unit tests) is a family
 //! `crates/broker/src/metrics.rs` registers, every registered family is rendered on a
-//! scrape, and the rules pass the real `promtool check rules` and `promtool test rules`.
+//! scrape and has a row in the docs/OPERATIONS.md metrics table, and the rules pass the real
+//! `promtool check rules` and `promtool test rules`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -98,6 +99,12 @@ fn every_named_family_is_exported() {
     m.audit_failures
         .with_label_values(&["audit_unavailable"])
         .inc();
+    m.store_duration
+        .with_label_values(&["take_pending"])
+        .observe(0.000_3);
+    m.store_errors
+        .with_label_values(&["take_pending", "store_timeout"])
+        .inc();
     // Metadata families come from the sources' statistics: a loaded file with validUntil,
     // and an unreachable URL (failure counters).
     let dir = std::env::temp_dir().join(format!("varco-deploy-files-{}", std::process::id()));
@@ -178,6 +185,17 @@ fn alert_rules_pass_promtool() {
             "promtool {args:?}:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_metric_is_documented_in_operations() {
+    let ops = std::fs::read_to_string(deploy().join("../docs/OPERATIONS.md")).unwrap();
+    for name in names::ALL {
+        assert!(
+            ops.contains(&format!("| `{name}` |")),
+            "{name} has no row in the docs/OPERATIONS.md metrics table"
         );
     }
 }

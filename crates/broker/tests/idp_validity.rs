@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use broker::server::consume;
-use fixture::{BROWSER, config, fixture_now, signed_body, state};
+use fixture::{BROWSER, config, fixture_now, ready, signed_body, state};
 
 static OFFSET: AtomicU64 = AtomicU64::new(0);
 
@@ -46,10 +46,11 @@ fn the_acs_refuses_an_idp_past_its_valid_until_without_a_refresh() {
             .valid_until,
         saml::parse_instant("2025-03-14T09:27:30Z")
     );
-    consume(&s, signed_body().as_bytes(), Some(BROWSER)).unwrap_or_else(|f| panic!("{}", f.code()));
+    ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
+        .unwrap_or_else(|f| panic!("{}", f.code()));
 
     let s = state(&config, clock);
     OFFSET.store(31, Ordering::SeqCst);
-    let refused = consume(&s, signed_body().as_bytes(), Some(BROWSER)).unwrap_err();
+    let refused = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER))).unwrap_err();
     assert_eq!(refused.code(), "broker_unknown_idp");
 }

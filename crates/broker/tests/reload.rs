@@ -17,7 +17,7 @@ use broker::config::Overrides;
 use broker::reload::{Live, Outcome, Trigger, restart_only};
 use broker::server::consume;
 use broker::session::{Purpose, Session};
-use fixture::{BROWSER, REQUEST_ID, config, config_with, fixture_now, signed_body, state};
+use fixture::{BROWSER, REQUEST_ID, config, config_with, fixture_now, ready, signed_body, state};
 
 /// `config_with` writes one file per process: tests here run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -64,12 +64,17 @@ fn a_valid_file_is_swapped_in_and_what_must_survive_survives() {
     );
     let ephemeral_kid = before.config.access.keys.active().unwrap().kid().to_owned();
     // A pending login started before the reload (a copy of the fixture's).
-    before.store.put_pending(
-        "_pending-across-reload".into(),
-        before.store.get_pending(REQUEST_ID).unwrap(),
-    );
+    let pending = ready(before.store.get_pending(REQUEST_ID))
+        .unwrap()
+        .unwrap();
+    ready(
+        before
+            .store
+            .put_pending("_pending-across-reload".into(), pending),
+    )
+    .unwrap();
     // A session sealed before the reload.
-    let (session, _) = consume(&before, signed_body().as_bytes(), Some(BROWSER))
+    let (session, _) = ready(consume(&before, signed_body().as_bytes(), Some(BROWSER)))
         .unwrap_or_else(|f| panic!("{}", f.code()));
     let cookie = before.sealer.seal(Purpose::Session, &session).unwrap();
 
@@ -102,7 +107,11 @@ fn a_valid_file_is_swapped_in_and_what_must_survive_survives() {
     );
     let opened: Session = after.sealer.open(Purpose::Session, &cookie).unwrap();
     assert_eq!(opened, session);
-    assert!(after.store.get_pending("_pending-across-reload").is_some());
+    assert!(
+        ready(after.store.get_pending("_pending-across-reload"))
+            .unwrap()
+            .is_some()
+    );
     assert!(Arc::ptr_eq(&before.store, &after.store));
     assert!(Arc::ptr_eq(&before.metrics, &after.metrics));
     assert_eq!(

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use broker::forward_auth::{Peer, auth};
 use broker::server::consume;
 use broker::session::Purpose;
-use fixture::{BROWSER, config, fixture_now, signed_body, state};
+use fixture::{BROWSER, config, fixture_now, ready, signed_body, state};
 
 /// Seconds added to the fixture's instant; the clock every handler reads.
 static OFFSET: AtomicU64 = AtomicU64::new(0);
@@ -33,14 +33,14 @@ fn check(s: &broker::server::State, cookie: &str) -> u16 {
         .extension(Peer("127.0.0.1:40000".parse().unwrap()))
         .body(())
         .unwrap();
-    auth(s, &req).status().as_u16()
+    ready(auth(s, &req)).status().as_u16()
 }
 
 fn logged_in(extra: &str) -> (broker::server::State, String) {
     OFFSET.store(0, Ordering::SeqCst);
     let config = config(extra);
     let s = state(&config, clock);
-    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+    let (session, _) = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
         .unwrap_or_else(|f| panic!("{}", f.code()));
     let cookie = s.sealer.seal(Purpose::Session, &session).unwrap();
     (s, cookie)
@@ -98,7 +98,7 @@ fn idle_timeout_can_be_disabled() {
     let config = fixture::config_with("idle_timeout_seconds = 0", "");
     assert_eq!(config.idle_timeout, None);
     let s = state(&config, clock);
-    let (session, _) = consume(&s, signed_body().as_bytes(), Some(BROWSER))
+    let (session, _) = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
         .unwrap_or_else(|f| panic!("{}", f.code()));
     let cookie = s.sealer.seal(Purpose::Session, &session).unwrap();
     assert_eq!(check(&s, &cookie), 200);

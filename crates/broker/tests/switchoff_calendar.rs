@@ -158,7 +158,7 @@ fn check(s: &State, session: &str, path: &str) -> u16 {
         .extension(Peer("127.0.0.1:40000".parse().unwrap()))
         .body(())
         .unwrap();
-    auth(s, &req).status().as_u16()
+    runtime().block_on(auth(s, &req)).status().as_u16()
 }
 
 #[test]

@@ -1,0 +1,513 @@
+//! The Redis store against a real `redis-server` started here on a Unix socket in a temp
+//! dir: two stores stand for two replicas. One-time use holds across them (pending requests,
+//! Assertion IDs, also under concurrent submits through the whole ACS path), logout on one
+//! holds on the other, a Redis outage fails logins closed while sessions keep being answered
+//! from the replica's own memory (also when Redis stops answering rather than refusing), and
+//! everything recovers by itself when Redis is back.
+//! The `[store]` configuration is validated before anything connects.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::store::{Activity, Pending, Store, StoreError};
+use broker::store_redis::{RedisOptions, RedisStore};
+use fixture::{BROWSER, config, fixture_now, put_fixture_pending, signed_body, state_with_store};
+
+/// A `redis-server` on a Unix socket in its own temp dir, killed on drop.
+struct Redis {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start(name: &str) -> Redis {
+        let dir = std::env::temp_dir().join(format!("varco-redis-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis { dir, child: None };
+        r.restart();
+        r
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket().display())
+    }
+
+    fn restart(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(self.socket())
+            .args([
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; `make deps` installs it)");
+        self.child = Some(child);
+        wait_for(&self.socket());
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.socket());
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Until the socket answers a connection (bounded: 10 s).
+fn wait_for(socket: &Path) {
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server did not open {}", socket.display());
+}
+
+fn options(url: &str) -> RedisOptions {
+    RedisOptions {
+        url: url.to_owned(),
+        key_prefix: "test:".into(),
+        connect_timeout: Duration::from_millis(500),
+        command_timeout: Duration::from_millis(500),
+        pool_size: 2,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn redis_store(rt: &tokio::runtime::Runtime, url: &str) -> Store {
+    let _in = rt.enter();
+    Store::Redis(
+        RedisStore::new(
+            &options(url),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+        .unwrap(),
+    )
+}
+
+fn pending(browser: &str) -> Pending {
+    Pending {
+        idp: "https://idp.example.org".into(),
+        level: saml::Level::L3,
+        return_to: "/area?x=1".into(),
+        issued_at: fixture_now(),
+        browser: browser.into(),
+        request_xml: "<samlp:AuthnRequest/>".into(),
+    }
+}
+
+/// Retries `f` until it is `Ok` (bounded: 10 s): the first command after Redis comes back
+/// may still see the old connection fail.
+async fn eventually<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..100 {
+        if let Ok(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store did not recover");
+}
+
+#[test]
+fn pending_requests_round_trip_and_are_taken_once_across_replicas() {
+    let redis = Redis::start("pending");
+    let rt = runtime();
+    let (a, b) = (
+        redis_store(&rt, &redis.url()),
+        redis_store(&rt, &redis.url()),
+    );
+    rt.block_on(async {
+        a.put_pending("_r1".into(), pending("b1")).await.unwrap();
+        let read = b.get_pending("_r1").await.unwrap().unwrap();
+        assert_eq!(read.idp, "https://idp.example.org");
+        assert_eq!(read.level, saml::Level::L3);
+        assert_eq!(read.return_to, "/area?x=1");
+        assert_eq!(read.issued_at, fixture_now());
+        assert_eq!(read.browser, "b1");
+        assert_eq!(read.request_xml, "<samlp:AuthnRequest/>");
+        assert!(b.get_pending("_unknown").await.unwrap().is_none());
+        assert!(b.get_pending(&"x".repeat(10_000)).await.unwrap().is_none());
+    });
+    // Twenty concurrent takes, half on each replica: one winner.
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let winners: usize = rt.block_on(async {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { s.take_pending("_r1").await.unwrap().is_some() })
+            })
+            .collect();
+        let mut n = 0;
+        for t in tasks {
+            n += usize::from(t.await.unwrap());
+        }
+        n
+    });
+    assert_eq!(winners, 1);
+}
+
+#[test]
+fn assertion_ids_are_consumed_once_across_replicas_even_concurrently() {
+    let redis = Redis::start("assertion");
+    let rt = runtime();
+    let (a, b) = (
+        Arc::new(redis_store(&rt, &redis.url())),
+        Arc::new(redis_store(&rt, &redis.url())),
+    );
+    let firsts: usize = rt.block_on(async {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    s.consume_assertion("_assertion-1", Duration::from_secs(60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut n = 0;
+        for t in tasks {
+            n += usize::from(t.await.unwrap());
+        }
+        n
+    });
+    assert_eq!(firsts, 1);
+    rt.block_on(async {
+        assert!(
+            a.consume_assertion("_assertion-2", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !b.consume_assertion("_assertion-2", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+    });
+}
+
+/// The whole ACS decision on two replicas sharing Redis, the same Response submitted 20
+/// times at once (10 per replica): exactly one session.
+#[test]
+fn concurrent_replays_of_one_response_across_replicas_open_one_session() {
+    let redis = Redis::start("acs");
+    let rt = runtime();
+    let config = config("");
+    let a = {
+        let store = redis_store(&rt, &redis.url());
+        rt.block_on(put_fixture_pending(&store)).unwrap();
+        Arc::new(state_with_store(
+            &config,
+            fixture_now,
+            broker::audit::Sink::Off,
+            store,
+        ))
+    };
+    let b = Arc::new(state_with_store(
+        &config,
+        fixture_now,
+        broker::audit::Sink::Off,
+        redis_store(&rt, &redis.url()),
+    ));
+    let body = Arc::new(signed_body());
+    let outcomes: Vec<Result<String, &'static str>> = rt.block_on(async {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let body = body.clone();
+                tokio::spawn(async move {
+                    broker::server::consume(&s, body.as_bytes(), Some(BROWSER))
+                        .await
+                        .map(|(session, _)| session.sid)
+                        .map_err(|f| f.code())
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let sessions = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(sessions, 1, "{outcomes:?}");
+    for o in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert!(
+            matches!(*o, "broker_replay" | "broker_unknown_request"),
+            "{o}"
+        );
+    }
+}
+
+#[test]
+fn logout_on_one_replica_holds_on_the_other_and_activity_is_shared() {
+    let redis = Redis::start("sessions");
+    let rt = runtime();
+    let (a, b) = (
+        redis_store(&rt, &redis.url()),
+        redis_store(&rt, &redis.url()),
+    );
+    rt.block_on(async {
+        assert_eq!(a.check_session("s1", 100).await, Activity::Seen(None));
+        assert_eq!(b.check_session("s1", 150).await, Activity::Seen(Some(100)));
+        assert_eq!(a.check_session("s1", 160).await, Activity::Seen(Some(150)));
+        b.revoke_session("s1", Duration::from_secs(60)).await;
+        assert_eq!(a.check_session("s1", 170).await, Activity::Revoked);
+        assert_eq!(b.check_session("s1", 170).await, Activity::Revoked);
+        assert_eq!(a.check_session("s2", 170).await, Activity::Seen(None));
+    });
+}
+
+#[test]
+fn redis_down_fails_logins_closed_keeps_sessions_and_recovers_by_itself() {
+    let mut redis = Redis::start("outage");
+    let rt = runtime();
+    let metrics = broker::metrics::Metrics::new();
+    let (a, b) = (
+        redis_store(&rt, &redis.url()),
+        redis_store(&rt, &redis.url()),
+    );
+    a.bind_metrics(&metrics);
+    rt.block_on(async {
+        a.put_pending("_before".into(), pending("b")).await.unwrap();
+        assert_eq!(a.check_session("live", 100).await, Activity::Seen(None));
+        assert_eq!(a.check_session("ended", 100).await, Activity::Seen(None));
+        b.revoke_session("ended", Duration::from_secs(600)).await;
+        // Seen revoked on A once: A remembers it.
+        assert_eq!(a.check_session("ended", 110).await, Activity::Revoked);
+    });
+
+    redis.stop();
+    rt.block_on(async {
+        // Every login-state operation fails, none passes by default.
+        for _ in 0..2 {
+            assert!(a.put_pending("_during".into(), pending("b")).await.is_err());
+            assert!(a.get_pending("_before").await.is_err());
+            assert!(a.take_pending("_before").await.is_err());
+            assert!(
+                a.consume_assertion("_x", Duration::from_secs(60))
+                    .await
+                    .is_err()
+            );
+        }
+        // Sessions: answered from A's memory.
+        assert_eq!(
+            a.check_session("live", 130).await,
+            Activity::Seen(Some(100))
+        );
+        assert_eq!(a.check_session("ended", 130).await, Activity::Revoked);
+        // A logout during the outage holds on A at once...
+        a.revoke_session("live", Duration::from_secs(600)).await;
+        assert_eq!(a.check_session("live", 140).await, Activity::Revoked);
+    });
+    let errors = |code: &str| {
+        metrics
+            .store_errors
+            .with_label_values(&["put_pending", code])
+            .get()
+    };
+    assert_eq!(errors("store_unavailable") + errors("store_timeout"), 2);
+
+    redis.restart();
+    rt.block_on(async {
+        eventually(|| a.put_pending("_after".into(), pending("b"))).await;
+        assert!(a.take_pending("_after").await.unwrap().is_some());
+        // ...and reaches Redis (so B) once A talks to Redis again.
+        for _ in 0..100 {
+            let _ = a.check_session("other", 200).await;
+            if b.check_session("live", 200).await == Activity::Revoked {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(b.check_session("live", 201).await, Activity::Revoked);
+    });
+}
+
+/// A Redis that accepts commands but does not answer (`CLIENT PAUSE`): logins fail with
+/// `store_timeout` after `command_timeout_ms`, never pass; sessions are answered from memory.
+#[test]
+fn a_redis_that_stops_answering_times_out_logins_and_keeps_sessions() {
+    let redis = Redis::start("paused");
+    let rt = runtime();
+    let metrics = broker::metrics::Metrics::new();
+    let a = redis_store(&rt, &redis.url());
+    a.bind_metrics(&metrics);
+    rt.block_on(async {
+        assert_eq!(a.check_session("live", 100).await, Activity::Seen(None));
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(3000)
+            .arg("ALL")
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.put_pending("_p".into(), pending("b")).await.unwrap_err(),
+            StoreError::Timeout
+        );
+        assert_eq!(
+            a.consume_assertion("_x", Duration::from_secs(60))
+                .await
+                .unwrap_err(),
+            StoreError::Timeout
+        );
+        assert_eq!(
+            a.check_session("live", 130).await,
+            Activity::Seen(Some(100))
+        );
+        // Answers again once the pause ends.
+        eventually(|| a.put_pending("_p".into(), pending("b"))).await;
+    });
+    let timeouts = |op: &str| {
+        metrics
+            .store_errors
+            .with_label_values(&[op, "store_timeout"])
+            .get()
+    };
+    assert!(timeouts("put_pending") >= 1);
+    assert_eq!(timeouts("consume_assertion"), 1);
+}
+
+#[test]
+fn a_value_varco_did_not_write_is_an_error_not_a_login() {
+    let redis = Redis::start("corrupt");
+    let rt = runtime();
+    let a = redis_store(&rt, &redis.url());
+    rt.block_on(async {
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("SET")
+            .arg("test:pending:_bad")
+            .arg("{not json")
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.get_pending("_bad").await.unwrap_err(),
+            StoreError::Corrupt
+        );
+        // Keys live under the configured prefix only.
+        a.put_pending("_mine".into(), pending("b")).await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(keys.iter().all(|k| k.starts_with("test:")), "{keys:?}");
+    });
+}
+
+#[test]
+fn store_configuration_is_validated_before_anything_connects() {
+    let problems = |extra: &str| -> Vec<String> {
+        match fixture::try_config_with("", extra) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.into_iter().map(|p| p.key).collect(),
+        }
+    };
+    assert!(problems("").is_empty());
+    assert!(problems("[store]\nbackend = \"memory\"").is_empty());
+    // Nothing listens there: still a valid configuration.
+    assert!(problems("[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"").is_empty());
+    assert_eq!(
+        problems("[store]\nbackend = \"memcached\""),
+        ["store.backend"]
+    );
+    assert_eq!(problems("[store]\nbackend = \"redis\""), ["store.url"]);
+    assert_eq!(
+        problems("[store]\nbackend = \"redis\"\nurl = \"rediss://r.example.org/\""),
+        ["store.url"]
+    );
+    assert_eq!(
+        problems("[store]\nbackend = \"redis\"\nurl = \"http://r.example.org/\""),
+        ["store.url"]
+    );
+    assert_eq!(
+        problems("[store]\nurl = \"redis://127.0.0.1/\""),
+        ["store.url"],
+        "a URL with the memory backend is a mistake"
+    );
+    assert_eq!(
+        problems("[store]\nbackend = \"redis\"\nurl_file = \"/nonexistent/redis-url\""),
+        ["store.url_file"]
+    );
+    assert_eq!(
+        problems(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1/\"\npool_size = 0\n\
+             command_timeout_ms = 0\nconnect_timeout_ms = 0\nkey_prefix = \"a b\""
+        ),
+        [
+            "store.connect_timeout_ms",
+            "store.command_timeout_ms",
+            "store.pool_size",
+            "store.key_prefix"
+        ]
+    );
+    let secret = std::env::temp_dir().join(format!("varco-redis-url-{}", std::process::id()));
+    std::fs::write(&secret, "redis://:s3cret@127.0.0.1:6379/2\n").unwrap();
+    let config = fixture::try_config_with(
+        "",
+        &format!(
+            "[store]\nbackend = \"redis\"\nurl_file = \"{}\"",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    match &config.store {
+        broker::config::StoreBackend::Redis(o) => {
+            assert_eq!(o.url, "redis://:s3cret@127.0.0.1:6379/2");
+            assert!(
+                !format!("{o:?}").contains("s3cret"),
+                "the password is never printed"
+            );
+        }
+        broker::config::StoreBackend::Memory => panic!("memory"),
+    }
+    let _ = std::fs::remove_file(secret);
+}

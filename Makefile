@@ -49,8 +49,11 @@ load-acs: ## logins: ACS maximum, ACS at RATE (default 2000/s), full logins (cra
 soak: ## full logins at RATE (default 250/s) for SECONDS_ (default 600); errors and RSS growth
 	./scripts/soak.sh
 
-compare-pysaml2: ## the same signed Responses validated by Varco and by pysaml2 (both backends)
+compare-pysaml2: ## the same signed Responses validated by Varco and by pysaml2 (three backends)
 	./scripts/compare-pysaml2.sh
+
+profile-acs: ## callgrind instruction counts of the ACS path, in process and in the live server
+	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load

@@ -10,11 +10,11 @@
 #      closed loop.
 # Varco is pinned to VARCO_CPUS, the load generator and the IdP to LOADGEN_CPUS.
 #
-# Usage: scripts/load-acs.sh            environment: N (10000), RATE (2000), CONNS (64),
+# Usage: scripts/load-acs.sh            environment: N (5000), RATE (2000), CONNS (64),
 #        FULL_N (2000), VARCO_CPUS (1), LOADGEN_CPUS (0), AUDIT (on | off | a directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-10000}
+N=${N:-5000}
 RATE=${RATE:-2000}
 CONNS=${CONNS:-64}
 FULL_N=${FULL_N:-2000}

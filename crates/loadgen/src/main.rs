@@ -34,7 +34,8 @@
 //! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--idp-key rsa2048|p256`
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
-//! 60), `--keep` (keep the scratch directory), `--callgrind FILE` (`acs` only: run Varco
+//! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
+//! the directory removed all the same unless kept), `--callgrind FILE` (`acs` only: run Varco
 //! under `valgrind --tool=callgrind`, instrumented only while the Responses are posted). Exit status 0 when every login succeeded, 1
 //! when any failed, 2 on a setup error.
 
@@ -647,7 +648,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(o)) {
+    // On Ctrl-C or SIGTERM the run future is dropped, and with it the stack: Varco and the
+    // IdP are killed and the scratch directory removed, instead of being left behind.
+    let outcome = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("signal handler: {e}"))?;
+        tokio::select! {
+            r = run(o) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+            _ = term.recv() => Err("terminated".to_owned()),
+        }
+    });
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

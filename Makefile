@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debian packages the test suite drives as real components.
 TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server
 
-.PHONY: help run test deps fmt-check lint unit bench load fuzz-smoke
+.PHONY: help run test deps fmt-check lint unit bench load load-auth load-acs soak compare-pysaml2 profile-acs fuzz-smoke
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -38,8 +38,22 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p broker --bench acs --locked
 	$(CARGO) bench -p broker --bench audit --locked
 
-load: ## load harness: /auth with a session vs nginx `return 204` (wrk; docs/PERFORMANCE.md)
+load: load-auth load-acs ## both load harnesses below (docs/PERFORMANCE.md)
+
+load-auth: ## /auth with a session vs nginx `return 204` (wrk)
 	./scripts/load-auth.sh
+
+load-acs: ## logins: ACS maximum, ACS at RATE (default 2000/s), full logins (crates/loadgen)
+	./scripts/load-acs.sh
+
+soak: ## full logins at RATE (default 250/s) for SECONDS_ (default 600); errors and RSS growth
+	./scripts/soak.sh
+
+compare-pysaml2: ## the same signed Responses validated by Varco and by pysaml2 (three backends)
+	./scripts/compare-pysaml2.sh
+
+profile-acs: ## callgrind instruction counts of the ACS path, in process and in the live server
+	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load

@@ -1,0 +1,670 @@
+//! # varco-loadgen: the login load generator of the performance harness
+//!
+//! Starts the built `varco` and `varco-dev-idp` (release by default) on loopback, with
+//! durable audit and replay protection on as in production, and drives real logins over
+//! HTTP. Nothing of Varco is linked in: it talks to the binaries like a browser would.
+//!
+//! ```text
+//! varco-loadgen acs      [--n N] [--concurrency C | --rate R] [options]
+//! varco-loadgen full     [--n N | --duration S] [--concurrency C | --rate R] [options]
+//! varco-loadgen fixtures --n N --out DIR [options]
+//! ```
+//!
+//! - `acs`: first prepares N logins, each a pending AuthnRequest started at Varco's
+//!   `/saml/login` (its own login cookie) and answered by the demo IdP with its own signed
+//!   Response; then posts the N Responses to `/saml/acs` and measures only that phase:
+//!   logins/s, latency percentiles, Varco's CPU time per login (`/proc/<pid>/stat`) and its
+//!   peak RSS (`VmHWM`). The Responses are valid for 5 minutes: keep N within that.
+//! - `full`: each login is the whole round (`/saml/login`, with Varco's RSA-2048
+//!   AuthnRequest signature; the IdP's page and answer; `/saml/acs`); the latency is the
+//!   round's, and Varco's own share (login + ACS) is reported apart. With `--duration` it is
+//!   a soak: RSS is sampled every `--sample` seconds and its growth reported.
+//! - `fixtures`: prepares N Responses and writes them to DIR (`responses/NNNNN.b64`, the
+//!   `SAMLResponse` values; `manifest.tsv`, one line per file with the RelayState, which is
+//!   the request ID; `idp-metadata.xml`; `sp.env`), for `varco-validate-files` and
+//!   `scripts/pysaml2-validate.py`.
+//!
+//! Closed loop by default (`--concurrency` connections, each sending its next login as soon
+//! as the previous one is answered); `--rate R` is an open loop: login i is due at
+//! `start + i/R` and its latency counts from then, so a server that falls behind is charged
+//! for the wait (no coordinated omission), with at most `--concurrency` in flight.
+//!
+//! Options: `--bin-dir DIR` (default `target/release`), `--varco-cpus LIST` and
+//! `--idp-cpus LIST` (`taskset -c`), `--audit on|off|DIR` (default `on`: the chain in the
+//! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--idp-key rsa2048|p256`
+//! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
+//! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
+//! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
+//! the directory removed all the same unless kept), `--callgrind FILE` (`acs` only: run Varco
+//! under `valgrind --tool=callgrind`, instrumented only while the Responses are posted). Exit status 0 when every login succeeded, 1
+//! when any failed, 2 on a setup error.
+
+mod http;
+mod stack;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+
+use http::{Conn, form_action, form_input, pct, split_url};
+use stack::{Stack, StackOptions, cpu_time, status_kb};
+
+struct Options {
+    mode: String,
+    n: usize,
+    concurrency: usize,
+    prepare_concurrency: usize,
+    rate: Option<f64>,
+    duration: Option<f64>,
+    sample: f64,
+    warmup: f64,
+    out: Option<PathBuf>,
+    stack: StackOptions,
+}
+
+fn usage() -> String {
+    "usage: varco-loadgen acs|full|fixtures [--n N] [--concurrency C] [--rate R] \
+     [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
+     [--idp-cpus LIST] [--audit on|off|DIR] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
+     [--callgrind FILE] [--keep]"
+        .into()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().ok_or_else(usage)?;
+    if !["acs", "full", "fixtures"].contains(&mode.as_str()) {
+        return Err(usage());
+    }
+    let mut o = Options {
+        mode,
+        n: 2000,
+        concurrency: 32,
+        prepare_concurrency: 8,
+        rate: None,
+        duration: None,
+        sample: 5.0,
+        warmup: 60.0,
+        out: None,
+        stack: StackOptions {
+            bin_dir: PathBuf::from("target/release"),
+            varco_cpus: None,
+            idp_cpus: None,
+            audit: "on".into(),
+            idp_key: "rsa2048".into(),
+            keep: false,
+            callgrind: None,
+        },
+    };
+    while let Some(flag) = args.next() {
+        if flag == "--keep" {
+            o.stack.keep = true;
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| format!("{flag} {v}: a positive number"))
+        };
+        match flag.as_str() {
+            "--n" => o.n = num(&value)? as usize,
+            "--concurrency" => o.concurrency = num(&value)? as usize,
+            "--prepare-concurrency" => o.prepare_concurrency = num(&value)? as usize,
+            "--rate" => o.rate = Some(num(&value)?),
+            "--duration" => o.duration = Some(num(&value)?),
+            "--sample" => o.sample = num(&value)?,
+            "--warmup" => o.warmup = value.parse().map_err(|_| "--warmup: seconds")?,
+            "--out" => o.out = Some(PathBuf::from(value)),
+            "--bin-dir" => o.stack.bin_dir = PathBuf::from(value),
+            "--varco-cpus" => o.stack.varco_cpus = Some(value),
+            "--idp-cpus" => o.stack.idp_cpus = Some(value),
+            "--audit" => o.stack.audit = value,
+            "--idp-key" => o.stack.idp_key = value,
+            "--callgrind" => o.stack.callgrind = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown option {flag}\n{}", usage())),
+        }
+    }
+    if o.duration.is_some() && o.mode != "full" {
+        return Err("--duration is for `full` (a soak needs fresh Responses all along)".into());
+    }
+    if o.duration.is_some() && o.rate.is_none() {
+        return Err("--duration needs --rate (a soak runs at a fixed rate)".into());
+    }
+    Ok(o)
+}
+
+/// One prepared login: the ACS form body and the browser's login cookie.
+struct Prepared {
+    cookie: String,
+    body: Bytes,
+    relay_state: String,
+    saml_response: String,
+}
+
+/// The addresses and names a worker needs.
+struct Target {
+    varco: String,
+    idp_host: String,
+    login_path: String,
+}
+
+/// Connections of one worker: to Varco and to the IdP.
+struct Worker {
+    varco: Conn,
+    idp: Conn,
+}
+
+impl Worker {
+    fn new(t: &Target) -> Worker {
+        Worker {
+            varco: Conn::new(&t.varco),
+            idp: Conn::new(&t.idp_host),
+        }
+    }
+
+    /// `/saml/login` at Varco (returns the time Varco took), then the IdP's login page and
+    /// answer: a signed Response for a pending request.
+    async fn prepare(&mut self, t: &Target) -> Result<(Prepared, Duration), String> {
+        let start = Instant::now();
+        let login = self
+            .varco
+            .send("GET", &t.login_path, &[], Bytes::new())
+            .await?;
+        let varco_time = start.elapsed();
+        if login.status != 302 {
+            return Err(format!("/saml/login {}", login.status));
+        }
+        let cookie = login
+            .set_cookie("varco_login")
+            .ok_or("/saml/login set no varco_login cookie")?;
+        let location = login.header("location").ok_or("no Location")?.to_owned();
+        let (_, sso) = split_url(&location).ok_or("Location is not http://")?;
+        let page = self.idp.send("GET", sso, &[], Bytes::new()).await?;
+        if page.status != 200 {
+            return Err(format!("IdP /sso {}: {}", page.status, page.text()));
+        }
+        let state = form_input(&page.text(), "state").ok_or("no state on the IdP page")?;
+        let form: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", &state)
+            .append_pair("user", "mario.rossi")
+            .append_pair("level", "2")
+            .finish();
+        let answer = self.idp.send("POST", "/login", &[], form.into()).await?;
+        if answer.status != 200 {
+            return Err(format!("IdP /login {}", answer.status));
+        }
+        let html = answer.text();
+        let saml_response = form_input(&html, "SAMLResponse").ok_or("no SAMLResponse")?;
+        let relay_state = form_input(&html, "RelayState").unwrap_or_default();
+        let action = form_action(&html).ok_or("no form action")?;
+        if !action.ends_with("/saml/acs") {
+            return Err(format!("IdP posts to {action}"));
+        }
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLResponse", &saml_response)
+            .append_pair("RelayState", &relay_state)
+            .finish();
+        Ok((
+            Prepared {
+                cookie,
+                body: body.into(),
+                relay_state,
+                saml_response,
+            },
+            varco_time,
+        ))
+    }
+
+    /// Posts a prepared Response to the ACS; success is 303 with a session cookie.
+    async fn post_acs(&mut self, p: &Prepared) -> Result<(), String> {
+        let cookie = format!("varco_login={}", p.cookie);
+        let r = self
+            .varco
+            .send("POST", "/saml/acs", &[("cookie", &cookie)], p.body.clone())
+            .await?;
+        if r.status != 303 {
+            return Err(format!("ACS {}", r.status));
+        }
+        if r.set_cookie("varco_session").is_none() {
+            return Err("ACS 303 without session cookie".into());
+        }
+        Ok(())
+    }
+}
+
+/// Latencies (µs) and failures collected by the workers.
+#[derive(Default)]
+struct Tally {
+    latency_us: Vec<u64>,
+    varco_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn error(&mut self, e: String) {
+        *self.errors.entry(e).or_default() += 1;
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn print_latency(label: &str, v: &mut [u64]) {
+    v.sort_unstable();
+    println!(
+        "{label}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(v, 0.50),
+        percentile(v, 0.90),
+        percentile(v, 0.99),
+        percentile(v, 0.999),
+        percentile(v, 1.0),
+    );
+}
+
+/// When login `i` is due in an open loop at `rate` per second.
+fn due(start: Instant, i: usize, rate: f64) -> Instant {
+    start + Duration::from_secs_f64(i as f64 / rate)
+}
+
+/// Prepares `n` logins with `p` workers.
+async fn prepare_all(t: &Arc<Target>, n: usize, p: usize) -> Result<Vec<Prepared>, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..p.max(1) {
+        let t = t.clone();
+        let next = next.clone();
+        handles.push(tokio::spawn(async move {
+            let mut w = Worker::new(&t);
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(out);
+                }
+                let (prepared, _) = w.prepare(&t).await.map_err(|e| format!("prepare: {e}"))?;
+                out.push(prepared);
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for h in handles {
+        all.extend(h.await.map_err(|e| e.to_string())??);
+    }
+    Ok(all)
+}
+
+fn unix_ms() -> u128 {
+    // The harness's own wall clock, not Varco's (which is injected there).
+    #[allow(clippy::disallowed_methods)]
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+fn machine_line() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpus = info.lines().filter(|l| l.starts_with("processor")).count();
+    let cpu = Some(&info)
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "machine: {cpus} cpus, {cpu}; load average {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+async fn run(o: Options) -> Result<bool, String> {
+    let mut stack = Stack::start(&o.stack)?;
+    let (idp_host, _) = split_url(&stack.idp).ok_or("bad IdP URL")?;
+    let target = Arc::new(Target {
+        varco: stack.varco.clone(),
+        idp_host: idp_host.to_owned(),
+        login_path: format!("/saml/login?idp={}&level=2&return_to=%2F", pct(&stack.idp)),
+    });
+    let pid = stack.varco_pid();
+    println!("{}", machine_line());
+    println!(
+        "mode {}, audit {}, IdP key {}, varco cpus {}, idp cpus {}",
+        o.mode,
+        o.stack.audit,
+        o.stack.idp_key,
+        o.stack.varco_cpus.as_deref().unwrap_or("any"),
+        o.stack.idp_cpus.as_deref().unwrap_or("any"),
+    );
+
+    if o.mode == "fixtures" {
+        let out = o.out.clone().ok_or("fixtures needs --out DIR")?;
+        let started = unix_ms();
+        let prepared = prepare_all(&target, o.n, o.prepare_concurrency).await?;
+        write_fixtures(&out, &stack, &prepared, started)?;
+        println!("wrote {} Responses to {}", prepared.len(), out.display());
+        return Ok(true);
+    }
+
+    let ok = if o.mode == "acs" {
+        let t0 = Instant::now();
+        let prepared = prepare_all(&target, o.n, o.prepare_concurrency).await?;
+        let prep = t0.elapsed();
+        println!(
+            "prepared {} pending requests and signed Responses in {:.1} s ({:.0}/s)",
+            prepared.len(),
+            prep.as_secs_f64(),
+            prepared.len() as f64 / prep.as_secs_f64()
+        );
+        if prep > Duration::from_secs(200) {
+            println!("warning: preparation took long; Responses expire 5 min after signing");
+        }
+        let prepared = Arc::new(prepared);
+        stack.callgrind(&["-z"])?;
+        stack.callgrind(&["-i", "on"])?;
+        let cpu0 = cpu_time(pid);
+        let t0 = Instant::now();
+        let tally = drive(&o, &target, Some(prepared.clone()), None).await;
+        let wall = t0.elapsed();
+        stack.callgrind(&["-d"])?;
+        stack.callgrind(&["-i", "off"])?;
+        let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        report(&o, &mut stack, tally, wall, cpu, pid)?
+    } else {
+        let sampler = o.duration.map(|_| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let done = Arc::new(AtomicU64::new(0));
+            let every = Duration::from_secs_f64(o.sample);
+            let (s, d) = (stop.clone(), done.clone());
+            let h = tokio::spawn(async move {
+                let start = Instant::now();
+                let mut samples = Vec::new();
+                while !s.load(Ordering::Relaxed) {
+                    tokio::time::sleep(every).await;
+                    let rss = status_kb(pid, "VmRSS").unwrap_or(0);
+                    let t = start.elapsed().as_secs_f64();
+                    let n = d.load(Ordering::Relaxed);
+                    println!("sample t={t:.0}s rss={:.1}MiB logins={n}", mib(rss));
+                    samples.push((t, rss));
+                }
+                samples
+            });
+            (stop, done, h)
+        });
+        let cpu0 = cpu_time(pid);
+        let t0 = Instant::now();
+        let done = sampler.as_ref().map(|(_, d, _)| d.clone());
+        let tally = drive(&o, &target, None, done).await;
+        let wall = t0.elapsed();
+        let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        let errors: u64 = tally.errors.values().sum();
+        let ok = report(&o, &mut stack, tally, wall, cpu, pid)?;
+        if let Some((stop, _, h)) = sampler {
+            stop.store(true, Ordering::Relaxed);
+            let samples = h.await.map_err(|e| e.to_string())?;
+            soak_summary(&samples, o.warmup, errors);
+        }
+        ok
+    };
+    Ok(ok)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn soak_summary(samples: &[(f64, u64)], warmup: f64, errors: u64) {
+    let Some(&(_, first)) = samples.first() else {
+        println!("soak: no RSS sample");
+        return;
+    };
+    let base = samples.iter().find(|(t, _)| *t >= warmup).copied();
+    let (_, last) = samples.last().copied().unwrap_or((0.0, first));
+    let max = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    print!(
+        "soak: errors {errors}; RSS first sample {:.1} MiB, last {:.1} MiB, max {:.1} MiB",
+        mib(first),
+        mib(last),
+        mib(max)
+    );
+    match base {
+        Some((t, b)) if b > 0 => println!(
+            "; growth from t={t:.0}s to the end {:+.1} %",
+            (last as f64 - b as f64) * 100.0 / b as f64
+        ),
+        _ => println!("; no sample after the {warmup:.0} s warm-up"),
+    }
+}
+
+fn report(
+    o: &Options,
+    stack: &mut Stack,
+    mut tally: Tally,
+    wall: Duration,
+    cpu: Option<Duration>,
+    pid: u32,
+) -> Result<bool, String> {
+    let errors: u64 = tally.errors.values().sum();
+    let ok_count = tally.latency_us.len() as u64;
+    let what = if o.mode == "acs" {
+        "ACS posts"
+    } else {
+        "full logins"
+    };
+    let shape = match o.rate {
+        Some(r) => format!("open loop at {r:.0}/s, at most {} in flight", o.concurrency),
+        None => format!("closed loop, {} connections", o.concurrency),
+    };
+    println!(
+        "{what}: {ok_count} ok, {errors} failed in {:.2} s ({shape}): {:.0} logins/s",
+        wall.as_secs_f64(),
+        ok_count as f64 / wall.as_secs_f64()
+    );
+    let label = if o.rate.is_some() {
+        "latency from due time"
+    } else {
+        "latency"
+    };
+    print_latency(label, &mut tally.latency_us);
+    if !tally.varco_us.is_empty() {
+        print_latency("varco's share (login + ACS answers)", &mut tally.varco_us);
+    }
+    if let Some(cpu) = cpu {
+        let per = cpu.as_secs_f64() * 1e6 / ok_count.max(1) as f64;
+        println!(
+            "varco CPU: {:.2} s user+system over the run, {per:.0} µs per login, {:.0} % of one core",
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 100.0 / wall.as_secs_f64()
+        );
+    }
+    let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
+    let rss = status_kb(pid, "VmRSS").unwrap_or(0);
+    println!(
+        "varco memory: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB",
+        mib(hwm),
+        mib(rss)
+    );
+    for (e, n) in &tally.errors {
+        println!("error x{n}: {e}");
+    }
+    if !stack.varco_alive() {
+        return Err(format!("varco died:\n{}", stack.varco_log()));
+    }
+    Ok(errors == 0)
+}
+
+/// Runs the measured phase: posts the prepared Responses (`acs`) or whole logins (`full`).
+async fn drive(
+    o: &Options,
+    t: &Arc<Target>,
+    prepared: Option<Arc<Vec<Prepared>>>,
+    done: Option<Arc<AtomicU64>>,
+) -> Tally {
+    let total = match (&prepared, o.duration, o.rate) {
+        (Some(p), _, _) => p.len(),
+        (None, Some(d), Some(r)) => (d * r).round() as usize,
+        (None, _, _) => o.n,
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..o.concurrency.max(1) {
+        let (t, next, tally, prepared, done) = (
+            t.clone(),
+            next.clone(),
+            tally.clone(),
+            prepared.clone(),
+            done.clone(),
+        );
+        let rate = o.rate;
+        handles.push(tokio::spawn(async move {
+            let mut w = Worker::new(&t);
+            let mut mine = Tally::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let begin = match rate {
+                    Some(r) => {
+                        let at = due(start, i, r);
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    None => Instant::now(),
+                };
+                let result = match &prepared {
+                    Some(p) => w.post_acs(&p[i]).await.map(|()| None),
+                    None => match w.prepare(&t).await {
+                        Ok((p, login_time)) => {
+                            let acs = Instant::now();
+                            w.post_acs(&p)
+                                .await
+                                .map(|()| Some(login_time + acs.elapsed()))
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                match result {
+                    Ok(varco) => {
+                        mine.latency_us.push(begin.elapsed().as_micros() as u64);
+                        if let Some(v) = varco {
+                            mine.varco_us.push(v.as_micros() as u64);
+                        }
+                        if let Some(d) = &done {
+                            d.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => mine.error(e),
+                }
+            }
+            let mut all = tally.lock().await;
+            all.latency_us.extend(mine.latency_us);
+            all.varco_us.extend(mine.varco_us);
+            for (e, n) in mine.errors {
+                *all.errors.entry(e).or_default() += n;
+            }
+        }));
+    }
+    for h in handles {
+        if let Err(e) = h.await {
+            tally.lock().await.error(format!("worker: {e}"));
+        }
+    }
+    let mut guard = tally.lock().await;
+    std::mem::take(&mut *guard)
+}
+
+fn write_fixtures(
+    out: &std::path::Path,
+    stack: &Stack,
+    prepared: &[Prepared],
+    started_ms: u128,
+) -> Result<(), String> {
+    use std::fmt::Write as _;
+    let io = |e: std::io::Error| format!("{}: {e}", out.display());
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out.join("responses")).map_err(io)?;
+    let mut manifest = String::new();
+    for (i, p) in prepared.iter().enumerate() {
+        let name = format!("responses/{i:05}.b64");
+        std::fs::write(out.join(&name), &p.saml_response).map_err(io)?;
+        let _ = writeln!(manifest, "{name}\t{}", p.relay_state);
+    }
+    std::fs::write(out.join("manifest.tsv"), manifest).map_err(io)?;
+    std::fs::copy(
+        stack.dir.join("idp-metadata.xml"),
+        out.join("idp-metadata.xml"),
+    )
+    .map_err(io)?;
+    let env = format!(
+        "SP_ENTITY_ID={}\nACS_URL=http://{}/saml/acs\nIDP_ENTITY_ID={}\n\
+         REQUESTS_ISSUED_AFTER_MS={started_ms}\nGENERATED_MS={}\n",
+        stack.sp_entity_id,
+        stack.varco,
+        stack.idp,
+        unix_ms()
+    );
+    std::fs::write(out.join("sp.env"), env).map_err(io)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Two workers: the load generator is meant to be pinned to one core of its own
+    // (`taskset -c 0`); the second absorbs the timer and connection tasks.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // On Ctrl-C or SIGTERM the run future is dropped, and with it the stack: Varco and the
+    // IdP are killed and the scratch directory removed, instead of being left behind.
+    let outcome = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("signal handler: {e}"))?;
+        tokio::select! {
+            r = run(o) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+            _ = term.recv() => Err("terminated".to_owned()),
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("varco-loadgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -265,9 +265,18 @@ fn a_login_started_on_one_replica_completes_on_the_other_and_logout_holds_on_bot
         );
     }
 
-    // Logout on A: B refuses the cookie too.
-    let out = b.get(&format!("{}/logout", site.a()));
+    // Logout on A: B refuses the cookie too. A sends a LogoutRequest to the demo IdP, whose
+    // answer comes back through nginx to either replica: the pending logout is shared.
+    let hops = e2e::stack::follow(&mut b, &format!("{}/logout", site.a()));
+    let out = hops.last().unwrap();
     assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("Signed out"), "{}", out.body);
+    assert!(
+        hops.iter().any(|h| h
+            .header("location")
+            .is_some_and(|l| l.contains("/saml/slo?SAMLResponse="))),
+        "{hops:?}"
+    );
     assert_eq!(auth_at(&mut b, &site.b), 401);
     assert_eq!(auth_at(&mut b, site.a()), 401);
 }

@@ -17,7 +17,15 @@ use broker::config::Overrides;
 use broker::reload::{Live, Outcome, Trigger, restart_only};
 use broker::server::consume;
 use broker::session::{Purpose, Session};
-use fixture::{BROWSER, REQUEST_ID, config, config_with, fixture_now, ready, signed_body, state};
+use fixture::{BROWSER, REQUEST_ID, config_in_fixed_file, fixture_now, ready, signed_body, state};
+
+fn config(extra: &str) -> Arc<broker::config::Config> {
+    config_in_fixed_file("", extra)
+}
+
+fn config_with(session: &str, extra: &str) -> Arc<broker::config::Config> {
+    config_in_fixed_file(session, extra)
+}
 
 /// `config_with` writes one file per process: tests here run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

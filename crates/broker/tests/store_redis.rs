@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::store::{Activity, Pending, Store, StoreError};
+use broker::store::{Activity, Pending, PendingLogout, Store, StoreError};
 use broker::store_redis::{RedisOptions, RedisStore};
 use fixture::{BROWSER, config, fixture_now, put_fixture_pending, signed_body, state_with_store};
 
@@ -187,6 +187,69 @@ fn pending_requests_round_trip_and_are_taken_once_across_replicas() {
         n
     });
     assert_eq!(winners, 1);
+}
+
+#[test]
+fn single_logout_state_is_shared_and_one_time_across_replicas() {
+    let redis = Redis::start("slo");
+    let rt = runtime();
+    let (a, b) = (
+        redis_store(&rt, &redis.url()),
+        redis_store(&rt, &redis.url()),
+    );
+    let minute = Duration::from_secs(60);
+    rt.block_on(async {
+        // The session a login indexed on replica A is found by an IdP LogoutRequest on B.
+        a.index_session_for_logout("https://idp", "n1", "s1", "sid-1", minute)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.session_for_logout("https://idp", "n1", "s1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("sid-1")
+        );
+        assert_eq!(
+            b.session_for_logout("https://idp", "n1", "s2")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            b.session_for_logout("https://other", "n1", "s1")
+                .await
+                .unwrap(),
+            None
+        );
+        // An IdP LogoutRequest honoured on A is a replay on B.
+        assert!(a.consume_logout_request("idp\0_lr", minute).await.unwrap());
+        assert!(!b.consume_logout_request("idp\0_lr", minute).await.unwrap());
+        // A logout started on A is answered on B, once.
+        let p = PendingLogout {
+            idp: "https://idp".into(),
+            issued_at: fixture_now(),
+            return_to: Some("/bye".into()),
+        };
+        a.put_pending_logout("_l1".into(), p).await.unwrap();
+        let read = b.get_pending_logout("_l1").await.unwrap().unwrap();
+        assert_eq!(read.idp, "https://idp");
+        assert_eq!(read.issued_at, fixture_now());
+        assert_eq!(read.return_to.as_deref(), Some("/bye"));
+        assert!(b.take_pending_logout("_l1").await.unwrap().is_some());
+        assert!(a.take_pending_logout("_l1").await.unwrap().is_none());
+    });
+    // Redis gone: logout state operations are errors, never "nothing found".
+    drop(redis);
+    rt.block_on(async {
+        assert!(b.get_pending_logout("_l2").await.is_err());
+        assert!(b.consume_logout_request("idp\0_lr2", minute).await.is_err());
+        assert!(
+            b.session_for_logout("https://idp", "n1", "s1")
+                .await
+                .is_err()
+        );
+    });
 }
 
 #[test]

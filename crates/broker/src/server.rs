@@ -1116,45 +1116,15 @@ fn form_field(body: &[u8], name: &[u8]) -> Field {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        if percent_decode(key) != name {
+        if saml::form_decode(key) != name {
             continue;
         }
         if matches!(found, Field::One(_)) {
             return Field::Repeated;
         }
-        found = Field::One(percent_decode(value));
+        found = Field::One(saml::form_decode(value));
     }
     found
-}
-
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                s.get(i + 1).and_then(|&h| hex(h)),
-                s.get(i + 2).and_then(|&l| hex(l)),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                // A stray `%` stays itself, as form decoders do.
-                _ => out.push(b'%'),
-            },
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    out
 }
 
 fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {
@@ -1288,11 +1258,11 @@ pub(crate) fn internal(code: &str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Field, form_field, percent_decode};
+    use super::{Field, form_field};
 
     #[test]
     fn form_fields_decode_like_form_urlencoded() {
-        assert_eq!(percent_decode(b"a%2Bb+c%2f%3D%zz%"), b"a+b c/=%zz%");
+        assert_eq!(saml::form_decode(b"a%2Bb+c%2f%3D%zz%"), b"a+b c/=%zz%");
         let body = b"RelayState=_r1&SAMLResponse=PGEv%0APg%3D%3D&x=1";
         assert!(matches!(form_field(body, b"SAMLResponse"), Field::One(v) if v == b"PGEv\nPg=="));
         assert!(matches!(form_field(body, b"Nope"), Field::Missing));

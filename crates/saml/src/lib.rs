@@ -32,7 +32,7 @@ mod time;
 mod types;
 
 pub use anomaly::{Lang, anomaly_message};
-pub use binding::{PostForm, post_form, quote_plus, redirect_url};
+pub use binding::{PostForm, form_decode, post_form, quote_plus, redirect_url};
 pub use error::Error;
 pub use logout::{
     ExpectedLogoutResponse, IncomingSlo, LogoutError, LogoutRequest, LogoutResponse, LogoutSubject,

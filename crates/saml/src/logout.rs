@@ -512,7 +512,7 @@ impl IncomingSlo {
         };
         let value = |part: &str| {
             let raw = part.split_once('=').map_or("", |(_, v)| v);
-            String::from_utf8(percent_decode(raw.as_bytes())).map_err(|_| bad("not UTF-8"))
+            String::from_utf8(binding::form_decode(raw.as_bytes())).map_err(|_| bad("not UTF-8"))
         };
         let deflated = decode_base64(&value(message)?).ok_or(bad("message is not base64"))?;
         let mut xml = Vec::new();
@@ -550,12 +550,12 @@ impl IncomingSlo {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &[][..]),
             };
-            let key = percent_decode(key);
+            let key = binding::form_decode(key);
             if let Some(i) = NAMES.iter().position(|n| *n == key.as_slice()) {
                 if fields[i].is_some() {
                     return Err(bad("a parameter is sent more than once"));
                 }
-                fields[i] = Some(percent_decode(value));
+                fields[i] = Some(binding::form_decode(value));
             }
         }
         let [request, response, relay] = fields;
@@ -938,34 +938,4 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(compact)
         .ok()
-}
-
-/// Form decoding: `+` is a space, `%XX` a byte; a stray `%` stays itself.
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                s.get(i + 1).and_then(|&h| hex(h)),
-                s.get(i + 2).and_then(|&l| hex(l)),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    out
 }

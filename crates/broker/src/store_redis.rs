@@ -360,35 +360,36 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn get_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+    /// The raw value of `kind:id` (`take`: read and deleted in one `GETDEL`, so of concurrent
+    /// callers on any replica exactly one gets it). Over-long IDs are never looked up.
+    async fn fetch(
+        &self,
+        kind: &str,
+        op: &'static str,
+        id: &str,
+        take: bool,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         if id.len() > MAX_REQUEST_ID {
             return Ok(None);
         }
-        let key = &self.key("pending", id);
-        let bytes = self
-            .run("get_pending", |mut c| async move {
-                redis::cmd("GET")
-                    .arg(key)
-                    .query_async::<Option<Vec<u8>>>(&mut c)
-                    .await
-            })
-            .await?;
+        let key = &self.key(kind, id);
+        let command = if take { "GETDEL" } else { "GET" };
+        self.run(op, |mut c| async move {
+            redis::cmd(command)
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub(crate) async fn get_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+        let bytes = self.fetch("pending", "get_pending", id, false).await?;
         self.decode("get_pending", bytes)
     }
 
     pub(crate) async fn take_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
-        if id.len() > MAX_REQUEST_ID {
-            return Ok(None);
-        }
-        let key = &self.key("pending", id);
-        let bytes = self
-            .run("take_pending", |mut c| async move {
-                redis::cmd("GETDEL")
-                    .arg(key)
-                    .query_async::<Option<Vec<u8>>>(&mut c)
-                    .await
-            })
-            .await?;
+        let bytes = self.fetch("pending", "take_pending", id, true).await?;
         self.decode("take_pending", bytes)
     }
 
@@ -464,23 +465,12 @@ impl RedisStore {
         id: &str,
         take: bool,
     ) -> Result<Option<PendingLogout>, StoreError> {
-        if id.len() > MAX_REQUEST_ID {
-            return Ok(None);
-        }
-        let key = &self.key("logout_pending", id);
-        let (op, command) = if take {
-            ("take_pending_logout", "GETDEL")
+        let op = if take {
+            "take_pending_logout"
         } else {
-            ("get_pending_logout", "GET")
+            "get_pending_logout"
         };
-        let bytes = self
-            .run(op, |mut c| async move {
-                redis::cmd(command)
-                    .arg(key)
-                    .query_async::<Option<Vec<u8>>>(&mut c)
-                    .await
-            })
-            .await?;
+        let bytes = self.fetch("logout_pending", op, id, take).await?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };

@@ -114,6 +114,11 @@ fn scrape_after_logins_passes_promtool_and_counts() {
         "varco_http_requests_total{route=\"saml_acs\",status=\"4xx\"}",
         1.0,
     );
+    // Both logins (the completed one and the refused one) were made durable, one after the
+    // other: two records, each alone in its group commit.
+    eq("varco_audit_append_duration_seconds_count", 2.0);
+    eq("varco_audit_batch_records_count", 2.0);
+    eq("varco_audit_batch_records_sum", 2.0);
     assert!(text.contains("varco_build_info{version=\""), "{text}");
     assert!(
         text.contains("varco_http_request_duration_seconds_bucket{route=\"auth\",le=\"0.001\"}")

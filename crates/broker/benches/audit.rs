@@ -20,6 +20,7 @@ fn append(c: &mut Criterion) {
             max_file_bytes: 256 * 1024 * 1024,
             retention: Duration::from_secs(731 * 86_400),
             key: None,
+            commit_interval: Duration::ZERO,
         },
         now,
     )

@@ -67,6 +67,8 @@ pub mod names {
     pub const AUDIT_DURATION: &str = "varco_audit_append_duration_seconds";
     /// Counter: audit appends that failed, by code (a completed login then failed closed).
     pub const AUDIT_FAILURES: &str = "varco_audit_failures_total";
+    /// Histogram: per record, how many records its group commit made durable together.
+    pub const AUDIT_BATCH: &str = "varco_audit_batch_records";
     /// Histogram: time for one shared-store (Redis) operation, seconds, by operation.
     pub const STORE_DURATION: &str = "varco_store_operation_duration_seconds";
     /// Counter: shared-store (Redis) operations that failed, by operation and code.
@@ -93,13 +95,14 @@ pub mod names {
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 31] = [
+    pub const ALL: [&str; 32] = [
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
         STORE_DURATION,
         STORE_ERRORS,
         AUDIT_FAILURES,
+        AUDIT_BATCH,
         HTTP_REQUESTS,
         HTTP_DURATION,
         LOGINS_STARTED,
@@ -161,6 +164,8 @@ pub struct Metrics {
     pub audit_duration: prometheus::Histogram,
     /// See [`names::AUDIT_FAILURES`].
     pub audit_failures: IntCounterVec,
+    /// See [`names::AUDIT_BATCH`].
+    pub audit_batch: prometheus::Histogram,
     /// See [`names::LOGINS_BY_PROFILE`].
     pub logins_by_profile: IntCounterVec,
     /// See [`names::LEGACY_THROTTLED`].
@@ -260,6 +265,15 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(audit_duration.clone()));
+        let audit_batch = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                AUDIT_BATCH,
+                "Records made durable by the same group commit, counted once per record.",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(audit_batch.clone()));
         let store_duration = HistogramVec::new(
             HistogramOpts::new(
                 STORE_DURATION,
@@ -353,6 +367,7 @@ impl Metrics {
                 &["code"],
             ),
             audit_duration,
+            audit_batch,
             audit_failures: counter(
                 &r,
                 AUDIT_FAILURES,

@@ -803,14 +803,22 @@ pub(crate) async fn timed_append(
         .metrics
         .audit_duration
         .observe(started.elapsed().as_secs_f64());
-    if let Err(e) = &result {
-        state
-            .metrics
-            .audit_failures
-            .with_label_values(&[e.code()])
-            .inc();
+    match result {
+        Ok(durable) => {
+            if let Some(d) = durable {
+                state.metrics.audit_batch.observe(d.batch as f64);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            state
+                .metrics
+                .audit_failures
+                .with_label_values(&[e.code()])
+                .inc();
+            Err(e)
+        }
     }
-    result
 }
 
 /// The stable code of a login refused because the store could not answer.

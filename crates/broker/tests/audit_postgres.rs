@@ -264,6 +264,7 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
                 )
                 .await
                 .unwrap()
+                .seq
             })
         })
         .collect();
@@ -277,7 +278,10 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
     let other = PgSink::connect(&options(&cluster, "replica-b"), now())
         .await
         .unwrap();
-    assert_eq!(other.append(now(), b"{}".to_vec()).await, Ok(1));
+    assert_eq!(
+        other.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(1)
+    );
     assert_eq!(verdict(&cluster, "replica-a").await, Ok(101));
     assert_eq!(verdict(&cluster, "replica-b").await, Ok(2));
 
@@ -286,9 +290,12 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
     let twin = PgSink::connect(&options(&cluster, "replica-a"), now())
         .await
         .unwrap();
-    assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(101));
     assert_eq!(
-        twin.append(now(), b"{}".to_vec()).await,
+        sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(101)
+    );
+    assert_eq!(
+        twin.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
         Err(AuditError::Unavailable)
     );
     assert_eq!(verdict(&cluster, "replica-a").await, Ok(102));
@@ -353,15 +360,21 @@ async fn a_stopped_database_fails_appends_closed_and_the_sink_recovers() {
     let sink = PgSink::connect(&options(&cluster, "r"), now())
         .await
         .unwrap();
-    assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(1));
+    assert_eq!(
+        sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(1)
+    );
     cluster.pg_ctl("stop");
     assert_eq!(
-        sink.append(now(), b"{}".to_vec()).await,
+        sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
         Err(AuditError::Unavailable)
     );
     cluster.pg_ctl("start");
     // The writer reconnects and re-reads its tail before the next batch.
-    assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(2));
+    assert_eq!(
+        sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(2)
+    );
     assert_eq!(verdict(&cluster, "r").await, Ok(3));
 }
 
@@ -416,9 +429,15 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
     }
     assert_eq!(count_rows(&cluster, "r").await, 4);
     // Day 120: the first batch of the day is answered, then rows older than 10 days go.
-    assert_eq!(sink.append(day(120), b"{}".to_vec()).await, Ok(4));
+    assert_eq!(
+        sink.append(day(120), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(4)
+    );
     // The writer is sequential: this answer comes after the pruning pass.
-    assert_eq!(sink.append(day(120), b"{}".to_vec()).await, Ok(6));
+    assert_eq!(
+        sink.append(day(120), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(6)
+    );
     let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
     let v = chains[0].1.as_ref().unwrap();
     assert_eq!((v.first_seq, v.last_seq, v.records), (4, 6, 3));
@@ -431,7 +450,10 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
     // so the writer always has a tail to continue from.
     drop(sink);
     let later = PgSink::connect(&opts, day(200)).await.unwrap();
-    assert_eq!(later.append(day(200), b"{}".to_vec()).await, Ok(8));
+    assert_eq!(
+        later.append(day(200), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(8)
+    );
     let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
     let v = chains[0].1.as_ref().unwrap();
     assert_eq!((v.first_seq, v.last_seq), (6, 8));
@@ -446,10 +468,16 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
         ..options(&cluster, "k")
     };
     let k = PgSink::connect(&keeper, day(100)).await.unwrap();
-    assert_eq!(k.append(day(100), b"{}".to_vec()).await, Ok(1));
+    assert_eq!(
+        k.append(day(100), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(1)
+    );
     drop(k);
     let k = PgSink::connect(&keeper, day(5000)).await.unwrap();
-    assert_eq!(k.append(day(5000), b"{}".to_vec()).await, Ok(2));
+    assert_eq!(
+        k.append(day(5000), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(2)
+    );
     assert_eq!(count_rows(&cluster, "k").await, 3);
 
     // Without its anchor the shortened chain is a missing prefix.
@@ -555,7 +583,10 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
         ..options(&cluster, "tls")
     };
     let sink = PgSink::connect(&opts, now()).await.unwrap();
-    assert_eq!(sink.append(now(), b"{}".to_vec()).await, Ok(1));
+    assert_eq!(
+        sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
+        Ok(1)
+    );
     let chains = verify(&url, &good, None).await.unwrap();
     assert_eq!(chains[0].1.as_ref().unwrap().records, 2);
     let ca = ca_file.to_str().unwrap();

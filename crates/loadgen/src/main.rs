@@ -31,7 +31,8 @@
 //!
 //! Options: `--bin-dir DIR` (default `target/release`), `--varco-cpus LIST` and
 //! `--idp-cpus LIST` (`taskset -c`), `--audit on|off|DIR` (default `on`: the chain in the
-//! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--idp-key rsa2048|p256`
+//! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--commit-interval-us US`
+//! (`audit.commit_interval_us`, default the broker's), `--idp-key rsa2048|p256`
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
 //! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
@@ -71,7 +72,7 @@ struct Options {
 fn usage() -> String {
     "usage: varco-loadgen acs|full|fixtures [--n N] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
-     [--idp-cpus LIST] [--audit on|off|DIR] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
+     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--keep]"
         .into()
 }
@@ -97,6 +98,7 @@ fn parse_args() -> Result<Options, String> {
             varco_cpus: None,
             idp_cpus: None,
             audit: "on".into(),
+            commit_interval_us: None,
             idp_key: "rsa2048".into(),
             keep: false,
             callgrind: None,
@@ -127,6 +129,13 @@ fn parse_args() -> Result<Options, String> {
             "--varco-cpus" => o.stack.varco_cpus = Some(value),
             "--idp-cpus" => o.stack.idp_cpus = Some(value),
             "--audit" => o.stack.audit = value,
+            "--commit-interval-us" => {
+                o.stack.commit_interval_us = Some(
+                    value
+                        .parse()
+                        .map_err(|_| "--commit-interval-us: whole microseconds")?,
+                )
+            }
             "--idp-key" => o.stack.idp_key = value,
             "--callgrind" => o.stack.callgrind = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option {flag}\n{}", usage())),

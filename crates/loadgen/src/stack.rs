@@ -17,6 +17,8 @@ pub(crate) struct StackOptions {
     pub(crate) idp_cpus: Option<String>,
     /// `on` (chain in the work directory), `off`, or a directory for the chain.
     pub(crate) audit: String,
+    /// `audit.commit_interval_us`, when not the default.
+    pub(crate) commit_interval_us: Option<u64>,
     /// The IdP's signing key: `rsa2048` (as SPID IdPs) or `p256` (the demo IdP's default).
     pub(crate) idp_key: String,
     /// Keep the work directory at exit.
@@ -228,11 +230,14 @@ impl Stack {
         stack.children.push(idp);
         std::fs::write(dir.join("idp-metadata.xml"), metadata?).map_err(|e| e.to_string())?;
 
-        let audit = match o.audit.as_str() {
-            "on" => String::new(),
+        let mut audit = match o.audit.as_str() {
+            "on" => "[audit]\n".to_owned(),
             "off" => "[audit]\nenabled = false\n".to_owned(),
             path => format!("[audit]\ndir = \"{path}/varco-loadgen-{vport}\"\n"),
         };
+        if let Some(us) = o.commit_interval_us {
+            audit.push_str(&format!("commit_interval_us = {us}\n"));
+        }
         let config = format!(
             "[server]\nlisten = \"{}\"\npublic_base_url = \"{varco_url}\"\n\
              [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\

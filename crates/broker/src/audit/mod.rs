@@ -53,6 +53,17 @@ impl AuditError {
     }
 }
 
+/// A record made durable: its place in the chain and the size of the group commit that
+/// carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Records made durable by the same fsync (file) or transaction (PostgreSQL), itself
+    /// included.
+    pub batch: usize,
+}
+
 /// Where records go.
 pub enum Sink {
     /// Audit switched off (`audit.enabled = false`): for benchmarks and tests only.
@@ -74,12 +85,16 @@ pub enum Target {
 
 impl Sink {
     /// Appends one record (a JSON object) and returns once it is on stable storage (or at
-    /// once with `Off`).
-    pub async fn append(&self, now: SystemTime, payload: Vec<u8>) -> Result<(), AuditError> {
+    /// once, with `None`, when audit is off).
+    pub async fn append(
+        &self,
+        now: SystemTime,
+        payload: Vec<u8>,
+    ) -> Result<Option<Durable>, AuditError> {
         match self {
-            Sink::Off => Ok(()),
-            Sink::File(f) => f.append(now, payload).await.map(|_| ()),
-            Sink::Postgres(p) => p.append(now, payload).await.map(|_| ()),
+            Sink::Off => Ok(None),
+            Sink::File(f) => f.append(now, payload).await.map(Some),
+            Sink::Postgres(p) => p.append(now, payload).await.map(Some),
         }
     }
 }

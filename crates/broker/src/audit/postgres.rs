@@ -302,8 +302,12 @@ impl PgSink {
         Ok(PgSink { tx })
     }
 
-    /// Appends one record; resolves with its sequence number once committed.
-    pub async fn append(&self, ts: SystemTime, payload: Vec<u8>) -> Result<u64, AuditError> {
+    /// Appends one record; resolves once committed.
+    pub async fn append(
+        &self,
+        ts: SystemTime,
+        payload: Vec<u8>,
+    ) -> Result<super::Durable, AuditError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
             .send(Job { ts, payload, reply })
@@ -521,8 +525,12 @@ impl PgWriter {
                     }
                 }
             };
+            let size = batch.len();
             for (i, job) in batch.drain(..).enumerate() {
-                let _ = job.reply.send(result.map(|first| first + i as u64));
+                let _ = job.reply.send(result.map(|first| super::Durable {
+                    seq: first + i as u64,
+                    batch: size,
+                }));
             }
             // Once a day, after the batch is answered: pruning never delays a login, and a
             // failure is retried the next day (or at the next start).

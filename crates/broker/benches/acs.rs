@@ -114,7 +114,7 @@ fn concurrent_audit(c: &mut Criterion) {
             max_file_bytes: 64 * 1024 * 1024,
             retention: Duration::from_secs(731 * 86_400),
             key: None,
-            commit_interval: Duration::ZERO,
+            commit_interval: broker::audit::file::DEFAULT_COMMIT_INTERVAL,
         },
         fixture_now(),
     )

@@ -207,10 +207,8 @@ impl Default for RawAudit {
     }
 }
 
-/// 2 ms between group commits: at most 500 syncs a second whatever the login rate (see
-/// `audit::file`), and at most 2 ms added to a login that arrives just after a sync.
 fn default_audit_commit_interval() -> u64 {
-    2_000
+    crate::audit::file::DEFAULT_COMMIT_INTERVAL.as_micros() as u64
 }
 
 fn default_audit_tls() -> String {

@@ -503,6 +503,11 @@ fn report(
             cpu.as_secs_f64() * 100.0 / wall.as_secs_f64()
         );
     }
+    if let Some(mean) = stack.histogram_mean("varco_audit_batch_records") {
+        println!(
+            "varco audit: {mean:.1} records per group commit (varco_audit_batch_records, as seen by a record)"
+        );
+    }
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
     let rss = status_kb(pid, "VmRSS").unwrap_or(0);
     println!(

@@ -95,6 +95,25 @@ fn spawn(
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))
 }
 
+impl Stack {
+    /// `name_sum / name_count` of a histogram on Varco's `/metrics`, if it has samples.
+    pub(crate) fn histogram_mean(&self, name: &str) -> Option<f64> {
+        let (status, body) = get(&format!("http://{}/metrics", self.varco)).ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value = |series: String| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        };
+        let (sum, count) = (
+            value(format!("{name}_sum "))?,
+            value(format!("{name}_count "))?,
+        );
+        (count > 0.0).then(|| sum / count)
+    }
+}
+
 /// Blocking GET of `http://host:port/path` with a fresh connection (startup only).
 fn get(url: &str) -> Result<(u16, String), String> {
     use std::io::{Read as _, Write as _};

@@ -37,6 +37,10 @@ use crate::clock::unix;
 
 /// Most records written by one fsync.
 pub const MAX_BATCH: usize = 1024;
+/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): at most 500
+/// syncs a second whatever the login rate, and at most 2 ms added to a login that arrives
+/// just after a sync.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 8192;
 

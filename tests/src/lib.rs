@@ -1,6 +1,7 @@
 //! Harness for the black-box suite: start the built `varco` and `varco-dev-idp` binaries on
 //! free loopback ports with generated configuration, and drive them like a browser (a cookie
-//! jar, no automatic redirects). Nothing here links Varco's crates.
+//! jar, no automatic redirects), with nginx in front where a test needs it ([`nginx`]).
+//! Nothing here links Varco's crates.
 
 // Test harness: failing loudly with context is its job.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -13,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod nginx;
 pub mod stack;
 
 /// The workspace's target directory (CARGO_TARGET_DIR or `<workspace>/target`).

@@ -14,124 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use e2e::{Browser, Process, Reply, binary, form_action, form_input, free_port, scratch};
-
-/// A PostgreSQL binary: the newest `/usr/lib/postgresql/<version>/bin`, else the PATH.
-fn pg_bin(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs.into_iter()
-        .rev()
-        .map(|d| d.join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-/// Runs a PostgreSQL server tool; as root, as the `postgres` user (the server refuses root).
-fn run_pg(name: &str, args: &[&str]) -> std::process::Output {
-    let bin = pg_bin(name);
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&bin);
-        c
-    } else {
-        Command::new(&bin)
-    };
-    cmd.args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{} ({e}): make test installs postgresql", bin.display()))
-}
-
-/// A throwaway cluster on a Unix socket in `dir`, stopped and removed when dropped.
-struct Postgres {
-    dir: PathBuf,
-}
-
-impl Postgres {
-    fn start(dir: PathBuf) -> Postgres {
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            let ok = Command::new("chown")
-                .args(["postgres:postgres", dir.to_str().unwrap()])
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
-        let data = dir.join("data");
-        let out = run_pg(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        assert!(out.status.success(), "initdb: {out:?}");
-        let options = format!("-k {} -c listen_addresses=''", dir.display());
-        let log = dir.join("server.log");
-        let out = run_pg(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-w",
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &options,
-                "start",
-            ],
-        );
-        assert!(out.status.success(), "pg_ctl start: {out:?}");
-        Postgres { dir }
-    }
-
-    fn url(&self) -> String {
-        format!("host={} user=postgres dbname=postgres", self.dir.display())
-    }
-
-    /// Runs SQL with `psql`, stopping at the first error.
-    fn sql(&self, statement: &str) -> String {
-        let out = Command::new(pg_bin("psql"))
-            .args(["-h", self.dir.to_str().unwrap(), "-U", "postgres", "-d"])
-            .args(["postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", statement])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {statement}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let _ = run_pg(
-            "pg_ctl",
-            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
-        );
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use testkit::Postgres;
 
 /// The demo IdP, PostgreSQL, and a Varco configuration with the PostgreSQL sink; Varco
 /// itself is started (and killed) by the test.
@@ -146,7 +29,7 @@ struct Stack {
 impl Stack {
     fn new(label: &str) -> Stack {
         let dir = scratch(label);
-        let pg = Postgres::start(dir.join("pg"));
+        let pg = Postgres::start(label);
         let (vport, iport) = (free_port(), free_port());
         let varco = format!("http://127.0.0.1:{vport}");
         let idp = format!("http://127.0.0.1:{iport}");
@@ -362,11 +245,11 @@ fn postgres_sigkill_under_concurrent_logins_loses_no_record_and_tampering_is_cau
     // Tampering with the rows, each case on a fresh copy of the intact table.
     stack
         .pg
-        .sql("CREATE TABLE intact AS SELECT * FROM varco_audit");
+        .psql("CREATE TABLE intact AS SELECT * FROM varco_audit");
     let restore = "DELETE FROM varco_audit; INSERT INTO varco_audit SELECT * FROM intact";
     let last: i64 = stack
         .pg
-        .sql("SELECT max(seq) FROM varco_audit")
+        .psql("SELECT max(seq) FROM varco_audit")
         .trim()
         .parse()
         .unwrap();
@@ -415,7 +298,7 @@ fn postgres_sigkill_under_concurrent_logins_loses_no_record_and_tampering_is_cau
         ),
     ];
     for (what, statement, code) in cases {
-        stack.pg.sql(&statement);
+        stack.pg.psql(&statement);
         let (status, out) = verify(&url);
         assert_eq!(status, 1, "{what}: {out}");
         assert!(
@@ -428,7 +311,7 @@ fn postgres_sigkill_under_concurrent_logins_loses_no_record_and_tampering_is_cau
         );
         assert_eq!(status, 1, "{what}: export of a broken chain");
         assert!(!exported.contains("\"outcome\""), "{what}: {exported}");
-        stack.pg.sql(restore);
+        stack.pg.psql(restore);
     }
     let (status, out) = verify(&url);
     assert_eq!(status, 0, "{out}");

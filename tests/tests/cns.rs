@@ -324,68 +324,26 @@ fn session_free(r: &Curl) -> bool {
         .contains("set-cookie: varco_session")
 }
 
-fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("nginx not installed (make test installs the Debian package)");
-}
-
 /// nginx on `port` terminating TLS, asking for a client certificate without judging it
 /// (`optional_no_ca`), with the deploy/nginx CNS location; it connects to Varco from
 /// 127.0.0.2, the only trusted proxy address in this test.
 fn start_nginx(pki: &Pki, port: u16, varco_port: u16) -> Process {
-    let dir = scratch("cns-nginx");
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/nginx")
-        .canonicalize()
-        .unwrap();
-    let conf = format!(
-        "worker_processes 1;\nerror_log {dir}/error.log info;\npid {dir}/nginx.pid;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n\
-           client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-           fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-           upstream varco {{ server 127.0.0.1:{varco_port}; }}\n\
-           server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name 127.0.0.1;\n\
-             ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
-             ssl_verify_client optional_no_ca;\n\
-             proxy_bind 127.0.0.2;\n\
-             include {deploy}/varco-cns.conf;\n\
-             location = /ping {{ return 200 \"pong\"; }}\n\
-           }}\n}}\n",
-        dir = dir.display(),
-        deploy = deploy.display(),
-        cert = pki.path("server.pem"),
-        key = pki.path("server.key"),
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let check = Command::new(nginx_binary())
-        .args(["-t", "-p"])
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t:\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let p = Process::start(
-        "nginx",
-        &nginx_binary(),
-        &[
-            "-p",
-            dir.to_str().unwrap(),
-            "-c",
-            dir.join("nginx.conf").to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ],
-        &dir,
+    let deploy = e2e::nginx::deploy_dir();
+    let p = e2e::nginx::start(
+        "cns-nginx",
+        &format!(
+            "  upstream varco {{ server 127.0.0.1:{varco_port}; }}\n\
+               server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name 127.0.0.1;\n\
+                 ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
+                 ssl_verify_client optional_no_ca;\n\
+                 proxy_bind 127.0.0.2;\n\
+                 include {deploy}/varco-cns.conf;\n\
+                 location = /ping {{ return 200 \"pong\"; }}\n\
+               }}",
+            deploy = deploy.display(),
+            cert = pki.path("server.pem"),
+            key = pki.path("server.key"),
+        ),
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while curl_ok(pki, &format!("https://127.0.0.1:{port}/ping")).is_none() {

@@ -9,8 +9,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use e2e::stack::{Stack, idp_answer_from, post_to_acs};
 use e2e::{Browser, Process, free_port, header_values};
@@ -42,62 +40,21 @@ fn start_portal() -> u16 {
     port
 }
 
-fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("nginx not installed (make test installs the Debian package)");
-}
-
 /// nginx on `port` with the deploy/nginx snippets: Varco's endpoints, and `/` protected.
 fn start_nginx(port: u16, varco_port: u16, portal_port: u16) -> Process {
-    let dir = e2e::scratch("nginx");
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx");
-    let deploy = deploy.canonicalize().unwrap();
-    let conf = format!(
-        "worker_processes 1;\nerror_log {dir}/error.log info;\npid {dir}/nginx.pid;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n\
-           client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-           fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-           upstream varco {{ server 127.0.0.1:{varco_port}; keepalive 8; }}\n\
-           upstream portal {{ server 127.0.0.1:{portal_port}; }}\n\
-           server {{\n    listen 127.0.0.1:{port};\n    server_name 127.0.0.1;\n\
-             include {deploy}/varco-endpoints.conf;\n\
-             location /public/ {{ proxy_pass http://portal; }}\n\
-             location / {{\n      include {deploy}/varco-protect.conf;\n      proxy_pass http://portal;\n    }}\n\
-           }}\n}}\n",
-        dir = dir.display(),
-        deploy = deploy.display(),
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let check = Command::new(nginx_binary())
-        .arg("-t")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t:\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let mut p = Process::start(
+    let deploy = e2e::nginx::deploy_dir();
+    let mut p = e2e::nginx::start(
         "nginx",
-        &nginx_binary(),
-        &[
-            "-p",
-            dir.to_str().unwrap(),
-            "-c",
-            dir.join("nginx.conf").to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ],
-        &dir,
+        &format!(
+            "  upstream varco {{ server 127.0.0.1:{varco_port}; keepalive 8; }}\n\
+               upstream portal {{ server 127.0.0.1:{portal_port}; }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    server_name 127.0.0.1;\n\
+                 include {deploy}/varco-endpoints.conf;\n\
+                 location /public/ {{ proxy_pass http://portal; }}\n\
+                 location / {{\n      include {deploy}/varco-protect.conf;\n      proxy_pass http://portal;\n    }}\n\
+               }}",
+            deploy = deploy.display(),
+        ),
     );
     p.wait_ready(&format!("http://127.0.0.1:{port}/public/ping"));
     p

@@ -9,112 +9,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use e2e::stack::{Stack, idp_answer_from, pct, post_to_acs};
 use e2e::{Browser, Process, Reply, binary, form_input, free_port};
 
-fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("nginx not installed (make test installs the Debian package)");
-}
-
-/// `redis-server` on a Unix socket in `dir` (no TCP port, no persistence).
-fn start_redis(dir: &Path) -> Process {
-    let socket = dir.join("redis.sock");
-    let _ = std::fs::remove_file(&socket);
-    let p = Process::start(
-        "redis",
-        Path::new("/usr/bin/redis-server"),
-        &[
-            "--port",
-            "0",
-            "--unixsocket",
-            socket.to_str().unwrap(),
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
-        dir,
-    );
-    for _ in 0..200 {
-        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-            return p;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "redis-server did not open {}:\n{}",
-        socket.display(),
-        p.log()
-    );
-}
-
 /// nginx on `port` balancing Varco's endpoints over both replicas (round-robin, the
 /// default), protecting `/` (a portal served by nginx itself echoes the subject it got).
 fn start_nginx(port: u16, replicas: [u16; 2]) -> Process {
-    let dir = e2e::scratch("nginx-replicas");
     let portal = free_port();
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/nginx")
-        .canonicalize()
-        .unwrap();
-    let conf = format!(
-        "worker_processes 1;\nerror_log {dir}/error.log info;\npid {dir}/nginx.pid;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n\
-           client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-           fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-           upstream varco {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; }}\n\
-           server {{\n    listen 127.0.0.1:{portal};\n\
-             location / {{ return 200 \"portal sub=$http_x_varco_sub\\n\"; }}\n  }}\n\
-           server {{\n    listen 127.0.0.1:{port};\n    server_name 127.0.0.1;\n\
-             include {deploy}/varco-endpoints.conf;\n\
-             location /public/ {{ return 200 \"ok\\n\"; }}\n\
-             location / {{\n      include {deploy}/varco-protect.conf;\n      proxy_pass http://127.0.0.1:{portal};\n    }}\n\
-           }}\n}}\n",
-        dir = dir.display(),
-        deploy = deploy.display(),
-        a = replicas[0],
-        b = replicas[1],
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let check = Command::new(nginx_binary())
-        .arg("-t")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t:\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let mut p = Process::start(
-        "nginx",
-        &nginx_binary(),
-        &[
-            "-p",
-            dir.to_str().unwrap(),
-            "-c",
-            dir.join("nginx.conf").to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ],
-        &dir,
+    let deploy = e2e::nginx::deploy_dir();
+    let mut p = e2e::nginx::start(
+        "nginx-replicas",
+        &format!(
+            "  upstream varco {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; }}\n\
+               server {{\n    listen 127.0.0.1:{portal};\n\
+                 location / {{ return 200 \"portal sub=$http_x_varco_sub\\n\"; }}\n  }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    server_name 127.0.0.1;\n\
+                 include {deploy}/varco-endpoints.conf;\n\
+                 location /public/ {{ return 200 \"ok\\n\"; }}\n\
+                 location / {{\n      include {deploy}/varco-protect.conf;\n      proxy_pass http://127.0.0.1:{portal};\n    }}\n\
+               }}",
+            deploy = deploy.display(),
+            a = replicas[0],
+            b = replicas[1],
+        ),
     );
     p.wait_ready(&format!("http://127.0.0.1:{port}/public/ping"));
     p
@@ -128,8 +47,7 @@ struct Site {
     b_proc: Process,
     /// nginx's base URL (the public one).
     base: String,
-    redis: Process,
-    redis_dir: PathBuf,
+    redis: testkit::Redis,
     _nginx: Process,
 }
 
@@ -144,8 +62,7 @@ impl Site {
 }
 
 fn site() -> Site {
-    let redis_dir = e2e::scratch("redis");
-    let redis = start_redis(&redis_dir);
+    let redis = testkit::Redis::start("replicas");
     let nport = free_port();
     let base = format!("http://127.0.0.1:{nport}");
     let stack = Stack::start_public(
@@ -154,7 +71,7 @@ fn site() -> Site {
             "[store]\nbackend = \"redis\"\nurl = \"redis+unix://{}\"\n\
              command_timeout_ms = 300\nkey_prefix = \"e2e:\"\n\
              [[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n",
-            redis_dir.join("redis.sock").display()
+            redis.socket().display()
         ),
     );
     // Replica B: the same file (same SP key, session key, IdPs, Redis), another port.
@@ -187,7 +104,6 @@ fn site() -> Site {
         b_proc,
         base,
         redis,
-        redis_dir,
         _nginx: nginx,
     }
 }
@@ -349,7 +265,7 @@ fn redis_down_refuses_new_logins_keeps_sessions_and_recovers_without_restart() {
     let answer = answer_via(&site, &mut b, &site.base);
     assert_eq!(post_to_acs(&mut b, &answer).status, 303);
 
-    site.redis.kill();
+    site.redis.stop();
     // New logins, on either replica: 503 with the stable code and the IT/EN page.
     for replica in [site.a().to_owned(), site.b.clone()] {
         let mut fresh = Browser::default();
@@ -402,7 +318,7 @@ fn redis_down_refuses_new_logins_keeps_sessions_and_recovers_without_restart() {
 
     // Redis back (empty: no persistence): logins work again on both replicas, at the first
     // try, with the same Varco processes.
-    site.redis = start_redis(&site.redis_dir);
+    site.redis.restart();
     for replica in [site.a().to_owned(), site.b.clone()] {
         let mut c = Browser::default();
         let answer = answer_via(&site, &mut c, &replica);

@@ -10,7 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,207 +17,22 @@ use std::time::{Duration, SystemTime};
 use broker::audit::AuditError;
 use broker::audit::chain::ChainError;
 use broker::audit::postgres::{PgOptions, PgSink, Tls, verify};
+use testkit::Postgres;
 
-/// A PostgreSQL binary: the newest `/usr/lib/postgresql/<version>/bin`, else the PATH.
-fn pg_bin(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs.into_iter()
-        .rev()
-        .map(|d| d.join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-/// Runs a PostgreSQL tool; as root, as the `postgres` user (the server refuses root).
-fn run_pg(name: &str, args: &[&str]) {
-    let bin = pg_bin(name);
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&bin);
-        c
-    } else {
-        Command::new(&bin)
-    };
-    let out = cmd
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{} ({e}): make test installs postgresql", bin.display()));
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A throwaway cluster listening on a Unix socket in its own directory (and, with TLS, on a
-/// loopback port that accepts only TLS).
-struct Cluster {
-    dir: PathBuf,
-    /// Extra server options (the TLS listener).
-    options: String,
-}
-
-impl Cluster {
-    fn start(label: &str) -> Cluster {
-        let c = Cluster::init(label);
-        c.pg_ctl("start");
-        c
-    }
-
-    /// A cluster whose TCP listener on 127.0.0.1 requires TLS, with a server certificate for
-    /// `localhost` issued by a CA made here. Returns the cluster, its port and the CA file.
-    fn start_tls(label: &str) -> (Cluster, u16, PathBuf) {
-        let mut c = Cluster::init(label);
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "varco test CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        let ca_file = c.dir.join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).unwrap();
-        let (crt, pem) = (c.dir.join("server.crt"), c.dir.join("server.key"));
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&pem, key.serialize_pem()).unwrap();
-        std::fs::write(
-            c.dir.join("data/pg_hba.conf"),
-            "local all all trust\n\
-             hostnossl all all 127.0.0.1/32 reject\n\
-             hostssl all all 127.0.0.1/32 trust\n",
-        )
+/// The cluster of a test, and SQL through the driver Varco itself uses.
+async fn sql(cluster: &Postgres, statement: &str) {
+    let (client, conn) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
         .unwrap();
-        if is_root() {
-            for f in [&crt, &pem] {
-                let ok = Command::new("chown")
-                    .args(["postgres:postgres", f.to_str().unwrap()])
-                    .status()
-                    .unwrap();
-                assert!(ok.success());
-            }
-        }
-        let ok = Command::new("chmod")
-            .args(["600", pem.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        c.options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
-            crt.display(),
-            pem.display()
-        );
-        c.pg_ctl("start");
-        (c, port, ca_file)
-    }
-
-    fn init(label: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("varco-pg-{}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            let ok = Command::new("chown")
-                .args(["postgres:postgres", dir.to_str().unwrap()])
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
-        let data = dir.join("data");
-        run_pg(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        Cluster {
-            dir,
-            options: "-c listen_addresses=''".into(),
-        }
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let options = format!("-k {} {}", self.dir.display(), self.options);
-        let data = self.dir.join("data");
-        let log = self.dir.join("server.log");
-        let mut args = vec![
-            "-D",
-            data.to_str().unwrap(),
-            "-w",
-            "-l",
-            log.to_str().unwrap(),
-        ];
-        match action {
-            "start" => args.extend(["-o", &options, "start"]),
-            _ => args.extend(["-m", "immediate", "stop"]),
-        }
-        run_pg("pg_ctl", &args);
-    }
-
-    fn url(&self) -> String {
-        format!("host={} user=postgres dbname=postgres", self.dir.display())
-    }
-
-    async fn sql(&self, statement: &str) {
-        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(statement).await.unwrap();
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"));
-            c
-        } else {
-            Command::new(pg_bin("pg_ctl"))
-        };
-        let _ = cmd
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    tokio::spawn(conn);
+    client.batch_execute(statement).await.unwrap();
 }
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000)
 }
 
-fn options(cluster: &Cluster, writer: &str) -> PgOptions {
+fn options(cluster: &Postgres, writer: &str) -> PgOptions {
     PgOptions {
         url: cluster.url(),
         writer: writer.into(),
@@ -229,7 +43,7 @@ fn options(cluster: &Cluster, writer: &str) -> PgOptions {
 }
 
 /// `varco audit verify --postgres URL`: exit code and stdout.
-fn cli_verify(cluster: &Cluster) -> (Option<i32>, String) {
+fn cli_verify(cluster: &Postgres) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_varco"))
         .args(["audit", "verify", "--postgres", &cluster.url()])
         .output()
@@ -240,7 +54,7 @@ fn cli_verify(cluster: &Cluster) -> (Option<i32>, String) {
     )
 }
 
-async fn verdict(cluster: &Cluster, writer: &str) -> Result<u64, ChainError> {
+async fn verdict(cluster: &Postgres, writer: &str) -> Result<u64, ChainError> {
     let chains = verify(&cluster.url(), &Tls::Disable, None).await.unwrap();
     let (_, v) = chains.into_iter().find(|(w, _)| w == writer).unwrap();
     v.map(|v| v.records)
@@ -248,7 +62,7 @@ async fn verdict(cluster: &Cluster, writer: &str) -> Result<u64, ChainError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_chains_verify_and_tampering_is_caught() {
-    let cluster = Cluster::start("chain");
+    let cluster = Postgres::start("chain");
     let sink = Arc::new(
         PgSink::connect(&options(&cluster, "replica-a"), now())
             .await
@@ -306,8 +120,7 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
 
     let w = "writer = 'replica-a'";
     // Edit a record.
-    cluster
-        .sql(&format!(
+    sql(&cluster, &format!(
             "UPDATE varco_audit SET line = replace(line, '\"kind\":\"login\"', '\"kind\":\"lagin\"') WHERE {w} AND seq = 7"
         ))
         .await;
@@ -315,20 +128,21 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
         verdict(&cluster, "replica-a").await.unwrap_err().code(),
         "audit_record_altered"
     );
-    cluster
-        .sql(&format!(
+    sql(&cluster, &format!(
             "UPDATE varco_audit SET line = replace(line, '\"kind\":\"lagin\"', '\"kind\":\"login\"') WHERE {w} AND seq = 7"
         ))
         .await;
     assert_eq!(verdict(&cluster, "replica-a").await, Ok(102));
     // Reorder two rows (swap their seq keys).
-    cluster
-        .sql(&format!(
+    sql(
+        &cluster,
+        &format!(
             "UPDATE varco_audit SET seq = -1 WHERE {w} AND seq = 10; \
              UPDATE varco_audit SET seq = 10 WHERE {w} AND seq = 11; \
              UPDATE varco_audit SET seq = 11 WHERE {w} AND seq = -1"
-        ))
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(
         verdict(&cluster, "replica-a").await.unwrap_err().code(),
         "audit_record_missing"
@@ -340,14 +154,18 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
         "{out}"
     );
     // Delete a record.
-    cluster
-        .sql(&format!("DELETE FROM varco_audit WHERE {w} AND seq = 20"))
-        .await;
+    sql(
+        &cluster,
+        &format!("DELETE FROM varco_audit WHERE {w} AND seq = 20"),
+    )
+    .await;
     assert!(verdict(&cluster, "replica-a").await.is_err());
     // Delete the genesis only (on the untouched chain).
-    cluster
-        .sql("DELETE FROM varco_audit WHERE writer = 'replica-b' AND seq = 0")
-        .await;
+    sql(
+        &cluster,
+        "DELETE FROM varco_audit WHERE writer = 'replica-b' AND seq = 0",
+    )
+    .await;
     assert_eq!(
         verdict(&cluster, "replica-b").await.unwrap_err().code(),
         "audit_record_missing"
@@ -356,7 +174,7 @@ async fn postgres_chains_verify_and_tampering_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_database_fails_appends_closed_and_the_sink_recovers() {
-    let cluster = Cluster::start("down");
+    let cluster = Postgres::start("down");
     let sink = PgSink::connect(&options(&cluster, "r"), now())
         .await
         .unwrap();
@@ -364,12 +182,12 @@ async fn a_stopped_database_fails_appends_closed_and_the_sink_recovers() {
         sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
         Ok(1)
     );
-    cluster.pg_ctl("stop");
+    cluster.stop();
     assert_eq!(
         sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
         Err(AuditError::Unavailable)
     );
-    cluster.pg_ctl("start");
+    cluster.restart();
     // The writer reconnects and re-reads its tail before the next batch.
     assert_eq!(
         sink.append(now(), b"{}".to_vec()).await.map(|d| d.seq),
@@ -400,7 +218,7 @@ fn cli(args: &[&str], url: &str) -> (Option<i32>, String) {
     )
 }
 
-async fn count_rows(cluster: &Cluster, writer: &str) -> i64 {
+async fn count_rows(cluster: &Postgres, writer: &str) -> i64 {
     let client = broker::audit::postgres::connect(&cluster.url(), &Tls::Disable)
         .await
         .unwrap();
@@ -416,7 +234,7 @@ async fn count_rows(cluster: &Cluster, writer: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies() {
-    let cluster = Cluster::start("prune");
+    let cluster = Postgres::start("prune");
     let opts = PgOptions {
         retention: Duration::from_secs(10 * 86_400),
         ..options(&cluster, "r")
@@ -460,9 +278,11 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
 
     // A role kept to SELECT and INSERT records but cannot prune: nothing is appended for
     // it, nothing deleted, and logins are still recorded.
-    cluster
-        .sql("CREATE ROLE keeper LOGIN; GRANT SELECT, INSERT ON varco_audit TO keeper")
-        .await;
+    sql(
+        &cluster,
+        "CREATE ROLE keeper LOGIN; GRANT SELECT, INSERT ON varco_audit TO keeper",
+    )
+    .await;
     let keeper = PgOptions {
         url: cluster.url().replace("user=postgres", "user=keeper"),
         ..options(&cluster, "k")
@@ -481,9 +301,11 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
     assert_eq!(count_rows(&cluster, "k").await, 3);
 
     // Without its anchor the shortened chain is a missing prefix.
-    cluster
-        .sql("DELETE FROM varco_audit WHERE writer = 'r' AND line LIKE '%\"kind\":\"pruned\"%'")
-        .await;
+    sql(
+        &cluster,
+        "DELETE FROM varco_audit WHERE writer = 'r' AND line LIKE '%\"kind\":\"pruned\"%'",
+    )
+    .await;
     let (code, out) = cli(&["verify"], &cluster.url());
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -494,8 +316,8 @@ async fn retention_prunes_old_rows_under_an_anchor_and_the_chain_still_verifies(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_gives_the_records_of_a_window_and_a_subject_and_misplaced_rows_are_caught() {
-    let cluster = Cluster::start("export");
-    let key_file = cluster.dir.join("audit.key");
+    let cluster = Postgres::start("export");
+    let key_file = cluster.dir().join("audit.key");
     std::fs::write(&key_file, "ab".repeat(32)).unwrap();
     let opts = PgOptions {
         key: Some([0xab; 32]),
@@ -538,9 +360,11 @@ async fn export_gives_the_records_of_a_window_and_a_subject_and_misplaced_rows_a
     assert!(out.contains("3 decrypted"), "{out}");
 
     // A row moved to another key, its content untouched.
-    cluster
-        .sql("UPDATE varco_audit SET seq = 1000 WHERE writer = 'w1' AND seq = 3")
-        .await;
+    sql(
+        &cluster,
+        "UPDATE varco_audit SET seq = 1000 WHERE writer = 'w1' AND seq = 3",
+    )
+    .await;
     let (code, out) = cli(&["verify"], &cluster.url());
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -555,7 +379,8 @@ async fn export_gives_the_records_of_a_window_and_a_subject_and_misplaced_rows_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_refused() {
-    let (cluster, port, ca_file) = Cluster::start_tls("tls");
+    let (cluster, tls) = Postgres::start_tls("tls");
+    let (port, ca_file) = (tls.port, tls.ca_file);
     let good = Tls::from_config("verify-full", Some(&ca_file)).unwrap();
     let url =
         format!("host=localhost hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres");
@@ -602,7 +427,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let other = other.self_signed(&other_key).unwrap();
-    let wrong_ca = cluster.dir.join("wrong-ca.pem");
+    let wrong_ca = cluster.dir().join("wrong-ca.pem");
     std::fs::write(&wrong_ca, other.pem()).unwrap();
     let wrong = Tls::from_config("verify-full", Some(&wrong_ca)).unwrap();
     let refused = broker::audit::postgres::connect(&url, &wrong)
@@ -642,7 +467,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     assert!(Tls::from_config("verify-full", None).is_err());
     assert!(Tls::from_config("require", Some(&ca_file)).is_err());
     assert!(Tls::from_config("prefer", None).is_err());
-    assert!(Tls::from_config("verify-full", Some(&cluster.dir.join("server.key"))).is_err());
+    assert!(Tls::from_config("verify-full", Some(&cluster.dir().join("server.key"))).is_err());
     assert!(broker::audit::postgres::check_url(&cluster.url(), &Tls::Require).is_err());
     assert!(broker::audit::postgres::check_url(&url, &good).is_ok());
     let asks_tls = format!("{url} sslmode=require");

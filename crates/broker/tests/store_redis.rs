@@ -11,88 +11,13 @@
 #[path = "fixture/mod.rs"]
 mod fixture;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use broker::store::{Activity, Pending, PendingLogout, Store, StoreError};
 use broker::store_redis::{RedisOptions, RedisStore};
 use fixture::{BROWSER, config, fixture_now, put_fixture_pending, signed_body, state_with_store};
-
-/// A `redis-server` on a Unix socket in its own temp dir, killed on drop.
-struct Redis {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start(name: &str) -> Redis {
-        let dir = std::env::temp_dir().join(format!("varco-redis-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut r = Redis { dir, child: None };
-        r.restart();
-        r
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join("redis.sock")
-    }
-
-    fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket().display())
-    }
-
-    fn restart(&mut self) {
-        let _ = std::fs::remove_file(self.socket());
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(self.socket())
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server; `make deps` installs it)");
-        self.child = Some(child);
-        wait_for(&self.socket());
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_file(self.socket());
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Until the socket answers a connection (bounded: 10 s).
-fn wait_for(socket: &Path) {
-    for _ in 0..200 {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("redis-server did not open {}", socket.display());
-}
+use testkit::Redis;
 
 fn options(url: &str) -> RedisOptions {
     RedisOptions {

@@ -114,7 +114,14 @@ fn concurrent_audit(c: &mut Criterion) {
             max_file_bytes: 64 * 1024 * 1024,
             retention: Duration::from_secs(731 * 86_400),
             key: None,
-            commit_interval: broker::audit::file::DEFAULT_COMMIT_INTERVAL,
+            // VARCO_BENCH_COMMIT_INTERVAL_US compares other intervals with the default.
+            commit_interval: std::env::var("VARCO_BENCH_COMMIT_INTERVAL_US")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(
+                    broker::audit::file::DEFAULT_COMMIT_INTERVAL,
+                    Duration::from_micros,
+                ),
         },
         fixture_now(),
     )

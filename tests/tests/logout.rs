@@ -223,3 +223,59 @@ fn forged_idp_logout_requests_log_no_one_out() {
         "{m}"
     );
 }
+
+/// Logout CSRF: a link on another site (the browser says `Sec-Fetch-Site: cross-site`) gets
+/// a confirmation form, and the session lives until the citizen confirms; the form's token
+/// works once, for this session only, and a post without it (what a foreign page can send)
+/// is refused. The portal's own links (`same-origin`) log out at once.
+#[test]
+fn a_logout_link_from_another_site_asks_for_confirmation_and_forged_posts_are_refused() {
+    let stack = Stack::start();
+    let logout = format!("{}/logout?return_to=%2Fbye", stack.varco);
+    let mut b = login(&stack, "mario.rossi");
+
+    let asked = b.get_with(&logout, &[("sec-fetch-site", "cross-site")]);
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("action=\"/logout\""), "{}", asked.body);
+    assert!(
+        !asked.headers.iter().any(|(k, _)| k == "set-cookie"),
+        "nothing ends before the confirmation"
+    );
+    assert_eq!(stack.whoami(&mut b).status, 200);
+    let token = e2e::form_input(&asked.body, "token").expect("the form's token");
+    assert_eq!(
+        e2e::form_input(&asked.body, "return_to").as_deref(),
+        Some("/bye")
+    );
+
+    // What a foreign page can post: no token, a made-up one, or the token of another
+    // citizen's confirmation form.
+    let mut other = login(&stack, "giulia.bianchi");
+    let others = other.get_with(&logout, &[("sec-fetch-site", "cross-site")]);
+    let others_token = e2e::form_input(&others.body, "token").unwrap();
+    for forged in [
+        vec![],
+        vec![("token", "AAAA")],
+        vec![("token", others_token.as_str())],
+    ] {
+        let r = b.post_form(&format!("{}/logout", stack.varco), &forged);
+        assert_eq!(r.status, 403, "{forged:?}: {}", r.body);
+        assert!(r.body.contains("logout_csrf"), "{}", r.body);
+        assert_eq!(stack.whoami(&mut b).status, 200, "{forged:?}");
+    }
+
+    // The citizen confirms: the session ends and Single Logout starts, as from a plain link.
+    let done = b.post_form(
+        &format!("{}/logout", stack.varco),
+        &[("token", token.as_str()), ("return_to", "/bye")],
+    );
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert!(location(&done).starts_with(&format!("{}/slo?SAMLRequest=", stack.idp)));
+    assert_eq!(stack.whoami(&mut b).status, 401);
+    assert_eq!(stack.whoami(&mut other).status, 200);
+
+    // A link of the portal itself logs out at once.
+    let out = other.get_with(&logout, &[("sec-fetch-site", "same-origin")]);
+    assert_eq!(out.status, 302, "{}", out.body);
+    assert_eq!(stack.whoami(&mut other).status, 401);
+}

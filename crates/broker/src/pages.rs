@@ -125,6 +125,39 @@ pub fn simple(title_it: &str, title_en: &str, text_it: &str, text_en: &str) -> S
     bilingual(&format!("{title_it} / {title_en}"), &main_it, &main_en, "")
 }
 
+/// The logout confirmation asked of a browser that came from another site (`GET /logout`
+/// with `Sec-Fetch-Site: cross-site`): a button that posts the form back with its token.
+pub fn logout_confirm(token: &str, return_to: Option<&str>) -> String {
+    let form = |label: &str| {
+        let back = return_to
+            .map(|r| {
+                format!(
+                    "<input type=\"hidden\" name=\"return_to\" value=\"{}\">",
+                    escape(r)
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "<form method=\"post\" action=\"/logout\">\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">{back}\
+             <button type=\"submit\">{}</button></form>",
+            escape(token),
+            escape(label)
+        )
+    };
+    let main_it = format!(
+        "<h1>Vuoi uscire?</h1><p>Un altro sito ha chiesto di chiudere la tua sessione. \
+         Se sei stato tu, conferma.</p>{}",
+        form("Esci")
+    );
+    let main_en = format!(
+        "<h2>Sign out?</h2><p>Another site asked to end your session. \
+         If that was you, confirm.</p>{}",
+        form("Sign out")
+    );
+    bilingual("Vuoi uscire? / Sign out?", &main_it, &main_en, "")
+}
+
 /// The page for a browser with a session: who is signed in.
 pub fn signed_in(lang: Lang, name: &str, switch: &str) -> String {
     let (title, text) = match lang {

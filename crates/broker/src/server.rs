@@ -257,6 +257,7 @@ async fn route(
         (&Method::GET, "/.well-known/jwks.json") => crate::forward_auth::jwks(state),
         (&Method::GET, "/login") => login_page(state, &req),
         (&Method::GET, "/logout") => logout(state, &req).await,
+        (&Method::POST, "/logout") => logout_confirmed(state, req).await,
         (&Method::GET, "/saml/login") => login(state, &req).await,
         (&Method::POST, "/saml/acs") => acs(state, req).await,
         (&Method::GET, "/cns/login") => crate::cns::login(state, &req).await,
@@ -405,18 +406,124 @@ fn metadata(state: &State, path: &str) -> Response<Body> {
 /// now on, the cookie is cleared), then, when the session's IdP publishes a
 /// SingleLogoutService, sends it a signed LogoutRequest (see [`crate::slo`]); otherwise shows
 /// a page, or returns to `return_to` when allowed.
+///
+/// A browser that says the navigation came from another site (`Sec-Fetch-Site:
+/// cross-site`) gets a confirmation form instead (`POST /logout` with a token sealed for
+/// this session): any site can link here, so logging out on a foreign link would let it
+/// end citizens' sessions at will. Links from the portal itself (`same-origin`,
+/// `same-site`), typed URLs (`none`) and clients that send no such header (older browsers,
+/// scripts) log out at once.
 async fn logout(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    let now = unix((state.clock)());
     let return_to = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.into_owned());
+    let return_to = allowed_return_to(state, return_to.as_deref());
+    let session = current_session(state, req).await;
+    let cross_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    match session {
+        Some(s) if cross_site => {
+            let now = unix((state.clock)());
+            let token = LogoutToken {
+                sid: s.sid.clone(),
+                exp: now + LOGOUT_CONFIRM_TTL,
+            };
+            let Some(sealed) = state.sealer.seal(Purpose::LogoutForm, &token) else {
+                return internal("broker_rng");
+            };
+            tracing::info!(event = "logout_confirmation_asked", sid = %s.sid);
+            let mut r = html(
+                StatusCode::OK,
+                pages::logout_confirm(&sealed, return_to.as_deref()),
+            );
+            set(&mut r, header::CACHE_CONTROL, "no-store");
+            r
+        }
+        session => end_session(state, session, return_to).await,
+    }
+}
+
+/// How long a logout confirmation form stays valid, seconds.
+const LOGOUT_CONFIRM_TTL: u64 = 600;
+/// Largest `POST /logout` body (a token and a return address).
+const MAX_LOGOUT_FORM: usize = 4096;
+
+/// The token of a logout confirmation form: which session it may end, until when.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LogoutToken {
+    sid: String,
+    exp: u64,
+}
+
+/// `return_to` if the access rules allow it as a destination after logout.
+fn allowed_return_to(state: &State, return_to: Option<&str>) -> Option<String> {
     let allow_http = state.config.public_base_url.starts_with("http://");
-    let return_to = return_to
-        .as_deref()
+    return_to
         .and_then(|t| state.config.access.return_to(t, allow_http))
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// `POST /logout` (`token`, `return_to`): the confirmation form of [`logout`]. The token must
+/// have been sealed for the session this browser holds, and not be expired; otherwise 403
+/// `logout_csrf` and the session lives on. Without a session there is nothing to end.
+async fn logout_confirmed(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let session = current_session(state, &req).await;
+    let collect = Limited::new(req.into_body(), MAX_LOGOUT_FORM).collect();
+    let body = match tokio::time::timeout(Duration::from_secs(10), collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        _ => return logout_refused("logout_bad_form"),
+    };
+    let mut token = None;
+    let mut return_to = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "token" => token = Some(v.into_owned()),
+            "return_to" => return_to = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let return_to = allowed_return_to(state, return_to.as_deref());
+    let Some(session) = session else {
+        return end_session(state, None, return_to).await;
+    };
+    let now = unix((state.clock)());
+    let genuine = token
+        .as_deref()
+        .and_then(|t| state.sealer.open::<LogoutToken>(Purpose::LogoutForm, t))
+        .is_some_and(|t| t.sid == session.sid && now < t.exp);
+    if !genuine {
+        tracing::info!(event = "logout_refused", code = %"logout_csrf", sid = %session.sid);
+        return logout_refused("logout_csrf");
+    }
+    end_session(state, Some(session), return_to).await
+}
+
+fn logout_refused(code: &str) -> Response<Body> {
+    let mut r = html(
+        StatusCode::FORBIDDEN,
+        pages::simple(
+            "Uscita non confermata",
+            "Sign-out not confirmed",
+            &format!("La richiesta di uscita non è valida o è scaduta. Codice: {code}"),
+            &format!("The sign-out request is invalid or expired. Code: {code}"),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// Ends `session` (when there is one): revoked first, then Single Logout when the IdP
+/// offers it; the cookie is cleared in every case.
+async fn end_session(
+    state: &State,
+    session: Option<Session>,
+    return_to: Option<String>,
+) -> Response<Body> {
+    let now = unix((state.clock)());
     let mut single_logout = None;
-    if let Some(s) = current_session(state, req).await {
+    if let Some(s) = session {
         // Fail safe: the session is dead here before the IdP hears of it.
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
         state.store.revoke_session(&s.sid, remaining).await;

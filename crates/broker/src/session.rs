@@ -49,6 +49,8 @@ pub enum Purpose {
     Session,
     /// The anti-CSRF token of the legacy login form (bound to the `varco_legacy` cookie).
     LegacyForm,
+    /// The token of the logout confirmation form (bound to the session it ends).
+    LogoutForm,
 }
 
 impl Purpose {
@@ -56,6 +58,7 @@ impl Purpose {
         match self {
             Purpose::Session => b"varco-session-v1",
             Purpose::LegacyForm => b"varco-legacy-form-v1",
+            Purpose::LogoutForm => b"varco-logout-form-v1",
         }
     }
 }

@@ -264,6 +264,17 @@ fn a_logout_link_from_another_site_asks_for_confirmation_and_forged_posts_are_re
         assert_eq!(stack.whoami(&mut b).status, 200, "{forged:?}");
     }
 
+    // A foreign page's auto-submitted form comes without the (SameSite=Lax) session cookie:
+    // nothing to end, and the answer must not delete the cookie either.
+    let cookieless = Browser::default().post_form(&format!("{}/logout", stack.varco), &[]);
+    assert_eq!(cookieless.status, 200, "{}", cookieless.body);
+    assert!(
+        !cookieless.headers.iter().any(|(k, _)| k == "set-cookie"),
+        "{:?}",
+        cookieless.headers
+    );
+    assert_eq!(stack.whoami(&mut b).status, 200);
+
     // The citizen confirms: the session ends and Single Logout starts, as from a plain link.
     let done = b.post_form(
         &format!("{}/logout", stack.varco),

@@ -467,7 +467,8 @@ fn allowed_return_to(state: &State, return_to: Option<&str>) -> Option<String> {
 
 /// `POST /logout` (`token`, `return_to`): the confirmation form of [`logout`]. The token must
 /// have been sealed for the session this browser holds, and not be expired; otherwise 403
-/// `logout_csrf` and the session lives on. Without a session there is nothing to end.
+/// `logout_csrf` and the session lives on. Without a session there is nothing to end, and the
+/// answer leaves cookies alone.
 async fn logout_confirmed(state: &State, req: Request<Incoming>) -> Response<Body> {
     let session = current_session(state, &req).await;
     let collect = Limited::new(req.into_body(), MAX_LOGOUT_FORM).collect();
@@ -485,19 +486,30 @@ async fn logout_confirmed(state: &State, req: Request<Incoming>) -> Response<Bod
         }
     }
     let return_to = allowed_return_to(state, return_to.as_deref());
+    // No session: nothing to end, and no cookie is cleared. A foreign page's auto-submitted
+    // form arrives without the `SameSite=Lax` session cookie yet could still delete it with
+    // a `Set-Cookie` in the answer.
     let Some(session) = session else {
-        return end_session(state, None, return_to).await;
+        return signed_out(
+            return_to.as_deref(),
+            "Non c'è una sessione da chiudere.",
+            "There is no session to end.",
+        );
     };
     let now = unix((state.clock)());
-    let genuine = token
-        .as_deref()
-        .and_then(|t| state.sealer.open::<LogoutToken>(Purpose::LogoutForm, t))
-        .is_some_and(|t| t.sid == session.sid && now < t.exp);
-    if !genuine {
+    if !logout_token_valid(&state.sealer, token.as_deref(), &session.sid, now) {
         tracing::info!(event = "logout_refused", code = %"logout_csrf", sid = %session.sid);
         return logout_refused("logout_csrf");
     }
     end_session(state, Some(session), return_to).await
+}
+
+/// Whether `token` is a logout confirmation token sealed for session `sid`, unexpired at
+/// `now`.
+fn logout_token_valid(sealer: &Sealer, token: Option<&str>, sid: &str, now: u64) -> bool {
+    token
+        .and_then(|t| sealer.open::<LogoutToken>(Purpose::LogoutForm, t))
+        .is_some_and(|t| t.sid == sid && now < t.exp)
 }
 
 fn logout_refused(code: &str) -> Response<Body> {
@@ -1373,7 +1385,46 @@ pub(crate) fn internal(code: &str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Field, form_field};
+    use super::{Field, LogoutToken, Purpose, Sealer, form_field, logout_token_valid};
+
+    #[test]
+    fn logout_tokens_open_only_for_their_session_before_they_expire() {
+        let sealer = Sealer::new(&[7; 32]).unwrap();
+        let token = |sid: &str, exp| {
+            let t = LogoutToken {
+                sid: sid.into(),
+                exp,
+            };
+            sealer.seal(Purpose::LogoutForm, &t).unwrap()
+        };
+        let good = token("s1", 1_000);
+        assert!(logout_token_valid(&sealer, Some(&good), "s1", 999));
+        assert!(
+            !logout_token_valid(&sealer, Some(&good), "s1", 1_000),
+            "expired"
+        );
+        assert!(
+            !logout_token_valid(&sealer, Some(&good), "s2", 999),
+            "another session"
+        );
+        assert!(!logout_token_valid(&sealer, None, "s1", 999));
+        assert!(!logout_token_valid(&sealer, Some("AAAA"), "s1", 999));
+        // A sealed value of another purpose (here a session-cookie seal of the same shape)
+        // does not open as a logout token.
+        let other = sealer
+            .seal(
+                Purpose::Session,
+                &LogoutToken {
+                    sid: "s1".into(),
+                    exp: 1_000,
+                },
+            )
+            .unwrap();
+        assert!(!logout_token_valid(&sealer, Some(&other), "s1", 999));
+        // Another key.
+        let foreign = Sealer::new(&[8; 32]).unwrap();
+        assert!(!logout_token_valid(&foreign, Some(&good), "s1", 999));
+    }
 
     #[test]
     fn form_fields_decode_like_form_urlencoded() {

@@ -470,9 +470,10 @@ impl Writer {
     /// after a durable `pruned` record anchors the chain at the last deleted record.
     ///
     /// A closed file's newest record is known without reading the file: the next file's
-    /// first record points at it (`prev`, `seq - 1`) and was appended no earlier (`ts`). So
-    /// each candidate costs one line of its successor, not a re-read of 64 MB at every
-    /// rotation; the age test is conservative by at most the gap between two files.
+    /// first record points at it (`prev`, `seq - 1`) and was appended after it, so its `ts`
+    /// stands in for the newest record's (records carry their login's clock: two in a row
+    /// may differ by a second the wrong way, nothing against a retention of months). Each
+    /// candidate costs one line of its successor, not a re-read of 64 MB at every rotation.
     fn prune(&mut self, now: SystemTime) -> std::io::Result<()> {
         let cutoff = unix(now).saturating_sub(self.retention.as_secs());
         let names = list(&self.dir)?;

@@ -984,19 +984,7 @@ async fn complete<B>(
         None,
     );
     let mut r = see_other(location);
-    let secure = if state.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={sealed}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        state.config.cookie_name,
-        state.config.session_ttl.as_secs()
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    crate::server::set_session_cookie(state, &mut r, &sealed);
     r
 }
 

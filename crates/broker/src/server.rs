@@ -504,6 +504,28 @@ async fn logout_confirmed(state: &State, req: Request<Incoming>) -> Response<Bod
     end_session(state, Some(session), return_to).await
 }
 
+/// Adds the session cookie carrying `sealed` (the whole session lifetime) to `r`.
+pub(crate) fn set_session_cookie(state: &State, r: &mut Response<Body>, sealed: &str) {
+    session_cookie(state, r, sealed, state.config.session_ttl.as_secs());
+}
+
+/// The one place the session cookie's attributes are written (set, or cleared with an empty
+/// value and `Max-Age=0`).
+fn session_cookie(state: &State, r: &mut Response<Body>, value: &str, max_age: u64) {
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        state.config.cookie_name
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
 /// Whether `token` is a logout confirmation token sealed for session `sid`, unexpired at
 /// `now`.
 fn logout_token_valid(sealer: &Sealer, token: Option<&str>, sid: &str, now: u64) -> bool {
@@ -550,18 +572,7 @@ async fn end_session(
             "The session has ended. To sign out of the identity provider too, close the browser.",
         )
     });
-    let secure = if state.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    let clear = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-        state.config.cookie_name
-    );
-    if let Ok(v) = HeaderValue::from_str(&clear) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    session_cookie(state, &mut r, "", 0);
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }
@@ -874,19 +885,7 @@ async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             if let Ok(v) = HeaderValue::from_str(&return_to) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
-            let secure = if state.config.cookie_secure {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{}={sealed}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                state.config.cookie_name,
-                state.config.session_ttl.as_secs()
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
+            set_session_cookie(state, &mut r, &sealed);
             set(&mut r, header::CACHE_CONTROL, "no-store");
             r
         }

@@ -323,12 +323,16 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn put_pending(&self, id: &str, p: &Pending) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(&StoredPending::from(p)).map_err(|_| StoreError::Corrupt)?;
-        let key = &self.key("pending", id);
+    /// `SET key value PX ttl`: a value that expires by itself, timed and counted as `op`.
+    async fn set_px<V: redis::ToRedisArgs + Sync>(
+        &self,
+        op: &'static str,
+        key: &str,
+        value: V,
+        ttl: u64,
+    ) -> Result<(), StoreError> {
         let value = &value;
-        let ttl = millis(self.pending_ttl);
-        self.run("put_pending", |mut c| async move {
+        self.run(op, |mut c| async move {
             redis::cmd("SET")
                 .arg(key)
                 .arg(value)
@@ -338,6 +342,13 @@ impl RedisStore {
                 .await
         })
         .await
+    }
+
+    pub(crate) async fn put_pending(&self, id: &str, p: &Pending) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(&StoredPending::from(p)).map_err(|_| StoreError::Corrupt)?;
+        let key = self.key("pending", id);
+        self.set_px("put_pending", &key, value, millis(self.pending_ttl))
+            .await
     }
 
     fn decode(
@@ -444,19 +455,9 @@ impl RedisStore {
             return_to: p.return_to.clone(),
         };
         let value = serde_json::to_vec(&stored).map_err(|_| StoreError::Corrupt)?;
-        let key = &self.key("logout_pending", id);
-        let value = &value;
-        let ttl = millis(self.pending_ttl);
-        self.run("put_pending_logout", |mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await
+        let key = self.key("logout_pending", id);
+        self.set_px("put_pending_logout", &key, value, millis(self.pending_ttl))
+            .await
     }
 
     /// Reads (`take`: and deletes, atomically) a pending logout.
@@ -500,18 +501,9 @@ impl RedisStore {
         sid: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = &self.key("logout_index", &sha256_hex(index));
-        let ttl = millis(ttl);
-        self.run("index_session_for_logout", |mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(sid)
-                .arg("PX")
-                .arg(ttl)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await
+        let key = self.key("logout_index", &sha256_hex(index));
+        self.set_px("index_session_for_logout", &key, sid, millis(ttl))
+            .await
     }
 
     /// The session indexed under the (IdP, NameID, SessionIndex) key.

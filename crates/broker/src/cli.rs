@@ -25,10 +25,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::config::{self, Config, Overrides};
-use crate::registry::{self, Refresher};
-use crate::server::State;
-use crate::store::Store;
-use crate::{clock, server};
+use crate::features::registry::{self, Refresher};
+use crate::features::store::Store;
+use crate::leaf::clock;
+use crate::server;
+use crate::state::State;
 
 const EX_USAGE: u8 = 64;
 
@@ -111,9 +112,11 @@ fn load(args: &Args) -> Result<Config, ExitCode> {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
-        Some("audit") => return crate::audit::cli::main(std::env::args().skip(2)),
-        Some("legacy") => return crate::legacy::cli(std::env::args().skip(2)),
-        Some("switchoff") => return crate::switchoff::report::main(std::env::args().skip(2)),
+        Some("audit") => return crate::features::audit::cli::main(std::env::args().skip(2)),
+        Some("legacy") => return crate::features::legacy::cli(std::env::args().skip(2)),
+        Some("switchoff") => {
+            return crate::features::switchoff::report::main(std::env::args().skip(2));
+        }
         _ => {}
     }
     let args = match parse_args(std::env::args().skip(1)) {
@@ -168,7 +171,7 @@ pub fn main() -> ExitCode {
 
 fn serve(config: Config, args: Args) -> ExitCode {
     // From here on, everything is a log line in the configured format.
-    crate::logging::init(config.log);
+    crate::leaf::logging::init(config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,7 +188,7 @@ fn serve(config: Config, args: Args) -> ExitCode {
         }
         config::StoreBackend::Redis(options) => {
             let _entered = runtime.enter();
-            let redis = match crate::store_redis::RedisStore::new(
+            let redis = match crate::features::store::redis::RedisStore::new(
                 options,
                 config.pending_ttl,
                 config.session_ttl,
@@ -213,11 +216,11 @@ fn serve(config: Config, args: Args) -> ExitCode {
     let audit = match &config.audit {
         None => {
             tracing::warn!(event = "audit_disabled");
-            crate::audit::Sink::Off
+            crate::features::audit::Sink::Off
         }
-        Some(crate::audit::Target::File(options)) => {
-            match crate::audit::file::FileSink::open(options, clock::system()) {
-                Ok(sink) => crate::audit::Sink::File(sink),
+        Some(crate::features::audit::Target::File(options)) => {
+            match crate::features::audit::file::FileSink::open(options, clock::system()) {
+                Ok(sink) => crate::features::audit::Sink::File(sink),
                 Err(e) => {
                     tracing::error!(
                         event = "audit_sink_failed",
@@ -228,13 +231,13 @@ fn serve(config: Config, args: Args) -> ExitCode {
                 }
             }
         }
-        Some(crate::audit::Target::Postgres(options)) => {
-            let connected = runtime.block_on(crate::audit::postgres::PgSink::connect(
+        Some(crate::features::audit::Target::Postgres(options)) => {
+            let connected = runtime.block_on(crate::features::audit::postgres::PgSink::connect(
                 options,
                 clock::system(),
             ));
             match connected {
-                Ok(sink) => crate::audit::Sink::Postgres(sink),
+                Ok(sink) => crate::features::audit::Sink::Postgres(sink),
                 Err(e) => {
                     tracing::error!(
                         event = "audit_sink_failed",
@@ -260,7 +263,11 @@ fn serve(config: Config, args: Args) -> ExitCode {
         );
         return ExitCode::from(EX_USAGE);
     };
-    let live = Arc::new(crate::reload::Live::new(state, args.config, args.overrides));
+    let live = Arc::new(crate::state::live::Live::new(
+        state,
+        args.config,
+        args.overrides,
+    ));
     runtime.block_on(async move {
         let _refresh = refresher.spawn(clock::system);
         let _reload = crate::reload::spawn(live.clone());
@@ -310,7 +317,7 @@ fn metadata_sources(config: &Config) -> ExitCode {
     }
 }
 
-async fn run(live: Arc<crate::reload::Live>) -> ExitCode {
+async fn run(live: Arc<crate::state::live::Live>) -> ExitCode {
     let state = live.state();
     let listener = match TcpListener::bind(state.config.listen).await {
         Ok(l) => l,
@@ -345,7 +352,7 @@ async fn run(live: Arc<crate::reload::Live>) -> ExitCode {
             .local_addr()
             .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
         tracing::info!(event = "listening_cns", address = %address, public_url = %tls.public_url);
-        tokio::spawn(crate::cns::serve_tls(
+        tokio::spawn(server::serve_tls(
             state.clone(),
             cns_listener,
             tls.server.clone(),
@@ -369,7 +376,7 @@ async fn run(live: Arc<crate::reload::Live>) -> ExitCode {
                 tokio::spawn(async move {
                     let _alive = alive;
                     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(crate::forward_auth::Peer(peer));
+                        req.extensions_mut().insert(crate::leaf::http::Peer(peer));
                         // One state per request: the configuration in force when it arrived.
                         server::handle(live.state(), req)
                     });

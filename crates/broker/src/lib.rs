@@ -17,25 +17,11 @@
 //!   removed IdP is refused at `/saml/login` and at the ACS, and expired or unverified
 //!   metadata never enters the snapshot.
 
-pub mod access;
-pub mod assets;
-pub mod audit;
-pub mod choice;
 pub mod cli;
-pub mod clock;
-pub mod cns;
 pub mod config;
-pub mod forward_auth;
-pub mod legacy;
-pub mod logging;
-pub mod metrics;
-pub mod pages;
-pub mod proxy;
-pub mod registry;
+pub mod features;
+pub mod leaf;
 pub mod reload;
+pub mod routes;
 pub mod server;
-pub mod session;
-pub mod slo;
-pub mod store;
-pub mod store_redis;
-pub mod switchoff;
+pub mod state;

@@ -6,13 +6,6 @@
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{self, HeaderValue};
-use hyper::{Response, StatusCode};
-
-use crate::leaf::http::{Body, set};
-
 /// One embedded file.
 struct Asset {
     name: &'static str,
@@ -78,53 +71,29 @@ pub fn url(name: &str) -> String {
         .map_or_else(|| format!("/assets/{name}"), |(_, u)| u.clone())
 }
 
-/// `GET /assets/<name>`: the file with its content type and a one-year immutable cache
-/// lifetime; `None` when no such asset exists.
-pub fn serve(path: &str) -> Option<Response<Body>> {
+/// The content type and bytes of the asset at `path` (`/assets/<name>`); `None` when no such
+/// asset exists. The route that serves it is `routes::assets`.
+pub fn find(path: &str) -> Option<(&'static str, &'static [u8])> {
     let name = path.strip_prefix("/assets/")?;
     let asset = ASSETS.iter().find(|a| a.name == name)?;
-    let mut r = Response::new(Full::new(Bytes::from_static(asset.bytes)));
-    *r.status_mut() = StatusCode::OK;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(asset.content_type),
-    );
-    set(
-        &mut r,
-        header::CACHE_CONTROL,
-        "public, max-age=31536000, immutable",
-    );
-    set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    // An SVG opened directly must not run anything.
-    set(
-        &mut r,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'unsafe-inline'",
-    );
-    Some(r)
+    Some((asset.content_type, asset.bytes))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ASSETS, serve, url};
+    use super::{ASSETS, find, url};
 
     #[test]
-    fn every_asset_has_a_versioned_url_and_is_served() {
+    fn every_asset_has_a_versioned_url_and_is_found() {
         for a in ASSETS {
             let u = url(a.name);
             assert!(u.starts_with(&format!("/assets/{}?v=", a.name)), "{u}");
             assert_eq!(u.len(), format!("/assets/{}?v=", a.name).len() + 12);
-            let r = serve(&format!("/assets/{}", a.name)).unwrap();
-            assert_eq!(r.headers()["content-type"], a.content_type);
-            assert!(
-                r.headers()["cache-control"]
-                    .to_str()
-                    .unwrap()
-                    .contains("max-age=31536000")
-            );
+            let (content_type, _) = find(&format!("/assets/{}", a.name)).unwrap();
+            assert_eq!(content_type, a.content_type);
         }
-        assert!(serve("/assets/../Cargo.toml").is_none());
-        assert!(serve("/assets/").is_none());
-        assert!(serve("/assets/nope.css").is_none());
+        assert!(find("/assets/../Cargo.toml").is_none());
+        assert!(find("/assets/").is_none());
+        assert!(find("/assets/nope.css").is_none());
     }
 }

@@ -21,9 +21,10 @@ use crate::leaf::http::{Body, cookie, html, internal, set};
 use crate::leaf::pages;
 use crate::leaf::session::{Purpose, Session, random_hex};
 use crate::state::State;
+use crate::state::current::current_session;
 use crate::state::login::{
-    STORE_UNAVAILABLE, audit_unavailable, current_session, login_cookie, set_session_cookie,
-    timed_append, unavailable_page,
+    STORE_UNAVAILABLE, audit_unavailable, login_cookie, set_session_cookie, timed_append,
+    unavailable_page,
 };
 
 /// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.

@@ -14,7 +14,7 @@ use crate::leaf::http::{Body, html};
 use crate::leaf::pages::{self, IdpChoice, Lang, LoginPage};
 use crate::leaf::session::Session;
 use crate::state::State;
-use crate::state::login::current_session;
+use crate::state::current::current_session;
 use hyper::body::Incoming;
 
 /// The page language for a request: `lang` from the query, else `Accept-Language`.

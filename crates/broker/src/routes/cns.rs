@@ -225,7 +225,7 @@ async fn complete<B>(
     session: Session,
     location: &str,
 ) -> Response<Body> {
-    let previous = crate::state::login::current_session(state, req).await;
+    let previous = crate::state::current::current_session(state, req).await;
     let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
         return crate::leaf::http::internal("broker_seal");
     };

@@ -27,7 +27,8 @@ use crate::leaf::http::Peer;
 use crate::leaf::http::{Body, html, set};
 use crate::leaf::pages;
 use crate::state::State;
-use crate::state::views::{View, query_encode, spid_level, step_up_url, token_for, view};
+use crate::state::current::{token_for, view};
+use crate::state::views::{View, query_encode, spid_level, step_up_url};
 
 /// What the proxy says the original request was. Borrowed from the headers; only the
 /// trusted-proxy rule decides which headers count.

@@ -26,8 +26,6 @@ use crate::state::State;
 /// Largest accepted form body.
 const MAX_FORM: usize = 4096;
 
-/// Longest accepted password, bytes.
-
 /// How long a client may take to send the form.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -213,7 +211,7 @@ where
         idp: Some(LEGACY_IDP.to_owned()),
         ..audit::Evidence::default()
     };
-    let previous = crate::state::login::current_session(state, &req).await;
+    let previous = crate::state::current::current_session(state, &req).await;
     let collect = Limited::new(req.into_body(), MAX_FORM).collect();
     let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
         Ok(Ok(b)) => b.to_bytes(),

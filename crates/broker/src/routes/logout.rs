@@ -15,7 +15,8 @@ use crate::leaf::http::{Body, html, internal, set};
 use crate::leaf::pages;
 use crate::leaf::session::{Purpose, Sealer, Session};
 use crate::state::State;
-use crate::state::login::{clear_session_cookie, current_session};
+use crate::state::current::current_session;
+use crate::state::login::clear_session_cookie;
 use crate::state::logout::signed_out;
 
 /// `GET /logout[?return_to=<url>]`: ends the session locally first (its ID is refused from

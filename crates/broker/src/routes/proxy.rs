@@ -23,7 +23,8 @@ use crate::leaf::clock::unix;
 use crate::leaf::http::{OutBody, Peer, own};
 use crate::leaf::pages;
 use crate::state::State;
-use crate::state::views::{spid_level, step_up_url, token_for, view};
+use crate::state::current::{token_for, view};
+use crate::state::views::{spid_level, step_up_url};
 
 /// Headers meaningful only for one connection (RFC 9110 §7.6.1), never forwarded.
 const HOP_BY_HOP: [&str; 8] = [

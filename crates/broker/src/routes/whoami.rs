@@ -10,7 +10,7 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::leaf::http::{Body, set};
 use crate::state::State;
-use crate::state::login::current_session;
+use crate::state::current::current_session;
 
 /// `GET /whoami`: the current session as JSON, 401 without one.
 pub async fn whoami(state: &State, req: &Request<Incoming>) -> Response<Body> {

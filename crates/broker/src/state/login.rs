@@ -5,13 +5,11 @@
 //! May import: the state, `features`, the leaf.
 
 use hyper::header::{self};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 
 use crate::features::audit;
-use crate::leaf::clock::unix;
 use crate::leaf::http::{Body, html, session_cookie, set};
 use crate::leaf::pages;
-use crate::leaf::session::Session;
 use crate::state::State;
 
 /// The cookie binding a login to the browser that started it. Over https it carries the
@@ -155,11 +153,4 @@ pub(crate) fn federation_label(f: saml::Federation) -> &'static str {
         saml::Federation::Cie => "cie",
         saml::Federation::Eidas => "eidas",
     }
-}
-
-pub(crate) async fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
-    let now = unix((state.clock)());
-    crate::state::views::view(state, req, now)
-        .await
-        .map(|v| v.session.clone())
 }

@@ -17,6 +17,7 @@ use crate::features::store::Store;
 use crate::leaf::clock::Clock;
 use crate::leaf::session::Sealer;
 
+pub mod current;
 pub mod live;
 pub mod login;
 pub mod logout;

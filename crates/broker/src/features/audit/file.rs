@@ -31,8 +31,8 @@ use base64::Engine as _;
 use ring::rand::SystemRandom;
 use tokio::sync::{mpsc, oneshot};
 
+use super::append::{AuditError, Durable};
 use super::chain::{self, RecordKey, ZERO_HASH};
-use super::{AuditError, Durable};
 use crate::leaf::clock::unix;
 
 /// Most records written by one fsync.

@@ -11,10 +11,13 @@
 //! The ACS handler fills an [`Evidence`] while it decides, turns it into a JSON record with
 //! [`Evidence::record`], and awaits [`Sink::append`]: the answer comes after the fsync.
 
+pub mod append;
 pub mod chain;
 pub mod cli;
 pub mod file;
 pub mod postgres;
+
+pub use append::{AuditError, Durable};
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -33,36 +36,6 @@ pub const MAX_REFUSED_RESPONSE: usize = 64 * 1024;
 /// The TCP peer of a connection, put in each request's extensions by the server loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-/// Why a record could not be made durable; the login then fails closed (503).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditError {
-    /// The sink is stopped, its queue is gone, or a write or fsync failed.
-    Unavailable,
-    /// The record could not be encoded (randomness or AEAD failure).
-    Encode,
-}
-
-impl AuditError {
-    /// Stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            AuditError::Unavailable => "audit_unavailable",
-            AuditError::Encode => "audit_encode",
-        }
-    }
-}
-
-/// A record made durable: its place in the chain and the size of the group commit that
-/// carried it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Durable {
-    /// Its sequence number.
-    pub seq: u64,
-    /// Records made durable by the same fsync (file) or transaction (PostgreSQL), itself
-    /// included.
-    pub batch: usize,
-}
 
 /// Where records go.
 pub enum Sink {

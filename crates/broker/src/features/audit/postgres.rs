@@ -39,7 +39,7 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::AuditError;
+use super::append::AuditError;
 use super::chain::{self, RecordKey, ZERO_HASH};
 use super::file::{Job, MAX_BATCH, OpenError};
 use crate::leaf::clock::unix;
@@ -307,7 +307,7 @@ impl PgSink {
         &self,
         ts: SystemTime,
         payload: Vec<u8>,
-    ) -> Result<super::Durable, AuditError> {
+    ) -> Result<super::append::Durable, AuditError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
             .send(Job { ts, payload, reply })
@@ -527,7 +527,7 @@ impl PgWriter {
             };
             let size = batch.len();
             for (i, job) in batch.drain(..).enumerate() {
-                let _ = job.reply.send(result.map(|first| super::Durable {
+                let _ = job.reply.send(result.map(|first| super::append::Durable {
                     seq: first + i as u64,
                     batch: size,
                 }));

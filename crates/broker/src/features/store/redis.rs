@@ -23,7 +23,7 @@ use prometheus::{HistogramVec, IntCounterVec};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::features::store::{Activity, MemoryStore, Pending, PendingLogout, StoreError};
+use crate::features::store::memory::{Activity, MemoryStore, Pending, PendingLogout, StoreError};
 
 /// `[store]` for `backend = "redis"`, validated.
 #[derive(Clone)]

@@ -481,6 +481,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// The login method of an IdP's federation: the one mapping from `Federation`, whose
+/// `as_str()` is also the label in metrics and the audit record.
+pub(crate) fn federation_method(f: Federation) -> identity::Method {
+    match f {
+        Federation::Spid => identity::Method::Spid,
+        Federation::Cie => identity::Method::Cie,
+        Federation::Eidas => identity::Method::Eidas,
+    }
+}
+
 /// A human-readable report of every source at `now` (`varco metadata sources`).
 pub fn describe(refresher: &Refresher, now: SystemTime) -> String {
     use std::fmt::Write as _;
@@ -490,11 +500,7 @@ pub fn describe(refresher: &Refresher, now: SystemTime) -> String {
     };
     let mut out = String::new();
     for (source, r) in refresher.sources().iter().zip(refresher.records_snapshot()) {
-        let federation = match source.federation {
-            Federation::Spid => "spid",
-            Federation::Cie => "cie",
-            Federation::Eidas => "eidas",
-        };
+        let federation = federation_method(source.federation).as_str();
         let origin = match r.origin {
             Some(Origin::Source) => " (from the source)",
             Some(Origin::BackingFile) => " (from the backing file)",

@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use ring::rand::SystemRandom;
 
 use crate::features::audit;
+use crate::features::registry::federation_method;
 use crate::leaf::clock::unix;
 use crate::leaf::form::{Field, form_field};
 use crate::leaf::http::{Body, cookie, html, internal, set};
@@ -268,11 +269,8 @@ pub async fn consume_recorded(
             )
         })?;
     let idp = &entry.descriptor;
-    evidence.method = Some(match idp.federation {
-        saml::Federation::Spid => "spid",
-        saml::Federation::Cie => "cie",
-        saml::Federation::Eidas => "eidas",
-    });
+    let method = federation_method(idp.federation);
+    evidence.method = Some(method.as_str());
     let now = (state.clock)();
     let expected = saml::Expected {
         request_id: &request_id,
@@ -351,11 +349,6 @@ pub async fn consume_recorded(
         )
     })?;
     let iat = unix(now);
-    let method = match idp.federation {
-        saml::Federation::Spid => identity::Method::Spid,
-        saml::Federation::Cie => identity::Method::Cie,
-        saml::Federation::Eidas => identity::Method::Eidas,
-    };
     let principal = identity::normalize(
         assertion.attributes,
         &identity::Source {

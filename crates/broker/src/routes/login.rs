@@ -10,12 +10,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::config::Binding;
+use crate::features::registry::federation_method;
 use crate::features::store::Pending;
 use crate::leaf::http::{Body, cookie, html, internal, set};
 use crate::leaf::pages;
 use crate::leaf::session::random_hex;
 use crate::state::State;
-use crate::state::login::{federation_label, login_cookie, store_unavailable};
+use crate::state::login::{login_cookie, store_unavailable};
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
 pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
@@ -136,7 +137,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         .metrics
         .logins_started
         .with_label_values(&[
-            federation_label(idp.federation),
+            federation_method(idp.federation).as_str(),
             &idp.entity_id,
             &level_label,
         ])

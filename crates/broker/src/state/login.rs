@@ -144,13 +144,3 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }
-
-// === Helpers ===
-
-pub(crate) fn federation_label(f: saml::Federation) -> &'static str {
-    match f {
-        saml::Federation::Spid => "spid",
-        saml::Federation::Cie => "cie",
-        saml::Federation::Eidas => "eidas",
-    }
-}

@@ -19,11 +19,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-
 use crate::config::{self, Config, Overrides};
 use crate::features::registry::{self, Refresher};
 use crate::features::store::Store;
@@ -271,7 +266,7 @@ fn serve(config: Config, args: Args) -> ExitCode {
     runtime.block_on(async move {
         let _refresh = refresher.spawn(clock::system);
         let _reload = crate::reload::spawn(live.clone());
-        run(live).await
+        server::run(live).await
     })
 }
 
@@ -314,120 +309,5 @@ fn metadata_sources(config: &Config) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-async fn run(live: Arc<crate::state::live::Live>) -> ExitCode {
-    let state = live.state();
-    let listener = match TcpListener::bind(state.config.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(event = "listen_failed", address = %state.config.listen, error = %e);
-            return ExitCode::FAILURE;
-        }
-    };
-    let local = listener
-        .local_addr()
-        .map_or_else(|_| state.config.listen.to_string(), |a| a.to_string());
-    tracing::info!(event = "listening", address = %local, public_base_url = %state.config.public_base_url, entity_id = %state.config.sp.entity_id);
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    // SIGTERM stops accepting and lets in-flight requests finish (a rolling update must not
-    // cut a login or a proxied upload): `stop` tells every connection to close once idle,
-    // and each connection task holds an `alive` sender, so the receiver ends when the last
-    // one is done.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
-    // The CNS listener (TLS with client certificates), when configured: bound before serving
-    // anything, drained with the main one.
-    if let Some(tls) = state.config.cns.as_ref().and_then(|c| c.tls.as_ref()) {
-        let cns_listener = match TcpListener::bind(tls.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("varco: cannot listen on {} (cns.listen): {e}", tls.listen);
-                return ExitCode::FAILURE;
-            }
-        };
-        let address = cns_listener
-            .local_addr()
-            .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
-        tracing::info!(event = "listening_cns", address = %address, public_url = %tls.public_url);
-        tokio::spawn(server::serve_tls(
-            state.clone(),
-            cns_listener,
-            tls.server.clone(),
-            stop_rx.clone(),
-            alive_tx.clone(),
-        ));
-    }
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(event = "accept_failed", error = %e);
-                        continue;
-                    }
-                };
-                let live = live.clone();
-                let mut stop = stop_rx.clone();
-                let alive = alive_tx.clone();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(crate::leaf::http::Peer(peer));
-                        // One state per request: the configuration in force when it arrived.
-                        server::handle(live.state(), req)
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(std::time::Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service)
-                        // WebSocket and other upgrades of proxied routes.
-                        .with_upgrades();
-                    let mut conn = std::pin::pin!(conn);
-                    // Connection errors are the peer's business (resets, timeouts).
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                });
-            }
-            () = &mut shutdown => {
-                drop(listener);
-                let grace = live.state().config.shutdown_grace;
-                tracing::info!(event = "draining", grace_seconds = %grace.as_secs());
-                let _ = stop_tx.send(true);
-                drop(alive_tx);
-                let drained = tokio::time::timeout(grace, alive_rx.recv()).await.is_ok();
-                tracing::info!(event = "shutdown", drained = %if drained { "all" } else { "timeout" });
-                return ExitCode::SUCCESS;
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

@@ -2,24 +2,31 @@
 //! `/saml/metadata`, `/saml/metadata/cie`, `/saml/metadata/eidas`, `/saml/login`,
 //! `/saml/acs`, `/saml/slo`, `/whoami`, `/healthz`, `/readyz`, `/`, `/login`, `/assets/*`.
 //! Each path is served by its module under `routes`; this module only dispatches, stamps the
-//! request id, counts, and runs the CNS TLS listener.
+//! request id and counts, and runs the listeners: the main TCP one ([`run`], with the drain on
+//! SIGTERM) and the CNS TLS one ([`serve_tls`]).
 //!
 //! May import: everything below it. Nothing in the crate imports it but `cli`.
 
 use std::convert::Infallible;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
 
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
 use crate::leaf::http::{OutBody, Peer, html, not_found, own};
 use crate::leaf::pages;
 use crate::routes;
 use crate::state::State;
-use rustls::pki_types::CertificateDer;
+use crate::state::live::Live;
 
 /// Paths Varco answers itself, never proxied.
 fn reserved(path: &str) -> bool {
@@ -173,7 +180,7 @@ async fn route(
 /// connection so shutdown can wait for them.
 pub async fn serve_tls(
     state: Arc<State>,
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     server: Arc<rustls::ServerConfig>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     alive: tokio::sync::mpsc::Sender<()>,
@@ -210,7 +217,7 @@ pub async fn serve_tls(
                 .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
                 .unwrap_or_default();
             let client = TlsClient(Arc::new(chain));
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            let service = service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
                 req.extensions_mut().insert(client.clone());
                 let state = state.clone();
@@ -225,10 +232,10 @@ pub async fn serve_tls(
                     }
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
+            let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+                .serve_connection(TokioIo::new(tls), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -238,5 +245,122 @@ pub async fn serve_tls(
                 }
             }
         });
+    }
+}
+
+/// Serves on `server.listen` (and the CNS TLS listener when configured) until SIGTERM or
+/// Ctrl-C, then drains in-flight requests for `server.shutdown_grace_seconds`.
+pub async fn run(live: Arc<Live>) -> ExitCode {
+    let state = live.state();
+    let listener = match TcpListener::bind(state.config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(event = "listen_failed", address = %state.config.listen, error = %e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| state.config.listen.to_string(), |a| a.to_string());
+    tracing::info!(event = "listening", address = %local, public_base_url = %state.config.public_base_url, entity_id = %state.config.sp.entity_id);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    // SIGTERM stops accepting and lets in-flight requests finish (a rolling update must not
+    // cut a login or a proxied upload): `stop` tells every connection to close once idle,
+    // and each connection task holds an `alive` sender, so the receiver ends when the last
+    // one is done.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // The CNS listener (TLS with client certificates), when configured: bound before serving
+    // anything, drained with the main one.
+    if let Some(tls) = state.config.cns.as_ref().and_then(|c| c.tls.as_ref()) {
+        let cns_listener = match TcpListener::bind(tls.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("varco: cannot listen on {} (cns.listen): {e}", tls.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let address = cns_listener
+            .local_addr()
+            .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
+        tracing::info!(event = "listening_cns", address = %address, public_url = %tls.public_url);
+        tokio::spawn(serve_tls(
+            state.clone(),
+            cns_listener,
+            tls.server.clone(),
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(event = "accept_failed", error = %e);
+                        continue;
+                    }
+                };
+                let live = live.clone();
+                let mut stop = stop_rx.clone();
+                let alive = alive_tx.clone();
+                tokio::spawn(async move {
+                    let _alive = alive;
+                    let service = service_fn(move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(Peer(peer));
+                        // One state per request: the configuration in force when it arrived.
+                        handle(live.state(), req)
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), service)
+                        // WebSocket and other upgrades of proxied routes.
+                        .with_upgrades();
+                    let mut conn = std::pin::pin!(conn);
+                    // Connection errors are the peer's business (resets, timeouts).
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+            () = &mut shutdown => {
+                drop(listener);
+                let grace = live.state().config.shutdown_grace;
+                tracing::info!(event = "draining", grace_seconds = %grace.as_secs());
+                let _ = stop_tx.send(true);
+                drop(alive_tx);
+                let drained = tokio::time::timeout(grace, alive_rx.recv()).await.is_ok();
+                tracing::info!(event = "shutdown", drained = %if drained { "all" } else { "timeout" });
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }

@@ -1,4 +1,4 @@
-//! The `varco` command line.
+//! The `varco` command line: the top of the crate (nothing imports it). May import anything.
 //!
 //! ```text
 //! varco serve --config FILE [--idp-metadata FILE]...

@@ -3,6 +3,10 @@
 //! a bad file in one round; nothing is bound or served before this succeeds.
 //!
 //! Every key and its default is documented in docs/OPERATIONS.md.
+//!
+//! The features own their tables (`Raw*`) and their `validate()`; this module gathers them
+//! into `RawConfig` and assembles the result. May import: `features`, the leaf. Nothing below
+//! imports it.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -26,6 +26,10 @@
 //! building with the checks that are easy to get wrong by hand (basic constraints, path
 //! length, name chaining, CRL signatures and scopes). It does not read key usage or subject
 //! attributes, so x509-parser (already used by `xmldsig`) reads those.
+//!
+//! This module is the configuration and the decision; the `/cns/login` route is
+//! `routes::cns`, and the TLS listener `server::serve_tls`. May import: the leaf and
+//! `features::access`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

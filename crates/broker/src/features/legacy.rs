@@ -9,7 +9,7 @@
 //!   when the configuration loads (a malformed line is a configuration error, exit 64); no
 //!   hash is ever printed in an error.
 //! - `GET /legacy/login` shows the form with an anti-CSRF token sealed for
-//!   [`Purpose::LegacyForm`] and bound to the `varco_legacy` cookie (random, `SameSite=Strict`);
+//!   `Purpose::LegacyForm` and bound to the `varco_legacy` cookie (random, `SameSite=Strict`);
 //!   `POST /legacy/login` checks both before anything else.
 //! - An unknown fiscal code costs the same Argon2 work as a known one (a dummy hash with the
 //!   parameters of the file's first entry), so timing does not tell who has a credential.
@@ -20,6 +20,10 @@
 //!   `legacy.max_concurrent_verifications` at a time.
 //! - A verified login gets the switch-off verdict, then the same audit record and session a
 //!   SAML login gets (record first, fail closed), with method `legacy` (LoA low).
+//!
+//! This module is the configuration, the credential file, the throttle and `varco legacy`;
+//! the form and its submission are `routes::legacy`. May import: the leaf,
+//! `features::switchoff` and `features::audit`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -21,7 +21,7 @@ use crate::state::logout::signed_out;
 
 /// `GET /logout[?return_to=<url>]`: ends the session locally first (its ID is refused from
 /// now on, the cookie is cleared), then, when the session's IdP publishes a
-/// SingleLogoutService, sends it a signed LogoutRequest (see [`crate::routes::slo`]); otherwise shows
+/// SingleLogoutService, sends it a signed LogoutRequest (see [`crate::state::logout`]); otherwise shows
 /// a page, or returns to `return_to` when allowed.
 ///
 /// A browser that says the navigation came from another site (`Sec-Fetch-Site:

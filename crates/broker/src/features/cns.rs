@@ -158,7 +158,7 @@ pub struct Cns {
 impl Cns {
     /// Where the login page sends a CNS login: the TLS listener, else this host.
     pub fn login_url(&self, public_base_url: &str, return_to: &str) -> String {
-        let query: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        let query = crate::leaf::form::encode(return_to);
         match &self.tls {
             Some(t) => {
                 // On another origin a local path would be relative to the CNS listener.
@@ -167,7 +167,7 @@ impl Cns {
                 } else {
                     return_to.to_owned()
                 };
-                let q: String = form_urlencoded::byte_serialize(absolute.as_bytes()).collect();
+                let q = crate::leaf::form::encode(&absolute);
                 format!("{}/cns/login?return_to={q}", t.public_url)
             }
             None => format!("/cns/login?return_to={query}"),

@@ -1,7 +1,7 @@
 //! The crate's one decoder of `%XX` escapes: query strings, `application/x-www-form-urlencoded`
 //! bodies (the ACS form, the logout and legacy forms), and the certificate header a
 //! TLS-terminating proxy forwards. Every decoding caller in the broker comes through
-//! [`decode`]; encoding (building query strings) stays with `form_urlencoded::byte_serialize`.
+//! [`decode`]; [`encode`] is the one encoder of a query-string value.
 //!
 //! May import: nothing in the crate.
 
@@ -43,6 +43,12 @@ pub fn decode(s: &[u8], mode: Mode) -> Option<Vec<u8>> {
         i += 1;
     }
     Some(out)
+}
+
+/// `s` escaped for a query-string value (`form_urlencoded`'s byte serializer: space as `+`,
+/// everything but `*-._` and alphanumerics as `%XX`).
+pub fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Form decoding never refuses.

@@ -203,16 +203,12 @@ pub struct LoginPage<'a> {
     pub extra: &'a str,
 }
 
-fn query(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// The `/saml/login` URL (not yet HTML-escaped) that starts a login at `idp`.
 pub fn saml_login_url(idp: &str, level: u8, return_to: &str) -> String {
     format!(
         "/saml/login?idp={}&level={level}&return_to={}",
-        query(idp),
-        query(return_to)
+        crate::leaf::form::encode(idp),
+        crate::leaf::form::encode(return_to)
     )
 }
 
@@ -228,7 +224,7 @@ pub fn page_url(path: &str, lang: Lang, level: Option<u8>, return_to: Option<&st
         url.push_str(&format!("&level={level}"));
     }
     if let Some(r) = return_to {
-        url.push_str(&format!("&return_to={}", query(r)));
+        url.push_str(&format!("&return_to={}", crate::leaf::form::encode(r)));
     }
     url
 }
@@ -448,7 +444,10 @@ pub fn login(p: &LoginPage<'_>) -> String {
 /// The link to the legacy credential form (`[legacy]`), for the login page at level 1 only:
 /// a legacy session is LoA low and cannot open anything higher.
 pub fn legacy_link(lang: Lang, return_to: &str) -> String {
-    let url = format!("/legacy/login?return_to={}", query(return_to));
+    let url = format!(
+        "/legacy/login?return_to={}",
+        crate::leaf::form::encode(return_to)
+    );
     let href = escape(&url);
     match lang {
         Lang::It => format!(

@@ -23,12 +23,13 @@ use identity::Decision;
 
 use crate::features::access::Route;
 use crate::leaf::clock::unix;
+use crate::leaf::form::encode;
 use crate::leaf::http::Peer;
 use crate::leaf::http::{Body, html, set};
 use crate::leaf::pages;
 use crate::state::State;
 use crate::state::current::{token_for, view};
-use crate::state::views::{View, query_encode, spid_level, step_up_url};
+use crate::state::views::{View, spid_level, step_up_url};
 
 /// What the proxy says the original request was. Borrowed from the headers; only the
 /// trusted-proxy rule decides which headers count.
@@ -127,7 +128,7 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         let absolute = original.absolute();
         let allow_http = state.config.public_base_url.starts_with("http://");
         let ok = access.return_to(&absolute, allow_http).is_some();
-        query_encode(if ok { &absolute } else { "/" })
+        encode(if ok { &absolute } else { "/" })
     };
     let base = &state.config.public_base_url;
     let Some(view) = view(state, req, now).await else {

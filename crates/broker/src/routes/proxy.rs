@@ -154,8 +154,7 @@ pub async fn forward(
             .access
             .return_to(&absolute, allow_http)
             .is_some();
-        form_urlencoded::byte_serialize(if ok { &absolute } else { "/" }.as_bytes())
-            .collect::<String>()
+        crate::leaf::form::encode(if ok { &absolute } else { "/" })
     };
     let decided = |outcome: &str| state.metrics.decided(outcome);
     let Some(view) = view(state, &req, now).await else {

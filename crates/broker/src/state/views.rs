@@ -65,7 +65,7 @@ pub(crate) fn step_up_url(base: &str, session: &Session, loa: Loa, return_to: &s
     }
     format!(
         "{base}/saml/login?idp={}&level={}&return_to={return_to}",
-        query_encode(&session.idp),
+        crate::leaf::form::encode(&session.idp),
         spid_level(loa),
     )
 }
@@ -76,8 +76,4 @@ pub(crate) fn spid_level(loa: Loa) -> u8 {
         Loa::Substantial => 2,
         Loa::High => 3,
     }
-}
-
-pub(crate) fn query_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self};
+use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 use saml::{BINDING_POST, BINDING_REDIRECT, IncomingSlo, LogoutError, SloKind};
 

@@ -1,10 +1,10 @@
 //! What every login route (SAML ACS, CNS, legacy) shares: the login-binding cookie, the
-//! session cookie, reading the current session, the audit append that must precede any
+//! session cookie (set and cleared), the audit append that must precede any
 //! session cookie, and the "try again later" answers.
 //!
 //! May import: the state, `features`, the leaf.
 
-use hyper::header::{self};
+use hyper::header;
 use hyper::{Response, StatusCode};
 
 use crate::features::audit;

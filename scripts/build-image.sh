@@ -55,7 +55,8 @@ OWNED=(etc/varco var/lib/varco var/lib/varco-audit home/nonroot)
 for d in "${OWNED[@]}"; do install -d -m 0755 "$STAGE/$d"; done
 install -d -m 1777 "$STAGE/tmp"
 
-VERSION=$("$BIN" --version 2>/dev/null | awk '{print $NF; exit}' || true)
+# The workspace version (the binary's own `--version` is not relied on).
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)
 c=$("${B[@]}" from scratch)
 cleanup() { [ -z "$c" ] || "${B[@]}" rm "$c" >/dev/null 2>&1 || true; rm -rf "$STAGE"; }
 trap cleanup EXIT

@@ -4,9 +4,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server
+# buildah (+ binutils' objcopy) builds and runs the container image in tests/tests/image.rs.
+TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server \
+	buildah binutils
 
-.PHONY: help run test deps fmt-check lint unit bench load load-auth load-acs soak compare-pysaml2 profile-acs fuzz-smoke
+.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs soak compare-pysaml2 profile-acs fuzz-smoke
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -30,6 +32,11 @@ lint: ## clippy on every target, warnings are errors
 unit: ## unit, vector, interop, API and end-to-end tests (e2e runs the built binaries)
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+image: ## the container image localhost/varco:dev with buildah, no daemon (docs/OPERATIONS.md)
+	@./scripts/install-deps.sh buildah binutils
+	$(CARGO) build --release --locked --bin varco
+	./scripts/build-image.sh target/release/varco localhost/varco:dev
 
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked

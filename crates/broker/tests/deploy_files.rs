@@ -1,6 +1,6 @@
 //! The monitoring files in deploy/ speak about metrics that exist: every `varco_*` name in
 //! the Grafana dashboard and the Prometheus alert rules (and their unit tests) is a family
-//! `crates/broker/src/metrics.rs` registers, every registered family is rendered on a
+//! `crates/broker/src/features/metrics.rs` registers, every registered family is rendered on a
 //! scrape and has a row in the docs/OPERATIONS.md metrics table, and the rules pass the real
 //! `promtool check rules` and `promtool test rules`.
 

@@ -388,9 +388,9 @@ pub(crate) fn validate(
 
 /// Failure counters and the verification permits of one process.
 pub struct Throttle {
-    pub(crate) users: moka::sync::Cache<String, Arc<AtomicU32>>,
-    pub(crate) clients: moka::sync::Cache<String, Arc<AtomicU32>>,
-    pub(crate) permits: tokio::sync::Semaphore,
+    users: moka::sync::Cache<String, Arc<AtomicU32>>,
+    clients: moka::sync::Cache<String, Arc<AtomicU32>>,
+    permits: tokio::sync::Semaphore,
 }
 
 impl Throttle {
@@ -413,11 +413,7 @@ impl Throttle {
     /// Reserves one attempt under `limit`: the count is raised *before* the password is
     /// checked, so concurrent attempts cannot all pass a check made before any of them
     /// failed. `false` (count unchanged) when the limit is reached.
-    pub(crate) fn reserve(
-        cache: &moka::sync::Cache<String, Arc<AtomicU32>>,
-        key: &str,
-        limit: u32,
-    ) -> bool {
+    fn reserve(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str, limit: u32) -> bool {
         let counter = cache
             .entry(key.to_owned())
             .or_insert_with(|| Arc::new(AtomicU32::new(0)))
@@ -429,8 +425,38 @@ impl Throttle {
             .is_ok()
     }
 
+    /// Reserves one attempt for this fiscal code and one for this client, or neither: `false`
+    /// when either limit is reached.
+    pub(crate) fn reserve_attempt(&self, user: &str, client: &str, config: &LegacyConfig) -> bool {
+        let user_ok = Throttle::reserve(&self.users, user, config.max_failures_per_user);
+        let client_ok =
+            user_ok && Throttle::reserve(&self.clients, client, config.max_failures_per_client);
+        if user_ok && !client_ok {
+            Throttle::release(&self.users, user);
+        }
+        client_ok
+    }
+
+    /// Gives both reserved attempts back (the attempt was not judged).
+    pub(crate) fn give_back(&self, user: &str, client: &str) {
+        Throttle::release(&self.users, user);
+        Throttle::release(&self.clients, client);
+    }
+
+    /// A verified password: the fiscal code's failures are forgotten, the client's attempt
+    /// given back.
+    pub(crate) fn succeeded(&self, user: &str, client: &str) {
+        self.users.invalidate(user);
+        Throttle::release(&self.clients, client);
+    }
+
+    /// The permits bounding concurrent verifications.
+    pub(crate) fn permits(&self) -> &tokio::sync::Semaphore {
+        &self.permits
+    }
+
     /// Gives a reserved attempt back (it succeeded, or the other limit refused it).
-    pub(crate) fn release(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str) {
+    fn release(cache: &moka::sync::Cache<String, Arc<AtomicU32>>, key: &str) {
         if let Some(counter) = cache.get(key) {
             let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 Some(n.saturating_sub(1))

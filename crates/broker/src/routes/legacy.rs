@@ -15,7 +15,7 @@ use identity::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::features::audit;
-use crate::features::legacy::{LEGACY_IDP, MAX_PASSWORD, Throttle, client_key, verify};
+use crate::features::legacy::{LEGACY_IDP, MAX_PASSWORD, client_key, verify};
 use crate::features::switchoff::Verdict;
 use crate::leaf::clock::unix;
 use crate::leaf::http::{Body, cookie, html, set};
@@ -300,17 +300,7 @@ where
     evidence.sub = normalized.as_ref().map(|c| format!("TINIT-{c}"));
     let client_key = ip.map(client_key).unwrap_or_default();
     // Both limits are reserved now and given back on success: a failure keeps its count.
-    let user_ok = Throttle::reserve(&throttle.users, &user_key, legacy.max_failures_per_user);
-    let client_ok = user_ok
-        && Throttle::reserve(
-            &throttle.clients,
-            &client_key,
-            legacy.max_failures_per_client,
-        );
-    if user_ok && !client_ok {
-        Throttle::release(&throttle.users, &user_key);
-    }
-    if !client_ok {
+    if !throttle.reserve_attempt(&user_key, &client_key, legacy) {
         state.metrics.legacy_throttled.inc();
         return refuse_form(
             state,
@@ -333,10 +323,9 @@ where
         .and_then(|c| legacy.credentials.get(c));
     let phc = entry.map_or_else(|| legacy.credentials.dummy.clone(), |e| e.phc.clone());
     let over_long = password.len() > MAX_PASSWORD;
-    let Ok(Ok(_permit)) = tokio::time::timeout(PERMIT_WAIT, throttle.permits.acquire()).await
+    let Ok(Ok(_permit)) = tokio::time::timeout(PERMIT_WAIT, throttle.permits().acquire()).await
     else {
-        Throttle::release(&throttle.users, &user_key);
-        Throttle::release(&throttle.clients, &client_key);
+        throttle.give_back(&user_key, &client_key);
         return refuse(
             state,
             evidence,
@@ -373,8 +362,7 @@ where
         )
         .await;
     };
-    throttle.users.invalidate(&user_key);
-    Throttle::release(&throttle.clients, &client_key);
+    throttle.succeeded(&user_key, &client_key);
     let Some(code) = normalized else {
         return crate::leaf::http::internal("legacy_state");
     };

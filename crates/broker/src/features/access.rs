@@ -5,6 +5,8 @@
 //! The raw tables (`[token]`, `[[route]]`, `[forward_auth]`, `[mapping.*]`) are read by
 //! [`crate::config`] and validated here into [`Access`]; keys and defaults are documented in
 //! docs/OPERATIONS.md.
+//!
+//! May import: the leaf.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -11,6 +11,8 @@
 //! the stable error codes of the crates, IdP labels are entity IDs from trusted metadata
 //! (never a value a client chose: an unknown IdP is counted as `unknown`), sources are
 //! configuration names.
+//!
+//! May import: the leaf, `features::registry`, `features::switchoff`.
 
 use std::time::SystemTime;
 

@@ -12,6 +12,8 @@
 //! - no document whose `validUntil` has passed is served, not even the last good one;
 //! - no backing file is trusted without the same verification as a fetched document;
 //! - no lock is taken on the login path (readers use [`Registry::get`]).
+//!
+//! May import: the leaf.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

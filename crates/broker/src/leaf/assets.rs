@@ -3,6 +3,8 @@
 //!
 //! Pages link an asset as `/assets/<name>?v=<digest>`, where the digest is that of the file's
 //! bytes, so the long cache lifetime is safe: a changed file is a new URL.
+//!
+//! May import: nothing in the crate.
 
 use std::sync::LazyLock;
 

@@ -1,5 +1,7 @@
 //! The one place that reads the wall clock. Everything else receives `now` as an argument,
 //! so validation is deterministic in tests.
+//!
+//! May import: nothing in the crate.
 
 use std::time::SystemTime;
 

@@ -11,6 +11,8 @@
 //! What is never logged: cookies, the SAMLResponse or any other message body, keys, tokens.
 //! Values go through the formatter's escaping (serde_json for JSON), so attacker-controlled
 //! text cannot forge a line.
+//!
+//! May import: other leaf modules only.
 
 use std::sync::Arc;
 

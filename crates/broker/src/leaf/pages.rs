@@ -3,6 +3,8 @@
 //! [`crate::leaf::assets`], so a page loads nothing from another origin and has no inline script or
 //! style (the server sends `Content-Security-Policy: default-src 'self'`). Every value
 //! written into a page goes through [`escape`].
+//!
+//! May import: other leaf modules only (`assets`, `form`).
 
 use saml::anomaly_message;
 

@@ -1,6 +1,8 @@
 //! Sessions live in a cookie sealed with ChaCha20-Poly1305 (ring): nothing to store server
 //! side, and nothing a browser can read or change. The cookie carries its own expiry, checked
 //! on every read against the injected clock.
+//!
+//! May import: nothing in the crate.
 
 use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};

@@ -18,6 +18,8 @@
 //! the last record of the previous file, so files chain like records do. Control records
 //! (`genesis`, `pruned`, `recovery`) are never encrypted: the chain, including the anchor
 //! that allows a pruned prefix, is checkable without the key.
+//!
+//! May import: nothing in the crate (bytes in, bytes out, time as an argument).
 
 use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};

@@ -5,6 +5,8 @@
 //! Exit status: 0 the chain is whole (a torn final record, the trace of a crash mid-write,
 //! is reported on stdout and not counted); 1 the chain is broken (the first problem is
 //! printed with its code); 64 usage.
+//!
+//! May import: the leaf and the other `audit` modules.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

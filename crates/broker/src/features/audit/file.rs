@@ -21,6 +21,8 @@
 //! visible. Retention: at start and at each rotation, the oldest files whose newest record
 //! is past the retention period are deleted after a `pruned` record names the last pruned
 //! record's sequence number and hash, which lets `verify` accept the missing prefix.
+//!
+//! May import: the leaf, `audit::chain` and `audit::append`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;

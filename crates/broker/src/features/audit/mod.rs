@@ -10,6 +10,8 @@
 //!
 //! The ACS handler fills an [`Evidence`] while it decides, turns it into a JSON record with
 //! [`Evidence::record`], and awaits [`Sink::append`]: the answer comes after the fsync.
+//!
+//! May import: the leaf; its submodules.
 
 pub mod append;
 pub mod chain;

@@ -23,6 +23,8 @@
 //! TLS ([`Tls`]): off, required without authenticating the server, or required with the
 //! server's certificate checked against a configured CA and its name against the host
 //! (rustls through `tokio-postgres-rustls`).
+//!
+//! May import: the leaf, `audit::chain`, `audit::append` and `audit::file` (its job queue).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -15,6 +15,8 @@
 //! Adding an operation: a method on [`Store`] matching both variants; the Redis variant
 //! goes through `RedisStore::run` (timeout, metrics, error mapping) with a key built by
 //! `RedisStore::key(kind, id)`.
+//!
+//! May import: the leaf, `features::metrics`, its `memory` and `redis` backends.
 pub mod memory;
 pub mod redis;
 

@@ -13,6 +13,8 @@
 //! Client: redis-rs `ConnectionManager` (a multiplexed connection that reconnects by itself
 //! after the server comes back); `store.pool_size` of them, used in turn. Every command runs
 //! under `store.command_timeout_ms`.
+//!
+//! May import: the leaf, `features::metrics`, `store::memory`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

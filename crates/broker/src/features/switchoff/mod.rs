@@ -10,6 +10,8 @@
 //! rule, computed here without a time-zone database).
 //!
 //! `[switchoff]` keys and defaults: docs/OPERATIONS.md; the worked example: docs/SWITCH-OFF.md.
+//!
+//! May import: the leaf and `features::access`.
 
 pub mod report;
 

@@ -11,6 +11,8 @@
 //! Records written before issue 7 carry no `profile`: they count as `unknown`.
 //!
 //! Exit status: 0 report printed; 1 the chain is broken; 64 usage.
+//!
+//! May import: the leaf, `features::switchoff` and `features::audit`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -162,6 +162,15 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Standard base64 as the bindings carry it, ASCII white space ignored (line-wrapped form
+/// values). `None` when it is not base64.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is a space,
 /// `%XX` a byte; a stray `%` stays itself, as form decoders do. Never fails.
 pub fn form_decode(s: &[u8]) -> Vec<u8> {

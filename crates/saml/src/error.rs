@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::Level;
+use crate::anomaly::parse_spid_error;
+use crate::read::Fault;
+use crate::types::Level;
 
 /// Why [`crate::validate_response`] refused a Response.
 ///
@@ -265,5 +267,37 @@ impl std::error::Error for Error {
 impl From<saml_xml::Error> for Error {
     fn from(e: saml_xml::Error) -> Self {
         Error::Xml(e)
+    }
+}
+
+impl From<Fault> for Error {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::MissingElement { element } => Error::MissingElement { element },
+            Fault::DuplicateElement { element } => Error::DuplicateElement { element },
+            Fault::MissingAttribute { element, attribute } => {
+                Error::MissingAttribute { element, attribute }
+            }
+            Fault::UnsupportedVersion { element } => Error::UnsupportedVersion { element },
+            Fault::MalformedInstant { element, attribute } => {
+                Error::MalformedInstant { element, attribute }
+            }
+            Fault::IssuerMismatch { element } => Error::IssuerMismatch { element },
+            Fault::IssuerFormat { element } => Error::IssuerFormat { element },
+            Fault::MissingStatus => Error::MissingStatus,
+            Fault::Status {
+                code,
+                sub_code,
+                message,
+            } => {
+                let spid_error = message.as_deref().and_then(parse_spid_error);
+                Error::Status {
+                    code,
+                    sub_code,
+                    message,
+                    spid_error,
+                }
+            }
+        }
     }
 }

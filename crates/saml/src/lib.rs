@@ -26,6 +26,7 @@ mod binding;
 mod error;
 mod logout;
 mod metadata;
+mod read;
 mod request;
 mod response;
 mod time;

@@ -15,14 +15,15 @@ use std::io::Read as _;
 use std::time::{Duration, SystemTime};
 
 use flate2::read::DeflateDecoder;
-use saml_xml::{Document, Element, Limits};
+use saml_xml::{Document, Element, Limits, escape};
 use xmldsig::{DSIG_NS, Policy, SignatureMethod, SigningKey};
 
 use crate::binding::{self, PostForm, decode_base64};
+use crate::error::RequestError;
 use crate::read::{
     Fault, check_issuer, check_status, check_version, instant_attr, required_attr, required_child,
 };
-use crate::request::{RequestError, escape, is_valid_id};
+use crate::request::is_valid_id;
 use crate::time::{exceeds, expired, format_instant, truncate_to_seconds};
 use crate::types::{
     Federation, IdpDescriptor, NAMEID_ENTITY, NAMEID_TRANSIENT, SAML_NS, SAMLP_NS, SpConfig,

@@ -26,9 +26,10 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
+use saml_xml::escape;
 use xmldsig::{DigestMethod, SigningKey, sign_enveloped};
 
-use crate::request::{MAX_ID_LEN, escape};
+use crate::request::MAX_ID_LEN;
 use crate::types::{BINDING_POST, BINDING_REDIRECT, NAMEID_TRANSIENT, SAMLP_NS};
 
 /// SAML 2.0 metadata namespace (`md:`).

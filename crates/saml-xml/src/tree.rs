@@ -152,11 +152,6 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Number of nodes (elements, text, comments, processing instructions).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
     pub(crate) fn node(&self, id: u32) -> Option<&NodeData<'a>> {
         self.nodes.get(id as usize)
     }
@@ -301,11 +296,6 @@ impl<'d, 'a> Element<'d, 'a> {
             let ns = (a.ns != Ns::NONE).then(|| doc.ns_uri(a.ns));
             (ns, a.local, a.value.as_ref())
         })
-    }
-
-    /// Number of attributes, namespace declarations excluded.
-    pub fn attribute_count(&self) -> usize {
-        self.attrs().len()
     }
 
     fn attrs(&self) -> &'d [AttrData<'a>] {

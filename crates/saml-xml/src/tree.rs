@@ -12,7 +12,8 @@ use quick_xml::events::Event;
 use quick_xml::events::attributes::Attributes;
 use quick_xml::reader::Reader;
 
-use crate::{Error, Limits};
+use crate::error::Error;
+use crate::limits::Limits;
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";

@@ -563,9 +563,6 @@ fn crate_root(dir: &Path) -> Option<PathBuf> {
 
 // === The tests ===
 
-/// Crates whose loops are being untangled on another branch (issue 16); empty once merged.
-const NOT_YET: &[&str] = &["saml", "dev-idp"];
-
 #[test]
 fn no_crate_has_an_import_loop() {
     let mut crates: Vec<PathBuf> = std::fs::read_dir(workspace().join("crates"))
@@ -583,9 +580,7 @@ fn no_crate_has_an_import_loop() {
         let g = graph(&root);
         checked += 1;
         if let Some(cycle) = find_cycle(&g) {
-            if !NOT_YET.contains(&krate.as_str()) {
-                failures.push(format!("crate {krate}: {}", describe_cycle(&g, &cycle)));
-            }
+            failures.push(format!("crate {krate}: {}", describe_cycle(&g, &cycle)));
         }
     }
     assert!(checked >= 8, "only {checked} crates found");

@@ -1,0 +1,130 @@
+//! Trust marks (OpenID Federation 1.0 §7): a JWT by an issuer the Trust Anchor accredits
+//! for the mark's type, about the entity that shows it.
+
+use jose::{Jwks, Jws, Limits, Typ};
+use serde_json::{Map, Value};
+
+use crate::statement::{is_entity_id, numeric_date, trust_mark_type};
+use crate::{Error, TrustChain};
+
+/// The `typ` of a trust mark.
+pub const TRUST_MARK_TYP: &str = "trust-mark+jwt";
+
+/// A verified trust mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustMark {
+    /// `trust_mark_type` (or `id`).
+    pub trust_mark_type: String,
+    /// `iss`: the accredited issuer.
+    pub iss: String,
+    /// `sub`: the entity it is about.
+    pub sub: String,
+    /// `iat`.
+    pub iat: u64,
+    /// `exp`.
+    pub exp: u64,
+    /// Every claim, for profile-specific members (`organization_name`, `ref` ...).
+    pub claims: Map<String, Value>,
+}
+
+fn tm(reason: &'static str) -> Error {
+    Error::TrustMark { reason }
+}
+
+/// Verifies a trust mark shown by `chain`'s subject, against the Trust Anchor of `chain`:
+///
+/// - `typ` `trust-mark+jwt`, the JWS rules of [`jose::Jws::decode`];
+/// - `sub` is the chain's subject; `iss` an Entity Identifier;
+/// - the Trust Anchor's `trust_mark_issuers` lists the type, and the issuer for it (an
+///   empty list admits any issuer, as the specification says); a type the anchor lists in
+///   `trust_mark_owners` needs delegation, which is not supported, so it is refused;
+/// - the signature verifies with the issuer's keys: `issuer_keys` when given (the caller
+///   resolved the issuer's own chain to the same anchor), else the keys the chain vouches
+///   for when the issuer is on it (the anchor itself or an intermediate);
+/// - `iat` not in the future and `exp` present and not past (with `skew`): without a
+///   status endpoint in a pure crate, a mark that never expires is not accepted.
+pub fn verify(
+    token: &str,
+    chain: &TrustChain,
+    issuer_keys: Option<&Jwks>,
+    now: u64,
+    skew: u64,
+    limits: &Limits,
+) -> Result<TrustMark, Error> {
+    let jose_err = |cause| Error::Jose {
+        what: "trust mark",
+        entity: chain.subject().to_owned(),
+        cause,
+    };
+    let jws = Jws::decode(token, Typ::Exactly(TRUST_MARK_TYP), limits).map_err(jose_err)?;
+    let c = jws.claims_unverified();
+    let tm_type = trust_mark_type(c, "trust_mark")?;
+    let iss = c
+        .get("iss")
+        .and_then(Value::as_str)
+        .filter(|s| is_entity_id(s, true))
+        .ok_or_else(|| tm("iss missing or not an Entity Identifier"))?
+        .to_owned();
+    if c.get("sub").and_then(Value::as_str) != Some(chain.subject()) {
+        return Err(tm("sub is not the entity that shows it"));
+    }
+    let issuers = chain
+        .trust_mark_issuers()
+        .and_then(|m| m.get(&tm_type))
+        .ok_or_else(|| Error::TrustMarkIssuer {
+            trust_mark_type: tm_type.clone(),
+        })?;
+    if !issuers.is_empty() && !issuers.contains(&iss) {
+        return Err(Error::TrustMarkIssuer {
+            trust_mark_type: tm_type,
+        });
+    }
+    if chain.trust_mark_owner_types().contains(&tm_type) || c.contains_key("delegation") {
+        return Err(Error::TrustMarkDelegation);
+    }
+    let keys = issuer_keys
+        .or_else(|| chain.keys_of(&iss))
+        .ok_or_else(|| tm("issuer keys unknown: resolve the issuer's trust chain first"))?;
+    jws.verify(keys).map_err(jose_err)?;
+    let iat = numeric_date(c, "iat")?;
+    let exp = numeric_date(c, "exp").map_err(|_| tm("exp missing"))?;
+    if iat > now.saturating_add(skew) {
+        return Err(tm("issued in the future"));
+    }
+    if now >= exp.saturating_add(skew) {
+        return Err(tm("expired"));
+    }
+    Ok(TrustMark {
+        trust_mark_type: tm_type,
+        iss,
+        sub: chain.subject().to_owned(),
+        iat,
+        exp,
+        claims: c.clone(),
+    })
+}
+
+/// Verifies every trust mark the chain's subject lists whose issuer is on the chain, and
+/// checks that each entry's type is the type inside its JWT. Marks by issuers off the
+/// chain need their issuer's keys: use [`verify`] with them.
+#[must_use]
+pub fn verify_listed(
+    chain: &TrustChain,
+    now: u64,
+    skew: u64,
+    limits: &Limits,
+) -> Vec<Result<TrustMark, Error>> {
+    chain
+        .trust_marks()
+        .iter()
+        .map(|e| {
+            let m = verify(&e.trust_mark, chain, None, now, skew, limits)?;
+            if m.trust_mark_type != e.trust_mark_type {
+                return Err(tm(
+                    "listed type differs from the type inside the trust mark",
+                ));
+            }
+            Ok(m)
+        })
+        .collect()
+}

@@ -2,6 +2,8 @@
 //! test time by `tests/py/federation.py`), resolved here: the good chain with the metadata
 //! policy example of OpenID Federation 1.0, and one scenario per attack class.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Shared test helpers: the PyJWT interpreter and a resolver driver over a map of documents.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

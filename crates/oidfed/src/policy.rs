@@ -371,3 +371,40 @@ pub fn apply(policy: &Policy, metadata: &mut Map<String, Value>) -> Result<(), E
     }
     Ok(())
 }
+
+/// The policy as a `metadata_policy` JSON object (for logs and for `varco check-config`).
+#[must_use]
+pub fn to_value(policy: &Policy) -> Value {
+    let mut out = Map::new();
+    for (etype, params) in policy {
+        let mut pm = Map::new();
+        for (name, p) in params {
+            let mut ops = Map::new();
+            let arr = |v: &Vec<Value>| Value::Array(v.clone());
+            if let Some(v) = &p.value {
+                ops.insert("value".into(), v.clone());
+            }
+            if let Some(v) = &p.add {
+                ops.insert("add".into(), arr(v));
+            }
+            if let Some(v) = &p.default {
+                ops.insert("default".into(), v.clone());
+            }
+            if let Some(v) = &p.one_of {
+                ops.insert("one_of".into(), arr(v));
+            }
+            if let Some(v) = &p.subset_of {
+                ops.insert("subset_of".into(), arr(v));
+            }
+            if let Some(v) = &p.superset_of {
+                ops.insert("superset_of".into(), arr(v));
+            }
+            if let Some(v) = p.essential {
+                ops.insert("essential".into(), Value::Bool(v));
+            }
+            pm.insert(name.clone(), Value::Object(ops));
+        }
+        out.insert(etype.clone(), Value::Object(pm));
+    }
+    Value::Object(out)
+}

@@ -1,6 +1,8 @@
 //! Shared test helpers: the PyJWT interpreter and a resolver driver over a map of documents.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fed;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

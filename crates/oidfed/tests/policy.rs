@@ -75,7 +75,8 @@ fn specification_merge_example() {
 #[test]
 fn specification_essential_subset_of_table() {
     // (essential, input, output) with subset_of [a,b,c], as in the specification's table.
-    let rows: [(bool, Option<Value>, Result<Option<Value>, &str>); 6] = [
+    type Row = (bool, Option<Value>, Result<Option<Value>, &'static str>);
+    let rows: [Row; 6] = [
         (true, Some(json!(["a", "e"])), Ok(Some(json!(["a"])))),
         (false, Some(json!(["a", "e"])), Ok(Some(json!(["a"])))),
         (true, Some(json!(["d", "e"])), Ok(Some(json!([])))),

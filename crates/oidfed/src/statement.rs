@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use jose::{Jwks, Jws, Limits, Typ};
+use std::cell::OnceCell;
+
+use jose::{Jwk, Jwks, Jws, Limits, Typ};
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -89,6 +91,9 @@ pub struct Statement {
     pub(crate) trust_marks: Vec<TrustMarkEntry>,
     pub(crate) trust_mark_issuers: Option<BTreeMap<String, Vec<String>>>,
     pub(crate) trust_mark_owner_types: Vec<String>,
+    /// The key a successful [`Statement::verify`] used: verifying again with an identical
+    /// key would repeat the same computation with the same outcome.
+    verified_with: OnceCell<Jwk>,
 }
 
 fn claim_err(claim: &'static str, reason: &'static str) -> Error {
@@ -315,16 +320,26 @@ impl Statement {
             trust_mark_issuers,
             trust_mark_owner_types,
             jws,
+            verified_with: OnceCell::new(),
         })
     }
 
     /// Checks the signature with `keys` (which the caller trusts for the issuer).
     pub fn verify(&self, keys: &Jwks, what: &'static str) -> Result<(), Error> {
+        if let Some(done) = self.verified_with.get() {
+            if keys.get(self.jws.kid()) == Some(done) {
+                return Ok(());
+            }
+        }
         self.jws.verify(keys).map_err(|cause| Error::Jose {
             what,
             entity: self.sub.clone(),
             cause,
-        })
+        })?;
+        if let Some(k) = keys.get(self.jws.kid()) {
+            let _ = self.verified_with.set(k.clone());
+        }
+        Ok(())
     }
 
     /// `iat <= now + skew` and `now < exp + skew`.

@@ -46,7 +46,14 @@ impl Alg {
             "ES256" => Alg::Es256,
             "ES384" => Alg::Es384,
             n if n.eq_ignore_ascii_case("none") => return Err(Error::AlgNone),
-            n if n.len() >= 2 && n[..2].eq_ignore_ascii_case("HS") => return Err(Error::AlgHmac),
+            // Bytes, not a `str` slice: a multi-byte character may straddle index 2.
+            n if n
+                .as_bytes()
+                .get(..2)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"HS")) =>
+            {
+                return Err(Error::AlgHmac);
+            }
             n => return Err(Error::AlgUnsupported { alg: clip(n) }),
         })
     }

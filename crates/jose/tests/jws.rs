@@ -131,6 +131,19 @@ fn unsupported_alg_refused() {
     );
 }
 
+/// Found by the `oidfed_statement` fuzz target: an `alg` whose second character is
+/// multi-byte once panicked in the `HS` prefix check.
+#[test]
+fn fuzz_regression_multibyte_alg() {
+    for alg in ["T\u{304}56", "H\u{e9}256", "\u{e9}", "H"] {
+        let h = format!(r#"{{"alg":"{alg}","kid":"k1","typ":"entity-statement+jwt"}}"#);
+        assert_eq!(
+            code(&hand(&h, "{}", b"x"), &Jwks::default()),
+            "jose.alg_unsupported"
+        );
+    }
+}
+
 #[test]
 fn missing_or_empty_kid_refused() {
     for h in [

@@ -35,6 +35,8 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
 	$(CARGO) bench -p metadata --bench registry --locked
 	$(CARGO) bench -p identity --bench token --locked
+	$(CARGO) bench -p jose --bench jws --locked
+	$(CARGO) bench -p oidfed --bench chain --locked
 	$(CARGO) bench -p broker --bench acs --locked
 	$(CARGO) bench -p broker --bench audit --locked
 

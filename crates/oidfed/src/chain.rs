@@ -124,6 +124,7 @@ pub struct TrustChain {
     trust_marks: Vec<TrustMarkEntry>,
     trust_mark_issuers: Option<std::collections::BTreeMap<String, Vec<String>>>,
     trust_mark_owner_types: Vec<String>,
+    pub(crate) allow_http: bool,
 }
 
 impl TrustChain {
@@ -611,6 +612,7 @@ impl<'c> Resolver<'c> {
             trust_marks: subject.ec.trust_marks.clone(),
             trust_mark_issuers: anchor_ec.trust_mark_issuers.clone(),
             trust_mark_owner_types: anchor_ec.trust_mark_owner_types.clone(),
+            allow_http: self.cfg.allow_http,
         })
     }
 }

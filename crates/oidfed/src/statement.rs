@@ -270,7 +270,12 @@ impl Statement {
         // Configuration, so it is read in both kinds; the resolver applies it.
         let constraints = c.get("constraints").map(constraints).transpose()?;
         let mut trust_marks = Vec::new();
-        if let Some(v) = only_in("trust_marks", true)? {
+        // OpenID Federation 1.0 allows `trust_marks` in Entity Configurations only. The
+        // SPID/CIE reference implementation (spid-cie-oidc 1.6) also copies the subject's
+        // marks into the Subordinate Statements its Trust Anchor issues. There they are
+        // never read: ignoring a claim grants nothing, refusing it would refuse that
+        // federation's every chain.
+        if let Some(v) = c.get("trust_marks").filter(|_| is_config) {
             let arr = v
                 .as_array()
                 .ok_or_else(|| claim_err("trust_marks", "not an array"))?;
@@ -415,20 +420,32 @@ impl Statement {
     }
 }
 
-/// The trust mark type of a `trust_marks` entry or of a trust mark: `trust_mark_type`
-/// (OpenID Federation 1.0) or `id` (the SPID/CIE profile and earlier drafts); both present
-/// and different is ambiguous and refused.
+/// The trust mark type of a `trust_marks` entry or of a trust mark; two names that
+/// disagree are ambiguous and refused.
 pub(crate) fn trust_mark_type(
     o: &Map<String, Value>,
     claim: &'static str,
 ) -> Result<String, Error> {
-    match (o.get("trust_mark_type"), o.get("id")) {
-        (Some(Value::String(a)), Some(Value::String(b))) if a != b => {
-            Err(claim_err(claim, "trust_mark_type and id differ"))
+    // `trust_mark_type` (OpenID Federation 1.0), `id` (the SPID/CIE rules, earlier drafts)
+    // and `trust_mark_id` (what spid-cie-oidc adds for compatibility): any present must be
+    // a string, and all present must agree.
+    let mut found: Option<&str> = None;
+    for name in ["trust_mark_type", "id", "trust_mark_id"] {
+        match o.get(name) {
+            None => {}
+            Some(Value::String(v)) if !v.is_empty() => match found {
+                Some(f) if f != v => {
+                    return Err(claim_err(
+                        claim,
+                        "trust_mark_type, id and trust_mark_id differ",
+                    ));
+                }
+                _ => found = Some(v),
+            },
+            Some(_) => return Err(claim_err(claim, "trust mark type is not a string")),
         }
-        (Some(Value::String(a)), _) | (None, Some(Value::String(a))) if !a.is_empty() => {
-            Ok(a.clone())
-        }
-        _ => Err(claim_err(claim, "trust_mark_type missing")),
     }
+    found
+        .map(str::to_owned)
+        .ok_or_else(|| claim_err(claim, "trust_mark_type missing"))
 }

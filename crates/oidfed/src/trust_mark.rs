@@ -21,10 +21,34 @@ pub struct TrustMark {
     pub sub: String,
     /// `iat`.
     pub iat: u64,
-    /// `exp`.
-    pub exp: u64,
+    /// `exp`, when the mark has one (see [`Options::accept_without_exp`]).
+    pub exp: Option<u64>,
     /// Every claim, for profile-specific members (`organization_name`, `ref` ...).
     pub claims: Map<String, Value>,
+}
+
+/// How trust marks are checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Allowed clock skew in seconds for `iat` and `exp`.
+    pub skew: u64,
+    /// JWS limits.
+    pub limits: Limits,
+    /// Accept a mark without `exp` (OpenID Federation 1.0 allows it; the SPID/CIE reference
+    /// implementation issues such marks). Default false: a pure crate cannot ask the issuer's
+    /// status endpoint whether a mark that never expires was revoked, so whoever turns this
+    /// on must do that (or accept the risk) in the broker.
+    pub accept_without_exp: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            skew: 60,
+            limits: Limits::default(),
+            accept_without_exp: false,
+        }
+    }
 }
 
 fn tm(reason: &'static str) -> Error {
@@ -41,28 +65,28 @@ fn tm(reason: &'static str) -> Error {
 /// - the signature verifies with the issuer's keys: `issuer_keys` when given (the caller
 ///   resolved the issuer's own chain to the same anchor), else the keys the chain vouches
 ///   for when the issuer is on it (the anchor itself or an intermediate);
-/// - `iat` not in the future and `exp` present and not past (with `skew`): without a
-///   status endpoint in a pure crate, a mark that never expires is not accepted.
+/// - `iat` not in the future and `exp` not past (with the skew); `exp` required unless
+///   [`Options::accept_without_exp`].
 pub fn verify(
     token: &str,
     chain: &TrustChain,
     issuer_keys: Option<&Jwks>,
     now: u64,
-    skew: u64,
-    limits: &Limits,
+    opts: &Options,
 ) -> Result<TrustMark, Error> {
+    let skew = opts.skew;
     let jose_err = |cause| Error::Jose {
         what: "trust mark",
         entity: chain.subject().to_owned(),
         cause,
     };
-    let jws = Jws::decode(token, Typ::Exactly(TRUST_MARK_TYP), limits).map_err(jose_err)?;
+    let jws = Jws::decode(token, Typ::Exactly(TRUST_MARK_TYP), &opts.limits).map_err(jose_err)?;
     let c = jws.claims_unverified();
     let tm_type = trust_mark_type(c, "trust_mark")?;
     let iss = c
         .get("iss")
         .and_then(Value::as_str)
-        .filter(|s| is_entity_id(s, true))
+        .filter(|s| is_entity_id(s, chain.allow_http))
         .ok_or_else(|| tm("iss missing or not an Entity Identifier"))?
         .to_owned();
     if c.get("sub").and_then(Value::as_str) != Some(chain.subject()) {
@@ -87,11 +111,15 @@ pub fn verify(
         .ok_or_else(|| tm("issuer keys unknown: resolve the issuer's trust chain first"))?;
     jws.verify(keys).map_err(jose_err)?;
     let iat = numeric_date(c, "iat")?;
-    let exp = numeric_date(c, "exp").map_err(|_| tm("exp missing"))?;
+    let exp = match c.get("exp") {
+        None if opts.accept_without_exp => None,
+        None => return Err(tm("exp missing")),
+        Some(_) => Some(numeric_date(c, "exp")?),
+    };
     if iat > now.saturating_add(skew) {
         return Err(tm("issued in the future"));
     }
-    if now >= exp.saturating_add(skew) {
+    if exp.is_some_and(|exp| now >= exp.saturating_add(skew)) {
         return Err(tm("expired"));
     }
     Ok(TrustMark {
@@ -111,14 +139,13 @@ pub fn verify(
 pub fn verify_listed(
     chain: &TrustChain,
     now: u64,
-    skew: u64,
-    limits: &Limits,
+    opts: &Options,
 ) -> Vec<Result<TrustMark, Error>> {
     chain
         .trust_marks()
         .iter()
         .map(|e| {
-            let m = verify(&e.trust_mark, chain, None, now, skew, limits)?;
+            let m = verify(&e.trust_mark, chain, None, now, opts)?;
             if m.trust_mark_type != e.trust_mark_type {
                 return Err(tm(
                     "listed type differs from the type inside the trust mark",

@@ -9,8 +9,9 @@ mod common;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use jose::{Jwks, Limits};
-use oidfed::{Error, ResolverConfig, TrustAnchor, TrustChain, trust_mark};
+use jose::Jwks;
+use oidfed::trust_mark::{self, Options};
+use oidfed::{Error, ResolverConfig, TrustAnchor, TrustChain};
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_800_000_000;
@@ -78,6 +79,7 @@ fn every_generated_scenario_has_a_test() {
         "missing_kid",
         "wrong_typ",
         "duplicate_alg_member",
+        "reference_implementation_shapes",
     ];
     let mut names_sorted = names.clone();
     names_sorted.sort_unstable();
@@ -234,7 +236,7 @@ fn ok_chain() -> TrustChain {
 #[test]
 fn trust_marks_listed_by_the_subject_verify() {
     let chain = ok_chain();
-    let marks = trust_mark::verify_listed(&chain, NOW, 60, &Limits::default());
+    let marks = trust_mark::verify_listed(&chain, NOW, &Options::default());
     assert_eq!(marks.len(), 2);
     for m in &marks {
         let m = m.as_ref().expect("listed trust mark");
@@ -246,11 +248,11 @@ fn trust_marks_listed_by_the_subject_verify() {
 fn trust_mark_cases() {
     let chain = ok_chain();
     let cases = vectors()["trust_marks"].as_object().unwrap();
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 10);
     for (name, case) in cases {
         let token = case[0].as_str().unwrap();
         let expect = case[1].as_str().unwrap();
-        let got = trust_mark::verify(token, &chain, None, NOW, 60, &Limits::default());
+        let got = trust_mark::verify(token, &chain, None, NOW, &Options::default());
         match (got, expect) {
             (Ok(_), "ok") => {}
             (Ok(_), e) => panic!("trust mark {name} accepted, expected {e}"),
@@ -266,6 +268,30 @@ fn unregistered_trust_mark_refused() {
     let token = vectors()["trust_marks"]["unregistered_type"][0]
         .as_str()
         .unwrap();
-    let e = trust_mark::verify(token, &chain, None, NOW, 60, &Limits::default()).unwrap_err();
+    let e = trust_mark::verify(token, &chain, None, NOW, &Options::default()).unwrap_err();
     assert_eq!(e.code(), "oidfed.trust_mark_issuer");
+}
+
+#[test]
+fn reference_implementation_statement_shapes_resolve() {
+    let (r, asked, _) = run("reference_implementation_shapes");
+    let chain = r.expect("chain");
+    assert_eq!(asked, 5);
+    // The marks copied into the subordinate statements are not the subject's marks.
+    assert_eq!(chain.trust_marks().len(), 2);
+}
+
+#[test]
+fn trust_mark_without_exp_only_when_allowed() {
+    let chain = ok_chain();
+    let token = vectors()["trust_marks"]["without_exp"][0].as_str().unwrap();
+    let e = trust_mark::verify(token, &chain, None, NOW, &Options::default()).unwrap_err();
+    assert_eq!(e.to_string(), "trust mark refused: exp missing");
+    let lenient = Options {
+        accept_without_exp: true,
+        ..Options::default()
+    };
+    let m = trust_mark::verify(token, &chain, None, NOW, &lenient).unwrap();
+    assert_eq!(m.exp, None);
+    assert_eq!(m.iss, "https://ta.example.org");
 }

@@ -112,9 +112,13 @@ def times(exp=3600):
     return {"iat": NOW - 60, "exp": NOW + exp}
 
 
-def trust_mark(key, iss, tm_type, sub=RP, use_id=False, exp=86400, typ="trust-mark+jwt"):
-    claims = {"iss": iss, "sub": sub, **times(exp)}
+def trust_mark(key, iss, tm_type, sub=RP, use_id=False, exp=86400, typ="trust-mark+jwt",
+               extra=None):
+    claims = {"iss": iss, "sub": sub, **times(exp or 0)}
+    if exp is None:
+        del claims["exp"]
     claims["id" if use_id else "trust_mark_type"] = tm_type
+    claims.update(extra or {})
     return key.sign(claims, typ=typ)
 
 
@@ -202,6 +206,15 @@ scenarios = {
     "missing_kid": scenario("jose.kid_missing", {"rp_ec": hand_made(
         {"alg": "PS256", "typ": "entity-statement+jwt"}, rp_claims, sig=b"x" * 256)}),
     "wrong_typ": scenario("jose.typ", {"rp_ec": rp.sign(rp_claims, typ="JWT")}),
+    # What spid-cie-oidc 1.6.3 (the SPID/CIE reference implementation) puts in the
+    # statements its Trust Anchor issues: the subject's trust marks (which OpenID Federation
+    # 1.0 allows in Entity Configurations only), `source_endpoint`, `aud`, and `x5c` in the
+    # subject's JWK. Accepted: the extra members are ignored, never used.
+    "reference_implementation_shapes": scenario("ok", {
+        "ta_int_extra": {"trust_marks": [{"trust_mark_type": TM_INT, "trust_mark_id": TM_INT,
+                                           "trust_mark": "x.y.z"}],
+                         "source_endpoint": TA + "/fetch", "aud": [RP]},
+        "int_rp_extra": {"trust_marks": [], "source_endpoint": INT + "/fetch"}}),
     "duplicate_alg_member": scenario("jose.json_duplicate_key", {"rp_ec": (
         b64(b'{"alg":"PS256","kid":"rp-1","typ":"entity-statement+jwt","alg":"none"}')
         + "." + b64(json.dumps(rp_claims).encode()) + "." + b64(b"x"))}),
@@ -218,6 +231,11 @@ trust_marks = {
     "expired": [trust_mark(ta, TA, TM_RP, exp=-120), "oidfed.trust_mark"],
     "forged_signature": [trust_mark(evil_rsa, TA, TM_RP), "jose.signature"],
     "wrong_typ": [trust_mark(ta, TA, TM_RP, typ="entity-statement+jwt"), "jose.typ"],
+    # spid-cie-oidc 1.6.3 issues marks without exp, with trust_mark_id beside trust_mark_type.
+    "without_exp": [trust_mark(ta, TA, TM_RP, exp=None, extra={"trust_mark_id": TM_RP}),
+                    "oidfed.trust_mark"],
+    "type_names_disagree": [trust_mark(ta, TA, TM_RP, extra={"trust_mark_id": TM_INT}),
+                            "oidfed.claim"],
 }
 
 json.dump({"scenarios": scenarios, "trust_marks": trust_marks}, sys.stdout)

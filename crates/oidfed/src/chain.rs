@@ -149,6 +149,11 @@ impl TrustChain {
     pub fn exp(&self) -> u64 {
         self.exp
     }
+    /// Whether a cached chain may still be used at `now`: before its expiry, with `skew`.
+    #[must_use]
+    pub fn is_valid_at(&self, now: u64, skew: u64) -> bool {
+        now < self.exp.saturating_add(skew)
+    }
     /// The subject's resolved metadata (superior's `metadata`, then `allowed_entity_types`,
     /// then the merged policy applied).
     #[must_use]

@@ -144,7 +144,10 @@ fn chain_expiry_is_the_minimum_exp() {
     let docs: HashMap<String, String> = serde_json::from_value(s["docs"].clone()).unwrap();
     let cfg = config(s);
     let (r, _) = common::resolve(&cfg, "https://rp.example.org", NOW + 3600 + 59, &docs);
-    assert_eq!(r.unwrap().exp(), NOW + 3600);
+    let chain = r.unwrap();
+    assert_eq!(chain.exp(), NOW + 3600);
+    assert!(chain.is_valid_at(NOW + 3600 + 59, 60));
+    assert!(!chain.is_valid_at(NOW + 3600 + 60, 60));
     let (r, _) = common::resolve(&cfg, "https://rp.example.org", NOW + 3600 + 60, &docs);
     assert_eq!(r.unwrap_err().code(), "oidfed.expired");
 }

@@ -370,3 +370,18 @@ fn work_is_bounded_by_input_size() {
     let jws = Jws::decode(&t, TYP, &limits).unwrap();
     assert_eq!(jws.claims_unverified().len(), i + 1);
 }
+
+#[test]
+fn strict_json_builds_the_same_values_as_serde_json() {
+    // Guards the value builder against serde_json features that change how numbers reach a
+    // visitor (`arbitrary_precision` would hand them over as maps).
+    let text = br#"{"a":[1,-2,3.5,true,null,"x\u00e9"],"b":{"c":{}},"d":18446744073709551615}"#;
+    let ours = json::parse(text, 10).unwrap();
+    let theirs: Value = serde_json::from_slice(text).unwrap();
+    assert_eq!(ours, theirs);
+    assert_eq!(json::parse(b"1 2", 10).unwrap_err().code(), "jose.json");
+    assert_eq!(
+        json::parse(b"{\"a\":1,}", 10).unwrap_err().code(),
+        "jose.json"
+    );
+}

@@ -143,3 +143,13 @@ fn subject_must_be_an_entity_identifier() {
         );
     }
 }
+
+#[test]
+fn resolver_and_chain_can_cross_threads() {
+    // The broker drives a resolution inside an async task and shares resolved chains.
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Resolver<'static>>();
+    shared::<oidfed::TrustChain>();
+    shared::<oidfed::ResolverConfig>();
+}

@@ -1,5 +1,5 @@
 //! Resolving a 3-hop trust chain (subject → SA → SA2 → Trust Anchor: seven documents, every
-//! signature ES256) from documents already in memory, with the metadata policies of two
+//! signature ES256, or RS256 with the RSA test keys) from documents already in memory, with the metadata policies of two
 //! superiors merged and applied; and the policy work alone. Numbers: docs/PERFORMANCE.md.
 
 #![allow(
@@ -38,6 +38,11 @@ fn benches(c: &mut Criterion) {
     let mut f = fed::three_hop(NOW);
     let cfg = f.config_for(&[fed::TA]);
     c.bench_function("oidfed/resolve_3_hop_es256", |b| {
+        b.iter(|| resolve(&cfg, &f.docs));
+    });
+    let mut f = fed::three_hop_rsa(NOW);
+    let cfg = f.config_for(&[fed::TA]);
+    c.bench_function("oidfed/resolve_3_hop_rs256", |b| {
         b.iter(|| resolve(&cfg, &f.docs));
     });
 

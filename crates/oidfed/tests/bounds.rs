@@ -34,6 +34,39 @@ fn three_hop_chain_resolves_in_seven_fetches() {
 }
 
 #[test]
+fn rs256_three_hop_chain_resolves() {
+    let mut f = common::fed::three_hop_rsa(NOW);
+    let cfg = f.config_for(&[TA]);
+    let (r, asked) = common::resolve(&cfg, OP, NOW, &f.docs);
+    assert_eq!(r.unwrap().statements().len(), 5);
+    assert_eq!(asked, 7);
+}
+
+/// A path that fails must leave nothing behind: here the first superior the subject names
+/// vouches for another key for it and claims the anchor as its own superior, but the
+/// anchor never issued a statement about it. The chain found next, through SA, must carry
+/// the subject's real key.
+#[test]
+fn a_failed_path_leaves_nothing_behind() {
+    let evil = "https://evil.example.it";
+    let mut f = three_hop(NOW);
+    f.config(OP, &[evil, SA], json!({"federation_entity": {}}));
+    f.config(evil, &[TA], json!({"federation_entity": {}}));
+    // evil's statement about OP names evil's own key as OP's.
+    let evil_keys = f.jwks(evil).to_value();
+    f.statement_with_jwks(evil, OP, evil_keys);
+    let cfg = f.config_for(&[TA]);
+    let (r, asked) = common::resolve(&cfg, OP, NOW, &f.docs);
+    let chain = r.unwrap();
+    assert_eq!(
+        asked, 11,
+        "OP, evil, evil->OP, TA, TA->evil (missing), then the SA path"
+    );
+    assert_eq!(chain.keys_of(OP), Some(&f.jwks(OP)));
+    assert!(chain.keys_of(evil).is_none());
+}
+
+#[test]
 fn wide_authority_hints_bounded_by_max_fetches() {
     // The subject names 16 superiors that all exist and all point at 16 more: without the
     // fetch bound this is 16 * 16 * ... documents.

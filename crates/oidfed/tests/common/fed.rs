@@ -14,7 +14,17 @@ pub struct Fed {
     pub docs: HashMap<String, String>,
     keys: HashMap<String, Signer>,
     rng: SystemRandom,
+    /// RS256 with the project's RSA test keys instead of fresh ES256 keys.
+    rsa: bool,
 }
+
+/// RSA test keys of the xmldsig suite (PKCS#8 DER; `crates/xmldsig/tests/keys/gen-keys.sh`).
+const RSA_KEYS: [&[u8]; 4] = [
+    include_bytes!("../../../xmldsig/tests/keys/idp-rsa3072.key.pk8.der"),
+    include_bytes!("../../../xmldsig/tests/keys/idp-rsa2048.key.pk8.der"),
+    include_bytes!("../../../xmldsig/tests/keys/sp-rsa2048.key.pk8.der"),
+    include_bytes!("../../../xmldsig/tests/keys/attacker-rsa2048.key.pk8.der"),
+];
 
 pub fn fetch_endpoint(id: &str) -> String {
     format!("{id}/fetch")
@@ -27,10 +37,24 @@ impl Fed {
             docs: HashMap::new(),
             keys: HashMap::new(),
             rng: SystemRandom::new(),
+            rsa: false,
+        }
+    }
+
+    /// A federation whose entities sign RS256 with the RSA test keys (at most four entities).
+    pub fn new_rsa(now: u64) -> Fed {
+        Fed {
+            rsa: true,
+            ..Fed::new(now)
         }
     }
 
     fn key(&mut self, id: &str) -> &Signer {
+        if !self.keys.contains_key(id) && self.rsa {
+            let der = RSA_KEYS[self.keys.len()];
+            let s = Signer::rsa_from_pkcs8(jose::Alg::Rs256, der, None).unwrap();
+            self.keys.insert(id.to_owned(), s);
+        }
         if !self.keys.contains_key(id) {
             let pkcs8 =
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.rng).unwrap();
@@ -71,6 +95,15 @@ impl Fed {
     /// A Subordinate Statement by `iss` about `sub`, with an optional `metadata_policy`.
     pub fn statement(&mut self, iss: &str, sub: &str, policy: Option<Value>) {
         let jwks = self.jwks(sub).to_value();
+        self.statement_full(iss, sub, policy, jwks);
+    }
+
+    /// A Subordinate Statement that states `jwks` as the subject's keys.
+    pub fn statement_with_jwks(&mut self, iss: &str, sub: &str, jwks: Value) {
+        self.statement_full(iss, sub, None, jwks);
+    }
+
+    fn statement_full(&mut self, iss: &str, sub: &str, policy: Option<Value>, jwks: Value) {
         let mut c = json!({
             "iss": iss, "sub": sub, "iat": self.now - 10, "exp": self.now + 7200, "jwks": jwks,
         });
@@ -108,7 +141,15 @@ pub const OP: &str = "https://op.example.it";
 /// The SPID shape with one more level: OP → SA → SA2 → TA (a 3-hop chain), RP policies on
 /// two levels.
 pub fn three_hop(now: u64) -> Fed {
-    let mut f = Fed::new(now);
+    three_hop_in(Fed::new(now))
+}
+
+/// [`three_hop`] signed RS256 (the algorithm the SPID/CIE rules require everyone to support).
+pub fn three_hop_rsa(now: u64) -> Fed {
+    three_hop_in(Fed::new_rsa(now))
+}
+
+fn three_hop_in(mut f: Fed) -> Fed {
     f.config(
         TA,
         &[],

@@ -155,3 +155,29 @@ pub fn verify_listed(
         })
         .collect()
 }
+
+/// The first trust mark of one of the `accepted` types that the chain's subject lists and
+/// that verifies (issuer on the chain, see [`verify_listed`]). The SPID and CIE rules make a
+/// trust mark the condition of membership: a chain whose subject has none is not enough.
+/// With no such mark: the refusal of the last candidate, or `oidfed.trust_mark` when the
+/// subject lists no mark of an accepted type at all.
+pub fn require(
+    chain: &TrustChain,
+    accepted: &[&str],
+    now: u64,
+    opts: &Options,
+) -> Result<TrustMark, Error> {
+    let mut last = tm("no trust mark of an accepted type");
+    for entry in chain
+        .trust_marks()
+        .iter()
+        .filter(|e| accepted.contains(&e.trust_mark_type.as_str()))
+    {
+        match verify(&entry.trust_mark, chain, None, now, opts) {
+            Ok(m) if m.trust_mark_type == entry.trust_mark_type => return Ok(m),
+            Ok(_) => last = tm("listed type differs from the type inside the trust mark"),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}

@@ -298,3 +298,19 @@ fn trust_mark_without_exp_only_when_allowed() {
     assert_eq!(m.exp, None);
     assert_eq!(m.iss, "https://ta.example.org");
 }
+
+#[test]
+fn a_trust_mark_of_an_accepted_type_is_required() {
+    let chain = ok_chain();
+    let opts = Options::default();
+    let rp_type = "https://registry.example.org/openid_relying_party/public/";
+    let m = trust_mark::require(&chain, &[rp_type], NOW, &opts).unwrap();
+    assert_eq!(m.trust_mark_type, rp_type);
+    assert_eq!(m.iss, "https://ta.example.org");
+    let e = trust_mark::require(&chain, &["https://registry.example.org/other/"], NOW, &opts)
+        .unwrap_err();
+    assert_eq!(e.code(), "oidfed.trust_mark");
+    // Listed, but expired by then.
+    let e = trust_mark::require(&chain, &[rp_type], NOW + 86_400 + 60, &opts).unwrap_err();
+    assert_eq!(e.to_string(), "trust mark refused: expired");
+}

@@ -12,7 +12,8 @@ use quick_xml::events::Event;
 use quick_xml::events::attributes::Attributes;
 use quick_xml::reader::Reader;
 
-use crate::{Error, Limits};
+use crate::error::Error;
+use crate::limits::Limits;
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -150,11 +151,6 @@ impl<'a> Document<'a> {
             Kind::Element(_) => Some(Element { doc: self, id }),
             _ => None,
         }
-    }
-
-    /// Number of nodes (elements, text, comments, processing instructions).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
     }
 
     pub(crate) fn node(&self, id: u32) -> Option<&NodeData<'a>> {
@@ -301,11 +297,6 @@ impl<'d, 'a> Element<'d, 'a> {
             let ns = (a.ns != Ns::NONE).then(|| doc.ns_uri(a.ns));
             (ns, a.local, a.value.as_ref())
         })
-    }
-
-    /// Number of attributes, namespace declarations excluded.
-    pub fn attribute_count(&self) -> usize {
-        self.attrs().len()
     }
 
     fn attrs(&self) -> &'d [AttrData<'a>] {

@@ -5,8 +5,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
+use crate::alg::Alg;
 use crate::error::clip;
-use crate::jws::Alg;
 
 /// Most keys accepted in one key set: federation entities publish a handful (current and
 /// next); a set of thousands would only make every `kid` lookup the attacker's business.

@@ -20,13 +20,15 @@
 //! - no unbounded input: [`Limits`] bounds bytes and JSON depth before any cryptography;
 //! - no I/O, no clock, no panic on attacker bytes.
 
+mod alg;
 mod error;
 pub mod json;
 mod jwk;
 mod jws;
 mod sign;
 
+pub use alg::Alg;
 pub use error::Error;
 pub use jwk::{Curve, Jwk, Jwks, MAX_KEYS};
-pub use jws::{Alg, Jws, Limits, Typ};
+pub use jws::{Jws, Limits, Typ};
 pub use sign::Signer;

@@ -15,7 +15,7 @@
 //! - no "best effort" metadata: a policy that cannot be merged or that the metadata
 //!   violates refuses the chain; an unknown critical operator or claim refuses it too;
 //! - no trust mark from an issuer the anchor does not list for its type, none about another
-//!   entity, none expired or without `exp`.
+//!   entity, none expired, none without `exp` unless the caller opts in.
 
 mod chain;
 mod configuration;

@@ -144,3 +144,84 @@ fn next_key_published_for_rollover() {
     assert_eq!(st.jwks().keys().len(), 2);
     assert!(st.jwks().get(next.kid()).is_some());
 }
+
+/// Our Entity Configuration as the leaf of a chain: a Trust Anchor with the relying-party
+/// policy the SPID/CIE reference implementation applies by default (spid-cie-oidc 1.6.3,
+/// `FEDERATION_DEFAULT_POLICY`), plus the profile's fixed values, resolves it and the trust
+/// mark it publishes verifies.
+#[test]
+fn our_entity_configuration_resolves_under_the_reference_default_policy() {
+    use common::fed::Fed;
+    use oidfed::trust_mark::{self, Options};
+    use oidfed::{ResolverConfig, TrustAnchor, configuration_url};
+
+    let ta = "https://registry.spid.example.it";
+    let tm_type = "https://registry.example.it/openid_relying_party/public/";
+    let mut f = Fed::new(NOW);
+    f.config(
+        ta,
+        &[],
+        json!({"federation_entity": {"organization_name": "TA"}}),
+    );
+    // The anchor lists itself as the issuer of the RP trust mark (SPID: AgID's registry).
+    let ta_claims = json!({
+        "iss": ta, "sub": ta, "iat": NOW - 10, "exp": NOW + 3600,
+        "jwks": f.jwks(ta).to_value(),
+        "metadata": {"federation_entity": {"federation_fetch_endpoint": format!("{ta}/fetch")}},
+        "trust_mark_issuers": {tm_type: [ta]}
+    });
+    let ta_ec = f.sign_as(ta, ta_claims, "entity-statement+jwt");
+    f.docs.insert(configuration_url(ta), ta_ec);
+    let rp_signer = es256();
+    let mark = f.sign_as(
+        ta,
+        json!({"iss": ta, "sub": "https://varco.example.it", "trust_mark_type": tm_type,
+               "iat": NOW - 10, "exp": NOW + 86_400}),
+        "trust-mark+jwt",
+    );
+    let mut ours = rp(Jwks::from_keys(vec![es256().jwk().clone()])
+        .unwrap()
+        .to_value());
+    ours.authority_hints = vec![ta.to_owned()];
+    ours.trust_marks = vec![TrustMarkEntry {
+        trust_mark_type: tm_type.into(),
+        trust_mark: mark,
+    }];
+    let token = ours
+        .sign(&rp_signer, &[], NOW, 86_400, &SystemRandom::new())
+        .unwrap();
+    f.docs
+        .insert(configuration_url("https://varco.example.it"), token);
+    let rp_keys = Jwks::from_keys(vec![rp_signer.jwk().clone()])
+        .unwrap()
+        .to_value();
+    f.statement_full(
+        ta,
+        "https://varco.example.it",
+        Some(json!({"openid_relying_party": {
+            "grant_types": {"subset_of": ["authorization_code", "refresh_token"]},
+            "scope": {"superset_of": ["openid"], "subset_of": ["openid", "offline_access"]},
+            "client_registration_types": {"value": ["automatic"]},
+            "token_endpoint_auth_method": {"value": "private_key_jwt"},
+            "response_types": {"subset_of": ["code"], "essential": true},
+            "redirect_uris": {"essential": true},
+            "jwks": {"essential": true}
+        }})),
+        rp_keys,
+    );
+    let cfg = ResolverConfig::new(vec![TrustAnchor {
+        entity_id: ta.into(),
+        jwks: f.jwks(ta),
+    }]);
+    let (r, asked) = common::resolve(&cfg, "https://varco.example.it", NOW, &f.docs);
+    let chain = r.unwrap();
+    assert_eq!(asked, 3);
+    let md = chain.metadata_of("openid_relying_party").unwrap();
+    assert_eq!(
+        md["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(md["client_registration_types"], json!(["automatic"]));
+    let m = trust_mark::require(&chain, &[tm_type], NOW, &Options::default()).unwrap();
+    assert_eq!(m.iss, ta);
+}

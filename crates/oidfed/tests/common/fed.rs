@@ -69,11 +69,14 @@ impl Fed {
     }
 
     fn sign(&mut self, signer_id: &str, claims: Value) -> String {
+        self.sign_as(signer_id, claims, "entity-statement+jwt")
+    }
+
+    /// `claims` signed by `signer_id`'s key with this `typ`.
+    pub fn sign_as(&mut self, signer_id: &str, claims: Value, typ: &str) -> String {
         let claims: Map<String, Value> = claims.as_object().unwrap().clone();
         let rng = SystemRandom::new();
-        self.key(signer_id)
-            .sign("entity-statement+jwt", &claims, &rng)
-            .unwrap()
+        self.key(signer_id).sign(typ, &claims, &rng).unwrap()
     }
 
     /// An Entity Configuration with `hints` (none for an anchor) and `metadata`.
@@ -103,7 +106,8 @@ impl Fed {
         self.statement_full(iss, sub, None, jwks);
     }
 
-    fn statement_full(&mut self, iss: &str, sub: &str, policy: Option<Value>, jwks: Value) {
+    /// A Subordinate Statement with a policy and the given keys for the subject.
+    pub fn statement_full(&mut self, iss: &str, sub: &str, policy: Option<Value>, jwks: Value) {
         let mut c = json!({
             "iss": iss, "sub": sub, "iat": self.now - 10, "exp": self.now + 7200, "jwks": jwks,
         });

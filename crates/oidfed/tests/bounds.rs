@@ -186,3 +186,37 @@ fn resolver_and_chain_can_cross_threads() {
     shared::<oidfed::TrustChain>();
     shared::<oidfed::ResolverConfig>();
 }
+
+#[test]
+fn oversized_and_deeply_nested_statements_refused_by_the_resolver() {
+    let mut f = three_hop(NOW);
+    let cfg = f.config_for(&[TA]);
+    // 70 KB of metadata: over the 64 KiB token limit once signed.
+    f.config(
+        OP,
+        &[SA],
+        json!({"federation_entity": {"organization_name": "x".repeat(70_000)}}),
+    );
+    let (r, asked) = common::resolve(&cfg, OP, NOW, &f.docs);
+    assert_eq!(r.unwrap_err().code(), "jose.too_large");
+    assert_eq!(asked, 1);
+    // Nesting past the depth limit inside the metadata.
+    let mut deep = json!(1);
+    for _ in 0..12 {
+        deep = json!([deep]);
+    }
+    f.config(OP, &[SA], json!({"federation_entity": {"x": deep}}));
+    let (r, _) = common::resolve(&cfg, OP, NOW, &f.docs);
+    assert_eq!(r.unwrap_err().code(), "jose.json_depth");
+    // The same in a superior's document ends that path only; here it was the only path.
+    let mut f = three_hop(NOW);
+    f.config(
+        SA,
+        &[SA2],
+        json!({"federation_entity": {"x": "y".repeat(70_000)}}),
+    );
+    let cfg = f.config_for(&[TA]);
+    let (r, asked) = common::resolve(&cfg, OP, NOW, &f.docs);
+    assert_eq!(r.unwrap_err().code(), "jose.too_large");
+    assert_eq!(asked, 2);
+}

@@ -385,3 +385,43 @@ fn strict_json_builds_the_same_values_as_serde_json() {
         "jose.json"
     );
 }
+
+#[test]
+fn every_error_code_is_distinct_and_prefixed() {
+    let s = String::new;
+    let samples = [
+        Error::TooLarge { len: 0, max: 0 },
+        Error::Malformed,
+        Error::Base64,
+        Error::Json { context: "x" },
+        Error::JsonDepth,
+        Error::JsonDuplicateKey,
+        Error::AlgMissing,
+        Error::AlgNone,
+        Error::AlgHmac,
+        Error::AlgUnsupported { alg: s() },
+        Error::KidMissing,
+        Error::KidUnknown { kid: s() },
+        Error::KeyAlgMismatch { kid: s() },
+        Error::Typ { expected: "x" },
+        Error::Crit,
+        Error::HeaderKey { name: "x" },
+        Error::Signature,
+        Error::Jwk { reason: "x" },
+        Error::JwkSymmetric,
+        Error::JwkPrivate,
+        Error::JwkRsaTooSmall { bits: 0 },
+        Error::JwksDuplicateKid { kid: s() },
+        Error::Jwks { reason: "x" },
+        Error::SigningKey,
+        Error::Crypto,
+    ];
+    let mut codes: Vec<&str> = samples.iter().map(Error::code).collect();
+    assert!(codes.iter().all(|c| c.starts_with("jose.")));
+    for e in &samples {
+        assert!(!e.to_string().is_empty());
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), samples.len());
+}

@@ -183,3 +183,253 @@ fn bad_metadata_sources_exit_64_with_their_keys() {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }
 }
+
+/// Runs `varco` with `args`; (exit code, stdout, stderr).
+fn varco(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary("varco")).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_and_version_on_every_subcommand_and_usage_errors_exit_64() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["metadata"],
+        &["metadata", "sources"],
+        &["audit"],
+        &["audit", "verify"],
+        &["audit", "export"],
+        &["legacy"],
+        &["legacy", "hash"],
+        &["switchoff"],
+        &["switchoff", "report"],
+        &["keys"],
+        &["keys", "generate"],
+        &["init"],
+    ];
+    let version = format!(" {}", env!("CARGO_PKG_VERSION"));
+    for command in commands {
+        for flag in ["--help", "-h"] {
+            let args = [*command, &[flag]].concat();
+            let (code, out, err) = varco(&args);
+            assert_eq!(code, Some(0), "{args:?}: {err}");
+            assert!(out.contains("Usage: varco"), "{args:?}: {out}");
+        }
+        let args = [*command, &["--version"]].concat();
+        let (code, out, err) = varco(&args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        // `varco 0.1.0`, or `varco-serve 0.1.0` for a subcommand.
+        let out = out.trim();
+        assert!(
+            out.starts_with("varco") && out.ends_with(&version),
+            "{args:?}: {out}"
+        );
+    }
+    // `help` is a command too, and `check-config --help` reads no file called --help.
+    let (code, out, _) = varco(&["help", "check-config"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Usage: varco check-config"), "{out}");
+    for args in [
+        &["frobnicate"][..],
+        &["check-config"],
+        &["serve", "--config"],
+        &["metadata", "--config", "x.toml", "--federation", "atlantis"],
+        &["audit", "verify", "dir", "--postgres", "postgres://h/db"],
+        &["legacy", "hash", "--profile", "citizen"],
+    ] {
+        let (code, _, err) = varco(args);
+        assert_eq!(code, Some(64), "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let dir = setup();
+    let file = dir.join("good.toml");
+    std::fs::write(&file, good_config(&dir, free_port())).unwrap();
+    // The read end is closed before the child writes: its first write meets a broken pipe.
+    let mut child = Command::new(binary("varco"))
+        .args(["metadata", "--config", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The `spid-compliant-certificates` validator (AgID profile of Avviso SPID 29 v3), from the
+/// spid-sp-test venv: `true` when it says the certificate matches the public-sector profile.
+fn agid_profile_accepts(cert: &Path) -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/spid-sp-test-venv.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tool = Path::new(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .with_file_name("spid-compliant-certificates");
+    let out = Command::new(&tool)
+        .args(["validator", "--sector", "public", "--crt-file"])
+        .arg(cert)
+        .env("PYTHONWARNINGS", "ignore")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // The tool exits 0 either way; its verdict is the summary line.
+    let matches = text.contains("matches the public sector specifications");
+    let violates = text.contains("violates the public sector specifications");
+    assert!(
+        matches != violates,
+        "no verdict from {}:\n{text}",
+        tool.display()
+    );
+    matches
+}
+
+#[test]
+fn keys_generate_writes_an_agid_profile_certificate_and_never_overwrites() {
+    let dir = scratch("keys");
+    let keys = dir.join("keys");
+    let args = [
+        "keys",
+        "generate",
+        "--out",
+        keys.to_str().unwrap(),
+        "--entity-id",
+        "https://login.comune.example.it/saml/metadata",
+        "--org-name",
+        "Comune di Prova",
+        "--org-id",
+        "PA:IT-c_h501",
+        "--locality",
+        "Roma",
+        "--rsa-bits",
+        "2048",
+    ];
+    let (code, _, err) = varco(&args);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(agid_profile_accepts(&keys.join("sp.crt.pem")));
+    // The control: a certificate with a bare subject is refused by the same validator.
+    e2e::sp_credentials(&dir, "plain");
+    assert!(!agid_profile_accepts(&dir.join("sp.crt.pem")));
+
+    use std::os::unix::fs::PermissionsExt;
+    for (name, mode) in [
+        ("sp.key.pem", 0o600),
+        ("sp.crt.pem", 0o644),
+        ("session.key", 0o600),
+        ("token.key", 0o600),
+    ] {
+        let meta = std::fs::metadata(keys.join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+    }
+    let before = std::fs::read(keys.join("sp.key.pem")).unwrap();
+    let (code, _, err) = varco(&args);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("not overwritten"), "{err}");
+    assert_eq!(std::fs::read(keys.join("sp.key.pem")).unwrap(), before);
+    // A private-sector identifier is refused for a public SP before any key is made.
+    let other = dir.join("other");
+    let mut wrong = args.to_vec();
+    wrong[3] = other.to_str().unwrap();
+    wrong[9] = "VATIT-01234567890";
+    let (code, _, err) = varco(&wrong);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("PA:IT-"), "{err}");
+    assert!(!other.join("sp.key.pem").exists());
+}
+
+#[test]
+fn init_writes_a_starter_configuration_that_check_config_accepts_with_generated_keys() {
+    let dir = scratch("init");
+    let (code, _, err) = varco(&[
+        "keys",
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--entity-id",
+        "https://login.comune.example.it/saml/metadata",
+        "--org-name",
+        "Comune di \"Prova\"",
+        "--org-id",
+        "PA:IT-c_h501",
+        "--locality",
+        "Roma",
+        "--rsa-bits",
+        "2048",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let config = dir.join("varco.toml");
+    let (code, _, err) = varco(&[
+        "init",
+        "--portal",
+        "Comune di \"Prova\"",
+        "--public-base-url",
+        "https://login.comune.example.it",
+        "--ipa-code",
+        "c_h501",
+        "--email",
+        "spid@comune.example.it",
+        "--out",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.lines().filter(|l| l.starts_with('#')).count() > 5,
+        "{text}"
+    );
+    // Without the registry's signing certificate the check names what is missing.
+    let (code, _, err) = varco(&["check-config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("metadata[0].signing_cert_file"), "{err}");
+    // With it (any certificate stands in for AgID's here), the file passes as written.
+    std::fs::copy(dir.join("sp.crt.pem"), dir.join("spid-registry.crt")).unwrap();
+    let (code, out, err) = varco(&["check-config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}\n{text}");
+    assert!(out.contains(": ok (1 metadata sources"), "{out}");
+    let (code, xml, err) = varco(&["metadata", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        xml.contains("Comune di &quot;Prova&quot;") || xml.contains("Comune di \"Prova\""),
+        "{xml}"
+    );
+    // An existing file is never replaced.
+    let (code, _, _) = varco(&[
+        "init",
+        "--portal",
+        "X",
+        "--public-base-url",
+        "https://x.example",
+        "--ipa-code",
+        "x",
+        "--email",
+        "x@x.example",
+        "--out",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(64));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+}

@@ -418,11 +418,13 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
             }
         }
         Some(crate::features::audit::Target::Postgres(options)) => {
-            let connected = runtime.block_on(crate::features::audit::postgres::PgSink::connect(
+            // Not fatal when the server is down: the sink opens its chain when it can, and
+            // until then logins answer 503 while sessions keep working (as with Redis).
+            let started = runtime.block_on(crate::features::audit::postgres::PgSink::start(
                 options,
-                clock::system(),
+                clock::system,
             ));
-            match connected {
+            match started {
                 Ok(sink) => crate::features::audit::Sink::Postgres(sink),
                 Err(e) => {
                     tracing::error!(

@@ -77,6 +77,9 @@ pub mod names {
     pub const STORE_ERRORS: &str = "varco_store_errors_total";
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
+    /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL
+    /// unreachable at start or its last batch failed): logins then answer 503.
+    pub const AUDIT_UP: &str = "varco_audit_up";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
     /// Counter: logins completed by method, profile and switch-off exception category (the
@@ -97,7 +100,8 @@ pub mod names {
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 32] = [
+    pub const ALL: [&str; 33] = [
+        AUDIT_UP,
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -191,6 +195,8 @@ pub struct Metrics {
     config_loaded: IntGauge,
     /// See [`names::CONFIG_LAST_RELOAD_OK`].
     pub config_last_reload_ok: IntGauge,
+    /// See [`names::AUDIT_UP`]; set at each scrape.
+    pub audit_up: IntGauge,
 }
 
 impl Default for Metrics {
@@ -436,6 +442,13 @@ impl Metrics {
             ),
             config_loaded,
             config_last_reload_ok,
+            audit_up: {
+                let g = IntGauge::new(AUDIT_UP, "1 while the audit sink can take records.")
+                    .unwrap_or_else(|_| unreachable!());
+                let _ = r.register(Box::new(g.clone()));
+                g.set(1);
+                g
+            },
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }

@@ -31,6 +31,7 @@ pub fn metrics(state: &State, req: &Request<Incoming>) -> Response<Body> {
             pages::simple("Accesso non consentito", "Access not allowed", "", ""),
         );
     }
+    state.metrics.audit_up.set(i64::from(state.audit.is_up()));
     let body = state.metrics.render(&state.refresher, (state.clock)());
     let mut r = Response::new(Full::new(Bytes::from(body)));
     set(

@@ -433,3 +433,96 @@ fn init_writes_a_starter_configuration_that_check_config_accepts_with_generated_
     assert_eq!(code, Some(64));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
 }
+
+/// The SP certificate of `dir` re-issued (same RSA key) with `not_after`.
+fn sp_certificate_until(dir: &Path, not_after: (i32, u8, u8)) {
+    let key_pem = std::fs::read_to_string(dir.join("sp.key.pem")).unwrap();
+    let key =
+        rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "varco-cli");
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    std::fs::write(
+        dir.join("sp.crt.pem"),
+        params.self_signed(&key).unwrap().pem(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn expired_certificates_and_keys_are_refused_and_near_ones_warned_about() {
+    let dir = setup();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, good_config(&dir, free_port())).unwrap();
+    // Expired in 2020: refused, with the key and the way out.
+    sp_certificate_until(&dir, (2020, 3, 1));
+    let (code, _, err) = varco(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("sp.cert_file: the SP certificate: expired on 2020-03-01")
+            && err.contains("varco keys generate"),
+        "{err}"
+    );
+    // `varco metadata` no longer signs with it either.
+    let (code, _, _) = varco(&["metadata", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(64));
+
+    // Valid for a few more days: accepted with a warning. The binary reads the wall clock,
+    // so the certificate's date has to come from it too.
+    #[allow(clippy::disallowed_methods)]
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(10 * 86_400);
+    let days = soon
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil(days as i64);
+    sp_certificate_until(&dir, (y, m, d));
+    let (code, _, err) = varco(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: sp.cert_file: the SP certificate: expires on"),
+        "{err}"
+    );
+
+    // A token key past its rotation date is refused; a retiring one is not checked.
+    e2e::sp_credentials(&dir, "varco-cli");
+    let token = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(dir.join("token.key"), token.serialize_pem()).unwrap();
+    let with_key = |state: &str| {
+        good_config(&dir, free_port())
+            + &format!(
+                "[[token.key]]\nkid = \"k1\"\nfile = \"token.key\"\nstate = \"{state}\"\n\
+                 not_after = \"2021-01-01\"\n"
+            )
+    };
+    std::fs::write(&file, with_key("active")).unwrap();
+    let (code, _, err) = varco(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("token.key[0].not_after"), "{err}");
+    std::fs::write(
+        &file,
+        with_key("retiring")
+            + "[[token.key]]\nkid = \"k2\"\nfile = \"token.key\"\nstate = \"active\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = varco(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// (year, month, day) of a count of days since 1970-01-01.
+fn civil(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}

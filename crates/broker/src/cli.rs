@@ -328,6 +328,9 @@ fn check_config(path: &std::path::Path, overrides: &Overrides) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    for w in &config.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
     output::line(format_args!(
         "{}: ok ({} metadata sources, sha256 {})",
         path.display(),
@@ -393,6 +396,9 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
             Store::Redis(redis)
         }
     };
+    for w in &config.warnings {
+        tracing::warn!(event = "config_warning", key = %w.key, detail = %w.message);
+    }
     if config.access.ephemeral_key {
         tracing::warn!(
             event = "token_key_ephemeral",

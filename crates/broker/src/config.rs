@@ -481,6 +481,87 @@ pub struct Config {
     pub source_sha256: String,
     /// Where login and session state live (`[store]`).
     pub store: StoreBackend,
+    /// Everything with an end date the operator has to renew (`varco_seconds_to_expiry`).
+    pub expiries: Vec<Expiry>,
+    /// Accepted, but to act on soon (something expires within [`EXPIRY_WARNING`]):
+    /// `check-config` prints them, `serve` logs them.
+    pub warnings: Vec<Problem>,
+}
+
+/// How long before an expiry `check-config` starts warning.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
+
+/// One thing that expires.
+#[derive(Debug, Clone)]
+pub struct Expiry {
+    /// `sp_certificate`, `token_key`, `metadata_signing_certificate` or `cns_crl` (the
+    /// metric's `kind` label).
+    pub kind: &'static str,
+    /// Which one: `sp`, the key's `kid`, the source's name, the CRL file (the `name` label).
+    pub name: String,
+    /// The configuration key that names it.
+    pub key: String,
+    /// When it stops being usable, Unix seconds (a CRL: its `nextUpdate`).
+    pub not_after: i64,
+}
+
+/// Checks `expiries` at `now`: what has expired is a problem, except a CRL past its
+/// `nextUpdate` (CNS logins are then refused by the revocation check, and refusing the whole
+/// configuration for it would stop every other login too: a warning); what expires within
+/// [`EXPIRY_WARNING`] (a CRL: within a day, as CRLs are reissued every few days) a warning.
+fn check_expiries(
+    expiries: &[Expiry],
+    now: i64,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    let day = |t: i64| {
+        let (y, m, d) = crate::features::switchoff::civil_from_days(t.div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    for e in expiries {
+        let what = match e.kind {
+            "sp_certificate" => "the SP certificate".to_owned(),
+            "token_key" => format!("token key {:?} is to be rotated", e.name),
+            "metadata_signing_certificate" => {
+                format!("the signing certificate of metadata source {:?}", e.name)
+            }
+            _ => format!("CRL {} (nextUpdate)", e.name),
+        };
+        let crl = e.kind == "cns_crl";
+        let warn_within = if crl {
+            86_400
+        } else {
+            EXPIRY_WARNING.as_secs() as i64
+        };
+        let problem = |message: String| Problem {
+            key: e.key.clone(),
+            message,
+        };
+        if e.not_after <= now {
+            let message = format!(
+                "{what}: expired on {} (renew it{})",
+                day(e.not_after),
+                match e.kind {
+                    "sp_certificate" => ": varco keys generate, then submit the new metadata",
+                    "token_key" => ": add a new key as published, then make it active",
+                    "metadata_signing_certificate" => ": get the federation's current one",
+                    _ => ": fetch the issuer's current CRL",
+                }
+            );
+            if crl {
+                warnings.push(problem(message));
+            } else {
+                problems.push(problem(message));
+            }
+        } else if e.not_after - now < warn_within {
+            warnings.push(problem(format!(
+                "{what}: expires on {}, in {} days",
+                day(e.not_after),
+                (e.not_after - now) / 86_400
+            )));
+        }
+    }
 }
 
 /// Overrides from the environment and the command line, applied before validation.
@@ -742,6 +823,56 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         &mut problems,
     );
 
+    let mut expiries = Vec::new();
+    if let Ok(pem) = &cert_pem {
+        if let Ok(k) = TrustedKey::from_certificate_pem(pem) {
+            expiries.push(Expiry {
+                kind: "sp_certificate",
+                name: "sp".into(),
+                key: "sp.cert_file".into(),
+                not_after: k.not_after(),
+            });
+        }
+    }
+    for s in &metadata_sources {
+        let index = raw.metadata.iter().position(|m| m.name == s.name);
+        for k in &s.pinned {
+            expiries.push(Expiry {
+                kind: "metadata_signing_certificate",
+                name: s.name.clone(),
+                key: index.map_or_else(
+                    || "metadata".into(),
+                    |i| format!("metadata[{i}].signing_cert_file"),
+                ),
+                not_after: k.not_after(),
+            });
+        }
+    }
+    if let Some(a) = &access {
+        for (key, kid, t) in &a.key_expiry {
+            expiries.push(Expiry {
+                kind: "token_key",
+                name: kid.clone(),
+                key: key.clone(),
+                not_after: i64::try_from(*t).unwrap_or(i64::MAX),
+            });
+        }
+    }
+    if let Some(Some(c)) = &cns {
+        for (key, file, t) in &c.crl_next_update {
+            expiries.push(Expiry {
+                kind: "cns_crl",
+                name: file.clone(),
+                key: key.clone(),
+                not_after: *t,
+            });
+        }
+    }
+    let mut warnings = Vec::new();
+    let now =
+        i64::try_from(crate::leaf::clock::unix(crate::leaf::clock::system())).unwrap_or(i64::MAX);
+    check_expiries(&expiries, now, &mut problems, &mut warnings);
+
     let entity_id = raw
         .sp
         .entity_id
@@ -804,6 +935,8 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 config_poll,
                 source_sha256: String::new(),
                 store,
+                expiries,
+                warnings,
             })
         }
         _ => Err(problems),

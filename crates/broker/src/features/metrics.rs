@@ -77,6 +77,10 @@ pub mod names {
     pub const STORE_ERRORS: &str = "varco_store_errors_total";
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
+    /// Gauge: seconds until something the operator renews expires (negative: expired), by
+    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`) and
+    /// `name`.
+    pub const SECONDS_TO_EXPIRY: &str = "varco_seconds_to_expiry";
     /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL
     /// unreachable at start or its last batch failed): logins then answer 503.
     pub const AUDIT_UP: &str = "varco_audit_up";
@@ -100,8 +104,9 @@ pub mod names {
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 33] = [
+    pub const ALL: [&str; 34] = [
         AUDIT_UP,
+        SECONDS_TO_EXPIRY,
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -197,6 +202,7 @@ pub struct Metrics {
     pub config_last_reload_ok: IntGauge,
     /// See [`names::AUDIT_UP`]; set at each scrape.
     pub audit_up: IntGauge,
+    seconds_to_expiry: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -442,6 +448,12 @@ impl Metrics {
             ),
             config_loaded,
             config_last_reload_ok,
+            seconds_to_expiry: fgauge(
+                &r,
+                SECONDS_TO_EXPIRY,
+                "Seconds until a certificate, token key or CRL expires (negative: expired).",
+                &["kind", "name"],
+            ),
             audit_up: {
                 let g = IntGauge::new(AUDIT_UP, "1 while the audit sink can take records.")
                     .unwrap_or_else(|_| unreachable!());
@@ -531,6 +543,17 @@ impl Metrics {
         self.config_info.with_label_values(&[sha256]).set(1);
         let at = i64::try_from(crate::leaf::clock::unix(loaded_at)).unwrap_or(i64::MAX);
         self.config_loaded.set(at);
+    }
+
+    /// Sets [`names::SECONDS_TO_EXPIRY`] from `(kind, name, not_after)` at `now` (Unix
+    /// seconds), dropping series of things no longer configured.
+    pub fn expiries<'a>(&self, items: impl Iterator<Item = (&'a str, &'a str, i64)>, now: i64) {
+        self.seconds_to_expiry.reset();
+        for (kind, name, not_after) in items {
+            self.seconds_to_expiry
+                .with_label_values(&[kind, name])
+                .set(not_after.saturating_sub(now) as f64);
+        }
     }
 
     /// Counts one forward-auth or proxy decision.

@@ -70,6 +70,13 @@ impl State {
         );
         let metrics = crate::features::metrics::Metrics::new();
         store.bind_metrics(&metrics);
+        // Every failure code has its series at 0 from the start (when audit is on), so the
+        // first failure is an increase the alert sees.
+        if !matches!(audit, audit::Sink::Off) {
+            for e in audit::AuditError::ALL {
+                metrics.audit_failures.with_label_values(&[e.code()]);
+            }
+        }
         Some(State {
             store: Arc::new(store),
             sealer: Arc::new(sealer),

@@ -85,6 +85,22 @@ if prev then return tonumber(prev) or -2 end
 return -2
 ";
 
+/// Every operation name of the `op` label (metrics and logs).
+pub const OPS: [&str; 12] = [
+    "ping",
+    "put_pending",
+    "get_pending",
+    "take_pending",
+    "consume_assertion",
+    "put_pending_logout",
+    "get_pending_logout",
+    "take_pending_logout",
+    "index_session_for_logout",
+    "session_for_logout",
+    "check_session",
+    "revoke_session",
+];
+
 /// The Redis backend.
 pub struct RedisStore {
     conns: Vec<ConnectionManager>,
@@ -215,6 +231,13 @@ impl RedisStore {
     }
 
     pub(crate) fn bind_metrics(&self, metrics: &crate::features::metrics::Metrics) {
+        // Every (op, code) series exists from the start at 0, so the first error of a kind
+        // is an increase the alert sees rather than a series born at 1.
+        for op in OPS {
+            for e in StoreError::ALL {
+                metrics.store_errors.with_label_values(&[op, e.code()]);
+            }
+        }
         let _ = self
             .metrics
             .set((metrics.store_duration.clone(), metrics.store_errors.clone()));
@@ -320,6 +343,7 @@ impl RedisStore {
     }
 
     fn count(&self, op: &'static str, e: StoreError) {
+        debug_assert!(OPS.contains(&op), "{op} missing from OPS");
         if let Some((_, errors)) = self.metrics.get() {
             errors.with_label_values(&[op, e.code()]).inc();
         }

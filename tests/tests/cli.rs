@@ -526,3 +526,150 @@ fn civil(days: i64) -> (i32, u8, u8) {
     let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
     (y, m, d)
 }
+
+/// `check-config` on `config` written into `dir`: (exit code, stderr).
+fn check(dir: &Path, config: &str) -> (Option<i32>, String) {
+    let file = dir.join("check.toml");
+    std::fs::write(&file, config).unwrap();
+    let (code, _, err) = varco(&["check-config", file.to_str().unwrap()]);
+    (code, err)
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_key_of_another_certificate_is_named_as_such() {
+    let dir = setup();
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    e2e::sp_credentials(&other, "someone-else");
+    let config = good_config(&dir, free_port()).replace("sp.key.pem", "other/sp.key.pem");
+    let (code, err) = check(&dir, &config);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains(
+            "sp.key_file: with sp.cert_file: the private key does not belong to the certificate"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_rsa_1024_key_is_refused_for_its_size() {
+    let dir = setup();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=short",
+            "-keyout",
+            "short.key",
+            "-out",
+            "short.crt",
+        ],
+    );
+    let config = good_config(&dir, free_port())
+        .replace("sp.key.pem", "short.key")
+        .replace("sp.crt.pem", "short.crt");
+    let (code, err) = check(&dir, &config);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("RSA-1024 is too short: at least 2048 bits"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pkcs1_key_is_refused_with_the_conversion_command() {
+    let dir = setup();
+    openssl(
+        &dir,
+        &[
+            "rsa",
+            "-in",
+            "sp.key.pem",
+            "-traditional",
+            "-out",
+            "pkcs1.key",
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("pkcs1.key"))
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    let config = good_config(&dir, free_port()).replace("sp.key.pem", "pkcs1.key");
+    let (code, err) = check(&dir, &config);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("PKCS#1 or SEC1, not PKCS#8")
+            && err.contains("openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pkcs8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plain_http_is_refused_off_this_machine_even_without_secure_cookies() {
+    let dir = setup();
+    let http = good_config(&dir, free_port())
+        .replace("https://sp.example.org", "http://sp.example.org")
+        .replace("[session]\n", "[session]\ncookie_secure = false\n");
+    let (code, err) = check(&dir, &http);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("server.public_base_url: is http:// on a host other than this machine")
+            && err.contains("server.allow_plain_http = true"),
+        "{err}"
+    );
+    // The explicit development switch, and this machine, are accepted.
+    let (code, err) = check(
+        &dir,
+        &http.replace("[server]\n", "[server]\nallow_plain_http = true\n"),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check(
+        &dir,
+        &http.replace("http://sp.example.org", "http://localhost:8080"),
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn a_missing_sp_table_is_reported_as_such() {
+    let dir = setup();
+    let config = good_config(&dir, free_port()).replace(
+        "[sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n",
+        "",
+    );
+    assert!(config.contains("[sp.organization]"));
+    let (code, err) = check(&dir, &config);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("  - sp: the [sp] table is missing (only its sub-tables are there): add [sp] with key_file and cert_file"),
+        "{err}"
+    );
+    // A table that is there but lacks a key names the key.
+    let config = good_config(&dir, free_port()).replace("cert_file = \"sp.crt.pem\"\n", "");
+    let (code, err) = check(&dir, &config);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("  - sp.cert_file: required"), "{err}");
+}

@@ -246,6 +246,9 @@ struct RawServer {
     shutdown_grace_seconds: u64,
     #[serde(default = "default_config_poll")]
     config_poll_seconds: u64,
+    /// Development only: accept an `http://` public URL on a host other than this machine.
+    #[serde(default)]
+    allow_plain_http: bool,
 }
 
 fn default_config_poll() -> u64 {
@@ -610,6 +613,44 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     let source_sha256 = sha256_hex(&bytes);
     let text =
         String::from_utf8(bytes).map_err(|_| vec![problem("(file)", "not UTF-8 text".into())])?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
+    // A required key missing from a table would otherwise be reported by serde at whatever
+    // line opened that table, e.g. a missing `[sp]` at `[sp.organization]`: name it here.
+    let mut missing = Vec::new();
+    for (name, keys) in [
+        ("server", &["public_base_url"][..]),
+        ("sp", &["key_file", "cert_file"]),
+        ("session", &["key_file"]),
+    ] {
+        match table.get(name).and_then(|t| t.as_table()) {
+            // Only sub-tables (`[sp.organization]`): the table itself was never written.
+            Some(t) if t.values().all(toml::Value::is_table) => {
+                missing.push(problem(
+                    name,
+                    format!(
+                        "the [{name}] table is missing (only its sub-tables are there): add [{name}] with {}",
+                        keys.join(" and ")
+                    ),
+                ));
+            }
+            Some(t) => {
+                for k in keys.iter().filter(|k| !t.contains_key(**k)) {
+                    missing.push(problem(&format!("{name}.{k}"), "required".into()));
+                }
+            }
+            None => missing.push(problem(
+                name,
+                format!(
+                    "the [{name}] table is missing: add it with {}",
+                    keys.join(" and ")
+                ),
+            )),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(missing);
+    }
     let mut raw: RawConfig =
         toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
     if let Some(l) = &overrides.listen {
@@ -665,6 +706,20 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         bad(
             "server.public_base_url",
             "must be an absolute http(s) URL".into(),
+        );
+    }
+    // Plain http exposes the session cookie and every assertion to the network: only for
+    // this machine (development, tests) or with the explicit development switch.
+    if !secure_base
+        && public_base_url.starts_with("http://")
+        && !loopback_http(&public_base_url)
+        && !raw.server.allow_plain_http
+    {
+        bad(
+            "server.public_base_url",
+            "is http:// on a host other than this machine: citizens must reach Varco over \
+             https (for a development host only, set server.allow_plain_http = true)"
+                .into(),
         );
     }
     if raw.session.cookie_secure && !secure_base {
@@ -943,6 +998,23 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     }
 }
 
+/// True for a plain-http URL to this machine (`127.0.0.1`, `[::1]` or `localhost`, any
+/// port); a user part (`http://localhost@elsewhere`) is refused.
+fn loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || port.starts_with(':'),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
+}
+
 fn federation(name: &str) -> Option<Federation> {
     match name {
         "spid" => Some(Federation::Spid),
@@ -973,22 +1045,6 @@ fn metadata_sources(
     let defaults = metadata::RefreshBounds::default();
     // Longest accepted `max_refresh_seconds`.
     const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
-    // True for a plain-http URL to this machine, where `unsigned = true` may serve a
-    // development IdP; a user part (`http://localhost@elsewhere`) is refused.
-    let loopback_url = |url: &str| {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return false;
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.contains('@') {
-            return false;
-        }
-        let host = match authority.strip_prefix("[::1]") {
-            Some(port) => return port.is_empty() || port.starts_with(':'),
-            None => authority.split(':').next().unwrap_or(""),
-        };
-        host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
-    };
     for (i, m) in raw.metadata.iter().enumerate() {
         let key = format!("metadata[{i}]");
         let name_ok = !m.name.is_empty()
@@ -1025,7 +1081,7 @@ fn metadata_sources(
                             .into(),
                     );
                 }
-                if m.unsigned && !loopback_url(url) {
+                if m.unsigned && !loopback_http(url) {
                     bad(
                         &format!("{key}.unsigned"),
                         "not with a url other than http://127.0.0.1, http://[::1] or http://localhost (development): pin signing_cert_file"

@@ -88,6 +88,12 @@ struct RawStore {
     backend: String,
     url: Option<String>,
     url_file: Option<PathBuf>,
+    /// `rediss://` only: the CA certificates (PEM) the server's certificate must chain to
+    /// (default: the system's roots).
+    ca_file: Option<PathBuf>,
+    /// `rediss://` only: a client certificate (PEM) and its key, for `tls-auth-clients`.
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
     #[serde(default = "default_store_prefix")]
     key_prefix: String,
     #[serde(default = "default_store_connect_ms")]
@@ -104,6 +110,9 @@ impl Default for RawStore {
             backend: default_store_backend(),
             url: None,
             url_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             key_prefix: default_store_prefix(),
             connect_timeout_ms: default_store_connect_ms(),
             command_timeout_ms: default_store_command_ms(),
@@ -1426,7 +1435,35 @@ fn validate_store(
                     .map_err(|e| bad("store.url", e))
                     .is_ok()
             });
+            let tls = url.as_deref().is_some_and(|u| u.starts_with("rediss://"));
+            let mut read_pem = |key: &str, file: &Option<PathBuf>| -> Option<Vec<u8>> {
+                let file = file.as_ref()?;
+                if !tls {
+                    bad(key, "only with a rediss:// store.url (TLS)".into());
+                    return None;
+                }
+                std::fs::read(resolve(file))
+                    .map_err(|e| bad(key, format!("{}: {e}", file.display())))
+                    .ok()
+            };
+            let ca = read_pem("store.ca_file", &raw.ca_file);
+            let cert = read_pem("store.client_cert_file", &raw.client_cert_file);
+            let key = read_pem("store.client_key_file", &raw.client_key_file);
+            if tls && raw.client_cert_file.is_some() != raw.client_key_file.is_some() {
+                bad(
+                    "store.client_cert_file",
+                    "client_cert_file and client_key_file go together".into(),
+                );
+            }
+            let client = cert.zip(key);
+            let tls = tls.then_some(crate::features::store::redis::RedisTls { ca, client });
+            if let Some(t) = &tls {
+                if let Err((k, e)) = t.check() {
+                    bad(k, e);
+                }
+            }
             StoreBackend::Redis(crate::features::store::redis::RedisOptions {
+                tls,
                 url: url.unwrap_or_default(),
                 key_prefix: raw.key_prefix.clone(),
                 connect_timeout: Duration::from_millis(raw.connect_timeout_ms),

@@ -673,3 +673,49 @@ fn a_missing_sp_table_is_reported_as_such() {
     assert_eq!(code, Some(64));
     assert!(err.contains("  - sp.cert_file: required"), "{err}");
 }
+
+#[test]
+fn sigterm_with_a_delay_withdraws_readiness_while_still_accepting_then_exits() {
+    let dir = setup();
+    let port = free_port();
+    let file = dir.join("delay.toml");
+    std::fs::write(
+        &file,
+        good_config(&dir, port).replace("[server]\n", "[server]\nshutdown_delay_seconds = 5\n"),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut varco = e2e::Process::start(
+        "varco",
+        &binary("varco"),
+        &["serve", "--config", file.to_str().unwrap()],
+        &dir,
+    );
+    varco.wait_ready(&format!("{base}/readyz"));
+    varco.terminate();
+    // Within the delay: new connections are still served, and readiness is withdrawn (polled
+    // a bounded number of times: the signal is handled asynchronously).
+    let mut ready = e2e::Browser::default().get(&format!("{base}/readyz"));
+    for _ in 0..40 {
+        if ready.status == 503 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ready = e2e::Browser::default().get(&format!("{base}/readyz"));
+    }
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body, "not ready: shutting down\n");
+    assert_eq!(
+        e2e::Browser::default()
+            .get(&format!("{base}/healthz"))
+            .status,
+        200
+    );
+    let exit = varco
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("varco did not exit");
+    assert!(exit.success(), "{exit}");
+    let log = varco.log();
+    assert!(log.contains("\"event\":\"stopping\""), "{log}");
+    assert!(log.contains("\"event\":\"draining\""), "{log}");
+}

@@ -253,6 +253,9 @@ struct RawServer {
     public_base_url: String,
     #[serde(default = "default_shutdown_grace")]
     shutdown_grace_seconds: u64,
+    /// After SIGTERM, keep accepting (with `/readyz` at 503) this long before draining.
+    #[serde(default)]
+    shutdown_delay_seconds: u64,
     #[serde(default = "default_config_poll")]
     config_poll_seconds: u64,
     /// Development only: accept an `http://` public URL on a host other than this machine.
@@ -458,6 +461,9 @@ pub struct Config {
     pub cookie_secure: bool,
     /// How long SIGTERM waits for in-flight requests before exiting.
     pub shutdown_grace: Duration,
+    /// How long after SIGTERM Varco keeps accepting, `/readyz` answering 503, so endpoints
+    /// are withdrawn before the listener closes (for clusters without a preStop sleep).
+    pub shutdown_delay: Duration,
     /// Session lifetime (absolute timeout).
     pub session_ttl: Duration,
     /// Longest silence a session survives (`None`: no idle timeout).
@@ -746,6 +752,12 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             }
         })
         .ok();
+    if raw.server.shutdown_delay_seconds > 60 {
+        bad(
+            "server.shutdown_delay_seconds",
+            "must be at most 60 (it only needs to outlast the endpoint update)".into(),
+        );
+    }
     if raw.server.config_poll_seconds > 3600 {
         bad(
             "server.config_poll_seconds",
@@ -983,6 +995,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 cookie_secure: raw.session.cookie_secure,
                 session_ttl: Duration::from_secs(raw.session.ttl_seconds),
                 shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds.min(300)),
+                shutdown_delay: Duration::from_secs(raw.server.shutdown_delay_seconds),
                 idle_timeout: (raw.session.idle_timeout_seconds > 0)
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),

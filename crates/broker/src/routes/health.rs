@@ -17,10 +17,15 @@ pub fn healthz() -> Response<Body> {
     text(StatusCode::OK, "ok\n")
 }
 
-/// `GET /readyz`: 503 until the metadata registry holds a first snapshot; then 200, saying
-/// `degraded` while the audit sink is down.
+/// `GET /readyz`: 503 until the metadata registry holds a first snapshot, and from SIGTERM
+/// on; otherwise 200, saying `degraded` while the audit sink is down.
 pub fn readyz(state: &State) -> Response<Body> {
-    if !state.registry.is_ready() {
+    if state.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n",
+        )
+    } else if !state.registry.is_ready() {
         text(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: IdP metadata not loaded yet\n",

@@ -50,6 +50,9 @@ pub struct State {
     pub audit: Arc<audit::Sink>,
     /// Failure counters and verification permits of the legacy login (`[legacy]`).
     pub legacy: Option<Arc<crate::features::legacy::Throttle>>,
+    /// Set at SIGTERM: `/readyz` answers 503 while the listener still accepts
+    /// (`server.shutdown_delay_seconds`). Shared across reloads.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl State {
@@ -88,6 +91,7 @@ impl State {
             refresher,
             metrics: Arc::new(metrics),
             audit: Arc::new(audit),
+            stopping: Arc::default(),
             legacy: config
                 .legacy
                 .as_ref()
@@ -115,6 +119,7 @@ impl State {
             refresher: self.refresher.clone(),
             metrics: self.metrics.clone(),
             audit: self.audit.clone(),
+            stopping: self.stopping.clone(),
             // The legacy failure counts survive a reload (a reload must not hand a password
             // guesser fresh attempts); a new throttle only when its own settings changed.
             legacy: match (

@@ -415,6 +415,10 @@ fn every_error_code_is_distinct_and_prefixed() {
         Error::Jwks { reason: "x" },
         Error::SigningKey,
         Error::Crypto,
+        Error::Jwe { reason: "x" },
+        Error::JweAlg,
+        Error::JweKid,
+        Error::JweDecrypt,
     ];
     let mut codes: Vec<&str> = samples.iter().map(Error::code).collect();
     assert!(codes.iter().all(|c| c.starts_with("jose.")));

@@ -118,10 +118,6 @@ fn jose_err(what: &'static str) -> impl Fn(jose::Error) -> Error {
     move |cause| Error::Jose { what, cause }
 }
 
-fn b64_sha256(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
-}
-
 fn uint(
     claims: &Map<String, Value>,
     what: &'static str,
@@ -198,12 +194,19 @@ impl Presentation {
                     .map_err(jose_err("KB-JWT"))?,
             )
         };
+        // One pass over the bytes for both digests: the audit digest continues the sd_hash
+        // computation over the KB-JWT.
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(sd_jwt.as_bytes());
+        let sd_hash = URL_SAFE_NO_PAD.encode(ctx.clone().finish());
+        ctx.update(&s.as_bytes()[last + 1..]);
+        let digest = URL_SAFE_NO_PAD.encode(ctx.finish());
         Ok(Presentation {
             issuer,
             disclosures,
             kb,
-            sd_hash: b64_sha256(sd_jwt),
-            digest: b64_sha256(s),
+            sd_hash,
+            digest,
             max_depth: limits.max_depth,
         })
     }

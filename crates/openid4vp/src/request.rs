@@ -218,6 +218,7 @@ impl Verifier {
             state,
             nonce,
             client_id: self.client_id.clone(),
+            response_uri: self.response_uri.clone(),
             ids: queries.iter().map(|q| q.id.clone()).collect(),
             expires_at: exp,
             encs: self.encs.clone(),

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jose::{EcdhKey, Enc, JweLimits};
 use serde_json::Value;
 
@@ -38,6 +40,7 @@ pub struct Pending {
     pub(crate) state: String,
     pub(crate) nonce: String,
     pub(crate) client_id: String,
+    pub(crate) response_uri: String,
     pub(crate) ids: Vec<String>,
     pub(crate) expires_at: u64,
     pub(crate) encs: Vec<Enc>,
@@ -53,6 +56,11 @@ pub struct Opened {
     pub nonce: String,
     /// Our `client_id`: the `aud` every presentation's key binding must carry.
     pub client_id: String,
+    /// Our `response_uri` (an mdoc session transcript input).
+    pub response_uri: String,
+    /// SHA-256 thumbprint (RFC 7638) of the key the response was encrypted to (an mdoc
+    /// session transcript input).
+    pub jwk_thumbprint: Vec<u8>,
 }
 
 impl Pending {
@@ -82,6 +90,8 @@ impl Pending {
         if now > self.expires_at {
             return Err(Error::Expired);
         }
+        // The kid of our key is its RFC 7638 thumbprint, base64url.
+        let jwk_thumbprint = URL_SAFE_NO_PAD.decode(self.key.kid()).unwrap_or_default();
         let plain = self
             .key
             .decrypt(response, &self.encs, &limits.jwe)
@@ -145,6 +155,8 @@ impl Pending {
             vp_token,
             nonce: self.nonce,
             client_id: self.client_id,
+            response_uri: self.response_uri,
+            jwk_thumbprint,
         })
     }
 }

@@ -119,6 +119,8 @@ fn login(pending: Pending, response: &str, now: u64, issuer: &Jwks) -> Result<Pi
     let opened = pending
         .open(response, now, &ResponseLimits::default())
         .map_err(|e| e.code().to_owned())?;
+    assert_eq!(opened.response_uri, RESPONSE_URI);
+    assert_eq!(opened.jwk_thumbprint.len(), 32);
     let pres = &opened.vp_token["pid"][0];
     let expect = Expect {
         now,

@@ -332,3 +332,73 @@ fn configuration_refused_when_unusable() {
         "openid4vp.config"
     );
 }
+
+#[test]
+fn mdoc_presentation_bound_to_our_request_by_the_session_transcript() {
+    use base64::Engine as _;
+    let (verifier, jwk) = federation_verifier();
+    let rng = SystemRandom::new();
+    let ns = "eu.europa.ec.eudi.pid.1";
+    let query = CredentialQuery {
+        id: "pid_mdoc".into(),
+        format: Format::MsoMdoc { doctype: ns.into() },
+        claims: ["family_name", "given_name", "birth_date", "tax_id_code"]
+            .iter()
+            .map(|c| vec![ns.to_owned(), (*c).to_owned()])
+            .collect(),
+    };
+    let (jar, pending) = verifier.request(&[query], NOW, &rng).unwrap();
+    let out = wallet(&json!({"now": NOW, "verifier_jwk": jwk,
+        "requests": [{"name": "ok_mdoc", "jar": jar}]}));
+    let resp = out["responses"][0]["response"].as_str().unwrap();
+    let opened = pending.open(resp, NOW, &ResponseLimits::default()).unwrap();
+    let device_response = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&opened.vp_token["pid_mdoc"][0])
+        .unwrap();
+    let transcript = mdoc::session_transcript(
+        &opened.client_id,
+        &opened.nonce,
+        Some(&opened.jwk_thumbprint),
+        &opened.response_uri,
+    );
+    let issuer: Vec<u8> = {
+        let h = out["mdoc_issuer_point"].as_str().unwrap();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    // pymdoccbor stamps validFrom with its own wall clock: verify at the wallet's time.
+    let now = out["mdoc_now"].as_u64().unwrap();
+    let expect = mdoc::Expect {
+        now,
+        skew: 60,
+        doctype: ns,
+        transcript: &transcript,
+    };
+    let parsed = mdoc::DeviceResponse::parse(&device_response, &mdoc::Limits::default()).unwrap();
+    let verified = parsed.clone().verify(&issuer, &expect).unwrap();
+    let claims = &verified.namespaces[ns];
+    assert_eq!(claims["family_name"], "Rossi");
+    // Data minimisation: birth_place was not asked for, so not issued into this mdoc.
+    assert!(!claims.contains_key("birth_place"));
+    let pid = Pid::from_claims(claims).unwrap();
+    assert_eq!(pid.tax_id_code.as_deref(), Some("TINIT-RSSMRA80A10H501U"));
+    // The same response checked against another request's transcript fails.
+    let other = mdoc::session_transcript(
+        &opened.client_id,
+        "another-nonce",
+        Some(&opened.jwk_thumbprint),
+        &opened.response_uri,
+    );
+    let e = parsed
+        .verify(
+            &issuer,
+            &mdoc::Expect {
+                transcript: &other,
+                ..expect
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "mdoc.device_signature");
+}

@@ -24,6 +24,13 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 import sd_jwt.holder as holder_mod
 
+import cbor2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from pymdoccbor.mdoc.issuer import MdocCborIssuer
+import datetime
+
 inp = json.load(sys.stdin)
 NOW = inp["now"]
 holder_mod.time = lambda: NOW
@@ -94,7 +101,55 @@ def encrypt(req, payload, key=None, kid=True):
     return t.serialize(compact=True)
 
 
+MDOC_ISSUER = ec.generate_private_key(ec.SECP256R1())
+MDOC_DEVICE = ec.generate_private_key(ec.SECP256R1())
+
+
+def xy(k):
+    n = k.public_key().public_numbers()
+    return n.x.to_bytes(32, "big"), n.y.to_bytes(32, "big")
+
+
+def mdoc_present(req):
+    """A DeviceResponse (pymdoccbor issuer; cbor2 + cryptography device signature over the
+    OpenID4VP 1.0 session transcript computed from the request), base64url."""
+    q = req["dcql_query"]["credentials"][0]
+    doctype = q["meta"]["doctype_value"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = {"country_name": "IT", "state_or_province_name": "RM", "locality_name": "Roma",
+            "organization_name": "PID Provider", "common_name": "pid.example.it",
+            "san_url": "https://pid.example.it",
+            "not_valid_before": now - datetime.timedelta(days=1),
+            "not_valid_after": now + datetime.timedelta(days=30)}
+    d = MDOC_ISSUER.private_numbers().private_value.to_bytes(32, "big")
+    m = MdocCborIssuer(private_key={"KTY": "EC2", "CURVE": "P_256", "ALG": "ES256", "D": d, "KID": b"ds"},
+                       alg="ES256", cert_info=cert)
+    x, y = xy(MDOC_DEVICE)
+    wanted = {c["path"][1] for c in q["claims"]}
+    data = {"family_name": "Rossi", "given_name": "Mario", "birth_date": "1980-01-10",
+            "tax_id_code": "TINIT-RSSMRA80A10H501U", "birth_place": "Roma"}
+    m.new(data={doctype: {k: v for k, v in data.items() if k in wanted}}, doctype=doctype,
+          validity={"issuance_date": "2024-01-01", "expiry_date": "2030-01-01"},
+          devicekeyinfo={"KTY": "EC2", "CURVE": "P_256", "X": x, "Y": y})
+    doc = m.signed["documents"][0]
+    enc = jwk.JWK(**req["client_metadata"]["jwks"]["keys"][0])
+    thumb = b64d(enc.thumbprint())
+    info = cbor2.dumps([req["client_id"], req["nonce"], thumb, req["response_uri"]])
+    st = [None, None, ["OpenID4VPHandover", hashlib.sha256(info).digest()]]
+    dns = cbor2.CBORTag(24, cbor2.dumps({}))
+    dab = cbor2.dumps(cbor2.CBORTag(24, cbor2.dumps(["DeviceAuthentication", st, doctype, dns])))
+    protected = cbor2.dumps({1: -7})
+    tbs = cbor2.dumps(["Signature1", protected, b"", dab])
+    r, s_ = decode_dss_signature(MDOC_DEVICE.sign(tbs, ec.ECDSA(hashes.SHA256())))
+    doc["deviceSigned"] = {"nameSpaces": dns, "deviceAuth": {"deviceSignature": [
+        protected, {}, None, r.to_bytes(32, "big") + s_.to_bytes(32, "big")]}}
+    return q["id"], b64(cbor2.dumps({"version": "1.0", "documents": [doc], "status": 0}))
+
+
 def answer(name, req):
+    if name == "ok_mdoc":
+        cid, p = mdoc_present(req)
+        return encrypt(req, {"vp_token": {cid: [p]}, "state": req["state"]})
     cid, p = present(req)
     state = req["state"]
     ok = {"vp_token": {cid: [p]}, "state": state}
@@ -125,4 +180,9 @@ out = []
 for r in inp["requests"]:
     req = open_request(r["jar"])
     out.append({"name": r["name"], "response": answer(r["name"], req), "client_id": req["client_id"]})
-print(json.dumps({"issuer_jwks": {"keys": [issuer_key.export_public(as_dict=True)]}, "responses": out}))
+mx, my = xy(MDOC_ISSUER)
+print(json.dumps({"issuer_jwks": {"keys": [issuer_key.export_public(as_dict=True)]},
+                  "mdoc_issuer_point": (b"\x04" + mx + my).hex(),
+                  # pymdoccbor stamps validFrom with its wall clock: the time to verify at.
+                  "mdoc_now": int(datetime.datetime.now(datetime.timezone.utc).timestamp()),
+                  "responses": out}))

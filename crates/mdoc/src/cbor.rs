@@ -2,7 +2,7 @@
 //!
 //! Refused: indefinite lengths (a DeviceResponse never needs them, and they make sizes
 //! unknowable up front), a map key seen twice in one map (two readers would pick different
-//! values), nesting deeper than a limit, a length larger than the bytes left (so no
+//! values), a map key that is not an integer or a string, nesting deeper than a limit, a length larger than the bytes left (so no
 //! allocation is ever larger than the input), and anything after the first item. Every
 //! item keeps its byte span in the input: digests and signatures are computed over the
 //! bytes as received. Work is linear in the input, except duplicate-key detection, which
@@ -200,6 +200,14 @@ impl Parser<'_> {
                 let mut m: Vec<(Item, Item)> = Vec::with_capacity(n);
                 for _ in 0..n {
                     let k = self.item(depth + 1)?;
+                    // Keys are integers or strings in every structure read here; other
+                    // keys (arrays, floats, tags) would make equality ambiguous.
+                    if !matches!(
+                        k.value,
+                        Value::Uint(_) | Value::Nint(_) | Value::Text(_) | Value::Bytes(_)
+                    ) {
+                        return Err(bad("map key is not an integer or a string"));
+                    }
                     if m.iter().any(|(old, _)| old.value == k.value) {
                         return Err(bad("duplicate map key"));
                     }

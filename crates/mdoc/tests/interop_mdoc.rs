@@ -154,9 +154,12 @@ fn malformed_or_oversized_cbor_refused() {
 #[test]
 fn lengths_beyond_the_input_are_refused_before_allocating() {
     // A byte string claiming 2^63 bytes, an array claiming 2^32 elements.
+    // Then a map with an array key and one with a float key.
     for bytes in [
         &[0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0][..],
         &[0x9a, 0xff, 0xff, 0xff, 0xff, 0x00][..],
+        &[0xa1, 0x80, 0x00][..],
+        &[0xa1, 0xf9, 0x3c, 0x00, 0x00][..],
     ] {
         assert_eq!(
             mdoc::cbor::parse(bytes, 16).unwrap_err().code(),

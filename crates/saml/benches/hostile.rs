@@ -1,0 +1,97 @@
+//! The CPU of each worst-case input (issue 17), next to the validation of a normal 8 KB SPID
+//! Response: the target is that no worst case costs more than 10 times the normal one.
+//!
+//! Normal: `validate_response` on `crates/xmldsig/benches/data/response-spid-8k-signed-rsa2048.xml`
+//! (8,354 bytes, Assertion and Response signed by xmlsec1 with the test key
+//! `idp-rsa2048`), accepted. Worst cases: the shapes of `testkit::hostile`, as an IdP-initiated
+//! `LogoutRequest` posted to the SingleLogoutService (HTTP-POST: form body, base64, parse,
+//! signature), validated against an IdP that trusts `idp-rsa2048`; none verifies, each is
+//! refused, and what is measured is the work done before it is. Budgets: the issue's 62 KB,
+//! and the largest XML the SLO body cap (256 KiB of form) can carry.
+//!
+//! `taskset -c 1 cargo bench -p saml --bench hostile`; numbers in docs/PERFORMANCE.md.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
+use saml::{
+    Expected, Federation, IdpDescriptor, IncomingSlo, Level, parse_instant,
+    validate_logout_request, validate_response,
+};
+use testkit::hostile::{self, Parties};
+use xmldsig::TrustedKey;
+
+const RESPONSE: &[u8] =
+    include_bytes!("../../xmldsig/benches/data/response-spid-8k-signed-rsa2048.xml");
+const CERT: &[u8] = include_bytes!("../../xmldsig/tests/keys/idp-rsa2048.crt.pem");
+const SKEW: Duration = Duration::from_secs(60);
+
+fn at(s: &str) -> SystemTime {
+    parse_instant(s).unwrap()
+}
+
+fn idp(p: &Parties) -> IdpDescriptor {
+    IdpDescriptor {
+        entity_id: p.idp.clone(),
+        federation: Federation::Spid,
+        sso_redirect_url: Some(format!("{}/sso", p.idp)),
+        sso_post_url: None,
+        signing_keys: vec![TrustedKey::from_certificate_pem(CERT).unwrap()],
+        single_logout: Vec::new(),
+    }
+}
+
+fn post(xml: &str) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+    format!("SAMLRequest={}", hostile::form_encode(&b64)).into_bytes()
+}
+
+fn slo(body: &[u8], p: &Parties, idp: &IdpDescriptor) -> bool {
+    let now = at("2025-03-14T09:27:00Z");
+    let Ok(msg) = IncomingSlo::from_post(body) else {
+        return false;
+    };
+    validate_logout_request(&msg, &p.destination, idp, now, SKEW, SKEW).is_ok()
+}
+
+fn benches(c: &mut Criterion) {
+    let p = Parties::default();
+    let idp_d = idp(&p);
+    let expected = Expected {
+        request_id: "_4d38c302617b5bf98951e65b4cf304711e2166df20",
+        acs_url: "https://sp.varco.example.org/saml/acs",
+        sp_entity_id: "https://sp.varco.example.org",
+        requested_level: Level::L2,
+        idp_entity_id: &p.idp,
+        request_issue_instant: at("2025-03-14T09:26:41Z"),
+    };
+    let now = at("2025-03-14T09:27:00Z");
+    validate_response(RESPONSE, &expected, &idp_d, now, SKEW).expect("the normal Response");
+    c.bench_function("normal_8k_response", |b| {
+        b.iter(|| validate_response(black_box(RESPONSE), &expected, &idp_d, now, SKEW).is_ok())
+    });
+
+    let only = std::env::var("HOSTILE_ONLY").ok();
+    for budget in [62 * 1024, 190 * 1024] {
+        for (name, xml) in hostile::xml_shapes(&p, budget, 64) {
+            let label = format!("slo_post_{name}_{}k", budget / 1024);
+            if only.as_deref().is_some_and(|o| !label.contains(o)) {
+                continue;
+            }
+            let body = post(&xml);
+            assert!(!slo(&body, &p, &idp_d), "{label} must be refused");
+            c.bench_function(&label, |b| b.iter(|| slo(black_box(&body), &p, &idp_d)));
+        }
+    }
+}
+
+criterion_group! {
+    name = hostile_benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(hostile_benches);

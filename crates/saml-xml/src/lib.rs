@@ -11,18 +11,23 @@
 //! - no prefix is ever unbound and no identifier (`ID`, `Id`, `id`, `xml:id`) is ever shared by
 //!   two elements in a [`Document`];
 //! - no input past [`Limits`] is ever fully parsed: limits are checked while tokenizing;
+//! - no work grows faster than the input: parsing and canonicalization do a bounded number of
+//!   steps per input byte, counted in [`work`] (issue 17; docs/THREATS.md, "Algorithmic
+//!   complexity");
 //! - no text is ever cut at a comment: adjacent character data is one node, and
 //!   [`Element::text`] concatenates all text children.
 //!
 //! The tokenizer is quick-xml; this crate adds namespaces, the rules above and the tree.
 
 mod error;
+mod scope;
 mod tree;
 
 pub mod c14n;
+pub mod work;
 
 pub use error::Error;
-pub use tree::{Child, Children, Document, Element, NodeId, XML_NS};
+pub use tree::{Child, Children, Document, Element, NodeId, XML_NS, is_ncname};
 
 /// Hard limits applied while parsing. Defaults suit SAML protocol messages; metadata documents
 /// need larger ones.

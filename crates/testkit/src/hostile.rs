@@ -373,19 +373,28 @@ pub fn spaced_base64(data: &[u8]) -> String {
 /// of them. `prefix_cap` is the PrefixList bound the verifier enforces.
 pub fn xml_shapes(p: &Parties, budget: usize, prefix_cap: usize) -> Vec<(&'static str, String)> {
     vec![
-        ("issue17_prefix_list_4096", issue17_logout_request(p, budget, 4096)),
-        ("prefix_list_at_cap", prefix_list_at_cap(p, budget, prefix_cap)),
+        (
+            "issue17_prefix_list_4096",
+            issue17_logout_request(p, budget, 4096),
+        ),
+        (
+            "prefix_list_at_cap",
+            prefix_list_at_cap(p, budget, prefix_cap),
+        ),
         ("namespace_heavy", namespace_heavy(p, budget)),
         ("many_ids", many_ids(p, budget)),
         ("escape_heavy", escape_heavy(p, budget)),
-        ("deep_wide", logout_request(p, "", &signature(&p.id, "", false), &{
-            let sig = signature(&p.id, "", false);
-            let room = budget.saturating_sub(envelope_len(p, "", &sig));
-            deep_wide(
-                room,
-                message_limits::MAX_DEPTH - 2,
-                message_limits::MAX_NODES - 64,
-            )
-        })),
+        (
+            "deep_wide",
+            logout_request(p, "", &signature(&p.id, "", false), &{
+                let sig = signature(&p.id, "", false);
+                let room = budget.saturating_sub(envelope_len(p, "", &sig));
+                deep_wide(
+                    room,
+                    message_limits::MAX_DEPTH - 2,
+                    message_limits::MAX_NODES - 64,
+                )
+            }),
+        ),
     ]
 }

@@ -57,10 +57,14 @@ pub fn canonicalize(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut steps = 0u64;
+    let start = out.len();
     let mut rendered = Scope::new();
     let mut in_scope = Scope::new();
     let r = run(element, opts, out, &mut steps, &mut rendered, &mut in_scope);
-    crate::work::record(steps + rendered.steps + in_scope.steps);
+    // Every output byte is a step too: writing and escaping cost the output's length, which
+    // is where an amplification attack puts its work.
+    let written = out.len().saturating_sub(start) as u64;
+    crate::work::record(steps + rendered.steps + in_scope.steps + written);
     r
 }
 

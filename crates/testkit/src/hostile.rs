@@ -171,47 +171,56 @@ pub fn issue17_logout_request(p: &Parties, budget: usize, prefixes: usize) -> St
     logout_request(p, "", &sig, &deep_wide(room, depth, nodes))
 }
 
-/// The same tree with a PrefixList at the cap (`prefixes` distinct NCNames, each declared on
-/// the root so every one of them is in scope everywhere): what is left once the list is
-/// bounded.
-pub fn prefix_list_at_cap(p: &Parties, budget: usize, prefixes: usize) -> String {
-    let mut decls = String::new();
-    for i in 0..prefixes {
-        let _ = write!(decls, " xmlns:p{i}=\"urn:x:{i}\"");
+/// Declarations `xmlns:{stem}{i}="urn:{stem}:{i}"` for `i` in `0..count`, spread over a
+/// chain of `<w>` wrappers (the attribute limit caps each element), as (opening tags,
+/// closing tags, depth used).
+fn declaring_wrappers(stem: &str, count: usize) -> (String, String, usize) {
+    let per = message_limits::MAX_ATTRIBUTES;
+    let mut open = String::new();
+    let mut depth = 0;
+    let mut i = 0;
+    while i < count {
+        open.push_str("<w");
+        for _ in 0..per.min(count - i) {
+            let _ = write!(open, " xmlns:{stem}{i}=\"urn:{stem}:{i}\"");
+            i += 1;
+        }
+        open.push('>');
+        depth += 1;
     }
-    let sig = signature(&p.id, &prefix_list(prefixes), true);
-    let room = budget.saturating_sub(envelope_len(p, &decls, &sig));
-    let depth = message_limits::MAX_DEPTH - 2;
-    logout_request(
-        p,
-        &decls,
-        &sig,
-        &deep_wide(room, depth, message_limits::MAX_NODES - 64),
-    )
+    (open, "</w>".repeat(depth), depth)
 }
 
-/// Namespace declarations: every declaration the limit allows on the root, each with its
-/// own prefix and URI, then chains of elements each carrying as many prefixed attributes
-/// (from the most recently declared prefixes, which a scan from the innermost binding meets
-/// first, and from the oldest, which it meets last) as the attribute limit allows. This is
-/// the shape for "attributes × namespaces in scope": every attribute prefix must be looked
-/// up, and every element needs its bindings rendered by C14N.
+/// The same tree with a PrefixList at the cap (`prefixes` distinct NCNames `p0 p1 …`, all
+/// declared at the top of the tree, so that C14N finds each listed prefix in scope and
+/// rendered on the elements that redeclare it): what is left once the list is bounded.
+pub fn prefix_list_at_cap(p: &Parties, budget: usize, prefixes: usize) -> String {
+    let sig = signature(&p.id, &prefix_list(prefixes), true);
+    let (open, close, used) = declaring_wrappers("p", prefixes);
+    let room = budget.saturating_sub(envelope_len(p, "", &sig) + open.len() + close.len());
+    let depth = message_limits::MAX_DEPTH - 2 - used;
+    let tree = deep_wide(room, depth, message_limits::MAX_NODES - 64);
+    logout_request(p, "", &sig, &format!("{open}{tree}{close}"))
+}
+
+/// Namespace declarations: every declaration the limit allows, each with its own prefix and
+/// URI, then chains of elements each carrying as many prefixed attributes as the attribute
+/// limit allows, from a sliding window over all the prefixes (the oldest bindings are the
+/// ones a scan from the innermost binding meets last). This is the shape for "attributes x
+/// namespaces in scope": every attribute prefix must be looked up, and every element needs
+/// its bindings rendered by C14N, since no ancestor uses them.
 pub fn namespace_heavy(p: &Parties, budget: usize) -> String {
-    // Leave room for the envelope's own declarations (samlp, saml, ds, ec).
+    // Leave room for the envelope's own declarations (samlp, saml, ds).
     let count = message_limits::MAX_NAMESPACE_DECLARATIONS - 8;
-    let mut decls = String::new();
-    for i in 0..count {
-        let _ = write!(decls, " xmlns:n{i}=\"urn:n:{i}\"");
-    }
+    let (open, close, used) = declaring_wrappers("n", count);
     let sig = signature(&p.id, "", false);
-    let room = budget.saturating_sub(envelope_len(p, &decls, &sig));
-    // Each element uses the oldest prefixes (found last by a scan of the scope from the
-    // innermost binding), a different window of them per element.
+    let room = budget.saturating_sub(envelope_len(p, "", &sig) + open.len() + close.len());
     let per_el = message_limits::MAX_ATTRIBUTES - 1;
+    let depth = message_limits::MAX_DEPTH - 3 - used;
     let mut filler = String::with_capacity(room);
     let mut k = 0usize;
-    let depth = message_limits::MAX_DEPTH - 3;
-    let mut open = 0;
+    let mut nodes = 0;
+    let mut level = 0;
     loop {
         let mut el = String::from("<n0:e");
         for j in 0..per_el {
@@ -219,26 +228,20 @@ pub fn namespace_heavy(p: &Parties, budget: usize) -> String {
         }
         el.push('>');
         k += per_el;
-        let closing = "</n0:e>".len() * (open + 1);
-        if filler.len() + el.len() + closing > room {
+        let closing = "</n0:e>".len() * (level + 1);
+        if filler.len() + el.len() + closing > room || nodes + 64 >= message_limits::MAX_NODES {
             break;
         }
         filler.push_str(&el);
-        open += 1;
-        if open == depth {
-            for _ in 0..open {
-                filler.push_str("</n0:e>");
-            }
-            open = 0;
-        }
-        if filler.len() / 8 > message_limits::MAX_NODES {
-            break;
+        nodes += 1;
+        level += 1;
+        if level == depth {
+            filler.push_str(&"</n0:e>".repeat(level));
+            level = 0;
         }
     }
-    for _ in 0..open {
-        filler.push_str("</n0:e>");
-    }
-    logout_request(p, &decls, &sig, &filler)
+    filler.push_str(&"</n0:e>".repeat(level));
+    logout_request(p, "", &sig, &format!("{open}{filler}{close}"))
 }
 
 /// As many elements with an `ID` as the budget and the node limit allow, each ID distinct and
@@ -270,6 +273,19 @@ pub fn escape_heavy(p: &Parties, budget: usize) -> String {
     let text: String = "&amp;".repeat(half / 5 / 2) + &"&#13;".repeat(half / 5 / 2);
     let attr = "&#9;".repeat(half / 4);
     logout_request(p, "", &sig, &format!("<t v=\"{attr}\">{text}</t>"))
+}
+
+/// Output amplification in exclusive C14N: one namespace with a URI of half the budget,
+/// declared on the root and used by as many empty siblings as the rest holds. Each sibling
+/// renders the declaration again, so without a bound the canonical form would be about
+/// (budget / 16) x (budget / 2) bytes.
+pub fn namespace_amplification(p: &Parties, budget: usize) -> String {
+    let sig = signature(&p.id, "", false);
+    let uri_len = budget / 2;
+    let decl = format!(" xmlns:big=\"urn:{}\"", "x".repeat(uri_len));
+    let room = budget.saturating_sub(envelope_len(p, &decl, &sig));
+    let count = (room / "<big:e/>".len()).min(message_limits::MAX_NODES - 64);
+    logout_request(p, &decl, &sig, &"<big:e/>".repeat(count))
 }
 
 /// Metadata with `count` namespace declarations, each a distinct prefix and URI, on the root
@@ -374,8 +390,9 @@ pub fn spaced_base64(data: &[u8]) -> String {
 pub fn xml_shapes(p: &Parties, budget: usize, prefix_cap: usize) -> Vec<(&'static str, String)> {
     vec![
         (
-            "issue17_prefix_list_4096",
-            issue17_logout_request(p, budget, 4096),
+            // A third of the budget in the list (about 6 bytes an entry), the rest in the tree.
+            "issue17_prefix_list",
+            issue17_logout_request(p, budget, budget / 18),
         ),
         (
             "prefix_list_at_cap",
@@ -384,6 +401,10 @@ pub fn xml_shapes(p: &Parties, budget: usize, prefix_cap: usize) -> Vec<(&'stati
         ("namespace_heavy", namespace_heavy(p, budget)),
         ("many_ids", many_ids(p, budget)),
         ("escape_heavy", escape_heavy(p, budget)),
+        (
+            "namespace_amplification",
+            namespace_amplification(p, budget),
+        ),
         (
             "deep_wide",
             logout_request(p, "", &signature(&p.id, "", false), &{

@@ -58,6 +58,14 @@ fn slo(body: &[u8], p: &Parties, idp: &IdpDescriptor) -> bool {
     validate_logout_request(&msg, &p.destination, idp, now, SKEW, SKEW).is_ok()
 }
 
+fn slo_redirect(query: &str, p: &Parties, idp: &IdpDescriptor) -> bool {
+    let now = at("2025-03-14T09:27:00Z");
+    let Ok(msg) = IncomingSlo::from_redirect(query) else {
+        return false;
+    };
+    validate_logout_request(&msg, &p.destination, idp, now, SKEW, SKEW).is_ok()
+}
+
 fn benches(c: &mut Criterion) {
     let p = Parties::default();
     let idp_d = idp(&p);
@@ -89,6 +97,31 @@ fn benches(c: &mut Criterion) {
             assert!(!slo(&body, &p, &idp_d), "{label} must be refused");
             c.bench_function(&label, |b| b.iter(|| slo(black_box(&body), &p, &idp_d)));
         }
+        // The binding encodings: every byte of the base64 percent-encoded, then empty fields.
+        let label = format!("slo_post_percent_form_{}k", budget / 1024);
+        if wanted(&label) {
+            let xml = hostile::deep_wide_request(&p, budget / 3);
+            let body = hostile::percent_heavy_form("SAMLRequest", &xml, budget);
+            assert!(!slo(&body, &p, &idp_d));
+            c.bench_function(&label, |b| b.iter(|| slo(black_box(&body), &p, &idp_d)));
+        }
+        let label = format!("slo_redirect_many_params_{}k", budget / 1024);
+        if wanted(&label) {
+            let xml = hostile::deep_wide_request(&p, budget / 2);
+            let query = hostile::many_params_query(&xml, budget);
+            assert!(!slo_redirect(&query, &p, &idp_d));
+            c.bench_function(&label, |b| {
+                b.iter(|| slo_redirect(black_box(&query), &p, &idp_d))
+            });
+        }
+    }
+    // A DEFLATE bomb: about 1 KB that inflates to 8 MB; decoding stops at the cap.
+    if wanted("slo_redirect_deflate_bomb") {
+        let query = hostile::deflate_bomb_query(8 * 1024 * 1024);
+        assert!(!slo_redirect(&query, &p, &idp_d));
+        c.bench_function("slo_redirect_deflate_bomb_8m", |b| {
+            b.iter(|| slo_redirect(black_box(&query), &p, &idp_d))
+        });
     }
 }
 

@@ -244,6 +244,35 @@ pub fn namespace_heavy(p: &Parties, budget: usize) -> String {
     logout_request(p, "", &sig, &format!("{open}{filler}{close}"))
 }
 
+/// Elements with as many short, distinct, unprefixed attributes as the limit allows
+/// (`<e a0="" a1="" …>`): the duplicate-attribute check compares each attribute with the
+/// ones before it, so this is its worst case per byte.
+pub fn attribute_heavy(p: &Parties, budget: usize) -> String {
+    let sig = signature(&p.id, "", false);
+    let room = budget.saturating_sub(envelope_len(p, "", &sig));
+    let mut el = String::from("<e");
+    for j in 0..message_limits::MAX_ATTRIBUTES {
+        let _ = write!(el, " {}=\"\"", attribute_name(j));
+    }
+    el.push_str("/>");
+    let count = (room / el.len()).min(message_limits::MAX_NODES - 64);
+    logout_request(p, "", &sig, &el.repeat(count))
+}
+
+/// Short distinct names: `a`…`z`, then `aa`, `ab`…
+fn attribute_name(j: usize) -> String {
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    if j < 26 {
+        char::from(letters[j]).to_string()
+    } else {
+        format!(
+            "{}{}",
+            char::from(letters[j / 26 - 1]),
+            char::from(letters[j % 26])
+        )
+    }
+}
+
 /// As many elements with an `ID` as the budget and the node limit allow, each ID distinct and
 /// long, sharing a long common prefix (hashing and comparing them costs their length).
 pub fn many_ids(p: &Parties, budget: usize) -> String {
@@ -385,6 +414,18 @@ pub fn spaced_base64(data: &[u8]) -> String {
     s
 }
 
+/// A LogoutRequest whose filler is [`deep_wide`] at the parser's depth and node limits.
+pub fn deep_wide_request(p: &Parties, budget: usize) -> String {
+    let sig = signature(&p.id, "", false);
+    let room = budget.saturating_sub(envelope_len(p, "", &sig));
+    let tree = deep_wide(
+        room,
+        message_limits::MAX_DEPTH - 2,
+        message_limits::MAX_NODES - 64,
+    );
+    logout_request(p, "", &sig, &tree)
+}
+
 /// Every XML shape above for one budget, named, for tests and benches that go through all
 /// of them. `prefix_cap` is the PrefixList bound the verifier enforces.
 pub fn xml_shapes(p: &Parties, budget: usize, prefix_cap: usize) -> Vec<(&'static str, String)> {
@@ -400,22 +441,12 @@ pub fn xml_shapes(p: &Parties, budget: usize, prefix_cap: usize) -> Vec<(&'stati
         ),
         ("namespace_heavy", namespace_heavy(p, budget)),
         ("many_ids", many_ids(p, budget)),
+        ("attribute_heavy", attribute_heavy(p, budget)),
         ("escape_heavy", escape_heavy(p, budget)),
         (
             "namespace_amplification",
             namespace_amplification(p, budget),
         ),
-        (
-            "deep_wide",
-            logout_request(p, "", &signature(&p.id, "", false), &{
-                let sig = signature(&p.id, "", false);
-                let room = budget.saturating_sub(envelope_len(p, "", &sig));
-                deep_wide(
-                    room,
-                    message_limits::MAX_DEPTH - 2,
-                    message_limits::MAX_NODES - 64,
-                )
-            }),
-        ),
+        ("deep_wide", deep_wide_request(p, budget)),
     ]
 }

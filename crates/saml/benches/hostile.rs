@@ -22,6 +22,8 @@ use saml::{
     Expected, Federation, IdpDescriptor, IncomingSlo, Level, parse_instant,
     validate_logout_request, validate_response,
 };
+use saml_xml::c14n::{Options, canonicalize};
+use saml_xml::{Document, Limits};
 use testkit::hostile::{self, Parties};
 use xmldsig::TrustedKey;
 
@@ -115,7 +117,38 @@ fn benches(c: &mut Criterion) {
             });
         }
     }
-    // A DEFLATE bomb: about 1 KB that inflates to 8 MB; decoding stops at the cap.
+    // C14N alone on the issue's document with its whole PrefixList (thousands of entries,
+    // which the verifier now refuses past 64): the canonicalizer's own cost no longer grows
+    // with the list. And the parse of metadata with 60,000 distinct namespace URIs.
+    if wanted("c14n_issue17_uncapped_list") {
+        let xml = hostile::issue17_logout_request(&p, 62 * 1024, 4096);
+        let list = hostile::prefix_list(4096);
+        let list: Vec<&str> = list.split(' ').collect();
+        let doc = Document::parse(xml.as_bytes(), &Limits::default()).unwrap();
+        let opts = Options {
+            with_comments: false,
+            inclusive_prefixes: &list,
+            exclude: None,
+        };
+        c.bench_function("c14n_issue17_uncapped_list_62k", |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(xml.len());
+                canonicalize(doc.root(), &opts, &mut out).unwrap();
+                out.len()
+            })
+        });
+    }
+    if wanted("parse_metadata_60k_namespaces") {
+        let xml = hostile::metadata_distinct_namespaces(4 * 1024 * 1024, 60_000);
+        c.bench_function("parse_metadata_60k_namespaces_4m", |b| {
+            b.iter(|| {
+                Document::parse(black_box(xml.as_bytes()), &Limits::metadata())
+                    .unwrap()
+                    .node_count()
+            })
+        });
+    }
+    // A DEFLATE bomb: about 11 KB of query that inflates to 8 MB; decoding stops at the cap.
     if wanted("slo_redirect_deflate_bomb") {
         let query = hostile::deflate_bomb_query(8 * 1024 * 1024);
         assert!(!slo_redirect(&query, &p, &idp_d));

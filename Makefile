@@ -4,9 +4,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the test suite drives as real components.
-TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server
+# buildah (+ binutils' objcopy) builds and runs the container image in tests/tests/image.rs.
+TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server \
+	buildah binutils
 
-.PHONY: help run test deps fmt-check lint unit bench load load-auth load-acs soak compare-pysaml2 profile-acs fuzz-smoke
+.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs soak compare-pysaml2 profile-acs fuzz-smoke fuzz-check
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -15,7 +17,7 @@ run: ## start Varco with the dev config and the demo IdP (http://localhost:8080/
 	@./scripts/install-deps.sh openssl curl
 	@./scripts/dev-run.sh
 
-test: deps fmt-check lint unit ## everything CI checks: install test deps, fmt, clippy, all tests
+test: deps fmt-check lint fuzz-check unit ## everything CI checks: install test deps, fmt, clippy, fuzz targets compile, all tests
 
 deps: ## install the Debian packages and the browser test's npm packages (idempotent)
 	@./scripts/install-deps.sh $(TEST_PACKAGES)
@@ -27,9 +29,20 @@ fmt-check: ## rustfmt, no changes allowed
 lint: ## clippy on every target, warnings are errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# The fuzz crate is its own workspace (outside `lint`/`unit`), so without this nothing notices
+# when an API change breaks a target. A type check only: no libFuzzer build, no fuzzing.
+fuzz-check: ## every fuzz target type-checks on stable (fuzz/README.md), and is formatted
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --all-targets --locked --no-default-features
+
 unit: ## unit, vector, interop, API and end-to-end tests (e2e runs the built binaries)
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+image: ## the container image localhost/varco:dev with buildah, no daemon (docs/OPERATIONS.md)
+	@./scripts/install-deps.sh buildah binutils
+	$(CARGO) build --release --locked --bin varco
+	./scripts/build-image.sh target/release/varco localhost/varco:dev
 
 bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked

@@ -24,6 +24,7 @@ static IDP: LazyLock<IdpDescriptor> = LazyLock::new(|| IdpDescriptor {
         ))
         .expect("test certificate"),
     ],
+    single_logout: Vec::new(),
 });
 
 fuzz_target!(|body: &[u8]| {
@@ -33,7 +34,10 @@ fuzz_target!(|body: &[u8]| {
     else {
         return;
     };
-    let compact: Vec<u8> = encoded.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let Ok(xml) = base64::engine::general_purpose::STANDARD.decode(compact) else {
         return;
     };

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     let pinned: &[TrustedKey] = if mode & 0x80 != 0 { &PINNED } else { &[] };
     match metadata::load_document_capped(bytes, federation, pinned, now, "fuzz", ceiling) {
         Ok(loaded) if !pinned.is_empty() => {
-            panic!("accepted metadata no trusted key signed: {} IdPs", loaded.idps.len())
+            panic!(
+                "accepted metadata no trusted key signed: {} IdPs",
+                loaded.idps.len()
+            )
         }
         Ok(loaded) => {
             std::hint::black_box(loaded.idps.len());

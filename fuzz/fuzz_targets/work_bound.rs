@@ -31,7 +31,11 @@ fn prefixes<'d>(root: Element<'d, '_>, out: &mut Vec<&'d str>) {
     let mut stack = vec![root];
     while let Some(e) = stack.pop() {
         if e.is(EXC_C14N, "InclusiveNamespaces") {
-            out.extend(e.attribute("PrefixList").unwrap_or("").split_ascii_whitespace());
+            out.extend(
+                e.attribute("PrefixList")
+                    .unwrap_or("")
+                    .split_ascii_whitespace(),
+            );
         }
         stack.extend(e.child_elements());
     }
@@ -71,5 +75,8 @@ fuzz_target!(|data: &[u8]| {
     let (_, verify) = work::measure(|| xmldsig::verify(root, &keys, &Policy::default()));
     let output = (OUTPUT_FACTOR as u64 * n + OUTPUT_SLACK as u64) * 2;
     let verify_bound = 2 * (4 * n + BASE) + output + n;
-    assert!(verify <= verify_bound, "verify: {verify} steps for {n} bytes");
+    assert!(
+        verify <= verify_bound,
+        "verify: {verify} steps for {n} bytes"
+    );
 });

@@ -57,11 +57,14 @@
 //!   attributes as `xs:string`.
 //! - `GET /`: a summary; `GET /healthz`: `ok`.
 
+mod app;
+mod http;
 mod keys;
 mod pages;
 mod request;
 mod response;
 mod server;
+mod sessions;
 mod slo;
 mod sp;
 mod state;
@@ -79,8 +82,9 @@ use hyper_util::rt::TokioIo;
 use ring::rand::SystemRandom;
 use tokio::net::TcpListener;
 
+use crate::app::AppState;
 use crate::response::Idp;
-use crate::server::AppState;
+use crate::sessions::LogoutState;
 use crate::state::Sealer;
 
 const USAGE: &str = "usage: varco-dev-idp --listen ADDR:PORT [--base-url URL] --state-dir DIR \
@@ -197,7 +201,7 @@ async fn run(options: Options) -> Result<(), String> {
         sealer,
         metadata,
         metadata_url: format!("{base_url}/metadata"),
-        logout: slo::LogoutState::default(),
+        logout: LogoutState::default(),
     });
 
     eprintln!(

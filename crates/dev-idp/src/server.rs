@@ -1,46 +1,27 @@
-//! Routes: `GET /`, `GET /metadata`, `GET /sso`, `POST /sso`, `POST /login`, `GET /healthz`,
-//! and Single Logout: `GET|POST /slo`, `GET /logout/start`, `GET /sessions` (see `slo`).
-//! Handlers never panic and never fail: bad input becomes a 400 page.
+//! The router: `GET /`, `GET /metadata`, `GET /sso`, `POST /sso`, `POST /login`,
+//! `GET /healthz`, and Single Logout: `GET|POST /slo`, `GET /logout/start`, `GET /sessions`
+//! (handled in `slo`). The login flow's handlers (`sso`, `login`) live here too. Handlers
+//! never panic and never fail: bad input becomes a 400 page. Nothing imports this module but
+//! `main`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use crate::app::{AppState, wall_clock};
+use crate::http::{Body, bad_request, html, plain, plain_owned, read_body, with_headers};
 use crate::pages;
 use crate::request::{self, IncomingRequest, unique_params};
-use crate::response::{self, Idp, random_id};
+use crate::response::{self, random_id};
+use crate::sessions::IdpSession;
+use crate::slo;
 use crate::sp;
-use crate::state::{Sealer, parse_level};
+use crate::state::parse_level;
 use crate::users;
-
-/// Largest accepted request body (an HTTP-POST AuthnRequest or the login form).
-const MAX_BODY: usize = 512 * 1024;
-
-/// Everything the handlers share.
-pub(crate) struct AppState {
-    /// This IdP.
-    pub(crate) idp: Idp,
-    /// `--sp-metadata` sources, read for every AuthnRequest; none means "accept any SP,
-    /// unverified".
-    pub(crate) sp_sources: Vec<sp::Source>,
-    /// Seals the login state.
-    pub(crate) sealer: Sealer,
-    /// The signed metadata, made once at start.
-    pub(crate) metadata: String,
-    /// Where the metadata is served.
-    pub(crate) metadata_url: String,
-    /// Sessions and Single Logout bookkeeping.
-    pub(crate) logout: crate::slo::LogoutState,
-}
-
-pub(crate) type Body = Full<Bytes>;
 
 /// Handles one request.
 pub(crate) async fn handle(
@@ -88,15 +69,15 @@ pub(crate) async fn handle(
         },
         (&Method::GET, "/slo") => {
             let query = req.uri().query().unwrap_or_default().to_owned();
-            crate::slo::receive(&state, saml::IncomingSlo::from_redirect(&query)).await
+            slo::receive(&state, saml::IncomingSlo::from_redirect(&query)).await
         }
         (&Method::POST, "/slo") => match read_body(req).await {
-            Ok(body) => crate::slo::receive(&state, saml::IncomingSlo::from_post(&body)).await,
+            Ok(body) => slo::receive(&state, saml::IncomingSlo::from_post(&body)).await,
             Err(r) => r,
         },
         (&Method::GET, "/logout/start") => {
             let query = req.uri().query().unwrap_or_default().to_owned();
-            crate::slo::start(&state, &query).await
+            slo::start(&state, &query).await
         }
         (&Method::GET, "/sessions") => plain_owned(StatusCode::OK, state.logout.report()),
         (
@@ -199,7 +180,7 @@ fn login(state: &AppState, body: &[u8]) -> Response<Body> {
                 now,
             );
             if xml.is_ok() {
-                state.logout.open_session(crate::slo::IdpSession {
+                state.logout.open_session(IdpSession {
                     session_index,
                     name_id,
                     user: user.id.to_owned(),
@@ -236,66 +217,5 @@ fn login(state: &AppState, body: &[u8]) -> Response<Body> {
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    response
-}
-
-/// The one place this crate reads the wall clock (a separate binary from the broker; the
-/// Response builders take `now` as an argument).
-#[allow(clippy::disallowed_methods)]
-pub(crate) fn wall_clock() -> SystemTime {
-    SystemTime::now()
-}
-
-async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, Response<Body>> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(_) => Err(html(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            pages::message(
-                "Richiesta troppo grande o interrotta",
-                "Request too large or broken",
-                "",
-            ),
-        )),
-    }
-}
-
-pub(crate) fn plain_owned(status: StatusCode, body: String) -> Response<Body> {
-    with_headers(status, "text/plain; charset=utf-8", body)
-}
-
-pub(crate) fn bad_request(reason: &str) -> Response<Body> {
-    eprintln!("varco-dev-idp: 400: {reason:?}");
-    html(
-        StatusCode::BAD_REQUEST,
-        pages::message("Richiesta non valida", "Bad request", reason),
-    )
-}
-
-pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = with_headers(status, "text/html; charset=utf-8", body);
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
-    );
-    response
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
-    with_headers(status, "text/plain; charset=utf-8", body.to_owned())
-}
-
-fn with_headers(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     response
 }

@@ -15,7 +15,6 @@
 //! - `GET /sessions`: plain text, one line per open session
 //!   (`session <SessionIndex> <NameID> <user> <SP>`) and per logout event (`event …`).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hyper::header::{self, HeaderValue};
@@ -25,85 +24,18 @@ use saml::{
 };
 use xmldsig::SigningKey;
 
+use crate::app::{AppState, wall_clock};
+use crate::http::{Body, bad_request, html, plain_owned};
+use crate::keys;
+use crate::pages;
 use crate::response::random_id;
-use crate::server::{AppState, Body, bad_request, html, plain_owned, wall_clock};
+use crate::sessions::Pending;
 use crate::sp::{self, SpInfo};
 
 /// How old an SP `LogoutRequest` may be.
 const MAX_AGE: Duration = Duration::from_secs(300);
 /// Clock skew allowed.
 const SKEW: Duration = Duration::from_secs(60);
-
-/// One login this IdP answered.
-#[derive(Debug, Clone)]
-pub(crate) struct IdpSession {
-    /// The `SessionIndex` of the `AuthnStatement`.
-    pub(crate) session_index: String,
-    /// The transient `NameID`.
-    pub(crate) name_id: String,
-    /// The test user.
-    pub(crate) user: String,
-    /// The SP's entityID.
-    pub(crate) sp: String,
-}
-
-/// An IdP-initiated logout awaiting the SP's answer.
-#[derive(Debug, Clone)]
-struct Pending {
-    id: String,
-    sp: String,
-    issued_at: std::time::SystemTime,
-}
-
-/// Sessions, pending IdP-initiated logouts and the event log.
-#[derive(Debug, Default)]
-pub(crate) struct LogoutState {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    sessions: Vec<IdpSession>,
-    pending: Vec<Pending>,
-    events: Vec<String>,
-}
-
-impl LogoutState {
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        let mut guard = match self.inner.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard)
-    }
-
-    /// Records a login.
-    pub(crate) fn open_session(&self, s: IdpSession) {
-        self.with(|i| i.sessions.push(s));
-    }
-
-    fn event(&self, e: String) {
-        eprintln!("varco-dev-idp: {e}");
-        self.with(|i| i.events.push(e));
-    }
-
-    /// The `/sessions` text.
-    pub(crate) fn report(&self) -> String {
-        self.with(|i| {
-            let mut out = String::new();
-            for s in &i.sessions {
-                out.push_str(&format!(
-                    "session {} {} {} {}\n",
-                    s.session_index, s.name_id, s.user, s.sp
-                ));
-            }
-            for e in &i.events {
-                out.push_str(&format!("event {e}\n"));
-            }
-            out
-        })
-    }
-}
 
 /// The SP as the issuer of messages this IdP verifies (the SAML crate's validators take an
 /// "IdP" descriptor: the other party).
@@ -171,15 +103,10 @@ pub(crate) async fn receive(
                     return bad_request(&format!("LogoutRequest refused: {e}"));
                 }
             };
-            let ended = state.logout.with(|i| {
-                let before = i.sessions.len();
-                i.sessions.retain(|s| {
-                    !(s.sp == sp.entity_id
-                        && s.name_id == valid.name_id
-                        && valid.session_indexes.contains(&s.session_index))
-                });
-                before - i.sessions.len()
-            });
+            let ended =
+                state
+                    .logout
+                    .end_sessions(&sp.entity_id, &valid.name_id, &valid.session_indexes);
             state.logout.event(format!(
                 "sp-logout {} {} ended={ended}",
                 valid.id,
@@ -211,12 +138,10 @@ pub(crate) async fn receive(
             )
         }
         SloKind::Response => {
-            let Some(pending) = msg.in_response_to_hint().and_then(|irt| {
-                state.logout.with(|i| {
-                    let at = i.pending.iter().position(|p| p.id == irt)?;
-                    Some(i.pending.remove(at))
-                })
-            }) else {
+            let Some(pending) = msg
+                .in_response_to_hint()
+                .and_then(|irt| state.logout.take_pending(&irt))
+            else {
                 state
                     .logout
                     .event(format!("idp-logout-response-unknown {}", sp.entity_id));
@@ -241,7 +166,7 @@ pub(crate) async fn receive(
                     ));
                     html(
                         StatusCode::OK,
-                        crate::pages::message(
+                        pages::message(
                             "Uscita completata",
                             "Logout complete",
                             &format!("LogoutResponse {} accepted", r.id),
@@ -273,12 +198,7 @@ pub(crate) async fn start(state: &AppState, query: &str) -> Response<Body> {
     let Some(session_index) = session_index else {
         return bad_request("session_index is missing");
     };
-    let Some(session) = state.logout.with(|i| {
-        i.sessions
-            .iter()
-            .find(|s| s.session_index == session_index)
-            .cloned()
-    }) else {
+    let Some(session) = state.logout.session(&session_index) else {
         return bad_request("no open session with that SessionIndex");
     };
     let sps = match sp::load_all(&state.sp_sources).await {
@@ -325,7 +245,7 @@ pub(crate) async fn start(state: &AppState, query: &str) -> Response<Body> {
             return redirect(cut);
         }
         Some("key") => {
-            let Ok((key_pem, cert_pem)) = crate::keys::generate("forger") else {
+            let Ok((key_pem, cert_pem)) = keys::generate("forger") else {
                 return bad_request("key generation failed");
             };
             let Ok(k) = SigningKey::from_pem(key_pem.as_bytes(), cert_pem.as_bytes()) else {
@@ -338,15 +258,14 @@ pub(crate) async fn start(state: &AppState, query: &str) -> Response<Body> {
         Some(other) => return bad_request(&format!("forge={other:?} is not unsigned or key")),
     };
     if forge.is_none() {
-        state.logout.with(|i| {
-            i.sessions
-                .retain(|s| s.session_index != session.session_index);
-            i.pending.push(Pending {
+        state.logout.start_logout(
+            &session.session_index,
+            Pending {
                 id: id.clone(),
                 sp: sp.entity_id.clone(),
                 issued_at: request.issue_instant(),
-            });
-        });
+            },
+        );
         state
             .logout
             .event(format!("idp-logout-started {id} {}", session.session_index));

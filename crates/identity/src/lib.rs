@@ -20,9 +20,11 @@
 //! - no header field chosen by the caller: `alg`, `kid`, `typ` are fixed by the key set;
 //! - no private key material in `Debug` output or errors, and no attribute value in errors.
 
+pub mod attr;
 mod error;
 mod fiscal_code;
 mod loa;
+mod method;
 mod policy;
 mod principal;
 mod token;
@@ -30,8 +32,7 @@ mod token;
 pub use error::Error;
 pub use fiscal_code::normalize_fiscal_code;
 pub use loa::{EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL, Loa, SPID_L1, SPID_L2, SPID_L3};
+pub use method::Method;
 pub use policy::{Decision, Policy};
-pub use principal::{
-    Address, Auth, LegalPerson, Mapping, Method, Principal, Profile, Source, attr, normalize,
-};
+pub use principal::{Address, Auth, LegalPerson, Mapping, Principal, Profile, Source, normalize};
 pub use token::{Algorithm, KeySet, KeyState, SigningKey, TokenParams};

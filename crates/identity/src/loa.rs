@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Method};
+use crate::Error;
+use crate::method::Method;
 
 /// SPID `AuthnContextClassRef` for level 1.
 pub const SPID_L1: &str = "https://www.spid.gov.it/SpidL1";

@@ -4,75 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attr;
 use crate::fiscal_code::normalize_fiscal_code;
+use crate::method::Method;
 use crate::{Error, Loa};
-
-/// Canonical attribute names (SPID's vocabulary, which every source is mapped onto).
-pub mod attr {
-    /// Fiscal code, optionally `TINIT-` prefixed (SPID, CIE, CNS, legacy).
-    pub const FISCAL_NUMBER: &str = "fiscalNumber";
-    /// eIDAS unique identifier (FICEP).
-    pub const PERSON_IDENTIFIER: &str = "PersonIdentifier";
-    /// Given name.
-    pub const NAME: &str = "name";
-    /// Family name.
-    pub const FAMILY_NAME: &str = "familyName";
-    /// Date of birth, `YYYY-MM-DD`.
-    pub const DATE_OF_BIRTH: &str = "dateOfBirth";
-    /// E-mail address.
-    pub const EMAIL: &str = "email";
-    /// Mobile phone number.
-    pub const MOBILE_PHONE: &str = "mobilePhone";
-    /// Postal address, one line.
-    pub const ADDRESS: &str = "address";
-    /// Legal person: company name.
-    pub const COMPANY_NAME: &str = "companyName";
-    /// Legal person: VAT number (SPID sends it as `VATIT-…`).
-    pub const IVA_CODE: &str = "ivaCode";
-    /// Legal person: company fiscal number.
-    pub const COMPANY_FISCAL_NUMBER: &str = "companyFiscalNumber";
-    /// SPID purpose of the authentication (`spid:Purpose` extension, e.g. `PG`, `LP`).
-    pub const PURPOSE: &str = "spid:Purpose";
-}
-
-/// How the person authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// SPID (Sistema Pubblico di Identità Digitale).
-    Spid,
-    /// CIE (Carta d'Identità Elettronica), CieID.
-    Cie,
-    /// eIDAS, through the Italian node FICEP.
-    Eidas,
-    /// CNS (Carta Nazionale dei Servizi), client certificate.
-    Cns,
-    /// A transitional legacy credential.
-    Legacy,
-}
-
-impl Method {
-    /// The claim value: `spid`, `cie`, `eidas`, `cns` or `legacy`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Spid => "spid",
-            Method::Cie => "cie",
-            Method::Eidas => "eidas",
-            Method::Cns => "cns",
-            Method::Legacy => "legacy",
-        }
-    }
-
-    /// The attribute every login of this method must carry to build `sub`.
-    #[must_use]
-    pub fn subject_attribute(self) -> &'static str {
-        match self {
-            Method::Eidas => attr::PERSON_IDENTIFIER,
-            _ => attr::FISCAL_NUMBER,
-        }
-    }
-}
 
 /// Where the attributes came from; everything but the attributes themselves.
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,9 @@ use quick_xml::events::Event;
 use quick_xml::events::attributes::Attributes;
 use quick_xml::reader::Reader;
 
+use crate::error::Error;
+use crate::limits::Limits;
 use crate::scope::Scope;
-use crate::{Error, Limits};
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -156,11 +157,6 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Number of nodes (elements, text, comments, processing instructions).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
     pub(crate) fn node(&self, id: u32) -> Option<&NodeData<'a>> {
         self.nodes.get(id as usize)
     }
@@ -298,11 +294,6 @@ impl<'d, 'a> Element<'d, 'a> {
             let ns = (a.ns != Ns::NONE).then(|| doc.ns_uri(a.ns));
             (ns, a.local, a.value.as_ref())
         })
-    }
-
-    /// Number of attributes, namespace declarations excluded.
-    pub fn attribute_count(&self) -> usize {
-        self.attrs().len()
     }
 
     fn attrs(&self) -> &'d [AttrData<'a>] {

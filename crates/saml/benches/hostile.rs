@@ -141,11 +141,7 @@ fn benches(c: &mut Criterion) {
     if wanted("parse_metadata_60k_namespaces") {
         let xml = hostile::metadata_distinct_namespaces(4 * 1024 * 1024, 60_000);
         c.bench_function("parse_metadata_60k_namespaces_4m", |b| {
-            b.iter(|| {
-                Document::parse(black_box(xml.as_bytes()), &Limits::metadata())
-                    .unwrap()
-                    .node_count()
-            })
+            b.iter(|| Document::parse(black_box(xml.as_bytes()), &Limits::metadata()).is_ok())
         });
     }
     // A DEFLATE bomb: about 11 KB of query that inflates to 8 MB; decoding stops at the cap.

@@ -69,6 +69,17 @@ pub fn anomaly_message(code: u8, lang: Lang) -> Option<&'static str> {
     })
 }
 
+/// The SPID anomaly number of a `StatusMessage` `ErrorCode nrNN` (exactly two digits), when
+/// it is a user anomaly (19..=30).
+pub(crate) fn parse_spid_error(message: &str) -> Option<u8> {
+    let digits = message.trim().strip_prefix("ErrorCode nr")?;
+    if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u8 = digits.parse().ok()?;
+    (19..=30).contains(&n).then_some(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +101,19 @@ mod tests {
             assert_eq!(anomaly_message(code, Lang::It), None, "{code}");
             assert_eq!(anomaly_message(code, Lang::En), None, "{code}");
         }
+    }
+
+    #[test]
+    fn spid_error_numbers_are_parsed_strictly() {
+        assert_eq!(parse_spid_error("ErrorCode nr19"), Some(19));
+        assert_eq!(parse_spid_error(" ErrorCode nr25 \n"), Some(25));
+        assert_eq!(parse_spid_error("ErrorCode nr30"), Some(30));
+        assert_eq!(parse_spid_error("ErrorCode nr18"), None);
+        assert_eq!(parse_spid_error("ErrorCode nr31"), None);
+        assert_eq!(parse_spid_error("ErrorCode nr8"), None);
+        assert_eq!(parse_spid_error("ErrorCode nr190"), None);
+        assert_eq!(parse_spid_error("errorcode nr19"), None);
+        assert_eq!(parse_spid_error("ErrorCode nr+9"), None);
+        assert_eq!(parse_spid_error(""), None);
     }
 }

@@ -1,8 +1,13 @@
-//! Why a Response was refused.
+//! The crate's error types that other modules share: why a Response was refused ([`Error`])
+//! and why an outgoing message could not be built or encoded ([`RequestError`], for the
+//! AuthnRequest, the logout messages and both bindings). They sit here, below every module
+//! that returns them, so that no two modules need each other for an error type.
 
 use std::fmt;
 
-use crate::Level;
+use crate::anomaly::parse_spid_error;
+use crate::read::Fault;
+use crate::types::Level;
 
 /// Why [`crate::validate_response`] refused a Response.
 ///
@@ -267,3 +272,84 @@ impl From<saml_xml::Error> for Error {
         Error::Xml(e)
     }
 }
+
+impl From<Fault> for Error {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::MissingElement { element } => Error::MissingElement { element },
+            Fault::DuplicateElement { element } => Error::DuplicateElement { element },
+            Fault::MissingAttribute { element, attribute } => {
+                Error::MissingAttribute { element, attribute }
+            }
+            Fault::UnsupportedVersion { element } => Error::UnsupportedVersion { element },
+            Fault::MalformedInstant { element, attribute } => {
+                Error::MalformedInstant { element, attribute }
+            }
+            Fault::IssuerMismatch { element } => Error::IssuerMismatch { element },
+            Fault::IssuerFormat { element } => Error::IssuerFormat { element },
+            Fault::MissingStatus => Error::MissingStatus,
+            Fault::Status {
+                code,
+                sub_code,
+                message,
+            } => {
+                let spid_error = message.as_deref().and_then(parse_spid_error);
+                Error::Status {
+                    code,
+                    sub_code,
+                    message,
+                    spid_error,
+                }
+            }
+        }
+    }
+}
+
+/// Why a request could not be built or encoded. Every variant is a caller or configuration
+/// problem, never attacker input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The ID is empty, longer than [`crate::MAX_ID_LEN`], does not start with a letter or `_`, or
+    /// holds a character other than ASCII letters, digits, `_`, `-` and `.` (an `xs:ID` must
+    /// be an NCName; the stricter ASCII set needs no escaping anywhere).
+    InvalidId,
+    /// The issue instant cannot be written (before 1970 or after 9999).
+    InvalidInstant,
+    /// A URL or entity ID is empty.
+    EmptyValue {
+        /// Which value.
+        field: &'static str,
+    },
+    /// Signing failed (key and method do not match, or the crypto library refused).
+    Signing(xmldsig::Error),
+    /// Raw DEFLATE compression failed (it does not, for in-memory buffers; kept so the
+    /// encoder never panics).
+    Deflate,
+}
+
+impl RequestError {
+    /// A short, stable identifier for logs and metric labels. The set is closed.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidId => "request_invalid_id",
+            Self::InvalidInstant => "request_invalid_instant",
+            Self::EmptyValue { .. } => "request_empty_value",
+            Self::Signing(_) => "request_signing",
+            Self::Deflate => "request_deflate",
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidId => f.write_str("request ID is not a valid xs:ID"),
+            Self::InvalidInstant => f.write_str("issue instant out of range"),
+            Self::EmptyValue { field } => write!(f, "{field} is empty"),
+            Self::Signing(e) => write!(f, "signing failed: {e}"),
+            Self::Deflate => f.write_str("DEFLATE compression failed"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}

@@ -26,6 +26,7 @@ mod binding;
 mod error;
 mod logout;
 mod metadata;
+mod read;
 mod request;
 mod response;
 mod time;
@@ -33,7 +34,7 @@ mod types;
 
 pub use anomaly::{Lang, anomaly_message};
 pub use binding::{PostForm, form_decode, post_form, quote_plus, redirect_url};
-pub use error::Error;
+pub use error::{Error, RequestError};
 pub use logout::{
     ExpectedLogoutResponse, IncomingSlo, LogoutError, LogoutRequest, LogoutResponse, LogoutSubject,
     STATUS_PARTIAL_LOGOUT, STATUS_REQUESTER, STATUS_RESPONDER, SloKind, ValidLogoutRequest,
@@ -46,7 +47,7 @@ pub use metadata::{
     SPID_EXTENSIONS_NS, SPID_INVOICING_NS, Sector, SingleLogoutService, SloBinding, SpMetadata,
     VatId, sp_metadata,
 };
-pub use request::{AuthnRequest, MAX_ID_LEN, RequestError};
+pub use request::{AuthnRequest, MAX_ID_LEN};
 pub use response::{Assertion, Expected, response_in_response_to, validate_response};
 pub use time::{format_instant, parse_instant};
 pub use types::{

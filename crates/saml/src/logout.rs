@@ -14,17 +14,19 @@ use std::fmt::Write as _;
 use std::io::Read as _;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use flate2::read::DeflateDecoder;
-use saml_xml::{Document, Element, Limits};
+use saml_xml::{Document, Element, Limits, escape};
 use xmldsig::{DSIG_NS, Policy, SignatureMethod, SigningKey};
 
-use crate::binding::{self, PostForm};
-use crate::request::{RequestError, escape, is_valid_id};
-use crate::time::{format_instant, parse_instant, truncate_to_seconds};
+use crate::binding::{self, PostForm, decode_base64};
+use crate::error::RequestError;
+use crate::read::{
+    Fault, check_issuer, check_status, check_version, instant_attr, required_attr, required_child,
+};
+use crate::request::is_valid_id;
+use crate::time::{exceeds, expired, format_instant, truncate_to_seconds};
 use crate::types::{
-    Federation, IdpDescriptor, NAMEID_ENTITY, NAMEID_TRANSIENT, SAML_NS, SAMLP_NS, STATUS_SUCCESS,
-    SpConfig,
+    Federation, IdpDescriptor, NAMEID_ENTITY, NAMEID_TRANSIENT, SAML_NS, SAMLP_NS, SpConfig,
 };
 
 /// Top-level `StatusCode` for a request the responder refuses as malformed or unknown.
@@ -43,8 +45,6 @@ const MAX_INFLATED: u64 = 256 * 1024;
 const MAX_INFLATE_RATIO: u64 = 32;
 /// Inflated size always allowed, whatever the ratio: a SPID LogoutRequest is 1-2 KB.
 const INFLATE_FLOOR: u64 = 16 * 1024;
-/// Longest `Status` string kept in [`LogoutError::Status`].
-const MAX_STATUS_TEXT: usize = 256;
 
 /// Why a logout message was refused. Every variant is a reason to refuse attacker-supplied
 /// bytes, except [`LogoutError::Status`] (the IdP reports that it could not log out).
@@ -210,6 +210,28 @@ impl From<saml_xml::Error> for LogoutError {
     }
 }
 
+/// The shared checks' faults, in this error's coarser variants (which name no element where
+/// the logout codes never did; the `StatusMessage` is not kept).
+impl From<Fault> for LogoutError {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::MissingElement { element } => LogoutError::MissingElement { element },
+            Fault::DuplicateElement { element } => LogoutError::DuplicateElement { element },
+            Fault::MissingAttribute { element, attribute } => {
+                LogoutError::MissingAttribute { element, attribute }
+            }
+            Fault::UnsupportedVersion { .. } => LogoutError::UnsupportedVersion,
+            Fault::MalformedInstant { attribute, .. } => {
+                LogoutError::MalformedInstant { attribute }
+            }
+            Fault::IssuerMismatch { .. } => LogoutError::IssuerMismatch,
+            Fault::IssuerFormat { .. } => LogoutError::IssuerFormat,
+            Fault::MissingStatus => LogoutError::MissingStatus,
+            Fault::Status { code, sub_code, .. } => LogoutError::Status { code, sub_code },
+        }
+    }
+}
+
 // === Outgoing ===
 
 /// Whose session a `LogoutRequest` ends: the values the IdP asserted at login.
@@ -365,7 +387,7 @@ impl LogoutRequest {
 
 impl LogoutResponse {
     /// Builds the response to the IdP `LogoutRequest` with ID `in_response_to`. `status` is
-    /// [`STATUS_SUCCESS`], or a failure code with an optional second-level code (such as
+    /// [`crate::STATUS_SUCCESS`], or a failure code with an optional second-level code (such as
     /// [`STATUS_PARTIAL_LOGOUT`]).
     pub fn new(
         sp: &SpConfig,
@@ -698,7 +720,7 @@ pub fn validate_logout_response(
     let root = verified.element();
     const EL: &str = "LogoutResponse";
     let id = required_attr(root, EL, "ID")?;
-    check_version(root)?;
+    check_version(root, EL)?;
     let issued = instant_attr(root, EL, "IssueInstant")?;
     if exceeds(issued, now, skew) {
         return Err(LogoutError::IssuedInFuture);
@@ -712,8 +734,12 @@ pub fn validate_logout_response(
     if required_attr(root, EL, "InResponseTo")? != expected.request_id {
         return Err(LogoutError::InResponseToMismatch);
     }
-    check_issuer(root, "LogoutResponse/Issuer", idp)?;
-    check_status(root)?;
+    check_idp_issuer(root, "LogoutResponse/Issuer", idp)?;
+    check_status(
+        root,
+        "LogoutResponse/Status",
+        "LogoutResponse/Status/StatusCode",
+    )?;
     Ok(ValidLogoutResponse { id: id.to_owned() })
 }
 
@@ -741,7 +767,7 @@ pub fn validate_logout_request(
     let root = verified.element();
     const EL: &str = "LogoutRequest";
     let id = required_attr(root, EL, "ID")?;
-    check_version(root)?;
+    check_version(root, EL)?;
     let issued = instant_attr(root, EL, "IssueInstant")?;
     if exceeds(issued, now, skew) {
         return Err(LogoutError::IssuedInFuture);
@@ -752,7 +778,7 @@ pub fn validate_logout_request(
     let mut remember_until = issued + max_age;
     if root.attribute("NotOnOrAfter").is_some() {
         let limit = instant_attr(root, EL, "NotOnOrAfter")?;
-        if now.duration_since(limit).is_ok_and(|d| d >= skew) {
+        if expired(limit, now, skew) {
             return Err(LogoutError::Expired);
         }
         remember_until = remember_until.max(limit);
@@ -760,12 +786,8 @@ pub fn validate_logout_request(
     if required_attr(root, EL, "Destination")? != destination {
         return Err(LogoutError::DestinationMismatch);
     }
-    check_issuer(root, "LogoutRequest/Issuer", idp)?;
-    let name_id = unique_child(root, SAML_NS, "NameID", "LogoutRequest/NameID")?.ok_or(
-        LogoutError::MissingElement {
-            element: "LogoutRequest/NameID",
-        },
-    )?;
+    check_idp_issuer(root, "LogoutRequest/Issuer", idp)?;
+    let name_id = required_child(root, SAML_NS, "NameID", "LogoutRequest/NameID")?;
     let name_id_value = name_id.text().trim().to_owned();
     if name_id_value.is_empty() {
         return Err(LogoutError::MissingElement {
@@ -851,105 +873,18 @@ impl<'d, 'a> Verified<'d, 'a> {
     }
 }
 
-fn check_issuer(
+/// The root's one `Issuer` must be `idp`, with the entity `Format` (which CIE may omit).
+fn check_idp_issuer(
     root: Element<'_, '_>,
     element: &'static str,
     idp: &IdpDescriptor,
 ) -> Result<(), LogoutError> {
-    let issuer = unique_child(root, SAML_NS, "Issuer", element)?
-        .ok_or(LogoutError::MissingElement { element })?;
-    let text = issuer.text();
-    if text.trim().is_empty() || text.trim() != idp.entity_id {
-        return Err(LogoutError::IssuerMismatch);
-    }
-    match issuer.attribute("Format") {
-        Some(NAMEID_ENTITY) => Ok(()),
-        None if idp.federation == Federation::Cie => Ok(()),
-        _ => Err(LogoutError::IssuerFormat),
-    }
-}
-
-fn check_status(root: Element<'_, '_>) -> Result<(), LogoutError> {
-    let status = unique_child(root, SAMLP_NS, "Status", "LogoutResponse/Status")?
-        .ok_or(LogoutError::MissingStatus)?;
-    let code_el = unique_child(
-        status,
-        SAMLP_NS,
-        "StatusCode",
-        "LogoutResponse/Status/StatusCode",
-    )?
-    .ok_or(LogoutError::MissingStatus)?;
-    let code = code_el
-        .attribute("Value")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(LogoutError::MissingStatus)?;
-    if code == STATUS_SUCCESS {
-        return Ok(());
-    }
-    let bounded = |s: &str| s.chars().take(MAX_STATUS_TEXT).collect::<String>();
-    Err(LogoutError::Status {
-        code: bounded(code),
-        sub_code: code_el
-            .child_elements()
-            .find(|c| c.is(SAMLP_NS, "StatusCode"))
-            .and_then(|c| c.attribute("Value"))
-            .map(bounded),
-    })
-}
-
-fn check_version(el: Element<'_, '_>) -> Result<(), LogoutError> {
-    match el.attribute("Version") {
-        Some("2.0") => Ok(()),
-        None | Some("") => Err(LogoutError::MissingAttribute {
-            element: "root",
-            attribute: "Version",
-        }),
-        Some(_) => Err(LogoutError::UnsupportedVersion),
-    }
-}
-
-fn required_attr<'d>(
-    el: Element<'d, '_>,
-    element: &'static str,
-    attribute: &'static str,
-) -> Result<&'d str, LogoutError> {
-    el.attribute(attribute)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(LogoutError::MissingAttribute { element, attribute })
-}
-
-fn instant_attr(
-    el: Element<'_, '_>,
-    element: &'static str,
-    attribute: &'static str,
-) -> Result<SystemTime, LogoutError> {
-    parse_instant(required_attr(el, element, attribute)?)
-        .ok_or(LogoutError::MalformedInstant { attribute })
-}
-
-fn unique_child<'d, 'a>(
-    el: Element<'d, 'a>,
-    ns: &str,
-    local: &str,
-    element: &'static str,
-) -> Result<Option<Element<'d, 'a>>, LogoutError> {
-    let mut found = el.child_elements().filter(|c| c.is(ns, local));
-    let first = found.next();
-    if found.next().is_some() {
-        return Err(LogoutError::DuplicateElement { element });
-    }
-    Ok(first)
-}
-
-/// True when `a` is later than `b + slack`.
-fn exceeds(a: SystemTime, b: SystemTime, slack: Duration) -> bool {
-    a.duration_since(b).is_ok_and(|d| d > slack)
-}
-
-/// Standard base64, ASCII white space ignored.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .ok()
+    let issuer = required_child(root, SAML_NS, "Issuer", element)?;
+    let format_required = idp.federation != Federation::Cie;
+    Ok(check_issuer(
+        issuer,
+        element,
+        &idp.entity_id,
+        format_required,
+    )?)
 }

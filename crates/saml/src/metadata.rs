@@ -26,9 +26,10 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
+use saml_xml::escape;
 use xmldsig::{DigestMethod, SigningKey, sign_enveloped};
 
-use crate::request::{MAX_ID_LEN, escape};
+use crate::request::is_valid_id;
 use crate::types::{BINDING_POST, BINDING_REDIRECT, NAMEID_TRANSIENT, SAMLP_NS};
 
 /// SAML 2.0 metadata namespace (`md:`).
@@ -979,15 +980,6 @@ fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, 
         Some(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(MetadataError::Missing { field }),
     }
-}
-
-/// Same rule as request IDs: 1..=256 of `[A-Za-z0-9_.-]`, first a letter or `_`.
-fn is_valid_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
-        && b.len() <= MAX_ID_LEN
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
 /// `local@domain.tld`, the shape spid-sp-test's regular expression accepts: local part and

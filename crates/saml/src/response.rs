@@ -6,10 +6,13 @@ use saml_xml::{Document, Element, Limits};
 use xmldsig::{DSIG_NS, Policy, Verified};
 
 use crate::error::Error;
-use crate::time::parse_instant;
+use crate::read::{
+    check_issuer, check_status, check_version, instant_attr, required_attr, required_child,
+    unique_child,
+};
+use crate::time::{exceeds, expired};
 use crate::types::{
-    CM_BEARER, Federation, IdpDescriptor, Level, NAMEID_ENTITY, NAMEID_TRANSIENT, SAML_NS,
-    SAMLP_NS, STATUS_SUCCESS,
+    CM_BEARER, Federation, IdpDescriptor, Level, NAMEID_TRANSIENT, SAML_NS, SAMLP_NS,
 };
 
 /// What the broker expects of a Response: the values it stored when it sent the AuthnRequest
@@ -70,9 +73,6 @@ impl Assertion {
     }
 }
 
-/// Longest `Status` string kept in [`Error::Status`]; the rest is cut (log hygiene).
-const MAX_STATUS_TEXT: usize = 256;
-
 /// Validates a SAML Response (the decoded `SAMLResponse` bytes) against the request it
 /// answers, and returns the authentication it carries.
 ///
@@ -131,7 +131,7 @@ pub fn validate_response(
         xmldsig::verify(root, &idp.signing_keys, &policy).map_err(Error::ResponseSignature)?;
     }
 
-    check_status(root)?;
+    check_status(root, "Response/Status", "Response/Status/StatusCode")?;
 
     let (assertions, encrypted) = count_assertions(root);
     if encrypted {
@@ -350,52 +350,6 @@ fn read_attributes(a: Element<'_, '_>) -> Result<Vec<(String, Vec<String>)>, Err
     Ok(out)
 }
 
-/// `Status/StatusCode/@Value` must be Success; anything else becomes [`Error::Status`].
-fn check_status(root: Element<'_, '_>) -> Result<(), Error> {
-    let status =
-        unique_child(root, SAMLP_NS, "Status", "Response/Status")?.ok_or(Error::MissingStatus)?;
-    let code_el = unique_child(status, SAMLP_NS, "StatusCode", "Response/Status/StatusCode")?
-        .ok_or(Error::MissingStatus)?;
-    let code = code_el
-        .attribute("Value")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(Error::MissingStatus)?;
-    if code == STATUS_SUCCESS {
-        return Ok(());
-    }
-    let sub_code = code_el
-        .child_elements()
-        .find(|c| c.is(SAMLP_NS, "StatusCode"))
-        .and_then(|c| c.attribute("Value"))
-        .map(bounded);
-    let message = status
-        .child_elements()
-        .find(|c| c.is(SAMLP_NS, "StatusMessage"))
-        .map(|m| bounded(m.text().trim()));
-    let spid_error = message.as_deref().and_then(parse_spid_error);
-    Err(Error::Status {
-        code: bounded(code),
-        sub_code,
-        message,
-        spid_error,
-    })
-}
-
-fn bounded(s: &str) -> String {
-    s.chars().take(MAX_STATUS_TEXT).collect()
-}
-
-/// The SPID anomaly number of a `StatusMessage` `ErrorCode nrNN` (exactly two digits), when
-/// it is a user anomaly (19..=30).
-pub(crate) fn parse_spid_error(message: &str) -> Option<u8> {
-    let digits = message.trim().strip_prefix("ErrorCode nr")?;
-    if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u8 = digits.parse().ok()?;
-    (19..=30).contains(&n).then_some(n)
-}
-
 /// Counts `saml:Assertion` elements in the whole tree, and tells whether any
 /// `saml:EncryptedAssertion` is there. Wrapping attacks hide a second assertion anywhere
 /// (Extensions, Object, inside another assertion); none is tolerated.
@@ -412,37 +366,6 @@ fn count_assertions(root: Element<'_, '_>) -> (usize, bool) {
         stack.extend(el.child_elements());
     }
     (count, encrypted)
-}
-
-/// `Issuer` text equal to `idp` (surrounding white space ignored); `Format`, if present, the
-/// entity format; absent only when `format_required` is false.
-fn check_issuer(
-    issuer: Element<'_, '_>,
-    element: &'static str,
-    idp: &str,
-    format_required: bool,
-) -> Result<(), Error> {
-    let text = issuer.text();
-    let text = text.trim();
-    if text.is_empty() || text != idp {
-        return Err(Error::IssuerMismatch { element });
-    }
-    match issuer.attribute("Format") {
-        Some(NAMEID_ENTITY) => Ok(()),
-        None if !format_required => Ok(()),
-        _ => Err(Error::IssuerFormat { element }),
-    }
-}
-
-fn check_version(el: Element<'_, '_>, element: &'static str) -> Result<(), Error> {
-    match el.attribute("Version") {
-        Some("2.0") => Ok(()),
-        None | Some("") => Err(Error::MissingAttribute {
-            element,
-            attribute: "Version",
-        }),
-        Some(_) => Err(Error::UnsupportedVersion { element }),
-    }
 }
 
 /// `IssueInstant` not in the future and not before the request, each beyond `skew`.
@@ -462,92 +385,9 @@ fn check_issue_instant(
     Ok(())
 }
 
-/// True when `a` is later than `b + slack`.
-fn exceeds(a: SystemTime, b: SystemTime, slack: Duration) -> bool {
-    a.duration_since(b).is_ok_and(|d| d > slack)
-}
-
-/// True when a `NotOnOrAfter` of `limit` no longer holds at `now`, allowing `skew`:
-/// `now >= limit + skew`.
-fn expired(limit: SystemTime, now: SystemTime, skew: Duration) -> bool {
-    now.duration_since(limit).is_ok_and(|d| d >= skew)
-}
-
-/// A required attribute; absent, empty or white-space-only is [`Error::MissingAttribute`].
-fn required_attr<'d>(
-    el: Element<'d, '_>,
-    element: &'static str,
-    attribute: &'static str,
-) -> Result<&'d str, Error> {
-    el.attribute(attribute)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(Error::MissingAttribute { element, attribute })
-}
-
-fn instant_attr(
-    el: Element<'_, '_>,
-    element: &'static str,
-    attribute: &'static str,
-) -> Result<SystemTime, Error> {
-    parse_instant(required_attr(el, element, attribute)?)
-        .ok_or(Error::MalformedInstant { element, attribute })
-}
-
-/// The one child `{ns}local` of `el`, if any; two or more is [`Error::DuplicateElement`].
-fn unique_child<'d, 'a>(
-    el: Element<'d, 'a>,
-    ns: &str,
-    local: &str,
-    element: &'static str,
-) -> Result<Option<Element<'d, 'a>>, Error> {
-    let mut found = el.child_elements().filter(|c| c.is(ns, local));
-    let first = found.next();
-    if found.next().is_some() {
-        return Err(Error::DuplicateElement { element });
-    }
-    Ok(first)
-}
-
-fn required_child<'d, 'a>(
-    el: Element<'d, 'a>,
-    ns: &str,
-    local: &str,
-    element: &'static str,
-) -> Result<Element<'d, 'a>, Error> {
-    unique_child(el, ns, local, element)?.ok_or(Error::MissingElement { element })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spid_error_numbers_are_parsed_strictly() {
-        assert_eq!(parse_spid_error("ErrorCode nr19"), Some(19));
-        assert_eq!(parse_spid_error(" ErrorCode nr25 \n"), Some(25));
-        assert_eq!(parse_spid_error("ErrorCode nr30"), Some(30));
-        assert_eq!(parse_spid_error("ErrorCode nr18"), None);
-        assert_eq!(parse_spid_error("ErrorCode nr31"), None);
-        assert_eq!(parse_spid_error("ErrorCode nr8"), None);
-        assert_eq!(parse_spid_error("ErrorCode nr190"), None);
-        assert_eq!(parse_spid_error("errorcode nr19"), None);
-        assert_eq!(parse_spid_error("ErrorCode nr+9"), None);
-        assert_eq!(parse_spid_error(""), None);
-    }
-
-    #[test]
-    fn skew_arithmetic_is_inclusive_where_saml_says_so() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let s = Duration::from_secs(10);
-        assert!(!exceeds(t + s, t, s));
-        assert!(exceeds(t + s + Duration::from_nanos(1), t, s));
-        assert!(!exceeds(t - s, t, s));
-        // NotOnOrAfter: valid strictly before limit + skew.
-        assert!(!expired(t, t + s - Duration::from_nanos(1), s));
-        assert!(expired(t, t + s, s));
-        assert!(expired(t, t, Duration::ZERO));
-        assert!(!expired(t, t - s, Duration::ZERO));
-    }
 
     #[test]
     fn response_in_response_to_reads_only_the_root_attribute() {

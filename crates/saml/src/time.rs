@@ -33,6 +33,18 @@ pub(crate) fn truncate_to_seconds(t: SystemTime) -> SystemTime {
     }
 }
 
+/// True when `a` is later than `b + slack`: an instant that may not lie beyond another
+/// (`IssueInstant` after now, `NotBefore` after now, ...) allowing the clock skew.
+pub(crate) fn exceeds(a: SystemTime, b: SystemTime, slack: Duration) -> bool {
+    a.duration_since(b).is_ok_and(|d| d > slack)
+}
+
+/// True when a `NotOnOrAfter` of `limit` no longer holds at `now`, allowing `skew`:
+/// `now >= limit + skew`.
+pub(crate) fn expired(limit: SystemTime, now: SystemTime, skew: Duration) -> bool {
+    now.duration_since(limit).is_ok_and(|d| d >= skew)
+}
+
 /// Parses a strict UTC `xs:dateTime` (see the module documentation).
 pub fn parse_instant(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
@@ -182,5 +194,19 @@ mod tests {
             assert_eq!(parse_instant(bad), None, "{bad:?}");
         }
         assert!(parse_instant("2024-02-29T00:00:00Z").is_some());
+    }
+
+    #[test]
+    fn skew_arithmetic_is_inclusive_where_saml_says_so() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let s = Duration::from_secs(10);
+        assert!(!exceeds(t + s, t, s));
+        assert!(exceeds(t + s + Duration::from_nanos(1), t, s));
+        assert!(!exceeds(t - s, t, s));
+        // NotOnOrAfter: valid strictly before limit + skew.
+        assert!(!expired(t, t + s - Duration::from_nanos(1), s));
+        assert!(expired(t, t + s, s));
+        assert!(expired(t, t, Duration::ZERO));
+        assert!(!expired(t, t - s, Duration::ZERO));
     }
 }

@@ -15,9 +15,11 @@
 pub mod hostile;
 mod postgres;
 mod redis;
+mod scratch;
 
 pub use postgres::{Postgres, PostgresTls};
 pub use redis::Redis;
+pub use scratch::fresh_dir;
 
 use std::path::{Path, PathBuf};
 
@@ -29,15 +31,4 @@ pub fn nginx_binary() -> PathBuf {
         }
     }
     panic!("nginx not installed (make test installs the Debian package)");
-}
-
-/// A fresh, empty directory under the system temp dir, named after `label`, this process
-/// and a counter: tests of one binary run in parallel and may share a label.
-pub fn fresh_dir(label: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("varco-{label}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -138,7 +138,7 @@ impl Postgres {
     }
 
     fn init(label: &str) -> Postgres {
-        let dir = crate::fresh_dir(&format!("pg-{label}"));
+        let dir = crate::scratch::fresh_dir(&format!("pg-{label}"));
         give_to_postgres(&dir);
         let data = dir.join("data");
         run_pg_ok(

@@ -16,7 +16,7 @@ impl Redis {
     /// Starts a server in a fresh directory named after `label`.
     pub fn start(label: &str) -> Redis {
         let mut r = Redis {
-            dir: crate::fresh_dir(&format!("redis-{label}")),
+            dir: crate::scratch::fresh_dir(&format!("redis-{label}")),
             child: None,
         };
         r.restart();

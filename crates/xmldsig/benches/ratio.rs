@@ -100,7 +100,7 @@ fn measure(label: &str, response: &'static [u8]) {
         let doc = Document::parse(black_box(response), &Limits::default()).unwrap();
         let r = verify(doc.root(), &keys, &policy).unwrap();
         let a = verify(child(doc.root(), ASSERTION_NS, "Assertion"), &keys, &policy).unwrap();
-        black_box((r.key_index(), a.key_index()));
+        black_box((r.element().node_id(), a.element().node_id()));
     };
     // Warm up.
     for _ in 0..BATCH {

@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
             let doc = Document::parse(black_box(RESPONSE), &Limits::default()).unwrap();
             let r = verify(doc.root(), &keys, &policy).unwrap();
             let a = verify(assertion(&doc), &keys, &policy).unwrap();
-            black_box((r.key_index(), a.key_index()))
+            black_box((r.element().node_id(), a.element().node_id()))
         })
     });
     g.finish();

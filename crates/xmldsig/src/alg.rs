@@ -10,6 +10,17 @@ pub const EXC_C14N_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n
 /// The enveloped-signature transform.
 pub const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
+/// The family of a public key; it decides which signature methods it can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA (at least 2048 bits; enforced when verifying).
+    Rsa,
+    /// ECDSA on NIST P-256.
+    EcP256,
+    /// ECDSA on NIST P-384.
+    EcP384,
+}
+
 /// A signature algorithm accepted by the verifier and usable by the signer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureMethod {
@@ -80,11 +91,11 @@ impl SignatureMethod {
     }
 
     /// The kind of key this method needs.
-    pub(crate) fn key_kind(self) -> crate::KeyKind {
+    pub(crate) fn key_kind(self) -> KeyKind {
         match self {
-            Self::EcdsaP256Sha256 => crate::KeyKind::EcP256,
-            Self::EcdsaP384Sha384 => crate::KeyKind::EcP384,
-            _ => crate::KeyKind::Rsa,
+            Self::EcdsaP256Sha256 => KeyKind::EcP256,
+            Self::EcdsaP384Sha384 => KeyKind::EcP384,
+            _ => KeyKind::Rsa,
         }
     }
 }

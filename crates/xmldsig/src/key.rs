@@ -11,18 +11,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::SignatureMethod;
-
-/// The family of a public key; it decides which signature methods it can check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    /// RSA (at least 2048 bits; enforced when verifying).
-    Rsa,
-    /// ECDSA on NIST P-256.
-    EcP256,
-    /// ECDSA on NIST P-384.
-    EcP384,
-}
+use crate::alg::{KeyKind, SignatureMethod};
 
 /// Why a key or certificate could not be loaded. These come from configuration and metadata,
 /// never from a message.

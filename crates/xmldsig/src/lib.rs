@@ -22,10 +22,10 @@ mod sign;
 mod verify;
 
 pub use alg::{
-    DSIG_NS, DigestMethod, ENVELOPED, EXC_C14N, EXC_C14N_WITH_COMMENTS, SignatureMethod,
+    DSIG_NS, DigestMethod, ENVELOPED, EXC_C14N, EXC_C14N_WITH_COMMENTS, KeyKind, SignatureMethod,
     is_weak_algorithm,
 };
 pub use error::Error;
-pub use key::{KeyError, KeyKind, SigningKey, TrustedKey};
+pub use key::{KeyError, SigningKey, TrustedKey};
 pub use sign::sign_enveloped;
 pub use verify::{MAX_INCLUSIVE_PREFIXES, Policy, Verified, verify};

@@ -1,7 +1,7 @@
 //! Verification of one enveloped signature on one element.
 
 use saml_xml::c14n::{self, canonicalize};
-use saml_xml::{Child, Element, NodeId};
+use saml_xml::{Child, Element};
 
 use crate::alg::{DSIG_NS, ENVELOPED, EXC_C14N, EXC_C14N_WITH_COMMENTS, is_weak};
 use crate::key::decode_base64;
@@ -29,42 +29,20 @@ impl Default for Policy {
 /// Proof that `element` carried an enveloped signature, made by one of the trusted keys, over
 /// exactly its own subtree.
 ///
-/// Only [`verify`] makes one: the fields are private and there is no other constructor. Code
+/// Only [`verify`] makes one: the field is private and there is no other constructor. Code
 /// that extracts data from a signed element takes a `Verified` and reads from
-/// [`Verified::element`], so it can only read what was signed.
+/// [`Verified::element`], so it can only read what was signed. Nothing else is exposed (which
+/// key, which algorithms, which `ds:Signature` node): no caller decides anything on them, and
+/// a proof that carries only the element cannot be misread.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'d, 'a> {
     element: Element<'d, 'a>,
-    signature: NodeId,
-    method: SignatureMethod,
-    digest: DigestMethod,
-    key: usize,
 }
 
 impl<'d, 'a> Verified<'d, 'a> {
     /// The signed element: the one whose `ID` the single Reference named.
     pub fn element(&self) -> Element<'d, 'a> {
         self.element
-    }
-
-    /// The `ds:Signature` child that was verified.
-    pub fn signature(&self) -> NodeId {
-        self.signature
-    }
-
-    /// The signature method used.
-    pub fn signature_method(&self) -> SignatureMethod {
-        self.method
-    }
-
-    /// The reference digest method used.
-    pub fn digest_method(&self) -> DigestMethod {
-        self.digest
-    }
-
-    /// Index, in the slice given to [`verify`], of the key that verified the signature.
-    pub fn key_index(&self) -> usize {
-        self.key
     }
 }
 
@@ -219,13 +197,7 @@ pub fn verify<'d, 'a>(
         }
         compatible = true;
         if key.verify(method, &buf, &sig) {
-            return Ok(Verified {
-                element,
-                signature: signature.node_id(),
-                method,
-                digest,
-                key: index,
-            });
+            return Ok(Verified { element });
         }
     }
     if pinned.as_ref().is_some_and(|named| !named.contains(&true)) {

@@ -87,7 +87,10 @@ fn response_and_assertion<'d, 'a>(doc: &'d Document<'a>) -> (Element<'d, 'a>, El
     (response, assertion)
 }
 
-/// Verifies `element` with `keys` and checks everything the `Verified` proof reports.
+/// Verifies `element` with `keys` and checks what the proof stands for: it names `element`
+/// itself, it holds under a policy admitting only `method` and `digest` (so those were the
+/// algorithms used), `keys[key_index]` made it (without that key it no longer verifies), and
+/// the signature is the element's one enveloped `ds:Signature` child.
 fn assert_verifies(
     what: &str,
     element: Element<'_, '_>,
@@ -97,20 +100,29 @@ fn assert_verifies(
     method: SignatureMethod,
     digest: DigestMethod,
 ) {
-    let v = verify(element, keys, &Policy::default())
-        .unwrap_or_else(|e| panic!("{what}: {id} must verify: {e:?}"));
+    let only = Policy {
+        signature_methods: vec![method],
+        digest_methods: vec![digest],
+    };
+    let v = verify(element, keys, &only)
+        .unwrap_or_else(|e| panic!("{what}: {id} must verify with {method:?}/{digest:?}: {e:?}"));
     assert_eq!(v.element(), element, "{what}: Verified points elsewhere");
     assert_eq!(v.element().attribute("ID"), Some(id), "{what}");
-    assert_eq!(v.signature_method(), method, "{what}");
-    assert_eq!(v.digest_method(), digest, "{what}");
-    assert_eq!(v.key_index(), key_index, "{what}");
-    let sig = element.document().element(v.signature()).unwrap();
-    assert!(sig.is(DSIG_NS, "Signature"), "{what}");
-    assert_eq!(
-        sig.parent(),
-        Some(element),
-        "{what}: not the enveloped signature"
+    let others: Vec<TrustedKey> = keys
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != key_index)
+        .map(|(_, k)| k.clone())
+        .collect();
+    assert!(
+        verify(element, &others, &Policy::default()).is_err(),
+        "{what}: verifies without key {key_index}, so another key made it"
     );
+    let signatures: Vec<_> = element
+        .child_elements()
+        .filter(|c| c.is(DSIG_NS, "Signature"))
+        .collect();
+    assert_eq!(signatures.len(), 1, "{what}: not one enveloped signature");
 }
 
 fn assert_refused(what: &str, element: Element<'_, '_>, keys: &[TrustedKey]) -> Error {

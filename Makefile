@@ -48,6 +48,8 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p xmldsig --bench verify --locked
 	$(CARGO) bench -p metadata --bench registry --locked
 	$(CARGO) bench -p identity --bench token --locked
+	$(CARGO) bench -p jose --bench jws --locked
+	$(CARGO) bench -p oidfed --bench chain --locked
 	$(CARGO) bench -p broker --bench acs --locked
 	$(CARGO) bench -p broker --bench audit --locked
 
@@ -69,7 +71,7 @@ profile-acs: ## callgrind instruction counts of the ACS path, in process and in 
 	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load work_bound
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement work_bound
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
@@ -77,6 +79,7 @@ fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (d
 		mkdir -p fuzz/corpus/$$t; \
 		cp fuzz/seeds/$$t/* fuzz/corpus/$$t/; \
 		extra=-dict=fuzz/xml.dict; [ $$t != dsig_mutate ] || extra=-max_len=512; \
+		[ $$t != oidfed_statement ] || extra=-dict=fuzz/jose.dict; \
 		echo "== fuzz $$t, $(FUZZ_SECONDS) s"; \
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 $$extra; \

@@ -18,8 +18,8 @@ mod fixture;
 
 use std::hint::black_box;
 
-use broker::server::consume;
-use broker::session::Purpose;
+use broker::leaf::session::Purpose;
+use broker::routes::acs::consume;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +53,8 @@ fn benches(c: &mut Criterion) {
 /// open the sealed cookie, pick the route, decide the policy, fetch the cached token and
 /// build the identity headers. The first call mints the token; the measured calls reuse it.
 fn forward_auth(c: &mut Criterion) {
-    use broker::forward_auth::{Peer, auth};
+    use broker::leaf::http::Peer;
+    use broker::routes::forward_auth::auth;
     let config = config("");
     let s = state(&config, fixture_now);
     let (session, _) = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
@@ -84,7 +85,7 @@ fn forward_auth(c: &mut Criterion) {
     c.bench_function("session_cookie_open", |b| {
         b.iter(|| {
             s.sealer
-                .open::<broker::session::Session>(Purpose::Session, black_box(&sealed))
+                .open::<broker::leaf::session::Session>(Purpose::Session, black_box(&sealed))
         })
     });
 }
@@ -108,8 +109,8 @@ fn concurrent_audit(c: &mut Criterion) {
         .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     let dir = base.join(format!("varco-bench-audit-acs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let sink = broker::audit::file::FileSink::open(
-        &broker::audit::file::Options {
+    let sink = broker::features::audit::file::FileSink::open(
+        &broker::features::audit::file::Options {
             dir: dir.clone(),
             max_file_bytes: 64 * 1024 * 1024,
             retention: Duration::from_secs(731 * 86_400),
@@ -119,7 +120,7 @@ fn concurrent_audit(c: &mut Criterion) {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .map_or(
-                    broker::audit::file::DEFAULT_COMMIT_INTERVAL,
+                    broker::features::audit::file::DEFAULT_COMMIT_INTERVAL,
                     Duration::from_micros,
                 ),
         },
@@ -135,13 +136,13 @@ fn concurrent_audit(c: &mut Criterion) {
         );
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let states: Arc<Vec<broker::server::State>> = Arc::new(
+                let states: Arc<Vec<broker::state::State>> = Arc::new(
                     (0..iters)
                         .map(|_| {
                             let sink = if audit_on {
-                                broker::audit::Sink::File(sink.clone())
+                                broker::features::audit::Sink::File(sink.clone())
                             } else {
-                                broker::audit::Sink::Off
+                                broker::features::audit::Sink::Off
                             };
                             state_with(&config, fixture_now, sink)
                         })
@@ -157,8 +158,8 @@ fn concurrent_audit(c: &mut Criterion) {
                                 loop {
                                     let i = next.fetch_add(1, Ordering::Relaxed);
                                     let Some(s) = states.get(i) else { break };
-                                    let mut evidence = broker::audit::Evidence::default();
-                                    let (session, _) = broker::server::consume_recorded(
+                                    let mut evidence = broker::features::audit::Evidence::default();
+                                    let (session, _) = broker::routes::acs::consume_recorded(
                                         s,
                                         body.as_bytes(),
                                         Some(BROWSER),
@@ -168,7 +169,9 @@ fn concurrent_audit(c: &mut Criterion) {
                                     .unwrap_or_else(|f| panic!("{}", f.code()));
                                     let sealed = s.sealer.seal(Purpose::Session, &session);
                                     let record = evidence.record(
-                                        broker::audit::Outcome::Completed { sid: &session.sid },
+                                        broker::features::audit::Outcome::Completed {
+                                            sid: &session.sid,
+                                        },
                                         fixture_now(),
                                     );
                                     s.audit.append(fixture_now(), record).await.unwrap();

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use broker::audit::file::{FileSink, Options};
+use broker::features::audit::file::{FileSink, Options};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn append(c: &mut Criterion) {

@@ -1,4 +1,4 @@
-//! The `varco` command line.
+//! The `varco` command line: the top of the crate (nothing imports it). May import anything.
 //!
 //! ```text
 //! varco serve --config FILE [--idp-metadata FILE]...
@@ -19,16 +19,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-
 use crate::config::{self, Config, Overrides};
-use crate::registry::{self, Refresher};
-use crate::server::State;
-use crate::store::Store;
-use crate::{clock, server};
+use crate::features::registry::{self, Refresher};
+use crate::features::store::Store;
+use crate::leaf::clock;
+use crate::server;
+use crate::state::State;
 
 const EX_USAGE: u8 = 64;
 
@@ -111,9 +107,11 @@ fn load(args: &Args) -> Result<Config, ExitCode> {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
-        Some("audit") => return crate::audit::cli::main(std::env::args().skip(2)),
-        Some("legacy") => return crate::legacy::cli(std::env::args().skip(2)),
-        Some("switchoff") => return crate::switchoff::report::main(std::env::args().skip(2)),
+        Some("audit") => return crate::features::audit::cli::main(std::env::args().skip(2)),
+        Some("legacy") => return crate::features::legacy::cli(std::env::args().skip(2)),
+        Some("switchoff") => {
+            return crate::features::switchoff::report::main(std::env::args().skip(2));
+        }
         _ => {}
     }
     let args = match parse_args(std::env::args().skip(1)) {
@@ -168,7 +166,7 @@ pub fn main() -> ExitCode {
 
 fn serve(config: Config, args: Args) -> ExitCode {
     // From here on, everything is a log line in the configured format.
-    crate::logging::init(config.log);
+    crate::leaf::logging::init(config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,7 +183,7 @@ fn serve(config: Config, args: Args) -> ExitCode {
         }
         config::StoreBackend::Redis(options) => {
             let _entered = runtime.enter();
-            let redis = match crate::store_redis::RedisStore::new(
+            let redis = match crate::features::store::redis::RedisStore::new(
                 options,
                 config.pending_ttl,
                 config.session_ttl,
@@ -213,11 +211,11 @@ fn serve(config: Config, args: Args) -> ExitCode {
     let audit = match &config.audit {
         None => {
             tracing::warn!(event = "audit_disabled");
-            crate::audit::Sink::Off
+            crate::features::audit::Sink::Off
         }
-        Some(crate::audit::Target::File(options)) => {
-            match crate::audit::file::FileSink::open(options, clock::system()) {
-                Ok(sink) => crate::audit::Sink::File(sink),
+        Some(crate::features::audit::Target::File(options)) => {
+            match crate::features::audit::file::FileSink::open(options, clock::system()) {
+                Ok(sink) => crate::features::audit::Sink::File(sink),
                 Err(e) => {
                     tracing::error!(
                         event = "audit_sink_failed",
@@ -228,13 +226,13 @@ fn serve(config: Config, args: Args) -> ExitCode {
                 }
             }
         }
-        Some(crate::audit::Target::Postgres(options)) => {
-            let connected = runtime.block_on(crate::audit::postgres::PgSink::connect(
+        Some(crate::features::audit::Target::Postgres(options)) => {
+            let connected = runtime.block_on(crate::features::audit::postgres::PgSink::connect(
                 options,
                 clock::system(),
             ));
             match connected {
-                Ok(sink) => crate::audit::Sink::Postgres(sink),
+                Ok(sink) => crate::features::audit::Sink::Postgres(sink),
                 Err(e) => {
                     tracing::error!(
                         event = "audit_sink_failed",
@@ -260,11 +258,15 @@ fn serve(config: Config, args: Args) -> ExitCode {
         );
         return ExitCode::from(EX_USAGE);
     };
-    let live = Arc::new(crate::reload::Live::new(state, args.config, args.overrides));
+    let live = Arc::new(crate::state::live::Live::new(
+        state,
+        args.config,
+        args.overrides,
+    ));
     runtime.block_on(async move {
         let _refresh = refresher.spawn(clock::system);
         let _reload = crate::reload::spawn(live.clone());
-        run(live).await
+        server::run(live).await
     })
 }
 
@@ -307,120 +309,5 @@ fn metadata_sources(config: &Config) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-async fn run(live: Arc<crate::reload::Live>) -> ExitCode {
-    let state = live.state();
-    let listener = match TcpListener::bind(state.config.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(event = "listen_failed", address = %state.config.listen, error = %e);
-            return ExitCode::FAILURE;
-        }
-    };
-    let local = listener
-        .local_addr()
-        .map_or_else(|_| state.config.listen.to_string(), |a| a.to_string());
-    tracing::info!(event = "listening", address = %local, public_base_url = %state.config.public_base_url, entity_id = %state.config.sp.entity_id);
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    // SIGTERM stops accepting and lets in-flight requests finish (a rolling update must not
-    // cut a login or a proxied upload): `stop` tells every connection to close once idle,
-    // and each connection task holds an `alive` sender, so the receiver ends when the last
-    // one is done.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
-    // The CNS listener (TLS with client certificates), when configured: bound before serving
-    // anything, drained with the main one.
-    if let Some(tls) = state.config.cns.as_ref().and_then(|c| c.tls.as_ref()) {
-        let cns_listener = match TcpListener::bind(tls.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("varco: cannot listen on {} (cns.listen): {e}", tls.listen);
-                return ExitCode::FAILURE;
-            }
-        };
-        let address = cns_listener
-            .local_addr()
-            .map_or_else(|_| tls.listen.to_string(), |a| a.to_string());
-        tracing::info!(event = "listening_cns", address = %address, public_url = %tls.public_url);
-        tokio::spawn(crate::cns::serve_tls(
-            state.clone(),
-            cns_listener,
-            tls.server.clone(),
-            stop_rx.clone(),
-            alive_tx.clone(),
-        ));
-    }
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(event = "accept_failed", error = %e);
-                        continue;
-                    }
-                };
-                let live = live.clone();
-                let mut stop = stop_rx.clone();
-                let alive = alive_tx.clone();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(crate::forward_auth::Peer(peer));
-                        // One state per request: the configuration in force when it arrived.
-                        server::handle(live.state(), req)
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(std::time::Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service)
-                        // WebSocket and other upgrades of proxied routes.
-                        .with_upgrades();
-                    let mut conn = std::pin::pin!(conn);
-                    // Connection errors are the peer's business (resets, timeouts).
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                });
-            }
-            () = &mut shutdown => {
-                drop(listener);
-                let grace = live.state().config.shutdown_grace;
-                tracing::info!(event = "draining", grace_seconds = %grace.as_secs());
-                let _ = stop_tx.send(true);
-                drop(alive_tx);
-                let drained = tokio::time::timeout(grace, alive_rx.recv()).await.is_ok();
-                tracing::info!(event = "shutdown", drained = %if drained { "all" } else { "timeout" });
-                return ExitCode::SUCCESS;
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

@@ -3,6 +3,10 @@
 //! a bad file in one round; nothing is bound or served before this succeeds.
 //!
 //! Every key and its default is documented in docs/OPERATIONS.md.
+//!
+//! The features own their tables (`Raw*`) and their `validate()`; this module gathers them
+//! into `RawConfig` and assembles the result. May import: `features`, the leaf. Nothing below
+//! imports it.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -14,7 +18,9 @@ use serde::Deserialize;
 use saml::{Federation, SpConfig};
 use xmldsig::{SigningKey, TrustedKey};
 
-use crate::registry::{DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, SourceConfig};
+use crate::features::registry::{DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Location, SourceConfig};
+pub use crate::leaf::problem::Problem;
+use crate::leaf::problem::{parse_session_key, sha256_hex};
 
 // === Raw form (what the file says) ===
 
@@ -29,26 +35,26 @@ struct RawConfig {
     #[serde(default)]
     idp: Vec<RawIdp>,
     #[serde(default)]
-    metrics: crate::access::RawMetrics,
+    metrics: crate::features::access::RawMetrics,
     #[serde(default)]
-    proxy: crate::access::RawProxy,
+    proxy: crate::features::access::RawProxy,
     #[serde(default)]
-    token: crate::access::RawToken,
+    token: crate::features::access::RawToken,
     #[serde(default)]
-    route: Vec<crate::access::RawRoute>,
+    route: Vec<crate::features::access::RawRoute>,
     #[serde(default)]
-    forward_auth: crate::access::RawForwardAuth,
+    forward_auth: crate::features::access::RawForwardAuth,
     #[serde(default)]
-    mapping: crate::access::RawMappings,
+    mapping: crate::features::access::RawMappings,
     #[serde(default)]
     metadata: Vec<RawMetadataSource>,
     #[serde(default)]
     audit: RawAudit,
     state: Option<RawState>,
-    cns: Option<crate::cns::RawCns>,
-    legacy: Option<crate::legacy::RawLegacy>,
+    cns: Option<crate::features::cns::RawCns>,
+    legacy: Option<crate::features::legacy::RawLegacy>,
     #[serde(default)]
-    switchoff: crate::switchoff::RawSwitchOff,
+    switchoff: crate::features::switchoff::RawSwitchOff,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -134,7 +140,7 @@ pub enum StoreBackend {
     /// In-process: one replica (or sticky sessions).
     Memory,
     /// Redis shared by the replicas.
-    Redis(crate::store_redis::RedisOptions),
+    Redis(crate::features::store::redis::RedisOptions),
 }
 
 /// `[[metadata]]`: one IdP metadata source (see docs/OPERATIONS.md).
@@ -208,7 +214,7 @@ impl Default for RawAudit {
 }
 
 fn default_audit_commit_interval() -> u64 {
-    crate::audit::file::DEFAULT_COMMIT_INTERVAL.as_micros() as u64
+    crate::features::audit::file::DEFAULT_COMMIT_INTERVAL.as_micros() as u64
 }
 
 fn default_audit_tls() -> String {
@@ -456,17 +462,17 @@ pub struct Config {
     /// `state.dir`: backing files of URL sources live in its `metadata/` subdirectory.
     pub state_dir: Option<PathBuf>,
     /// Token keys, routes and policies, forward-auth trust, headers, attribute mapping.
-    pub access: crate::access::Access,
+    pub access: crate::features::access::Access,
     /// The audit sink (`None`: `audit.enabled = false`).
-    pub audit: Option<crate::audit::Target>,
+    pub audit: Option<crate::features::audit::Target>,
     /// CNS smart-card login (`[cns]`; `None`: not offered).
-    pub cns: Option<crate::cns::Cns>,
+    pub cns: Option<crate::features::cns::Cns>,
     /// `[legacy]`: the legacy credential login (`None`: not offered).
-    pub legacy: Option<crate::legacy::LegacyConfig>,
+    pub legacy: Option<crate::features::legacy::LegacyConfig>,
     /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
-    pub switchoff: crate::switchoff::SwitchOff,
+    pub switchoff: crate::features::switchoff::SwitchOff,
     /// `[log]`: line format and level.
-    pub log: crate::logging::LogConfig,
+    pub log: crate::leaf::logging::LogConfig,
     /// How often the configuration file is checked for changes (`None`: never; SIGHUP still
     /// reloads).
     pub config_poll: Option<Duration>,
@@ -475,21 +481,6 @@ pub struct Config {
     pub source_sha256: String,
     /// Where login and session state live (`[store]`).
     pub store: StoreBackend,
-}
-
-/// A configuration problem, with the key it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key path, such as `sp.key_file`.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
 }
 
 /// Overrides from the environment and the command line, applied before validation.
@@ -564,15 +555,6 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     Ok(config)
 }
 
-/// Lowercase hex SHA-256 of `bytes` (the configuration file's identity in `/metrics`).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut bad = |key: &str, message: String| {
@@ -612,7 +594,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         );
     }
 
-    let log = crate::logging::LogConfig::parse(&raw.log.format, &raw.log.level)
+    let log = crate::leaf::logging::LogConfig::parse(&raw.log.format, &raw.log.level)
         .map_err(|problems| {
             for (key, message) in problems {
                 bad(key, message);
@@ -729,21 +711,24 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     let cns = raw
         .cns
         .as_ref()
-        .map(|c| crate::cns::validate(c, &resolve, &mut bad));
+        .map(|c| crate::features::cns::validate(c, &resolve, &mut bad));
 
-    let services = crate::access::route_services(&raw.route);
-    let switchoff =
-        crate::switchoff::validate(std::mem::take(&mut raw.switchoff), &services, &mut bad);
+    let services = crate::features::access::route_services(&raw.route);
+    let switchoff = crate::features::switchoff::validate(
+        std::mem::take(&mut raw.switchoff),
+        &services,
+        &mut bad,
+    );
     let legacy = raw
         .legacy
         .as_ref()
-        .and_then(|l| crate::legacy::validate(l, &switchoff, &resolve, &mut bad));
+        .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
-    let access = crate::access::validate(
-        crate::access::RawAccess {
+    let access = crate::features::access::validate(
+        crate::features::access::RawAccess {
             metrics: raw.metrics,
             proxy: raw.proxy,
             token: raw.token,
@@ -995,15 +980,16 @@ fn metadata_sources(
                 "must be between 1 and 268435456".into(),
             );
         }
-        let max_age = m
-            .max_age_seconds
-            .map_or(crate::registry::DEFAULT_MAX_AGE, Duration::from_secs);
-        if max_age.is_zero() || max_age > crate::registry::MAX_MAX_AGE {
+        let max_age = m.max_age_seconds.map_or(
+            crate::features::registry::DEFAULT_MAX_AGE,
+            Duration::from_secs,
+        );
+        if max_age.is_zero() || max_age > crate::features::registry::MAX_MAX_AGE {
             bad(
                 &format!("{key}.max_age_seconds"),
                 format!(
                     "must be between 1 and {}",
-                    crate::registry::MAX_MAX_AGE.as_secs()
+                    crate::features::registry::MAX_MAX_AGE.as_secs()
                 ),
             );
         }
@@ -1048,7 +1034,7 @@ fn metadata_sources(
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             display_name: idp.display_name.clone(),
-            max_age: crate::registry::DEFAULT_MAX_AGE,
+            max_age: crate::features::registry::DEFAULT_MAX_AGE,
         });
     }
     // Local files are checked now: a missing or broken file is a configuration error.
@@ -1107,7 +1093,7 @@ fn validate_audit(
     raw: &RawAudit,
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
-) -> Option<crate::audit::Target> {
+) -> Option<crate::features::audit::Target> {
     if raw.max_file_bytes < 64 * 1024 {
         bad("audit.max_file_bytes", "must be at least 65536".into());
     }
@@ -1153,11 +1139,11 @@ fn validate_audit(
         (None, None) => None,
     };
     let ca = raw.postgres_ca_file.as_ref().map(|f| resolve(f));
-    let tls = crate::audit::postgres::Tls::from_config(&raw.postgres_tls, ca.as_deref())
+    let tls = crate::features::audit::postgres::Tls::from_config(&raw.postgres_tls, ca.as_deref())
         .map_err(|e| bad("audit.postgres_tls", e))
         .ok();
     if let (Some(url), Some(tls)) = (&postgres_url, &tls) {
-        if let Err(e) = crate::audit::postgres::check_url(url, tls) {
+        if let Err(e) = crate::features::audit::postgres::check_url(url, tls) {
             bad("audit.postgres_url", e);
         }
     }
@@ -1166,14 +1152,16 @@ fn validate_audit(
     }
     let retention = Duration::from_secs(raw.retention_days.saturating_mul(86_400));
     Some(match postgres_url {
-        Some(url) => crate::audit::Target::Postgres(crate::audit::postgres::PgOptions {
-            url,
-            tls: tls.unwrap_or(crate::audit::postgres::Tls::Disable),
-            writer: raw.writer.clone(),
-            key,
-            retention,
-        }),
-        None => crate::audit::Target::File(crate::audit::file::Options {
+        Some(url) => {
+            crate::features::audit::Target::Postgres(crate::features::audit::postgres::PgOptions {
+                url,
+                tls: tls.unwrap_or(crate::features::audit::postgres::Tls::Disable),
+                writer: raw.writer.clone(),
+                key,
+                retention,
+            })
+        }
+        None => crate::features::audit::Target::File(crate::features::audit::file::Options {
             dir: resolve(&raw.dir),
             max_file_bytes: raw.max_file_bytes,
             retention,
@@ -1245,11 +1233,11 @@ fn validate_store(
                 }
             };
             let url = url.filter(|u| {
-                crate::store_redis::check_url(u)
+                crate::features::store::redis::check_url(u)
                     .map_err(|e| bad("store.url", e))
                     .is_ok()
             });
-            StoreBackend::Redis(crate::store_redis::RedisOptions {
+            StoreBackend::Redis(crate::features::store::redis::RedisOptions {
                 url: url.unwrap_or_default(),
                 key_prefix: raw.key_prefix.clone(),
                 connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
@@ -1265,25 +1253,6 @@ fn validate_store(
             StoreBackend::Memory
         }
     }
-}
-
-/// A session key file holds 64 hex digits (32 bytes), surrounding white space ignored.
-pub(crate) fn parse_session_key(bytes: &[u8]) -> Result<[u8; 32], String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| "not text".to_owned())?
-        .trim();
-    if text.len() != 64 {
-        return Err("must hold 64 hex digits (32 random bytes): openssl rand -hex 32".into());
-    }
-    let mut key = [0u8; 32];
-    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-        let hex = std::str::from_utf8(chunk).map_err(|_| "not hex".to_owned())?;
-        let byte = u8::from_str_radix(hex, 16).map_err(|_| "not hex".to_owned())?;
-        if let Some(slot) = key.get_mut(i) {
-            *slot = byte;
-        }
-    }
-    Ok(key)
 }
 
 /// Builds the SP metadata description from the configuration and renders every document

@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use broker::audit::AuditError;
-use broker::audit::chain::ChainError;
-use broker::audit::postgres::{PgOptions, PgSink, Tls, verify};
+use broker::features::audit::AuditError;
+use broker::features::audit::chain::ChainError;
+use broker::features::audit::postgres::{PgOptions, PgSink, Tls, verify};
 use testkit::Postgres;
 
 /// The cluster of a test, and SQL through the driver Varco itself uses.
@@ -219,7 +219,7 @@ fn cli(args: &[&str], url: &str) -> (Option<i32>, String) {
 }
 
 async fn count_rows(cluster: &Postgres, writer: &str) -> i64 {
-    let client = broker::audit::postgres::connect(&cluster.url(), &Tls::Disable)
+    let client = broker::features::audit::postgres::connect(&cluster.url(), &Tls::Disable)
         .await
         .unwrap();
     client
@@ -385,7 +385,9 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     let url =
         format!("host=localhost hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres");
     // The server takes only TLS on TCP, and says so on a connection of the client's own.
-    let client = broker::audit::postgres::connect(&url, &good).await.unwrap();
+    let client = broker::features::audit::postgres::connect(&url, &good)
+        .await
+        .unwrap();
     let ssl: bool = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -395,7 +397,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
         .unwrap()
         .get(0);
     assert!(ssl);
-    let plain = broker::audit::postgres::connect(&url, &Tls::Disable).await;
+    let plain = broker::features::audit::postgres::connect(&url, &Tls::Disable).await;
     assert!(
         plain.unwrap_err().contains("no encryption"),
         "plain TCP was accepted"
@@ -419,7 +421,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     assert_eq!(code, Some(0), "{out}");
 
     // `require` encrypts without authenticating the server.
-    let client = broker::audit::postgres::connect(&url, &Tls::Require).await;
+    let client = broker::features::audit::postgres::connect(&url, &Tls::Require).await;
     assert!(client.is_ok(), "{:?}", client.err());
 
     // A CA that did not issue the server's certificate.
@@ -430,7 +432,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     let wrong_ca = cluster.dir().join("wrong-ca.pem");
     std::fs::write(&wrong_ca, other.pem()).unwrap();
     let wrong = Tls::from_config("verify-full", Some(&wrong_ca)).unwrap();
-    let refused = broker::audit::postgres::connect(&url, &wrong)
+    let refused = broker::features::audit::postgres::connect(&url, &wrong)
         .await
         .unwrap_err();
     assert!(refused.contains("UnknownIssuer"), "{refused}");
@@ -458,7 +460,7 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
 
     // The right CA, but a host name the certificate does not name.
     let by_ip = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-    let refused = broker::audit::postgres::connect(&by_ip, &good)
+    let refused = broker::features::audit::postgres::connect(&by_ip, &good)
         .await
         .unwrap_err();
     assert!(refused.contains("not valid for name"), "{refused}");
@@ -468,9 +470,9 @@ async fn tls_verify_full_reaches_a_tls_only_server_and_a_wrong_ca_or_name_is_ref
     assert!(Tls::from_config("require", Some(&ca_file)).is_err());
     assert!(Tls::from_config("prefer", None).is_err());
     assert!(Tls::from_config("verify-full", Some(&cluster.dir().join("server.key"))).is_err());
-    assert!(broker::audit::postgres::check_url(&cluster.url(), &Tls::Require).is_err());
-    assert!(broker::audit::postgres::check_url(&url, &good).is_ok());
+    assert!(broker::features::audit::postgres::check_url(&cluster.url(), &Tls::Require).is_err());
+    assert!(broker::features::audit::postgres::check_url(&url, &good).is_ok());
     let asks_tls = format!("{url} sslmode=require");
-    assert!(broker::audit::postgres::check_url(&asks_tls, &Tls::Disable).is_err());
-    assert!(broker::audit::postgres::check_url(&asks_tls, &Tls::Require).is_ok());
+    assert!(broker::features::audit::postgres::check_url(&asks_tls, &Tls::Disable).is_err());
+    assert!(broker::features::audit::postgres::check_url(&asks_tls, &Tls::Require).is_ok());
 }

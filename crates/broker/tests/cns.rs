@@ -1,4 +1,4 @@
-//! CNS client-certificate verification (`broker::cns::verify` and the forwarded-header
+//! CNS client-certificate verification (`broker::features::cns::verify` and the forwarded-header
 //! decoding), against CAs and cards generated here with rcgen: one named test per way a card
 //! can be refused (expired, not yet valid, another CA, a CA posing as a card, wrong key usage,
 //! malformed subjects, a bad fiscal-code check character, revoked, stale CRL, junk bytes).
@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use broker::cns::{CnsError, Trust, from_header, verify};
+use broker::features::cns::{CnsError, Trust, from_header, verify};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,

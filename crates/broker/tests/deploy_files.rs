@@ -1,6 +1,6 @@
 //! The monitoring files in deploy/ speak about metrics that exist: every `varco_*` name in
 //! the Grafana dashboard and the Prometheus alert rules (and their unit tests) is a family
-//! `crates/broker/src/metrics.rs` registers, every registered family is rendered on a
+//! `crates/broker/src/features/metrics.rs` registers, every registered family is rendered on a
 //! scrape and has a row in the docs/OPERATIONS.md metrics table, and the rules pass the real
 //! `promtool check rules` and `promtool test rules`.
 
@@ -13,8 +13,8 @@ use std::sync::Arc;
 #[path = "fixture/mod.rs"]
 mod fixture;
 
-use broker::metrics::{Metrics, names};
-use broker::registry::Refresher;
+use broker::features::metrics::{Metrics, names};
+use broker::features::registry::Refresher;
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -81,7 +81,7 @@ fn dashboard_and_alerts_use_only_existing_metrics() {
 
 #[test]
 fn every_named_family_is_exported() {
-    let now = broker::clock::system();
+    let now = broker::leaf::clock::system();
     let m = Metrics::new();
     // Labelled families appear once they have a child: give each one.
     m.http_requests.with_label_values(&["auth", "2xx"]).inc();
@@ -121,10 +121,10 @@ fn every_named_family_is_exported() {
         ),
     )
     .unwrap();
-    let file = broker::registry::SourceConfig {
+    let file = broker::features::registry::SourceConfig {
         name: "file".into(),
         federation: saml::Federation::Spid,
-        location: broker::registry::Location::File(dir.join("idp.xml")),
+        location: broker::features::registry::Location::File(dir.join("idp.xml")),
         pinned: Vec::new(),
         unsigned: true,
         required: true,
@@ -132,12 +132,12 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1 << 20,
         display_name: None,
-        max_age: broker::registry::DEFAULT_MAX_AGE,
+        max_age: broker::features::registry::DEFAULT_MAX_AGE,
     };
-    let source = broker::registry::SourceConfig {
+    let source = broker::features::registry::SourceConfig {
         name: "registry".into(),
         federation: saml::Federation::Spid,
-        location: broker::registry::Location::Url("http://127.0.0.1:9/metadata".into()),
+        location: broker::features::registry::Location::Url("http://127.0.0.1:9/metadata".into()),
         pinned: Vec::new(),
         unsigned: true,
         required: true,
@@ -145,7 +145,7 @@ fn every_named_family_is_exported() {
         timeout: std::time::Duration::from_secs(1),
         max_bytes: 1024,
         display_name: None,
-        max_age: broker::registry::DEFAULT_MAX_AGE,
+        max_age: broker::features::registry::DEFAULT_MAX_AGE,
     };
     let refresher = Refresher::new(
         vec![file, source],

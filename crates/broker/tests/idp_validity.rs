@@ -9,7 +9,7 @@ mod fixture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use broker::server::consume;
+use broker::routes::acs::consume;
 use fixture::{BROWSER, config, fixture_now, ready, signed_body, state};
 
 static OFFSET: AtomicU64 = AtomicU64::new(0);
@@ -23,7 +23,7 @@ fn the_acs_refuses_an_idp_past_its_valid_until_without_a_refresh() {
     let config = config("");
     // The IdP's metadata, read when the state is built, ends 30 s after the fixture's now.
     let file = match &config.metadata_sources[0].location {
-        broker::registry::Location::File(f) => f.clone(),
+        broker::features::registry::Location::File(f) => f.clone(),
         other => panic!("{other:?}"),
     };
     let xml = std::fs::read_to_string(&file).unwrap();

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use broker::registry::{Location, Refresher, SourceConfig};
+use broker::features::registry::{Location, Refresher, SourceConfig};
 use metadata::{FailureReason, Origin, RefreshBounds, Registry, SourceState};
 use saml::Federation;
 use support::xmlsec::{self, Key};

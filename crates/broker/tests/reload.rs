@@ -14,9 +14,9 @@ mod fixture;
 use std::sync::Arc;
 
 use broker::config::Overrides;
-use broker::reload::{Live, Outcome, Trigger, restart_only};
-use broker::server::consume;
-use broker::session::{Purpose, Session};
+use broker::leaf::session::{Purpose, Session};
+use broker::routes::acs::consume;
+use broker::state::live::{Live, Outcome, Trigger, restart_only};
 use fixture::{BROWSER, REQUEST_ID, config_in_fixed_file, fixture_now, ready, signed_body, state};
 
 fn config(extra: &str) -> Arc<broker::config::Config> {

@@ -10,9 +10,10 @@ mod fixture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use broker::forward_auth::{Peer, auth};
-use broker::server::consume;
-use broker::session::Purpose;
+use broker::leaf::http::Peer;
+use broker::leaf::session::Purpose;
+use broker::routes::acs::consume;
+use broker::routes::forward_auth::auth;
 use fixture::{BROWSER, config, fixture_now, ready, signed_body, state};
 
 /// Seconds added to the fixture's instant; the clock every handler reads.
@@ -25,7 +26,7 @@ fn clock() -> SystemTime {
 /// Tests in this file share `OFFSET`: they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn check(s: &broker::server::State, cookie: &str) -> u16 {
+fn check(s: &broker::state::State, cookie: &str) -> u16 {
     let req = hyper::Request::builder()
         .uri("/auth")
         .header("host", "sp.varco.example.org")
@@ -36,7 +37,7 @@ fn check(s: &broker::server::State, cookie: &str) -> u16 {
     ready(auth(s, &req)).status().as_u16()
 }
 
-fn logged_in(extra: &str) -> (broker::server::State, String) {
+fn logged_in(extra: &str) -> (broker::state::State, String) {
     OFFSET.store(0, Ordering::SeqCst);
     let config = config(extra);
     let s = state(&config, clock);

@@ -14,8 +14,8 @@ mod fixture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::store::{Activity, Pending, PendingLogout, Store, StoreError};
-use broker::store_redis::{RedisOptions, RedisStore};
+use broker::features::store::redis::{RedisOptions, RedisStore};
+use broker::features::store::{Activity, Pending, PendingLogout, Store, StoreError};
 use fixture::{BROWSER, config, fixture_now, put_fixture_pending, signed_body, state_with_store};
 use testkit::Redis;
 
@@ -230,14 +230,14 @@ fn concurrent_replays_of_one_response_across_replicas_open_one_session() {
         Arc::new(state_with_store(
             &config,
             fixture_now,
-            broker::audit::Sink::Off,
+            broker::features::audit::Sink::Off,
             store,
         ))
     };
     let b = Arc::new(state_with_store(
         &config,
         fixture_now,
-        broker::audit::Sink::Off,
+        broker::features::audit::Sink::Off,
         redis_store(&rt, &redis.url()),
     ));
     let body = Arc::new(signed_body());
@@ -247,7 +247,7 @@ fn concurrent_replays_of_one_response_across_replicas_open_one_session() {
                 let s = if i % 2 == 0 { a.clone() } else { b.clone() };
                 let body = body.clone();
                 tokio::spawn(async move {
-                    broker::server::consume(&s, body.as_bytes(), Some(BROWSER))
+                    broker::routes::acs::consume(&s, body.as_bytes(), Some(BROWSER))
                         .await
                         .map(|(session, _)| session.sid)
                         .map_err(|f| f.code())
@@ -293,7 +293,7 @@ fn logout_on_one_replica_holds_on_the_other_and_activity_is_shared() {
 fn redis_down_fails_logins_closed_keeps_sessions_and_recovers_by_itself() {
     let mut redis = Redis::start("outage");
     let rt = runtime();
-    let metrics = broker::metrics::Metrics::new();
+    let metrics = broker::features::metrics::Metrics::new();
     let (a, b) = (
         redis_store(&rt, &redis.url()),
         redis_store(&rt, &redis.url()),
@@ -361,7 +361,7 @@ fn redis_down_fails_logins_closed_keeps_sessions_and_recovers_by_itself() {
 fn a_redis_that_stops_answering_times_out_logins_and_keeps_sessions() {
     let redis = Redis::start("paused");
     let rt = runtime();
-    let metrics = broker::metrics::Metrics::new();
+    let metrics = broker::features::metrics::Metrics::new();
     let a = redis_store(&rt, &redis.url());
     a.bind_metrics(&metrics);
     rt.block_on(async {

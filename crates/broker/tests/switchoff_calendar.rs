@@ -12,8 +12,9 @@ mod fixture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use broker::forward_auth::{Peer, auth};
-use broker::server::State;
+use broker::leaf::http::Peer;
+use broker::routes::forward_auth::auth;
+use broker::state::State;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
@@ -26,7 +27,7 @@ fn clock() -> SystemTime {
 
 fn set(instant: &str) {
     NOW.store(
-        broker::clock::unix(saml::parse_instant(instant).unwrap()),
+        broker::leaf::clock::unix(saml::parse_instant(instant).unwrap()),
         Ordering::SeqCst,
     );
 }
@@ -39,7 +40,7 @@ const PASSWORD: &str = "una password lunga";
 fn state() -> State {
     let dir = std::env::temp_dir().join(format!("varco-switchoff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let hash = broker::legacy::hash_password(PASSWORD.as_bytes()).unwrap();
+    let hash = broker::features::legacy::hash_password(PASSWORD.as_bytes()).unwrap();
     let file = dir.join("legacy.txt");
     std::fs::write(
         &file,
@@ -93,7 +94,7 @@ fn login(s: &State, rt: &tokio::runtime::Runtime, code: &str, password: &str) ->
         .uri("/legacy/login?return_to=/minori/x")
         .body(())
         .unwrap();
-    let form = broker::legacy::form(s, &get);
+    let form = broker::routes::legacy::form(s, &get);
     assert_eq!(form.status(), 200);
     let cookie = form
         .headers()
@@ -127,7 +128,7 @@ fn login(s: &State, rt: &tokio::runtime::Runtime, code: &str, password: &str) ->
         .extension(Peer("127.0.0.1:40000".parse().unwrap()))
         .body(Full::new(Bytes::from(body)))
         .unwrap();
-    let r = rt.block_on(broker::legacy::submit(s, post));
+    let r = rt.block_on(broker::routes::legacy::submit(s, post));
     let status = r.status().as_u16();
     let session = r
         .headers()

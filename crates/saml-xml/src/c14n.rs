@@ -14,8 +14,8 @@
 //! - declarations sort by prefix, attributes by (namespace URI, local name), unqualified first;
 //! - character escaping as in C14N 1.0 §2.3; empty elements become start/end pairs.
 
-use crate::scope::Scope;
-use crate::tree::{Kind, Ns, same};
+use crate::scope::{Scope, same};
+use crate::tree::{Kind, Ns};
 use crate::{Element, Error, NodeId};
 
 /// What to canonicalize besides the element itself.
@@ -75,8 +75,8 @@ fn run<'p>(
     opts: &Options<'p>,
     out: &mut Vec<u8>,
     steps: &mut u64,
-    rendered: &mut Scope<'p>,
-    in_scope: &mut Scope<'p>,
+    rendered: &mut Scope<'p, Ns>,
+    in_scope: &mut Scope<'p, Ns>,
 ) -> Result<(), Error> {
     let doc = element.document();
     let apex = node_index(element.node_id());

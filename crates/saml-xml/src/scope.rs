@@ -15,7 +15,11 @@
 
 use std::collections::HashMap;
 
-use crate::tree::{Ns, same};
+/// String equality for short names, as an inline loop: `==` on `str` is a `memcmp` call, whose
+/// fixed cost dominates for names of a few bytes.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
 
 /// Up to this many bindings, a lookup scans the stack (the cost is bounded by this number).
 const LINEAR: usize = 8;
@@ -23,26 +27,27 @@ const LINEAR: usize = 8;
 const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
-struct Binding<'a> {
+struct Binding<'a, V> {
     prefix: &'a str,
-    ns: Ns,
+    ns: V,
     /// Index of the binding of the same prefix this one shadows, or `NONE`. Only kept while
     /// the map exists.
     shadowed: u32,
 }
 
 /// A stack of (prefix, namespace) bindings, innermost last. The empty prefix is the default
-/// namespace.
-#[derive(Debug, Default)]
-pub(crate) struct Scope<'a> {
-    stack: Vec<Binding<'a>>,
+/// namespace. `V` is the tree's namespace index; generic so that this module depends on
+/// nothing else in the crate.
+#[derive(Debug)]
+pub(crate) struct Scope<'a, V> {
+    stack: Vec<Binding<'a, V>>,
     /// Innermost binding of each prefix; built when the stack first outgrows [`LINEAR`].
     top: Option<HashMap<&'a str, u32>>,
     /// Work done, for [`crate::work`]: stack entries scanned plus map operations.
     pub(crate) steps: u64,
 }
 
-impl<'a> Scope<'a> {
+impl<'a, V: Copy> Scope<'a, V> {
     pub(crate) fn new() -> Self {
         Scope {
             stack: Vec::with_capacity(16),
@@ -57,7 +62,7 @@ impl<'a> Scope<'a> {
     }
 
     /// Binds `prefix` to `ns` until the stack is truncated below this point.
-    pub(crate) fn push(&mut self, prefix: &'a str, ns: Ns) {
+    pub(crate) fn push(&mut self, prefix: &'a str, ns: V) {
         let index = self.stack.len() as u32;
         let mut shadowed = NONE;
         if let Some(top) = &mut self.top {
@@ -99,7 +104,7 @@ impl<'a> Scope<'a> {
     }
 
     /// The innermost binding of `prefix`, if any.
-    pub(crate) fn get(&mut self, prefix: &str) -> Option<Ns> {
+    pub(crate) fn get(&mut self, prefix: &str) -> Option<V> {
         match &self.top {
             Some(top) => {
                 self.steps += 1;
@@ -125,8 +130,8 @@ mod tests {
 
     #[test]
     fn lookups_agree_with_a_scan_before_and_after_the_map_is_built() {
-        let mut s = Scope::new();
-        let ns = |i: u32| Ns(i);
+        let mut s: Scope<'_, u32> = Scope::new();
+        let ns = |i: u32| i;
         s.push("a", ns(1));
         let m1 = s.mark();
         s.push("a", ns(2));

@@ -14,7 +14,7 @@ use quick_xml::reader::Reader;
 
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::scope::Scope;
+use crate::scope::{Scope, same};
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -37,7 +37,7 @@ pub(crate) fn node_index(id: NodeId) -> u32 {
 
 /// Index into [`Document::namespaces`]; 0 is "no namespace", 1 is [`XML_NS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ns(pub(crate) u32);
+pub(crate) struct Ns(u32);
 
 impl Ns {
     pub(crate) const NONE: Ns = Ns(0);
@@ -579,12 +579,6 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
     Ok(Cow::Owned(out))
 }
 
-/// String equality for short names, as an inline loop: `==` on `str` is a `memcmp` call, whose
-/// fixed cost dominates for names of a few bytes.
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-}
-
 /// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
 fn is_xmlns(key: &str) -> bool {
     let k = key.as_bytes();
@@ -609,7 +603,7 @@ struct Builder<'a, 'l> {
     limits: &'l Limits,
     doc: Document<'a>,
     /// In-scope namespace bindings, innermost last.
-    scope: Scope<'a>,
+    scope: Scope<'a, Ns>,
     /// Namespace URI to its index in `doc.namespaces`, once there are more than a few (a scan
     /// of the list per declaration would be quadratic in the declarations: 64 Ki of them are
     /// allowed in metadata).

@@ -1,0 +1,777 @@
+//! The file sink: append-only chained files in one directory, written by one thread.
+//!
+//! Group commit: request tasks send `(time, record)` over a bounded channel and wait for the
+//! answer. The writer takes everything queued (up to [`MAX_BATCH`]), encodes it onto the chain,
+//! writes it with one `write` and one `fdatasync`, then answers every sender. While it syncs,
+//! the next batch queues up, so N concurrent logins share one fsync.
+//!
+//! On a fast disk that is not enough: a sync takes about as long as one login's CPU work, so
+//! batches stay at one or two records and every login pays a whole sync (about 100 µs of
+//! kernel CPU on this project's CI machine, see docs/PERFORMANCE.md). So the writer also
+//! keeps [`Options::commit_interval`] between the starts of two syncs: a record that arrives
+//! sooner waits for the rest of that interval with the others. A record that arrives after a
+//! quiet interval is synced at once, so a lightly loaded broker pays no extra latency.
+//!
+//! Failure: if a write or sync fails, the batch is answered with an error (the logins fail
+//! closed) and the writer truncates the file back to its last durable length before it
+//! accepts anything again; if even that fails, every later record fails too.
+//!
+//! Restart: the last file is re-read; a partial last line (a write cut by a crash) is moved
+//! out of the file into a `recovery` record, so the chain stays whole and the torn bytes stay
+//! visible. Retention: at start and at each rotation, the oldest files whose newest record
+//! is past the retention period are deleted after a `pruned` record names the last pruned
+//! record's sequence number and hash, which lets `verify` accept the missing prefix.
+//!
+//! May import: the leaf, `audit::chain` and `audit::append`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use ring::rand::SystemRandom;
+use tokio::sync::{mpsc, oneshot};
+
+use super::append::{AuditError, Durable};
+use super::chain::{self, RecordKey, ZERO_HASH};
+use crate::leaf::clock::unix;
+
+/// Most records written by one fsync.
+pub const MAX_BATCH: usize = 1024;
+/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): at most 500
+/// syncs a second whatever the login rate, and at most 2 ms added to a login that arrives
+/// just after a sync.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+/// Records waiting for the writer; senders wait when it is full.
+const QUEUE: usize = 8192;
+
+/// What the sink needs to open.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The directory of the chain (created if missing).
+    pub dir: PathBuf,
+    /// A file is closed and a new one started once it reaches this size (also at each UTC
+    /// day change).
+    pub max_file_bytes: u64,
+    /// Records older than this are pruned (whole files).
+    pub retention: Duration,
+    /// Encryption at rest of login records.
+    pub key: Option<[u8; 32]>,
+    /// Least time between the starts of two group commits (`audit.commit_interval_us`);
+    /// zero syncs each batch as soon as the previous one is done.
+    pub commit_interval: Duration,
+}
+
+/// Why the sink could not open.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Directory or file I/O.
+    Io(String),
+    /// The last file does not continue a valid chain.
+    Chain(chain::ChainError),
+    /// Key refused by the AEAD.
+    Key,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(e) => write!(f, "{e}"),
+            OpenError::Chain(e) => write!(f, "{} ({})", e, e.code()),
+            OpenError::Key => write!(f, "audit key refused"),
+        }
+    }
+}
+
+/// One record waiting for its writer, and where to send the answer.
+pub(super) struct Job {
+    pub(super) ts: SystemTime,
+    pub(super) payload: Vec<u8>,
+    pub(super) reply: oneshot::Sender<Result<Durable, AuditError>>,
+}
+
+/// The handle request tasks use; clones share one writer.
+#[derive(Clone)]
+pub struct FileSink {
+    tx: mpsc::Sender<Job>,
+}
+
+impl FileSink {
+    /// Opens (or creates) the chain in `opts.dir`, recovers a torn tail, prunes what is past
+    /// retention at `now`, and starts the writer thread.
+    pub fn open(opts: &Options, now: SystemTime) -> Result<FileSink, OpenError> {
+        let mut writer = Writer::open(opts, now)?;
+        writer
+            .prune(now)
+            .map_err(|e| OpenError::Io(format!("retention pruning: {e}")))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("varco-audit".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| OpenError::Io(format!("cannot start the audit writer: {e}")))?;
+        Ok(FileSink { tx })
+    }
+
+    /// Appends one record; resolves once it is durable.
+    pub async fn append(&self, ts: SystemTime, payload: Vec<u8>) -> Result<Durable, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { ts, payload, reply })
+            .await
+            .map_err(|_| AuditError::Unavailable)?;
+        answer.await.unwrap_or(Err(AuditError::Unavailable))
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    name: String,
+    /// Bytes of the current file known to be on stable storage.
+    durable_len: u64,
+    /// UTC day (Unix days) the current file belongs to.
+    day: u64,
+    next_seq: u64,
+    prev: [u8; 32],
+    /// A write or sync failed and the file was not yet cut back to `durable_len`.
+    poisoned: bool,
+    max_file_bytes: u64,
+    retention: Duration,
+    key: Option<RecordKey>,
+    rng: SystemRandom,
+    commit_interval: Duration,
+    /// Unix seconds of the newest durable record (the anchor time of the file in progress).
+    last_ts: u64,
+}
+
+fn io(context: &str, path: &Path, e: std::io::Error) -> OpenError {
+    OpenError::Io(format!("{context} {}: {e}", path.display()))
+}
+
+/// The audit files of `dir`, in chain order.
+pub fn list(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| chain::parse_file_name(n).is_some())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The first record of a file, its own hash checked: sequence number, time, `prev`. `None`
+/// for an empty file.
+fn first_record(path: &Path) -> std::io::Result<Option<(u64, u64, [u8; 32])>> {
+    use std::io::BufRead as _;
+    let mut line = Vec::new();
+    std::io::BufReader::new(File::open(path)?).read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: first record unreadable", path.display()),
+        )
+    };
+    let raw = line.strip_suffix(b"\n").ok_or_else(invalid)?;
+    let record = chain::parse_line(raw).map_err(|_| invalid())?;
+    Ok(Some((record.seq, record.ts, record.prev)))
+}
+
+/// The last complete record of a file: sequence number, time, hash, end offset.
+type Tail = (u64, u64, [u8; 32], usize);
+
+/// The last complete record of a file's bytes, checking the file's internal chain on the way.
+fn tail_of(name: &str, bytes: &[u8]) -> Result<Option<Tail>, OpenError> {
+    let (lines, _) = chain::split_lines(bytes);
+    let mut last: Option<Tail> = None;
+    for (offset, raw) in lines {
+        let line = chain::parse_line(raw).map_err(|altered| {
+            OpenError::Chain(if altered {
+                chain::ChainError::Altered {
+                    file: name.into(),
+                    offset,
+                    seq: None,
+                }
+            } else {
+                chain::ChainError::Malformed {
+                    file: name.into(),
+                    offset,
+                }
+            })
+        })?;
+        if let Some((seq, _, hash, _)) = last {
+            if line.seq != seq + 1 || line.prev != hash {
+                return Err(OpenError::Chain(chain::ChainError::Broken {
+                    file: name.into(),
+                    offset,
+                    seq: line.seq,
+                }));
+            }
+        }
+        last = Some((line.seq, line.ts, line.hash, offset + raw.len() + 1));
+    }
+    Ok(last)
+}
+
+impl Writer {
+    fn open(opts: &Options, now: SystemTime) -> Result<Writer, OpenError> {
+        let dir = opts.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+        let key = match &opts.key {
+            Some(k) => Some(RecordKey::new(k).ok_or(OpenError::Key)?),
+            None => None,
+        };
+        let names = list(&dir).map_err(|e| io("cannot list", &dir, e))?;
+        let mut w = Writer {
+            file: File::open(&dir).map_err(|e| io("cannot open", &dir, e))?,
+            dir,
+            name: String::new(),
+            durable_len: 0,
+            day: unix(now) / 86_400,
+            next_seq: 0,
+            prev: ZERO_HASH,
+            poisoned: false,
+            max_file_bytes: opts.max_file_bytes,
+            retention: opts.retention,
+            key,
+            rng: SystemRandom::new(),
+            commit_interval: opts.commit_interval,
+            last_ts: unix(now),
+        };
+        let Some(last_name) = names.last() else {
+            w.start_file(0)
+                .map_err(|e| io("cannot create a file in", &w.dir, e))?;
+            let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
+            w.write_records(&[(now, genesis.as_bytes())], false)
+                .map_err(|e| io("cannot write the genesis record in", &w.dir, e))?;
+            return Ok(w);
+        };
+        // The chain tail: the last file, or the one before it if the last is still empty
+        // (a crash between creating a file and writing to it).
+        let mut torn: Option<(usize, Vec<u8>)> = None;
+        let mut tail = None;
+        for (i, name) in names.iter().enumerate().rev() {
+            let path = w.dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
+            let (_, torn_at) = chain::split_lines(&bytes);
+            let found = tail_of(name, &bytes)?;
+            if name == last_name {
+                if let Some(off) = torn_at {
+                    torn = Some((off, bytes[off..].to_vec()));
+                }
+            } else if torn_at.is_some() {
+                return Err(OpenError::Chain(chain::ChainError::Torn {
+                    file: name.clone(),
+                    offset: torn_at.unwrap_or(0),
+                }));
+            }
+            if let Some(t) = found {
+                tail = Some(t);
+                break;
+            }
+            if i == 0 {
+                break;
+            }
+        }
+        let Some((seq, ts, hash, _)) = tail else {
+            return Err(OpenError::Chain(chain::ChainError::Empty));
+        };
+        w.next_seq = seq + 1;
+        w.prev = hash;
+        w.day = ts / 86_400;
+        w.last_ts = ts;
+        let path = w.dir.join(last_name);
+        let first = chain::parse_file_name(last_name).unwrap_or(u64::MAX);
+        if first > seq + 1 {
+            return Err(OpenError::Chain(chain::ChainError::Misnamed {
+                file: last_name.clone(),
+            }));
+        }
+        w.file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| io("cannot open", &path, e))?;
+        w.name = last_name.clone();
+        let len = std::fs::metadata(&path)
+            .map_err(|e| io("cannot stat", &path, e))?
+            .len();
+        w.durable_len = len;
+        if let Some((offset, bytes)) = torn {
+            // Cut the partial record out and put it, whole, into the chain as evidence.
+            w.durable_len = offset as u64;
+            w.file
+                .set_len(w.durable_len)
+                .and_then(|()| w.file.sync_all())
+                .map_err(|e| io("cannot truncate the torn record of", &path, e))?;
+            let record = serde_json::json!({
+                "kind": "recovery",
+                "at": unix(now),
+                "file": last_name,
+                "offset": offset,
+                "torn_bytes": bytes.len(),
+                "torn_b64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            });
+            tracing::info!(event = "audit_torn_record_recovered", file = %last_name, offset = %offset);
+            w.write_records(&[(now, record.to_string().as_bytes())], false)
+                .map_err(|e| io("cannot write the recovery record in", &path, e))?;
+        }
+        Ok(w)
+    }
+
+    /// Creates file `audit-<seq>.log` and makes its directory entry durable. An empty file of
+    /// that name (left by an earlier attempt whose directory sync failed) is taken over.
+    fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
+        let name = chain::file_name(seq);
+        let path = self.dir.join(&name);
+        let file = OpenOptions::new().append(true).create(true).open(&path)?;
+        if file.metadata()?.len() != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not empty", path.display()),
+            ));
+        }
+        sync_dir(&self.dir)?;
+        self.file = file;
+        self.name = name;
+        self.durable_len = 0;
+        Ok(())
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(64);
+        let mut last_commit: Option<std::time::Instant> = None;
+        while let Some(job) = rx.blocking_recv() {
+            // Group commit under load: wait out the rest of the interval so the records of
+            // the logins now in progress join this sync instead of each paying their own.
+            if let Some(wait) = last_commit
+                .map(|t| t.elapsed())
+                .and_then(|since| self.commit_interval.checked_sub(since))
+            {
+                std::thread::sleep(wait);
+            }
+            last_commit = Some(std::time::Instant::now());
+            batch.push(job);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            let result = self.commit(&batch);
+            let size = batch.len();
+            for (i, job) in batch.drain(..).enumerate() {
+                let answer = result.map(|first| Durable {
+                    seq: first + i as u64,
+                    batch: size,
+                });
+                // A sender that gave up (client gone) is not an error of the sink.
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+
+    /// Makes one batch durable; returns the first sequence number used.
+    fn commit(&mut self, batch: &[Job]) -> Result<u64, AuditError> {
+        if self.poisoned {
+            let repaired = self
+                .file
+                .set_len(self.durable_len)
+                .and_then(|()| self.file.sync_all());
+            if let Err(e) = repaired {
+                tracing::warn!(event = "audit_unavailable", error = %e);
+                return Err(AuditError::Unavailable);
+            }
+            self.poisoned = false;
+        }
+        let latest = batch
+            .iter()
+            .map(|j| j.ts)
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if self.durable_len > 0
+            && (self.durable_len >= self.max_file_bytes || unix(latest) / 86_400 != self.day)
+        {
+            self.rotate(latest).map_err(|e| {
+                tracing::warn!(event = "audit_unavailable", error = %format!("rotation: {e}"));
+                AuditError::Unavailable
+            })?;
+        }
+        let first = self.next_seq;
+        let records: Vec<(SystemTime, &[u8])> =
+            batch.iter().map(|j| (j.ts, j.payload.as_slice())).collect();
+        self.write_records(&records, true).map_err(|e| {
+            tracing::warn!(event = "audit_unavailable", error = %e);
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                AuditError::Encode
+            } else {
+                AuditError::Unavailable
+            }
+        })?;
+        Ok(first)
+    }
+
+    /// Encodes, writes and syncs records; the in-memory chain state moves only on success.
+    /// `encrypt` is false for control records, which stay readable without the key.
+    fn write_records(
+        &mut self,
+        records: &[(SystemTime, &[u8])],
+        encrypt: bool,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(records.iter().map(|r| r.1.len() + 160).sum());
+        let (mut seq, mut prev) = (self.next_seq, self.prev);
+        let key = if encrypt {
+            self.key.as_ref().map(|k| (k, &self.rng))
+        } else {
+            None
+        };
+        for (ts, payload) in records {
+            let (line, hash) = chain::encode(seq, unix(*ts), &prev, payload, key)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "encode"))?;
+            buf.extend_from_slice(&line);
+            seq += 1;
+            prev = hash;
+        }
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.durable_len += buf.len() as u64;
+        self.next_seq = seq;
+        self.prev = prev;
+        if let Some((ts, _)) = records.last() {
+            self.last_ts = self.last_ts.max(unix(*ts));
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, now: SystemTime) -> std::io::Result<()> {
+        let closed = self.name.clone();
+        self.start_file(self.next_seq)?;
+        self.day = unix(now) / 86_400;
+        tracing::info!(event = "audit_file_closed", file = %closed, last_seq = %self.next_seq.saturating_sub(1), head = %chain::hex(&self.prev));
+        if let Err(e) = self.prune(now) {
+            // Pruning late is not a reason to refuse logins; it is retried at the next
+            // rotation.
+            tracing::warn!(event = "audit_prune_failed", error = %e);
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest files whose newest record is older than the retention period,
+    /// after a durable `pruned` record anchors the chain at the last deleted record.
+    ///
+    /// A closed file's newest record is known without reading the file: the next file's
+    /// first record points at it (`prev`, `seq - 1`) and was appended after it, so its `ts`
+    /// stands in for the newest record's (records carry their login's clock: two in a row
+    /// may differ by a second the wrong way, nothing against a retention of months). Each
+    /// candidate costs one line of its successor, not a re-read of 64 MB at every rotation.
+    fn prune(&mut self, now: SystemTime) -> std::io::Result<()> {
+        let cutoff = unix(now).saturating_sub(self.retention.as_secs());
+        let names = list(&self.dir)?;
+        let mut through = None;
+        for (i, pair) in names.windows(2).enumerate() {
+            let (name, next) = (&pair[0], &pair[1]);
+            if *name == self.name {
+                break;
+            }
+            let successor = first_record(&self.dir.join(next))?;
+            let (seq, ts, hash) = match successor {
+                Some((seq, ts, prev)) => (seq.saturating_sub(1), ts, prev),
+                // The file in progress, still empty right after a rotation: the newest
+                // record is the one this writer made durable last.
+                None if *next == self.name => {
+                    (self.next_seq.saturating_sub(1), self.last_ts, self.prev)
+                }
+                // An empty leftover file between closed files: decide on the one after it.
+                None => continue,
+            };
+            if ts >= cutoff {
+                break;
+            }
+            // Empty leftovers skipped above go with the files before them.
+            through = Some((i, seq, hash));
+        }
+        let Some((last, seq, hash)) = through else {
+            return Ok(());
+        };
+        let doomed = &names[..=last];
+        let record = serde_json::json!({
+            "kind": "pruned",
+            "at": unix(now),
+            "before": cutoff,
+            "through_seq": seq,
+            "through_hash": chain::hex(&hash),
+            "files": doomed,
+        });
+        self.write_records(&[(now, record.to_string().as_bytes())], false)?;
+        for name in doomed {
+            std::fs::remove_file(self.dir.join(name))?;
+        }
+        sync_dir(&self.dir)?;
+        tracing::info!(event = "audit_pruned", through_seq = %seq, files = %doomed.len());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path) -> Options {
+        Options {
+            dir: dir.to_path_buf(),
+            max_file_bytes: 64 * 1024 * 1024,
+            retention: Duration::from_secs(731 * 86_400),
+            key: None,
+            commit_interval: Duration::ZERO,
+        }
+    }
+
+    fn tempdir(label: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("varco-audit-unit-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        list(dir)
+            .unwrap()
+            .into_iter()
+            .map(|n| {
+                let b = std::fs::read(dir.join(&n)).unwrap();
+                (n, b)
+            })
+            .collect()
+    }
+
+    fn day(n: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(n * 86_400 + 3600)
+    }
+
+    #[test]
+    fn concurrent_appends_share_fsyncs_and_the_chain_verifies() {
+        let dir = tempdir("group");
+        let sink = std::sync::Arc::new(FileSink::open(&opts(&dir), day(20_000)).unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let seqs: Vec<u64> = rt.block_on(async {
+            let tasks: Vec<_> = (0..200)
+                .map(|i| {
+                    let s = sink.clone();
+                    tokio::spawn(async move {
+                        s.append(
+                            day(20_000),
+                            format!("{{\"kind\":\"login\",\"i\":{i}}}").into_bytes(),
+                        )
+                        .await
+                        .unwrap()
+                        .seq
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        let mut sorted = seqs;
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=200).collect::<Vec<_>>());
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!((v.first_seq, v.last_seq, v.records), (0, 200, 201));
+    }
+
+    #[test]
+    fn records_arriving_within_the_commit_interval_share_one_sync() {
+        let dir = tempdir("interval");
+        let o = Options {
+            commit_interval: Duration::from_millis(500),
+            ..opts(&dir)
+        };
+        let sink = std::sync::Arc::new(FileSink::open(&o, day(20_000)).unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let batches: Vec<usize> = rt.block_on(async {
+            // The first record after a quiet time is synced at once, alone.
+            let first = sink.append(day(20_000), b"{}".to_vec()).await.unwrap();
+            assert_eq!(first.batch, 1);
+            // The next 40, sent together right after it, wait out the interval together.
+            let tasks: Vec<_> = (0..40)
+                .map(|_| {
+                    let s = sink.clone();
+                    tokio::spawn(async move { s.append(day(20_000), b"{}".to_vec()).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap().unwrap().batch);
+            }
+            out
+        });
+        // Without the interval the writer would sync as soon as the first of them arrives.
+        // Not a timing bound: all 40 were queued long before the 500 ms were over.
+        assert!(batches.iter().all(|&b| b == 40), "{batches:?}");
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!(v.last_seq, 41);
+    }
+
+    #[test]
+    fn a_torn_tail_is_reported_then_moved_into_a_recovery_record_on_restart() {
+        let dir = tempdir("torn");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        {
+            let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+            for i in 0..3 {
+                rt.block_on(sink.append(day(20_000), format!("{{\"i\":{i}}}").into_bytes()))
+                    .unwrap();
+            }
+        }
+        let path = dir.join(chain::file_name(0));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 7);
+        let torn_len = bytes.len()
+            - bytes[..bytes.len()]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .unwrap()
+            - 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!(v.last_seq, 2);
+        assert_eq!(v.torn_tail.as_ref().map(|t| t.2), Some(torn_len));
+
+        // Restarting keeps the chain whole: the torn bytes become a recovery record.
+        let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+        let seq = rt
+            .block_on(sink.append(day(20_000), b"{\"i\":9}".to_vec()))
+            .unwrap()
+            .seq;
+        assert_eq!(seq, 4);
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!((v.last_seq, v.torn_tail), (4, None));
+        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+        assert!(text.contains("\"kind\":\"recovery\""), "{text}");
+    }
+
+    #[test]
+    fn daily_rotation_chains_files_and_retention_prunes_under_an_anchor() {
+        let dir = tempdir("prune");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let o = Options {
+            retention: Duration::from_secs(10 * 86_400),
+            ..opts(&dir)
+        };
+        {
+            let sink = FileSink::open(&o, day(100)).unwrap();
+            for d in [100, 101, 102, 120] {
+                rt.block_on(sink.append(day(d), b"{\"kind\":\"login\"}".to_vec()))
+                    .unwrap();
+            }
+        }
+        // Day 120: rotation pruned the files of days 100-102 (older than 10 days).
+        let files = read_all(&dir);
+        assert_eq!(
+            files.len(),
+            1,
+            "{:?}",
+            files.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        let v = chain::verify(&files, None).unwrap();
+        assert_eq!(v.first_seq, 4);
+        let text = String::from_utf8(files[0].1.clone()).unwrap();
+        assert!(text.contains("\"kind\":\"pruned\""), "{text}");
+        // Deleting the anchor record's file content is caught: drop the pruned line.
+        let kept: Vec<&str> = text.lines().filter(|l| !l.contains("pruned")).collect();
+        let without = vec![(
+            files[0].0.clone(),
+            format!("{}\n", kept.join("\n")).into_bytes(),
+        )];
+        assert!(chain::verify(&without, None).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_batch_and_a_lost_directory_fails_rotation() {
+        let dir = tempdir("fail");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let o = Options {
+            max_file_bytes: 1,
+            ..opts(&dir)
+        };
+        let sink = FileSink::open(&o, day(1)).unwrap();
+        rt.block_on(sink.append(day(1), b"{}".to_vec())).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            rt.block_on(sink.append(day(1), b"{}".to_vec())),
+            Err(AuditError::Unavailable)
+        );
+        // The directory back: the chain continues where it was durable.
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(
+            rt.block_on(sink.append(day(1), b"{}".to_vec()))
+                .map(|d| d.seq),
+            Ok(2)
+        );
+
+        // A device that refuses writes: the batch fails, nothing is acknowledged.
+        let mut w = Writer::open(&opts(&tempdir("full")), day(1)).unwrap();
+        w.file = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let (reply, _rx) = oneshot::channel();
+        let job = Job {
+            ts: day(1),
+            payload: b"{}".to_vec(),
+            reply,
+        };
+        assert_eq!(w.commit(&[job]), Err(AuditError::Unavailable));
+        assert!(w.poisoned);
+        assert_eq!(w.next_seq, 1);
+    }
+
+    #[test]
+    fn rotation_takes_over_an_empty_leftover_file_but_never_a_written_one() {
+        let dir = tempdir("leftover");
+        let o = Options {
+            max_file_bytes: 1,
+            ..opts(&dir)
+        };
+        let mut w = Writer::open(&o, day(1)).unwrap();
+        let job = || {
+            let (reply, rx) = oneshot::channel();
+            let job = Job {
+                ts: day(1),
+                payload: b"{}".to_vec(),
+                reply,
+            };
+            (job, rx)
+        };
+        std::fs::write(dir.join(chain::file_name(1)), b"").unwrap();
+        let (j, _rx) = job();
+        assert_eq!(w.commit(&[j]), Ok(1));
+        std::fs::write(dir.join(chain::file_name(2)), b"x").unwrap();
+        let (j, _rx) = job();
+        assert_eq!(w.commit(&[j]), Err(AuditError::Unavailable));
+        assert_eq!(w.next_seq, 2);
+    }
+}

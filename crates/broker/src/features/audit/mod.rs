@@ -1,0 +1,254 @@
+//! The audit trail (issue 8): one record per completed or refused login, durably written
+//! before the session cookie leaves, in a hash chain of append-only files.
+//!
+//! - [`chain`]: the line format, hashing, encryption framing and whole-chain verification,
+//!   pure (bytes in, bytes out, time passed in);
+//! - [`file`]: the file sink: one writer thread, group commit (one `fdatasync` per batch of
+//!   concurrent logins), rotation, crash recovery, retention pruning under an anchor record;
+//! - [`postgres`]: the same lines in a PostgreSQL table, one chain per writer (replica);
+//! - [`cli`]: `varco audit verify` and `varco audit export`.
+//!
+//! The ACS handler fills an [`Evidence`] while it decides, turns it into a JSON record with
+//! [`Evidence::record`], and awaits [`Sink::append`]: the answer comes after the fsync.
+//!
+//! May import: the leaf; its submodules.
+
+pub mod append;
+pub mod chain;
+pub mod cli;
+pub mod file;
+pub mod postgres;
+
+pub use append::{AuditError, Durable};
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use ring::digest::{SHA256, digest};
+use serde::Serialize;
+
+use crate::leaf::clock::unix;
+
+/// Largest SAMLResponse (base64 as received) kept verbatim in the record of a *refused*
+/// login; above it the record keeps its size and SHA-256 only, so junk posts cannot fill the
+/// disk at 512 KB a time. Completed logins always keep the whole Response.
+pub const MAX_REFUSED_RESPONSE: usize = 64 * 1024;
+
+/// The TCP peer of a connection, put in each request's extensions by the server loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Where records go.
+pub enum Sink {
+    /// Audit switched off (`audit.enabled = false`): for benchmarks and tests only.
+    Off,
+    /// Append-only chained files with group commit.
+    File(file::FileSink),
+    /// A PostgreSQL table, one chain per writer, group commit by transaction.
+    Postgres(postgres::PgSink),
+}
+
+/// Where the configuration says records go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Files in a directory.
+    File(file::Options),
+    /// A PostgreSQL database.
+    Postgres(postgres::PgOptions),
+}
+
+impl Sink {
+    /// Appends one record (a JSON object) and returns once it is on stable storage (or at
+    /// once, with `None`, when audit is off).
+    pub async fn append(
+        &self,
+        now: SystemTime,
+        payload: Vec<u8>,
+    ) -> Result<Option<Durable>, AuditError> {
+        match self {
+            Sink::Off => Ok(None),
+            Sink::File(f) => f.append(now, payload).await.map(Some),
+            Sink::Postgres(p) => p.append(now, payload).await.map(Some),
+        }
+    }
+}
+
+/// What the ACS learned about one login attempt, filled as it goes; every field is optional
+/// because a refusal can happen at any step.
+#[derive(Debug, Default, Clone)]
+pub struct Evidence {
+    /// Client address (the TCP peer).
+    pub client: Option<String>,
+    /// The AuthnRequest ID this Response answers (once a pending request matched).
+    pub request_id: Option<String>,
+    /// Its IssueInstant.
+    pub request_issue_instant: Option<SystemTime>,
+    /// The AuthnRequest as Varco built it (unsigned XML; the Redirect signature is in the URL).
+    pub request_xml: Option<String>,
+    /// The IdP entityID (of the pending request, then the Assertion's Issuer).
+    pub idp: Option<String>,
+    /// `spid`, `cie`, `eidas` or `legacy`.
+    pub method: Option<&'static str>,
+    /// The person's profile (`citizen`, `professional`, `business`, `intermediary`), once
+    /// known: for the switch-off adoption report.
+    pub profile: Option<&'static str>,
+    /// Legacy logins: the switch-off exception category, if any.
+    pub category: Option<String>,
+    /// The SAMLResponse form value as received, white space removed (base64).
+    pub response_b64: Option<Vec<u8>>,
+    /// Response ID.
+    pub response_id: Option<String>,
+    /// Assertion ID.
+    pub assertion_id: Option<String>,
+    /// NameID.
+    pub name_id: Option<String>,
+    /// NameID/@NameQualifier.
+    pub name_qualifier: Option<String>,
+    /// The normalized subject: fiscalNumber when asserted, else the NameID.
+    pub sub: Option<String>,
+    /// Level asserted (1-3).
+    pub level: Option<u8>,
+    /// AuthnInstant.
+    pub authn_instant: Option<SystemTime>,
+    /// SPID anomaly number of a refusal, if the IdP sent one.
+    pub spid_error: Option<u8>,
+    /// CNS logins: the end-entity client certificate presented (DER, base64).
+    pub certificate_b64: Option<String>,
+}
+
+/// The outcome a record states.
+pub enum Outcome<'a> {
+    /// A session was opened with this `sid`.
+    Completed {
+        /// Session id.
+        sid: &'a str,
+    },
+    /// Refused with this code.
+    Refused {
+        /// Stable error code.
+        code: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    kind: &'static str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    at: String,
+    at_unix: u64,
+    client: Option<&'a str>,
+    method: Option<&'a str>,
+    // Added with issue 7; absent from older records (readers treat absence as unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+    idp: Option<&'a str>,
+    request_id: Option<&'a str>,
+    request_issue_instant: Option<String>,
+    request_b64: Option<String>,
+    response_id: Option<&'a str>,
+    assertion_id: Option<&'a str>,
+    name_id: Option<&'a str>,
+    name_qualifier: Option<&'a str>,
+    sub: Option<&'a str>,
+    level: Option<u8>,
+    authn_instant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spid_error: Option<u8>,
+    response_b64: Option<&'a str>,
+    response_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_b64: Option<&'a str>,
+}
+
+fn instant(t: Option<SystemTime>) -> Option<String> {
+    t.and_then(saml::format_instant)
+}
+
+impl Evidence {
+    /// The record's JSON bytes for this outcome at `now`.
+    pub fn record(&self, outcome: Outcome<'_>, now: SystemTime) -> Vec<u8> {
+        let (outcome, code, sid) = match outcome {
+            Outcome::Completed { sid } => ("completed", None, Some(sid)),
+            Outcome::Refused { code } => ("refused", Some(code), None),
+        };
+        let response = self.response_b64.as_deref();
+        let keep = response.filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
+        let record = Record {
+            kind: "login",
+            outcome,
+            code,
+            sid,
+            at: saml::format_instant(now).unwrap_or_default(),
+            at_unix: unix(now),
+            client: self.client.as_deref(),
+            method: self.method,
+            profile: self.profile,
+            category: self.category.as_deref(),
+            idp: self.idp.as_deref(),
+            request_id: self.request_id.as_deref(),
+            request_issue_instant: instant(self.request_issue_instant),
+            request_b64: self
+                .request_xml
+                .as_ref()
+                .map(|x| base64::engine::general_purpose::STANDARD.encode(x)),
+            response_id: self.response_id.as_deref(),
+            assertion_id: self.assertion_id.as_deref(),
+            name_id: self.name_id.as_deref(),
+            name_qualifier: self.name_qualifier.as_deref(),
+            sub: self.sub.as_deref(),
+            level: self.level,
+            authn_instant: instant(self.authn_instant),
+            spid_error: self.spid_error,
+            // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
+            response_b64: keep.and_then(|r| std::str::from_utf8(r).ok()),
+            response_bytes: response.map(<[u8]>::len),
+            // Only when the Response itself is not kept: hashing 15 KB per login costs
+            // as much CPU as the chain's own hash.
+            response_sha256: response
+                .filter(|_| keep.is_none())
+                .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
+            certificate_b64: self.certificate_b64.as_deref(),
+        };
+        // Serializing plain strings and numbers cannot fail; an empty object would still be
+        // chained and visible.
+        serde_json::to_vec(&record).unwrap_or_else(|_| b"{\"kind\":\"login\"}".to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_records_keep_large_junk_by_hash_only() {
+        let e = Evidence {
+            response_b64: Some(vec![b'A'; MAX_REFUSED_RESPONSE + 1]),
+            ..Evidence::default()
+        };
+        let now = SystemTime::UNIX_EPOCH;
+        let refused: serde_json::Value =
+            serde_json::from_slice(&e.record(Outcome::Refused { code: "x" }, now)).unwrap();
+        assert!(refused["response_b64"].is_null());
+        assert_eq!(refused["response_bytes"], MAX_REFUSED_RESPONSE + 1);
+        assert_eq!(refused["code"], "x");
+        assert_eq!(refused["response_sha256"].as_str().unwrap().len(), 64);
+        let done: serde_json::Value =
+            serde_json::from_slice(&e.record(Outcome::Completed { sid: "s" }, now)).unwrap();
+        assert_eq!(
+            done["response_b64"].as_str().unwrap().len(),
+            MAX_REFUSED_RESPONSE + 1
+        );
+        assert_eq!(done["outcome"], "completed");
+        assert!(done.get("response_sha256").is_none());
+        assert_eq!(done["at"], "1970-01-01T00:00:00Z");
+    }
+}

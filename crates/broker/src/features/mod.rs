@@ -1,0 +1,15 @@
+//! The features: each owns its raw configuration table, its `validate()` and its runtime
+//! types. None of them serves a route.
+//!
+//! May import: the leaf, and another feature only downward (metrics reads registry and
+//! switchoff, switchoff reads access, cns reads access, legacy reads switchoff and audit, the
+//! store reports to metrics). Never `config`, `state`, `routes`, `server` or `cli`.
+
+pub mod access;
+pub mod audit;
+pub mod cns;
+pub mod legacy;
+pub mod metrics;
+pub mod registry;
+pub mod store;
+pub mod switchoff;

@@ -1,0 +1,318 @@
+//! Short-lived login state: pending AuthnRequests, consumed Assertion IDs, and the server-side
+//! half of sessions (last activity for the idle timeout, logged-out session IDs).
+//!
+//! One enum with one variant per backend (in-process, or Redis shared by several replicas),
+//! so the hot path pays no boxing and a new backend is a compile-time-checked addition.
+//!
+//! Failure semantics differ by purpose (docs/ARCHITECTURE.md, docs/THREATS.md):
+//! - the login state (`put_pending`, `get_pending`, `take_pending`, `consume_assertion`)
+//!   returns a [`StoreError`] when the backend cannot answer, and the caller refuses the
+//!   login (fail closed: a replay check that cannot run is not passed);
+//! - the session state (`check_session`, `touch_session`, `revoke_session`) never fails: when
+//!   Redis cannot answer, the replica's own memory of revocations and activity decides, so
+//!   sessions already issued keep working through an outage.
+//!
+//! Adding an operation: a method on [`Store`] matching both variants; the Redis variant
+//! goes through `RedisStore::run` (timeout, metrics, error mapping) with a key built by
+//! `RedisStore::key(kind, id)`.
+//!
+//! May import: the leaf, `features::metrics`, its `memory` and `redis` backends.
+pub mod memory;
+pub mod redis;
+
+use memory::logout_key;
+pub use memory::{Activity, MemoryStore, Pending, PendingLogout, StoreError};
+
+use std::time::{Duration, Instant};
+
+/// The store backends.
+// One per process, built once and never moved after: the variants' sizes do not matter,
+// and boxing one would add a pointer chase to every request.
+#[allow(clippy::large_enum_variant)]
+pub enum Store {
+    /// In-process (moka): the single-replica default.
+    Memory(MemoryStore),
+    /// Redis, shared by every replica (`[store] backend = "redis"`).
+    Redis(redis::RedisStore),
+}
+
+impl Store {
+    /// An in-memory store. `session_ttl` bounds how long a session's last activity is kept.
+    pub fn memory(pending_ttl: Duration, max_pending: u64, session_ttl: Duration) -> Self {
+        Store::Memory(MemoryStore::new(pending_ttl, max_pending, session_ttl))
+    }
+
+    /// Routes the store's latency and error counts to `metrics` (Redis backend only).
+    pub fn bind_metrics(&self, metrics: &crate::features::metrics::Metrics) {
+        if let Store::Redis(r) = self {
+            r.bind_metrics(metrics);
+        }
+    }
+
+    /// Whether session `sid` was ended, and if not, marks it used at `now` (Unix seconds)
+    /// and returns the previous mark. Never fails (see the module documentation).
+    pub async fn check_session(&self, sid: &str, now: u64) -> Activity {
+        match self {
+            Store::Memory(m) => m.check_session(sid, now),
+            Store::Redis(r) => r.check_session(sid, now).await,
+        }
+    }
+
+    /// Marks session `sid` as used at `now` (its first mark, at login).
+    pub async fn touch_session(&self, sid: &str, now: u64) {
+        let _ = self.check_session(sid, now).await;
+    }
+
+    /// Ends session `sid` (logout, or replaced by a new login) for `remaining`, its
+    /// remaining lifetime: a copy of its cookie is refused from now on.
+    pub async fn revoke_session(&self, sid: &str, remaining: Duration) {
+        match self {
+            Store::Memory(m) => m.revoke_session(sid, remaining),
+            Store::Redis(r) => r.revoke_session(sid, remaining).await,
+        }
+    }
+
+    /// Records a pending request.
+    pub async fn put_pending(&self, id: String, p: Pending) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(m) => {
+                m.pending.insert(id, p);
+                Ok(())
+            }
+            Store::Redis(r) => r.put_pending(&id, &p).await,
+        }
+    }
+
+    /// Reads a pending request without consuming it.
+    pub async fn get_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.pending.get(id)),
+            Store::Redis(r) => r.get_pending(id).await,
+        }
+    }
+
+    /// Consumes a pending request: of concurrent callers (on any replica), exactly one gets
+    /// `Some`.
+    pub async fn take_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.pending.remove(id)),
+            Store::Redis(r) => r.take_pending(id).await,
+        }
+    }
+
+    /// Records a pending SP-initiated logout under its LogoutRequest ID.
+    pub async fn put_pending_logout(&self, id: String, p: PendingLogout) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(m) => {
+                m.pending_logouts.insert(id, p);
+                Ok(())
+            }
+            Store::Redis(r) => r.put_pending_logout(&id, &p).await,
+        }
+    }
+
+    /// Reads a pending logout without consuming it.
+    pub async fn get_pending_logout(&self, id: &str) -> Result<Option<PendingLogout>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.pending_logouts.get(id)),
+            Store::Redis(r) => r.get_pending_logout(id, false).await,
+        }
+    }
+
+    /// Consumes a pending logout: of concurrent callers (on any replica), exactly one gets
+    /// `Some`.
+    pub async fn take_pending_logout(&self, id: &str) -> Result<Option<PendingLogout>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.pending_logouts.remove(id)),
+            Store::Redis(r) => r.get_pending_logout(id, true).await,
+        }
+    }
+
+    /// Indexes session `sid` by what an IdP-initiated LogoutRequest names (IdP entityID,
+    /// NameID, SessionIndex), for `ttl` (the session lifetime).
+    pub async fn index_session_for_logout(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_index: &str,
+        sid: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = logout_key(idp, name_id, session_index);
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + ttl;
+                m.logout_index.insert(key, (sid.to_owned(), until));
+                Ok(())
+            }
+            Store::Redis(r) => r.index_session_for_logout(&key, sid, ttl).await,
+        }
+    }
+
+    /// The session indexed under (IdP, NameID, SessionIndex), if any.
+    pub async fn session_for_logout(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_index: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = logout_key(idp, name_id, session_index);
+        match self {
+            Store::Memory(m) => Ok(m.logout_index.get(&key).map(|(sid, _)| sid)),
+            Store::Redis(r) => r.session_for_logout(&key).await,
+        }
+    }
+
+    /// Records an IdP LogoutRequest ID as answered until `expires_in` from now. `true` for
+    /// the first use only, atomically, on any replica (replay protection).
+    pub async fn consume_logout_request(
+        &self,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + expires_in;
+                Ok(m.logout_requests
+                    .entry_by_ref(id)
+                    .or_insert_with(|| until)
+                    .is_fresh())
+            }
+            Store::Redis(r) => {
+                r.consume_once("logout_request", "consume_logout_request", id, expires_in)
+                    .await
+            }
+        }
+    }
+
+    /// Records an Assertion ID as used until `expires_in` from now. Returns `true` for the
+    /// first use only, atomically: concurrent double submits (on any replica) get one `true`.
+    pub async fn consume_assertion(
+        &self,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.consume_assertion(id, expires_in)),
+            Store::Redis(r) => r.consume_assertion(id, expires_in).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn assertion_ids_are_consumed_once_even_concurrently() {
+        let store = std::sync::Arc::new(Store::memory(
+            Duration::from_secs(60),
+            10,
+            Duration::from_secs(3600),
+        ));
+        let firsts: usize = (0..16)
+            .map(|_| {
+                let s = store.clone();
+                std::thread::spawn(move || {
+                    block_on(s.consume_assertion("_a", Duration::from_secs(60))).unwrap()
+                })
+            })
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        assert_eq!(firsts, 1);
+        assert!(block_on(store.consume_assertion("_b", Duration::from_secs(60))).unwrap());
+    }
+
+    #[test]
+    fn session_activity_and_revocation() {
+        block_on(async {
+            let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+            assert_eq!(store.check_session("s", 100).await, Activity::Seen(None));
+            assert_eq!(
+                store.check_session("s", 150).await,
+                Activity::Seen(Some(100))
+            );
+            assert_eq!(
+                store.check_session("s", 160).await,
+                Activity::Seen(Some(150))
+            );
+            store.revoke_session("s", Duration::from_secs(60)).await;
+            assert_eq!(store.check_session("s", 170).await, Activity::Revoked);
+            assert_eq!(store.check_session("t", 170).await, Activity::Seen(None));
+        });
+    }
+
+    #[test]
+    fn logout_index_and_one_time_logout_state() {
+        block_on(async {
+            let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+            store
+                .index_session_for_logout("i", "n", "s1", "sid1", Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(
+                store
+                    .session_for_logout("i", "n", "s1")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("sid1")
+            );
+            assert_eq!(
+                store.session_for_logout("i", "n", "s2").await.unwrap(),
+                None
+            );
+            assert_eq!(
+                store.session_for_logout("j", "n", "s1").await.unwrap(),
+                None
+            );
+            // Parts cannot be shifted into each other.
+            assert_eq!(
+                store.session_for_logout("i", "n\0s1", "").await.unwrap(),
+                None
+            );
+            let d = Duration::from_secs(60);
+            assert!(store.consume_logout_request("_r", d).await.unwrap());
+            assert!(!store.consume_logout_request("_r", d).await.unwrap());
+            let p = PendingLogout {
+                idp: "i".into(),
+                issued_at: std::time::SystemTime::UNIX_EPOCH,
+                return_to: None,
+            };
+            store.put_pending_logout("_l".into(), p).await.unwrap();
+            assert!(store.get_pending_logout("_l").await.unwrap().is_some());
+            assert!(store.take_pending_logout("_l").await.unwrap().is_some());
+            assert!(
+                store.take_pending_logout("_l").await.unwrap().is_none(),
+                "a LogoutResponse replay finds nothing"
+            );
+        });
+    }
+
+    #[test]
+    fn pending_requests_are_taken_once() {
+        block_on(async {
+            let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+            let p = Pending {
+                idp: "i".into(),
+                level: saml::Level::L2,
+                return_to: "/".into(),
+                issued_at: std::time::SystemTime::UNIX_EPOCH,
+                browser: "b".into(),
+                request_xml: String::new(),
+            };
+            store.put_pending("_r".into(), p).await.unwrap();
+            assert!(store.get_pending("_r").await.unwrap().is_some());
+            assert!(store.take_pending("_r").await.unwrap().is_some());
+            assert!(store.take_pending("_r").await.unwrap().is_none());
+        });
+    }
+}

@@ -1,0 +1,636 @@
+//! The Redis backend of [`crate::features::store::Store`]: login state and session state shared by
+//! every replica.
+//!
+//! Keys (all under `store.key_prefix`, default `varco:`):
+//! - `pending:<request id>`: a pending AuthnRequest (JSON), `PX` = `saml.pending_request_ttl_seconds`;
+//!   taken with `GETDEL`, so one replica wins;
+//! - `assertion:<SHA-256 of the Assertion ID>`: `SET NX PX` until the assertion's
+//!   `NotOnOrAfter` plus skew; the first `SET` wins across replicas;
+//! - `session:{<sid>}:revoked` and `session:{<sid>}:activity`: the session's logout mark and
+//!   last activity; read and written by one Lua script per forward-auth check (the braces
+//!   keep both keys in one Redis Cluster slot).
+//!
+//! Client: redis-rs `ConnectionManager` (a multiplexed connection that reconnects by itself
+//! after the server comes back); `store.pool_size` of them, used in turn. Every command runs
+//! under `store.command_timeout_ms`.
+//!
+//! May import: the leaf, `features::metrics`, `store::memory`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus::{HistogramVec, IntCounterVec};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::features::store::memory::{Activity, MemoryStore, Pending, PendingLogout, StoreError};
+
+/// `[store]` for `backend = "redis"`, validated.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port/db` or `redis+unix:///path/to/socket?db=N`.
+    /// Secret (may carry a password): never logged.
+    pub url: String,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Time to establish one connection.
+    pub connect_timeout: Duration,
+    /// Time for one command (or script) to answer.
+    pub command_timeout: Duration,
+    /// Number of multiplexed connections.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &"(secret)")
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Checks that `url` is one redis-rs can use, without connecting. The message never
+/// repeats the URL (it may hold a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("redis://")
+        || url.starts_with("redis+unix://")
+        || url.starts_with("unix://"))
+    {
+        return Err(
+            "must start with redis://, redis+unix:// or unix:// (TLS is not built in)".into(),
+        );
+    }
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| format!("not a usable Redis URL ({:?})", e.kind()))
+}
+
+/// Request IDs longer than this are not looked up (Varco's are 41 characters; anything
+/// longer came from a client).
+const MAX_REQUEST_ID: usize = 256;
+
+/// Checks a session: refused when revoked, otherwise marks activity and returns the
+/// previous mark (-1 revoked, -2 no previous mark).
+const CHECK_SESSION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local prev = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if prev then return tonumber(prev) or -2 end
+return -2
+";
+
+/// The Redis backend.
+pub struct RedisStore {
+    conns: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    prefix: String,
+    command_timeout: Duration,
+    pending_ttl: Duration,
+    session_ttl: Duration,
+    check: redis::Script,
+    /// This replica's own memory of revocations and activity: consulted first for
+    /// revocations (so one made here during an outage holds here), and alone while Redis
+    /// cannot answer.
+    local: MemoryStore,
+    /// Revocations that could not be written to Redis, written at the next success.
+    unsynced: Mutex<Vec<(String, Instant)>>,
+    has_unsynced: AtomicBool,
+    /// Whether the last command succeeded (for one log line per transition).
+    healthy: AtomicBool,
+    /// Milliseconds after `epoch` of the last session check sent while unhealthy.
+    last_probe: AtomicU64,
+    epoch: Instant,
+    metrics: OnceLock<(HistogramVec, IntCounterVec)>,
+}
+
+/// The stored form of [`Pending`].
+#[derive(Serialize, Deserialize)]
+struct StoredPending {
+    idp: String,
+    level: u8,
+    return_to: String,
+    issued_at_ms: u64,
+    browser: String,
+    request_xml: String,
+}
+
+impl StoredPending {
+    fn from(p: &Pending) -> Self {
+        StoredPending {
+            idp: p.idp.clone(),
+            level: match p.level {
+                saml::Level::L1 => 1,
+                saml::Level::L2 => 2,
+                saml::Level::L3 => 3,
+            },
+            return_to: p.return_to.clone(),
+            issued_at_ms: p
+                .issued_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            browser: p.browser.clone(),
+            request_xml: p.request_xml.clone(),
+        }
+    }
+
+    fn into_pending(self) -> Option<Pending> {
+        Some(Pending {
+            idp: self.idp,
+            level: match self.level {
+                1 => saml::Level::L1,
+                2 => saml::Level::L2,
+                3 => saml::Level::L3,
+                _ => return None,
+            },
+            return_to: self.return_to,
+            issued_at: SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_millis(self.issued_at_ms))?,
+            browser: self.browser,
+            request_xml: self.request_xml,
+        })
+    }
+}
+
+/// The stored form of [`PendingLogout`].
+#[derive(Serialize, Deserialize)]
+struct StoredPendingLogout {
+    idp: String,
+    issued_at_ms: u64,
+    return_to: Option<String>,
+}
+
+fn sha256_hex(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl RedisStore {
+    /// A store for `options`; connects lazily (the first command), so Varco starts and
+    /// serves sessions while Redis is down. Must be called inside a Tokio runtime.
+    pub fn new(
+        options: &RedisOptions,
+        pending_ttl: Duration,
+        session_ttl: Duration,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| format!("not a usable Redis URL ({:?})", e.kind()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.command_timeout))
+            // A failed attempt reports at once; the next command starts a new one.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        let conns = (0..options.pool_size.max(1))
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("cannot set up the Redis client ({:?})", e.kind()))?;
+        Ok(RedisStore {
+            conns,
+            next: AtomicUsize::new(0),
+            prefix: options.key_prefix.clone(),
+            command_timeout: options.command_timeout,
+            pending_ttl,
+            session_ttl,
+            check: redis::Script::new(CHECK_SESSION),
+            local: MemoryStore::new(pending_ttl, 1, session_ttl),
+            unsynced: Mutex::new(Vec::new()),
+            has_unsynced: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
+            last_probe: AtomicU64::new(0),
+            epoch: Instant::now(),
+            metrics: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn bind_metrics(&self, metrics: &crate::features::metrics::Metrics) {
+        let _ = self
+            .metrics
+            .set((metrics.store_duration.clone(), metrics.store_errors.clone()));
+    }
+
+    /// Sends `PING`; for the start-up log line.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", |mut c| async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn session_keys(&self, sid: &str) -> (String, String) {
+        (
+            format!("{}session:{{{sid}}}:revoked", self.prefix),
+            format!("{}session:{{{sid}}}:activity", self.prefix),
+        )
+    }
+
+    /// Runs one command on the next connection, under the command timeout, timing it and
+    /// counting failures. A command that meets a broken connection (Redis restarted) is
+    /// sent once more on the connection the manager opens in its place, so the first login
+    /// after Redis returns does not fail.
+    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len().max(1);
+        let Some(conn) = self.conns.get(i) else {
+            return Err(StoreError::Unavailable);
+        };
+        let started = Instant::now();
+        let mut result = self.attempt(&f, conn.clone()).await;
+        if matches!(&result, Err((StoreError::Unavailable, _, true))) {
+            result = self.attempt(&f, conn.clone()).await;
+        }
+        if let Some((duration, _)) = self.metrics.get() {
+            duration
+                .with_label_values(&[op])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        match result {
+            Ok(v) => {
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::info!(event = "store_recovered", backend = %"redis");
+                }
+                Ok(v)
+            }
+            Err((e, detail, _)) => {
+                self.count(op, e);
+                if self.healthy.swap(false, Ordering::Relaxed) {
+                    tracing::info!(event = "store_unavailable", backend = %"redis", op = %op, code = %e.code(), detail = %detail);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One try: the value, or the error with a description and whether the connection
+    /// broke (worth one more try on the replacement).
+    async fn attempt<T, F, Fut>(
+        &self,
+        f: &F,
+        conn: ConnectionManager,
+    ) -> Result<T, (StoreError, String, bool)>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.command_timeout, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => {
+                Err((StoreError::Timeout, format!("{:?}", e.kind()), false))
+            }
+            Ok(Err(e)) => {
+                let broken = e.is_io_error() || e.is_unrecoverable_error();
+                Err((StoreError::Unavailable, format!("{:?}", e.kind()), broken))
+            }
+            Err(_) => Err((StoreError::Timeout, "deadline".to_owned(), false)),
+        }
+    }
+
+    /// Whether a session check should ask Redis: always while healthy; while not, once a
+    /// second (the caller that wins the swap probes, the others answer locally).
+    fn should_probe(&self) -> bool {
+        if self.healthy.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_probe.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= 1000
+            && self
+                .last_probe
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn count(&self, op: &'static str, e: StoreError) {
+        if let Some((_, errors)) = self.metrics.get() {
+            errors.with_label_values(&[op, e.code()]).inc();
+        }
+    }
+
+    /// `SET key value PX ttl`: a value that expires by itself, timed and counted as `op`.
+    async fn set_px<V: redis::ToRedisArgs + Sync>(
+        &self,
+        op: &'static str,
+        key: &str,
+        value: V,
+        ttl: u64,
+    ) -> Result<(), StoreError> {
+        let value = &value;
+        self.run(op, |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub(crate) async fn put_pending(&self, id: &str, p: &Pending) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(&StoredPending::from(p)).map_err(|_| StoreError::Corrupt)?;
+        let key = self.key("pending", id);
+        self.set_px("put_pending", &key, value, millis(self.pending_ttl))
+            .await
+    }
+
+    fn decode(
+        &self,
+        op: &'static str,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<Pending>, StoreError> {
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<StoredPending>(&bytes)
+            .ok()
+            .and_then(StoredPending::into_pending)
+        {
+            Some(p) => Ok(Some(p)),
+            None => {
+                self.count(op, StoreError::Corrupt);
+                Err(StoreError::Corrupt)
+            }
+        }
+    }
+
+    /// The raw value of `kind:id` (`take`: read and deleted in one `GETDEL`, so of concurrent
+    /// callers on any replica exactly one gets it). Over-long IDs are never looked up.
+    async fn fetch(
+        &self,
+        kind: &str,
+        op: &'static str,
+        id: &str,
+        take: bool,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if id.len() > MAX_REQUEST_ID {
+            return Ok(None);
+        }
+        let key = &self.key(kind, id);
+        let command = if take { "GETDEL" } else { "GET" };
+        self.run(op, |mut c| async move {
+            redis::cmd(command)
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub(crate) async fn get_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+        let bytes = self.fetch("pending", "get_pending", id, false).await?;
+        self.decode("get_pending", bytes)
+    }
+
+    pub(crate) async fn take_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+        let bytes = self.fetch("pending", "take_pending", id, true).await?;
+        self.decode("take_pending", bytes)
+    }
+
+    pub(crate) async fn consume_assertion(
+        &self,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        self.consume_once("assertion", "consume_assertion", id, expires_in)
+            .await
+    }
+
+    /// `SET NX PX` on the hashed `id` under `kind`: `true` for the first caller on any
+    /// replica.
+    pub(crate) async fn consume_once(
+        &self,
+        kind: &str,
+        op: &'static str,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        // Hashed: IDs are arbitrary (signed) strings; keys stay short and printable.
+        let key = &self.key(kind, &sha256_hex(id));
+        let ttl = millis(expires_in);
+        let set = self
+            .run(op, |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async::<Option<String>>(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    pub(crate) async fn put_pending_logout(
+        &self,
+        id: &str,
+        p: &PendingLogout,
+    ) -> Result<(), StoreError> {
+        let stored = StoredPendingLogout {
+            idp: p.idp.clone(),
+            issued_at_ms: p
+                .issued_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            return_to: p.return_to.clone(),
+        };
+        let value = serde_json::to_vec(&stored).map_err(|_| StoreError::Corrupt)?;
+        let key = self.key("logout_pending", id);
+        self.set_px("put_pending_logout", &key, value, millis(self.pending_ttl))
+            .await
+    }
+
+    /// Reads (`take`: and deletes, atomically) a pending logout.
+    pub(crate) async fn get_pending_logout(
+        &self,
+        id: &str,
+        take: bool,
+    ) -> Result<Option<PendingLogout>, StoreError> {
+        let op = if take {
+            "take_pending_logout"
+        } else {
+            "get_pending_logout"
+        };
+        let bytes = self.fetch("logout_pending", op, id, take).await?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        let decoded = serde_json::from_slice::<StoredPendingLogout>(&bytes)
+            .ok()
+            .and_then(|s| {
+                Some(PendingLogout {
+                    idp: s.idp,
+                    issued_at: SystemTime::UNIX_EPOCH
+                        .checked_add(Duration::from_millis(s.issued_at_ms))?,
+                    return_to: s.return_to,
+                })
+            });
+        match decoded {
+            Some(p) => Ok(Some(p)),
+            None => {
+                self.count(op, StoreError::Corrupt);
+                Err(StoreError::Corrupt)
+            }
+        }
+    }
+
+    /// Indexes `sid` under the (IdP, NameID, SessionIndex) key for `ttl`.
+    pub(crate) async fn index_session_for_logout(
+        &self,
+        index: &str,
+        sid: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key("logout_index", &sha256_hex(index));
+        self.set_px("index_session_for_logout", &key, sid, millis(ttl))
+            .await
+    }
+
+    /// The session indexed under the (IdP, NameID, SessionIndex) key.
+    pub(crate) async fn session_for_logout(
+        &self,
+        index: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = &self.key("logout_index", &sha256_hex(index));
+        self.run("session_for_logout", |mut c| async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub(crate) async fn check_session(&self, sid: &str, now: u64) -> Activity {
+        if self.local.is_revoked(sid) {
+            return Activity::Revoked;
+        }
+        if !self.should_probe() {
+            // Redis failed moments ago: answer from this replica's memory without waiting
+            // on it again (one request per second probes it).
+            return self.local.check_session(sid, now);
+        }
+        if self.has_unsynced.load(Ordering::Relaxed) && self.healthy.load(Ordering::Relaxed) {
+            self.flush_revocations().await;
+        }
+        let (revoked, activity) = &self.session_keys(sid);
+        let ttl = millis(self.session_ttl + Duration::from_secs(60));
+        let script = &self.check;
+        let answer = self
+            .run("check_session", |mut c| async move {
+                script
+                    .key(revoked)
+                    .key(activity)
+                    .arg(now)
+                    .arg(ttl)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+        // The local marks follow along, so an outage starts from recent knowledge.
+        let local = self.local.check_session(sid, now);
+        match answer {
+            Ok(-1) => {
+                // Remembered here too, so the cookie stays refused through an outage.
+                self.local.revoke_session(sid, self.session_ttl);
+                Activity::Revoked
+            }
+            Ok(v) => Activity::Seen(u64::try_from(v).ok()),
+            Err(_) => local,
+        }
+    }
+
+    pub(crate) async fn revoke_session(&self, sid: &str, remaining: Duration) {
+        self.local.revoke_session(sid, remaining);
+        if self.write_revocation(sid, remaining).await.is_err() {
+            let mut queue = self
+                .unsynced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Bounded: past this many, the oldest wait no more (they still hold here).
+            if queue.len() >= 100_000 {
+                queue.remove(0);
+            }
+            queue.push((sid.to_owned(), Instant::now() + remaining));
+            self.has_unsynced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    async fn write_revocation(&self, sid: &str, remaining: Duration) -> Result<(), StoreError> {
+        let (revoked, activity) = &self.session_keys(sid);
+        let ttl = millis(remaining);
+        self.run("revoke_session", |mut c| async move {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(revoked)
+                .arg(1)
+                .arg("PX")
+                .arg(ttl)
+                .ignore()
+                .cmd("DEL")
+                .arg(activity)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    /// Writes the revocations made while Redis could not answer; stops at the first
+    /// failure (the rest wait for the next try).
+    async fn flush_revocations(&self) {
+        let queue = {
+            let mut q = self
+                .unsynced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.has_unsynced.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *q)
+        };
+        let now = Instant::now();
+        let mut rest = queue.into_iter().filter(|(_, until)| *until > now);
+        let mut failed = Vec::new();
+        for (sid, until) in rest.by_ref() {
+            if self
+                .write_revocation(&sid, until.saturating_duration_since(now))
+                .await
+                .is_err()
+            {
+                failed.push((sid, until));
+                break;
+            }
+        }
+        failed.extend(rest);
+        if !failed.is_empty() {
+            let mut q = self
+                .unsynced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            q.extend(failed);
+            self.has_unsynced.store(true, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The crate's one decoder of `%XX` escapes: query strings, `application/x-www-form-urlencoded`
+//! bodies (the ACS form, the logout and legacy forms), and the certificate header a
+//! TLS-terminating proxy forwards. Every decoding caller in the broker comes through
+//! [`decode`]; [`encode`] is the one encoder of a query-string value.
+//!
+//! May import: nothing in the crate.
+
+use std::borrow::Cow;
+
+/// How `+` and a malformed escape are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Form encoding: `+` is a space, and a `%` not followed by two hex digits stays as it
+    /// was typed (what browsers and the WHATWG URL standard do).
+    Form,
+    /// Plain escapes, as nginx writes `$ssl_client_escaped_cert`: `+` is itself (nginx
+    /// escapes a space as `%20`), and a bad escape refuses the whole value.
+    Strict,
+}
+
+/// `s` with its escapes decoded under `mode`; `None` only in [`Mode::Strict`], for a bad
+/// escape. One pass, output no longer than the input.
+pub fn decode(s: &[u8], mode: Mode) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'+' if mode == Mode::Form => out.push(b' '),
+            b'%' => match (
+                s.get(i + 1).copied().and_then(hex),
+                s.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ if mode == Mode::Strict => return None,
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// `s` escaped for a query-string value (`form_urlencoded`'s byte serializer: space as `+`,
+/// everything but `*-._` and alphanumerics as `%XX`).
+pub fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Form decoding never refuses.
+fn form_decode(s: &[u8]) -> Vec<u8> {
+    decode(s, Mode::Form).unwrap_or_default()
+}
+
+/// The `name=value` pairs of a query string or form body, decoded as bytes. Empty pairs
+/// (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
+pub fn pairs(s: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    s.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (form_decode(&pair[..i]), form_decode(&pair[i + 1..])),
+            None => (form_decode(pair), Vec::new()),
+        })
+}
+
+/// [`pairs`] as text, invalid UTF-8 replaced by U+FFFD: the query parameters and form fields
+/// the routes compare with known names and values.
+pub fn text_pairs(s: &[u8]) -> impl Iterator<Item = (Cow<'static, str>, Cow<'static, str>)> + '_ {
+    pairs(s).map(|(k, v)| (lossy(k), lossy(v)))
+}
+
+fn lossy(b: Vec<u8>) -> Cow<'static, str> {
+    Cow::Owned(
+        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
+}
+
+/// One field of an `application/x-www-form-urlencoded` body.
+pub enum Field {
+    /// No pair with that name.
+    Missing,
+    /// Exactly one, decoded.
+    One(Vec<u8>),
+    /// Two or more: the body is ambiguous and refused by the caller.
+    Repeated,
+}
+
+/// The decoded bytes of field `name` (`+` is a space, as in form encoding). Values stay
+/// bytes: a SAMLResponse is base64, and no text decoding is needed to find it.
+pub fn form_field(body: &[u8], name: &[u8]) -> Field {
+    let mut found = Field::Missing;
+    for (key, value) in pairs(body) {
+        if key != name {
+            continue;
+        }
+        if matches!(found, Field::One(_)) {
+            return Field::Repeated;
+        }
+        found = Field::One(value);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Field, Mode, decode, form_field, text_pairs};
+
+    #[test]
+    fn form_mode_reads_plus_as_space_and_keeps_bad_escapes() {
+        assert_eq!(
+            decode(b"a%2Bb+c%2f%3D%zz%", Mode::Form).unwrap(),
+            b"a+b c/=%zz%"
+        );
+        assert_eq!(decode(b"%4", Mode::Form).unwrap(), b"%4");
+    }
+
+    #[test]
+    fn strict_mode_keeps_plus_and_refuses_bad_escapes() {
+        assert_eq!(decode(b"a%20b%0A+", Mode::Strict).unwrap(), b"a b\n+");
+        assert!(decode(b"%2", Mode::Strict).is_none());
+        assert!(decode(b"%zz", Mode::Strict).is_none());
+    }
+
+    #[test]
+    fn form_fields_are_found_once_or_refused_when_repeated() {
+        let body = b"RelayState=_r1&SAMLResponse=PGEv%0APg%3D%3D&x=1";
+        assert!(matches!(form_field(body, b"SAMLResponse"), Field::One(v) if v == b"PGEv\nPg=="));
+        assert!(matches!(form_field(body, b"Nope"), Field::Missing));
+        assert!(matches!(form_field(b"a=1&%61=2", b"a"), Field::Repeated));
+        assert!(matches!(form_field(b"a", b"a"), Field::One(v) if v.is_empty()));
+    }
+
+    #[test]
+    fn text_pairs_skip_empty_pairs_and_replace_invalid_utf8() {
+        let got: Vec<_> = text_pairs(b"a=1&&b&c=%FF+x")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), String::new()),
+                ("c".into(), "\u{FFFD} x".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP kernel: the body types, the response builders every route uses, cookie reading,
+//! the connection's peer address and the client toward upstreams.
+//!
+//! May import: other leaf modules only.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::leaf::pages;
+
+/// Response body type of every route.
+pub(crate) type Body = Full<Bytes>;
+
+/// 404 with the plain "page not found" page.
+pub fn not_found() -> Response<Body> {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::simple("Pagina non trovata", "Page not found", "", ""),
+    )
+}
+
+/// The value of cookie `name`, when the request carries exactly one. Two cookies of the same
+/// name mean one was planted (from a sibling domain or another path): neither is believed.
+pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
+    let mut found = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+/// Sets header `name` to a static value, replacing any previous one.
+pub fn set(r: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
+    r.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    r
+}
+
+/// An HTML page with the headers every page carries (no sniffing, no framing, assets from
+/// this origin only).
+pub fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(&mut r, header::X_FRAME_OPTIONS, "DENY");
+    // Pages load their style and icons from /assets only, and run no script.
+    set(
+        &mut r,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    );
+    r
+}
+
+/// 500 for a failure of Varco itself (never for attacker bytes), logged with its code.
+pub fn internal(code: &str) -> Response<Body> {
+    tracing::error!(event = "internal_error", code = %code);
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::simple(
+            "Errore interno",
+            "Internal error",
+            "Si è verificato un errore. Riprova più tardi.",
+            "Something went wrong. Please try again later.",
+        ),
+    )
+}
+
+/// The peer address of a connection, put in each request's extensions by the server loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+/// Body of every response Varco sends: its own pages, or an upstream's stream.
+pub type OutBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Boxes one of Varco's own (complete) bodies.
+pub fn own(r: Response<Full<Bytes>>) -> Response<OutBody> {
+    r.map(|b| b.map_err(|never: Infallible| match never {}).boxed())
+}
+
+/// The pooled HTTP client toward upstreams.
+pub struct Upstreams {
+    pub(crate) client: Client<HttpConnector, Incoming>,
+    pub(crate) response_timeout: Duration,
+}
+
+impl Upstreams {
+    /// A client with the configured timeouts; idle connections are kept for reuse.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Upstreams {
+            client,
+            response_timeout,
+        }
+    }
+}
+
+/// The one place the session cookie's attributes are written (set, or cleared with an empty
+/// value and `Max-Age=0`). Callers go through `state::login`, which knows the configured name
+/// and whether the site is https.
+pub fn session_cookie(r: &mut Response<Body>, name: &str, secure: bool, value: &str, max_age: u64) {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}

@@ -1,0 +1,174 @@
+//! Sessions live in a cookie sealed with ChaCha20-Poly1305 (ring): nothing to store server
+//! side, and nothing a browser can read or change. The cookie carries its own expiry, checked
+//! on every read against the injected clock.
+//!
+//! May import: nothing in the crate.
+
+use base64::Engine as _;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+/// One logged-in person: the normalized identity plus what the SAML layer needs later
+/// (logout, audit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    /// Session identifier (random).
+    pub sid: String,
+    /// IdP entityID.
+    pub idp: String,
+    /// The IdP's transient NameID.
+    pub name_id: String,
+    /// `NameID/@NameQualifier`.
+    pub name_qualifier: String,
+    /// `AuthnStatement/@SessionIndex`, when the IdP gave one (SAML logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_index: Option<String>,
+    /// The Assertion ID (for the audit trail).
+    pub assertion_id: String,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Expires at, Unix seconds.
+    pub exp: u64,
+    /// The normalized identity (crate `identity`).
+    pub principal: identity::Principal,
+    /// Legacy logins: the person's switch-off exception category, if any (route policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_category: Option<String>,
+}
+
+/// Seals and opens session cookies with one key.
+pub struct Sealer {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+/// Purpose strings bind a sealed value to its use, so a login cookie can never be replayed
+/// as a session cookie.
+#[derive(Clone, Copy)]
+pub enum Purpose {
+    /// The session cookie.
+    Session,
+    /// The anti-CSRF token of the legacy login form (bound to the `varco_legacy` cookie).
+    LegacyForm,
+    /// The token of the logout confirmation form (bound to the session it ends).
+    LogoutForm,
+}
+
+impl Purpose {
+    fn aad(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"varco-session-v1",
+            Purpose::LegacyForm => b"varco-legacy-form-v1",
+            Purpose::LogoutForm => b"varco-logout-form-v1",
+        }
+    }
+}
+
+impl Sealer {
+    /// A sealer with a 32-byte key.
+    pub fn new(key: &[u8; 32]) -> Option<Self> {
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, key).ok()?;
+        Some(Sealer {
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Serializes and seals; base64url without padding.
+    pub fn seal<T: Serialize>(&self, purpose: Purpose, value: &T) -> Option<String> {
+        let mut data = serde_json::to_vec(value).ok()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).ok()?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(purpose.aad()),
+                &mut data,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens a sealed value; `None` for anything tampered, truncated or sealed for another
+    /// purpose.
+    pub fn open<T: for<'de> Deserialize<'de>>(&self, purpose: Purpose, text: &str) -> Option<T> {
+        if text.len() > 8192 {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = sealed.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(purpose.aad()), &mut sealed)
+            .ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+}
+
+/// Random hex of `bytes` bytes.
+pub fn random_hex(rng: &SystemRandom, bytes: usize) -> Option<String> {
+    let mut buf = vec![0u8; bytes];
+    rng.fill(&mut buf).ok()?;
+    Some(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let principal = identity::normalize(
+            vec![("fiscalNumber".into(), vec!["TINIT-RSSMRA85T10A562S".into()])],
+            &identity::Source {
+                method: identity::Method::Spid,
+                idp: "i",
+                level: identity::SPID_L2,
+                auth_time: 1,
+                session_id: "s",
+            },
+            &identity::Mapping::default(),
+        )
+        .unwrap();
+        Session {
+            sid: "s".into(),
+            idp: "i".into(),
+            name_id: "n".into(),
+            name_qualifier: "q".into(),
+            session_index: None,
+            assertion_id: "a".into(),
+            iat: 1,
+            exp: 2,
+            principal,
+            legacy_category: None,
+        }
+    }
+
+    #[test]
+    fn sealed_session_round_trips_and_resists_tampering() {
+        let s = Sealer::new(&[7; 32]).unwrap();
+        let sealed = s.seal(Purpose::Session, &session()).unwrap();
+        assert_eq!(
+            s.open::<Session>(Purpose::Session, &sealed),
+            Some(session())
+        );
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert_eq!(s.open::<Session>(Purpose::Session, &tampered), None);
+        let other = Sealer::new(&[8; 32]).unwrap();
+        let sealed = s.seal(Purpose::Session, &session()).unwrap();
+        assert_eq!(other.open::<Session>(Purpose::Session, &sealed), None);
+        assert_eq!(s.open::<Session>(Purpose::Session, "!!!"), None);
+    }
+}

@@ -1,0 +1,425 @@
+//! `POST /saml/acs`: the Assertion Consumer Service. The pending request started by the same
+//! browser is the only source of the expected IdP, level and return path; the session cookie
+//! is set only after the Response validated and its audit record is durable.
+//!
+//! May import: `state`, `config`, `features`, the leaf.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use ring::rand::SystemRandom;
+
+use crate::features::audit;
+use crate::features::registry::federation_method;
+use crate::leaf::clock::unix;
+use crate::leaf::form::{Field, form_field};
+use crate::leaf::http::{Body, cookie, html, internal, set};
+use crate::leaf::pages;
+use crate::leaf::session::{Purpose, Session, random_hex};
+use crate::state::State;
+use crate::state::current::current_session;
+use crate::state::login::{
+    STORE_UNAVAILABLE, audit_unavailable, login_cookie, set_session_cookie, timed_append,
+    unavailable_page,
+};
+
+/// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
+const MAX_BODY: usize = 512 * 1024;
+
+/// How long a client may take to send the ACS form body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an ACS post was refused; the code is stable (logs, metrics, the page).
+pub struct AcsFailure {
+    status: StatusCode,
+    code: &'static str,
+    spid_error: Option<u8>,
+    detail: String,
+}
+
+impl AcsFailure {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        AcsFailure {
+            status,
+            code,
+            spid_error: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `POST /saml/acs`: `SAMLResponse` (base64) and `RelayState`.
+pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let browser = cookie(&req, login_cookie(state)).map(str::to_owned);
+    // A new login replaces the browser's previous session (step-up, another identity): the
+    // old session ID is ended so a copy of the old cookie opens nothing. Best effort: the
+    // Lax session cookie rides along only when the IdP posts from the same site; otherwise
+    // the new cookie simply overwrites it in the browser. Fixation is impossible either
+    // way: the session ID is always new and chosen here.
+    let previous = current_session(state, &req).await;
+    let mut evidence = audit::Evidence {
+        client: req
+            .extensions()
+            .get::<crate::leaf::http::Peer>()
+            .map(|p| p.0.to_string()),
+        ..audit::Evidence::default()
+    };
+    let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            let f = AcsFailure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "broker_body_too_large",
+                "request body over the limit or unreadable",
+            );
+            return audit_refusal(state, evidence, f).await;
+        }
+        Err(_) => {
+            let f = AcsFailure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "broker_body_timeout",
+                "request body not received in time",
+            );
+            return audit_refusal(state, evidence, f).await;
+        }
+    };
+    match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
+        Ok((session, return_to)) => {
+            let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
+                return internal("broker_seal");
+            };
+            // No session without its durable audit record: fail closed.
+            let now = (state.clock)();
+            let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+            if let Err(e) = timed_append(state, now, record).await {
+                return audit_unavailable(state, e);
+            }
+            if let Some(old) = previous {
+                let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
+                state.store.revoke_session(&old.sid, remaining).await;
+            }
+            state.store.touch_session(&session.sid, session.iat).await;
+            // For IdP-initiated logout: the session is found by what the IdP will name. A
+            // store failure here costs only that (the login itself is complete and recorded).
+            if let Some(index) = &session.session_index {
+                if let Err(e) = state
+                    .store
+                    .index_session_for_logout(
+                        &session.idp,
+                        &session.name_id,
+                        index,
+                        &session.sid,
+                        state.config.session_ttl,
+                    )
+                    .await
+                {
+                    tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
+                }
+            }
+            tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
+            let auth = &session.principal.auth;
+            state.metrics.login_completed(
+                auth.method,
+                &session.idp,
+                auth.loa,
+                session.principal.profile,
+                None,
+            );
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(v) = HeaderValue::from_str(&return_to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            set_session_cookie(state, &mut r, &sealed);
+            set(&mut r, header::CACHE_CONTROL, "no-store");
+            r
+        }
+        Err(f) => audit_refusal(state, evidence, f).await,
+    }
+}
+
+/// Records a refused login, then answers with the refusal page. A sink failure here is
+/// logged; the answer stays the refusal (no session is at stake).
+async fn audit_refusal(
+    state: &State,
+    mut evidence: audit::Evidence,
+    f: AcsFailure,
+) -> Response<Body> {
+    let now = (state.clock)();
+    evidence.spid_error = f.spid_error;
+    let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
+    if let Err(e) = timed_append(state, now, record).await {
+        tracing::warn!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %f.code);
+    }
+    acs_failed(state, f, &evidence)
+}
+
+/// A login step whose store operation failed: refused (fail closed), 503.
+fn store_failure(e: crate::features::store::StoreError) -> AcsFailure {
+    AcsFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        STORE_UNAVAILABLE,
+        format!("login state store: {}", e.code()),
+    )
+}
+
+/// The ACS decision for one form body: the session to open and where to send the browser,
+/// or why not. `browser` is the value of the login cookie the request carried.
+pub async fn consume(
+    state: &State,
+    body: &[u8],
+    browser: Option<&str>,
+) -> Result<(Session, String), AcsFailure> {
+    consume_recorded(state, body, browser, &mut audit::Evidence::default()).await
+}
+
+/// [`consume`], filling `evidence` with what the audit record needs as it goes.
+pub async fn consume_recorded(
+    state: &State,
+    body: &[u8],
+    browser: Option<&str>,
+    evidence: &mut audit::Evidence,
+) -> Result<(Session, String), AcsFailure> {
+    let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
+    let encoded = match form_field(body, b"SAMLResponse") {
+        Field::One(v) => v,
+        Field::Missing => return Err(bad("broker_missing_saml_response", "no SAMLResponse")),
+        Field::Repeated => return Err(bad("broker_duplicate_field", "SAMLResponse given twice")),
+    };
+    let compact: Vec<u8> = encoded
+        .into_iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    evidence.response_b64 = Some(compact.clone());
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
+
+    // The pending request is found by the RelayState Varco sent (the request ID), or else by
+    // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
+    // the signed InResponseTo to equal the pending request's ID. RelayState first spares a
+    // second parse of the document.
+    let relay_state = match form_field(body, b"RelayState") {
+        Field::One(v) => String::from_utf8(v).ok(),
+        _ => None,
+    };
+    let found = match relay_state {
+        Some(r) => state
+            .store
+            .get_pending(&r)
+            .await
+            .map_err(store_failure)?
+            .map(|p| (r, p)),
+        None => None,
+    };
+    let (request_id, pending) = match found {
+        Some(found) => found,
+        None => {
+            let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+                bad(
+                    "broker_unsolicited",
+                    "no InResponseTo (unsolicited responses are refused)",
+                )
+            })?;
+            let pending = state
+                .store
+                .get_pending(&request_id)
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(|| {
+                    bad(
+                        "broker_unknown_request",
+                        "InResponseTo matches no pending request",
+                    )
+                })?;
+            (request_id, pending)
+        }
+    };
+    evidence.request_id = Some(request_id.clone());
+    evidence.request_issue_instant = Some(pending.issued_at);
+    evidence.request_xml = Some(pending.request_xml.clone());
+    evidence.idp = Some(pending.idp.clone());
+    if browser != Some(pending.browser.as_str()) {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_browser_mismatch",
+            "the login was started by another browser",
+        ));
+    }
+    // The current snapshot decides: an IdP dropped by a refresh since the login started is
+    // no longer trusted, and a rotated key applies at once; so does its validUntil.
+    let entry = state
+        .registry
+        .get_valid(&pending.idp, (state.clock)())
+        .ok_or_else(|| {
+            bad(
+                "broker_unknown_idp",
+                "the IdP of the request is no longer trusted",
+            )
+        })?;
+    let idp = &entry.descriptor;
+    let method = federation_method(idp.federation);
+    evidence.method = Some(method.as_str());
+    let now = (state.clock)();
+    let expected = saml::Expected {
+        request_id: &request_id,
+        acs_url: &state.config.sp.acs_url,
+        sp_entity_id: &state.config.sp.entity_id,
+        requested_level: pending.level,
+        idp_entity_id: &pending.idp,
+        request_issue_instant: pending.issued_at,
+    };
+    let assertion = saml::validate_response(&xml, &expected, idp, now, state.config.clock_skew)
+        .map_err(|e| {
+            let spid_error = match &e {
+                saml::Error::Status { spid_error, .. } => *spid_error,
+                _ => None,
+            };
+            let status = if spid_error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            AcsFailure {
+                status,
+                code: e.code(),
+                spid_error,
+                detail: e.to_string(),
+            }
+        })?;
+    evidence.response_id = Some(assertion.response_id.clone());
+    evidence.assertion_id = Some(assertion.id.clone());
+    evidence.idp = Some(assertion.issuer.clone());
+    evidence.name_id = Some(assertion.name_id.clone());
+    evidence.name_qualifier = Some(assertion.name_qualifier.clone());
+    evidence.level = Some(match assertion.level {
+        saml::Level::L1 => 1,
+        saml::Level::L2 => 2,
+        saml::Level::L3 => 3,
+    });
+    evidence.authn_instant = Some(assertion.authn_instant);
+    // One winner per request and per assertion, even under concurrent submits.
+    if state
+        .store
+        .take_pending(&request_id)
+        .await
+        .map_err(store_failure)?
+        .is_none()
+    {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_replay",
+            "request already consumed",
+        ));
+    }
+    let lifetime = assertion
+        .not_on_or_after
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        + state.config.clock_skew;
+    if !state
+        .store
+        .consume_assertion(&assertion.id, lifetime)
+        .await
+        .map_err(store_failure)?
+    {
+        return Err(AcsFailure::new(
+            StatusCode::FORBIDDEN,
+            "broker_replay",
+            "assertion already used",
+        ));
+    }
+
+    let sid = random_hex(&state.rng, 16).ok_or_else(|| {
+        AcsFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "broker_rng",
+            "no randomness",
+        )
+    })?;
+    let iat = unix(now);
+    let principal = identity::normalize(
+        assertion.attributes,
+        &identity::Source {
+            method,
+            idp: &assertion.issuer,
+            level: assertion.level.uri(),
+            auth_time: unix(assertion.authn_instant),
+            session_id: &sid,
+        },
+        state.config.access.mapping(method),
+    )
+    .map_err(|e| AcsFailure::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    evidence.sub = Some(principal.sub.clone());
+    evidence.profile = Some(principal.profile.as_str());
+    let session = Session {
+        sid,
+        idp: assertion.issuer,
+        name_id: assertion.name_id,
+        name_qualifier: assertion.name_qualifier,
+        session_index: assertion.session_index,
+        assertion_id: assertion.id,
+        iat,
+        exp: iat + state.config.session_ttl.as_secs(),
+        principal,
+        legacy_category: None,
+    };
+    Ok((session, pending.return_to))
+}
+
+fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {
+    // The reference on the page is the request id of the log lines and `X-Request-Id`.
+    let correlation = crate::leaf::logging::request_id()
+        .map(|id| id.to_string())
+        .or_else(|| random_hex(&SystemRandom::new(), 8))
+        .unwrap_or_else(|| "-".into());
+    let spid_error = f.spid_error.map(|n| format!("nr{n}")).unwrap_or_default();
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[f.code, &spid_error])
+        .inc();
+    if matches!(
+        f.code,
+        "broker_replay"
+            | "broker_unknown_request"
+            | "broker_browser_mismatch"
+            | "broker_unsolicited"
+    ) || f.code.starts_with("saml_in_response_to")
+    {
+        state
+            .metrics
+            .replays_refused
+            .with_label_values(&[f.code])
+            .inc();
+    }
+    tracing::info!(
+        event = "login_refused",
+        code = f.code,
+        spid_error = %spid_error,
+        idp = evidence.idp.as_deref().unwrap_or(""),
+        asserted_level = evidence.level.unwrap_or(0),
+        correlation = %correlation,
+        detail = %f.detail,
+    );
+    if f.status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable_page(f.code, Some(&correlation));
+    }
+    let page = pages::login_failed(&pages::Failure {
+        code: f.code,
+        correlation: &correlation,
+        spid_error: f.spid_error,
+    });
+    html(f.status, page)
+}

@@ -1,0 +1,261 @@
+//! `GET /auth` for nginx `auth_request` and Traefik ForwardAuth, `GET /.well-known/jwks.json`,
+//! and the per-session token cache.
+//!
+//! The original request (host and URI) is read from `X-Original-URI` / `X-Forwarded-Host` /
+//! `X-Forwarded-Uri` / `X-Forwarded-Proto` only when the peer is a trusted proxy
+//! (`forward_auth.trusted_proxies`); from anyone else those headers are ignored and the route
+//! is chosen for the request's own `Host` and `/`.
+//!
+//! Answers:
+//! - 200 with the identity headers and `Authorization: Bearer <jwt>` when the session satisfies
+//!   the route's policy;
+//! - 401 (or, with `?mode=redirect`, for Traefik, a 302) when there is no session or its level
+//!   is too low; `X-Varco-Login` carries the login URL in both cases (nginx reads it with
+//!   `auth_request_set`). A too-low level gets a step-up login at the same IdP and the level
+//!   the route needs, not a dead end;
+//! - 403 when the method or profile is not accepted by the route.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use identity::Decision;
+
+use crate::features::access::Route;
+use crate::leaf::clock::unix;
+use crate::leaf::form::encode;
+use crate::leaf::http::Peer;
+use crate::leaf::http::{Body, html, set};
+use crate::leaf::pages;
+use crate::state::State;
+use crate::state::current::{token_for, view};
+use crate::state::views::{View, spid_level, step_up_url};
+
+/// What the proxy says the original request was. Borrowed from the headers; only the
+/// trusted-proxy rule decides which headers count.
+struct Original<'r> {
+    host: String,
+    uri: &'r str,
+    proto: &'r str,
+}
+
+impl Original<'_> {
+    fn path(&self) -> &str {
+        self.uri.split(['?', '#']).next().unwrap_or("/")
+    }
+
+    fn absolute(&self) -> String {
+        format!("{}://{}{}", self.proto, self.host, self.uri)
+    }
+}
+
+fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let own_host = h("host").unwrap_or_default();
+    let default_proto = if state.config.public_base_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    let trusted = req
+        .extensions()
+        .get::<Peer>()
+        .is_some_and(|p| state.config.access.trusts(p.0.ip()));
+    if !trusted {
+        return Ok(Original {
+            host: crate::features::access::normalize_host(own_host, default_proto == "https"),
+            uri: "/",
+            proto: default_proto,
+        });
+    }
+    // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
+    // headers through would let a client add the other one and choose the route checked.
+    let uri = match (h("x-original-uri"), h("x-forwarded-uri")) {
+        (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
+        (Some(u), _) | (None, Some(u)) => u,
+        (None, None) => "/",
+    };
+    if !uri.starts_with('/') {
+        return Err("broker_noncanonical_path");
+    }
+    let proto = match h("x-forwarded-proto") {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ => default_proto,
+    };
+    let host = h("x-forwarded-host").unwrap_or(own_host);
+    // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
+    // don't.
+    Ok(Original {
+        host: crate::features::access::normalize_host(host, proto == "https"),
+        uri,
+        proto,
+    })
+}
+
+/// `GET /auth`.
+pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
+    let redirect_mode = req.uri().query().is_some_and(|q| {
+        crate::leaf::form::text_pairs(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
+    });
+    let access = &state.config.access;
+    let decided = |outcome: &str| state.metrics.decided(outcome);
+    let checked = original(state, req).and_then(|o| {
+        if crate::features::access::canonical_path(o.path()) {
+            Ok(o)
+        } else {
+            Err("broker_noncanonical_path")
+        }
+    });
+    let original = match checked {
+        Ok(o) => o,
+        Err(code) => {
+            decided(code);
+            return bad_request(code);
+        }
+    };
+    let Some(route) = access.route(&original.host, original.path()) else {
+        decided("no_route");
+        return denied(
+            "broker_no_route",
+            "Questa pagina non è protetta da Varco.",
+            "This page is not protected by Varco.",
+        );
+    };
+    let now = unix((state.clock)());
+    // Where to come back after a login: only an address Varco would accept later, else `/`.
+    let return_to = || {
+        let absolute = original.absolute();
+        let allow_http = state.config.public_base_url.starts_with("http://");
+        let ok = access.return_to(&absolute, allow_http).is_some();
+        encode(if ok { &absolute } else { "/" })
+    };
+    let base = &state.config.public_base_url;
+    let Some(view) = view(state, req, now).await else {
+        let level = spid_level(route.policy.min_loa);
+        let login = format!("{base}/login?level={level}&return_to={}", return_to());
+        decided("no_session");
+        return unauthenticated(&login, redirect_mode, "no_session");
+    };
+    let session = &view.session;
+    let decision = route.policy.decide(&session.principal);
+    if decision == Decision::Allow
+        && !crate::features::switchoff::session_may_open(
+            &state.config.switchoff,
+            session,
+            route,
+            now,
+        )
+    {
+        decided(crate::features::switchoff::NOT_ALLOWED);
+        tracing::info!(event = "auth_denied", code = %crate::features::switchoff::NOT_ALLOWED, sid = %session.sid);
+        return denied(
+            crate::features::switchoff::NOT_ALLOWED,
+            "Le credenziali del portale non sono più valide per questo servizio. Esci e accedi con SPID, CIE o CNS.",
+            "The portal's own credentials are no longer valid for this service. Sign out and sign in with SPID, CIE or CNS.",
+        );
+    }
+    decided(match decision {
+        Decision::Allow => "allow",
+        Decision::StepUp(_) => "step_up",
+        d => d.code(),
+    });
+    match decision {
+        Decision::Allow => allowed(state, &view, route, now),
+        Decision::StepUp(loa) => {
+            let login = step_up_url(base, session, loa, &return_to());
+            unauthenticated(&login, redirect_mode, "step_up")
+        }
+        d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
+            tracing::info!(event = "auth_denied", code = %d.code(), sid = %session.sid);
+            denied(
+                d.code(),
+                "Il tipo di identità usato non è ammesso per questo servizio. Esci e accedi con un'altra identità.",
+                "The kind of identity used is not accepted for this service. Sign out and sign in with another identity.",
+            )
+        }
+    }
+}
+
+fn allowed(state: &State, view: &View, route: &Route, now: u64) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    let headers = r.headers_mut();
+    headers.reserve(view.headers.len() + 2);
+    for (name, value) in &view.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(name) = &state.config.access.token_header {
+        match token_for(state, view, &route.audience, now) {
+            Some(v) => {
+                headers.insert(name.clone(), v);
+            }
+            None => return crate::leaf::http::internal("broker_token"),
+        }
+    }
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// 400 for a request whose original URL cannot be checked unambiguously.
+fn bad_request(code: &str) -> Response<Body> {
+    tracing::info!(event = "auth_refused", code = %code);
+    let mut r = html(
+        StatusCode::BAD_REQUEST,
+        pages::simple(
+            "Richiesta non valida",
+            "Invalid request",
+            "L'indirizzo richiesto non è in forma canonica.",
+            "The requested address is not in canonical form.",
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(code) {
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-varco-reason"), v);
+    }
+    r
+}
+
+fn unauthenticated(login: &str, redirect_mode: bool, reason: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = if redirect_mode {
+        StatusCode::FOUND
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    if let Ok(v) = HeaderValue::from_str(login) {
+        if redirect_mode {
+            r.headers_mut().insert(header::LOCATION, v.clone());
+        }
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-varco-login"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(reason) {
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-varco-reason"), v);
+    }
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+fn denied(code: &str, it: &str, en: &str) -> Response<Body> {
+    let mut r = html(
+        StatusCode::FORBIDDEN,
+        pages::simple("Accesso non consentito", "Access not allowed", it, en),
+    );
+    if let Ok(v) = HeaderValue::from_str(code) {
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-varco-reason"), v);
+    }
+    r
+}
+
+/// `GET /.well-known/jwks.json`.
+pub fn jwks(state: &State) -> Response<Body> {
+    let now = unix((state.clock)());
+    let body = state.config.access.keys.jwks(now).to_string();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    set(&mut r, header::CONTENT_TYPE, "application/jwk-set+json");
+    // Short: a published key must reach verifiers before it signs.
+    set(&mut r, header::CACHE_CONTROL, "public, max-age=300");
+    r
+}

@@ -1,0 +1,202 @@
+//! `GET /saml/login`: starts a SAML login toward an IdP the metadata lists, storing the
+//! pending request and binding it to this browser with the login cookie.
+//!
+//! May import: `state`, `config`, `features`, the leaf.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::config::Binding;
+use crate::features::registry::federation_method;
+use crate::features::store::Pending;
+use crate::leaf::http::{Body, cookie, html, internal, set};
+use crate::leaf::pages;
+use crate::leaf::session::random_hex;
+use crate::state::State;
+use crate::state::login::{login_cookie, store_unavailable};
+
+/// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
+pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    let query = req.uri().query().unwrap_or("");
+    let mut idp = None;
+    let mut level = None;
+    let mut return_to = None;
+    for (k, v) in crate::leaf::form::text_pairs(query.as_bytes()) {
+        match k.as_ref() {
+            "idp" => idp = Some(v.into_owned()),
+            "level" => level = Some(v.into_owned()),
+            "return_to" => return_to = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let bad = |code: &'static str, it: &str, en: &str| {
+        tracing::info!(event = "login_refused", code = %code);
+        state
+            .metrics
+            .logins_refused
+            .with_label_values(&[code, ""])
+            .inc();
+        html(
+            StatusCode::BAD_REQUEST,
+            pages::simple("Richiesta non valida", "Invalid request", it, en),
+        )
+    };
+    // An entry past its validUntil is refused here, whether or not the refresher has run.
+    let Some(entry) = idp.and_then(|id| state.registry.get_valid(&id, (state.clock)())) else {
+        return bad(
+            "broker_unknown_idp",
+            "Il gestore di identità indicato non è tra quelli accettati.",
+            "The identity provider named is not one of those accepted.",
+        );
+    };
+    let idp = &entry.descriptor;
+    let level = match level.as_deref() {
+        None | Some("") => state.config.default_level,
+        Some("1") => saml::Level::L1,
+        Some("2") => saml::Level::L2,
+        Some("3") => saml::Level::L3,
+        Some(_) => {
+            return bad(
+                "broker_invalid_level",
+                "Livello SPID non valido.",
+                "Invalid SPID level.",
+            );
+        }
+    };
+    let return_to = return_to.unwrap_or_else(|| "/".into());
+    let allow_http = state.config.public_base_url.starts_with("http://");
+    if state
+        .config
+        .access
+        .return_to(&return_to, allow_http)
+        .is_none()
+    {
+        return bad(
+            "broker_invalid_return_to",
+            "L'indirizzo di ritorno deve essere una pagina di questo sito.",
+            "The return address must be a page of this site or of a protected portal.",
+        );
+    }
+    // The configured binding, or the one the IdP offers when it has only the other.
+    let (binding, destination) = match (
+        state.config.binding,
+        idp.sso_redirect_url.as_ref(),
+        idp.sso_post_url.as_ref(),
+    ) {
+        (Binding::Redirect, Some(url), _) | (Binding::Post, Some(url), None) => {
+            (Binding::Redirect, url)
+        }
+        (Binding::Post, _, Some(url)) | (Binding::Redirect, None, Some(url)) => {
+            (Binding::Post, url)
+        }
+        (_, None, None) => return internal("broker_idp_no_endpoint"),
+    };
+    let Some(id) = random_hex(&state.rng, 20).map(|h| format!("_{h}")) else {
+        return internal("broker_rng");
+    };
+    let browser = cookie(req, login_cookie(state))
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+        .or_else(|| random_hex(&state.rng, 16));
+    let Some(browser) = browser else {
+        return internal("broker_rng");
+    };
+    let now = (state.clock)();
+    let request = match saml::AuthnRequest::new(&state.config.sp, destination, &id, level, now) {
+        Ok(r) => r,
+        Err(e) => return internal(e.code()),
+    };
+    let stored = state
+        .store
+        .put_pending(
+            id.clone(),
+            Pending {
+                idp: idp.entity_id.clone(),
+                level,
+                return_to,
+                issued_at: request.issue_instant(),
+                browser: browser.clone(),
+                request_xml: request.xml().to_owned(),
+            },
+        )
+        .await;
+    if let Err(e) = stored {
+        return store_unavailable(state, e);
+    }
+    let level_label = level.to_string();
+    tracing::info!(
+        event = "login_started",
+        authn_request_id = %id,
+        idp = %idp.entity_id,
+        requested_level = %level_label,
+    );
+    state
+        .metrics
+        .logins_started
+        .with_label_values(&[
+            federation_method(idp.federation).as_str(),
+            &idp.entity_id,
+            &level_label,
+        ])
+        .inc();
+    // RelayState is opaque: the return path stays server side with the pending request.
+    let relay_state = id;
+    let mut response = match binding {
+        Binding::Redirect => match request.redirect_url(&relay_state, &state.config.sp_key) {
+            Ok(url) => {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::FOUND;
+                match HeaderValue::from_str(&url) {
+                    Ok(v) => {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Err(_) => return internal("broker_location"),
+                }
+                r
+            }
+            Err(e) => return internal(e.code()),
+        },
+        Binding::Post => {
+            // The form submits itself with a script: allow that one script by its nonce.
+            let Some(nonce) = random_hex(&state.rng, 16) else {
+                return internal("broker_rng");
+            };
+            match request.post_form(&relay_state, &state.config.sp_key, Some(&nonce)) {
+                Ok(form) => {
+                    let mut r = html(StatusCode::OK, form.html);
+                    let csp = format!(
+                        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; \
+                         frame-ancestors 'none'"
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&csp) {
+                        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                    }
+                    r
+                }
+                Err(e) => return internal(e.code()),
+            }
+        }
+    };
+    set(&mut response, header::CACHE_CONTROL, "no-store");
+    // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
+    // come back on that POST; on plain-http development hosts browsers refuse None without
+    // Secure, and IdP and SP share a site (localhost), so Lax works there.
+    let attrs = if state.config.cookie_secure {
+        "; Secure; SameSite=None"
+    } else {
+        "; SameSite=Lax"
+    };
+    let max_age = state.config.pending_ttl.as_secs();
+    // `__Host-` cookies must have `Path=/`.
+    let value = format!(
+        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
+        login_cookie(state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}

@@ -1,0 +1,396 @@
+//! Reverse-proxy mode: a `[[route]]` with an `upstream` is served by Varco itself. The
+//! session is checked like `/auth` does (same policy, same step-up), then the request is
+//! passed on with its body streamed, the client's identity headers removed and Varco's set,
+//! and the answer streamed back. Upgrades (WebSocket) are tunnelled once the upstream agrees
+//! (101). Upstream failures become plain pages: 502 (unreachable, broken answer) and 504 (no
+//! answer within `proxy.response_timeout_seconds`).
+//!
+//! Upstreams are plain `http://` (same host or private network); TLS toward upstreams is not
+//! offered yet.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use identity::Decision;
+
+use crate::features::access::Route;
+use crate::leaf::clock::unix;
+use crate::leaf::http::{OutBody, Peer, own};
+use crate::leaf::pages;
+use crate::state::State;
+use crate::state::current::{token_for, view};
+use crate::state::views::{spid_level, step_up_url};
+
+/// Headers meaningful only for one connection (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+}
+
+/// A WebSocket upgrade (the only protocol tunnelled: an `h2c` upgrade would hand the client
+/// a raw connection to the upstream past every later check).
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+fn page(state: &State, status: StatusCode, it: &str, en: &str, code: &str) -> Response<OutBody> {
+    state
+        .metrics
+        .proxy_failures
+        .with_label_values(&[code])
+        .inc();
+    tracing::warn!(event = "proxy_failed", code = %code, status = %status.as_str());
+    let title = match status {
+        StatusCode::GATEWAY_TIMEOUT => ("Servizio lento", "Service too slow"),
+        _ => ("Servizio non raggiungibile", "Service unreachable"),
+    };
+    own(crate::leaf::http::html(
+        status,
+        pages::simple(title.0, title.1, it, en),
+    ))
+}
+
+fn redirect(location: &str) -> Response<OutBody> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    own(r)
+}
+
+/// Serves `req` for `route`, whose `upstream` is set.
+pub async fn forward(
+    state: &State,
+    route: &Route,
+    mut req: Request<Incoming>,
+) -> Response<OutBody> {
+    let Some(upstream) = route.upstream.as_ref() else {
+        return page(
+            state,
+            StatusCode::BAD_GATEWAY,
+            "Nessun servizio configurato.",
+            "No service configured.",
+            "proxy_no_upstream",
+        );
+    };
+    if !crate::features::access::canonical_path(req.uri().path()) {
+        tracing::info!(event = "auth_refused", code = "broker_noncanonical_path");
+        state.metrics.decided("broker_noncanonical_path");
+        return own(crate::leaf::http::html(
+            StatusCode::BAD_REQUEST,
+            pages::simple(
+                "Richiesta non valida",
+                "Invalid request",
+                "L'indirizzo richiesto non è in forma canonica.",
+                "The requested address is not in canonical form.",
+            ),
+        ));
+    }
+    let now = unix((state.clock)());
+    let base = &state.config.public_base_url;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let return_to = || {
+        let scheme = if base.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        let absolute = format!("{scheme}://{host}{path_and_query}");
+        let allow_http = scheme == "http";
+        let ok = state
+            .config
+            .access
+            .return_to(&absolute, allow_http)
+            .is_some();
+        crate::leaf::form::encode(if ok { &absolute } else { "/" })
+    };
+    let decided = |outcome: &str| state.metrics.decided(outcome);
+    let Some(view) = view(state, &req, now).await else {
+        decided("no_session");
+        let level = spid_level(route.policy.min_loa);
+        return redirect(&format!(
+            "{base}/login?level={level}&return_to={}",
+            return_to()
+        ));
+    };
+    let decision = route.policy.decide(&view.session.principal);
+    if decision == Decision::Allow
+        && !crate::features::switchoff::session_may_open(
+            &state.config.switchoff,
+            &view.session,
+            route,
+            now,
+        )
+    {
+        decided(crate::features::switchoff::NOT_ALLOWED);
+        tracing::info!(event = "auth_denied", code = %crate::features::switchoff::NOT_ALLOWED, sid = %view.session.sid);
+        return own(crate::leaf::http::html(
+            StatusCode::FORBIDDEN,
+            pages::simple(
+                "Accesso non consentito",
+                "Access not allowed",
+                "Le credenziali del portale non sono più valide per questo servizio. Esci e accedi con SPID, CIE o CNS.",
+                "The portal's own credentials are no longer valid for this service. Sign out and sign in with SPID, CIE or CNS.",
+            ),
+        ));
+    }
+    decided(match decision {
+        Decision::Allow => "allow",
+        Decision::StepUp(_) => "step_up",
+        d => d.code(),
+    });
+    match decision {
+        Decision::Allow => {}
+        Decision::StepUp(loa) => {
+            return redirect(&step_up_url(base, &view.session, loa, &return_to()));
+        }
+        d @ (Decision::MethodNotAllowed | Decision::ProfileNotAllowed) => {
+            tracing::info!(event = "auth_denied", code = %d.code(), sid = %view.session.sid);
+            return own(crate::leaf::http::html(
+                StatusCode::FORBIDDEN,
+                pages::simple(
+                    "Accesso non consentito",
+                    "Access not allowed",
+                    "Il tipo di identità usato non è ammesso per questo servizio.",
+                    "The kind of identity used is not accepted for this service.",
+                ),
+            ));
+        }
+    }
+
+    // The request as the upstream will see it.
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let upgrade_headers = upgrade.then(|| {
+        (
+            parts.headers.get(header::UPGRADE).cloned(),
+            HeaderValue::from_static("upgrade"),
+        )
+    });
+    strip_hop_by_hop(&mut parts.headers);
+    let access = &state.config.access;
+    // Nothing identity-like from the client reaches the upstream: every configured header,
+    // the token header, and any X-Varco-* at all, in any spelling a CGI-style upstream would
+    // fold into the same variable (`X_Varco_Sub` is `HTTP_X_VARCO_SUB` too).
+    let folded = |n: &str| n.replace('_', "-");
+    let identity_like = |n: &HeaderName| {
+        let f = folded(n.as_str());
+        f.starts_with("x-varco-")
+            || access.headers.iter().any(|(h, _)| h.as_str() == f)
+            || access
+                .token_header
+                .as_ref()
+                .is_some_and(|h| h.as_str() == f)
+    };
+    let client_names: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|n| identity_like(n))
+        .cloned()
+        .collect();
+    for n in client_names {
+        parts.headers.remove(n);
+    }
+    // Varco's own cookies are its business: an upstream that saw the session cookie could
+    // replay it against Varco for other routes and audiences.
+    let cookies: Vec<String> = parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !name.is_empty()
+                && name != state.config.cookie_name
+                && name != crate::state::login::login_cookie(state)
+        })
+        .map(str::to_owned)
+        .collect();
+    parts.headers.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            parts.headers.insert(header::COOKIE, v);
+        }
+    }
+    for (name, value) in view.headers() {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    if let Some(name) = &access.token_header {
+        match token_for(state, &view, &route.audience, now) {
+            Some(v) => {
+                parts.headers.insert(name.clone(), v);
+            }
+            None => return own(crate::leaf::http::internal("broker_token")),
+        }
+    }
+    // Client-address headers: believed (and extended) only from a trusted proxy in front of
+    // Varco; from anyone else, replaced by the peer's address, so upstream logs record who
+    // really connected.
+    let peer = parts.extensions.get::<Peer>().map(|p| p.0.ip());
+    let trusted = peer.is_some_and(|ip| access.trusts(ip));
+    if !trusted {
+        for name in [
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+        ] {
+            parts.headers.remove(name);
+        }
+    }
+    if let Some(ip) = peer {
+        let xff = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) if trusted => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            parts.headers.insert("x-forwarded-for", v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        parts.headers.insert("x-forwarded-host", v);
+    }
+    let proto = if base.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    parts
+        .headers
+        .insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    // The upstream's logs can name the same request as Varco's (a client's own value was
+    // already ignored unless it came from a trusted proxy: this is the id Varco uses).
+    if let Some(v) =
+        crate::leaf::logging::request_id().and_then(|id| HeaderValue::from_str(&id).ok())
+    {
+        parts.headers.insert("x-request-id", v);
+    }
+    if let Some((Some(protocol), connection)) = upgrade_headers {
+        parts.headers.insert(header::UPGRADE, protocol);
+        parts.headers.insert(header::CONNECTION, connection);
+    }
+    parts.uri = match Uri::try_from(format!("{upstream}{path_and_query}")) {
+        Ok(u) => u,
+        Err(_) => {
+            return page(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "Indirizzo del servizio non valido.",
+                "Invalid service address.",
+                "proxy_bad_uri",
+            );
+        }
+    };
+    parts.extensions = Default::default();
+    let upstream_req = Request::from_parts(parts, body);
+
+    let sent = tokio::time::timeout(
+        state.upstreams.response_timeout,
+        state.upstreams.client.request(upstream_req),
+    )
+    .await;
+    let mut resp = match sent {
+        Err(_) => {
+            return page(
+                state,
+                StatusCode::GATEWAY_TIMEOUT,
+                "Il servizio non ha risposto in tempo. Riprova più tardi.",
+                "The service did not answer in time. Please try again later.",
+                "proxy_timeout",
+            );
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(event = "proxy_upstream_error", error = %e);
+            return page(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "Il servizio non è raggiungibile. Riprova più tardi.",
+                "The service cannot be reached. Please try again later.",
+                "proxy_unreachable",
+            );
+        }
+        Ok(Ok(r)) => r,
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            // The tunnel ends with the session: a WebSocket does not outlive `exp`.
+            let lifetime = Duration::from_secs(view.session.exp.saturating_sub(now));
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    let _ = tokio::time::timeout(
+                        lifetime,
+                        tokio::io::copy_bidirectional(&mut client, &mut upstream),
+                    )
+                    .await;
+                }
+            });
+        }
+        // 101 keeps its Upgrade/Connection headers: they are the answer to the client.
+        return resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed());
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed())
+}

@@ -1,0 +1,308 @@
+//! SAML Single Logout (SAML profiles §4.4, SPID): the SP-initiated LogoutRequest sent by
+//! `/logout`, and `/saml/slo`, which receives the IdP's LogoutResponse to it, or an
+//! IdP-initiated LogoutRequest (answered with our signed LogoutResponse).
+//!
+//! Invariants, stated as absences:
+//! - no session outlives the click on "logout": it is revoked locally before any message is
+//!   sent, so a lost, refused or never-answered LogoutRequest still leaves it dead here;
+//! - no session is ended by an IdP LogoutRequest that did not verify with that IdP's metadata
+//!   keys (forged logout is denial of service), nor by one already honoured (replay);
+//! - no LogoutResponse is accepted twice or without our pending request (one-time, expiring
+//!   like pending logins);
+//! - no redirect leaves the site after logout except to a `return_to` allowed by
+//!   configuration, checked when `/logout` was called.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Method, Request, Response, StatusCode};
+use saml::{BINDING_POST, BINDING_REDIRECT, IncomingSlo, LogoutError, SloKind};
+
+use crate::leaf::http::{Body, html, set};
+use crate::leaf::pages;
+use crate::leaf::session::random_hex;
+use crate::state::State;
+use crate::state::logout::{idp_endpoint, send, signed_out, slo_url};
+
+/// Largest accepted `/saml/slo` form body.
+const MAX_BODY: usize = 256 * 1024;
+/// How long a client may take to send it.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How old an IdP-initiated LogoutRequest may be (by its `IssueInstant`, plus the clock
+/// skew) and still be honoured.
+pub const IDP_REQUEST_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// `GET /saml/slo` (HTTP-Redirect) and `POST /saml/slo` (HTTP-POST).
+pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let decoded = if req.method() == Method::GET {
+        IncomingSlo::from_redirect(req.uri().query().unwrap_or(""))
+    } else {
+        let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+        match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+            Ok(Ok(b)) => IncomingSlo::from_post(&b.to_bytes()),
+            Ok(Err(_)) => {
+                return refused(
+                    state,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "broker_body_too_large",
+                    "",
+                );
+            }
+            Err(_) => {
+                return refused(
+                    state,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "broker_body_timeout",
+                    "",
+                );
+            }
+        }
+    };
+    let msg = match decoded {
+        Ok(m) => m,
+        Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    };
+    match msg.kind() {
+        SloKind::Response => logout_response(state, &msg).await,
+        SloKind::Request => logout_request(state, &msg).await,
+    }
+}
+
+/// The IdP's answer to our LogoutRequest.
+async fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
+    // RelayState (our request ID) first, else the untrusted InResponseTo: a lookup key only;
+    // validation requires the signed InResponseTo to equal the pending request's ID.
+    let mut found = None;
+    for key in [
+        msg.relay_state().map(str::to_owned),
+        msg.in_response_to_hint(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match state.store.get_pending_logout(&key).await {
+            Ok(Some(p)) => {
+                found = Some((key, p));
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return store_unavailable(state, e),
+        }
+    }
+    let Some((id, pending)) = found else {
+        return refused(
+            state,
+            StatusCode::BAD_REQUEST,
+            "broker_unknown_logout",
+            "no pending logout request matches (expired, or already answered)",
+        );
+    };
+    let now = (state.clock)();
+    let Some(entry) = state.registry.get_valid(&pending.idp, now) else {
+        return refused(
+            state,
+            StatusCode::BAD_REQUEST,
+            "broker_unknown_idp",
+            "the IdP of the logout request is no longer trusted",
+        );
+    };
+    let destination = slo_url(state);
+    let expected = saml::ExpectedLogoutResponse {
+        request_id: &id,
+        request_issue_instant: pending.issued_at,
+        destination: &destination,
+        idp_entity_id: &pending.idp,
+    };
+    let outcome = saml::validate_logout_response(
+        msg,
+        &expected,
+        &entry.descriptor,
+        now,
+        state.config.clock_skew,
+    );
+    if let Err(e) = &outcome {
+        if !matches!(e, LogoutError::Status { .. }) {
+            return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string());
+        }
+    }
+    // One winner per pending logout, even under concurrent submits.
+    let taken = match state.store.take_pending_logout(&id).await {
+        Ok(t) => t,
+        Err(e) => return store_unavailable(state, e),
+    };
+    if taken.is_none() {
+        return refused(
+            state,
+            StatusCode::BAD_REQUEST,
+            "broker_unknown_logout",
+            "logout request already answered",
+        );
+    }
+    match outcome {
+        Ok(r) => {
+            tracing::info!(event = "slo_completed", initiator = %"sp", logout_request_id = %id, response_id = %r.id);
+            state.metrics.slo_completed.with_label_values(&["sp"]).inc();
+            signed_out(
+                pending.return_to.as_deref(),
+                "La sessione è terminata, anche presso il gestore di identità.",
+                "The session has ended, at the identity provider too.",
+            )
+        }
+        Err(e) => {
+            // The local session is already gone; the IdP's may not be.
+            tracing::info!(event = "slo_partial", logout_request_id = %id, code = %e.code(), detail = %e.to_string());
+            state
+                .metrics
+                .slo_refused
+                .with_label_values(&[e.code()])
+                .inc();
+            signed_out(
+                None,
+                "La sessione su questo sito è terminata, ma il gestore di identità non ha \
+                 confermato l'uscita: chiudi il browser per completarla.",
+                "The session on this site has ended, but the identity provider did not confirm \
+                 the sign-out: close the browser to complete it.",
+            )
+        }
+    }
+}
+
+/// An IdP-initiated LogoutRequest: verify, end every matching session, answer signed.
+async fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
+    let now = (state.clock)();
+    // The Issuer picks the keys (untrusted lookup key); validation checks it again.
+    let Some(entry) = msg
+        .issuer_hint()
+        .and_then(|issuer| state.registry.get_valid(&issuer, now))
+    else {
+        return refused(
+            state,
+            StatusCode::BAD_REQUEST,
+            "broker_unknown_idp",
+            "the LogoutRequest's Issuer is not a trusted IdP",
+        );
+    };
+    let idp = &entry.descriptor;
+    let valid = match saml::validate_logout_request(
+        msg,
+        &slo_url(state),
+        idp,
+        now,
+        state.config.clock_skew,
+        IDP_REQUEST_MAX_AGE,
+    ) {
+        Ok(v) => v,
+        Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    };
+    let remember = valid
+        .remember_until
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO);
+    let first = match state
+        .store
+        .consume_logout_request(&format!("{}\u{0}{}", valid.issuer, valid.id), remember)
+        .await
+    {
+        Ok(first) => first,
+        Err(e) => return store_unavailable(state, e),
+    };
+    if !first {
+        return refused(
+            state,
+            StatusCode::BAD_REQUEST,
+            "broker_replay",
+            "LogoutRequest already honoured",
+        );
+    }
+    let mut ended = 0u64;
+    for index in &valid.session_indexes {
+        let sid = match state
+            .store
+            .session_for_logout(&valid.issuer, &valid.name_id, index)
+            .await
+        {
+            Ok(sid) => sid,
+            Err(e) => return store_unavailable(state, e),
+        };
+        if let Some(sid) = sid {
+            state
+                .store
+                .revoke_session(&sid, state.config.session_ttl)
+                .await;
+            tracing::info!(event = "logout", sid = %sid, idp = %valid.issuer);
+            ended += 1;
+        }
+    }
+    state.metrics.logouts.inc_by(ended);
+    state
+        .metrics
+        .slo_completed
+        .with_label_values(&["idp"])
+        .inc();
+    let sessions = ended.to_string();
+    tracing::info!(event = "slo_completed", initiator = %"idp", idp = %valid.issuer, logout_request_id = %valid.id, sessions = %sessions);
+
+    // Answer by the binding the request came with, when the IdP publishes it.
+    let first = if msg.is_redirect() {
+        BINDING_REDIRECT
+    } else {
+        BINDING_POST
+    };
+    let Some(ep) = idp_endpoint(idp, first) else {
+        return signed_out(None, "La sessione è terminata.", "The session has ended.");
+    };
+    let Some(id) = random_hex(&state.rng, 20).map(|h| format!("_{h}")) else {
+        return crate::leaf::http::internal("broker_rng");
+    };
+    let response = match saml::LogoutResponse::new(
+        &state.config.sp,
+        ep.response_url(),
+        &id,
+        &valid.id,
+        (saml::STATUS_SUCCESS, None),
+        now,
+    ) {
+        Ok(r) => r,
+        Err(e) => return crate::leaf::http::internal(e.code()),
+    };
+    let relay_state = msg.relay_state().unwrap_or("");
+    match send(
+        state,
+        ep.binding,
+        || response.redirect_url(relay_state, &state.config.sp_key),
+        |nonce| response.post_form(relay_state, &state.config.sp_key, Some(nonce)),
+    ) {
+        Ok(r) => r,
+        Err(code) => crate::leaf::http::internal(code),
+    }
+}
+
+/// A refused `/saml/slo` message: counted, logged, and a plain 4xx page with the code.
+/// A logout message that could not be handled because the shared store did not answer: 503,
+/// nothing consumed (the IdP or the browser may retry).
+fn store_unavailable(state: &State, e: crate::features::store::StoreError) -> Response<Body> {
+    refused(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        crate::state::login::STORE_UNAVAILABLE,
+        e.code(),
+    )
+}
+
+fn refused(state: &State, status: StatusCode, code: &'static str, detail: &str) -> Response<Body> {
+    state.metrics.slo_refused.with_label_values(&[code]).inc();
+    tracing::info!(event = "slo_refused", code = %code, detail = %detail);
+    let mut r = html(
+        status,
+        pages::simple(
+            "Richiesta di uscita non valida",
+            "Invalid logout message",
+            &format!("Il messaggio di uscita non è stato accettato. Codice: {code}"),
+            &format!("The logout message was not accepted. Code: {code}"),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}

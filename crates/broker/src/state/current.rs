@@ -1,0 +1,119 @@
+//! The current session of a request: opened from its cookie through the view cache
+//! (`state::views`), checked against the store (revoked, idle), and the bearer tokens minted
+//! for it per audience.
+//!
+//! May import: the state, `features`, the leaf.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::Request;
+use hyper::header::HeaderValue;
+use identity::TokenParams;
+
+use crate::leaf::clock::unix;
+use crate::leaf::session::{Purpose, Session};
+use crate::state::State;
+use crate::state::views::{VIEW_KEY, View};
+
+/// The opened session of `req`'s cookie, if valid and not expired at `now`.
+pub(crate) async fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option<Arc<View>> {
+    let cookie = crate::leaf::http::cookie(req, &state.config.cookie_name)?;
+    let key = cookie.get(cookie.len().checked_sub(VIEW_KEY)?..)?;
+    let view = match state.views.cache.get(key) {
+        Some(v) if *v.cookie == *cookie => v,
+        _ => {
+            let session: Session = state.sealer.open(Purpose::Session, cookie)?;
+            let headers = state
+                .config
+                .access
+                .headers
+                .iter()
+                .filter_map(|(name, claim)| {
+                    // UTF-8 names (García) travel as raw bytes; control characters never do.
+                    let v = claim.value(&session.principal)?;
+                    Some((name.clone(), HeaderValue::from_bytes(v.as_bytes()).ok()?))
+                })
+                .collect();
+            let v = Arc::new(View {
+                cookie: cookie.into(),
+                session,
+                headers,
+                tokens: Mutex::new(Vec::new()),
+            });
+            state.views.cache.insert(key.into(), v.clone());
+            v
+        }
+    };
+    live(state, &view.session, now).await.then_some(view)
+}
+
+/// Whether `session` may still be used at `now`: before its absolute expiry, not logged out,
+/// and not idle for longer than the idle timeout. Marks the activity.
+pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
+    if session.exp <= now {
+        return false;
+    }
+    let previous = match state.store.check_session(&session.sid, now).await {
+        crate::features::store::Activity::Revoked => return false,
+        crate::features::store::Activity::Seen(previous) => previous,
+    };
+    match (state.config.idle_timeout, previous) {
+        (Some(idle), Some(last)) if now.saturating_sub(last) > idle.as_secs() => {
+            // Idle too long: this session is over for good, whatever comes next.
+            let remaining = Duration::from_secs(session.exp.saturating_sub(now));
+            state.store.revoke_session(&session.sid, remaining).await;
+            false
+        }
+        _ => true,
+    }
+}
+
+/// The `Bearer` header value for `view`'s session and `audience`: cached, or minted now.
+pub(crate) fn token_for(
+    state: &State,
+    view: &View,
+    audience: &str,
+    now: u64,
+) -> Option<HeaderValue> {
+    let access = &state.config.access;
+    let mut tokens = view
+        .tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, value, minted)) = tokens.iter().find(|(a, _, _)| **a == *audience) {
+        // Reissue once half the lifetime is gone, so a downstream never gets a token
+        // about to expire.
+        if now.saturating_sub(*minted) < access.token_ttl / 2 {
+            return Some(value.clone());
+        }
+    }
+    let session = &view.session;
+    let params = TokenParams {
+        issuer: &access.issuer,
+        audience,
+        // Never beyond the session itself.
+        ttl: access.token_ttl.min(session.exp.saturating_sub(now)),
+    };
+    let token = match access
+        .keys
+        .sign(&session.principal, &params, now, &state.rng)
+    {
+        Ok(t) => {
+            state.metrics.tokens_minted.inc();
+            t
+        }
+        Err(e) => {
+            tracing::warn!(event = "token_mint_failed", code = %e.code());
+            return None;
+        }
+    };
+    let value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    tokens.retain(|(a, _, _)| **a != *audience);
+    tokens.push((audience.into(), value.clone(), now));
+    Some(value)
+}
+pub(crate) async fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
+    let now = unix((state.clock)());
+    view(state, req, now).await.map(|v| v.session.clone())
+}

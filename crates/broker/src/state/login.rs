@@ -1,0 +1,146 @@
+//! What every login route (SAML ACS, CNS, legacy) shares: the login-binding cookie, the
+//! session cookie (set and cleared), the audit append that must precede any
+//! session cookie, and the "try again later" answers.
+//!
+//! May import: the state, `features`, the leaf.
+
+use hyper::header;
+use hyper::{Response, StatusCode};
+
+use crate::features::audit;
+use crate::leaf::http::{Body, html, session_cookie, set};
+use crate::leaf::pages;
+use crate::state::State;
+
+/// The cookie binding a login to the browser that started it. Over https it carries the
+/// `__Host-` prefix, so no sibling domain or plain-http page can plant one (login CSRF by
+/// cookie tossing); plain-http development hosts cannot use the prefix.
+pub(crate) fn login_cookie(state: &State) -> &'static str {
+    if state.config.cookie_secure {
+        "__Host-varco_login"
+    } else {
+        "varco_login"
+    }
+}
+
+/// Adds the session cookie carrying `sealed` (the whole session lifetime) to `r`.
+pub(crate) fn set_session_cookie(state: &State, r: &mut Response<Body>, sealed: &str) {
+    let c = &state.config;
+    session_cookie(
+        r,
+        &c.cookie_name,
+        c.cookie_secure,
+        sealed,
+        c.session_ttl.as_secs(),
+    );
+}
+
+/// Clears the session cookie in `r` (logout).
+pub(crate) fn clear_session_cookie(state: &State, r: &mut Response<Body>) {
+    session_cookie(
+        r,
+        &state.config.cookie_name,
+        state.config.cookie_secure,
+        "",
+        0,
+    );
+}
+
+/// Appends one audit record, timing it and counting failures (`/metrics`).
+pub(crate) async fn timed_append(
+    state: &State,
+    now: std::time::SystemTime,
+    record: Vec<u8>,
+) -> Result<(), audit::AuditError> {
+    let started = std::time::Instant::now();
+    let result = state.audit.append(now, record).await;
+    state
+        .metrics
+        .audit_duration
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(durable) => {
+            if let Some(d) = durable {
+                state.metrics.audit_batch.observe(d.batch as f64);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            state
+                .metrics
+                .audit_failures
+                .with_label_values(&[e.code()])
+                .inc();
+            Err(e)
+        }
+    }
+}
+
+/// The stable code of a login refused because the store could not answer.
+pub const STORE_UNAVAILABLE: &str = "broker_store_unavailable";
+
+/// 503 for `/saml/login` when the pending request could not be stored.
+pub(crate) fn store_unavailable(
+    state: &State,
+    e: crate::features::store::StoreError,
+) -> Response<Body> {
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[STORE_UNAVAILABLE, ""])
+        .inc();
+    tracing::info!(event = "login_refused", code = %STORE_UNAVAILABLE, detail = %e.code());
+    unavailable_page(STORE_UNAVAILABLE, None)
+}
+
+/// The plain IT/EN "try again later" page with the stable code.
+pub(crate) fn unavailable_page(code: &str, correlation: Option<&str>) -> Response<Body> {
+    let reference = correlation
+        .map(|c| format!(" (rif. {c})"))
+        .unwrap_or_default();
+    let reference_en = correlation
+        .map(|c| format!(" (ref. {c})"))
+        .unwrap_or_default();
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio temporaneamente non disponibile",
+            "Service temporarily unavailable",
+            &format!(
+                "L'accesso non è possibile in questo momento; riprova tra qualche minuto. Codice: {code}{reference}"
+            ),
+            &format!(
+                "Sign-in is not possible right now; please try again in a few minutes. Code: {code}{reference_en}"
+            ),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// 503 when the audit record of a completed login could not be made durable.
+pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response<Body> {
+    state
+        .metrics
+        .logins_refused
+        .with_label_values(&[e.code(), ""])
+        .inc();
+    tracing::info!(event = "login_refused", code = %e.code());
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio temporaneamente non disponibile",
+            "Service temporarily unavailable",
+            &format!(
+                "Non è stato possibile registrare l'accesso; riprova più tardi. Codice: {}",
+                e.code()
+            ),
+            &format!(
+                "The sign-in could not be recorded; please try again later. Code: {}",
+                e.code()
+            ),
+        ),
+    );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}

@@ -1,0 +1,128 @@
+//! The state in force: the validated configuration and everything built from it or kept
+//! across reloads (store, sealer, metadata registry and refresher, metrics, audit sink, the
+//! legacy throttle, the session-view cache, the upstream client). Also what more than one
+//! route needs: the session views (`views`), the ending of a login (`login`), the ending of a
+//! session and Single Logout toward an IdP (`logout`), and the holder swapped on reload
+//! (`live`).
+//!
+//! May import: `config`, `features`, the leaf. Never `routes`, `server` or `cli`.
+
+use std::sync::Arc;
+
+use ring::rand::SystemRandom;
+
+use crate::config::Config;
+use crate::features::audit;
+use crate::features::store::Store;
+use crate::leaf::clock::Clock;
+use crate::leaf::session::Sealer;
+
+pub mod current;
+pub mod live;
+pub mod login;
+pub mod logout;
+pub mod views;
+
+/// Everything a request handler needs; shared by all connections.
+pub struct State {
+    /// Validated configuration (shared: several states may serve one configuration).
+    pub config: Arc<Config>,
+    /// Pending requests and consumed assertions (kept across reloads).
+    pub store: Arc<Store>,
+    /// Session cookie sealer (kept across reloads: the session key is restart-only).
+    pub sealer: Arc<Sealer>,
+    /// Randomness for IDs and nonces.
+    pub rng: SystemRandom,
+    /// The clock.
+    pub clock: Clock,
+    /// Opened sessions with their identity headers and tokens (forward-auth path); built
+    /// from the configuration, so a reload starts an empty one.
+    pub views: views::SessionViews,
+    /// The HTTP client toward upstreams (reverse-proxy routes).
+    pub upstreams: crate::leaf::http::Upstreams,
+    /// Trusted IdPs from metadata, swapped by the refresher; read without a lock.
+    pub registry: Arc<metadata::Registry>,
+    /// The metadata refresher (its per-source statistics feed `/metrics`).
+    pub refresher: Arc<crate::features::registry::Refresher>,
+    /// Counters and histograms (`/metrics`), kept across reloads.
+    pub metrics: Arc<crate::features::metrics::Metrics>,
+    /// The login audit trail: written before any session cookie is sent.
+    pub audit: Arc<audit::Sink>,
+    /// Failure counters and verification permits of the legacy login (`[legacy]`).
+    pub legacy: Option<Arc<crate::features::legacy::Throttle>>,
+}
+
+impl State {
+    /// The state for `config` with a given store, metadata refresher, audit sink and clock.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        refresher: Arc<crate::features::registry::Refresher>,
+        audit: audit::Sink,
+        clock: Clock,
+    ) -> Option<State> {
+        let registry = refresher.registry().clone();
+        let sealer = Sealer::new(&config.session_key)?;
+        let views = views::SessionViews::new(100_000, config.session_ttl);
+        let upstreams = crate::leaf::http::Upstreams::new(
+            config.access.connect_timeout,
+            config.access.response_timeout,
+        );
+        let metrics = crate::features::metrics::Metrics::new();
+        store.bind_metrics(&metrics);
+        Some(State {
+            store: Arc::new(store),
+            sealer: Arc::new(sealer),
+            rng: SystemRandom::new(),
+            clock,
+            views,
+            upstreams,
+            registry,
+            refresher,
+            metrics: Arc::new(metrics),
+            audit: Arc::new(audit),
+            legacy: config
+                .legacy
+                .as_ref()
+                .map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            config,
+        })
+    }
+
+    /// The state for a reloaded `config`, sharing everything that must outlive a reload
+    /// (store, sealer, metadata, metrics, audit) with `self`. What is derived from the
+    /// configuration starts anew: the session-view cache (identity headers and tokens per
+    /// audience) and the upstream client (its timeouts). See [`crate::state::live`].
+    pub fn reconfigured(&self, config: Arc<Config>) -> State {
+        State {
+            views: views::SessionViews::new(100_000, config.session_ttl),
+            upstreams: crate::leaf::http::Upstreams::new(
+                config.access.connect_timeout,
+                config.access.response_timeout,
+            ),
+            store: self.store.clone(),
+            sealer: self.sealer.clone(),
+            rng: SystemRandom::new(),
+            clock: self.clock,
+            registry: self.registry.clone(),
+            refresher: self.refresher.clone(),
+            metrics: self.metrics.clone(),
+            audit: self.audit.clone(),
+            // The legacy failure counts survive a reload (a reload must not hand a password
+            // guesser fresh attempts); a new throttle only when its own settings changed.
+            legacy: match (
+                &self.legacy,
+                self.config.legacy.as_ref(),
+                config.legacy.as_ref(),
+            ) {
+                (Some(t), Some(old), Some(new))
+                    if old.throttle_settings() == new.throttle_settings() =>
+                {
+                    Some(t.clone())
+                }
+                (_, _, new) => new.map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            },
+            config,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Opened sessions as the forward-auth path and the reverse proxy see them: the cache of
+//! opened cookies with their identity headers and tokens, and the step-up address.
+//!
+//! May import: `features`, the leaf (not the state itself: the state holds this cache).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::header::{HeaderName, HeaderValue};
+use identity::Loa;
+
+use crate::leaf::session::Session;
+
+/// Opened sessions, so the forward-auth path neither decrypts nor parses a cookie it has
+/// already seen, with the identity header values built once and the bearer tokens minted
+/// for the session.
+///
+/// Keyed by the cookie's last 32 characters (they cover the AEAD tag); a hit counts only if
+/// the whole cookie is equal to the one that was opened, so the cache never accepts a cookie
+/// the sealer did not. Entries live at most `session.ttl_seconds`; the session's own expiry
+/// is checked on every use.
+pub struct SessionViews {
+    pub(crate) cache: moka::sync::Cache<Box<str>, Arc<View>>,
+}
+
+/// One opened session, ready for forward-auth answers.
+pub struct View {
+    pub(crate) cookie: Box<str>,
+    /// The session.
+    pub session: Session,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    /// `(audience, "Bearer <jwt>", minted at)`, reissued once half the lifetime is gone.
+    pub(crate) tokens: Mutex<Vec<(Box<str>, HeaderValue, u64)>>,
+}
+
+pub(crate) const VIEW_KEY: usize = 32;
+
+impl View {
+    /// The identity headers (all but the token), built once for this session.
+    pub(crate) fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+}
+
+impl SessionViews {
+    /// A cache bounded to `capacity` sessions, none kept longer than `ttl`.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        SessionViews {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+}
+
+/// Where a session whose level is too low logs in again: the same SAML IdP at the level the
+/// route needs, or, for a legacy session (whose credential cannot go higher), the choice page.
+pub(crate) fn step_up_url(base: &str, session: &Session, loa: Loa, return_to: &str) -> String {
+    if session.principal.auth.method == identity::Method::Legacy {
+        return format!(
+            "{base}/login?level={}&return_to={return_to}",
+            spid_level(loa)
+        );
+    }
+    format!(
+        "{base}/saml/login?idp={}&level={}&return_to={return_to}",
+        crate::leaf::form::encode(&session.idp),
+        spid_level(loa),
+    )
+}
+
+pub(crate) fn spid_level(loa: Loa) -> u8 {
+    match loa {
+        Loa::Low => 1,
+        Loa::Substantial => 2,
+        Loa::High => 3,
+    }
+}

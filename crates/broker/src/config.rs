@@ -628,10 +628,11 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     let source_sha256 = sha256_hex(&bytes);
     let text =
         String::from_utf8(bytes).map_err(|_| vec![problem("(file)", "not UTF-8 text".into())])?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
     // A required key missing from a table would otherwise be reported by serde at whatever
     // line opened that table, e.g. a missing `[sp]` at `[sp.organization]`: name it here.
+    // (A document the untyped reader refuses, such as an integer beyond i64 that a u64 key
+    // still takes, is left to the typed reader below and its own message.)
+    let table: toml::Table = toml::from_str(&text).unwrap_or_default();
     let mut missing = Vec::new();
     for (name, keys) in [
         ("server", &["public_base_url"][..]),
@@ -663,7 +664,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
             )),
         }
     }
-    if !missing.is_empty() {
+    if !missing.is_empty() && !table.is_empty() {
         return Err(missing);
     }
     let mut raw: RawConfig =

@@ -548,6 +548,12 @@ impl Metrics {
     /// Sets [`names::SECONDS_TO_EXPIRY`] from `(kind, name, not_after)` at `now` (Unix
     /// seconds), dropping series of things no longer configured.
     pub fn expiries<'a>(&self, items: impl Iterator<Item = (&'a str, &'a str, i64)>, now: i64) {
+        // Under the scrape lock: a concurrent render never sees the family between reset and
+        // refill.
+        let _one = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.seconds_to_expiry.reset();
         for (kind, name, not_after) in items {
             self.seconds_to_expiry

@@ -392,3 +392,36 @@ fn a_planted_second_session_cookie_is_not_believed() {
     );
     assert_eq!(r.status, 401, "{r:?}");
 }
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_with_traefik_headers() {
+    // Traefik sends X-Forwarded-Uri/-Host/-Proto; `/tax` is at high, `/` at substantial.
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let traefik = |b: &mut Browser, uri: &str| {
+        b.get_with(
+            &format!("{}/auth?mode=redirect", stack.varco),
+            &[
+                ("X-Forwarded-Uri", uri),
+                ("X-Forwarded-Host", "127.0.0.1"),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Method", "GET"),
+            ],
+        )
+    };
+    assert_eq!(traefik(&mut b, "/account").status, 200);
+    for spelling in [
+        "/Tax",
+        "/TAX/f24",
+        "/tax.json",
+        "/tax%20",
+        "/tax.",
+        "/Tax.Json/f24?x=1",
+    ] {
+        let r = traefik(&mut b, spelling);
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("step_up"), "{spelling}");
+        assert!(r.header("x-varco-loa").is_none(), "{spelling}");
+    }
+}

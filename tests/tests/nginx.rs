@@ -197,3 +197,51 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     let r = b.get(&format!("{}/pratiche/123", site.base));
     assert_eq!(r.status, 302, "{r:?}");
 }
+
+/// Logs `b` in at level 2 (the `/` route's level, below `/riservato`'s).
+fn level_two(site: &Site, b: &mut Browser) {
+    let answer = idp_answer_from(
+        b,
+        &site.stack.login_url(2, "/"),
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let acs = post_to_acs(b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+}
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_through_nginx() {
+    // Each of these got 200 with `X-Varco-Loa: substantial` from the `/` route, and a
+    // case-insensitive upstream served the protected page.
+    let site = site();
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    let ok = b.get(&format!("{}/pratiche", site.base));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for spelling in [
+        "/Riservato",
+        "/RISERVATO/doc",
+        "/riservato.json",
+        "/riservato%20",
+        "/riservato.",
+        "/Riservato.JSON?x=1",
+    ] {
+        let r = b.get(&format!("{}{spelling}", site.base));
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        let location = r.header("location").unwrap();
+        assert!(location.contains("level=3"), "{spelling}: {location}");
+        assert!(
+            header_values(&r.body, "X-Varco-Loa").is_empty(),
+            "{spelling}"
+        );
+    }
+    // Spellings a server could resolve to another path are refused outright.
+    for spelling in ["/riservato%00.json", "/%52iservato"] {
+        let r = b.get(&format!("{}{spelling}", site.base));
+        assert!(r.status >= 400, "{spelling}: {r:?}");
+        assert!(
+            header_values(&r.body, "X-Varco-Sub").is_empty(),
+            "{spelling}"
+        );
+    }
+}

@@ -359,3 +359,31 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     assert!(exit.success(), "{exit}");
     assert!(p.log().contains("\"event\":\"draining\""), "{}", p.log());
 }
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_in_proxy_mode() {
+    let portal = start_portal();
+    let stack = Stack::start_with(&format!(
+        "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\nupstream = \"http://127.0.0.1:{portal}\"\n\
+         [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\nupstream = \"http://127.0.0.1:{portal}\"\n"
+    ));
+    let mut b = logged_in(&stack);
+    let ok = b.get(&format!("{}/pratiche", stack.varco));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for spelling in [
+        "/Riservato",
+        "/RISERVATO/doc",
+        "/riservato.json",
+        "/riservato%20",
+        "/riservato.",
+    ] {
+        let r = b.get(&format!("{}{spelling}", stack.varco));
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        let location = r.header("location").unwrap();
+        assert!(location.contains("level=3"), "{spelling}: {location}");
+        assert!(
+            !r.body.contains("GET "),
+            "the portal was not reached: {spelling}"
+        );
+    }
+}

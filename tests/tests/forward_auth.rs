@@ -258,18 +258,58 @@ fn a_route_for_another_method_is_forbidden() {
 }
 
 #[test]
-fn forwarding_headers_from_untrusted_peers_are_ignored() {
-    // Only 10.0.0.0/8 is trusted: from loopback, X-Original-URI cannot pick the route (nor
-    // the return address); the check runs for the request's own host and `/`.
+fn issue18_forwarding_headers_from_an_untrusted_peer_are_refused() {
+    // Only 10.0.0.0/8 is trusted (nginx in a container connecting from elsewhere, say): the
+    // check used to be made silently for `/`, putting `/tax` under `/`'s policy. Now it is a
+    // 403, counted and logged, with or without forwarding headers.
     let stack = stack("\"10.0.0.0/8\"");
     let mut b = Browser::default();
     login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
-    let r = auth(&stack, &mut b, "/tax/f24");
-    assert_eq!(r.status, 200, "the /tax route was not selected: {}", r.body);
-    let anonymous = auth(&stack, &mut Browser::default(), "/tax/f24");
-    let login = anonymous.header("x-varco-login").unwrap();
-    assert!(login.contains("level=2"), "{login}");
-    assert!(!login.contains("tax"), "{login}");
+    let nginx_shaped = auth(&stack, &mut b, "/tax/f24");
+    let traefik_shaped = b.get_with(
+        &format!("{}/auth?mode=redirect", stack.varco),
+        &[
+            ("X-Forwarded-Uri", "/tax/f24"),
+            ("X-Forwarded-Host", "127.0.0.1"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    );
+    let bare = b.get(&format!("{}/auth", stack.varco));
+    for r in [&nginx_shaped, &traefik_shaped, &bare] {
+        assert_eq!(r.status, 403, "{r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("broker_untrusted_proxy"));
+        assert!(r.header("x-varco-sub").is_none() && r.header("x-varco-login").is_none());
+    }
+    let log = stack.varco_log();
+    assert!(
+        log.contains("auth_untrusted_peer") && log.contains("127.0.0.1"),
+        "{log}"
+    );
+    // The metric, read from loopback (allowed by the default `[metrics] allow`).
+    let scrape = b.get(&format!("{}/metrics", stack.varco));
+    assert!(
+        scrape
+            .body
+            .contains("varco_access_decisions_total{outcome=\"broker_untrusted_proxy\"} 3"),
+        "{}",
+        scrape.body
+    );
+}
+
+#[test]
+fn a_trusted_proxy_that_names_no_original_uri_is_refused() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let r = b.get_with(
+        &format!("{}/auth", stack.varco),
+        &[("X-Forwarded-Host", "127.0.0.1")],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.header("x-varco-reason"),
+        Some("broker_missing_original_uri")
+    );
 }
 
 #[test]

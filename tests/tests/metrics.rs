@@ -53,7 +53,8 @@ fn scrape_after_logins_passes_promtool_and_counts() {
     );
     assert_eq!(post_to_acs(&mut b, &answer).status, 303);
     for _ in 0..3 {
-        assert_eq!(b.get(&format!("{}/auth", stack.varco)).status, 200);
+        let r = b.get_with(&format!("{}/auth", stack.varco), &[("X-Original-URI", "/")]);
+        assert_eq!(r.status, 200);
     }
     // A refused login: level 1 asserted for a level-3 request.
     let mut other = Browser::default();
@@ -65,7 +66,7 @@ fn scrape_after_logins_passes_promtool_and_counts() {
     assert_eq!(post_to_acs(&mut other, &answer).status, 400);
     assert_eq!(
         Browser::default()
-            .get(&format!("{}/auth", stack.varco))
+            .get_with(&format!("{}/auth", stack.varco), &[("X-Original-URI", "/")])
             .status,
         401
     );

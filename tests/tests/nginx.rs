@@ -67,13 +67,20 @@ struct Site {
 }
 
 fn site() -> Site {
+    site_with("")
+}
+
+/// [`site`] with `extra` configuration before the routes.
+fn site_with(extra: &str) -> Site {
     let nport = free_port();
     let base = format!("http://127.0.0.1:{nport}");
     let portal = start_portal();
     let stack = Stack::start_public(
         Some(&base),
-        "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
-         [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n",
+        &format!(
+            "{extra}[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
+             [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n"
+        ),
     );
     let vport: u16 = stack.varco.rsplit(':').next().unwrap().parse().unwrap();
     let nginx = start_nginx(nport, vport, portal);
@@ -244,4 +251,19 @@ fn issue18_other_spellings_of_a_protected_path_get_its_route_through_nginx() {
             "{spelling}"
         );
     }
+}
+
+#[test]
+fn issue18_nginx_outside_the_trusted_proxies_gets_refusals_not_the_root_policy() {
+    // nginx connects from 127.0.0.1, but only 10.0.0.0/8 is trusted (the container-network
+    // mistake): every protected request is refused, none is decided for `/`.
+    let site = site_with("[forward_auth]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    for path in ["/pratiche", "/riservato/doc"] {
+        let r = b.get(&format!("{}{path}", site.base));
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+        assert!(header_values(&r.body, "X-Varco-Sub").is_empty(), "{path}");
+    }
+    assert!(site.stack.varco_log().contains("auth_untrusted_peer"));
 }

@@ -149,7 +149,8 @@ fn replica_with(site: &Site, event: &str) -> usize {
 }
 
 fn auth_at(b: &mut Browser, replica: &str) -> u16 {
-    b.get(&format!("{replica}/auth")).status
+    b.get_with(&format!("{replica}/auth"), &[("X-Original-URI", "/")])
+        .status
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! and the per-session token cache.
 //!
 //! The original request (host and URI) is read from `X-Original-URI` / `X-Forwarded-Host` /
-//! `X-Forwarded-Uri` / `X-Forwarded-Proto` only when the peer is a trusted proxy
-//! (`forward_auth.trusted_proxies`); from anyone else those headers are ignored and the route
-//! is chosen for the request's own `Host` and `/`.
+//! `X-Forwarded-Uri` / `X-Forwarded-Proto`, and only when the peer is a trusted proxy
+//! (`forward_auth.trusted_proxies`). Any other peer gets 403 `broker_untrusted_proxy` (a
+//! warning in the log, the outcome in the decisions metric): deciding for `/` instead would
+//! put every stricter route under `/`'s policy after one trust mistake. A trusted proxy that
+//! names no original URI gets 400 `broker_missing_original_uri`, for the same reason.
 //!
 //! Answers:
 //! - 200 with the identity headers and `Authorization: Bearer <jwt>` when the session satisfies
@@ -49,6 +51,9 @@ impl Original<'_> {
     }
 }
 
+/// The code of a `/auth` request from a peer outside `forward_auth.trusted_proxies`.
+const UNTRUSTED: &str = "broker_untrusted_proxy";
+
 fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let own_host = h("host").unwrap_or_default();
@@ -62,18 +67,14 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
         .get::<Peer>()
         .is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if !trusted {
-        return Ok(Original {
-            host: crate::features::access::normalize_host(own_host, default_proto == "https"),
-            uri: "/",
-            proto: default_proto,
-        });
+        return Err(UNTRUSTED);
     }
     // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
     // headers through would let a client add the other one and choose the route checked.
     let uri = match (h("x-original-uri"), h("x-forwarded-uri")) {
         (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
         (Some(u), _) | (None, Some(u)) => u,
-        (None, None) => "/",
+        (None, None) => return Err("broker_missing_original_uri"),
     };
     if !uri.starts_with('/') {
         return Err("broker_noncanonical_path");
@@ -109,6 +110,22 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     });
     let original = match checked {
         Ok(o) => o,
+        Err(UNTRUSTED) => {
+            decided(UNTRUSTED);
+            // The operator's mistake to see: which peer, and that nothing was decided.
+            let peer = req.extensions().get::<Peer>().map(|p| p.0.ip().to_string());
+            tracing::warn!(
+                event = "auth_untrusted_peer",
+                code = UNTRUSTED,
+                peer = peer.as_deref().unwrap_or("unknown"),
+                "a peer outside forward_auth.trusted_proxies asked /auth; refused"
+            );
+            return denied(
+                UNTRUSTED,
+                "La richiesta non proviene da un proxy autorizzato.",
+                "The request does not come from an authorized proxy.",
+            );
+        }
         Err(code) => {
             decided(code);
             return bad_request(code);

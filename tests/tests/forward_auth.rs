@@ -465,3 +465,64 @@ fn issue18_other_spellings_of_a_protected_path_get_its_route_with_traefik_header
         assert!(r.header("x-varco-loa").is_none(), "{spelling}");
     }
 }
+
+#[test]
+fn issue18_host_variants_are_normalized_or_refused_with_traefik_headers() {
+    // A host-specific route at high, the any-host `/` at substantial. Each variant used to
+    // miss the host route and get the any-host one (200 for a level-2 session).
+    let stack = Stack::start_with(
+        "[forward_auth]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         [[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
+         [[route]]\nhost = \"portal.example\"\npath_prefix = \"/\"\nmin_loa = \"high\"\n",
+    );
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let ask = |b: &mut Browser, headers: &[(&str, &str)]| {
+        let mut all = vec![("X-Forwarded-Uri", "/doc"), ("X-Forwarded-Proto", "http")];
+        all.extend_from_slice(headers);
+        b.get_with(&format!("{}/auth", stack.varco), &all)
+    };
+    // Spellings of portal.example: its route, so a step-up.
+    for host in [
+        "portal.example",
+        "PORTAL.example.",
+        "portal.example:80",
+        "portal.example:080",
+    ] {
+        let r = ask(&mut b, &[("X-Forwarded-Host", host)]);
+        assert_eq!(r.status, 401, "{host}: {r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("step_up"), "{host}");
+    }
+    // Another port is another host: unknown, denied.
+    let r = ask(&mut b, &[("X-Forwarded-Host", "portal.example:8443")]);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.header("x-varco-reason"), Some("broker_unknown_host"));
+    // Lists and invalid values: refused.
+    for host in [
+        "portal.example, other",
+        "portal.example:99999",
+        "a b",
+        "x@portal.example",
+    ] {
+        let r = ask(&mut b, &[("X-Forwarded-Host", host)]);
+        assert_eq!(r.status, 400, "{host}: {r:?}");
+        assert_eq!(
+            r.header("x-varco-reason"),
+            Some("broker_bad_host"),
+            "{host}"
+        );
+    }
+    // Two X-Forwarded-Host headers (a client's copy beside the proxy's): refused.
+    let r = ask(
+        &mut b,
+        &[
+            ("X-Forwarded-Host", "127.0.0.1"),
+            ("X-Forwarded-Host", "portal.example"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    // Varco's own host is allowed, so the any-host route still serves it.
+    let own = stack.varco.trim_start_matches("http://").to_owned();
+    let r = ask(&mut b, &[("X-Forwarded-Host", &own)]);
+    assert_eq!(r.status, 200, "{r:?}");
+}

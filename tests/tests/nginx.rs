@@ -67,12 +67,13 @@ struct Site {
 }
 
 fn site() -> Site {
-    site_with("")
+    site_with(&|_| String::new())
 }
 
-/// [`site`] with `extra` configuration before the routes.
-fn site_with(extra: &str) -> Site {
+/// [`site`] with extra configuration (made from nginx's port) before the routes.
+fn site_with(extra: &dyn Fn(u16) -> String) -> Site {
     let nport = free_port();
+    let extra = extra(nport);
     let base = format!("http://127.0.0.1:{nport}");
     let portal = start_portal();
     let stack = Stack::start_public(
@@ -257,7 +258,7 @@ fn issue18_other_spellings_of_a_protected_path_get_its_route_through_nginx() {
 fn issue18_nginx_outside_the_trusted_proxies_gets_refusals_not_the_root_policy() {
     // nginx connects from 127.0.0.1, but only 10.0.0.0/8 is trusted (the container-network
     // mistake): every protected request is refused, none is decided for `/`.
-    let site = site_with("[forward_auth]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+    let site = site_with(&|_| "[forward_auth]\ntrusted_proxies = [\"10.0.0.0/8\"]\n".into());
     let mut b = Browser::default();
     level_two(&site, &mut b);
     for path in ["/pratiche", "/riservato/doc"] {
@@ -266,4 +267,26 @@ fn issue18_nginx_outside_the_trusted_proxies_gets_refusals_not_the_root_policy()
         assert!(header_values(&r.body, "X-Varco-Sub").is_empty(), "{path}");
     }
     assert!(site.stack.varco_log().contains("auth_untrusted_peer"));
+}
+
+#[test]
+fn issue18_a_host_missing_the_host_specific_routes_is_denied_through_nginx() {
+    // The portal's routes name its host; nginx (one server block, as many sites run it)
+    // accepts any Host. Another host, or an odd spelling of this one, used to fall to the
+    // any-host routes; now it is denied unless it normalizes to the named host.
+    let site = site_with(&|nport| {
+        format!(
+            "[[route]]\nhost = \"127.0.0.1:{nport}\"\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n"
+        )
+    });
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    let r = b.get(&format!("{}/riservato/doc", site.base));
+    assert_eq!(r.status, 302, "{r:?}");
+    assert!(r.header("location").unwrap().contains("level=3"), "{r:?}");
+    for host in ["other.example", "portal.example", "127.0.0.2"] {
+        let r = b.get_with(&format!("{}/riservato/doc", site.base), &[("Host", host)]);
+        assert_eq!(r.status, 403, "{host}: {r:?}");
+        assert!(header_values(&r.body, "X-Varco-Sub").is_empty(), "{host}");
+    }
 }

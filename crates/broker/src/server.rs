@@ -116,13 +116,12 @@ async fn route(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let https = state.config.public_base_url.starts_with("https://");
-        let host = crate::features::access::normalize_host(host, https);
-        if let Some(route) = state
-            .config
-            .access
-            .route(&host, path)
-            .filter(|r| r.upstream.is_some())
-        {
+        // An invalid or unknown host selects no proxied route: the request stays with
+        // Varco's own paths (and their 404), never the any-host routes' upstream.
+        let route = crate::features::access::normalize_host(host, https)
+            .and_then(|host| state.config.access.route(&host, path).ok())
+            .filter(|r| r.upstream.is_some());
+        if let Some(route) = route {
             return ("proxy", routes::proxy::forward(state, route, req).await);
         }
     }

@@ -145,6 +145,8 @@ pub(crate) struct RawForwardAuth {
     #[serde(default)]
     allowed_hosts: Vec<String>,
     headers: Option<BTreeMap<String, String>>,
+    #[serde(default = "default_unknown_host")]
+    unknown_host: String,
 }
 
 impl Default for RawForwardAuth {
@@ -153,8 +155,13 @@ impl Default for RawForwardAuth {
             trusted_proxies: default_trusted_proxies(),
             allowed_hosts: Vec::new(),
             headers: None,
+            unknown_host: default_unknown_host(),
         }
     }
+}
+
+fn default_unknown_host() -> String {
+    "deny".into()
 }
 
 /// `[mapping.spid]`, `[mapping.cie]`, `[mapping.eidas]`.
@@ -454,18 +461,64 @@ pub fn canonical_path(path: &str) -> bool {
 }
 
 /// The host as routes name it: lower-case, without a trailing dot, without the scheme's
-/// default port.
-pub fn normalize_host(host: &str, https: bool) -> String {
-    let default_port = if https { ":443" } else { ":80" };
-    let h = host.strip_suffix(default_port).unwrap_or(host);
-    let h = match h.rsplit_once(':') {
-        // host:port (an IPv6 literal without a port ends with `]`).
-        Some((name, port)) if !h.ends_with(']') => {
-            format!("{}:{port}", name.trim_end_matches('.'))
+/// default port (`:443`, `:0443` for https; `:80`, `:080` for http), the port without
+/// leading zeros. `None` for anything else than one `name[:port]` or `[v6][:port]`: a list
+/// (`portal.example, other`: some proxies join repeated headers), spaces, userinfo, an
+/// empty label, a port that is not 1-65535. Routes and allowed hosts go through the same
+/// function, so one spelling per host is compared.
+pub fn normalize_host(host: &str, https: bool) -> Option<String> {
+    if host.is_empty() || host.len() > 261 {
+        return None;
+    }
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        // An IPv6 literal: `[hex:...]` optionally followed by `:port`.
+        let (literal, after) = rest.split_once(']')?;
+        if literal.is_empty()
+            || !literal
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
         }
-        _ => h.trim_end_matches('.').to_owned(),
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{}]", literal.to_ascii_lowercase()), port)
+    } else {
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let labels_ok = !name.is_empty()
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !labels_ok {
+            return None;
+        }
+        (name.to_ascii_lowercase(), port)
     };
-    h.to_ascii_lowercase()
+    let port = match port {
+        None => None,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let n: u16 = p.parse().ok().filter(|&n| n != 0)?;
+            Some(n)
+        }
+    };
+    Some(match port {
+        Some(443) if https => name,
+        Some(80) if !https => name,
+        Some(n) => format!("{name}:{n}"),
+        None => name,
+    })
 }
 
 /// An address or network whose forwarding headers are believed.
@@ -512,6 +565,13 @@ impl Network {
     }
 }
 
+/// No route covers the path.
+pub const NO_ROUTE: &str = "broker_no_route";
+/// The host is none of the allowed hosts while host-specific routes exist.
+pub const UNKNOWN_HOST: &str = "broker_unknown_host";
+/// The host header is not one valid `host[:port]`.
+pub const BAD_HOST: &str = "broker_bad_host";
+
 /// The validated access configuration.
 pub struct Access {
     /// Token signing keys (and the JWKS).
@@ -524,6 +584,10 @@ pub struct Access {
     pub token_ttl: u64,
     /// Routes, most specific first (host before any-host, then longer prefixes).
     pub routes: Vec<Route>,
+    /// Whether a host outside `allowed_hosts` is refused (`forward_auth.unknown_host =
+    /// "deny"`, the default, and at least one route names a host): with host-specific
+    /// routes, a spelling of a host that misses them would otherwise get the any-host ones.
+    pub deny_unknown_hosts: bool,
     /// Peers whose `X-Forwarded-*` / `X-Original-URI` headers are believed.
     pub trusted_proxies: Vec<Network>,
     /// Lower-case `host[:port]` a login may return to (the public host, route hosts, and
@@ -549,7 +613,14 @@ impl Access {
     /// routes, which a normalized spelling can make match together (`/a` and `/a.json` for
     /// `/A.json`), the strictest policy. The work is linear in the path's length times the
     /// number of routes.
-    pub fn route(&self, host: &str, path: &str) -> Option<&Route> {
+    ///
+    /// `host` is normalized ([`normalize_host`]). Errors: `broker_unknown_host` (host-specific
+    /// routes exist, `host` is not an allowed host, and unknown hosts are denied) and
+    /// `broker_no_route`.
+    pub fn route(&self, host: &str, path: &str) -> Result<&Route, &'static str> {
+        if self.deny_unknown_hosts && !self.allowed_hosts.iter().any(|h| h == host) {
+            return Err(UNKNOWN_HOST);
+        }
         let folded = folded_segments(path);
         let mut best: Option<&Route> = None;
         for r in &self.routes {
@@ -569,7 +640,7 @@ impl Access {
                 _ => Some(r),
             };
         }
-        best
+        best.ok_or(NO_ROUTE)
     }
 
     /// The attribute mapping of `method`.
@@ -606,7 +677,8 @@ impl Access {
         if authority.is_empty() || authority.contains('@') {
             return None;
         }
-        let authority = authority.to_ascii_lowercase();
+        let https = s.starts_with("https://");
+        let authority = normalize_host(authority, https)?;
         self.allowed_hosts.contains(&authority).then_some(s)
     }
 }
@@ -790,7 +862,18 @@ pub(crate) fn validate(
                 Some(u.to_owned())
             }
         };
-        let host = r.host.map(|h| h.to_ascii_lowercase());
+        let https = public_base_url.starts_with("https://");
+        let host = match r.host.as_deref().map(|h| (h, normalize_host(h, https))) {
+            None => None,
+            Some((_, Some(h))) => Some(h),
+            Some((h, None)) => {
+                bad(
+                    format!("{at}.host"),
+                    format!("{h:?}: must be one host or host:port"),
+                );
+                None
+            }
+        };
         // `/tax/` and `/tax` protect the same tree: `/tax` itself must not fall to a broader
         // route.
         let path_prefix = if r.path_prefix.len() > 1 {
@@ -805,12 +888,6 @@ pub(crate) fn validate(
                     format!("{s:?}: 1-64 of a-z, 0-9, _ and -"),
                 );
             }
-        }
-        if host
-            .as_deref()
-            .is_some_and(|h| h.is_empty() || h.contains(['/', '@', ' ']))
-        {
-            bad(format!("{at}.host"), "must be host or host:port".into());
         }
         out_routes.push(Route {
             host,
@@ -869,15 +946,32 @@ pub(crate) fn validate(
         }
     }
     let mut allowed_hosts: Vec<String> = Vec::new();
+    let https = public_base_url.starts_with("https://");
     let public_host = public_base_url
         .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_ascii_lowercase())
-        .unwrap_or_default();
-    allowed_hosts.push(public_host);
+        .and_then(|(_, rest)| normalize_host(rest.split('/').next().unwrap_or(""), https));
+    allowed_hosts.extend(public_host);
     allowed_hosts.extend(out_routes.iter().filter_map(|r| r.host.clone()));
-    for h in &forward_auth.allowed_hosts {
-        allowed_hosts.push(h.to_ascii_lowercase());
+    for (i, h) in forward_auth.allowed_hosts.iter().enumerate() {
+        match normalize_host(h, https) {
+            Some(h) => allowed_hosts.push(h),
+            None => bad(
+                format!("forward_auth.allowed_hosts[{i}]"),
+                format!("{h:?}: must be one host or host:port"),
+            ),
+        }
     }
+    let deny_unknown_hosts = match forward_auth.unknown_host.as_str() {
+        "deny" => out_routes.iter().any(|r| r.host.is_some()),
+        "any_host_routes" => false,
+        other => {
+            bad(
+                "forward_auth.unknown_host".into(),
+                format!("{other:?}: expected deny or any_host_routes"),
+            );
+            true
+        }
+    };
     allowed_hosts.sort();
     allowed_hosts.dedup();
 
@@ -931,6 +1025,7 @@ pub(crate) fn validate(
         issuer,
         token_ttl: token.ttl_seconds,
         routes: out_routes,
+        deny_unknown_hosts,
         trusted_proxies,
         allowed_hosts,
         headers,
@@ -1028,28 +1123,62 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized_like_routes() {
+        let n = |h: &str, https: bool| normalize_host(h, https);
+        let some = |s: &str| Some(s.to_owned());
         assert_eq!(
-            normalize_host("Portal.Example.org:443", true),
-            "portal.example.org"
+            n("Portal.Example.org:443", true),
+            some("portal.example.org")
+        );
+        assert_eq!(n("portal.example.org.", true), some("portal.example.org"));
+        assert_eq!(
+            n("portal.example.org.:8443", true),
+            some("portal.example.org:8443")
         );
         assert_eq!(
-            normalize_host("portal.example.org.", true),
-            "portal.example.org"
+            n("portal.example.org:80", false),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org.:8443", true),
-            "portal.example.org:8443"
+            n("portal.example.org:080", false),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org:80", false),
-            "portal.example.org"
+            n("portal.example.org:0443", true),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org:80", true),
-            "portal.example.org:80"
+            n("portal.example.org:80", true),
+            some("portal.example.org:80")
         );
-        assert_eq!(normalize_host("[::1]", false), "[::1]");
-        assert_eq!(normalize_host("[::1]:8080", false), "[::1]:8080");
+        assert_eq!(n("portal.example:08443", true), some("portal.example:8443"));
+        assert_eq!(n("[::1]", false), some("[::1]"));
+        assert_eq!(n("[::1]:8080", false), some("[::1]:8080"));
+        assert_eq!(n("[FE80::1]:443", true), some("[fe80::1]"));
+        assert_eq!(n("127.0.0.1:80", false), some("127.0.0.1"));
+        for bad in [
+            "",
+            "portal.example, other",
+            "portal.example,other",
+            "portal.example other",
+            " portal.example",
+            "portal.example:",
+            "portal.example:0",
+            "portal.example:65536",
+            "portal.example:8443:1",
+            "portal.example:+80",
+            "user@portal.example",
+            "portal..example",
+            ".portal.example",
+            "portal.example..",
+            "portal.example/x",
+            "[::1",
+            "[::1]x",
+            "[]",
+            "[::1]:",
+            "::1",
+        ] {
+            assert_eq!(n(bad, true), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -1115,13 +1244,22 @@ mod tests {
             route(Some("portal.example.org"), "/tax/f24", "high"),
         ]);
         let loa = |h: &str, p: &str| a.route(h, p).unwrap().policy.min_loa;
-        assert_eq!(loa("x.org", "/"), Loa::Low);
-        assert_eq!(loa("x.org", "/tax"), Loa::Substantial);
-        assert_eq!(loa("x.org", "/tax/anything"), Loa::Substantial);
-        assert_eq!(loa("x.org", "/taxes"), Loa::Low, "not a segment boundary");
+        let x = "login.example.org";
+        assert_eq!(loa(x, "/"), Loa::Low);
+        assert_eq!(loa(x, "/tax"), Loa::Substantial);
+        assert_eq!(loa(x, "/tax/anything"), Loa::Substantial);
+        assert_eq!(loa(x, "/taxes"), Loa::Low, "not a segment boundary");
         assert_eq!(loa("portal.example.org", "/tax/f24/x"), Loa::High);
-        assert_eq!(loa("PORTAL.example.org", "/tax/f24"), Loa::High);
-        assert_eq!(loa("other.org", "/tax/f24"), Loa::Substantial);
+        assert_eq!(loa("other.example.org:8443", "/tax/f24"), Loa::Substantial);
+        // Host-specific routes exist: a host nobody named is refused, not given the
+        // any-host routes (`portal.example.org:8443` is not `portal.example.org`).
+        for unknown in ["other.org", "portal.example.org:8443", "portal.example"] {
+            assert_eq!(
+                a.route(unknown, "/tax/f24").err(),
+                Some(UNKNOWN_HOST),
+                "{unknown}"
+            );
+        }
     }
 
     #[test]
@@ -1277,6 +1415,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn unknown_hosts_may_be_let_through_explicitly() {
+        let build = |unknown_host: &str, hosts: Vec<String>| {
+            let mut problems = Vec::new();
+            let a = validate(
+                RawAccess {
+                    metrics: RawMetrics::default(),
+                    proxy: RawProxy::default(),
+                    token: RawToken::default(),
+                    routes: vec![
+                        route(None, "/", "low"),
+                        route(Some("Portal.Example.org:443"), "/", "high"),
+                    ],
+                    forward_auth: RawForwardAuth {
+                        unknown_host: unknown_host.into(),
+                        allowed_hosts: hosts,
+                        ..RawForwardAuth::default()
+                    },
+                    mappings: RawMappings::default(),
+                },
+                "https://login.example.org",
+                2,
+                &|p| p.to_path_buf(),
+                &mut problems,
+            );
+            (a, problems)
+        };
+        let (a, _) = build("any_host_routes", vec![]);
+        let a = a.unwrap();
+        assert_eq!(a.route("x.org", "/").unwrap().policy.min_loa, Loa::Low);
+        assert_eq!(
+            a.route("portal.example.org", "/").unwrap().policy.min_loa,
+            Loa::High,
+            "the configured host was normalized"
+        );
+        let (a, problems) = build("allow", vec!["a.org, b.org".into(), "ok.org:0443".into()]);
+        assert!(a.is_none());
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["forward_auth.allowed_hosts[0]", "forward_auth.unknown_host"]
+        );
+    }
+
     /// SplitMix64: a seeded, dependency-free source for the property test below, so a
     /// failure names its seed and replays exactly.
     struct Rng(u64);
@@ -1332,8 +1514,8 @@ mod tests {
             return (2, None);
         }
         match a.route("portal.example", path) {
-            None => (1, None),
-            Some(r) => (0, Some(r.strictness())),
+            Err(_) => (1, None),
+            Ok(r) => (0, Some(r.strictness())),
         }
     }
 

@@ -55,7 +55,15 @@ impl Original<'_> {
 const UNTRUSTED: &str = "broker_untrusted_proxy";
 
 fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
-    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // One value per header: two (a client's copy passed through beside the proxy's) would
+    // leave the choice to whichever the code happened to read.
+    let mut repeated = false;
+    let mut h = |name: &str| {
+        let mut values = req.headers().get_all(name).iter();
+        let first = values.next().and_then(|v| v.to_str().ok());
+        repeated |= values.next().is_some();
+        first
+    };
     let own_host = h("host").unwrap_or_default();
     let default_proto = if state.config.public_base_url.starts_with("https://") {
         "https"
@@ -85,13 +93,14 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
         _ => default_proto,
     };
     let host = h("x-forwarded-host").unwrap_or(own_host);
+    if repeated {
+        return Err("broker_ambiguous_original_uri");
+    }
     // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
-    // don't.
-    Ok(Original {
-        host: crate::features::access::normalize_host(host, proto == "https"),
-        uri,
-        proto,
-    })
+    // don't. A list or an invalid value is refused, not matched against the any-host routes.
+    let host = crate::features::access::normalize_host(host, proto == "https")
+        .ok_or(crate::features::access::BAD_HOST)?;
+    Ok(Original { host, uri, proto })
 }
 
 /// `GET /auth`.
@@ -131,13 +140,25 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
             return bad_request(code);
         }
     };
-    let Some(route) = access.route(&original.host, original.path()) else {
-        decided("no_route");
-        return denied(
-            "broker_no_route",
-            "Questa pagina non è protetta da Varco.",
-            "This page is not protected by Varco.",
-        );
+    let route = match access.route(&original.host, original.path()) {
+        Ok(r) => r,
+        Err(crate::features::access::UNKNOWN_HOST) => {
+            decided(crate::features::access::UNKNOWN_HOST);
+            tracing::info!(event = "auth_refused", code = crate::features::access::UNKNOWN_HOST, host = %original.host);
+            return denied(
+                crate::features::access::UNKNOWN_HOST,
+                "Questo sito non è tra quelli protetti da Varco.",
+                "This site is not one of those Varco protects.",
+            );
+        }
+        Err(code) => {
+            decided("no_route");
+            return denied(
+                code,
+                "Questa pagina non è protetta da Varco.",
+                "This page is not protected by Varco.",
+            );
+        }
     };
     let now = unix((state.clock)());
     // Where to come back after a login: only an address Varco would accept later, else `/`.

@@ -387,3 +387,33 @@ fn issue18_other_spellings_of_a_protected_path_get_its_route_in_proxy_mode() {
         );
     }
 }
+
+#[test]
+fn issue18_rewrite_headers_do_not_reach_the_upstream() {
+    // Each of these makes some upstream serve or trust another request than the one Varco
+    // checked (IIS/Symfony read X-Original-URL as the path). The portal echoes what it got.
+    let stack = stack();
+    let mut b = logged_in(&stack);
+    let sent = [
+        ("X-Original-URL", "/riservato-a"),
+        ("X-Rewrite-URL", "/riservato-b"),
+        ("X-Forwarded-Uri", "/riservato-c"),
+        ("X-Original-URI", "/riservato-d"),
+        ("X-Forwarded-Server", "riservato-e.example"),
+        ("X-Client-Cert", "riservato-f"),
+        ("X_Original_URL", "/riservato-g"),
+        ("X-HTTP-Method-Override", "riservato-h"),
+        ("X-Forwarded-Client-Cert", "riservato-i"),
+        ("X-SSL-Client-Verify", "riservato-j"),
+    ];
+    for (name, value) in sent {
+        let r = b.get_with(&format!("{}/pratiche", stack.varco), &[(name, value)]);
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        assert!(r.body.starts_with("GET /pratiche "), "{}", r.body);
+        assert!(
+            !r.body.contains(value),
+            "{name} reached the upstream: {}",
+            r.body
+        );
+    }
+}

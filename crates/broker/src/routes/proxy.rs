@@ -38,6 +38,59 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// Client headers that make an upstream (or a framework in it) serve, trust or log another
+/// request than the one Varco checked: rewrite and original-URL headers (IIS, Symfony,
+/// Zend and Laravel read `X-Original-URL`/`X-Rewrite-URL` as the path), method overrides,
+/// forwarded-host and -server names, and client-certificate verdicts that upstreams behind
+/// a TLS terminator believe. Varco decided on the request line it received, so none of
+/// these can be the client's; they are removed from every proxied request, in any
+/// `_`/`-` spelling, whoever the peer is. docs/OPERATIONS.md lists them. (`X-Forwarded-Port`
+/// and `-Prefix` are not here: a trusted proxy in front may set them for the upstream's URL
+/// building; from any other peer they go with the client-address headers.)
+pub const REWRITE_HEADERS: [&str; 24] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-forwarded-server",
+    "x-original-host",
+    "x-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-forwarded-method",
+    "x-client-cert",
+    "x-client-verify",
+    "x-client-dn",
+    "x-ssl-client-cert",
+    "x-ssl-client-verify",
+    "x-ssl-client-dn",
+    "ssl-client-cert",
+    "ssl-client-verify",
+    "x-forwarded-client-cert",
+    "x-forwarded-tls-client-cert",
+    "x-arr-clientcert",
+];
+
+/// Removes [`REWRITE_HEADERS`] and the configured CNS certificate header, in any spelling
+/// that folds `_` into `-`.
+pub fn strip_rewrite_headers(headers: &mut HeaderMap, cns_header: Option<&HeaderName>) {
+    let named: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let folded = n.as_str().replace('_', "-");
+            REWRITE_HEADERS.contains(&folded.as_str())
+                || cns_header.is_some_and(|c| c.as_str() == folded)
+        })
+        .cloned()
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -244,6 +297,13 @@ pub async fn forward(
     for n in client_names {
         parts.headers.remove(n);
     }
+    let cns_header = state
+        .config
+        .cns
+        .as_ref()
+        .and_then(|c| c.header.as_ref())
+        .map(|h| &h.name);
+    strip_rewrite_headers(&mut parts.headers, cns_header);
     // Varco's own cookies are its business: an upstream that saw the session cookie could
     // replay it against Varco for other routes and audiences.
     let cookies: Vec<String> = parts
@@ -393,4 +453,85 @@ pub async fn forward(
     }
     strip_hop_by_hop(resp.headers_mut());
     resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `name: value` plus an unrelated header, stripped; returns what is left.
+    fn after_strip(name: &str, cns: Option<&str>) -> Vec<String> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_static("/riservato"),
+        );
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let cns = cns.map(|c| HeaderName::from_bytes(c.as_bytes()).unwrap());
+        strip_rewrite_headers(&mut h, cns.as_ref());
+        h.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    macro_rules! stripped {
+        ($($test:ident: $name:expr,)*) => {
+            /// Every header the tests below strip.
+            const TESTED: &[&str] = &[$($name),*];
+            $(
+            #[test]
+            fn $test() {
+                assert_eq!(after_strip($name, None), ["accept"], "{}", $name);
+                let underscored = $name.replace('-', "_");
+                assert_eq!(after_strip(&underscored, None), ["accept"], "{underscored}");
+                assert_eq!(after_strip(&$name.to_ascii_uppercase(), None), ["accept"]);
+            }
+        )*};
+    }
+
+    stripped! {
+        strips_x_original_url: "x-original-url",
+        strips_x_rewrite_url: "x-rewrite-url",
+        strips_x_original_uri: "x-original-uri",
+        strips_x_forwarded_uri: "x-forwarded-uri",
+        strips_x_forwarded_path: "x-forwarded-path",
+        strips_x_forwarded_server: "x-forwarded-server",
+        strips_x_original_host: "x-original-host",
+        strips_x_host: "x-host",
+        strips_x_http_method_override: "x-http-method-override",
+        strips_x_http_method: "x-http-method",
+        strips_x_method_override: "x-method-override",
+        strips_x_original_method: "x-original-method",
+        strips_x_forwarded_method: "x-forwarded-method",
+        strips_x_client_cert: "x-client-cert",
+        strips_x_client_verify: "x-client-verify",
+        strips_x_client_dn: "x-client-dn",
+        strips_x_ssl_client_cert: "x-ssl-client-cert",
+        strips_x_ssl_client_verify: "x-ssl-client-verify",
+        strips_x_ssl_client_dn: "x-ssl-client-dn",
+        strips_ssl_client_cert: "ssl-client-cert",
+        strips_ssl_client_verify: "ssl-client-verify",
+        strips_x_forwarded_client_cert: "x-forwarded-client-cert",
+        strips_x_forwarded_tls_client_cert: "x-forwarded-tls-client-cert",
+        strips_x_arr_clientcert: "x-arr-clientcert",
+    }
+
+    #[test]
+    fn every_listed_header_has_its_test() {
+        let mut listed = REWRITE_HEADERS.to_vec();
+        let mut tested = TESTED.to_vec();
+        listed.sort_unstable();
+        tested.sort_unstable();
+        assert_eq!(listed, tested);
+    }
+
+    #[test]
+    fn the_configured_cns_header_is_stripped_and_others_pass() {
+        assert_eq!(after_strip("x-cns-cert", Some("x-cns-cert")), ["accept"]);
+        assert_eq!(after_strip("x_cns_cert", Some("x-cns-cert")), ["accept"]);
+        let mut left = after_strip("x-cns-cert", None);
+        left.sort();
+        assert_eq!(left, ["accept", "x-cns-cert"]);
+        let mut left = after_strip("x-original-url-note", None);
+        left.sort();
+        assert_eq!(left, ["accept", "x-original-url-note"]);
+    }
 }

@@ -30,6 +30,7 @@ fn check(s: &broker::state::State, cookie: &str) -> u16 {
     let req = hyper::Request::builder()
         .uri("/auth")
         .header("host", "sp.varco.example.org")
+        .header("x-original-uri", "/")
         .header("cookie", format!("{}={cookie}", s.config.cookie_name))
         .extension(Peer("127.0.0.1:40000".parse().unwrap()))
         .body(())

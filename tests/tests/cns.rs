@@ -304,7 +304,7 @@ fn mode_a_varco_terminates_tls_and_a_good_card_opens_a_cns_session() {
 
     // Logins and refusals by method and code in the metrics.
     let metrics = Browser::default()
-        .get(&format!("{}/metrics", stack.varco))
+        .get(&format!("{}/metrics", stack.management))
         .body;
     assert!(
         metrics.contains(

@@ -286,7 +286,7 @@ fn issue18_forwarding_headers_from_an_untrusted_peer_are_refused() {
         "{log}"
     );
     // The metric, read from loopback (allowed by the default `[metrics] allow`).
-    let scrape = b.get(&format!("{}/metrics", stack.varco));
+    let scrape = b.get(&format!("{}/metrics", stack.management));
     assert!(
         scrape
             .body

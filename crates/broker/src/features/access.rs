@@ -80,18 +80,21 @@ pub(crate) fn route_services(routes: &[RawRoute]) -> Vec<String> {
     routes.iter().filter_map(|r| r.service.clone()).collect()
 }
 
-/// `[metrics]`: who may read `/metrics`.
+/// `[metrics]`: who may read `/metrics`, and where.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetrics {
     #[serde(default = "default_metrics_allow")]
     allow: Vec<String>,
+    #[serde(default)]
+    public: bool,
 }
 
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics {
             allow: default_metrics_allow(),
+            public: false,
         }
     }
 }
@@ -601,6 +604,10 @@ pub struct Access {
     pub mappings: [Mapping; 3],
     /// Peers allowed to read `/metrics`.
     pub metrics_allow: Vec<Network>,
+    /// Whether the public listener serves `/metrics` too (`metrics.public`, default false:
+    /// behind an ingress every peer is the ingress, so the peer check cannot tell a
+    /// Prometheus from the Internet there).
+    pub metrics_public: bool,
     /// Connect timeout toward upstreams.
     pub connect_timeout: Duration,
     /// How long an upstream may take to start answering.
@@ -1032,6 +1039,7 @@ pub(crate) fn validate(
         token_header,
         mappings,
         metrics_allow,
+        metrics_public: metrics.public,
         connect_timeout: Duration::from_secs(proxy.connect_timeout_seconds.clamp(1, 300)),
         response_timeout: Duration::from_secs(proxy.response_timeout_seconds.clamp(1, 3600)),
     })

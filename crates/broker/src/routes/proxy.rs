@@ -74,15 +74,14 @@ pub const REWRITE_HEADERS: [&str; 24] = [
     "x-arr-clientcert",
 ];
 
-/// Removes [`REWRITE_HEADERS`] and the configured CNS certificate header, in any spelling
-/// that folds `_` into `-`.
-pub fn strip_rewrite_headers(headers: &mut HeaderMap, cns_header: Option<&HeaderName>) {
+/// Removes [`REWRITE_HEADERS`] and `extra` (the configured CNS certificate, verdict and
+/// secret headers), in any spelling that folds `_` into `-`.
+pub fn strip_rewrite_headers(headers: &mut HeaderMap, extra: &[&HeaderName]) {
     let named: Vec<HeaderName> = headers
         .keys()
         .filter(|n| {
             let folded = n.as_str().replace('_', "-");
-            REWRITE_HEADERS.contains(&folded.as_str())
-                || cns_header.is_some_and(|c| c.as_str() == folded)
+            REWRITE_HEADERS.contains(&folded.as_str()) || extra.iter().any(|c| c.as_str() == folded)
         })
         .cloned()
         .collect();
@@ -297,13 +296,16 @@ pub async fn forward(
     for n in client_names {
         parts.headers.remove(n);
     }
-    let cns_header = state
+    // The CNS headers too: a proxy in front that set the CNS secret on every location must
+    // not hand it to the upstreams.
+    let cns_headers: Vec<&HeaderName> = state
         .config
         .cns
         .as_ref()
         .and_then(|c| c.header.as_ref())
-        .map(|h| &h.name);
-    strip_rewrite_headers(&mut parts.headers, cns_header);
+        .map(|h| vec![&h.name, &h.verify, &h.secret_header])
+        .unwrap_or_default();
+    strip_rewrite_headers(&mut parts.headers, &cns_headers);
     // Varco's own cookies are its business: an upstream that saw the session cookie could
     // replay it against Varco for other routes and audiences.
     let cookies: Vec<String> = parts
@@ -468,7 +470,8 @@ mod tests {
         );
         h.insert("accept", HeaderValue::from_static("*/*"));
         let cns = cns.map(|c| HeaderName::from_bytes(c.as_bytes()).unwrap());
-        strip_rewrite_headers(&mut h, cns.as_ref());
+        let extra: Vec<&HeaderName> = cns.iter().collect();
+        strip_rewrite_headers(&mut h, &extra);
         h.keys().map(|k| k.as_str().to_owned()).collect()
     }
 

@@ -106,7 +106,7 @@ fn request_id<B>(state: &State, req: &Request<B>) -> Arc<str> {
 }
 
 async fn route(
-    state: &State,
+    state: &Arc<State>,
     req: Request<Incoming>,
     path: &str,
 ) -> (&'static str, Response<OutBody>) {

@@ -121,6 +121,12 @@ pub(crate) struct RawProxy {
     connect_timeout_seconds: u64,
     #[serde(default = "default_response_timeout")]
     response_timeout_seconds: u64,
+    #[serde(default = "default_tunnel_check")]
+    tunnel_check_seconds: u64,
+}
+
+fn default_tunnel_check() -> u64 {
+    5
 }
 
 impl Default for RawProxy {
@@ -128,6 +134,7 @@ impl Default for RawProxy {
         RawProxy {
             connect_timeout_seconds: default_connect_timeout(),
             response_timeout_seconds: default_response_timeout(),
+            tunnel_check_seconds: default_tunnel_check(),
         }
     }
 }
@@ -612,6 +619,9 @@ pub struct Access {
     pub connect_timeout: Duration,
     /// How long an upstream may take to start answering.
     pub response_timeout: Duration,
+    /// How often an open tunnel (WebSocket) rechecks its session: the bound on how long it
+    /// outlives a logout, a revocation, the idle timeout or a switch-off cut-off.
+    pub tunnel_check: Duration,
 }
 
 impl Access {
@@ -1042,6 +1052,7 @@ pub(crate) fn validate(
         metrics_public: metrics.public,
         connect_timeout: Duration::from_secs(proxy.connect_timeout_seconds.clamp(1, 300)),
         response_timeout: Duration::from_secs(proxy.response_timeout_seconds.clamp(1, 3600)),
+        tunnel_check: Duration::from_secs(proxy.tunnel_check_seconds.clamp(1, 60)),
     })
 }
 

@@ -152,9 +152,42 @@ fn redirect(location: &str) -> Response<OutBody> {
     own(r)
 }
 
+/// Why an open tunnel must close now, if it must: the session expired, was revoked (logout
+/// on any replica, a newer login), went idle past `session.idle_timeout_seconds` (tunnel
+/// traffic is not activity: only requests through Varco are), or the switch-off policy no
+/// longer lets it open this route.
+pub async fn tunnel_ended(
+    state: &State,
+    session: &crate::leaf::session::Session,
+    route: &Route,
+) -> Option<&'static str> {
+    let now = unix((state.clock)());
+    if session.exp <= now {
+        return Some("expired");
+    }
+    match state.store.peek_session(&session.sid).await {
+        crate::features::store::Activity::Revoked => return Some("revoked"),
+        crate::features::store::Activity::Seen(Some(last)) => {
+            if let Some(idle) = state.config.idle_timeout {
+                if now.saturating_sub(last) > idle.as_secs() {
+                    // Over for good, as a request would find it.
+                    let remaining = Duration::from_secs(session.exp.saturating_sub(now));
+                    state.store.revoke_session(&session.sid, remaining).await;
+                    return Some("idle");
+                }
+            }
+        }
+        crate::features::store::Activity::Seen(None) => {}
+    }
+    if !crate::features::switchoff::session_may_open(&state.config.switchoff, session, route, now) {
+        return Some("switch_off");
+    }
+    None
+}
+
 /// Serves `req` for `route`, whose `upstream` is set.
 pub async fn forward(
-    state: &State,
+    state: &std::sync::Arc<State>,
     route: &Route,
     mut req: Request<Incoming>,
 ) -> Response<OutBody> {
@@ -436,17 +469,38 @@ pub async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            // The tunnel ends with the session: a WebSocket does not outlive `exp`.
+            // The tunnel ends with the session: at `exp`, and at the first check (every
+            // `proxy.tunnel_check_seconds`) after a logout, a revocation, the idle timeout or
+            // a switch-off cut-off. Dropping both ends closes both connections.
             let lifetime = Duration::from_secs(view.session.exp.saturating_sub(now));
+            let every = state.config.access.tunnel_check;
+            let state = state.clone();
+            let session = view.session.clone();
+            let route = route.clone();
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    let _ = tokio::time::timeout(
-                        lifetime,
-                        tokio::io::copy_bidirectional(&mut client, &mut upstream),
-                    )
-                    .await;
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+                    let mut copy = std::pin::pin!(copy);
+                    let expiry = tokio::time::sleep(lifetime);
+                    let mut expiry = std::pin::pin!(expiry);
+                    let mut checks = tokio::time::interval(every);
+                    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let reason = loop {
+                        tokio::select! {
+                            _ = copy.as_mut() => break None,
+                            () = expiry.as_mut() => break Some("expired"),
+                            _ = checks.tick() => {
+                                if let Some(reason) = tunnel_ended(&state, &session, &route).await {
+                                    break Some(reason);
+                                }
+                            }
+                        }
+                    };
+                    if let Some(reason) = reason {
+                        tracing::info!(event = "tunnel_closed", reason = reason, sid = %session.sid);
+                    }
                 }
             });
         }

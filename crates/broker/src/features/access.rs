@@ -403,6 +403,8 @@ pub fn fold_segment(segment: &str) -> String {
 /// (`riservato::$DATA`) or a space-separated tail. Over-matching protects more than asked,
 /// never less.
 pub fn segment_matches(request: &str, route: &str) -> bool {
+    #[cfg(test)]
+    tests::COMPARISONS.with(|c| c.set(c.get() + 1));
     request == route
         || (request.starts_with(route)
             && matches!(
@@ -1476,6 +1478,33 @@ mod tests {
             keys,
             ["forward_auth.allowed_hosts[0]", "forward_auth.unknown_host"]
         );
+    }
+
+    thread_local! {
+        /// Segment comparisons made by this thread's `segment_matches` calls.
+        pub(super) static COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn matching_work_is_bounded_by_the_routes_not_the_path() {
+        // A hostile path of 4,000 segments (and 8 KiB, the canonical-path cap) against 30
+        // routes of up to 3 segments: each route compares at most its own segments, so the
+        // work is counted, not timed.
+        let mut routes = vec![route(None, "/", "low")];
+        for i in 0..29 {
+            routes.push(route(None, &format!("/a{i}/b/c"), "high"));
+        }
+        let a = access(routes);
+        let path = "/a1/b/c".to_owned() + &"/d".repeat(4_000);
+        assert!(canonical_path(&path));
+        COMPARISONS.with(|c| c.set(0));
+        let r = a.route("x", &path).unwrap();
+        assert_eq!(r.path_prefix, "/a1/b/c");
+        let made = COMPARISONS.with(std::cell::Cell::get);
+        assert!(made <= 29 * 3, "{made} comparisons");
+        // The fold itself is one pass: its output is never longer than its input.
+        let folded: usize = folded_segments(&path).iter().map(String::len).sum();
+        assert!(folded <= path.len());
     }
 
     /// SplitMix64: a seeded, dependency-free source for the property test below, so a

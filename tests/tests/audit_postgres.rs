@@ -62,7 +62,8 @@ impl Stack {
                  email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
                  [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
                  [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n\
-                 [audit]\npostgres_url = \"{}\"\nwriter = \"e2e-1\"\n",
+                 [audit]\npostgres_url = \"{}\"\nwriter = \"e2e-1\"\n\
+                 [metrics]\npublic = true\n",
                 pg.url()
             ),
         )

@@ -20,6 +20,7 @@
 //! - no header field chosen by the caller: `alg`, `kid`, `typ` are fixed by the key set;
 //! - no private key material in `Debug` output or errors, and no attribute value in errors.
 
+mod age;
 pub mod attr;
 mod error;
 mod fiscal_code;
@@ -29,6 +30,7 @@ mod policy;
 mod principal;
 mod token;
 
+pub use age::{AgeLimits, AgeRefusal, CalendarDate};
 pub use error::Error;
 pub use fiscal_code::normalize_fiscal_code;
 pub use loa::{EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL, Loa, SPID_L1, SPID_L2, SPID_L3};

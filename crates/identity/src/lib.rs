@@ -28,6 +28,7 @@ mod loa;
 mod method;
 mod policy;
 mod principal;
+pub mod represent;
 mod token;
 
 pub use age::{AgeLimits, AgeRefusal, CalendarDate};

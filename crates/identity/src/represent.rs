@@ -72,10 +72,16 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// Whether the represented party may be a company (only a legal representative or an
-    /// intermediary acts for one); every other ground is about a natural person.
+    /// Whether the represented party may be a company: a legal representative acts only for
+    /// one, an intermediary for either; every other ground is about a natural person.
     fn allows_company(self) -> bool {
         matches!(self, Kind::LegalRepresentative | Kind::Intermediary)
+    }
+
+    /// Whether the represented party may be a natural person (all but a company's legal
+    /// representative).
+    fn allows_person(self) -> bool {
+        self != Kind::LegalRepresentative
     }
 }
 
@@ -202,15 +208,16 @@ pub struct Representations {
     source: String,
     records: Vec<Representation>,
     by_delegate: BTreeMap<String, Vec<usize>>,
+    by_reference: BTreeMap<String, usize>,
 }
 
 impl Representations {
     /// Indexes records from one source; references must be unique within it.
     fn index(source: &str, records: Vec<Representation>) -> Result<Representations, Error> {
         let mut by_delegate: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut refs = BTreeSet::new();
+        let mut by_reference = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
-            if !refs.insert(r.reference.as_str()) {
+            if by_reference.insert(r.reference.clone(), i).is_some() {
                 return Err(Error::DuplicateReference { index: i });
             }
             by_delegate.entry(r.delegate.clone()).or_default().push(i);
@@ -219,6 +226,7 @@ impl Representations {
             source: source.to_owned(),
             records,
             by_delegate,
+            by_reference,
         })
     }
 
@@ -255,7 +263,9 @@ impl Representations {
     /// The record with this reference, if the source still states it.
     #[must_use]
     pub fn by_reference(&self, reference: &str) -> Option<&Representation> {
-        self.records.iter().find(|r| r.reference == reference)
+        self.by_reference
+            .get(reference)
+            .and_then(|&i| self.records.get(i))
     }
 }
 

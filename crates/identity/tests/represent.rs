@@ -441,6 +441,10 @@ fn attack_malformed_records_refused() {
             "company for a delegation",
             Box::new(|r| r["represented"] = json!({"company": {"vat": "01234567897"}})),
         ),
+        (
+            "person for a legal representative",
+            Box::new(|r| r["type"] = json!("legal_representative")),
+        ),
     ];
     for (name, edit) in cases {
         let mut r = delegation("D-1");
@@ -814,4 +818,37 @@ fn lookups_touch_only_the_delegates_records() {
         .unwrap();
     let choice = represent::decide(&delegate(), "tributi", NOW, &reps);
     assert_eq!(choice.usable.len() + choice.refused.len(), 3);
+}
+
+// ---- age limits apply to the party the service sees ----------------------------------------
+
+#[test]
+fn minor_below_the_services_age_refused_when_a_parent_acts() {
+    // The route's age limits are checked against `sub`: in an acting session, the child.
+    // A parent acting for an 11-year-old on a service from 14 up is refused; on a service
+    // for minors the child is in range; a company has no age, so a limited route refuses it.
+    let reps = loaded();
+    let today = identity::CalendarDate::italy_at(NOW);
+    let child = represent::act(&delegate(), "P-1", "scuola", NOW, &reps).unwrap();
+    let from_14 = identity::AgeLimits {
+        min_age: Some(14),
+        max_age: None,
+    };
+    assert_eq!(
+        from_14.check(child.principal().birthdate.as_deref(), today),
+        Err(identity::AgeRefusal::BelowMinimum { min_age: 14 })
+    );
+    let minors = identity::AgeLimits {
+        min_age: None,
+        max_age: Some(17),
+    };
+    assert_eq!(
+        minors.check(child.principal().birthdate.as_deref(), today),
+        Ok(())
+    );
+    let company = represent::act(&delegate(), "C-1", "suap", NOW, &reps).unwrap();
+    assert_eq!(
+        from_14.check(company.principal().birthdate.as_deref(), today),
+        Err(identity::AgeRefusal::BirthdateUnknown)
+    );
 }

@@ -241,6 +241,12 @@ impl SignedFile {
                 family_name,
                 birthdate,
             } => {
+                if !kind.allows_person() {
+                    return Err(bad(
+                        ".represented",
+                        "a person for a company's representative",
+                    ));
+                }
                 let fiscal_code = normalize_fiscal_code(&fiscal_code)
                     .map_err(|reason| bad(".represented.person.fiscal_code", reason))?;
                 let birthdate = match birthdate {

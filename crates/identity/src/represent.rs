@@ -209,11 +209,16 @@ pub struct Representations {
     records: Vec<Representation>,
     by_delegate: BTreeMap<String, Vec<usize>>,
     by_reference: BTreeMap<String, usize>,
+    issued_at: Option<u64>,
 }
 
 impl Representations {
     /// Indexes records from one source; references must be unique within it.
-    fn index(source: &str, records: Vec<Representation>) -> Result<Representations, Error> {
+    fn index(
+        source: &str,
+        issued_at: Option<u64>,
+        records: Vec<Representation>,
+    ) -> Result<Representations, Error> {
         let mut by_delegate: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut by_reference = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
@@ -227,6 +232,7 @@ impl Representations {
             records,
             by_delegate,
             by_reference,
+            issued_at,
         })
     }
 
@@ -234,6 +240,19 @@ impl Representations {
     #[must_use]
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// When the source says it issued this answer (a signed file's `iat`), if it does: the
+    /// broker refuses an answer older than the one it holds (rollback to a file that still
+    /// lists records revoked since).
+    #[must_use]
+    pub fn issued_at(&self) -> Option<u64> {
+        self.issued_at
+    }
+
+    /// Every record, in the source's order.
+    pub fn iter(&self) -> impl Iterator<Item = &Representation> {
+        self.records.iter()
     }
 
     /// Number of records.

@@ -140,6 +140,9 @@ fn signed_file_loads_every_type_and_indexes_by_delegate() {
     assert_eq!(c.kind(), Kind::LegalRepresentative);
     assert_eq!(c.party().sub(), "VATIT-01234567897");
     assert_eq!(c.source(), "portale");
+    assert_eq!(reps.issued_at(), Some(NOW - 60));
+    let refs: Vec<&str> = reps.iter().map(|r| r.reference()).collect();
+    assert_eq!(refs, ["D-1", "P-1", "C-1", "X-1", "F-1", "O-1"]);
 }
 
 #[test]

@@ -126,7 +126,7 @@ impl Source for SignedFile {
             .enumerate()
             .map(|(i, v)| self.record(i, v))
             .collect::<Result<Vec<_>, _>>()?;
-        Representations::index(&self.id, records)
+        Representations::index(&self.id, Some(file.iat), records)
     }
 }
 

@@ -71,7 +71,7 @@ profile-acs: ## callgrind instruction counts of the ACS path, in process and in 
 	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response representation_file
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response work_bound representation_file
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

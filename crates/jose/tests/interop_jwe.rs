@@ -4,9 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use jose::{EcdhKey, Enc, JweLimits};
 use ring::rand::SystemRandom;
@@ -14,39 +12,11 @@ use serde_json::Value;
 
 const SCENARIOS: usize = 14;
 
-fn python() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/wallet-venv.sh");
-    let out = Command::new("bash").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn run(keys: &[EcdhKey]) -> Vec<Value> {
     let jwks: Vec<Value> = keys.iter().map(EcdhKey::public_jwk).collect();
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/jwe.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&serde_json::to_vec(&jwks).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/jwe.py");
+    let input = serde_json::to_vec(&jwks).unwrap();
+    serde_json::from_slice(&testkit::python::run("wallet", &script, &[], Some(&input))).unwrap()
 }
 
 #[test]

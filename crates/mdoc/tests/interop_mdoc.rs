@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use mdoc::{DeviceResponse, Error, Expect, Limits, Verified, session_transcript};
@@ -15,27 +14,8 @@ use serde_json::Value;
 fn vectors() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
     V.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let venv = Command::new("bash")
-            .arg(root.join("../../scripts/wallet-venv.sh"))
-            .output()
-            .unwrap();
-        assert!(
-            venv.status.success(),
-            "{}",
-            String::from_utf8_lossy(&venv.stderr)
-        );
-        let python = String::from_utf8(venv.stdout).unwrap();
-        let out = Command::new(python.trim())
-            .arg(root.join("tests/py/mdoc.py"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/mdoc.py");
+        serde_json::from_slice(&testkit::python::run("wallet", &script, &[], None)).unwrap()
     })
 }
 

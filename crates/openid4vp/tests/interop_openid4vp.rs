@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use jose::{Enc, Jwks, Signer};
 use openid4vp::{
@@ -21,38 +19,10 @@ use serde_json::{Value, json};
 const NOW: u64 = 1_800_000_000;
 const RESPONSE_URI: &str = "https://varco.example.it/wallet/response";
 
-fn python() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/wallet-venv.sh");
-    let out = Command::new("bash").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn wallet(input: &Value) -> Value {
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/wallet_vp.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&serde_json::to_vec(input).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/wallet_vp.py");
+    let input = serde_json::to_vec(input).unwrap();
+    serde_json::from_slice(&testkit::python::run("wallet", &script, &[], Some(&input))).unwrap()
 }
 
 fn es256(pkcs8: Option<&[u8]>) -> Signer {

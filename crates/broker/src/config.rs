@@ -59,6 +59,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    admission: crate::features::admission::RawAdmission,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -481,6 +483,8 @@ pub struct Config {
     pub source_sha256: String,
     /// Where login and session state live (`[store]`).
     pub store: StoreBackend,
+    /// `[admission]`: the heavy-work pool.
+    pub admission: crate::features::admission::Admission,
 }
 
 /// Overrides from the environment and the command line, applied before validation.
@@ -724,6 +728,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
+    let admission = crate::features::admission::validate(&raw.admission, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -804,6 +809,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 config_poll,
                 source_sha256: String::new(),
                 store,
+                admission,
             })
         }
         _ => Err(problems),

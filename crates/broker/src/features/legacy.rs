@@ -301,7 +301,7 @@ pub fn hash_password(password: &[u8]) -> Result<String, String> {
 }
 
 /// Whether `password` matches `phc` (Argon2's own constant-time comparison).
-pub(crate) fn verify(phc: &str, password: &[u8]) -> bool {
+pub fn verify(phc: &str, password: &[u8]) -> bool {
     PasswordHash::new(phc)
         .ok()
         .is_some_and(|h| Argon2::default().verify_password(password, &h).is_ok())

@@ -96,8 +96,16 @@ pub mod names {
     /// one, until the next success.
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
+    /// Gauge: CPU-heavy jobs (validation, signing, Argon2) running on the blocking pool.
+    pub const HEAVY_IN_FLIGHT: &str = "varco_heavy_in_flight";
+    /// Counter: requests refused with 503 `broker_busy` because the heavy pool was saturated,
+    /// by kind of work (`response`, `logout`, `sign`, `password`).
+    pub const HEAVY_REJECTED: &str = "varco_heavy_rejected_total";
+
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 32] = [
+    pub const ALL: [&str; 34] = [
+        HEAVY_IN_FLIGHT,
+        HEAVY_REJECTED,
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -191,6 +199,10 @@ pub struct Metrics {
     config_loaded: IntGauge,
     /// See [`names::CONFIG_LAST_RELOAD_OK`].
     pub config_last_reload_ok: IntGauge,
+    /// See [`names::HEAVY_IN_FLIGHT`].
+    pub heavy_in_flight: IntGauge,
+    /// See [`names::HEAVY_REJECTED`].
+    pub heavy_rejected: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -309,7 +321,20 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         config_last_reload_ok.set(1);
         let _ = r.register(Box::new(config_last_reload_ok.clone()));
+        let heavy_in_flight = IntGauge::new(
+            HEAVY_IN_FLIGHT,
+            "CPU-heavy jobs running on the blocking pool.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            heavy_in_flight,
+            heavy_rejected: counter(
+                &r,
+                HEAVY_REJECTED,
+                "Requests refused because the heavy-work pool was saturated, by work.",
+                &["work"],
+            ),
             http_requests: counter(
                 &r,
                 HTTP_REQUESTS,

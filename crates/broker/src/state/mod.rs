@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ring::rand::SystemRandom;
 
 use crate::config::Config;
+use crate::features::admission::heavy::Heavy;
 use crate::features::audit;
 use crate::features::store::Store;
 use crate::leaf::clock::Clock;
@@ -50,6 +51,9 @@ pub struct State {
     pub audit: Arc<audit::Sink>,
     /// Failure counters and verification permits of the legacy login (`[legacy]`).
     pub legacy: Option<Arc<crate::features::legacy::Throttle>>,
+    /// The pool CPU-heavy work runs on (`[admission]`), kept across a reload that leaves
+    /// its settings alone.
+    pub heavy: Arc<Heavy>,
 }
 
 impl State {
@@ -70,6 +74,7 @@ impl State {
         );
         let metrics = crate::features::metrics::Metrics::new();
         store.bind_metrics(&metrics);
+        let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         Some(State {
             store: Arc::new(store),
             sealer: Arc::new(sealer),
@@ -85,6 +90,7 @@ impl State {
                 .legacy
                 .as_ref()
                 .map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            heavy,
             config,
         })
     }
@@ -121,6 +127,12 @@ impl State {
                     Some(t.clone())
                 }
                 (_, _, new) => new.map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            },
+            // Jobs running on the old pool finish under its permits; new ones use the new.
+            heavy: if self.heavy.settings() == &config.admission {
+                self.heavy.clone()
+            } else {
+                Arc::new(Heavy::new(&config.admission, &self.metrics))
             },
             config,
         }

@@ -453,7 +453,7 @@ impl Access {
     /// `http(s)` URL on an allowed host (https only, unless the public URL itself is http).
     /// Returns it unchanged when acceptable.
     pub fn return_to<'a>(&self, s: &'a str, allow_http: bool) -> Option<&'a str> {
-        if s.len() > 2048
+        if s.len() > MAX_RETURN_TO
             || s.bytes()
                 .any(|b| b.is_ascii_control() || !b.is_ascii() || b == b'\\' || b == b' ')
         {
@@ -473,6 +473,10 @@ impl Access {
         self.allowed_hosts.contains(&authority).then_some(s)
     }
 }
+
+/// Longest accepted `return_to`, bytes. It is kept with every pending login and logout, so it
+/// is part of their byte budget; 1 KiB holds any real portal path with its query.
+pub const MAX_RETURN_TO: usize = 1024;
 
 /// The raw access tables of the configuration file.
 pub(crate) struct RawAccess {

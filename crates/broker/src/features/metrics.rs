@@ -101,9 +101,13 @@ pub mod names {
     /// Counter: requests refused with 503 `broker_busy` because the heavy pool was saturated,
     /// by kind of work (`response`, `logout`, `sign`, `password`).
     pub const HEAVY_REJECTED: &str = "varco_heavy_rejected_total";
+    /// Counter: pending logins and logouts dropped for lack of room before their TTL (the
+    /// in-memory store's byte budget), by kind (`login`, `logout`).
+    pub const PENDING_EVICTED: &str = "varco_pending_evicted_total";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 35] = [
+        PENDING_EVICTED,
         HEAVY_IN_FLIGHT,
         HEAVY_REJECTED,
         LOGINS_BY_PROFILE,
@@ -203,6 +207,8 @@ pub struct Metrics {
     pub heavy_in_flight: IntGauge,
     /// See [`names::HEAVY_REJECTED`].
     pub heavy_rejected: IntCounterVec,
+    /// See [`names::PENDING_EVICTED`].
+    pub pending_evicted: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -328,6 +334,12 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            pending_evicted: counter(
+                &r,
+                PENDING_EVICTED,
+                "Pending logins and logouts dropped for lack of room before their TTL.",
+                &["kind"],
+            ),
             heavy_in_flight,
             heavy_rejected: counter(
                 &r,

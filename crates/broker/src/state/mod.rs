@@ -67,7 +67,7 @@ impl State {
     ) -> Option<State> {
         let registry = refresher.registry().clone();
         let sealer = Sealer::new(&config.session_key)?;
-        let views = views::SessionViews::new(100_000, config.session_ttl);
+        let views = views::SessionViews::new(config.view_cache_bytes, config.session_ttl);
         let upstreams = crate::leaf::http::Upstreams::new(
             config.access.connect_timeout,
             config.access.response_timeout,
@@ -101,7 +101,7 @@ impl State {
     /// audience) and the upstream client (its timeouts). See [`crate::state::live`].
     pub fn reconfigured(&self, config: Arc<Config>) -> State {
         State {
-            views: views::SessionViews::new(100_000, config.session_ttl),
+            views: views::SessionViews::new(config.view_cache_bytes, config.session_ttl),
             upstreams: crate::leaf::http::Upstreams::new(
                 config.access.connect_timeout,
                 config.access.response_timeout,

@@ -204,7 +204,11 @@ impl RedisStore {
             pending_ttl,
             session_ttl,
             check: redis::Script::new(CHECK_SESSION),
-            local: MemoryStore::new(pending_ttl, 1, session_ttl),
+            local: MemoryStore::new(
+                pending_ttl,
+                super::Budgets::with_max_pending(1),
+                session_ttl,
+            ),
             unsynced: Mutex::new(Vec::new()),
             has_unsynced: AtomicBool::new(false),
             healthy: AtomicBool::new(true),

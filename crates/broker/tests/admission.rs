@@ -10,64 +10,20 @@
 #[path = "fixture/mod.rs"]
 mod fixture;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use broker::features::admission::heavy::Work;
-use broker::leaf::http::Peer;
 use broker::leaf::session::Purpose;
 use broker::routes::acs::consume;
 use broker::state::State;
-use fixture::{BROWSER, config, fixture_now, put_fixture_pending, ready, signed_body, state};
-use hyper::Request;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use fixture::{
+    BROWSER, config, exchange, fixture_now, put_fixture_pending, ready, serve, signed_body, state,
+};
 
 fn clock() -> SystemTime {
     fixture_now()
-}
-
-/// Serves `state` on an ephemeral loopback port (bound here, so no port is guessed).
-async fn serve(state: Arc<State>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer) = listener.accept().await.unwrap();
-            let state = state.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(Peer(peer));
-                    broker::server::handle(state.clone(), req)
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-/// One HTTP/1.1 exchange (`Connection: close`): status, head, body.
-async fn exchange(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{head}\r\nHost: sp.varco.example.org\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head[9..12].parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 fn rejected(state: &State, work: &str) -> u64 {

@@ -449,6 +449,24 @@ impl Access {
         self.trusted_proxies.iter().any(|n| n.contains(peer))
     }
 
+    /// The client address of a request: the TCP `peer`, or, when the peer is a trusted
+    /// proxy, the address it appended last to `X-Forwarded-For` (what an untrusted client
+    /// put before it is ignored). The one reader of that header for the legacy throttle and
+    /// the rate limits.
+    pub fn client_ip(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            .unwrap_or(peer)
+    }
+
     /// Checks a login's return address: a local path (`/...`, not `//`), or an absolute
     /// `http(s)` URL on an allowed host (https only, unless the public URL itself is http).
     /// Returns it unchanged when acceptable.
@@ -471,6 +489,20 @@ impl Access {
         }
         let authority = authority.to_ascii_lowercase();
         self.allowed_hosts.contains(&authority).then_some(s)
+    }
+}
+
+/// The throttle and rate-limit key of a client: its address, IPv6 cut to the /64 a host usually has.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        IpAddr::V4(v4) => v4.to_string(),
     }
 }
 

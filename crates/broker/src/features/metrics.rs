@@ -104,9 +104,13 @@ pub mod names {
     /// Counter: pending logins and logouts dropped for lack of room before their TTL (the
     /// in-memory store's byte budget), by kind (`login`, `logout`).
     pub const PENDING_EVICTED: &str = "varco_pending_evicted_total";
+    /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
+    /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
+    pub const RATE_LIMITED: &str = "varco_rate_limited_total";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 35] = [
+    pub const ALL: [&str; 36] = [
+        RATE_LIMITED,
         PENDING_EVICTED,
         HEAVY_IN_FLIGHT,
         HEAVY_REJECTED,
@@ -209,6 +213,8 @@ pub struct Metrics {
     pub heavy_rejected: IntCounterVec,
     /// See [`names::PENDING_EVICTED`].
     pub pending_evicted: IntCounterVec,
+    /// See [`names::RATE_LIMITED`].
+    pub rate_limited: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -334,6 +340,12 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            rate_limited: counter(
+                &r,
+                RATE_LIMITED,
+                "Requests refused by a rate limit, by route and scope.",
+                &["route", "scope"],
+            ),
             pending_evicted: counter(
                 &r,
                 PENDING_EVICTED,

@@ -33,22 +33,10 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a verification may wait for a permit before the form answers 503.
 const PERMIT_WAIT: Duration = Duration::from_secs(5);
 
-/// The client address: the TCP peer, or, when the peer is a trusted proxy, the address it
-/// appended last to `X-Forwarded-For`.
+/// The client address (see `Access::client_ip`).
 fn client_ip<B>(state: &State, req: &Request<B>) -> Option<IpAddr> {
     let peer = req.extensions().get::<crate::leaf::http::Peer>()?.0.ip();
-    if !state.config.access.trusts(peer) {
-        return Some(peer);
-    }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .next_back()
-        .and_then(|s| s.trim().parse::<IpAddr>().ok());
-    Some(forwarded.unwrap_or(peer))
+    Some(state.config.access.client_ip(peer, req.headers()))
 }
 
 // === Routes ===

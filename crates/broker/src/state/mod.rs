@@ -13,6 +13,7 @@ use ring::rand::SystemRandom;
 
 use crate::config::Config;
 use crate::features::admission::heavy::Heavy;
+use crate::features::admission::rate::Limiter;
 use crate::features::audit;
 use crate::features::store::Store;
 use crate::leaf::clock::Clock;
@@ -54,6 +55,9 @@ pub struct State {
     /// The pool CPU-heavy work runs on (`[admission]`), kept across a reload that leaves
     /// its settings alone.
     pub heavy: Arc<Heavy>,
+    /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
+    /// alone.
+    pub limiter: Arc<Limiter>,
 }
 
 impl State {
@@ -75,6 +79,7 @@ impl State {
         let metrics = crate::features::metrics::Metrics::new();
         store.bind_metrics(&metrics);
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
+        let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
         Some(State {
             store: Arc::new(store),
             sealer: Arc::new(sealer),
@@ -91,6 +96,7 @@ impl State {
                 .as_ref()
                 .map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
             heavy,
+            limiter,
             config,
         })
     }
@@ -133,6 +139,11 @@ impl State {
                 self.heavy.clone()
             } else {
                 Arc::new(Heavy::new(&config.admission, &self.metrics))
+            },
+            limiter: if self.limiter.settings() == &config.admission.rate {
+                self.limiter.clone()
+            } else {
+                Arc::new(Limiter::new(&config.admission.rate, &self.metrics))
             },
             config,
         }

@@ -191,6 +191,21 @@ impl Store {
         }
     }
 
+    /// One step of the shared GCRA bucket `id` (Redis only): `None` for the in-memory
+    /// backend (the caller's own limiter decides), else 0 when admitted or the microseconds
+    /// to wait.
+    pub async fn shared_rate(
+        &self,
+        id: &str,
+        interval_us: u64,
+        tolerance_us: u64,
+    ) -> Option<Result<u64, StoreError>> {
+        match self {
+            Store::Memory(_) => None,
+            Store::Redis(r) => Some(r.rate(id, interval_us, tolerance_us).await),
+        }
+    }
+
     /// Records an Assertion ID as used until `expires_in` from now. Returns `true` for the
     /// first use only, atomically: concurrent double submits (on any replica) get one `true`.
     pub async fn consume_assertion(

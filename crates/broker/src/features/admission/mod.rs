@@ -108,8 +108,8 @@ pub struct Admission {
     pub rate: rate::RateLimits,
 }
 
-/// The cores this process may use (the cgroup quota is not read: set `heavy_workers` when
-/// the pod's CPU limit is below the node's cores).
+/// The cores this process may use: the standard library reads the affinity mask and the
+/// cgroup CPU quota; a pod without a CPU limit sees the node's cores (set `heavy_workers`).
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -528,6 +528,17 @@ impl Metrics {
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
         }
+        for work in ["response", "logout", "sign", "password"] {
+            self.heavy_rejected.with_label_values(&[work]);
+        }
+        for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
+            for scope in ["client", "global"] {
+                self.rate_limited.with_label_values(&[route, scope]);
+            }
+        }
+        for kind in ["login", "logout"] {
+            self.pending_evicted.with_label_values(&[kind]);
+        }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);
         for trigger in ["sighup", "file"] {

@@ -1,0 +1,292 @@
+//! # varco-hostile: the CPU of worst-case requests against a normal SPID Response
+//!
+//! ```text
+//! varco-hostile [--rounds K]
+//! varco-hostile --write DIR --idp ENTITY_ID --sp BASE_URL
+//! ```
+//!
+//! In process, one thread: the CPU time (the thread's own, from `/proc/thread-self/schedstat`,
+//! so other processes on the machine do not count) of
+//! - `normal`: `saml::validate_response` of the 8 KB SPID fixture Response signed by the test
+//!   IdP (`crates/xmldsig/tests/fixtures/response-spid.xml`), validated to the end;
+//! - `slo_worst`: `IncomingSlo::from_post` + `validate_logout_request` of the largest
+//!   LogoutRequest `/saml/slo` accepts (256 KiB form body) naming the trusted IdP as Issuer,
+//!   shaped for C14N work: an `ec:InclusiveNamespaces` `PrefixList` of thousands of prefixes,
+//!   the parser's maximum depth and node count, namespace declarations spread over the tree;
+//! - `acs_worst`: `validate_response` of a Response of the same shape, as large as the parser
+//!   takes (256 KiB of XML).
+//!
+//! Each is the median of K rounds; the ratio to `normal` is issue 17's target (at most 10×).
+//! The worst cases are refused, as they must be: what is measured is what the refusal costs.
+//!
+//! `--write` instead writes the two worst-case bodies for a running stack (`slo.form`: the
+//! `/saml/slo` form body; `response.b64`: the Response, base64, to post at the ACS with the
+//! flooding client's own pending login), naming `ENTITY_ID` as Issuer and `BASE_URL` as
+//! Varco: `scripts/load-hostile.sh` floods with them.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use xmldsig::{DigestMethod, SignatureMethod, SigningKey, sign_enveloped};
+
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../xmldsig/tests/keys");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../xmldsig/tests/fixtures/response-spid.xml"
+);
+const IDP: &str = "https://idp.spid.example.org";
+const SP: &str = "https://sp.varco.example.org";
+const REQUEST_ID: &str = "_4d38c302617b5bf98951e65b4cf304711e2166df20";
+
+/// CPU time of this thread, nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Median over `rounds` of the CPU per call of `f`, microseconds, each round a batch of
+/// `batch` calls: the kernel updates a thread's CPU time at scheduler ticks, so a round must
+/// last many ticks.
+fn median_cpu_us(rounds: usize, batch: usize, mut f: impl FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let t0 = thread_cpu_ns();
+            for _ in 0..batch.max(1) {
+                f();
+            }
+            (thread_cpu_ns() - t0) as f64 / 1e3 / batch.max(1) as f64
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn fixture_now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_741_944_420)
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn signed_fixture() -> Result<String, String> {
+    let key = SigningKey::from_pem(
+        &read(&format!("{KEYS}/idp-rsa2048.key.pem"))?,
+        &read(&format!("{KEYS}/idp-rsa2048.crt.pem"))?,
+    )
+    .map_err(|e| format!("key: {e:?}"))?;
+    let mut xml = String::from_utf8(read(FIXTURE)?).map_err(|_| "fixture not UTF-8")?;
+    while let Some(start) = xml.find("<ds:Signature>") {
+        let end = xml[start..]
+            .find("</ds:Signature>")
+            .ok_or("unclosed template")?
+            + start
+            + "</ds:Signature>".len();
+        xml.replace_range(start..end, "");
+    }
+    let sign = |xml: &str, id: &str| {
+        sign_enveloped(
+            xml,
+            id,
+            &key,
+            SignatureMethod::RsaSha256,
+            DigestMethod::Sha256,
+        )
+        .map_err(|e| format!("sign: {e:?}"))
+    };
+    let once = sign(&xml, "_5a9c7e3f1b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f")?;
+    sign(&once, "_b7d1f3c2a9e84f6d8c0a1e2f3b4c5d6e7f809a1b")
+}
+
+fn idp() -> Result<saml::IdpDescriptor, String> {
+    let pem = String::from_utf8(read(&format!("{KEYS}/idp-rsa2048.crt.pem"))?)
+        .map_err(|_| "certificate not UTF-8")?;
+    let cert: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let md = format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{IDP}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{IDP}/slo"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP}/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    );
+    metadata::parse_idp_metadata(md.as_bytes(), saml::Federation::Spid, &[])
+        .map_err(|e| format!("metadata: {e}"))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no IdP".into())
+}
+
+/// The worst-case shape within `budget` bytes of XML: a signature whose reference transform
+/// lists as many prefixes as fit, over a tree as deep and as wide as the parser allows, with
+/// namespace declarations spread along the deep chain.
+fn worst(root: &str, extra: &str, budget: usize) -> String {
+    worst_for(IDP, SP, root, extra, budget)
+}
+
+fn worst_for(idp: &str, sp: &str, root: &str, extra: &str, budget: usize) -> String {
+    // A Response names the request it answers, or it is refused before any signature work.
+    let answers = if root == "Response" {
+        format!(" InResponseTo=\"{REQUEST_ID}\"")
+    } else {
+        String::new()
+    };
+    const DEPTH: usize = 28;
+    const LEAVES: usize = 7_900;
+    let mut tree = String::new();
+    for d in 0..DEPTH {
+        tree.push_str(&format!("<n{d}:d xmlns:n{d}=\"urn:x:{d}\">"));
+    }
+    for _ in 0..LEAVES {
+        tree.push_str("<n0:e/>");
+    }
+    for d in (0..DEPTH).rev() {
+        tree.push_str(&format!("</n{d}:d>"));
+    }
+    let head = format!(
+        r##"<samlp:{root} xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_w"{answers} Version="2.0" IssueInstant="2025-03-14T09:26:58Z" Destination="{sp}/saml/{extra}"><saml:Issuer>{idp}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_w"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList=""##
+    );
+    let tail = format!(
+        r##""/></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature><saml:NameID>x</saml:NameID><samlp:Extensions>{tree}</samlp:Extensions><samlp:SessionIndex>s</samlp:SessionIndex></samlp:{root}>"##
+    );
+    let mut prefixes = String::new();
+    let mut n = 0usize;
+    while head.len() + tail.len() + prefixes.len() + 10 < budget {
+        if n > 0 {
+            prefixes.push(' ');
+        }
+        prefixes.push_str(&format!("p{n}"));
+        n += 1;
+    }
+    format!("{head}{prefixes}{tail}")
+}
+
+/// The `/saml/slo` form body of the worst-case LogoutRequest, within 256 KiB.
+fn slo_body(idp: &str, sp: &str) -> String {
+    let mut budget = 190_000;
+    loop {
+        let xml = worst_for(idp, sp, "LogoutRequest", "slo", budget);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
+        let body = format!(
+            "SAMLRequest={}",
+            form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
+        );
+        if body.len() <= 256 * 1024 {
+            return body;
+        }
+        budget -= 2_000;
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut rounds = 5usize;
+    let (mut write, mut idp_id, mut sp_base) = (None, None, None);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--rounds", Some(v)) => rounds = v.parse().map_err(|_| "--rounds: a count")?,
+            ("--write", Some(v)) => write = Some(v),
+            ("--idp", Some(v)) => idp_id = Some(v),
+            ("--sp", Some(v)) => sp_base = Some(v),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    if let Some(dir) = write {
+        let (Some(idp), Some(sp)) = (idp_id, sp_base) else {
+            return Err("--write needs --idp and --sp".into());
+        };
+        let dir = std::path::Path::new(&dir);
+        let response = worst_for(&idp, &sp, "Response", "acs", 256 * 1024 - 64);
+        std::fs::write(
+            dir.join("response.b64"),
+            base64::engine::general_purpose::STANDARD.encode(response),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("slo.form"), slo_body(&idp, &sp)).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let idp = idp()?;
+    let now = fixture_now();
+    let skew = Duration::from_secs(60);
+    let expected = saml::Expected {
+        request_id: REQUEST_ID,
+        acs_url: &format!("{SP}/saml/acs"),
+        sp_entity_id: SP,
+        requested_level: saml::Level::L2,
+        idp_entity_id: IDP,
+        request_issue_instant: now - Duration::from_secs(10),
+    };
+
+    let normal = signed_fixture()?;
+    if let Err(e) = saml::validate_response(normal.as_bytes(), &expected, &idp, now, skew) {
+        return Err(format!(
+            "the normal Response does not validate: {}",
+            e.code()
+        ));
+    }
+    let normal_us = median_cpu_us(rounds, 500, || {
+        let _ = std::hint::black_box(saml::validate_response(
+            normal.as_bytes(),
+            &expected,
+            &idp,
+            now,
+            skew,
+        ));
+    });
+    println!(
+        "normal      {:>7} B XML   {normal_us:>12.1} µs CPU   1.0x   (validated)",
+        normal.len()
+    );
+
+    let body = slo_body(IDP, SP);
+    let destination = format!("{SP}/saml/slo");
+    let mut outcome = String::new();
+    let slo_us = median_cpu_us(rounds, 1, || {
+        let r = saml::IncomingSlo::from_post(body.as_bytes()).and_then(|m| {
+            saml::validate_logout_request(
+                &m,
+                &destination,
+                &idp,
+                now,
+                skew,
+                Duration::from_secs(300),
+            )
+        });
+        outcome = match r {
+            Ok(_) => "accepted!".into(),
+            Err(e) => e.code().to_owned(),
+        };
+    });
+    println!(
+        "slo_worst   {:>7} B body  {slo_us:>12.1} µs CPU   {:.1}x   (refused: {outcome})",
+        body.len(),
+        slo_us / normal_us
+    );
+
+    let acs_xml = worst("Response", "acs", 256 * 1024 - 64);
+    let acs_us = median_cpu_us(rounds, 1, || {
+        outcome = match saml::validate_response(acs_xml.as_bytes(), &expected, &idp, now, skew) {
+            Ok(_) => "accepted!".into(),
+            Err(e) => e.code().to_owned(),
+        };
+    });
+    println!(
+        "acs_worst   {:>7} B XML   {acs_us:>12.1} µs CPU   {:.1}x   (refused: {outcome})",
+        acs_xml.len(),
+        acs_us / normal_us
+    );
+    println!(
+        "hostile_ratio_slo={:.1} hostile_ratio_acs={:.1}",
+        slo_us / normal_us,
+        acs_us / normal_us
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("varco-hostile: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -86,7 +86,7 @@ check=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: varco_session=$COOKI
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "== worst-case requests, CPU of one validation (in process, one thread)"
-taskset -c 0 target/release/varco-hostile --rounds 3
+taskset -c 0 target/release/varco-hostile --rounds 1
 target/release/varco-hostile --write "$WORK" --idp "$IDP" --sp "$VARCO"
 cat > "$WORK/flood.py" <<'PY'
 # One flooding client: `acs` starts its own login (its pending request and login cookie)

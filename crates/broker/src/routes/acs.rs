@@ -212,9 +212,10 @@ pub async fn consume_recorded(
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
     evidence.response_b64 = Some(compact.clone());
-    let xml = base64::engine::general_purpose::STANDARD
+    let xml: std::sync::Arc<[u8]> = base64::engine::general_purpose::STANDARD
         .decode(compact)
-        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
+        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?
+        .into();
 
     // The pending request is found by the RelayState Varco sent (the request ID), or else by
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
@@ -236,7 +237,14 @@ pub async fn consume_recorded(
     let (request_id, pending) = match found {
         Some(found) => found,
         None => {
-            let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+            // A whole parse of attacker bytes: on the heavy pool too.
+            let doc = xml.clone();
+            let hint = state
+                .heavy
+                .run(Work::Response, move || saml::response_in_response_to(&doc))
+                .await
+                .map_err(heavy_refused)?;
+            let request_id = hint.ok_or_else(|| {
                 bad(
                     "broker_unsolicited",
                     "no InResponseTo (unsolicited responses are refused)",

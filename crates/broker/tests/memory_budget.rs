@@ -1,6 +1,7 @@
 //! Byte budgets of the in-memory store (issue 17, item 3), by counting: a flood of pending
 //! logins of the largest accepted shape never holds more estimated bytes than the budget,
-//! every entry dropped for room before its TTL is counted (metric) and the counts add up; a
+//! every entry dropped for room before its TTL is counted (metric) and the counts add up,
+//! logins started before the flood are still pending after it; a
 //! full replay cache refuses new IDs (fail closed) and still refuses replays. The RSS check
 //! of the same estimate is `tests/pending_rss.rs`.
 
@@ -55,7 +56,15 @@ fn a_flood_of_pending_logins_stays_within_the_byte_budget_and_drops_are_counted(
     let (_, sample) = largest_pending(0);
     let each = pending_weight(&largest_pending(0).0, &sample) as u64;
     let flood = 4 * (budget / each) as usize;
+    // Logins started before the flood, by people.
+    let legit: Vec<String> = (0..10).map(|n| format!("_legit{n:034}")).collect();
     block_on(async {
+        for id in &legit {
+            store
+                .put_pending(id.clone(), largest_pending(0).1)
+                .await
+                .unwrap();
+        }
         for n in 0..flood {
             let (id, p) = largest_pending(n);
             store.put_pending(id, p).await.unwrap();
@@ -74,8 +83,25 @@ fn a_flood_of_pending_logins_stays_within_the_byte_budget_and_drops_are_counted(
     let evicted = memory.evicted();
     assert_eq!(
         entries + evicted,
-        flood as u64,
+        flood as u64 + legit.len() as u64,
         "every login is either kept or counted as dropped"
+    );
+    let survived = block_on(async {
+        let mut n = 0;
+        for id in &legit {
+            if store.get_pending(id).await.unwrap().is_some() {
+                n += 1;
+            }
+        }
+        n
+    });
+    // moka admits a newcomer over a full cache only when it has been seen more often than the
+    // entry it would displace (TinyLFU): a flood of one-off logins cannot push out the logins
+    // people started before it.
+    assert_eq!(
+        survived,
+        legit.len(),
+        "logins started before the flood survive it"
     );
     let counted: u64 = metrics.pending_evicted.with_label_values(&["login"]).get();
     assert_eq!(counted, evicted, "the metric counts each drop");

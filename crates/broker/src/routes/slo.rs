@@ -76,22 +76,35 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
 async fn logout_response(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body> {
     // RelayState (our request ID) first, else the untrusted InResponseTo: a lookup key only;
     // validation requires the signed InResponseTo to equal the pending request's ID.
+    // The hint is a whole parse of attacker bytes: only when RelayState finds nothing, and on
+    // the heavy pool.
     let mut found = None;
-    for key in [
-        msg.relay_state().map(str::to_owned),
-        msg.in_response_to_hint(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        match state.store.get_pending_logout(&key).await {
-            Ok(Some(p)) => {
-                found = Some((key, p));
-                break;
+    let mut hint_tried = false;
+    let mut key = msg.relay_state().map(str::to_owned);
+    loop {
+        if let Some(k) = key.take() {
+            match state.store.get_pending_logout(&k).await {
+                Ok(Some(p)) => {
+                    found = Some((k, p));
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => return store_unavailable(state, e),
             }
-            Ok(None) => {}
-            Err(e) => return store_unavailable(state, e),
         }
+        if hint_tried {
+            break;
+        }
+        hint_tried = true;
+        let doc = msg.clone();
+        key = match state
+            .heavy
+            .run(Work::Logout, move || doc.in_response_to_hint())
+            .await
+        {
+            Ok(k) => k,
+            Err(r) => return heavy_refused(state, r),
+        };
     }
     let Some((id, pending)) = found else {
         return refused(
@@ -179,11 +192,18 @@ async fn logout_response(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body
 /// An IdP-initiated LogoutRequest: verify, end every matching session, answer signed.
 async fn logout_request(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body> {
     let now = (state.clock)();
-    // The Issuer picks the keys (untrusted lookup key); validation checks it again.
-    let Some(entry) = msg
-        .issuer_hint()
-        .and_then(|issuer| state.registry.get_valid(&issuer, now))
-    else {
+    // The Issuer picks the keys (untrusted lookup key); validation checks it again. Reading
+    // it parses attacker bytes: on the heavy pool.
+    let doc = msg.clone();
+    let issuer = match state
+        .heavy
+        .run(Work::Logout, move || doc.issuer_hint())
+        .await
+    {
+        Ok(issuer) => issuer,
+        Err(r) => return heavy_refused(state, r),
+    };
+    let Some(entry) = issuer.and_then(|issuer| state.registry.get_valid(&issuer, now)) else {
         return refused(
             state,
             StatusCode::BAD_REQUEST,

@@ -31,7 +31,10 @@ fn elements<'d, 'a>(el: Element<'d, 'a>, out: &mut Vec<Element<'d, 'a>>) {
 
 fn fixed_point(el: Element<'_, '_>, opts: &Options<'_>) {
     let mut first = Vec::new();
-    canonicalize(el, opts, &mut first);
+    // The output bound (c14n::OUTPUT_FACTOR) may refuse an amplifying input: not a bug.
+    if canonicalize(el, opts, &mut first).is_err() {
+        return;
+    }
     let again = Document::parse(&first, &relaxed()).unwrap_or_else(|e| {
         panic!(
             "canonical form does not parse: {e:?}\n{}",
@@ -43,7 +46,8 @@ fn fixed_point(el: Element<'_, '_>, opts: &Options<'_>) {
         exclude: None,
         ..*opts
     };
-    canonicalize(again.root(), &opts, &mut second);
+    // A canonical form canonicalizes to itself, so it can never meet the bound.
+    canonicalize(again.root(), &opts, &mut second).expect("canonical form within the bound");
     assert!(
         first == second,
         "not idempotent:\n first: {}\nsecond: {}",

@@ -108,7 +108,7 @@ fn forms(el: Element<'_, '_>, signature: NodeId) -> (Vec<u8>, String) {
         exclude: Some(signature),
         ..Options::default()
     };
-    canonicalize(el, &opts, &mut c14n);
+    canonicalize(el, &opts, &mut c14n).unwrap();
     let mut reading = String::new();
     read(el, signature, &mut reading);
     (c14n, reading)

@@ -96,6 +96,19 @@ pub enum Error {
     SigningKey,
     /// The random number generator or the signing primitive failed.
     Crypto,
+    /// A compact JWE that is not five segments, with an encrypted key under direct key
+    /// agreement, a bad IV or tag length, a `zip` header, or a malformed `epk`.
+    Jwe {
+        /// Which rule failed.
+        reason: &'static str,
+    },
+    /// A JWE `alg` other than `ECDH-ES`, or an `enc` outside the caller's list.
+    JweAlg,
+    /// The JWE `kid` names another key than the one this response was to be encrypted to.
+    JweKid,
+    /// Key agreement or authenticated decryption failed (wrong key, tampered ciphertext,
+    /// header or tag).
+    JweDecrypt,
 }
 
 impl Error {
@@ -128,6 +141,10 @@ impl Error {
             Error::Jwks { .. } => "jose.jwks",
             Error::SigningKey => "jose.signing_key",
             Error::Crypto => "jose.crypto",
+            Error::Jwe { .. } => "jose.jwe",
+            Error::JweAlg => "jose.jwe_alg",
+            Error::JweKid => "jose.jwe_kid",
+            Error::JweDecrypt => "jose.jwe_decrypt",
         }
     }
 }
@@ -167,6 +184,10 @@ impl fmt::Display for Error {
             Error::Jwks { reason } => write!(f, "invalid JWKS: {reason}"),
             Error::SigningKey => f.write_str("signing key refused"),
             Error::Crypto => f.write_str("cryptographic operation failed"),
+            Error::Jwe { reason } => write!(f, "invalid JWE: {reason}"),
+            Error::JweAlg => f.write_str("JWE alg must be ECDH-ES with an allowed enc"),
+            Error::JweKid => f.write_str("JWE encrypted to another key"),
+            Error::JweDecrypt => f.write_str("JWE does not decrypt with our key"),
         }
     }
 }

@@ -83,6 +83,20 @@ impl Jwk {
     /// (e.g. `OKP`), which a set may carry for other uses; `oct` keys and private material
     /// are errors.
     pub fn from_value(v: &Value) -> Result<Option<Jwk>, Error> {
+        Jwk::parse(v, true)
+    }
+
+    /// Parses one JWK that stands alone, such as the holder key in a credential's
+    /// `cnf.jwk`: `kid` is optional (when absent it becomes the RFC 7638 thumbprint), and a
+    /// key type this crate cannot verify with is an error rather than `None`. All other
+    /// rules of [`Jwk::from_value`] apply (no `oct`, no private material, sizes, curves).
+    pub fn from_value_standalone(v: &Value) -> Result<Jwk, Error> {
+        Jwk::parse(v, false)?.ok_or(Error::Jwk {
+            reason: "key type is not RSA or EC",
+        })
+    }
+
+    fn parse(v: &Value, kid_required: bool) -> Result<Option<Jwk>, Error> {
         let obj = v.as_object().ok_or(Error::Jwk {
             reason: "not a JSON object",
         })?;
@@ -101,7 +115,8 @@ impl Jwk {
             });
         }
         let kid = match obj.get("kid") {
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_KID => s.clone(),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_KID => Some(s.clone()),
+            None if !kid_required => None,
             _ => {
                 return Err(Error::Jwk {
                     reason: "kid missing, empty, too long or not a string",
@@ -187,6 +202,7 @@ impl Jwk {
                 });
             }
         };
+        let kid = kid.unwrap_or_else(|| thumbprint(&material));
         Ok(Some(Jwk {
             kid,
             material,
@@ -219,6 +235,13 @@ impl Jwk {
             (Material::Ec { curve, .. }, Alg::Es384) => *curve == Curve::P384,
             (Material::Ec { .. }, _) => false,
         }
+    }
+
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the public key: a stable name for a
+    /// key that came without a `kid` (audit records, logs).
+    #[must_use]
+    pub fn thumbprint(&self) -> String {
+        thumbprint(&self.material)
     }
 
     pub(crate) fn material(&self) -> &Material {

@@ -9,7 +9,7 @@ use crate::alg::Alg;
 use crate::error::clip;
 use crate::json::parse_object;
 use crate::jwk::Material;
-use crate::{Error, Jwks};
+use crate::{Error, Jwk, Jwks};
 
 /// Size bounds checked before any JSON is read or any signature computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,24 @@ impl Jws {
     /// present, `typ`, no `crit`, no key-carrying header, a JSON object payload, with
     /// duplicate member names refused throughout.
     pub fn decode(token: &str, typ: Typ, limits: &Limits) -> Result<Jws, Error> {
+        Jws::decode_inner(token, typ, limits, true)
+    }
+
+    /// Like [`Jws::decode`] but `kid` may be absent: for a token whose one verification key
+    /// is fixed by context rather than chosen from a set, such as an SD-JWT Key Binding JWT
+    /// (the key is the credential's `cnf.jwk`). Such a token is verified with
+    /// [`Jws::verify_with`] only; every other rule (allow-list, no `crit`, no key-carrying
+    /// header, `typ`, sizes, strict JSON) is the same.
+    pub fn decode_unkeyed(token: &str, typ: Typ, limits: &Limits) -> Result<Jws, Error> {
+        Jws::decode_inner(token, typ, limits, false)
+    }
+
+    fn decode_inner(
+        token: &str,
+        typ: Typ,
+        limits: &Limits,
+        kid_required: bool,
+    ) -> Result<Jws, Error> {
         if token.len() > limits.max_token_bytes {
             return Err(Error::TooLarge {
                 len: token.len(),
@@ -124,6 +142,8 @@ impl Jws {
         }
         let kid = match header.get("kid") {
             Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID => k.clone(),
+            // An empty `kid` names no key of any set, so `verify` can never succeed on it.
+            None if !kid_required => String::new(),
             _ => return Err(Error::KidMissing),
         };
         match (typ, header.get("typ")) {
@@ -160,6 +180,23 @@ impl Jws {
                 kid: clip(&self.kid),
             });
         }
+        self.check(key)
+    }
+
+    /// Checks the signature with exactly this key, whatever `kid` the header names: the
+    /// caller has already decided that this key, and no other, may sign the token (the
+    /// `cnf.jwk` of a credential, an issuer key fixed by a trust decision). The key must fit
+    /// the algorithm and verify.
+    pub fn verify_with(&self, key: &Jwk) -> Result<(), Error> {
+        if !key.accepts(self.alg) {
+            return Err(Error::KeyAlgMismatch {
+                kid: clip(key.kid()),
+            });
+        }
+        self.check(key)
+    }
+
+    fn check(&self, key: &Jwk) -> Result<(), Error> {
         let msg = &self.token.as_bytes()[..self.signed_len];
         let ok = match key.material() {
             Material::Rsa { n, e } => RsaPublicKeyComponents { n, e }
@@ -203,7 +240,7 @@ impl Jws {
         self.alg
     }
 
-    /// The key id.
+    /// The key id (empty for a token decoded by [`Jws::decode_unkeyed`] without one).
     #[must_use]
     pub fn kid(&self) -> &str {
         &self.kid

@@ -8,7 +8,10 @@
 //!   symmetric (`oct`) key or private material in a key set is an error, every `kid` unique.
 //! - [`Jws::decode`] then [`Jws::verify`]: one parse, then a signature check with a key
 //!   looked up by `kid` in a [`Jwks`] the caller trusts.
-//! - [`Signer`]: RS256, PS256 or ES256 from a PKCS#8 key, for our own statements.
+//! - [`Signer`]: RS256, PS256 or ES256 from a PKCS#8 key, for our own statements and
+//!   request objects ([`Signer::sign_with`] adds header members such as `x5c`).
+//! - [`EcdhKey::decrypt`]: compact JWE, `ECDH-ES` with `A128GCM`/`A256GCM` only, to a
+//!   one-use P-256 key of ours (OpenID4VP `direct_post.jwt` responses).
 //!
 //! Invariants, stated as absences:
 //! - no key from the message: `jwk`, `jku`, `x5u`, `x5c` in a header are refused, and `kid`
@@ -23,12 +26,14 @@
 mod alg;
 mod error;
 pub mod json;
+mod jwe;
 mod jwk;
 mod jws;
 mod sign;
 
 pub use alg::Alg;
 pub use error::Error;
+pub use jwe::{EcdhKey, Enc, JweLimits};
 pub use jwk::{Curve, Jwk, Jwks, MAX_KEYS};
 pub use jws::{Jws, Limits, Typ};
 pub use sign::Signer;

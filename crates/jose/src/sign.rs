@@ -8,7 +8,7 @@ use ring::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RsaKeyPair,
     RsaPublicKeyComponents,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::jwk::{Curve, Material, thumbprint};
 use crate::{Alg, Error, Jwk};
@@ -107,7 +107,23 @@ impl Signer {
         claims: &Map<String, Value>,
         rng: &dyn SecureRandom,
     ) -> Result<String, Error> {
-        let header = json!({ "alg": self.alg.name(), "kid": self.kid, "typ": typ });
+        self.sign_with(typ, &Map::new(), claims, rng)
+    }
+
+    /// Like [`Signer::sign`], with further header members (`x5c` for an X.509-identified
+    /// request object, `trust_chain` for a federation one). `alg`, `kid` and `typ` are
+    /// always this signer's: `extra` cannot override them.
+    pub fn sign_with(
+        &self,
+        typ: &str,
+        extra: &Map<String, Value>,
+        claims: &Map<String, Value>,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, Error> {
+        let mut header = extra.clone();
+        header.insert("alg".into(), Value::String(self.alg.name().into()));
+        header.insert("kid".into(), Value::String(self.kid.clone()));
+        header.insert("typ".into(), Value::String(typ.into()));
         let header = serde_json::to_vec(&header).map_err(|_| Error::Crypto)?;
         let payload = serde_json::to_vec(claims).map_err(|_| Error::Crypto)?;
         let mut out = URL_SAFE_NO_PAD.encode(header);

@@ -4,33 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
 use jose::{Alg, Jwks, Jws, Limits, Typ};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = Command::new("bash")
-        .arg(root.join("../../scripts/pyjwt-venv.sh"))
-        .output()
-        .expect("bash");
-    assert!(
-        venv.status.success(),
-        "{}",
-        String::from_utf8_lossy(&venv.stderr)
-    );
-    let python = String::from_utf8(venv.stdout).unwrap();
-    let out = Command::new(python.trim())
-        .arg(root.join("tests/py/algs.py"))
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/algs.py");
+    serde_json::from_slice(&testkit::python::run("pyjwt", &script, &[], None)).unwrap()
 }
 
 #[test]

@@ -415,6 +415,10 @@ fn every_error_code_is_distinct_and_prefixed() {
         Error::Jwks { reason: "x" },
         Error::SigningKey,
         Error::Crypto,
+        Error::Jwe { reason: "x" },
+        Error::JweAlg,
+        Error::JweKid,
+        Error::JweDecrypt,
     ];
     let mut codes: Vec<&str> = samples.iter().map(Error::code).collect();
     assert!(codes.iter().all(|c| c.starts_with("jose.")));
@@ -424,4 +428,126 @@ fn every_error_code_is_distinct_and_prefixed() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), samples.len());
+}
+
+/// An ES256 token with a hand-written header (no `kid`), signed by `pair`.
+fn es256_hand(pair: &EcdsaKeyPair, header: &str, payload: &str) -> String {
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let sig = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+}
+
+fn ec_pair() -> (EcdsaKeyPair, Jwk) {
+    use ring::signature::KeyPair as _;
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let pt = pair.public_key().as_ref();
+    let jwk = json!({"kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&pt[1..33]), "y": URL_SAFE_NO_PAD.encode(&pt[33..])});
+    (pair, Jwk::from_value_standalone(&jwk).unwrap())
+}
+
+#[test]
+fn unkeyed_token_verifies_only_with_the_given_key() {
+    let (pair, jwk) = ec_pair();
+    let (_, other) = ec_pair();
+    let t = es256_hand(
+        &pair,
+        r#"{"alg":"ES256","typ":"kb+jwt"}"#,
+        r#"{"nonce":"n"}"#,
+    );
+    let typ = Typ::Exactly("kb+jwt");
+    // The keyed decoder still demands a kid.
+    assert_eq!(
+        Jws::decode(&t, typ, &Limits::default()).unwrap_err().code(),
+        "jose.kid_missing"
+    );
+    let jws = Jws::decode_unkeyed(&t, typ, &Limits::default()).unwrap();
+    assert_eq!(jws.kid(), "");
+    jws.verify_with(&jwk).unwrap();
+    assert_eq!(
+        jws.verify_with(&other).unwrap_err().code(),
+        "jose.signature"
+    );
+    // An empty kid names no key of a set, even one holding the right key.
+    let set = Jwks::from_keys(vec![jwk]).unwrap();
+    assert_eq!(jws.verify(&set).unwrap_err().code(), "jose.kid_unknown");
+    // Every other header rule holds for unkeyed tokens too.
+    for (h, code) in [
+        (r#"{"alg":"none","typ":"kb+jwt"}"#, "jose.alg_none"),
+        (r#"{"alg":"HS256","typ":"kb+jwt"}"#, "jose.alg_hmac"),
+        (r#"{"alg":"ES256","typ":"JWT"}"#, "jose.typ"),
+        (
+            r#"{"alg":"ES256","typ":"kb+jwt","jwk":{}}"#,
+            "jose.header_key",
+        ),
+        (
+            r#"{"alg":"ES256","typ":"kb+jwt","crit":["x"]}"#,
+            "jose.crit",
+        ),
+        (
+            r#"{"alg":"ES256","typ":"kb+jwt","kid":""}"#,
+            "jose.kid_missing",
+        ),
+    ] {
+        let t = es256_hand(&pair, h, "{}");
+        assert_eq!(
+            Jws::decode_unkeyed(&t, typ, &Limits::default())
+                .unwrap_err()
+                .code(),
+            code,
+            "{h}"
+        );
+    }
+}
+
+#[test]
+fn verify_with_checks_the_key_fits_the_alg() {
+    let (pair, _) = ec_pair();
+    let t = es256_hand(&pair, r#"{"alg":"ES256","typ":"kb+jwt"}"#, "{}");
+    let jws = Jws::decode_unkeyed(&t, Typ::Exactly("kb+jwt"), &Limits::default()).unwrap();
+    let rsa = Signer::rsa_from_pkcs8(
+        Alg::Rs256,
+        include_bytes!("../../xmldsig/tests/keys/sp-rsa2048.key.pk8.der"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        jws.verify_with(rsa.jwk()).unwrap_err().code(),
+        "jose.key_alg_mismatch"
+    );
+}
+
+#[test]
+fn standalone_jwk_kid_defaults_to_thumbprint_and_stays_strict() {
+    let (_, jwk) = ec_pair();
+    assert_eq!(jwk.kid(), jwk.thumbprint());
+    assert_eq!(jwk.kid().len(), 43);
+    for (v, code) in [
+        (json!({"kty": "oct", "k": "AAAA"}), "jose.jwk_symmetric"),
+        (
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
+            "jose.jwk",
+        ),
+        (
+            json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
+            "jose.jwk",
+        ),
+        (
+            json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}),
+            "jose.jwk_private",
+        ),
+        (
+            json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": 7}),
+            "jose.jwk",
+        ),
+    ] {
+        assert_eq!(
+            Jwk::from_value_standalone(&v).unwrap_err().code(),
+            code,
+            "{v}"
+        );
+    }
 }

@@ -14,8 +14,9 @@
 //! - declarations sort by prefix, attributes by (namespace URI, local name), unqualified first;
 //! - character escaping as in C14N 1.0 §2.3; empty elements become start/end pairs.
 
-use crate::tree::{Kind, Ns, same};
-use crate::{Element, NodeId};
+use crate::scope::{Scope, same};
+use crate::tree::{Kind, Ns};
+use crate::{Element, Error, NodeId};
 
 /// What to canonicalize besides the element itself.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,39 +24,123 @@ pub struct Options<'o> {
     /// Keep comments (the `#WithComments` variant).
     pub with_comments: bool,
     /// The InclusiveNamespaces PrefixList: prefixes treated as in inclusive C14N. `#default`
-    /// names the default namespace.
+    /// names the default namespace. Repeats are harmless (the list is deduplicated); its
+    /// length costs O(n log n) once, not per element.
     pub inclusive_prefixes: &'o [&'o str],
     /// A node whose whole subtree is left out (the enveloped signature).
     pub exclude: Option<NodeId>,
 }
 
+/// The canonical form may be at most this many times the element's source length, plus
+/// [`OUTPUT_SLACK`] bytes.
+///
+/// Exclusive C14N repeats a namespace declaration on every element that uses its prefix when
+/// no output ancestor rendered it, so a long URI declared once and used by thousands of
+/// siblings would otherwise canonicalize to a quadratic number of bytes (and as much hashing).
+/// Real messages stay near 1x: SAML Attributes re-render `xmlns:xsi` on each `AttributeValue`,
+/// which is the largest legitimate repetition seen, under 2x even for an empty value.
+pub const OUTPUT_FACTOR: usize = 3;
+/// The additive part of the output bound, so small elements never meet it.
+pub const OUTPUT_SLACK: usize = 64 * 1024;
+
 /// Appends the canonical form of `element`'s subtree to `out`.
-pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<u8>) {
+///
+/// Work and output are linear in the element's source length: each node is visited once, each
+/// prefix lookup costs O(1) (see `scope.rs`), the PrefixList is consulted at the apex and on
+/// elements that redeclare a listed prefix only, and the output is refused with
+/// [`Error::CanonicalFormTooLarge`] past [`OUTPUT_FACTOR`] x source + [`OUTPUT_SLACK`]
+/// (`out` then holds a truncated form, to be discarded). Steps are counted in
+/// [`crate::work`].
+pub fn canonicalize(
+    element: Element<'_, '_>,
+    opts: &Options<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut steps = 0u64;
+    let start = out.len();
+    let mut rendered = Scope::new();
+    let mut in_scope = Scope::new();
+    let r = run(element, opts, out, &mut steps, &mut rendered, &mut in_scope);
+    // Every output byte is a step too: writing and escaping cost the output's length, which
+    // is where an amplification attack puts its work.
+    let written = out.len().saturating_sub(start) as u64;
+    crate::work::record(steps + rendered.steps + in_scope.steps + written);
+    r
+}
+
+/// One lifetime for the document's names and the PrefixList's: both only live as long as
+/// this call.
+fn run<'p>(
+    element: Element<'p, 'p>,
+    opts: &Options<'p>,
+    out: &mut Vec<u8>,
+    steps: &mut u64,
+    rendered: &mut Scope<'p, Ns>,
+    in_scope: &mut Scope<'p, Ns>,
+) -> Result<(), Error> {
     let doc = element.document();
-    let apex = element.node_id();
-    let Some(apex_node) = doc.node(node_index(apex)) else {
-        return;
+    let apex = node_index(element.node_id());
+    let Some(apex_node) = doc.node(apex) else {
+        return Ok(());
     };
     let end = apex_node.end;
+    let span = element.span().len();
+    let limit = span
+        .saturating_mul(OUTPUT_FACTOR)
+        .saturating_add(OUTPUT_SLACK);
+    let out_start = out.len();
 
-    // Bindings output by output ancestors, innermost last. The empty default namespace is
-    // "already output" at the apex: nothing above it is in the output.
-    let mut rendered: Vec<(&str, Ns)> = vec![("", Ns::NONE)];
-    // Open elements: (subtree end, qname parts, rendered mark).
-    let mut open: Vec<(u32, &str, &str, usize)> = Vec::with_capacity(16);
+    // The PrefixList, as a sorted set of keys ("" for #default, `xml` left out: it is never
+    // declared). Sorting once makes the per-element membership test O(log n).
+    let mut inclusive: Vec<&str> = opts
+        .inclusive_prefixes
+        .iter()
+        .map(|&p| if p == "#default" { "" } else { p })
+        .filter(|&p| p != "xml")
+        .collect();
+    inclusive.sort_unstable();
+    inclusive.dedup();
+    *steps += opts.inclusive_prefixes.len() as u64;
+
+    // Bindings in scope in the input, at the apex: its ancestors' declarations, outermost
+    // first, collected once.
+    let mut ancestors = Vec::new();
+    let mut up = element.parent();
+    while let Some(a) = up {
+        ancestors.push(a);
+        up = a.parent();
+    }
+    for a in ancestors.iter().rev() {
+        for d in doc.decls_of(node_index(a.node_id())) {
+            *steps += 1;
+            in_scope.push(d.prefix, d.ns);
+        }
+    }
+
+    // Bindings output by output ancestors. The empty default namespace is "already output"
+    // at the apex: nothing above it is in the output.
+    rendered.push("", Ns::NONE);
+    // Open elements: (subtree end, qname parts, rendered mark, in-scope mark).
+    let mut open: Vec<(u32, &str, &str, usize, usize)> = Vec::with_capacity(16);
     let mut needed: Vec<(&str, Ns)> = Vec::with_capacity(8);
+    let mut new: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut attrs: Vec<usize> = Vec::with_capacity(16);
     let exclude = opts.exclude.map(node_index);
 
-    let mut i = node_index(apex);
+    let mut i = apex;
     while i < end {
-        while let Some(&(close_at, prefix, local, mark)) = open.last() {
+        *steps += 1;
+        while let Some(&(close_at, prefix, local, mark, scope_mark)) = open.last() {
             if close_at > i {
                 break;
             }
             end_tag(out, prefix, local);
             rendered.truncate(mark);
+            in_scope.truncate(scope_mark);
             open.pop();
+        }
+        if out.len() - out_start > limit {
+            return Err(Error::CanonicalFormTooLarge { limit });
         }
         let Some(node) = doc.node(i) else { break };
         if Some(i) == exclude {
@@ -64,7 +149,14 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
         }
         match &node.kind {
             Kind::Element(e) => {
-                // Which bindings does this element need in the output?
+                let scope_mark = in_scope.mark();
+                let own_decls = doc.decls_of(i);
+                for d in own_decls {
+                    in_scope.push(d.prefix, d.ns);
+                }
+                // Which bindings does this element need in the output? Its own prefix and
+                // its attributes' prefixes (visibly utilized; their namespaces were
+                // resolved by the parser)...
                 needed.clear();
                 if e.prefix != "xml" {
                     needed.push((e.prefix, e.ns));
@@ -75,38 +167,45 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                     .unwrap_or(&[]);
                 for a in own_attrs {
                     if !a.prefix.is_empty() && a.prefix != "xml" {
-                        push_unique(&mut needed, a.prefix, a.ns);
+                        push_unique(&mut needed, a.prefix, a.ns, steps);
                     }
                 }
-                for &p in opts.inclusive_prefixes {
-                    let key = if p == "#default" { "" } else { p };
-                    if key == "xml" {
-                        continue;
+                // ...and the listed prefixes. At the apex, every listed prefix in scope. Below
+                // it, the parent already rendered the binding each listed prefix had there,
+                // so only a binding this element declares itself can differ.
+                if i == apex {
+                    for &key in &inclusive {
+                        match in_scope.get(key) {
+                            Some(ns) => push_unique(&mut needed, key, ns, steps),
+                            None if key.is_empty() => push_unique(&mut needed, "", Ns::NONE, steps),
+                            None => {}
+                        }
                     }
-                    match doc.lookup_prefix(i, key) {
-                        Some(ns) => push_unique(&mut needed, key, ns),
-                        None if key.is_empty() => push_unique(&mut needed, "", Ns::NONE),
-                        None => {}
+                } else if !inclusive.is_empty() {
+                    for d in own_decls {
+                        *steps += 1 + inclusive.len().ilog2() as u64;
+                        if inclusive.binary_search(&d.prefix).is_ok() {
+                            push_unique(&mut needed, d.prefix, d.ns, steps);
+                        }
                     }
                 }
-                let mark = rendered.len();
+                let mark = rendered.mark();
+                new.clear();
                 for &(prefix, ns) in &needed {
-                    let current = rendered
-                        .iter()
-                        .rev()
-                        .find(|(p, _)| same(p, prefix))
-                        .map(|r| r.1);
-                    if current != Some(ns) {
-                        rendered.push((prefix, ns));
+                    if rendered.get(prefix) != Some(ns) {
+                        new.push((prefix, ns));
                     }
                 }
                 // The new bindings, sorted by prefix (the default, "", first).
-                let new = rendered.get_mut(mark..).unwrap_or(&mut []);
-                new.sort_unstable_by(|a, b| order(a.0, b.0));
+                new.sort_unstable_by(|a, b| {
+                    *steps += 1;
+                    order(a.0, b.0)
+                });
 
                 out.push(b'<');
                 qname(out, e.prefix, e.local);
-                for &(prefix, ns) in rendered.get(mark..).unwrap_or(&[]) {
+                for &(prefix, ns) in &new {
+                    rendered.push(prefix, ns);
                     if prefix.is_empty() {
                         out.extend_from_slice(b" xmlns=\"");
                     } else {
@@ -120,6 +219,7 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                 attrs.clear();
                 attrs.extend(0..own_attrs.len());
                 attrs.sort_unstable_by(|&x, &y| {
+                    *steps += 1;
                     let (a, b) = (&own_attrs[x], &own_attrs[y]);
                     // Same namespace index means same URI: skip comparing URIs.
                     let by_ns = if a.ns == b.ns {
@@ -138,7 +238,7 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
                     out.push(b'"');
                 }
                 out.push(b'>');
-                open.push((node.end, e.prefix, e.local, mark));
+                open.push((node.end, e.prefix, e.local, mark, scope_mark));
             }
             Kind::Text(t) => escape_text(out, t),
             Kind::Comment(c) => {
@@ -160,9 +260,13 @@ pub fn canonicalize(element: Element<'_, '_>, opts: &Options<'_>, out: &mut Vec<
         }
         i += 1;
     }
-    while let Some((_, prefix, local, _)) = open.pop() {
+    while let Some((_, prefix, local, _, _)) = open.pop() {
         end_tag(out, prefix, local);
     }
+    if out.len() - out_start > limit {
+        return Err(Error::CanonicalFormTooLarge { limit });
+    }
+    Ok(())
 }
 
 fn node_index(id: NodeId) -> u32 {
@@ -182,7 +286,10 @@ fn order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
-fn push_unique<'a>(needed: &mut Vec<(&'a str, Ns)>, prefix: &'a str, ns: Ns) {
+/// Adds a binding unless its prefix is already there. `needed` holds at most one entry per
+/// attribute of one element plus one, so the scan is bounded by the attribute limit.
+fn push_unique<'a>(needed: &mut Vec<(&'a str, Ns)>, prefix: &'a str, ns: Ns, steps: &mut u64) {
+    *steps += needed.len() as u64;
     if !needed.iter().any(|(p, _)| same(p, prefix)) {
         needed.push((prefix, ns));
     }

@@ -82,6 +82,14 @@ pub enum Error {
     NoRootElement,
     /// Element or non-whitespace text after the root element, or text before it.
     ContentOutsideRoot,
+    /// The canonical form of an element would exceed
+    /// [`crate::c14n::OUTPUT_FACTOR`] times its source length plus
+    /// [`crate::c14n::OUTPUT_SLACK`]: namespace declarations re-rendered on many elements, a
+    /// shape only an attack produces (exclusive C14N output amplification).
+    CanonicalFormTooLarge {
+        /// The bound, in bytes, for this element.
+        limit: usize,
+    },
     /// The tokenizer found the document ill-formed (unclosed tags, bad syntax, ...).
     Malformed {
         /// Byte offset in the input where the problem was found.
@@ -113,6 +121,7 @@ impl Error {
             Self::TooManyNamespaceDeclarations { .. } => "xml_too_many_namespace_declarations",
             Self::NoRootElement => "xml_no_root_element",
             Self::ContentOutsideRoot => "xml_content_outside_root",
+            Self::CanonicalFormTooLarge { .. } => "xml_c14n_too_large",
             Self::Malformed { .. } => "xml_malformed",
         }
     }
@@ -149,6 +158,9 @@ impl fmt::Display for Error {
             }
             Self::NoRootElement => f.write_str("no root element"),
             Self::ContentOutsideRoot => f.write_str("content outside the root element"),
+            Self::CanonicalFormTooLarge { limit } => {
+                write!(f, "canonical form larger than {limit} bytes")
+            }
             Self::Malformed { offset, reason } => {
                 write!(f, "malformed XML at byte {offset}: {reason}")
             }

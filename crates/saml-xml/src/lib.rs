@@ -11,6 +11,9 @@
 //! - no prefix is ever unbound and no identifier (`ID`, `Id`, `id`, `xml:id`) is ever shared by
 //!   two elements in a [`Document`];
 //! - no input past [`Limits`] is ever fully parsed: limits are checked while tokenizing;
+//! - no work grows faster than the input: parsing and canonicalization do a bounded number of
+//!   steps per input byte, counted in [`work`] (issue 17; docs/THREATS.md, "Algorithmic
+//!   complexity");
 //! - no text is ever cut at a comment: adjacent character data is one node, and
 //!   [`Element::text`] concatenates all text children.
 //!
@@ -18,13 +21,15 @@
 
 mod error;
 mod limits;
+mod scope;
 mod tree;
 
 pub mod c14n;
+pub mod work;
 
 pub use error::Error;
 pub use limits::Limits;
-pub use tree::{Child, Children, Document, Element, NodeId, XML_NS};
+pub use tree::{Child, Children, Document, Element, NodeId, XML_NS, is_ncname};
 
 /// Escapes text for XML (and HTML) element content or a double- or single-quoted attribute
 /// value: `&`, `<`, `>`, `"` and `'` become references. For writing documents and pages;

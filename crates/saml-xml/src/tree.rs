@@ -14,6 +14,7 @@ use quick_xml::reader::Reader;
 
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::scope::{Scope, same};
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -120,7 +121,10 @@ impl<'a> Document<'a> {
         let text = simdutf8::basic::from_utf8(input).map_err(|_| Error::InvalidUtf8)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         check_chars(text.as_bytes())?;
-        Builder::new(text, limits).run()
+        let mut builder = Builder::new(text, limits);
+        let result = builder.run();
+        crate::work::record(builder.steps + builder.scope.steps);
+        result.map(|()| builder.doc)
     }
 
     /// The text the document was parsed from (without a byte-order mark). Element spans index
@@ -161,22 +165,15 @@ impl<'a> Document<'a> {
         self.namespaces.get(ns.0 as usize).map_or("", |s| s)
     }
 
-    /// The namespace bound to `prefix` ("" for the default) in scope at element `id`, walking
-    /// the declarations of the element and its ancestors. `None` when nothing binds it.
-    pub(crate) fn lookup_prefix(&self, mut id: u32, prefix: &str) -> Option<Ns> {
-        if prefix == "xml" {
-            return Some(Ns::XML);
+    /// The namespace declarations written on node `id` (none unless it is an element).
+    pub(crate) fn decls_of(&self, id: u32) -> &[Decl<'a>] {
+        match self.node(id).map(|n| &n.kind) {
+            Some(Kind::Element(e)) => self
+                .decls
+                .get(e.decls.start as usize..e.decls.end as usize)
+                .unwrap_or(&[]),
+            _ => &[],
         }
-        while let Some(node) = self.node(id) {
-            if let Kind::Element(e) = &node.kind {
-                let decls = self.decls.get(e.decls.start as usize..e.decls.end as usize);
-                if let Some(d) = decls.and_then(|d| d.iter().find(|d| d.prefix == prefix)) {
-                    return Some(d.ns);
-                }
-            }
-            id = node.parent;
-        }
-        None
     }
 }
 
@@ -448,8 +445,9 @@ fn is_legal_char(c: char) -> bool {
 }
 
 /// A loose NCName check: what matters here is that names cannot smuggle markup or colons.
-/// Non-ASCII bytes are accepted as name characters.
-fn is_ncname(s: &str) -> bool {
+/// Non-ASCII bytes are accepted as name characters. The one name check of the workspace
+/// (the verifier applies it to PrefixList entries).
+pub fn is_ncname(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return false;
     };
@@ -581,12 +579,6 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
     Ok(Cow::Owned(out))
 }
 
-/// String equality for short names, as an inline loop: `==` on `str` is a `memcmp` call, whose
-/// fixed cost dominates for names of a few bytes.
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-}
-
 /// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
 fn is_xmlns(key: &str) -> bool {
     let k = key.as_bytes();
@@ -611,7 +603,13 @@ struct Builder<'a, 'l> {
     limits: &'l Limits,
     doc: Document<'a>,
     /// In-scope namespace bindings, innermost last.
-    scope: Vec<(&'a str, Ns)>,
+    scope: Scope<'a, Ns>,
+    /// Namespace URI to its index in `doc.namespaces`, once there are more than a few (a scan
+    /// of the list per declaration would be quadratic in the declarations: 64 Ki of them are
+    /// allowed in metadata).
+    uris: Option<HashMap<Cow<'a, str>, u32>>,
+    /// Work done, for [`crate::work`].
+    steps: u64,
     open: Vec<Open>,
     /// Text being accumulated for the current text node: adjacent text, references and CDATA
     /// form one node.
@@ -637,7 +635,13 @@ impl<'a, 'l> Builder<'a, 'l> {
                 namespaces,
                 ids: HashMap::new(),
             },
-            scope: vec![("xml", Ns::XML)],
+            scope: {
+                let mut scope = Scope::new();
+                scope.push("xml", Ns::XML);
+                scope
+            },
+            uris: None,
+            steps: 0,
             open: Vec::with_capacity(16),
             text: None,
             text_start: 0,
@@ -646,7 +650,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
     }
 
-    fn run(mut self) -> Result<Document<'a>, Error> {
+    fn run(&mut self) -> Result<(), Error> {
         let mut reader = Reader::from_str(self.src);
         let cfg = reader.config_mut();
         cfg.check_comments = true;
@@ -664,6 +668,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 reason: e.to_string(),
             })?;
             let end = reader.buffer_position() as usize;
+            self.steps += 1;
             let was_first = std::mem::replace(&mut first, false);
             match event {
                 Event::Decl(d) => {
@@ -734,7 +739,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         if !self.seen_root {
             return Err(Error::NoRootElement);
         }
-        Ok(self.doc)
+        Ok(())
     }
 
     /// The input slice `start .. start + len`, which must be exactly the text the tokenizer
@@ -791,24 +796,46 @@ impl<'a, 'l> Builder<'a, 'l> {
     }
 
     fn intern(&mut self, uri: Cow<'a, str>) -> Ns {
+        /// Up to this many URIs, a scan is cheaper than hashing.
+        const LINEAR: usize = 8;
         if uri.is_empty() {
             return Ns::NONE;
         }
-        if let Some(i) = self.doc.namespaces.iter().position(|u| *u == uri) {
-            return Ns(i as u32);
+        let namespaces = &mut self.doc.namespaces;
+        match &mut self.uris {
+            None => {
+                if let Some(i) = namespaces.iter().position(|u| *u == uri) {
+                    self.steps += i as u64 + 1;
+                    return Ns(i as u32);
+                }
+                self.steps += namespaces.len() as u64;
+                if namespaces.len() >= LINEAR {
+                    let map = namespaces
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| (u.clone(), i as u32))
+                        .collect();
+                    self.uris = Some(map);
+                }
+            }
+            Some(map) => {
+                self.steps += 1;
+                if let Some(&i) = map.get(&uri) {
+                    return Ns(i);
+                }
+            }
         }
-        self.doc.namespaces.push(uri);
-        Ns(self.doc.namespaces.len() as u32 - 1)
+        let index = namespaces.len() as u32;
+        if let Some(map) = &mut self.uris {
+            map.insert(uri.clone(), index);
+        }
+        namespaces.push(uri);
+        Ns(index)
     }
 
     /// The binding of `prefix` in scope; the default namespace is "none" unless declared.
-    fn resolve(&self, prefix: &str) -> Option<Ns> {
-        let found = self
-            .scope
-            .iter()
-            .rev()
-            .find(|(p, _)| same(p, prefix))
-            .map(|&(_, ns)| ns);
+    fn resolve(&mut self, prefix: &str) -> Option<Ns> {
+        let found = self.scope.get(prefix);
         match found {
             None if prefix.is_empty() => Some(Ns::NONE),
             other => other,
@@ -868,10 +895,11 @@ impl<'a, 'l> Builder<'a, 'l> {
                     });
                 }
             };
+            self.steps += 1;
             raw.push((key, normalize_attr(value, start)?));
         }
 
-        let scope_mark = self.scope.len();
+        let scope_mark = self.scope.mark();
         let decl_start = self.doc.decls.len() as u32;
         for (key, value) in raw.iter() {
             let declared = if *key == "xmlns" {
@@ -898,7 +926,9 @@ impl<'a, 'l> Builder<'a, 'l> {
                 }
                 _ => {}
             }
+            // Bounded by the attribute limit: declarations count as attributes.
             let mine = self.doc.decls.get(decl_start as usize..).unwrap_or(&[]);
+            self.steps += mine.len() as u64 + 1;
             if mine.iter().any(|d| same(d.prefix, declared)) {
                 return Err(Error::DuplicateAttribute);
             }
@@ -908,7 +938,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 });
             }
             let ns = self.intern(value.clone());
-            self.scope.push((declared, ns));
+            self.scope.push(declared, ns);
             self.doc.decls.push(Decl {
                 prefix: declared,
                 ns,
@@ -945,8 +975,10 @@ impl<'a, 'l> Builder<'a, 'l> {
                 }
             };
             // Expanded-name uniqueness (Namespaces in XML §6.3): `a:x` and `b:x` bound to the
-            // same URI are the same attribute.
+            // same URI are the same attribute. Quadratic in one element's attributes, which
+            // the attribute limit bounds: at most that limit per attribute.
             let siblings = self.doc.attrs.get(attr_start as usize..).unwrap_or(&[]);
+            self.steps += siblings.len() as u64 + 1;
             if siblings
                 .iter()
                 .any(|a| a.ns == ans && same(a.local, alocal))

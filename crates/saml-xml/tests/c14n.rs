@@ -13,7 +13,7 @@ fn c14n_of(src: &str, id: Option<&str>, opts: Options<'_>) -> String {
         None => doc.root(),
     };
     let mut out = Vec::new();
-    canonicalize(el, &opts, &mut out);
+    canonicalize(el, &opts, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -126,7 +126,8 @@ fn excluded_subtree_is_left_out_with_surrounding_text_kept() {
             ..Options::default()
         },
         &mut out,
-    );
+    )
+    .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         r#"<r ID="1">  <u></u></r>"#

@@ -67,7 +67,8 @@ fn ours(case: &Case) -> Result<Vec<u8>, String> {
             exclude,
         },
         &mut out,
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok(out)
 }
 

@@ -166,10 +166,14 @@ fn b64(bytes: &[u8]) -> String {
 /// Standard base64 as the bindings carry it, ASCII white space ignored (line-wrapped form
 /// values). `None` when it is not base64.
 pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .ok()
+    let engine = &base64::engine::general_purpose::STANDARD;
+    // Bytes, not chars: white space is ASCII, and this runs over whole messages (issue 17
+    // measured the char-by-char copy at a tenth of an SLO message's cost).
+    if !text.bytes().any(|b| b.is_ascii_whitespace()) {
+        return engine.decode(text).ok();
+    }
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    engine.decode(compact).ok()
 }
 
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is a space,
@@ -184,6 +188,19 @@ pub fn form_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
+        // Copy the run up to the next `+` or `%` in one call: most of a SAML form value is
+        // base64 letters (issue 17: byte-by-byte pushes were a tenth of an SLO message's cost).
+        let run = s
+            .get(i..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|&c| c == b'+' || c == b'%')
+            .unwrap_or(s.len() - i);
+        if run > 0 {
+            out.extend_from_slice(s.get(i..i + run).unwrap_or(&[]));
+            i += run;
+            continue;
+        }
         match b {
             b'+' => out.push(b' '),
             b'%' => match (
@@ -206,6 +223,20 @@ pub fn form_decode(s: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_decode_handles_runs_escapes_and_stray_percents() {
+        assert_eq!(form_decode(b"abc"), b"abc");
+        assert_eq!(form_decode(b"a+b%2Bc%3d"), b"a b+c=");
+        assert_eq!(form_decode(b"%"), b"%");
+        assert_eq!(form_decode(b"%4"), b"%4");
+        assert_eq!(form_decode(b"x%zz+"), b"x%zz ");
+        assert_eq!(form_decode(b"%41%42++%43"), b"AB  C");
+        assert_eq!(form_decode(b""), b"");
+        assert_eq!(decode_base64("QU\nJD\r\n").as_deref(), Some(&b"ABC"[..]));
+        assert_eq!(decode_base64("QUJD").as_deref(), Some(&b"ABC"[..]));
+        assert_eq!(decode_base64("QUJ!"), None);
+    }
 
     #[test]
     fn quote_plus_matches_python() {

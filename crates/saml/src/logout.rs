@@ -38,6 +38,13 @@ pub const STATUS_PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:Part
 
 /// Largest inflated HTTP-Redirect message accepted (as the saml-xml message limit).
 const MAX_INFLATED: u64 = 256 * 1024;
+/// Most bytes an HTTP-Redirect message may inflate to per byte of DEFLATE data, beyond
+/// [`INFLATE_FLOOR`]. DEFLATE reaches about 1000:1 on repetitive input, so without a ratio a
+/// query of a few hundred bytes would buy a parse of [`MAX_INFLATED`] bytes; XML messages
+/// compress 3-10:1 (issue 17).
+const MAX_INFLATE_RATIO: u64 = 32;
+/// Inflated size always allowed, whatever the ratio: a SPID LogoutRequest is 1-2 KB.
+const INFLATE_FLOOR: u64 = 16 * 1024;
 
 /// Why a logout message was refused. Every variant is a reason to refuse attacker-supplied
 /// bytes, except [`LogoutError::Status`] (the IdP reports that it could not log out).
@@ -537,12 +544,17 @@ impl IncomingSlo {
             String::from_utf8(binding::form_decode(raw.as_bytes())).map_err(|_| bad("not UTF-8"))
         };
         let deflated = decode_base64(&value(message)?).ok_or(bad("message is not base64"))?;
+        let cap = (deflated.len() as u64)
+            .saturating_mul(MAX_INFLATE_RATIO)
+            .clamp(INFLATE_FLOOR, MAX_INFLATED);
         let mut xml = Vec::new();
-        DeflateDecoder::new(deflated.as_slice())
-            .take(MAX_INFLATED + 1)
-            .read_to_end(&mut xml)
-            .map_err(|_| bad("message is not raw DEFLATE data"))?;
-        if xml.len() as u64 > MAX_INFLATED {
+        let inflated = DeflateDecoder::new(deflated.as_slice())
+            .take(cap + 1)
+            .read_to_end(&mut xml);
+        // Decoding work: the query once, the output at most `cap + 1` bytes.
+        saml_xml::work::record(raw_query.len() as u64 + xml.len() as u64);
+        inflated.map_err(|_| bad("message is not raw DEFLATE data"))?;
+        if xml.len() as u64 > cap {
             return Err(bad("message inflates beyond the limit"));
         }
         let signed = [Some(message), relay, sig_alg]
@@ -565,6 +577,8 @@ impl IncomingSlo {
     /// Decodes an HTTP-POST message from the `application/x-www-form-urlencoded` body.
     pub fn from_post(body: &[u8]) -> Result<Self, LogoutError> {
         let bad = |reason| LogoutError::Binding { reason };
+        // Decoding work: the form once, then its base64 value once.
+        saml_xml::work::record(2 * body.len() as u64);
         let mut fields: [Option<Vec<u8>>; 3] = [None, None, None];
         const NAMES: [&[u8]; 3] = [b"SAMLRequest", b"SAMLResponse", b"RelayState"];
         for pair in body.split(|&b| b == b'&') {

@@ -6,10 +6,18 @@
 //! panics with that hint when a binary is missing, so a test never passes without its server.
 //! Used by `crates/broker/tests` and by the black-box suite in `tests/`, which otherwise held
 //! two copies of the same start-up code.
+//!
+//! [`python`] runs the independent Python implementations that interop tests check
+//! against, from the project's venvs.
+//!
+//! [`hostile`] makes worst-case inputs (issue 17): the largest bodies the limits allow, shaped
+//! for the most work, for the pure crates' counting tests and benchmarks and the load harness.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hostile;
 mod postgres;
+pub mod python;
 mod redis;
 mod scratch;
 

@@ -59,13 +59,15 @@ fn measure(label: &str, response: &'static [u8]) {
                     ..Options::default()
                 },
                 &mut content,
-            );
+            )
+            .unwrap();
             let mut si = Vec::new();
             canonicalize(
                 child(sig, DSIG_NS, "SignedInfo"),
                 &Options::default(),
                 &mut si,
-            );
+            )
+            .unwrap();
             let text: String = child(sig, DSIG_NS, "SignatureValue")
                 .text()
                 .chars()

@@ -32,6 +32,14 @@ pub enum Error {
     UnsupportedTransforms,
     /// The canonicalization method of `SignedInfo` is not exclusive C14N.
     UnsupportedCanonicalization,
+    /// An `InclusiveNamespaces` PrefixList with more than
+    /// [`crate::MAX_INCLUSIVE_PREFIXES`] entries, or an entry that is neither an NCName nor
+    /// `#default` (issue 17: the list's length multiplied the canonicalization work).
+    InvalidPrefixList,
+    /// The canonical form of the signed element would be out of proportion to its source
+    /// (`saml_xml::Error::CanonicalFormTooLarge`): namespace declarations re-rendered on many
+    /// elements, an output-amplification attack.
+    CanonicalFormTooLarge,
     /// SHA-1, MD5, DSA or any HMAC was named: refused by policy, whatever the key.
     WeakAlgorithm,
     /// A signature or digest algorithm outside the accepted set, or not allowed by the
@@ -69,6 +77,8 @@ impl Error {
             Self::ReferenceUriMismatch => "dsig_reference_uri_mismatch",
             Self::UnsupportedTransforms => "dsig_unsupported_transforms",
             Self::UnsupportedCanonicalization => "dsig_unsupported_canonicalization",
+            Self::InvalidPrefixList => "dsig_invalid_prefix_list",
+            Self::CanonicalFormTooLarge => "dsig_c14n_too_large",
             Self::WeakAlgorithm => "dsig_weak_algorithm",
             Self::UnsupportedAlgorithm => "dsig_unsupported_algorithm",
             Self::InvalidBase64 => "dsig_invalid_base64",
@@ -101,6 +111,12 @@ impl fmt::Display for Error {
                 f.write_str("transforms must be enveloped-signature then exclusive C14N")
             }
             Self::UnsupportedCanonicalization => f.write_str("SignedInfo must use exclusive C14N"),
+            Self::InvalidPrefixList => {
+                f.write_str("InclusiveNamespaces PrefixList too long or not made of prefixes")
+            }
+            Self::CanonicalFormTooLarge => {
+                f.write_str("canonical form out of proportion to the signed element")
+            }
             Self::WeakAlgorithm => f.write_str("weak algorithm (SHA-1, MD5, DSA or HMAC) refused"),
             Self::UnsupportedAlgorithm => f.write_str("algorithm not accepted"),
             Self::InvalidBase64 => f.write_str("invalid base64 in signature"),

@@ -28,4 +28,4 @@ pub use alg::{
 pub use error::Error;
 pub use key::{KeyError, SigningKey, TrustedKey};
 pub use sign::sign_enveloped;
-pub use verify::{Policy, Verified, verify};
+pub use verify::{MAX_INCLUSIVE_PREFIXES, Policy, Verified, verify};

@@ -34,7 +34,8 @@ pub fn sign_enveloped(
     }
 
     let mut canonical = Vec::with_capacity(element.span().len());
-    canonicalize(element, &c14n::Options::default(), &mut canonical);
+    canonicalize(element, &c14n::Options::default(), &mut canonical)
+        .map_err(|_| Error::SigningTarget)?;
     let digest_value = b64(ring::digest::digest(digest.ring(), &canonical).as_ref());
 
     let mut signed_info = String::with_capacity(1024);

@@ -103,7 +103,7 @@ pub fn verify<'d, 'a>(
     expect(*sig_method, "SignatureMethod")?;
     expect(*reference, "Reference")?;
 
-    let si_c14n = c14n_params(*c14n_method).ok_or(Error::UnsupportedCanonicalization)?;
+    let si_c14n = c14n_params(*c14n_method)?.ok_or(Error::UnsupportedCanonicalization)?;
     let method = algorithm(*sig_method, SignatureMethod::from_uri)?;
     if !policy.signature_methods.contains(&method) {
         return Err(Error::UnsupportedAlgorithm);
@@ -145,7 +145,7 @@ pub fn verify<'d, 'a>(
         inclusive_prefixes: &ref_c14n,
         exclude: Some(signature.node_id()),
     };
-    canonicalize(element, &opts, &mut buf);
+    canonicalize(element, &opts, &mut buf).map_err(|_| Error::CanonicalFormTooLarge)?;
     let expected =
         decode_base64(&text_only(*digest_value, "DigestValue")?).ok_or(Error::InvalidBase64)?;
     let actual = ring::digest::digest(digest.ring(), &buf);
@@ -160,7 +160,7 @@ pub fn verify<'d, 'a>(
         inclusive_prefixes: &si_c14n.1,
         exclude: None,
     };
-    canonicalize(signed_info, &opts, &mut buf);
+    canonicalize(signed_info, &opts, &mut buf).map_err(|_| Error::CanonicalFormTooLarge)?;
     let sig = decode_base64(&text_only(signature_value, "SignatureValue")?)
         .ok_or(Error::InvalidBase64)?;
 
@@ -271,24 +271,55 @@ fn algorithm<T>(el: Element<'_, '_>, parse: fn(&str) -> Option<T>) -> Result<T, 
 }
 
 /// Exclusive C14N parameters of a CanonicalizationMethod or Transform element: (with
-/// comments, PrefixList). `None` when it is not exclusive C14N or has unexpected content.
-fn c14n_params<'d>(el: Element<'d, '_>) -> Option<(bool, Vec<&'d str>)> {
-    let with_comments = match el.attribute("Algorithm")? {
-        EXC_C14N => false,
-        EXC_C14N_WITH_COMMENTS => true,
-        _ => return None,
+/// comments, PrefixList). `Ok(None)` when it is not exclusive C14N or has unexpected content;
+/// an unacceptable PrefixList is [`Error::InvalidPrefixList`].
+fn c14n_params<'d>(el: Element<'d, '_>) -> Result<Option<(bool, Vec<&'d str>)>, Error> {
+    let with_comments = match el.attribute("Algorithm") {
+        Some(EXC_C14N) => false,
+        Some(EXC_C14N_WITH_COMMENTS) => true,
+        _ => return Ok(None),
     };
-    let children = elements_only(el, "c14n").ok()?;
+    let Ok(children) = elements_only(el, "c14n") else {
+        return Ok(None);
+    };
     let prefixes = match children.as_slice() {
         [] => Vec::new(),
-        [inc] if inc.is(EXC_C14N, "InclusiveNamespaces") => inc
-            .attribute("PrefixList")
-            .unwrap_or("")
-            .split_ascii_whitespace()
-            .collect(),
-        _ => return None,
+        [inc] if inc.is(EXC_C14N, "InclusiveNamespaces") => {
+            prefix_list(inc.attribute("PrefixList").unwrap_or(""))?
+        }
+        _ => return Ok(None),
     };
-    Some((with_comments, prefixes))
+    Ok(Some((with_comments, prefixes)))
+}
+
+/// Most prefixes an `InclusiveNamespaces` PrefixList may name. Real signers list a handful
+/// (`xs`, `xsi`, `saml`, `ds`...); a long list only adds work for the verifier (issue 17).
+pub const MAX_INCLUSIVE_PREFIXES: usize = 64;
+
+/// Parses a PrefixList (exc-c14n §4: white-space separated prefixes, `#default` for the
+/// default namespace): at most [`MAX_INCLUSIVE_PREFIXES`] entries, each an NCName or
+/// `#default`, duplicates removed. Anything else is refused rather than skipped, so no other
+/// implementation can read the list differently.
+fn prefix_list(list: &str) -> Result<Vec<&str>, Error> {
+    let mut prefixes = Vec::new();
+    // XML white space only (the parser already turned tab, CR and LF in the attribute into
+    // spaces, but the rule is stated where it is applied).
+    for p in list
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|p| !p.is_empty())
+    {
+        if prefixes.len() == MAX_INCLUSIVE_PREFIXES {
+            return Err(Error::InvalidPrefixList);
+        }
+        if p != "#default" && !saml_xml::is_ncname(p) {
+            return Err(Error::InvalidPrefixList);
+        }
+        prefixes.push(p);
+    }
+    saml_xml::work::record(prefixes.len() as u64);
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    Ok(prefixes)
 }
 
 /// Transforms := enveloped-signature, exc-c14n (no comments: a same-document `#ID`
@@ -306,7 +337,7 @@ fn reference_transforms<'d>(transforms: Element<'d, '_>) -> Result<Vec<&'d str>,
     {
         return Err(Error::UnsupportedTransforms);
     }
-    match c14n_params(*c14n) {
+    match c14n_params(*c14n)? {
         Some((false, prefixes)) => Ok(prefixes),
         _ => Err(Error::UnsupportedTransforms),
     }

@@ -156,7 +156,7 @@ fn path(el: Element<'_, '_>) -> String {
 
 fn canon(el: Element<'_, '_>) -> Vec<u8> {
     let mut out = Vec::new();
-    c14n::canonicalize(el, &c14n::Options::default(), &mut out);
+    c14n::canonicalize(el, &c14n::Options::default(), &mut out).unwrap();
     out
 }
 
@@ -1522,7 +1522,7 @@ fn tampered_digest_value_is_rejected() {
             exclude: Some(sig.node_id()),
             ..c14n::Options::default()
         };
-        c14n::canonicalize(a, &opts, &mut buf);
+        c14n::canonicalize(a, &opts, &mut buf).unwrap();
         b64(ring::digest::digest(&ring::digest::SHA256, &buf).as_ref())
     };
     let dv2 = sig_part(&edited, AID, "DigestValue");
@@ -1739,7 +1739,7 @@ fn canon_pair(el: Element<'_, '_>) -> (Vec<u8>, Option<Vec<u8>>) {
         exclude: sig.map(|s| s.node_id()),
         ..c14n::Options::default()
     };
-    c14n::canonicalize(el, &opts, &mut content);
+    c14n::canonicalize(el, &opts, &mut content).unwrap();
     (content, si.map(canon))
 }
 
@@ -1950,5 +1950,91 @@ fn element_inside_signature_values_is_rejected() {
     assert_eq!(
         got, want,
         "an element child of a signature value must be refused"
+    );
+}
+
+// === A19. Algorithmic complexity (issue 17) ===
+
+/// The assertion-only fixture with the reference's exc-c14n transform carrying this
+/// PrefixList, signed by xmlsec1.
+fn signed_with_prefix_list(list: &str) -> String {
+    signed_variant(Key::Rsa2048, |t| {
+        one(
+            t,
+            EXC_TRANSFORM,
+            &format!(
+                "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\">\
+                 <ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" \
+                 PrefixList=\"{list}\"/></ds:Transform>"
+            ),
+        )
+    })
+}
+
+#[test]
+fn prefix_list_over_the_cap_is_rejected() {
+    // Issue 17: each listed prefix cost work on every element. 65 distinct NCNames, signed
+    // and genuine, refused before any canonicalization.
+    let list: Vec<String> = (0..=xmldsig::MAX_INCLUSIVE_PREFIXES)
+        .map(|i| format!("p{i}"))
+        .collect();
+    let x = signed_with_prefix_list(&list.join(" "));
+    assert_genuine(&x);
+    assert_eq!(verify_code(&x, AID), "dsig_invalid_prefix_list");
+    // The cap counts entries as written: 65 copies of one prefix are refused too.
+    let x = signed_with_prefix_list(&vec!["xs"; 65].join(" "));
+    assert_eq!(verify_code(&x, AID), "dsig_invalid_prefix_list");
+}
+
+#[test]
+fn prefix_list_entry_that_is_not_a_prefix_is_rejected() {
+    for list in ["xs saml:x", "xs #all", "1xs", "xs -a", "#Default"] {
+        let x = signed_with_prefix_list(list);
+        assert_genuine(&x);
+        assert_eq!(verify_code(&x, AID), "dsig_invalid_prefix_list", "{list}");
+    }
+}
+
+#[test]
+fn prefix_list_at_the_cap_with_repeats_and_default_verifies() {
+    // Positive control: 64 entries, `#default`, prefixes in scope and not, repeats (removed
+    // before use): xmlsec1 and we compute the same digest, so the signature verifies.
+    let mut list = vec!["#default", "xs", "xsi", "saml", "samlp", "ds", "xs", "saml"];
+    let extra: Vec<String> = (0..56).map(|i| format!("unused{i}")).collect();
+    list.extend(extra.iter().map(String::as_str));
+    assert_eq!(list.len(), xmldsig::MAX_INCLUSIVE_PREFIXES);
+    let x = signed_with_prefix_list(&list.join(" "));
+    assert_genuine(&x);
+    assert_eq!(verify_code(&x, AID), "ok");
+}
+
+#[test]
+fn namespace_output_amplification_is_rejected() {
+    // One long namespace URI declared once on the Response, used by many empty sibling
+    // elements inside the Assertion: exclusive C14N writes the declaration on every one of
+    // them, so the canonical form grows with elements x URI length (here about 40 times the
+    // source). xmlsec1 signs it; we refuse it by the output bound, before hashing it.
+    let uri = format!("urn:long:{}", "x".repeat(20_000));
+    let siblings = "<big:e/>".repeat(800);
+    let x = signed_variant(Key::Rsa2048, |t| {
+        let t = one(
+            t,
+            "<samlp:Response ",
+            &format!("<samlp:Response xmlns:big=\"{uri}\" "),
+        );
+        one(
+            &t,
+            "</saml:Assertion>",
+            &format!("<saml:Advice>{siblings}</saml:Advice></saml:Assertion>"),
+        )
+    });
+    assert_genuine(&x);
+    let (code, steps) = saml_xml::work::measure(|| verify_code(&x, AID));
+    assert_eq!(code, "dsig_c14n_too_large");
+    // The refusal came early: the work is a small multiple of the input, not of the output.
+    assert!(
+        steps < 8 * x.len() as u64,
+        "{steps} steps for {} bytes",
+        x.len()
     );
 }

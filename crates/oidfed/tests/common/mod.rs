@@ -4,39 +4,17 @@
 pub mod fed;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use oidfed::{Error, FetchFailed, Resolver, ResolverConfig, Step, TrustChain};
 
-/// The python of the project's PyJWT venv (`scripts/pyjwt-venv.sh`, PyJWT + cryptography).
-pub fn pyjwt() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pyjwt-venv.sh");
-    let out = Command::new("bash").arg(script).output().expect("bash");
-    assert!(
-        out.status.success(),
-        "pyjwt-venv.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
-
-/// Runs a script under `tests/py/` with the PyJWT python; its stdout.
+/// Runs a script under `tests/py/` with the project's PyJWT venv (`scripts/pyjwt-venv.sh`,
+/// PyJWT + cryptography); its stdout.
 pub fn run_py(script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")
         .join(script);
-    let out = Command::new(pyjwt())
-        .arg(path)
-        .args(args)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    String::from_utf8(testkit::python::run("pyjwt", &path, args, None)).expect("utf-8")
 }
 
 /// Drives a resolution over `docs` (URL → body; a missing URL is a failed fetch). Returns

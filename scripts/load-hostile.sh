@@ -86,18 +86,19 @@ check=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: varco_session=$COOKI
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "== worst-case requests, CPU of one validation (in process, one thread)"
-taskset -c 0 target/release/varco-hostile --rounds 1
+taskset -c 0 target/release/varco-hostile --rounds 5
 target/release/varco-hostile --write "$WORK" --idp "$IDP" --sp "$VARCO"
 cat > "$WORK/flood.py" <<'PY'
 # One flooding client: `acs` starts its own login (its pending request and login cookie)
 # and posts the worst-case Response to it, again and again; `slo` posts the worst-case
 # LogoutRequest naming the IdP. Prints the answers by status at the end.
-import http.client, sys, time, urllib.parse
+import base64, http.client, sys, time, urllib.parse
 kind, port, idp, work, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
 counts = {}
 end = time.time() + seconds
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-response = urllib.parse.quote(open(work + "/response.b64").read(), safe="")
+response = open(work + "/response.xml").read()
+placeholder = "_4d38c302617b5bf98951e65b4cf304711e2166df20"
 slo = open(work + "/slo.form").read()
 form = {"Content-Type": "application/x-www-form-urlencoded"}
 while time.time() < end:
@@ -107,7 +108,10 @@ while time.time() < end:
         loc = r.getheader("Location") or ""
         relay = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query).get("RelayState", [""])[0]
         cookie = (r.getheader("Set-Cookie") or "").split(";")[0]
-        c.request("POST", "/saml/acs", "SAMLResponse=" + response + "&RelayState=" + relay, {**form, "Cookie": cookie})
+        # The Response answers this client's own pending login, so it reaches the signature.
+        b64 = base64.b64encode(response.replace(placeholder, relay).encode()).decode()
+        body = "SAMLResponse=" + urllib.parse.quote(b64, safe="") + "&RelayState=" + relay
+        c.request("POST", "/saml/acs", body, {**form, "Cookie": cookie})
     else:
         c.request("POST", "/saml/slo", slo, form)
     r = c.getresponse(); r.read()
@@ -130,4 +134,4 @@ pids+=("$f1" "$f2")
 sleep 2
 run "/auth, valid session, while two clients flood the ACS and the SLO with worst-case bodies"
 wait "$f1" "$f2" || true
-curl -fsS "$VARCO/metrics" | grep -E '^varco_heavy_(in_flight|rejected_total)|^varco_slo_refused_total\{code="slo_signature"|^varco_logins_refused_total\{code="saml_response_signature"' || true
+curl -fsS "$VARCO/metrics" | grep -E '^varco_heavy_(in_flight|rejected_total)|^varco_(slo|logins)_refused_total' | grep -v ' 0$' || true

@@ -9,19 +9,24 @@
 //! so other processes on the machine do not count) of
 //! - `normal`: `saml::validate_response` of the 8 KB SPID fixture Response signed by the test
 //!   IdP (`crates/xmldsig/tests/fixtures/response-spid.xml`), validated to the end;
-//! - `slo_worst`: `IncomingSlo::from_post` + `validate_logout_request` of the largest
-//!   LogoutRequest `/saml/slo` accepts (256 KiB form body) naming the trusted IdP as Issuer,
-//!   shaped for C14N work: an `ec:InclusiveNamespaces` `PrefixList` of thousands of prefixes,
-//!   the parser's maximum depth and node count, namespace declarations spread over the tree;
-//! - `acs_worst`: `validate_response` of a Response of the same shape, as large as the parser
-//!   takes (256 KiB of XML).
+//! - `slo_worst`: `IncomingSlo::from_post` + `validate_logout_request` of the costliest
+//!   LogoutRequest shape of `testkit::hostile` (`namespace_heavy`: every namespace
+//!   declaration the parser allows, 31 prefixed attributes per element) naming the trusted
+//!   IdP as Issuer, as large as `/saml/slo`'s 256 KiB form body allows;
+//! - `acs_worst`: `validate_response` of the same document with its root renamed to a
+//!   `samlp:Response` answering the pending request (the ACS path), as large as the parser
+//!   takes.
 //!
-//! Each is the median of K rounds; the ratio to `normal` is issue 17's target (at most 10×).
+//! The per-shape table of every hostile input is `cargo bench -p saml --bench hostile`
+//! (docs/PERFORMANCE.md, "Worst-case inputs"); this tool adds the two bodies the HTTP flood
+//! of `scripts/load-hostile.sh` posts.
+//!
+//! Each is the median of K rounds (a round is a batch of calls, many scheduler ticks long); the ratio to `normal` is issue 17's target (at most 10×).
 //! The worst cases are refused, as they must be: what is measured is what the refusal costs.
 //!
 //! `--write` instead writes the two worst-case bodies for a running stack (`slo.form`: the
-//! `/saml/slo` form body; `response.b64`: the Response, base64, to post at the ACS with the
-//! flooding client's own pending login), naming `ENTITY_ID` as Issuer and `BASE_URL` as
+//! `/saml/slo` form body; `response.xml`: the Response, whose `InResponseTo` the flooding
+//! client sets to its own pending login's ID before posting it), naming `ENTITY_ID` as Issuer and `BASE_URL` as
 //! Varco: `scripts/load-hostile.sh` floods with them.
 
 use std::process::ExitCode;
@@ -115,48 +120,37 @@ fn idp() -> Result<saml::IdpDescriptor, String> {
         .ok_or_else(|| "no IdP".into())
 }
 
-/// The worst-case shape within `budget` bytes of XML: a signature whose reference transform
-/// lists as many prefixes as fit, over a tree as deep and as wide as the parser allows, with
-/// namespace declarations spread along the deep chain.
-fn worst(root: &str, extra: &str, budget: usize) -> String {
-    worst_for(IDP, SP, root, extra, budget)
+/// The costliest shape of `testkit::hostile` within `budget` bytes of XML, naming `idp` as
+/// Issuer and `sp`'s endpoint as Destination: a LogoutRequest for `/saml/slo`, or, for the
+/// ACS, the same document as a Response answering `REQUEST_ID` (it must answer a pending
+/// request, or it is refused before any signature work).
+fn worst_for(idp: &str, sp: &str, root: &str, extra: &str, budget: usize) -> String {
+    worst_at(idp, sp, root, extra, budget, "2025-03-14T09:26:58Z")
 }
 
-fn worst_for(idp: &str, sp: &str, root: &str, extra: &str, budget: usize) -> String {
-    // A Response names the request it answers, or it is refused before any signature work.
-    let answers = if root == "Response" {
-        format!(" InResponseTo=\"{REQUEST_ID}\"")
-    } else {
-        String::new()
+/// [`worst_for`] issued at `instant` (a running stack checks it against its own clock).
+fn worst_at(idp: &str, sp: &str, root: &str, extra: &str, budget: usize, instant: &str) -> String {
+    let parties = testkit::hostile::Parties {
+        idp: idp.to_owned(),
+        destination: format!("{sp}/saml/{extra}"),
+        id: "_hostile0000000000000000000000000000000000".into(),
+        issue_instant: instant.to_owned(),
     };
-    const DEPTH: usize = 28;
-    const LEAVES: usize = 7_900;
-    let mut tree = String::new();
-    for d in 0..DEPTH {
-        tree.push_str(&format!("<n{d}:d xmlns:n{d}=\"urn:x:{d}\">"));
+    let xml = testkit::hostile::namespace_heavy(&parties, budget);
+    if root == "Response" {
+        xml.replacen(
+            "<samlp:LogoutRequest ",
+            &format!("<samlp:Response InResponseTo=\"{REQUEST_ID}\" "),
+            1,
+        )
+        .replace("</samlp:LogoutRequest>", "</samlp:Response>")
+    } else {
+        xml
     }
-    for _ in 0..LEAVES {
-        tree.push_str("<n0:e/>");
-    }
-    for d in (0..DEPTH).rev() {
-        tree.push_str(&format!("</n{d}:d>"));
-    }
-    let head = format!(
-        r##"<samlp:{root} xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_w"{answers} Version="2.0" IssueInstant="2025-03-14T09:26:58Z" Destination="{sp}/saml/{extra}"><saml:Issuer>{idp}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_w"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList=""##
-    );
-    let tail = format!(
-        r##""/></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature><saml:NameID>x</saml:NameID><samlp:Extensions>{tree}</samlp:Extensions><samlp:SessionIndex>s</samlp:SessionIndex></samlp:{root}>"##
-    );
-    let mut prefixes = String::new();
-    let mut n = 0usize;
-    while head.len() + tail.len() + prefixes.len() + 10 < budget {
-        if n > 0 {
-            prefixes.push(' ');
-        }
-        prefixes.push_str(&format!("p{n}"));
-        n += 1;
-    }
-    format!("{head}{prefixes}{tail}")
+}
+
+fn worst(root: &str, extra: &str, budget: usize) -> String {
+    worst_for(IDP, SP, root, extra, budget)
 }
 
 /// The `/saml/slo` form body of the worst-case LogoutRequest, within 256 KiB.
@@ -165,10 +159,7 @@ fn slo_body(idp: &str, sp: &str) -> String {
     loop {
         let xml = worst_for(idp, sp, "LogoutRequest", "slo", budget);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
-        let body = format!(
-            "SAMLRequest={}",
-            form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
-        );
+        let body = format!("SAMLRequest={}", testkit::hostile::form_encode(&b64));
         if body.len() <= 256 * 1024 {
             return body;
         }
@@ -194,12 +185,12 @@ fn run() -> Result<(), String> {
             return Err("--write needs --idp and --sp".into());
         };
         let dir = std::path::Path::new(&dir);
-        let response = worst_for(&idp, &sp, "Response", "acs", 256 * 1024 - 64);
-        std::fs::write(
-            dir.join("response.b64"),
-            base64::engine::general_purpose::STANDARD.encode(response),
-        )
-        .map_err(|e| e.to_string())?;
+        // Issued half a skew (60 s) ahead: the flood's own AuthnRequests, made during the next
+        // minute, do not postdate it by more than the skew, nor it the clock.
+        let later = saml::format_instant(SystemTime::now() + Duration::from_secs(30))
+            .ok_or("clock before 1970")?;
+        let response = worst_at(&idp, &sp, "Response", "acs", 256 * 1024 - 256, &later);
+        std::fs::write(dir.join("response.xml"), response).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("slo.form"), slo_body(&idp, &sp)).map_err(|e| e.to_string())?;
         return Ok(());
     }
@@ -239,7 +230,7 @@ fn run() -> Result<(), String> {
     let body = slo_body(IDP, SP);
     let destination = format!("{SP}/saml/slo");
     let mut outcome = String::new();
-    let slo_us = median_cpu_us(rounds, 1, || {
+    let slo_us = median_cpu_us(rounds, 20, || {
         let r = saml::IncomingSlo::from_post(body.as_bytes()).and_then(|m| {
             saml::validate_logout_request(
                 &m,
@@ -261,8 +252,8 @@ fn run() -> Result<(), String> {
         slo_us / normal_us
     );
 
-    let acs_xml = worst("Response", "acs", 256 * 1024 - 64);
-    let acs_us = median_cpu_us(rounds, 1, || {
+    let acs_xml = worst("Response", "acs", 256 * 1024 - 256);
+    let acs_us = median_cpu_us(rounds, 20, || {
         outcome = match saml::validate_response(acs_xml.as_bytes(), &expected, &idp, now, skew) {
             Ok(_) => "accepted!".into(),
             Err(e) => e.code().to_owned(),

@@ -10,6 +10,8 @@ use crate::{Browser, Process, Reply, binary, form_action, form_input, free_port,
 pub struct Stack {
     /// Varco's base URL (where it listens).
     pub varco: String,
+    /// Varco's management listener (`/metrics`, the probes).
+    pub management: String,
     /// The public base URL browsers use (Varco's own, or a proxy's in front of it).
     pub public: String,
     /// The SPID demo IdP's base URL (its entity ID).
@@ -67,6 +69,8 @@ impl Stack {
         let dir = scratch("stack");
         let vport = free_port();
         let varco = format!("http://127.0.0.1:{vport}");
+        let mport = free_port();
+        let management = format!("http://127.0.0.1:{mport}");
         let public = public.map_or_else(|| varco.clone(), str::to_owned);
         let (idp, idp_proc) = start_idp(&dir, "idp", &varco);
         let (eidas_idp, eidas_proc) = start_idp(&dir, "eidas-idp", &varco);
@@ -76,6 +80,7 @@ impl Stack {
             &dir.join("varco.toml"),
             &format!(
                 "[server]\nlisten = \"127.0.0.1:{vport}\"\npublic_base_url = \"{public}\"\n\
+                 management_listen = \"127.0.0.1:{mport}\"\n\
                  [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\
                  [sp.organization]\nname = \"Comune di Prova\"\ndisplay_name = \"Prova\"\n\
                  url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
@@ -99,6 +104,7 @@ impl Stack {
         varco_proc.wait_ready(&format!("{varco}/healthz"));
         Stack {
             varco,
+            management,
             public,
             idp,
             eidas_idp,

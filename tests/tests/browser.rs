@@ -38,17 +38,20 @@ fn protected_page_login_page_spid_demo_idp_and_back_in_chromium() {
         .expect("scripts/browser-deps.sh");
     assert!(deps.success(), "scripts/browser-deps.sh failed");
 
-    // CNS configured too (forwarded mode: a CA file is all it needs), so the page and axe
+    // CNS configured too (forwarded mode: a CA file and the proxy secret), so the page and axe
     // see the CNS block.
     let pki = e2e::scratch("browser-cns");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     std::fs::write(pki.join("ca.pem"), ca.self_signed(&key).unwrap().pem()).unwrap();
+    // The forwarded mode needs the proxy's shared secret too (issue 18).
+    std::fs::write(pki.join("proxy-secret"), "ab".repeat(32)).unwrap();
     let stack = Stack::start_with(&format!(
         "[[route]]\npath_prefix = \"/whoami\"\nmin_loa = \"substantial\"\n\
-         [cns]\nca_file = \"{}\"\nheader = \"X-Client-Cert\"\n",
-        pki.join("ca.pem").display()
+         [cns]\nca_file = \"{}\"\nheader = \"X-Client-Cert\"\nsecret_file = \"{}\"\n",
+        pki.join("ca.pem").display(),
+        pki.join("proxy-secret").display()
     ));
     let host = stack.varco.trim_start_matches("http://").to_owned();
 

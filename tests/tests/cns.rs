@@ -304,7 +304,7 @@ fn mode_a_varco_terminates_tls_and_a_good_card_opens_a_cns_session() {
 
     // Logins and refusals by method and code in the metrics.
     let metrics = Browser::default()
-        .get(&format!("{}/metrics", stack.varco))
+        .get(&format!("{}/metrics", stack.management))
         .body;
     assert!(
         metrics.contains(
@@ -324,6 +324,15 @@ fn session_free(r: &Curl) -> bool {
         .contains("set-cookie: varco_session")
 }
 
+/// The shared secret nginx's CNS location sends ([cns] secret_file).
+const SECRET: &str = "6b1f0c9a7e3d52c48a0f19e7d6b3a2c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3";
+
+fn secret_file(pki: &Pki) -> String {
+    let path = pki.path("cns-proxy-secret");
+    std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+    path
+}
+
 /// nginx on `port` terminating TLS, asking for a client certificate without judging it
 /// (`optional_no_ca`), with the deploy/nginx CNS location; it connects to Varco from
 /// 127.0.0.2, the only trusted proxy address in this test.
@@ -335,13 +344,17 @@ fn start_nginx(pki: &Pki, port: u16, varco_port: u16) -> Process {
             "  upstream varco {{ server 127.0.0.1:{varco_port}; }}\n\
                server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name 127.0.0.1;\n\
                  ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
+                 ssl_client_certificate {cns_ca};\n\
                  ssl_verify_client optional_no_ca;\n\
+                 set $varco_cns_secret \"{SECRET}\";\n\
                  proxy_bind 127.0.0.2;\n\
                  include {deploy}/varco-cns.conf;\n\
+                 location /generic/ {{ proxy_pass http://varco/; }}\n\
                  location = /ping {{ return 200 \"pong\"; }}\n\
                }}",
             deploy = deploy.display(),
             cert = pki.path("server.pem"),
+            cns_ca = pki.path("cns-ca.pem"),
             key = pki.path("server.key"),
         ),
     );
@@ -381,8 +394,9 @@ fn mode_b_nginx_forwards_the_card_and_varco_judges_it_itself() {
         Some(&public),
         &format!(
             "[cns]\nca_file = \"{}\"\nheader = \"X-Client-Cert\"\n\
-             trusted_proxies = [\"127.0.0.2\"]\n",
+             trusted_proxies = [\"127.0.0.2\"]\nsecret_file = \"{}\"\n",
             pki.path("cns-ca.pem"),
+            secret_file(&pki),
         ),
     );
     let vport: u16 = stack.varco.rsplit(':').next().unwrap().parse().unwrap();
@@ -405,14 +419,12 @@ fn mode_b_nginx_forwards_the_card_and_varco_judges_it_itself() {
     assert_eq!(me["principal"]["sub"], format!("TINIT-{CF}"));
     assert_eq!(me["principal"]["auth"]["method"], "cns");
 
-    // nginx (optional_no_ca) passes any certificate; Varco verifies the chain itself.
+    // With the CNS issuers as ssl_client_certificate, nginx refuses a card no CNS issuer
+    // signed itself (its 400 page, even with optional_no_ca); Varco would refuse its
+    // FAILED verdict anyway (features::cns unit tests). No session either way.
     let foreign = curl(&pki, Some("foreign"), &login, &[]);
-    assert_eq!(foreign.status, 403, "{}", foreign.body);
-    assert!(
-        foreign.body.contains("cns.untrusted_chain"),
-        "{}",
-        foreign.body
-    );
+    assert_eq!(foreign.status, 400, "{}", foreign.body);
+    assert!(session_free(&foreign));
     // nginx itself refuses an expired card even with optional_no_ca (its 400 page): no
     // session either way.
     let expired = curl(&pki, Some("expired"), &login, &[]);
@@ -443,4 +455,57 @@ fn mode_b_nginx_forwards_the_card_and_varco_judges_it_itself() {
         direct.body
     );
     assert!(direct.header("set-cookie").is_none());
+}
+
+#[test]
+fn issue18_a_public_certificate_alone_never_logs_in_through_nginx() {
+    // nginx's generic location passes client headers through to Varco, from the trusted
+    // proxy address: a client sending someone's public certificate, a SUCCESS verdict and a
+    // guessed secret there must not get a CNS session. Only the CNS location, which adds
+    // the secret and nginx's own verdict, can vouch for a card.
+    let pki = pki();
+    let nport = free_port();
+    let public = format!("https://127.0.0.1:{nport}");
+    let stack = Stack::start_public(
+        Some(&public),
+        &format!(
+            "[cns]\nca_file = \"{}\"\nheader = \"X-Client-Cert\"\n\
+             trusted_proxies = [\"127.0.0.2\"]\nsecret_file = \"{}\"\n",
+            pki.path("cns-ca.pem"),
+            secret_file(&pki),
+        ),
+    );
+    let vport: u16 = stack.varco.rsplit(':').next().unwrap().parse().unwrap();
+    let _nginx = start_nginx(&pki, nport, vport);
+    let generic = format!("{public}/generic/cns/login?return_to=%2Fwhoami");
+    let good_pem = pct(&std::fs::read_to_string(pki.path("good.pem")).unwrap());
+    let cert = format!("X-Client-Cert: {good_pem}");
+    for extra in [
+        vec!["-H", &cert],
+        vec!["-H", &cert, "-H", "X-Client-Verify: SUCCESS"],
+        vec![
+            "-H",
+            &cert,
+            "-H",
+            "X-Client-Verify: SUCCESS",
+            "-H",
+            "X-Varco-Cns-Secret: 00000000000000000000000000000000000000000000000000000000000000",
+        ],
+    ] {
+        // With and without presenting the card on the TLS connection itself.
+        for card in [None, Some("good")] {
+            let r = curl(&pki, card, &generic, &extra);
+            assert_eq!(r.status, 403, "{extra:?} {card:?}: {}", r.body);
+            assert!(r.body.contains("cns.proxy_unproven"), "{}", r.body);
+            assert!(session_free(&r));
+        }
+    }
+    // The CNS location with the card: the one way in.
+    let ok = curl(
+        &pki,
+        Some("good"),
+        &format!("{public}/cns/login?return_to=%2Fwhoami"),
+        &[],
+    );
+    assert_eq!(ok.status, 303, "{}\n{}", ok.head, ok.body);
 }

@@ -258,18 +258,58 @@ fn a_route_for_another_method_is_forbidden() {
 }
 
 #[test]
-fn forwarding_headers_from_untrusted_peers_are_ignored() {
-    // Only 10.0.0.0/8 is trusted: from loopback, X-Original-URI cannot pick the route (nor
-    // the return address); the check runs for the request's own host and `/`.
+fn issue18_forwarding_headers_from_an_untrusted_peer_are_refused() {
+    // Only 10.0.0.0/8 is trusted (nginx in a container connecting from elsewhere, say): the
+    // check used to be made silently for `/`, putting `/tax` under `/`'s policy. Now it is a
+    // 403, counted and logged, with or without forwarding headers.
     let stack = stack("\"10.0.0.0/8\"");
     let mut b = Browser::default();
     login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
-    let r = auth(&stack, &mut b, "/tax/f24");
-    assert_eq!(r.status, 200, "the /tax route was not selected: {}", r.body);
-    let anonymous = auth(&stack, &mut Browser::default(), "/tax/f24");
-    let login = anonymous.header("x-varco-login").unwrap();
-    assert!(login.contains("level=2"), "{login}");
-    assert!(!login.contains("tax"), "{login}");
+    let nginx_shaped = auth(&stack, &mut b, "/tax/f24");
+    let traefik_shaped = b.get_with(
+        &format!("{}/auth?mode=redirect", stack.varco),
+        &[
+            ("X-Forwarded-Uri", "/tax/f24"),
+            ("X-Forwarded-Host", "127.0.0.1"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    );
+    let bare = b.get(&format!("{}/auth", stack.varco));
+    for r in [&nginx_shaped, &traefik_shaped, &bare] {
+        assert_eq!(r.status, 403, "{r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("broker_untrusted_proxy"));
+        assert!(r.header("x-varco-sub").is_none() && r.header("x-varco-login").is_none());
+    }
+    let log = stack.varco_log();
+    assert!(
+        log.contains("auth_untrusted_peer") && log.contains("127.0.0.1"),
+        "{log}"
+    );
+    // The metric, read from loopback (allowed by the default `[metrics] allow`).
+    let scrape = b.get(&format!("{}/metrics", stack.management));
+    assert!(
+        scrape
+            .body
+            .contains("varco_access_decisions_total{outcome=\"broker_untrusted_proxy\"} 3"),
+        "{}",
+        scrape.body
+    );
+}
+
+#[test]
+fn a_trusted_proxy_that_names_no_original_uri_is_refused() {
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let r = b.get_with(
+        &format!("{}/auth", stack.varco),
+        &[("X-Forwarded-Host", "127.0.0.1")],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.header("x-varco-reason"),
+        Some("broker_missing_original_uri")
+    );
 }
 
 #[test]
@@ -391,4 +431,98 @@ fn a_planted_second_session_cookie_is_not_believed() {
         ],
     );
     assert_eq!(r.status, 401, "{r:?}");
+}
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_with_traefik_headers() {
+    // Traefik sends X-Forwarded-Uri/-Host/-Proto; `/tax` is at high, `/` at substantial.
+    let stack = stack("\"127.0.0.1\"");
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let traefik = |b: &mut Browser, uri: &str| {
+        b.get_with(
+            &format!("{}/auth?mode=redirect", stack.varco),
+            &[
+                ("X-Forwarded-Uri", uri),
+                ("X-Forwarded-Host", "127.0.0.1"),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Method", "GET"),
+            ],
+        )
+    };
+    assert_eq!(traefik(&mut b, "/account").status, 200);
+    for spelling in [
+        "/Tax",
+        "/TAX/f24",
+        "/tax.json",
+        "/tax%20",
+        "/tax.",
+        "/Tax.Json/f24?x=1",
+    ] {
+        let r = traefik(&mut b, spelling);
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("step_up"), "{spelling}");
+        assert!(r.header("x-varco-loa").is_none(), "{spelling}");
+    }
+}
+
+#[test]
+fn issue18_host_variants_are_normalized_or_refused_with_traefik_headers() {
+    // A host-specific route at high, the any-host `/` at substantial. Each variant used to
+    // miss the host route and get the any-host one (200 for a level-2 session).
+    let stack = Stack::start_with(
+        "[forward_auth]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         [[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
+         [[route]]\nhost = \"portal.example\"\npath_prefix = \"/\"\nmin_loa = \"high\"\n",
+    );
+    let mut b = Browser::default();
+    login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+    let ask = |b: &mut Browser, headers: &[(&str, &str)]| {
+        let mut all = vec![("X-Forwarded-Uri", "/doc"), ("X-Forwarded-Proto", "http")];
+        all.extend_from_slice(headers);
+        b.get_with(&format!("{}/auth", stack.varco), &all)
+    };
+    // Spellings of portal.example: its route, so a step-up.
+    for host in [
+        "portal.example",
+        "PORTAL.example.",
+        "portal.example:80",
+        "portal.example:080",
+    ] {
+        let r = ask(&mut b, &[("X-Forwarded-Host", host)]);
+        assert_eq!(r.status, 401, "{host}: {r:?}");
+        assert_eq!(r.header("x-varco-reason"), Some("step_up"), "{host}");
+    }
+    // Another port is another host: unknown, denied.
+    let r = ask(&mut b, &[("X-Forwarded-Host", "portal.example:8443")]);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.header("x-varco-reason"), Some("broker_unknown_host"));
+    // Lists and invalid values: refused.
+    for host in [
+        "portal.example, other",
+        "portal.example:99999",
+        "a b",
+        "x@portal.example",
+    ] {
+        let r = ask(&mut b, &[("X-Forwarded-Host", host)]);
+        assert_eq!(r.status, 400, "{host}: {r:?}");
+        assert_eq!(
+            r.header("x-varco-reason"),
+            Some("broker_bad_host"),
+            "{host}"
+        );
+    }
+    // Two X-Forwarded-Host headers (a client's copy beside the proxy's): refused.
+    let r = ask(
+        &mut b,
+        &[
+            ("X-Forwarded-Host", "127.0.0.1"),
+            ("X-Forwarded-Host", "portal.example"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    // Varco's own host is allowed, so the any-host route still serves it.
+    let own = stack.varco.trim_start_matches("http://").to_owned();
+    let r = ask(&mut b, &[("X-Forwarded-Host", &own)]);
+    assert_eq!(r.status, 200, "{r:?}");
 }

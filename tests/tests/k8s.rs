@@ -386,6 +386,8 @@ fn check_workload(objects: &[Value]) {
     assert!(claim_templates(sts).contains(&"state"), "{sts}");
     let monitor = find(objects, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    // Scraped on the management port, which no Ingress routes to.
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
 }
 
 /// One replica, never two at once, the audit trail and the metadata on claims, no HPA.

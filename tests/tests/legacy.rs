@@ -215,7 +215,9 @@ fn legacy_login_notice_refusal_and_identity() {
         &[("user", "mario.rossi"), ("level", "2")],
     );
     assert_eq!(post_to_acs(&mut spid, &answer).status, 303);
-    let metrics = Browser::default().get(&format!("{}/metrics", s.varco)).body;
+    let metrics = Browser::default()
+        .get(&format!("{}/metrics", s.management))
+        .body;
     for line in [
         "varco_logins_by_profile_total{category=\"none\",method=\"legacy\",profile=\"professional\"} 1",
         "varco_logins_by_profile_total{category=\"none\",method=\"legacy\",profile=\"business\"} 1",
@@ -309,7 +311,9 @@ fn legacy_throttle_stops_password_guessing() {
     // …until the address has failed five times: then everyone from it waits.
     let r = login(&s, &mut b, PROFESSIONAL, PASSWORD);
     assert_eq!(r.status, 429);
-    let metrics = Browser::default().get(&format!("{}/metrics", s.varco)).body;
+    let metrics = Browser::default()
+        .get(&format!("{}/metrics", s.management))
+        .body;
     assert!(
         metrics.contains("varco_legacy_throttled_total 2"),
         "{metrics}"

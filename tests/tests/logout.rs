@@ -53,7 +53,7 @@ fn thief(b: &Browser) -> Browser {
 
 fn metrics(stack: &Stack) -> String {
     Browser::default()
-        .get(&format!("{}/metrics", stack.varco))
+        .get(&format!("{}/metrics", stack.management))
         .body
 }
 

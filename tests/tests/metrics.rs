@@ -53,7 +53,8 @@ fn scrape_after_logins_passes_promtool_and_counts() {
     );
     assert_eq!(post_to_acs(&mut b, &answer).status, 303);
     for _ in 0..3 {
-        assert_eq!(b.get(&format!("{}/auth", stack.varco)).status, 200);
+        let r = b.get_with(&format!("{}/auth", stack.varco), &[("X-Original-URI", "/")]);
+        assert_eq!(r.status, 200);
     }
     // A refused login: level 1 asserted for a level-3 request.
     let mut other = Browser::default();
@@ -65,12 +66,12 @@ fn scrape_after_logins_passes_promtool_and_counts() {
     assert_eq!(post_to_acs(&mut other, &answer).status, 400);
     assert_eq!(
         Browser::default()
-            .get(&format!("{}/auth", stack.varco))
+            .get_with(&format!("{}/auth", stack.varco), &[("X-Original-URI", "/")])
             .status,
         401
     );
 
-    let scrape = b.get(&format!("{}/metrics", stack.varco));
+    let scrape = b.get(&format!("{}/metrics", stack.management));
     assert_eq!(scrape.status, 200, "{}", scrape.body);
     assert!(
         scrape
@@ -132,6 +133,35 @@ fn scrape_after_logins_passes_promtool_and_counts() {
 #[test]
 fn metrics_are_refused_outside_the_allowed_networks() {
     let stack = Stack::start_with("[metrics]\nallow = [\"10.0.0.0/8\"]\n");
-    let r = Browser::default().get(&format!("{}/metrics", stack.varco));
+    let r = Browser::default().get(&format!("{}/metrics", stack.management));
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[test]
+fn issue18_metrics_are_off_the_public_listener_by_default() {
+    // Behind an ingress every peer is the ingress, so the peer check cannot protect
+    // /metrics there: it is served on the management listener only.
+    let stack = Stack::start();
+    let mut b = Browser::default();
+    let public = b.get(&format!("{}/metrics", stack.varco));
+    assert_eq!(public.status, 404, "{}", public.body);
+    assert!(!public.body.contains("varco_build_info"));
+    let scrape = b.get(&format!("{}/metrics", stack.management));
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.body.contains("varco_build_info"), "{}", scrape.body);
+    // The probes answer there too; nothing else does.
+    assert_eq!(b.get(&format!("{}/healthz", stack.management)).status, 200);
+    assert_eq!(b.get(&format!("{}/readyz", stack.management)).status, 200);
+    for path in ["/auth", "/saml/login", "/login", "/whoami", "/"] {
+        let r = b.get(&format!("{}{path}", stack.management));
+        assert_eq!(r.status, 404, "{path}: {r:?}");
+    }
+}
+
+#[test]
+fn metrics_public_serves_them_on_the_public_listener_too() {
+    let stack = Stack::start_with("[metrics]\npublic = true\n");
+    let r = Browser::default().get(&format!("{}/metrics", stack.varco));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("varco_build_info"));
 }

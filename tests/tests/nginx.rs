@@ -67,13 +67,21 @@ struct Site {
 }
 
 fn site() -> Site {
+    site_with(&|_| String::new())
+}
+
+/// [`site`] with extra configuration (made from nginx's port) before the routes.
+fn site_with(extra: &dyn Fn(u16) -> String) -> Site {
     let nport = free_port();
+    let extra = extra(nport);
     let base = format!("http://127.0.0.1:{nport}");
     let portal = start_portal();
     let stack = Stack::start_public(
         Some(&base),
-        "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
-         [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n",
+        &format!(
+            "{extra}[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n\
+             [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n"
+        ),
     );
     let vport: u16 = stack.varco.rsplit(':').next().unwrap().parse().unwrap();
     let nginx = start_nginx(nport, vport, portal);
@@ -196,4 +204,89 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     );
     let r = b.get(&format!("{}/pratiche/123", site.base));
     assert_eq!(r.status, 302, "{r:?}");
+}
+
+/// Logs `b` in at level 2 (the `/` route's level, below `/riservato`'s).
+fn level_two(site: &Site, b: &mut Browser) {
+    let answer = idp_answer_from(
+        b,
+        &site.stack.login_url(2, "/"),
+        &[("user", "mario.rossi"), ("level", "2")],
+    );
+    let acs = post_to_acs(b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+}
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_through_nginx() {
+    // Each of these got 200 with `X-Varco-Loa: substantial` from the `/` route, and a
+    // case-insensitive upstream served the protected page.
+    let site = site();
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    let ok = b.get(&format!("{}/pratiche", site.base));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for spelling in [
+        "/Riservato",
+        "/RISERVATO/doc",
+        "/riservato.json",
+        "/riservato%20",
+        "/riservato.",
+        "/Riservato.JSON?x=1",
+    ] {
+        let r = b.get(&format!("{}{spelling}", site.base));
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        let location = r.header("location").unwrap();
+        assert!(location.contains("level=3"), "{spelling}: {location}");
+        assert!(
+            header_values(&r.body, "X-Varco-Loa").is_empty(),
+            "{spelling}"
+        );
+    }
+    // Spellings a server could resolve to another path are refused outright.
+    for spelling in ["/riservato%00.json", "/%52iservato"] {
+        let r = b.get(&format!("{}{spelling}", site.base));
+        assert!(r.status >= 400, "{spelling}: {r:?}");
+        assert!(
+            header_values(&r.body, "X-Varco-Sub").is_empty(),
+            "{spelling}"
+        );
+    }
+}
+
+#[test]
+fn issue18_nginx_outside_the_trusted_proxies_gets_refusals_not_the_root_policy() {
+    // nginx connects from 127.0.0.1, but only 10.0.0.0/8 is trusted (the container-network
+    // mistake): every protected request is refused, none is decided for `/`.
+    let site = site_with(&|_| "[forward_auth]\ntrusted_proxies = [\"10.0.0.0/8\"]\n".into());
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    for path in ["/pratiche", "/riservato/doc"] {
+        let r = b.get(&format!("{}{path}", site.base));
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+        assert!(header_values(&r.body, "X-Varco-Sub").is_empty(), "{path}");
+    }
+    assert!(site.stack.varco_log().contains("auth_untrusted_peer"));
+}
+
+#[test]
+fn issue18_a_host_missing_the_host_specific_routes_is_denied_through_nginx() {
+    // The portal's routes name its host; nginx (one server block, as many sites run it)
+    // accepts any Host. Another host, or an odd spelling of this one, used to fall to the
+    // any-host routes; now it is denied unless it normalizes to the named host.
+    let site = site_with(&|nport| {
+        format!(
+            "[[route]]\nhost = \"127.0.0.1:{nport}\"\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\n"
+        )
+    });
+    let mut b = Browser::default();
+    level_two(&site, &mut b);
+    let r = b.get(&format!("{}/riservato/doc", site.base));
+    assert_eq!(r.status, 302, "{r:?}");
+    assert!(r.header("location").unwrap().contains("level=3"), "{r:?}");
+    for host in ["other.example", "portal.example", "127.0.0.2"] {
+        let r = b.get_with(&format!("{}/riservato/doc", site.base), &[("Host", host)]);
+        assert_eq!(r.status, 403, "{host}: {r:?}");
+        assert!(header_values(&r.body, "X-Varco-Sub").is_empty(), "{host}");
+    }
 }

@@ -102,7 +102,7 @@ fn stack() -> Stack {
     let portal = start_portal();
     let closed = free_port();
     Stack::start_with(&format!(
-        "[proxy]\nresponse_timeout_seconds = 1\n\
+        "[proxy]\nresponse_timeout_seconds = 1\ntunnel_check_seconds = 1\n\
          [forward_auth]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
          [[route]]\npath_prefix = \"/\"\nupstream = \"http://127.0.0.1:{portal}\"\n\
          [[route]]\npath_prefix = \"/down\"\nupstream = \"http://127.0.0.1:{closed}\"\n"
@@ -358,4 +358,138 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
         .expect("varco did not exit");
     assert!(exit.success(), "{exit}");
     assert!(p.log().contains("\"event\":\"draining\""), "{}", p.log());
+}
+
+#[test]
+fn issue18_other_spellings_of_a_protected_path_get_its_route_in_proxy_mode() {
+    let portal = start_portal();
+    let stack = Stack::start_with(&format!(
+        "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\nupstream = \"http://127.0.0.1:{portal}\"\n\
+         [[route]]\npath_prefix = \"/riservato\"\nmin_loa = \"high\"\nupstream = \"http://127.0.0.1:{portal}\"\n"
+    ));
+    let mut b = logged_in(&stack);
+    let ok = b.get(&format!("{}/pratiche", stack.varco));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for spelling in [
+        "/Riservato",
+        "/RISERVATO/doc",
+        "/riservato.json",
+        "/riservato%20",
+        "/riservato.",
+    ] {
+        let r = b.get(&format!("{}{spelling}", stack.varco));
+        assert_eq!(r.status, 302, "{spelling}: {r:?}");
+        let location = r.header("location").unwrap();
+        assert!(location.contains("level=3"), "{spelling}: {location}");
+        assert!(
+            !r.body.contains("GET "),
+            "the portal was not reached: {spelling}"
+        );
+    }
+}
+
+#[test]
+fn issue18_rewrite_headers_do_not_reach_the_upstream() {
+    // Each of these makes some upstream serve or trust another request than the one Varco
+    // checked (IIS/Symfony read X-Original-URL as the path). The portal echoes what it got.
+    let stack = stack();
+    let mut b = logged_in(&stack);
+    let sent = [
+        ("X-Original-URL", "/riservato-a"),
+        ("X-Rewrite-URL", "/riservato-b"),
+        ("X-Forwarded-Uri", "/riservato-c"),
+        ("X-Original-URI", "/riservato-d"),
+        ("X-Forwarded-Server", "riservato-e.example"),
+        ("X-Client-Cert", "riservato-f"),
+        ("X_Original_URL", "/riservato-g"),
+        ("X-HTTP-Method-Override", "riservato-h"),
+        ("X-Forwarded-Client-Cert", "riservato-i"),
+        ("X-SSL-Client-Verify", "riservato-j"),
+    ];
+    for (name, value) in sent {
+        let r = b.get_with(&format!("{}/pratiche", stack.varco), &[(name, value)]);
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        assert!(r.body.starts_with("GET /pratiche "), "{}", r.body);
+        assert!(
+            !r.body.contains(value),
+            "{name} reached the upstream: {}",
+            r.body
+        );
+    }
+}
+
+/// Opens a WebSocket tunnel through Varco with `cookie` and checks one echo through it.
+fn open_tunnel(stack: &Stack, cookie: &str) -> (TcpStream, BufReader<TcpStream>) {
+    let addr = stack.varco.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    // A deadline for the whole test, not a measurement: the tunnel must close well before.
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: varco_session={cookie}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    s.write_all(b"ciao").unwrap();
+    let mut back = [0u8; 4];
+    reader.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ciao");
+    (s, reader)
+}
+
+/// Whether Varco closed the tunnel: the read ends (EOF or reset) instead of timing out.
+fn closed_by_varco(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut buf = [0u8; 16];
+    match reader.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn issue18_a_tunnel_closes_at_logout() {
+    let stack = stack();
+    let mut b = logged_in(&stack);
+    let (_s, mut reader) = open_tunnel(&stack, &b.cookies["varco_session"].clone());
+    let mut other_tab = logged_in(&stack);
+    let (_s2, mut untouched) = open_tunnel(&stack, &other_tab.cookies["varco_session"].clone());
+    // Both open before the logout (the second login did not end the first session).
+    let mut s1 = reader.get_ref().try_clone().unwrap();
+    s1.write_all(b"prima").unwrap();
+    let mut back = [0u8; 5];
+    reader.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"prima");
+    let hops = e2e::stack::follow(&mut b, &format!("{}/logout", stack.varco));
+    assert_eq!(hops.last().unwrap().status, 200, "{hops:?}");
+    assert!(
+        closed_by_varco(&mut reader),
+        "the tunnel outlived the logout"
+    );
+    let log = stack.varco_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"tunnel_closed\"") && l.contains("\"revoked\"")),
+        "{log}"
+    );
+    // Another session's tunnel stays open and working.
+    let (mut s2, _) = (untouched.get_ref().try_clone().unwrap(), ());
+    s2.write_all(b"ancora").unwrap();
+    let mut back = [0u8; 6];
+    untouched.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ancora");
+    let _ = other_tab.get(&format!("{}/pratiche", stack.varco));
 }

@@ -76,7 +76,7 @@ fn wait_events(stack: &Stack, name: &str, count: usize) -> Vec<serde_json::Value
 /// One sample of `/metrics` (the first line starting with `series`), as a number.
 fn metric(stack: &Stack, series: &str) -> Option<f64> {
     let body = Browser::default()
-        .get(&format!("{}/metrics", stack.varco))
+        .get(&format!("{}/metrics", stack.management))
         .body;
     body.lines()
         .find_map(|l| l.strip_prefix(series))

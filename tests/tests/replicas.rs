@@ -82,6 +82,12 @@ fn site() -> Site {
         &format!("listen = \"127.0.0.1:{a_port}\""),
         &format!("listen = \"127.0.0.1:{b_port}\""),
     );
+    // And its own management port.
+    let a_management = stack.management.trim_start_matches("http://");
+    let text = text.replace(
+        &format!("management_listen = \"{a_management}\""),
+        &format!("management_listen = \"127.0.0.1:{}\"", free_port()),
+    );
     // Each replica keeps its own audit chain.
     let text = format!("{text}\n[audit]\ndir = \"audit-b\"\n");
     std::fs::write(stack.dir.join("varco-b.toml"), text).unwrap();
@@ -149,7 +155,8 @@ fn replica_with(site: &Site, event: &str) -> usize {
 }
 
 fn auth_at(b: &mut Browser, replica: &str) -> u16 {
-    b.get(&format!("{replica}/auth")).status
+    b.get_with(&format!("{replica}/auth"), &[("X-Original-URI", "/")])
+        .status
 }
 
 #[test]
@@ -300,7 +307,7 @@ fn redis_down_refuses_new_logins_keeps_sessions_and_recovers_without_restart() {
     }
     // Counted and logged.
     let metrics = Browser::default()
-        .get(&format!("{}/metrics", site.a()))
+        .get(&format!("{}/metrics", site.stack.management))
         .body;
     assert!(
         metrics

@@ -251,6 +251,11 @@ struct RawServer {
     shutdown_grace_seconds: u64,
     #[serde(default = "default_config_poll")]
     config_poll_seconds: u64,
+    /// The management listener (`/metrics`, and the probes unless `management_probes` is
+    /// false). None: no management listener.
+    management_listen: Option<String>,
+    #[serde(default = "default_true")]
+    management_probes: bool,
 }
 
 fn default_config_poll() -> u64 {
@@ -446,6 +451,10 @@ pub enum Binding {
 pub struct Config {
     /// Address to bind.
     pub listen: SocketAddr,
+    /// The management listener's address (`server.management_listen`), if any.
+    pub management_listen: Option<SocketAddr>,
+    /// Whether the management listener also answers `/healthz` and `/readyz`.
+    pub management_probes: bool,
     /// The public URL browsers use to reach Varco, without a trailing slash.
     pub public_base_url: String,
     /// This SP as the SAML layer sees it.
@@ -603,6 +612,27 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
         )
     });
+
+    let management_listen = match raw.server.management_listen.as_deref() {
+        None => None,
+        Some(m) => match m.parse::<SocketAddr>() {
+            Ok(a) if listen.as_ref().is_ok_and(|l| *l == a && a.port() != 0) => {
+                bad(
+                    "server.management_listen",
+                    "must differ from server.listen".into(),
+                );
+                None
+            }
+            Ok(a) => Some(a),
+            Err(e) => {
+                bad(
+                    "server.management_listen",
+                    format!("{e} (expected host:port, e.g. 0.0.0.0:9090)"),
+                );
+                None
+            }
+        },
+    };
 
     let public_base_url = raw.server.public_base_url.trim_end_matches('/').to_owned();
     let secure_base = public_base_url.starts_with("https://");
@@ -818,6 +848,8 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
+                management_listen,
+                management_probes: raw.server.management_probes,
                 public_base_url,
                 sp,
                 sp_key,

@@ -3,7 +3,8 @@
 //! `/saml/acs`, `/saml/slo`, `/whoami`, `/healthz`, `/readyz`, `/`, `/login`, `/assets/*`.
 //! Each path is served by its module under `routes`; this module only dispatches, stamps the
 //! request id and counts, and runs the listeners: the main TCP one ([`run`], with the drain on
-//! SIGTERM) and the CNS TLS one ([`serve_tls`]).
+//! SIGTERM), the management one (`/metrics` and the probes, `server.management_listen`) and
+//! the CNS TLS one ([`serve_tls`]).
 //!
 //! May import: everything below it. Nothing in the crate imports it but `cli`.
 
@@ -106,7 +107,7 @@ fn request_id<B>(state: &State, req: &Request<B>) -> Arc<str> {
 }
 
 async fn route(
-    state: &State,
+    state: &Arc<State>,
     req: Request<Incoming>,
     path: &str,
 ) -> (&'static str, Response<OutBody>) {
@@ -117,13 +118,12 @@ async fn route(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let https = state.config.public_base_url.starts_with("https://");
-        let host = crate::features::access::normalize_host(host, https);
-        if let Some(route) = state
-            .config
-            .access
-            .route(&host, path)
-            .filter(|r| r.upstream.is_some())
-        {
+        // An invalid or unknown host selects no proxied route: the request stays with
+        // Varco's own paths (and their 404), never the any-host routes' upstream.
+        let route = crate::features::access::normalize_host(host, https)
+            .and_then(|host| state.config.access.route(&host, path).ok())
+            .filter(|r| r.upstream.is_some());
+        if let Some(route) = route {
             return ("proxy", routes::proxy::forward(state, route, req).await);
         }
     }
@@ -145,7 +145,12 @@ async fn route(
     }
     let response = match (req.method(), path) {
         (&Method::GET, "/healthz") => routes::health::healthz(),
-        (&Method::GET, "/metrics") => routes::metrics::metrics(state, &req),
+        // Off the public listener unless `metrics.public`: behind an ingress every peer is
+        // the ingress. The management listener serves it (`management`).
+        (&Method::GET, "/metrics") if state.config.access.metrics_public => {
+            routes::metrics::metrics(state, &req)
+        }
+        (&Method::GET, "/metrics") => not_found(),
         (&Method::GET, "/readyz") => routes::health::readyz(state),
         (&Method::GET, "/") => routes::choice::home(state, &req).await,
         (&Method::GET, "/whoami") => routes::whoami::whoami(state, &req).await,
@@ -187,6 +192,61 @@ async fn route(
         _ => not_found(),
     };
     (label, own(response))
+}
+
+// === The management listener ===
+
+/// Handles one request on the management listener: `/metrics` (for `metrics.allow` peers),
+/// and `/healthz`, `/readyz` unless `server.management_probes` is false; 404 for anything
+/// else, so no login, proxy or forward-auth path is reachable on this port.
+async fn management(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<OutBody>, Infallible> {
+    let probes = state.config.management_probes;
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => routes::metrics::metrics(&state, &req),
+        (&Method::GET, "/healthz") if probes => routes::health::healthz(),
+        (&Method::GET, "/readyz") if probes => routes::health::readyz(&state),
+        _ => not_found(),
+    };
+    Ok(own(response))
+}
+
+/// Serves the management listener until `stop` changes.
+async fn serve_management(
+    live: Arc<Live>,
+    listener: TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    alive: tokio::sync::mpsc::Sender<()>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(event = "accept_failed", listener = "management", error = %e);
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let live = live.clone();
+        let alive = alive.clone();
+        tokio::spawn(async move {
+            let _alive = alive;
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                management(live.state(), req)
+            });
+            let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 // === The TLS listener ===
@@ -287,6 +347,26 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
     // one is done.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // The management listener, when configured: bound before serving anything.
+    if let Some(address) = state.config.management_listen {
+        let management_listener = match TcpListener::bind(address).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(event = "listen_failed", address = %address, error = %e);
+                return ExitCode::FAILURE;
+            }
+        };
+        let local = management_listener
+            .local_addr()
+            .map_or_else(|_| address.to_string(), |a| a.to_string());
+        tracing::info!(event = "listening_management", address = %local, probes = state.config.management_probes);
+        tokio::spawn(serve_management(
+            live.clone(),
+            management_listener,
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
     // The CNS listener (TLS with client certificates), when configured: bound before serving
     // anything, drained with the main one.
     if let Some(tls) = state.config.cns.as_ref().and_then(|c| c.tls.as_ref()) {

@@ -30,6 +30,8 @@ fn dir(test: &str) -> PathBuf {
     .unwrap();
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
     std::fs::write(dir.join("junk.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.join("secret"), format!("{}\n", "5e".repeat(32))).unwrap();
+    std::fs::write(dir.join("short"), "too-short").unwrap();
     dir
 }
 
@@ -66,7 +68,7 @@ fn both_modes_load_and_one_is_required() {
     assert_eq!(
         problems(
             "header",
-            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\n"
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"secret\"\n"
         ),
         Vec::<String>::new()
     );
@@ -79,7 +81,7 @@ fn both_modes_load_and_one_is_required() {
 
 #[test]
 fn ca_bundle_and_crls_must_be_usable() {
-    let header = "header = \"X-Client-Cert\"\n";
+    let header = "header = \"X-Client-Cert\"\nsecret_file = \"secret\"\n";
     assert_eq!(
         problems("noca", &format!("ca_file = \"missing.pem\"\n{header}")),
         ["cns.ca_file"]
@@ -146,7 +148,7 @@ fn listener_keys_are_required_with_listen_and_refused_without() {
     assert_eq!(
         problems(
             "stray",
-            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\ncert_file = \"server.pem\"\n"
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"secret\"\ncert_file = \"server.pem\"\n"
         ),
         ["cns.cert_file"]
     );
@@ -157,22 +159,57 @@ fn header_name_and_trusted_proxies_are_checked() {
     assert_eq!(
         problems(
             "hname",
-            "ca_file = \"ca.pem\"\nheader = \"X Client Cert\"\n"
+            "ca_file = \"ca.pem\"\nheader = \"X Client Cert\"\nsecret_file = \"secret\"\n"
         ),
         ["cns.header"]
     );
     assert_eq!(
         problems(
             "proxy",
-            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\ntrusted_proxies = [\"nope\"]\n"
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"secret\"\ntrusted_proxies = [\"nope\"]\n"
         ),
         ["cns.trusted_proxies[0]", "cns.trusted_proxies"]
     );
     assert_eq!(
         problems(
             "noproxy",
-            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\ntrusted_proxies = []\n"
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"secret\"\ntrusted_proxies = []\n"
         ),
         ["cns.trusted_proxies"]
+    );
+}
+
+#[test]
+fn header_mode_requires_a_long_enough_proxy_secret() {
+    // Issue 18: a certificate is public; without the proxy's secret any location that
+    // forwards client headers would let anyone log in as the card's holder.
+    assert_eq!(
+        problems(
+            "nosecret",
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\n"
+        ),
+        ["cns.secret_file"]
+    );
+    assert_eq!(
+        problems(
+            "shortsecret",
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"short\"\n"
+        ),
+        ["cns.secret_file"]
+    );
+    assert_eq!(
+        problems(
+            "missingsecret",
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"nope\"\n"
+        ),
+        ["cns.secret_file"]
+    );
+    assert_eq!(
+        problems(
+            "badverify",
+            "ca_file = \"ca.pem\"\nheader = \"X-Client-Cert\"\nsecret_file = \"secret\"\n\
+             verify_header = \"bad header\"\n"
+        ),
+        ["cns.verify_header"]
     );
 }

@@ -174,6 +174,8 @@ fn alert_rules_pass_promtool() {
     for args in [
         &["check", "rules", "alerts.yml"][..],
         &["test", "rules", "alerts.test.yml"][..],
+        // The scrape configuration (management port) with the rules it loads.
+        &["check", "config", "scrape.yml"][..],
     ] {
         let out = Command::new("promtool")
             .args(args)

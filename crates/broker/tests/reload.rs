@@ -58,7 +58,7 @@ fn a_valid_file_is_swapped_in_and_what_must_survive_survives() {
             .config
             .access
             .route("sp.varco.example.org", "/tax")
-            .is_some()
+            .is_ok()
     );
     assert_eq!(
         before

@@ -30,6 +30,7 @@ fn check(s: &broker::state::State, cookie: &str) -> u16 {
     let req = hyper::Request::builder()
         .uri("/auth")
         .header("host", "sp.varco.example.org")
+        .header("x-original-uri", "/")
         .header("cookie", format!("{}={cookie}", s.config.cookie_name))
         .extension(Peer("127.0.0.1:40000".parse().unwrap()))
         .body(())
@@ -105,4 +106,56 @@ fn idle_timeout_can_be_disabled() {
     assert_eq!(check(&s, &cookie), 200);
     OFFSET.store(20_000, Ordering::SeqCst);
     assert_eq!(check(&s, &cookie), 200, "hours of silence, no idle timeout");
+}
+
+#[test]
+fn an_open_tunnel_ends_at_the_idle_timeout_logout_and_expiry() {
+    // Issue 18: what an open WebSocket tunnel checks every proxy.tunnel_check_seconds. Its
+    // checks are not activity: a session used only through a tunnel goes idle.
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (s, cookie) = logged_in("");
+    let session: broker::leaf::session::Session = s.sealer.open(Purpose::Session, &cookie).unwrap();
+    let route = s
+        .config
+        .access
+        .route("sp.varco.example.org", "/")
+        .unwrap()
+        .clone();
+    let ended =
+        |s: &broker::state::State| ready(broker::routes::proxy::tunnel_ended(s, &session, &route));
+    assert_eq!(check(&s, &cookie), 200);
+    assert_eq!(ended(&s), None);
+    for t in [600, 1_200, 1_800] {
+        OFFSET.store(t, Ordering::SeqCst);
+        assert_eq!(ended(&s), None, "at {t}: within the idle window");
+    }
+    OFFSET.store(1_801, Ordering::SeqCst);
+    assert_eq!(ended(&s), Some("idle"), "the checks did not keep it alive");
+    assert_eq!(
+        check(&s, &cookie),
+        401,
+        "and the session is over for requests too"
+    );
+
+    // Logout (revocation) and expiry.
+    let (s, cookie) = logged_in("");
+    let session: broker::leaf::session::Session = s.sealer.open(Purpose::Session, &cookie).unwrap();
+    assert_eq!(check(&s, &cookie), 200);
+    ready(
+        s.store
+            .revoke_session(&session.sid, Duration::from_secs(60)),
+    );
+    assert_eq!(
+        ready(broker::routes::proxy::tunnel_ended(&s, &session, &route)),
+        Some("revoked")
+    );
+    let config = fixture::config_with("idle_timeout_seconds = 0", "");
+    let s = state(&config, clock);
+    OFFSET.store(28_800, Ordering::SeqCst);
+    assert_eq!(
+        ready(broker::routes::proxy::tunnel_ended(&s, &session, &route)),
+        Some("expired")
+    );
 }

@@ -499,3 +499,27 @@ fn store_configuration_is_validated_before_anything_connects() {
     }
     let _ = std::fs::remove_file(secret);
 }
+
+#[test]
+fn an_open_tunnels_peek_sees_another_replicas_logout_and_marks_nothing() {
+    // Issue 18: a WebSocket tunnel on replica A rechecks its session with `peek_session`;
+    // a logout on replica B must reach it, and the checks must not count as activity (or
+    // the idle timeout would never end a session with an open tunnel).
+    let redis = Redis::start("tunnels");
+    let rt = runtime();
+    let (a, b) = (
+        redis_store(&rt, &redis.url()),
+        redis_store(&rt, &redis.url()),
+    );
+    rt.block_on(async {
+        assert_eq!(a.check_session("t1", 100).await, Activity::Seen(None));
+        assert_eq!(b.peek_session("t1").await, Activity::Seen(Some(100)));
+        assert_eq!(a.peek_session("t1").await, Activity::Seen(Some(100)));
+        // Peeks left the mark where the last request put it.
+        assert_eq!(b.check_session("t1", 200).await, Activity::Seen(Some(100)));
+        assert_eq!(a.peek_session("t1").await, Activity::Seen(Some(200)));
+        assert_eq!(a.peek_session("never-seen").await, Activity::Seen(None));
+        b.revoke_session("t1", Duration::from_secs(60)).await;
+        assert_eq!(a.peek_session("t1").await, Activity::Revoked);
+    });
+}

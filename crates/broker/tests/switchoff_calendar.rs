@@ -190,6 +190,22 @@ fn legacy_logins_walk_the_inps_calendar() {
     );
     let last_day = a.session.unwrap();
     assert_eq!(check(&s, &last_day, "/anything"), 200);
+    // A WebSocket tunnel opened on that session (issue 18): open now, closed at the cut-off.
+    let tunnel_ends = |s: &State, cookie: &str| {
+        let value = cookie.split_once('=').unwrap().1;
+        let session: broker::leaf::session::Session = s
+            .sealer
+            .open(broker::leaf::session::Purpose::Session, value)
+            .unwrap();
+        let route = s
+            .config
+            .access
+            .route("sp.varco.example.org", "/anything")
+            .unwrap()
+            .clone();
+        runtime().block_on(broker::routes::proxy::tunnel_ended(s, &session, &route))
+    };
+    assert_eq!(tunnel_ends(&s, &last_day), None);
 
     // 00:00 on 1 October 2021, Rome time: refused with the explanation; the session opened a
     // second earlier ends with the cut-off.
@@ -203,6 +219,7 @@ fn legacy_logins_walk_the_inps_calendar() {
     );
     assert!(a.body.contains("How to get a digital identity"));
     assert!(a.session.is_none());
+    assert_eq!(tunnel_ends(&s, &last_day), Some("switch_off"));
     assert_eq!(check(&s, &last_day, "/anything"), 403);
     // A wrong password after the cut-off still says only "wrong credentials".
     let a = login(&s, &rt, CITIZEN, "wrong password");

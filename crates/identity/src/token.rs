@@ -9,6 +9,7 @@ use ring::signature::{
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::represent::Acting;
 use crate::{Error, Principal};
 
 /// Signature algorithm of a key.
@@ -205,14 +206,16 @@ struct Header<'a> {
 }
 
 #[derive(Serialize)]
-struct Claims<'a> {
+struct Claims<'a, S: Serialize> {
     iss: &'a str,
     aud: &'a str,
     iat: u64,
     exp: u64,
     jti: &'a str,
+    /// A [`Principal`], or an [`Acting`] (the represented principal plus `act` and
+    /// `representation`).
     #[serde(flatten)]
-    principal: &'a Principal,
+    subject: &'a S,
 }
 
 impl KeySet {
@@ -313,6 +316,30 @@ impl KeySet {
         now: u64,
         rng: &dyn SecureRandom,
     ) -> Result<String, Error> {
+        self.sign_subject(principal, params, now, rng)
+    }
+
+    /// Mints the token of an acting session: as [`KeySet::sign`], with the represented party
+    /// as the principal (`sub`, names, `profile`), the delegate's login as `auth`, the
+    /// delegate as `act` (RFC 8693 §4.1) and the `representation` used. Only an [`Acting`]
+    /// made by [`crate::represent::act`] can be passed, so no caller-written `act` is signed.
+    pub fn sign_acting(
+        &self,
+        acting: &Acting,
+        params: &TokenParams<'_>,
+        now: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, Error> {
+        self.sign_subject(acting, params, now, rng)
+    }
+
+    fn sign_subject<S: Serialize>(
+        &self,
+        subject: &S,
+        params: &TokenParams<'_>,
+        now: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, Error> {
         let key = self.active().ok_or(Error::ActiveKey {
             reason: "no active key",
         })?;
@@ -330,7 +357,7 @@ impl KeySet {
             iat: now,
             exp: now.saturating_add(params.ttl),
             jti: &jti,
-            principal,
+            subject,
         };
         let header = serde_json::to_vec(&header).map_err(|_| Error::Serialize)?;
         let claims = serde_json::to_vec(&claims).map_err(|_| Error::Serialize)?;

@@ -115,6 +115,13 @@ pub enum Error {
     CommentInAssertion,
     /// The Assertion holds an `Advice`, which SPID forbids (it could smuggle assertions).
     Advice,
+    /// An element has a child the SAML 2.0 schema does not allow there (unknown, out of
+    /// order, repeated beyond its bound, or a required one missing), or text where only
+    /// elements may stand. `element` names the parent (a constant, or `"unknown"`).
+    SchemaViolation {
+        /// Local name of the element whose content is wrong.
+        element: &'static str,
+    },
     /// `NameID/@Format` is not transient.
     NameIdFormat,
     /// `SubjectConfirmation/@Method` is not bearer.
@@ -170,6 +177,7 @@ impl Error {
             Self::AssertionSignature(_) => "saml_assertion_signature",
             Self::CommentInAssertion => "saml_comment_in_assertion",
             Self::Advice => "saml_advice",
+            Self::SchemaViolation { .. } => "saml_schema_violation",
             Self::NameIdFormat => "saml_name_id_format",
             Self::NotBearer => "saml_not_bearer",
             Self::RecipientMismatch => "saml_recipient_mismatch",
@@ -238,6 +246,9 @@ impl fmt::Display for Error {
                 f.write_str("comments or processing instructions inside the Assertion")
             }
             Self::Advice => f.write_str("Assertion/Advice is not accepted"),
+            Self::SchemaViolation { element } => {
+                write!(f, "{element}: content not allowed by the SAML 2.0 schema")
+            }
             Self::NameIdFormat => f.write_str("NameID Format is not transient"),
             Self::NotBearer => f.write_str("SubjectConfirmation Method is not bearer"),
             Self::RecipientMismatch => f.write_str("Recipient is not our ACS URL"),

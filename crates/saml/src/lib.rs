@@ -29,6 +29,7 @@ mod metadata;
 mod read;
 mod request;
 mod response;
+mod schema;
 mod time;
 mod types;
 
@@ -48,7 +49,9 @@ pub use metadata::{
     VatId, sp_metadata,
 };
 pub use request::{AuthnRequest, MAX_ID_LEN};
-pub use response::{Assertion, Expected, response_in_response_to, validate_response};
+pub use response::{
+    Assertion, Expected, MAX_RELAY_STATE, response_in_response_to, validate_response,
+};
 pub use time::{format_instant, parse_instant};
 pub use types::{
     BINDING_POST, BINDING_REDIRECT, CM_BEARER, Federation, IdpDescriptor, Level, NAMEID_ENTITY,

@@ -15,6 +15,10 @@ use crate::types::{
     CM_BEARER, Federation, IdpDescriptor, Level, NAMEID_TRANSIENT, SAML_NS, SAMLP_NS,
 };
 
+/// The longest `RelayState` the SAML bindings allow (saml-bindings-2.0-os §3.4.3 and
+/// §3.5.3: "MUST NOT exceed 80 bytes"). A longer one is refused, not cut.
+pub const MAX_RELAY_STATE: usize = 80;
+
 /// What the broker expects of a Response: the values it stored when it sent the AuthnRequest
 /// (bound to the browser session) and its own configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +91,9 @@ impl Assertion {
 /// 4. exactly one `saml:Assertion` in the whole document, a child of the Response, and no
 ///    `EncryptedAssertion`;
 /// 5. the Assertion's signature must verify with the IdP's keys; from then on every value is
-///    read from the verified element only (see `read_assertion`).
+///    read from the verified element only (see `read_assertion`);
+/// 6. the whole tree matches the SAML 2.0 content model of the elements read (`schema`):
+///    no unknown element outside `Extensions`, the schema's order and counts, no stray text.
 ///
 /// Not done here: one-time use. The caller must record [`Assertion::id`] atomically in a
 /// store shared by all instances until [`Assertion::not_on_or_after`] + `skew`, refuse an ID
@@ -143,7 +149,11 @@ pub fn validate_response(
     };
     let verified = xmldsig::verify(assertion, &idp.signing_keys, &policy)
         .map_err(Error::AssertionSignature)?;
-    read_assertion(verified, response_id, expected, idp.federation, now, skew)
+    let assertion = read_assertion(verified, response_id, expected, idp.federation, now, skew)?;
+    // Last, so that the specific checks above name a fault first; nothing is returned
+    // from a tree whose content model is wrong anywhere.
+    crate::schema::check_response(root)?;
+    Ok(assertion)
 }
 
 /// The `InResponseTo` of a Response, for finding the pending request (and so the IdP and

@@ -1297,3 +1297,145 @@ fn empty_x509_certificate_in_key_info_is_accepted() {
     emptied.replace_range(start..end, "<ds:X509Certificate/>");
     validate_response(emptied.as_bytes(), &expected(), &idp(), now(), SKEW).unwrap();
 }
+
+// === Content model (issue 18) ===
+
+#[test]
+fn issue18_foreign_element_among_the_response_children_is_refused() {
+    // Signed by the IdP (Response and Assertion): the element is still not allowed there.
+    let b = Build::new().set(
+        STATUS,
+        &format!("{STATUS}<x:Note xmlns:x=\"urn:example:x\">smuggled</x:Note>"),
+    );
+    assert_eq!(
+        refused_with(b, "saml_schema_violation"),
+        Error::SchemaViolation {
+            element: "Response"
+        }
+    );
+}
+
+#[test]
+fn foreign_element_inside_extensions_is_accepted() {
+    let b = Build::new().set(
+        STATUS,
+        &format!(
+            "<samlp:Extensions><x:Note xmlns:x=\"urn:example:x\">ok</x:Note></samlp:Extensions>{STATUS}"
+        ),
+    );
+    b.validate().unwrap();
+}
+
+#[test]
+fn protocol_element_or_text_inside_extensions_is_refused() {
+    for inner in ["<samlp:Status/>", "<Note>unqualified</Note>", "stray text"] {
+        let b = Build::new().set(
+            STATUS,
+            &format!("<samlp:Extensions>{inner}</samlp:Extensions>{STATUS}"),
+        );
+        assert_eq!(
+            refused_with(b, "saml_schema_violation"),
+            Error::SchemaViolation {
+                element: "Extensions"
+            },
+            "{inner}"
+        );
+    }
+}
+
+#[test]
+fn extensions_after_status_is_refused() {
+    let b = Build::new().set(
+        STATUS,
+        &format!("{STATUS}<samlp:Extensions><x:N xmlns:x=\"urn:example:x\"/></samlp:Extensions>"),
+    );
+    refused_with(b, "saml_schema_violation");
+}
+
+#[test]
+fn unknown_element_in_the_signed_assertion_is_refused() {
+    for unknown in [
+        "<saml:Unknown/>",
+        "<x:Note xmlns:x=\"urn:example:x\"/>",
+        "<samlp:Status/>",
+    ] {
+        let b = Build::new().set(CONDITIONS_OPEN, &format!("{unknown}{CONDITIONS_OPEN}"));
+        assert_eq!(
+            refused_with(b, "saml_schema_violation"),
+            Error::SchemaViolation {
+                element: "Assertion"
+            },
+            "{unknown}"
+        );
+    }
+}
+
+#[test]
+fn conditions_after_the_authn_statement_is_refused() {
+    // Same elements, the order the schema fixes broken.
+    let mut b = Build::new();
+    let start = b.xml.find(CONDITIONS_OPEN).unwrap();
+    let end = b.xml.find("</saml:Conditions>").unwrap() + "</saml:Conditions>".len();
+    let conditions = b.xml[start..end].to_owned();
+    b.xml.replace_range(start..end, "");
+    let after = b.xml.find("</saml:AuthnStatement>").unwrap() + "</saml:AuthnStatement>".len();
+    b.xml.insert_str(after, &conditions);
+    assert_eq!(
+        refused_with(b, "saml_schema_violation"),
+        Error::SchemaViolation {
+            element: "Assertion"
+        }
+    );
+}
+
+#[test]
+fn unknown_element_deeper_in_the_assertion_is_refused() {
+    let cases = [
+        (
+            NAME_ID_EL,
+            format!("{NAME_ID_EL}<x:Y xmlns:x=\"urn:example:x\"/>"),
+            "Subject",
+        ),
+        (
+            AUDIENCE_RESTRICTION,
+            format!("{AUDIENCE_RESTRICTION}<saml:Foo/>"),
+            "Conditions",
+        ),
+        (
+            CLASS_REF,
+            format!("<saml:AuthnContextDeclRef>urn:x</saml:AuthnContextDeclRef>{CLASS_REF}"),
+            "AuthnContext",
+        ),
+        (
+            "<saml:Audience>https://sp.varco.example.org</saml:Audience>",
+            "<saml:Audience>https://sp.varco.example.org<x:Y xmlns:x=\"urn:example:x\"/></saml:Audience>".to_owned(),
+            "Audience",
+        ),
+        (
+            NAME_ID_EL,
+            format!("stray text{NAME_ID_EL}"),
+            "Subject",
+        ),
+    ];
+    for (from, to, element) in cases {
+        let b = Build::new().set(from, &to);
+        assert_eq!(
+            refused_with(b, "saml_schema_violation"),
+            Error::SchemaViolation { element },
+            "{to}"
+        );
+    }
+}
+
+#[test]
+fn unknown_element_in_an_attribute_is_refused() {
+    let mut b = Build::new();
+    let at = b.xml.find("</saml:Attribute>").unwrap();
+    b.xml.insert_str(at, "<x:Y xmlns:x=\"urn:example:x\"/>");
+    assert_eq!(
+        refused_with(b, "saml_schema_violation"),
+        Error::SchemaViolation {
+            element: "Attribute"
+        }
+    );
+}

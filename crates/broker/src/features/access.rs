@@ -70,6 +70,9 @@ pub(crate) struct RawRoute {
     audience: Option<String>,
     upstream: Option<String>,
     service: Option<String>,
+    /// `"normalized"` (default) or `"exact"`.
+    #[serde(rename = "match")]
+    matching: Option<String>,
 }
 
 /// The `service` names the routes declare (what `[[switchoff.exception]] services` name).
@@ -77,18 +80,21 @@ pub(crate) fn route_services(routes: &[RawRoute]) -> Vec<String> {
     routes.iter().filter_map(|r| r.service.clone()).collect()
 }
 
-/// `[metrics]`: who may read `/metrics`.
+/// `[metrics]`: who may read `/metrics`, and where.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetrics {
     #[serde(default = "default_metrics_allow")]
     allow: Vec<String>,
+    #[serde(default)]
+    public: bool,
 }
 
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics {
             allow: default_metrics_allow(),
+            public: false,
         }
     }
 }
@@ -115,6 +121,12 @@ pub(crate) struct RawProxy {
     connect_timeout_seconds: u64,
     #[serde(default = "default_response_timeout")]
     response_timeout_seconds: u64,
+    #[serde(default = "default_tunnel_check")]
+    tunnel_check_seconds: u64,
+}
+
+fn default_tunnel_check() -> u64 {
+    5
 }
 
 impl Default for RawProxy {
@@ -122,6 +134,7 @@ impl Default for RawProxy {
         RawProxy {
             connect_timeout_seconds: default_connect_timeout(),
             response_timeout_seconds: default_response_timeout(),
+            tunnel_check_seconds: default_tunnel_check(),
         }
     }
 }
@@ -142,6 +155,8 @@ pub(crate) struct RawForwardAuth {
     #[serde(default)]
     allowed_hosts: Vec<String>,
     headers: Option<BTreeMap<String, String>>,
+    #[serde(default = "default_unknown_host")]
+    unknown_host: String,
 }
 
 impl Default for RawForwardAuth {
@@ -150,8 +165,13 @@ impl Default for RawForwardAuth {
             trusted_proxies: default_trusted_proxies(),
             allowed_hosts: Vec::new(),
             headers: None,
+            unknown_host: default_unknown_host(),
         }
     }
+}
+
+fn default_unknown_host() -> String {
+    "deny".into()
 }
 
 /// `[mapping.spid]`, `[mapping.cie]`, `[mapping.eidas]`.
@@ -262,6 +282,16 @@ const DEFAULT_HEADERS: [(&str, &str); 8] = [
     ("Authorization", "token"),
 ];
 
+/// How a route compares request paths with its prefix (`[[route]] match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// Every spelling a common upstream serves as the same resource matches: see
+    /// [`fold_segment`] and [`segment_matches`].
+    Normalized,
+    /// Only the byte-exact, case-sensitive prefix (the operator's explicit opt-out).
+    Exact,
+}
+
 /// One protected route.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -278,21 +308,124 @@ pub struct Route {
     pub upstream: Option<String>,
     /// The service name (`[[route]] service`) switch-off exceptions refer to.
     pub service: Option<String>,
+    /// How paths are compared with `path_prefix`.
+    pub matching: Matching,
+    /// `path_prefix`'s segments, folded (empty for `/`).
+    folded: Vec<String>,
 }
 
 impl Route {
-    fn matches(&self, host: &str, path: &str) -> bool {
-        if let Some(h) = &self.host {
-            if !h.eq_ignore_ascii_case(host) {
-                return false;
+    /// Whether the path (given raw and as folded segments) lies under this route's prefix.
+    fn matches_path(&self, path: &str, folded: &[String]) -> bool {
+        match self.matching {
+            Matching::Exact => {
+                let p = self.path_prefix.as_str();
+                p == "/"
+                    || path == p
+                    || (path.starts_with(p)
+                        && (p.ends_with('/') || path.as_bytes().get(p.len()) == Some(&b'/')))
+            }
+            Matching::Normalized => {
+                folded.len() >= self.folded.len()
+                    && self
+                        .folded
+                        .iter()
+                        .zip(folded)
+                        .all(|(r, q)| segment_matches(q, r))
             }
         }
-        let p = self.path_prefix.as_str();
-        p == "/"
-            || path == p
-            || (path.starts_with(p)
-                && (p.ends_with('/') || path.as_bytes().get(p.len()) == Some(&b'/')))
     }
+
+    /// How strict the policy is, for choosing between equally specific routes: the level
+    /// first, then whether methods and profiles are restricted at all, then how narrowly.
+    fn strictness(&self) -> Strictness {
+        let p = &self.policy;
+        (
+            p.min_loa,
+            !p.methods.is_empty(),
+            !p.profiles.is_empty(),
+            std::cmp::Reverse(p.methods.len()),
+            std::cmp::Reverse(p.profiles.len()),
+        )
+    }
+
+    /// Host-specific beats any host, then more prefix segments beat fewer.
+    fn specificity(&self) -> (bool, usize) {
+        (self.host.is_some(), self.folded.len())
+    }
+}
+
+/// A policy's strictness, ordered: see [`Route::strictness`].
+type Strictness = (
+    Loa,
+    bool,
+    bool,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+);
+
+/// One path segment as normalized routes compare it: what follows `;` dropped (matrix
+/// parameters, `;jsessionid`), percent escapes decoded, cut at a NUL (C-string upstreams),
+/// lower-cased (Unicode, as case-insensitive servers fold), trailing dots and spaces
+/// removed (Windows and IIS drop them). A request segment and a prefix segment are folded
+/// alike, so the fold can only widen what a route matches.
+pub fn fold_segment(segment: &str) -> String {
+    let segment = segment.split(';').next().unwrap_or_default();
+    let b = segment.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) {
+                bytes.push(u8::try_from(h * 16 + l).unwrap_or(0));
+                i += 3;
+                continue;
+            }
+        }
+        bytes.push(b[i]);
+        i += 1;
+    }
+    if let Some(nul) = bytes.iter().position(|&c| c == 0) {
+        bytes.truncate(nul);
+    }
+    String::from_utf8_lossy(&bytes)
+        .to_lowercase()
+        .trim_end_matches(['.', ' '])
+        .to_owned()
+}
+
+/// Whether a folded request segment names the folded prefix segment `route`: equal, or
+/// `route` followed by a format suffix (`riservato.json`), an NTFS stream name
+/// (`riservato::$DATA`) or a space-separated tail. Over-matching protects more than asked,
+/// never less.
+pub fn segment_matches(request: &str, route: &str) -> bool {
+    #[cfg(test)]
+    tests::COMPARISONS.with(|c| c.set(c.get() + 1));
+    request == route
+        || (request.starts_with(route)
+            && matches!(
+                request.as_bytes().get(route.len()),
+                Some(b'.' | b':' | b' ')
+            ))
+}
+
+/// The path's segments folded for matching (an empty last segment, a trailing `/`,
+/// dropped: `/riservato/` lies under `/riservato`).
+fn folded_segments(path: &str) -> Vec<String> {
+    let mut segments: Vec<String> = path
+        .strip_prefix('/')
+        .unwrap_or(path)
+        .split('/')
+        .map(fold_segment)
+        .collect();
+    if segments.last().is_some_and(String::is_empty) {
+        segments.pop();
+    }
+    segments
 }
 
 /// Whether `path` (no query) is in the one form Varco and every upstream read the same way,
@@ -300,7 +433,7 @@ impl Route {
 /// parameters some servers strip), empty segments (`//`), `.` and `..` segments, control
 /// characters and non-ASCII bytes, invalid percent escapes, and percent-encoded characters
 /// that need no encoding or change the path's structure (unreserved characters, `/`, `\`,
-/// `%`, `;`): `/%72iservato` and `/a/%2e%2e/riservato` would otherwise reach `/riservato`
+/// `%`, `;`) or are control characters (`%00`, `%0a`): `/%72iservato` and `/a/%2e%2e/riservato` would otherwise reach `/riservato`
 /// past a route that does not match them.
 pub fn canonical_path(path: &str) -> bool {
     let b = path.as_bytes();
@@ -321,7 +454,7 @@ pub fn canonical_path(path: &str) -> bool {
                     return false;
                 };
                 let c = u8::try_from(h * 16 + l).unwrap_or(0);
-                if c.is_ascii_alphanumeric() || b"-._~/\\%;".contains(&c) {
+                if c.is_ascii_alphanumeric() || c.is_ascii_control() || b"-._~/\\%;".contains(&c) {
                     return false;
                 }
                 i += 3;
@@ -340,18 +473,64 @@ pub fn canonical_path(path: &str) -> bool {
 }
 
 /// The host as routes name it: lower-case, without a trailing dot, without the scheme's
-/// default port.
-pub fn normalize_host(host: &str, https: bool) -> String {
-    let default_port = if https { ":443" } else { ":80" };
-    let h = host.strip_suffix(default_port).unwrap_or(host);
-    let h = match h.rsplit_once(':') {
-        // host:port (an IPv6 literal without a port ends with `]`).
-        Some((name, port)) if !h.ends_with(']') => {
-            format!("{}:{port}", name.trim_end_matches('.'))
+/// default port (`:443`, `:0443` for https; `:80`, `:080` for http), the port without
+/// leading zeros. `None` for anything else than one `name[:port]` or `[v6][:port]`: a list
+/// (`portal.example, other`: some proxies join repeated headers), spaces, userinfo, an
+/// empty label, a port that is not 1-65535. Routes and allowed hosts go through the same
+/// function, so one spelling per host is compared.
+pub fn normalize_host(host: &str, https: bool) -> Option<String> {
+    if host.is_empty() || host.len() > 261 {
+        return None;
+    }
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        // An IPv6 literal: `[hex:...]` optionally followed by `:port`.
+        let (literal, after) = rest.split_once(']')?;
+        if literal.is_empty()
+            || !literal
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
         }
-        _ => h.trim_end_matches('.').to_owned(),
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{}]", literal.to_ascii_lowercase()), port)
+    } else {
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let labels_ok = !name.is_empty()
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !labels_ok {
+            return None;
+        }
+        (name.to_ascii_lowercase(), port)
     };
-    h.to_ascii_lowercase()
+    let port = match port {
+        None => None,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let n: u16 = p.parse().ok().filter(|&n| n != 0)?;
+            Some(n)
+        }
+    };
+    Some(match port {
+        Some(443) if https => name,
+        Some(80) if !https => name,
+        Some(n) => format!("{name}:{n}"),
+        None => name,
+    })
 }
 
 /// An address or network whose forwarding headers are believed.
@@ -398,6 +577,13 @@ impl Network {
     }
 }
 
+/// No route covers the path.
+pub const NO_ROUTE: &str = "broker_no_route";
+/// The host is none of the allowed hosts while host-specific routes exist.
+pub const UNKNOWN_HOST: &str = "broker_unknown_host";
+/// The host header is not one valid `host[:port]`.
+pub const BAD_HOST: &str = "broker_bad_host";
+
 /// The validated access configuration.
 pub struct Access {
     /// Token signing keys (and the JWKS).
@@ -410,6 +596,10 @@ pub struct Access {
     pub token_ttl: u64,
     /// Routes, most specific first (host before any-host, then longer prefixes).
     pub routes: Vec<Route>,
+    /// Whether a host outside `allowed_hosts` is refused (`forward_auth.unknown_host =
+    /// "deny"`, the default, and at least one route names a host): with host-specific
+    /// routes, a spelling of a host that misses them would otherwise get the any-host ones.
+    pub deny_unknown_hosts: bool,
     /// Peers whose `X-Forwarded-*` / `X-Original-URI` headers are believed.
     pub trusted_proxies: Vec<Network>,
     /// Lower-case `host[:port]` a login may return to (the public host, route hosts, and
@@ -423,16 +613,53 @@ pub struct Access {
     pub mappings: [Mapping; 3],
     /// Peers allowed to read `/metrics`.
     pub metrics_allow: Vec<Network>,
+    /// Whether the public listener serves `/metrics` too (`metrics.public`, default false:
+    /// behind an ingress every peer is the ingress, so the peer check cannot tell a
+    /// Prometheus from the Internet there).
+    pub metrics_public: bool,
     /// Connect timeout toward upstreams.
     pub connect_timeout: Duration,
     /// How long an upstream may take to start answering.
     pub response_timeout: Duration,
+    /// How often an open tunnel (WebSocket) rechecks its session: the bound on how long it
+    /// outlives a logout, a revocation, the idle timeout or a switch-off cut-off.
+    pub tunnel_check: Duration,
 }
 
 impl Access {
-    /// The route protecting `host` + `path`, if any.
-    pub fn route(&self, host: &str, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(host, path))
+    /// The route protecting `host` + `path`, if any: the most specific route that matches
+    /// (host-specific first, then the most prefix segments); between equally specific
+    /// routes, which a normalized spelling can make match together (`/a` and `/a.json` for
+    /// `/A.json`), the strictest policy. The work is linear in the path's length times the
+    /// number of routes.
+    ///
+    /// `host` is normalized ([`normalize_host`]). Errors: `broker_unknown_host` (host-specific
+    /// routes exist, `host` is not an allowed host, and unknown hosts are denied) and
+    /// `broker_no_route`.
+    pub fn route(&self, host: &str, path: &str) -> Result<&Route, &'static str> {
+        if self.deny_unknown_hosts && !self.allowed_hosts.iter().any(|h| h == host) {
+            return Err(UNKNOWN_HOST);
+        }
+        let folded = folded_segments(path);
+        let mut best: Option<&Route> = None;
+        for r in &self.routes {
+            if r.host
+                .as_deref()
+                .is_some_and(|h| !h.eq_ignore_ascii_case(host))
+                || !r.matches_path(path, &folded)
+            {
+                continue;
+            }
+            best = match best {
+                Some(b)
+                    if (b.specificity(), b.strictness()) >= (r.specificity(), r.strictness()) =>
+                {
+                    Some(b)
+                }
+                _ => Some(r),
+            };
+        }
+        best.ok_or(NO_ROUTE)
     }
 
     /// The attribute mapping of `method`.
@@ -487,7 +714,8 @@ impl Access {
         if authority.is_empty() || authority.contains('@') {
             return None;
         }
-        let authority = authority.to_ascii_lowercase();
+        let https = s.starts_with("https://");
+        let authority = normalize_host(authority, https)?;
         self.allowed_hosts.contains(&authority).then_some(s)
     }
 }
@@ -620,7 +848,24 @@ pub(crate) fn validate(
         let at = format!("route[{i}]");
         if !r.path_prefix.starts_with('/') {
             bad(format!("{at}.path_prefix"), "must start with /".into());
+        } else if !canonical_path(&r.path_prefix) {
+            bad(
+                format!("{at}.path_prefix"),
+                "must be a canonical path (no //, . or .. segments, ;, \\ or needless %-escapes)"
+                    .into(),
+            );
         }
+        let matching = match r.matching.as_deref() {
+            None | Some("normalized") => Matching::Normalized,
+            Some("exact") => Matching::Exact,
+            Some(other) => {
+                bad(
+                    format!("{at}.match"),
+                    format!("{other:?}: expected normalized or exact"),
+                );
+                Matching::Normalized
+            }
+        };
         let min_loa = match r.min_loa.as_deref() {
             None => default_loa,
             Some("low") => Loa::Low,
@@ -672,7 +917,18 @@ pub(crate) fn validate(
                 Some(u.to_owned())
             }
         };
-        let host = r.host.map(|h| h.to_ascii_lowercase());
+        let https = public_base_url.starts_with("https://");
+        let host = match r.host.as_deref().map(|h| (h, normalize_host(h, https))) {
+            None => None,
+            Some((_, Some(h))) => Some(h),
+            Some((h, None)) => {
+                bad(
+                    format!("{at}.host"),
+                    format!("{h:?}: must be one host or host:port"),
+                );
+                None
+            }
+        };
         // `/tax/` and `/tax` protect the same tree: `/tax` itself must not fall to a broader
         // route.
         let path_prefix = if r.path_prefix.len() > 1 {
@@ -688,14 +944,9 @@ pub(crate) fn validate(
                 );
             }
         }
-        if host
-            .as_deref()
-            .is_some_and(|h| h.is_empty() || h.contains(['/', '@', ' ']))
-        {
-            bad(format!("{at}.host"), "must be host or host:port".into());
-        }
         out_routes.push(Route {
             host,
+            folded: folded_segments(&path_prefix),
             path_prefix,
             policy: Policy {
                 min_loa,
@@ -705,6 +956,7 @@ pub(crate) fn validate(
             audience: r.audience.unwrap_or_else(|| default_audience.clone()),
             upstream,
             service: r.service,
+            matching,
         });
     }
     if out_routes.is_empty() {
@@ -715,6 +967,8 @@ pub(crate) fn validate(
             audience: default_audience,
             upstream: None,
             service: None,
+            matching: Matching::Normalized,
+            folded: Vec::new(),
         });
     }
     // Most specific first: a host beats any host, then the longer prefix wins.
@@ -747,15 +1001,32 @@ pub(crate) fn validate(
         }
     }
     let mut allowed_hosts: Vec<String> = Vec::new();
+    let https = public_base_url.starts_with("https://");
     let public_host = public_base_url
         .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_ascii_lowercase())
-        .unwrap_or_default();
-    allowed_hosts.push(public_host);
+        .and_then(|(_, rest)| normalize_host(rest.split('/').next().unwrap_or(""), https));
+    allowed_hosts.extend(public_host);
     allowed_hosts.extend(out_routes.iter().filter_map(|r| r.host.clone()));
-    for h in &forward_auth.allowed_hosts {
-        allowed_hosts.push(h.to_ascii_lowercase());
+    for (i, h) in forward_auth.allowed_hosts.iter().enumerate() {
+        match normalize_host(h, https) {
+            Some(h) => allowed_hosts.push(h),
+            None => bad(
+                format!("forward_auth.allowed_hosts[{i}]"),
+                format!("{h:?}: must be one host or host:port"),
+            ),
+        }
     }
+    let deny_unknown_hosts = match forward_auth.unknown_host.as_str() {
+        "deny" => out_routes.iter().any(|r| r.host.is_some()),
+        "any_host_routes" => false,
+        other => {
+            bad(
+                "forward_auth.unknown_host".into(),
+                format!("{other:?}: expected deny or any_host_routes"),
+            );
+            true
+        }
+    };
     allowed_hosts.sort();
     allowed_hosts.dedup();
 
@@ -809,14 +1080,17 @@ pub(crate) fn validate(
         issuer,
         token_ttl: token.ttl_seconds,
         routes: out_routes,
+        deny_unknown_hosts,
         trusted_proxies,
         allowed_hosts,
         headers,
         token_header,
         mappings,
         metrics_allow,
+        metrics_public: metrics.public,
         connect_timeout: Duration::from_secs(proxy.connect_timeout_seconds.clamp(1, 300)),
         response_timeout: Duration::from_secs(proxy.response_timeout_seconds.clamp(1, 3600)),
+        tunnel_check: Duration::from_secs(proxy.tunnel_check_seconds.clamp(1, 60)),
     })
 }
 
@@ -906,28 +1180,62 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized_like_routes() {
+        let n = |h: &str, https: bool| normalize_host(h, https);
+        let some = |s: &str| Some(s.to_owned());
         assert_eq!(
-            normalize_host("Portal.Example.org:443", true),
-            "portal.example.org"
+            n("Portal.Example.org:443", true),
+            some("portal.example.org")
+        );
+        assert_eq!(n("portal.example.org.", true), some("portal.example.org"));
+        assert_eq!(
+            n("portal.example.org.:8443", true),
+            some("portal.example.org:8443")
         );
         assert_eq!(
-            normalize_host("portal.example.org.", true),
-            "portal.example.org"
+            n("portal.example.org:80", false),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org.:8443", true),
-            "portal.example.org:8443"
+            n("portal.example.org:080", false),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org:80", false),
-            "portal.example.org"
+            n("portal.example.org:0443", true),
+            some("portal.example.org")
         );
         assert_eq!(
-            normalize_host("portal.example.org:80", true),
-            "portal.example.org:80"
+            n("portal.example.org:80", true),
+            some("portal.example.org:80")
         );
-        assert_eq!(normalize_host("[::1]", false), "[::1]");
-        assert_eq!(normalize_host("[::1]:8080", false), "[::1]:8080");
+        assert_eq!(n("portal.example:08443", true), some("portal.example:8443"));
+        assert_eq!(n("[::1]", false), some("[::1]"));
+        assert_eq!(n("[::1]:8080", false), some("[::1]:8080"));
+        assert_eq!(n("[FE80::1]:443", true), some("[fe80::1]"));
+        assert_eq!(n("127.0.0.1:80", false), some("127.0.0.1"));
+        for bad in [
+            "",
+            "portal.example, other",
+            "portal.example,other",
+            "portal.example other",
+            " portal.example",
+            "portal.example:",
+            "portal.example:0",
+            "portal.example:65536",
+            "portal.example:8443:1",
+            "portal.example:+80",
+            "user@portal.example",
+            "portal..example",
+            ".portal.example",
+            "portal.example..",
+            "portal.example/x",
+            "[::1",
+            "[::1]x",
+            "[]",
+            "[::1]:",
+            "::1",
+        ] {
+            assert_eq!(n(bad, true), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -981,6 +1289,7 @@ mod tests {
             audience: None,
             upstream: None,
             service: None,
+            matching: None,
         }
     }
 
@@ -992,13 +1301,22 @@ mod tests {
             route(Some("portal.example.org"), "/tax/f24", "high"),
         ]);
         let loa = |h: &str, p: &str| a.route(h, p).unwrap().policy.min_loa;
-        assert_eq!(loa("x.org", "/"), Loa::Low);
-        assert_eq!(loa("x.org", "/tax"), Loa::Substantial);
-        assert_eq!(loa("x.org", "/tax/anything"), Loa::Substantial);
-        assert_eq!(loa("x.org", "/taxes"), Loa::Low, "not a segment boundary");
+        let x = "login.example.org";
+        assert_eq!(loa(x, "/"), Loa::Low);
+        assert_eq!(loa(x, "/tax"), Loa::Substantial);
+        assert_eq!(loa(x, "/tax/anything"), Loa::Substantial);
+        assert_eq!(loa(x, "/taxes"), Loa::Low, "not a segment boundary");
         assert_eq!(loa("portal.example.org", "/tax/f24/x"), Loa::High);
-        assert_eq!(loa("PORTAL.example.org", "/tax/f24"), Loa::High);
-        assert_eq!(loa("other.org", "/tax/f24"), Loa::Substantial);
+        assert_eq!(loa("other.example.org:8443", "/tax/f24"), Loa::Substantial);
+        // Host-specific routes exist: a host nobody named is refused, not given the
+        // any-host routes (`portal.example.org:8443` is not `portal.example.org`).
+        for unknown in ["other.org", "portal.example.org:8443", "portal.example"] {
+            assert_eq!(
+                a.route(unknown, "/tax/f24").err(),
+                Some(UNKNOWN_HOST),
+                "{unknown}"
+            );
+        }
     }
 
     #[test]
@@ -1046,5 +1364,301 @@ mod tests {
             a.token_header.as_ref().map(|h| h.as_str()),
             Some("authorization")
         );
+    }
+
+    #[test]
+    fn every_spelling_of_a_protected_path_gets_the_protected_route() {
+        // Issue 18: each of these reached the `/` route, and a case-insensitive upstream
+        // served the protected page.
+        let a = access(vec![
+            route(None, "/", "substantial"),
+            route(None, "/riservato", "high"),
+        ]);
+        for spelling in [
+            "/riservato",
+            "/Riservato",
+            "/RISERVATO/doc",
+            "/riservato.json",
+            "/riservato%20",
+            "/riservato.",
+            "/riservato. . /doc",
+            "/rIsErVaTo::$DATA",
+            "/riservato%00.json",
+            "/riservato/",
+        ] {
+            let r = a.route("x.org", spelling).unwrap();
+            assert_eq!(r.policy.min_loa, Loa::High, "{spelling}");
+        }
+        assert_eq!(
+            a.route("x.org", "/riservatoX").unwrap().policy.min_loa,
+            Loa::Substantial
+        );
+        // Encoded controls never pass the canonical check in the first place.
+        assert!(!canonical_path("/riservato%00.json"));
+        assert!(!canonical_path("/riservato%0a"));
+    }
+
+    #[test]
+    fn an_exact_route_opts_out_of_normalization() {
+        let mut exact = route(None, "/Api", "high");
+        exact.matching = Some("exact".into());
+        let a = access(vec![route(None, "/", "low"), exact]);
+        let loa = |p: &str| a.route("x.org", p).unwrap().policy.min_loa;
+        assert_eq!(loa("/Api"), Loa::High);
+        assert_eq!(loa("/Api/v1"), Loa::High);
+        assert_eq!(
+            loa("/api"),
+            Loa::Low,
+            "exact: the operator accepted other spellings"
+        );
+        assert_eq!(loa("/Api.json"), Loa::Low);
+    }
+
+    #[test]
+    fn equally_specific_candidates_resolve_to_the_stricter() {
+        // `/a.json` at low would give `/A.JSON` less than `/a` asks for a case-insensitive
+        // upstream that also strips format suffixes: the stricter of the two decides.
+        let a = access(vec![
+            route(None, "/a.json", "low"),
+            route(None, "/a", "high"),
+        ]);
+        assert_eq!(a.route("x", "/a.json").unwrap().policy.min_loa, Loa::High);
+        let b = access(vec![
+            route(None, "/a", "high"),
+            route(None, "/a.json", "low"),
+        ]);
+        assert_eq!(b.route("x", "/a.json").unwrap().policy.min_loa, Loa::High);
+        // A more specific route still carves out a weaker subtree.
+        let c = access(vec![
+            route(None, "/", "high"),
+            route(None, "/public", "low"),
+        ]);
+        assert_eq!(c.route("x", "/PUBLIC/x").unwrap().policy.min_loa, Loa::Low);
+    }
+
+    #[test]
+    fn a_misconfigured_route_is_refused() {
+        let mut problems = Vec::new();
+        let mut weird = route(None, "/a", "high");
+        weird.matching = Some("fuzzy".into());
+        let routes = vec![
+            weird,
+            route(None, "/a//b", "high"),
+            route(None, "/a;x", "low"),
+        ];
+        let a = validate(
+            RawAccess {
+                metrics: RawMetrics::default(),
+                proxy: RawProxy::default(),
+                token: RawToken::default(),
+                routes,
+                forward_auth: RawForwardAuth::default(),
+                mappings: RawMappings::default(),
+            },
+            "https://login.example.org",
+            2,
+            &|p| p.to_path_buf(),
+            &mut problems,
+        );
+        assert!(a.is_none());
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "route[0].match",
+                "route[1].path_prefix",
+                "route[2].path_prefix"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_hosts_may_be_let_through_explicitly() {
+        let build = |unknown_host: &str, hosts: Vec<String>| {
+            let mut problems = Vec::new();
+            let a = validate(
+                RawAccess {
+                    metrics: RawMetrics::default(),
+                    proxy: RawProxy::default(),
+                    token: RawToken::default(),
+                    routes: vec![
+                        route(None, "/", "low"),
+                        route(Some("Portal.Example.org:443"), "/", "high"),
+                    ],
+                    forward_auth: RawForwardAuth {
+                        unknown_host: unknown_host.into(),
+                        allowed_hosts: hosts,
+                        ..RawForwardAuth::default()
+                    },
+                    mappings: RawMappings::default(),
+                },
+                "https://login.example.org",
+                2,
+                &|p| p.to_path_buf(),
+                &mut problems,
+            );
+            (a, problems)
+        };
+        let (a, _) = build("any_host_routes", vec![]);
+        let a = a.unwrap();
+        assert_eq!(a.route("x.org", "/").unwrap().policy.min_loa, Loa::Low);
+        assert_eq!(
+            a.route("portal.example.org", "/").unwrap().policy.min_loa,
+            Loa::High,
+            "the configured host was normalized"
+        );
+        let (a, problems) = build("allow", vec!["a.org, b.org".into(), "ok.org:0443".into()]);
+        assert!(a.is_none());
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["forward_auth.allowed_hosts[0]", "forward_auth.unknown_host"]
+        );
+    }
+
+    thread_local! {
+        /// Segment comparisons made by this thread's `segment_matches` calls.
+        pub(super) static COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn matching_work_is_bounded_by_the_routes_not_the_path() {
+        // A hostile path of 4,000 segments (and 8 KiB, the canonical-path cap) against 30
+        // routes of up to 3 segments: each route compares at most its own segments, so the
+        // work is counted, not timed.
+        let mut routes = vec![route(None, "/", "low")];
+        for i in 0..29 {
+            routes.push(route(None, &format!("/a{i}/b/c"), "high"));
+        }
+        let a = access(routes);
+        let path = "/a1/b/c".to_owned() + &"/d".repeat(4_000);
+        assert!(canonical_path(&path));
+        COMPARISONS.with(|c| c.set(0));
+        let r = a.route("x", &path).unwrap();
+        assert_eq!(r.path_prefix, "/a1/b/c");
+        let made = COMPARISONS.with(std::cell::Cell::get);
+        assert!(made <= 29 * 3, "{made} comparisons");
+        // The fold itself is one pass: its output is never longer than its input.
+        let folded: usize = folded_segments(&path).iter().map(String::len).sum();
+        assert!(folded <= path.len());
+    }
+
+    /// SplitMix64: a seeded, dependency-free source for the property test below, so a
+    /// failure names its seed and replays exactly.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % n as u64).unwrap()
+        }
+        fn chance(&mut self, one_in: usize) -> bool {
+            self.below(one_in) == 0
+        }
+    }
+
+    const WORDS: [&str; 7] = ["a", "ab", "riservato", "doc", "x.y", "caff%C3%A8", "v1"];
+
+    /// A spelling of the canonical segment `w` that some common upstream serves as `w`, or
+    /// one that Varco must refuse: case changes, trailing dots and spaces, format suffixes,
+    /// matrix parameters, NTFS stream names, needless or lower-case percent escapes.
+    fn respell(rng: &mut Rng, w: &str) -> String {
+        let mut s: String = w
+            .chars()
+            .map(|c| {
+                if rng.chance(2) {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if w == "caff%C3%A8" && rng.chance(2) {
+            s = "CAFF%C3%88".into(); // È: Unicode case folding
+        }
+        for _ in 0..rng.below(3) {
+            s.push_str(
+                [
+                    ".", "%20", ".json", ";v=1", "::$DATA", "...", "%2e", "%2E%2E", "%2f", " ",
+                    "%41", "%00", ".JSON.",
+                ][rng.below(13)],
+            );
+        }
+        s
+    }
+
+    /// Higher is stricter; a refusal (400) and no route (403) are the strictest outcomes.
+    fn outcome(a: &Access, path: &str) -> (u8, Option<Strictness>) {
+        if !canonical_path(path) {
+            return (2, None);
+        }
+        match a.route("portal.example", path) {
+            Err(_) => (1, None),
+            Ok(r) => (0, Some(r.strictness())),
+        }
+    }
+
+    #[test]
+    fn property_no_spelling_is_decided_less_strictly_than_the_canonical_path() {
+        let levels = ["low", "substantial", "high"];
+        let mut checked = 0;
+        for seed in 0..400u64 {
+            let mut rng = Rng(seed);
+            let mut routes = Vec::new();
+            for _ in 0..1 + rng.below(6) {
+                let depth = rng.below(4);
+                let prefix: String = (0..depth)
+                    .map(|_| format!("/{}", WORDS[rng.below(WORDS.len())]))
+                    .collect();
+                let host = rng.chance(4).then_some("portal.example");
+                let mut r = route(
+                    host,
+                    if prefix.is_empty() { "/" } else { &prefix },
+                    levels[rng.below(3)],
+                );
+                if rng.chance(3) {
+                    r.methods = vec!["cie".into()];
+                }
+                if rng.chance(4) {
+                    r.profiles = vec!["citizen".into(), "business".into()];
+                }
+                routes.push(r);
+            }
+            let a = access(routes);
+            for _ in 0..50 {
+                let words: Vec<&str> = (0..rng.below(5))
+                    .map(|_| WORDS[rng.below(WORDS.len())])
+                    .collect();
+                let slash = if rng.chance(3) { "/" } else { "" };
+                let canonical = format!("/{}{slash}", words.join("/"));
+                let canonical = canonical.replace("//", "/");
+                assert!(canonical_path(&canonical), "{canonical}");
+                let base = outcome(&a, &canonical);
+                for _ in 0..8 {
+                    let variant = format!(
+                        "/{}{slash}",
+                        words
+                            .iter()
+                            .map(|w| respell(&mut rng, w))
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    );
+                    let variant = if variant == "//" { "/".into() } else { variant };
+                    let got = outcome(&a, &variant);
+                    assert!(
+                        got >= base,
+                        "seed {seed}: {variant:?} got {got:?}, {canonical:?} got {base:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        // Counted, so the property is known to have been exercised at the size claimed.
+        assert_eq!(checked, 400 * 50 * 8);
     }
 }

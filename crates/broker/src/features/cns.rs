@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hyper::StatusCode;
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
@@ -79,6 +79,31 @@ pub(crate) struct RawCns {
     header: Option<String>,
     #[serde(default = "default_trusted_proxies")]
     trusted_proxies: Vec<String>,
+    #[serde(default = "default_verify_header")]
+    verify_header: String,
+    #[serde(default = "default_secret_header")]
+    secret_header: String,
+    secret_file: Option<PathBuf>,
+}
+
+fn default_verify_header() -> String {
+    "X-Client-Verify".into()
+}
+
+fn default_secret_header() -> String {
+    "X-Varco-Cns-Secret".into()
+}
+
+/// Shortest accepted proxy secret (bytes, after trimming): 128 bits as hex.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// SHA-256 of a secret: compared digest to digest, so the comparison takes the same time
+/// whatever the lengths and wherever the first difference lies.
+fn secret_digest(secret: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, secret);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 fn default_trusted_proxies() -> Vec<String> {
@@ -143,6 +168,39 @@ pub struct HeaderMode {
     pub name: HeaderName,
     /// Peers whose header is believed.
     pub trusted_proxies: Vec<Network>,
+    /// Header carrying the proxy's verdict on the TLS client authentication
+    /// (`$ssl_client_verify`); only `SUCCESS` lets the certificate be judged.
+    pub verify: HeaderName,
+    /// Header carrying the shared secret that proves the request passed the proxy's CNS
+    /// location (not a generic one that forwards client headers).
+    pub secret_header: HeaderName,
+    secret: [u8; 32],
+}
+
+impl HeaderMode {
+    /// The proxy's proof, checked before the certificate is looked at: the shared secret
+    /// (compared in constant time) and then the verification verdict. A certificate alone is
+    /// public; only a proxy that verified the TLS handshake (the key's possession) may
+    /// vouch for it.
+    pub fn check_proof(&self, headers: &hyper::HeaderMap) -> Result<(), CnsError> {
+        let mut secrets = headers.get_all(&self.secret_header).iter();
+        let (Some(given), None) = (secrets.next(), secrets.next()) else {
+            return Err(CnsError::ProxyUnproven);
+        };
+        let given = secret_digest(given.as_bytes());
+        let differs = given
+            .iter()
+            .zip(self.secret.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if differs != 0 {
+            return Err(CnsError::ProxyUnproven);
+        }
+        let mut verdicts = headers.get_all(&self.verify).iter();
+        match (verdicts.next(), verdicts.next()) {
+            (Some(v), None) if v.as_bytes() == b"SUCCESS" => Ok(()),
+            _ => Err(CnsError::ProxyNotVerified),
+        }
+    }
 }
 
 /// The validated `[cns]` table.
@@ -281,10 +339,58 @@ pub(crate) fn validate(
                     "must name the proxy that forwards the certificate".into(),
                 );
             }
-            name.map(|name| HeaderMode {
-                name,
-                trusted_proxies: proxies,
-            })
+            let mut header_name = |key: &str, value: &str| {
+                HeaderName::from_bytes(value.as_bytes())
+                    .map_err(|_| bad(key, format!("{value:?} is not a header name")))
+                    .ok()
+            };
+            let verify = header_name("cns.verify_header", &raw.verify_header);
+            let secret_header = header_name("cns.secret_header", &raw.secret_header);
+            // A certificate is public: without a secret only the configured proxy knows,
+            // any location that forwards client headers would let anyone log in as anyone.
+            let secret = match &raw.secret_file {
+                None => {
+                    bad(
+                        "cns.secret_file",
+                        "required with cns.header: the secret the proxy sends in cns.secret_header"
+                            .into(),
+                    );
+                    None
+                }
+                Some(f) => match std::fs::read(resolve(f)) {
+                    Err(e) => {
+                        bad("cns.secret_file", format!("{}: {e}", f.display()));
+                        None
+                    }
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let secret = text.trim();
+                        if secret.len() < MIN_SECRET_BYTES || HeaderValue::from_str(secret).is_err()
+                        {
+                            bad(
+                                "cns.secret_file",
+                                format!(
+                                    "{}: at least {MIN_SECRET_BYTES} printable characters (e.g. openssl rand -hex 32)",
+                                    f.display()
+                                ),
+                            );
+                            None
+                        } else {
+                            Some(secret_digest(secret.as_bytes()))
+                        }
+                    }
+                },
+            };
+            match (name, verify, secret_header, secret) {
+                (Some(name), Some(verify), Some(secret_header), Some(secret)) => Some(HeaderMode {
+                    name,
+                    trusted_proxies: proxies,
+                    verify,
+                    secret_header,
+                    secret,
+                }),
+                _ => None,
+            }
         }
     };
     let trust = trust?;
@@ -405,6 +511,10 @@ pub enum CnsError {
     BadFiscalCode,
     /// A forwarded certificate came from a peer that is not a trusted proxy.
     UntrustedProxy,
+    /// A forwarded certificate came without the proxy's shared secret (or a wrong one).
+    ProxyUnproven,
+    /// The proxy's verification verdict is not `SUCCESS` (or absent, or repeated).
+    ProxyNotVerified,
 }
 
 impl CnsError {
@@ -422,11 +532,13 @@ impl CnsError {
             CnsError::BadSubject => "cns.bad_subject",
             CnsError::BadFiscalCode => "cns.bad_fiscal_code",
             CnsError::UntrustedProxy => "cns.untrusted_proxy",
+            CnsError::ProxyUnproven => "cns.proxy_unproven",
+            CnsError::ProxyNotVerified => "cns.proxy_not_verified",
         }
     }
 
     /// Every code, for the metrics preset and the docs test.
-    pub const ALL: [CnsError; 11] = [
+    pub const ALL: [CnsError; 13] = [
         CnsError::NoCertificate,
         CnsError::BadCertificate,
         CnsError::UntrustedChain,
@@ -438,6 +550,8 @@ impl CnsError {
         CnsError::BadSubject,
         CnsError::BadFiscalCode,
         CnsError::UntrustedProxy,
+        CnsError::ProxyUnproven,
+        CnsError::ProxyNotVerified,
     ];
 
     pub(crate) fn status(self) -> StatusCode {
@@ -487,9 +601,13 @@ impl CnsError {
                 "Il certificato non riporta un codice fiscale valido nel formato CNS.",
                 "The certificate does not carry a valid fiscal code in the CNS format.",
             ),
-            CnsError::UntrustedProxy => (
+            CnsError::UntrustedProxy | CnsError::ProxyUnproven => (
                 "La richiesta non è arrivata attraverso il percorso previsto.",
                 "The request did not arrive through the expected path.",
+            ),
+            CnsError::ProxyNotVerified => (
+                "La carta non è stata verificata durante la connessione sicura. Riavvia il browser e riprova; quando il browser chiede un certificato, scegli quello della carta.",
+                "The card was not verified during the secure connection. Restart the browser and try again; when the browser asks for a certificate, choose the card's.",
             ),
         }
     }
@@ -734,4 +852,70 @@ pub struct TlsClient(pub Arc<Vec<CertificateDer<'static>>>);
 /// Whether the CNS listener serves `path` (everything else is 404 there).
 pub fn served_on_tls(path: &str) -> bool {
     path == "/cns/login" || path == "/healthz" || path.starts_with("/assets/")
+}
+
+#[cfg(test)]
+mod proof_tests {
+    use super::*;
+
+    fn mode() -> HeaderMode {
+        HeaderMode {
+            name: HeaderName::from_static("x-client-cert"),
+            trusted_proxies: Vec::new(),
+            verify: HeaderName::from_static("x-client-verify"),
+            secret_header: HeaderName::from_static("x-varco-cns-secret"),
+            secret: secret_digest(b"the-proxy-secret-0123456789abcdef"),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const SECRET: (&str, &str) = ("x-varco-cns-secret", "the-proxy-secret-0123456789abcdef");
+    const SUCCESS: (&str, &str) = ("x-client-verify", "SUCCESS");
+
+    #[test]
+    fn the_secret_and_a_success_verdict_are_both_needed() {
+        let m = mode();
+        assert_eq!(m.check_proof(&headers(&[SECRET, SUCCESS])), Ok(()));
+        for (case, expected) in [
+            (vec![SUCCESS], CnsError::ProxyUnproven),
+            (
+                vec![
+                    ("x-varco-cns-secret", "the-proxy-secret-0123456789abcdeF"),
+                    SUCCESS,
+                ],
+                CnsError::ProxyUnproven,
+            ),
+            (
+                vec![
+                    ("x-varco-cns-secret", "the-proxy-secret-0123456789abcde"),
+                    SUCCESS,
+                ],
+                CnsError::ProxyUnproven,
+            ),
+            (vec![SECRET, SECRET, SUCCESS], CnsError::ProxyUnproven),
+            (vec![SECRET], CnsError::ProxyNotVerified),
+            (
+                vec![SECRET, ("x-client-verify", "FAILED:unable to get issuer")],
+                CnsError::ProxyNotVerified,
+            ),
+            (
+                vec![SECRET, ("x-client-verify", "NONE")],
+                CnsError::ProxyNotVerified,
+            ),
+            (
+                vec![SECRET, ("x-client-verify", "success")],
+                CnsError::ProxyNotVerified,
+            ),
+            (vec![SECRET, SUCCESS, SUCCESS], CnsError::ProxyNotVerified),
+        ] {
+            assert_eq!(m.check_proof(&headers(&case)), Err(expected), "{case:?}");
+        }
+    }
 }

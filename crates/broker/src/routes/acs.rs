@@ -221,9 +221,19 @@ pub async fn consume_recorded(
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
     // the signed InResponseTo to equal the pending request's ID. RelayState first spares a
     // second parse of the document.
+    // The bindings cap RelayState at 80 bytes; Varco's own are far shorter, so a longer one
+    // is not Varco's and is refused rather than looked up or cut. A repeated one is refused
+    // like a repeated SAMLResponse.
     let relay_state = match form_field(body, b"RelayState") {
+        Field::One(v) if v.len() > saml::MAX_RELAY_STATE => {
+            return Err(bad(
+                "broker_relay_state_too_long",
+                "RelayState longer than the 80 bytes the SAML bindings allow",
+            ));
+        }
         Field::One(v) => String::from_utf8(v).ok(),
-        _ => None,
+        Field::Repeated => return Err(bad("broker_duplicate_field", "RelayState given twice")),
+        Field::Missing => None,
     };
     let found = match relay_state {
         Some(r) => state

@@ -165,6 +165,7 @@ fn presented_by_proxy<B>(
             if !peer.is_some_and(|ip| mode.trusted_proxies.iter().any(|n| n.contains(ip))) {
                 return Err(CnsError::UntrustedProxy);
             }
+            mode.check_proof(req.headers())?;
             if value.is_empty() {
                 return Err(CnsError::NoCertificate);
             }

@@ -2,9 +2,11 @@
 //! and the per-session token cache.
 //!
 //! The original request (host and URI) is read from `X-Original-URI` / `X-Forwarded-Host` /
-//! `X-Forwarded-Uri` / `X-Forwarded-Proto` only when the peer is a trusted proxy
-//! (`forward_auth.trusted_proxies`); from anyone else those headers are ignored and the route
-//! is chosen for the request's own `Host` and `/`.
+//! `X-Forwarded-Uri` / `X-Forwarded-Proto`, and only when the peer is a trusted proxy
+//! (`forward_auth.trusted_proxies`). Any other peer gets 403 `broker_untrusted_proxy` (a
+//! warning in the log, the outcome in the decisions metric): deciding for `/` instead would
+//! put every stricter route under `/`'s policy after one trust mistake. A trusted proxy that
+//! names no original URI gets 400 `broker_missing_original_uri`, for the same reason.
 //!
 //! Answers:
 //! - 200 with the identity headers and `Authorization: Bearer <jwt>` when the session satisfies
@@ -49,8 +51,19 @@ impl Original<'_> {
     }
 }
 
+/// The code of a `/auth` request from a peer outside `forward_auth.trusted_proxies`.
+const UNTRUSTED: &str = "broker_untrusted_proxy";
+
 fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
-    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // One value per header: two (a client's copy passed through beside the proxy's) would
+    // leave the choice to whichever the code happened to read.
+    let mut repeated = false;
+    let mut h = |name: &str| {
+        let mut values = req.headers().get_all(name).iter();
+        let first = values.next().and_then(|v| v.to_str().ok());
+        repeated |= values.next().is_some();
+        first
+    };
     let own_host = h("host").unwrap_or_default();
     let default_proto = if state.config.public_base_url.starts_with("https://") {
         "https"
@@ -62,18 +75,14 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
         .get::<Peer>()
         .is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if !trusted {
-        return Ok(Original {
-            host: crate::features::access::normalize_host(own_host, default_proto == "https"),
-            uri: "/",
-            proto: default_proto,
-        });
+        return Err(UNTRUSTED);
     }
     // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
     // headers through would let a client add the other one and choose the route checked.
     let uri = match (h("x-original-uri"), h("x-forwarded-uri")) {
         (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
         (Some(u), _) | (None, Some(u)) => u,
-        (None, None) => "/",
+        (None, None) => return Err("broker_missing_original_uri"),
     };
     if !uri.starts_with('/') {
         return Err("broker_noncanonical_path");
@@ -84,13 +93,14 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
         _ => default_proto,
     };
     let host = h("x-forwarded-host").unwrap_or(own_host);
+    if repeated {
+        return Err("broker_ambiguous_original_uri");
+    }
     // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
-    // don't.
-    Ok(Original {
-        host: crate::features::access::normalize_host(host, proto == "https"),
-        uri,
-        proto,
-    })
+    // don't. A list or an invalid value is refused, not matched against the any-host routes.
+    let host = crate::features::access::normalize_host(host, proto == "https")
+        .ok_or(crate::features::access::BAD_HOST)?;
+    Ok(Original { host, uri, proto })
 }
 
 /// `GET /auth`.
@@ -109,18 +119,46 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     });
     let original = match checked {
         Ok(o) => o,
+        Err(UNTRUSTED) => {
+            decided(UNTRUSTED);
+            // The operator's mistake to see: which peer, and that nothing was decided.
+            let peer = req.extensions().get::<Peer>().map(|p| p.0.ip().to_string());
+            tracing::warn!(
+                event = "auth_untrusted_peer",
+                code = UNTRUSTED,
+                peer = peer.as_deref().unwrap_or("unknown"),
+                "a peer outside forward_auth.trusted_proxies asked /auth; refused"
+            );
+            return denied(
+                UNTRUSTED,
+                "La richiesta non proviene da un proxy autorizzato.",
+                "The request does not come from an authorized proxy.",
+            );
+        }
         Err(code) => {
             decided(code);
             return bad_request(code);
         }
     };
-    let Some(route) = access.route(&original.host, original.path()) else {
-        decided("no_route");
-        return denied(
-            "broker_no_route",
-            "Questa pagina non è protetta da Varco.",
-            "This page is not protected by Varco.",
-        );
+    let route = match access.route(&original.host, original.path()) {
+        Ok(r) => r,
+        Err(crate::features::access::UNKNOWN_HOST) => {
+            decided(crate::features::access::UNKNOWN_HOST);
+            tracing::info!(event = "auth_refused", code = crate::features::access::UNKNOWN_HOST, host = %original.host);
+            return denied(
+                crate::features::access::UNKNOWN_HOST,
+                "Questo sito non è tra quelli protetti da Varco.",
+                "This site is not one of those Varco protects.",
+            );
+        }
+        Err(code) => {
+            decided("no_route");
+            return denied(
+                code,
+                "Questa pagina non è protetta da Varco.",
+                "This page is not protected by Varco.",
+            );
+        }
     };
     let now = unix((state.clock)());
     // Where to come back after a login: only an address Varco would accept later, else `/`.

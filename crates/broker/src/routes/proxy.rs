@@ -38,6 +38,58 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// Client headers that make an upstream (or a framework in it) serve, trust or log another
+/// request than the one Varco checked: rewrite and original-URL headers (IIS, Symfony,
+/// Zend and Laravel read `X-Original-URL`/`X-Rewrite-URL` as the path), method overrides,
+/// forwarded-host and -server names, and client-certificate verdicts that upstreams behind
+/// a TLS terminator believe. Varco decided on the request line it received, so none of
+/// these can be the client's; they are removed from every proxied request, in any
+/// `_`/`-` spelling, whoever the peer is. docs/OPERATIONS.md lists them. (`X-Forwarded-Port`
+/// and `-Prefix` are not here: a trusted proxy in front may set them for the upstream's URL
+/// building; from any other peer they go with the client-address headers.)
+pub const REWRITE_HEADERS: [&str; 24] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-forwarded-server",
+    "x-original-host",
+    "x-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-forwarded-method",
+    "x-client-cert",
+    "x-client-verify",
+    "x-client-dn",
+    "x-ssl-client-cert",
+    "x-ssl-client-verify",
+    "x-ssl-client-dn",
+    "ssl-client-cert",
+    "ssl-client-verify",
+    "x-forwarded-client-cert",
+    "x-forwarded-tls-client-cert",
+    "x-arr-clientcert",
+];
+
+/// Removes [`REWRITE_HEADERS`] and `extra` (the configured CNS certificate, verdict and
+/// secret headers), in any spelling that folds `_` into `-`.
+pub fn strip_rewrite_headers(headers: &mut HeaderMap, extra: &[&HeaderName]) {
+    let named: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let folded = n.as_str().replace('_', "-");
+            REWRITE_HEADERS.contains(&folded.as_str()) || extra.iter().any(|c| c.as_str() == folded)
+        })
+        .cloned()
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -100,9 +152,42 @@ fn redirect(location: &str) -> Response<OutBody> {
     own(r)
 }
 
+/// Why an open tunnel must close now, if it must: the session expired, was revoked (logout
+/// on any replica, a newer login), went idle past `session.idle_timeout_seconds` (tunnel
+/// traffic is not activity: only requests through Varco are), or the switch-off policy no
+/// longer lets it open this route.
+pub async fn tunnel_ended(
+    state: &State,
+    session: &crate::leaf::session::Session,
+    route: &Route,
+) -> Option<&'static str> {
+    let now = unix((state.clock)());
+    if session.exp <= now {
+        return Some("expired");
+    }
+    match state.store.peek_session(&session.sid).await {
+        crate::features::store::Activity::Revoked => return Some("revoked"),
+        crate::features::store::Activity::Seen(Some(last)) => {
+            if let Some(idle) = state.config.idle_timeout {
+                if now.saturating_sub(last) > idle.as_secs() {
+                    // Over for good, as a request would find it.
+                    let remaining = Duration::from_secs(session.exp.saturating_sub(now));
+                    state.store.revoke_session(&session.sid, remaining).await;
+                    return Some("idle");
+                }
+            }
+        }
+        crate::features::store::Activity::Seen(None) => {}
+    }
+    if !crate::features::switchoff::session_may_open(&state.config.switchoff, session, route, now) {
+        return Some("switch_off");
+    }
+    None
+}
+
 /// Serves `req` for `route`, whose `upstream` is set.
 pub async fn forward(
-    state: &State,
+    state: &std::sync::Arc<State>,
     route: &Route,
     mut req: Request<Incoming>,
 ) -> Response<OutBody> {
@@ -244,6 +329,16 @@ pub async fn forward(
     for n in client_names {
         parts.headers.remove(n);
     }
+    // The CNS headers too: a proxy in front that set the CNS secret on every location must
+    // not hand it to the upstreams.
+    let cns_headers: Vec<&HeaderName> = state
+        .config
+        .cns
+        .as_ref()
+        .and_then(|c| c.header.as_ref())
+        .map(|h| vec![&h.name, &h.verify, &h.secret_header])
+        .unwrap_or_default();
+    strip_rewrite_headers(&mut parts.headers, &cns_headers);
     // Varco's own cookies are its business: an upstream that saw the session cookie could
     // replay it against Varco for other routes and audiences.
     let cookies: Vec<String> = parts
@@ -374,17 +469,38 @@ pub async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            // The tunnel ends with the session: a WebSocket does not outlive `exp`.
+            // The tunnel ends with the session: at `exp`, and at the first check (every
+            // `proxy.tunnel_check_seconds`) after a logout, a revocation, the idle timeout or
+            // a switch-off cut-off. Dropping both ends closes both connections.
             let lifetime = Duration::from_secs(view.session.exp.saturating_sub(now));
+            let every = state.config.access.tunnel_check;
+            let state = state.clone();
+            let session = view.session.clone();
+            let route = route.clone();
             tokio::spawn(async move {
                 if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    let _ = tokio::time::timeout(
-                        lifetime,
-                        tokio::io::copy_bidirectional(&mut client, &mut upstream),
-                    )
-                    .await;
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+                    let mut copy = std::pin::pin!(copy);
+                    let expiry = tokio::time::sleep(lifetime);
+                    let mut expiry = std::pin::pin!(expiry);
+                    let mut checks = tokio::time::interval(every);
+                    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let reason = loop {
+                        tokio::select! {
+                            _ = copy.as_mut() => break None,
+                            () = expiry.as_mut() => break Some("expired"),
+                            _ = checks.tick() => {
+                                if let Some(reason) = tunnel_ended(&state, &session, &route).await {
+                                    break Some(reason);
+                                }
+                            }
+                        }
+                    };
+                    if let Some(reason) = reason {
+                        tracing::info!(event = "tunnel_closed", reason = reason, sid = %session.sid);
+                    }
                 }
             });
         }
@@ -393,4 +509,86 @@ pub async fn forward(
     }
     strip_hop_by_hop(resp.headers_mut());
     resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `name: value` plus an unrelated header, stripped; returns what is left.
+    fn after_strip(name: &str, cns: Option<&str>) -> Vec<String> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_static("/riservato"),
+        );
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let cns = cns.map(|c| HeaderName::from_bytes(c.as_bytes()).unwrap());
+        let extra: Vec<&HeaderName> = cns.iter().collect();
+        strip_rewrite_headers(&mut h, &extra);
+        h.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    macro_rules! stripped {
+        ($($test:ident: $name:expr,)*) => {
+            /// Every header the tests below strip.
+            const TESTED: &[&str] = &[$($name),*];
+            $(
+            #[test]
+            fn $test() {
+                assert_eq!(after_strip($name, None), ["accept"], "{}", $name);
+                let underscored = $name.replace('-', "_");
+                assert_eq!(after_strip(&underscored, None), ["accept"], "{underscored}");
+                assert_eq!(after_strip(&$name.to_ascii_uppercase(), None), ["accept"]);
+            }
+        )*};
+    }
+
+    stripped! {
+        strips_x_original_url: "x-original-url",
+        strips_x_rewrite_url: "x-rewrite-url",
+        strips_x_original_uri: "x-original-uri",
+        strips_x_forwarded_uri: "x-forwarded-uri",
+        strips_x_forwarded_path: "x-forwarded-path",
+        strips_x_forwarded_server: "x-forwarded-server",
+        strips_x_original_host: "x-original-host",
+        strips_x_host: "x-host",
+        strips_x_http_method_override: "x-http-method-override",
+        strips_x_http_method: "x-http-method",
+        strips_x_method_override: "x-method-override",
+        strips_x_original_method: "x-original-method",
+        strips_x_forwarded_method: "x-forwarded-method",
+        strips_x_client_cert: "x-client-cert",
+        strips_x_client_verify: "x-client-verify",
+        strips_x_client_dn: "x-client-dn",
+        strips_x_ssl_client_cert: "x-ssl-client-cert",
+        strips_x_ssl_client_verify: "x-ssl-client-verify",
+        strips_x_ssl_client_dn: "x-ssl-client-dn",
+        strips_ssl_client_cert: "ssl-client-cert",
+        strips_ssl_client_verify: "ssl-client-verify",
+        strips_x_forwarded_client_cert: "x-forwarded-client-cert",
+        strips_x_forwarded_tls_client_cert: "x-forwarded-tls-client-cert",
+        strips_x_arr_clientcert: "x-arr-clientcert",
+    }
+
+    #[test]
+    fn every_listed_header_has_its_test() {
+        let mut listed = REWRITE_HEADERS.to_vec();
+        let mut tested = TESTED.to_vec();
+        listed.sort_unstable();
+        tested.sort_unstable();
+        assert_eq!(listed, tested);
+    }
+
+    #[test]
+    fn the_configured_cns_header_is_stripped_and_others_pass() {
+        assert_eq!(after_strip("x-cns-cert", Some("x-cns-cert")), ["accept"]);
+        assert_eq!(after_strip("x_cns_cert", Some("x-cns-cert")), ["accept"]);
+        let mut left = after_strip("x-cns-cert", None);
+        left.sort();
+        assert_eq!(left, ["accept", "x-cns-cert"]);
+        let mut left = after_strip("x-original-url-note", None);
+        left.sort();
+        assert_eq!(left, ["accept", "x-original-url-note"]);
+    }
 }

@@ -228,6 +228,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     check("server.listen", old.listen == new.listen);
     check(
+        "server.management_listen",
+        old.management_listen == new.management_listen,
+    );
+    check(
         "server.public_base_url",
         old.public_base_url == new.public_base_url,
     );

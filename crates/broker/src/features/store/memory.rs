@@ -250,6 +250,14 @@ impl MemoryStore {
         self.activity.invalidate(sid);
     }
 
+    /// [`MemoryStore::check_session`] without marking the session used.
+    pub(crate) fn peek_session(&self, sid: &str) -> Activity {
+        if self.revoked.contains_key(sid) {
+            return Activity::Revoked;
+        }
+        Activity::Seen(self.activity.get(sid).map(|a| a.load(Ordering::Relaxed)))
+    }
+
     pub(crate) fn is_revoked(&self, sid: &str) -> bool {
         self.revoked.contains_key(sid)
     }

@@ -70,6 +70,14 @@ impl Store {
         }
     }
 
+    /// Whether session `sid` was ended, and its last activity mark, without marking it.
+    pub async fn peek_session(&self, sid: &str) -> Activity {
+        match self {
+            Store::Memory(m) => m.peek_session(sid),
+            Store::Redis(r) => r.peek_session(sid).await,
+        }
+    }
+
     /// Marks session `sid` as used at `now` (its first mark, at login).
     pub async fn touch_session(&self, sid: &str, now: u64) {
         let _ = self.check_session(sid, now).await;

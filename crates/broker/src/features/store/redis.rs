@@ -571,6 +571,33 @@ impl RedisStore {
         .await
     }
 
+    /// [`RedisStore::check_session`] without marking the session used: for an open tunnel,
+    /// whose traffic is not activity and whose checks must not keep the session alive. A
+    /// revocation by any replica is seen here; Redis down: this replica's memory.
+    pub(crate) async fn peek_session(&self, sid: &str) -> Activity {
+        if self.local.is_revoked(sid) {
+            return Activity::Revoked;
+        }
+        if !self.should_probe() {
+            return self.local.peek_session(sid);
+        }
+        let (revoked, activity) = &self.session_keys(sid);
+        let answer = self
+            .run("peek_session", |mut c| async move {
+                redis::pipe()
+                    .exists(revoked)
+                    .get(activity)
+                    .query_async::<(bool, Option<u64>)>(&mut c)
+                    .await
+            })
+            .await;
+        match answer {
+            Ok((true, _)) => Activity::Revoked,
+            Ok((false, last)) => Activity::Seen(last),
+            Err(_) => self.local.peek_session(sid),
+        }
+    }
+
     pub(crate) async fn check_session(&self, sid: &str, now: u64) -> Activity {
         if self.local.is_revoked(sid) {
             return Activity::Revoked;

@@ -96,14 +96,14 @@ fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
         let (status, _, _) = exchange(
             addr,
             &format!(
-                "GET /auth HTTP/1.1\r\nCookie: {}={cookie}",
+                "GET /auth HTTP/1.1\r\nX-Original-URI: /\r\nCookie: {}={cookie}",
                 s.config.cookie_name
             ),
             "",
         )
         .await;
         assert_eq!(status, 200, "/auth with a session");
-        let (status, _, _) = exchange(addr, "GET /auth HTTP/1.1", "").await;
+        let (status, _, _) = exchange(addr, "GET /auth HTTP/1.1\r\nX-Original-URI: /", "").await;
         assert_eq!(status, 401, "/auth without a session");
 
         // Each heavy request is refused at once (queue 0), with Retry-After and the code.

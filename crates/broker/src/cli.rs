@@ -179,7 +179,7 @@ fn serve(config: Config, args: Args) -> ExitCode {
     };
     let store = match &config.store {
         config::StoreBackend::Memory => {
-            Store::memory(config.pending_ttl, config.max_pending, config.session_ttl)
+            Store::memory_with(config.pending_ttl, config.budgets, config.session_ttl)
         }
         config::StoreBackend::Redis(options) => {
             let _entered = runtime.enter();

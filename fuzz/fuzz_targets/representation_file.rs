@@ -1,4 +1,4 @@
-//! The representation file of issue 24 (`identity::represent::SignedFile`), as the broker
+//! The representation file of issue 24 (`identity::represent::signed_file::SignedFile`), as the broker
 //! reads it. The first input byte picks the mode:
 //!
 //! - even: the rest is a whole file → `verify` with a portal key whose private half was
@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use identity::represent::{FileLimits, SIGNED_FILE_TYP, SignedFile, Source};
+use identity::represent::Source;
+use identity::represent::signed_file::{FileLimits, SignedFile, TYP as SIGNED_FILE_TYP};
 use jose::{Jwks, Signer};
 use libfuzzer_sys::fuzz_target;
 use ring::rand::SystemRandom;

@@ -373,7 +373,7 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
     };
     let store = match &config.store {
         config::StoreBackend::Memory => {
-            Store::memory(config.pending_ttl, config.max_pending, config.session_ttl)
+            Store::memory_with(config.pending_ttl, config.budgets, config.session_ttl)
         }
         config::StoreBackend::Redis(options) => {
             let _entered = runtime.enter();

@@ -59,6 +59,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    admission: crate::features::admission::RawAdmission,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -102,6 +104,8 @@ struct RawStore {
     command_timeout_ms: u64,
     #[serde(default = "default_store_pool")]
     pool_size: u64,
+    #[serde(default = "default_replay_bytes")]
+    max_replay_bytes: u64,
 }
 
 impl Default for RawStore {
@@ -117,6 +121,7 @@ impl Default for RawStore {
             connect_timeout_ms: default_store_connect_ms(),
             command_timeout_ms: default_store_command_ms(),
             pool_size: default_store_pool(),
+            max_replay_bytes: default_replay_bytes(),
         }
     }
 }
@@ -360,6 +365,8 @@ struct RawSession {
     ttl_seconds: u64,
     #[serde(default = "default_idle")]
     idle_timeout_seconds: u64,
+    #[serde(default = "default_view_bytes")]
+    view_cache_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,6 +378,8 @@ struct RawSaml {
     pending_request_ttl_seconds: u64,
     #[serde(default = "default_max_pending")]
     max_pending_requests: u64,
+    #[serde(default = "default_pending_bytes")]
+    max_pending_bytes: u64,
 }
 
 impl Default for RawSaml {
@@ -379,6 +388,7 @@ impl Default for RawSaml {
             clock_skew_seconds: default_skew(),
             pending_request_ttl_seconds: default_pending_ttl(),
             max_pending_requests: default_max_pending(),
+            max_pending_bytes: default_pending_bytes(),
         }
     }
 }
@@ -419,6 +429,17 @@ fn default_pending_ttl() -> u64 {
 }
 fn default_max_pending() -> u64 {
     100_000
+}
+fn default_pending_bytes() -> u64 {
+    crate::features::store::memory::DEFAULT_PENDING_BYTES
+}
+fn default_replay_bytes() -> u64 {
+    crate::features::store::memory::DEFAULT_REPLAY_BYTES
+}
+/// Default of `session.view_cache_bytes`: 32 MiB.
+pub const DEFAULT_VIEW_BYTES: u64 = 32 << 20;
+fn default_view_bytes() -> u64 {
+    DEFAULT_VIEW_BYTES
 }
 fn default_federation() -> String {
     "spid".into()
@@ -481,8 +502,11 @@ pub struct Config {
     pub clock_skew: Duration,
     /// How long a login may take between AuthnRequest and Response.
     pub pending_ttl: Duration,
-    /// Upper bound of pending logins kept in memory.
-    pub max_pending: u64,
+    /// Budgets of the in-memory store: pending logins and logouts (bytes and count), replay
+    /// caches (bytes).
+    pub budgets: crate::features::store::Budgets,
+    /// Byte budget of the session-view cache (`session.view_cache_bytes`).
+    pub view_cache_bytes: u64,
     /// IdP metadata sources (`[[metadata]]`, then `[[idp]]` and `--idp-metadata` as unsigned
     /// local files).
     pub metadata_sources: Vec<SourceConfig>,
@@ -513,6 +537,8 @@ pub struct Config {
     /// Accepted, but to act on soon (something expires within [`EXPIRY_WARNING`]):
     /// `check-config` prints them, `serve` logs them.
     pub warnings: Vec<Problem>,
+    /// `[admission]`: the heavy-work pool.
+    pub admission: crate::features::admission::Admission,
 }
 
 /// How long before an expiry `check-config` starts warning.
@@ -894,6 +920,20 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             "must be positive".into(),
         );
     }
+    // Byte budgets: below 1 MiB a handful of logins fill them; above 4 GiB moka's weights
+    // stop meaning anything on the pod sizes Varco ships.
+    for (key, value) in [
+        ("saml.max_pending_bytes", raw.saml.max_pending_bytes),
+        ("store.max_replay_bytes", raw.store.max_replay_bytes),
+        ("session.view_cache_bytes", raw.session.view_cache_bytes),
+    ] {
+        if !(1 << 20..=4 << 30).contains(&value) {
+            bad(key, "from 1048576 (1 MiB) to 4294967296 (4 GiB)".into());
+        }
+    }
+    if raw.saml.max_pending_requests == 0 {
+        bad("saml.max_pending_requests", "must be positive".into());
+    }
 
     let audit = validate_audit(&raw.audit, &resolve, &mut bad);
     let cns = raw
@@ -912,6 +952,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
+    let admission = crate::features::admission::validate(&raw.admission, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -1033,7 +1074,12 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
-                max_pending: raw.saml.max_pending_requests,
+                budgets: crate::features::store::Budgets {
+                    pending_bytes: raw.saml.max_pending_bytes,
+                    max_pending: raw.saml.max_pending_requests,
+                    replay_bytes: raw.store.max_replay_bytes,
+                },
+                view_cache_bytes: raw.session.view_cache_bytes,
                 metadata_sources,
                 state_dir,
                 access,
@@ -1047,6 +1093,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 store,
                 expiries,
                 warnings,
+                admission,
             })
         }
         _ => Err(problems),

@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
+use crate::features::admission::rate::{RATE_LIMITED, Route, limited_page};
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
 use crate::leaf::http::{OutBody, Peer, html, not_found, own};
 use crate::leaf::pages;
@@ -127,6 +128,21 @@ async fn route(
         }
     }
     let label = crate::features::metrics::route_label(path);
+    if let Some(limited) = Route::of(req.method(), path) {
+        let client = req
+            .extensions()
+            .get::<Peer>()
+            .map(|p| state.config.access.client_ip(p.0.ip(), req.headers()));
+        let now = (state.clock)();
+        if let Err(wait) = state
+            .limiter
+            .check(&state.store, limited, client, now)
+            .await
+        {
+            tracing::info!(event = "rate_limited", route = %limited.label(), code = %RATE_LIMITED);
+            return (label, own(limited_page(wait)));
+        }
+    }
     let response = match (req.method(), path) {
         (&Method::GET, "/healthz") => routes::health::healthz(),
         // Off the public listener unless `metrics.public`: behind an ingress every peer is

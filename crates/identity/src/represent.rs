@@ -4,7 +4,7 @@
 //! that decision produces.
 //!
 //! Trust runs one way. A [`Representation`] is built only by a source's verifier in this
-//! module (today: [`SignedFile`]) after the source's own proof (a signature by the portal's
+//! module (today: [`signed_file::SignedFile`]) after the source's own proof (a signature by the portal's
 //! configured key); an [`Acting`] identity is built only by [`act`], from a representation and
 //! the delegate's own verified login. Neither type implements `Deserialize` and their fields
 //! are private, so an `act` claim, a header or a cookie value written by a client can never
@@ -12,7 +12,7 @@
 //! and asks [`act`] again on every request, which also makes a revoked or expired record
 //! stop working at the next `/auth`.
 
-mod signed_file;
+pub mod signed_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,8 +21,6 @@ use serde::Serialize;
 
 use crate::age::CalendarDate;
 use crate::{LegalPerson, Loa, Method, Principal, Profile, normalize_fiscal_code};
-
-pub use signed_file::{FileLimits, SignedFile, TYP as SIGNED_FILE_TYP};
 
 /// The legal ground on which the delegate acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -293,7 +291,7 @@ impl Representations {
 /// verification here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
-    /// A JWS file signed by the portal's key ([`SignedFile`]).
+    /// A JWS file signed by the portal's key ([`signed_file::SignedFile`]).
     SignedFile,
     /// An HTTP JSON API (mTLS or bearer), answering per delegate.
     HttpJson,

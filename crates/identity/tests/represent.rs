@@ -5,9 +5,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use identity::represent::{
-    self, FileLimits, Kind, Refusal, Representations, SIGNED_FILE_TYP, SignedFile, Source,
-};
+use identity::represent::signed_file::{FileLimits, SignedFile, TYP as SIGNED_FILE_TYP};
+use identity::represent::{self, Kind, Refusal, Representations, Source};
 use identity::{
     KeySet, KeyState, Loa, Mapping, Method, Principal, SPID_L2, SigningKey, TokenParams, normalize,
 };

@@ -145,13 +145,13 @@ fn acting_token_claims_match_schema() {
         panic!()
     };
     let file = portal
-        .sign(represent::SIGNED_FILE_TYP, &payload, &rng)
+        .sign(represent::signed_file::TYP, &payload, &rng)
         .unwrap();
-    let source = represent::SignedFile::new(
+    let source = represent::signed_file::SignedFile::new(
         "portale",
         "https://portale.example.it",
         jose::Jwks::from_keys(vec![portal.jwk().clone()]).unwrap(),
-        represent::FileLimits::default(),
+        represent::signed_file::FileLimits::default(),
     );
     let reps = represent::Source::verify(&source, file.as_bytes(), NOW).unwrap();
     let acting = represent::act(&delegate, "P-1", "scuola", NOW, &reps).unwrap();

@@ -264,6 +264,7 @@ impl Stack {
              url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
              email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
              [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
+             [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n\
              [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}",
             stack.varco
         );

@@ -682,11 +682,29 @@ impl Access {
         self.trusted_proxies.iter().any(|n| n.contains(peer))
     }
 
+    /// The client address of a request: the TCP `peer`, or, when the peer is a trusted
+    /// proxy, the address it appended last to `X-Forwarded-For` (what an untrusted client
+    /// put before it is ignored). The one reader of that header for the legacy throttle and
+    /// the rate limits.
+    pub fn client_ip(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            .unwrap_or(peer)
+    }
+
     /// Checks a login's return address: a local path (`/...`, not `//`), or an absolute
     /// `http(s)` URL on an allowed host (https only, unless the public URL itself is http).
     /// Returns it unchanged when acceptable.
     pub fn return_to<'a>(&self, s: &'a str, allow_http: bool) -> Option<&'a str> {
-        if s.len() > 2048
+        if s.len() > MAX_RETURN_TO
             || s.bytes()
                 .any(|b| b.is_ascii_control() || !b.is_ascii() || b == b'\\' || b == b' ')
         {
@@ -707,6 +725,24 @@ impl Access {
         self.allowed_hosts.contains(&authority).then_some(s)
     }
 }
+
+/// The throttle and rate-limit key of a client: its address, IPv6 cut to the /64 a host usually has.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// Longest accepted `return_to`, bytes. It is kept with every pending login and logout, so it
+/// is part of their byte budget; 1 KiB holds any real portal path with its query.
+pub const MAX_RETURN_TO: usize = 1024;
 
 /// The raw access tables of the configuration file.
 pub(crate) struct RawAccess {

@@ -26,7 +26,6 @@
 //! `features::switchoff` and `features::audit`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -301,7 +300,7 @@ pub fn hash_password(password: &[u8]) -> Result<String, String> {
 }
 
 /// Whether `password` matches `phc` (Argon2's own constant-time comparison).
-pub(crate) fn verify(phc: &str, password: &[u8]) -> bool {
+pub fn verify(phc: &str, password: &[u8]) -> bool {
     PasswordHash::new(phc)
         .ok()
         .is_some_and(|h| Argon2::default().verify_password(password, &h).is_ok())
@@ -465,19 +464,7 @@ impl Throttle {
     }
 }
 
-/// The throttle key of a client: its address, IPv6 cut to the /64 a host usually has.
-pub(crate) fn client_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        IpAddr::V4(v4) => v4.to_string(),
-    }
-}
+pub(crate) use crate::features::access::client_key;
 
 // === Command line ===
 

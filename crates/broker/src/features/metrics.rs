@@ -103,10 +103,26 @@ pub mod names {
     /// one, until the next success.
     pub const CONFIG_LAST_RELOAD_OK: &str = "varco_config_last_reload_successful";
 
+    /// Gauge: CPU-heavy jobs (validation, signing, Argon2) running on the blocking pool.
+    pub const HEAVY_IN_FLIGHT: &str = "varco_heavy_in_flight";
+    /// Counter: requests refused with 503 `broker_busy` because the heavy pool was saturated,
+    /// by kind of work (`response`, `logout`, `sign`, `password`).
+    pub const HEAVY_REJECTED: &str = "varco_heavy_rejected_total";
+    /// Counter: pending logins and logouts dropped for lack of room before their TTL (the
+    /// in-memory store's byte budget), by kind (`login`, `logout`).
+    pub const PENDING_EVICTED: &str = "varco_pending_evicted_total";
+    /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
+    /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
+    pub const RATE_LIMITED: &str = "varco_rate_limited_total";
+
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 38] = [
         AUDIT_UP,
         SECONDS_TO_EXPIRY,
+        RATE_LIMITED,
+        PENDING_EVICTED,
+        HEAVY_IN_FLIGHT,
+        HEAVY_REJECTED,
         LOGINS_BY_PROFILE,
         LEGACY_THROTTLED,
         AUDIT_DURATION,
@@ -203,6 +219,14 @@ pub struct Metrics {
     /// See [`names::AUDIT_UP`]; set at each scrape.
     pub audit_up: IntGauge,
     seconds_to_expiry: GaugeVec,
+    /// See [`names::HEAVY_IN_FLIGHT`].
+    pub heavy_in_flight: IntGauge,
+    /// See [`names::HEAVY_REJECTED`].
+    pub heavy_rejected: IntCounterVec,
+    /// See [`names::PENDING_EVICTED`].
+    pub pending_evicted: IntCounterVec,
+    /// See [`names::RATE_LIMITED`].
+    pub rate_limited: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -321,7 +345,32 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         config_last_reload_ok.set(1);
         let _ = r.register(Box::new(config_last_reload_ok.clone()));
+        let heavy_in_flight = IntGauge::new(
+            HEAVY_IN_FLIGHT,
+            "CPU-heavy jobs running on the blocking pool.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            rate_limited: counter(
+                &r,
+                RATE_LIMITED,
+                "Requests refused by a rate limit, by route and scope.",
+                &["route", "scope"],
+            ),
+            pending_evicted: counter(
+                &r,
+                PENDING_EVICTED,
+                "Pending logins and logouts dropped for lack of room before their TTL.",
+                &["kind"],
+            ),
+            heavy_in_flight,
+            heavy_rejected: counter(
+                &r,
+                HEAVY_REJECTED,
+                "Requests refused because the heavy-work pool was saturated, by work.",
+                &["work"],
+            ),
             http_requests: counter(
                 &r,
                 HTTP_REQUESTS,
@@ -503,6 +552,17 @@ impl Metrics {
         }
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
+        }
+        for work in ["response", "logout", "sign", "password"] {
+            self.heavy_rejected.with_label_values(&[work]);
+        }
+        for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
+            for scope in ["client", "global"] {
+                self.rate_limited.with_label_values(&[route, scope]);
+            }
+        }
+        for kind in ["login", "logout"] {
+            self.pending_evicted.with_label_values(&[kind]);
         }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);

@@ -3,9 +3,11 @@
 //!
 //! May import: the leaf, and another feature only downward (metrics reads registry and
 //! switchoff, switchoff reads access, cns reads access, legacy reads switchoff and audit, the
-//! store reports to metrics). Never `config`, `state`, `routes`, `server` or `cli`.
+//! store reports to metrics, admission reads access and store and reports to metrics).
+//! Never `config`, `state`, `routes`, `server` or `cli`.
 
 pub mod access;
+pub mod admission;
 pub mod audit;
 pub mod cns;
 pub mod legacy;

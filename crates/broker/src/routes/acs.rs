@@ -14,6 +14,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use ring::rand::SystemRandom;
 
+use crate::features::admission::heavy::{BUSY, Refused, Work};
 use crate::features::audit;
 use crate::features::registry::federation_method;
 use crate::leaf::clock::unix;
@@ -174,6 +175,15 @@ fn store_failure(e: crate::features::store::StoreError) -> AcsFailure {
     )
 }
 
+/// A validation the heavy pool did not run: 503 `broker_busy` (retry later) or 500.
+fn heavy_refused(r: Refused) -> AcsFailure {
+    let status = match r {
+        Refused::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        Refused::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    AcsFailure::new(status, r.code(), "validation not run: heavy-work pool")
+}
+
 /// The ACS decision for one form body: the session to open and where to send the browser,
 /// or why not. `browser` is the value of the login cookie the request carried.
 pub async fn consume(
@@ -202,9 +212,10 @@ pub async fn consume_recorded(
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
     evidence.response_b64 = Some(compact.clone());
-    let xml = base64::engine::general_purpose::STANDARD
+    let xml: std::sync::Arc<[u8]> = base64::engine::general_purpose::STANDARD
         .decode(compact)
-        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?;
+        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?
+        .into();
 
     // The pending request is found by the RelayState Varco sent (the request ID), or else by
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
@@ -236,7 +247,14 @@ pub async fn consume_recorded(
     let (request_id, pending) = match found {
         Some(found) => found,
         None => {
-            let request_id = saml::response_in_response_to(&xml).ok_or_else(|| {
+            // A whole parse of attacker bytes: on the heavy pool too.
+            let doc = xml.clone();
+            let hint = state
+                .heavy
+                .run(Work::Response, move || saml::response_in_response_to(&doc))
+                .await
+                .map_err(heavy_refused)?;
+            let request_id = hint.ok_or_else(|| {
                 bad(
                     "broker_unsolicited",
                     "no InResponseTo (unsolicited responses are refused)",
@@ -282,32 +300,48 @@ pub async fn consume_recorded(
     let method = federation_method(idp.federation);
     evidence.method = Some(method.as_str());
     let now = (state.clock)();
-    let expected = saml::Expected {
-        request_id: &request_id,
-        acs_url: &state.config.sp.acs_url,
-        sp_entity_id: &state.config.sp.entity_id,
-        requested_level: pending.level,
-        idp_entity_id: &pending.idp,
-        request_issue_instant: pending.issued_at,
+    // Parse, canonicalize and verify on the heavy pool, never on an async worker: the job
+    // owns what it reads (the decoded bytes, the IdP entry, the expectations).
+    let job = {
+        let config = state.config.clone();
+        let entry = entry.clone();
+        let request_id = request_id.clone();
+        let idp_entity_id = pending.idp.clone();
+        let (level, issued_at) = (pending.level, pending.issued_at);
+        move || {
+            let expected = saml::Expected {
+                request_id: &request_id,
+                acs_url: &config.sp.acs_url,
+                sp_entity_id: &config.sp.entity_id,
+                requested_level: level,
+                idp_entity_id: &idp_entity_id,
+                request_issue_instant: issued_at,
+            };
+            saml::validate_response(&xml, &expected, &entry.descriptor, now, config.clock_skew)
+        }
     };
-    let assertion = saml::validate_response(&xml, &expected, idp, now, state.config.clock_skew)
-        .map_err(|e| {
-            let spid_error = match &e {
-                saml::Error::Status { spid_error, .. } => *spid_error,
-                _ => None,
-            };
-            let status = if spid_error.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            AcsFailure {
-                status,
-                code: e.code(),
-                spid_error,
-                detail: e.to_string(),
-            }
-        })?;
+    let validated = state
+        .heavy
+        .run(Work::Response, job)
+        .await
+        .map_err(heavy_refused)?;
+    let assertion = validated.map_err(|e| {
+        let spid_error = match &e {
+            saml::Error::Status { spid_error, .. } => *spid_error,
+            _ => None,
+        };
+        let status = if spid_error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        AcsFailure {
+            status,
+            code: e.code(),
+            spid_error,
+            detail: e.to_string(),
+        }
+    })?;
     evidence.response_id = Some(assertion.response_id.clone());
     evidence.assertion_id = Some(assertion.id.clone());
     evidence.idp = Some(assertion.issuer.clone());
@@ -423,6 +457,9 @@ fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Respo
         correlation = %correlation,
         detail = %f.detail,
     );
+    if f.code == BUSY {
+        return state.heavy.busy_page();
+    }
     if f.status == StatusCode::SERVICE_UNAVAILABLE {
         return unavailable_page(f.code, Some(&correlation));
     }

@@ -14,6 +14,7 @@ use hyper::{Request, Response, StatusCode};
 use identity::Method;
 use serde::{Deserialize, Serialize};
 
+use crate::features::admission::heavy::{BUSY, Refused, Work};
 use crate::features::audit;
 use crate::features::legacy::{LEGACY_IDP, MAX_PASSWORD, client_key, verify};
 use crate::features::switchoff::Verdict;
@@ -32,22 +33,10 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a verification may wait for a permit before the form answers 503.
 const PERMIT_WAIT: Duration = Duration::from_secs(5);
 
-/// The client address: the TCP peer, or, when the peer is a trusted proxy, the address it
-/// appended last to `X-Forwarded-For`.
+/// The client address (see `Access::client_ip`).
 fn client_ip<B>(state: &State, req: &Request<B>) -> Option<IpAddr> {
     let peer = req.extensions().get::<crate::leaf::http::Peer>()?.0.ip();
-    if !state.config.access.trusts(peer) {
-        return Some(peer);
-    }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .next_back()
-        .and_then(|s| s.trim().parse::<IpAddr>().ok());
-    Some(forwarded.unwrap_or(peer))
+    Some(state.config.access.client_ip(peer, req.headers()))
 }
 
 // === Routes ===
@@ -336,14 +325,32 @@ where
         )
         .await;
     };
-    let checked = tokio::task::spawn_blocking(move || {
-        // An over-long password is still hashed (against the dummy's cost) and never matches.
-        let ok = verify(&phc, password.as_bytes());
-        ok && !over_long
-    })
-    .await
-    .unwrap_or(false);
+    let checked = state
+        .heavy
+        .run(Work::Password, move || {
+            // An over-long password is still hashed (against the dummy's cost) and never matches.
+            let ok = verify(&phc, password.as_bytes());
+            ok && !over_long
+        })
+        .await;
     drop(_permit);
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(Refused::Busy) => {
+            // Nothing was verified: the reserved attempts are not failures.
+            throttle.give_back(&user_key, &client_key);
+            return refuse(
+                state,
+                evidence,
+                Refusal {
+                    code: BUSY,
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                },
+            )
+            .await;
+        }
+        Err(Refused::Failed) => false,
+    };
     let Some(entry) = entry.filter(|_| checked) else {
         // The reserved attempts stay counted: they are the failures.
         return refuse_form(
@@ -479,6 +486,9 @@ fn count_refused(state: &State, code: &'static str) {
 /// Records a refused submission and answers with a plain page.
 async fn refuse(state: &State, evidence: audit::Evidence, f: Refusal) -> Response<Body> {
     record_refusal(state, &evidence, f.code).await;
+    if f.code == BUSY {
+        return state.heavy.busy_page();
+    }
     let (it, en) = match f.code {
         "legacy_csrf" => (
             "Il modulo è scaduto o non proviene da questo sito. Ricarica la pagina di accesso e riprova.",
@@ -495,6 +505,12 @@ async fn refuse(state: &State, evidence: audit::Evidence, f: Refusal) -> Respons
         pages::simple("Accesso non riuscito", "Sign-in failed", it, en),
     );
     set(&mut r, header::CACHE_CONTROL, "no-store");
+    if f.status == StatusCode::SERVICE_UNAVAILABLE {
+        let after = state.config.admission.retry_after.as_secs().to_string();
+        if let Ok(v) = HeaderValue::from_str(&after) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
     r
 }
 

@@ -3,8 +3,6 @@
 //!
 //! May import: `state`, `config`, `features`, the leaf.
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -12,11 +10,12 @@ use hyper::{Request, Response, StatusCode};
 use crate::config::Binding;
 use crate::features::registry::federation_method;
 use crate::features::store::Pending;
-use crate::leaf::http::{Body, cookie, html, internal, set};
+use crate::leaf::http::{Body, cookie, html, internal};
 use crate::leaf::pages;
 use crate::leaf::session::random_hex;
 use crate::state::State;
 use crate::state::login::{login_cookie, store_unavailable};
+use crate::state::logout::{Signed, send, send_failed};
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
 pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
@@ -152,43 +151,26 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         .inc();
     // RelayState is opaque: the return path stays server side with the pending request.
     let relay_state = id;
-    let mut response = match binding {
-        Binding::Redirect => match request.redirect_url(&relay_state, &state.config.sp_key) {
-            Ok(url) => {
-                let mut r = Response::new(Full::new(Bytes::new()));
-                *r.status_mut() = StatusCode::FOUND;
-                match HeaderValue::from_str(&url) {
-                    Ok(v) => {
-                        r.headers_mut().insert(header::LOCATION, v);
-                    }
-                    Err(_) => return internal("broker_location"),
-                }
-                r
-            }
-            Err(e) => return internal(e.code()),
-        },
-        Binding::Post => {
-            // The form submits itself with a script: allow that one script by its nonce.
-            let Some(nonce) = random_hex(&state.rng, 16) else {
-                return internal("broker_rng");
-            };
-            match request.post_form(&relay_state, &state.config.sp_key, Some(&nonce)) {
-                Ok(form) => {
-                    let mut r = html(StatusCode::OK, form.html);
-                    let csp = format!(
-                        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; \
-                         frame-ancestors 'none'"
-                    );
-                    if let Ok(v) = HeaderValue::from_str(&csp) {
-                        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-                    }
-                    r
-                }
-                Err(e) => return internal(e.code()),
-            }
-        }
+    // Signed on the heavy pool (an RSA signature per request), by the one sender of SAML
+    // messages toward an IdP.
+    let binding = match binding {
+        Binding::Redirect => saml::BINDING_REDIRECT,
+        Binding::Post => saml::BINDING_POST,
     };
-    set(&mut response, header::CACHE_CONTROL, "no-store");
+    let key = state.config.clone();
+    let signed = send(state, binding, move |nonce| match nonce {
+        Some(n) => request
+            .post_form(&relay_state, &key.sp_key, Some(n))
+            .map(Signed::Form),
+        None => request
+            .redirect_url(&relay_state, &key.sp_key)
+            .map(Signed::Url),
+    })
+    .await;
+    let mut response = match signed {
+        Ok(r) => r,
+        Err(code) => return send_failed(state, code),
+    };
     // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
     // come back on that POST; on plain-http development hosts browsers refuse None without
     // Secure, and IdP and SP share a site (localhost), so Lax works there.

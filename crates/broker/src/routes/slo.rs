@@ -12,6 +12,7 @@
 //! - no redirect leaves the site after logout except to a `return_to` allowed by
 //!   configuration, checked when `/logout` was called.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Limited};
@@ -20,11 +21,12 @@ use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 use saml::{BINDING_POST, BINDING_REDIRECT, IncomingSlo, LogoutError, SloKind};
 
+use crate::features::admission::heavy::{Refused, Work};
 use crate::leaf::http::{Body, html, set};
 use crate::leaf::pages;
 use crate::leaf::session::random_hex;
 use crate::state::State;
-use crate::state::logout::{idp_endpoint, send, signed_out, slo_url};
+use crate::state::logout::{Signed, idp_endpoint, send, send_failed, signed_out, slo_url};
 
 /// Largest accepted `/saml/slo` form body.
 const MAX_BODY: usize = 256 * 1024;
@@ -61,7 +63,7 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let msg = match decoded {
-        Ok(m) => m,
+        Ok(m) => Arc::new(m),
         Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
     match msg.kind() {
@@ -71,25 +73,38 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// The IdP's answer to our LogoutRequest.
-async fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
+async fn logout_response(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body> {
     // RelayState (our request ID) first, else the untrusted InResponseTo: a lookup key only;
     // validation requires the signed InResponseTo to equal the pending request's ID.
+    // The hint is a whole parse of attacker bytes: only when RelayState finds nothing, and on
+    // the heavy pool.
     let mut found = None;
-    for key in [
-        msg.relay_state().map(str::to_owned),
-        msg.in_response_to_hint(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        match state.store.get_pending_logout(&key).await {
-            Ok(Some(p)) => {
-                found = Some((key, p));
-                break;
+    let mut hint_tried = false;
+    let mut key = msg.relay_state().map(str::to_owned);
+    loop {
+        if let Some(k) = key.take() {
+            match state.store.get_pending_logout(&k).await {
+                Ok(Some(p)) => {
+                    found = Some((k, p));
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => return store_unavailable(state, e),
             }
-            Ok(None) => {}
-            Err(e) => return store_unavailable(state, e),
         }
+        if hint_tried {
+            break;
+        }
+        hint_tried = true;
+        let doc = msg.clone();
+        key = match state
+            .heavy
+            .run(Work::Logout, move || doc.in_response_to_hint())
+            .await
+        {
+            Ok(k) => k,
+            Err(r) => return heavy_refused(state, r),
+        };
     }
     let Some((id, pending)) = found else {
         return refused(
@@ -108,20 +123,25 @@ async fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
             "the IdP of the logout request is no longer trusted",
         );
     };
-    let destination = slo_url(state);
-    let expected = saml::ExpectedLogoutResponse {
-        request_id: &id,
-        request_issue_instant: pending.issued_at,
-        destination: &destination,
-        idp_entity_id: &pending.idp,
+    // Verified on the heavy pool (see `features::admission::heavy`).
+    let job = {
+        let (msg, destination, skew) = (msg.clone(), slo_url(state), state.config.clock_skew);
+        let (idp, issued_at) = (pending.idp.clone(), pending.issued_at);
+        let id = id.clone();
+        move || {
+            let expected = saml::ExpectedLogoutResponse {
+                request_id: &id,
+                request_issue_instant: issued_at,
+                destination: &destination,
+                idp_entity_id: &idp,
+            };
+            saml::validate_logout_response(&msg, &expected, &entry.descriptor, now, skew)
+        }
     };
-    let outcome = saml::validate_logout_response(
-        msg,
-        &expected,
-        &entry.descriptor,
-        now,
-        state.config.clock_skew,
-    );
+    let outcome = match state.heavy.run(Work::Logout, job).await {
+        Ok(outcome) => outcome,
+        Err(r) => return heavy_refused(state, r),
+    };
     if let Err(e) = &outcome {
         if !matches!(e, LogoutError::Status { .. }) {
             return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string());
@@ -170,13 +190,20 @@ async fn logout_response(state: &State, msg: &IncomingSlo) -> Response<Body> {
 }
 
 /// An IdP-initiated LogoutRequest: verify, end every matching session, answer signed.
-async fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
+async fn logout_request(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body> {
     let now = (state.clock)();
-    // The Issuer picks the keys (untrusted lookup key); validation checks it again.
-    let Some(entry) = msg
-        .issuer_hint()
-        .and_then(|issuer| state.registry.get_valid(&issuer, now))
-    else {
+    // The Issuer picks the keys (untrusted lookup key); validation checks it again. Reading
+    // it parses attacker bytes: on the heavy pool.
+    let doc = msg.clone();
+    let issuer = match state
+        .heavy
+        .run(Work::Logout, move || doc.issuer_hint())
+        .await
+    {
+        Ok(issuer) => issuer,
+        Err(r) => return heavy_refused(state, r),
+    };
+    let Some(entry) = issuer.and_then(|issuer| state.registry.get_valid(&issuer, now)) else {
         return refused(
             state,
             StatusCode::BAD_REQUEST,
@@ -184,18 +211,26 @@ async fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
             "the LogoutRequest's Issuer is not a trusted IdP",
         );
     };
-    let idp = &entry.descriptor;
-    let valid = match saml::validate_logout_request(
-        msg,
-        &slo_url(state),
-        idp,
-        now,
-        state.config.clock_skew,
-        IDP_REQUEST_MAX_AGE,
-    ) {
-        Ok(v) => v,
-        Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    let job = {
+        let (msg, entry, destination) = (msg.clone(), entry.clone(), slo_url(state));
+        let skew = state.config.clock_skew;
+        move || {
+            saml::validate_logout_request(
+                &msg,
+                &destination,
+                &entry.descriptor,
+                now,
+                skew,
+                IDP_REQUEST_MAX_AGE,
+            )
+        }
     };
+    let valid = match state.heavy.run(Work::Logout, job).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+        Err(r) => return heavy_refused(state, r),
+    };
+    let idp = &entry.descriptor;
     let remember = valid
         .remember_until
         .duration_since(now)
@@ -267,15 +302,35 @@ async fn logout_request(state: &State, msg: &IncomingSlo) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return crate::leaf::http::internal(e.code()),
     };
-    let relay_state = msg.relay_state().unwrap_or("");
-    match send(
-        state,
-        ep.binding,
-        || response.redirect_url(relay_state, &state.config.sp_key),
-        |nonce| response.post_form(relay_state, &state.config.sp_key, Some(nonce)),
-    ) {
+    let (key, relay) = (
+        state.config.clone(),
+        msg.relay_state().unwrap_or("").to_owned(),
+    );
+    match send(state, ep.binding, move |nonce| match nonce {
+        Some(n) => response
+            .post_form(&relay, &key.sp_key, Some(n))
+            .map(Signed::Form),
+        None => response.redirect_url(&relay, &key.sp_key).map(Signed::Url),
+    })
+    .await
+    {
         Ok(r) => r,
-        Err(code) => crate::leaf::http::internal(code),
+        Err(code) => send_failed(state, code),
+    }
+}
+
+/// A message the heavy pool did not verify: 503 `broker_busy` with `Retry-After` (counted
+/// as a refusal with its code), or 500 for a failed job.
+fn heavy_refused(state: &State, r: Refused) -> Response<Body> {
+    state
+        .metrics
+        .slo_refused
+        .with_label_values(&[r.code()])
+        .inc();
+    tracing::info!(event = "slo_refused", code = %r.code());
+    match r {
+        Refused::Busy => state.heavy.busy_page(),
+        Refused::Failed => crate::leaf::http::internal(r.code()),
     }
 }
 

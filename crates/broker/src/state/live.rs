@@ -249,7 +249,15 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     check(
         "saml.max_pending_requests",
-        old.max_pending == new.max_pending,
+        old.budgets.max_pending == new.budgets.max_pending,
+    );
+    check(
+        "saml.max_pending_bytes",
+        old.budgets.pending_bytes == new.budgets.pending_bytes,
+    );
+    check(
+        "store.max_replay_bytes",
+        old.budgets.replay_bytes == new.budgets.replay_bytes,
     );
     // Debug renderings compare every field, certificates included; they are never logged.
     check(

@@ -15,7 +15,7 @@ use crate::state::State;
 /// The cookie binding a login to the browser that started it. Over https it carries the
 /// `__Host-` prefix, so no sibling domain or plain-http page can plant one (login CSRF by
 /// cookie tossing); plain-http development hosts cannot use the prefix.
-pub(crate) fn login_cookie(state: &State) -> &'static str {
+pub fn login_cookie(state: &State) -> &'static str {
     if state.config.cookie_secure {
         "__Host-varco_login"
     } else {

@@ -12,6 +12,7 @@ use hyper::{Response, StatusCode};
 use saml::{BINDING_POST, BINDING_REDIRECT, SloEndpoint};
 
 use crate::config::Binding;
+use crate::features::admission::heavy::{BUSY, Work};
 use crate::features::store::PendingLogout;
 use crate::leaf::http::{Body, html, set};
 use crate::leaf::pages;
@@ -90,17 +91,20 @@ pub(crate) async fn start(
         }
     };
     // RelayState is opaque: the request ID, as for logins.
-    let response = send(
-        state,
-        ep.binding,
-        || request.redirect_url(&id, &state.config.sp_key),
-        |nonce| request.post_form(&id, &state.config.sp_key, Some(nonce)),
-    );
+    let issued_at = request.issue_instant();
+    let (key, relay) = (state.config.clone(), id.clone());
+    let response = send(state, ep.binding, move |nonce| match nonce {
+        Some(n) => request
+            .post_form(&relay, &key.sp_key, Some(n))
+            .map(Signed::Form),
+        None => request.redirect_url(&relay, &key.sp_key).map(Signed::Url),
+    })
+    .await;
     match response {
         Ok(r) => {
             let pending = PendingLogout {
                 idp: idp.entity_id.clone(),
-                issued_at: request.issue_instant(),
+                issued_at,
                 return_to,
             };
             // Without its pending state the IdP's answer could not be checked: logout stays
@@ -132,34 +136,69 @@ fn binding_label(binding: &str) -> &'static str {
     }
 }
 
+/// A message signed for one binding: the HTTP-Redirect URL or the HTTP-POST form.
+pub(crate) enum Signed {
+    /// The URL with `SigAlg` and `Signature` in its query.
+    Url(String),
+    /// The auto-submitting form with the enveloped-signed message.
+    Form(saml::PostForm),
+}
+
 /// A SAML message toward the IdP: a 302 (HTTP-Redirect) or an auto-submitting form
-/// (HTTP-POST) whose one script is allowed by nonce.
-pub(crate) fn send(
+/// (HTTP-POST) whose one script is allowed by nonce. `sign` gets the script nonce for
+/// HTTP-POST and `None` for HTTP-Redirect, and runs on the heavy pool (an RSA signature);
+/// a saturated pool is the error [`BUSY`].
+pub(crate) async fn send<F>(
     state: &State,
     binding: &str,
-    redirect: impl FnOnce() -> Result<String, saml::RequestError>,
-    post: impl FnOnce(&str) -> Result<saml::PostForm, saml::RequestError>,
-) -> Result<Response<Body>, &'static str> {
-    let mut r = if binding == BINDING_POST {
-        let nonce = random_hex(&state.rng, 16).ok_or("broker_rng")?;
-        let form = post(&nonce).map_err(|e| e.code())?;
-        let mut r = html(StatusCode::OK, form.html);
-        let csp = format!(
-            "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; \
-             frame-ancestors 'none'"
-        );
-        if let Ok(v) = HeaderValue::from_str(&csp) {
-            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-        }
-        r
+    sign: F,
+) -> Result<Response<Body>, &'static str>
+where
+    F: FnOnce(Option<&str>) -> Result<Signed, saml::RequestError> + Send + 'static,
+{
+    let nonce = if binding == BINDING_POST {
+        Some(random_hex(&state.rng, 16).ok_or("broker_rng")?)
     } else {
-        let url = redirect().map_err(|e| e.code())?;
-        let location = HeaderValue::from_str(&url).map_err(|_| "broker_location")?;
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::FOUND;
-        r.headers_mut().insert(header::LOCATION, location);
-        r
+        None
+    };
+    let for_job = nonce.clone();
+    let signed = state
+        .heavy
+        .run(Work::Sign, move || sign(for_job.as_deref()))
+        .await
+        .map_err(|r| r.code())?
+        .map_err(|e| e.code())?;
+    let mut r = match (signed, nonce) {
+        (Signed::Form(form), Some(nonce)) => {
+            let mut r = html(StatusCode::OK, form.html);
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            );
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            r
+        }
+        (Signed::Url(url), None) => {
+            let location = HeaderValue::from_str(&url).map_err(|_| "broker_location")?;
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::FOUND;
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        // A closure that ignored the binding it was asked for.
+        _ => return Err("broker_binding"),
     };
     set(&mut r, header::CACHE_CONTROL, "no-store");
     Ok(r)
+}
+
+/// The answer to a failed [`send`]: the "busy" page for [`BUSY`], else a 500 with the code.
+pub(crate) fn send_failed(state: &State, code: &'static str) -> Response<Body> {
+    if code == BUSY {
+        state.heavy.busy_page()
+    } else {
+        crate::leaf::http::internal(code)
+    }
 }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use ring::rand::SystemRandom;
 
 use crate::config::Config;
+use crate::features::admission::heavy::Heavy;
+use crate::features::admission::rate::Limiter;
 use crate::features::audit;
 use crate::features::store::Store;
 use crate::leaf::clock::Clock;
@@ -53,6 +55,12 @@ pub struct State {
     /// Set at SIGTERM: `/readyz` answers 503 while the listener still accepts
     /// (`server.shutdown_delay_seconds`). Shared across reloads.
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// The pool CPU-heavy work runs on (`[admission]`), kept across a reload that leaves
+    /// its settings alone.
+    pub heavy: Arc<Heavy>,
+    /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
+    /// alone.
+    pub limiter: Arc<Limiter>,
 }
 
 impl State {
@@ -66,7 +74,7 @@ impl State {
     ) -> Option<State> {
         let registry = refresher.registry().clone();
         let sealer = Sealer::new(&config.session_key)?;
-        let views = views::SessionViews::new(100_000, config.session_ttl);
+        let views = views::SessionViews::new(config.view_cache_bytes, config.session_ttl);
         let upstreams = crate::leaf::http::Upstreams::new(
             config.access.connect_timeout,
             config.access.response_timeout,
@@ -80,6 +88,8 @@ impl State {
                 metrics.audit_failures.with_label_values(&[e.code()]);
             }
         }
+        let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
+        let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
         Some(State {
             store: Arc::new(store),
             sealer: Arc::new(sealer),
@@ -96,6 +106,8 @@ impl State {
                 .legacy
                 .as_ref()
                 .map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            heavy,
+            limiter,
             config,
         })
     }
@@ -106,7 +118,7 @@ impl State {
     /// audience) and the upstream client (its timeouts). See [`crate::state::live`].
     pub fn reconfigured(&self, config: Arc<Config>) -> State {
         State {
-            views: views::SessionViews::new(100_000, config.session_ttl),
+            views: views::SessionViews::new(config.view_cache_bytes, config.session_ttl),
             upstreams: crate::leaf::http::Upstreams::new(
                 config.access.connect_timeout,
                 config.access.response_timeout,
@@ -133,6 +145,17 @@ impl State {
                     Some(t.clone())
                 }
                 (_, _, new) => new.map(|c| Arc::new(crate::features::legacy::Throttle::new(c))),
+            },
+            // Jobs running on the old pool finish under its permits; new ones use the new.
+            heavy: if self.heavy.settings() == &config.admission {
+                self.heavy.clone()
+            } else {
+                Arc::new(Heavy::new(&config.admission, &self.metrics))
+            },
+            limiter: if self.limiter.settings() == &config.admission.rate {
+                self.limiter.clone()
+            } else {
+                Arc::new(Limiter::new(&config.admission.rate, &self.metrics))
             },
             config,
         }

@@ -43,15 +43,48 @@ impl View {
 }
 
 impl SessionViews {
-    /// A cache bounded to `capacity` sessions, none kept longer than `ttl`.
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    /// A cache bounded to `budget` estimated bytes, none kept longer than `ttl`. An evicted
+    /// view costs only a new opening of its cookie.
+    pub fn new(budget: u64, ttl: Duration) -> Self {
         SessionViews {
             cache: moka::sync::Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(budget)
+                .weigher(weigh)
                 .time_to_live(ttl)
                 .build(),
         }
     }
+}
+
+// moka hands the key as `&Box<str>`.
+#[allow(clippy::borrowed_box)]
+fn weigh(key: &Box<str>, view: &Arc<View>) -> u32 {
+    u32::try_from(key.len() + view_weight(view)).unwrap_or(u32::MAX)
+}
+
+/// The estimated bytes of one view: the cookie, the session's strings and attributes, the
+/// header values and up to the tokens minted when it was cached, plus the cache entry.
+pub fn view_weight(v: &View) -> usize {
+    let s = &v.session;
+    let headers: usize = v
+        .headers
+        .iter()
+        .map(|(n, val)| n.as_str().len() + val.len() + 64)
+        .sum();
+    // Tokens are minted after the view is cached: counted at a typical three audiences of
+    // 1 KiB each, the weight being fixed at insertion.
+    crate::features::store::memory::ENTRY_OVERHEAD
+        + size_of::<View>()
+        + v.cookie.len()
+        + s.sid.len()
+        + s.idp.len()
+        + s.name_id.len()
+        + s.name_qualifier.len()
+        + s.session_index.as_ref().map_or(0, String::len)
+        + s.assertion_id.len()
+        + 1024 // the principal's strings and attribute map
+        + headers
+        + 3 * 1024
 }
 
 /// Where a session whose level is too low logs in again: the same SAML IdP at the level the

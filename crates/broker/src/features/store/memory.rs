@@ -5,10 +5,113 @@
 //! May import: the leaf (nothing of the store above it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
+
+/// Bytes counted for each cache entry besides its own fields: moka's per-entry bookkeeping
+/// (the entry and its `Arc`s, the key hash, the access-order and write-order deque nodes, the
+/// hash-table bucket) plus allocator rounding and the fragmentation a flood of dropped
+/// entries leaves. Set from the process RSS measured by `tests/pending_rss.rs` (about 4.2 KB
+/// per largest pending login kept; docs/PERFORMANCE.md).
+pub const ENTRY_OVERHEAD: usize = 512;
+
+/// The in-memory store's byte budgets (docs/OPERATIONS.md: `saml.max_pending_bytes`,
+/// `saml.max_pending_requests`, `store.max_replay_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Pending logins, by estimated bytes; pending logouts get a quarter of it (each needs
+    /// a session, so they cannot be flooded from outside).
+    pub pending_bytes: u64,
+    /// Pending logins, by count (each entry weighs at least `pending_bytes / max_pending`).
+    pub max_pending: u64,
+    /// Each replay cache (consumed assertion IDs, honoured LogoutRequest IDs), by estimated
+    /// bytes. Full, it refuses new entries (the login or logout fails closed) instead of
+    /// forgetting old ones, which would re-open them to replay.
+    pub replay_bytes: u64,
+}
+
+impl Budgets {
+    /// The default byte budgets with a count cap of `max_pending`.
+    pub fn with_max_pending(max_pending: u64) -> Budgets {
+        Budgets {
+            pending_bytes: DEFAULT_PENDING_BYTES,
+            max_pending,
+            replay_bytes: DEFAULT_REPLAY_BYTES,
+        }
+    }
+}
+
+/// Default of `saml.max_pending_bytes`: 48 MiB.
+pub const DEFAULT_PENDING_BYTES: u64 = 48 << 20;
+/// Default of `store.max_replay_bytes`: 16 MiB.
+pub const DEFAULT_REPLAY_BYTES: u64 = 16 << 20;
+
+/// The estimated bytes of one pending login: its strings' heap buffers, the record, the key
+/// and [`ENTRY_OVERHEAD`].
+pub fn pending_weight(key: &str, p: &Pending) -> usize {
+    ENTRY_OVERHEAD
+        + size_of::<(String, Pending)>()
+        + key.len()
+        + p.idp.capacity()
+        + p.return_to.capacity()
+        + p.browser.capacity()
+        + p.request_xml.capacity()
+}
+
+/// The estimated bytes of one pending logout.
+pub fn pending_logout_weight(key: &str, p: &PendingLogout) -> usize {
+    ENTRY_OVERHEAD
+        + size_of::<(String, PendingLogout)>()
+        + key.len()
+        + p.idp.capacity()
+        + p.return_to.as_ref().map_or(0, String::capacity)
+}
+
+/// The estimated bytes of one replay-cache entry (an ID and its expiry).
+pub fn replay_weight(key: &str) -> usize {
+    ENTRY_OVERHEAD + size_of::<(String, Instant)>() + key.len()
+}
+
+fn weight(bytes: usize, floor: u64) -> u32 {
+    u32::try_from((bytes as u64).max(floor)).unwrap_or(u32::MAX)
+}
+
+/// Counts (and logs) pending logins and logouts dropped for lack of room before their TTL:
+/// under a flood these are the legitimate logins an operator must hear about.
+#[derive(Clone, Default)]
+pub(crate) struct Evictions {
+    counter: Arc<OnceLock<prometheus::IntCounterVec>>,
+    seen: Arc<AtomicU64>,
+}
+
+impl Evictions {
+    pub(crate) fn bind(&self, counter: &prometheus::IntCounterVec) {
+        let _ = self.counter.set(counter.clone());
+    }
+
+    fn record(&self, kind: &'static str, cause: RemovalCause) {
+        if cause != RemovalCause::Size {
+            return;
+        }
+        if let Some(c) = self.counter.get() {
+            c.with_label_values(&[kind]).inc();
+        }
+        // The first, then one line per thousand: a flood must not become a log flood.
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 || n % 1000 == 0 {
+            tracing::warn!(event = "pending_evicted", kind = %kind, total = n, "a pending request was dropped for lack of room before its TTL");
+        }
+    }
+
+    /// Pending logins and logouts dropped for lack of room so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+}
 
 /// What `/saml/login` remembers until the Response comes back.
 #[derive(Debug, Clone)]
@@ -49,6 +152,9 @@ pub enum StoreError {
     Timeout,
     /// The backend answered with a value Varco did not write (or no longer reads).
     Corrupt,
+    /// A replay cache is at its byte budget (`store.max_replay_bytes`): the new ID is refused
+    /// rather than another forgotten.
+    Full,
 }
 
 impl StoreError {
@@ -65,6 +171,7 @@ impl StoreError {
             StoreError::Unavailable => "store_unavailable",
             StoreError::Timeout => "store_timeout",
             StoreError::Corrupt => "store_corrupt",
+            StoreError::Full => "store_full",
         }
     }
 }
@@ -89,7 +196,7 @@ pub struct MemoryStore {
     /// a whole session lifetime of silence (the session has expired by then), and never for
     /// lack of room: a missing mark reads as "first use", which must not revive an idle
     /// session.
-    pub(crate) activity: Cache<String, std::sync::Arc<AtomicU64>>,
+    pub(crate) activity: Cache<String, Arc<AtomicU64>>,
     /// Logged-out sessions until their cookie would have expired anyway. Not
     /// capacity-bounded, for the same reason as `assertions`.
     pub(crate) revoked: Cache<String, Instant>,
@@ -100,6 +207,12 @@ pub struct MemoryStore {
     pub(crate) logout_index: Cache<String, (String, Instant)>,
     /// IdP LogoutRequest IDs already honoured (replay), each until it expires.
     pub(crate) logout_requests: Cache<String, Instant>,
+    pub(crate) budgets: Budgets,
+    pub(crate) evictions: Evictions,
+    /// Estimated bytes in `assertions` and in `logout_requests`: added on insertion, taken
+    /// back by each cache's removal listener (expiry), so they never read low.
+    assertion_bytes: Arc<AtomicU64>,
+    logout_request_bytes: Arc<AtomicU64>,
 }
 
 /// One key for the three parts; NUL cannot occur in XML text.
@@ -129,7 +242,7 @@ impl MemoryStore {
         let entry = self
             .activity
             .entry_by_ref(sid)
-            .or_insert_with(|| std::sync::Arc::new(AtomicU64::new(now)));
+            .or_insert_with(|| Arc::new(AtomicU64::new(now)));
         if entry.is_fresh() {
             return Activity::Seen(None);
         }
@@ -156,32 +269,123 @@ impl MemoryStore {
         self.revoked.contains_key(sid)
     }
 
-    pub(crate) fn consume_assertion(&self, id: &str, expires_in: Duration) -> bool {
-        let until = Instant::now() + expires_in;
-        self.assertions
-            .entry_by_ref(id)
-            .or_insert_with(|| until)
-            .is_fresh()
+    pub(crate) fn consume_assertion(
+        &self,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        self.consume_once(&self.assertions, &self.assertion_bytes, id, expires_in)
     }
 
-    pub(crate) fn new(pending_ttl: Duration, max_pending: u64, session_ttl: Duration) -> Self {
+    pub(crate) fn consume_logout_request(
+        &self,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        self.consume_once(
+            &self.logout_requests,
+            &self.logout_request_bytes,
+            id,
+            expires_in,
+        )
+    }
+
+    /// First use of `id` in a replay cache: `true` once. Over the byte budget a new ID is
+    /// refused with [`StoreError::Full`] (its login or logout fails closed) rather than
+    /// admitted by forgetting another, which would re-open that one to replay.
+    /// Concurrent first uses may pass the check together: the overshoot is bounded by the
+    /// requests in flight, each one an ID from a verified signature.
+    fn consume_once(
+        &self,
+        cache: &Cache<String, Instant>,
+        used: &AtomicU64,
+        id: &str,
+        expires_in: Duration,
+    ) -> Result<bool, StoreError> {
+        if cache.contains_key(id) {
+            return Ok(false);
+        }
+        let w = replay_weight(id) as u64;
+        if used.load(Ordering::Acquire) + w > self.budgets.replay_bytes {
+            return Err(StoreError::Full);
+        }
+        let until = Instant::now() + expires_in;
+        let first = cache.entry_by_ref(id).or_insert_with(|| until).is_fresh();
+        if first {
+            used.fetch_add(w, Ordering::AcqRel);
+        }
+        Ok(first)
+    }
+
+    /// Estimated bytes of the consumed-assertion IDs remembered now.
+    pub fn replay_bytes(&self) -> u64 {
+        self.assertion_bytes.load(Ordering::Acquire)
+    }
+
+    /// Estimated bytes held by the pending logins now (after pending maintenance).
+    pub fn pending_bytes(&self) -> (u64, u64) {
+        self.pending.run_pending_tasks();
+        (self.pending.entry_count(), self.pending.weighted_size())
+    }
+
+    /// Pending logins and logouts dropped for lack of room so far.
+    pub fn evicted(&self) -> u64 {
+        self.evictions.total()
+    }
+
+    pub(crate) fn new(pending_ttl: Duration, budgets: Budgets, session_ttl: Duration) -> Self {
+        let floor = budgets.pending_bytes / budgets.max_pending.max(1);
+        let evictions = Evictions::default();
+        let (on_login, on_logout) = (evictions.clone(), evictions.clone());
+        let assertion_bytes = Arc::new(AtomicU64::new(0));
+        let logout_request_bytes = Arc::new(AtomicU64::new(0));
         MemoryStore {
             pending: Cache::builder()
-                .max_capacity(max_pending)
+                .max_capacity(budgets.pending_bytes)
+                .weigher(move |k: &String, v: &Pending| weight(pending_weight(k, v), floor))
+                .eviction_listener(move |_k, _v, cause| on_login.record("login", cause))
                 .time_to_live(pending_ttl)
                 .build(),
-            assertions: Cache::builder().expire_after(UntilInstant).build(),
+            assertions: Cache::builder()
+                .eviction_listener(release(&assertion_bytes))
+                .expire_after(UntilInstant)
+                .build(),
             activity: Cache::builder()
                 .time_to_idle(session_ttl + Duration::from_secs(60))
                 .build(),
             revoked: Cache::builder().expire_after(UntilInstant).build(),
             pending_logouts: Cache::builder()
-                .max_capacity(max_pending)
+                .max_capacity(budgets.pending_bytes / 4)
+                .weigher(move |k: &String, v: &PendingLogout| {
+                    weight(pending_logout_weight(k, v), floor)
+                })
+                .eviction_listener(move |_k, _v, cause| on_logout.record("logout", cause))
                 .time_to_live(pending_ttl)
                 .build(),
             logout_index: Cache::builder().expire_after(UntilInstantPair).build(),
-            logout_requests: Cache::builder().expire_after(UntilInstant).build(),
+            logout_requests: Cache::builder()
+                .eviction_listener(release(&logout_request_bytes))
+                .expire_after(UntilInstant)
+                .build(),
+            budgets,
+            evictions,
+            assertion_bytes,
+            logout_request_bytes,
         }
+    }
+}
+
+/// A replay cache's removal listener: gives the entry's bytes back to its count.
+fn release(
+    used: &Arc<AtomicU64>,
+) -> impl Fn(Arc<String>, Instant, RemovalCause) + Send + Sync + 'static {
+    let used = used.clone();
+    move |k, _, _| {
+        let w = replay_weight(&k) as u64;
+        // Never below zero, whatever the order of removals and insertions.
+        let _ = used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+            Some(u.saturating_sub(w))
+        });
     }
 }
 

@@ -21,7 +21,7 @@ pub mod memory;
 pub mod redis;
 
 use memory::logout_key;
-pub use memory::{Activity, MemoryStore, Pending, PendingLogout, StoreError};
+pub use memory::{Activity, Budgets, MemoryStore, Pending, PendingLogout, StoreError};
 
 use std::time::{Duration, Instant};
 
@@ -38,14 +38,26 @@ pub enum Store {
 
 impl Store {
     /// An in-memory store. `session_ttl` bounds how long a session's last activity is kept.
+    /// Pending logins are capped at `max_pending` and the default byte budgets.
     pub fn memory(pending_ttl: Duration, max_pending: u64, session_ttl: Duration) -> Self {
-        Store::Memory(MemoryStore::new(pending_ttl, max_pending, session_ttl))
+        Self::memory_with(
+            pending_ttl,
+            Budgets::with_max_pending(max_pending),
+            session_ttl,
+        )
     }
 
-    /// Routes the store's latency and error counts to `metrics` (Redis backend only).
+    /// An in-memory store with the given byte budgets.
+    pub fn memory_with(pending_ttl: Duration, budgets: Budgets, session_ttl: Duration) -> Self {
+        Store::Memory(MemoryStore::new(pending_ttl, budgets, session_ttl))
+    }
+
+    /// Routes the store's counts to `metrics`: evictions for lack of room (memory), latency
+    /// and errors (Redis).
     pub fn bind_metrics(&self, metrics: &crate::features::metrics::Metrics) {
-        if let Store::Redis(r) = self {
-            r.bind_metrics(metrics);
+        match self {
+            Store::Memory(m) => m.evictions.bind(&metrics.pending_evicted),
+            Store::Redis(r) => r.bind_metrics(metrics),
         }
     }
 
@@ -179,17 +191,26 @@ impl Store {
         expires_in: Duration,
     ) -> Result<bool, StoreError> {
         match self {
-            Store::Memory(m) => {
-                let until = Instant::now() + expires_in;
-                Ok(m.logout_requests
-                    .entry_by_ref(id)
-                    .or_insert_with(|| until)
-                    .is_fresh())
-            }
+            Store::Memory(m) => m.consume_logout_request(id, expires_in),
             Store::Redis(r) => {
                 r.consume_once("logout_request", "consume_logout_request", id, expires_in)
                     .await
             }
+        }
+    }
+
+    /// One step of the shared GCRA bucket `id` (Redis only): `None` for the in-memory
+    /// backend (the caller's own limiter decides), else 0 when admitted or the microseconds
+    /// to wait.
+    pub async fn shared_rate(
+        &self,
+        id: &str,
+        interval_us: u64,
+        tolerance_us: u64,
+    ) -> Option<Result<u64, StoreError>> {
+        match self {
+            Store::Memory(_) => None,
+            Store::Redis(r) => Some(r.rate(id, interval_us, tolerance_us).await),
         }
     }
 
@@ -201,7 +222,7 @@ impl Store {
         expires_in: Duration,
     ) -> Result<bool, StoreError> {
         match self {
-            Store::Memory(m) => Ok(m.consume_assertion(id, expires_in)),
+            Store::Memory(m) => m.consume_assertion(id, expires_in),
             Store::Redis(r) => r.consume_assertion(id, expires_in).await,
         }
     }

@@ -136,7 +136,7 @@ return -2
 ";
 
 /// Every operation name of the `op` label (metrics and logs).
-pub const OPS: [&str; 14] = [
+pub const OPS: [&str; 15] = [
     "ping",
     "put_pending",
     "get_pending",
@@ -151,7 +151,24 @@ pub const OPS: [&str; 14] = [
     "revoke_session",
     "consume_logout_request",
     "peek_session",
+    "rate",
 ];
+
+/// GCRA rate limit, shared by the replicas: `KEYS[1]` holds the theoretical arrival time in
+/// microseconds of Redis's own clock (one clock for every replica); `ARGV[1]` is the emission
+/// interval and `ARGV[2]` the burst tolerance, both in microseconds. Returns 0 when the
+/// request is admitted (and records it), else the microseconds to wait.
+const RATE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local wait = tat - now - tonumber(ARGV[2])
+if wait > 0 then return wait end
+local next = tat + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.ceil((next - now) / 1000) + 1)
+return 0
+";
 
 /// The Redis backend.
 pub struct RedisStore {
@@ -162,6 +179,7 @@ pub struct RedisStore {
     pending_ttl: Duration,
     session_ttl: Duration,
     check: redis::Script,
+    rate: redis::Script,
     /// This replica's own memory of revocations and activity: consulted first for
     /// revocations (so one made here during an outage holds here), and alone while Redis
     /// cannot answer.
@@ -287,7 +305,12 @@ impl RedisStore {
             pending_ttl,
             session_ttl,
             check: redis::Script::new(CHECK_SESSION),
-            local: MemoryStore::new(pending_ttl, 1, session_ttl),
+            rate: redis::Script::new(RATE),
+            local: MemoryStore::new(
+                pending_ttl,
+                super::memory::Budgets::with_max_pending(1),
+                session_ttl,
+            ),
             unsynced: Mutex::new(Vec::new()),
             has_unsynced: AtomicBool::new(false),
             healthy: AtomicBool::new(true),
@@ -508,6 +531,32 @@ impl RedisStore {
 
     /// `SET NX PX` on the hashed `id` under `kind`: `true` for the first caller on any
     /// replica.
+    /// One GCRA step on the shared bucket `id` (see [`RATE`]): 0 admitted, else the
+    /// microseconds to wait.
+    pub(crate) async fn rate(
+        &self,
+        id: &str,
+        interval_us: u64,
+        tolerance_us: u64,
+    ) -> Result<u64, StoreError> {
+        // During an outage, one probe a second; the rest decide locally at once (no request
+        // waits out the command timeout behind a dead Redis).
+        if !self.should_probe() {
+            return Err(StoreError::Unavailable);
+        }
+        let key = &self.key("rate", id);
+        let script = &self.rate;
+        self.run("rate", |mut c| async move {
+            script
+                .key(key)
+                .arg(interval_us)
+                .arg(tolerance_us)
+                .invoke_async::<u64>(&mut c)
+                .await
+        })
+        .await
+    }
+
     pub(crate) async fn consume_once(
         &self,
         kind: &str,

@@ -1,0 +1,195 @@
+//! The one way CPU-heavy work runs: [`Heavy::run`] moves a closure to tokio's blocking
+//! threads once a permit of the pool's semaphore is free, so at most `heavy_workers` such jobs
+//! run at once and none runs on an async worker. Why: one hostile SAML message could hold a
+//! core for as long as its validation takes; inline on a worker it would stall `/auth` and
+//! every proxied request scheduled there. Off the workers, the worst an attacker gets is the
+//! heavy pool itself, whose queue is bounded in length and in waiting time.
+//!
+//! A permit travels with the closure: a client that disconnects while its job runs does not
+//! free a worker early, so the bound holds for the work, not for the requests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use prometheus::{IntCounterVec, IntGauge};
+use tokio::sync::Semaphore;
+
+use super::Admission;
+use crate::features::metrics::Metrics;
+use crate::leaf::http::{Body, html, set};
+use crate::leaf::pages;
+
+/// The stable code of a refusal for lack of capacity (503).
+pub const BUSY: &str = "broker_busy";
+
+/// What a heavy job is, for the rejection metric's `work` label (a fixed list).
+#[derive(Debug, Clone, Copy)]
+pub enum Work {
+    /// `saml::validate_response` at the ACS.
+    Response,
+    /// `validate_logout_request` / `validate_logout_response` at `/saml/slo`.
+    Logout,
+    /// RSA signature of an AuthnRequest, LogoutRequest or LogoutResponse.
+    Sign,
+    /// Argon2 verification of a legacy password.
+    Password,
+}
+
+impl Work {
+    fn label(self) -> &'static str {
+        match self {
+            Work::Response => "response",
+            Work::Logout => "logout",
+            Work::Sign => "sign",
+            Work::Password => "password",
+        }
+    }
+}
+
+/// Why a heavy job did not run to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No worker within the wait, or the queue was full: answer 503 [`BUSY`].
+    Busy,
+    /// The job panicked (a bug, never attacker-reachable by design): answer 500.
+    Failed,
+}
+
+impl Refused {
+    /// The stable error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refused::Busy => BUSY,
+            Refused::Failed => "broker_heavy_failed",
+        }
+    }
+}
+
+/// The heavy-work pool of one state.
+pub struct Heavy {
+    permits: Arc<Semaphore>,
+    settings: Admission,
+    /// Jobs waiting for a permit now (bounded by `heavy_queue`).
+    waiting: AtomicUsize,
+    in_flight: IntGauge,
+    rejected: IntCounterVec,
+}
+
+/// Decrements the in-flight gauge when the job ends, even by a panic.
+struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Gives back a waiting slot however the wait ends (permit, timeout, cancelled request).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Heavy {
+    /// A pool sized by `settings`, reporting to `metrics`.
+    pub fn new(settings: &Admission, metrics: &Metrics) -> Heavy {
+        Heavy {
+            permits: Arc::new(Semaphore::new(settings.heavy_workers.max(1))),
+            settings: settings.clone(),
+            waiting: AtomicUsize::new(0),
+            in_flight: metrics.heavy_in_flight.clone(),
+            rejected: metrics.heavy_rejected.clone(),
+        }
+    }
+
+    /// The settings this pool was built with (a reload keeps the pool when they are equal).
+    pub fn settings(&self) -> &Admission {
+        &self.settings
+    }
+
+    /// Runs `job` on a blocking thread under a permit, or refuses it: at once when
+    /// `heavy_queue` jobs already wait, or after `heavy_wait` without a permit.
+    pub async fn run<T, F>(&self, work: Work, job: F) -> Result<T, Refused>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.settings.heavy_queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(self.reject(work));
+                }
+                let _slot = Waiting(&self.waiting);
+                let wait = self.permits.clone().acquire_owned();
+                match tokio::time::timeout(self.settings.heavy_wait, wait).await {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(self.reject(work)),
+                }
+            }
+        };
+        self.in_flight.inc();
+        let gauge = InFlight(self.in_flight.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _gauge = gauge;
+            job()
+        });
+        task.await.map_err(|e| {
+            tracing::error!(event = "heavy_job_failed", work = %work.label(), panicked = e.is_panic());
+            Refused::Failed
+        })
+    }
+
+    /// Jobs waiting for a worker now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    fn reject(&self, work: Work) -> Refused {
+        self.rejected.with_label_values(&[work.label()]).inc();
+        tracing::warn!(event = "heavy_busy", work = %work.label(), code = %BUSY);
+        Refused::Busy
+    }
+
+    /// Jobs running now (for tests and the load report; `/metrics` has the gauge).
+    pub fn running(&self) -> usize {
+        self.settings
+            .heavy_workers
+            .max(1)
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// The answer to a request refused for lack of capacity: 503, `Retry-After`, the plain
+    /// Italian/English page with the code.
+    pub fn busy_page(&self) -> Response<Body> {
+        busy_page(self.settings.retry_after)
+    }
+}
+
+/// 503 with `Retry-After` and the "busy" page with [`BUSY`].
+pub fn busy_page(retry_after: Duration) -> Response<Body> {
+    let mut r = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::simple(
+            "Servizio momentaneamente sovraccarico",
+            "Service momentarily overloaded",
+            &format!("Troppe richieste in corso: riprova tra qualche secondo. Codice: {BUSY}"),
+            &format!(
+                "Too many requests in progress: please try again in a few seconds. Code: {BUSY}"
+            ),
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}

@@ -1,0 +1,191 @@
+//! Admission control of CPU-heavy work (issue 17, item 2), over real HTTP on loopback: with
+//! every heavy worker held by real work, `/auth` still answers on the one async worker of a
+//! current-thread runtime, and each request that needs the pool (the ACS validation, the
+//! AuthnRequest signature, the SLO validation) gets 503 `broker_busy` with `Retry-After`,
+//! counted by the rejection metric. Nothing is timed: the held jobs wait on a channel the
+//! test releases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use broker::features::admission::heavy::Work;
+use broker::leaf::session::Purpose;
+use broker::routes::acs::consume;
+use broker::state::State;
+use fixture::{
+    BROWSER, config, exchange, fixture_now, put_fixture_pending, ready, serve, signed_body, state,
+};
+
+fn clock() -> SystemTime {
+    fixture_now()
+}
+
+fn rejected(state: &State, work: &str) -> u64 {
+    state
+        .metrics
+        .heavy_rejected
+        .with_label_values(&[work])
+        .get()
+}
+
+/// An IdP-initiated LogoutRequest naming the trusted IdP (unsigned: it never gets as far as
+/// its verification here).
+fn logout_request_body() -> String {
+    let xml = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_l1" Version="2.0" IssueInstant="2025-03-14T09:26:58Z" Destination="https://sp.varco.example.org/saml/slo"><saml:Issuer>https://idp.spid.example.org</saml:Issuer><saml:NameID>x</saml:NameID><samlp:SessionIndex>s</samlp:SessionIndex></samlp:LogoutRequest>"#;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+    format!(
+        "SAMLRequest={}",
+        form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
+    )
+}
+
+#[test]
+fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
+    let config = config("[admission]\nheavy_workers = 2\nheavy_queue = 0\n");
+    let s = state(&config, clock);
+    // A session, while the pool is free.
+    let (session, _) = ready(consume(&s, signed_body().as_bytes(), Some(BROWSER)))
+        .unwrap_or_else(|f| panic!("{}", f.code()));
+    let cookie = s.sealer.seal(Purpose::Session, &session).unwrap();
+    // The ACS request below needs a pending login to reach its validation.
+    ready(put_fixture_pending(&s.store)).unwrap();
+    let s = Arc::new(s);
+
+    // One async worker: if heavy work ran on it, nothing below could answer.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr = serve(s.clone()).await;
+        // Hold both workers with real work: each job verifies an Argon2id password (the
+        // legacy login's own check), reports, then waits for the release.
+        let hash = broker::features::legacy::hash_password(b"correct horse").unwrap();
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let mut releases = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            releases.push(release);
+            let (hash, started_tx) = (hash.clone(), started_tx.clone());
+            let pool = s.clone();
+            held.push(tokio::spawn(async move {
+                pool.heavy
+                    .run(Work::Password, move || {
+                        let ok = broker::features::legacy::verify(&hash, b"correct horse");
+                        started_tx.send(ok).unwrap();
+                        wait.recv().unwrap();
+                        ok
+                    })
+                    .await
+            }));
+        }
+        for _ in 0..2 {
+            assert_eq!(started.recv().await, Some(true), "real work ran");
+        }
+        assert_eq!(s.metrics.heavy_in_flight.get(), 2, "every worker is held");
+        assert_eq!(s.heavy.running(), 2);
+
+        // The forward-auth path answers, with and without a session.
+        let (status, _, _) = exchange(
+            addr,
+            &format!(
+                "GET /auth HTTP/1.1\r\nX-Original-URI: /\r\nCookie: {}={cookie}",
+                s.config.cookie_name
+            ),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "/auth with a session");
+        let (status, _, _) = exchange(addr, "GET /auth HTTP/1.1\r\nX-Original-URI: /", "").await;
+        assert_eq!(status, 401, "/auth without a session");
+
+        // Each heavy request is refused at once (queue 0), with Retry-After and the code.
+        let login = "GET /saml/login?idp=https%3A%2F%2Fidp.spid.example.org HTTP/1.1";
+        let (status, head, body) = exchange(addr, login, "").await;
+        assert_eq!(status, 503, "AuthnRequest signature: {body}");
+        assert!(head.contains("\r\nretry-after: 2"), "{head}");
+        assert!(body.contains("broker_busy"), "{body}");
+        assert_eq!(rejected(&s, "sign"), 1);
+
+        let acs = format!(
+            "POST /saml/acs HTTP/1.1\r\nCookie: {}={BROWSER}\r\n\
+             Content-Type: application/x-www-form-urlencoded",
+            broker::state::login::login_cookie(&s)
+        );
+        let (status, head, body) = exchange(addr, &acs, &signed_body()).await;
+        assert_eq!(status, 503, "Response validation: {body}");
+        assert!(head.contains("\r\nretry-after: 2"), "{head}");
+        assert!(body.contains("broker_busy"), "{body}");
+        assert_eq!(rejected(&s, "response"), 1);
+
+        let slo = "POST /saml/slo HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded";
+        let (status, head, body) = exchange(addr, slo, &logout_request_body()).await;
+        assert_eq!(status, 503, "LogoutRequest validation: {body}");
+        assert!(head.contains("\r\nretry-after: 2"), "{head}");
+        assert_eq!(rejected(&s, "logout"), 1);
+        assert_eq!(rejected(&s, "password"), 0, "the held jobs were admitted");
+
+        // Released, the pool serves again: the login is signed and redirected.
+        for r in releases {
+            r.send(()).unwrap();
+        }
+        for h in held {
+            assert_eq!(h.await.unwrap(), Ok(true));
+        }
+        assert_eq!(s.metrics.heavy_in_flight.get(), 0);
+        let (status, head, _) = exchange(addr, login, "").await;
+        assert_eq!(status, 302, "{head}");
+        assert!(head.contains("samlrequest="), "{head}");
+        assert_eq!(rejected(&s, "sign"), 1, "no further refusal");
+    });
+}
+
+#[test]
+fn a_waiting_job_runs_when_a_worker_frees_and_one_past_the_queue_is_refused() {
+    let config = config("[admission]\nheavy_workers = 1\nheavy_queue = 1\nheavy_wait_ms = 10000\n");
+    let s = Arc::new(state(&config, clock));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let pool = s.clone();
+        let first = tokio::spawn(async move {
+            pool.heavy
+                .run(Work::Response, move || {
+                    started_tx.send(()).unwrap();
+                    wait.recv().unwrap();
+                    1
+                })
+                .await
+        });
+        started.recv().await.unwrap();
+        // The second waits in the queue (its one slot)...
+        let pool = s.clone();
+        let second = tokio::spawn(async move { pool.heavy.run(Work::Response, || 2).await });
+        while s.heavy.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // ...so the third finds the queue full and is refused without waiting.
+        let third = s.heavy.run(Work::Response, || 3).await;
+        assert_eq!(
+            third,
+            Err(broker::features::admission::heavy::Refused::Busy)
+        );
+        assert_eq!(rejected(&s, "response"), 1);
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(second.await.unwrap(), Ok(2), "the queued job ran");
+        assert_eq!(rejected(&s, "response"), 1);
+        assert_eq!(s.metrics.heavy_in_flight.get(), 0);
+    });
+}

@@ -339,7 +339,7 @@ fn unescape(s: &str) -> String {
 pub fn sp_credentials(dir: &Path, common_name: &str) {
     let out = Command::new("openssl")
         .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "365",
         ])
         .arg("-subj")
         .arg(format!("/CN={common_name}"))

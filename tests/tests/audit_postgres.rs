@@ -62,7 +62,8 @@ impl Stack {
                  email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
                  [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
                  [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n\
-                 [audit]\npostgres_url = \"{}\"\nwriter = \"e2e-1\"\n",
+                 [audit]\npostgres_url = \"{}\"\nwriter = \"e2e-1\"\n\
+                 [metrics]\npublic = true\n",
                 pg.url()
             ),
         )
@@ -322,4 +323,74 @@ fn postgres_sigkill_under_concurrent_logins_loses_no_record_and_tampering_is_cau
     assert_eq!(acs.status, 303, "{}", acs.body);
     let (status, out) = verify(&url);
     assert_eq!(status, 0, "{out}");
+}
+
+/// GETs `url` until its body satisfies `done`, at most `tries` times 100 ms apart (the
+/// writer retries its connection with backoff up to 30 s, so the bound is generous); the
+/// last reply.
+fn poll(url: &str, tries: u32, done: impl Fn(&Reply) -> bool) -> Reply {
+    let mut last = Browser::default().get(url);
+    for _ in 0..tries {
+        if done(&last) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        last = Browser::default().get(url);
+    }
+    last
+}
+
+#[test]
+fn postgres_down_at_start_varco_serves_sessions_refuses_logins_503_and_recovers() {
+    let stack = Stack::new("audit-pg-down-at-start");
+    // A session made while everything was up.
+    let mut varco = stack.start_varco();
+    let mut citizen = Browser::default();
+    let (_, acs) = try_login(&stack, &mut citizen).expect("login with PostgreSQL up");
+    assert!(has_session_cookie(&acs), "{}", acs.body);
+    varco.terminate();
+    varco.wait_exit(Duration::from_secs(30));
+
+    // PostgreSQL unreachable: Varco still starts (it used to exit 1).
+    stack.pg.stop();
+    let varco = stack.start_varco();
+    let ready = Browser::default().get(&format!("{}/readyz", stack.varco));
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(
+        ready.body.contains("degraded: audit sink unavailable"),
+        "{}",
+        ready.body
+    );
+    let metrics = Browser::default().get(&format!("{}/metrics", stack.varco));
+    assert!(
+        metrics.body.contains("varco_audit_up 0"),
+        "{}",
+        metrics.body
+    );
+    // The existing session keeps working.
+    let me = citizen.get(&format!("{}/whoami", stack.varco));
+    assert_eq!(me.status, 200, "{}", me.body);
+    // A new login is refused at once with 503 and its code, before the IdP.
+    let start = Browser::default().get(&stack.login_url());
+    assert_eq!(start.status, 503, "{}", start.body);
+    assert!(start.body.contains("audit_unavailable"), "{}", start.body);
+
+    // PostgreSQL comes back: the sink opens its chain by itself, and logins work again.
+    stack.pg.restart();
+    let ready = poll(&format!("{}/readyz", stack.varco), 600, |r| {
+        r.body == "ready\n"
+    });
+    assert_eq!(ready.body, "ready\n", "{}", varco.log());
+    let mut b = Browser::default();
+    let (_, acs) = try_login(&stack, &mut b).expect("login after recovery");
+    assert!(has_session_cookie(&acs), "{}", acs.body);
+    let metrics = Browser::default().get(&format!("{}/metrics", stack.varco));
+    assert!(
+        metrics.body.contains("varco_audit_up 1"),
+        "{}",
+        metrics.body
+    );
+    let (code, out) = verify(&stack.pg.url());
+    assert_eq!(code, 0, "{out}");
+    assert!(varco.log().contains("audit_recovered"), "{}", varco.log());
 }

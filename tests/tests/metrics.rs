@@ -120,6 +120,23 @@ fn scrape_after_logins_passes_promtool_and_counts() {
     eq("varco_audit_append_duration_seconds_count", 2.0);
     eq("varco_audit_batch_records_count", 2.0);
     eq("varco_audit_batch_records_sum", 2.0);
+    // Pre-initialised: the first audit failure moves a series that already exists, so the
+    // alert's increase() sees it.
+    eq(
+        "varco_audit_failures_total{code=\"audit_unavailable\"}",
+        0.0,
+    );
+    eq("varco_audit_failures_total{code=\"audit_encode\"}", 0.0);
+    eq("varco_audit_up", 1.0);
+    eq(
+        "varco_seconds_to_expiry{kind=\"sp_certificate\",name=\"sp\"}",
+        sample(
+            &text,
+            "varco_seconds_to_expiry{kind=\"sp_certificate\",name=\"sp\"}",
+        )
+        .filter(|s| *s > 300.0 * 86_400.0 && *s <= 365.0 * 86_400.0)
+        .unwrap_or(-1.0),
+    );
     assert!(text.contains("varco_build_info{version=\""), "{text}");
     assert!(
         text.contains("varco_http_request_duration_seconds_bucket{route=\"auth\",le=\"0.001\"}")

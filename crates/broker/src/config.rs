@@ -90,6 +90,12 @@ struct RawStore {
     backend: String,
     url: Option<String>,
     url_file: Option<PathBuf>,
+    /// `rediss://` only: the CA certificates (PEM) the server's certificate must chain to
+    /// (default: the system's roots).
+    ca_file: Option<PathBuf>,
+    /// `rediss://` only: a client certificate (PEM) and its key, for `tls-auth-clients`.
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
     #[serde(default = "default_store_prefix")]
     key_prefix: String,
     #[serde(default = "default_store_connect_ms")]
@@ -108,6 +114,9 @@ impl Default for RawStore {
             backend: default_store_backend(),
             url: None,
             url_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             key_prefix: default_store_prefix(),
             connect_timeout_ms: default_store_connect_ms(),
             command_timeout_ms: default_store_command_ms(),
@@ -249,8 +258,14 @@ struct RawServer {
     public_base_url: String,
     #[serde(default = "default_shutdown_grace")]
     shutdown_grace_seconds: u64,
+    /// After SIGTERM, keep accepting (with `/readyz` at 503) this long before draining.
+    #[serde(default)]
+    shutdown_delay_seconds: u64,
     #[serde(default = "default_config_poll")]
     config_poll_seconds: u64,
+    /// Development only: accept an `http://` public URL on a host other than this machine.
+    #[serde(default)]
+    allow_plain_http: bool,
     /// The management listener (`/metrics`, and the probes unless `management_probes` is
     /// false). None: no management listener.
     management_listen: Option<String>,
@@ -476,6 +491,9 @@ pub struct Config {
     pub cookie_secure: bool,
     /// How long SIGTERM waits for in-flight requests before exiting.
     pub shutdown_grace: Duration,
+    /// How long after SIGTERM Varco keeps accepting, `/readyz` answering 503, so endpoints
+    /// are withdrawn before the listener closes (for clusters without a preStop sleep).
+    pub shutdown_delay: Duration,
     /// Session lifetime (absolute timeout).
     pub session_ttl: Duration,
     /// Longest silence a session survives (`None`: no idle timeout).
@@ -514,8 +532,89 @@ pub struct Config {
     pub source_sha256: String,
     /// Where login and session state live (`[store]`).
     pub store: StoreBackend,
+    /// Everything with an end date the operator has to renew (`varco_seconds_to_expiry`).
+    pub expiries: Vec<Expiry>,
+    /// Accepted, but to act on soon (something expires within [`EXPIRY_WARNING`]):
+    /// `check-config` prints them, `serve` logs them.
+    pub warnings: Vec<Problem>,
     /// `[admission]`: the heavy-work pool.
     pub admission: crate::features::admission::Admission,
+}
+
+/// How long before an expiry `check-config` starts warning.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
+
+/// One thing that expires.
+#[derive(Debug, Clone)]
+pub struct Expiry {
+    /// `sp_certificate`, `token_key`, `metadata_signing_certificate` or `cns_crl` (the
+    /// metric's `kind` label).
+    pub kind: &'static str,
+    /// Which one: `sp`, the key's `kid`, the source's name, the CRL file (the `name` label).
+    pub name: String,
+    /// The configuration key that names it.
+    pub key: String,
+    /// When it stops being usable, Unix seconds (a CRL: its `nextUpdate`).
+    pub not_after: i64,
+}
+
+/// Checks `expiries` at `now`: what has expired is a problem, except a CRL past its
+/// `nextUpdate` (CNS logins are then refused by the revocation check, and refusing the whole
+/// configuration for it would stop every other login too: a warning); what expires within
+/// [`EXPIRY_WARNING`] (a CRL: within a day, as CRLs are reissued every few days) a warning.
+fn check_expiries(
+    expiries: &[Expiry],
+    now: i64,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    let day = |t: i64| {
+        let (y, m, d) = crate::features::switchoff::civil_from_days(t.div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    for e in expiries {
+        let what = match e.kind {
+            "sp_certificate" => "the SP certificate".to_owned(),
+            "token_key" => format!("token key {:?} is to be rotated", e.name),
+            "metadata_signing_certificate" => {
+                format!("the signing certificate of metadata source {:?}", e.name)
+            }
+            _ => format!("CRL {} (nextUpdate)", e.name),
+        };
+        let crl = e.kind == "cns_crl";
+        let warn_within = if crl {
+            86_400
+        } else {
+            EXPIRY_WARNING.as_secs() as i64
+        };
+        let problem = |message: String| Problem {
+            key: e.key.clone(),
+            message,
+        };
+        if e.not_after <= now {
+            let message = format!(
+                "{what}: expired on {} (renew it{})",
+                day(e.not_after),
+                match e.kind {
+                    "sp_certificate" => ": varco keys generate, then submit the new metadata",
+                    "token_key" => ": add a new key as published, then make it active",
+                    "metadata_signing_certificate" => ": get the federation's current one",
+                    _ => ": fetch the issuer's current CRL",
+                }
+            );
+            if crl {
+                warnings.push(problem(message));
+            } else {
+                problems.push(problem(message));
+            }
+        } else if e.not_after - now < warn_within {
+            warnings.push(problem(format!(
+                "{what}: expires on {}, in {} days",
+                day(e.not_after),
+                (e.not_after - now) / 86_400
+            )));
+        }
+    }
 }
 
 /// Overrides from the environment and the command line, applied before validation.
@@ -564,6 +663,45 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, Vec<Problem>> 
     let source_sha256 = sha256_hex(&bytes);
     let text =
         String::from_utf8(bytes).map_err(|_| vec![problem("(file)", "not UTF-8 text".into())])?;
+    // A required key missing from a table would otherwise be reported by serde at whatever
+    // line opened that table, e.g. a missing `[sp]` at `[sp.organization]`: name it here.
+    // (A document the untyped reader refuses, such as an integer beyond i64 that a u64 key
+    // still takes, is left to the typed reader below and its own message.)
+    let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+    let mut missing = Vec::new();
+    for (name, keys) in [
+        ("server", &["public_base_url"][..]),
+        ("sp", &["key_file", "cert_file"]),
+        ("session", &["key_file"]),
+    ] {
+        match table.get(name).and_then(|t| t.as_table()) {
+            // Only sub-tables (`[sp.organization]`): the table itself was never written.
+            Some(t) if t.values().all(toml::Value::is_table) => {
+                missing.push(problem(
+                    name,
+                    format!(
+                        "the [{name}] table is missing (only its sub-tables are there): add [{name}] with {}",
+                        keys.join(" and ")
+                    ),
+                ));
+            }
+            Some(t) => {
+                for k in keys.iter().filter(|k| !t.contains_key(**k)) {
+                    missing.push(problem(&format!("{name}.{k}"), "required".into()));
+                }
+            }
+            None => missing.push(problem(
+                name,
+                format!(
+                    "the [{name}] table is missing: add it with {}",
+                    keys.join(" and ")
+                ),
+            )),
+        }
+    }
+    if !missing.is_empty() && !table.is_empty() {
+        return Err(missing);
+    }
     let mut raw: RawConfig =
         toml::from_str(&text).map_err(|e| vec![problem("(file)", e.to_string())])?;
     if let Some(l) = &overrides.listen {
@@ -642,6 +780,20 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             "must be an absolute http(s) URL".into(),
         );
     }
+    // Plain http exposes the session cookie and every assertion to the network: only for
+    // this machine (development, tests) or with the explicit development switch.
+    if !secure_base
+        && public_base_url.starts_with("http://")
+        && !loopback_http(&public_base_url)
+        && !raw.server.allow_plain_http
+    {
+        bad(
+            "server.public_base_url",
+            "is http:// on a host other than this machine: citizens must reach Varco over \
+             https (for a development host only, set server.allow_plain_http = true)"
+                .into(),
+        );
+    }
     if raw.session.cookie_secure && !secure_base {
         bad(
             "session.cookie_secure",
@@ -657,6 +809,12 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             }
         })
         .ok();
+    if raw.server.shutdown_delay_seconds > 60 {
+        bad(
+            "server.shutdown_delay_seconds",
+            "must be at most 60 (it only needs to outlast the endpoint update)".into(),
+        );
+    }
     if raw.server.config_poll_seconds > 3600 {
         bad(
             "server.config_poll_seconds",
@@ -813,6 +971,56 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         &mut problems,
     );
 
+    let mut expiries = Vec::new();
+    if let Ok(pem) = &cert_pem {
+        if let Ok(k) = TrustedKey::from_certificate_pem(pem) {
+            expiries.push(Expiry {
+                kind: "sp_certificate",
+                name: "sp".into(),
+                key: "sp.cert_file".into(),
+                not_after: k.not_after(),
+            });
+        }
+    }
+    for s in &metadata_sources {
+        let index = raw.metadata.iter().position(|m| m.name == s.name);
+        for k in &s.pinned {
+            expiries.push(Expiry {
+                kind: "metadata_signing_certificate",
+                name: s.name.clone(),
+                key: index.map_or_else(
+                    || "metadata".into(),
+                    |i| format!("metadata[{i}].signing_cert_file"),
+                ),
+                not_after: k.not_after(),
+            });
+        }
+    }
+    if let Some(a) = &access {
+        for (key, kid, t) in &a.key_expiry {
+            expiries.push(Expiry {
+                kind: "token_key",
+                name: kid.clone(),
+                key: key.clone(),
+                not_after: i64::try_from(*t).unwrap_or(i64::MAX),
+            });
+        }
+    }
+    if let Some(Some(c)) = &cns {
+        for (key, file, t) in &c.crl_next_update {
+            expiries.push(Expiry {
+                kind: "cns_crl",
+                name: file.clone(),
+                key: key.clone(),
+                not_after: *t,
+            });
+        }
+    }
+    let mut warnings = Vec::new();
+    let now =
+        i64::try_from(crate::leaf::clock::unix(crate::leaf::clock::system())).unwrap_or(i64::MAX);
+    check_expiries(&expiries, now, &mut problems, &mut warnings);
+
     let entity_id = raw
         .sp
         .entity_id
@@ -861,6 +1069,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 cookie_secure: raw.session.cookie_secure,
                 session_ttl: Duration::from_secs(raw.session.ttl_seconds),
                 shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_seconds.min(300)),
+                shutdown_delay: Duration::from_secs(raw.server.shutdown_delay_seconds),
                 idle_timeout: (raw.session.idle_timeout_seconds > 0)
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
@@ -882,11 +1091,30 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 config_poll,
                 source_sha256: String::new(),
                 store,
+                expiries,
+                warnings,
                 admission,
             })
         }
         _ => Err(problems),
     }
+}
+
+/// True for a plain-http URL to this machine (`127.0.0.1`, `[::1]` or `localhost`, any
+/// port); a user part (`http://localhost@elsewhere`) is refused.
+fn loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || port.starts_with(':'),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
 }
 
 fn federation(name: &str) -> Option<Federation> {
@@ -919,22 +1147,6 @@ fn metadata_sources(
     let defaults = metadata::RefreshBounds::default();
     // Longest accepted `max_refresh_seconds`.
     const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
-    // True for a plain-http URL to this machine, where `unsigned = true` may serve a
-    // development IdP; a user part (`http://localhost@elsewhere`) is refused.
-    let loopback_url = |url: &str| {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return false;
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.contains('@') {
-            return false;
-        }
-        let host = match authority.strip_prefix("[::1]") {
-            Some(port) => return port.is_empty() || port.starts_with(':'),
-            None => authority.split(':').next().unwrap_or(""),
-        };
-        host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
-    };
     for (i, m) in raw.metadata.iter().enumerate() {
         let key = format!("metadata[{i}]");
         let name_ok = !m.name.is_empty()
@@ -971,7 +1183,7 @@ fn metadata_sources(
                             .into(),
                     );
                 }
-                if m.unsigned && !loopback_url(url) {
+                if m.unsigned && !loopback_http(url) {
                     bad(
                         &format!("{key}.unsigned"),
                         "not with a url other than http://127.0.0.1, http://[::1] or http://localhost (development): pin signing_cert_file"
@@ -1316,7 +1528,35 @@ fn validate_store(
                     .map_err(|e| bad("store.url", e))
                     .is_ok()
             });
+            let tls = url.as_deref().is_some_and(|u| u.starts_with("rediss://"));
+            let mut read_pem = |key: &str, file: &Option<PathBuf>| -> Option<Vec<u8>> {
+                let file = file.as_ref()?;
+                if !tls {
+                    bad(key, "only with a rediss:// store.url (TLS)".into());
+                    return None;
+                }
+                std::fs::read(resolve(file))
+                    .map_err(|e| bad(key, format!("{}: {e}", file.display())))
+                    .ok()
+            };
+            let ca = read_pem("store.ca_file", &raw.ca_file);
+            let cert = read_pem("store.client_cert_file", &raw.client_cert_file);
+            let key = read_pem("store.client_key_file", &raw.client_key_file);
+            if tls && raw.client_cert_file.is_some() != raw.client_key_file.is_some() {
+                bad(
+                    "store.client_cert_file",
+                    "client_cert_file and client_key_file go together".into(),
+                );
+            }
+            let client = cert.zip(key);
+            let tls = tls.then_some(crate::features::store::redis::RedisTls { ca, client });
+            if let Some(t) = &tls {
+                if let Err((k, e)) = t.check() {
+                    bad(k, e);
+                }
+            }
             StoreBackend::Redis(crate::features::store::redis::RedisOptions {
+                tls,
                 url: url.unwrap_or_default(),
                 key_prefix: raw.key_prefix.clone(),
                 connect_timeout: Duration::from_millis(raw.connect_timeout_ms),

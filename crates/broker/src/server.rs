@@ -389,6 +389,9 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
             alive_tx.clone(),
         ));
     }
+    // Set at SIGTERM: until then the listener keeps accepting while `/readyz` says 503, so
+    // the load balancer stops sending before the port closes (`server.shutdown_delay_seconds`).
+    let mut drain_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -426,7 +429,16 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
                     }
                 });
             }
-            () = &mut shutdown => {
+            () = &mut shutdown, if drain_at.is_none() => {
+                let state = live.state();
+                state.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                let delay = state.config.shutdown_delay;
+                if !delay.is_zero() {
+                    tracing::info!(event = "stopping", delay_seconds = %delay.as_secs());
+                }
+                drain_at = Some(tokio::time::Instant::now() + delay);
+            }
+            () = tokio::time::sleep_until(drain_at.unwrap_or_else(tokio::time::Instant::now)), if drain_at.is_some() => {
                 drop(listener);
                 let grace = live.state().config.shutdown_grace;
                 tracing::info!(event = "draining", grace_seconds = %grace.as_secs());

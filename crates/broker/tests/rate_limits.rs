@@ -126,6 +126,7 @@ fn redis_state(rt: &tokio::runtime::Runtime, url: &str, extra: &str) -> Arc<Stat
                     connect_timeout: Duration::from_millis(500),
                     command_timeout: Duration::from_millis(500),
                     pool_size: 1,
+                    tls: None,
                 },
                 Duration::from_secs(600),
                 Duration::from_secs(3600),

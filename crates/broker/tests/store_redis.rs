@@ -26,6 +26,7 @@ fn options(url: &str) -> RedisOptions {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         pool_size: 2,
+        tls: None,
     }
 }
 
@@ -448,9 +449,24 @@ fn store_configuration_is_validated_before_anything_connects() {
         ["store.backend"]
     );
     assert_eq!(problems("[store]\nbackend = \"redis\""), ["store.url"]);
+    // TLS: the files only with rediss://, the pair together, no #insecure.
+    assert!(problems("[store]\nbackend = \"redis\"\nurl = \"rediss://r.example.org/\"").is_empty());
     assert_eq!(
-        problems("[store]\nbackend = \"redis\"\nurl = \"rediss://r.example.org/\""),
+        problems("[store]\nbackend = \"redis\"\nurl = \"rediss://r.example.org/#insecure\""),
         ["store.url"]
+    );
+    assert_eq!(
+        problems(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://r.example.org/\"\nca_file = \"ca.pem\""
+        ),
+        ["store.ca_file"]
+    );
+    assert_eq!(
+        problems(
+            "[store]\nbackend = \"redis\"\nurl = \"rediss://r.example.org/\"\n\
+             client_key_file = \"/nonexistent/key.pem\""
+        ),
+        ["store.client_key_file", "store.client_cert_file"]
     );
     assert_eq!(
         problems("[store]\nbackend = \"redis\"\nurl = \"http://r.example.org/\""),
@@ -498,6 +514,52 @@ fn store_configuration_is_validated_before_anything_connects() {
         broker::config::StoreBackend::Memory => panic!("memory"),
     }
     let _ = std::fs::remove_file(secret);
+}
+
+/// `rediss://` against a `redis-server` whose TLS port requires a client certificate: the
+/// store works with the configured CA and client certificate, and is refused by the server
+/// without a client certificate, and refuses a server whose certificate another CA issued.
+#[test]
+fn rediss_with_a_ca_file_and_a_client_certificate_and_nothing_less() {
+    use broker::features::store::redis::RedisTls;
+    let (_redis, tls) = Redis::start_tls("tls");
+    let rt = runtime();
+    let url = format!("rediss://localhost:{}/0", tls.port);
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    let store = |ca: &std::path::Path, client: bool| {
+        let _in = rt.enter();
+        let mut o = options(&url);
+        o.tls = Some(RedisTls {
+            ca: Some(read(ca)),
+            client: client.then(|| (read(&tls.client_cert), read(&tls.client_key))),
+        });
+        assert_eq!(o.tls.as_ref().unwrap().check(), Ok(()));
+        RedisStore::new(&o, Duration::from_secs(600), Duration::from_secs(3600)).unwrap()
+    };
+    let good = store(&tls.ca_file, true);
+    rt.block_on(good.ping()).unwrap();
+    // Real work over TLS: one-time use of a pending request.
+    let good = Store::Redis(good);
+    rt.block_on(good.put_pending("id-tls".into(), pending(BROWSER)))
+        .unwrap();
+    assert!(rt.block_on(good.take_pending("id-tls")).unwrap().is_some());
+    assert!(rt.block_on(good.take_pending("id-tls")).unwrap().is_none());
+
+    let anonymous = store(&tls.ca_file, false);
+    assert!(rt.block_on(anonymous.ping()).is_err());
+    let wrong_ca = store(&tls.other_ca_file, true);
+    assert!(rt.block_on(wrong_ca.ping()).is_err());
+    // Plain text to the TLS port is no way round it.
+    let plain = {
+        let _in = rt.enter();
+        RedisStore::new(
+            &options(&format!("redis://localhost:{}/0", tls.port)),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    };
+    assert!(rt.block_on(plain.ping()).is_err());
 }
 
 #[test]

@@ -21,8 +21,15 @@ pub enum KeyError {
     InvalidCertificate,
     /// The certificate's key is neither RSA nor EC on P-256/P-384.
     UnsupportedKeyType,
-    /// The private key is not PKCS#8 for a supported algorithm, or does not match.
+    /// The private key is not PKCS#8 for a supported algorithm.
     InvalidPrivateKey,
+    /// A PEM private key in another format (its PEM label: `RSA PRIVATE KEY` is PKCS#1,
+    /// `EC PRIVATE KEY` SEC1, `ENCRYPTED PRIVATE KEY` a PKCS#8 key under a passphrase).
+    NotPkcs8(&'static str),
+    /// The private key is not the one of the certificate.
+    KeyMismatch,
+    /// An RSA key shorter than 2048 bits (its size).
+    RsaTooShort(usize),
 }
 
 impl fmt::Display for KeyError {
@@ -30,7 +37,25 @@ impl fmt::Display for KeyError {
         f.write_str(match self {
             Self::InvalidCertificate => "not an X.509 certificate",
             Self::UnsupportedKeyType => "certificate key is not RSA, P-256 or P-384",
-            Self::InvalidPrivateKey => "not a supported PKCS#8 private key",
+            Self::InvalidPrivateKey => {
+                "not a supported PKCS#8 private key (PEM `BEGIN PRIVATE KEY`, RSA or EC P-256/P-384)"
+            }
+            Self::NotPkcs8("ENCRYPTED PRIVATE KEY") => {
+                "the private key is encrypted (no passphrase is read): decrypt it with \
+                 `openssl pkcs8 -in KEY -out KEY.pkcs8`"
+            }
+            Self::NotPkcs8(_) => {
+                "the private key is PKCS#1 or SEC1, not PKCS#8: convert it with \
+                 `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pkcs8`"
+            }
+            Self::KeyMismatch => "the private key does not belong to the certificate",
+            Self::RsaTooShort(bits) => {
+                return write!(
+                    f,
+                    "RSA-{bits} is too short: at least 2048 bits are required (3072 recommended); \
+                     make a new key and certificate"
+                );
+            }
         })
     }
 }
@@ -111,6 +136,15 @@ impl TrustedKey {
         self.kind
     }
 
+    /// The modulus size of an RSA key, in bits.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        let (_, cert) = X509Certificate::from_der(&self.certificate).ok()?;
+        match cert.public_key().parsed().ok()? {
+            x509_parser::public_key::PublicKey::RSA(k) => Some(k.key_size()),
+            _ => None,
+        }
+    }
+
     /// The certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate
@@ -176,6 +210,10 @@ impl SigningKey {
         let rng = SystemRandom::new();
         let signer = match cert.kind {
             KeyKind::Rsa => {
+                // ring refuses keys under 2048 bits with a bare "invalid key": say why.
+                if let Some(bits) = cert.rsa_bits().filter(|b| *b < 2048) {
+                    return Err(KeyError::RsaTooShort(bits));
+                }
                 Signer::Rsa(RsaKeyPair::from_pkcs8(key).map_err(|_| KeyError::InvalidPrivateKey)?)
             }
             KeyKind::EcP256 | KeyKind::EcP384 => {
@@ -194,7 +232,7 @@ impl SigningKey {
             Signer::Ecdsa(k, _) => ring::signature::KeyPair::public_key(k).as_ref().to_vec(),
         };
         if public != cert.public_key {
-            return Err(KeyError::InvalidPrivateKey);
+            return Err(KeyError::KeyMismatch);
         }
         Ok(SigningKey {
             signer,
@@ -205,6 +243,13 @@ impl SigningKey {
 
     /// A PEM `PRIVATE KEY` (PKCS#8) and a PEM certificate.
     pub fn from_pem(key_pem: &[u8], certificate_pem: &[u8]) -> Result<Self, KeyError> {
+        // The common wrong formats, named so the operator gets the conversion command rather
+        // than "not PKCS#8" (each label's BEGIN line is distinct from `BEGIN PRIVATE KEY`).
+        for label in ["RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"] {
+            if pem_block(key_pem, label).is_ok() {
+                return Err(KeyError::NotPkcs8(label));
+            }
+        }
         let key = pem_block(key_pem, "PRIVATE KEY").map_err(|_| KeyError::InvalidPrivateKey)?;
         let cert = pem_block(certificate_pem, "CERTIFICATE")?;
         Self::from_pkcs8_der(&key, &cert)

@@ -51,6 +51,9 @@ impl Default for RawToken {
 struct RawTokenKey {
     kid: String,
     file: PathBuf,
+    /// The date (YYYY-MM-DD, UTC) by which this key is to be rotated out: a PKCS#8 key has
+    /// no validity period of its own, so the operator's rotation plan is its expiry.
+    not_after: Option<String>,
     #[serde(default = "default_key_state")]
     state: String,
 }
@@ -590,6 +593,9 @@ pub struct Access {
     pub keys: std::sync::Arc<KeySet>,
     /// Whether the signing key was generated at start because none was configured.
     pub ephemeral_key: bool,
+    /// `[[token.key]] not_after` of the active and published keys: (configuration key, kid,
+    /// Unix seconds).
+    pub key_expiry: Vec<(String, String, u64)>,
     /// `iss` of minted tokens.
     pub issuer: String,
     /// Token lifetime, seconds.
@@ -777,8 +783,25 @@ pub(crate) fn validate(
     }
     let mut keys = KeySet::new();
     let mut ephemeral_key = false;
+    let mut key_expiry = Vec::new();
     for (i, k) in token.key.iter().enumerate() {
         let at = format!("token.key[{i}]");
+        if let Some(day) = &k.not_after {
+            match saml::parse_instant(&format!("{day}T00:00:00Z")).filter(|_| day.len() == 10) {
+                // Active and published keys must be rotated by then; a retiring key is
+                // already on its way out.
+                Some(t) if k.state != "retiring" => key_expiry.push((
+                    format!("{at}.not_after"),
+                    k.kid.clone(),
+                    crate::leaf::clock::unix(t),
+                )),
+                Some(_) => {}
+                None => bad(
+                    format!("{at}.not_after"),
+                    format!("{day:?}: expected a date, YYYY-MM-DD"),
+                ),
+            }
+        }
         let state = match k.state.as_str() {
             "active" => KeyState::Active,
             "published" => KeyState::Published,
@@ -1077,6 +1100,7 @@ pub(crate) fn validate(
     (problems.len() == start).then_some(Access {
         keys: std::sync::Arc::new(keys),
         ephemeral_key,
+        key_expiry,
         issuer,
         token_ttl: token.ttl_seconds,
         routes: out_routes,

@@ -205,6 +205,8 @@ impl HeaderMode {
 
 /// The validated `[cns]` table.
 pub struct Cns {
+    /// Each CRL file's `nextUpdate`: (configuration key, file, Unix seconds).
+    pub crl_next_update: Vec<(String, String, i64)>,
     /// The CNS issuers.
     pub trust: Trust,
     /// Mode (a), when configured.
@@ -233,6 +235,17 @@ impl Cns {
     }
 }
 
+/// A CRL's `nextUpdate` (Unix seconds), PEM or DER; `None` when it has none or does not
+/// parse (then [`Trust::from_pem`] reports it).
+fn next_update(bytes: &[u8]) -> Option<i64> {
+    let der = match CertificateRevocationListDer::from_pem_slice(bytes) {
+        Ok(d) => d.as_ref().to_vec(),
+        Err(_) => bytes.to_vec(),
+    };
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).ok()?;
+    crl.next_update().map(|t| t.timestamp())
+}
+
 /// Validates `[cns]`; problems go to `bad` with their key.
 pub(crate) fn validate(
     raw: &RawCns,
@@ -243,9 +256,19 @@ pub(crate) fn validate(
         .map_err(|e| bad("cns.ca_file", format!("{}: {e}", raw.ca_file.display())))
         .ok();
     let mut crls = Vec::new();
+    let mut crl_next_update = Vec::new();
     for (i, f) in raw.crl_files.iter().enumerate() {
         match std::fs::read(resolve(f)) {
-            Ok(b) => crls.push(b),
+            Ok(b) => {
+                if let Some(t) = next_update(&b) {
+                    crl_next_update.push((
+                        format!("cns.crl_files[{i}]"),
+                        f.display().to_string(),
+                        t,
+                    ));
+                }
+                crls.push(b)
+            }
             Err(e) => bad(
                 &format!("cns.crl_files[{i}]"),
                 format!("{}: {e}", f.display()),
@@ -397,7 +420,12 @@ pub(crate) fn validate(
     if raw.listen.is_some() && tls.is_none() || raw.header.is_some() && header.is_none() {
         return None;
     }
-    Some(Cns { trust, tls, header })
+    Some(Cns {
+        trust,
+        tls,
+        header,
+        crl_next_update,
+    })
 }
 
 /// The rustls configuration of the CNS listener: our certificate and key, client

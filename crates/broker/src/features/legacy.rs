@@ -469,33 +469,19 @@ pub(crate) use crate::features::access::client_key;
 // === Command line ===
 
 const EX_USAGE: u8 = 64;
-const USAGE: &str = "usage:
-  varco legacy hash [--fiscal-code CF --profile PROFILE [--category CATEGORY]]
-The password is read from standard input (first line). Without --fiscal-code the PHC string
-is printed; with it, the whole credential-file line.";
 
-/// `varco legacy hash ...` (the arguments after `legacy`).
-pub fn cli(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+/// `varco legacy hash [--fiscal-code CF --profile PROFILE [--category CATEGORY]]` (the flags
+/// are read by `crate::cli`): hashes the first line of standard input.
+pub fn hash_cli(
+    code: Option<String>,
+    profile: Option<String>,
+    category: Option<String>,
+) -> std::process::ExitCode {
     use std::process::ExitCode;
     let usage = |e: &str| {
-        eprintln!("varco legacy: {e}\n{USAGE}");
+        eprintln!("varco legacy hash: {e}");
         ExitCode::from(EX_USAGE)
     };
-    if args.next().as_deref() != Some("hash") {
-        return usage("expected the hash command");
-    }
-    let (mut code, mut profile, mut category) = (None, None, None);
-    while let Some(arg) = args.next() {
-        let Some(value) = args.next() else {
-            return usage(&format!("{arg} needs a value"));
-        };
-        match arg.as_str() {
-            "--fiscal-code" => code = Some(value),
-            "--profile" => profile = Some(value),
-            "--category" => category = Some(value),
-            other => return usage(&format!("unexpected argument {other:?}")),
-        }
-    }
     let prefix = match (code, profile) {
         (None, None) if category.is_none() => None,
         (Some(c), Some(p)) => {
@@ -525,7 +511,7 @@ pub fn cli(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
     }
     match hash_password(password.as_bytes()) {
         Ok(phc) => {
-            println!("{}{phc}", prefix.unwrap_or_default());
+            crate::leaf::output::line(format_args!("{}{phc}", prefix.unwrap_or_default()));
             ExitCode::SUCCESS
         }
         Err(e) => {

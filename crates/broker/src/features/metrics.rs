@@ -77,6 +77,13 @@ pub mod names {
     pub const STORE_ERRORS: &str = "varco_store_errors_total";
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
+    /// Gauge: seconds until something the operator renews expires (negative: expired), by
+    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`) and
+    /// `name`.
+    pub const SECONDS_TO_EXPIRY: &str = "varco_seconds_to_expiry";
+    /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL
+    /// unreachable at start or its last batch failed): logins then answer 503.
+    pub const AUDIT_UP: &str = "varco_audit_up";
     /// Gauge: 1, labelled with the version.
     pub const BUILD_INFO: &str = "varco_build_info";
     /// Counter: logins completed by method, profile and switch-off exception category (the
@@ -109,7 +116,9 @@ pub mod names {
     pub const RATE_LIMITED: &str = "varco_rate_limited_total";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 36] = [
+    pub const ALL: [&str; 38] = [
+        AUDIT_UP,
+        SECONDS_TO_EXPIRY,
         RATE_LIMITED,
         PENDING_EVICTED,
         HEAVY_IN_FLIGHT,
@@ -207,6 +216,9 @@ pub struct Metrics {
     config_loaded: IntGauge,
     /// See [`names::CONFIG_LAST_RELOAD_OK`].
     pub config_last_reload_ok: IntGauge,
+    /// See [`names::AUDIT_UP`]; set at each scrape.
+    pub audit_up: IntGauge,
+    seconds_to_expiry: GaugeVec,
     /// See [`names::HEAVY_IN_FLIGHT`].
     pub heavy_in_flight: IntGauge,
     /// See [`names::HEAVY_REJECTED`].
@@ -485,6 +497,19 @@ impl Metrics {
             ),
             config_loaded,
             config_last_reload_ok,
+            seconds_to_expiry: fgauge(
+                &r,
+                SECONDS_TO_EXPIRY,
+                "Seconds until a certificate, token key or CRL expires (negative: expired).",
+                &["kind", "name"],
+            ),
+            audit_up: {
+                let g = IntGauge::new(AUDIT_UP, "1 while the audit sink can take records.")
+                    .unwrap_or_else(|_| unreachable!());
+                let _ = r.register(Box::new(g.clone()));
+                g.set(1);
+                g
+            },
             scrape: std::sync::Mutex::new(()),
             registry: r,
         }
@@ -578,6 +603,23 @@ impl Metrics {
         self.config_info.with_label_values(&[sha256]).set(1);
         let at = i64::try_from(crate::leaf::clock::unix(loaded_at)).unwrap_or(i64::MAX);
         self.config_loaded.set(at);
+    }
+
+    /// Sets [`names::SECONDS_TO_EXPIRY`] from `(kind, name, not_after)` at `now` (Unix
+    /// seconds), dropping series of things no longer configured.
+    pub fn expiries<'a>(&self, items: impl Iterator<Item = (&'a str, &'a str, i64)>, now: i64) {
+        // Under the scrape lock: a concurrent render never sees the family between reset and
+        // refill.
+        let _one = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.seconds_to_expiry.reset();
+        for (kind, name, not_after) in items {
+            self.seconds_to_expiry
+                .with_label_values(&[kind, name])
+                .set(not_after.saturating_sub(now) as f64);
+        }
     }
 
     /// Counts one forward-auth or proxy decision.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod form;
 pub mod http;
 pub mod logging;
+pub mod output;
 pub mod pages;
 pub mod problem;
 pub mod session;

@@ -108,6 +108,14 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return internal(e.code()),
     };
+    // A login whose record could not be written is refused at the ACS anyway: say so before
+    // the citizen goes through the IdP for nothing.
+    if !state.audit.is_up() {
+        return crate::state::login::audit_unavailable(
+            state,
+            crate::features::audit::AuditError::Unavailable,
+        );
+    }
     let stored = state
         .store
         .put_pending(

@@ -31,6 +31,16 @@ pub fn metrics(state: &State, req: &Request<Incoming>) -> Response<Body> {
             pages::simple("Accesso non consentito", "Access not allowed", "", ""),
         );
     }
+    state.metrics.audit_up.set(i64::from(state.audit.is_up()));
+    let now = (state.clock)();
+    state.metrics.expiries(
+        state
+            .config
+            .expiries
+            .iter()
+            .map(|e| (e.kind, e.name.as_str(), e.not_after)),
+        i64::try_from(crate::leaf::clock::unix(now)).unwrap_or(i64::MAX),
+    );
     let body = state.metrics.render(&state.refresher, (state.clock)());
     let mut r = Response::new(Full::new(Bytes::from(body)));
     set(

@@ -52,6 +52,9 @@ pub struct State {
     pub audit: Arc<audit::Sink>,
     /// Failure counters and verification permits of the legacy login (`[legacy]`).
     pub legacy: Option<Arc<crate::features::legacy::Throttle>>,
+    /// Set at SIGTERM: `/readyz` answers 503 while the listener still accepts
+    /// (`server.shutdown_delay_seconds`). Shared across reloads.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
     /// The pool CPU-heavy work runs on (`[admission]`), kept across a reload that leaves
     /// its settings alone.
     pub heavy: Arc<Heavy>,
@@ -78,6 +81,13 @@ impl State {
         );
         let metrics = crate::features::metrics::Metrics::new();
         store.bind_metrics(&metrics);
+        // Every failure code has its series at 0 from the start (when audit is on), so the
+        // first failure is an increase the alert sees.
+        if !matches!(audit, audit::Sink::Off) {
+            for e in audit::AuditError::ALL {
+                metrics.audit_failures.with_label_values(&[e.code()]);
+            }
+        }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
         Some(State {
@@ -91,6 +101,7 @@ impl State {
             refresher,
             metrics: Arc::new(metrics),
             audit: Arc::new(audit),
+            stopping: Arc::default(),
             legacy: config
                 .legacy
                 .as_ref()
@@ -120,6 +131,7 @@ impl State {
             refresher: self.refresher.clone(),
             metrics: self.metrics.clone(),
             audit: self.audit.clone(),
+            stopping: self.stopping.clone(),
             // The legacy failure counts survive a reload (a reload must not hand a password
             // guesser fresh attempts); a new throttle only when its own settings changed.
             legacy: match (

@@ -15,6 +15,10 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// Every error, for pre-initialising the failure counter (so the first failure moves a
+    /// series that already exists, and `increase()` sees it).
+    pub const ALL: [AuditError; 2] = [AuditError::Unavailable, AuditError::Encode];
+
     /// Stable code.
     pub fn code(self) -> &'static str {
         match self {

@@ -14,28 +14,36 @@ use std::time::{Duration, SystemTime};
 
 use super::chain::{self, RecordKey};
 use super::file;
+use crate::leaf::output;
 
 const EX_USAGE: u8 = 64;
 
-const USAGE: &str = "usage:
-  varco audit verify DIR|--postgres URL [--key-file FILE]
-  varco audit export DIR|--postgres URL --from DATE --to DATE [--sub SUB] [--key-file FILE]
-DATE is YYYY-MM-DD (UTC; --to includes that whole day) or YYYY-MM-DDTHH:MM:SSZ;
-with --postgres: [--tls disable|require|verify-full] [--ca-file FILE] (default disable)";
-
-struct Args {
-    export: bool,
-    dir: PathBuf,
-    key_file: Option<PathBuf>,
-    from: Option<SystemTime>,
-    to: Option<SystemTime>,
-    sub: Option<String>,
-    postgres: Option<String>,
-    tls: Option<String>,
-    ca_file: Option<PathBuf>,
+/// The parsed arguments of `varco audit verify|export` (the command line itself is read by
+/// `crate::cli`, which owns every flag and its `--help`).
+pub struct Args {
+    /// `export` rather than `verify`.
+    pub export: bool,
+    /// The audit directory (empty with `postgres`).
+    pub dir: PathBuf,
+    /// `--key-file`: the record key of an encrypted trail.
+    pub key_file: Option<PathBuf>,
+    /// `--from` (export).
+    pub from: Option<SystemTime>,
+    /// `--to` (export; exclusive).
+    pub to: Option<SystemTime>,
+    /// `--sub` (export).
+    pub sub: Option<String>,
+    /// `--postgres URL`.
+    pub postgres: Option<String>,
+    /// `--tls` (with `postgres`).
+    pub tls: Option<String>,
+    /// `--ca-file` (with `postgres`).
+    pub ca_file: Option<PathBuf>,
 }
 
-fn parse_date(s: &str, end_of_day: bool) -> Option<SystemTime> {
+/// A command-line date: `YYYY-MM-DD` (UTC midnight; with `end_of_day` the midnight after, so
+/// `--to` includes that whole day) or `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn parse_date(s: &str, end_of_day: bool) -> Option<SystemTime> {
     if s.len() == 10 {
         let t = saml::parse_instant(&format!("{s}T00:00:00Z"))?;
         return Some(if end_of_day {
@@ -47,59 +55,6 @@ fn parse_date(s: &str, end_of_day: bool) -> Option<SystemTime> {
     saml::parse_instant(s)
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let export = match args.next().as_deref() {
-        Some("verify") => false,
-        Some("export") => true,
-        Some(other) => return Err(format!("unknown audit command {other:?}")),
-        None => return Err("no audit command".into()),
-    };
-    let mut a = Args {
-        export,
-        dir: PathBuf::new(),
-        key_file: None,
-        from: None,
-        to: None,
-        sub: None,
-        postgres: None,
-        tls: None,
-        ca_file: None,
-    };
-    let mut dir = None;
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--key-file" => a.key_file = Some(PathBuf::from(value()?)),
-            "--from" if export => {
-                let v = value()?;
-                a.from = Some(parse_date(&v, false).ok_or(format!("--from {v:?}: not a date"))?);
-            }
-            "--to" if export => {
-                let v = value()?;
-                a.to = Some(parse_date(&v, true).ok_or(format!("--to {v:?}: not a date"))?);
-            }
-            "--sub" if export => a.sub = Some(value()?),
-            "--postgres" => a.postgres = Some(value()?),
-            "--tls" => a.tls = Some(value()?),
-            "--ca-file" => a.ca_file = Some(PathBuf::from(value()?)),
-            other if dir.is_none() && !other.starts_with("--") => dir = Some(PathBuf::from(other)),
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    match dir {
-        Some(d) if a.postgres.is_none() => a.dir = d,
-        None if a.postgres.is_some() => {}
-        _ => return Err("give either an audit directory or --postgres URL".into()),
-    }
-    if a.postgres.is_none() && (a.tls.is_some() || a.ca_file.is_some()) {
-        return Err("--tls and --ca-file go with --postgres".into());
-    }
-    if export && (a.from.is_none() || a.to.is_none()) {
-        return Err("export needs --from and --to".into());
-    }
-    Ok(a)
-}
-
 /// Reads one audit file of `dir`.
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, ExitCode> {
     std::fs::read(dir.join(name)).map_err(|e| {
@@ -108,15 +63,8 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
-/// Runs `varco audit ...` (the arguments after `audit`).
-pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("varco audit: {e}\n{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
-    };
+/// Runs `varco audit verify|export`.
+pub fn run(args: Args) -> ExitCode {
     let key = match &args.key_file {
         None => None,
         Some(path) => {
@@ -166,32 +114,32 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
             Err(code) => return code,
         };
         if let Err(e) = verifier.file(name, &bytes) {
-            println!("FAILED {}: {e}", e.code());
+            output::line(format_args!("FAILED {}: {e}", e.code()));
             return ExitCode::FAILURE;
         }
     }
     let verified = match verifier.finish() {
         Ok(v) => v,
         Err(e) => {
-            println!("FAILED {}: {e}", e.code());
+            output::line(format_args!("FAILED {}: {e}", e.code()));
             return ExitCode::FAILURE;
         }
     };
     if let Some((file, offset, len)) = &verified.torn_tail {
-        println!(
+        output::line(format_args!(
             "torn final record: {file} at byte {offset} ({len} bytes), not a valid record \
              (a write cut by a crash; the login it was for got no session)"
-        );
+        ));
     }
     if !args.export {
-        println!(
+        output::line(format_args!(
             "ok: {} records, seq {}..{}, {} decrypted, head {}",
             verified.records,
             verified.first_seq,
             verified.last_seq,
             verified.decrypted,
             chain::hex(&verified.head)
-        );
+        ));
         return ExitCode::SUCCESS;
     }
     export(&args, &names, key.as_ref())
@@ -222,24 +170,24 @@ fn postgres(
         }
     };
     if chains.is_empty() {
-        println!("FAILED audit_empty: no audit record found");
+        output::line("FAILED audit_empty: no audit record found");
         return ExitCode::FAILURE;
     }
     let mut ok = true;
     for (writer, verdict) in chains {
         match verdict {
-            Ok(v) if !args.export => println!(
+            Ok(v) if !args.export => output::line(format_args!(
                 "ok: writer {writer}: {} records, seq {}..{}, {} decrypted, head {}",
                 v.records,
                 v.first_seq,
                 v.last_seq,
                 v.decrypted,
                 chain::hex(&v.head)
-            ),
+            )),
             Ok(_) => {}
             Err(e) => {
                 ok = false;
-                println!("FAILED writer {writer}: {}: {e}", e.code());
+                output::line(format_args!("FAILED writer {writer}: {}: {e}", e.code()));
             }
         }
     }
@@ -263,11 +211,12 @@ fn postgres(
         };
         record.insert("writer".into(), row.writer.into());
         record.insert("seq".into(), row.seq.into());
-        std::io::Write::write_all(
+        if let Err(e) = std::io::Write::write_all(
             &mut out,
             format!("{}\n", serde_json::Value::Object(record)).as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
+        ) {
+            output::gone(&e);
+        }
         n += 1;
         Ok(())
     }));
@@ -340,13 +289,11 @@ fn export(args: &Args, names: &[String], key: Option<&RecordKey>) -> ExitCode {
                 continue;
             };
             record.insert("seq".into(), line.seq.into());
-            if std::io::Write::write_all(
+            if let Err(e) = std::io::Write::write_all(
                 &mut out,
                 format!("{}\n", serde_json::Value::Object(record)).as_bytes(),
-            )
-            .is_err()
-            {
-                return ExitCode::FAILURE;
+            ) {
+                output::gone(&e);
             }
             n += 1;
         }

@@ -59,6 +59,15 @@ pub enum Target {
 }
 
 impl Sink {
+    /// Whether appends can succeed now, as far as the sink knows: false while the PostgreSQL
+    /// sink has no open chain (down at start, or its last batch failed).
+    pub fn is_up(&self) -> bool {
+        match self {
+            Sink::Off | Sink::File(_) => true,
+            Sink::Postgres(p) => p.is_up(),
+        }
+    }
+
     /// Appends one record (a JSON object) and returns once it is on stable storage (or at
     /// once, with `None`, when audit is off).
     pub async fn append(

@@ -20,6 +20,12 @@
 //! than the retention period are deleted after a committed `pruned` record names the last
 //! deleted record (the same anchor as the file sink's), so the shortened chain still verifies.
 //!
+//! Start-up ([`PgSink::start`]): the server need not be up. The writer task keeps trying to
+//! open the chain (1 s, doubling to 30 s between attempts); until it has, every append fails
+//! at once with `audit_unavailable` (a login then answers 503 and gets no session), and
+//! [`PgSink::is_up`] says so, for `/readyz` and `varco_audit_up`. Sessions need no audit, so
+//! they keep working: the same as a Redis store that is down at start.
+//!
 //! TLS ([`Tls`]): off, required without authenticating the server, or required with the
 //! server's certificate checked against a configured CA and its name against the host
 //! (rustls through `tokio-postgres-rustls`).
@@ -28,6 +34,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ring::rand::SystemRandom;
@@ -135,7 +142,13 @@ pub struct PgOptions {
 #[derive(Clone)]
 pub struct PgSink {
     tx: mpsc::Sender<Job>,
+    /// The writer holds an open chain and its last batch committed.
+    up: Arc<AtomicBool>,
 }
+
+/// First and longest wait between attempts to open the chain at start.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// `require`: the handshake signatures are checked (the channel is bound to whatever key the
 /// server showed), the certificate is not.
@@ -255,6 +268,8 @@ struct PgWriter {
     rng: SystemRandom,
     /// UTC day (Unix days) of the last pruning pass.
     pruned_day: u64,
+    /// Shared with the [`PgSink`]s: false while the last batch failed.
+    up: Arc<AtomicBool>,
 }
 
 impl PgSink {
@@ -262,48 +277,128 @@ impl PgSink {
     /// genesis), prunes what is past retention at `now` and starts the writer task. Must run
     /// inside a tokio runtime.
     pub async fn connect(opts: &PgOptions, now: SystemTime) -> Result<PgSink, OpenError> {
-        let client = connect(&opts.url, &opts.tls).await.map_err(pg)?;
-        // Created only when missing: a role granted just SELECT and INSERT on an existing
-        // table has no CREATE on the schema, and PostgreSQL checks that even for IF NOT EXISTS.
-        let exists: bool = client
-            .query_one("SELECT to_regclass('varco_audit') IS NOT NULL", &[])
-            .await
-            .map_err(|e| pg(text(e)))?
-            .get(0);
-        if !exists {
-            client
-                .batch_execute(SCHEMA)
-                .await
-                .map_err(|e| pg(text(e)))?;
-        }
-        let key = match &opts.key {
-            Some(k) => Some(RecordKey::new(k).ok_or(OpenError::Key)?),
-            None => None,
-        };
-        let mut w = PgWriter {
-            opts: opts.clone(),
-            client,
-            next_seq: 0,
-            prev: ZERO_HASH,
-            key,
-            rng: SystemRandom::new(),
-            pruned_day: unix(now) / 86_400,
-        };
-        if !w.load_tail().await.map_err(|e| pg(text(e)))? {
-            let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
-            w.insert(&[(now, genesis.as_bytes())], false)
-                .await
-                .map_err(|e| OpenError::Io(format!("postgres genesis: {e}")))?;
-        }
-        // Pruning is housekeeping: a chain it cannot prune still takes records.
-        if let Err(e) = w.prune(now).await {
-            tracing::warn!(event = "audit_prune_failed", error = %e);
-        }
+        let up = Arc::new(AtomicBool::new(false));
+        let w = open(opts, now, up.clone()).await?;
+        up.store(true, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(w.run(rx));
-        Ok(PgSink { tx })
+        Ok(PgSink { tx, up })
     }
 
+    /// Like [`PgSink::connect`], but a server that cannot be reached or refuses is not an
+    /// error: the writer task then keeps trying to open the chain (see the module's
+    /// "Start-up"), reading the time from `clock` when it does. Only a configuration the
+    /// server cannot fix (an unusable record key) is an error. Must run inside a tokio
+    /// runtime.
+    pub async fn start(opts: &PgOptions, clock: fn() -> SystemTime) -> Result<PgSink, OpenError> {
+        let up = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel(8192);
+        match open(opts, clock(), up.clone()).await {
+            Ok(w) => {
+                up.store(true, Ordering::Relaxed);
+                tokio::spawn(w.run(rx));
+            }
+            Err(OpenError::Key) => return Err(OpenError::Key),
+            Err(e) => {
+                tracing::warn!(
+                    event = "audit_unavailable",
+                    sink = "postgres",
+                    error = %format!("cannot open the audit sink, retrying: {e}"),
+                );
+                tokio::spawn(opening(opts.clone(), clock, up.clone(), rx));
+            }
+        }
+        Ok(PgSink { tx, up })
+    }
+
+    /// Whether the chain is open and the last batch committed.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// Connects, creates the table if needed, reads the writer's chain tail (or writes its
+/// genesis) and prunes what is past retention at `now`.
+async fn open(
+    opts: &PgOptions,
+    now: SystemTime,
+    up: Arc<AtomicBool>,
+) -> Result<PgWriter, OpenError> {
+    let client = connect(&opts.url, &opts.tls).await.map_err(pg)?;
+    // Created only when missing: a role granted just SELECT and INSERT on an existing
+    // table has no CREATE on the schema, and PostgreSQL checks that even for IF NOT EXISTS.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('varco_audit') IS NOT NULL", &[])
+        .await
+        .map_err(|e| pg(text(e)))?
+        .get(0);
+    if !exists {
+        client
+            .batch_execute(SCHEMA)
+            .await
+            .map_err(|e| pg(text(e)))?;
+    }
+    let key = match &opts.key {
+        Some(k) => Some(RecordKey::new(k).ok_or(OpenError::Key)?),
+        None => None,
+    };
+    let mut w = PgWriter {
+        opts: opts.clone(),
+        client,
+        next_seq: 0,
+        prev: ZERO_HASH,
+        key,
+        rng: SystemRandom::new(),
+        pruned_day: unix(now) / 86_400,
+        up,
+    };
+    if !w.load_tail().await.map_err(|e| pg(text(e)))? {
+        let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
+        w.insert(&[(now, genesis.as_bytes())], false)
+            .await
+            .map_err(|e| OpenError::Io(format!("postgres genesis: {e}")))?;
+    }
+    // Pruning is housekeeping: a chain it cannot prune still takes records.
+    if let Err(e) = w.prune(now).await {
+        tracing::warn!(event = "audit_prune_failed", error = %e);
+    }
+    Ok(w)
+}
+
+/// The writer task of [`PgSink::start`] after a failed first attempt: waits, opens the
+/// chain, retrying with backoff and failing every job that arrives meanwhile, then runs as
+/// [`PgSink::connect`]'s does.
+async fn opening(
+    opts: PgOptions,
+    clock: fn() -> SystemTime,
+    up: Arc<AtomicBool>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    let mut delay = RETRY_FIRST;
+    loop {
+        let wait = tokio::time::sleep(delay);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                job = rx.recv() => match job {
+                    Some(job) => {
+                        let _ = job.reply.send(Err(AuditError::Unavailable));
+                    }
+                    None => return,
+                },
+            }
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+        if let Ok(w) = open(&opts, clock(), up.clone()).await {
+            up.store(true, Ordering::Relaxed);
+            tracing::info!(event = "audit_recovered", sink = "postgres");
+            return w.run(rx).await;
+        }
+    }
+}
+
+impl PgSink {
     /// Appends one record; resolves once committed.
     pub async fn append(
         &self,
@@ -507,6 +602,7 @@ impl PgWriter {
             if broken {
                 broken = !self.repair().await;
             }
+            self.up.store(!broken, Ordering::Relaxed);
             let latest = batch
                 .iter()
                 .map(|j| j.ts)
@@ -523,6 +619,7 @@ impl PgWriter {
                     Err(e) => {
                         tracing::warn!(event = "audit_unavailable", error = %e);
                         broken = true;
+                        self.up.store(false, Ordering::Relaxed);
                         Err(AuditError::Unavailable)
                     }
                 }

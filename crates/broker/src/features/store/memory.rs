@@ -158,6 +158,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Every error, for pre-initialising the error counter.
+    pub const ALL: [StoreError; 3] = [
+        StoreError::Unavailable,
+        StoreError::Timeout,
+        StoreError::Corrupt,
+    ];
+
     /// The stable code of this error.
     pub fn code(self) -> &'static str {
         match self {

@@ -21,22 +21,27 @@ use std::time::Duration;
 
 use crate::features::audit::chain::{self, RecordKey};
 use crate::features::audit::file;
+use crate::leaf::output;
 
 const EX_USAGE: u8 = 64;
 
-const USAGE: &str = "usage:
-  varco switchoff report --audit DIR [--from DATE] [--to DATE] [--list] [--key-file FILE]
-DATE is YYYY-MM-DD (UTC; --to includes that whole day)";
-
-struct Args {
-    dir: PathBuf,
-    from: u64,
-    to: u64,
-    list: bool,
-    key_file: Option<PathBuf>,
+/// The parsed arguments of `varco switchoff report` (read by `crate::cli`).
+pub struct Args {
+    /// `--audit DIR`.
+    pub dir: PathBuf,
+    /// `--from`, Unix seconds.
+    pub from: u64,
+    /// `--to`, Unix seconds (exclusive).
+    pub to: u64,
+    /// `--list`.
+    pub list: bool,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
 }
 
-fn day(s: &str, end: bool) -> Option<u64> {
+/// A command-line day `YYYY-MM-DD` (UTC) as Unix seconds: its midnight, or with `end` the
+/// midnight after (so `--to` includes that whole day).
+pub fn day(s: &str, end: bool) -> Option<u64> {
     if s.len() != 10 {
         return None;
     }
@@ -47,38 +52,6 @@ fn day(s: &str, end: bool) -> Option<u64> {
         t
     };
     Some(crate::leaf::clock::unix(t))
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    if args.next().as_deref() != Some("report") {
-        return Err("expected the report command".into());
-    }
-    let mut a = Args {
-        dir: PathBuf::new(),
-        from: 0,
-        to: u64::MAX,
-        list: false,
-        key_file: None,
-    };
-    let mut dir = None;
-    while let Some(arg) = args.next() {
-        if arg == "--list" {
-            a.list = true;
-            continue;
-        }
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--audit" => dir = Some(PathBuf::from(value)),
-            "--from" => {
-                a.from = day(&value, false).ok_or(format!("--from {value:?}: not a date"))?
-            }
-            "--to" => a.to = day(&value, true).ok_or(format!("--to {value:?}: not a date"))?,
-            "--key-file" => a.key_file = Some(PathBuf::from(value)),
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    a.dir = dir.ok_or("--audit DIR is required")?;
-    Ok(a)
 }
 
 /// `YYYY-Www` of a Unix time (ISO 8601 week, UTC).
@@ -200,15 +173,8 @@ pub fn render(f: &Figures, list: bool) -> String {
     out
 }
 
-/// Runs `varco switchoff ...` (the arguments after `switchoff`).
-pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("varco switchoff: {e}\n{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
-    };
+/// Runs `varco switchoff report`.
+pub fn run(args: Args) -> ExitCode {
     let key = match &args.key_file {
         None => None,
         Some(path) => match std::fs::read(path)
@@ -248,12 +214,12 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
     let mut verifier = chain::Verifier::new(key.as_ref());
     for (name, bytes) in &files {
         if let Err(e) = verifier.file(name, bytes) {
-            println!("FAILED {}: {e}", e.code());
+            output::line(format_args!("FAILED {}: {e}", e.code()));
             return ExitCode::FAILURE;
         }
     }
     if let Err(e) = verifier.finish() {
-        println!("FAILED {}: {e}", e.code());
+        output::line(format_args!("FAILED {}: {e}", e.code()));
         return ExitCode::FAILURE;
     }
     let mut logins = Vec::new();
@@ -280,7 +246,7 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
             }
         }
     }
-    print!("{}", render(&figures(logins), args.list));
+    output::text(&render(&figures(logins), args.list));
     ExitCode::SUCCESS
 }
 

@@ -20,7 +20,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-VPORT=$(port); IPORT=$(port); NPORT=$(port)
+VPORT=$(port); IPORT=$(port); MPORT=$(port)
 VARCO=http://127.0.0.1:$VPORT
 IDP=http://127.0.0.1:$IPORT
 
@@ -37,6 +37,7 @@ for _ in $(seq 100); do curl -fsS "$IDP/metadata" -o "$WORK/idp.xml" 2>/dev/null
 cat > "$WORK/varco.toml" <<TOML
 [server]
 listen = "127.0.0.1:$VPORT"
+management_listen = "127.0.0.1:$MPORT"
 public_base_url = "$VARCO"
 [sp]
 key_file = "sp.key.pem"
@@ -134,4 +135,4 @@ pids+=("$f1" "$f2")
 sleep 2
 run "/auth, valid session, while two clients flood the ACS and the SLO with worst-case bodies"
 wait "$f1" "$f2" || true
-curl -fsS "$VARCO/metrics" | grep -E '^varco_heavy_(in_flight|rejected_total)|^varco_(slo|logins)_refused_total' | grep -v ' 0$' || true
+curl -fsS "http://127.0.0.1:$MPORT/metrics" | grep -E '^varco_heavy_(in_flight|rejected_total)|^varco_(slo|logins)_refused_total' | grep -v ' 0$' || true

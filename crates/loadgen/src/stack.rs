@@ -34,6 +34,8 @@ pub(crate) struct Stack {
     pub(crate) varco: String,
     /// The demo IdP's base URL (its entityID).
     pub(crate) idp: String,
+    /// Varco's management listener `host:port` (`/metrics` is not on the public one).
+    management: String,
     /// Varco's SP entityID.
     pub(crate) sp_entity_id: String,
     /// The scratch directory.
@@ -98,7 +100,7 @@ fn spawn(
 impl Stack {
     /// `name_sum / name_count` of a histogram on Varco's `/metrics`, if it has samples.
     pub(crate) fn histogram_mean(&self, name: &str) -> Option<f64> {
-        let (status, body) = get(&format!("http://{}/metrics", self.varco)).ok()?;
+        let (status, body) = get(&format!("http://{}/metrics", self.management)).ok()?;
         if status != 200 {
             return None;
         }
@@ -166,6 +168,7 @@ impl Stack {
         std::fs::create_dir_all(dir.join("idp")).map_err(|e| e.to_string())?;
         let mut stack = Stack {
             varco: String::new(),
+            management: String::new(),
             idp: String::new(),
             sp_entity_id: String::new(),
             dir: dir.clone(),
@@ -224,6 +227,7 @@ impl Stack {
         let vport = free_port()?;
         let iport = free_port()?;
         stack.varco = format!("127.0.0.1:{vport}");
+        stack.management = format!("127.0.0.1:{}", free_port()?);
         stack.idp = format!("http://127.0.0.1:{iport}");
         let varco_url = format!("http://{}", stack.varco);
 
@@ -258,7 +262,8 @@ impl Stack {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
         }
         let config = format!(
-            "[server]\nlisten = \"{}\"\npublic_base_url = \"{varco_url}\"\n\
+            "[server]\nlisten = \"{}\"\nmanagement_listen = \"{}\"\n\
+             public_base_url = \"{varco_url}\"\n\
              [sp]\nkey_file = \"sp.key.pem\"\ncert_file = \"sp.crt.pem\"\n\
              [sp.organization]\nname = \"Load\"\ndisplay_name = \"Load\"\n\
              url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
@@ -266,7 +271,7 @@ impl Stack {
              [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
              [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n\
              [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}",
-            stack.varco
+            stack.varco, stack.management
         );
         std::fs::write(dir.join("varco.toml"), config).map_err(|e| e.to_string())?;
         let varco_log = dir.join("varco.log");

@@ -47,6 +47,8 @@ fn acs_mode_posts_every_prepared_response() {
         out.contains("varco CPU:") && out.contains("peak RSS (VmHWM)"),
         "{out}"
     );
+    // Read from the management listener: /metrics is not on the public one (issue 18).
+    assert!(out.contains("records per group commit"), "{out}");
 }
 
 #[test]

@@ -61,6 +61,7 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     admission: crate::features::admission::RawAdmission,
+    oidc_rp: Option<crate::features::federation::RawOidcRp>,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -539,6 +540,8 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// `[admission]`: the heavy-work pool.
     pub admission: crate::features::admission::Admission,
+    /// `[oidc_rp]`: SPID and CIE over OpenID Connect (`None`: not offered).
+    pub oidc_rp: Option<std::sync::Arc<crate::features::federation::OidcRpConfig>>,
 }
 
 /// How long before an expiry `check-config` starts warning.
@@ -953,6 +956,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
+    let oidc_rp = raw
+        .oidc_rp
+        .as_ref()
+        .map(|o| crate::features::federation::validate(o, &public_base_url, &resolve, &mut bad));
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -1052,7 +1059,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Ok(_),
             Some(access),
             Some(log),
-        ) if problems.is_empty() && !matches!(cns, Some(None)) => {
+        ) if problems.is_empty()
+            && !matches!(cns, Some(None))
+            && !matches!(oidc_rp, Some(None)) =>
+        {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -1094,6 +1104,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 expiries,
                 warnings,
                 admission,
+                oidc_rp: oidc_rp.flatten().map(std::sync::Arc::new),
             })
         }
         _ => Err(problems),

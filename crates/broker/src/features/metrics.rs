@@ -114,9 +114,18 @@ pub mod names {
     /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
     pub const RATE_LIMITED: &str = "varco_rate_limited_total";
+    /// Counter: OpenID Federation trust chain resolutions, by OP and result (`ok` or code).
+    pub const OIDC_RESOLUTIONS: &str = "varco_oidc_chain_resolutions_total";
+    /// Counter: federation documents fetched (GET), by result (`ok`, `failed`).
+    pub const OIDC_FETCHES: &str = "varco_oidc_federation_fetches_total";
+    /// Gauge: expiry of each OP's current trust chain, Unix seconds.
+    pub const OIDC_CHAIN_EXPIRY: &str = "varco_oidc_chain_expiry_timestamp_seconds";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 38] = [
+    pub const ALL: [&str; 41] = [
+        OIDC_RESOLUTIONS,
+        OIDC_FETCHES,
+        OIDC_CHAIN_EXPIRY,
         AUDIT_UP,
         SECONDS_TO_EXPIRY,
         RATE_LIMITED,
@@ -227,6 +236,12 @@ pub struct Metrics {
     pub pending_evicted: IntCounterVec,
     /// See [`names::RATE_LIMITED`].
     pub rate_limited: IntCounterVec,
+    /// See [`names::OIDC_RESOLUTIONS`].
+    pub oidc_resolutions: IntCounterVec,
+    /// See [`names::OIDC_FETCHES`].
+    pub oidc_fetches: IntCounterVec,
+    /// See [`names::OIDC_CHAIN_EXPIRY`].
+    pub oidc_chain_expiry: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -352,6 +367,24 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            oidc_resolutions: counter(
+                &r,
+                OIDC_RESOLUTIONS,
+                "OpenID Federation trust chain resolutions, by OP and result.",
+                &["op", "result"],
+            ),
+            oidc_fetches: counter(
+                &r,
+                OIDC_FETCHES,
+                "OpenID Federation documents fetched, by result.",
+                &["result"],
+            ),
+            oidc_chain_expiry: fgauge(
+                &r,
+                OIDC_CHAIN_EXPIRY,
+                "Expiry of each OpenID Provider's current trust chain, Unix seconds.",
+                &["op"],
+            ),
             rate_limited: counter(
                 &r,
                 RATE_LIMITED,

@@ -4,12 +4,17 @@
 //!
 //! May import: the state, `features`, the leaf.
 
-use hyper::header;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::features::audit;
-use crate::leaf::http::{Body, html, session_cookie, set};
+use crate::leaf::http::{Body, html, internal, session_cookie, set};
 use crate::leaf::pages;
+use crate::leaf::session::{Purpose, Session};
 use crate::state::State;
 
 /// The cookie binding a login to the browser that started it. Over https it carries the
@@ -141,6 +146,67 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
             ),
         ),
     );
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// Ends every successful federated login (SAML ACS, OIDC callback) the same way: the session
+/// cookie is sealed, the audit record made durable first (no session without it: fail
+/// closed), the browser's previous session ended, the new one marked active and, for SAML
+/// with a `SessionIndex`, indexed for IdP-initiated logout; then the 303 to `return_to`.
+pub(crate) async fn open_session(
+    state: &State,
+    session: Session,
+    return_to: &str,
+    evidence: &audit::Evidence,
+    previous: Option<Session>,
+) -> Response<Body> {
+    let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
+        return internal("broker_seal");
+    };
+    // No session without its durable audit record: fail closed.
+    let now = (state.clock)();
+    let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+    if let Err(e) = timed_append(state, now, record).await {
+        return audit_unavailable(state, e);
+    }
+    if let Some(old) = previous {
+        let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
+        state.store.revoke_session(&old.sid, remaining).await;
+    }
+    state.store.touch_session(&session.sid, session.iat).await;
+    // For IdP-initiated logout: the session is found by what the IdP will name. A
+    // store failure here costs only that (the login itself is complete and recorded).
+    if let Some(index) = &session.session_index {
+        if let Err(e) = state
+            .store
+            .index_session_for_logout(
+                &session.idp,
+                &session.name_id,
+                index,
+                &session.sid,
+                state.config.session_ttl,
+            )
+            .await
+        {
+            tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
+        }
+    }
+    tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
+    let auth = &session.principal.auth;
+    state.metrics.login_completed(
+        auth.method,
+        &session.idp,
+        auth.loa,
+        session.principal.profile,
+        None,
+    );
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(return_to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    set_session_cookie(state, &mut r, &sealed);
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }

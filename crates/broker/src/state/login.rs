@@ -210,3 +210,24 @@ pub(crate) async fn open_session(
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }
+
+/// Adds the login-binding cookie carrying `browser` to `r` (a login start). The OP or IdP
+/// answers cross-site: with https the cookie is `SameSite=None` so it comes back on a POST
+/// (SAML); on plain-http development hosts browsers refuse `None` without `Secure`, and
+/// both ends share a site (localhost), so `Lax` works there.
+pub(crate) fn set_login_cookie(state: &State, r: &mut Response<Body>, browser: &str) {
+    let attrs = if state.config.cookie_secure {
+        "; Secure; SameSite=None"
+    } else {
+        "; SameSite=Lax"
+    };
+    let max_age = state.config.pending_ttl.as_secs();
+    // `__Host-` cookies must have `Path=/`.
+    let value = format!(
+        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
+        login_cookie(state)
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}

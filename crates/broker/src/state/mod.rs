@@ -61,6 +61,23 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
+    /// The OpenID Connect relying party (`[oidc_rp]`): trust chains of the OPs, cached.
+    pub oidc: Option<Arc<crate::features::federation::resolve::OidcRp>>,
+}
+
+/// The OIDC relying party for `config`, its background refresher started when a runtime
+/// is there to run it (it stops when the relying party is dropped).
+fn oidc_rp(
+    config: &Config,
+    metrics: &Arc<crate::features::metrics::Metrics>,
+    clock: Clock,
+) -> Option<Arc<crate::features::federation::resolve::OidcRp>> {
+    use crate::features::federation::resolve::OidcRp;
+    let rp = Arc::new(OidcRp::new(config.oidc_rp.clone()?, Some(metrics.clone())));
+    if tokio::runtime::Handle::try_current().is_ok() {
+        OidcRp::spawn(&rp, clock);
+    }
+    Some(rp)
 }
 
 impl State {
@@ -90,7 +107,10 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
+        let metrics = Arc::new(metrics);
+        let oidc = oidc_rp(&config, &metrics, clock);
         Some(State {
+            oidc,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -99,7 +119,7 @@ impl State {
             upstreams,
             registry,
             refresher,
-            metrics: Arc::new(metrics),
+            metrics,
             audit: Arc::new(audit),
             stopping: Arc::default(),
             legacy: config
@@ -156,6 +176,11 @@ impl State {
                 self.limiter.clone()
             } else {
                 Arc::new(Limiter::new(&config.admission.rate, &self.metrics))
+            },
+            oidc: match (&self.oidc, &config.oidc_rp) {
+                // The same validated table (a reload that did not touch it): keep the cache.
+                (Some(rp), Some(c)) if Arc::ptr_eq(&rp.config, c) => Some(rp.clone()),
+                _ => oidc_rp(&config, &self.metrics, self.clock),
             },
             config,
         }

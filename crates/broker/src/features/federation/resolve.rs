@@ -94,6 +94,9 @@ pub struct OidcRp {
     fetches: AtomicU64,
     resolutions: AtomicU64,
     metrics: Option<Arc<Metrics>>,
+    /// Our signed Entity Configuration and when it was signed: re-signed at most hourly, so
+    /// the public endpoint costs no RSA signature per request.
+    signed: Mutex<Option<(u64, Arc<str>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,7 +117,22 @@ impl OidcRp {
             fetches: AtomicU64::new(0),
             resolutions: AtomicU64::new(0),
             metrics,
+            signed: Mutex::default(),
         }
+    }
+
+    /// Our Entity Configuration, signed at most once an hour (`iat` at signing time, so its
+    /// `exp` is always at least the configured lifetime minus an hour away).
+    pub fn entity_configuration(&self, now: u64) -> Result<Arc<str>, oidfed::Error> {
+        let mut cached = lock(&self.signed);
+        if let Some((at, jwt)) = cached.as_ref() {
+            if now >= *at && now - *at < 3_600 {
+                return Ok(jwt.clone());
+            }
+        }
+        let jwt: Arc<str> = self.config.entity_configuration(now)?.into();
+        *cached = Some((now, jwt.clone()));
+        Ok(jwt)
     }
 
     /// HTTP GETs made so far for federation documents (tests bound the work by it).

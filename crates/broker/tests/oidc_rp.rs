@@ -999,3 +999,78 @@ fn unsolicited_or_duplicated_parameters_are_refused() {
     assert_eq!(status, 400);
     let _ = (&w.base, &w.fed);
 }
+
+// === Login page and configuration ===
+
+#[test]
+fn login_page_offers_the_oidc_providers() {
+    let w = world();
+    let (status, _, body) = w.rt.block_on(get(w.varco, "/login?level=2", None));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("/oidc/login?op=test-op&amp;level=2&amp;return_to=%2F"),
+        "{body}"
+    );
+    assert!(body.contains("Test OP"));
+}
+
+#[test]
+fn check_config_reports_every_oidc_problem_offline() {
+    let dir = std::env::temp_dir().join(format!("varco-oidc-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("bad.jwks.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}"#,
+    )
+    .unwrap();
+    let extra = format!(
+        r#"
+[oidc_rp]
+federation_key_file = "{KEYS}/missing.pem"
+signing_key_file = "{KEYS}/sp-rsa2048.crt.pem"
+encryption_key_file = "{KEYS}/idp-p256.key.pk8.der"
+userinfo_encrypted_response_enc = "A128GCM"
+authority_hints = ["https://ta.example.it"]
+organization_name = "Comune di Prova"
+homepage_uri = "https://www.example.org"
+policy_uri = "https://www.example.org/privacy"
+logo_uri = "https://www.example.org/logo.svg"
+contacts = ["protocollo@pec.example.org"]
+spid_protocol = "smoke-signals"
+
+[[oidc_rp.trust_anchor]]
+entity_id = "http://ta.example.it"
+jwks_file = "{}"
+
+[[oidc_rp.op]]
+name = "op one"
+entity_id = "https://op.example.it"
+federation = "eidas"
+"#,
+        jwks.display()
+    );
+    static CONFIG: Mutex<()> = Mutex::new(());
+    let problems = {
+        let _one = CONFIG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fixture::try_config_with("", &extra) {
+            Ok(_) => panic!("accepted"),
+            Err(p) => p,
+        }
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    for want in [
+        "oidc_rp.federation_key_file",
+        "oidc_rp.signing_key_file",
+        "oidc_rp.encryption_key_file",
+        "oidc_rp.userinfo_encrypted_response_enc",
+        "oidc_rp.spid_protocol",
+        "oidc_rp.trust_anchor[0].entity_id",
+        "oidc_rp.trust_anchor[0].jwks_file",
+        "oidc_rp.op[0].federation",
+    ] {
+        assert!(keys.contains(&want), "{want} not reported: {problems:?}");
+    }
+}

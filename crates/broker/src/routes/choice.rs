@@ -126,6 +126,9 @@ fn choices(state: &State) -> [Vec<IdpChoice>; 3] {
             saml::Federation::Cie => 1,
             saml::Federation::Eidas => 2,
         };
+        if !saml_offered(state, idp.federation) {
+            continue;
+        }
         if let Some(list) = out.get_mut(slot) {
             list.push(IdpChoice {
                 entity_id: idp.entity_id.clone(),
@@ -138,6 +141,22 @@ fn choices(state: &State) -> [Vec<IdpChoice>; 3] {
     }
     shuffle(&state.rng, &mut out[0]);
     out
+}
+
+/// Whether the SAML IdPs of `federation` are offered (`[oidc_rp] spid_protocol` /
+/// `cie_protocol` may say OIDC only).
+fn saml_offered(state: &State, federation: saml::Federation) -> bool {
+    use crate::features::federation::OpFederation;
+    let f = match federation {
+        saml::Federation::Spid => OpFederation::Spid,
+        saml::Federation::Cie => OpFederation::Cie,
+        saml::Federation::Eidas => return true,
+    };
+    state
+        .config
+        .oidc_rp
+        .as_ref()
+        .is_none_or(|c| c.protocols(f).saml())
 }
 
 /// The login page at `path` for a request that asked for `level` (or none) and `return_to`
@@ -166,11 +185,28 @@ pub fn page<B>(
         .as_ref()
         .filter(|_| level <= 2)
         .map(|c| c.login_url(&state.config.public_base_url, return_to.unwrap_or("/")));
-    let extra = if state.config.legacy.is_some() && level == 1 {
+    let mut extra = if state.config.legacy.is_some() && level == 1 {
         pages::legacy_link(lang, return_to.unwrap_or("/"))
     } else {
         String::new()
     };
+    if let Some(c) = &state.config.oidc_rp {
+        let ops: Vec<(String, String, bool)> = c
+            .ops
+            .iter()
+            .filter(|o| c.protocols(o.federation).oidc())
+            .map(|o| {
+                let cie = o.federation == crate::features::federation::OpFederation::Cie;
+                (o.name.clone(), o.display_name.clone(), cie)
+            })
+            .collect();
+        extra.push_str(&pages::oidc_links(
+            lang,
+            &ops,
+            level,
+            return_to.unwrap_or("/"),
+        ));
+    }
     let body = pages::login(&LoginPage {
         lang,
         spid: &spid,

@@ -114,11 +114,11 @@ pub mod names {
     /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
     pub const RATE_LIMITED: &str = "varco_rate_limited_total";
-    /// Counter: OpenID Federation trust chain resolutions, by OP and result (`ok` or code).
+    /// Counter: OpenID Federation trust chain resolutions, by result (`ok` or stable code).
     pub const OIDC_RESOLUTIONS: &str = "varco_oidc_chain_resolutions_total";
     /// Counter: federation documents fetched (GET), by result (`ok`, `failed`).
     pub const OIDC_FETCHES: &str = "varco_oidc_federation_fetches_total";
-    /// Gauge: expiry of each OP's current trust chain, Unix seconds.
+    /// Gauge: earliest expiry among the OPs' current trust chains, Unix seconds (0: none).
     pub const OIDC_CHAIN_EXPIRY: &str = "varco_oidc_chain_expiry_timestamp_seconds";
 
     /// Every family name, for the tests that check dashboards and alert rules.
@@ -241,7 +241,7 @@ pub struct Metrics {
     /// See [`names::OIDC_FETCHES`].
     pub oidc_fetches: IntCounterVec,
     /// See [`names::OIDC_CHAIN_EXPIRY`].
-    pub oidc_chain_expiry: GaugeVec,
+    pub oidc_chain_expiry: prometheus::Gauge,
 }
 
 impl Default for Metrics {
@@ -274,6 +274,12 @@ impl Metrics {
     pub fn new() -> Self {
         use names::*;
         let r = Registry::new();
+        let oidc_chain_expiry = prometheus::Gauge::new(
+            OIDC_CHAIN_EXPIRY,
+            "Earliest expiry among the OpenID Providers' current trust chains, Unix seconds.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(oidc_chain_expiry.clone()));
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 HTTP_DURATION,
@@ -370,8 +376,8 @@ impl Metrics {
             oidc_resolutions: counter(
                 &r,
                 OIDC_RESOLUTIONS,
-                "OpenID Federation trust chain resolutions, by OP and result.",
-                &["op", "result"],
+                "OpenID Federation trust chain resolutions, by result.",
+                &["result"],
             ),
             oidc_fetches: counter(
                 &r,
@@ -379,12 +385,7 @@ impl Metrics {
                 "OpenID Federation documents fetched, by result.",
                 &["result"],
             ),
-            oidc_chain_expiry: fgauge(
-                &r,
-                OIDC_CHAIN_EXPIRY,
-                "Expiry of each OpenID Provider's current trust chain, Unix seconds.",
-                &["op"],
-            ),
+            oidc_chain_expiry,
             rate_limited: counter(
                 &r,
                 RATE_LIMITED,
@@ -596,6 +597,10 @@ impl Metrics {
         }
         for kind in ["login", "logout"] {
             self.pending_evicted.with_label_values(&[kind]);
+        }
+        self.oidc_resolutions.with_label_values(&["ok"]);
+        for result in ["ok", "failed"] {
+            self.oidc_fetches.with_label_values(&[result]);
         }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);

@@ -207,12 +207,14 @@ impl OidcRp {
         match result {
             Ok(r) => {
                 let r = Arc::new(r);
-                if let Some(m) = &self.metrics {
-                    m.oidc_chain_expiry
-                        .with_label_values(&[&op.name])
-                        .set(r.chain.exp() as f64);
+                let earliest = {
+                    let mut cache = lock(&self.cache);
+                    cache.insert(op.entity_id.clone(), r.clone());
+                    cache.values().map(|c| c.chain.exp()).min()
+                };
+                if let (Some(m), Some(e)) = (&self.metrics, earliest) {
+                    m.oidc_chain_expiry.set(e as f64);
                 }
-                lock(&self.cache).insert(op.entity_id.clone(), r.clone());
                 tracing::info!(event = "oidc_chain_resolved", op = %op.name, anchor = %r.chain.anchor(), exp = r.chain.exp());
                 Ok(r)
             }

@@ -1074,3 +1074,32 @@ federation = "eidas"
         assert!(keys.contains(&want), "{want} not reported: {problems:?}");
     }
 }
+
+#[test]
+fn background_refresher_resolves_every_op_off_the_request_path() {
+    let w = world();
+    let rp = w.state.oidc.clone().unwrap();
+    {
+        let _in = w.rt.enter();
+        broker::features::federation::resolve::OidcRp::spawn(&rp, broker::leaf::clock::system);
+    }
+    for _ in 0..250 {
+        if rp.resolution_count() == 1 && rp.fetch_count() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!((rp.resolution_count(), rp.fetch_count()), (1, 3));
+    // A login then finds the chain cached: no fetch on the request path.
+    start(&w);
+    assert_eq!(rp.fetch_count(), 3);
+    let text = w
+        .state
+        .metrics
+        .render(&w.state.refresher, broker::leaf::clock::system());
+    assert!(
+        text.contains("varco_oidc_chain_resolutions_total{result=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("varco_oidc_federation_fetches_total{result=\"ok\"} 3"));
+}

@@ -200,9 +200,7 @@ impl OidcRp {
             Err(e) => e.code(),
         };
         if let Some(m) = &self.metrics {
-            m.oidc_resolutions
-                .with_label_values(&[&op.name, label])
-                .inc();
+            m.oidc_resolutions.with_label_values(&[label]).inc();
         }
         match result {
             Ok(r) => {

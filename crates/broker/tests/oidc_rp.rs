@@ -1103,3 +1103,64 @@ fn background_refresher_resolves_every_op_off_the_request_path() {
     );
     assert!(text.contains("varco_oidc_federation_fetches_total{result=\"ok\"} 3"));
 }
+
+/// Re-signs `id`'s Entity Configuration with `change` applied to its claims.
+fn resign(f: &mut Fed, id: &str, change: impl FnOnce(&mut Map<String, Value>)) {
+    let mut c: Map<String, Value> = Jws::decode(
+        &f.docs[&oidfed::configuration_url(id)],
+        Typ::Exactly("entity-statement+jwt"),
+        &Default::default(),
+    )
+    .unwrap()
+    .claims_unverified()
+    .clone();
+    change(&mut c);
+    let t = f.sign_as(id, Value::Object(c), "entity-statement+jwt");
+    f.docs.insert(oidfed::configuration_url(id), t);
+}
+
+/// A federation whose anchor accredits itself for `TM_TYPE` and issued the OP a mark
+/// (`exp` given or not).
+fn accredited(f: &mut Fed, ta: &str, op: &str, with_exp: bool) {
+    let mut claims =
+        json!({"iss": ta, "sub": op, "iat": now() - 10, "trust_mark_type": TM_TYPE, "id": TM_TYPE});
+    if with_exp {
+        claims["exp"] = json!(now() + 3600);
+    }
+    let mark = f.sign_as(ta, claims, "trust-mark+jwt");
+    resign(f, ta, |c| {
+        c.insert("trust_mark_issuers".into(), json!({TM_TYPE: [ta]}));
+    });
+    resign(f, op, |c| {
+        c.insert(
+            "trust_marks".into(),
+            json!([{"trust_mark_type": TM_TYPE, "id": TM_TYPE, "trust_mark": mark}]),
+        );
+    });
+}
+
+#[test]
+fn required_trust_mark_from_an_accredited_issuer_is_accepted() {
+    let required = format!("required_trust_marks = [\"{TM_TYPE}\"]");
+    let w = world_with(
+        |f, ta, op, _| accredited(f, ta, op, true),
+        &required,
+        "spid",
+    );
+    let (location, _) = start(&w);
+    assert!(location.contains("request="));
+    // Without `exp`: refused unless the anchor's table accepts such marks.
+    let w = world_with(
+        |f, ta, op, _| accredited(f, ta, op, false),
+        &required,
+        "spid",
+    );
+    login_refused_at_start(&w, "broker_oidc_trust_mark");
+    let lenient = format!("{required}\naccept_trust_marks_without_exp = true");
+    let w = world_with(
+        |f, ta, op, _| accredited(f, ta, op, false),
+        &lenient,
+        "spid",
+    );
+    start(&w);
+}

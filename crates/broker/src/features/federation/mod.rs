@@ -82,6 +82,8 @@ struct RawAnchor {
     jwks_file: PathBuf,
     #[serde(default)]
     required_trust_marks: Vec<String>,
+    #[serde(default)]
+    accept_trust_marks_without_exp: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +181,9 @@ pub struct AnchorConfig {
     pub anchor: TrustAnchor,
     /// Trust mark types an OP resolved to this anchor must carry, each verified.
     pub required_trust_marks: Vec<String>,
+    /// Accept such a mark without `exp` (spid-cie-oidc issues them; its status endpoint is
+    /// not consulted).
+    pub accept_trust_marks_without_exp: bool,
 }
 
 /// `[oidc_rp]`, validated.
@@ -409,6 +414,7 @@ pub(crate) fn validate(
                     jwks,
                 },
                 required_trust_marks: a.required_trust_marks.clone(),
+                accept_trust_marks_without_exp: a.accept_trust_marks_without_exp,
             }),
             Ok(_) => {
                 bad(

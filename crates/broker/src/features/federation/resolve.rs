@@ -282,7 +282,10 @@ impl OidcRp {
         else {
             return Err(FedError::Chain(oidfed::Error::State));
         };
-        let opts = oidfed::trust_mark::Options::default();
+        let opts = oidfed::trust_mark::Options {
+            accept_without_exp: anchor.accept_trust_marks_without_exp,
+            ..oidfed::trust_mark::Options::default()
+        };
         for required in &anchor.required_trust_marks {
             let ok = chain
                 .trust_marks()

@@ -544,6 +544,20 @@ pub struct Config {
     pub oidc_rp: Option<std::sync::Arc<crate::features::federation::OidcRpConfig>>,
 }
 
+impl Config {
+    /// Whether SAML logins are offered for `federation`: `[oidc_rp] spid_protocol` /
+    /// `cie_protocol` may say OpenID Connect only (eIDAS is SAML only).
+    pub fn saml_offered(&self, federation: Federation) -> bool {
+        use crate::features::federation::OpFederation;
+        let f = match federation {
+            Federation::Spid => OpFederation::Spid,
+            Federation::Cie => OpFederation::Cie,
+            Federation::Eidas => return true,
+        };
+        self.oidc_rp.as_ref().is_none_or(|c| c.protocols(f).saml())
+    }
+}
+
 /// How long before an expiry `check-config` starts warning.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 

@@ -27,6 +27,8 @@ use serde_json::{Map, Value, json};
 const KEYS: &str = fixture::KEYS;
 const FISCAL: &str = "TINIT-RSSMRA85T10A562S";
 const SPID_L2: &str = "https://www.spid.gov.it/SpidL2";
+/// The fixture rewrites its shared files on every call: one configuration at a time.
+static FIXTURE: Mutex<()> = Mutex::new(());
 const TM_TYPE: &str = "https://registry.example.it/openid_provider/public";
 
 fn now() -> u64 {
@@ -112,6 +114,16 @@ fn world_with(
     anchor_extra: &str,
     federation: &str,
 ) -> World {
+    world_full(tweak, anchor_extra, federation, "")
+}
+
+/// [`world_with`], with `rp_extra` keys added to `[oidc_rp]`.
+fn world_full(
+    tweak: impl FnOnce(&mut Fed, &str, &str, &Jwks),
+    anchor_extra: &str,
+    federation: &str,
+    rp_extra: &str,
+) -> World {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -179,6 +191,7 @@ logo_uri = "https://www.example.org/logo.svg"
 contacts = ["protocollo@pec.example.org"]
 allow_http = true
 fetch_timeout_ms = 5000
+{rp_extra}
 
 [[oidc_rp.trust_anchor]]
 entity_id = "{ta}"
@@ -1163,4 +1176,20 @@ fn required_trust_mark_from_an_accredited_issuer_is_accepted() {
         "spid",
     );
     start(&w);
+}
+
+#[test]
+fn protocol_choice_decides_which_logins_a_federation_offers() {
+    // SPID over OIDC only: its SAML IdPs are not offered, its OPs are.
+    let w = world_full(|_, _, _, _| {}, "", "spid", "spid_protocol = \"oidc\"");
+    assert!(!w.state.config.saml_offered(saml::Federation::Spid));
+    assert!(w.state.config.saml_offered(saml::Federation::Cie));
+    start(&w);
+    // SPID over SAML only: `/oidc/login` refuses its OPs, the page does not list them.
+    let w = world_full(|_, _, _, _| {}, "", "spid", "spid_protocol = \"saml\"");
+    let (status, _, body) = w.rt.block_on(get(w.varco, "/oidc/login?op=test-op", None));
+    assert_eq!(status, 400);
+    assert!(body.contains("non è tra quelli accettati"), "{body}");
+    let (_, _, page) = w.rt.block_on(get(w.varco, "/login", None));
+    assert!(!page.contains("/oidc/login"));
 }

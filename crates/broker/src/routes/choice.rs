@@ -126,7 +126,7 @@ fn choices(state: &State) -> [Vec<IdpChoice>; 3] {
             saml::Federation::Cie => 1,
             saml::Federation::Eidas => 2,
         };
-        if !saml_offered(state, idp.federation) {
+        if !state.config.saml_offered(idp.federation) {
             continue;
         }
         if let Some(list) = out.get_mut(slot) {
@@ -141,22 +141,6 @@ fn choices(state: &State) -> [Vec<IdpChoice>; 3] {
     }
     shuffle(&state.rng, &mut out[0]);
     out
-}
-
-/// Whether the SAML IdPs of `federation` are offered (`[oidc_rp] spid_protocol` /
-/// `cie_protocol` may say OIDC only).
-fn saml_offered(state: &State, federation: saml::Federation) -> bool {
-    use crate::features::federation::OpFederation;
-    let f = match federation {
-        saml::Federation::Spid => OpFederation::Spid,
-        saml::Federation::Cie => OpFederation::Cie,
-        saml::Federation::Eidas => return true,
-    };
-    state
-        .config
-        .oidc_rp
-        .as_ref()
-        .is_none_or(|c| c.protocols(f).saml())
 }
 
 /// The login page at `path` for a request that asked for `level` (or none) and `return_to`

@@ -206,10 +206,8 @@ display_name = "Test OP"
 "#,
         ta_jwks.display()
     );
-    // The fixture rewrites its shared files on every call: one configuration at a time.
-    static CONFIG: Mutex<()> = Mutex::new(());
     let config = {
-        let _one = CONFIG
+        let _one = FIXTURE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         fixture::config(&extra)
@@ -1063,9 +1061,8 @@ federation = "eidas"
 "#,
         jwks.display()
     );
-    static CONFIG: Mutex<()> = Mutex::new(());
     let problems = {
-        let _one = CONFIG
+        let _one = FIXTURE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match fixture::try_config_with("", &extra) {

@@ -1190,3 +1190,43 @@ fn protocol_choice_decides_which_logins_a_federation_offers() {
     let (_, _, page) = w.rt.block_on(get(w.varco, "/login", None));
     assert!(!page.contains("/oidc/login"));
 }
+
+#[test]
+fn a_saml_pending_login_is_not_answered_at_the_oidc_callback() {
+    // The same browser, a pending SAML login under the key it names, even for an entity
+    // that is also a configured OP: refused as unknown (4xx), never a 5xx.
+    let w = world();
+    let browser = "0123456789abcdef0123456789abcdef";
+    w.rt.block_on(w.state.store.put_pending(
+        "_saml-request-1".into(),
+        broker::features::store::Pending {
+            idp: w.op.clone(),
+            level: saml::Level::L2,
+            return_to: "/".into(),
+            issued_at: broker::leaf::clock::system(),
+            browser: browser.into(),
+            request_xml: "<samlp:AuthnRequest ID=\"_saml-request-1\"/>".into(),
+        },
+    ))
+    .unwrap();
+    let q = format!(
+        "code=x&state=_saml-request-1&iss={}",
+        form_urlencoded::byte_serialize(w.op.as_bytes()).collect::<String>()
+    );
+    let (status, _, body) = callback(&w, &q, &format!("__Host-varco_login={browser}"));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code_of(&body), "broker_unknown_request");
+    assert_eq!(w.provider.lock().unwrap().token_calls, 0);
+}
+
+#[test]
+fn a_forged_code_is_a_4xx_not_a_5xx() {
+    // A login of the attacker's own browser, answered with a code the OP never issued: the
+    // token endpoint refuses it, and so does Varco, with a 4xx.
+    let w = world();
+    let (location, cookie) = start(&w);
+    let q = authorize(&w, &location).replace("code=code0", "code=forged");
+    let (status, _, body) = callback(&w, &q, &cookie);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code_of(&body), "broker_oidc_grant_refused");
+}

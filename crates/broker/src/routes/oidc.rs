@@ -483,8 +483,9 @@ async fn complete(
         .get_pending(&s)
         .await
         .map_err(store_failure)?
-        // A SAML pending request (its XML starts with `<`) is not answered here.
-        .filter(|p| !p.request_xml.starts_with('<'))
+        // Only a pending OIDC login (its request is our request object, carrying the nonce)
+        // is answered here: a SAML pending request under the same key is not ours.
+        .and_then(|p| our_nonce(&p.request_xml).map(|n| (p, n)))
         .ok_or_else(|| {
             fail(
                 StatusCode::BAD_REQUEST,
@@ -492,6 +493,7 @@ async fn complete(
                 "state matches no pending request",
             )
         })?;
+    let (pending, nonce) = pending;
     evidence.request_id = Some(s.clone());
     evidence.request_issue_instant = Some(pending.issued_at);
     evidence.request_xml = Some(pending.request_xml.clone());
@@ -569,13 +571,6 @@ async fn complete(
                 "no code",
             )
         })?;
-    let nonce = our_nonce(&pending.request_xml).ok_or_else(|| {
-        fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "broker_oidc_pending",
-            "pending request unreadable",
-        )
-    })?;
     let verifier = code_verifier(&state.config.session_key, &s);
     let (id_token, claims, access_token) =
         exchange(state, &rp, &resolved, &code, &verifier, &s, &nonce).await?;
@@ -701,8 +696,16 @@ async fn exchange(
         s,
         &assertion,
     );
-    let backchannel = |e: crate::features::federation::http::CallError| {
-        fail(StatusCode::BAD_GATEWAY, e.code(), format!("{e:?}"))
+    // The OP refusing what it was sent (a forged or replayed code reaches the token
+    // endpoint this way) is the response's fault: a 4xx. An unreachable or failing OP is a
+    // 502.
+    let backchannel = |e: crate::features::federation::http::CallError| match e {
+        crate::features::federation::http::CallError::Status(s) if (400..500).contains(&s) => fail(
+            StatusCode::BAD_REQUEST,
+            "broker_oidc_grant_refused",
+            format!("the OP refused the request: HTTP {s}"),
+        ),
+        e => fail(StatusCode::BAD_GATEWAY, e.code(), format!("{e:?}")),
     };
     let body = post_form(
         &resolved.provider.token_endpoint,

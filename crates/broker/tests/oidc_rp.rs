@@ -114,7 +114,7 @@ fn world_with(
     anchor_extra: &str,
     federation: &str,
 ) -> World {
-    world_full(tweak, anchor_extra, federation, "")
+    world_full(tweak, anchor_extra, federation, "", None)
 }
 
 /// [`world_with`], with `rp_extra` keys added to `[oidc_rp]`.
@@ -123,6 +123,7 @@ fn world_full(
     anchor_extra: &str,
     federation: &str,
     rp_extra: &str,
+    audit_dir: Option<&std::path::Path>,
 ) -> World {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -217,7 +218,22 @@ display_name = "Test OP"
     let state = Arc::new(fixture::state_with_store(
         &config,
         broker::leaf::clock::system,
-        broker::features::audit::Sink::Off,
+        match audit_dir {
+            None => broker::features::audit::Sink::Off,
+            Some(d) => broker::features::audit::Sink::File(
+                broker::features::audit::file::FileSink::open(
+                    &broker::features::audit::file::Options {
+                        dir: d.to_path_buf(),
+                        max_file_bytes: 1 << 20,
+                        retention: Duration::from_secs(86_400),
+                        key: None,
+                        commit_interval: Duration::ZERO,
+                    },
+                    broker::leaf::clock::system(),
+                )
+                .unwrap(),
+            ),
+        },
         store,
     ));
     {
@@ -1178,12 +1194,24 @@ fn required_trust_mark_from_an_accredited_issuer_is_accepted() {
 #[test]
 fn protocol_choice_decides_which_logins_a_federation_offers() {
     // SPID over OIDC only: its SAML IdPs are not offered, its OPs are.
-    let w = world_full(|_, _, _, _| {}, "", "spid", "spid_protocol = \"oidc\"");
+    let w = world_full(
+        |_, _, _, _| {},
+        "",
+        "spid",
+        "spid_protocol = \"oidc\"",
+        None,
+    );
     assert!(!w.state.config.saml_offered(saml::Federation::Spid));
     assert!(w.state.config.saml_offered(saml::Federation::Cie));
     start(&w);
     // SPID over SAML only: `/oidc/login` refuses its OPs, the page does not list them.
-    let w = world_full(|_, _, _, _| {}, "", "spid", "spid_protocol = \"saml\"");
+    let w = world_full(
+        |_, _, _, _| {},
+        "",
+        "spid",
+        "spid_protocol = \"saml\"",
+        None,
+    );
     let (status, _, body) = w.rt.block_on(get(w.varco, "/oidc/login?op=test-op", None));
     assert_eq!(status, 400);
     assert!(body.contains("non è tra quelli accettati"), "{body}");
@@ -1229,4 +1257,41 @@ fn a_forged_code_is_a_4xx_not_a_5xx() {
     let (status, _, body) = callback(&w, &q, &cookie);
     assert_eq!(status, 400, "{body}");
     assert_eq!(code_of(&body), "broker_oidc_grant_refused");
+}
+
+#[test]
+fn the_audit_record_holds_the_request_object_and_both_signed_answers() {
+    let dir = std::env::temp_dir().join(format!("varco-oidc-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let w = world_full(|_, _, _, _| {}, "", "spid", "", Some(&dir));
+    let (status, _, body) = login_with(&w, Mode::default());
+    assert_eq!(status, 303, "{body}");
+    let mut text = String::new();
+    for f in std::fs::read_dir(&dir).unwrap() {
+        text.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap_or_default());
+    }
+    let record: Value = text
+        .lines()
+        // version, index, time, previous hash, record, hash: tab-separated.
+        .filter_map(|l| serde_json::from_str::<Value>(l.split('\t').nth(4)?).ok())
+        .find(|r| r["outcome"] == "completed")
+        .unwrap_or_else(|| panic!("no completed record in {text}"));
+    assert_eq!(record["method"], "spid");
+    assert_eq!(record["sub"], FISCAL);
+    assert_eq!(record["name_id"], "pairwise-sub-1");
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(record["request_b64"].as_str().unwrap())
+        .unwrap();
+    assert!(request.starts_with(b"ey"), "the request object");
+    let response = record["response_b64"].as_str().unwrap();
+    let (id_token, userinfo) = response.split_once('~').unwrap();
+    // Both still verify with the OP's key: evidence, not a copy of claims.
+    let keys = Jwks::from_keys(vec![w.provider.lock().unwrap().signer.jwk().clone()]).unwrap();
+    for t in [id_token, userinfo] {
+        Jws::decode(t, Typ::JwtOrAbsent, &Default::default())
+            .unwrap()
+            .verify(&keys)
+            .unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

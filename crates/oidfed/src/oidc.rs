@@ -556,15 +556,24 @@ pub fn validate_id_token(
     })
 }
 
+/// A validated UserInfo response.
+#[derive(Debug, Clone)]
+pub struct UserInfo {
+    /// Its claims.
+    pub claims: Map<String, Value>,
+    /// The decrypted JWS as the OP signed it (evidence for the audit record).
+    pub jws: String,
+}
+
 /// Decrypts and validates a UserInfo response (the body as received: a compact JWE whose
-/// plaintext is a JWS), returning its claims.
+/// plaintext is a JWS).
 pub fn validate_userinfo(
     body: &str,
     key: &RsaDecrypter,
     provider: &Provider,
     id_token: &IdToken,
     client_id: &str,
-) -> Result<Map<String, Value>, OidcError> {
+) -> Result<UserInfo, OidcError> {
     let plain = key
         .decrypt(
             body.trim(),
@@ -585,7 +594,10 @@ pub fn validate_userinfo(
     if c.get("sub").and_then(Value::as_str) != Some(id_token.sub.as_str()) {
         return Err(OidcError::Subject);
     }
-    Ok(c)
+    Ok(UserInfo {
+        claims: c,
+        jws: inner.to_owned(),
+    })
 }
 
 /// The attribute names (the SAML ones `identity::normalize` reads) of the OIDC claims that

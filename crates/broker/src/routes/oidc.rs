@@ -575,6 +575,12 @@ async fn complete(
     let (id_token, claims, access_token) =
         exchange(state, &rp, &resolved, &code, &verifier, &s, &nonce).await?;
     evidence.response_b64 = Some(id_token.raw.clone().into_bytes());
+    let id_token_only = id_token
+        .raw
+        .split('~')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     evidence.name_id = Some(id_token.token.sub.clone());
     evidence.name_qualifier = Some(resolved.provider.issuer.clone());
     evidence.authn_instant = Some(std::time::UNIX_EPOCH + Duration::from_secs(id_token.token.iat));
@@ -597,7 +603,7 @@ async fn complete(
         "oidc:{}",
         URL_SAFE_NO_PAD.encode(ring::digest::digest(
             &ring::digest::SHA256,
-            id_token.raw.as_bytes()
+            id_token_only.as_bytes()
         ))
     );
     evidence.assertion_id = Some(token_id.clone());
@@ -654,7 +660,7 @@ async fn complete(
     Ok((session, pending.return_to))
 }
 
-/// A validated ID token with the compact form it came in.
+/// A validated ID token; `raw` is the ID token and the UserInfo JWS as received, `~`-joined.
 struct Checked {
     token: IdToken,
     raw: String,
@@ -748,11 +754,13 @@ async fn exchange(
                 &rp.config.entity_id,
             )?;
             let mut claims = token.claims.clone();
-            claims.extend(info);
+            claims.extend(info.claims);
             Ok((
                 Checked {
                     token,
-                    raw: tokens.id_token,
+                    // The audit evidence: both signed documents, `~`-joined (a character
+                    // neither compact JWS can contain).
+                    raw: format!("{}~{}", tokens.id_token, info.jws),
                 },
                 claims,
                 tokens.access_token,

@@ -1295,3 +1295,61 @@ fn the_audit_record_holds_the_request_object_and_both_signed_answers() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ops_listed_by_the_anchor_are_offered_and_still_need_their_own_chain() {
+    let w = world_with(
+        |f, ta, op, jwks| {
+            let op2 = format!("{op}2");
+            let op3 = format!("{op}3");
+            f.config(&op2, &[ta], op_metadata(&op2, jwks));
+            f.statement(ta, &op2, None);
+            // op3 is listed, but the anchor issued no statement about it: no chain.
+            f.config(&op3, &[ta], op_metadata(&op3, jwks));
+            resign(f, ta, |c| {
+                c["metadata"]["federation_entity"]["federation_list_endpoint"] =
+                    json!(format!("{ta}/list"));
+            });
+            f.docs.insert(
+                format!("{ta}/list?entity_type=openid_provider"),
+                json!([op2, op3]).to_string(),
+            );
+        },
+        "list_ops = \"spid\"",
+        "spid",
+    );
+    let rp = w.state.oidc.clone().unwrap();
+    w.rt.block_on(rp.refresh_due(now()));
+    let ops: Vec<String> = rp.ops().into_iter().map(|o| o.entity_id).collect();
+    assert_eq!(
+        ops,
+        [w.op.clone(), format!("{}2", w.op), format!("{}3", w.op)]
+    );
+    let (_, _, page) = w.rt.block_on(get(w.varco, "/login", None));
+    let op2_param =
+        form_urlencoded::byte_serialize(format!("{}2", w.op).as_bytes()).collect::<String>();
+    assert!(
+        page.contains(&format!("/oidc/login?op={op2_param}")),
+        "{page}"
+    );
+    let (status, head, _) = w.rt.block_on(get(
+        w.varco,
+        &format!("/oidc/login?op={op2_param}&return_to=/"),
+        None,
+    ));
+    assert_eq!(status, 303);
+    assert!(
+        header(&head, "location")
+            .unwrap()
+            .starts_with(&format!("{}2/authorization?", w.op))
+    );
+    // Listed is not trusted: op3 has no chain to the anchor.
+    let op3_param =
+        form_urlencoded::byte_serialize(format!("{}3", w.op).as_bytes()).collect::<String>();
+    let (status, _, _) = w.rt.block_on(get(
+        w.varco,
+        &format!("/oidc/login?op={op3_param}&return_to=/"),
+        None,
+    ));
+    assert_eq!(status, 503);
+}

@@ -174,9 +174,10 @@ pub fn page<B>(
     } else {
         String::new()
     };
-    if let Some(c) = &state.config.oidc_rp {
-        let ops: Vec<(String, String, bool)> = c
-            .ops
+    if let Some(rp) = &state.oidc {
+        let c = &rp.config;
+        let ops: Vec<(String, String, bool)> = rp
+            .ops()
             .iter()
             .filter(|o| c.protocols(o.federation).oidc())
             .map(|o| {

@@ -145,7 +145,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
             "The identity provider named is not one of those accepted.",
         )
     };
-    let Some(op) = op.as_deref().and_then(|o| rp.config.op(o)).cloned() else {
+    let Some(op) = op.as_deref().and_then(|o| rp.op(o)) else {
         return unknown(state);
     };
     if !rp.config.protocols(op.federation).oidc() {

@@ -84,6 +84,7 @@ struct RawAnchor {
     required_trust_marks: Vec<String>,
     #[serde(default)]
     accept_trust_marks_without_exp: bool,
+    list_ops: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +185,9 @@ pub struct AnchorConfig {
     /// Accept such a mark without `exp` (spid-cie-oidc issues them; its status endpoint is
     /// not consulted).
     pub accept_trust_marks_without_exp: bool,
+    /// Offer the OPs the anchor's `federation_list_endpoint` lists, as logins of this
+    /// federation (`None`: only the configured `[[oidc_rp.op]]`).
+    pub list_ops: Option<OpFederation>,
 }
 
 /// `[oidc_rp]`, validated.
@@ -397,6 +401,16 @@ pub(crate) fn validate(
     }
     let mut anchors = Vec::new();
     for (i, a) in raw.trust_anchor.iter().enumerate() {
+        if a.list_ops
+            .as_deref()
+            .is_some_and(|l| !matches!(l, "spid" | "cie"))
+        {
+            bad(
+                &format!("oidc_rp.trust_anchor[{i}].list_ops"),
+                "must be spid or cie".into(),
+            );
+            ok = false;
+        }
         if !oidfed::is_entity_id(&a.entity_id, raw.allow_http) {
             bad(
                 &format!("oidc_rp.trust_anchor[{i}].entity_id"),
@@ -415,6 +429,11 @@ pub(crate) fn validate(
                 },
                 required_trust_marks: a.required_trust_marks.clone(),
                 accept_trust_marks_without_exp: a.accept_trust_marks_without_exp,
+                list_ops: match a.list_ops.as_deref() {
+                    Some("spid") => Some(OpFederation::Spid),
+                    Some("cie") => Some(OpFederation::Cie),
+                    _ => None,
+                },
             }),
             Ok(_) => {
                 bad(

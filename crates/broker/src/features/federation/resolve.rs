@@ -97,7 +97,12 @@ pub struct OidcRp {
     /// Our signed Entity Configuration and when it was signed: re-signed at most hourly, so
     /// the public endpoint costs no RSA signature per request.
     signed: Mutex<Option<(u64, Arc<str>)>>,
+    /// OPs listed by the anchors' list endpoints (`list_ops`), beyond the configured ones.
+    discovered: Mutex<Vec<OpConfig>>,
 }
+
+/// Most OPs taken from one anchor's list.
+pub const MAX_LISTED_OPS: usize = 100;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -118,6 +123,7 @@ impl OidcRp {
             resolutions: AtomicU64::new(0),
             metrics,
             signed: Mutex::default(),
+            discovered: Mutex::default(),
         }
     }
 
@@ -160,10 +166,113 @@ impl OidcRp {
             .cloned()
     }
 
+    /// The OP named `key`: a configured one (short name or Entity Identifier), else one an
+    /// anchor lists (Entity Identifier).
+    pub fn op(&self, key: &str) -> Option<OpConfig> {
+        self.config.op(key).cloned().or_else(|| {
+            lock(&self.discovered)
+                .iter()
+                .find(|o| o.entity_id == key)
+                .cloned()
+        })
+    }
+
+    /// Every OP offered: the configured ones, then those the anchors list.
+    pub fn ops(&self) -> Vec<OpConfig> {
+        let mut all = self.config.ops.clone();
+        for o in lock(&self.discovered).iter() {
+            if !all.iter().any(|c| c.entity_id == o.entity_id) {
+                all.push(o.clone());
+            }
+        }
+        all
+    }
+
+    /// Reads each listing anchor's `federation_list_endpoint` (`entity_type=openid_provider`):
+    /// the anchor's Entity Configuration verified with its configured keys, the list strict
+    /// JSON, at most [`MAX_LISTED_OPS`] Entity Identifiers. A failure keeps the previous
+    /// list. Every listed OP is still trusted only through its own chain.
+    pub async fn discover(&self, now: u64) {
+        for a in &self.config.anchors {
+            let Some(federation) = a.list_ops else {
+                continue;
+            };
+            match self.list(&a.anchor, now).await {
+                Some(ids) => {
+                    let mut d = lock(&self.discovered);
+                    d.retain(|o| o.federation != federation);
+                    for id in ids {
+                        let host = id
+                            .split("://")
+                            .nth(1)
+                            .unwrap_or(&id)
+                            .split('/')
+                            .next()
+                            .unwrap_or(&id)
+                            .to_owned();
+                        d.push(OpConfig {
+                            name: id.clone(),
+                            entity_id: id,
+                            federation,
+                            display_name: host,
+                        });
+                    }
+                }
+                None => {
+                    tracing::warn!(event = "oidc_op_list_failed", anchor = %a.anchor.entity_id);
+                }
+            }
+        }
+    }
+
+    async fn list(&self, anchor: &oidfed::TrustAnchor, now: u64) -> Option<Vec<String>> {
+        let ec = self
+            .get(&oidfed::configuration_url(&anchor.entity_id))
+            .await
+            .ok()?;
+        let st =
+            oidfed::Statement::decode(&ec, &self.resolver.limits, self.config.allow_http).ok()?;
+        st.verify(&anchor.jwks, "entity configuration").ok()?;
+        st.check_time(now, self.resolver.skew).ok()?;
+        if st.iss() != anchor.entity_id || st.sub() != anchor.entity_id {
+            return None;
+        }
+        let endpoint = st
+            .metadata()?
+            .get("federation_entity")?
+            .get("federation_list_endpoint")?
+            .as_str()?
+            .to_owned();
+        if !oidfed::is_entity_id(
+            endpoint.split('?').next().unwrap_or(""),
+            self.config.allow_http,
+        ) {
+            return None;
+        }
+        let sep = if endpoint.contains('?') { '&' } else { '?' };
+        let body = self
+            .get(&format!("{endpoint}{sep}entity_type=openid_provider"))
+            .await
+            .ok()?;
+        let list = jose::json::parse(body.as_bytes(), 2).ok()?;
+        let items = list.as_array()?;
+        if items.len() > MAX_LISTED_OPS {
+            return None;
+        }
+        items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|s| oidfed::is_entity_id(s, self.config.allow_http))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// The OP named `key` (short name or Entity Identifier) with a usable chain at `now`:
     /// from the cache, else resolved now (one resolution per OP at a time).
     pub async fn provider(&self, key: &str, now: u64) -> Result<Arc<Resolved>, FedError> {
-        let op = self.config.op(key).ok_or(FedError::UnknownOp)?.clone();
+        let op = self.op(key).ok_or(FedError::UnknownOp)?;
         if let Some(r) = self.cached(&op.entity_id, now) {
             return Ok(r);
         }
@@ -307,7 +416,8 @@ impl OidcRp {
     /// One pass of the background refresher: every OP without a fresh chain is resolved.
     /// Returns the earliest time a chain becomes due again.
     pub async fn refresh_due(&self, now: u64) -> Option<u64> {
-        let ops = self.config.ops.clone();
+        self.discover(now).await;
+        let ops = self.ops();
         let mut next: Option<u64> = None;
         for op in &ops {
             let due = match self.refresh(op, now, true).await {

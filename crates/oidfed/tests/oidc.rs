@@ -39,6 +39,9 @@ fn good(jwks: &Jwks) -> Value {
     })
 }
 
+/// A change to an OP's metadata.
+type Change = fn(&mut Value);
+
 fn op_keys() -> Jwks {
     Fed::new(NOW).jwks("https://op-oidc-keys.example.it")
 }
@@ -55,7 +58,7 @@ fn a_complete_provider_keeps_only_allowed_algorithms() {
 #[test]
 fn provider_metadata_that_cannot_serve_a_login_is_refused() {
     let keys = op_keys();
-    let cases: [(&str, fn(&mut Value)); 6] = [
+    let cases: [(&str, Change); 6] = [
         ("issuer of another entity", |m| {
             m["issuer"] = json!("https://other-op.example.it")
         }),

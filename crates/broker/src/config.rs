@@ -53,6 +53,7 @@ struct RawConfig {
     state: Option<RawState>,
     cns: Option<crate::features::cns::RawCns>,
     legacy: Option<crate::features::legacy::RawLegacy>,
+    wallet: Option<crate::features::wallet::RawWallet>,
     #[serde(default)]
     switchoff: crate::features::switchoff::RawSwitchOff,
     #[serde(default)]
@@ -520,6 +521,8 @@ pub struct Config {
     pub cns: Option<crate::features::cns::Cns>,
     /// `[legacy]`: the legacy credential login (`None`: not offered).
     pub legacy: Option<crate::features::legacy::LegacyConfig>,
+    /// `[wallet]`: the EUDI Wallet / IT-Wallet login (`None`: not offered).
+    pub wallet: Option<crate::features::wallet::Wallet>,
     /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
     pub switchoff: crate::features::switchoff::SwitchOff,
     /// `[log]`: line format and level.
@@ -952,6 +955,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
+    let wallet = raw
+        .wallet
+        .as_ref()
+        .map(|w| crate::features::wallet::validate(w, &public_base_url, &resolve, &mut bad));
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
@@ -1052,7 +1059,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Ok(_),
             Some(access),
             Some(log),
-        ) if problems.is_empty() && !matches!(cns, Some(None)) => {
+        ) if problems.is_empty() && !matches!(cns, Some(None)) && !matches!(wallet, Some(None)) => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -1086,6 +1093,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 audit,
                 cns: cns.flatten(),
                 legacy,
+                wallet: wallet.flatten(),
                 switchoff,
                 log,
                 config_poll,

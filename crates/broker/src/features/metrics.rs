@@ -553,7 +553,7 @@ impl Metrics {
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
         }
-        for work in ["response", "logout", "sign", "password"] {
+        for work in ["response", "logout", "sign", "password", "presentation"] {
             self.heavy_rejected.with_label_values(&[work]);
         }
         for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
@@ -694,6 +694,11 @@ pub fn route_label(path: &str) -> &'static str {
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
+        "/wallet/login" => "wallet_login",
+        "/wallet/wait" => "wallet_wait",
+        "/wallet/complete" => "wallet_complete",
+        "/wallet/response" => "wallet_response",
+        p if p.starts_with("/wallet/request/") => "wallet_request",
         _ => "other",
     }
 }

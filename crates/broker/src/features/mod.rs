@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod registry;
 pub mod store;
 pub mod switchoff;
+pub mod wallet;

@@ -17,4 +17,5 @@ pub mod metadata;
 pub mod metrics;
 pub mod proxy;
 pub mod slo;
+pub mod wallet;
 pub mod whoami;

@@ -61,6 +61,11 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
+    /// The wallet requests waiting in this process (`[wallet]`), kept across reloads: the
+    /// response keys live only here.
+    pub wallet: Arc<crate::features::wallet::pending::Pendings>,
+    /// Fetched Token Status Lists, kept across reloads.
+    pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
 }
 
 impl State {
@@ -90,7 +95,22 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
+        let (max_pending, ttl, status_cache) = match &config.wallet {
+            Some(w) => (w.max_pending, w.ttl, w.status.cache),
+            None => (
+                1,
+                std::time::Duration::from_secs(1),
+                std::time::Duration::ZERO,
+            ),
+        };
         Some(State {
+            wallet: Arc::new(crate::features::wallet::pending::Pendings::new(
+                max_pending,
+                ttl,
+            )),
+            wallet_status: Arc::new(crate::features::wallet::status::StatusCache::new(
+                status_cache,
+            )),
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -123,6 +143,8 @@ impl State {
                 config.access.connect_timeout,
                 config.access.response_timeout,
             ),
+            wallet: self.wallet.clone(),
+            wallet_status: self.wallet_status.clone(),
             store: self.store.clone(),
             sealer: self.sealer.clone(),
             rng: SystemRandom::new(),

@@ -124,6 +124,9 @@ pub struct Evidence {
     pub spid_error: Option<u8>,
     /// CNS logins: the end-entity client certificate presented (DER, base64).
     pub certificate_b64: Option<String>,
+    /// Wallet logins: base64url SHA-256 of the presentation as received (the SD-JWT VC with
+    /// its disclosures and KB-JWT, or the mdoc DeviceResponse).
+    pub presentation_sha256: Option<String>,
 }
 
 /// The outcome a record states.
@@ -176,6 +179,8 @@ struct Record<'a> {
     response_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_b64: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presentation_sha256: Option<&'a str>,
 }
 
 fn instant(t: Option<SystemTime>) -> Option<String> {
@@ -226,6 +231,7 @@ impl Evidence {
                 .filter(|_| keep.is_none())
                 .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
             certificate_b64: self.certificate_b64.as_deref(),
+            presentation_sha256: self.presentation_sha256.as_deref(),
         };
         // Serializing plain strings and numbers cannot fail; an empty object would still be
         // chained and visible.

@@ -1,0 +1,470 @@
+//! The wallet login over HTTP against an independent test wallet (`tests/py/wallet_http.py`:
+//! jwcrypto, cryptography and the OpenWallet Foundation `sd-jwt` from PyPI, in the
+//! `wallet` venv), with the PID issuer's Token Status List served over real HTTPS (rustls,
+//! a test CA). Both flows end in a session whose principal comes from the PID; every named
+//! attack is refused with its code, over HTTP against the routes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const PUBLIC: &str = "https://sp.varco.example.org";
+const ISS: &str = "https://pid.example.it";
+const KID: &str = "pid-issuer-1";
+/// The status list index the issuer marks revoked.
+const REVOKED_IDX: u64 = 3;
+
+struct Setup {
+    dir: PathBuf,
+    issuer_key_pem: String,
+    status_uri: String,
+    addr: SocketAddr,
+    _state: Arc<broker::state::State>,
+}
+
+fn wallet(mode: &str, input: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/wallet_http.py");
+    let out = testkit::python::run(
+        "wallet",
+        &script,
+        &[mode],
+        Some(&serde_json::to_vec(input).unwrap()),
+    );
+    if mode == "status_list" {
+        return Value::String(String::from_utf8(out).unwrap().trim().to_owned());
+    }
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Serves `body` at every path over HTTPS with `cert`/`key` (one connection at a time).
+async fn https_status_server(
+    listener: tokio::net::TcpListener,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    body: String,
+) {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls_pki_types::CertificateDer::from(cert_der)],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/statuslist+jwt\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+}
+
+fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+    // One directory per test of this binary (they run in parallel).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "varco-wallet-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The relying-party access certificate (x509_hash) and its key.
+    let rp_key = KeyPair::generate().unwrap();
+    let rp_cert = CertificateParams::new(vec!["sp.varco.example.org".to_owned()])
+        .unwrap()
+        .self_signed(&rp_key)
+        .unwrap();
+    std::fs::write(dir.join("rp.key.pem"), rp_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("rp.crt.pem"), rp_cert.pem()).unwrap();
+    // The PID issuer: its key for the Python side, its JWKS for Varco.
+    let issuer_key = KeyPair::generate().unwrap();
+    let signer = jose::Signer::es256_from_pkcs8(
+        &issuer_key.serialize_der(),
+        Some(KID),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("issuer.jwks.json"),
+        json!({"keys": [signer.jwk().to_value()]}).to_string(),
+    )
+    .unwrap();
+    // The status list host: a test CA and a server certificate for 127.0.0.1.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("status-ca.pem"), ca_cert.pem()).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let host_key = KeyPair::generate().unwrap();
+    let host_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&host_key, &ca)
+        .unwrap();
+    // The list names the URI it is served at: bind first, sign, then serve.
+    let issuer_key_pem = issuer_key.serialize_pem();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let status_uri = format!(
+        "https://127.0.0.1:{}/status/1",
+        listener.local_addr().unwrap().port()
+    );
+    let list = wallet(
+        "status_list",
+        &json!({"issuer_key_pem": issuer_key_pem, "kid": KID, "uri": status_uri,
+                "revoked": [REVOKED_IDX]}),
+    );
+    rt.block_on(https_status_server(
+        listener,
+        host_cert.der().to_vec(),
+        host_key.serialize_der(),
+        list.as_str().unwrap().to_owned(),
+    ));
+    let extra = format!(
+        "[wallet]\nclient_id_scheme = \"x509_hash\"\n\
+         signing_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/rp.crt.pem\"\n\
+         [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
+         [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n",
+        d = dir.display()
+    );
+    let config = fixture::config(&extra);
+    let state = Arc::new(fixture::state(&config, broker::leaf::clock::system));
+    let addr = rt.block_on(fixture::serve(state.clone()));
+    Setup {
+        dir,
+        issuer_key_pem,
+        status_uri,
+        addr,
+        _state: state,
+    }
+}
+
+/// One HTTP/1.1 exchange; status, headers (names lowercased, values as sent), body.
+async fn http(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nHost: sp.varco.example.org\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'h>(h: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The `name=value` of a `Set-Cookie` named `name`.
+fn cookie(h: &[(String, String)], name: &str) -> Option<String> {
+    h.iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// A browser: starts a login, keeps its login cookie.
+struct Browser {
+    login_cookie: String,
+    /// Same device: the wallet URL; cross device: the waiting page's path.
+    location: String,
+}
+
+async fn start(s: &Setup, same_device: bool) -> Browser {
+    let device = if same_device { "&device=same" } else { "" };
+    let (status, h, body) = http(
+        s.addr,
+        &format!("GET /wallet/login?return_to=%2Fhello{device} HTTP/1.1"),
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    Browser {
+        login_cookie: cookie(&h, "__Host-varco_login").unwrap(),
+        location: header(&h, "location").unwrap().to_owned(),
+    }
+}
+
+/// The wallet presents for `authorization_url` with `scenario`; its HTTP status and answer.
+fn present(s: &Setup, authorization_url: &str, scenario: &str, status_idx: u64) -> Value {
+    wallet(
+        "present",
+        &json!({
+            "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+            "status_uri": s.status_uri, "status_idx": status_idx,
+            "authorization_url": authorization_url, "public_base": PUBLIC,
+            "origin": format!("http://{}", s.addr), "scenario": scenario,
+        }),
+    )
+}
+
+/// Reads an attribute's value from the page.
+fn attr(page: &str, name: &str) -> String {
+    let start = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].replace("&amp;", "&")
+}
+
+async fn whoami(s: &Setup, session_cookie: &str) -> Value {
+    let (status, _, body) = http(
+        s.addr,
+        &format!("GET /whoami HTTP/1.1\r\nCookie: {session_cookie}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn same_device_login_with_an_independent_wallet() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        assert!(
+            b.location
+                .starts_with("openid4vp://?client_id=x509_hash%3A"),
+            "{}",
+            b.location
+        );
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let redirect = out["body"]["redirect_uri"].as_str().unwrap();
+        assert!(redirect.starts_with(&format!("{PUBLIC}/wallet/complete?id=")));
+        let path = redirect.trim_start_matches(PUBLIC);
+        // Another browser (no login cookie) cannot collect it.
+        let (status, _, _) = http(s.addr, &format!("GET {path} HTTP/1.1")).await;
+        assert_eq!(status, 403);
+        // Nor can the right browser without the response code.
+        let id_only = path.split('&').next().unwrap();
+        let (status, _, _) = http(
+            s.addr,
+            &format!("GET {id_only} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, h, body) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        assert_eq!(header(&h, "location"), Some("/hello"));
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        let me = whoami(&s, &session).await;
+        let p = &me["principal"];
+        assert_eq!(p["sub"], "TINIT-RSSMRA80A10H501W", "{me}");
+        assert_eq!(p["auth"]["method"], "wallet");
+        assert_eq!(p["auth"]["loa"], "high");
+        assert_eq!(p["family_name"], "Rossi");
+        // One login per presentation: the same return is refused.
+        let (status, _, _) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 400);
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn cross_device_login_polls_and_completes() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, false).await;
+        assert!(b.location.starts_with("/wallet/wait?id="), "{}", b.location);
+        let (status, h, page) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1\r\nCookie: {}", b.location, b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(header(&h, "content-security-policy").is_some());
+        assert!(page.contains("<svg") && page.contains("http-equiv=\"refresh\""));
+        let request_uri = attr(&page, "data-request-uri");
+        assert!(request_uri.starts_with(&format!("{PUBLIC}/wallet/request/")));
+        let auth = attr(&page, "id=\"wallet-link\" href");
+        let status_url = attr(&page, "data-status-url");
+        let poll_head = format!("GET {status_url} HTTP/1.1\r\nCookie: {}", b.login_cookie);
+        let poll = || http(s.addr, &poll_head);
+        assert_eq!(poll().await.2, "{\"status\":\"waiting\"}");
+        let out = present(&s, &auth, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        assert_eq!(out["body"], json!({}), "no redirect_uri across devices");
+        assert_eq!(poll().await.2, "{\"status\":\"presented\"}");
+        // A browser that did not start the login cannot finish it.
+        let (status, _, _) = http(
+            s.addr,
+            &format!(
+                "GET {} HTTP/1.1\r\nCookie: __Host-varco_login=0123456789abcdef0123456789abcdef",
+                b.location
+            ),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1\r\nCookie: {}", b.location, b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// Each named attack, over HTTP against `/wallet/response`: the wallet's HTTP status and
+/// the refusal code Varco answers with.
+#[test]
+fn named_attacks_are_refused_at_the_response_endpoint() {
+    let rt = runtime();
+    let s = setup(&rt);
+    let cases: [(&str, u64, u16, &str); 10] = [
+        ("wrong_nonce", 0, 400, "sdjwt.nonce"),
+        ("wrong_aud", 0, 400, "sdjwt.audience"),
+        (
+            "tampered_disclosure",
+            0,
+            400,
+            "sdjwt.unreferenced_disclosure",
+        ),
+        ("missing_kb", 0, 400, "sdjwt.kb_missing"),
+        ("unbound_kb", 0, 400, "jose.signature"),
+        ("revoked", REVOKED_IDX, 400, "sdjwt.revoked"),
+        ("expired_credential", 0, 400, "sdjwt.expired"),
+        ("untrusted_issuer", 0, 400, "wallet_untrusted_issuer"),
+        ("alg_confusion", 0, 400, "jose.alg_hmac"),
+        ("oversized_presentation", 0, 400, "sdjwt.too_large"),
+    ];
+    let mut wrong = Vec::new();
+    rt.block_on(async {
+        for (scenario, idx, want_status, want_code) in cases {
+            let b = start(&s, true).await;
+            let out = present(
+                &s,
+                &b.location,
+                if scenario == "revoked" {
+                    "ok"
+                } else {
+                    scenario
+                },
+                idx,
+            );
+            let got = (
+                out["status"].as_u64().unwrap_or(0),
+                out["body"]["error_description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            );
+            if got != (u64::from(want_status), want_code.to_owned()) {
+                wrong.push(format!(
+                    "{scenario}: got {got:?}, want {want_status} {want_code}"
+                ));
+            }
+        }
+    });
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn replayed_response_oversized_body_and_second_request_fetch_are_refused() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        // The same POST again: the request's key was consumed by the first answer.
+        let posted = out["posted"].as_str().unwrap();
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let req = format!(
+            "POST /wallet/response HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{posted}",
+            posted.len()
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("wallet_replay"), "{answer}");
+        // The request object is served once.
+        let q = b.location.split("request_uri=").nth(1).unwrap();
+        let uri = q
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        let (status, _, body) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1", uri.trim_start_matches(PUBLIC)),
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(body.contains("wallet_request_already_served"));
+
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "oversized_body", 0);
+        assert_eq!(out["status"], 413, "{out}");
+        assert_eq!(out["body"]["error_description"], "broker_body_too_large");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

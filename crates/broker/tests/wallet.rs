@@ -96,6 +96,11 @@ async fn https_status_server(
 }
 
 fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+    setup_with(rt, "")
+}
+
+/// [`setup`] with `session` keys added to `[session]`.
+fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
     // One directory per test of this binary (they run in parallel).
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -164,7 +169,7 @@ fn setup(rt: &tokio::runtime::Runtime) -> Setup {
          [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n",
         d = dir.display()
     );
-    let config = fixture::config(&extra);
+    let config = fixture::config_with(session, &extra);
     let state = Arc::new(fixture::state(&config, broker::leaf::clock::system));
     let addr = rt.block_on(fixture::serve(state.clone()));
     Setup {
@@ -466,5 +471,61 @@ fn replayed_response_oversized_body_and_second_request_fetch_are_refused() {
         assert_eq!(out["status"], 413, "{out}");
         assert_eq!(out["body"]["error_description"], "broker_body_too_large");
     });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// The cross-device page in Chromium (tests/browser/wallet.mjs, playwright-core over the
+/// Debian `chromium`): the page shows the QR code, the test's wallet presents for the
+/// request the page names, and the page completes the login by itself.
+#[test]
+fn cross_device_page_in_chromium() {
+    use std::io::{BufRead as _, Write as _};
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium missing: make test installs the Debian package chromium"
+    );
+    let deps = std::process::Command::new(workspace.join("scripts/browser-deps.sh"))
+        .status()
+        .expect("scripts/browser-deps.sh");
+    assert!(deps.success(), "scripts/browser-deps.sh failed");
+    let rt = runtime();
+    // Plain loopback http in the browser: cookies without Secure (the development setting).
+    let s = setup_with(&rt, "cookie_secure = false");
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from)
+        .join("artifacts");
+    let mut node = std::process::Command::new("node")
+        .arg(workspace.join("tests/browser/wallet.mjs"))
+        .args([&format!("http://{}", s.addr), artifacts.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (the machine's Node.js)");
+    let mut stdin = node.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(node.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        println!("{line}");
+        if let Some(url) = line.strip_prefix("request: ") {
+            let out = present(&s, url, "ok", 0);
+            assert_eq!(out["status"], 200, "{out}");
+            writeln!(stdin, "presented").unwrap();
+        }
+        seen.push(line);
+    }
+    let status = node.wait().unwrap();
+    let all = seen.join("\n");
+    assert!(status.success(), "{all}");
+    for step in [
+        "ok - login page offers Entra con IT-Wallet",
+        "ok - waiting page shows the QR code",
+        "ok - axe-core on the waiting page",
+        "ok - page completed the login by itself: Mario Rossi",
+        "ok - no third-party request, no console error",
+    ] {
+        assert!(all.contains(step), "missing {step:?} in:\n{all}");
+    }
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -26,6 +26,9 @@ const REVOKED_IDX: u64 = 3;
 struct Setup {
     dir: PathBuf,
     issuer_key_pem: String,
+    /// `x5c` chains (standard base64 DER, leaf first) for the issuer key: under the
+    /// configured trust list, under another CA, and naming another issuer.
+    chains: Value,
     status_uri: String,
     addr: SocketAddr,
     _state: Arc<broker::state::State>,
@@ -130,6 +133,38 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
         json!({"keys": [signer.jwk().to_value()]}).to_string(),
     )
     .unwrap();
+    // The X.509 trust list: a PID provider CA; the issuer key certified under it (and, for
+    // the attacks, under a CA nobody configured, and for another name).
+    let chain_for = |ca_name: &str, san: &str, trusted_ca: Option<&Issuer<'_, KeyPair>>| {
+        use base64::Engine as _;
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.subject_alt_names = vec![rcgen::SanType::URI(san.try_into().unwrap())];
+        leaf.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let other_key = KeyPair::generate().unwrap();
+        let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+        other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, ca_name);
+        other.distinguished_name = dn;
+        let other = Issuer::new(other, other_key);
+        let ca = trusted_ca.unwrap_or(&other);
+        let cert = leaf.signed_by(&issuer_key, ca).unwrap();
+        json!([base64::engine::general_purpose::STANDARD.encode(cert.der())])
+    };
+    let pid_ca_key = KeyPair::generate().unwrap();
+    let mut pid_ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    pid_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "PID Provider CA (test)");
+    pid_ca_params.distinguished_name = dn;
+    let pid_ca_cert = pid_ca_params.self_signed(&pid_ca_key).unwrap();
+    std::fs::write(dir.join("pid-trust-list.pem"), pid_ca_cert.pem()).unwrap();
+    let pid_ca = Issuer::new(pid_ca_params, pid_ca_key);
+    let chains = json!({
+        "x509": chain_for("unused", ISS, Some(&pid_ca)),
+        "x509_untrusted_ca": chain_for("Someone else's CA", ISS, None),
+        "x509_other_name": chain_for("unused", "https://another-issuer.example.it", Some(&pid_ca)),
+    });
     // The status list host: a test CA and a server certificate for 127.0.0.1.
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -165,6 +200,7 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
     let extra = format!(
         "[wallet]\nclient_id_scheme = \"x509_hash\"\n\
          signing_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/rp.crt.pem\"\n\
+         trust_list_file = \"{d}/pid-trust-list.pem\"\n\
          [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
          [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n",
         d = dir.display()
@@ -175,6 +211,7 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
     Setup {
         dir,
         issuer_key_pem,
+        chains,
         status_uri,
         addr,
         _state: state,
@@ -241,6 +278,7 @@ fn present(s: &Setup, authorization_url: &str, scenario: &str, status_idx: u64) 
             "status_uri": s.status_uri, "status_idx": status_idx,
             "authorization_url": authorization_url, "public_base": PUBLIC,
             "origin": format!("http://{}", s.addr), "scenario": scenario,
+            "x5c": s.chains.get(scenario),
         }),
     )
 }
@@ -380,7 +418,7 @@ fn cross_device_login_polls_and_completes() {
 fn named_attacks_are_refused_at_the_response_endpoint() {
     let rt = runtime();
     let s = setup(&rt);
-    let cases: [(&str, u64, u16, &str); 10] = [
+    let cases: [(&str, u64, u16, &str); 12] = [
         ("wrong_nonce", 0, 400, "sdjwt.nonce"),
         ("wrong_aud", 0, 400, "sdjwt.audience"),
         (
@@ -396,6 +434,8 @@ fn named_attacks_are_refused_at_the_response_endpoint() {
         ("untrusted_issuer", 0, 400, "wallet_untrusted_issuer"),
         ("alg_confusion", 0, 400, "jose.alg_hmac"),
         ("oversized_presentation", 0, 400, "sdjwt.too_large"),
+        ("x509_untrusted_ca", 0, 400, "wallet_untrusted_issuer"),
+        ("x509_other_name", 0, 400, "wallet_issuer_name"),
     ];
     let mut wrong = Vec::new();
     rt.block_on(async {
@@ -527,5 +567,40 @@ fn cross_device_page_in_chromium() {
     ] {
         assert!(all.contains(step), "missing {step:?} in:\n{all}");
     }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// An issuer trusted through the X.509 trust list: its credential carries `x5c`, the chain
+/// leads to the configured PID provider CA and names the issuer; the login completes and
+/// the status list is verified with the leaf's key.
+#[test]
+fn x509_trust_list_issuer_logs_in() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "x509", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+        // Revoked under the X.509 path too: the status list verified with the leaf key.
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "x509", REVOKED_IDX);
+        assert_eq!(out["body"]["error_description"], "sdjwt.revoked", "{out}");
+    });
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -439,6 +439,24 @@ async fn refuse_response(
 
 type Failure = (StatusCode, &'static str);
 
+/// The key(s) the trust decision gave for one credential: they verify its signature and
+/// its status list.
+enum IssuerTrust {
+    /// The issuer's configured keys.
+    Set(jose::Jwks),
+    /// The leaf key of an `x5c` chain the trust list accepted.
+    Key(jose::Jwk),
+}
+
+impl IssuerTrust {
+    fn key(&self) -> sdjwt::IssuerKey<'_> {
+        match self {
+            IssuerTrust::Set(k) => sdjwt::IssuerKey::Set(k),
+            IssuerTrust::Key(k) => sdjwt::IssuerKey::Key(k),
+        }
+    }
+}
+
 fn heavy_refused(r: Refused) -> Failure {
     match r {
         Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, r.code()),
@@ -460,7 +478,7 @@ async fn verify(
     let now = unix((state.clock)());
     let config = state.config.clone();
     // Decryption, signatures and digests: on the heavy pool, like a SAML Response.
-    let job = move || -> Result<(sdjwt::Verified, String), (&'static str, Option<String>)> {
+    let job = move || -> Result<(sdjwt::Verified, String, IssuerTrust), (&'static str, Option<String>)> {
         let Some(wallet) = config.wallet.as_ref() else {
             return Err((codes::DISABLED, None));
         };
@@ -476,8 +494,21 @@ async fn verify(
             .map_err(|e| (e.code(), None))?;
         let digest = parsed.digest().to_owned();
         let iss = parsed.issuer_unverified().unwrap_or("").to_owned();
-        let Some(keys) = wallet.issuers.keys(&iss) else {
-            return Err((codes::UNTRUSTED_ISSUER, Some(digest)));
+        // The trust source: the chain the credential carries, judged by the trust list,
+        // or else the keys configured for its `iss`. Never both for one credential.
+        let trust = if parsed.issuer_x5c().is_empty() {
+            match wallet.issuers.keys(&iss) {
+                Some(keys) => IssuerTrust::Set(keys.clone()),
+                None => return Err((codes::UNTRUSTED_ISSUER, Some(digest))),
+            }
+        } else {
+            let Some(list) = wallet.trust_list.as_ref() else {
+                return Err((codes::UNTRUSTED_ISSUER, Some(digest)));
+            };
+            let key = list
+                .issuer_key(parsed.issuer_x5c(), &iss, now)
+                .map_err(|e| (e.code(), Some(digest.clone())))?;
+            IssuerTrust::Key(key)
         };
         let vct: Vec<&str> = wallet.vct.iter().map(String::as_str).collect();
         let expect = sdjwt::Expect {
@@ -491,11 +522,11 @@ async fn verify(
             require_status: wallet.require_status,
         };
         let verified = parsed
-            .verify(sdjwt::IssuerKey::Set(keys), &expect)
+            .verify(trust.key(), &expect)
             .map_err(|e| (e.code(), Some(digest.clone())))?;
-        Ok((verified, digest))
+        Ok((verified, digest, trust))
     };
-    let (verified, digest) = match state.heavy.run(Work::Presentation, job).await {
+    let (verified, digest, trust) = match state.heavy.run(Work::Presentation, job).await {
         Err(r) => return Err(heavy_refused(r)),
         Ok(Err((code, digest))) => {
             evidence.presentation_sha256 = digest;
@@ -507,7 +538,7 @@ async fn verify(
     evidence.idp = Some(verified.issuer.clone());
     let pid = sdjwt::Pid::from_claims(&verified.claims).map_err(|e| bad(e.code()))?;
     if let Some(reference) = &verified.status {
-        check_status(state, wallet, &verified.issuer, reference, now).await?;
+        check_status(state, wallet, &trust, reference, now).await?;
     }
     Ok(Presented {
         pid,
@@ -523,7 +554,7 @@ async fn verify(
 async fn check_status(
     state: &State,
     wallet: &Wallet,
-    issuer: &str,
+    trust: &IssuerTrust,
     reference: &sdjwt::status::StatusRef,
     now: u64,
 ) -> Result<(), Failure> {
@@ -539,12 +570,9 @@ async fn check_status(
         }
         Err(_) => return Err((StatusCode::SERVICE_UNAVAILABLE, codes::STATUS_UNAVAILABLE)),
     };
-    let Some(keys) = wallet.issuers.keys(issuer) else {
-        return Err((StatusCode::BAD_REQUEST, codes::UNTRUSTED_ISSUER));
-    };
     match sdjwt::status::check(
         &token,
-        sdjwt::IssuerKey::Set(keys),
+        trust.key(),
         reference,
         now,
         &sdjwt::status::StatusLimits::default(),

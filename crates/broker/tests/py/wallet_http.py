@@ -102,8 +102,11 @@ def issue(inp, issuer_key, holder_key, scenario):
     kid = inp["kid"]
     if scenario == "untrusted_issuer":
         claims["iss"] = "https://pid.untrusted.example"
+    header = {"typ": "dc+sd-jwt", "kid": kid}
+    if inp.get("x5c"):
+        header["x5c"] = inp["x5c"]
     return SDJWTIssuer(claims, issuer_key, holder_key, sign_alg="ES256", add_decoy_claims=True,
-                       extra_header_parameters={"typ": "dc+sd-jwt", "kid": kid}).sd_jwt_issuance
+                       extra_header_parameters=header).sd_jwt_issuance
 
 
 def present(req, inp, scenario):

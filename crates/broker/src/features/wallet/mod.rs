@@ -60,6 +60,8 @@ pub(crate) struct RawWallet {
     clock_skew_seconds: u64,
     #[serde(default)]
     issuer: Vec<trust::RawIssuer>,
+    /// PEM CA certificates: issuers whose `x5c` chains to one of them are trusted.
+    trust_list_file: Option<PathBuf>,
     #[serde(default)]
     status: status::RawStatus,
 }
@@ -133,8 +135,10 @@ pub struct Wallet {
     pub kb_max_age: u64,
     /// Clock skew with wallets and issuers, seconds.
     pub skew: u64,
-    /// Trusted PID issuers.
+    /// Trusted PID issuers, by configured keys.
     pub issuers: trust::Issuers,
+    /// Issuers trusted by X.509 (`x5c` chaining to these anchors).
+    pub trust_list: Option<trust::TrustList>,
     /// The status list fetch.
     pub status: status::StatusConfig,
     /// `notAfter` of the relying-party access certificate (`x509_hash`), Unix seconds.
@@ -321,7 +325,26 @@ pub(crate) fn validate(
             "must include \"tax_id_code\" or \"personal_administrative_number\"".into(),
         );
     }
-    let issuers = trust::validate(&raw.issuer, resolve, bad);
+    let trust_list = raw
+        .trust_list_file
+        .as_ref()
+        .and_then(|f| match std::fs::read(resolve(f)) {
+            Ok(b) => {
+                let t = trust::TrustList::from_pem(&b);
+                if t.is_none() {
+                    bad(
+                        "wallet.trust_list_file",
+                        "no CA certificate usable as a trust anchor in the file".into(),
+                    );
+                }
+                t
+            }
+            Err(e) => {
+                bad("wallet.trust_list_file", format!("{}: {e}", f.display()));
+                None
+            }
+        });
+    let issuers = trust::validate(&raw.issuer, trust_list.is_some(), resolve, bad);
     let status = status::validate(&raw.status, resolve, bad);
     let signer = match (&key, &client) {
         (Some(k), openid4vp::ClientId::Federation { .. }) => {
@@ -368,6 +391,7 @@ pub(crate) fn validate(
         kb_max_age: raw.kb_max_age_seconds,
         skew: raw.clock_skew_seconds,
         issuers: issuers?,
+        trust_list,
         status: status?,
         certificate_not_after,
     })

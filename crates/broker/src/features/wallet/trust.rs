@@ -62,15 +62,18 @@ impl Issuers {
 
 pub(crate) fn validate(
     raw: &[RawIssuer],
+    trust_list: bool,
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
 ) -> Option<Issuers> {
     let mut by_iss = BTreeMap::new();
     let mut ok = true;
-    if raw.is_empty() {
+    if raw.is_empty() && !trust_list {
         bad(
             "wallet.issuer",
-            "at least one trusted PID issuer ([[wallet.issuer]] with iss and jwks_file)".into(),
+            "no trusted PID issuer: configure [[wallet.issuer]] (iss and jwks_file) or \
+             wallet.trust_list_file"
+                .into(),
         );
         ok = false;
     }
@@ -101,4 +104,151 @@ pub(crate) fn validate(
         }
     }
     ok.then_some(Issuers { by_iss })
+}
+
+/// Issuers trusted through an X.509 trust list (`wallet.trust_list_file`): the credential's
+/// `x5c` chain must lead to one of these anchors (rustls-webpki: signatures, validity at
+/// the injected time, basic constraints), its leaf must carry `keyUsage` with
+/// `digitalSignature`, name the credential's `iss` in its subjectAltName (URI equal to
+/// `iss`, or a dNSName equal to its host), and hold a P-256 or P-384 key, which then
+/// verifies the credential. The anchors are the trust; nothing in the chain adds one.
+pub struct TrustList {
+    anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+}
+
+impl std::fmt::Debug for TrustList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustList({} anchors)", self.anchors.len())
+    }
+}
+
+/// Why an `x5c` chain was not trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// No path to an anchor (or a bad signature, or a malformed certificate).
+    Untrusted,
+    /// The leaf (or an intermediate) is expired or not yet valid.
+    Validity,
+    /// The leaf has no `digitalSignature` key usage, or declares extended key usages
+    /// without the mdoc document signer one.
+    KeyUsage,
+    /// The leaf does not name the issuer (`iss`).
+    Name,
+    /// The leaf key is not an EC P-256/P-384 key.
+    Key,
+}
+
+impl ChainError {
+    /// The stable code.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            ChainError::Untrusted => "wallet_untrusted_issuer",
+            ChainError::Validity => "wallet_issuer_certificate_validity",
+            ChainError::KeyUsage => "wallet_issuer_key_usage",
+            ChainError::Name => "wallet_issuer_name",
+            ChainError::Key => "wallet_issuer_key",
+        }
+    }
+}
+
+/// id-kp for the mdoc document signer (ISO/IEC 18013-5, 1.0.18013.5.1.2), DER content.
+const MDOC_DS_EKU: &[u8] = &[0x28, 0x81, 0x8c, 0x5d, 0x05, 0x01, 0x02];
+
+static ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+impl TrustList {
+    /// The anchors of a PEM bundle; `None` when it holds no usable CA certificate.
+    #[must_use]
+    pub fn from_pem(pem: &[u8]) -> Option<TrustList> {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut anchors = Vec::new();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.ok()?;
+            anchors.push(webpki::anchor_from_trusted_cert(&cert).ok()?.to_owned());
+        }
+        (!anchors.is_empty()).then_some(TrustList { anchors })
+    }
+
+    /// The key that verifies a credential of `iss` whose issuer header carries `chain`
+    /// (DER, leaf first), at `now` (Unix seconds).
+    pub fn issuer_key(
+        &self,
+        chain: &[Vec<u8>],
+        iss: &str,
+        now: u64,
+    ) -> Result<jose::Jwk, ChainError> {
+        use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
+        let (leaf_der, rest) = chain.split_first().ok_or(ChainError::Untrusted)?;
+        let leaf_der = rustls_pki_types::CertificateDer::from(leaf_der.as_slice());
+        let intermediates: Vec<_> = rest
+            .iter()
+            .map(|c| rustls_pki_types::CertificateDer::from(c.as_slice()))
+            .collect();
+        let end = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| ChainError::Untrusted)?;
+        let at = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+        match end.verify_for_usage(
+            ALGORITHMS,
+            &self.anchors,
+            &intermediates,
+            at,
+            webpki::KeyUsage::required_if_present(MDOC_DS_EKU),
+            None,
+            None,
+        ) {
+            Ok(_) => {}
+            Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
+                return Err(ChainError::Validity);
+            }
+            Err(webpki::Error::RequiredEkuNotFoundContext(_)) => return Err(ChainError::KeyUsage),
+            Err(_) => return Err(ChainError::Untrusted),
+        }
+        let (_, leaf) = X509Certificate::from_der(&leaf_der).map_err(|_| ChainError::Untrusted)?;
+        match leaf.key_usage() {
+            Ok(Some(ku)) if ku.value.digital_signature() => {}
+            _ => return Err(ChainError::KeyUsage),
+        }
+        let host = iss
+            .strip_prefix("https://")
+            .and_then(|r| r.split(['/', ':', '?', '#']).next())
+            .unwrap_or("");
+        let named = match leaf.subject_alternative_name() {
+            Ok(Some(san)) => san.value.general_names.iter().any(|n| match n {
+                GeneralName::URI(u) => *u == iss,
+                GeneralName::DNSName(d) => !host.is_empty() && d.eq_ignore_ascii_case(host),
+                _ => false,
+            }),
+            _ => false,
+        };
+        if !named {
+            return Err(ChainError::Name);
+        }
+        let point = &leaf.public_key().subject_public_key.data;
+        let (crv, n) = match point.len() {
+            65 => ("P-256", 32),
+            97 => ("P-384", 48),
+            _ => return Err(ChainError::Key),
+        };
+        if point.first() != Some(&4) {
+            return Err(ChainError::Key);
+        }
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": crv,
+            "x": b64(&point[1..=n]), "y": b64(&point[1 + n..]),
+        });
+        jose::Jwk::from_value_standalone(&jwk).map_err(|_| ChainError::Key)
+    }
 }

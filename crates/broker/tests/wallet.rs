@@ -99,11 +99,11 @@ async fn https_status_server(
 }
 
 fn setup(rt: &tokio::runtime::Runtime) -> Setup {
-    setup_with(rt, "")
+    setup_with(rt, "", "")
 }
 
 /// [`setup`] with `session` keys added to `[session]`.
-fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
+fn setup_with(rt: &tokio::runtime::Runtime, session: &str, more: &str) -> Setup {
     // One directory per test of this binary (they run in parallel).
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -202,7 +202,7 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str) -> Setup {
          signing_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/rp.crt.pem\"\n\
          trust_list_file = \"{d}/pid-trust-list.pem\"\n\
          [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
-         [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n",
+         [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n{more}",
         d = dir.display()
     );
     let config = fixture::config_with(session, &extra);
@@ -531,7 +531,7 @@ fn cross_device_page_in_chromium() {
     assert!(deps.success(), "scripts/browser-deps.sh failed");
     let rt = runtime();
     // Plain loopback http in the browser: cookies without Secure (the development setting).
-    let s = setup_with(&rt, "cookie_secure = false");
+    let s = setup_with(&rt, "cookie_secure = false", "");
     let artifacts = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from)
         .join("artifacts");
@@ -601,6 +601,27 @@ fn x509_trust_list_issuer_logs_in() {
         let b = start(&s, true).await;
         let out = present(&s, &b.location, "x509", REVOKED_IDX);
         assert_eq!(out["body"]["error_description"], "sdjwt.revoked", "{out}");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `/wallet/login` is rate-limited per client like `/saml/login` (a flood of requests, each
+/// a key and a pending entry, is turned away before any is made).
+#[test]
+fn wallet_login_is_rate_limited() {
+    let rt = runtime();
+    let s = setup_with(
+        &rt,
+        "",
+        "[admission]\nclient_per_minute = 1\nclient_burst = 2\nglobal_per_second = 0\n",
+    );
+    rt.block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let (status, _, _) = http(s.addr, "GET /wallet/login?return_to=%2F HTTP/1.1").await;
+            statuses.push(status);
+        }
+        assert_eq!(statuses, [303, 303, 429]);
     });
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -556,7 +556,15 @@ impl Metrics {
         for work in ["response", "logout", "sign", "password", "presentation"] {
             self.heavy_rejected.with_label_values(&[work]);
         }
-        for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
+        for route in [
+            "saml_login",
+            "acs",
+            "slo",
+            "legacy_login",
+            "cns_login",
+            "wallet_login",
+            "wallet_response",
+        ] {
             for scope in ["client", "global"] {
                 self.rate_limited.with_label_values(&[route, scope]);
             }

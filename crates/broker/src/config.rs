@@ -550,7 +550,7 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 /// One thing that expires.
 #[derive(Debug, Clone)]
 pub struct Expiry {
-    /// `sp_certificate`, `token_key`, `metadata_signing_certificate` or `cns_crl` (the
+    /// `sp_certificate`, `token_key`, `metadata_signing_certificate`, `wallet_certificate` or `cns_crl` (the
     /// metric's `kind` label).
     pub kind: &'static str,
     /// Which one: `sp`, the key's `kid`, the source's name, the CRL file (the `name` label).
@@ -582,6 +582,7 @@ fn check_expiries(
             "metadata_signing_certificate" => {
                 format!("the signing certificate of metadata source {:?}", e.name)
             }
+            "wallet_certificate" => "the wallet relying-party access certificate".to_owned(),
             _ => format!("CRL {} (nextUpdate)", e.name),
         };
         let crl = e.kind == "cns_crl";
@@ -1020,6 +1021,16 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 name: file.clone(),
                 key: key.clone(),
                 not_after: *t,
+            });
+        }
+    }
+    if let Some(Some(w)) = &wallet {
+        if let Some(t) = w.certificate_not_after {
+            expiries.push(Expiry {
+                kind: "wallet_certificate",
+                name: "wallet".into(),
+                key: "wallet.certificate_chain_file".into(),
+                not_after: t,
             });
         }
     }

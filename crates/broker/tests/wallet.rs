@@ -625,3 +625,70 @@ fn wallet_login_is_rate_limited() {
     });
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// `check-config` (the same validation as start-up) names each wallet problem by its key.
+#[test]
+fn wallet_configuration_problems_are_named() {
+    let dir = std::env::temp_dir().join(format!("varco-wallet-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let other = KeyPair::generate().unwrap();
+    std::fs::write(dir.join("rp.key.pem"), key.serialize_pem()).unwrap();
+    // A certificate for another key: the wallet would verify our requests with it.
+    let cert = CertificateParams::new(vec!["x".to_owned()])
+        .unwrap()
+        .self_signed(&other)
+        .unwrap();
+    std::fs::write(dir.join("other.crt.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("empty.jwks"), "{\"keys\": []}").unwrap();
+    let d = dir.display();
+    let problems = |wallet: &str| -> Vec<String> {
+        match fixture::try_config_with("", wallet) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.into_iter().map(|p| p.key).collect(),
+        }
+    };
+    let cases = [
+        (
+            "[wallet]\nclient_id_scheme = \"pre-registered\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.client_id_scheme",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"x509_hash\"\nsigning_key_file = \"{d}/rp.key.pem\"\n",
+            "wallet.certificate_chain_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"x509_hash\"\nsigning_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/other.crt.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.certificate_chain_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/missing.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.signing_key_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n",
+            "wallet.issuer",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.issuer[0].jwks_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\nclaims = [\"given_name\", \"family_name\", \"birth_date\", \"portrait\"]\ntrust_list_file = \"{d}/missing.pem\"\n",
+            "wallet.claims",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n",
+            "wallet.trust_list_file",
+        ),
+    ];
+    for (toml, key) in cases {
+        let toml = toml.replace("{d}", &d.to_string());
+        let got = problems(&toml);
+        assert!(
+            got.iter().any(|k| k == key),
+            "{key} not in {got:?} for\n{toml}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

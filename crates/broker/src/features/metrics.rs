@@ -78,7 +78,8 @@ pub mod names {
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
     /// Gauge: seconds until something the operator renews expires (negative: expired), by
-    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`) and
+    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`,
+    /// `wallet_certificate`) and
     /// `name`.
     pub const SECONDS_TO_EXPIRY: &str = "varco_seconds_to_expiry";
     /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL

@@ -99,11 +99,12 @@ async fn https_status_server(
 }
 
 fn setup(rt: &tokio::runtime::Runtime) -> Setup {
-    setup_with(rt, "", "")
+    setup_with(rt, "", "", "")
 }
 
-/// [`setup`] with `session` keys added to `[session]`.
-fn setup_with(rt: &tokio::runtime::Runtime, session: &str, more: &str) -> Setup {
+/// [`setup`] with `session` keys added to `[session]`, `wallet` keys to `[wallet]`, and
+/// `more` tables at the end.
+fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, more: &str) -> Setup {
     // One directory per test of this binary (they run in parallel).
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -198,7 +199,7 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str, more: &str) -> Setup 
         list.as_str().unwrap().to_owned(),
     ));
     let extra = format!(
-        "[wallet]\nclient_id_scheme = \"x509_hash\"\n\
+        "[wallet]\n{wallet_keys}client_id_scheme = \"x509_hash\"\n\
          signing_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/rp.crt.pem\"\n\
          trust_list_file = \"{d}/pid-trust-list.pem\"\n\
          [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
@@ -531,7 +532,7 @@ fn cross_device_page_in_chromium() {
     assert!(deps.success(), "scripts/browser-deps.sh failed");
     let rt = runtime();
     // Plain loopback http in the browser: cookies without Secure (the development setting).
-    let s = setup_with(&rt, "cookie_secure = false", "");
+    let s = setup_with(&rt, "cookie_secure = false", "", "");
     let artifacts = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from)
         .join("artifacts");
@@ -613,6 +614,7 @@ fn wallet_login_is_rate_limited() {
     let s = setup_with(
         &rt,
         "",
+        "",
         "[admission]\nclient_per_minute = 1\nclient_burst = 2\nglobal_per_second = 0\n",
     );
     rt.block_on(async {
@@ -691,4 +693,57 @@ fn wallet_configuration_problems_are_named() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The PID as an ISO mdoc (`format = "mso_mdoc"`): the issuer known by its `x5chain` under
+/// the trust list, the device signature over this request's session transcript. A
+/// DeviceResponse made for another nonce, or by an issuer under another CA, is refused.
+#[test]
+fn mdoc_pid_logs_in_and_its_attacks_are_refused() {
+    let rt = runtime();
+    let s = setup_with(&rt, "", "format = \"mso_mdoc\"\n", "");
+    let mdoc = &s;
+    rt.block_on(async {
+        let b = start(mdoc, true).await;
+        let out = present(mdoc, &b.location, "x509", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, body) = http(
+            mdoc.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        let me = whoami(mdoc, &session).await;
+        assert_eq!(me["principal"]["sub"], "TINIT-RSSMRA80A10H501W", "{me}");
+        assert_eq!(me["principal"]["auth"]["method"], "wallet");
+        for (scenario, code) in [
+            ("mdoc_wrong_nonce", "mdoc.device_signature"),
+            ("x509_untrusted_ca", "wallet_untrusted_issuer"),
+        ] {
+            let b = start(mdoc, true).await;
+            let chain = if scenario == "mdoc_wrong_nonce" {
+                "x509"
+            } else {
+                scenario
+            };
+            let out = wallet(
+                "present",
+                &json!({
+                    "issuer_key_pem": mdoc.issuer_key_pem, "kid": KID, "iss": ISS,
+                    "status_uri": mdoc.status_uri, "status_idx": 0,
+                    "authorization_url": b.location, "public_base": PUBLIC,
+                    "origin": format!("http://{}", mdoc.addr), "scenario": scenario,
+                    "x5c": mdoc.chains.get(chain),
+                }),
+            );
+            assert_eq!(out["body"]["error_description"], code, "{scenario}: {out}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
 }

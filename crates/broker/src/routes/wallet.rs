@@ -478,7 +478,7 @@ async fn verify(
     let now = unix((state.clock)());
     let config = state.config.clone();
     // Decryption, signatures and digests: on the heavy pool, like a SAML Response.
-    let job = move || -> Result<(sdjwt::Verified, String, IssuerTrust), (&'static str, Option<String>)> {
+    let job = move || -> Result<Checked, (&'static str, Option<String>)> {
         let Some(wallet) = config.wallet.as_ref() else {
             return Err((codes::DISABLED, None));
         };
@@ -490,43 +490,12 @@ async fn verify(
             .get(PID_QUERY)
             .and_then(|v| v.first())
             .ok_or((codes::BAD_RESPONSE, None))?;
-        let parsed = sdjwt::Presentation::parse(presentation, &sdjwt::Limits::default())
-            .map_err(|e| (e.code(), None))?;
-        let digest = parsed.digest().to_owned();
-        let iss = parsed.issuer_unverified().unwrap_or("").to_owned();
-        // The trust source: the chain the credential carries, judged by the trust list,
-        // or else the keys configured for its `iss`. Never both for one credential.
-        let trust = if parsed.issuer_x5c().is_empty() {
-            match wallet.issuers.keys(&iss) {
-                Some(keys) => IssuerTrust::Set(keys.clone()),
-                None => return Err((codes::UNTRUSTED_ISSUER, Some(digest))),
-            }
-        } else {
-            let Some(list) = wallet.trust_list.as_ref() else {
-                return Err((codes::UNTRUSTED_ISSUER, Some(digest)));
-            };
-            let key = list
-                .issuer_key(parsed.issuer_x5c(), &iss, now)
-                .map_err(|e| (e.code(), Some(digest.clone())))?;
-            IssuerTrust::Key(key)
-        };
-        let vct: Vec<&str> = wallet.vct.iter().map(String::as_str).collect();
-        let expect = sdjwt::Expect {
-            now,
-            aud: &opened.client_id,
-            nonce: &opened.nonce,
-            vct: &vct,
-            iss: Some(&iss),
-            skew: wallet.skew,
-            kb_max_age: wallet.kb_max_age,
-            require_status: wallet.require_status,
-        };
-        let verified = parsed
-            .verify(trust.key(), &expect)
-            .map_err(|e| (e.code(), Some(digest.clone())))?;
-        Ok((verified, digest, trust))
+        match &wallet.mdoc_doctype {
+            None => check_sd_jwt(wallet, &opened, presentation, now),
+            Some(doctype) => check_mdoc(wallet, &opened, presentation, doctype, now),
+        }
     };
-    let (verified, digest, trust) = match state.heavy.run(Work::Presentation, job).await {
+    let checked = match state.heavy.run(Work::Presentation, job).await {
         Err(r) => return Err(heavy_refused(r)),
         Ok(Err((code, digest))) => {
             evidence.presentation_sha256 = digest;
@@ -534,18 +503,143 @@ async fn verify(
         }
         Ok(Ok(v)) => v,
     };
-    evidence.presentation_sha256 = Some(digest.clone());
-    evidence.idp = Some(verified.issuer.clone());
-    let pid = sdjwt::Pid::from_claims(&verified.claims).map_err(|e| bad(e.code()))?;
-    if let Some(reference) = &verified.status {
-        check_status(state, wallet, &trust, reference, now).await?;
+    evidence.presentation_sha256 = Some(checked.digest.clone());
+    evidence.idp = Some(checked.issuer.clone());
+    let pid = sdjwt::Pid::from_claims(&checked.claims).map_err(|e| bad(e.code()))?;
+    if let (Some(reference), Some(trust)) = (&checked.status, &checked.trust) {
+        check_status(state, wallet, trust, reference, now).await?;
     }
     Ok(Presented {
         pid,
+        issuer: checked.issuer,
+        holder: checked.holder,
+        digest: checked.digest,
+        response_code: String::new(),
+    })
+}
+
+/// A presentation whose signatures and bindings verified, whatever its format.
+struct Checked {
+    issuer: String,
+    holder: String,
+    digest: String,
+    claims: serde_json::Map<String, serde_json::Value>,
+    status: Option<sdjwt::status::StatusRef>,
+    trust: Option<IssuerTrust>,
+}
+
+type Refusal = (&'static str, Option<String>);
+
+/// SD-JWT VC: the trust source (the chain the credential carries, judged by the trust
+/// list, or else the keys configured for its `iss`; never both), then every check of
+/// `sdjwt` with this request's nonce and our client id.
+fn check_sd_jwt(
+    wallet: &Wallet,
+    opened: &openid4vp::Opened,
+    presentation: &str,
+    now: u64,
+) -> Result<Checked, Refusal> {
+    let parsed = sdjwt::Presentation::parse(presentation, &sdjwt::Limits::default())
+        .map_err(|e| (e.code(), None))?;
+    let digest = parsed.digest().to_owned();
+    let iss = parsed.issuer_unverified().unwrap_or("").to_owned();
+    let trust = if parsed.issuer_x5c().is_empty() {
+        match wallet.issuers.keys(&iss) {
+            Some(keys) => IssuerTrust::Set(keys.clone()),
+            None => return Err((codes::UNTRUSTED_ISSUER, Some(digest))),
+        }
+    } else {
+        let Some(list) = wallet.trust_list.as_ref() else {
+            return Err((codes::UNTRUSTED_ISSUER, Some(digest)));
+        };
+        let key = list
+            .issuer_key(parsed.issuer_x5c(), &iss, now)
+            .map_err(|e| (e.code(), Some(digest.clone())))?;
+        IssuerTrust::Key(key)
+    };
+    let vct: Vec<&str> = wallet.vct.iter().map(String::as_str).collect();
+    let expect = sdjwt::Expect {
+        now,
+        aud: &opened.client_id,
+        nonce: &opened.nonce,
+        vct: &vct,
+        iss: Some(&iss),
+        skew: wallet.skew,
+        kb_max_age: wallet.kb_max_age,
+        require_status: wallet.require_status,
+    };
+    let verified = parsed
+        .verify(trust.key(), &expect)
+        .map_err(|e| (e.code(), Some(digest.clone())))?;
+    Ok(Checked {
         issuer: verified.issuer,
         holder: verified.holder,
         digest,
-        response_code: String::new(),
+        claims: verified.claims,
+        status: verified.status,
+        trust: Some(trust),
+    })
+}
+
+/// ISO mdoc: base64url DeviceResponse; the issuer known by its `x5chain` under the trust
+/// list; the device signature over the OpenID4VP session transcript of this request.
+fn check_mdoc(
+    wallet: &Wallet,
+    opened: &openid4vp::Opened,
+    presentation: &str,
+    doctype: &str,
+    now: u64,
+) -> Result<Checked, Refusal> {
+    let limits = mdoc::Limits::default();
+    // Base64 grows 3 bytes into 4: bound the text before decoding it.
+    if presentation.len() > limits.max_bytes.div_ceil(3) * 4 {
+        return Err(("mdoc.too_large", None));
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(presentation.trim_end_matches('='))
+        .map_err(|_| (codes::BAD_RESPONSE, None))?;
+    let parsed = mdoc::DeviceResponse::parse(&bytes, &limits).map_err(|e| (e.code(), None))?;
+    let digest = {
+        let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
+    };
+    let Some(list) = wallet.trust_list.as_ref() else {
+        return Err((codes::UNTRUSTED_ISSUER, Some(digest)));
+    };
+    let chain = parsed
+        .issuer_x5chain()
+        .map_err(|e| (e.code(), Some(digest.clone())))?;
+    let leaf = list
+        .leaf(&chain, now)
+        .map_err(|e| (e.code(), Some(digest.clone())))?;
+    let transcript = mdoc::session_transcript(
+        &opened.client_id,
+        &opened.nonce,
+        Some(&opened.jwk_thumbprint),
+        &opened.response_uri,
+    );
+    let expect = mdoc::Expect {
+        now,
+        skew: wallet.skew,
+        doctype,
+        transcript: &transcript,
+    };
+    let verified = parsed
+        .verify(&leaf.point, &expect)
+        .map_err(|e| (e.code(), Some(digest.clone())))?;
+    let claims = verified
+        .namespaces
+        .get(doctype)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Checked {
+        issuer: leaf.subject,
+        holder: format!("mdoc:{doctype}"),
+        digest: verified.digest,
+        claims,
+        // mdoc status (the MSO's `status`) is not read yet: docs/THREATS.md W2.
+        status: None,
+        trust: None,
     })
 }
 

@@ -152,6 +152,48 @@ def present(req, inp, scenario):
     return q["id"], p
 
 
+def mdoc_present(req, inp, scenario):
+    """A DeviceResponse: pymdoccbor issues with the test issuer key and its certificate
+    chain (`x5c`, DER) in the x5chain header; cbor2 + cryptography sign the device
+    authentication over the OpenID4VP 1.0 session transcript of this request. base64url."""
+    import datetime
+    import cbor2
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    from pymdoccbor.mdoc.issuer import MdocCborIssuer
+
+    q = req["dcql_query"]["credentials"][0]
+    doctype = q["meta"]["doctype_value"]
+    issuer = serialization.load_pem_private_key(inp["issuer_key_pem"].encode(), None)
+    device = ec.generate_private_key(ec.SECP256R1())
+    d = issuer.private_numbers().private_value.to_bytes(32, "big")
+    m = MdocCborIssuer(private_key={"KTY": "EC2", "CURVE": "P_256", "ALG": "ES256", "D": d,
+                                    "KID": b"ds"}, alg="ES256")
+    n = device.public_key().public_numbers()
+    x, y = n.x.to_bytes(32, "big"), n.y.to_bytes(32, "big")
+    wanted = {c["path"][1] for c in q["claims"]}
+    data = {"family_name": "Rossi", "given_name": "Mario", "birth_date": "1980-01-10",
+            "tax_id_code": "TINIT-RSSMRA80A10H501W", "birth_place": "Roma"}
+    chain = [base64.b64decode(c) for c in inp["x5c"]]
+    m.new(data={doctype: {k: v for k, v in data.items() if k in wanted}}, doctype=doctype,
+          validity={"issuance_date": "2024-01-01", "expiry_date": "2030-01-01"},
+          devicekeyinfo={"KTY": "EC2", "CURVE": "P_256", "X": x, "Y": y}, x509_chain=chain)
+    doc = m.signed["documents"][0]
+    enc = jwk.JWK(**req["client_metadata"]["jwks"]["keys"][0])
+    nonce = req["nonce"] if scenario != "mdoc_wrong_nonce" else "another-nonce"
+    info = cbor2.dumps([req["client_id"], nonce, b64d(enc.thumbprint()), req["response_uri"]])
+    st = [None, None, ["OpenID4VPHandover", hashlib.sha256(info).digest()]]
+    dns = cbor2.CBORTag(24, cbor2.dumps({}))
+    dab = cbor2.dumps(cbor2.CBORTag(24, cbor2.dumps(["DeviceAuthentication", st, doctype, dns])))
+    protected = cbor2.dumps({1: -7})
+    tbs = cbor2.dumps(["Signature1", protected, b"", dab])
+    r, s_ = decode_dss_signature(device.sign(tbs, ec.ECDSA(hashes.SHA256())))
+    doc["deviceSigned"] = {"nameSpaces": dns, "deviceAuth": {"deviceSignature": [
+        protected, {}, None, r.to_bytes(32, "big") + s_.to_bytes(32, "big")]}}
+    return q["id"], b64(cbor2.dumps({"version": "1.0", "documents": [doc], "status": 0}))
+
+
 def encrypt(req, payload):
     meta = req["client_metadata"]
     k = jwk.JWK(**meta["jwks"]["keys"][0])
@@ -184,7 +226,10 @@ def main():
         return
     scenario = inp["scenario"]
     req = fetch_request(inp)
-    cid, p = present(req, inp, scenario)
+    if req["dcql_query"]["credentials"][0]["format"] == "mso_mdoc":
+        cid, p = mdoc_present(req, inp, scenario)
+    else:
+        cid, p = present(req, inp, scenario)
     answer = {"vp_token": {cid: [p]}, "state": req["state"]}
     body = "response=" + urllib.parse.quote(encrypt(req, answer), safe="")
     if scenario == "oversized_body":

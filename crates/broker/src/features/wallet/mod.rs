@@ -48,6 +48,12 @@ pub(crate) struct RawWallet {
     request_ttl_seconds: u64,
     #[serde(default = "default_max_pending")]
     max_pending: u64,
+    /// `dc+sd-jwt` (SD-JWT VC) or `mso_mdoc` (ISO mdoc).
+    #[serde(default = "default_format")]
+    format: String,
+    /// `mso_mdoc`: the document type (also the claims' namespace).
+    #[serde(default = "default_doctype")]
+    doctype: String,
     #[serde(default = "default_vct")]
     vct: Vec<String>,
     #[serde(default = "default_claims")]
@@ -68,6 +74,12 @@ pub(crate) struct RawWallet {
 
 fn default_wallet_url() -> String {
     "openid4vp://".into()
+}
+fn default_format() -> String {
+    "dc+sd-jwt".into()
+}
+fn default_doctype() -> String {
+    "eu.europa.ec.eudi.pid.1".into()
 }
 fn default_ttl() -> u64 {
     300
@@ -129,6 +141,8 @@ pub struct Wallet {
     pub query: openid4vp::CredentialQuery,
     /// Accepted `vct` values.
     pub vct: Vec<String>,
+    /// `mso_mdoc`: the PID document type; `None`: SD-JWT VC.
+    pub mdoc_doctype: Option<String>,
     /// Refuse a PID without a status list reference.
     pub require_status: bool,
     /// Oldest KB-JWT accepted, seconds.
@@ -344,6 +358,22 @@ pub(crate) fn validate(
                 None
             }
         });
+    match raw.format.as_str() {
+        "dc+sd-jwt" => {}
+        // An mdoc issuer is known only by its x5chain: the trust list is its one source.
+        "mso_mdoc" if raw.trust_list_file.is_none() => bad(
+            "wallet.trust_list_file",
+            "required with format = \"mso_mdoc\" (mdoc issuers are trusted by X.509)".into(),
+        ),
+        "mso_mdoc" => {}
+        other => bad(
+            "wallet.format",
+            format!("{other:?}: expected \"dc+sd-jwt\" or \"mso_mdoc\""),
+        ),
+    }
+    if raw.doctype.is_empty() || raw.doctype.len() > 128 {
+        bad("wallet.doctype", "1 to 128 characters".into());
+    }
     let issuers = trust::validate(&raw.issuer, trust_list.is_some(), resolve, bad);
     let status = status::validate(&raw.status, resolve, bad);
     let signer = match (&key, &client) {
@@ -373,12 +403,29 @@ pub(crate) fn validate(
     )
     .map_err(|e| bad("wallet", e.to_string()))
     .ok()?;
+    let (format, claims, mdoc_doctype) = match raw.format.as_str() {
+        "mso_mdoc" => (
+            openid4vp::Format::MsoMdoc {
+                doctype: raw.doctype.clone(),
+            },
+            raw.claims
+                .iter()
+                .map(|c| vec![raw.doctype.clone(), c.clone()])
+                .collect(),
+            Some(raw.doctype.clone()),
+        ),
+        _ => (
+            openid4vp::Format::SdJwt {
+                vct_values: raw.vct.clone(),
+            },
+            raw.claims.iter().map(|c| vec![c.clone()]).collect(),
+            None,
+        ),
+    };
     let query = openid4vp::CredentialQuery {
         id: PID_QUERY.into(),
-        format: openid4vp::Format::SdJwt {
-            vct_values: raw.vct.clone(),
-        },
-        claims: raw.claims.iter().map(|c| vec![c.clone()]).collect(),
+        format,
+        claims,
     };
     Some(Wallet {
         verifier,
@@ -387,6 +434,7 @@ pub(crate) fn validate(
         max_pending: raw.max_pending,
         query,
         vct: raw.vct.clone(),
+        mdoc_doctype,
         require_status: raw.require_status,
         kb_max_age: raw.kb_max_age_seconds,
         skew: raw.clock_skew_seconds,

@@ -182,13 +182,30 @@ impl TrustList {
     }
 
     /// The key that verifies a credential of `iss` whose issuer header carries `chain`
-    /// (DER, leaf first), at `now` (Unix seconds).
+    /// (DER, leaf first), at `now` (Unix seconds): the chain trusted ([`TrustList::leaf`])
+    /// and its leaf naming `iss`.
     pub fn issuer_key(
         &self,
         chain: &[Vec<u8>],
         iss: &str,
         now: u64,
     ) -> Result<jose::Jwk, ChainError> {
+        let leaf = self.leaf(chain, now)?;
+        let host = iss
+            .strip_prefix("https://")
+            .and_then(|r| r.split(['/', ':', '?', '#']).next())
+            .unwrap_or("");
+        let named = leaf.uris.iter().any(|u| u == iss)
+            || (!host.is_empty() && leaf.dns.iter().any(|d| d.eq_ignore_ascii_case(host)));
+        if !named {
+            return Err(ChainError::Name);
+        }
+        Ok(leaf.jwk)
+    }
+
+    /// The leaf of `chain` (DER, leaf first) once the chain is trusted at `now`: a path to
+    /// an anchor, validity, `digitalSignature`, an EC P-256/P-384 key.
+    pub fn leaf(&self, chain: &[Vec<u8>], now: u64) -> Result<Leaf, ChainError> {
         use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
         let (leaf_der, rest) = chain.split_first().ok_or(ChainError::Untrusted)?;
         let leaf_der = rustls_pki_types::CertificateDer::from(leaf_der.as_slice());
@@ -219,20 +236,15 @@ impl TrustList {
             Ok(Some(ku)) if ku.value.digital_signature() => {}
             _ => return Err(ChainError::KeyUsage),
         }
-        let host = iss
-            .strip_prefix("https://")
-            .and_then(|r| r.split(['/', ':', '?', '#']).next())
-            .unwrap_or("");
-        let named = match leaf.subject_alternative_name() {
-            Ok(Some(san)) => san.value.general_names.iter().any(|n| match n {
-                GeneralName::URI(u) => *u == iss,
-                GeneralName::DNSName(d) => !host.is_empty() && d.eq_ignore_ascii_case(host),
-                _ => false,
-            }),
-            _ => false,
-        };
-        if !named {
-            return Err(ChainError::Name);
+        let (mut uris, mut dns) = (Vec::new(), Vec::new());
+        if let Ok(Some(san)) = leaf.subject_alternative_name() {
+            for n in &san.value.general_names {
+                match n {
+                    GeneralName::URI(u) => uris.push((*u).to_owned()),
+                    GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                    _ => {}
+                }
+            }
         }
         let point = &leaf.public_key().subject_public_key.data;
         let (crv, n) = match point.len() {
@@ -249,6 +261,27 @@ impl TrustList {
             "kty": "EC", "crv": crv,
             "x": b64(&point[1..=n]), "y": b64(&point[1 + n..]),
         });
-        jose::Jwk::from_value_standalone(&jwk).map_err(|_| ChainError::Key)
+        Ok(Leaf {
+            jwk: jose::Jwk::from_value_standalone(&jwk).map_err(|_| ChainError::Key)?,
+            point: point.to_vec(),
+            subject: leaf.subject().to_string(),
+            uris,
+            dns,
+        })
     }
+}
+
+/// The leaf certificate of a trusted chain.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// Its key as a JWK.
+    pub jwk: jose::Jwk,
+    /// Its key as an uncompressed SEC1 point (what `mdoc` verifies with).
+    pub point: Vec<u8>,
+    /// Its subject distinguished name.
+    pub subject: String,
+    /// subjectAltName URIs.
+    pub uris: Vec<String>,
+    /// subjectAltName dNSNames.
+    pub dns: Vec<String>,
 }

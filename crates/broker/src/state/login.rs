@@ -211,9 +211,10 @@ pub(crate) async fn complete(
 }
 
 /// The `Set-Cookie` value binding a login to this browser (`browser`, 32 hex digits), alive
-/// as long as a pending login. Over https `SameSite=None`: the SAML IdP posts back
-/// cross-site; on plain-http development hosts browsers refuse `None` without `Secure`,
-/// and IdP and SP share a site, so `Lax` works there.
+/// `max_age` seconds. Over https `SameSite=None`: the SAML IdP posts back cross-site (and
+/// one cookie serves a SAML and a wallet login in the same browser); on plain-http
+/// development hosts browsers refuse `None` without `Secure`, and IdP and SP share a site,
+/// so `Lax` works there. `__Host-` cookies must have `Path=/`.
 pub(crate) fn login_cookie_value(state: &State, browser: &str, max_age: u64) -> String {
     let attrs = if state.config.cookie_secure {
         "; Secure; SameSite=None"

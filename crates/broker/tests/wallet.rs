@@ -351,6 +351,28 @@ fn same_device_login_with_an_independent_wallet() {
         assert_eq!(p["auth"]["method"], "wallet");
         assert_eq!(p["auth"]["loa"], "high");
         assert_eq!(p["family_name"], "Rossi");
+        // Downstream: the forward-auth headers and the signed token carry the method.
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET /auth HTTP/1.1\r\nX-Original-URI: /\r\nCookie: {session}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&h, "x-varco-method"), Some("wallet"));
+        assert_eq!(header(&h, "x-varco-loa"), Some("high"));
+        assert_eq!(header(&h, "x-varco-sub"), Some("TINIT-RSSMRA80A10H501W"));
+        let token = header(&h, "authorization")
+            .unwrap()
+            .trim_start_matches("Bearer ");
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token.split('.').nth(1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(claims.to_string().contains("\"wallet\""), "{claims}");
         // One login per presentation: the same return is refused.
         let (status, _, _) = http(
             s.addr,

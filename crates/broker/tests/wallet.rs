@@ -25,6 +25,8 @@ const REVOKED_IDX: u64 = 3;
 
 struct Setup {
     dir: PathBuf,
+    /// The relying party's request-signing key, public (what a federation publishes).
+    rp_jwk: Value,
     issuer_key_pem: String,
     /// `x5c` chains (standard base64 DER, leaf first) for the issuer key: under the
     /// configured trust list, under another CA, and naming another issuer.
@@ -198,9 +200,26 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, mo
         host_key.serialize_der(),
         list.as_str().unwrap().to_owned(),
     ));
+    // The relying party's identity: x509_hash unless the test names another scheme.
+    let identity = if wallet_keys.contains("client_id_scheme") {
+        String::new()
+    } else {
+        format!(
+            "client_id_scheme = \"x509_hash\"\ncertificate_chain_file = \"{}/rp.crt.pem\"\n",
+            dir.display()
+        )
+    };
+    let rp_jwk = jose::Signer::es256_from_pkcs8(
+        &rp_key.serialize_der(),
+        None,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .jwk()
+    .to_value();
     let extra = format!(
-        "[wallet]\n{wallet_keys}client_id_scheme = \"x509_hash\"\n\
-         signing_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/rp.crt.pem\"\n\
+        "[wallet]\n{wallet_keys}{identity}\
+         signing_key_file = \"{d}/rp.key.pem\"\n\
          trust_list_file = \"{d}/pid-trust-list.pem\"\n\
          [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
          [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n{more}",
@@ -211,6 +230,7 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, mo
     let addr = rt.block_on(fixture::serve(state.clone()));
     Setup {
         dir,
+        rp_jwk,
         issuer_key_pem,
         chains,
         status_uri,
@@ -279,7 +299,7 @@ fn present(s: &Setup, authorization_url: &str, scenario: &str, status_idx: u64) 
             "status_uri": s.status_uri, "status_idx": status_idx,
             "authorization_url": authorization_url, "public_base": PUBLIC,
             "origin": format!("http://{}", s.addr), "scenario": scenario,
-            "x5c": s.chains.get(scenario),
+            "x5c": s.chains.get(scenario), "verifier_jwk": s.rp_jwk,
         }),
     )
 }
@@ -766,6 +786,36 @@ fn mdoc_pid_logs_in_and_its_attacks_are_refused() {
             );
             assert_eq!(out["body"]["error_description"], code, "{scenario}: {out}");
         }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `client_id_scheme = "openid_federation"`: the request carries `openid_federation:<entity
+/// id>` and is signed with the key our Entity Configuration publishes (given to the wallet
+/// here as the federation would); the KB-JWT `aud` is that client id.
+#[test]
+fn openid_federation_client_id_logs_in() {
+    let rt = runtime();
+    let s = setup_with(
+        &rt,
+        "",
+        "client_id_scheme = \"openid_federation\"\nentity_id = \"https://rp.varco.example.org\"\n",
+        "",
+    );
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        assert!(
+            b.location
+                .starts_with("openid4vp://?client_id=openid_federation%3Ahttps%3A%2F%2Frp.varco"),
+            "{}",
+            b.location
+        );
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        // A KB-JWT bound to the x509_hash form of our identity is refused here.
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "wrong_aud", 0);
+        assert_eq!(out["body"]["error_description"], "sdjwt.audience", "{out}");
     });
     let _ = std::fs::remove_dir_all(&s.dir);
 }

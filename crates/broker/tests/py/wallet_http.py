@@ -73,14 +73,20 @@ def fetch_request(inp):
     claims = json.loads(b64d(jar.split(".")[1]))
     assert header["typ"] == "oauth-authz-req+jwt", header
     assert claims["client_id"] == client_id
-    assert client_id.startswith("x509_hash:")
-    leaf = base64.b64decode(header["x5c"][0])
-    assert client_id == "x509_hash:" + b64(hashlib.sha256(leaf).digest())
-    pem = x509.load_der_x509_certificate(leaf).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if client_id.startswith("openid_federation:"):
+        # The key the verifier's Entity Configuration publishes (the test hands it over).
+        assert claims["iss"] == client_id[len("openid_federation:"):]
+        key = jwk.JWK(**inp["verifier_jwk"])
+    else:
+        assert client_id.startswith("x509_hash:")
+        leaf = base64.b64decode(header["x5c"][0])
+        assert client_id == "x509_hash:" + b64(hashlib.sha256(leaf).digest())
+        pem = x509.load_der_x509_certificate(leaf).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key = jwk.JWK.from_pem(pem)
     t = jws.JWS()
     t.deserialize(jar)
-    t.verify(jwk.JWK.from_pem(pem))
+    t.verify(key)
     assert claims["response_mode"] == "direct_post.jwt"
     assert claims["response_type"] == "vp_token"
     return claims

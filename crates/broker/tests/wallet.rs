@@ -819,3 +819,21 @@ fn openid_federation_client_id_logs_in() {
     });
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// A reload that adds `[wallet]` sizes the requests map from it; one that changes nothing
+/// keeps the map, and with it the logins in flight (their keys exist only there).
+#[test]
+fn reload_sizes_or_keeps_the_wallet_requests() {
+    let plain = fixture::config("");
+    let s = fixture::state(&plain, broker::leaf::clock::system);
+    assert_eq!(s.wallet.settings().0, 1);
+    let rt = runtime();
+    let w = setup(&rt);
+    let with_wallet = w._state.config.clone();
+    let re = s.reconfigured(with_wallet.clone());
+    assert_eq!(re.wallet.settings().0, 10_000);
+    let again = re.reconfigured(with_wallet);
+    assert!(Arc::ptr_eq(&again.wallet, &re.wallet));
+    assert!(Arc::ptr_eq(&again.wallet_status, &re.wallet_status));
+    let _ = std::fs::remove_dir_all(&w.dir);
+}

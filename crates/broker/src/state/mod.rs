@@ -95,22 +95,10 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
-        let (max_pending, ttl, status_cache) = match &config.wallet {
-            Some(w) => (w.max_pending, w.ttl, w.status.cache),
-            None => (
-                1,
-                std::time::Duration::from_secs(1),
-                std::time::Duration::ZERO,
-            ),
-        };
+        let (wallet, wallet_status) = wallet_state(&config);
         Some(State {
-            wallet: Arc::new(crate::features::wallet::pending::Pendings::new(
-                max_pending,
-                ttl,
-            )),
-            wallet_status: Arc::new(crate::features::wallet::status::StatusCache::new(
-                status_cache,
-            )),
+            wallet,
+            wallet_status,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -143,8 +131,17 @@ impl State {
                 config.access.connect_timeout,
                 config.access.response_timeout,
             ),
-            wallet: self.wallet.clone(),
-            wallet_status: self.wallet_status.clone(),
+            // The wallet requests in flight survive a reload that leaves their bound and
+            // lifetime alone (their keys exist only here); otherwise they are dropped and
+            // those citizens start again.
+            wallet: match wallet_settings(&config) {
+                (max, ttl, _) if self.wallet.settings() == (max, ttl) => self.wallet.clone(),
+                _ => wallet_state(&config).0,
+            },
+            wallet_status: match wallet_settings(&config) {
+                (_, _, cache) if self.wallet_status.ttl() == cache => self.wallet_status.clone(),
+                _ => wallet_state(&config).1,
+            },
             store: self.store.clone(),
             sealer: self.sealer.clone(),
             rng: SystemRandom::new(),
@@ -182,4 +179,31 @@ impl State {
             config,
         }
     }
+}
+
+/// The wallet settings the per-process maps are built from: bound, request lifetime,
+/// status cache lifetime (placeholders when `[wallet]` is absent).
+fn wallet_settings(config: &Config) -> (u64, std::time::Duration, std::time::Duration) {
+    match &config.wallet {
+        Some(w) => (w.max_pending, w.ttl, w.status.cache),
+        None => (
+            1,
+            std::time::Duration::from_secs(1),
+            std::time::Duration::ZERO,
+        ),
+    }
+}
+
+/// The wallet's pending requests and status cache for `config`.
+fn wallet_state(
+    config: &Config,
+) -> (
+    Arc<crate::features::wallet::pending::Pendings>,
+    Arc<crate::features::wallet::status::StatusCache>,
+) {
+    let (max, ttl, cache) = wallet_settings(config);
+    (
+        Arc::new(crate::features::wallet::pending::Pendings::new(max, ttl)),
+        Arc::new(crate::features::wallet::status::StatusCache::new(cache)),
+    )
 }

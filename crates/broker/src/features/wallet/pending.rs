@@ -62,6 +62,7 @@ pub struct Entry {
 pub struct Pendings {
     by_id: moka::sync::Cache<String, Arc<Mutex<Entry>>>,
     by_kid: moka::sync::Cache<String, String>,
+    settings: (u64, Duration),
 }
 
 /// Why a request could not be recorded.
@@ -74,6 +75,7 @@ impl Pendings {
     pub fn new(max: u64, ttl: Duration) -> Pendings {
         let live = ttl + Duration::from_secs(120);
         Pendings {
+            settings: (max, ttl),
             by_id: moka::sync::Cache::builder()
                 .max_capacity(max)
                 .time_to_live(live)
@@ -95,6 +97,13 @@ impl Pendings {
         self.by_kid.insert(kid, id.clone());
         self.by_id.insert(id, Arc::new(Mutex::new(entry)));
         Ok(())
+    }
+
+    /// The bound and request lifetime this map was built with (a reload keeps the map,
+    /// and the logins in flight, only when they are unchanged).
+    #[must_use]
+    pub fn settings(&self) -> (u64, Duration) {
+        self.settings
     }
 
     fn max(&self) -> u64 {

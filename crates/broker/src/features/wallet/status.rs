@@ -109,6 +109,7 @@ pub(crate) fn validate(
 /// Fetched status list tokens by URI, for `cache` each; bounded in count.
 pub struct StatusCache {
     lists: moka::sync::Cache<String, Arc<str>>,
+    ttl: Duration,
 }
 
 impl StatusCache {
@@ -116,6 +117,7 @@ impl StatusCache {
     #[must_use]
     pub fn new(ttl: Duration) -> StatusCache {
         StatusCache {
+            ttl,
             lists: moka::sync::Cache::builder()
                 .max_capacity(1024)
                 .time_to_live(ttl.max(Duration::from_millis(1)))
@@ -134,6 +136,12 @@ impl StatusCache {
             self.lists.insert(uri.to_owned(), token.clone());
         }
         Ok(token)
+    }
+
+    /// The lifetime this cache was built with.
+    #[must_use]
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Forgets `uri` (its list did not verify: do not keep serving it).

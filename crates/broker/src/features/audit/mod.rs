@@ -244,6 +244,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wallet_records_carry_the_presentation_digest() {
+        let e = Evidence {
+            method: Some("wallet"),
+            presentation_sha256: Some("q83vEjRWeJA".into()),
+            ..Evidence::default()
+        };
+        let v: serde_json::Value = serde_json::from_slice(
+            &e.record(Outcome::Completed { sid: "s" }, SystemTime::UNIX_EPOCH),
+        )
+        .unwrap();
+        assert_eq!(v["method"], "wallet");
+        assert_eq!(v["presentation_sha256"], "q83vEjRWeJA");
+        // Absent from every other kind of login.
+        let other: serde_json::Value = serde_json::from_slice(
+            &Evidence::default().record(Outcome::Refused { code: "x" }, SystemTime::UNIX_EPOCH),
+        )
+        .unwrap();
+        assert!(other.get("presentation_sha256").is_none());
+    }
+
+    #[test]
     fn refused_records_keep_large_junk_by_hash_only() {
         let e = Evidence {
             response_b64: Some(vec![b'A'; MAX_REFUSED_RESPONSE + 1]),

@@ -837,3 +837,42 @@ fn reload_sizes_or_keeps_the_wallet_requests() {
     assert!(Arc::ptr_eq(&again.wallet_status, &re.wallet_status));
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// Revocation cannot be skipped by making the status list unreachable: a credential whose
+/// list cannot be fetched is refused (503, fail closed), and so is one whose list is
+/// served by a host the status fetch does not trust (the HTTPS certificate is checked).
+#[test]
+fn unreachable_status_list_fails_closed() {
+    let rt = runtime();
+    let s = setup(&rt);
+    // A port nothing listens on (bound, then closed).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    rt.block_on(async {
+        for uri in [
+            format!("https://127.0.0.1:{closed}/status/1"),
+            // The status server, by a name its certificate does not carry.
+            s.status_uri.replace("127.0.0.1", "localhost"),
+        ] {
+            let b = start(&s, true).await;
+            let out = wallet(
+                "present",
+                &json!({
+                    "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+                    "status_uri": uri, "status_idx": 0,
+                    "authorization_url": b.location, "public_base": PUBLIC,
+                    "origin": format!("http://{}", s.addr), "scenario": "ok",
+                }),
+            );
+            assert_eq!(out["status"], 503, "{uri}: {out}");
+            assert_eq!(
+                out["body"]["error_description"],
+                "wallet_status_unavailable"
+            );
+        }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

@@ -549,6 +549,35 @@ fn replayed_response_oversized_body_and_second_request_fetch_are_refused() {
         assert_eq!(status, 404);
         assert!(body.contains("wallet_request_already_served"));
 
+        // request_uri_method post: the wallet may POST (wallet_metadata, wallet_nonce) for
+        // the object; the same one-time rule applies.
+        let b2 = start(&s, true).await;
+        let q = b2.location.split("request_uri=").nth(1).unwrap();
+        let uri = q
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        let path = uri.trim_start_matches(PUBLIC).to_owned();
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let body = "wallet_nonce=abc";
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("application/oauth-authz-req+jwt"),
+            "{answer}"
+        );
+        let (status, _, _) = http(s.addr, &format!("GET {path} HTTP/1.1")).await;
+        assert_eq!(status, 404);
+
         let b = start(&s, true).await;
         let out = present(&s, &b.location, "oversized_body", 0);
         assert_eq!(out["status"], 413, "{out}");

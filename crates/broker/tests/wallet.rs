@@ -796,18 +796,24 @@ fn mdoc_pid_logs_in_and_its_attacks_are_refused() {
         for (scenario, code) in [
             ("mdoc_wrong_nonce", "mdoc.device_signature"),
             ("x509_untrusted_ca", "wallet_untrusted_issuer"),
+            ("mdoc_revoked", "sdjwt.revoked"),
         ] {
             let b = start(mdoc, true).await;
-            let chain = if scenario == "mdoc_wrong_nonce" {
+            let chain = if scenario.starts_with("mdoc_") {
                 "x509"
             } else {
                 scenario
+            };
+            let idx = if scenario == "mdoc_revoked" {
+                REVOKED_IDX
+            } else {
+                0
             };
             let out = wallet(
                 "present",
                 &json!({
                     "issuer_key_pem": mdoc.issuer_key_pem, "kid": KID, "iss": ISS,
-                    "status_uri": mdoc.status_uri, "status_idx": 0,
+                    "status_uri": mdoc.status_uri, "status_idx": idx,
                     "authorization_url": b.location, "public_base": PUBLIC,
                     "origin": format!("http://{}", mdoc.addr), "scenario": scenario,
                     "x5c": mdoc.chains.get(chain),

@@ -62,6 +62,8 @@ pub mod codes {
     pub const BAD_RESPONSE: &str = "wallet_bad_response";
     /// The PID issuer is not trusted.
     pub const UNTRUSTED_ISSUER: &str = "wallet_untrusted_issuer";
+    /// An mdoc PID without a status list reference while `require_status` is on.
+    pub const STATUS_MISSING: &str = "wallet_status_missing";
     /// The status list could not be fetched or verified (fail closed).
     pub const STATUS_UNAVAILABLE: &str = "wallet_status_unavailable";
     /// The browser completing the login is not the one that started it.
@@ -632,14 +634,24 @@ fn check_mdoc(
         .get(doctype)
         .cloned()
         .unwrap_or_default();
+    let status = match verified.status {
+        Some(s) => Some(sdjwt::status::StatusRef {
+            idx: s.idx,
+            uri: s.uri,
+        }),
+        None if wallet.require_status => {
+            return Err((codes::STATUS_MISSING, Some(verified.digest)));
+        }
+        None => None,
+    };
     Ok(Checked {
         issuer: leaf.subject,
         holder: format!("mdoc:{doctype}"),
         digest: verified.digest,
         claims,
-        // mdoc status (the MSO's `status`) is not read yet: docs/THREATS.md W2.
-        status: None,
-        trust: None,
+        status,
+        // The status list is verified with the document signer's key, as for SD-JWT VC.
+        trust: Some(IssuerTrust::Key(leaf.jwk)),
     })
 }
 

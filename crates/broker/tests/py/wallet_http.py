@@ -184,7 +184,9 @@ def mdoc_present(req, inp, scenario):
     chain = [base64.b64decode(c) for c in inp["x5c"]]
     m.new(data={doctype: {k: v for k, v in data.items() if k in wanted}}, doctype=doctype,
           validity={"issuance_date": "2024-01-01", "expiry_date": "2030-01-01"},
-          devicekeyinfo={"KTY": "EC2", "CURVE": "P_256", "X": x, "Y": y}, x509_chain=chain)
+          devicekeyinfo={"KTY": "EC2", "CURVE": "P_256", "X": x, "Y": y}, x509_chain=chain,
+          # `revocation` lands in the signed MSO as `status` (pymdoccbor's `status` does not).
+          revocation={"status_list": {"idx": inp["status_idx"], "uri": inp["status_uri"]}})
     doc = m.signed["documents"][0]
     enc = jwk.JWK(**req["client_metadata"]["jwks"]["keys"][0])
     nonce = req["nonce"] if scenario != "mdoc_wrong_nonce" else "another-nonce"

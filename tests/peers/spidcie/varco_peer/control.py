@@ -1,0 +1,71 @@
+"""Test-only control endpoints: what an operator would do in the admin pages, as JSON POSTs
+from the test harness (crates/testkit/src/spidcie.rs).
+
+Bound to 127.0.0.1 like the rest of the process, and each request must carry the random
+token the harness passed at start (`Authorization: Bearer ...`), so another test's process
+on the same machine cannot onboard entities into this federation by mistake.
+"""
+
+import hmac
+import json
+import logging
+import os
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import federation
+
+log = logging.getLogger("varco_peer")
+
+
+def _authorized(request) -> bool:
+    want = os.environ.get("VARCO_PEER_TOKEN", "")
+    got = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return bool(want) and hmac.compare_digest(want.encode(), got.encode())
+
+
+def _control(handler):
+    @csrf_exempt
+    @require_POST
+    def view(request):
+        if not _authorized(request):
+            return HttpResponse(status=401)
+        try:
+            body = json.loads(request.body or b"{}")
+            return JsonResponse(handler(body) or {})
+        except Exception as e:  # the harness prints the message with the test's failure
+            log.exception("control request failed")
+            return JsonResponse({"error": f"{type(e).__name__}: {e}"}, status=400)
+
+    return view
+
+
+@_control
+def descendant(body):
+    if settings.ROLE != "ta":
+        raise ValueError("only a Trust Anchor onboards entities")
+    return federation.onboard(
+        os.environ["VARCO_PEER_ENTITY_ID"],
+        body["sub"],
+        body.get("type", "openid_relying_party"),
+        jwks=body.get("jwks"),
+        metadata_policy=body.get("metadata_policy"),
+    )
+
+
+@_control
+def user(body):
+    if settings.ROLE not in ("spid-op", "cie-op"):
+        raise ValueError("only an OP has users")
+    federation.add_user(
+        body["username"],
+        body["password"],
+        body.get("attributes", {}),
+        first_name=body.get("attributes", {}).get("given_name"),
+        last_name=body.get("attributes", {}).get("family_name"),
+        email=body.get("attributes", {}).get("email"),
+    )
+    return {}

@@ -5,7 +5,7 @@ configuration is written).
     serve.py ROLE PORT ENTITY_ID STATE_DIR TEMPLATE_DIR
 
 ROLE is `ta`, `spid-op`, `cie-op` or `rp` (varco_peer/settings.py lists the environment the
-roles read). The database is a copy of a migrated template kept in TEMPLATE_DIR, one per
+roles read). Stdin must stay open: the process exits when it closes. The database is a copy of a migrated template kept in TEMPLATE_DIR, one per
 version of the package and of Django, made once under a file lock: migrating the package's
 ~60 migrations costs seconds, copying a file does not.
 """
@@ -16,6 +16,7 @@ import shutil
 import socketserver
 import subprocess
 import sys
+import threading
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +95,10 @@ def main() -> None:
     httpd = make_server(
         "127.0.0.1", int(port), get_wsgi_application(), server_class=Server, handler_class=QuietHandler
     )
+    # The harness holds our stdin open for as long as it wants us: end when it closes, so a
+    # test process that exits without dropping its handle (a panic, a static) leaves no
+    # server behind.
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     print(f"READY {entity_id}", flush=True)
     httpd.serve_forever()
 

@@ -69,3 +69,16 @@ def user(body):
         email=body.get("attributes", {}).get("email"),
     )
     return {}
+
+
+@_control
+def trust_marks(body):
+    """The trust marks the anchor issued to this entity, into its own configuration."""
+    from spid_cie_oidc.entity.models import FederationEntityConfiguration
+
+    conf = FederationEntityConfiguration.objects.get(
+        sub=os.environ["VARCO_PEER_ENTITY_ID"], is_active=True
+    )
+    conf.trust_marks = body["trust_marks"]
+    conf.save()
+    return {}

@@ -13,6 +13,7 @@ from . import control
 urlpatterns = [
     path("__varco_peer__/descendant", control.descendant),
     path("__varco_peer__/user", control.user),
+    path("__varco_peer__/trust_marks", control.trust_marks),
 ]
 urlpatterns += entity_urls
 

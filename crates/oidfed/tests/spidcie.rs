@@ -8,19 +8,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jose::Jwks;
 use oidfed::trust_mark::{self, Options};
 use oidfed::{Error, FetchFailed, Resolver, ResolverConfig, Step, TrustAnchor, TrustChain};
 use serde_json::{Value, json};
 use testkit::spidcie::{Federation, Profile, get, jwt_claims};
 
+/// The federation's clock: the `iat` of a configuration the anchor signs on request. The
+/// package stamps its documents with the wall clock; the test reads the time from them
+/// rather than from the system (the clock is an argument of the pure crate).
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    jwt_claims(&fed().ta_configuration())["iat"]
+        .as_u64()
         .unwrap()
-        .as_secs()
 }
 
 fn fed() -> &'static Federation {

@@ -40,7 +40,13 @@ def profile_id(ta: str, entity_type: str) -> str:
 
 
 def _public(private_jwks: list) -> list:
-    return [public_jwk_from_private_jwk(k) for k in private_jwks]
+    out = []
+    for k in private_jwks:
+        pub = public_jwk_from_private_jwk(k)
+        if "use" in k:
+            pub["use"] = k["use"]
+        out.append(pub)
+    return out
 
 
 def _federation_entity(base: str, name: str) -> dict:
@@ -58,7 +64,9 @@ def _own(sub: str, entity_type: str, authority_hints: list, metadata: dict, **ex
     with transaction.atomic():
         FederationEntityConfiguration.objects.all().delete()
         jwks_fed = [create_jwk()]
-        jwks_core = [create_jwk()]
+        # The package picks core keys by `use` (and reads `use` on every key: a key without
+        # it is a KeyError): signatures with the first, UserInfo encryption with "enc".
+        jwks_core = [dict(create_jwk(), use="sig"), dict(create_jwk(), use="enc")]
         for kind, entry in metadata.items():
             if kind != "federation_entity" and "jwks" in entry:
                 entry["jwks"] = {"keys": _public(jwks_core)}

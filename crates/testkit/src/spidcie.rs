@@ -71,8 +71,8 @@ pub struct Entity {
     entity_id: String,
     base: String,
     child: Child,
-    /// Held open: the process exits when it closes.
-    _stdin: Option<ChildStdin>,
+    /// Held open: the process removes its state and exits when it closes.
+    stdin: Option<ChildStdin>,
     log: PathBuf,
 }
 
@@ -98,6 +98,15 @@ impl Entity {
 
 impl Drop for Entity {
     fn drop(&mut self) {
+        // Closing stdin asks it to clean up and exit; a process that does not is killed.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -128,21 +137,23 @@ pub struct TestUser {
     pub username: String,
     /// Password at the OP.
     pub password: String,
-    /// What the OP releases, by the package's attribute names: `fiscal_number`,
-    /// `given_name`, `family_name`, `email`, `birthdate`, `place_of_birth`, `gender`, … The
-    /// SPID OP maps `fiscal_number` to the claim `https://attributes.eid.gov.it/fiscal_number`,
-    /// the CIE OP to `fiscal_number`.
+    /// What the OP may release, keyed by the claim name a relying party requests: the
+    /// package's OP looks each requested claim up by that exact name (UserInfo for both
+    /// profiles, and the ID token for CIE). SPID names the fiscal number
+    /// `https://attributes.eid.gov.it/fiscal_number`, CIE `fiscal_number`;
+    /// [`TestUser::citizen`] sets both.
     pub attributes: Value,
 }
 
 impl TestUser {
-    /// A citizen with the given fiscal number and names; email `<username>@example.invalid`,
-    /// password `password-<username>`.
+    /// A citizen with the given fiscal number (`TINIT-…`) and names; email
+    /// `<username>@example.invalid`, password `password-<username>`, a birth date and place.
     pub fn citizen(username: &str, fiscal_number: &str, given: &str, family: &str) -> TestUser {
         TestUser {
             username: username.to_owned(),
             password: format!("password-{username}"),
             attributes: json!({
+                "https://attributes.eid.gov.it/fiscal_number": fiscal_number,
                 "fiscal_number": fiscal_number,
                 "given_name": given,
                 "family_name": family,
@@ -297,7 +308,7 @@ fn spawn(
         entity: Entity {
             entity_id: entity_id.to_owned(),
             base: format!("http://127.0.0.1:{port}"),
-            _stdin: child.stdin.take(),
+            stdin: child.stdin.take(),
             child,
             log,
         },

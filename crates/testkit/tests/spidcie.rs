@@ -135,3 +135,19 @@ fn every_entity_serves_its_configuration() {
         assert_eq!(jwt_claims(&body)["sub"], e.entity_id());
     }
 }
+
+/// A federation of its own (the anchor only) stops with its handle: its port no longer
+/// answers once the [`Federation`] is dropped.
+#[test]
+fn dropping_a_federation_stops_its_processes() {
+    let own = Federation::start(testkit::spidcie::TaOptions {
+        spid_op: false,
+        cie_op: false,
+        ..Default::default()
+    });
+    let url = own.ta.configuration_url();
+    assert_eq!(get(&url).0, 200);
+    drop(own);
+    let r = ureq::get(&url).call();
+    assert!(r.is_err(), "{url} still answers after drop: {r:?}");
+}

@@ -98,7 +98,12 @@ def main() -> None:
     # The harness holds our stdin open for as long as it wants us: end when it closes, so a
     # test process that exits without dropping its handle (a panic, a static) leaves no
     # server behind.
-    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    def watch_stdin():
+        sys.stdin.read()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        os._exit(0)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
     print(f"READY {entity_id}", flush=True)
     httpd.serve_forever()
 

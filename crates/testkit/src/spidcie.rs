@@ -410,7 +410,7 @@ impl Federation {
         ] {
             if let Some(e) = e {
                 let on = fed.onboard(e.entity_id(), kind, None);
-                fed.control(e, "trust_marks", &json!({ "trust_marks": marks_json(&on) }));
+                fed.set_trust_marks(e, &on.trust_marks);
             }
         }
         Federation {
@@ -578,6 +578,24 @@ impl Federation {
         })
     }
 
+    /// Replaces the `trust_marks` of one of the federation's own entities (an OP, the
+    /// reference RP) in its Entity Configuration.
+    pub fn set_trust_marks(&self, e: &Entity, marks: &[TrustMark]) {
+        let marks: Vec<Value> = marks
+            .iter()
+            .map(|m| {
+                // The package's own shape: the type under all three names it reads.
+                json!({
+                    "trust_mark_type": m.trust_mark_type,
+                    "id": m.trust_mark_type,
+                    "trust_mark_id": m.trust_mark_type,
+                    "trust_mark": m.trust_mark,
+                })
+            })
+            .collect();
+        self.control(e, "trust_marks", &json!({ "trust_marks": marks }));
+    }
+
     /// Every entity's log, for a failing test's message.
     pub fn logs(&self) -> String {
         [
@@ -605,19 +623,4 @@ impl Federation {
         assert_eq!(status, 200, "POST {url}: {text}\n{}", e.log());
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
-}
-
-fn marks_json(on: &Onboarded) -> Value {
-    on.trust_marks
-        .iter()
-        .map(|m| {
-            // The package's own shape: the type under all three names it reads.
-            json!({
-                "trust_mark_type": m.trust_mark_type,
-                "id": m.trust_mark_type,
-                "trust_mark_id": m.trust_mark_type,
-                "trust_mark": m.trust_mark,
-            })
-        })
-        .collect()
 }

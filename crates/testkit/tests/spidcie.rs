@@ -151,3 +151,51 @@ fn dropping_a_federation_stops_its_processes() {
     let r = ureq::get(&url).call();
     assert!(r.is_err(), "{url} still answers after drop: {r:?}");
 }
+
+/// With `require_rp_trust_mark`, the OP refuses a relying party whose configuration lacks
+/// the anchor's trust mark (an error redirect to its redirect_uri, no code) and accepts it
+/// once the mark is there.
+#[test]
+fn op_requiring_a_trust_mark_refuses_a_relying_party_without_it() {
+    let own = Federation::start(testkit::spidcie::TaOptions {
+        cie_op: false,
+        reference_rp: true,
+        require_rp_trust_mark: true,
+        ..Default::default()
+    });
+    let rp = own.rp.as_ref().unwrap();
+    let user = TestUser::citizen("tm-user", "TINIT-GLLFRN80A01H501W", "Franco", "Gialli");
+    own.add_user(Profile::Spid, &user);
+    let redirect_uri = format!("{}/callback", rp.entity_id());
+    let begin = format!(
+        "{}/authorization?{}",
+        rp.entity_id(),
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("provider", own.op(Profile::Spid).entity_id())
+            .finish()
+    );
+    let marks = own.onboard_rp(rp.entity_id(), None).trust_marks;
+    assert_eq!(marks.len(), 1);
+    assert_eq!(marks[0].trust_mark_type, own.rp_trust_mark_type());
+
+    own.set_trust_marks(rp, &[]);
+    let refused = own.drive(&begin, &user, Some(&redirect_uri)).unwrap();
+    assert_eq!(
+        refused.params.get("error").map(String::as_str),
+        Some("invalid_request"),
+        "{refused:?}\n{}",
+        own.logs()
+    );
+    assert!(!refused.params.contains_key("code"));
+    // Refused for the reason under test, not another.
+    let log = own.op(Profile::Spid).log();
+    assert!(log.contains("Trust Marks are not valid"), "{log}");
+
+    own.set_trust_marks(rp, &marks);
+    let accepted = own.drive(&begin, &user, Some(&redirect_uri)).unwrap();
+    assert!(
+        accepted.params.contains_key("code"),
+        "{accepted:?}\n{}",
+        own.logs()
+    );
+}

@@ -111,8 +111,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
-        "spid_cie_oidc": {"handlers": ["stderr"], "level": "INFO"},
-        "varco_peer": {"handlers": ["stderr"], "level": "INFO"},
+        "django": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "spid_cie_oidc": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "varco_peer": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }

@@ -8,10 +8,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use jose::Jwks;
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jose::{Alg, Jwks, Signer};
 use oidfed::trust_mark::{self, Options};
-use oidfed::{Error, FetchFailed, Resolver, ResolverConfig, Step, TrustAnchor, TrustChain};
-use serde_json::{Value, json};
+use oidfed::{
+    ENTITY_STATEMENT_TYP, Error, FetchFailed, RelyingParty, Resolver, ResolverConfig, Step,
+    TrustAnchor, TrustChain,
+};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use serde_json::{Map, Value, json};
 use testkit::spidcie::{Federation, Profile, get, jwt_claims};
 
 /// The federation's clock: the `iat` of a configuration the anchor signs on request. The
@@ -207,4 +219,184 @@ fn shared_federation_reports_its_startup() {
         fed().startup
     );
     assert!(fed().spid_op.is_some() && fed().cie_op.is_some() && fed().rp.is_some());
+}
+
+/// Serves one document at `/.well-known/openid-federation` on a loopback port until dropped.
+struct Site {
+    entity_id: String,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+}
+
+impl Site {
+    /// Binds first (the Entity Identifier names the port), then serves `make(entity_id)`.
+    fn start(make: impl FnOnce(&str) -> String) -> Site {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let entity_id = format!("http://{addr}");
+        let body = make(&entity_id);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut c) = conn else { continue };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let reply = if path == "/.well-known/openid-federation" {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/entity-statement+jwt\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                };
+                let _ = c.write_all(reply.as_bytes());
+            }
+        });
+        Site {
+            entity_id,
+            stop,
+            addr,
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn es256() -> Signer {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    Signer::es256_from_pkcs8(pkcs8.as_ref(), None, &rng).unwrap()
+}
+
+fn rsa(alg: Alg) -> Signer {
+    // ring cannot generate RSA keys; the PyJWT venv's script makes one (PKCS#8, hex).
+    let hex = common::run_py("entity_configuration.py", &["rsa-key"]);
+    let hex = hex.trim();
+    let der: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    Signer::rsa_from_pkcs8(alg, &der, None).unwrap()
+}
+
+/// Our relying party's Entity Configuration: `RelyingParty::metadata` and the claims
+/// `RelyingParty::sign` writes, signed by our `jose::Signer`. (`RelyingParty::sign` itself
+/// refuses `http` Entity Identifiers, and this federation lives on `http` loopback.)
+fn our_configuration(entity_id: &str, signer: &Signer) -> String {
+    let core = es256();
+    let rp = RelyingParty {
+        entity_id: entity_id.to_owned(),
+        authority_hints: vec![fed().ta_id().to_owned()],
+        trust_marks: Vec::new(),
+        organization_name: "Comune di Prova".into(),
+        homepage_uri: format!("{entity_id}/"),
+        policy_uri: format!("{entity_id}/privacy"),
+        logo_uri: format!("{entity_id}/logo.svg"),
+        contacts: vec!["protocollo@pec.example.invalid".into()],
+        federation_resolve_endpoint: None,
+        client_name: "Servizi online".into(),
+        redirect_uris: vec![format!("{entity_id}/oidc/callback")],
+        rp_jwks: Jwks::from_keys(vec![core.jwk().clone()])
+            .unwrap()
+            .to_value(),
+        id_token_signed_response_alg: "RS256".into(),
+        userinfo_signed_response_alg: "RS256".into(),
+        userinfo_encrypted_response_alg: "RSA-OAEP".into(),
+        userinfo_encrypted_response_enc: "A256CBC-HS512".into(),
+    };
+    let iat = now();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(entity_id));
+    claims.insert("sub".into(), json!(entity_id));
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + 3600));
+    claims.insert(
+        "jwks".into(),
+        Jwks::from_keys(vec![signer.jwk().clone()])
+            .unwrap()
+            .to_value(),
+    );
+    claims.insert("metadata".into(), rp.metadata());
+    claims.insert("authority_hints".into(), json!(rp.authority_hints));
+    signer
+        .sign(ENTITY_STATEMENT_TYP, &claims, &SystemRandom::new())
+        .unwrap()
+}
+
+/// The reference OP resolves our relying party's chain: our Entity Configuration (signed
+/// by `signer`), the anchor's statement about us (onboarded with the keys the anchor read
+/// from that configuration), the anchor. Returns what the package stored.
+fn resolved_by_reference_op(signer: &Signer) -> Result<Value, String> {
+    let site = Site::start(|id| our_configuration(id, signer));
+    fed().onboard_rp(&site.entity_id, None);
+    let r = fed().resolve_at(fed().op(Profile::Spid), &site.entity_id);
+    drop(site);
+    r
+}
+
+fn accepted_by_reference_op(signer: &Signer) {
+    let tc = resolved_by_reference_op(signer).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tc["status"], "valid", "{tc}");
+    let md = &tc["metadata"]["openid_relying_party"];
+    // Our metadata, with the anchor's default RP policy applied by the package.
+    assert_eq!(md["token_endpoint_auth_method"], "private_key_jwt", "{tc}");
+    // `subset_of` as the package applies it keeps the values but not their order.
+    let mut grants: Vec<&str> = md["grant_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    grants.sort_unstable();
+    assert_eq!(grants, ["authorization_code", "refresh_token"], "{tc}");
+    assert!(md["jwks"]["keys"].as_array().is_some_and(|k| k.len() == 1));
+}
+
+#[test]
+fn reference_op_resolves_our_es256_entity_configuration() {
+    accepted_by_reference_op(&es256());
+}
+
+#[test]
+fn reference_op_resolves_our_rs256_entity_configuration() {
+    accepted_by_reference_op(&rsa(Alg::Rs256));
+}
+
+/// PS256 is on our allow-list (the SPID/CIE rules recommend it) but not on the package's
+/// (`SIGNING_ALG_VALUES_SUPPORTED`: RS256/384/512, ES256/384/512): onboarded with the right
+/// keys, a relying party whose Entity Configuration is PS256-signed still has no trust chain
+/// at the reference OP. One meant to join a federation run on this software signs its
+/// statements with RS256 or ES256.
+#[test]
+fn reference_op_refuses_a_ps256_entity_configuration() {
+    let signer = rsa(Alg::Ps256);
+    let site = Site::start(|id| our_configuration(id, &signer));
+    let keys = Jwks::from_keys(vec![signer.jwk().clone()])
+        .unwrap()
+        .to_value();
+    fed().onboard_rp(&site.entity_id, Some(&keys));
+    let r = fed().resolve_at(fed().op(Profile::Spid), &site.entity_id);
+    let err = r.expect_err("the reference OP accepted a PS256 Entity Configuration");
+    assert!(
+        err.contains("PS256 has beed disabled"),
+        "refused for another reason: {err}"
+    );
 }

@@ -610,7 +610,21 @@ impl Federation {
         .collect()
     }
 
+    /// Has `e` (an OP or the reference RP) build the trust chain of `sub` to the anchor
+    /// afresh, with the package's own discovery, verification and metadata policy, as an OP
+    /// does for an unknown RP's first authorization request. `Ok` holds what the package
+    /// stored (`status`, `metadata`, `exp`, `parties_involved`, `trust_marks`); `Err` its
+    /// refusal, with the entity's log.
+    pub fn resolve_at(&self, e: &Entity, sub: &str) -> Result<Value, String> {
+        self.try_control(e, "resolve", &json!({ "sub": sub }))
+    }
+
     fn control(&self, e: &Entity, what: &str, body: &Value) -> Value {
+        self.try_control(e, what, body)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn try_control(&self, e: &Entity, what: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}/__varco_peer__/{what}", e.base_url());
         let mut r = agent()
             .post(&url)
@@ -620,7 +634,9 @@ impl Federation {
             .unwrap_or_else(|err| panic!("POST {url}: {err}"));
         let status = r.status().as_u16();
         let text = r.body_mut().read_to_string().unwrap_or_default();
-        assert_eq!(status, 200, "POST {url}: {text}\n{}", e.log());
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        if status != 200 {
+            return Err(format!("POST {url}: {status} {text}\n{}", e.log()));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }

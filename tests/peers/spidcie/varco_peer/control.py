@@ -82,3 +82,28 @@ def trust_marks(body):
     conf.trust_marks = body["trust_marks"]
     conf.save()
     return {}
+
+
+@_control
+def resolve(body):
+    """This entity builds the trust chain of `sub` to its Trust Anchor afresh, with the
+    package's own discovery, verification and metadata policy (what an OP does when an
+    unknown RP first asks for authorization); the outcome as the package stores it."""
+    from spid_cie_oidc.entity.trust_chain_operations import get_or_create_trust_chain
+
+    tc = get_or_create_trust_chain(
+        subject=body["sub"],
+        trust_anchor=settings.OIDCFED_DEFAULT_TRUST_ANCHOR,
+        httpc_params=settings.HTTPC_PARAMS,
+        required_trust_marks=settings.OIDCFED_REQUIRED_TRUST_MARKS,
+        force=True,
+    )
+    if tc is None:
+        raise ValueError(f"no trust chain for {body['sub']} (disabled)")
+    return {
+        "status": tc.status,
+        "metadata": tc.metadata,
+        "exp": tc.exp_as_timestamp,
+        "parties_involved": tc.parties_involved,
+        "trust_marks": tc.trust_marks,
+    }

@@ -14,6 +14,7 @@ urlpatterns = [
     path("__varco_peer__/descendant", control.descendant),
     path("__varco_peer__/user", control.user),
     path("__varco_peer__/trust_marks", control.trust_marks),
+    path("__varco_peer__/resolve", control.resolve),
 ]
 urlpatterns += entity_urls
 

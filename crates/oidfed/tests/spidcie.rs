@@ -162,6 +162,72 @@ fn reference_rp_trust_chain_verifies() {
     );
 }
 
+/// Arrays as sorted sets, recursively: `subset_of` and `superset_of` define which values
+/// remain, not their order, and the package returns them in set order.
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a.iter().map(normalized).collect();
+            items.sort_by_key(Value::to_string);
+            items.dedup();
+            Value::Array(items)
+        }
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), normalized(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Differential: the same metadata under the same anchor policy, resolved by our
+/// `Resolver` and by the package (its reference RP resolving an OP, its OP resolving the
+/// reference RP), is the same for every entity type.
+fn same_metadata_as_the_package(subject: &str, resolver: &testkit::spidcie::Entity) {
+    let ours = resolved(subject).metadata().clone();
+    let theirs = fed()
+        .resolve_at(resolver, subject)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theirs["status"], "valid");
+    // Not two empty documents: federation_entity and the subject's protocol type.
+    assert!(
+        ours.contains_key("federation_entity") && ours.len() == 2,
+        "{ours:?}"
+    );
+    assert_eq!(
+        normalized(&Value::Object(ours)),
+        normalized(&theirs["metadata"]),
+        "resolved metadata differ"
+    );
+}
+
+#[test]
+fn spid_op_metadata_resolved_as_the_package_resolves_it() {
+    let op = fed().op(Profile::Spid).entity_id();
+    same_metadata_as_the_package(op, fed().rp.as_ref().unwrap());
+}
+
+#[test]
+fn cie_op_metadata_resolved_as_the_package_resolves_it() {
+    let op = fed().op(Profile::Cie).entity_id();
+    same_metadata_as_the_package(op, fed().rp.as_ref().unwrap());
+}
+
+/// The anchor's default RP policy has `scope` `superset_of` and `subset_of` operators for a
+/// parameter the reference RP does not publish: both implementations leave it absent.
+#[test]
+fn reference_rp_metadata_resolved_as_the_package_resolves_it() {
+    let rp = fed().rp.as_ref().unwrap().entity_id();
+    same_metadata_as_the_package(rp, fed().op(Profile::Spid));
+    let chain = resolved(rp);
+    assert!(
+        chain
+            .metadata_of("openid_relying_party")
+            .unwrap()
+            .get("scope")
+            .is_none()
+    );
+}
+
 /// A relying party that configured the wrong keys for the anchor refuses the chain: the
 /// package's anchor signs with its own key, which is not the one configured.
 #[test]

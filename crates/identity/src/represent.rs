@@ -12,7 +12,9 @@
 //! and asks [`act`] again on every request, which also makes a revoked or expired record
 //! stop working at the next `/auth`.
 
+pub mod answer;
 pub mod signed_file;
+pub mod spid_legal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -210,6 +210,7 @@ pub struct Representations {
     by_delegate: BTreeMap<String, Vec<usize>>,
     by_reference: BTreeMap<String, usize>,
     issued_at: Option<u64>,
+    expires_at: Option<u64>,
 }
 
 impl Representations {
@@ -233,6 +234,7 @@ impl Representations {
             by_delegate,
             by_reference,
             issued_at,
+            expires_at: None,
         })
     }
 
@@ -248,6 +250,13 @@ impl Representations {
     #[must_use]
     pub fn issued_at(&self) -> Option<u64> {
         self.issued_at
+    }
+
+    /// Until when the source says this answer may be used (a signed file's `exp`), if it
+    /// does: the broker stops using a held file at that time even if no newer one arrived.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
     }
 
     /// Every record, in the source's order.

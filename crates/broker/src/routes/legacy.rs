@@ -432,6 +432,7 @@ where
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: entry.category.clone(),
+        acting: std::collections::BTreeMap::new(),
     };
     let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
         return crate::leaf::http::internal("broker_seal");

@@ -126,7 +126,9 @@ impl Source for SignedFile {
             .enumerate()
             .map(|(i, v)| record(&self.id, self.limits.max_services, i, v))
             .collect::<Result<Vec<_>, _>>()?;
-        Representations::index(&self.id, Some(file.iat), records)
+        let mut reps = Representations::index(&self.id, Some(file.iat), records)?;
+        reps.expires_at = Some(file.exp);
+        Ok(reps)
     }
 }
 

@@ -1,0 +1,489 @@
+//! Acting for someone else in the broker (issue 24): where representations come from, per
+//! service. The decision itself (`check`, `act`) and every source's verification live in
+//! `identity::represent`; this module owns the `[represent]` configuration, the I/O each
+//! source needs (a file read, an HTTP GET, a SQL query, the login's own attributes) and the
+//! short cache in front of it.
+//!
+//! Sources sit behind one trait, [`RepresentationSource`]: given the delegate's verified login
+//! and the time, an answer (the delegate's representations, verified by the matching
+//! `identity` source) or a [`SourceError`]. Every error fails closed: the broker never guesses
+//! that a person has no representation, nor that a chosen one still holds. A later EU wallet
+//! source (power-of-representation attestation) fits the same trait: the attestation is
+//! verified at login and kept with the session, and `lookup` reads it like the SPID
+//! legal-person source reads the login's attributes.
+//!
+//! May import: the leaf, `audit` (the PostgreSQL connection and TLS settings it already has).
+
+mod file;
+mod http;
+mod postgres;
+mod spid;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity::Principal;
+use identity::represent::{self, Representations, SourceKind};
+use serde::Deserialize;
+
+pub use file::FileSource;
+pub use http::HttpSource;
+pub use postgres::PgSource;
+pub use spid::SpidSource;
+
+// === Raw form ===
+
+/// `[represent]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRepresent {
+    #[serde(default)]
+    source: Vec<RawSource>,
+    #[serde(default)]
+    service: Vec<RawService>,
+}
+
+/// `[[represent.source]]`: one source; which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    id: String,
+    kind: String,
+    // signed_file
+    file: Option<PathBuf>,
+    issuer: Option<String>,
+    jwks_file: Option<PathBuf>,
+    reload_seconds: Option<u64>,
+    max_records: Option<usize>,
+    // http
+    url: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    timeout_ms: Option<u64>,
+    // postgres (also `url`, `ca_file`)
+    table: Option<String>,
+    tls: Option<String>,
+    // http, postgres
+    cache_seconds: Option<u64>,
+    max_bytes: Option<usize>,
+    // spid_legal_person
+    ttl_seconds: Option<u64>,
+}
+
+/// `[[represent.service]]`: the sources asked for one route service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    service: String,
+    sources: Vec<String>,
+    #[serde(default)]
+    required: bool,
+}
+
+// === Validated form ===
+
+/// Why a source could not answer. Always fails closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The source could not be reached or answered wrongly (timeout, status, connection, no
+    /// valid file): `reason` is a short stable word.
+    Unavailable {
+        /// `connect`, `timeout`, `status`, `too_large`, `io`, `no_file`, `query`.
+        reason: &'static str,
+        /// Detail for the log (never a fiscal code).
+        detail: String,
+    },
+    /// The source answered, and its answer was refused as a whole.
+    Refused(represent::Error),
+}
+
+impl SourceError {
+    /// Stable code for the page, the log and metrics.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Unavailable { .. } => SOURCE_UNAVAILABLE,
+            SourceError::Refused(_) => "represent.source_refused",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceError::Unavailable { reason, detail } => {
+                write!(f, "source unavailable ({reason}): {detail}")
+            }
+            SourceError::Refused(e) => write!(f, "{} ({})", e, e.code()),
+        }
+    }
+}
+
+/// The code of a lookup that could not be answered.
+pub const SOURCE_UNAVAILABLE: &str = "represent.source_unavailable";
+
+/// A boxed future, so sources of different kinds fit one trait object.
+pub type Lookup<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<Representations>, SourceError>> + Send + 'a>>;
+
+/// One configured source of representations.
+pub trait RepresentationSource: Send + Sync {
+    /// The configured id (`[[represent.source]] id`), copied into each record's `source`.
+    fn id(&self) -> &str;
+    /// What kind of source it is.
+    fn kind(&self) -> SourceKind;
+    /// The representations naming `delegate` (at least: a source may answer with more),
+    /// verified at `now`; cached for a short while by the sources that do I/O per delegate.
+    fn lookup<'a>(&'a self, delegate: &'a Principal, now: u64) -> Lookup<'a>;
+}
+
+/// The sources asked for one service.
+#[derive(Clone)]
+pub struct ServiceRule {
+    /// In configuration order.
+    pub sources: Vec<Arc<dyn RepresentationSource>>,
+    /// Whether a person must act for someone on this service ("myself" is not offered).
+    pub required: bool,
+}
+
+/// The validated `[represent]` table.
+#[derive(Clone, Default)]
+pub struct Represent {
+    services: BTreeMap<String, ServiceRule>,
+}
+
+impl std::fmt::Debug for Represent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.services.iter().map(|(s, r)| {
+                (
+                    s,
+                    r.sources
+                        .iter()
+                        .map(|x| x.id().to_owned())
+                        .collect::<Vec<_>>(),
+                )
+            }))
+            .finish()
+    }
+}
+
+/// One representation the chooser offers: enough to show it and to name it in the form.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Source id.
+    pub source: String,
+    /// The source's reference.
+    pub reference: String,
+    /// The legal ground.
+    pub kind: represent::Kind,
+    /// Whom: name when known, else the `sub`.
+    pub label: String,
+    /// Valid until (unix seconds).
+    pub not_after: u64,
+}
+
+impl Represent {
+    /// Whether any service has sources.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// The rule of `service`, if representations are configured for it.
+    #[must_use]
+    pub fn service(&self, service: &str) -> Option<&ServiceRule> {
+        self.services.get(service)
+    }
+
+    /// Every representation `delegate` may use on `service` at `now`, from every source of
+    /// the service, or the first source error (fail closed: a person is never shown a
+    /// partial list as if it were complete). Returns also how many of the delegate's
+    /// records were refused, for the log.
+    pub async fn offers(
+        &self,
+        rule: &ServiceRule,
+        delegate: &Principal,
+        service: &str,
+        now: u64,
+    ) -> Result<(Vec<Offer>, usize), SourceError> {
+        let mut offers = Vec::new();
+        let mut refused = 0;
+        for source in &rule.sources {
+            let reps = source.lookup(delegate, now).await?;
+            let choice = represent::decide(delegate, service, now, &reps);
+            refused += choice.refused.len();
+            offers.extend(choice.usable.into_iter().map(|r| Offer {
+                source: r.source().to_owned(),
+                reference: r.reference().to_owned(),
+                kind: r.kind(),
+                label: label(r.party()),
+                not_after: r.not_after(),
+            }));
+        }
+        Ok((offers, refused))
+    }
+
+    /// The acting identity for the chosen `(source, reference)` on `service`, asked of the
+    /// source again now: the outer error is the source's (fail closed), the inner one the
+    /// decision's refusal (revoked, expired, out of scope…).
+    pub async fn act(
+        &self,
+        rule: &ServiceRule,
+        delegate: &Principal,
+        source: &str,
+        reference: &str,
+        service: &str,
+        now: u64,
+    ) -> Result<Result<represent::Acting, represent::Refusal>, SourceError> {
+        // A choice made for a source this service no longer asks is not honoured here.
+        let Some(src) = rule.sources.iter().find(|s| s.id() == source) else {
+            return Ok(Err(represent::Refusal::OutOfScope));
+        };
+        let reps = src.lookup(delegate, now).await?;
+        Ok(represent::act(delegate, reference, service, now, &reps))
+    }
+}
+
+/// How the chooser names a represented party.
+fn label(p: &represent::Party) -> String {
+    match p {
+        represent::Party::Person {
+            given_name,
+            family_name,
+            ..
+        } => match (given_name, family_name) {
+            (Some(g), Some(f)) => format!("{g} {f}"),
+            (Some(n), None) | (None, Some(n)) => n.clone(),
+            (None, None) => p.sub(),
+        },
+        represent::Party::Company { name, .. } => name.clone().unwrap_or_else(|| p.sub()),
+    }
+}
+
+/// Default seconds a per-delegate answer is reused (HTTP, PostgreSQL): short, because a
+/// revocation takes effect only when the cached answer expires.
+pub const DEFAULT_CACHE_SECONDS: u64 = 30;
+/// Default seconds between checks of a signed file for a new version.
+pub const DEFAULT_RELOAD_SECONDS: u64 = 10;
+/// Default HTTP deadline, milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// Default lifetime of a SPID legal-person representation after the login (8 hours; the
+/// session's own expiry ends it sooner).
+pub const DEFAULT_SPID_TTL: u64 = 8 * 3600;
+/// Most delegates whose answers one source keeps cached.
+const CACHE_ENTRIES: u64 = 10_000;
+
+/// A source id: what headers, claims and the session carry (`[a-z0-9_-]`, 1 to 64).
+fn id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+}
+
+/// Validates `[represent]` against the route services (`services`); `at_start` says the
+/// signed files are read now (always: a missing or invalid file is a configuration error).
+pub(crate) fn validate(
+    raw: &RawRepresent,
+    services: &[String],
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    now: u64,
+    bad: &mut dyn FnMut(&str, String),
+) -> Represent {
+    let mut sources: BTreeMap<String, Arc<dyn RepresentationSource>> = BTreeMap::new();
+    // A SPID source covers exactly the services that list it.
+    let mut spid_services: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for s in &raw.service {
+        for id in &s.sources {
+            spid_services
+                .entry(id.as_str())
+                .or_default()
+                .insert(s.service.clone());
+        }
+    }
+    for (i, s) in raw.source.iter().enumerate() {
+        let key = format!("represent.source[{i}]");
+        if !id_ok(&s.id) {
+            bad(
+                &format!("{key}.id"),
+                format!("{:?}: 1 to 64 of a-z, 0-9, - and _", s.id),
+            );
+            continue;
+        }
+        if sources.contains_key(&s.id) {
+            bad(&format!("{key}.id"), format!("{:?} repeated", s.id));
+            continue;
+        }
+        let mut not_for = |names: &[(&str, bool)]| {
+            for (n, set) in names {
+                if *set {
+                    bad(
+                        &format!("{key}.{n}"),
+                        format!("not used by kind {:?}", s.kind),
+                    );
+                }
+            }
+        };
+        let built: Option<Arc<dyn RepresentationSource>> = match s.kind.as_str() {
+            "signed_file" => {
+                not_for(&[
+                    ("url", s.url.is_some()),
+                    ("bearer_token_file", s.bearer_token_file.is_some()),
+                    ("client_cert_file", s.client_cert_file.is_some()),
+                    ("table", s.table.is_some()),
+                    ("ttl_seconds", s.ttl_seconds.is_some()),
+                ]);
+                file::validate(s, &key, resolve, now, bad).map(|f| Arc::new(f) as _)
+            }
+            "http" => {
+                not_for(&[
+                    ("file", s.file.is_some()),
+                    ("issuer", s.issuer.is_some()),
+                    ("jwks_file", s.jwks_file.is_some()),
+                    ("table", s.table.is_some()),
+                    ("ttl_seconds", s.ttl_seconds.is_some()),
+                ]);
+                http::validate(s, &key, resolve, bad).map(|h| Arc::new(h) as _)
+            }
+            "postgres" => {
+                not_for(&[
+                    ("file", s.file.is_some()),
+                    ("issuer", s.issuer.is_some()),
+                    ("jwks_file", s.jwks_file.is_some()),
+                    ("bearer_token_file", s.bearer_token_file.is_some()),
+                    ("client_cert_file", s.client_cert_file.is_some()),
+                    ("ttl_seconds", s.ttl_seconds.is_some()),
+                ]);
+                postgres::validate(s, &key, resolve, bad).map(|p| Arc::new(p) as _)
+            }
+            "spid_legal_person" => {
+                not_for(&[
+                    ("file", s.file.is_some()),
+                    ("url", s.url.is_some()),
+                    ("table", s.table.is_some()),
+                    ("bearer_token_file", s.bearer_token_file.is_some()),
+                    ("cache_seconds", s.cache_seconds.is_some()),
+                ]);
+                let services = spid_services
+                    .get(s.id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                Some(Arc::new(SpidSource::new(
+                    &s.id,
+                    services,
+                    s.ttl_seconds.unwrap_or(DEFAULT_SPID_TTL),
+                )) as _)
+            }
+            other => {
+                bad(
+                    &format!("{key}.kind"),
+                    format!("{other:?}: expected signed_file, http, postgres or spid_legal_person"),
+                );
+                None
+            }
+        };
+        if let Some(b) = built {
+            sources.insert(s.id.clone(), b);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (i, s) in raw.service.iter().enumerate() {
+        let key = format!("represent.service[{i}]");
+        if !services.contains(&s.service) {
+            bad(
+                &format!("{key}.service"),
+                format!("{:?} is no [[route]] service", s.service),
+            );
+        }
+        if s.sources.is_empty() {
+            bad(&format!("{key}.sources"), "empty".into());
+        }
+        let mut list = Vec::new();
+        for id in &s.sources {
+            match sources.get(id) {
+                Some(src)
+                    if !list
+                        .iter()
+                        .any(|x: &Arc<dyn RepresentationSource>| x.id() == id) =>
+                {
+                    list.push(src.clone());
+                }
+                Some(_) => bad(&format!("{key}.sources"), format!("{id:?} repeated")),
+                None => bad(
+                    &format!("{key}.sources"),
+                    format!("{id:?} is no [[represent.source]] id"),
+                ),
+            }
+        }
+        let rule = ServiceRule {
+            sources: list,
+            required: s.required,
+        };
+        if out.insert(s.service.clone(), rule).is_some() {
+            bad(
+                &format!("{key}.service"),
+                format!("{:?} listed twice", s.service),
+            );
+        }
+    }
+    Represent { services: out }
+}
+
+/// A per-delegate answer cache: bounded in entries; each entry carries the (injected) time
+/// it was fetched, which decides its use, and moka drops it after `ttl` in any case.
+pub(crate) fn answer_cache_at(
+    ttl: Duration,
+) -> moka::sync::Cache<String, (u64, Arc<Representations>)> {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_ENTRIES)
+        .time_to_live(ttl)
+        .build()
+}
+
+/// The audit record of a choice at `/represent` (kind `represent`): both persons — `sub` the
+/// one the session now acts for on `service`, `act` the person logged in — with the
+/// representation used (none when the choice is "myself").
+pub fn audit_record(
+    session: &crate::leaf::session::Session,
+    service: &str,
+    acting: Option<&represent::Acting>,
+    client: Option<&str>,
+    now: std::time::SystemTime,
+) -> Vec<u8> {
+    let p = &session.principal;
+    let rep = acting.map(|a| {
+        let r = a.representation();
+        serde_json::json!({
+            "type": r.kind().as_str(),
+            "source": r.source(),
+            "ref": r.reference(),
+            "not_before": r.not_before(),
+            "not_after": r.not_after(),
+        })
+    });
+    let record = serde_json::json!({
+        "kind": "represent",
+        "outcome": "chosen",
+        "sid": session.sid,
+        "at": saml::format_instant(now).unwrap_or_default(),
+        "at_unix": crate::leaf::clock::unix(now),
+        "client": client,
+        "service": service,
+        "sub": acting.map_or(p.sub.as_str(), |a| a.principal().sub.as_str()),
+        "act": {
+            "sub": p.sub,
+            "method": p.auth.method.as_str(),
+            "idp": p.auth.idp,
+            "loa": p.auth.loa.as_str(),
+        },
+        "representation": rep,
+    });
+    serde_json::to_vec(&record).unwrap_or_else(|_| b"{\"kind\":\"represent\"}".to_vec())
+}

@@ -278,7 +278,12 @@ fn auth(f: &Fixture, b: &mut Browser, uri: &str) -> Reply {
 
 /// Logs `user` in through the demo IdP; returns their `sub`.
 fn login(f: &Fixture, b: &mut Browser, user: &str) -> String {
-    let url = f.stack.login_url(2, &format!("{}/", f.stack.varco));
+    login_to(f, b, user, &format!("{}/", f.stack.varco))
+}
+
+/// [`login`] for a login coming back to `return_to`.
+fn login_to(f: &Fixture, b: &mut Browser, user: &str, return_to: &str) -> String {
+    let url = f.stack.login_url(2, return_to);
     let answer = idp_answer_from(b, &url, &[("user", user), ("level", "2")]);
     let acs = post_to_acs(b, &answer);
     assert_eq!(acs.status, 303, "{}", acs.body);
@@ -535,7 +540,9 @@ fn legal_representative_from_the_spid_legal_person_attributes() {
 fn minor_with_own_spid_and_refused_below_the_services_age() {
     let f = fixture();
     let mut b = Browser::default();
-    login(&f, &mut b, "sofia.esposito");
+    // Coming back to an age-limited service, the AuthnRequest carries spid:AgeLimit (the
+    // demo IdP takes it like any extension).
+    login_to(&f, &mut b, "sofia.esposito", "http://127.0.0.1/giovani/");
     let young = auth(&f, &mut b, "/giovani/");
     assert_eq!(young.status, 200, "{}", young.body);
     assert_eq!(

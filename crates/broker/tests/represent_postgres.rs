@@ -59,8 +59,14 @@ async fn postgres_table_source_reads_revokes_and_fails_closed() {
     cluster.psql(&insert("D-2", DELEGATE, "{scuola}"));
     cluster.psql(&insert("X-1", OTHER, "{tributi}"));
     // cache_seconds 0: every lookup asks the table (the revocation below is seen at once).
-    let source = PgSource::new("pg", &cluster.url(), Tls::Disable, "varco_representation", 0)
-        .unwrap();
+    let source = PgSource::new(
+        "pg",
+        &cluster.url(),
+        Tls::Disable,
+        "varco_representation",
+        0,
+    )
+    .unwrap();
     let me = delegate(DELEGATE);
 
     let reps = source.lookup(&me, NOW).await.unwrap();
@@ -116,8 +122,14 @@ async fn postgres_answers_are_reused_for_cache_seconds_by_the_injected_clock() {
     let cluster = Postgres::start("represent-cache");
     cluster.psql(SCHEMA);
     cluster.psql(&insert("D-1", DELEGATE, "{tributi}"));
-    let source = PgSource::new("pg", &cluster.url(), Tls::Disable, "varco_representation", 30)
-        .unwrap();
+    let source = PgSource::new(
+        "pg",
+        &cluster.url(),
+        Tls::Disable,
+        "varco_representation",
+        30,
+    )
+    .unwrap();
     let me = delegate(DELEGATE);
     assert_eq!(source.lookup(&me, NOW).await.unwrap().len(), 1);
     cluster.psql("DELETE FROM varco_representation;");

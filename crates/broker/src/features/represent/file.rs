@@ -198,3 +198,155 @@ impl RepresentationSource for FileSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use identity::represent::signed_file::TYP;
+    use ring::rand::SystemRandom;
+    use serde_json::{Value, json};
+
+    const NOW: u64 = 1_795_000_000;
+    const DAY: u64 = 86_400;
+    const DELEGATE: &str = "TINIT-BNCGNN80A01F205W";
+
+    struct Files {
+        dir: PathBuf,
+        signer: jose::Signer,
+    }
+
+    impl Files {
+        fn new(label: &str) -> Files {
+            let dir = std::env::temp_dir().join(format!(
+                "varco-represent-file-{label}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let rng = SystemRandom::new();
+            let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &rng,
+            )
+            .unwrap();
+            let signer = jose::Signer::es256_from_pkcs8(pkcs8.as_ref(), Some("k1"), &rng).unwrap();
+            let jwks = json!({"keys": [signer.jwk().to_value()]});
+            std::fs::write(dir.join("keys.jwks"), jwks.to_string()).unwrap();
+            Files { dir, signer }
+        }
+
+        /// Writes a file issued at `iat`, valid until `exp`, with records named `refs`.
+        fn write(&self, iat: u64, exp: u64, refs: &[&str]) {
+            let records: Vec<Value> = refs
+                .iter()
+                .map(|r| {
+                    json!({"ref": r, "type": "delegation", "delegate": DELEGATE,
+                       "represented": {"person": {"fiscal_code": "VRDLGU60M01L219V"}},
+                       "services": ["tributi"], "not_before": NOW - DAY, "not_after": NOW + DAY})
+                })
+                .collect();
+            let payload = json!({"iss": "https://portale.test", "iat": iat, "exp": exp,
+                                 "representations": records});
+            let Value::Object(m) = payload else {
+                unreachable!()
+            };
+            let jws = self.signer.sign(TYP, &m, &SystemRandom::new()).unwrap();
+            // A new inode and a distinct size or time: what a portal's atomic rename leaves.
+            let tmp = self.dir.join("reps.tmp");
+            std::fs::write(&tmp, jws).unwrap();
+            std::fs::rename(&tmp, self.dir.join("reps.jws")).unwrap();
+        }
+
+        fn source(&self, now: u64) -> Result<FileSource, Vec<String>> {
+            let raw: RawSource = toml::from_str(
+                "id = \"registro\"\nkind = \"signed_file\"\nfile = \"reps.jws\"\n\
+                 issuer = \"https://portale.test\"\njwks_file = \"keys.jwks\"\nreload_seconds = 0\n",
+            )
+            .unwrap();
+            let mut problems = Vec::new();
+            let dir = self.dir.clone();
+            validate(
+                &raw,
+                "represent.source[0]",
+                &|p| dir.join(p),
+                now,
+                &mut |k, m| {
+                    problems.push(format!("{k}: {m}"));
+                },
+            )
+            .ok_or(problems)
+        }
+    }
+
+    fn who() -> Principal {
+        identity::normalize(
+            vec![("fiscalNumber".to_owned(), vec![DELEGATE.to_owned()])],
+            &identity::Source {
+                method: identity::Method::Spid,
+                idp: "i",
+                level: identity::SPID_L2,
+                auth_time: NOW,
+                session_id: "s",
+            },
+            &identity::Mapping::default(),
+        )
+        .unwrap()
+    }
+
+    fn refs(r: &Representations) -> Vec<String> {
+        r.iter().map(|x| x.reference().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_newer_file_replaces_the_held_one() {
+        let f = Files::new("newer");
+        f.write(NOW - 10, NOW + DAY, &["A"]);
+        let s = f.source(NOW).unwrap();
+        assert_eq!(refs(&s.lookup(&who(), NOW).await.unwrap()), ["A"]);
+        f.write(NOW - 5, NOW + DAY, &["A", "B"]);
+        assert_eq!(refs(&s.lookup(&who(), NOW + 1).await.unwrap()), ["A", "B"]);
+    }
+
+    #[tokio::test]
+    async fn attack_rollback_to_an_older_file_refused() {
+        let f = Files::new("rollback");
+        f.write(NOW - 10, NOW + DAY, &["A"]);
+        let s = f.source(NOW).unwrap();
+        // An older file still listing a revoked record, put back in place.
+        f.write(NOW - 100, NOW + DAY, &["A", "REVOKED"]);
+        assert_eq!(refs(&s.lookup(&who(), NOW + 1).await.unwrap()), ["A"]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_new_file_keeps_the_held_one_until_its_exp() {
+        let f = Files::new("refused");
+        f.write(NOW - 10, NOW + 100, &["A"]);
+        let s = f.source(NOW).unwrap();
+        std::fs::write(
+            f.dir.join("reps.jws"),
+            "not a jws, and longer than before......",
+        )
+        .unwrap();
+        assert_eq!(refs(&s.lookup(&who(), NOW + 1).await.unwrap()), ["A"]);
+        // Past the held file's exp with nothing newer: fail closed.
+        match s.lookup(&who(), NOW + 100).await {
+            Err(SourceError::Unavailable { reason, .. }) => assert_eq!(reason, "file_expired"),
+            other => panic!("{:?}", other.map(|r| r.len())),
+        }
+    }
+
+    #[test]
+    fn a_missing_or_refused_file_at_start_is_a_configuration_error() {
+        let f = Files::new("start");
+        let problems = f.source(NOW).err().unwrap();
+        assert!(
+            problems[0].starts_with("represent.source[0].file"),
+            "{problems:?}"
+        );
+        f.write(NOW - 10, NOW - 1, &["A"]);
+        let problems = f.source(NOW).err().unwrap();
+        assert!(problems[0].contains("expired"), "{problems:?}");
+    }
+}

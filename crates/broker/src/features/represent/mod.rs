@@ -487,3 +487,77 @@ pub fn audit_record(
     });
     serde_json::to_vec(&record).unwrap_or_else(|_| b"{\"kind\":\"represent\"}".to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn problems(toml_text: &str) -> Vec<String> {
+        let raw: RawRepresent = toml::from_str(toml_text).unwrap();
+        let dir = std::env::temp_dir();
+        let mut out = Vec::new();
+        let _ = validate(
+            &raw,
+            &["tributi".to_owned(), "suap".to_owned()],
+            &|p| dir.join(p),
+            0,
+            &mut |k, m| out.push(format!("{k}: {m}")),
+        );
+        out
+    }
+
+    #[test]
+    fn configuration_errors_name_their_key() {
+        let cases = [
+            (
+                "[[source]]\nid = \"Bad Id\"\nkind = \"spid_legal_person\"\n",
+                "represent.source[0].id",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"ldap\"\n",
+                "represent.source[0].kind",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"http\"\nurl = \"http://portal.example.it/r\"\nbearer_token_file = \"t\"\n",
+                "represent.source[0].url",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"http\"\nurl = \"https://portal.example.it/r\"\n",
+                "represent.source[0]: an http source needs bearer_token_file or client_cert_file",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"postgres\"\nurl = \"host=/tmp\"\ntable = \"x; drop\"\n",
+                "represent.source[0].table",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\nurl = \"https://a\"\n",
+                "represent.source[0].url: not used by kind",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\n[[service]]\nservice = \"nope\"\nsources = [\"x\"]\n",
+                "represent.service[0].service",
+            ),
+            (
+                "[[service]]\nservice = \"tributi\"\nsources = [\"missing\"]\n",
+                "represent.service[0].sources: \"missing\" is no",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\n[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\n",
+                "represent.source[1].id: \"x\" repeated",
+            ),
+        ];
+        for (text, expected) in cases {
+            let p = problems(text);
+            assert!(p.iter().any(|m| m.starts_with(expected)), "{text}\n{p:?}");
+        }
+        assert!(
+            problems(
+                "[[source]]\nid = \"spid\"\nkind = \"spid_legal_person\"\n\
+             [[service]]\nservice = \"suap\"\nsources = [\"spid\"]\nrequired = true\n"
+            )
+            .is_empty()
+        );
+    }
+}

@@ -4,9 +4,10 @@
 //! that decision produces.
 //!
 //! Trust runs one way. A [`Representation`] is built only by a source's verifier in this
-//! module (today: [`signed_file::SignedFile`]) after the source's own proof (a signature by the portal's
-//! configured key); an [`Acting`] identity is built only by [`act`], from a representation and
-//! the delegate's own verified login. Neither type implements `Deserialize` and their fields
+//! module ([`signed_file::SignedFile`], [`answer::Answer`], [`spid_legal::SpidLegalPerson`])
+//! after the source's own proof (a signature by the portal's configured key, the broker's
+//! authenticated channel to the portal, a verified SPID assertion); an [`Acting`] identity
+//! is built only by [`act`], from a representation and the delegate's own verified login. Neither type implements `Deserialize` and their fields
 //! are private, so an `act` claim, a header or a cookie value written by a client can never
 //! become one: the broker stores the *reference* of the chosen representation in the session
 //! and asks [`act`] again on every request, which also makes a revoked or expired record
@@ -297,9 +298,9 @@ impl Representations {
     }
 }
 
-/// What kind of source stated a representation; the first one is implemented, the others are
-/// the places the broker's later sources take (the I/O stays in the broker, the parsing and
-/// verification here).
+/// What kind of source stated a representation (the I/O stays in the broker, the parsing and
+/// verification here). All but the wallet attestation are implemented: [`signed_file`],
+/// [`answer`] (HTTP JSON and PostgreSQL) and [`spid_legal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     /// A JWS file signed by the portal's key ([`signed_file::SignedFile`]).

@@ -121,7 +121,7 @@ impl AuthnRequest {
             "<samlp:Extensions><spid:AgeLimit xmlns:spid=\"{}\">\
              <spid:MinAge>{}</spid:MinAge><spid:MaxAge>{max_age}</spid:MaxAge>\
              </spid:AgeLimit></samlp:Extensions>",
-            crate::metadata::SPID_EXTENSIONS_NS,
+            crate::types::SPID_EXTENSIONS_NS,
             min_age.min(max_age)
         );
         if let Some(at) = self.xml.find("</saml:Issuer>") {
@@ -233,7 +233,7 @@ mod tests {
         assert!(kids[0].is(SAML_NS, "Issuer"));
         assert!(kids[1].is(SAMLP_NS, "Extensions"));
         let limit: Vec<_> = kids[1].child_elements().collect();
-        assert!(limit[0].is(crate::metadata::SPID_EXTENSIONS_NS, "AgeLimit"));
+        assert!(limit[0].is(crate::types::SPID_EXTENSIONS_NS, "AgeLimit"));
         let ages: Vec<_> = limit[0].child_elements().map(|e| e.text()).collect();
         assert_eq!(ages, ["14", "17"]);
         // No upper limit is written 99.

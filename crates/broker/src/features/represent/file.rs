@@ -14,7 +14,7 @@ use identity::Principal;
 use identity::represent::signed_file::{FileLimits, SignedFile};
 use identity::represent::{Representations, Source as _, SourceKind};
 
-use super::{DEFAULT_RELOAD_SECONDS, Lookup, RawSource, RepresentationSource, SourceError};
+use super::source::{DEFAULT_RELOAD_SECONDS, Lookup, RawSource, RepresentationSource, SourceError};
 
 /// A configured signed file.
 pub struct FileSource {

@@ -15,7 +15,7 @@ use identity::Principal;
 use identity::represent::answer::{Answer, AnswerInput, AnswerLimits};
 use identity::represent::{Representations, Source as _, SourceKind};
 
-use super::{
+use super::source::{
     DEFAULT_CACHE_SECONDS, DEFAULT_TIMEOUT_MS, Lookup, RawSource, RepresentationSource, SourceError,
 };
 
@@ -172,7 +172,7 @@ pub(super) fn validate(
             max_bytes: limits.max_bytes,
         }),
         verifier: Answer::http(&raw.id, limits),
-        cache: super::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
+        cache: super::source::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
         cache_seconds,
     })
 }

@@ -30,7 +30,7 @@ use identity::Principal;
 use identity::represent::answer::{Answer, AnswerInput, AnswerLimits};
 use identity::represent::{Representations, Source as _, SourceKind};
 
-use super::{
+use super::source::{
     DEFAULT_CACHE_SECONDS, DEFAULT_TIMEOUT_MS, Lookup, RawSource, RepresentationSource, SourceError,
 };
 use crate::features::audit::postgres::{Tls, check_url, connect};
@@ -120,7 +120,7 @@ pub(super) fn validate(
         timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
         client: tokio::sync::Mutex::new(None),
         verifier: Answer::postgres(&raw.id, limits),
-        cache: super::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
+        cache: super::source::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
         cache_seconds,
     })
 }
@@ -138,7 +138,7 @@ impl PgSource {
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
             client: tokio::sync::Mutex::new(None),
             verifier: Answer::postgres(id, limits),
-            cache: super::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
+            cache: super::source::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
             cache_seconds,
         })
     }

@@ -8,7 +8,7 @@ use identity::Principal;
 use identity::represent::spid_legal::SpidLegalPerson;
 use identity::represent::{Source as _, SourceKind};
 
-use super::{Lookup, RepresentationSource, SourceError};
+use super::source::{Lookup, RepresentationSource, SourceError};
 
 /// A configured SPID legal-person source, for the services that list it.
 pub struct SpidSource {

@@ -750,3 +750,58 @@ fn attack_forged_act_claim_from_the_client() {
         "{head}"
     );
 }
+
+/// The chooser in Chromium: reached straight after the login, accessible (axe-core), usable
+/// from the keyboard alone, and landing on the acting identity (tests/browser/represent.mjs).
+#[test]
+fn chooser_in_chromium_is_accessible_and_works_from_the_keyboard() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium missing: make test installs the Debian package chromium"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let deps = Command::new(root.join("scripts/browser-deps.sh"))
+        .status()
+        .expect("scripts/browser-deps.sh");
+    assert!(deps.success(), "scripts/browser-deps.sh failed");
+    let f = fixture();
+    let mario = "TINIT-RSSMRA80A01H501U";
+    f.portal.set(
+        mario,
+        vec![record("D-7", "delegation", mario, elder(), &["tributi"])],
+    );
+    let back = format!("{}/whoami?service=tributi", f.stack.varco);
+    let chooser = format!(
+        "{}/represent?service=tributi&return_to={}",
+        f.stack.varco,
+        pct(&back)
+    );
+    let login = f.stack.login_url(2, &chooser);
+    let artifacts = root.join("target/browser-artifacts");
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/represent.mjs"))
+        .args([
+            login.as_str(),
+            chooser.as_str(),
+            &format!("TINIT-{ELDER_CF}"),
+            artifacts.to_str().unwrap(),
+        ])
+        .output()
+        .expect("node (the machine's Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser chooser failed:\n{stdout}\n{}\nvarco log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        f.stack.varco_log()
+    );
+    for step in [
+        "ok - sign in at the demo IdP and land on the chooser",
+        "ok - axe-core on the chooser",
+        "ok - choose from the keyboard: portale:D-7",
+        "ok - acting for the represented person",
+    ] {
+        assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
+    }
+}

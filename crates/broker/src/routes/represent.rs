@@ -213,7 +213,8 @@ fn chooser_page(
         radio(
             &format!("{}:{}", o.source, o.reference),
             &format!("{} ({k_it}, valida fino al {})", o.label, date(o.not_after)),
-            &format!("{} ({k_en}, valid until {})", o.label, date(o.not_after)),
+            // The name is not repeated: only the words differ between the languages.
+            &format!("{k_en}, valid until {}", date(o.not_after)),
             checked
                 || (!myself
                     && current.is_none()

@@ -271,3 +271,172 @@ impl RepresentationSource for HttpSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::*;
+
+    const DELEGATE: &str = "TINIT-BNCGNN80A01F205W";
+    const NOW: u64 = 1_795_000_000;
+
+    struct Ca {
+        pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    fn ca(name: &str) -> Ca {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf for `names` signed by `by`: (certificate PEM, key PEM).
+    fn leaf(by: &Ca, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &by.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// The portal's API over TLS, requiring a client certificate from `clients`; answers
+    /// one delegation for whoever is asked about. Returns its port.
+    fn portal(server: &(String, String), clients: &Ca) -> u16 {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(clients.pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let chain = vec![CertificateDer::from_pem_slice(server.0.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(server.1.as_bytes()).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for sock in listener.incoming().flatten() {
+                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, sock);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let body = serde_json::json!({"representations": [{
+                    "ref": "D-1", "type": "delegation", "delegate": DELEGATE,
+                    "represented": {"person": {"fiscal_code": "VRDLGU60M01L219V"}},
+                    "services": ["tributi"], "not_before": NOW - 60, "not_after": NOW + 60}]})
+                .to_string();
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+        port
+    }
+
+    fn source(dir: &Path, port: u16, client: Option<&(String, String)>) -> HttpSource {
+        let mut toml_text = format!(
+            "id = \"api\"\nkind = \"http\"\nurl = \"https://127.0.0.1:{port}/r\"\n\
+             ca_file = \"ca.pem\"\nbearer_token_file = \"token\"\ncache_seconds = 0\n"
+        );
+        if let Some((cert, key)) = client {
+            std::fs::write(dir.join("client.pem"), cert).unwrap();
+            std::fs::write(dir.join("client.key"), key).unwrap();
+            toml_text
+                .push_str("client_cert_file = \"client.pem\"\nclient_key_file = \"client.key\"\n");
+        }
+        let raw: RawSource = toml::from_str(&toml_text).unwrap();
+        let mut problems = Vec::new();
+        let d = dir.to_owned();
+        let s = validate(&raw, "represent.source[0]", &|p| d.join(p), &mut |k, m| {
+            problems.push(format!("{k}: {m}"));
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        s.unwrap()
+    }
+
+    fn who() -> Principal {
+        identity::normalize(
+            vec![("fiscalNumber".to_owned(), vec![DELEGATE.to_owned()])],
+            &identity::Source {
+                method: identity::Method::Spid,
+                idp: "i",
+                level: identity::SPID_L2,
+                auth_time: NOW,
+                session_id: "s",
+            },
+            &identity::Mapping::default(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mtls_client_certificate_is_presented_and_required() {
+        let dir = std::env::temp_dir().join(format!("varco-represent-mtls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_ca = ca("Portale server CA");
+        let client_ca = ca("Portale client CA");
+        std::fs::write(dir.join("ca.pem"), &server_ca.pem).unwrap();
+        std::fs::write(dir.join("token"), "t0ken\n").unwrap();
+        let port = portal(&leaf(&server_ca, &["127.0.0.1"]), &client_ca);
+
+        let good = source(&dir, port, Some(&leaf(&client_ca, &["varco"])));
+        let reps = good.lookup(&who(), NOW).await.unwrap();
+        assert_eq!(reps.len(), 1);
+        assert!(reps.by_reference("D-1").is_some());
+
+        // No client certificate, or one from another CA: the portal refuses the handshake,
+        // and the lookup fails closed.
+        let stranger = ca("Someone else");
+        for s in [
+            source(&dir, port, None),
+            source(&dir, port, Some(&leaf(&stranger, &["varco"]))),
+        ] {
+            match s.lookup(&who(), NOW).await {
+                Err(SourceError::Unavailable { reason, .. }) => {
+                    assert!(matches!(reason, "connect" | "io"), "{reason}");
+                }
+                other => panic!("{:?}", other.map(|r| r.len())),
+            }
+        }
+    }
+}

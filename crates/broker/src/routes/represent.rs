@@ -33,6 +33,9 @@ use crate::state::login::{audit_unavailable, set_session_cookie, timed_append};
 const FORM_TTL: u64 = 900;
 /// Largest `POST /represent` body.
 const MAX_FORM: usize = 4096;
+/// Longest sealed session this route writes: under the 4096 bytes browsers keep for a
+/// cookie, with room for its name and attributes.
+const MAX_SESSION_COOKIE: usize = 3800;
 
 /// The token of a chooser form: which session and service it may set, until when.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -347,15 +350,22 @@ pub async fn choose(state: &State, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let mut next = session.clone();
-    if next.acting.len() >= MAX_ACTING_SERVICES && !next.acting.contains_key(&service) {
-        // The oldest choice is not known; any one dropped is asked again later.
-        if let Some(k) = next.acting.keys().next().cloned() {
-            next.acting.remove(&k);
-        }
-    }
     next.acting.insert(service.clone(), chosen);
-    let Some(sealed) = state.sealer.seal(Purpose::Session, &next) else {
-        return internal("broker_rng");
+    // Browsers drop a cookie over 4096 bytes (and the person with it): other services'
+    // choices give way, one at a time, until the sealed session fits. A dropped choice only
+    // means the chooser asks again on that service.
+    let sealed = loop {
+        let Some(sealed) = state.sealer.seal(Purpose::Session, &next) else {
+            return internal("broker_rng");
+        };
+        let over = next.acting.len() > MAX_ACTING_SERVICES || sealed.len() > MAX_SESSION_COOKIE;
+        let other = next.acting.keys().find(|k| **k != service).cloned();
+        match (over, other) {
+            (true, Some(k)) => {
+                next.acting.remove(&k);
+            }
+            _ => break sealed,
+        }
     };
     let at = (state.clock)();
     let record = audit_record(&session, &service, acting.as_ref(), client.as_deref(), at);

@@ -805,3 +805,65 @@ fn chooser_in_chromium_is_accessible_and_works_from_the_keyboard() {
         assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
     }
 }
+
+/// Choices on many services with long references: the session cookie stays under what
+/// browsers keep (4096 bytes), the latest choice always holds, and a service whose choice
+/// gave way simply asks again.
+#[test]
+fn many_choices_keep_the_session_cookie_under_the_browser_limit() {
+    let (portal, port) = Portal::start();
+    let dir = scratch("represent-many");
+    let token = dir.join("api.token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let services: Vec<String> = (0..20).map(|i| format!("servizio-{i:02}")).collect();
+    let mut config = format!(
+        "[forward_auth]\ntrusted_proxies = [\"127.0.0.1\"]\nallowed_hosts = [\"127.0.0.1\"]\n\
+         [[represent.source]]\nid = \"portale\"\nkind = \"http\"\n\
+         url = \"http://127.0.0.1:{port}/representations\"\nbearer_token_file = \"{}\"\n",
+        token.display()
+    );
+    for s in &services {
+        config.push_str(&format!(
+            "[[route]]\npath_prefix = \"/{s}\"\nservice = \"{s}\"\n\
+             [[represent.service]]\nservice = \"{s}\"\nsources = [\"portale\"]\n"
+        ));
+    }
+    let stack = Stack::start_with(&config);
+    let f = Fixture {
+        stack,
+        portal,
+        file: SignedFile::new(),
+    };
+    let mut b = Browser::default();
+    let me = login(&f, &mut b, "mario.rossi");
+    let long = |i: usize| format!("{i:02}-{}", "R".repeat(120));
+    let all: Vec<&str> = services.iter().map(String::as_str).collect();
+    f.portal.set(
+        &me,
+        (0..services.len())
+            .map(|i| record(&long(i), "delegation", &me, elder(), &all))
+            .collect(),
+    );
+    for (i, s) in services.iter().enumerate() {
+        let first = auth(&f, &mut b, &format!("/{s}/"));
+        assert_eq!(first.status, 401, "{s}: {}", first.body);
+        let page = b.get(first.header("x-varco-login").unwrap());
+        let done = post_choice(&f, &mut b, &page, &format!("portale:{}", long(i)));
+        assert_eq!(done.status, 303, "{}", done.body);
+        let cookie = b.cookies.get("varco_session").cloned().unwrap_or_default();
+        assert!(
+            !cookie.is_empty() && cookie.len() <= 3800,
+            "{} bytes",
+            cookie.len()
+        );
+        let ok = auth(&f, &mut b, &format!("/{s}/"));
+        assert_eq!(ok.status, 200, "the latest choice holds: {}", ok.body);
+        assert_eq!(
+            ok.header("x-varco-representation-ref"),
+            Some(long(i).as_str())
+        );
+    }
+    // The first services' choices gave way: the chooser asks again there.
+    let again = auth(&f, &mut b, "/servizio-00/");
+    assert_eq!(again.header("x-varco-reason"), Some("represent_chooser"));
+}

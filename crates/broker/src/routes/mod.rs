@@ -16,5 +16,6 @@ pub mod logout;
 pub mod metadata;
 pub mod metrics;
 pub mod proxy;
+pub mod represent;
 pub mod slo;
 pub mod whoami;

@@ -62,6 +62,8 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     admission: crate::features::admission::RawAdmission,
+    #[serde(default)]
+    represent: crate::features::represent::RawRepresent,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -542,6 +544,8 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// `[admission]`: the heavy-work pool.
     pub admission: crate::features::admission::Admission,
+    /// `[represent]`: where representations come from, per service (issue 24).
+    pub represent: crate::features::represent::Represent,
 }
 
 /// How long before an expiry `check-config` starts warning.
@@ -946,6 +950,13 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .map(|c| crate::features::cns::validate(c, &resolve, &mut bad));
 
     let services = crate::features::access::route_services(&raw.route);
+    let represent = crate::features::represent::validate(
+        &raw.represent,
+        &services,
+        &resolve,
+        crate::leaf::clock::unix(crate::leaf::clock::system()),
+        &mut bad,
+    );
     let switchoff = crate::features::switchoff::validate(
         std::mem::take(&mut raw.switchoff),
         &services,
@@ -1113,6 +1124,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 expiries,
                 warnings,
                 admission,
+                represent,
             })
         }
         _ => Err(problems),

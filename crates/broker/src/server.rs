@@ -34,7 +34,14 @@ use crate::state::live::Live;
 fn reserved(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/readyz" | "/metrics" | "/whoami" | "/auth" | "/login" | "/logout"
+        "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/whoami"
+            | "/auth"
+            | "/login"
+            | "/logout"
+            | "/represent"
     ) || path.starts_with("/saml/")
         || path.starts_with("/legacy/")
         || path.starts_with("/.well-known/")
@@ -160,6 +167,8 @@ async fn route(
         (&Method::GET, "/login") => routes::choice::login_page(state, &req),
         (&Method::GET, "/logout") => routes::logout::logout(state, &req).await,
         (&Method::POST, "/logout") => routes::logout::logout_confirmed(state, req).await,
+        (&Method::GET, "/represent") => routes::represent::chooser(state, &req).await,
+        (&Method::POST, "/represent") => routes::represent::choose(state, req).await,
         (&Method::GET, "/saml/login") => routes::login::login(state, &req).await,
         (&Method::POST, "/saml/acs") => routes::acs::acs(state, req).await,
         (&Method::GET, "/cns/login") => routes::cns::login(state, &req).await,
@@ -191,6 +200,7 @@ async fn route(
             | "/auth"
             | "/login"
             | "/logout"
+            | "/represent"
             | "/legacy/login"
             | "/.well-known/jwks.json",
         ) => html(

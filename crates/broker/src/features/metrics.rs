@@ -41,6 +41,12 @@ pub mod names {
     pub const ACCESS_DECISIONS: &str = "varco_access_decisions_total";
     /// Counter: downstream tokens minted.
     pub const TOKENS_MINTED: &str = "varco_tokens_minted_total";
+    /// Counter: representation decisions at `/auth`, the proxy and `/represent`, by outcome
+    /// (`own`, `acting`, `chooser`, `chosen`, or a `represent.*`/`identity.age_*` code).
+    pub const REPRESENT_DECISIONS: &str = "varco_represent_decisions_total";
+    /// Counter: representation source lookups that failed (fail closed), by source and
+    /// reason.
+    pub const REPRESENT_SOURCE_ERRORS: &str = "varco_represent_source_errors_total";
     /// Counter: reverse-proxy failures by code.
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
@@ -178,6 +184,10 @@ pub struct Metrics {
     pub access_decisions: IntCounterVec,
     /// See [`names::TOKENS_MINTED`].
     pub tokens_minted: IntCounter,
+    /// See [`names::REPRESENT_DECISIONS`].
+    pub represent_decisions: IntCounterVec,
+    /// See [`names::REPRESENT_SOURCE_ERRORS`].
+    pub represent_source_errors: IntCounterVec,
     /// See [`names::PROXY_FAILURES`].
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
@@ -410,6 +420,18 @@ impl Metrics {
                 &["outcome"],
             ),
             tokens_minted,
+            represent_decisions: counter(
+                &r,
+                REPRESENT_DECISIONS,
+                "Representation decisions (acting for someone else, age limits).",
+                &["outcome"],
+            ),
+            represent_source_errors: counter(
+                &r,
+                REPRESENT_SOURCE_ERRORS,
+                "Representation source lookups that failed; the request was refused.",
+                &["source", "reason"],
+            ),
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
             slo_started: counter(
@@ -695,6 +717,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/auth" => "auth",
         "/login" => "login_page",
         "/logout" => "logout",
+        "/represent" => "represent",
         "/saml/login" => "saml_login",
         "/saml/acs" => "saml_acs",
         "/cns/login" => "cns_login",

@@ -368,6 +368,7 @@ pub async fn consume_recorded(
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: None,
+        acting: std::collections::BTreeMap::new(),
     };
     Ok((session, pending.return_to))
 }

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod metadata;
 pub mod metrics;
 pub mod proxy;
+pub mod represent;
 pub mod slo;
 pub mod wallet;
 pub mod whoami;

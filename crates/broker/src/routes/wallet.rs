@@ -883,6 +883,7 @@ async fn finish(
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: None,
+        acting: std::collections::BTreeMap::new(),
     };
     // The idp label stays bounded: every PID issuer counts as `wallet`.
     crate::state::login::complete(state, previous, &evidence, session, &return_to, "wallet").await

@@ -19,6 +19,7 @@ use crate::features::store::Store;
 use crate::leaf::clock::Clock;
 use crate::leaf::session::Sealer;
 
+pub mod acting;
 pub mod current;
 pub mod live;
 pub mod login;

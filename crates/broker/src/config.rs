@@ -53,6 +53,7 @@ struct RawConfig {
     state: Option<RawState>,
     cns: Option<crate::features::cns::RawCns>,
     legacy: Option<crate::features::legacy::RawLegacy>,
+    wallet: Option<crate::features::wallet::RawWallet>,
     #[serde(default)]
     switchoff: crate::features::switchoff::RawSwitchOff,
     #[serde(default)]
@@ -522,6 +523,8 @@ pub struct Config {
     pub cns: Option<crate::features::cns::Cns>,
     /// `[legacy]`: the legacy credential login (`None`: not offered).
     pub legacy: Option<crate::features::legacy::LegacyConfig>,
+    /// `[wallet]`: the EUDI Wallet / IT-Wallet login (`None`: not offered).
+    pub wallet: Option<crate::features::wallet::Wallet>,
     /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
     pub switchoff: crate::features::switchoff::SwitchOff,
     /// `[log]`: line format and level.
@@ -551,7 +554,7 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 /// One thing that expires.
 #[derive(Debug, Clone)]
 pub struct Expiry {
-    /// `sp_certificate`, `token_key`, `metadata_signing_certificate` or `cns_crl` (the
+    /// `sp_certificate`, `token_key`, `metadata_signing_certificate`, `wallet_certificate` or `cns_crl` (the
     /// metric's `kind` label).
     pub kind: &'static str,
     /// Which one: `sp`, the key's `kid`, the source's name, the CRL file (the `name` label).
@@ -583,6 +586,7 @@ fn check_expiries(
             "metadata_signing_certificate" => {
                 format!("the signing certificate of metadata source {:?}", e.name)
             }
+            "wallet_certificate" => "the wallet relying-party access certificate".to_owned(),
             _ => format!("CRL {} (nextUpdate)", e.name),
         };
         let crl = e.kind == "cns_crl";
@@ -963,6 +967,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
+    let wallet = raw
+        .wallet
+        .as_ref()
+        .map(|w| crate::features::wallet::validate(w, &public_base_url, &resolve, &mut bad));
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
@@ -1027,6 +1035,16 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             });
         }
     }
+    if let Some(Some(w)) = &wallet {
+        if let Some(t) = w.certificate_not_after {
+            expiries.push(Expiry {
+                kind: "wallet_certificate",
+                name: "wallet".into(),
+                key: "wallet.certificate_chain_file".into(),
+                not_after: t,
+            });
+        }
+    }
     let mut warnings = Vec::new();
     let now =
         i64::try_from(crate::leaf::clock::unix(crate::leaf::clock::system())).unwrap_or(i64::MAX);
@@ -1063,7 +1081,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Ok(_),
             Some(access),
             Some(log),
-        ) if problems.is_empty() && !matches!(cns, Some(None)) => {
+        ) if problems.is_empty() && !matches!(cns, Some(None)) && !matches!(wallet, Some(None)) => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -1097,6 +1115,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 audit,
                 cns: cns.flatten(),
                 legacy,
+                wallet: wallet.flatten(),
                 switchoff,
                 log,
                 config_poll,

@@ -47,6 +47,7 @@ fn reserved(path: &str) -> bool {
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
         || path == "/cns/login"
+        || path.starts_with("/wallet/")
 }
 
 /// Handles one request. Never fails: every error becomes a response.
@@ -178,6 +179,13 @@ async fn route(
             routes::metadata::metadata(state, p)
         }
         (&Method::GET, p) if p.starts_with("/assets/") => routes::assets::serve(p),
+        (&Method::GET, "/wallet/login") => routes::wallet::login(state, &req).await,
+        (&Method::GET, "/wallet/wait") => routes::wallet::wait(state, &req).await,
+        (&Method::GET, "/wallet/complete") => routes::wallet::complete(state, &req).await,
+        (&Method::POST, "/wallet/response") => routes::wallet::response(state, req).await,
+        (&Method::GET | &Method::POST, p) if p.starts_with("/wallet/request/") => {
+            routes::wallet::request_object(state, p)
+        }
         (
             _,
             "/healthz"

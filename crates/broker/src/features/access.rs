@@ -1147,6 +1147,7 @@ fn parse_method(s: &str) -> Option<Method> {
         Method::Eidas,
         Method::Cns,
         Method::Legacy,
+        Method::Wallet,
     ]
     .into_iter()
     .find(|m| m.as_str() == s)

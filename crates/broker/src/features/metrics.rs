@@ -84,7 +84,8 @@ pub mod names {
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
     /// Gauge: seconds until something the operator renews expires (negative: expired), by
-    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`) and
+    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`,
+    /// `wallet_certificate`) and
     /// `name`.
     pub const SECONDS_TO_EXPIRY: &str = "varco_seconds_to_expiry";
     /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL
@@ -575,10 +576,18 @@ impl Metrics {
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
         }
-        for work in ["response", "logout", "sign", "password"] {
+        for work in ["response", "logout", "sign", "password", "presentation"] {
             self.heavy_rejected.with_label_values(&[work]);
         }
-        for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
+        for route in [
+            "saml_login",
+            "acs",
+            "slo",
+            "legacy_login",
+            "cns_login",
+            "wallet_login",
+            "wallet_response",
+        ] {
             for scope in ["client", "global"] {
                 self.rate_limited.with_label_values(&[route, scope]);
             }
@@ -717,6 +726,11 @@ pub fn route_label(path: &str) -> &'static str {
         "/.well-known/jwks.json" => "jwks",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
+        "/wallet/login" => "wallet_login",
+        "/wallet/wait" => "wallet_wait",
+        "/wallet/complete" => "wallet_complete",
+        "/wallet/response" => "wallet_response",
+        p if p.starts_with("/wallet/request/") => "wallet_request",
         _ => "other",
     }
 }

@@ -17,3 +17,4 @@ pub mod registry;
 pub mod represent;
 pub mod store;
 pub mod switchoff;
+pub mod wallet;

@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use ring::rand::SystemRandom;
 
@@ -19,15 +17,12 @@ use crate::features::audit;
 use crate::features::registry::federation_method;
 use crate::leaf::clock::unix;
 use crate::leaf::form::{Field, form_field};
-use crate::leaf::http::{Body, cookie, html, internal, set};
+use crate::leaf::http::{Body, cookie, html};
 use crate::leaf::pages;
-use crate::leaf::session::{Purpose, Session, random_hex};
+use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::current::current_session;
-use crate::state::login::{
-    STORE_UNAVAILABLE, audit_unavailable, login_cookie, set_session_cookie, timed_append,
-    unavailable_page,
-};
+use crate::state::login::{STORE_UNAVAILABLE, login_cookie, timed_append, unavailable_page};
 
 /// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
 const MAX_BODY: usize = 512 * 1024;
@@ -97,54 +92,9 @@ pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
-            let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
-                return internal("broker_seal");
-            };
-            // No session without its durable audit record: fail closed.
-            let now = (state.clock)();
-            let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
-            if let Err(e) = timed_append(state, now, record).await {
-                return audit_unavailable(state, e);
-            }
-            if let Some(old) = previous {
-                let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-                state.store.revoke_session(&old.sid, remaining).await;
-            }
-            state.store.touch_session(&session.sid, session.iat).await;
-            // For IdP-initiated logout: the session is found by what the IdP will name. A
-            // store failure here costs only that (the login itself is complete and recorded).
-            if let Some(index) = &session.session_index {
-                if let Err(e) = state
-                    .store
-                    .index_session_for_logout(
-                        &session.idp,
-                        &session.name_id,
-                        index,
-                        &session.sid,
-                        state.config.session_ttl,
-                    )
-                    .await
-                {
-                    tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
-                }
-            }
-            tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
-            let auth = &session.principal.auth;
-            state.metrics.login_completed(
-                auth.method,
-                &session.idp,
-                auth.loa,
-                session.principal.profile,
-                None,
-            );
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::SEE_OTHER;
-            if let Ok(v) = HeaderValue::from_str(&return_to) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            set_session_cookie(state, &mut r, &sealed);
-            set(&mut r, header::CACHE_CONTROL, "no-store");
-            r
+            let idp = session.idp.clone();
+            crate::state::login::complete(state, previous, &evidence, session, &return_to, &idp)
+                .await
         }
         Err(f) => audit_refusal(state, evidence, f).await,
     }

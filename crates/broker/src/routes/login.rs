@@ -14,7 +14,7 @@ use crate::leaf::http::{Body, cookie, html, internal};
 use crate::leaf::pages;
 use crate::leaf::session::random_hex;
 use crate::state::State;
-use crate::state::login::{login_cookie, store_unavailable};
+use crate::state::login::{login_cookie, login_cookie_value, store_unavailable};
 use crate::state::logout::{Signed, send, send_failed};
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
@@ -178,20 +178,10 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(code) => return send_failed(state, code),
     };
-    // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
-    // come back on that POST; on plain-http development hosts browsers refuse None without
-    // Secure, and IdP and SP share a site (localhost), so Lax works there.
-    let attrs = if state.config.cookie_secure {
-        "; Secure; SameSite=None"
-    } else {
-        "; SameSite=Lax"
-    };
+    // The IdP posts back cross-site: the cookie's attributes are chosen for that
+    // (`state::login::login_cookie_value`, shared with the wallet login).
     let max_age = state.config.pending_ttl.as_secs();
-    // `__Host-` cookies must have `Path=/`.
-    let value = format!(
-        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
-        login_cookie(state)
-    );
+    let value = login_cookie_value(state, &browser, max_age);
     if let Ok(v) = HeaderValue::from_str(&value) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

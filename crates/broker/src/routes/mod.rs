@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod represent;
 pub mod slo;
+pub mod wallet;
 pub mod whoami;

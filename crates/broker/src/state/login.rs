@@ -144,3 +144,85 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
     set(&mut r, header::CACHE_CONTROL, "no-store");
     r
 }
+
+/// The one ending of a login that succeeded (SAML ACS, wallet): seal the session, make the
+/// audit record durable (no cookie without it: 503 otherwise), end the browser's `previous`
+/// session, record the new one's activity and its SAML logout index (when it has a
+/// `SessionIndex`), count it under `idp_label` (a bounded label), and answer 303 to
+/// `location` with the session cookie.
+pub(crate) async fn complete(
+    state: &State,
+    previous: Option<crate::leaf::session::Session>,
+    evidence: &audit::Evidence,
+    session: crate::leaf::session::Session,
+    location: &str,
+    idp_label: &str,
+) -> Response<Body> {
+    let Some(sealed) = state
+        .sealer
+        .seal(crate::leaf::session::Purpose::Session, &session)
+    else {
+        return crate::leaf::http::internal("broker_seal");
+    };
+    let now = (state.clock)();
+    let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+    if let Err(e) = timed_append(state, now, record).await {
+        return audit_unavailable(state, e);
+    }
+    if let Some(old) = previous {
+        let remaining = std::time::Duration::from_secs(old.exp.saturating_sub(old.iat));
+        state.store.revoke_session(&old.sid, remaining).await;
+    }
+    state.store.touch_session(&session.sid, session.iat).await;
+    // For IdP-initiated logout: the session is found by what the IdP will name. A store
+    // failure here costs only that (the login itself is complete and recorded).
+    if let Some(index) = &session.session_index {
+        if let Err(e) = state
+            .store
+            .index_session_for_logout(
+                &session.idp,
+                &session.name_id,
+                index,
+                &session.sid,
+                state.config.session_ttl,
+            )
+            .await
+        {
+            tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
+        }
+    }
+    let auth = &session.principal.auth;
+    tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %auth.loa.as_str(), method = %auth.method.as_str(), assertion_id = %session.assertion_id);
+    state.metrics.login_completed(
+        auth.method,
+        idp_label,
+        auth.loa,
+        session.principal.profile,
+        None,
+    );
+    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::new()));
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    set_session_cookie(state, &mut r, &sealed);
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// The `Set-Cookie` value binding a login to this browser (`browser`, 32 hex digits), alive
+/// `max_age` seconds. Over https `SameSite=None`: the SAML IdP posts back cross-site (and
+/// one cookie serves a SAML and a wallet login in the same browser); on plain-http
+/// development hosts browsers refuse `None` without `Secure`, and IdP and SP share a site,
+/// so `Lax` works there. `__Host-` cookies must have `Path=/`.
+pub(crate) fn login_cookie_value(state: &State, browser: &str, max_age: u64) -> String {
+    let attrs = if state.config.cookie_secure {
+        "; Secure; SameSite=None"
+    } else {
+        "; SameSite=Lax"
+    };
+    format!(
+        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
+        login_cookie(state)
+    )
+}

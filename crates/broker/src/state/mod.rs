@@ -62,6 +62,11 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
+    /// The wallet requests waiting in this process (`[wallet]`), kept across reloads: the
+    /// response keys live only here.
+    pub wallet: Arc<crate::features::wallet::pending::Pendings>,
+    /// Fetched Token Status Lists, kept across reloads.
+    pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
 }
 
 impl State {
@@ -91,7 +96,10 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
+        let (wallet, wallet_status) = wallet_state(&config);
         Some(State {
+            wallet,
+            wallet_status,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -124,6 +132,17 @@ impl State {
                 config.access.connect_timeout,
                 config.access.response_timeout,
             ),
+            // The wallet requests in flight survive a reload that leaves their bound and
+            // lifetime alone (their keys exist only here); otherwise they are dropped and
+            // those citizens start again.
+            wallet: match wallet_settings(&config) {
+                (max, ttl, _) if self.wallet.settings() == (max, ttl) => self.wallet.clone(),
+                _ => wallet_state(&config).0,
+            },
+            wallet_status: match wallet_settings(&config) {
+                (_, _, cache) if self.wallet_status.ttl() == cache => self.wallet_status.clone(),
+                _ => wallet_state(&config).1,
+            },
             store: self.store.clone(),
             sealer: self.sealer.clone(),
             rng: SystemRandom::new(),
@@ -161,4 +180,31 @@ impl State {
             config,
         }
     }
+}
+
+/// The wallet settings the per-process maps are built from: bound, request lifetime,
+/// status cache lifetime (placeholders when `[wallet]` is absent).
+fn wallet_settings(config: &Config) -> (u64, std::time::Duration, std::time::Duration) {
+    match &config.wallet {
+        Some(w) => (w.max_pending, w.ttl, w.status.cache),
+        None => (
+            1,
+            std::time::Duration::from_secs(1),
+            std::time::Duration::ZERO,
+        ),
+    }
+}
+
+/// The wallet's pending requests and status cache for `config`.
+fn wallet_state(
+    config: &Config,
+) -> (
+    Arc<crate::features::wallet::pending::Pendings>,
+    Arc<crate::features::wallet::status::StatusCache>,
+) {
+    let (max, ttl, cache) = wallet_settings(config);
+    (
+        Arc::new(crate::features::wallet::pending::Pendings::new(max, ttl)),
+        Arc::new(crate::features::wallet::status::StatusCache::new(cache)),
+    )
 }

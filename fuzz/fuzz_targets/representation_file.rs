@@ -3,9 +3,11 @@
 //!
 //! - even: the rest is a whole file → `verify` with a portal key whose private half was
 //!   thrown away (`PORTAL` below). It must **never verify**: that would be a forgery.
-//! - odd: the rest is the payload, raw bytes, signed here with a key made at start-up so the
-//!   signature passes and the closed schema is what gets exercised. Never a panic; when the
-//!   file is accepted, every record must keep the schema's promises.
+//! - 1 modulo 4: the rest is the payload, raw bytes, signed here with a key made at start-up
+//!   so the signature passes and the closed schema is what gets exercised. Never a panic;
+//!   when the file is accepted, every record must keep the schema's promises.
+//! - 3 modulo 4: the rest is an HTTP JSON API body (`identity::represent::answer`) for one
+//!   delegate: never a panic, and an accepted answer names only that delegate.
 
 #![no_main]
 
@@ -14,6 +16,7 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use identity::represent::Source;
+use identity::represent::answer::{Answer, AnswerInput, AnswerLimits};
 use identity::represent::signed_file::{FileLimits, SignedFile, TYP as SIGNED_FILE_TYP};
 use jose::{Jwks, Signer};
 use libfuzzer_sys::fuzz_target;
@@ -52,6 +55,18 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
+    if mode & 3 == 3 {
+        const DELEGATE: &str = "TINIT-BNCGNN80A01F205W";
+        let input = AnswerInput::Body {
+            delegate: DELEGATE,
+            bytes: rest,
+        };
+        if let Ok(reps) = Answer::http("api", AnswerLimits::default()).verify(input, NOW) {
+            assert!(reps.len() <= AnswerLimits::default().max_records);
+            assert!(reps.iter().all(|r| r.delegate() == DELEGATE));
+        }
+        return;
+    }
     if mode & 1 == 0 {
         if KEYLESS.verify(rest, NOW).is_ok() {
             panic!("representation file verified without the portal's key");

@@ -385,3 +385,50 @@ fn malformed_credential_files_are_refused_before_serving() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 24: an exception category that a representation replaces (here guardianship) keeps
+/// its legacy access, and every login under it points to the representation.
+#[test]
+fn exception_replaced_by_a_representation_points_to_it() {
+    let dir = scratch("legacy-replaced");
+    let file = dir.join("legacy.txt");
+    let line = hash_line(CITIZEN, "citizen", PASSWORD).replacen(" - ", " guardianship ", 1);
+    std::fs::write(&file, line).unwrap();
+    let s = Stack::start_with(&format!(
+        "[legacy]\ncredentials_file = \"{}\"\n\
+         [switchoff.profile.citizen]\nlegacy_until = \"{}\"\n\
+         [[switchoff.exception]]\ncategory = \"guardianship\"\nservices = [\"assistenza\"]\n\
+         replaced_by = \"guardianship\"\n\
+         [[route]]\npath_prefix = \"/\"\nmin_loa = \"low\"\nservice = \"assistenza\"\n",
+        file.display(),
+        day(-1)
+    ));
+    let mut b = Browser::default();
+    let r = login(&s, &mut b, CITIZEN, PASSWORD);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Entra per conto di"), "{}", r.body);
+    assert!(r.body.contains("il tutore") && r.body.contains("the guardian"));
+    assert!(
+        r.body.contains("href=\"/whoami\""),
+        "then on to the service"
+    );
+    // The switch-off report counts the exception's logins beside the acting choices.
+    let mut s = s;
+    s.varco_process().terminate();
+    let out = Command::new(binary("varco"))
+        .args(["switchoff", "report", "--audit"])
+        .arg(s.dir.join("audit"))
+        .args(["--from", &day(-1), "--to", &day(0)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("guardianship                        1       1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("acting for someone       choices  delegates\n"),
+        "{text}"
+    );
+}

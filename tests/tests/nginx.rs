@@ -99,6 +99,9 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
     let forged = [
         ("X-Varco-Sub", "TINIT-FORGED00A00A000A"),
         ("X-Varco-Loa", "high"),
+        // A forged `act` (issue 24): the snippet sets every acting header from Varco's answer.
+        ("X-Varco-Act-Sub", "TINIT-FORGED00A00A000A"),
+        ("X-Varco-Representation-Ref", "forged"),
     ];
 
     // Anonymous, even with forged identity headers: to the login page, not the portal.
@@ -162,6 +165,11 @@ fn anonymous_to_login_then_the_portal_gets_the_identity() {
         "{echo}"
     );
     assert_eq!(header_values(echo, "X-Varco-Method"), ["spid"], "{echo}");
+    assert!(header_values(echo, "X-Varco-Act-Sub").is_empty(), "{echo}");
+    assert!(
+        header_values(echo, "X-Varco-Representation-Ref").is_empty(),
+        "{echo}"
+    );
     assert_eq!(
         header_values(echo, "X-Varco-Given-Name"),
         ["Mario"],

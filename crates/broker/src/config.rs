@@ -53,6 +53,7 @@ struct RawConfig {
     state: Option<RawState>,
     cns: Option<crate::features::cns::RawCns>,
     legacy: Option<crate::features::legacy::RawLegacy>,
+    wallet: Option<crate::features::wallet::RawWallet>,
     #[serde(default)]
     switchoff: crate::features::switchoff::RawSwitchOff,
     #[serde(default)]
@@ -62,6 +63,8 @@ struct RawConfig {
     #[serde(default)]
     admission: crate::features::admission::RawAdmission,
     oidc_rp: Option<crate::features::federation::RawOidcRp>,
+    #[serde(default)]
+    represent: crate::features::represent::RawRepresent,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -521,6 +524,8 @@ pub struct Config {
     pub cns: Option<crate::features::cns::Cns>,
     /// `[legacy]`: the legacy credential login (`None`: not offered).
     pub legacy: Option<crate::features::legacy::LegacyConfig>,
+    /// `[wallet]`: the EUDI Wallet / IT-Wallet login (`None`: not offered).
+    pub wallet: Option<crate::features::wallet::Wallet>,
     /// `[switchoff]`: the cut-off dates of legacy credentials (empty: none).
     pub switchoff: crate::features::switchoff::SwitchOff,
     /// `[log]`: line format and level.
@@ -542,6 +547,8 @@ pub struct Config {
     pub admission: crate::features::admission::Admission,
     /// `[oidc_rp]`: SPID and CIE over OpenID Connect (`None`: not offered).
     pub oidc_rp: Option<std::sync::Arc<crate::features::federation::OidcRpConfig>>,
+    /// `[represent]`: where representations come from, per service (issue 24).
+    pub represent: crate::features::represent::Represent,
 }
 
 impl Config {
@@ -564,7 +571,7 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 /// One thing that expires.
 #[derive(Debug, Clone)]
 pub struct Expiry {
-    /// `sp_certificate`, `token_key`, `metadata_signing_certificate` or `cns_crl` (the
+    /// `sp_certificate`, `token_key`, `metadata_signing_certificate`, `wallet_certificate` or `cns_crl` (the
     /// metric's `kind` label).
     pub kind: &'static str,
     /// Which one: `sp`, the key's `kid`, the source's name, the CRL file (the `name` label).
@@ -596,6 +603,7 @@ fn check_expiries(
             "metadata_signing_certificate" => {
                 format!("the signing certificate of metadata source {:?}", e.name)
             }
+            "wallet_certificate" => "the wallet relying-party access certificate".to_owned(),
             _ => format!("CRL {} (nextUpdate)", e.name),
         };
         let crl = e.kind == "cns_crl";
@@ -959,6 +967,13 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .map(|c| crate::features::cns::validate(c, &resolve, &mut bad));
 
     let services = crate::features::access::route_services(&raw.route);
+    let represent = crate::features::represent::validate(
+        &raw.represent,
+        &services,
+        &resolve,
+        crate::leaf::clock::unix(crate::leaf::clock::system()),
+        &mut bad,
+    );
     let switchoff = crate::features::switchoff::validate(
         std::mem::take(&mut raw.switchoff),
         &services,
@@ -969,6 +984,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .and_then(|l| crate::features::legacy::validate(l, &switchoff, &resolve, &mut bad));
     let store = validate_store(&raw.store, &resolve, &mut bad);
+    let wallet = raw
+        .wallet
+        .as_ref()
+        .map(|w| crate::features::wallet::validate(w, &public_base_url, &resolve, &mut bad));
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
     let oidc_rp = raw
         .oidc_rp
@@ -1037,6 +1056,16 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             });
         }
     }
+    if let Some(Some(w)) = &wallet {
+        if let Some(t) = w.certificate_not_after {
+            expiries.push(Expiry {
+                kind: "wallet_certificate",
+                name: "wallet".into(),
+                key: "wallet.certificate_chain_file".into(),
+                not_after: t,
+            });
+        }
+    }
     let mut warnings = Vec::new();
     let now =
         i64::try_from(crate::leaf::clock::unix(crate::leaf::clock::system())).unwrap_or(i64::MAX);
@@ -1075,6 +1104,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Some(log),
         ) if problems.is_empty()
             && !matches!(cns, Some(None))
+            && !matches!(wallet, Some(None))
             && !matches!(oidc_rp, Some(None)) =>
         {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
@@ -1110,6 +1140,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 audit,
                 cns: cns.flatten(),
                 legacy,
+                wallet: wallet.flatten(),
                 switchoff,
                 log,
                 config_poll,
@@ -1119,6 +1150,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 warnings,
                 admission,
                 oidc_rp: oidc_rp.flatten().map(std::sync::Arc::new),
+                represent,
             })
         }
         _ => Err(problems),

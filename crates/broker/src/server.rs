@@ -34,13 +34,21 @@ use crate::state::live::Live;
 fn reserved(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/readyz" | "/metrics" | "/whoami" | "/auth" | "/login" | "/logout"
+        "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/whoami"
+            | "/auth"
+            | "/login"
+            | "/logout"
+            | "/represent"
     ) || path.starts_with("/saml/")
         || path.starts_with("/legacy/")
         || path.starts_with("/oidc/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
         || path == "/cns/login"
+        || path.starts_with("/wallet/")
 }
 
 /// Handles one request. Never fails: every error becomes a response.
@@ -160,6 +168,8 @@ async fn route(
         (&Method::GET, "/login") => routes::choice::login_page(state, &req),
         (&Method::GET, "/logout") => routes::logout::logout(state, &req).await,
         (&Method::POST, "/logout") => routes::logout::logout_confirmed(state, req).await,
+        (&Method::GET, "/represent") => routes::represent::chooser(state, &req).await,
+        (&Method::POST, "/represent") => routes::represent::choose(state, req).await,
         (&Method::GET, "/saml/login") => routes::login::login(state, &req).await,
         (&Method::POST, "/saml/acs") => routes::acs::acs(state, req).await,
         (&Method::GET, "/.well-known/openid-federation") => {
@@ -175,6 +185,13 @@ async fn route(
             routes::metadata::metadata(state, p)
         }
         (&Method::GET, p) if p.starts_with("/assets/") => routes::assets::serve(p),
+        (&Method::GET, "/wallet/login") => routes::wallet::login(state, &req).await,
+        (&Method::GET, "/wallet/wait") => routes::wallet::wait(state, &req).await,
+        (&Method::GET, "/wallet/complete") => routes::wallet::complete(state, &req).await,
+        (&Method::POST, "/wallet/response") => routes::wallet::response(state, req).await,
+        (&Method::GET | &Method::POST, p) if p.starts_with("/wallet/request/") => {
+            routes::wallet::request_object(state, p)
+        }
         (
             _,
             "/healthz"
@@ -189,6 +206,7 @@ async fn route(
             | "/auth"
             | "/login"
             | "/logout"
+            | "/represent"
             | "/legacy/login"
             | "/.well-known/jwks.json",
         ) => html(

@@ -123,7 +123,11 @@ pub(crate) fn success(
     let attributes: Vec<&(&str, String)> = user
         .attributes
         .iter()
-        .filter(|(name, _)| released.is_none_or(|r| r.iter().any(|n| n == name)))
+        // `spid:Purpose` says what kind of identity this is (AgID Avviso SPID n. 18): it is
+        // not a requested attribute, so it goes with every assertion of a user who has it.
+        .filter(|(name, _)| {
+            *name == "spid:Purpose" || released.is_none_or(|r| r.iter().any(|n| n == name))
+        })
         .collect();
     if !attributes.is_empty() {
         xml.push_str("<saml:AttributeStatement>");

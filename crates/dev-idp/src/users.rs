@@ -43,7 +43,69 @@ pub(crate) fn all() -> Vec<TestUser> {
     let giulia_cf = fiscal_code("BNCGLI85E52F205");
     let luca_cf = fiscal_code("VRDLCU90S23F839");
     let company_vat = vat_number("1234567890");
-    vec![
+    // Issue 24: a minor with their own SPID (AgID Determinazione 51/2022: from 14), a parent,
+    // a guardian and a company's legal representative (SPID legal-person identity, `LP`).
+    let sofia_cf = fiscal_code("SPSSFO11D55F839");
+    let paolo_cf = fiscal_code("SPSPLA78B10F839");
+    let franca_cf = fiscal_code("NREFNC65L60H501");
+    let marco_cf = fiscal_code("CLMMRC72P05F205");
+    let acting = vec![
+        TestUser {
+            id: "sofia.esposito",
+            kind: "SPID per minori (15 anni) / SPID for minors (aged 15)",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000006"),
+                ("name", "Sofia"),
+                ("familyName", "Esposito"),
+                ("fiscalNumber", &format!("TINIT-{sofia_cf}")),
+                ("dateOfBirth", "2011-04-15"),
+                ("email", "sofia.esposito@example.org"),
+            ]),
+        },
+        TestUser {
+            id: "paolo.esposito",
+            kind: "SPID, genitore / parent",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000007"),
+                ("name", "Paolo"),
+                ("familyName", "Esposito"),
+                ("fiscalNumber", &format!("TINIT-{paolo_cf}")),
+                ("dateOfBirth", "1978-02-10"),
+                ("email", "paolo.esposito@example.org"),
+            ]),
+        },
+        TestUser {
+            id: "franca.neri",
+            kind: "SPID, tutrice / guardian",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000008"),
+                ("name", "Franca"),
+                ("familyName", "Neri"),
+                ("fiscalNumber", &format!("TINIT-{franca_cf}")),
+                ("dateOfBirth", "1965-07-20"),
+            ]),
+        },
+        TestUser {
+            id: "marco.colombo",
+            kind: "SPID persona giuridica, rappresentante legale / legal representative",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000009"),
+                ("name", "Marco"),
+                ("familyName", "Colombo"),
+                ("fiscalNumber", &format!("TINIT-{marco_cf}")),
+                ("dateOfBirth", "1972-09-05"),
+                ("companyName", "Esempio S.r.l."),
+                ("ivaCode", &format!("VATIT-{company_vat}")),
+                ("companyFiscalNumber", &format!("TINIT-{company_vat}")),
+                ("spid:Purpose", "LP"),
+            ]),
+        },
+    ];
+    let mut users = vec![
         TestUser {
             id: "mario.rossi",
             kind: "SPID, cittadino / citizen",
@@ -121,7 +183,9 @@ pub(crate) fn all() -> Vec<TestUser> {
                 ("email", "info@esempio.example.org"),
             ]),
         },
-    ]
+    ];
+    users.extend(acting);
+    users
 }
 
 /// The user with this id.

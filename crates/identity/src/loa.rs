@@ -100,6 +100,10 @@ impl Loa {
             },
             Method::Cns => Some(Loa::Substantial),
             Method::Legacy => Some(Loa::Low),
+            // A PID is issued at LoA high (eIDAS art. 5a(11)); the broker builds a wallet
+            // principal only from a PID whose issuer signature chained to its configured trust
+            // and whose key binding matched this very request.
+            Method::Wallet => Some(Loa::High),
         };
         found.ok_or_else(|| Error::UnknownLevel {
             method: method.as_str(),

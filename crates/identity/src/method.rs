@@ -19,6 +19,9 @@ pub enum Method {
     Cns,
     /// A transitional legacy credential.
     Legacy,
+    /// A Person Identification Data credential presented from a European Digital Identity
+    /// Wallet or the IT-Wallet (OpenID4VP).
+    Wallet,
 }
 
 impl Method {
@@ -31,6 +34,7 @@ impl Method {
             Method::Eidas => "eidas",
             Method::Cns => "cns",
             Method::Legacy => "legacy",
+            Method::Wallet => "wallet",
         }
     }
 

@@ -254,7 +254,15 @@ pub fn normalize(
             }),
         }
     };
-    let subject_attr = source.method.subject_attribute();
+    // A wallet PID names the person by the Italian tax code when it has one, else by the
+    // EU personal administrative number, read as an eIDAS person identifier.
+    let subject_attr = if source.method == Method::Wallet
+        && values.get(attr::FISCAL_NUMBER).is_none_or(Vec::is_empty)
+    {
+        attr::PERSON_IDENTIFIER
+    } else {
+        source.method.subject_attribute()
+    };
     for name in std::iter::once(subject_attr).chain(mapping.require.iter().map(String::as_str)) {
         if values.get(name).is_none_or(Vec::is_empty) {
             return Err(Error::MissingAttribute {
@@ -264,7 +272,7 @@ pub fn normalize(
         }
     }
     let subject = single(subject_attr)?.unwrap_or_default();
-    let sub = if source.method == Method::Eidas {
+    let sub = if subject_attr == attr::PERSON_IDENTIFIER {
         if subject.len() > MAX_PERSON_IDENTIFIER
             || subject.chars().any(|c| c.is_control() || c.is_whitespace())
         {

@@ -4,15 +4,18 @@
 //! that decision produces.
 //!
 //! Trust runs one way. A [`Representation`] is built only by a source's verifier in this
-//! module (today: [`signed_file::SignedFile`]) after the source's own proof (a signature by the portal's
-//! configured key); an [`Acting`] identity is built only by [`act`], from a representation and
-//! the delegate's own verified login. Neither type implements `Deserialize` and their fields
+//! module ([`signed_file::SignedFile`], [`answer::Answer`], [`spid_legal::SpidLegalPerson`])
+//! after the source's own proof (a signature by the portal's configured key, the broker's
+//! authenticated channel to the portal, a verified SPID assertion); an [`Acting`] identity
+//! is built only by [`act`], from a representation and the delegate's own verified login. Neither type implements `Deserialize` and their fields
 //! are private, so an `act` claim, a header or a cookie value written by a client can never
 //! become one: the broker stores the *reference* of the chosen representation in the session
 //! and asks [`act`] again on every request, which also makes a revoked or expired record
 //! stop working at the next `/auth`.
 
+pub mod answer;
 pub mod signed_file;
+pub mod spid_legal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -208,6 +211,7 @@ pub struct Representations {
     by_delegate: BTreeMap<String, Vec<usize>>,
     by_reference: BTreeMap<String, usize>,
     issued_at: Option<u64>,
+    expires_at: Option<u64>,
 }
 
 impl Representations {
@@ -231,6 +235,7 @@ impl Representations {
             by_delegate,
             by_reference,
             issued_at,
+            expires_at: None,
         })
     }
 
@@ -246,6 +251,13 @@ impl Representations {
     #[must_use]
     pub fn issued_at(&self) -> Option<u64> {
         self.issued_at
+    }
+
+    /// Until when the source says this answer may be used (a signed file's `exp`), if it
+    /// does: the broker stops using a held file at that time even if no newer one arrived.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
     }
 
     /// Every record, in the source's order.
@@ -286,9 +298,9 @@ impl Representations {
     }
 }
 
-/// What kind of source stated a representation; the first one is implemented, the others are
-/// the places the broker's later sources take (the I/O stays in the broker, the parsing and
-/// verification here).
+/// What kind of source stated a representation (the I/O stays in the broker, the parsing and
+/// verification here). All but the wallet attestation are implemented: [`signed_file`],
+/// [`answer`] (HTTP JSON and PostgreSQL) and [`spid_legal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     /// A JWS file signed by the portal's key ([`signed_file::SignedFile`]).

@@ -306,6 +306,7 @@ fn loa_scale_and_table() {
         (Method::Eidas, SPID_L3, Loa::High),
         (Method::Cns, "anything", Loa::Substantial),
         (Method::Legacy, "", Loa::Low),
+        (Method::Wallet, "pid", Loa::High),
     ];
     for (m, level, loa) in table {
         assert_eq!(Loa::from_source(m, level).unwrap(), loa, "{m:?} {level}");
@@ -355,4 +356,39 @@ fn route_policy_decisions() {
     };
     assert_eq!(business_only.decide(&spid_l2), Decision::ProfileNotAllowed);
     assert_eq!(Decision::StepUp(Loa::High).code(), "identity.step_up");
+}
+
+#[test]
+fn wallet_pid_subject_from_tax_code_else_eidas_form() {
+    let m = Mapping::default();
+    // Italian PID: the tax code (TINIT- prefix as the PID carries it) makes `sub`.
+    let a = attrs(&[
+        ("fiscalNumber", &["TINIT-RSSMRA85T10A562S"]),
+        ("name", &["Mario"]),
+        ("familyName", &["Rossi"]),
+        ("dateOfBirth", &["1985-12-10"]),
+    ]);
+    let p = normalize(a, &src(Method::Wallet, "pid"), &m).unwrap();
+    assert_eq!(p.sub, "TINIT-RSSMRA85T10A562S");
+    assert_eq!(p.auth.loa, Loa::High);
+    assert_eq!(p.auth.method.as_str(), "wallet");
+    // Another Member State's PID: the personal administrative number, in the eIDAS form.
+    let a = attrs(&[
+        ("PersonIdentifier", &["DE/IT/1234567890"]),
+        ("name", &["Anna"]),
+    ]);
+    let p = normalize(a, &src(Method::Wallet, "pid"), &m).unwrap();
+    assert_eq!(p.sub, "EIDAS:DE/IT/1234567890");
+    // Neither: refused, naming the attribute.
+    let e = normalize(
+        attrs(&[("name", &["Anna"])]),
+        &src(Method::Wallet, "pid"),
+        &m,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::MissingAttribute { .. }), "{e:?}");
+    // A broken tax code is not silently read as a foreign identifier.
+    let a = attrs(&[("fiscalNumber", &["TINIT-RSSMRA85T10A562X"])]);
+    let e = normalize(a, &src(Method::Wallet, "pid"), &m).unwrap_err();
+    assert!(matches!(e, Error::InvalidFiscalCode { .. }), "{e:?}");
 }

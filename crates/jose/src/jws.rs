@@ -73,6 +73,33 @@ pub struct Jws {
     alg: Alg,
     kid: String,
     signature: Vec<u8>,
+    /// The `x5c` chain (DER, leaf first), only when decoded by [`Jws::decode_chained`].
+    x5c: Vec<Vec<u8>>,
+}
+
+/// Most certificates an `x5c` header may carry, and the largest one (DER bytes).
+const MAX_X5C: usize = 5;
+const MAX_X5C_CERT: usize = 8192;
+
+/// The `x5c` header: 1..=5 standard-base64 DER certificates, each bounded.
+fn read_x5c(v: &Value) -> Result<Vec<Vec<u8>>, Error> {
+    use base64::engine::general_purpose::STANDARD;
+    let bad = Error::HeaderKey { name: "x5c" };
+    let Value::Array(items) = v else {
+        return Err(bad);
+    };
+    if items.is_empty() || items.len() > MAX_X5C {
+        return Err(bad);
+    }
+    items
+        .iter()
+        .map(|c| match c {
+            Value::String(s) if s.len() <= MAX_X5C_CERT.div_ceil(3) * 4 => STANDARD
+                .decode(s)
+                .map_err(|_| Error::HeaderKey { name: "x5c" }),
+            _ => Err(Error::HeaderKey { name: "x5c" }),
+        })
+        .collect()
 }
 
 fn decode_segment(seg: &str) -> Result<Vec<u8>, Error> {
@@ -84,7 +111,24 @@ impl Jws {
     /// present, `typ`, no `crit`, no key-carrying header, a JSON object payload, with
     /// duplicate member names refused throughout.
     pub fn decode(token: &str, typ: Typ, limits: &Limits) -> Result<Jws, Error> {
-        Jws::decode_inner(token, typ, limits, true)
+        Jws::decode_inner(token, typ, limits, true, false)
+    }
+
+    /// Like [`Jws::decode_unkeyed`] but an `x5c` header is accepted and read (1 to 5
+    /// certificates, each at most 8 KiB): for a token whose signer is trusted through an
+    /// X.509 trust list, such as an SD-JWT VC issuer. The chain is data for the caller's
+    /// trust decision ([`Jws::x5c`]); nothing here trusts it, and the token is verified
+    /// only with [`Jws::verify_with`] and the key the caller derived, or with a key set.
+    /// `jwk`, `jku` and `x5u` stay refused.
+    pub fn decode_chained(token: &str, typ: Typ, limits: &Limits) -> Result<Jws, Error> {
+        Jws::decode_inner(token, typ, limits, false, true)
+    }
+
+    /// The `x5c` chain of a token decoded with [`Jws::decode_chained`] (DER, leaf first;
+    /// empty when absent). Untrusted until the caller verified it.
+    #[must_use]
+    pub fn x5c(&self) -> &[Vec<u8>] {
+        &self.x5c
     }
 
     /// Like [`Jws::decode`] but `kid` may be absent: for a token whose one verification key
@@ -93,7 +137,7 @@ impl Jws {
     /// [`Jws::verify_with`] only; every other rule (allow-list, no `crit`, no key-carrying
     /// header, `typ`, sizes, strict JSON) is the same.
     pub fn decode_unkeyed(token: &str, typ: Typ, limits: &Limits) -> Result<Jws, Error> {
-        Jws::decode_inner(token, typ, limits, false)
+        Jws::decode_inner(token, typ, limits, false, false)
     }
 
     fn decode_inner(
@@ -101,6 +145,7 @@ impl Jws {
         typ: Typ,
         limits: &Limits,
         kid_required: bool,
+        x5c_allowed: bool,
     ) -> Result<Jws, Error> {
         if token.len() > limits.max_token_bytes {
             return Err(Error::TooLarge {
@@ -137,9 +182,16 @@ impl Jws {
         if header.contains_key("crit") {
             return Err(Error::Crit);
         }
-        if let Some(name) = KEY_HEADERS.iter().find(|n| header.contains_key(**n)) {
+        if let Some(name) = KEY_HEADERS
+            .iter()
+            .find(|n| header.contains_key(**n) && !(x5c_allowed && **n == "x5c"))
+        {
             return Err(Error::HeaderKey { name });
         }
+        let x5c = match header.get("x5c") {
+            Some(v) if x5c_allowed => read_x5c(v)?,
+            _ => Vec::new(),
+        };
         let kid = match header.get("kid") {
             Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID => k.clone(),
             // An empty `kid` names no key of any set, so `verify` can never succeed on it.
@@ -166,6 +218,7 @@ impl Jws {
             alg,
             kid,
             signature,
+            x5c,
         })
     }
 

@@ -551,3 +551,52 @@ fn standalone_jwk_kid_defaults_to_thumbprint_and_stays_strict() {
         );
     }
 }
+
+#[test]
+fn decode_chained_reads_x5c_for_the_caller_and_nothing_else_changes() {
+    use base64::engine::general_purpose::STANDARD;
+    let signer = es256("k1");
+    let rng = SystemRandom::new();
+    let cert = vec![0x30u8, 0x82, 0x01, 0x00, 7, 7, 7];
+    let mut header = Map::new();
+    header.insert("x5c".into(), json!([STANDARD.encode(&cert)]));
+    let token = signer
+        .sign_with("dc+sd-jwt", &header, &claims(), &rng)
+        .unwrap();
+    let typ = Typ::Exactly("dc+sd-jwt");
+    // The other decoders still refuse a key-carrying header.
+    assert_eq!(
+        Jws::decode(&token, typ, &Limits::default())
+            .unwrap_err()
+            .code(),
+        "jose.header_key"
+    );
+    let jws = Jws::decode_chained(&token, typ, &Limits::default()).unwrap();
+    assert_eq!(jws.x5c(), [cert]);
+    // Verified only with the key the caller chose, never from the chain.
+    jws.verify_with(signer.jwk()).unwrap();
+    assert_eq!(
+        jws.verify_with(es256("k2").jwk()).unwrap_err().code(),
+        "jose.signature"
+    );
+    // Malformed chains and the other key headers are refused.
+    for bad in [
+        json!({"x5c": []}),
+        json!({"x5c": "MIIB"}),
+        json!({"x5c": ["!!"]}),
+        json!({"x5c": ["AA==", "AA==", "AA==", "AA==", "AA==", "AA=="]}),
+        json!({"jwk": signer.jwk().to_value()}),
+    ] {
+        let Value::Object(h) = bad else {
+            unreachable!()
+        };
+        let t = signer.sign_with("dc+sd-jwt", &h, &claims(), &rng).unwrap();
+        assert_eq!(
+            Jws::decode_chained(&t, typ, &Limits::default())
+                .unwrap_err()
+                .code(),
+            "jose.header_key",
+            "{h:?}"
+        );
+    }
+}

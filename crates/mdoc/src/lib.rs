@@ -23,4 +23,4 @@ mod response;
 mod tdate;
 
 pub use error::Error;
-pub use response::{DeviceResponse, Expect, Limits, Verified, session_transcript};
+pub use response::{DeviceResponse, Expect, Limits, MsoStatus, Verified, session_transcript};

@@ -58,6 +58,18 @@ pub struct Verified {
     pub valid_until: u64,
     /// Base64url SHA-256 of the DeviceResponse as received (the audit digest).
     pub digest: String,
+    /// The signed MSO's Token Status List reference (`status.status_list`), for the caller
+    /// to fetch and check; `None` when the MSO has no `status`.
+    pub status: Option<MsoStatus>,
+}
+
+/// A Token Status List reference from a signed MSO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsoStatus {
+    /// `idx`.
+    pub idx: u64,
+    /// `uri` (an https URL of at most 2048 bytes).
+    pub uri: String,
 }
 
 /// A DeviceResponse parsed (strict CBOR, one document), not verified.
@@ -234,6 +246,27 @@ impl DeviceResponse {
         if expect.now > until.saturating_add(expect.skew) {
             return Err(Error::Expired);
         }
+        let status = match mso.get("status") {
+            None => None,
+            Some(s) => {
+                let list = s
+                    .get("status_list")
+                    .ok_or(shape("status without status_list"))?;
+                let idx = match list.get("idx").map(|i| &i.value) {
+                    Some(Value::Uint(u)) => *u,
+                    _ => return Err(shape("status_list idx is not an unsigned integer")),
+                };
+                let uri = list
+                    .get("uri")
+                    .and_then(Item::text)
+                    .filter(|u| u.starts_with("https://") && u.len() <= 2048)
+                    .ok_or(shape("status_list uri is not an https URL"))?;
+                Some(MsoStatus {
+                    idx,
+                    uri: uri.to_owned(),
+                })
+            }
+        };
         let digests = mso.get("valueDigests").ok_or(shape("no valueDigests"))?;
         let device_key = EcKey::from_cose(
             mso.get("deviceKeyInfo")
@@ -337,6 +370,7 @@ impl DeviceResponse {
             valid_until: until,
             digest: URL_SAFE_NO_PAD
                 .encode(ring::digest::digest(&ring::digest::SHA256, &self.bytes)),
+            status,
         })
     }
 }

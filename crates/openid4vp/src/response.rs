@@ -70,6 +70,14 @@ impl Pending {
         &self.state
     }
 
+    /// The `kid` of this request's encryption key (its RFC 7638 thumbprint): the wallet's
+    /// JWE names it, so the caller can find the pending request an answer is for. A lookup
+    /// key only: [`Pending::open`] still requires the JWE to decrypt with this key.
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        self.key.kid()
+    }
+
     /// The request's `nonce`.
     #[must_use]
     pub fn nonce(&self) -> &str {

@@ -37,7 +37,7 @@ pub const MD_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 /// XML Signature namespace (`ds:`), declared on the root for the `KeyDescriptor`s.
 const DS_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// SPID metadata extensions (`spid:`), AgID Avviso n. 29 v3.
-pub const SPID_EXTENSIONS_NS: &str = "https://spid.gov.it/saml-extensions";
+pub use crate::types::SPID_EXTENSIONS_NS;
 /// SPID invoicing extensions (`fpa:`) for the billing contact of private SPs.
 pub const SPID_INVOICING_NS: &str = "https://spid.gov.it/invoicing-extensions";
 /// CIE metadata extensions (`cie:`).

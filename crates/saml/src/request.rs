@@ -107,6 +107,29 @@ impl AuthnRequest {
         })
     }
 
+    /// Adds the SPID age-limit extension (Linee guida SPID per i minori, AgID Determinazione
+    /// n. 51/2022, "Limitazione dell'accesso ai servizi in rete"): the IdP checks the
+    /// person's age itself and ends the login with its own message when it does not fit, so
+    /// the SP never receives a minor's data for a service not meant for them. `max_age`
+    /// `None` is written as 99, the guideline's "no upper limit". The extension follows the
+    /// `Issuer` (and the enveloped `Signature` the POST binding puts after it), as the
+    /// schema orders `samlp:Extensions`.
+    #[must_use]
+    pub fn with_age_limit(mut self, min_age: u32, max_age: Option<u32>) -> Self {
+        let max_age = max_age.unwrap_or(99).min(99);
+        let extension = format!(
+            "<samlp:Extensions><spid:AgeLimit xmlns:spid=\"{}\">\
+             <spid:MinAge>{}</spid:MinAge><spid:MaxAge>{max_age}</spid:MaxAge>\
+             </spid:AgeLimit></samlp:Extensions>",
+            crate::types::SPID_EXTENSIONS_NS,
+            min_age.min(max_age)
+        );
+        if let Some(at) = self.xml.find("</saml:Issuer>") {
+            self.xml.insert_str(at + "</saml:Issuer>".len(), &extension);
+        }
+        self
+    }
+
     /// The request `ID`: store it (bound to the browser session and the IdP) to match the
     /// Response's `InResponseTo`.
     pub fn id(&self) -> &str {
@@ -197,6 +220,30 @@ mod tests {
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(1_741_944_401_750)
+    }
+
+    #[test]
+    fn age_limit_extension_follows_the_issuer() {
+        let r = AuthnRequest::new(&sp(), SSO, ID, Level::L2, now())
+            .unwrap()
+            .with_age_limit(14, Some(17));
+        let doc = Document::parse(r.xml().as_bytes(), &Limits::default()).unwrap();
+        let kids: Vec<_> = doc.root().child_elements().collect();
+        assert_eq!(kids.len(), 4);
+        assert!(kids[0].is(SAML_NS, "Issuer"));
+        assert!(kids[1].is(SAMLP_NS, "Extensions"));
+        let limit: Vec<_> = kids[1].child_elements().collect();
+        assert!(limit[0].is(crate::types::SPID_EXTENSIONS_NS, "AgeLimit"));
+        let ages: Vec<_> = limit[0].child_elements().map(|e| e.text()).collect();
+        assert_eq!(ages, ["14", "17"]);
+        // No upper limit is written 99.
+        let open = AuthnRequest::new(&sp(), SSO, ID, Level::L2, now())
+            .unwrap()
+            .with_age_limit(18, None);
+        assert!(
+            open.xml()
+                .contains("<spid:MinAge>18</spid:MinAge><spid:MaxAge>99</spid:MaxAge>")
+        );
     }
 
     #[test]
@@ -444,6 +491,32 @@ mod binding_tests {
         let url = r.redirect_url("", &sp_key()).unwrap();
         assert!(url.starts_with("https://idp.example.org/sso?tenant=x&SAMLRequest="));
         assert!(!url.contains("RelayState"));
+    }
+
+    #[test]
+    fn age_limit_extension_is_signed_after_the_signature() {
+        // The POST binding's enveloped signature goes between the Issuer and the extension,
+        // and covers it.
+        let r = request("https://idp.spid.example.org/sso").with_age_limit(14, None);
+        let form = r.post_form("rs", &sp_key(), None).unwrap();
+        let doc = Document::parse(form.signed_xml.as_bytes(), &Limits::default()).unwrap();
+        let names: Vec<&str> = doc
+            .root()
+            .child_elements()
+            .map(|e| e.local_name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Issuer",
+                "Signature",
+                "Extensions",
+                "NameIDPolicy",
+                "RequestedAuthnContext"
+            ]
+        );
+        let trusted = TrustedKey::from_certificate_pem(&read("sp-rsa2048.crt.pem")).unwrap();
+        assert!(xmldsig::verify(doc.root(), &[trusted], &Policy::default()).is_ok());
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 /// The HTTP-Redirect binding URI.
 pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+/// SPID extensions (`spid:`): metadata contact extensions, and the AuthnRequest's
+/// `spid:AgeLimit` (SPID for minors).
+pub const SPID_EXTENSIONS_NS: &str = "https://spid.gov.it/saml-extensions";
 
 /// A SPID assurance level. Ordered: `L1 < L2 < L3`. CIE uses the same three class URIs, and
 /// the Italian eIDAS node (FICEP) answers as a SPID IdP with them too.

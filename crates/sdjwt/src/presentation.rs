@@ -114,6 +114,9 @@ pub struct Presentation {
     max_depth: usize,
 }
 
+/// The issuer JWT's header bound when it carries an `x5c` chain (a few certificates).
+const MAX_CHAINED_HEADER: usize = 16 * 1024;
+
 fn jose_err(what: &'static str) -> impl Fn(jose::Error) -> Error {
     move |cause| Error::Jose { what, cause }
 }
@@ -169,7 +172,13 @@ impl Presentation {
         if issuer.is_empty() {
             return Err(Error::Malformed);
         }
-        let issuer = Jws::decode_unkeyed(issuer, Typ::Exactly("dc+sd-jwt"), &limits.jws)
+        // The issuer JWT may carry its X.509 chain (`x5c`) for the caller's trust list: the
+        // header bound grows to hold a few certificates.
+        let issuer_limits = jose::Limits {
+            max_header_bytes: limits.jws.max_header_bytes.max(MAX_CHAINED_HEADER),
+            ..limits.jws
+        };
+        let issuer = Jws::decode_chained(issuer, Typ::Exactly("dc+sd-jwt"), &issuer_limits)
             .map_err(jose_err("issuer JWT"))?;
         let mut disclosures = Vec::with_capacity(tildes - 1);
         for d in parts {
@@ -221,6 +230,16 @@ impl Presentation {
             .and_then(Value::as_str)
     }
 
+    /// The issuer JWT's `x5c` chain (DER, leaf first; empty when absent), for a caller
+    /// whose trust in `iss` is an X.509 trust list: it verifies the chain, derives the
+    /// leaf's key, and passes it as [`IssuerKey::Key`]. Verifying with [`IssuerKey::Set`]
+    /// refuses a credential that carries a chain (two trust sources for one signature
+    /// would be ambiguous).
+    #[must_use]
+    pub fn issuer_x5c(&self) -> &[Vec<u8>] {
+        self.issuer.x5c()
+    }
+
     /// The issuer JWT's `kid`, if any (empty when absent).
     #[must_use]
     pub fn issuer_kid(&self) -> &str {
@@ -242,6 +261,12 @@ impl Presentation {
         const ISS: &str = "issuer JWT";
         const KB: &str = "KB-JWT";
         match key {
+            IssuerKey::Set(_) if !self.issuer.x5c().is_empty() => {
+                return Err(Error::Jose {
+                    what: ISS,
+                    cause: jose::Error::HeaderKey { name: "x5c" },
+                });
+            }
             IssuerKey::Set(_) if self.issuer.kid().is_empty() => {
                 return Err(Error::Jose {
                     what: ISS,

@@ -10,17 +10,23 @@
 //! [`python`] runs the independent Python implementations that interop tests check
 //! against, from the project's venvs.
 //!
+//! [`spidcie`] starts a real OpenID Federation (spid-cie-oidc's Trust Anchor, SPID and CIE
+//! OPs, reference RP) on loopback and plays the user at its OPs.
+//!
 //! [`hostile`] makes worst-case inputs (issue 17): the largest bodies the limits allow, shaped
 //! for the most work, for the pure crates' counting tests and benchmarks and the load harness.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod hostile;
+mod port;
 mod postgres;
 pub mod python;
 mod redis;
 mod scratch;
+pub mod spidcie;
 
+pub use port::free_port;
 pub use postgres::{Postgres, PostgresTls};
 pub use redis::Redis;
 pub use scratch::fresh_dir;

@@ -76,6 +76,9 @@ pub(crate) struct RawRoute {
     /// `"normalized"` (default) or `"exact"`.
     #[serde(rename = "match")]
     matching: Option<String>,
+    /// Age limits from the login's `dateOfBirth` (SPID for minors, issue 24).
+    min_age: Option<u32>,
+    max_age: Option<u32>,
 }
 
 /// The `service` names the routes declare (what `[[switchoff.exception]] services` name).
@@ -313,6 +316,9 @@ pub struct Route {
     pub service: Option<String>,
     /// How paths are compared with `path_prefix`.
     pub matching: Matching,
+    /// The service's age limits (`min_age`, `max_age`), checked on the person the request
+    /// is for: the one logged in, or the one represented.
+    pub age: identity::AgeLimits,
     /// `path_prefix`'s segments, folded (empty for `/`).
     folded: Vec<String>,
 }
@@ -967,8 +973,23 @@ pub(crate) fn validate(
                 );
             }
         }
+        let age = identity::AgeLimits {
+            min_age: r.min_age,
+            max_age: r.max_age,
+        };
+        for (k, v) in [("min_age", r.min_age), ("max_age", r.max_age)] {
+            if v.is_some_and(|a| a > 150) {
+                bad(format!("{at}.{k}"), "at most 150".into());
+            }
+        }
+        if let (Some(lo), Some(hi)) = (r.min_age, r.max_age) {
+            if lo > hi {
+                bad(format!("{at}.max_age"), format!("below min_age {lo}"));
+            }
+        }
         out_routes.push(Route {
             host,
+            age,
             folded: folded_segments(&path_prefix),
             path_prefix,
             policy: Policy {
@@ -991,6 +1012,7 @@ pub(crate) fn validate(
             upstream: None,
             service: None,
             matching: Matching::Normalized,
+            age: identity::AgeLimits::default(),
             folded: Vec::new(),
         });
     }
@@ -1125,6 +1147,7 @@ fn parse_method(s: &str) -> Option<Method> {
         Method::Eidas,
         Method::Cns,
         Method::Legacy,
+        Method::Wallet,
     ]
     .into_iter()
     .find(|m| m.as_str() == s)
@@ -1314,6 +1337,8 @@ mod tests {
             upstream: None,
             service: None,
             matching: None,
+            min_age: None,
+            max_age: None,
         }
     }
 

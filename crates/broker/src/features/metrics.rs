@@ -41,6 +41,12 @@ pub mod names {
     pub const ACCESS_DECISIONS: &str = "varco_access_decisions_total";
     /// Counter: downstream tokens minted.
     pub const TOKENS_MINTED: &str = "varco_tokens_minted_total";
+    /// Counter: representation decisions at `/auth`, the proxy and `/represent`, by outcome
+    /// (`own`, `acting`, `chooser`, `chosen`, or a `represent.*`/`identity.age_*` code).
+    pub const REPRESENT_DECISIONS: &str = "varco_represent_decisions_total";
+    /// Counter: representation source lookups that failed (fail closed), by source and
+    /// reason.
+    pub const REPRESENT_SOURCE_ERRORS: &str = "varco_represent_source_errors_total";
     /// Counter: reverse-proxy failures by code.
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
@@ -78,7 +84,8 @@ pub mod names {
     /// Gauge: 1 once every required metadata source has loaded (readiness), else 0.
     pub const READY: &str = "varco_ready";
     /// Gauge: seconds until something the operator renews expires (negative: expired), by
-    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`) and
+    /// `kind` (`sp_certificate`, `token_key`, `metadata_signing_certificate`, `cns_crl`,
+    /// `wallet_certificate`) and
     /// `name`.
     pub const SECONDS_TO_EXPIRY: &str = "varco_seconds_to_expiry";
     /// Gauge: 1 while the audit sink can take records, 0 while it is down (PostgreSQL
@@ -186,6 +193,10 @@ pub struct Metrics {
     pub access_decisions: IntCounterVec,
     /// See [`names::TOKENS_MINTED`].
     pub tokens_minted: IntCounter,
+    /// See [`names::REPRESENT_DECISIONS`].
+    pub represent_decisions: IntCounterVec,
+    /// See [`names::REPRESENT_SOURCE_ERRORS`].
+    pub represent_source_errors: IntCounterVec,
     /// See [`names::PROXY_FAILURES`].
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
@@ -443,6 +454,18 @@ impl Metrics {
                 &["outcome"],
             ),
             tokens_minted,
+            represent_decisions: counter(
+                &r,
+                REPRESENT_DECISIONS,
+                "Representation decisions (acting for someone else, age limits).",
+                &["outcome"],
+            ),
+            represent_source_errors: counter(
+                &r,
+                REPRESENT_SOURCE_ERRORS,
+                "Representation source lookups that failed; the request was refused.",
+                &["source", "reason"],
+            ),
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
             slo_started: counter(
@@ -587,10 +610,18 @@ impl Metrics {
         for code in ["slo_unsigned", "slo_redirect_signature", "broker_replay"] {
             self.slo_refused.with_label_values(&[code]);
         }
-        for work in ["response", "logout", "sign", "password"] {
+        for work in ["response", "logout", "sign", "password", "presentation"] {
             self.heavy_rejected.with_label_values(&[work]);
         }
-        for route in ["saml_login", "acs", "slo", "legacy_login", "cns_login"] {
+        for route in [
+            "saml_login",
+            "acs",
+            "slo",
+            "legacy_login",
+            "cns_login",
+            "wallet_login",
+            "wallet_response",
+        ] {
             for scope in ["client", "global"] {
                 self.rate_limited.with_label_values(&[route, scope]);
             }
@@ -724,6 +755,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/auth" => "auth",
         "/login" => "login_page",
         "/logout" => "logout",
+        "/represent" => "represent",
         "/saml/login" => "saml_login",
         "/saml/acs" => "saml_acs",
         "/cns/login" => "cns_login",
@@ -735,6 +767,11 @@ pub fn route_label(path: &str) -> &'static str {
         "/oidc/callback" => "oidc_callback",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
+        "/wallet/login" => "wallet_login",
+        "/wallet/wait" => "wallet_wait",
+        "/wallet/complete" => "wallet_complete",
+        "/wallet/response" => "wallet_response",
+        p if p.starts_with("/wallet/request/") => "wallet_request",
         _ => "other",
     }
 }

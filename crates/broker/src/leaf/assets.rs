@@ -42,6 +42,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../assets/cns.svg"),
     },
     Asset {
+        name: "wallet.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/wallet.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../assets/favicon.svg"),

@@ -14,3 +14,4 @@ pub mod output;
 pub mod pages;
 pub mod problem;
 pub mod session;
+pub mod wallet_page;

@@ -324,6 +324,38 @@ fn cns_block(out: &mut String, lang: Lang, url: &str) {
     ));
 }
 
+/// The wallet login block (`[wallet]`): "Entra con IT-Wallet" on this device or by QR code
+/// from another. A PID from a wallet is LoA high, so it is offered at every level.
+pub fn wallet_block(lang: Lang, return_to: &str) -> String {
+    let (text, button, other) = match lang {
+        Lang::It => (
+            "Con l'app IT-Wallet o un altro wallet europeo di identità digitale: condividi i \
+             dati di identificazione personale (PID) del tuo wallet.",
+            "Entra con IT-Wallet",
+            "Il wallet è su un altro dispositivo? Mostra il codice QR",
+        ),
+        Lang::En => (
+            "With the IT-Wallet app or another European digital identity wallet: share the \
+             personal identification data (PID) in your wallet.",
+            "Sign in with IT-Wallet",
+            "Wallet on another device? Show the QR code",
+        ),
+    };
+    let query = format!("return_to={}", crate::leaf::form::encode(return_to));
+    let lang_q = if lang == Lang::En { "&lang=en" } else { "" };
+    format!(
+        "<section class=\"method\" aria-labelledby=\"wallet-h\"><h2 id=\"wallet-h\">\
+         IT-Wallet / EUDI Wallet</h2><p>{}</p>\
+         <a class=\"btn btn-wallet\" id=\"wallet-button\" href=\"{}\"><span>{}</span></a>\
+         <p><a id=\"wallet-qr\" href=\"{}\">{}</a></p></section>",
+        escape(text),
+        escape(&format!("/wallet/login?{query}&device=same{lang_q}")),
+        escape(button),
+        escape(&format!("/wallet/login?{query}{lang_q}")),
+        escape(other),
+    )
+}
+
 /// The login page: how to sign in, one block per federation that has providers.
 pub fn login(p: &LoginPage<'_>) -> String {
     let it = p.lang == Lang::It;
@@ -499,6 +531,19 @@ pub fn oidc_links(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wallet_block_offers_both_devices_in_both_languages() {
+        let it = wallet_block(Lang::It, "/a b?x=1");
+        assert!(it.contains("Entra con IT-Wallet"));
+        assert!(
+            it.contains("href=\"/wallet/login?return_to=%2Fa+b%3Fx%3D1&amp;device=same\""),
+            "{it}"
+        );
+        let en = wallet_block(Lang::En, "/");
+        assert!(en.contains("Sign in with IT-Wallet") && en.contains("&amp;lang=en"));
+        assert!(!en.contains("<script") && !en.contains("style="));
+    }
 
     fn idp(id: &str, name: &str) -> IdpChoice {
         IdpChoice {

@@ -4,6 +4,8 @@
 //!
 //! May import: nothing in the crate.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -35,6 +37,31 @@ pub struct Session {
     /// Legacy logins: the person's switch-off exception category, if any (route policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_category: Option<String>,
+    /// Per route service, whom the person chose to act as (issue 24): at most
+    /// [`MAX_ACTING_SERVICES`] entries. A new optional field, so sessions sealed before it
+    /// open unchanged (no choice yet) and the AAD keeps its version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acting: BTreeMap<String, ActingAs>,
+}
+
+/// Most services one session keeps a choice for.
+pub const MAX_ACTING_SERVICES: usize = 16;
+
+/// Whom a person acts as on one service. Only the *reference* of a representation is kept:
+/// the representation itself is asked of its source again on every request, so a revoked or
+/// expired one stops at the next `/auth`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "as", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActingAs {
+    /// Themselves.
+    Myself,
+    /// Someone else, through the representation `reference` of source `source`.
+    Other {
+        /// Source id.
+        source: String,
+        /// The source's reference.
+        reference: String,
+    },
 }
 
 /// Seals and opens session cookies with one key.
@@ -53,6 +80,8 @@ pub enum Purpose {
     LegacyForm,
     /// The token of the logout confirmation form (bound to the session it ends).
     LogoutForm,
+    /// The token of the "act on behalf of" chooser form (bound to the session and service).
+    RepresentForm,
 }
 
 impl Purpose {
@@ -61,6 +90,7 @@ impl Purpose {
             Purpose::Session => b"varco-session-v1",
             Purpose::LegacyForm => b"varco-legacy-form-v1",
             Purpose::LogoutForm => b"varco-logout-form-v1",
+            Purpose::RepresentForm => b"varco-represent-form-v1",
         }
     }
 }
@@ -150,7 +180,30 @@ mod tests {
             exp: 2,
             principal,
             legacy_category: None,
+            acting: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn sessions_sealed_before_acting_open_without_a_choice() {
+        let s = Sealer::new(&[7; 32]).unwrap();
+        let mut v = serde_json::to_value(session()).unwrap();
+        assert!(v.get("acting").is_none(), "an empty choice is not written");
+        v.as_object_mut().unwrap().remove("acting");
+        let old = s.seal(Purpose::Session, &v).unwrap();
+        let opened: Session = s.open(Purpose::Session, &old).unwrap();
+        assert!(opened.acting.is_empty());
+        let mut chosen = session();
+        chosen.acting.insert(
+            "tributi".into(),
+            ActingAs::Other {
+                source: "portale".into(),
+                reference: "D-1".into(),
+            },
+        );
+        chosen.acting.insert("scuola".into(), ActingAs::Myself);
+        let sealed = s.seal(Purpose::Session, &chosen).unwrap();
+        assert_eq!(s.open::<Session>(Purpose::Session, &sealed), Some(chosen));
     }
 
     #[test]

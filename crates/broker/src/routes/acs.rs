@@ -22,9 +22,7 @@ use crate::leaf::pages;
 use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::current::current_session;
-use crate::state::login::{
-    STORE_UNAVAILABLE, login_cookie, open_session, timed_append, unavailable_page,
-};
+use crate::state::login::{STORE_UNAVAILABLE, login_cookie, timed_append, unavailable_page};
 
 /// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
 const MAX_BODY: usize = 512 * 1024;
@@ -94,7 +92,9 @@ pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
-            open_session(state, session, &return_to, &evidence, previous).await
+            let idp = session.idp.clone();
+            crate::state::login::complete(state, previous, &evidence, session, &return_to, &idp)
+                .await
         }
         Err(f) => audit_refusal(state, evidence, f).await,
     }
@@ -368,6 +368,7 @@ pub async fn consume_recorded(
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: None,
+        acting: std::collections::BTreeMap::new(),
     };
     Ok((session, pending.return_to))
 }

@@ -169,11 +169,14 @@ pub fn page<B>(
         .as_ref()
         .filter(|_| level <= 2)
         .map(|c| c.login_url(&state.config.public_base_url, return_to.unwrap_or("/")));
-    let mut extra = if state.config.legacy.is_some() && level == 1 {
-        pages::legacy_link(lang, return_to.unwrap_or("/"))
+    let mut extra = if state.config.wallet.is_some() {
+        pages::wallet_block(lang, return_to.unwrap_or("/"))
     } else {
         String::new()
     };
+    if state.config.legacy.is_some() && level == 1 {
+        extra.push_str(&pages::legacy_link(lang, return_to.unwrap_or("/")));
+    }
     if let Some(rp) = &state.oidc {
         let c = &rp.config;
         let ops: Vec<(String, String, bool)> = rp

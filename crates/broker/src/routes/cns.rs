@@ -139,6 +139,7 @@ pub async fn login<B>(state: &State, req: &Request<B>) -> Response<Body> {
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: None,
+        acting: std::collections::BTreeMap::new(),
     };
     let location = if req.extensions().get::<TlsClient>().is_some() && return_to.starts_with('/') {
         format!("{}{return_to}", state.config.public_base_url)

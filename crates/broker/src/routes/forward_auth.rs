@@ -30,6 +30,9 @@ use crate::leaf::http::Peer;
 use crate::leaf::http::{Body, html, set};
 use crate::leaf::pages;
 use crate::state::State;
+use crate::state::acting::{
+    Outcome, Refusal, Subject, acting_token, age_check, refusal_page, resolve,
+};
 use crate::state::current::{token_for, view};
 use crate::state::views::{View, spid_level, step_up_url};
 
@@ -177,6 +180,33 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     };
     let session = &view.session;
     let decision = route.policy.decide(&session.principal);
+    // Method and level are the delegate's own login (step-up included); the profile and the
+    // age are the subject's, who may be someone the person represents (issue 24).
+    let mut subject = Subject::Own;
+    if matches!(decision, Decision::Allow | Decision::ProfileNotAllowed) {
+        match resolve(state, &view, route, &return_to(), now).await {
+            Outcome::Go(s) => subject = s,
+            Outcome::Choose(url) => {
+                decided("represent_chooser");
+                return unauthenticated(&url, redirect_mode, "represent_chooser");
+            }
+            Outcome::Refused(r) => {
+                decided(r.code);
+                return refusal(&r);
+            }
+        }
+    }
+    let decision = match &subject {
+        Subject::Acting(a) => route.policy.decide(a.acting.principal()),
+        Subject::Own => decision,
+    };
+    if decision == Decision::Allow {
+        if let Err(r) = age_check(route, subject.principal(session), now) {
+            decided(r.code);
+            tracing::info!(event = "auth_denied", code = %r.code, sid = %session.sid);
+            return refusal(&r);
+        }
+    }
     if decision == Decision::Allow
         && !crate::features::switchoff::session_may_open(
             &state.config.switchoff,
@@ -199,7 +229,7 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         d => d.code(),
     });
     match decision {
-        Decision::Allow => allowed(state, &view, route, now),
+        Decision::Allow => allowed(state, &view, &subject, route, now),
         Decision::StepUp(loa) => {
             let login = step_up_url(base, session, loa, &return_to());
             unauthenticated(&login, redirect_mode, "step_up")
@@ -215,15 +245,29 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     }
 }
 
-fn allowed(state: &State, view: &View, route: &Route, now: u64) -> Response<Body> {
+fn allowed(
+    state: &State,
+    view: &View,
+    subject: &Subject,
+    route: &Route,
+    now: u64,
+) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
     let headers = r.headers_mut();
-    headers.reserve(view.headers.len() + 2);
-    for (name, value) in &view.headers {
+    let own = match subject {
+        Subject::Own => &view.headers,
+        Subject::Acting(a) => &a.headers,
+    };
+    headers.reserve(own.len() + 2);
+    for (name, value) in own {
         headers.insert(name.clone(), value.clone());
     }
     if let Some(name) = &state.config.access.token_header {
-        match token_for(state, view, &route.audience, now) {
+        let token = match subject {
+            Subject::Own => token_for(state, view, &route.audience, now),
+            Subject::Acting(a) => acting_token(state, view, a, &route.audience, now),
+        };
+        match token {
             Some(v) => {
                 headers.insert(name.clone(), v);
             }
@@ -285,6 +329,13 @@ fn denied(code: &str, it: &str, en: &str) -> Response<Body> {
             .insert(HeaderName::from_static("x-varco-reason"), v);
     }
     r
+}
+
+/// A representation or age refusal as `/auth` answers it: always 403 (nginx's
+/// `auth_request` turns any other status into a 500), the code in `X-Varco-Reason`, the
+/// page for proxies that pass the body on (Traefik).
+fn refusal(r: &Refusal) -> Response<Body> {
+    refusal_page(r, StatusCode::FORBIDDEN)
 }
 
 /// `GET /.well-known/jwks.json`.

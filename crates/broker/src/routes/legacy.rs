@@ -432,6 +432,7 @@ where
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: entry.category.clone(),
+        acting: std::collections::BTreeMap::new(),
     };
     let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
         return crate::leaf::http::internal("broker_seal");
@@ -454,13 +455,23 @@ where
         entry.profile,
         entry.category.as_deref(),
     );
+    // An exception that a representation replaces (issue 24): say so at every login.
+    let replaced_by = match &verdict {
+        Verdict::Restricted { category, .. } => state
+            .config
+            .switchoff
+            .exception(category)
+            .and_then(|e| e.replaced_by),
+        _ => None,
+    };
     let mut r = match &verdict {
-        Verdict::Notice { from } => notice_page(*from, &token.r, None),
+        Verdict::Notice { from } => notice_page(*from, &token.r, None, None),
         Verdict::Restricted {
             notice: Some(until),
             services,
             ..
-        } => notice_page(*until, &token.r, Some(services)),
+        } => notice_page(*until, &token.r, Some(services), replaced_by),
+        Verdict::Restricted { .. } if replaced_by.is_some() => replaced_page(&token.r, replaced_by),
         _ => {
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::SEE_OTHER;
@@ -554,11 +565,58 @@ const HOW_EN: &str = "<h3>How to get a digital identity</h3><ul>\
     <li><strong>CNS</strong>: the National Services Card (often the activated health card) with \
     its PIN and a smart-card reader.</li></ul>";
 
+/// The pointer from an exception to the representation that replaces it: the person's
+/// representative signs in with their own digital identity and acts for them.
+fn replacement(kind: Option<identity::represent::Kind>) -> (String, String) {
+    use identity::represent::Kind as K;
+    let Some(kind) = kind else {
+        return (String::new(), String::new());
+    };
+    let (who_it, who_en) = match kind {
+        K::Parental => ("un genitore", "a parent"),
+        K::Guardianship => ("il tutore", "the guardian"),
+        K::SupportAdministration => ("l'amministratore di sostegno", "the support administrator"),
+        K::LegalRepresentative => ("il rappresentante legale", "the legal representative"),
+        K::Intermediary => ("un intermediario", "an intermediary"),
+        K::Delegation => ("una persona delegata", "a delegated person"),
+    };
+    (
+        format!(
+            "<p>Questa eccezione è sostituita dalla rappresentanza: {who_it} può accedere con la \
+             propria identità digitale (SPID, CIE o CNS) e scegliere <strong>Entra per conto \
+             di…</strong>. Chiedi al portale di registrare la rappresentanza.</p>"
+        ),
+        format!(
+            "<p>This exception is replaced by representation: {who_en} can sign in with their \
+             own digital identity (SPID, CIE or CNS) and choose <strong>Act on behalf \
+             of…</strong>. Ask the portal to record the representation.</p>"
+        ),
+    )
+}
+
+/// A login under an exception that a representation replaces: the pointer, then on.
+fn replaced_page(return_to: &str, kind: Option<identity::represent::Kind>) -> Response<Body> {
+    let (it, en) = replacement(kind);
+    let link = escape(return_to);
+    let main_it = format!(
+        "<h1>Avviso: eccezione in dismissione</h1>{it}\
+         <p><a class=\"btn\" href=\"{link}\">Continua</a></p>"
+    );
+    let main_en = format!(
+        "<h2>Notice: exception being retired</h2>{en}<p><a href=\"{link}\">Continue</a></p>"
+    );
+    html(
+        StatusCode::OK,
+        pages::bilingual("Avviso / Notice", &main_it, &main_en, ""),
+    )
+}
+
 /// After a login before the cut-off: the notice, then on to the service.
 fn notice_page(
     from: crate::features::switchoff::Day,
     return_to: &str,
     services: Option<&Vec<String>>,
+    replaced_by: Option<identity::represent::Kind>,
 ) -> Response<Body> {
     let (it, en) = match services {
         None => (
@@ -590,6 +648,8 @@ fn notice_page(
             )
         }
     };
+    let (pointer_it, pointer_en) = replacement(replaced_by);
+    let (it, en) = (it + &pointer_it, en + &pointer_en);
     let link = escape(return_to);
     let main_it = format!(
         "<h1>Avviso: credenziali in dismissione</h1>{it}{HOW_IT}\

@@ -14,7 +14,7 @@ use crate::leaf::http::{Body, cookie, html, internal};
 use crate::leaf::pages;
 use crate::leaf::session::random_hex;
 use crate::state::State;
-use crate::state::login::{login_cookie, store_unavailable};
+use crate::state::login::{login_cookie, login_cookie_value, store_unavailable};
 use crate::state::logout::{Signed, send, send_failed};
 
 /// `GET /saml/login?idp=<entityID>&level=<1|2|3>&return_to=<local path>`.
@@ -112,6 +112,13 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return internal(e.code()),
     };
+    // SPID for minors: the IdP checks the age limits of the service the login is for.
+    let request = match age_limits_for(state, &return_to) {
+        Some(age) if federation_method(idp.federation) == identity::Method::Spid => {
+            request.with_age_limit(age.min_age.unwrap_or(0), age.max_age)
+        }
+        _ => request,
+    };
     // A login whose record could not be written is refused at the ACS anyway: say so before
     // the citizen goes through the IdP for nothing.
     if !state.audit.is_up() {
@@ -175,22 +182,43 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(code) => return send_failed(state, code),
     };
-    // The IdP posts back cross-site: with https the login cookie must be SameSite=None to
-    // come back on that POST; on plain-http development hosts browsers refuse None without
-    // Secure, and IdP and SP share a site (localhost), so Lax works there.
-    let attrs = if state.config.cookie_secure {
-        "; Secure; SameSite=None"
-    } else {
-        "; SameSite=Lax"
-    };
+    // The IdP posts back cross-site: the cookie's attributes are chosen for that
+    // (`state::login::login_cookie_value`, shared with the wallet login).
     let max_age = state.config.pending_ttl.as_secs();
-    // `__Host-` cookies must have `Path=/`.
-    let value = format!(
-        "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
-        login_cookie(state)
-    );
+    let value = login_cookie_value(state, &browser, max_age);
     if let Ok(v) = HeaderValue::from_str(&value) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// The age limits to ask the SPID IdP to enforce for a login coming back to `return_to`
+/// (already checked): those of the route it lands on, unless its service takes
+/// representations — then the person logging in may be a parent acting for a child, and the
+/// limits are checked by Varco on the person represented instead (`state::acting`).
+fn age_limits_for(state: &State, return_to: &str) -> Option<identity::AgeLimits> {
+    let https = state.config.public_base_url.starts_with("https://");
+    let (host, path) = match return_to.split_once("://") {
+        Some((_, rest)) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+        None => (
+            state
+                .config
+                .public_base_url
+                .split_once("://")
+                .map_or("", |(_, h)| h),
+            return_to,
+        ),
+    };
+    let host = crate::features::access::normalize_host(host, https)?;
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
+    let route = state.config.access.route(&host, path).ok()?;
+    let takes_representations = route
+        .service
+        .as_deref()
+        .is_some_and(|s| state.config.represent.service(s).is_some());
+    (route.age.is_set() && !takes_representations).then_some(route.age)
 }

@@ -17,5 +17,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod oidc;
 pub mod proxy;
+pub mod represent;
 pub mod slo;
+pub mod wallet;
 pub mod whoami;

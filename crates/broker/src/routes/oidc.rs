@@ -1,7 +1,7 @@
 //! SPID and CIE over OpenID Connect: `GET /.well-known/openid-federation` (our Entity
 //! Configuration), `GET /oidc/login` (authorization request) and `GET /oidc/callback`
 //! (authorization response, token exchange, ID token and UserInfo checks, then the session
-//! exactly as the ACS opens it: `state::login::open_session`).
+//! exactly as the ACS opens it: `state::login::complete`).
 //!
 //! The pending login lives in the same store, under the same browser binding and byte
 //! budget as a SAML one: its key is `state`, its `request_xml` is our signed request object
@@ -34,7 +34,7 @@ use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::current::current_session;
 use crate::state::login::{
-    audit_unavailable, login_cookie, open_session, store_unavailable, timed_append,
+    audit_unavailable, complete, login_cookie, login_cookie_value, store_unavailable, timed_append,
     unavailable_page,
 };
 
@@ -266,7 +266,10 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         Err(_) => return internal("broker_oidc_url"),
     }
     set(&mut r, header::CACHE_CONTROL, "no-store");
-    crate::state::login::set_login_cookie(state, &mut r, &browser);
+    let value = login_cookie_value(state, &browser, state.config.pending_ttl.as_secs());
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
     r
 }
 
@@ -349,9 +352,10 @@ pub async fn callback(state: &State, req: &Request<Incoming>) -> Response<Body> 
         ..audit::Evidence::default()
     };
     let query = req.uri().query().unwrap_or("").to_owned();
-    match complete(state, &query, browser.as_deref(), &mut evidence).await {
+    match check_response(state, &query, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
-            open_session(state, session, &return_to, &evidence, previous).await
+            let idp = session.idp.clone();
+            complete(state, previous, &evidence, session, &return_to, &idp).await
         }
         Err(f) => refused(state, evidence, f).await,
     }
@@ -443,7 +447,7 @@ fn our_nonce(request_jwt: &str) -> Option<String> {
     claims.get("nonce")?.as_str().map(str::to_owned)
 }
 
-async fn complete(
+async fn check_response(
     state: &State,
     query: &str,
     browser: Option<&str>,
@@ -656,6 +660,7 @@ async fn complete(
         exp: iat + state.config.session_ttl.as_secs(),
         principal,
         legacy_category: None,
+        acting: std::collections::BTreeMap::new(),
     };
     Ok((session, pending.return_to))
 }

@@ -23,6 +23,7 @@ use crate::leaf::clock::unix;
 use crate::leaf::http::{OutBody, Peer, own};
 use crate::leaf::pages;
 use crate::state::State;
+use crate::state::acting::{Outcome, Subject, acting_token, age_check, refusal_page, resolve};
 use crate::state::current::{token_for, view};
 use crate::state::views::{spid_level, step_up_url};
 
@@ -251,6 +252,32 @@ pub async fn forward(
         ));
     };
     let decision = route.policy.decide(&view.session.principal);
+    // As `/auth`: method and level of the delegate's login, profile and age of the subject.
+    let mut subject = Subject::Own;
+    if matches!(decision, Decision::Allow | Decision::ProfileNotAllowed) {
+        match resolve(state, &view, route, &return_to(), now).await {
+            Outcome::Go(s) => subject = s,
+            Outcome::Choose(url) => {
+                decided("represent_chooser");
+                return redirect(&url);
+            }
+            Outcome::Refused(r) => {
+                decided(r.code);
+                return own(refusal_page(&r, r.status));
+            }
+        }
+    }
+    let decision = match &subject {
+        Subject::Acting(a) => route.policy.decide(a.acting.principal()),
+        Subject::Own => decision,
+    };
+    if decision == Decision::Allow {
+        if let Err(r) = age_check(route, subject.principal(&view.session), now) {
+            decided(r.code);
+            tracing::info!(event = "auth_denied", code = %r.code, sid = %view.session.sid);
+            return own(refusal_page(&r, r.status));
+        }
+    }
     if decision == Decision::Allow
         && !crate::features::switchoff::session_may_open(
             &state.config.switchoff,
@@ -362,11 +389,19 @@ pub async fn forward(
             parts.headers.insert(header::COOKIE, v);
         }
     }
-    for (name, value) in view.headers() {
+    let identity_headers = match &subject {
+        Subject::Own => view.headers(),
+        Subject::Acting(a) => &a.headers,
+    };
+    for (name, value) in identity_headers {
         parts.headers.insert(name.clone(), value.clone());
     }
     if let Some(name) = &access.token_header {
-        match token_for(state, &view, &route.audience, now) {
+        let token = match &subject {
+            Subject::Own => token_for(state, &view, &route.audience, now),
+            Subject::Acting(a) => acting_token(state, &view, a, &route.audience, now),
+        };
+        match token {
             Some(v) => {
                 parts.headers.insert(name.clone(), v);
             }

@@ -4,17 +4,12 @@
 //!
 //! May import: the state, `features`, the leaf.
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Response, StatusCode};
 
 use crate::features::audit;
-use crate::leaf::http::{Body, html, internal, session_cookie, set};
+use crate::leaf::http::{Body, html, session_cookie, set};
 use crate::leaf::pages;
-use crate::leaf::session::{Purpose, Session};
 use crate::state::State;
 
 /// The cookie binding a login to the browser that started it. Over https it carries the
@@ -150,33 +145,37 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
     r
 }
 
-/// Ends every successful federated login (SAML ACS, OIDC callback) the same way: the session
-/// cookie is sealed, the audit record made durable first (no session without it: fail
-/// closed), the browser's previous session ended, the new one marked active and, for SAML
-/// with a `SessionIndex`, indexed for IdP-initiated logout; then the 303 to `return_to`.
-pub(crate) async fn open_session(
+/// The one ending of a login that succeeded (SAML ACS, wallet): seal the session, make the
+/// audit record durable (no cookie without it: 503 otherwise), end the browser's `previous`
+/// session, record the new one's activity and its SAML logout index (when it has a
+/// `SessionIndex`), count it under `idp_label` (a bounded label), and answer 303 to
+/// `location` with the session cookie.
+pub(crate) async fn complete(
     state: &State,
-    session: Session,
-    return_to: &str,
+    previous: Option<crate::leaf::session::Session>,
     evidence: &audit::Evidence,
-    previous: Option<Session>,
+    session: crate::leaf::session::Session,
+    location: &str,
+    idp_label: &str,
 ) -> Response<Body> {
-    let Some(sealed) = state.sealer.seal(Purpose::Session, &session) else {
-        return internal("broker_seal");
+    let Some(sealed) = state
+        .sealer
+        .seal(crate::leaf::session::Purpose::Session, &session)
+    else {
+        return crate::leaf::http::internal("broker_seal");
     };
-    // No session without its durable audit record: fail closed.
     let now = (state.clock)();
     let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
     if let Err(e) = timed_append(state, now, record).await {
         return audit_unavailable(state, e);
     }
     if let Some(old) = previous {
-        let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
+        let remaining = std::time::Duration::from_secs(old.exp.saturating_sub(old.iat));
         state.store.revoke_session(&old.sid, remaining).await;
     }
     state.store.touch_session(&session.sid, session.iat).await;
-    // For IdP-initiated logout: the session is found by what the IdP will name. A
-    // store failure here costs only that (the login itself is complete and recorded).
+    // For IdP-initiated logout: the session is found by what the IdP will name. A store
+    // failure here costs only that (the login itself is complete and recorded).
     if let Some(index) = &session.session_index {
         if let Err(e) = state
             .store
@@ -192,18 +191,18 @@ pub(crate) async fn open_session(
             tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
         }
     }
-    tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %session.principal.auth.loa.as_str(), method = %session.principal.auth.method.as_str(), assertion_id = %session.assertion_id);
     let auth = &session.principal.auth;
+    tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %auth.loa.as_str(), method = %auth.method.as_str(), assertion_id = %session.assertion_id);
     state.metrics.login_completed(
         auth.method,
-        &session.idp,
+        idp_label,
         auth.loa,
         session.principal.profile,
         None,
     );
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::new()));
     *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(return_to) {
+    if let Ok(v) = header::HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     set_session_cookie(state, &mut r, &sealed);
@@ -211,23 +210,19 @@ pub(crate) async fn open_session(
     r
 }
 
-/// Adds the login-binding cookie carrying `browser` to `r` (a login start). The OP or IdP
-/// answers cross-site: with https the cookie is `SameSite=None` so it comes back on a POST
-/// (SAML); on plain-http development hosts browsers refuse `None` without `Secure`, and
-/// both ends share a site (localhost), so `Lax` works there.
-pub(crate) fn set_login_cookie(state: &State, r: &mut Response<Body>, browser: &str) {
+/// The `Set-Cookie` value binding a login to this browser (`browser`, 32 hex digits), alive
+/// `max_age` seconds. Over https `SameSite=None`: the SAML IdP posts back cross-site (and
+/// one cookie serves a SAML and a wallet login in the same browser); on plain-http
+/// development hosts browsers refuse `None` without `Secure`, and IdP and SP share a site,
+/// so `Lax` works there. `__Host-` cookies must have `Path=/`.
+pub(crate) fn login_cookie_value(state: &State, browser: &str, max_age: u64) -> String {
     let attrs = if state.config.cookie_secure {
         "; Secure; SameSite=None"
     } else {
         "; SameSite=Lax"
     };
-    let max_age = state.config.pending_ttl.as_secs();
-    // `__Host-` cookies must have `Path=/`.
-    let value = format!(
+    format!(
         "{}={browser}; Path=/; HttpOnly; Max-Age={max_age}{attrs}",
         login_cookie(state)
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    )
 }

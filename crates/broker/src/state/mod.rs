@@ -19,6 +19,7 @@ use crate::features::store::Store;
 use crate::leaf::clock::Clock;
 use crate::leaf::session::Sealer;
 
+pub mod acting;
 pub mod current;
 pub mod live;
 pub mod login;
@@ -61,6 +62,11 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
+    /// The wallet requests waiting in this process (`[wallet]`), kept across reloads: the
+    /// response keys live only here.
+    pub wallet: Arc<crate::features::wallet::pending::Pendings>,
+    /// Fetched Token Status Lists, kept across reloads.
+    pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
     /// The OpenID Connect relying party (`[oidc_rp]`): trust chains of the OPs, cached.
     pub oidc: Option<Arc<crate::features::federation::resolve::OidcRp>>,
 }
@@ -109,8 +115,11 @@ impl State {
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
         let metrics = Arc::new(metrics);
         let oidc = oidc_rp(&config, &metrics, clock);
+        let (wallet, wallet_status) = wallet_state(&config);
         Some(State {
             oidc,
+            wallet,
+            wallet_status,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -143,6 +152,17 @@ impl State {
                 config.access.connect_timeout,
                 config.access.response_timeout,
             ),
+            // The wallet requests in flight survive a reload that leaves their bound and
+            // lifetime alone (their keys exist only here); otherwise they are dropped and
+            // those citizens start again.
+            wallet: match wallet_settings(&config) {
+                (max, ttl, _) if self.wallet.settings() == (max, ttl) => self.wallet.clone(),
+                _ => wallet_state(&config).0,
+            },
+            wallet_status: match wallet_settings(&config) {
+                (_, _, cache) if self.wallet_status.ttl() == cache => self.wallet_status.clone(),
+                _ => wallet_state(&config).1,
+            },
             store: self.store.clone(),
             sealer: self.sealer.clone(),
             rng: SystemRandom::new(),
@@ -185,4 +205,31 @@ impl State {
             config,
         }
     }
+}
+
+/// The wallet settings the per-process maps are built from: bound, request lifetime,
+/// status cache lifetime (placeholders when `[wallet]` is absent).
+fn wallet_settings(config: &Config) -> (u64, std::time::Duration, std::time::Duration) {
+    match &config.wallet {
+        Some(w) => (w.max_pending, w.ttl, w.status.cache),
+        None => (
+            1,
+            std::time::Duration::from_secs(1),
+            std::time::Duration::ZERO,
+        ),
+    }
+}
+
+/// The wallet's pending requests and status cache for `config`.
+fn wallet_state(
+    config: &Config,
+) -> (
+    Arc<crate::features::wallet::pending::Pendings>,
+    Arc<crate::features::wallet::status::StatusCache>,
+) {
+    let (max, ttl, cache) = wallet_settings(config);
+    (
+        Arc::new(crate::features::wallet::pending::Pendings::new(max, ttl)),
+        Arc::new(crate::features::wallet::status::StatusCache::new(cache)),
+    )
 }

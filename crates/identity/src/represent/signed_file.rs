@@ -124,9 +124,11 @@ impl Source for SignedFile {
             .representations
             .iter()
             .enumerate()
-            .map(|(i, v)| self.record(i, v))
+            .map(|(i, v)| record(&self.id, self.limits.max_services, i, v))
             .collect::<Result<Vec<_>, _>>()?;
-        Representations::index(&self.id, Some(file.iat), records)
+        let mut reps = Representations::index(&self.id, Some(file.iat), records)?;
+        reps.expires_at = Some(file.exp);
+        Ok(reps)
     }
 }
 
@@ -192,134 +194,139 @@ fn name_ok(s: &str) -> bool {
     !s.trim().is_empty() && s.len() <= MAX_NAME && !s.chars().any(char::is_control)
 }
 
-impl SignedFile {
-    fn record(&self, i: usize, v: &Value) -> Result<Representation, Error> {
-        let at = |field: &str| format!("representations[{i}]{field}");
-        let bad = |field: &str, reason: &'static str| Error::Schema {
-            at: at(field),
-            reason,
-        };
-        let raw = RawRecord::deserialize(v)
-            .map_err(|_| bad("", "member unknown, missing or of the wrong type"))?;
-        if !token_ok(&raw.reference, MAX_REF) {
-            return Err(bad(".ref", "empty, too long or not printable ASCII"));
+/// Reads one record of the closed schema every JSON-shaped source shares (this file, the
+/// HTTP JSON API, the PostgreSQL rows): `i` is its position, for error messages.
+pub(super) fn record(
+    source_id: &str,
+    max_services: usize,
+    i: usize,
+    v: &Value,
+) -> Result<Representation, Error> {
+    let at = |field: &str| format!("representations[{i}]{field}");
+    let bad = |field: &str, reason: &'static str| Error::Schema {
+        at: at(field),
+        reason,
+    };
+    let raw = RawRecord::deserialize(v)
+        .map_err(|_| bad("", "member unknown, missing or of the wrong type"))?;
+    if !token_ok(&raw.reference, MAX_REF) {
+        return Err(bad(".ref", "empty, too long or not printable ASCII"));
+    }
+    let kind = Kind::parse(&raw.kind).ok_or_else(|| bad(".type", "unknown type"))?;
+    let delegate = normalize_delegate(&raw.delegate)
+        .ok_or_else(|| bad(".delegate", "not a TINIT- fiscal code or EIDAS: identifier"))?;
+    if raw.services.is_empty() {
+        return Err(bad(".services", "empty"));
+    }
+    if raw.services.len() > max_services {
+        return Err(Error::TooMany {
+            what: "services in one record",
+            max: max_services,
+        });
+    }
+    let mut services = BTreeSet::new();
+    for s in raw.services {
+        if !token_ok(&s, MAX_SERVICE) {
+            return Err(bad(".services", "empty, too long or not printable ASCII"));
         }
-        let kind = Kind::parse(&raw.kind).ok_or_else(|| bad(".type", "unknown type"))?;
-        let delegate = normalize_delegate(&raw.delegate)
-            .ok_or_else(|| bad(".delegate", "not a TINIT- fiscal code or EIDAS: identifier"))?;
-        if raw.services.is_empty() {
-            return Err(bad(".services", "empty"));
+        if !services.insert(s) {
+            return Err(bad(".services", "repeated"));
         }
-        if raw.services.len() > self.limits.max_services {
-            return Err(Error::TooMany {
-                what: "services in one record",
-                max: self.limits.max_services,
-            });
+    }
+    if raw.not_before >= raw.not_after {
+        return Err(bad(".not_after", "not after not_before"));
+    }
+    let name = |o: Option<String>, field: &str| -> Result<Option<String>, Error> {
+        match o {
+            Some(n) if !name_ok(&n) => Err(bad(field, "empty, too long or control characters")),
+            o => Ok(o),
         }
-        let mut services = BTreeSet::new();
-        for s in raw.services {
-            if !token_ok(&s, MAX_SERVICE) {
-                return Err(bad(".services", "empty, too long or not printable ASCII"));
+    };
+    let party = match raw.represented {
+        RawParty::Person {
+            fiscal_code,
+            given_name,
+            family_name,
+            birthdate,
+        } => {
+            if !kind.allows_person() {
+                return Err(bad(
+                    ".represented",
+                    "a person for a company's representative",
+                ));
             }
-            if !services.insert(s) {
-                return Err(bad(".services", "repeated"));
-            }
-        }
-        if raw.not_before >= raw.not_after {
-            return Err(bad(".not_after", "not after not_before"));
-        }
-        let name = |o: Option<String>, field: &str| -> Result<Option<String>, Error> {
-            match o {
-                Some(n) if !name_ok(&n) => Err(bad(field, "empty, too long or control characters")),
-                o => Ok(o),
-            }
-        };
-        let party = match raw.represented {
-            RawParty::Person {
+            let fiscal_code = normalize_fiscal_code(&fiscal_code)
+                .map_err(|reason| bad(".represented.person.fiscal_code", reason))?;
+            let birthdate = match birthdate {
+                None => None,
+                Some(b) => Some(CalendarDate::parse(&b).ok_or_else(|| {
+                    bad(
+                        ".represented.person.birthdate",
+                        "not an existing YYYY-MM-DD date",
+                    )
+                })?),
+            };
+            Party::Person {
                 fiscal_code,
-                given_name,
-                family_name,
+                given_name: name(given_name, ".represented.person.given_name")?,
+                family_name: name(family_name, ".represented.person.family_name")?,
                 birthdate,
-            } => {
-                if !kind.allows_person() {
-                    return Err(bad(
-                        ".represented",
-                        "a person for a company's representative",
-                    ));
-                }
-                let fiscal_code = normalize_fiscal_code(&fiscal_code)
-                    .map_err(|reason| bad(".represented.person.fiscal_code", reason))?;
-                let birthdate = match birthdate {
-                    None => None,
-                    Some(b) => Some(CalendarDate::parse(&b).ok_or_else(|| {
-                        bad(
-                            ".represented.person.birthdate",
-                            "not an existing YYYY-MM-DD date",
-                        )
-                    })?),
-                };
-                Party::Person {
-                    fiscal_code,
-                    given_name: name(given_name, ".represented.person.given_name")?,
-                    family_name: name(family_name, ".represented.person.family_name")?,
-                    birthdate,
-                }
             }
-            RawParty::Company {
-                vat,
-                fiscal_number,
-                name: company_name,
-            } => {
-                if !kind.allows_company() {
-                    return Err(bad(".represented", "a company for a type about persons"));
-                }
-                let id = match (vat, fiscal_number) {
-                    (Some(v), None) => CompanyId::Vat(v),
-                    (None, Some(f)) => CompanyId::FiscalNumber(f),
-                    // Two identifiers could disagree; one is enough and is never guessed.
-                    _ => {
-                        return Err(bad(
-                            ".represented.company",
-                            "exactly one of vat and fiscal_number",
-                        ));
-                    }
-                };
-                let (CompanyId::Vat(n) | CompanyId::FiscalNumber(n)) = &id;
-                if !valid_company_number(n) {
+        }
+        RawParty::Company {
+            vat,
+            fiscal_number,
+            name: company_name,
+        } => {
+            if !kind.allows_company() {
+                return Err(bad(".represented", "a company for a type about persons"));
+            }
+            let id = match (vat, fiscal_number) {
+                (Some(v), None) => CompanyId::Vat(v),
+                (None, Some(f)) => CompanyId::FiscalNumber(f),
+                // Two identifiers could disagree; one is enough and is never guessed.
+                _ => {
                     return Err(bad(
                         ".represented.company",
-                        "not 11 digits with a valid check digit",
+                        "exactly one of vat and fiscal_number",
                     ));
                 }
-                Party::Company {
-                    id,
-                    name: name(company_name, ".represented.company.name")?,
-                }
+            };
+            let (CompanyId::Vat(n) | CompanyId::FiscalNumber(n)) = &id;
+            if !valid_company_number(n) {
+                return Err(bad(
+                    ".represented.company",
+                    "not 11 digits with a valid check digit",
+                ));
             }
-        };
-        if kind == Kind::Parental
-            && !matches!(
-                party,
-                Party::Person {
-                    birthdate: Some(_),
-                    ..
-                }
-            )
-        {
-            return Err(bad(
-                ".represented",
-                "parental without the child's birthdate",
-            ));
+            Party::Company {
+                id,
+                name: name(company_name, ".represented.company.name")?,
+            }
         }
-        Ok(Representation {
-            kind,
-            delegate,
+    };
+    if kind == Kind::Parental
+        && !matches!(
             party,
-            services,
-            not_before: raw.not_before,
-            not_after: raw.not_after,
-            source: self.id.clone(),
-            reference: raw.reference,
-        })
+            Party::Person {
+                birthdate: Some(_),
+                ..
+            }
+        )
+    {
+        return Err(bad(
+            ".represented",
+            "parental without the child's birthdate",
+        ));
     }
+    Ok(Representation {
+        kind,
+        delegate,
+        party,
+        services,
+        not_before: raw.not_before,
+        not_after: raw.not_after,
+        source: source_id.to_owned(),
+        reference: raw.reference,
+    })
 }

@@ -36,6 +36,8 @@ pub enum Work {
     Sign,
     /// Argon2 verification of a legacy password.
     Password,
+    /// Decryption and verification of a wallet presentation at `/wallet/response`.
+    Presentation,
 }
 
 impl Work {
@@ -45,6 +47,7 @@ impl Work {
             Work::Logout => "logout",
             Work::Sign => "sign",
             Work::Password => "password",
+            Work::Presentation => "presentation",
         }
     }
 }

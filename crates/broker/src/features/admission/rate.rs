@@ -1,5 +1,6 @@
 //! Rate limits on the endpoints anyone may call without a session (`/saml/login`,
-//! `/saml/acs`, `/saml/slo`, `/legacy/login`, `/cns/login`): one bucket per client address
+//! `/saml/acs`, `/saml/slo`, `/legacy/login`, `/cns/login`, `/wallet/login`,
+//! `/wallet/response`): one bucket per client address
 //! and route, one global bucket per route, both GCRA (the "generic cell rate algorithm": a
 //! bucket is one number, the theoretical arrival time of the next request, so a check is
 //! one compare-and-swap here or one short Lua script in Redis).
@@ -41,15 +42,21 @@ pub enum Route {
     LegacyLogin,
     /// `GET /cns/login`.
     CnsLogin,
+    /// `GET /wallet/login` (each makes a request, a key and a pending entry).
+    WalletLogin,
+    /// `POST /wallet/response` (decryption and verification on the heavy pool).
+    WalletResponse,
 }
 
 impl Route {
-    const ALL: [Route; 5] = [
+    const ALL: [Route; 7] = [
         Route::SamlLogin,
         Route::Acs,
         Route::Slo,
         Route::LegacyLogin,
         Route::CnsLogin,
+        Route::WalletLogin,
+        Route::WalletResponse,
     ];
 
     /// The route's label (metrics, bucket keys).
@@ -60,6 +67,8 @@ impl Route {
             Route::Slo => "slo",
             Route::LegacyLogin => "legacy_login",
             Route::CnsLogin => "cns_login",
+            Route::WalletLogin => "wallet_login",
+            Route::WalletResponse => "wallet_response",
         }
     }
 
@@ -74,6 +83,8 @@ impl Route {
             (&Method::GET | &Method::POST, "/saml/slo") => Some(Route::Slo),
             (&Method::POST, "/legacy/login") => Some(Route::LegacyLogin),
             (&Method::GET, "/cns/login") => Some(Route::CnsLogin),
+            (&Method::GET, "/wallet/login") => Some(Route::WalletLogin),
+            (&Method::POST, "/wallet/response") => Some(Route::WalletResponse),
             _ => None,
         }
     }
@@ -144,7 +155,7 @@ pub struct RateLimits {
 pub struct Limiter {
     settings: RateLimits,
     clients: moka::sync::Cache<String, Arc<AtomicU64>>,
-    globals: [AtomicU64; 5],
+    globals: [AtomicU64; 7],
     limited: IntCounterVec,
 }
 

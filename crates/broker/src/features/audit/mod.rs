@@ -124,6 +124,9 @@ pub struct Evidence {
     pub spid_error: Option<u8>,
     /// CNS logins: the end-entity client certificate presented (DER, base64).
     pub certificate_b64: Option<String>,
+    /// Wallet logins: base64url SHA-256 of the presentation as received (the SD-JWT VC with
+    /// its disclosures and KB-JWT, or the mdoc DeviceResponse).
+    pub presentation_sha256: Option<String>,
 }
 
 /// The outcome a record states.
@@ -176,6 +179,8 @@ struct Record<'a> {
     response_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_b64: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presentation_sha256: Option<&'a str>,
 }
 
 fn instant(t: Option<SystemTime>) -> Option<String> {
@@ -226,6 +231,7 @@ impl Evidence {
                 .filter(|_| keep.is_none())
                 .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
             certificate_b64: self.certificate_b64.as_deref(),
+            presentation_sha256: self.presentation_sha256.as_deref(),
         };
         // Serializing plain strings and numbers cannot fail; an empty object would still be
         // chained and visible.
@@ -236,6 +242,27 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wallet_records_carry_the_presentation_digest() {
+        let e = Evidence {
+            method: Some("wallet"),
+            presentation_sha256: Some("q83vEjRWeJA".into()),
+            ..Evidence::default()
+        };
+        let v: serde_json::Value = serde_json::from_slice(
+            &e.record(Outcome::Completed { sid: "s" }, SystemTime::UNIX_EPOCH),
+        )
+        .unwrap();
+        assert_eq!(v["method"], "wallet");
+        assert_eq!(v["presentation_sha256"], "q83vEjRWeJA");
+        // Absent from every other kind of login.
+        let other: serde_json::Value = serde_json::from_slice(
+            &Evidence::default().record(Outcome::Refused { code: "x" }, SystemTime::UNIX_EPOCH),
+        )
+        .unwrap();
+        assert!(other.get("presentation_sha256").is_none());
+    }
 
     #[test]
     fn refused_records_keep_large_junk_by_hash_only() {

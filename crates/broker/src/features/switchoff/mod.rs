@@ -67,6 +67,9 @@ struct RawException {
     #[serde(default)]
     services: Vec<String>,
     until: Option<String>,
+    /// The representation type that replaces this exception (issue 24), e.g. `parental`
+    /// for minors, `guardianship` for people under guardianship.
+    replaced_by: Option<String>,
 }
 
 /// Default of `switchoff.notice_days`.
@@ -230,6 +233,9 @@ pub struct Exception {
     pub services: Vec<String>,
     /// From this day the category loses legacy access too; `None`: no date set yet.
     pub until: Option<Day>,
+    /// The representation type that replaces the exception, if one does: the legacy login
+    /// page points the person to it, and the report counts both.
+    pub replaced_by: Option<identity::represent::Kind>,
 }
 
 /// The validated `[switchoff]` policy. Empty (the default) means no cut-off: legacy logins
@@ -446,10 +452,27 @@ pub(crate) fn validate(
                 None
             }
         };
+        let replaced_by = match e.replaced_by.as_deref() {
+            None => None,
+            Some(k) => {
+                let kind = identity::represent::Kind::parse(k);
+                if kind.is_none() {
+                    bad(
+                        &format!("{key}.replaced_by"),
+                        format!(
+                            "{k:?}: expected delegation, parental, guardianship, \
+                             support_administration, legal_representative or intermediary"
+                        ),
+                    );
+                }
+                kind
+            }
+        };
         exceptions.push(Exception {
             category: e.category,
             services: e.services,
             until,
+            replaced_by,
         });
     }
     SwitchOff {

@@ -8,6 +8,10 @@
 //!   credentials (count, and with `--list` one line each: subject, profile, category, day of
 //!   that login).
 //!
+//! - per exception category: legacy logins and people (issue 24), beside the acting choices
+//!   made at `/represent` per representation type and their distinct delegates, so the
+//!   move from an exception to the representation that replaces it shows in one report.
+//!
 //! Records written before issue 7 carry no `profile`: they count as `unknown`.
 //!
 //! Exit status: 0 report printed; 1 the chain is broken; 64 usage.
@@ -102,6 +106,101 @@ impl Login {
             sub: text("sub").unwrap_or("").to_owned(),
         })
     }
+}
+
+/// One choice made at `/represent` (a `represent` record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// Unix seconds.
+    pub at: u64,
+    /// The representation type, or `myself`.
+    pub kind: String,
+    /// The delegate (the person logged in).
+    pub delegate: String,
+}
+
+impl Choice {
+    /// The choice of one record's JSON, if it is one.
+    pub fn from_record(record: &serde_json::Value, ts: u64) -> Option<Choice> {
+        if record.get("kind").and_then(|v| v.as_str()) != Some("represent") {
+            return None;
+        }
+        Some(Choice {
+            at: record
+                .get("at_unix")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(ts),
+            kind: record
+                .pointer("/representation/type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("myself")
+                .to_owned(),
+            delegate: record
+                .pointer("/act/sub")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned(),
+        })
+    }
+}
+
+/// Exceptions and representations side by side.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replacement {
+    /// Exception category → (legacy logins, distinct people).
+    pub exceptions: BTreeMap<String, (u64, u64)>,
+    /// Representation type (or `myself`) → (choices, distinct delegates).
+    pub representations: BTreeMap<String, (u64, u64)>,
+}
+
+/// Counts legacy logins per exception category and acting choices per type.
+pub fn replacement<'a>(
+    logins: impl IntoIterator<Item = &'a Login>,
+    choices: impl IntoIterator<Item = &'a Choice>,
+) -> Replacement {
+    let mut people: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    let mut r = Replacement::default();
+    for l in logins {
+        if let (Some(c), "legacy") = (&l.category, l.method.as_str()) {
+            r.exceptions.entry(c.clone()).or_default().0 += 1;
+            people.entry(c.clone()).or_default().insert(&l.sub);
+        }
+    }
+    for (c, p) in &people {
+        if let Some(e) = r.exceptions.get_mut(c) {
+            e.1 = p.len() as u64;
+        }
+    }
+    let mut delegates: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for c in choices {
+        r.representations.entry(c.kind.clone()).or_default().0 += 1;
+        delegates
+            .entry(c.kind.clone())
+            .or_default()
+            .insert(&c.delegate);
+    }
+    for (k, d) in &delegates {
+        if let Some(e) = r.representations.get_mut(k) {
+            e.1 = d.len() as u64;
+        }
+    }
+    r
+}
+
+/// The text of [`Replacement`].
+pub fn render_replacement(r: &Replacement) -> String {
+    let mut out = String::from(
+        "exception category      legacy logins  people
+",
+    );
+    for (c, (n, p)) in &r.exceptions {
+        out.push_str(&format!("{c:<23} {n:>13}  {p:>6}\n"));
+    }
+    out.push_str("acting for someone       choices  delegates\n");
+    for (k, (n, d)) in &r.representations {
+        out.push_str(&format!("{k:<23} {n:>8}  {d:>9}\n"));
+    }
+    out
 }
 
 /// The figures, from logins in chain order.
@@ -223,6 +322,7 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut logins = Vec::new();
+    let mut choices = Vec::new();
     for (_, bytes) in &files {
         let (lines, _) = chain::split_lines(bytes);
         for (_, raw) in lines {
@@ -243,10 +343,16 @@ pub fn run(args: Args) -> ExitCode {
                 if l.at >= args.from && l.at < args.to {
                     logins.push(l);
                 }
+            } else if let Some(c) = Choice::from_record(&record, line.ts) {
+                if c.at >= args.from && c.at < args.to {
+                    choices.push(c);
+                }
             }
         }
     }
+    let replaced = replacement(&logins, &choices);
     output::text(&render(&figures(logins), args.list));
+    output::text(&render_replacement(&replaced));
     ExitCode::SUCCESS
 }
 
@@ -299,6 +405,48 @@ mod tests {
         assert!(text.contains("users still on legacy: 2 (of 3 "), "{text}");
         assert!(text.contains("\nB citizen - 2021-10-05\n"), "{text}");
         assert!(!render(&f, false).contains("\nB citizen"));
+    }
+
+    #[test]
+    fn exceptions_and_the_representations_replacing_them_are_counted_together() {
+        let legacy = |sub: &str, category: Option<&str>| Login {
+            at: 1,
+            method: "legacy".into(),
+            profile: "citizen".into(),
+            category: category.map(str::to_owned),
+            sub: sub.into(),
+        };
+        let logins = [
+            legacy("W", Some("guardianship")),
+            legacy("W", Some("guardianship")),
+            legacy("M", Some("minor")),
+            legacy("X", None),
+        ];
+        let choice = |kind: Option<&str>, delegate: &str| {
+            let rep = kind.map(|k| serde_json::json!({"type": k}));
+            let rec = serde_json::json!({"kind": "represent", "at_unix": 2,
+                "act": {"sub": delegate}, "representation": rep});
+            Choice::from_record(&rec, 0).unwrap()
+        };
+        let choices = [
+            choice(Some("guardianship"), "G"),
+            choice(Some("guardianship"), "G"),
+            choice(Some("parental"), "P"),
+            choice(None, "P"),
+        ];
+        let r = replacement(&logins, &choices);
+        assert_eq!(r.exceptions["guardianship"], (2, 1));
+        assert_eq!(r.exceptions["minor"], (1, 1));
+        assert_eq!(r.exceptions.len(), 2);
+        assert_eq!(r.representations["guardianship"], (2, 1));
+        assert_eq!(r.representations["parental"], (1, 1));
+        assert_eq!(r.representations["myself"], (1, 1));
+        let text = render_replacement(&r);
+        assert!(
+            text.contains("guardianship                        2       1\n"),
+            "{text}"
+        );
+        assert!(Choice::from_record(&serde_json::json!({"kind": "login"}), 0).is_none());
     }
 
     #[test]

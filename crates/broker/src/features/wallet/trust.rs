@@ -1,0 +1,287 @@
+//! Which key verifies a PID issuer's signature: the trust decision, taken from
+//! configuration only. Today an issuer is trusted by its configured JWKS
+//! (`[[wallet.issuer]]`); the credential's `kid` selects among those keys and nothing in
+//! the credential adds one.
+//!
+//! The seam for more sources is [`Trust`]: an OpenID Federation trust chain for issuers
+//! (resolved by the broker's federation fetcher, the same one the OIDC login uses, once it
+//! exists) and an X.509 trust list (`x5c` chaining to configured anchors) become further
+//! variants, each answering with a `jose::Jwks` for the issuer, so the verification below
+//! them does not change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `[[wallet.issuer]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIssuer {
+    /// The issuer identifier (`iss` of the PID), an https URL.
+    iss: String,
+    /// The issuer's public keys, a JWKS file (signature keys only, `kid` on each).
+    jwks_file: PathBuf,
+}
+
+/// How an issuer is trusted.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Its keys, as configured.
+    Jwks(jose::Jwks),
+}
+
+/// The trusted PID issuers, by `iss`.
+#[derive(Debug, Clone, Default)]
+pub struct Issuers {
+    by_iss: BTreeMap<String, Trust>,
+}
+
+impl Issuers {
+    /// The keys that may verify a credential (or a status list) of `iss`: `None` when the
+    /// issuer is not trusted.
+    #[must_use]
+    pub fn keys(&self, iss: &str) -> Option<&jose::Jwks> {
+        match self.by_iss.get(iss)? {
+            Trust::Jwks(k) => Some(k),
+        }
+    }
+
+    /// How many issuers are trusted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_iss.len()
+    }
+
+    /// Whether none is.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_iss.is_empty()
+    }
+}
+
+pub(crate) fn validate(
+    raw: &[RawIssuer],
+    trust_list: bool,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<Issuers> {
+    let mut by_iss = BTreeMap::new();
+    let mut ok = true;
+    if raw.is_empty() && !trust_list {
+        bad(
+            "wallet.issuer",
+            "no trusted PID issuer: configure [[wallet.issuer]] (iss and jwks_file) or \
+             wallet.trust_list_file"
+                .into(),
+        );
+        ok = false;
+    }
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("wallet.issuer[{i}]");
+        if !r.iss.starts_with("https://") || r.iss.len() > 1024 {
+            bad(&format!("{key}.iss"), "an https URL".into());
+            ok = false;
+        }
+        let jwks = std::fs::read(resolve(&r.jwks_file))
+            .map_err(|e| format!("{}: {e}", r.jwks_file.display()))
+            .and_then(|b| jose::Jwks::from_json(&b).map_err(|e| e.to_string()));
+        match jwks {
+            Ok(k) if !k.is_empty() => {
+                if by_iss.insert(r.iss.clone(), Trust::Jwks(k)).is_some() {
+                    bad(&format!("{key}.iss"), format!("{:?} listed twice", r.iss));
+                    ok = false;
+                }
+            }
+            Ok(_) => {
+                bad(&format!("{key}.jwks_file"), "no signature key".into());
+                ok = false;
+            }
+            Err(e) => {
+                bad(&format!("{key}.jwks_file"), e);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Issuers { by_iss })
+}
+
+/// Issuers trusted through an X.509 trust list (`wallet.trust_list_file`): the credential's
+/// `x5c` chain must lead to one of these anchors (rustls-webpki: signatures, validity at
+/// the injected time, basic constraints), its leaf must carry `keyUsage` with
+/// `digitalSignature`, name the credential's `iss` in its subjectAltName (URI equal to
+/// `iss`, or a dNSName equal to its host), and hold a P-256 or P-384 key, which then
+/// verifies the credential. The anchors are the trust; nothing in the chain adds one.
+pub struct TrustList {
+    anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+}
+
+impl std::fmt::Debug for TrustList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustList({} anchors)", self.anchors.len())
+    }
+}
+
+/// Why an `x5c` chain was not trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// No path to an anchor (or a bad signature, or a malformed certificate).
+    Untrusted,
+    /// The leaf (or an intermediate) is expired or not yet valid.
+    Validity,
+    /// The leaf has no `digitalSignature` key usage, or declares extended key usages
+    /// without the mdoc document signer one.
+    KeyUsage,
+    /// The leaf does not name the issuer (`iss`).
+    Name,
+    /// The leaf key is not an EC P-256/P-384 key.
+    Key,
+}
+
+impl ChainError {
+    /// The stable code.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            ChainError::Untrusted => "wallet_untrusted_issuer",
+            ChainError::Validity => "wallet_issuer_certificate_validity",
+            ChainError::KeyUsage => "wallet_issuer_key_usage",
+            ChainError::Name => "wallet_issuer_name",
+            ChainError::Key => "wallet_issuer_key",
+        }
+    }
+}
+
+/// id-kp for the mdoc document signer (ISO/IEC 18013-5, 1.0.18013.5.1.2), DER content.
+const MDOC_DS_EKU: &[u8] = &[0x28, 0x81, 0x8c, 0x5d, 0x05, 0x01, 0x02];
+
+static ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+impl TrustList {
+    /// The anchors of a PEM bundle; `None` when it holds no usable CA certificate.
+    #[must_use]
+    pub fn from_pem(pem: &[u8]) -> Option<TrustList> {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut anchors = Vec::new();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.ok()?;
+            anchors.push(webpki::anchor_from_trusted_cert(&cert).ok()?.to_owned());
+        }
+        (!anchors.is_empty()).then_some(TrustList { anchors })
+    }
+
+    /// The key that verifies a credential of `iss` whose issuer header carries `chain`
+    /// (DER, leaf first), at `now` (Unix seconds): the chain trusted ([`TrustList::leaf`])
+    /// and its leaf naming `iss`.
+    pub fn issuer_key(
+        &self,
+        chain: &[Vec<u8>],
+        iss: &str,
+        now: u64,
+    ) -> Result<jose::Jwk, ChainError> {
+        let leaf = self.leaf(chain, now)?;
+        let host = iss
+            .strip_prefix("https://")
+            .and_then(|r| r.split(['/', ':', '?', '#']).next())
+            .unwrap_or("");
+        let named = leaf.uris.iter().any(|u| u == iss)
+            || (!host.is_empty() && leaf.dns.iter().any(|d| d.eq_ignore_ascii_case(host)));
+        if !named {
+            return Err(ChainError::Name);
+        }
+        Ok(leaf.jwk)
+    }
+
+    /// The leaf of `chain` (DER, leaf first) once the chain is trusted at `now`: a path to
+    /// an anchor, validity, `digitalSignature`, an EC P-256/P-384 key.
+    pub fn leaf(&self, chain: &[Vec<u8>], now: u64) -> Result<Leaf, ChainError> {
+        use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
+        let (leaf_der, rest) = chain.split_first().ok_or(ChainError::Untrusted)?;
+        let leaf_der = rustls_pki_types::CertificateDer::from(leaf_der.as_slice());
+        let intermediates: Vec<_> = rest
+            .iter()
+            .map(|c| rustls_pki_types::CertificateDer::from(c.as_slice()))
+            .collect();
+        let end = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| ChainError::Untrusted)?;
+        let at = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+        match end.verify_for_usage(
+            ALGORITHMS,
+            &self.anchors,
+            &intermediates,
+            at,
+            webpki::KeyUsage::required_if_present(MDOC_DS_EKU),
+            None,
+            None,
+        ) {
+            Ok(_) => {}
+            Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
+                return Err(ChainError::Validity);
+            }
+            Err(webpki::Error::RequiredEkuNotFoundContext(_)) => return Err(ChainError::KeyUsage),
+            Err(_) => return Err(ChainError::Untrusted),
+        }
+        let (_, leaf) = X509Certificate::from_der(&leaf_der).map_err(|_| ChainError::Untrusted)?;
+        match leaf.key_usage() {
+            Ok(Some(ku)) if ku.value.digital_signature() => {}
+            _ => return Err(ChainError::KeyUsage),
+        }
+        let (mut uris, mut dns) = (Vec::new(), Vec::new());
+        if let Ok(Some(san)) = leaf.subject_alternative_name() {
+            for n in &san.value.general_names {
+                match n {
+                    GeneralName::URI(u) => uris.push((*u).to_owned()),
+                    GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let point = &leaf.public_key().subject_public_key.data;
+        let (crv, n) = match point.len() {
+            65 => ("P-256", 32),
+            97 => ("P-384", 48),
+            _ => return Err(ChainError::Key),
+        };
+        if point.first() != Some(&4) {
+            return Err(ChainError::Key);
+        }
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": crv,
+            "x": b64(&point[1..=n]), "y": b64(&point[1 + n..]),
+        });
+        Ok(Leaf {
+            jwk: jose::Jwk::from_value_standalone(&jwk).map_err(|_| ChainError::Key)?,
+            point: point.to_vec(),
+            subject: leaf.subject().to_string(),
+            uris,
+            dns,
+        })
+    }
+}
+
+/// The leaf certificate of a trusted chain.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// Its key as a JWK.
+    pub jwk: jose::Jwk,
+    /// Its key as an uncompressed SEC1 point (what `mdoc` verifies with).
+    pub point: Vec<u8>,
+    /// Its subject distinguished name.
+    pub subject: String,
+    /// subjectAltName URIs.
+    pub uris: Vec<String>,
+    /// subjectAltName dNSNames.
+    pub dns: Vec<String>,
+}

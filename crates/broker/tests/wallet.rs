@@ -1,0 +1,913 @@
+//! The wallet login over HTTP against an independent test wallet (`tests/py/wallet_http.py`:
+//! jwcrypto, cryptography and the OpenWallet Foundation `sd-jwt` from PyPI, in the
+//! `wallet` venv), with the PID issuer's Token Status List served over real HTTPS (rustls,
+//! a test CA). Both flows end in a session whose principal comes from the PID; every named
+//! attack is refused with its code, over HTTP against the routes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const PUBLIC: &str = "https://sp.varco.example.org";
+const ISS: &str = "https://pid.example.it";
+const KID: &str = "pid-issuer-1";
+/// The status list index the issuer marks revoked.
+const REVOKED_IDX: u64 = 3;
+
+struct Setup {
+    dir: PathBuf,
+    /// The relying party's request-signing key, public (what a federation publishes).
+    rp_jwk: Value,
+    issuer_key_pem: String,
+    /// `x5c` chains (standard base64 DER, leaf first) for the issuer key: under the
+    /// configured trust list, under another CA, and naming another issuer.
+    chains: Value,
+    status_uri: String,
+    addr: SocketAddr,
+    _state: Arc<broker::state::State>,
+}
+
+fn wallet(mode: &str, input: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/wallet_http.py");
+    let out = testkit::python::run(
+        "wallet",
+        &script,
+        &[mode],
+        Some(&serde_json::to_vec(input).unwrap()),
+    );
+    if mode == "status_list" {
+        return Value::String(String::from_utf8(out).unwrap().trim().to_owned());
+    }
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Serves `body` at every path over HTTPS with `cert`/`key` (one connection at a time).
+async fn https_status_server(
+    listener: tokio::net::TcpListener,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    body: String,
+) {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls_pki_types::CertificateDer::from(cert_der)],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/statuslist+jwt\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+}
+
+fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+    setup_with(rt, "", "", "")
+}
+
+/// [`setup`] with `session` keys added to `[session]`, `wallet` keys to `[wallet]`, and
+/// `more` tables at the end.
+fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, more: &str) -> Setup {
+    // One directory per test of this binary (they run in parallel).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "varco-wallet-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The relying-party access certificate (x509_hash) and its key.
+    let rp_key = KeyPair::generate().unwrap();
+    let rp_cert = CertificateParams::new(vec!["sp.varco.example.org".to_owned()])
+        .unwrap()
+        .self_signed(&rp_key)
+        .unwrap();
+    std::fs::write(dir.join("rp.key.pem"), rp_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("rp.crt.pem"), rp_cert.pem()).unwrap();
+    // The PID issuer: its key for the Python side, its JWKS for Varco.
+    let issuer_key = KeyPair::generate().unwrap();
+    let signer = jose::Signer::es256_from_pkcs8(
+        &issuer_key.serialize_der(),
+        Some(KID),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("issuer.jwks.json"),
+        json!({"keys": [signer.jwk().to_value()]}).to_string(),
+    )
+    .unwrap();
+    // The X.509 trust list: a PID provider CA; the issuer key certified under it (and, for
+    // the attacks, under a CA nobody configured, and for another name).
+    let chain_for = |ca_name: &str, san: &str, trusted_ca: Option<&Issuer<'_, KeyPair>>| {
+        use base64::Engine as _;
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.subject_alt_names = vec![rcgen::SanType::URI(san.try_into().unwrap())];
+        leaf.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let other_key = KeyPair::generate().unwrap();
+        let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+        other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, ca_name);
+        other.distinguished_name = dn;
+        let other = Issuer::new(other, other_key);
+        let ca = trusted_ca.unwrap_or(&other);
+        let cert = leaf.signed_by(&issuer_key, ca).unwrap();
+        json!([base64::engine::general_purpose::STANDARD.encode(cert.der())])
+    };
+    let pid_ca_key = KeyPair::generate().unwrap();
+    let mut pid_ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    pid_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "PID Provider CA (test)");
+    pid_ca_params.distinguished_name = dn;
+    let pid_ca_cert = pid_ca_params.self_signed(&pid_ca_key).unwrap();
+    std::fs::write(dir.join("pid-trust-list.pem"), pid_ca_cert.pem()).unwrap();
+    let pid_ca = Issuer::new(pid_ca_params, pid_ca_key);
+    let chains = json!({
+        "x509": chain_for("unused", ISS, Some(&pid_ca)),
+        "x509_untrusted_ca": chain_for("Someone else's CA", ISS, None),
+        "x509_other_name": chain_for("unused", "https://another-issuer.example.it", Some(&pid_ca)),
+    });
+    // The status list host: a test CA and a server certificate for 127.0.0.1.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("status-ca.pem"), ca_cert.pem()).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let host_key = KeyPair::generate().unwrap();
+    let host_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&host_key, &ca)
+        .unwrap();
+    // The list names the URI it is served at: bind first, sign, then serve.
+    let issuer_key_pem = issuer_key.serialize_pem();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let status_uri = format!(
+        "https://127.0.0.1:{}/status/1",
+        listener.local_addr().unwrap().port()
+    );
+    let list = wallet(
+        "status_list",
+        &json!({"issuer_key_pem": issuer_key_pem, "kid": KID, "uri": status_uri,
+                "revoked": [REVOKED_IDX]}),
+    );
+    rt.block_on(https_status_server(
+        listener,
+        host_cert.der().to_vec(),
+        host_key.serialize_der(),
+        list.as_str().unwrap().to_owned(),
+    ));
+    // The relying party's identity: x509_hash unless the test names another scheme.
+    let identity = if wallet_keys.contains("client_id_scheme") {
+        String::new()
+    } else {
+        format!(
+            "client_id_scheme = \"x509_hash\"\ncertificate_chain_file = \"{}/rp.crt.pem\"\n",
+            dir.display()
+        )
+    };
+    let rp_jwk = jose::Signer::es256_from_pkcs8(
+        &rp_key.serialize_der(),
+        None,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .jwk()
+    .to_value();
+    let extra = format!(
+        "[wallet]\n{wallet_keys}{identity}\
+         signing_key_file = \"{d}/rp.key.pem\"\n\
+         trust_list_file = \"{d}/pid-trust-list.pem\"\n\
+         [[wallet.issuer]]\niss = \"{ISS}\"\njwks_file = \"{d}/issuer.jwks.json\"\n\
+         [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n{more}",
+        d = dir.display()
+    );
+    let config = fixture::config_with(session, &extra);
+    let state = Arc::new(fixture::state(&config, broker::leaf::clock::system));
+    let addr = rt.block_on(fixture::serve(state.clone()));
+    Setup {
+        dir,
+        rp_jwk,
+        issuer_key_pem,
+        chains,
+        status_uri,
+        addr,
+        _state: state,
+    }
+}
+
+/// One HTTP/1.1 exchange; status, headers (names lowercased, values as sent), body.
+async fn http(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nHost: sp.varco.example.org\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'h>(h: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The `name=value` of a `Set-Cookie` named `name`.
+fn cookie(h: &[(String, String)], name: &str) -> Option<String> {
+    h.iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// A browser: starts a login, keeps its login cookie.
+struct Browser {
+    login_cookie: String,
+    /// Same device: the wallet URL; cross device: the waiting page's path.
+    location: String,
+}
+
+async fn start(s: &Setup, same_device: bool) -> Browser {
+    let device = if same_device { "&device=same" } else { "" };
+    let (status, h, body) = http(
+        s.addr,
+        &format!("GET /wallet/login?return_to=%2Fhello{device} HTTP/1.1"),
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    Browser {
+        login_cookie: cookie(&h, "__Host-varco_login").unwrap(),
+        location: header(&h, "location").unwrap().to_owned(),
+    }
+}
+
+/// The wallet presents for `authorization_url` with `scenario`; its HTTP status and answer.
+fn present(s: &Setup, authorization_url: &str, scenario: &str, status_idx: u64) -> Value {
+    wallet(
+        "present",
+        &json!({
+            "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+            "status_uri": s.status_uri, "status_idx": status_idx,
+            "authorization_url": authorization_url, "public_base": PUBLIC,
+            "origin": format!("http://{}", s.addr), "scenario": scenario,
+            "x5c": s.chains.get(scenario), "verifier_jwk": s.rp_jwk,
+        }),
+    )
+}
+
+/// Reads an attribute's value from the page.
+fn attr(page: &str, name: &str) -> String {
+    let start = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].replace("&amp;", "&")
+}
+
+async fn whoami(s: &Setup, session_cookie: &str) -> Value {
+    let (status, _, body) = http(
+        s.addr,
+        &format!("GET /whoami HTTP/1.1\r\nCookie: {session_cookie}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn same_device_login_with_an_independent_wallet() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        assert!(
+            b.location
+                .starts_with("openid4vp://?client_id=x509_hash%3A"),
+            "{}",
+            b.location
+        );
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let redirect = out["body"]["redirect_uri"].as_str().unwrap();
+        assert!(redirect.starts_with(&format!("{PUBLIC}/wallet/complete?id=")));
+        let path = redirect.trim_start_matches(PUBLIC);
+        // Another browser (no login cookie) cannot collect it.
+        let (status, _, _) = http(s.addr, &format!("GET {path} HTTP/1.1")).await;
+        assert_eq!(status, 403);
+        // Nor can the right browser without the response code.
+        let id_only = path.split('&').next().unwrap();
+        let (status, _, _) = http(
+            s.addr,
+            &format!("GET {id_only} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, h, body) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        assert_eq!(header(&h, "location"), Some("/hello"));
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        let me = whoami(&s, &session).await;
+        let p = &me["principal"];
+        assert_eq!(p["sub"], "TINIT-RSSMRA80A10H501W", "{me}");
+        assert_eq!(p["auth"]["method"], "wallet");
+        assert_eq!(p["auth"]["loa"], "high");
+        assert_eq!(p["family_name"], "Rossi");
+        // Downstream: the forward-auth headers and the signed token carry the method.
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET /auth HTTP/1.1\r\nX-Original-URI: /\r\nCookie: {session}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&h, "x-varco-method"), Some("wallet"));
+        assert_eq!(header(&h, "x-varco-loa"), Some("high"));
+        assert_eq!(header(&h, "x-varco-sub"), Some("TINIT-RSSMRA80A10H501W"));
+        let token = header(&h, "authorization")
+            .unwrap()
+            .trim_start_matches("Bearer ");
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token.split('.').nth(1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(claims.to_string().contains("\"wallet\""), "{claims}");
+        // One login per presentation: the same return is refused.
+        let (status, _, _) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 400);
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn cross_device_login_polls_and_completes() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, false).await;
+        assert!(b.location.starts_with("/wallet/wait?id="), "{}", b.location);
+        let (status, h, page) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1\r\nCookie: {}", b.location, b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(header(&h, "content-security-policy").is_some());
+        assert!(page.contains("<svg") && page.contains("http-equiv=\"refresh\""));
+        let request_uri = attr(&page, "data-request-uri");
+        assert!(request_uri.starts_with(&format!("{PUBLIC}/wallet/request/")));
+        let auth = attr(&page, "id=\"wallet-link\" href");
+        let status_url = attr(&page, "data-status-url");
+        let poll_head = format!("GET {status_url} HTTP/1.1\r\nCookie: {}", b.login_cookie);
+        let poll = || http(s.addr, &poll_head);
+        assert_eq!(poll().await.2, "{\"status\":\"waiting\"}");
+        let out = present(&s, &auth, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        assert_eq!(out["body"], json!({}), "no redirect_uri across devices");
+        assert_eq!(poll().await.2, "{\"status\":\"presented\"}");
+        // A browser that did not start the login cannot finish it.
+        let (status, _, _) = http(
+            s.addr,
+            &format!(
+                "GET {} HTTP/1.1\r\nCookie: __Host-varco_login=0123456789abcdef0123456789abcdef",
+                b.location
+            ),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1\r\nCookie: {}", b.location, b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// Each named attack, over HTTP against `/wallet/response`: the wallet's HTTP status and
+/// the refusal code Varco answers with.
+#[test]
+fn named_attacks_are_refused_at_the_response_endpoint() {
+    let rt = runtime();
+    let s = setup(&rt);
+    let cases: [(&str, u64, u16, &str); 12] = [
+        ("wrong_nonce", 0, 400, "sdjwt.nonce"),
+        ("wrong_aud", 0, 400, "sdjwt.audience"),
+        (
+            "tampered_disclosure",
+            0,
+            400,
+            "sdjwt.unreferenced_disclosure",
+        ),
+        ("missing_kb", 0, 400, "sdjwt.kb_missing"),
+        ("unbound_kb", 0, 400, "jose.signature"),
+        ("revoked", REVOKED_IDX, 400, "sdjwt.revoked"),
+        ("expired_credential", 0, 400, "sdjwt.expired"),
+        ("untrusted_issuer", 0, 400, "wallet_untrusted_issuer"),
+        ("alg_confusion", 0, 400, "jose.alg_hmac"),
+        ("oversized_presentation", 0, 400, "sdjwt.too_large"),
+        ("x509_untrusted_ca", 0, 400, "wallet_untrusted_issuer"),
+        ("x509_other_name", 0, 400, "wallet_issuer_name"),
+    ];
+    let mut wrong = Vec::new();
+    rt.block_on(async {
+        for (scenario, idx, want_status, want_code) in cases {
+            let b = start(&s, true).await;
+            let out = present(
+                &s,
+                &b.location,
+                if scenario == "revoked" {
+                    "ok"
+                } else {
+                    scenario
+                },
+                idx,
+            );
+            let got = (
+                out["status"].as_u64().unwrap_or(0),
+                out["body"]["error_description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            );
+            if got != (u64::from(want_status), want_code.to_owned()) {
+                wrong.push(format!(
+                    "{scenario}: got {got:?}, want {want_status} {want_code}"
+                ));
+            }
+        }
+    });
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn replayed_response_oversized_body_and_second_request_fetch_are_refused() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        // The same POST again: the request's key was consumed by the first answer.
+        let posted = out["posted"].as_str().unwrap();
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let req = format!(
+            "POST /wallet/response HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{posted}",
+            posted.len()
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("wallet_replay"), "{answer}");
+        // The request object is served once.
+        let q = b.location.split("request_uri=").nth(1).unwrap();
+        let uri = q
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        let (status, _, body) = http(
+            s.addr,
+            &format!("GET {} HTTP/1.1", uri.trim_start_matches(PUBLIC)),
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(body.contains("wallet_request_already_served"));
+
+        // request_uri_method post: the wallet may POST (wallet_metadata, wallet_nonce) for
+        // the object; the same one-time rule applies.
+        let b2 = start(&s, true).await;
+        let q = b2.location.split("request_uri=").nth(1).unwrap();
+        let uri = q
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        let path = uri.trim_start_matches(PUBLIC).to_owned();
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let body = "wallet_nonce=abc";
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("application/oauth-authz-req+jwt"),
+            "{answer}"
+        );
+        let (status, _, _) = http(s.addr, &format!("GET {path} HTTP/1.1")).await;
+        assert_eq!(status, 404);
+
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "oversized_body", 0);
+        assert_eq!(out["status"], 413, "{out}");
+        assert_eq!(out["body"]["error_description"], "broker_body_too_large");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// The cross-device page in Chromium (tests/browser/wallet.mjs, playwright-core over the
+/// Debian `chromium`): the page shows the QR code, the test's wallet presents for the
+/// request the page names, and the page completes the login by itself.
+#[test]
+fn cross_device_page_in_chromium() {
+    use std::io::{BufRead as _, Write as _};
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium missing: make test installs the Debian package chromium"
+    );
+    let deps = std::process::Command::new(workspace.join("scripts/browser-deps.sh"))
+        .status()
+        .expect("scripts/browser-deps.sh");
+    assert!(deps.success(), "scripts/browser-deps.sh failed");
+    let rt = runtime();
+    // Plain loopback http in the browser: cookies without Secure (the development setting).
+    let s = setup_with(&rt, "cookie_secure = false", "", "");
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from)
+        .join("artifacts");
+    let mut node = std::process::Command::new("node")
+        .arg(workspace.join("tests/browser/wallet.mjs"))
+        .args([&format!("http://{}", s.addr), artifacts.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (the machine's Node.js)");
+    let mut stdin = node.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(node.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        println!("{line}");
+        if let Some(url) = line.strip_prefix("request: ") {
+            let out = present(&s, url, "ok", 0);
+            assert_eq!(out["status"], 200, "{out}");
+            writeln!(stdin, "presented").unwrap();
+        }
+        seen.push(line);
+    }
+    let status = node.wait().unwrap();
+    let all = seen.join("\n");
+    assert!(status.success(), "{all}");
+    for step in [
+        "ok - login page offers Entra con IT-Wallet",
+        "ok - waiting page shows the QR code",
+        "ok - axe-core on the waiting page",
+        "ok - page completed the login by itself: Mario Rossi",
+        "ok - no third-party request, no console error",
+    ] {
+        assert!(all.contains(step), "missing {step:?} in:\n{all}");
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// An issuer trusted through the X.509 trust list: its credential carries `x5c`, the chain
+/// leads to the configured PID provider CA and names the issuer; the login completes and
+/// the status list is verified with the leaf's key.
+#[test]
+fn x509_trust_list_issuer_logs_in() {
+    let rt = runtime();
+    let s = setup(&rt);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "x509", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, _) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+        // Revoked under the X.509 path too: the status list verified with the leaf key.
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "x509", REVOKED_IDX);
+        assert_eq!(out["body"]["error_description"], "sdjwt.revoked", "{out}");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `/wallet/login` is rate-limited per client like `/saml/login` (a flood of requests, each
+/// a key and a pending entry, is turned away before any is made).
+#[test]
+fn wallet_login_is_rate_limited() {
+    let rt = runtime();
+    let s = setup_with(
+        &rt,
+        "",
+        "",
+        "[admission]\nclient_per_minute = 1\nclient_burst = 2\nglobal_per_second = 0\n",
+    );
+    rt.block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let (status, _, _) = http(s.addr, "GET /wallet/login?return_to=%2F HTTP/1.1").await;
+            statuses.push(status);
+        }
+        assert_eq!(statuses, [303, 303, 429]);
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `check-config` (the same validation as start-up) names each wallet problem by its key.
+#[test]
+fn wallet_configuration_problems_are_named() {
+    let dir = std::env::temp_dir().join(format!("varco-wallet-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let other = KeyPair::generate().unwrap();
+    std::fs::write(dir.join("rp.key.pem"), key.serialize_pem()).unwrap();
+    // A certificate for another key: the wallet would verify our requests with it.
+    let cert = CertificateParams::new(vec!["x".to_owned()])
+        .unwrap()
+        .self_signed(&other)
+        .unwrap();
+    std::fs::write(dir.join("other.crt.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("empty.jwks"), "{\"keys\": []}").unwrap();
+    let d = dir.display();
+    let problems = |wallet: &str| -> Vec<String> {
+        match fixture::try_config_with("", wallet) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.into_iter().map(|p| p.key).collect(),
+        }
+    };
+    let cases = [
+        (
+            "[wallet]\nclient_id_scheme = \"pre-registered\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.client_id_scheme",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"x509_hash\"\nsigning_key_file = \"{d}/rp.key.pem\"\n",
+            "wallet.certificate_chain_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"x509_hash\"\nsigning_key_file = \"{d}/rp.key.pem\"\ncertificate_chain_file = \"{d}/other.crt.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.certificate_chain_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/missing.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.signing_key_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n",
+            "wallet.issuer",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[[wallet.issuer]]\niss = \"https://i.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.issuer[0].jwks_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\nclaims = [\"given_name\", \"family_name\", \"birth_date\", \"portrait\"]\ntrust_list_file = \"{d}/missing.pem\"\n",
+            "wallet.claims",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n",
+            "wallet.trust_list_file",
+        ),
+    ];
+    for (toml, key) in cases {
+        let toml = toml.replace("{d}", &d.to_string());
+        let got = problems(&toml);
+        assert!(
+            got.iter().any(|k| k == key),
+            "{key} not in {got:?} for\n{toml}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The PID as an ISO mdoc (`format = "mso_mdoc"`): the issuer known by its `x5chain` under
+/// the trust list, the device signature over this request's session transcript. A
+/// DeviceResponse made for another nonce, or by an issuer under another CA, is refused.
+#[test]
+fn mdoc_pid_logs_in_and_its_attacks_are_refused() {
+    let rt = runtime();
+    let s = setup_with(&rt, "", "format = \"mso_mdoc\"\n", "");
+    let mdoc = &s;
+    rt.block_on(async {
+        let b = start(mdoc, true).await;
+        let out = present(mdoc, &b.location, "x509", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, body) = http(
+            mdoc.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        let me = whoami(mdoc, &session).await;
+        assert_eq!(me["principal"]["sub"], "TINIT-RSSMRA80A10H501W", "{me}");
+        assert_eq!(me["principal"]["auth"]["method"], "wallet");
+        for (scenario, code) in [
+            ("mdoc_wrong_nonce", "mdoc.device_signature"),
+            ("x509_untrusted_ca", "wallet_untrusted_issuer"),
+            ("mdoc_revoked", "sdjwt.revoked"),
+        ] {
+            let b = start(mdoc, true).await;
+            let chain = if scenario.starts_with("mdoc_") {
+                "x509"
+            } else {
+                scenario
+            };
+            let idx = if scenario == "mdoc_revoked" {
+                REVOKED_IDX
+            } else {
+                0
+            };
+            let out = wallet(
+                "present",
+                &json!({
+                    "issuer_key_pem": mdoc.issuer_key_pem, "kid": KID, "iss": ISS,
+                    "status_uri": mdoc.status_uri, "status_idx": idx,
+                    "authorization_url": b.location, "public_base": PUBLIC,
+                    "origin": format!("http://{}", mdoc.addr), "scenario": scenario,
+                    "x5c": mdoc.chains.get(chain),
+                }),
+            );
+            assert_eq!(out["body"]["error_description"], code, "{scenario}: {out}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `client_id_scheme = "openid_federation"`: the request carries `openid_federation:<entity
+/// id>` and is signed with the key our Entity Configuration publishes (given to the wallet
+/// here as the federation would); the KB-JWT `aud` is that client id.
+#[test]
+fn openid_federation_client_id_logs_in() {
+    let rt = runtime();
+    let s = setup_with(
+        &rt,
+        "",
+        "client_id_scheme = \"openid_federation\"\nentity_id = \"https://rp.varco.example.org\"\n",
+        "",
+    );
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        assert!(
+            b.location
+                .starts_with("openid4vp://?client_id=openid_federation%3Ahttps%3A%2F%2Frp.varco"),
+            "{}",
+            b.location
+        );
+        let out = present(&s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        // A KB-JWT bound to the x509_hash form of our identity is refused here.
+        let b = start(&s, true).await;
+        let out = present(&s, &b.location, "wrong_aud", 0);
+        assert_eq!(out["body"]["error_description"], "sdjwt.audience", "{out}");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// A reload that adds `[wallet]` sizes the requests map from it; one that changes nothing
+/// keeps the map, and with it the logins in flight (their keys exist only there).
+#[test]
+fn reload_sizes_or_keeps_the_wallet_requests() {
+    let plain = fixture::config("");
+    let s = fixture::state(&plain, broker::leaf::clock::system);
+    assert_eq!(s.wallet.settings().0, 1);
+    let rt = runtime();
+    let w = setup(&rt);
+    let with_wallet = w._state.config.clone();
+    let re = s.reconfigured(with_wallet.clone());
+    assert_eq!(re.wallet.settings().0, 10_000);
+    let again = re.reconfigured(with_wallet);
+    assert!(Arc::ptr_eq(&again.wallet, &re.wallet));
+    assert!(Arc::ptr_eq(&again.wallet_status, &re.wallet_status));
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
+
+/// Revocation cannot be skipped by making the status list unreachable: a credential whose
+/// list cannot be fetched is refused (503, fail closed), and so is one whose list is
+/// served by a host the status fetch does not trust (the HTTPS certificate is checked).
+#[test]
+fn unreachable_status_list_fails_closed() {
+    let rt = runtime();
+    let s = setup(&rt);
+    // A port nothing listens on (bound, then closed).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    rt.block_on(async {
+        for uri in [
+            format!("https://127.0.0.1:{closed}/status/1"),
+            // The status server, by a name its certificate does not carry.
+            s.status_uri.replace("127.0.0.1", "localhost"),
+        ] {
+            let b = start(&s, true).await;
+            let out = wallet(
+                "present",
+                &json!({
+                    "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+                    "status_uri": uri, "status_idx": 0,
+                    "authorization_url": b.location, "public_base": PUBLIC,
+                    "origin": format!("http://{}", s.addr), "scenario": "ok",
+                }),
+            );
+            assert_eq!(out["status"], 503, "{uri}: {out}");
+            assert_eq!(
+                out["body"]["error_description"],
+                "wallet_status_unavailable"
+            );
+        }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

@@ -50,6 +50,7 @@ bench: ## criterion benchmarks (numbers go to docs/PERFORMANCE.md)
 	$(CARGO) bench -p identity --bench token --locked
 	$(CARGO) bench -p jose --bench jws --locked
 	$(CARGO) bench -p oidfed --bench chain --locked
+	$(CARGO) bench -p oidfed --bench oidc --locked
 	$(CARGO) bench -p broker --bench acs --locked
 	$(CARGO) bench -p broker --bench audit --locked
 

@@ -444,6 +444,9 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
         }
     };
     let refresher = Arc::new(start_metadata(&config, &runtime, true));
+    // Inside the runtime's context, so the state can start its own background tasks (the
+    // OIDC trust-chain refresher).
+    let entered = runtime.enter();
     let Some(state) = State::new(
         Arc::new(config),
         store,
@@ -457,6 +460,7 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
         );
         return ExitCode::from(EX_USAGE);
     };
+    drop(entered);
     let live = Arc::new(crate::state::live::Live::new(state, path, overrides));
     runtime.block_on(async move {
         let _refresh = refresher.spawn(clock::system);

@@ -62,6 +62,7 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     admission: crate::features::admission::RawAdmission,
+    oidc_rp: Option<crate::features::federation::RawOidcRp>,
     #[serde(default)]
     represent: crate::features::represent::RawRepresent,
 }
@@ -544,8 +545,24 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// `[admission]`: the heavy-work pool.
     pub admission: crate::features::admission::Admission,
+    /// `[oidc_rp]`: SPID and CIE over OpenID Connect (`None`: not offered).
+    pub oidc_rp: Option<std::sync::Arc<crate::features::federation::OidcRpConfig>>,
     /// `[represent]`: where representations come from, per service (issue 24).
     pub represent: crate::features::represent::Represent,
+}
+
+impl Config {
+    /// Whether SAML logins are offered for `federation`: `[oidc_rp] spid_protocol` /
+    /// `cie_protocol` may say OpenID Connect only (eIDAS is SAML only).
+    pub fn saml_offered(&self, federation: Federation) -> bool {
+        use crate::features::federation::OpFederation;
+        let f = match federation {
+            Federation::Spid => OpFederation::Spid,
+            Federation::Cie => OpFederation::Cie,
+            Federation::Eidas => return true,
+        };
+        self.oidc_rp.as_ref().is_none_or(|c| c.protocols(f).saml())
+    }
 }
 
 /// How long before an expiry `check-config` starts warning.
@@ -972,6 +989,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .map(|w| crate::features::wallet::validate(w, &public_base_url, &resolve, &mut bad));
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
+    let oidc_rp = raw
+        .oidc_rp
+        .as_ref()
+        .map(|o| crate::features::federation::validate(o, &public_base_url, &resolve, &mut bad));
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
@@ -1081,7 +1102,11 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Ok(_),
             Some(access),
             Some(log),
-        ) if problems.is_empty() && !matches!(cns, Some(None)) && !matches!(wallet, Some(None)) => {
+        ) if problems.is_empty()
+            && !matches!(cns, Some(None))
+            && !matches!(wallet, Some(None))
+            && !matches!(oidc_rp, Some(None)) =>
+        {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -1124,6 +1149,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 expiries,
                 warnings,
                 admission,
+                oidc_rp: oidc_rp.flatten().map(std::sync::Arc::new),
                 represent,
             })
         }

@@ -44,6 +44,7 @@ fn reserved(path: &str) -> bool {
             | "/represent"
     ) || path.starts_with("/saml/")
         || path.starts_with("/legacy/")
+        || path.starts_with("/oidc/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
         || path == "/cns/login"
@@ -171,6 +172,11 @@ async fn route(
         (&Method::POST, "/represent") => routes::represent::choose(state, req).await,
         (&Method::GET, "/saml/login") => routes::login::login(state, &req).await,
         (&Method::POST, "/saml/acs") => routes::acs::acs(state, req).await,
+        (&Method::GET, "/.well-known/openid-federation") => {
+            routes::oidc::entity_configuration(state)
+        }
+        (&Method::GET, "/oidc/login") => routes::oidc::login(state, &req).await,
+        (&Method::GET, "/oidc/callback") => routes::oidc::callback(state, &req).await,
         (&Method::GET, "/cns/login") => routes::cns::login(state, &req).await,
         (&Method::GET, "/legacy/login") => routes::legacy::form(state, &req),
         (&Method::POST, "/legacy/login") => routes::legacy::submit(state, req).await,

@@ -12,6 +12,9 @@
 //!   request objects ([`Signer::sign_with`] adds header members such as `x5c`).
 //! - [`EcdhKey::decrypt`]: compact JWE, `ECDH-ES` with `A128GCM`/`A256GCM` only, to a
 //!   one-use P-256 key of ours (OpenID4VP `direct_post.jwt` responses).
+//! - [`RsaDecrypter::decrypt`]: compact JWE, `RSA-OAEP`/`RSA-OAEP-256` with
+//!   `A128CBC-HS256`/`A256CBC-HS512` only, to our RSA key (SPID/CIE OIDC UserInfo); the
+//!   tag is checked in constant time before any block is decrypted.
 //!
 //! Invariants, stated as absences:
 //! - no key from the message: `jwk`, `jku`, `x5u`, `x5c` in a header are refused, and `kid`
@@ -27,6 +30,7 @@ mod alg;
 mod error;
 pub mod json;
 mod jwe;
+mod jwe_rsa;
 mod jwk;
 mod jws;
 mod sign;
@@ -34,6 +38,7 @@ mod sign;
 pub use alg::Alg;
 pub use error::Error;
 pub use jwe::{EcdhKey, Enc, JweLimits};
+pub use jwe_rsa::{CbcHs, KeyAlg, RsaDecrypter, encrypt_to};
 pub use jwk::{Curve, Jwk, Jwks, MAX_KEYS};
 pub use jws::{Jws, Limits, Typ};
 pub use sign::Signer;

@@ -55,17 +55,23 @@ fn cfg(what: &'static str) -> Error {
 }
 
 impl RelyingParty {
-    fn check(&self) -> Result<(), Error> {
-        if !is_entity_id(&self.entity_id, false) {
+    fn check(&self, allow_http: bool) -> Result<(), Error> {
+        if !is_entity_id(&self.entity_id, allow_http) {
             return Err(cfg("entity_id"));
         }
         if self.authority_hints.is_empty()
-            || !self.authority_hints.iter().all(|h| is_entity_id(h, false))
+            || !self
+                .authority_hints
+                .iter()
+                .all(|h| is_entity_id(h, allow_http))
         {
             return Err(cfg("authority_hints"));
         }
         if self.redirect_uris.is_empty()
-            || !self.redirect_uris.iter().all(|u| is_url(u, false, true))
+            || !self
+                .redirect_uris
+                .iter()
+                .all(|u| is_url(u, allow_http, true))
         {
             return Err(cfg("redirect_uris"));
         }
@@ -149,7 +155,32 @@ impl RelyingParty {
         ttl: u64,
         rng: &dyn SecureRandom,
     ) -> Result<String, Error> {
-        self.check()?;
+        self.sign_inner(signer, next_keys, iat, ttl, rng, false)
+    }
+
+    /// [`RelyingParty::sign`] for a loopback test federation: `http` Entity Identifiers and
+    /// redirect URIs accepted (the resolver's `allow_http` counterpart).
+    pub fn sign_allow_http(
+        &self,
+        signer: &Signer,
+        next_keys: &[Jwk],
+        iat: u64,
+        ttl: u64,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, Error> {
+        self.sign_inner(signer, next_keys, iat, ttl, rng, true)
+    }
+
+    fn sign_inner(
+        &self,
+        signer: &Signer,
+        next_keys: &[Jwk],
+        iat: u64,
+        ttl: u64,
+        rng: &dyn SecureRandom,
+        allow_http: bool,
+    ) -> Result<String, Error> {
+        self.check(allow_http)?;
         let mut keys = vec![signer.jwk().clone()];
         keys.extend(next_keys.iter().cloned());
         let jwks = Jwks::from_keys(keys).map_err(|_| cfg("federation keys"))?;

@@ -20,6 +20,7 @@
 mod chain;
 mod configuration;
 mod error;
+pub mod oidc;
 pub mod policy;
 mod statement;
 pub mod trust_mark;

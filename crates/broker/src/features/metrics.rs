@@ -121,9 +121,18 @@ pub mod names {
     /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
     pub const RATE_LIMITED: &str = "varco_rate_limited_total";
+    /// Counter: OpenID Federation trust chain resolutions, by result (`ok` or stable code).
+    pub const OIDC_RESOLUTIONS: &str = "varco_oidc_chain_resolutions_total";
+    /// Counter: federation documents fetched (GET), by result (`ok`, `failed`).
+    pub const OIDC_FETCHES: &str = "varco_oidc_federation_fetches_total";
+    /// Gauge: earliest expiry among the OPs' current trust chains, Unix seconds (0: none).
+    pub const OIDC_CHAIN_EXPIRY: &str = "varco_oidc_chain_expiry_timestamp_seconds";
 
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 38] = [
+    pub const ALL: [&str; 41] = [
+        OIDC_RESOLUTIONS,
+        OIDC_FETCHES,
+        OIDC_CHAIN_EXPIRY,
         AUDIT_UP,
         SECONDS_TO_EXPIRY,
         RATE_LIMITED,
@@ -238,6 +247,12 @@ pub struct Metrics {
     pub pending_evicted: IntCounterVec,
     /// See [`names::RATE_LIMITED`].
     pub rate_limited: IntCounterVec,
+    /// See [`names::OIDC_RESOLUTIONS`].
+    pub oidc_resolutions: IntCounterVec,
+    /// See [`names::OIDC_FETCHES`].
+    pub oidc_fetches: IntCounterVec,
+    /// See [`names::OIDC_CHAIN_EXPIRY`].
+    pub oidc_chain_expiry: prometheus::Gauge,
 }
 
 impl Default for Metrics {
@@ -270,6 +285,12 @@ impl Metrics {
     pub fn new() -> Self {
         use names::*;
         let r = Registry::new();
+        let oidc_chain_expiry = prometheus::Gauge::new(
+            OIDC_CHAIN_EXPIRY,
+            "Earliest expiry among the OpenID Providers' current trust chains, Unix seconds.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(oidc_chain_expiry.clone()));
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 HTTP_DURATION,
@@ -363,6 +384,19 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
         Metrics {
+            oidc_resolutions: counter(
+                &r,
+                OIDC_RESOLUTIONS,
+                "OpenID Federation trust chain resolutions, by result.",
+                &["result"],
+            ),
+            oidc_fetches: counter(
+                &r,
+                OIDC_FETCHES,
+                "OpenID Federation documents fetched, by result.",
+                &["result"],
+            ),
+            oidc_chain_expiry,
             rate_limited: counter(
                 &r,
                 RATE_LIMITED,
@@ -595,6 +629,10 @@ impl Metrics {
         for kind in ["login", "logout"] {
             self.pending_evicted.with_label_values(&[kind]);
         }
+        self.oidc_resolutions.with_label_values(&["ok"]);
+        for result in ["ok", "failed"] {
+            self.oidc_fetches.with_label_values(&[result]);
+        }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);
         for trigger in ["sighup", "file"] {
@@ -724,6 +762,9 @@ pub fn route_label(path: &str) -> &'static str {
         "/legacy/login" => "legacy_login",
         "/saml/slo" => "saml_slo",
         "/.well-known/jwks.json" => "jwks",
+        "/.well-known/openid-federation" => "oidc_entity_configuration",
+        "/oidc/login" => "oidc_login",
+        "/oidc/callback" => "oidc_callback",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
         "/wallet/login" => "wallet_login",

@@ -4,13 +4,14 @@
 //! May import: the leaf, and another feature only downward (metrics reads registry and
 //! switchoff, switchoff reads access, cns reads access, legacy reads switchoff and audit, the
 //! store reports to metrics, admission reads access and store and reports to metrics, represent reads audit's
-//! PostgreSQL connection).
+//! PostgreSQL connection, federation reads registry's fetcher and reports to metrics).
 //! Never `config`, `state`, `routes`, `server` or `cli`.
 
 pub mod access;
 pub mod admission;
 pub mod audit;
 pub mod cns;
+pub mod federation;
 pub mod legacy;
 pub mod metrics;
 pub mod registry;

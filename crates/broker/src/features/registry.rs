@@ -411,8 +411,12 @@ fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, (FailureReason, Str
 }
 
 /// One HTTP(S) GET with a whole-request deadline and a body cap. Blocking: run it in
-/// `spawn_blocking`.
-fn fetch(url: &str, timeout: Duration, max_bytes: u64) -> Result<Vec<u8>, (FailureReason, String)> {
+/// `spawn_blocking`. Also the federation documents' fetcher (`features::federation`).
+pub(crate) fn fetch(
+    url: &str,
+    timeout: Duration,
+    max_bytes: u64,
+) -> Result<Vec<u8>, (FailureReason, String)> {
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

@@ -495,6 +495,39 @@ pub fn legacy_link(lang: Lang, return_to: &str) -> String {
     }
 }
 
+/// The OpenID Connect providers on the login page (SPID and CIE over OIDC), beside the
+/// SAML ones: `ops` are (short name, display name, is CIE) in configuration order.
+pub fn oidc_links(
+    lang: Lang,
+    ops: &[(String, String, bool)],
+    level: u8,
+    return_to: &str,
+) -> String {
+    if ops.is_empty() {
+        return String::new();
+    }
+    let title = match lang {
+        Lang::It => "Accedi con SPID o CIE (OpenID Connect)",
+        Lang::En => "Sign in with SPID or CIE (OpenID Connect)",
+    };
+    let mut out = format!("<section class=\"oidc\"><h2>{title}</h2><ul>");
+    for (name, display, cie) in ops {
+        let url = format!(
+            "/oidc/login?op={}&level={level}&return_to={}",
+            crate::leaf::form::encode(name),
+            crate::leaf::form::encode(return_to)
+        );
+        let class = if *cie { "cie" } else { "spid" };
+        out.push_str(&format!(
+            "<li><a class=\"{class}\" href=\"{}\">{}</a></li>",
+            escape(&url),
+            escape(display)
+        ));
+    }
+    out.push_str("</ul></section>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

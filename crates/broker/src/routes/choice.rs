@@ -126,6 +126,9 @@ fn choices(state: &State) -> [Vec<IdpChoice>; 3] {
             saml::Federation::Cie => 1,
             saml::Federation::Eidas => 2,
         };
+        if !state.config.saml_offered(idp.federation) {
+            continue;
+        }
         if let Some(list) = out.get_mut(slot) {
             list.push(IdpChoice {
                 entity_id: idp.entity_id.clone(),
@@ -173,6 +176,24 @@ pub fn page<B>(
     };
     if state.config.legacy.is_some() && level == 1 {
         extra.push_str(&pages::legacy_link(lang, return_to.unwrap_or("/")));
+    }
+    if let Some(rp) = &state.oidc {
+        let c = &rp.config;
+        let ops: Vec<(String, String, bool)> = rp
+            .ops()
+            .iter()
+            .filter(|o| c.protocols(o.federation).oidc())
+            .map(|o| {
+                let cie = o.federation == crate::features::federation::OpFederation::Cie;
+                (o.name.clone(), o.display_name.clone(), cie)
+            })
+            .collect();
+        extra.push_str(&pages::oidc_links(
+            lang,
+            &ops,
+            level,
+            return_to.unwrap_or("/"),
+        ));
     }
     let body = pages::login(&LoginPage {
         lang,

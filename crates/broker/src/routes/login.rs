@@ -44,7 +44,11 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         )
     };
     // An entry past its validUntil is refused here, whether or not the refresher has run.
-    let Some(entry) = idp.and_then(|id| state.registry.get_valid(&id, (state.clock)())) else {
+    // A federation configured for OpenID Connect only (`[oidc_rp]`) has no SAML logins.
+    let Some(entry) = idp
+        .and_then(|id| state.registry.get_valid(&id, (state.clock)()))
+        .filter(|e| state.config.saml_offered(e.descriptor.federation))
+    else {
         return bad(
             "broker_unknown_idp",
             "Il gestore di identità indicato non è tra quelli accettati.",

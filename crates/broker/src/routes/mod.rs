@@ -15,6 +15,7 @@ pub mod login;
 pub mod logout;
 pub mod metadata;
 pub mod metrics;
+pub mod oidc;
 pub mod proxy;
 pub mod represent;
 pub mod slo;

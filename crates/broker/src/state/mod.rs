@@ -67,6 +67,23 @@ pub struct State {
     pub wallet: Arc<crate::features::wallet::pending::Pendings>,
     /// Fetched Token Status Lists, kept across reloads.
     pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
+    /// The OpenID Connect relying party (`[oidc_rp]`): trust chains of the OPs, cached.
+    pub oidc: Option<Arc<crate::features::federation::resolve::OidcRp>>,
+}
+
+/// The OIDC relying party for `config`, its background refresher started when a runtime
+/// is there to run it (it stops when the relying party is dropped).
+fn oidc_rp(
+    config: &Config,
+    metrics: &Arc<crate::features::metrics::Metrics>,
+    clock: Clock,
+) -> Option<Arc<crate::features::federation::resolve::OidcRp>> {
+    use crate::features::federation::resolve::OidcRp;
+    let rp = Arc::new(OidcRp::new(config.oidc_rp.clone()?, Some(metrics.clone())));
+    if tokio::runtime::Handle::try_current().is_ok() {
+        OidcRp::spawn(&rp, clock);
+    }
+    Some(rp)
 }
 
 impl State {
@@ -96,8 +113,11 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
+        let metrics = Arc::new(metrics);
+        let oidc = oidc_rp(&config, &metrics, clock);
         let (wallet, wallet_status) = wallet_state(&config);
         Some(State {
+            oidc,
             wallet,
             wallet_status,
             store: Arc::new(store),
@@ -108,7 +128,7 @@ impl State {
             upstreams,
             registry,
             refresher,
-            metrics: Arc::new(metrics),
+            metrics,
             audit: Arc::new(audit),
             stopping: Arc::default(),
             legacy: config
@@ -176,6 +196,11 @@ impl State {
                 self.limiter.clone()
             } else {
                 Arc::new(Limiter::new(&config.admission.rate, &self.metrics))
+            },
+            oidc: match (&self.oidc, &config.oidc_rp) {
+                // The same validated table (a reload that did not touch it): keep the cache.
+                (Some(rp), Some(c)) if Arc::ptr_eq(&rp.config, c) => Some(rp.clone()),
+                _ => oidc_rp(&config, &self.metrics, self.clock),
             },
             config,
         }

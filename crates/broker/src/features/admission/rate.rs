@@ -76,8 +76,10 @@ impl Route {
     pub fn of(method: &hyper::Method, path: &str) -> Option<Route> {
         use hyper::Method;
         match (method, path) {
-            (&Method::GET, "/saml/login") => Some(Route::SamlLogin),
-            (&Method::POST, "/saml/acs") => Some(Route::Acs),
+            // A login start and a login answer cost the same whatever the protocol: the OIDC
+            // routes share the SAML ones' buckets (and their settings).
+            (&Method::GET, "/saml/login" | "/oidc/login") => Some(Route::SamlLogin),
+            (&Method::POST, "/saml/acs") | (&Method::GET, "/oidc/callback") => Some(Route::Acs),
             (&Method::GET | &Method::POST, "/saml/slo") => Some(Route::Slo),
             (&Method::POST, "/legacy/login") => Some(Route::LegacyLogin),
             (&Method::GET, "/cns/login") => Some(Route::CnsLogin),

@@ -221,3 +221,35 @@ fn many_query_parameters_and_percent_encoded_forms_cost_their_length() {
     assert_ne!(code, "ok");
     assert_bounded("percent-encoded form", body.len(), steps);
 }
+
+#[test]
+fn a_body_without_a_valid_signature_is_never_canonicalized_whole() {
+    // The signature over SignedInfo is checked before the reference digest, so a worst-case
+    // body that no trusted key signed costs its parse, a canonical SignedInfo (a few hundred
+    // bytes) and one RSA verification: the verifier's own work does not grow with the body.
+    // Counted for each shape at 8 KiB and at the largest document, the verifier's steps must
+    // stay under a constant far below either body's size.
+    const VERIFY_STEPS: u64 = 8 * 1024;
+    let p = Parties::default();
+    let keys = [TrustedKey::from_certificate_pem(IDP_CERT).unwrap()];
+    for budget in [8 * 1024, 250 * 1024] {
+        for (name, xml) in hostile::xml_shapes(&p, budget, xmldsig::MAX_INCLUSIVE_PREFIXES) {
+            let doc =
+                saml_xml::Document::parse(xml.as_bytes(), &saml_xml::Limits::default()).unwrap();
+            let root = doc.root();
+            let (r, steps) =
+                work::measure(|| xmldsig::verify(root, &keys, &xmldsig::Policy::default()));
+            let code = r.map(|_| "ok").unwrap_or_else(|e| e.code());
+            eprintln!("{name} {}k: {code}, {steps} verifier steps", budget / 1024);
+            assert!(
+                matches!(code, "dsig_bad_signature" | "dsig_invalid_prefix_list"),
+                "{name}: {code}"
+            );
+            assert!(
+                steps <= VERIFY_STEPS,
+                "{name} {}k: {steps} steps",
+                budget / 1024
+            );
+        }
+    }
+}

@@ -115,8 +115,14 @@ pub mod names {
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
     pub const RATE_LIMITED: &str = "varco_rate_limited_total";
 
+    /// Gauge: client connections open, on the main and CNS listeners together.
+    pub const CONNECTIONS_OPEN: &str = "varco_connections_open";
+    /// Counter: connections closed at accept because `admission.max_connections` were open,
+    /// by listener (`main`, `cns`).
+    pub const CONNECTIONS_REFUSED: &str = "varco_connections_refused_total";
+
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 38] = [
+    pub const ALL: [&str; 40] = [
         AUDIT_UP,
         SECONDS_TO_EXPIRY,
         RATE_LIMITED,
@@ -155,6 +161,8 @@ pub mod names {
         CONFIG_INFO,
         CONFIG_LOADED,
         CONFIG_LAST_RELOAD_OK,
+        CONNECTIONS_OPEN,
+        CONNECTIONS_REFUSED,
     ];
 }
 
@@ -227,6 +235,10 @@ pub struct Metrics {
     pub pending_evicted: IntCounterVec,
     /// See [`names::RATE_LIMITED`].
     pub rate_limited: IntCounterVec,
+    /// See [`names::CONNECTIONS_OPEN`].
+    pub connections_open: IntGauge,
+    /// See [`names::CONNECTIONS_REFUSED`].
+    pub connections_refused: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -351,7 +363,20 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
+        let connections_open = IntGauge::new(
+            CONNECTIONS_OPEN,
+            "Client connections open, main and CNS listeners together.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(connections_open.clone()));
         Metrics {
+            connections_open,
+            connections_refused: counter(
+                &r,
+                CONNECTIONS_REFUSED,
+                "Connections closed at accept because admission.max_connections were open.",
+                &["listener"],
+            ),
             rate_limited: counter(
                 &r,
                 RATE_LIMITED,
@@ -563,6 +588,9 @@ impl Metrics {
         }
         for kind in ["login", "logout"] {
             self.pending_evicted.with_label_values(&[kind]);
+        }
+        for listener in ["main", "cns"] {
+            self.connections_refused.with_label_values(&[listener]);
         }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);

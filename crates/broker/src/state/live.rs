@@ -228,6 +228,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     check("server.listen", old.listen == new.listen);
     check(
+        "admission.max_connections",
+        old.admission.max_connections == new.admission.max_connections,
+    );
+    check(
         "server.management_listen",
         old.management_listen == new.management_listen,
     );

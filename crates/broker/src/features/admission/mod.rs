@@ -10,6 +10,9 @@
 //!   call without a session, shared through Redis when the store is Redis; 429 with
 //!   `Retry-After` (code `broker_rate_limited`).
 //!
+//! - `connections`: at most `max_connections` client connections open at once; one more is
+//!   closed at accept, counted.
+//!
 //! This module owns the `[admission]` table and its validation. May import: the leaf and
 //! `features::metrics`, `features::access` (the client address)
 //! and `features::store` (the shared buckets).
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod connections;
 pub mod heavy;
 pub mod rate;
 
@@ -52,6 +56,9 @@ pub(crate) struct RawAdmission {
     /// Client buckets kept in memory (least recently used dropped first).
     #[serde(default = "default_rate_clients")]
     rate_clients: u64,
+    /// Client connections open at once (main and CNS listeners together).
+    #[serde(default = "default_max_connections")]
+    max_connections: u64,
 }
 
 impl Default for RawAdmission {
@@ -66,6 +73,7 @@ impl Default for RawAdmission {
             global_per_second: default_global_per_second(),
             global_burst: default_global_burst(),
             rate_clients: default_rate_clients(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -92,6 +100,11 @@ fn default_global_burst() -> u64 {
 fn default_rate_clients() -> u64 {
     100_000
 }
+// An idle keep-alive connection costs a task and hyper's buffers (about 10-20 KB), so 4,096
+// hold well under the pod's memory; a browser opens about six, an ingress a few hundred.
+fn default_max_connections() -> u64 {
+    4096
+}
 
 /// The validated `[admission]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +119,8 @@ pub struct Admission {
     pub retry_after: Duration,
     /// The rate limits.
     pub rate: rate::RateLimits,
+    /// Client connections open at once; read at start only (a reload does not change it).
+    pub max_connections: usize,
 }
 
 /// The cores this process may use: the standard library reads the affinity mask and the
@@ -148,6 +163,9 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
             "at most 6000000 per minute / 1000000 per second (one request per microsecond)".into(),
         );
     }
+    if !(16..=1_000_000).contains(&raw.max_connections) {
+        bad("admission.max_connections", "from 16 to 1000000".into());
+    }
     if !(1_000..=10_000_000).contains(&raw.rate_clients) {
         bad("admission.rate_clients", "from 1000 to 10000000".into());
     }
@@ -173,5 +191,6 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
         heavy_wait: Duration::from_millis(raw.heavy_wait_ms),
         retry_after: Duration::from_secs(raw.retry_after_seconds),
         rate,
+        max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
     }
 }

@@ -106,6 +106,8 @@ struct RawStore {
     pool_size: u64,
     #[serde(default = "default_replay_bytes")]
     max_replay_bytes: u64,
+    #[serde(default = "default_activity_bytes")]
+    max_activity_bytes: u64,
 }
 
 impl Default for RawStore {
@@ -122,6 +124,7 @@ impl Default for RawStore {
             command_timeout_ms: default_store_command_ms(),
             pool_size: default_store_pool(),
             max_replay_bytes: default_replay_bytes(),
+            max_activity_bytes: default_activity_bytes(),
         }
     }
 }
@@ -435,6 +438,9 @@ fn default_pending_bytes() -> u64 {
 }
 fn default_replay_bytes() -> u64 {
     crate::features::store::memory::DEFAULT_REPLAY_BYTES
+}
+fn default_activity_bytes() -> u64 {
+    crate::features::store::memory::DEFAULT_ACTIVITY_BYTES
 }
 /// Default of `session.view_cache_bytes`: 32 MiB.
 pub const DEFAULT_VIEW_BYTES: u64 = 32 << 20;
@@ -925,6 +931,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     for (key, value) in [
         ("saml.max_pending_bytes", raw.saml.max_pending_bytes),
         ("store.max_replay_bytes", raw.store.max_replay_bytes),
+        ("store.max_activity_bytes", raw.store.max_activity_bytes),
         ("session.view_cache_bytes", raw.session.view_cache_bytes),
     ] {
         if !(1 << 20..=4 << 30).contains(&value) {
@@ -1078,6 +1085,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                     pending_bytes: raw.saml.max_pending_bytes,
                     max_pending: raw.saml.max_pending_requests,
                     replay_bytes: raw.store.max_replay_bytes,
+                    activity_bytes: raw.store.max_activity_bytes,
                 },
                 view_cache_bytes: raw.session.view_cache_bytes,
                 metadata_sources,

@@ -108,8 +108,9 @@ pub mod names {
     /// Counter: requests refused with 503 `broker_busy` because the heavy pool was saturated,
     /// by kind of work (`response`, `logout`, `sign`, `password`).
     pub const HEAVY_REJECTED: &str = "varco_heavy_rejected_total";
-    /// Counter: pending logins and logouts dropped for lack of room before their TTL (the
-    /// in-memory store's byte budget), by kind (`login`, `logout`).
+    /// Counter: pending logins and logouts, and session activity marks, dropped for lack of
+    /// room before their TTL (the in-memory store's byte budgets), by kind (`login`, `logout`,
+    /// `activity`).
     pub const PENDING_EVICTED: &str = "varco_pending_evicted_total";
     /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
@@ -586,7 +587,7 @@ impl Metrics {
                 self.rate_limited.with_label_values(&[route, scope]);
             }
         }
-        for kind in ["login", "logout"] {
+        for kind in ["login", "logout", "activity"] {
             self.pending_evicted.with_label_values(&[kind]);
         }
         for listener in ["main", "cns"] {

@@ -263,6 +263,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
         "store.max_replay_bytes",
         old.budgets.replay_bytes == new.budgets.replay_bytes,
     );
+    check(
+        "store.max_activity_bytes",
+        old.budgets.activity_bytes == new.budgets.activity_bytes,
+    );
     // Debug renderings compare every field, certificates included; they are never logged.
     check(
         "[[metadata]] / [[idp]]",

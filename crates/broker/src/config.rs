@@ -383,6 +383,8 @@ struct RawSaml {
     max_pending_requests: u64,
     #[serde(default = "default_pending_bytes")]
     max_pending_bytes: u64,
+    #[serde(default = "default_max_response_bytes")]
+    max_response_bytes: u64,
 }
 
 impl Default for RawSaml {
@@ -392,8 +394,16 @@ impl Default for RawSaml {
             pending_request_ttl_seconds: default_pending_ttl(),
             max_pending_requests: default_max_pending(),
             max_pending_bytes: default_pending_bytes(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
+}
+
+/// Default of `saml.max_response_bytes`: 64 KiB, three to six times a SPID Response with every
+/// attribute and both certificates (10-20 KB), and the size at which the costliest Response an
+/// attacker can shape stays within ten normal logins of CPU (issue 17, docs/PERFORMANCE.md).
+fn default_max_response_bytes() -> u64 {
+    64 * 1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -508,6 +518,8 @@ pub struct Config {
     pub clock_skew: Duration,
     /// How long a login may take between AuthnRequest and Response.
     pub pending_ttl: Duration,
+    /// Largest decoded SAML Response the ACS accepts (`saml.max_response_bytes`).
+    pub max_response_bytes: usize,
     /// Budgets of the in-memory store: pending logins and logouts (bytes and count), replay
     /// caches (bytes).
     pub budgets: crate::features::store::Budgets,
@@ -938,6 +950,14 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             bad(key, "from 1048576 (1 MiB) to 4294967296 (4 GiB)".into());
         }
     }
+    // Up to the parser's message limit (`saml_xml::Limits::default`), which refuses beyond it
+    // anyway.
+    if !(16 * 1024..=256 * 1024).contains(&raw.saml.max_response_bytes) {
+        bad(
+            "saml.max_response_bytes",
+            "from 16384 (16 KiB) to 262144 (256 KiB)".into(),
+        );
+    }
     if raw.saml.max_pending_requests == 0 {
         bad("saml.max_pending_requests", "must be positive".into());
     }
@@ -1081,6 +1101,8 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
+                max_response_bytes: usize::try_from(raw.saml.max_response_bytes)
+                    .unwrap_or(usize::MAX),
                 budgets: crate::features::store::Budgets {
                     pending_bytes: raw.saml.max_pending_bytes,
                     max_pending: raw.saml.max_pending_requests,

@@ -234,3 +234,43 @@ fn a_body_over_its_route_cap_is_413_before_any_work() {
         assert!(body.contains("broker_body_too_large"), "{body}");
     });
 }
+
+#[test]
+fn heavy_work_runs_below_the_async_workers_priority() {
+    use broker::features::admission::heavy::thread_nice;
+    // On a core both want, the kernel splits it evenly between a heavy thread and an async
+    // worker; lowered by `heavy_nice`, heavy work yields to `/auth`. Read back from the
+    // kernel on the thread that ran each job.
+    for (nice, expect_lower) in [(7, true), (0, false)] {
+        let config = config(&format!(
+            "[admission]\nheavy_workers = 1\nheavy_nice = {nice}\n"
+        ));
+        let s = Arc::new(state(&config, clock));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let base = thread_nice().expect("Linux reports a thread's nice value");
+            for _ in 0..3 {
+                let inside = s
+                    .heavy
+                    .run(Work::Response, thread_nice)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let want = if expect_lower {
+                    (base + nice).min(19)
+                } else {
+                    base
+                };
+                assert_eq!(inside, want, "heavy_nice = {nice}, every job the same");
+            }
+            assert_eq!(
+                thread_nice(),
+                Some(base),
+                "the async worker keeps its priority"
+            );
+        });
+    }
+}

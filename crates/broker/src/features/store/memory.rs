@@ -210,8 +210,9 @@ pub struct MemoryStore {
     /// would re-open it to replay. Entries exist only for assertions that passed signature
     /// verification with a trusted IdP key, and each expires with its assertion.
     pub(crate) assertions: Cache<String, Instant>,
-    /// Last activity per session, Unix seconds by the injected clock; forgotten after a
-    /// whole session lifetime of silence (the session has expired by then), or, least used
+    /// Last activity per session, Unix seconds by the injected clock; forgotten after the
+    /// lifetime the store was built with (plus 60 s) of silence (`varco serve` passes the
+    /// idle timeout: the session is idle by then), or, least used
     /// first, when `activity_bytes` is full (counted as `kind="activity"`). A missing mark
     /// reads as `Seen(None)`, which the callers take as "idle since login" (the session's
     /// `iat`), never as "just used": a dropped mark can end a session early, not revive an

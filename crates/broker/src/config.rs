@@ -399,11 +399,12 @@ impl Default for RawSaml {
     }
 }
 
-/// Default of `saml.max_response_bytes`: 64 KiB, three to six times a SPID Response with every
-/// attribute and both certificates (10-20 KB), and the size at which the costliest Response an
-/// attacker can shape stays within ten normal logins of CPU (issue 17, docs/PERFORMANCE.md).
+/// Default of `saml.max_response_bytes`: 48 KiB, two and a half to five times a SPID Response
+/// with every attribute and both certificates (10-20 KB), and a size at which the costliest
+/// Response an attacker can shape stays within ten normal validations of CPU (issue 17,
+/// docs/PERFORMANCE.md: 8.9× measured; 64 KiB measured 11.7-12×).
 fn default_max_response_bytes() -> u64 {
-    64 * 1024
+    48 * 1024
 }
 
 #[derive(Debug, Deserialize)]

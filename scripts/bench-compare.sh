@@ -53,7 +53,7 @@ echo
 echo "== summary ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'))"
 for line in "${summary[@]}"; do echo "$line"; done
 echo "-- validation / floor (target ≤ 1.3):"
-grep -iE "ratio|full / floor" "$OUT/ratio.log" | sed 's/^/   /' || true
+grep -E "Response|ratio full" "$OUT/ratio.log" | sed 's/^/   /' || true
 echo "-- RSA verify / ring:"
 grep -E "^(ring|aws-lc-rs)" "$OUT/rsa.log" | sed 's/^/   /' || true
 echo "-- worst case / normal validation, instructions (target ≤ 10):"

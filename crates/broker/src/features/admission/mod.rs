@@ -85,10 +85,13 @@ impl Default for RawAdmission {
 fn default_heavy_wait_ms() -> u64 {
     250
 }
-// Nice 10 weighs about a tenth of nice 0 in Linux's scheduler: on a shared core the async
-// workers keep about 90 %, and heavy work still has every cycle they leave.
+// Off by default: nice weighs a thread against every process of the same cgroup, so where
+// Varco shares its cgroup with other busy programs (a plain VM) heavy work would also yield to
+// them, and logins wait (a 10-minute soak on the shared test machine at nice 10 had 503s, not
+// explained yet). In a pod (its own cgroup) 10 gives the async workers about 90 % of a shared
+// core during a flood.
 fn default_heavy_nice() -> u32 {
-    10
+    0
 }
 fn default_retry_after() -> u64 {
     2

@@ -6,11 +6,14 @@
 # 1), wrk and the flooding clients to core 0.
 #
 # Usage: scripts/load-hostile.sh [DURATION_SECONDS] [CONNECTIONS]   (defaults 15, 32)
+#   environment: HEAVY_NICE (admission.heavy_nice, default 10: heavy threads below /auth's;
+#   0 for the broker's default behaviour)
 # Needs: wrk, openssl, curl (Debian packages; installed when missing), release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNS=${2:-32}
+HEAVY_NICE=${HEAVY_NICE:-10}
 ./scripts/install-deps.sh wrk openssl curl >&2
 cargo build --release --quiet --bin varco --bin varco-dev-idp --bin varco-hostile
 
@@ -64,6 +67,7 @@ min_loa = "substantial"
 [admission]
 client_per_minute = 0
 global_per_second = 0
+heavy_nice = $HEAVY_NICE
 TOML
 taskset -c 1 target/release/varco serve --config "$WORK/varco.toml" 2>"$WORK/varco.log" &
 pids+=($!)

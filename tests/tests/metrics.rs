@@ -182,3 +182,74 @@ fn metrics_public_serves_them_on_the_public_listener_too() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("varco_build_info"));
 }
+
+/// Sends one request on `s` and reads the answer's first bytes: `None` when the server closed
+/// the connection without answering.
+fn one_exchange(s: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    if s.write_all(b"GET /auth HTTP/1.1\r\nHost: x\r\nX-Original-URI: /\r\n\r\n")
+        .is_err()
+    {
+        return None;
+    }
+    let mut buf = [0u8; 512];
+    match s.read(&mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn connections_over_the_cap_are_closed_at_accept_and_counted() {
+    // `admission.max_connections = 16`: sixteen idle keep-alive connections hold every slot;
+    // the seventeenth is closed without an answer and counted; once one of the sixteen
+    // closes, a new connection is served again.
+    let stack = Stack::start_with("[admission]\nmax_connections = 16\n");
+    let addr = stack.varco.strip_prefix("http://").unwrap().to_owned();
+    let scrape = || {
+        Browser::default()
+            .get(&format!("{}/metrics", stack.management))
+            .body
+    };
+    // The readiness probe's connections are closed by the time the server answers it, but
+    // the server may notice a moment later: wait until none is open.
+    while sample(&scrape(), "varco_connections_open") != Some(0.0) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut held = Vec::new();
+    for i in 0..16 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let answer = one_exchange(&mut s).unwrap_or_else(|| panic!("connection {i} refused"));
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        held.push(s);
+    }
+    let text = scrape();
+    assert_eq!(sample(&text, "varco_connections_open"), Some(16.0));
+    assert_eq!(
+        sample(&text, "varco_connections_refused_total{listener=\"main\"}"),
+        Some(0.0)
+    );
+
+    let mut over = std::net::TcpStream::connect(&addr).unwrap();
+    assert_eq!(
+        one_exchange(&mut over),
+        None,
+        "the 17th is closed unanswered"
+    );
+    let text = scrape();
+    assert_eq!(
+        sample(&text, "varco_connections_refused_total{listener=\"main\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "varco_connections_open"), Some(16.0));
+
+    drop(held.pop());
+    while sample(&scrape(), "varco_connections_open") != Some(15.0) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut again = std::net::TcpStream::connect(&addr).unwrap();
+    let answer = one_exchange(&mut again).expect("a slot is free again");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}

@@ -373,7 +373,13 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
     };
     let store = match &config.store {
         config::StoreBackend::Memory => {
-            Store::memory_with(config.pending_ttl, config.budgets, config.session_ttl)
+            // An activity mark is needed for one idle timeout: older, the session is idle
+            // anyway, and a missing mark reads as "idle since login" (`state::current::live`).
+            // Without an idle timeout, for the session lifetime (nothing reads it then).
+            let marks = config
+                .idle_timeout
+                .map_or(config.session_ttl, |idle| idle.min(config.session_ttl));
+            Store::memory_with(config.pending_ttl, config.budgets, marks)
         }
         config::StoreBackend::Redis(options) => {
             let _entered = runtime.enter();

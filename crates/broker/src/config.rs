@@ -110,6 +110,8 @@ struct RawStore {
     pool_size: u64,
     #[serde(default = "default_replay_bytes")]
     max_replay_bytes: u64,
+    #[serde(default = "default_activity_bytes")]
+    max_activity_bytes: u64,
 }
 
 impl Default for RawStore {
@@ -126,6 +128,7 @@ impl Default for RawStore {
             command_timeout_ms: default_store_command_ms(),
             pool_size: default_store_pool(),
             max_replay_bytes: default_replay_bytes(),
+            max_activity_bytes: default_activity_bytes(),
         }
     }
 }
@@ -384,6 +387,8 @@ struct RawSaml {
     max_pending_requests: u64,
     #[serde(default = "default_pending_bytes")]
     max_pending_bytes: u64,
+    #[serde(default = "default_max_response_bytes")]
+    max_response_bytes: u64,
 }
 
 impl Default for RawSaml {
@@ -393,8 +398,17 @@ impl Default for RawSaml {
             pending_request_ttl_seconds: default_pending_ttl(),
             max_pending_requests: default_max_pending(),
             max_pending_bytes: default_pending_bytes(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
+}
+
+/// Default of `saml.max_response_bytes`: 48 KiB, two and a half to five times a SPID Response
+/// with every attribute and both certificates (10-20 KB), and a size at which the costliest
+/// Response an attacker can shape stays within ten normal validations of CPU (issue 17,
+/// docs/PERFORMANCE.md: 8.9× measured; 64 KiB measured 11.7-12×).
+fn default_max_response_bytes() -> u64 {
+    48 * 1024
 }
 
 #[derive(Debug, Deserialize)]
@@ -439,6 +453,9 @@ fn default_pending_bytes() -> u64 {
 }
 fn default_replay_bytes() -> u64 {
     crate::features::store::memory::DEFAULT_REPLAY_BYTES
+}
+fn default_activity_bytes() -> u64 {
+    crate::features::store::memory::DEFAULT_ACTIVITY_BYTES
 }
 /// Default of `session.view_cache_bytes`: 32 MiB.
 pub const DEFAULT_VIEW_BYTES: u64 = 32 << 20;
@@ -506,6 +523,8 @@ pub struct Config {
     pub clock_skew: Duration,
     /// How long a login may take between AuthnRequest and Response.
     pub pending_ttl: Duration,
+    /// Largest decoded SAML Response the ACS accepts (`saml.max_response_bytes`).
+    pub max_response_bytes: usize,
     /// Budgets of the in-memory store: pending logins and logouts (bytes and count), replay
     /// caches (bytes).
     pub budgets: crate::features::store::Budgets,
@@ -950,11 +969,20 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     for (key, value) in [
         ("saml.max_pending_bytes", raw.saml.max_pending_bytes),
         ("store.max_replay_bytes", raw.store.max_replay_bytes),
+        ("store.max_activity_bytes", raw.store.max_activity_bytes),
         ("session.view_cache_bytes", raw.session.view_cache_bytes),
     ] {
         if !(1 << 20..=4 << 30).contains(&value) {
             bad(key, "from 1048576 (1 MiB) to 4294967296 (4 GiB)".into());
         }
+    }
+    // Up to the parser's message limit (`saml_xml::Limits::default`), which refuses beyond it
+    // anyway.
+    if !(16 * 1024..=256 * 1024).contains(&raw.saml.max_response_bytes) {
+        bad(
+            "saml.max_response_bytes",
+            "from 16384 (16 KiB) to 262144 (256 KiB)".into(),
+        );
     }
     if raw.saml.max_pending_requests == 0 {
         bad("saml.max_pending_requests", "must be positive".into());
@@ -1128,10 +1156,13 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                     .then(|| Duration::from_secs(raw.session.idle_timeout_seconds)),
                 clock_skew: Duration::from_secs(raw.saml.clock_skew_seconds),
                 pending_ttl: Duration::from_secs(raw.saml.pending_request_ttl_seconds),
+                max_response_bytes: usize::try_from(raw.saml.max_response_bytes)
+                    .unwrap_or(usize::MAX),
                 budgets: crate::features::store::Budgets {
                     pending_bytes: raw.saml.max_pending_bytes,
                     max_pending: raw.saml.max_pending_requests,
                     replay_bytes: raw.store.max_replay_bytes,
+                    activity_bytes: raw.store.max_activity_bytes,
                 },
                 view_cache_bytes: raw.session.view_cache_bytes,
                 metadata_sources,

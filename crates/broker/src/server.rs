@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
+use crate::features::admission::connections::Connections;
 use crate::features::admission::rate::{RATE_LIMITED, Route, limited_page};
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
 use crate::leaf::http::{OutBody, Peer, html, not_found, own};
@@ -284,6 +285,7 @@ pub async fn serve_tls(
     server: Arc<rustls::ServerConfig>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     alive: tokio::sync::mpsc::Sender<()>,
+    cap: Arc<Connections>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(server);
     loop {
@@ -298,12 +300,18 @@ pub async fn serve_tls(
                 continue;
             }
         };
+        // Over the connection cap: closed at once (counted), before the TLS handshake.
+        let Some(admitted) = cap.admit("cns") else {
+            drop(stream);
+            continue;
+        };
         let state = state.clone();
         let acceptor = acceptor.clone();
         let mut stop = stop.clone();
         let alive = alive.clone();
         tokio::spawn(async move {
             let _alive = alive;
+            let _admitted = admitted;
             // Handshake failures and timeouts are the client's business.
             let Ok(Ok(tls)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
@@ -371,6 +379,12 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
     // one is done.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // The client connection cap of both listeners (the management one is not capped: it is
+    // not exposed to clients). Built once: a reload does not change it.
+    let cap = Arc::new(Connections::new(
+        state.config.admission.max_connections,
+        &state.metrics,
+    ));
     // The management listener, when configured: bound before serving anything.
     if let Some(address) = state.config.management_listen {
         let management_listener = match TcpListener::bind(address).await {
@@ -411,6 +425,7 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
             tls.server.clone(),
             stop_rx.clone(),
             alive_tx.clone(),
+            cap.clone(),
         ));
     }
     // Set at SIGTERM: until then the listener keeps accepting while `/readyz` says 503, so
@@ -426,11 +441,17 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
                         continue;
                     }
                 };
+                // Over the connection cap: closed at once, counted.
+                let Some(admitted) = cap.admit("main") else {
+                    drop(stream);
+                    continue;
+                };
                 let live = live.clone();
                 let mut stop = stop_rx.clone();
                 let alive = alive_tx.clone();
                 tokio::spawn(async move {
                     let _alive = alive;
+                    let _admitted = admitted;
                     let service = service_fn(move |mut req: Request<Incoming>| {
                         req.extensions_mut().insert(Peer(peer));
                         // One state per request: the configuration in force when it arrived.

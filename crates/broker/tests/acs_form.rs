@@ -8,7 +8,18 @@ mod fixture;
 use broker::routes::acs::consume;
 use fixture::{BROWSER, REQUEST_ID, config, fixture_now, ready, signed_body, state};
 
+/// The fixture writes its configuration files to one directory per process: the tests of this
+/// file build theirs one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn consume_code(body: &str) -> Result<(), &'static str> {
+    let _one = serial();
     let config = config("");
     let s = state(&config, fixture_now);
     ready(consume(&s, body.as_bytes(), Some(BROWSER)))
@@ -41,4 +52,45 @@ fn relay_state_over_80_bytes_is_refused() {
 fn repeated_relay_state_is_refused() {
     let body = format!("{}&RelayState={REQUEST_ID}", signed_body());
     assert_eq!(consume_code(&body), Err("broker_duplicate_field"));
+}
+
+#[test]
+fn a_response_over_saml_max_response_bytes_is_refused_and_one_at_it_is_accepted() {
+    use base64::Engine as _;
+    // The genuine signed Response padded with white space after its root element (outside
+    // what the signatures cover) to exactly the limit, then to one byte over.
+    let body = signed_body();
+    let field = body
+        .split('&')
+        .find_map(|p| p.strip_prefix("SAMLResponse="))
+        .unwrap();
+    let field: String = form_urlencoded::parse(format!("x={field}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(field)
+        .unwrap();
+    let max = 16 * 1024;
+    assert!(xml.len() < max);
+    let with_size = |n: usize| {
+        let mut padded = xml.clone();
+        padded.resize(n, b'\n');
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&padded);
+        let enc: String = form_urlencoded::byte_serialize(b64.as_bytes()).collect();
+        format!("SAMLResponse={enc}&RelayState={REQUEST_ID}")
+    };
+    let _one = serial();
+    let config = config("[saml]\nmax_response_bytes = 16384\n");
+    let code = |body: &str| {
+        let s = state(&config, fixture_now);
+        ready(consume(&s, body.as_bytes(), Some(BROWSER)))
+            .map(|_| ())
+            .map_err(|f| f.code())
+    };
+    assert_eq!(code(&with_size(max)), Ok(()));
+    assert_eq!(code(&with_size(max + 1)), Err("broker_response_too_large"));
+    // Far over: refused from the base64 length, before decoding.
+    assert_eq!(code(&with_size(4 * max)), Err("broker_response_too_large"));
 }

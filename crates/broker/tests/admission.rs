@@ -189,3 +189,88 @@ fn a_waiting_job_runs_when_a_worker_frees_and_one_past_the_queue_is_refused() {
         assert_eq!(s.metrics.heavy_in_flight.get(), 0);
     });
 }
+
+#[test]
+fn a_body_over_its_route_cap_is_413_before_any_work() {
+    // `/saml/slo` takes at most 64 KiB (a logout message is a few KB), the ACS 512 KiB. One
+    // byte over: 413 `broker_body_too_large`, counted, before anything is decoded. At the SLO
+    // cap the body is read and decoded (refused as not a message: positive control).
+    let config = config("[admission]\nclient_per_minute = 0\nglobal_per_second = 0\n");
+    let s = Arc::new(state(&config, clock));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr = serve(s.clone()).await;
+        let slo = "POST /saml/slo HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded";
+        let over = format!(
+            "RelayState={}",
+            "a".repeat(64 * 1024 + 1 - "RelayState=".len())
+        );
+        let (status, _, body) = exchange(addr, slo, &over).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains("broker_body_too_large"), "{body}");
+        let refused = |code: &str| s.metrics.slo_refused.with_label_values(&[code]).get();
+        assert_eq!(refused("broker_body_too_large"), 1);
+
+        let at = &over[1..];
+        let (status, _, body) = exchange(addr, slo, at).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("slo_binding"), "{body}");
+        assert_eq!(refused("broker_body_too_large"), 1);
+
+        let acs = format!(
+            "POST /saml/acs HTTP/1.1\r\nCookie: {}={BROWSER}\r\n\
+             Content-Type: application/x-www-form-urlencoded",
+            broker::state::login::login_cookie(&s)
+        );
+        let over = format!(
+            "SAMLResponse={}",
+            "A".repeat(512 * 1024 + 1 - "SAMLResponse=".len())
+        );
+        let (status, _, body) = exchange(addr, &acs, &over).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains("broker_body_too_large"), "{body}");
+    });
+}
+
+#[test]
+fn heavy_work_runs_below_the_async_workers_priority() {
+    use broker::features::admission::heavy::thread_nice;
+    // On a core both want, the kernel splits it evenly between a heavy thread and an async
+    // worker; lowered by `heavy_nice`, heavy work yields to `/auth`. Read back from the
+    // kernel on the thread that ran each job.
+    for (nice, expect_lower) in [(7, true), (0, false)] {
+        let config = config(&format!(
+            "[admission]\nheavy_workers = 1\nheavy_nice = {nice}\n"
+        ));
+        let s = Arc::new(state(&config, clock));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let base = thread_nice().expect("Linux reports a thread's nice value");
+            for _ in 0..3 {
+                let inside = s
+                    .heavy
+                    .run(Work::Response, thread_nice)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let want = if expect_lower {
+                    (base + nice).min(19)
+                } else {
+                    base
+                };
+                assert_eq!(inside, want, "heavy_nice = {nice}, every job the same");
+            }
+            assert_eq!(
+                thread_nice(),
+                Some(base),
+                "the async worker keeps its priority"
+            );
+        });
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use broker::features::access::MAX_RETURN_TO;
 use broker::features::metrics::Metrics;
-use broker::features::store::memory::{pending_weight, replay_weight};
+use broker::features::store::memory::{activity_weight, pending_weight, replay_weight};
 use broker::features::store::{Budgets, Pending, Store, StoreError};
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -45,6 +45,7 @@ fn a_flood_of_pending_logins_stays_within_the_byte_budget_and_drops_are_counted(
             pending_bytes: budget,
             max_pending: 100_000,
             replay_bytes: 1 << 20,
+            activity_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -115,6 +116,7 @@ fn the_count_cap_still_holds_for_small_entries() {
             pending_bytes: 4 << 20,
             max_pending: 100,
             replay_bytes: 1 << 20,
+            activity_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -143,6 +145,7 @@ fn a_full_replay_cache_refuses_new_ids_and_still_refuses_replays() {
             pending_bytes: 1 << 20,
             max_pending: 100,
             replay_bytes: budget,
+            activity_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -195,4 +198,45 @@ fn a_full_replay_cache_refuses_new_ids_and_still_refuses_replays() {
             assert!(m as u64 <= 2 * budget / each, "the budget never bit");
         }
     });
+}
+
+#[test]
+fn session_activity_marks_stay_within_their_byte_budget_and_drops_are_counted() {
+    // Every login leaves an activity mark for its session's lifetime (hours); at 500 logins/s
+    // that grew without bound. Now a byte budget: four times its worth of sessions, each used
+    // once, keep the marks within it, and every mark dropped is counted.
+    let budget = 1 << 20;
+    let store = Store::memory_with(
+        Duration::from_secs(600),
+        Budgets {
+            pending_bytes: 1 << 20,
+            max_pending: 100,
+            replay_bytes: 1 << 20,
+            activity_bytes: budget,
+        },
+        Duration::from_secs(3600),
+    );
+    let metrics = Metrics::new();
+    store.bind_metrics(&metrics);
+    let Store::Memory(memory) = &store else {
+        unreachable!()
+    };
+    let sid = |n: usize| format!("{n:040x}");
+    let each = activity_weight(&sid(0)) as u64;
+    let sessions = 4 * (budget / each) as usize;
+    block_on(async {
+        for n in 0..sessions {
+            store.check_session(&sid(n), 1_000).await;
+        }
+    });
+    let (kept, bytes) = memory.activity_bytes();
+    eprintln!("{sessions} sessions, {kept} marks kept, {bytes} bytes (budget {budget})");
+    assert!(bytes <= budget, "{bytes} bytes over the budget {budget}");
+    assert!(kept * each <= budget);
+    assert!(kept > 0);
+    let dropped = metrics
+        .pending_evicted
+        .with_label_values(&["activity"])
+        .get();
+    assert_eq!(kept + dropped, sessions as u64, "every drop is counted");
 }

@@ -75,6 +75,27 @@ fn idle_timeout_ends_a_session_for_good() {
 }
 
 #[test]
+fn a_session_without_an_activity_mark_is_idle_since_its_login() {
+    // A missing mark (never used, or dropped when `store.max_activity_bytes` is full) reads
+    // as "last used at login", never as "just used": first seen after the idle timeout, the
+    // session is over. Before the activity budget, a missing mark counted as fresh use.
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (s, cookie) = logged_in("");
+    OFFSET.store(1_801, Ordering::SeqCst);
+    assert_eq!(check(&s, &cookie), 401, "idle since login");
+    OFFSET.store(0, Ordering::SeqCst);
+    let (s, cookie) = logged_in("");
+    OFFSET.store(1_800, Ordering::SeqCst);
+    assert_eq!(
+        check(&s, &cookie),
+        200,
+        "exactly the idle timeout after login"
+    );
+}
+
+#[test]
 fn absolute_timeout_ends_even_an_active_session() {
     let _one = SERIAL
         .lock()

@@ -1,8 +1,9 @@
 //! # varco-hostile: the CPU of worst-case requests against a normal SPID Response
 //!
 //! ```text
-//! varco-hostile [--rounds K]
-//! varco-hostile --write DIR --idp ENTITY_ID --sp BASE_URL
+//! varco-hostile [--rounds K] [--acs-bytes N]
+//! varco-hostile [--acs-bytes N] --only CASE --calls N
+//! varco-hostile [--acs-bytes N] --write DIR --idp ENTITY_ID --sp BASE_URL
 //! ```
 //!
 //! In process, one thread: the CPU time (the thread's own, from `/proc/thread-self/schedstat`,
@@ -12,16 +13,25 @@
 //! - `slo_worst`: `IncomingSlo::from_post` + `validate_logout_request` of the costliest
 //!   LogoutRequest shape of `testkit::hostile` (`namespace_heavy`: every namespace
 //!   declaration the parser allows, 31 prefixed attributes per element) naming the trusted
-//!   IdP as Issuer, as large as `/saml/slo`'s 256 KiB form body allows;
-//! - `acs_worst`: `validate_response` of the same document with its root renamed to a
-//!   `samlp:Response` answering the pending request (the ACS path), as large as the parser
-//!   takes.
+//!   IdP as Issuer, as large as a logout message may be (`saml::MAX_LOGOUT_XML`, within the
+//!   64 KiB `/saml/slo` body);
+//! - `slo_worst_signed`: the same with a `ds:Signature` the IdP really made (over a small
+//!   LogoutRequest with the same ID) grafted in: the signature verifies, so the whole body is
+//!   canonicalized and hashed before the digest refuses it, the costliest path;
+//! - `acs_worst`: `validate_response` of the same shape with its root renamed to a
+//!   `samlp:Response` answering the pending request (the ACS path), `--acs-bytes` large
+//!   (default: within the broker's `saml.max_response_bytes`);
+//! - `acs_worst_signed`: the same with the genuine Response signature of the fixture grafted
+//!   in (any account holder receives signed Responses).
 //!
 //! The per-shape table of every hostile input is `cargo bench -p saml --bench hostile`
 //! (docs/PERFORMANCE.md, "Worst-case inputs"); this tool adds the two bodies the HTTP flood
 //! of `scripts/load-hostile.sh` posts.
 //!
-//! Each is the median of K rounds (a round is a batch of calls, many scheduler ticks long); the ratio to `normal` is issue 17's target (at most 10×).
+//! Each is the median of K rounds (a round is a batch of calls, many scheduler ticks long); the
+//! ratio to `normal` is issue 17's target (at most 10×). `--only CASE --calls N` runs one case
+//! N times untimed, for `scripts/hostile-instructions.sh` (instruction counts under
+//! callgrind, which other tenants of the machine do not disturb).
 //! The worst cases are refused, as they must be: what is measured is what the refusal costs.
 //!
 //! `--write` instead writes the two worst-case bodies for a running stack (`slo.form`: the
@@ -132,15 +142,38 @@ fn idp() -> Result<saml::IdpDescriptor, String> {
 /// ACS, the same document as a Response answering `REQUEST_ID` (it must answer a pending
 /// request, or it is refused before any signature work).
 fn worst_for(idp: &str, sp: &str, root: &str, extra: &str, budget: usize) -> String {
-    worst_at(idp, sp, root, extra, budget, "2025-03-14T09:26:58Z")
+    worst_at(
+        idp,
+        sp,
+        root,
+        extra,
+        budget,
+        "2025-03-14T09:26:58Z",
+        HOSTILE_ID,
+    )
 }
 
-/// [`worst_for`] issued at `instant` (a running stack checks it against its own clock).
-fn worst_at(idp: &str, sp: &str, root: &str, extra: &str, budget: usize, instant: &str) -> String {
+/// The root `ID` of the worst-case documents without a grafted signature.
+const HOSTILE_ID: &str = "_hostile0000000000000000000000000000000000";
+/// The Response `ID` of the signed fixture (its second signature covers it).
+const RESPONSE_ID: &str = "_b7d1f3c2a9e84f6d8c0a1e2f3b4c5d6e7f809a1b";
+const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// [`worst_for`] issued at `instant` (a running stack checks it against its own clock), with
+/// root `ID` `id`.
+fn worst_at(
+    idp: &str,
+    sp: &str,
+    root: &str,
+    extra: &str,
+    budget: usize,
+    instant: &str,
+    id: &str,
+) -> String {
     let parties = testkit::hostile::Parties {
         idp: idp.to_owned(),
         destination: format!("{sp}/saml/{extra}"),
-        id: "_hostile0000000000000000000000000000000000".into(),
+        id: id.to_owned(),
         issue_instant: instant.to_owned(),
     };
     let xml = testkit::hostile::namespace_heavy(&parties, budget);
@@ -156,34 +189,103 @@ fn worst_at(idp: &str, sp: &str, root: &str, extra: &str, budget: usize, instant
     }
 }
 
+/// The `ds:Signature` element of `xml` whose Reference names `#id`, with the `ds` namespace
+/// declared on it (so it can be moved into another document).
+fn signature_of(xml: &str, id: &str) -> Result<String, String> {
+    let at = xml
+        .find(&format!("URI=\"#{id}\""))
+        .ok_or("no reference to the ID")?;
+    let start = ["<ds:Signature>", "<ds:Signature "]
+        .iter()
+        .filter_map(|tag| xml[..at].rfind(tag))
+        .max()
+        .ok_or("no ds:Signature")?;
+    let end = at
+        + xml[at..]
+            .find("</ds:Signature>")
+            .ok_or("unclosed ds:Signature")?;
+    let sig = &xml[start..end + "</ds:Signature>".len()];
+    if sig.starts_with("<ds:Signature xmlns:ds=") {
+        Ok(sig.to_owned())
+    } else {
+        Ok(sig.replacen(
+            "<ds:Signature",
+            &format!("<ds:Signature xmlns:ds=\"{DSIG_NS}\""),
+            1,
+        ))
+    }
+}
+
+/// `hostile` with its (never valid) `ds:Signature` replaced by `genuine`: the attacker who
+/// copies the signature of a message the IdP really signed (any account holder receives
+/// signed Responses, and SLO messages pass through the browser). The signature over
+/// SignedInfo then verifies, and the reference digest of the whole hostile body is computed
+/// before the mismatch refuses it: the costliest path a signature can buy.
+fn graft(hostile: &str, genuine: &str) -> Result<String, String> {
+    let start = hostile.find("<ds:Signature").ok_or("no ds:Signature")?;
+    let end = start
+        + hostile[start..]
+            .find("</ds:Signature>")
+            .ok_or("unclosed ds:Signature")?
+        + "</ds:Signature>".len();
+    Ok(format!("{}{genuine}{}", &hostile[..start], &hostile[end..]))
+}
+
 fn worst(root: &str, extra: &str, budget: usize) -> String {
     worst_for(IDP, SP, root, extra, budget)
 }
 
-/// The `/saml/slo` form body of the worst-case LogoutRequest, within 256 KiB.
+/// The `/saml/slo` form body of `xml`.
+fn slo_form(xml: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+    format!("SAMLRequest={}", testkit::hostile::form_encode(&b64))
+}
+
+/// The `/saml/slo` form body of the worst-case LogoutRequest: the largest logout message
+/// (`saml::MAX_LOGOUT_XML`) within the 64 KiB body cap.
 fn slo_body(idp: &str, sp: &str) -> String {
-    let mut budget = 190_000;
+    let mut budget = saml::MAX_LOGOUT_XML;
     loop {
         let xml = worst_for(idp, sp, "LogoutRequest", "slo", budget);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
-        let body = format!("SAMLRequest={}", testkit::hostile::form_encode(&b64));
-        if body.len() <= 256 * 1024 {
+        let body = slo_form(&xml);
+        if body.len() <= SLO_BODY && xml.len() <= saml::MAX_LOGOUT_XML {
             return body;
         }
-        budget -= 2_000;
+        budget -= 256;
     }
+}
+
+/// The broker's `/saml/slo` body cap (crates/broker/src/routes/slo.rs).
+const SLO_BODY: usize = 64 * 1024;
+
+/// One measured case: a name, the size of what it feeds, and the call.
+struct Case<'a> {
+    name: &'static str,
+    bytes: usize,
+    what: &'static str,
+    batch: usize,
+    call: Box<dyn FnMut() -> String + 'a>,
 }
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut rounds = 5usize;
+    // Within the broker's default `saml.max_response_bytes` (48 KiB), with room for the
+    // generator's rounding; `--acs-bytes 261888` is the parser's own limit.
+    let mut acs_bytes = 48 * 1024 - 256;
     let (mut write, mut idp_id, mut sp_base) = (None, None, None);
+    let (mut only, mut calls) = (None, 0usize);
     while let Some(flag) = args.next() {
         match (flag.as_str(), args.next()) {
             ("--rounds", Some(v)) => rounds = v.parse().map_err(|_| "--rounds: a count")?,
             ("--write", Some(v)) => write = Some(v),
             ("--idp", Some(v)) => idp_id = Some(v),
             ("--sp", Some(v)) => sp_base = Some(v),
+            ("--acs-bytes", Some(v)) => {
+                acs_bytes = v.parse().map_err(|_| "--acs-bytes: a size in bytes")?;
+            }
+            ("--only", Some(v)) => only = Some(v),
+            ("--calls", Some(v)) => calls = v.parse().map_err(|_| "--calls: a count")?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -196,7 +298,7 @@ fn run() -> Result<(), String> {
         // minute, do not postdate it by more than the skew, nor it the clock.
         let later = saml::format_instant(wall_clock() + Duration::from_secs(30))
             .ok_or("clock before 1970")?;
-        let response = worst_at(&idp, &sp, "Response", "acs", 256 * 1024 - 256, &later);
+        let response = worst_at(&idp, &sp, "Response", "acs", acs_bytes, &later, HOSTILE_ID);
         std::fs::write(dir.join("response.xml"), response).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("slo.form"), slo_body(&idp, &sp)).map_err(|e| e.to_string())?;
         return Ok(());
@@ -204,9 +306,10 @@ fn run() -> Result<(), String> {
     let idp = idp()?;
     let now = fixture_now();
     let skew = Duration::from_secs(60);
+    let acs_url = format!("{SP}/saml/acs");
     let expected = saml::Expected {
         request_id: REQUEST_ID,
-        acs_url: &format!("{SP}/saml/acs"),
+        acs_url: &acs_url,
         sp_entity_id: SP,
         requested_level: saml::Level::L2,
         idp_entity_id: IDP,
@@ -220,24 +323,68 @@ fn run() -> Result<(), String> {
             e.code()
         ));
     }
-    let normal_us = median_cpu_us(rounds, 500, || {
-        let _ = std::hint::black_box(saml::validate_response(
-            normal.as_bytes(),
-            &expected,
-            &idp,
-            now,
-            skew,
-        ));
-    });
-    println!(
-        "normal      {:>7} B XML   {normal_us:>12.1} µs CPU   1.0x   (validated)",
-        normal.len()
+    let key = SigningKey::from_pem(
+        &read(&format!("{KEYS}/idp-rsa2048.key.pem"))?,
+        &read(&format!("{KEYS}/idp-rsa2048.crt.pem"))?,
+    )
+    .map_err(|e| format!("key: {e:?}"))?;
+    // A genuine LogoutRequest signature by the IdP, over a small message with the hostile
+    // document's ID.
+    let small = testkit::hostile::logout_request(
+        &testkit::hostile::Parties {
+            idp: IDP.to_owned(),
+            destination: format!("{SP}/saml/slo"),
+            id: HOSTILE_ID.to_owned(),
+            issue_instant: "2025-03-14T09:26:58Z".to_owned(),
+        },
+        "",
+        "",
+        "",
     );
+    let small_signed = sign_enveloped(
+        &small,
+        HOSTILE_ID,
+        &key,
+        SignatureMethod::RsaSha256,
+        DigestMethod::Sha256,
+    )
+    .map_err(|e| format!("sign: {e:?}"))?;
+    let slo_genuine = signature_of(&small_signed, HOSTILE_ID)?;
+    let acs_genuine = signature_of(&normal, RESPONSE_ID)?;
 
-    let body = slo_body(IDP, SP);
+    let slo = slo_body(IDP, SP);
+    let slo_signed = {
+        let mut budget = saml::MAX_LOGOUT_XML;
+        loop {
+            let xml = graft(
+                &worst_for(IDP, SP, "LogoutRequest", "slo", budget),
+                &slo_genuine,
+            )?;
+            // The signature was made over the small message: the grafted body's digest
+            // cannot match, which is the point.
+            let body = slo_form(&xml);
+            if body.len() <= SLO_BODY && xml.len() <= saml::MAX_LOGOUT_XML {
+                break body;
+            }
+            budget -= 256;
+        }
+    };
+    let acs = worst("Response", "acs", acs_bytes);
+    // The genuine signature carries a certificate: room for it within the size.
+    let acs_signed = graft(
+        &worst_at(
+            IDP,
+            SP,
+            "Response",
+            "acs",
+            acs_bytes - 2048,
+            "2025-03-14T09:26:58Z",
+            RESPONSE_ID,
+        ),
+        &acs_genuine,
+    )?;
     let destination = format!("{SP}/saml/slo");
-    let mut outcome = String::new();
-    let slo_us = median_cpu_us(rounds, 20, || {
+    let slo_call = |body: &str| {
         let r = saml::IncomingSlo::from_post(body.as_bytes()).and_then(|m| {
             saml::validate_logout_request(
                 &m,
@@ -248,34 +395,89 @@ fn run() -> Result<(), String> {
                 Duration::from_secs(300),
             )
         });
-        outcome = match r {
-            Ok(_) => "accepted!".into(),
+        match r {
+            Ok(_) => "accepted!".to_owned(),
+            Err(saml::LogoutError::Signature(e)) => e.code().to_owned(),
+            Err(e) => e.code().to_owned(),
+        }
+    };
+    let acs_call =
+        |xml: &str| match saml::validate_response(xml.as_bytes(), &expected, &idp, now, skew) {
+            Ok(_) => "validated".to_owned(),
+            Err(saml::Error::ResponseSignature(e)) => {
+                format!("saml_response_signature: {}", e.code())
+            }
             Err(e) => e.code().to_owned(),
         };
-    });
-    println!(
-        "slo_worst   {:>7} B body  {slo_us:>12.1} µs CPU   {:.1}x   (refused: {outcome})",
-        body.len(),
-        slo_us / normal_us
-    );
+    let mut cases = vec![
+        Case {
+            name: "normal",
+            bytes: normal.len(),
+            what: "B XML ",
+            batch: 500,
+            call: Box::new(|| acs_call(&normal)),
+        },
+        Case {
+            name: "slo_worst",
+            bytes: slo.len(),
+            what: "B body",
+            batch: 100,
+            call: Box::new(|| slo_call(&slo)),
+        },
+        Case {
+            name: "slo_worst_signed",
+            bytes: slo_signed.len(),
+            what: "B body",
+            batch: 100,
+            call: Box::new(|| slo_call(&slo_signed)),
+        },
+        Case {
+            name: "acs_worst",
+            bytes: acs.len(),
+            what: "B XML ",
+            batch: 20,
+            call: Box::new(|| acs_call(&acs)),
+        },
+        Case {
+            name: "acs_worst_signed",
+            bytes: acs_signed.len(),
+            what: "B XML ",
+            batch: 20,
+            call: Box::new(|| acs_call(&acs_signed)),
+        },
+    ];
 
-    let acs_xml = worst("Response", "acs", 256 * 1024 - 256);
-    let acs_us = median_cpu_us(rounds, 20, || {
-        outcome = match saml::validate_response(acs_xml.as_bytes(), &expected, &idp, now, skew) {
-            Ok(_) => "accepted!".into(),
-            Err(e) => e.code().to_owned(),
-        };
-    });
-    println!(
-        "acs_worst   {:>7} B XML   {acs_us:>12.1} µs CPU   {:.1}x   (refused: {outcome})",
-        acs_xml.len(),
-        acs_us / normal_us
-    );
-    println!(
-        "hostile_ratio_slo={:.1} hostile_ratio_acs={:.1}",
-        slo_us / normal_us,
-        acs_us / normal_us
-    );
+    // Under callgrind: run one case `calls` times and nothing else, untimed. The script
+    // subtracts a run with `--calls 0` (same setup) to get the instructions per call.
+    if let Some(name) = only {
+        let case = cases
+            .iter_mut()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("--only: no case {name}"))?;
+        let mut outcome = String::new();
+        for _ in 0..calls {
+            outcome = std::hint::black_box((case.call)());
+        }
+        println!("{} {} {outcome}", case.name, case.bytes);
+        return Ok(());
+    }
+
+    let mut normal_us = 0.0;
+    let mut ratios = Vec::new();
+    for case in &mut cases {
+        let mut outcome = String::new();
+        let us = median_cpu_us(rounds, case.batch, || outcome = (case.call)());
+        if case.name == "normal" {
+            normal_us = us;
+        }
+        let ratio = us / normal_us;
+        println!(
+            "{:<17} {:>7} {}  {us:>10.1} µs CPU  {ratio:>5.1}x  ({outcome})",
+            case.name, case.bytes, case.what
+        );
+        ratios.push(format!("hostile_ratio_{}={ratio:.1}", case.name));
+    }
+    println!("{}", ratios[1..].join(" "));
     Ok(())
 }
 

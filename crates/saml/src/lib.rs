@@ -38,8 +38,8 @@ pub use binding::{PostForm, form_decode, post_form, quote_plus, redirect_url};
 pub use error::{Error, RequestError};
 pub use logout::{
     ExpectedLogoutResponse, IncomingSlo, LogoutError, LogoutRequest, LogoutResponse, LogoutSubject,
-    STATUS_PARTIAL_LOGOUT, STATUS_REQUESTER, STATUS_RESPONDER, SloKind, ValidLogoutRequest,
-    ValidLogoutResponse, validate_logout_request, validate_logout_response,
+    MAX_LOGOUT_XML, STATUS_PARTIAL_LOGOUT, STATUS_REQUESTER, STATUS_RESPONDER, SloKind,
+    ValidLogoutRequest, ValidLogoutResponse, validate_logout_request, validate_logout_response,
 };
 pub use metadata::{
     Address, AssertionConsumerService, AttributeConsumingService, BillingContact, CIE_ATTRIBUTES,

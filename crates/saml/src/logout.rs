@@ -36,8 +36,15 @@ pub const STATUS_RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder
 /// Second-level `StatusCode`: some sessions could not be ended.
 pub const STATUS_PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
 
-/// Largest inflated HTTP-Redirect message accepted (as the saml-xml message limit).
-const MAX_INFLATED: u64 = 256 * 1024;
+/// Largest logout message accepted, as XML, by either binding (issue 17). A signed SPID
+/// LogoutRequest or LogoutResponse is 2-5 KB (a KeyInfo certificate included); the general
+/// message limit (256 KiB, sized for Responses) would let one hostile logout message cost
+/// tens of normal logins.
+pub const MAX_LOGOUT_XML: usize = 32 * 1024;
+/// Most nodes in a logout message: a SPID one has about twenty.
+const MAX_LOGOUT_NODES: usize = 1024;
+/// Largest inflated HTTP-Redirect message accepted.
+const MAX_INFLATED: u64 = MAX_LOGOUT_XML as u64;
 /// Most bytes an HTTP-Redirect message may inflate to per byte of DEFLATE data, beyond
 /// [`INFLATE_FLOOR`]. DEFLATE reaches about 1000:1 on repetitive input, so without a ratio a
 /// query of a few hundred bytes would buy a parse of [`MAX_INFLATED`] bytes; XML messages
@@ -45,6 +52,16 @@ const MAX_INFLATED: u64 = 256 * 1024;
 const MAX_INFLATE_RATIO: u64 = 32;
 /// Inflated size always allowed, whatever the ratio: a SPID LogoutRequest is 1-2 KB.
 const INFLATE_FLOOR: u64 = 16 * 1024;
+
+/// The parser limits of a logout message: the message defaults, with the byte and node
+/// limits above.
+fn logout_limits() -> Limits {
+    Limits {
+        max_bytes: MAX_LOGOUT_XML,
+        max_nodes: MAX_LOGOUT_NODES,
+        ..Limits::default()
+    }
+}
 
 /// Why a logout message was refused. Every variant is a reason to refuse attacker-supplied
 /// bytes, except [`LogoutError::Status`] (the IdP reports that it could not log out).
@@ -603,6 +620,9 @@ impl IncomingSlo {
         };
         let text = String::from_utf8(message).map_err(|_| bad("not UTF-8"))?;
         let xml = decode_base64(&text).ok_or(bad("message is not base64"))?;
+        if xml.len() > MAX_LOGOUT_XML {
+            return Err(bad("message larger than the limit"));
+        }
         let relay_state = relay
             .map(|r| String::from_utf8(r).map_err(|_| bad("not UTF-8")))
             .transpose()?;
@@ -637,7 +657,7 @@ impl IncomingSlo {
     /// The `Issuer` text, to choose which IdP's keys to verify with. **Untrusted**: a lookup
     /// key only; validation checks it again.
     pub fn issuer_hint(&self) -> Option<String> {
-        let doc = Document::parse(&self.xml, &Limits::default()).ok()?;
+        let doc = Document::parse(&self.xml, &logout_limits()).ok()?;
         let issuer = doc
             .root()
             .child_elements()
@@ -648,7 +668,7 @@ impl IncomingSlo {
 
     /// A `LogoutResponse`'s `InResponseTo`, to find our pending request. **Untrusted**.
     pub fn in_response_to_hint(&self) -> Option<String> {
-        let doc = Document::parse(&self.xml, &Limits::default()).ok()?;
+        let doc = Document::parse(&self.xml, &logout_limits()).ok()?;
         doc.root()
             .attribute("InResponseTo")
             .filter(|v| !v.is_empty())
@@ -712,7 +732,7 @@ pub fn validate_logout_response(
     if idp.entity_id != expected.idp_entity_id {
         return Err(LogoutError::IssuerMismatch);
     }
-    let doc = Document::parse(&msg.xml, &Limits::default())?;
+    let doc = Document::parse(&msg.xml, &logout_limits())?;
     if !doc.root().is(SAMLP_NS, "LogoutResponse") {
         return Err(LogoutError::WrongMessage);
     }
@@ -759,7 +779,7 @@ pub fn validate_logout_request(
     if msg.kind != SloKind::Request {
         return Err(LogoutError::WrongMessage);
     }
-    let doc = Document::parse(&msg.xml, &Limits::default())?;
+    let doc = Document::parse(&msg.xml, &logout_limits())?;
     if !doc.root().is(SAMLP_NS, "LogoutRequest") {
         return Err(LogoutError::WrongMessage);
     }

@@ -19,8 +19,8 @@ use xmldsig::TrustedKey;
 
 const IDP_CERT: &[u8] = include_bytes!("../../xmldsig/tests/keys/idp-rsa2048.crt.pem");
 const SKEW: Duration = Duration::from_secs(60);
-/// The broker's SingleLogoutService body cap (crates/broker/src/slo.rs `MAX_BODY`).
-const SLO_BODY: usize = 256 * 1024;
+/// The broker's SingleLogoutService body cap (crates/broker/src/routes/slo.rs `MAX_BODY`).
+const SLO_BODY: usize = 64 * 1024;
 
 /// Steps per input byte for one message, end to end: form and base64 decoding (2), the
 /// parse (`2 + max_attributes / 8` = 6), and two canonicalizations, the signed element's
@@ -98,23 +98,34 @@ fn assert_bounded(name: &str, bytes: usize, steps: u64) {
 #[test]
 fn the_issue_17_logout_request_is_refused_at_its_prefix_list() {
     // The reported input: 62 KB, thousands of listed prefixes over a deep, wide tree, naming
-    // a trusted IdP. It took 16 s of CPU; it is now refused when the transform is read, before
-    // any canonicalization, by the PrefixList cap.
+    // a trusted IdP. It took 16 s of CPU. At 62 KB it is now over the logout message limit
+    // (refused after decoding, before any parse); the same shape within the limit is refused
+    // when the transform is read, before any canonicalization, by the PrefixList cap.
     let p = Parties::default();
     let xml = hostile::issue17_logout_request(&p, 62 * 1024, 4096);
     let body = post_body(&xml);
     let (code, steps) = slo_post(&body, &p);
-    assert_eq!(code, "dsig_invalid_prefix_list");
+    assert_eq!(code, "slo_binding");
     assert_bounded("issue 17 request", body.len(), steps);
+
+    // At 30 KiB its tree is over the logout node limit; at 10 KiB the PrefixList refuses it.
+    let xml = hostile::issue17_logout_request(&p, 30 * 1024, 2048);
+    let (code, _) = slo_post(&post_body(&xml), &p);
+    assert_eq!(code, "xml_too_many_nodes");
+    let xml = hostile::issue17_logout_request(&p, 10 * 1024, 1024);
+    let body = post_body(&xml);
+    let (code, steps) = slo_post(&body, &p);
+    assert_eq!(code, "dsig_invalid_prefix_list");
+    assert_bounded("issue 17 request, 10 KiB", body.len(), steps);
 }
 
 #[test]
 fn every_worst_case_logout_request_is_refused_after_linear_work() {
     let p = Parties::default();
-    // The largest XML whose form body fits the SLO cap (base64 is 4/3, and `+` `/` `=` are
-    // percent-encoded).
-    let largest = 176 * 1024;
-    for budget in [8 * 1024, 62 * 1024, largest] {
+    // The largest logout message (its form body fits the SLO cap: base64 is 4/3, and `+`
+    // `/` `=` are percent-encoded).
+    let largest = saml::MAX_LOGOUT_XML;
+    for budget in [8 * 1024, largest] {
         for (name, xml) in hostile::xml_shapes(&p, budget, xmldsig::MAX_INCLUSIVE_PREFIXES) {
             let body = post_body(&xml);
             assert!(body.len() <= SLO_BODY, "{name}: body {}", body.len());
@@ -171,7 +182,7 @@ fn every_worst_case_document_at_the_acs_is_refused_after_linear_work() {
 #[test]
 fn a_deflate_bomb_stops_at_the_ratio_cap() {
     // About 8 KB of query inflating to 8 MB: decoding stops at 32 times the DEFLATE data
-    // (or 16 KiB), long before the 256 KiB message limit.
+    // (or 16 KiB), and never past the 32 KiB logout message limit.
     let p = Parties::default();
     let query = hostile::deflate_bomb_query(8 * 1024 * 1024);
     let (r, steps) = slo_redirect(&query, &p);
@@ -215,9 +226,89 @@ fn many_query_parameters_and_percent_encoded_forms_cost_their_length() {
     assert_eq!(r.unwrap_err(), LogoutError::Unsigned);
     assert_bounded("many parameters", query.len(), steps);
 
-    let xml = hostile::deep_wide_request(&p, 60 * 1024);
+    let xml = hostile::deep_wide_request(&p, 16 * 1024);
     let body = hostile::percent_heavy_form("SAMLRequest", &xml, SLO_BODY);
     let (code, steps) = slo_post(&body, &p);
     assert_ne!(code, "ok");
     assert_bounded("percent-encoded form", body.len(), steps);
+}
+
+#[test]
+fn a_logout_message_over_its_size_limit_is_refused_by_either_binding() {
+    // The limit is a binding error before any parse; one byte under it the message reaches
+    // validation (and is refused there, unsigned: the positive control).
+    let p = Parties::default();
+    let pad = |n: usize| {
+        let bare = hostile::logout_request(&p, "", "", "");
+        hostile::logout_request(&p, "", "", &" ".repeat(n - bare.len()))
+    };
+    let over = pad(saml::MAX_LOGOUT_XML + 1);
+    let at = pad(saml::MAX_LOGOUT_XML);
+    assert_eq!(over.len(), saml::MAX_LOGOUT_XML + 1);
+
+    let (code, _) = slo_post(&post_body(&over), &p);
+    assert_eq!(code, "slo_binding");
+    let (code, _) = slo_post(&post_body(&at), &p);
+    assert_eq!(code, "slo_unsigned");
+
+    // HTTP-Redirect: filler of hex digests (compresses about 2:1), so the ratio cap is not
+    // what refuses it.
+    let redirect = |xml: &str| {
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(hostile::deflate(xml.as_bytes()));
+        format!("SAMLRequest={}", hostile::form_encode(&b64))
+    };
+    let noisy = |n: usize| {
+        let bare = hostile::logout_request(&p, "", "", "");
+        let mut filler = String::new();
+        let mut i = 0u64;
+        while filler.len() < n - bare.len() {
+            let d = ring::digest::digest(&ring::digest::SHA256, &i.to_be_bytes());
+            filler.extend(d.as_ref().iter().map(|b| format!("{b:02x}")));
+            i += 1;
+        }
+        filler.truncate(n - bare.len());
+        hostile::logout_request(&p, "", "", &format!("<!--{}-->", &filler[7..]))
+    };
+    let (r, _) = slo_redirect(&redirect(&noisy(saml::MAX_LOGOUT_XML + 1)), &p);
+    assert_eq!(
+        r.unwrap_err(),
+        LogoutError::Binding {
+            reason: "message inflates beyond the limit"
+        }
+    );
+    let (r, _) = slo_redirect(&redirect(&noisy(saml::MAX_LOGOUT_XML)), &p);
+    assert_eq!(r.unwrap_err(), LogoutError::Unsigned);
+}
+
+#[test]
+fn a_body_without_a_valid_signature_is_never_canonicalized_whole() {
+    // The signature over SignedInfo is checked before the reference digest, so a worst-case
+    // body that no trusted key signed costs its parse, a canonical SignedInfo (a few hundred
+    // bytes) and one RSA verification: the verifier's own work does not grow with the body.
+    // Counted for each shape at 8 KiB and at the largest document, the verifier's steps must
+    // stay under a constant far below either body's size.
+    const VERIFY_STEPS: u64 = 8 * 1024;
+    let p = Parties::default();
+    let keys = [TrustedKey::from_certificate_pem(IDP_CERT).unwrap()];
+    for budget in [8 * 1024, 250 * 1024] {
+        for (name, xml) in hostile::xml_shapes(&p, budget, xmldsig::MAX_INCLUSIVE_PREFIXES) {
+            let doc =
+                saml_xml::Document::parse(xml.as_bytes(), &saml_xml::Limits::default()).unwrap();
+            let root = doc.root();
+            let (r, steps) =
+                work::measure(|| xmldsig::verify(root, &keys, &xmldsig::Policy::default()));
+            let code = r.map(|_| "ok").unwrap_or_else(|e| e.code());
+            eprintln!("{name} {}k: {code}, {steps} verifier steps", budget / 1024);
+            assert!(
+                matches!(code, "dsig_bad_signature" | "dsig_invalid_prefix_list"),
+                "{name}: {code}"
+            );
+            assert!(
+                steps <= VERIFY_STEPS,
+                "{name} {}k: {steps} steps",
+                budget / 1024
+            );
+        }
+    }
 }

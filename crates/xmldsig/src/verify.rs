@@ -137,24 +137,15 @@ pub fn verify<'d, 'a>(
         return Err(structure("DigestMethod content"));
     }
     let ref_c14n = reference_transforms(*transforms)?;
-
-    // Digest of the element minus its signature, as the transforms define it.
-    let mut buf = Vec::with_capacity(element.span().len());
-    let opts = c14n::Options {
-        with_comments: false,
-        inclusive_prefixes: &ref_c14n,
-        exclude: Some(signature.node_id()),
-    };
-    canonicalize(element, &opts, &mut buf).map_err(|_| Error::CanonicalFormTooLarge)?;
     let expected =
         decode_base64(&text_only(*digest_value, "DigestValue")?).ok_or(Error::InvalidBase64)?;
-    let actual = ring::digest::digest(digest.ring(), &buf);
-    if actual.as_ref() != expected.as_slice() {
-        return Err(Error::DigestMismatch);
-    }
 
-    // Signature over the canonical SignedInfo.
-    buf.clear();
+    // The signature over the canonical SignedInfo first, the reference digest last (issue 17).
+    // SignedInfo is a few hundred bytes whatever the element's size, so a message without a
+    // valid signature costs one small C14N and one public-key operation, never a C14N and hash
+    // of a large body. The verdict is the same in either order (both must hold); only which
+    // error a doubly broken signature reports changes: the signature's.
+    let mut buf = Vec::with_capacity(1024);
     let opts = c14n::Options {
         with_comments: si_c14n.0,
         inclusive_prefixes: &si_c14n.1,
@@ -185,6 +176,7 @@ pub fn verify<'d, 'a>(
         _ => None,
     };
     let mut compatible = false;
+    let mut verified = false;
     for (index, key) in keys.iter().enumerate() {
         if pinned
             .as_ref()
@@ -197,16 +189,34 @@ pub fn verify<'d, 'a>(
         }
         compatible = true;
         if key.verify(method, &buf, &sig) {
-            return Ok(Verified { element });
+            verified = true;
+            break;
         }
     }
-    if pinned.as_ref().is_some_and(|named| !named.contains(&true)) {
-        return Err(Error::UntrustedKeyInfo);
+    if !verified {
+        if pinned.as_ref().is_some_and(|named| !named.contains(&true)) {
+            return Err(Error::UntrustedKeyInfo);
+        }
+        if !compatible {
+            return Err(Error::NoCompatibleKey);
+        }
+        return Err(Error::BadSignature);
     }
-    if !compatible {
-        return Err(Error::NoCompatibleKey);
+
+    // Digest of the element minus its signature, as the transforms define it.
+    buf.clear();
+    buf.reserve(element.span().len());
+    let opts = c14n::Options {
+        with_comments: false,
+        inclusive_prefixes: &ref_c14n,
+        exclude: Some(signature.node_id()),
+    };
+    canonicalize(element, &opts, &mut buf).map_err(|_| Error::CanonicalFormTooLarge)?;
+    let actual = ring::digest::digest(digest.ring(), &buf);
+    if actual.as_ref() != expected.as_slice() {
+        return Err(Error::DigestMismatch);
     }
-    Err(Error::BadSignature)
+    Ok(Verified { element })
 }
 
 fn structure(context: &'static str) -> Error {

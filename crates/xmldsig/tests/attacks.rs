@@ -1497,18 +1497,16 @@ fn tampered_digest_value_is_rejected() {
         )
     };
 
-    // Some other digest.
-    assert_eq!(
-        verify_code(&dvx(&b64(&[7; 32])), AID),
-        "dsig_digest_mismatch"
-    );
+    // Some other digest. DigestValue is inside SignedInfo, so the edit breaks the signature,
+    // which is checked before the reference digest (the cheap check first, issue 17).
+    assert_eq!(verify_code(&dvx(&b64(&[7; 32])), AID), "dsig_bad_signature");
     // Not base64.
     assert_eq!(
         verify_code(&dvx("!!not base64!!"), AID),
         "dsig_invalid_base64"
     );
     // Empty.
-    assert_eq!(verify_code(&dvx(""), AID), "dsig_digest_mismatch");
+    assert_eq!(verify_code(&dvx(""), AID), "dsig_bad_signature");
 
     // The attacker edits the content and recomputes the digest properly: now SignedInfo
     // changed, and the signature over it fails.

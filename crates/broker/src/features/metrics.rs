@@ -115,8 +115,9 @@ pub mod names {
     /// Counter: requests refused with 503 `broker_busy` because the heavy pool was saturated,
     /// by kind of work (`response`, `logout`, `sign`, `password`).
     pub const HEAVY_REJECTED: &str = "varco_heavy_rejected_total";
-    /// Counter: pending logins and logouts dropped for lack of room before their TTL (the
-    /// in-memory store's byte budget), by kind (`login`, `logout`).
+    /// Counter: pending logins and logouts, and session activity marks, dropped for lack of
+    /// room before their TTL (the in-memory store's byte budgets), by kind (`login`, `logout`,
+    /// `activity`).
     pub const PENDING_EVICTED: &str = "varco_pending_evicted_total";
     /// Counter: requests refused with 429 `broker_rate_limited`, by route (`saml_login`,
     /// `acs`, `slo`, `legacy_login`, `cns_login`) and scope (`client`, `global`).
@@ -128,8 +129,14 @@ pub mod names {
     /// Gauge: earliest expiry among the OPs' current trust chains, Unix seconds (0: none).
     pub const OIDC_CHAIN_EXPIRY: &str = "varco_oidc_chain_expiry_timestamp_seconds";
 
+    /// Gauge: client connections open, on the main and CNS listeners together.
+    pub const CONNECTIONS_OPEN: &str = "varco_connections_open";
+    /// Counter: connections closed at accept because `admission.max_connections` were open,
+    /// by listener (`main`, `cns`).
+    pub const CONNECTIONS_REFUSED: &str = "varco_connections_refused_total";
+
     /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 41] = [
+    pub const ALL: [&str; 43] = [
         OIDC_RESOLUTIONS,
         OIDC_FETCHES,
         OIDC_CHAIN_EXPIRY,
@@ -171,6 +178,8 @@ pub mod names {
         CONFIG_INFO,
         CONFIG_LOADED,
         CONFIG_LAST_RELOAD_OK,
+        CONNECTIONS_OPEN,
+        CONNECTIONS_REFUSED,
     ];
 }
 
@@ -253,6 +262,10 @@ pub struct Metrics {
     pub oidc_fetches: IntCounterVec,
     /// See [`names::OIDC_CHAIN_EXPIRY`].
     pub oidc_chain_expiry: prometheus::Gauge,
+    /// See [`names::CONNECTIONS_OPEN`].
+    pub connections_open: IntGauge,
+    /// See [`names::CONNECTIONS_REFUSED`].
+    pub connections_refused: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -383,6 +396,12 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(heavy_in_flight.clone()));
+        let connections_open = IntGauge::new(
+            CONNECTIONS_OPEN,
+            "Client connections open, main and CNS listeners together.",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let _ = r.register(Box::new(connections_open.clone()));
         Metrics {
             oidc_resolutions: counter(
                 &r,
@@ -397,6 +416,13 @@ impl Metrics {
                 &["result"],
             ),
             oidc_chain_expiry,
+            connections_open,
+            connections_refused: counter(
+                &r,
+                CONNECTIONS_REFUSED,
+                "Connections closed at accept because admission.max_connections were open.",
+                &["listener"],
+            ),
             rate_limited: counter(
                 &r,
                 RATE_LIMITED,
@@ -626,12 +652,15 @@ impl Metrics {
                 self.rate_limited.with_label_values(&[route, scope]);
             }
         }
-        for kind in ["login", "logout"] {
+        for kind in ["login", "logout", "activity"] {
             self.pending_evicted.with_label_values(&[kind]);
         }
         self.oidc_resolutions.with_label_values(&["ok"]);
         for result in ["ok", "failed"] {
             self.oidc_fetches.with_label_values(&[result]);
+        }
+        for listener in ["main", "cns"] {
+            self.connections_refused.with_label_values(&[listener]);
         }
         // Until `config_in_force` names the file (at start), the family exists empty-handed.
         self.config_info.with_label_values(&[""]).set(0);

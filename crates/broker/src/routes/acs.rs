@@ -162,10 +162,27 @@ pub async fn consume_recorded(
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
     evidence.response_b64 = Some(compact.clone());
+    // Over `saml.max_response_bytes` is refused before decoding (base64 is 4 characters per
+    // 3 bytes) and checked exactly after: what a hostile Response can cost grows with its
+    // size, and a real one is 10-20 KB (issue 17).
+    let max = state.config.max_response_bytes;
+    let too_large = || {
+        AcsFailure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "broker_response_too_large",
+            "SAMLResponse larger than saml.max_response_bytes",
+        )
+    };
+    if compact.len() > max.div_ceil(3).saturating_mul(4) {
+        return Err(too_large());
+    }
     let xml: std::sync::Arc<[u8]> = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?
         .into();
+    if xml.len() > max {
+        return Err(too_large());
+    }
 
     // The pending request is found by the RelayState Varco sent (the request ID), or else by
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires

@@ -168,7 +168,9 @@ pub async fn tunnel_ended(
     }
     match state.store.peek_session(&session.sid).await {
         crate::features::store::Activity::Revoked => return Some("revoked"),
-        crate::features::store::Activity::Seen(Some(last)) => {
+        // No mark reads as idle since login, as in `state::current::live`.
+        crate::features::store::Activity::Seen(last) => {
+            let last = last.unwrap_or(session.iat);
             if let Some(idle) = state.config.idle_timeout {
                 if now.saturating_sub(last) > idle.as_secs() {
                     // Over for good, as a request would find it.
@@ -178,7 +180,6 @@ pub async fn tunnel_ended(
                 }
             }
         }
-        crate::features::store::Activity::Seen(None) => {}
     }
     if !crate::features::switchoff::session_may_open(&state.config.switchoff, session, route, now) {
         return Some("switch_off");

@@ -28,8 +28,11 @@ use crate::leaf::session::random_hex;
 use crate::state::State;
 use crate::state::logout::{Signed, idp_endpoint, send, send_failed, signed_out, slo_url};
 
-/// Largest accepted `/saml/slo` form body.
-const MAX_BODY: usize = 256 * 1024;
+/// Largest accepted `/saml/slo` form body: a logout message of `saml::MAX_LOGOUT_XML` bytes
+/// (32 KiB) in base64 (4/3) with its `+`, `/` and `=` percent-encoded, and a RelayState. A
+/// SPID LogoutRequest's body is under 10 KB; the general 256 KiB let one hostile message cost
+/// tens of normal logins (issue 17).
+const MAX_BODY: usize = 64 * 1024;
 /// How long a client may take to send it.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How old an IdP-initiated LogoutRequest may be (by its `IssueInstant`, plus the clock
@@ -38,12 +41,12 @@ pub const IDP_REQUEST_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// `GET /saml/slo` (HTTP-Redirect) and `POST /saml/slo` (HTTP-POST).
 pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
-    let decoded = if req.method() == Method::GET {
-        IncomingSlo::from_redirect(req.uri().query().unwrap_or(""))
+    let raw = if req.method() == Method::GET {
+        Raw::Query(req.uri().query().unwrap_or("").to_owned())
     } else {
         let collect = Limited::new(req.into_body(), MAX_BODY).collect();
         match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-            Ok(Ok(b)) => IncomingSlo::from_post(&b.to_bytes()),
+            Ok(Ok(b)) => Raw::Form(b.to_bytes()),
             Ok(Err(_)) => {
                 return refused(
                     state,
@@ -62,14 +65,42 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
             }
         }
     };
-    let msg = match decoded {
-        Ok(m) => Arc::new(m),
+    // The binding decoding (form or query, base64, inflate) and, for a LogoutRequest, the
+    // Issuer lookup parse are one heavy job: none of it runs on the async workers.
+    let decoded = match state.heavy.run(Work::Logout, move || decode(raw)).await {
+        Ok(d) => d,
+        Err(r) => return heavy_refused(state, r),
+    };
+    let (msg, issuer) = match decoded {
+        Ok((m, issuer)) => (Arc::new(m), issuer),
         Err(e) => return refused(state, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
     match msg.kind() {
         SloKind::Response => logout_response(state, &msg).await,
-        SloKind::Request => logout_request(state, &msg).await,
+        SloKind::Request => logout_request(state, &msg, issuer).await,
     }
+}
+
+/// A logout message as it arrived, before any decoding.
+enum Raw {
+    /// The HTTP-Redirect query string, exactly as received.
+    Query(String),
+    /// The HTTP-POST form body.
+    Form(hyper::body::Bytes),
+}
+
+/// Decodes the binding and, for a LogoutRequest, reads its (untrusted) Issuer. Runs on the
+/// heavy pool.
+fn decode(raw: Raw) -> Result<(IncomingSlo, Option<String>), LogoutError> {
+    let msg = match raw {
+        Raw::Query(q) => IncomingSlo::from_redirect(&q)?,
+        Raw::Form(b) => IncomingSlo::from_post(&b)?,
+    };
+    let issuer = match msg.kind() {
+        SloKind::Request => msg.issuer_hint(),
+        SloKind::Response => None,
+    };
+    Ok((msg, issuer))
 }
 
 /// The IdP's answer to our LogoutRequest.
@@ -190,19 +221,14 @@ async fn logout_response(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body
 }
 
 /// An IdP-initiated LogoutRequest: verify, end every matching session, answer signed.
-async fn logout_request(state: &State, msg: &Arc<IncomingSlo>) -> Response<Body> {
+/// `issuer` is the message's Issuer as read on the heavy pool by [`decode`]: it picks the
+/// keys (an untrusted lookup key); validation checks it again.
+async fn logout_request(
+    state: &State,
+    msg: &Arc<IncomingSlo>,
+    issuer: Option<String>,
+) -> Response<Body> {
     let now = (state.clock)();
-    // The Issuer picks the keys (untrusted lookup key); validation checks it again. Reading
-    // it parses attacker bytes: on the heavy pool.
-    let doc = msg.clone();
-    let issuer = match state
-        .heavy
-        .run(Work::Logout, move || doc.issuer_hint())
-        .await
-    {
-        Ok(issuer) => issuer,
-        Err(r) => return heavy_refused(state, r),
-    };
     let Some(entry) = issuer.and_then(|issuer| state.registry.get_valid(&issuer, now)) else {
         return refused(
             state,

@@ -56,10 +56,13 @@ pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
     }
     let previous = match state.store.check_session(&session.sid, now).await {
         crate::features::store::Activity::Revoked => return false,
-        crate::features::store::Activity::Seen(previous) => previous,
+        // No mark (first use, or the mark was dropped for lack of room): idle since login.
+        // The login is never later than the real last use, so a dropped mark can end a
+        // session early (counted as an eviction), never revive an idle one.
+        crate::features::store::Activity::Seen(previous) => previous.unwrap_or(session.iat),
     };
-    match (state.config.idle_timeout, previous) {
-        (Some(idle), Some(last)) if now.saturating_sub(last) > idle.as_secs() => {
+    match state.config.idle_timeout {
+        Some(idle) if now.saturating_sub(previous) > idle.as_secs() => {
             // Idle too long: this session is over for good, whatever comes next.
             let remaining = Duration::from_secs(session.exp.saturating_sub(now));
             state.store.revoke_session(&session.sid, remaining).await;

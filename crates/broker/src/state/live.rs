@@ -228,6 +228,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     check("server.listen", old.listen == new.listen);
     check(
+        "admission.max_connections",
+        old.admission.max_connections == new.admission.max_connections,
+    );
+    check(
         "server.management_listen",
         old.management_listen == new.management_listen,
     );
@@ -258,6 +262,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         "store.max_replay_bytes",
         old.budgets.replay_bytes == new.budgets.replay_bytes,
+    );
+    check(
+        "store.max_activity_bytes",
+        old.budgets.activity_bytes == new.budgets.activity_bytes,
     );
     // Debug renderings compare every field, certificates included; they are never logged.
     check(

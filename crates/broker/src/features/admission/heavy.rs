@@ -7,6 +7,16 @@
 //!
 //! A permit travels with the closure: a client that disconnects while its job runs does not
 //! free a worker early, so the bound holds for the work, not for the requests.
+//!
+//! The semaphore bounds how many cores heavy work may take, not how the kernel shares a core
+//! between a heavy thread and an async worker: on a core both want, the scheduler splits it
+//! evenly, and a flood of costly messages halves `/auth` there. So, when
+//! `admission.heavy_nice` is set (off by default: nice also weighs against every other
+//! process of Varco's cgroup), a thread running heavy work lowers its own priority by it
+//! (Linux `setpriority` on the thread, once per thread): it still gets every idle cycle, but
+//! yields to the async workers when they have requests to answer. Tokio's blocking threads are shared with the few other
+//! blocking jobs (metadata fetches, reloads), which may then run at the lower priority too:
+//! background work either way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,9 +150,11 @@ impl Heavy {
         };
         self.in_flight.inc();
         let gauge = InFlight(self.in_flight.clone());
+        let nice = self.settings.heavy_nice;
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _gauge = gauge;
+            lower_priority(nice);
             job()
         });
         task.await.map_err(|e| {
@@ -174,6 +186,60 @@ impl Heavy {
     /// Italian/English page with the code.
     pub fn busy_page(&self) -> Response<Body> {
         busy_page(self.settings.retry_after)
+    }
+}
+
+thread_local! {
+    /// The nice value this thread already lowered itself to (`None`: not yet).
+    static LOWERED: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Lowers this thread's scheduling priority by `steps` (nice values, capped at 19) below the
+/// process's, once per thread. Failure (a platform without per-thread priorities, a seccomp
+/// policy) leaves the priority as it was: logged once per thread, never fatal.
+fn lower_priority(steps: i32) {
+    if steps == 0 || LOWERED.with(std::cell::Cell::get).is_some() {
+        return;
+    }
+    let lowered = (|| {
+        let base = thread_nice()?;
+        let target = base.saturating_add(steps).min(19);
+        set_thread_nice(target).then_some(target)
+    })();
+    match lowered {
+        Some(n) => LOWERED.with(|l| l.set(Some(n))),
+        None => {
+            // Do not try again on this thread.
+            LOWERED.with(|l| l.set(thread_nice()));
+            tracing::warn!(
+                event = "heavy_priority_unchanged",
+                "could not lower the priority of a heavy-work thread"
+            );
+        }
+    }
+}
+
+/// The calling thread's nice value (Linux: per thread), if the platform tells it.
+pub fn thread_nice() -> Option<i32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
+    }
+}
+
+fn set_thread_nice(nice: i32) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice).is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = nice;
+        false
     }
 }
 

@@ -10,6 +10,9 @@
 //!   call without a session, shared through Redis when the store is Redis; 429 with
 //!   `Retry-After` (code `broker_rate_limited`).
 //!
+//! - `connections`: at most `max_connections` client connections open at once; one more is
+//!   closed at accept, counted.
+//!
 //! This module owns the `[admission]` table and its validation. May import: the leaf and
 //! `features::metrics`, `features::access` (the client address)
 //! and `features::store` (the shared buckets).
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod connections;
 pub mod heavy;
 pub mod rate;
 
@@ -34,6 +38,9 @@ pub(crate) struct RawAdmission {
     /// How long a heavy job may wait for a worker before its request is refused.
     #[serde(default = "default_heavy_wait_ms")]
     heavy_wait_ms: u64,
+    /// Nice steps a heavy-work thread lowers its priority by (0: none).
+    #[serde(default = "default_heavy_nice")]
+    heavy_nice: u32,
     /// The `Retry-After` of a refusal for lack of capacity, seconds.
     #[serde(default = "default_retry_after")]
     retry_after_seconds: u64,
@@ -52,6 +59,9 @@ pub(crate) struct RawAdmission {
     /// Client buckets kept in memory (least recently used dropped first).
     #[serde(default = "default_rate_clients")]
     rate_clients: u64,
+    /// Client connections open at once (main and CNS listeners together).
+    #[serde(default = "default_max_connections")]
+    max_connections: u64,
 }
 
 impl Default for RawAdmission {
@@ -60,18 +70,28 @@ impl Default for RawAdmission {
             heavy_workers: None,
             heavy_queue: None,
             heavy_wait_ms: default_heavy_wait_ms(),
+            heavy_nice: default_heavy_nice(),
             retry_after_seconds: default_retry_after(),
             client_per_minute: default_client_per_minute(),
             client_burst: default_client_burst(),
             global_per_second: default_global_per_second(),
             global_burst: default_global_burst(),
             rate_clients: default_rate_clients(),
+            max_connections: default_max_connections(),
         }
     }
 }
 
 fn default_heavy_wait_ms() -> u64 {
     250
+}
+// Off by default: nice weighs a thread against every process of the same cgroup, so where
+// Varco shares its cgroup with other busy programs (a plain VM) heavy work would also yield to
+// them, and logins wait (a 10-minute soak on the shared test machine at nice 10 had 503s, not
+// explained yet). In a pod (its own cgroup) 10 gives the async workers about 90 % of a shared
+// core during a flood.
+fn default_heavy_nice() -> u32 {
+    0
 }
 fn default_retry_after() -> u64 {
     2
@@ -92,6 +112,11 @@ fn default_global_burst() -> u64 {
 fn default_rate_clients() -> u64 {
     100_000
 }
+// An idle keep-alive connection costs a task and hyper's buffers (about 10-20 KB), so 4,096
+// hold well under the pod's memory; a browser opens about six, an ingress a few hundred.
+fn default_max_connections() -> u64 {
+    4096
+}
 
 /// The validated `[admission]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +127,14 @@ pub struct Admission {
     pub heavy_queue: usize,
     /// Longest wait for a worker.
     pub heavy_wait: Duration,
+    /// Nice steps a heavy-work thread lowers its priority by.
+    pub heavy_nice: i32,
     /// `Retry-After` of a 503 for lack of capacity.
     pub retry_after: Duration,
     /// The rate limits.
     pub rate: rate::RateLimits,
+    /// Client connections open at once; read at start only (a reload does not change it).
+    pub max_connections: usize,
 }
 
 /// The cores this process may use: the standard library reads the affinity mask and the
@@ -131,6 +160,12 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
             "at most 10000: a longer wait only holds connections open".into(),
         );
     }
+    if raw.heavy_nice > 19 {
+        bad(
+            "admission.heavy_nice",
+            "from 0 to 19 (Linux nice steps)".into(),
+        );
+    }
     if raw.retry_after_seconds == 0 || raw.retry_after_seconds > 3600 {
         bad("admission.retry_after_seconds", "from 1 to 3600".into());
     }
@@ -147,6 +182,9 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
             "admission.client_per_minute / admission.global_per_second",
             "at most 6000000 per minute / 1000000 per second (one request per microsecond)".into(),
         );
+    }
+    if !(16..=1_000_000).contains(&raw.max_connections) {
+        bad("admission.max_connections", "from 16 to 1000000".into());
     }
     if !(1_000..=10_000_000).contains(&raw.rate_clients) {
         bad("admission.rate_clients", "from 1000 to 10000000".into());
@@ -171,7 +209,9 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
             .heavy_queue
             .map_or(heavy_workers.saturating_mul(32), |n| n as usize),
         heavy_wait: Duration::from_millis(raw.heavy_wait_ms),
+        heavy_nice: i32::try_from(raw.heavy_nice.min(19)).unwrap_or(0),
         retry_after: Duration::from_secs(raw.retry_after_seconds),
         rate,
+        max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
     }
 }

@@ -32,6 +32,10 @@ pub struct Budgets {
     /// bytes. Full, it refuses new entries (the login or logout fails closed) instead of
     /// forgetting old ones, which would re-open them to replay.
     pub replay_bytes: u64,
+    /// Session activity marks, by estimated bytes. Full, the least used marks are dropped
+    /// (counted): a session whose mark is gone is then judged idle since its login, which can
+    /// only end it early, never revive it.
+    pub activity_bytes: u64,
 }
 
 impl Budgets {
@@ -41,6 +45,7 @@ impl Budgets {
             pending_bytes: DEFAULT_PENDING_BYTES,
             max_pending,
             replay_bytes: DEFAULT_REPLAY_BYTES,
+            activity_bytes: DEFAULT_ACTIVITY_BYTES,
         }
     }
 }
@@ -49,6 +54,19 @@ impl Budgets {
 pub const DEFAULT_PENDING_BYTES: u64 = 48 << 20;
 /// Default of `store.max_replay_bytes`: 16 MiB.
 pub const DEFAULT_REPLAY_BYTES: u64 = 16 << 20;
+/// Default of `store.max_activity_bytes`: 32 MiB, about 73,000 sessions' marks.
+pub const DEFAULT_ACTIVITY_BYTES: u64 = 32 << 20;
+
+/// Bytes counted for each activity mark besides its key: the `Arc<AtomicU64>` allocation,
+/// moka's per-entry bookkeeping and the fragmentation of marks dropped under a full budget.
+/// Set from the RSS measured by `tests/state_rss.rs` (441 bytes per mark kept while twice the
+/// budget's sessions went through; docs/PERFORMANCE.md): each mark weighs 456.
+pub const ACTIVITY_OVERHEAD: usize = 384;
+
+/// The estimated bytes of one activity mark.
+pub fn activity_weight(sid: &str) -> usize {
+    ACTIVITY_OVERHEAD + size_of::<(String, Arc<AtomicU64>)>() + sid.len()
+}
 
 /// The estimated bytes of one pending login: its strings' heap buffers, the record, the key
 /// and [`ENTRY_OVERHEAD`].
@@ -80,8 +98,9 @@ fn weight(bytes: usize, floor: u64) -> u32 {
     u32::try_from((bytes as u64).max(floor)).unwrap_or(u32::MAX)
 }
 
-/// Counts (and logs) pending logins and logouts dropped for lack of room before their TTL:
-/// under a flood these are the legitimate logins an operator must hear about.
+/// Counts (and logs) pending logins and logouts, and session activity marks, dropped for lack
+/// of room before their TTL: under a flood these are the legitimate logins an operator must
+/// hear about.
 #[derive(Clone, Default)]
 pub(crate) struct Evictions {
     counter: Arc<OnceLock<prometheus::IntCounterVec>>,
@@ -103,7 +122,7 @@ impl Evictions {
         // The first, then one line per thousand: a flood must not become a log flood.
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         if n == 1 || n % 1000 == 0 {
-            tracing::warn!(event = "pending_evicted", kind = %kind, total = n, "a pending request was dropped for lack of room before its TTL");
+            tracing::warn!(event = "pending_evicted", kind = %kind, total = n, "a pending request or an activity mark was dropped for lack of room before its TTL");
         }
     }
 
@@ -192,10 +211,13 @@ pub struct MemoryStore {
     /// would re-open it to replay. Entries exist only for assertions that passed signature
     /// verification with a trusted IdP key, and each expires with its assertion.
     pub(crate) assertions: Cache<String, Instant>,
-    /// Last activity per session, Unix seconds by the injected clock; forgotten only after
-    /// a whole session lifetime of silence (the session has expired by then), and never for
-    /// lack of room: a missing mark reads as "first use", which must not revive an idle
-    /// session.
+    /// Last activity per session, Unix seconds by the injected clock; forgotten after the
+    /// lifetime the store was built with (plus 60 s) of silence (`varco serve` passes the
+    /// idle timeout: the session is idle by then), or, least used
+    /// first, when `activity_bytes` is full (counted as `kind="activity"`). A missing mark
+    /// reads as `Seen(None)`, which the callers take as "idle since login" (the session's
+    /// `iat`), never as "just used": a dropped mark can end a session early, not revive an
+    /// idle one.
     pub(crate) activity: Cache<String, Arc<AtomicU64>>,
     /// Logged-out sessions until their cookie would have expired anyway. Not
     /// capacity-bounded, for the same reason as `assertions`.
@@ -317,6 +339,12 @@ impl MemoryStore {
         Ok(first)
     }
 
+    /// Activity marks kept and their estimated bytes now (after maintenance).
+    pub fn activity_bytes(&self) -> (u64, u64) {
+        self.activity.run_pending_tasks();
+        (self.activity.entry_count(), self.activity.weighted_size())
+    }
+
     /// Estimated bytes of the consumed-assertion IDs remembered now.
     pub fn replay_bytes(&self) -> u64 {
         self.assertion_bytes.load(Ordering::Acquire)
@@ -337,6 +365,7 @@ impl MemoryStore {
         let floor = budgets.pending_bytes / budgets.max_pending.max(1);
         let evictions = Evictions::default();
         let (on_login, on_logout) = (evictions.clone(), evictions.clone());
+        let on_activity = evictions.clone();
         let assertion_bytes = Arc::new(AtomicU64::new(0));
         let logout_request_bytes = Arc::new(AtomicU64::new(0));
         MemoryStore {
@@ -351,6 +380,9 @@ impl MemoryStore {
                 .expire_after(UntilInstant)
                 .build(),
             activity: Cache::builder()
+                .max_capacity(budgets.activity_bytes)
+                .weigher(|k: &String, _v: &Arc<AtomicU64>| weight(activity_weight(k), 0))
+                .eviction_listener(move |_k, _v, cause| on_activity.record("activity", cause))
                 .time_to_idle(session_ttl + Duration::from_secs(60))
                 .build(),
             revoked: Cache::builder().expire_after(UntilInstant).build(),

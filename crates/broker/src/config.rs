@@ -61,6 +61,7 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     admission: crate::features::admission::RawAdmission,
+    oidc: Option<crate::features::oidc_op::RawOidc>,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -539,6 +540,8 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// `[admission]`: the heavy-work pool.
     pub admission: crate::features::admission::Admission,
+    /// `[oidc]`: Varco as an OpenID Provider (`None`: not offered).
+    pub oidc: Option<crate::features::oidc_op::Oidc>,
 }
 
 /// How long before an expiry `check-config` starts warning.
@@ -971,6 +974,21 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         &mut problems,
     );
 
+    // After `access`: a client id must differ from every route's token audience.
+    let oidc = raw.oidc.as_ref().map(|o| {
+        let audiences: Vec<String> = access
+            .as_ref()
+            .map(|a| a.routes.iter().map(|r| r.audience.clone()).collect())
+            .unwrap_or_default();
+        let mut bad = |key: &str, message: String| {
+            problems.push(Problem {
+                key: key.into(),
+                message,
+            })
+        };
+        crate::features::oidc_op::validate(o, &public_base_url, &audiences, &resolve, &mut bad)
+    });
+
     let mut expiries = Vec::new();
     if let Ok(pem) = &cert_pem {
         if let Ok(k) = TrustedKey::from_certificate_pem(pem) {
@@ -1052,7 +1070,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
             Ok(_),
             Some(access),
             Some(log),
-        ) if problems.is_empty() && !matches!(cns, Some(None)) => {
+        ) if problems.is_empty() && !matches!(cns, Some(None)) && !matches!(oidc, Some(None)) => {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
                 listen,
@@ -1094,6 +1112,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 expiries,
                 warnings,
                 admission,
+                oidc: oidc.flatten(),
             })
         }
         _ => Err(problems),

@@ -39,6 +39,7 @@ fn reserved(path: &str) -> bool {
         || path.starts_with("/legacy/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
+        || path.starts_with("/oidc/")
         || path == "/cns/login"
 }
 
@@ -156,6 +157,14 @@ async fn route(
         (&Method::GET, "/whoami") => routes::whoami::whoami(state, &req).await,
         (&Method::GET, "/auth") => routes::forward_auth::auth(state, &req).await,
         (&Method::GET, "/.well-known/jwks.json") => routes::forward_auth::jwks(state),
+        (&Method::GET, "/.well-known/openid-configuration") => routes::oidc_op::discovery(state),
+        (&Method::GET, "/oidc/jwks") => routes::oidc_op::jwks(state),
+        (&Method::GET, "/oidc/authorize") => routes::oidc_op::authorize(state, &req).await,
+        (&Method::POST, "/oidc/token") => routes::oidc_op::token(state, req).await,
+        (&Method::GET | &Method::POST, "/oidc/userinfo") => {
+            routes::oidc_op::userinfo(state, &req).await
+        }
+        (&Method::GET, "/oidc/end_session") => routes::oidc_op::end_session(state, &req).await,
         (&Method::GET, "/login") => routes::choice::login_page(state, &req),
         (&Method::GET, "/logout") => routes::logout::logout(state, &req).await,
         (&Method::POST, "/logout") => routes::logout::logout_confirmed(state, req).await,
@@ -184,7 +193,13 @@ async fn route(
             | "/login"
             | "/logout"
             | "/legacy/login"
-            | "/.well-known/jwks.json",
+            | "/.well-known/jwks.json"
+            | "/.well-known/openid-configuration"
+            | "/oidc/jwks"
+            | "/oidc/authorize"
+            | "/oidc/token"
+            | "/oidc/userinfo"
+            | "/oidc/end_session",
         ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
             pages::simple("Metodo non ammesso", "Method not allowed", "", ""),

@@ -18,12 +18,13 @@ pub const LOGOUT_TYP: &str = "logout+jwt";
 pub const LOGOUT_TTL: u64 = 120;
 
 /// The claims of a logout token for `client` about the broker session `sid`: `iss`, `aud`,
-/// `iat`, `exp`, `jti`, `sub`, `sid` and the event; never a `nonce` (§2.4).
+/// `iat`, `exp`, `jti`, `sid`, `sub` (when the person is still known) and the event; never a
+/// `nonce` (§2.4).
 #[must_use]
 pub fn logout_token(
     issuer: &str,
     client: &Client,
-    principal: &Principal,
+    principal: Option<&Principal>,
     sid: &str,
     jti: &str,
     now: u64,
@@ -34,7 +35,9 @@ pub fn logout_token(
     m.insert("iat".into(), now.into());
     m.insert("exp".into(), now.saturating_add(LOGOUT_TTL).into());
     m.insert("jti".into(), jti.into());
-    m.insert("sub".into(), subject(client, principal).into());
+    if let Some(p) = principal {
+        m.insert("sub".into(), subject(client, p).into());
+    }
     m.insert("sid".into(), client_sid(&client.id, sid).into());
     m.insert("events".into(), json!({ BACKCHANNEL_EVENT: {} }));
     m

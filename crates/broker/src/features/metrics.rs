@@ -41,6 +41,12 @@ pub mod names {
     pub const ACCESS_DECISIONS: &str = "varco_access_decisions_total";
     /// Counter: downstream tokens minted.
     pub const TOKENS_MINTED: &str = "varco_tokens_minted_total";
+    /// Counter: OpenID Provider answers by endpoint and outcome (`ok` or a stable
+    /// `oidc.*` code).
+    pub const OIDC_REQUESTS: &str = "varco_oidc_requests_total";
+    /// Counter: Back-Channel Logout deliveries by outcome (`sent`, `failed`, `dropped`
+    /// when the queue was full).
+    pub const OIDC_BACKCHANNEL: &str = "varco_oidc_backchannel_logouts_total";
     /// Counter: reverse-proxy failures by code.
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
@@ -177,6 +183,10 @@ pub struct Metrics {
     pub access_decisions: IntCounterVec,
     /// See [`names::TOKENS_MINTED`].
     pub tokens_minted: IntCounter,
+    /// OpenID Provider answers by endpoint and outcome.
+    pub oidc_requests: IntCounterVec,
+    /// Back-Channel Logout deliveries by outcome.
+    pub oidc_backchannel: IntCounterVec,
     /// See [`names::PROXY_FAILURES`].
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
@@ -409,6 +419,18 @@ impl Metrics {
                 &["outcome"],
             ),
             tokens_minted,
+            oidc_requests: counter(
+                &r,
+                OIDC_REQUESTS,
+                "OpenID Provider answers, by endpoint and outcome (ok or a stable code).",
+                &["endpoint", "outcome"],
+            ),
+            oidc_backchannel: counter(
+                &r,
+                OIDC_BACKCHANNEL,
+                "Back-Channel Logout tokens to clients, by outcome (sent, failed, dropped).",
+                &["outcome"],
+            ),
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
             slo_started: counter(
@@ -692,6 +714,12 @@ pub fn route_label(path: &str) -> &'static str {
         "/legacy/login" => "legacy_login",
         "/saml/slo" => "saml_slo",
         "/.well-known/jwks.json" => "jwks",
+        "/.well-known/openid-configuration" => "oidc_discovery",
+        "/oidc/jwks" => "oidc_jwks",
+        "/oidc/authorize" => "oidc_authorize",
+        "/oidc/token" => "oidc_token",
+        "/oidc/userinfo" => "oidc_userinfo",
+        "/oidc/end_session" => "oidc_end_session",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
         _ => "other",

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod cns;
 pub mod legacy;
 pub mod metrics;
+pub mod oidc_op;
 pub mod registry;
 pub mod store;
 pub mod switchoff;

@@ -15,6 +15,7 @@ pub mod login;
 pub mod logout;
 pub mod metadata;
 pub mod metrics;
+pub mod oidc_op;
 pub mod proxy;
 pub mod slo;
 pub mod whoami;

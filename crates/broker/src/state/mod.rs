@@ -23,6 +23,7 @@ pub mod current;
 pub mod live;
 pub mod login;
 pub mod logout;
+pub mod provider;
 pub mod views;
 
 /// Everything a request handler needs; shared by all connections.
@@ -61,6 +62,9 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
+    /// Back-Channel Logout delivery (`[oidc]`), kept across a reload that leaves its
+    /// settings alone.
+    pub backchannel: Option<Arc<crate::features::oidc_op::backchannel::Sender>>,
 }
 
 impl State {
@@ -90,7 +94,14 @@ impl State {
         }
         let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
+        let backchannel = config.oidc.as_ref().map(|o| {
+            Arc::new(crate::features::oidc_op::backchannel::Sender::start(
+                o.backchannel,
+                metrics.oidc_backchannel.clone(),
+            ))
+        });
         Some(State {
+            backchannel,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -151,6 +162,15 @@ impl State {
                 self.heavy.clone()
             } else {
                 Arc::new(Heavy::new(&config.admission, &self.metrics))
+            },
+            backchannel: match (&self.backchannel, config.oidc.as_ref()) {
+                (Some(b), Some(o)) if b.settings() == o.backchannel => Some(b.clone()),
+                (_, o) => o.map(|o| {
+                    Arc::new(crate::features::oidc_op::backchannel::Sender::start(
+                        o.backchannel,
+                        self.metrics.oidc_backchannel.clone(),
+                    ))
+                }),
             },
             limiter: if self.limiter.settings() == &config.admission.rate {
                 self.limiter.clone()

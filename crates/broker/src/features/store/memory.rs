@@ -207,6 +207,10 @@ pub struct MemoryStore {
     pub(crate) logout_index: Cache<String, (String, Instant)>,
     /// IdP LogoutRequest IDs already honoured (replay), each until it expires.
     pub(crate) logout_requests: Cache<String, Instant>,
+    /// Small records of other features (the OpenID Provider's codes, grants and tokens),
+    /// keyed `kind\0id`, each until the instant stored with it; bounded by bytes
+    /// ([`RECORD_BYTES`]), evicting the least recently used first.
+    pub(crate) records: Cache<String, (Arc<[u8]>, Instant)>,
     pub(crate) budgets: Budgets,
     pub(crate) evictions: Evictions,
     /// Estimated bytes in `assertions` and in `logout_requests`: added on insertion, taken
@@ -367,6 +371,13 @@ impl MemoryStore {
                 .eviction_listener(release(&logout_request_bytes))
                 .expire_after(UntilInstant)
                 .build(),
+            records: Cache::builder()
+                .max_capacity(RECORD_BYTES)
+                .weigher(|k: &String, v: &(Arc<[u8]>, Instant)| {
+                    weight(ENTRY_OVERHEAD + k.len() + v.0.len(), 0)
+                })
+                .expire_after(UntilInstantRecord)
+                .build(),
             budgets,
             evictions,
             assertion_bytes,
@@ -386,6 +397,37 @@ fn release(
         let _ = used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
             Some(u.saturating_sub(w))
         });
+    }
+}
+
+/// Most members of one set of records (the clients that got tokens in one session).
+pub const MAX_MEMBERS: usize = 64;
+
+/// Byte budget of the in-memory records cache (`MemoryStore::records`): 32 MiB, about
+/// 20,000 grants with their principals. Records are made only for logged-in sessions.
+pub const RECORD_BYTES: u64 = 32 << 20;
+
+/// Each record lives until the instant stored with it.
+struct UntilInstantRecord;
+
+impl Expiry<String, (Arc<[u8]>, Instant)> for UntilInstantRecord {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &(Arc<[u8]>, Instant),
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &(Arc<[u8]>, Instant),
+        now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
     }
 }
 

@@ -10,8 +10,13 @@ validation. The browser part (logging in at the demo IdP) is the Rust test's.
   finish  ISSUER CLIENT_ID AUTH SECRET REDIRECT_URI STATEFILE CALLBACK_URL -> prints JSON
   logout  ISSUER CLIENT_ID LOGOUT_TOKEN EXPECTED_SID       -> prints the token's claims
 
-AUTH is client_secret_basic, client_secret_post or private_key_jwt (SECRET is then a PEM
-file of the client's private key).
+  keygen  KEYFILE                                          -> writes a private P-256 JWK,
+                                                              prints the public JWKS
+  assertion KEYFILE CLIENT_ID TOKEN_ENDPOINT                -> prints a client assertion
+  refresh ISSUER CLIENT_ID SECRET REFRESH_TOKEN             -> prints the new token JSON
+
+AUTH is client_secret_basic, client_secret_post or private_key_jwt (SECRET is then the file
+of the client's private JWK, written by keygen; Authlib signs it without a `kid`).
 """
 
 import json
@@ -41,13 +46,13 @@ def keys(meta):
     return JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
 
 
-def start(issuer, client_id, redirect_uri, statefile):
+def start(issuer, client_id, redirect_uri, statefile, scope="openid profile email"):
     meta = discover(issuer)
     verifier = generate_token(48)
     nonce = generate_token(20)
     session = OAuth2Session(
         client_id,
-        scope="openid profile email",
+        scope=scope,
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
     )
@@ -64,11 +69,13 @@ def finish(issuer, client_id, auth, secret, redirect_uri, statefile, callback):
     with open(statefile) as f:
         saved = json.load(f)
     if auth == "private_key_jwt":
+        from joserfc.jwk import ECKey
+
         with open(secret) as f:
-            pem = f.read()
+            key = ECKey.import_key(json.load(f))
         session = OAuth2Session(
             client_id,
-            pem,
+            key,
             token_endpoint_auth_method=PrivateKeyJWT(meta["token_endpoint"], alg="ES256"),
             redirect_uri=redirect_uri,
             state=saved["state"],
@@ -108,6 +115,33 @@ def finish(issuer, client_id, auth, secret, redirect_uri, statefile, callback):
     }))
 
 
+def keygen(keyfile):
+    key = JsonWebKey.generate_key("EC", "P-256", is_private=True)
+    with open(keyfile, "w") as f:
+        json.dump(key.as_dict(is_private=True), f)
+    public = key.as_dict(is_private=False)
+    public["kid"] = "authlib-1"
+    public["alg"] = "ES256"
+    print(json.dumps({"keys": [public]}))
+
+
+def assertion(keyfile, client_id, token_endpoint):
+    """One private_key_jwt client assertion, as Authlib's client signs it."""
+    from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
+    from joserfc.jwk import ECKey
+
+    with open(keyfile) as f:
+        key = ECKey.import_key(json.load(f))
+    print(private_key_jwt_sign(key, client_id, token_endpoint, alg="ES256"))
+
+
+def refresh(issuer, client_id, secret, refresh_token):
+    meta = discover(issuer)
+    session = OAuth2Session(client_id, secret)
+    token = session.refresh_token(meta["token_endpoint"], refresh_token=refresh_token)
+    print(json.dumps(dict(token)))
+
+
 def logout(issuer, client_id, token, expected_sid):
     """Back-Channel Logout 1.0 §2.6, every check a relying party makes."""
     meta = discover(issuer)
@@ -136,4 +170,5 @@ def logout(issuer, client_id, token, expected_sid):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"start": start, "finish": finish, "logout": logout}[cmd](*args)
+    {"start": start, "finish": finish, "logout": logout, "keygen": keygen, "assertion": assertion,
+     "refresh": refresh}[cmd](*args)

@@ -102,11 +102,17 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 fn start(extra_clients: &str) -> Op {
+    start_with_redirect(|_, _| extra_clients.to_owned())
+}
+
+/// The stack with further clients, written from the redirect URI and the secret file path.
+fn start_with_redirect(extra: impl Fn(&str, &str) -> String) -> Op {
     let dir = scratch("oidc-op");
     std::fs::write(dir.join("secret"), SECRET).unwrap();
     let redirect = format!("http://127.0.0.1:{}/cb", free_port());
     let (bc, backchannel) = backchannel_receiver();
     let secret = dir.join("secret");
+    let extra_clients = extra(&redirect, &secret.display().to_string());
     let stack = Stack::start_with(&format!(
         "[oidc]\n\
          [[oidc.client]]\nid = \"authlib\"\nsecret_file = \"{secret}\"\n\
@@ -141,6 +147,18 @@ impl Op {
     /// Authlib's authorization URL for `client`.
     fn authorize_url(&self, client: &str, statefile: &str) -> String {
         py(&["start", self.issuer(), client, &self.redirect, statefile])
+    }
+
+    /// Authlib's authorization URL for `client` with `scope`.
+    fn authorize_url_scope(&self, client: &str, statefile: &str, scope: &str) -> String {
+        py(&[
+            "start",
+            self.issuer(),
+            client,
+            &self.redirect,
+            statefile,
+            scope,
+        ])
     }
 
     /// The browser from the authorization URL through the demo IdP back to the client's
@@ -181,12 +199,23 @@ impl Op {
         statefile: &str,
         callback: &str,
     ) -> serde_json::Value {
+        self.finish_with(client, auth, SECRET, statefile, callback)
+    }
+
+    fn finish_with(
+        &self,
+        client: &str,
+        auth: &str,
+        secret: &str,
+        statefile: &str,
+        callback: &str,
+    ) -> serde_json::Value {
         let out = py(&[
             "finish",
             self.issuer(),
             client,
             auth,
-            SECRET,
+            secret,
             &self.redirect,
             statefile,
             callback,
@@ -551,4 +580,88 @@ fn unregistered_post_logout_redirect_uri_is_refused() {
     );
     assert_eq!(op.userinfo(tokens["access_token"].as_str().unwrap()), 401);
     assert_eq!(op.stack.whoami(&mut b).status, 401);
+}
+
+#[test]
+fn authlib_private_key_jwt_client_and_assertion_replay() {
+    let keys = scratch("oidc-jwt-key");
+    let keyfile = keys.join("client.jwk").display().to_string();
+    let jwks = py(&["keygen", &keyfile]);
+    let op = start_with_redirect(|redirect, _| {
+        format!(
+            "[[oidc.client]]\nid = \"authlib-jwt\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+             jwks = '{jwks}'\nredirect_uris = [\"{redirect}\"]\n"
+        )
+    });
+    let sf = op.statefile("j");
+    let url = op.authorize_url("authlib-jwt", &sf);
+    let mut b = Browser::default();
+    let callback = op.browse(&mut b, &url, "2");
+    let got = op.finish_with("authlib-jwt", "private_key_jwt", &keyfile, &sf, &callback);
+    assert_eq!(got["userinfo"]["sub"], "TINIT-RSSMRA80A01H501U", "{got}");
+    // One assertion, two token requests: the second is refused by its `jti`.
+    let endpoint = format!("{}/oidc/token", op.stack.varco);
+    let assertion = py(&["assertion", &keyfile, "authlib-jwt", &endpoint]);
+    let mut answers = Vec::new();
+    for name in ["j1", "j2"] {
+        let (code, verifier) = fresh_code(&op, &mut b, "authlib-jwt", name);
+        answers.push(op.token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &op.redirect),
+                ("code_verifier", &verifier),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ],
+        ));
+    }
+    assert_eq!(answers[0].status, 200, "{}", answers[0].body);
+    assert_eq!(answers[1].status, 401, "{}", answers[1].body);
+    assert!(
+        answers[1].body.contains("oidc.client_assertion_replay"),
+        "{}",
+        answers[1].body
+    );
+}
+
+#[test]
+fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let op = start_with_redirect(|redirect, secret| {
+        format!(
+            "[[oidc.client]]\nid = \"authlib-offline\"\nsecret_file = \"{secret}\"\n\
+             refresh_tokens = true\nredirect_uris = [\"{redirect}\"]\n"
+        )
+    });
+    let sf = op.statefile("o");
+    let url = op.authorize_url_scope("authlib-offline", &sf, "openid offline_access");
+    let mut b = Browser::default();
+    let callback = op.browse(&mut b, &url, "2");
+    let got = op.finish("authlib-offline", "client_secret_basic", &sf, &callback);
+    let first = got["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    let out = py(&["refresh", op.issuer(), "authlib-offline", SECRET, &first]);
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    let access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(op.userinfo(access), 200);
+    // The first one again: someone holds a copy. Refused, and the whole family with it.
+    let r = op.token(
+        Some(("authlib-offline", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(op.userinfo(access), 401);
+    let r = op.token(
+        Some(("authlib-offline", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
 }

@@ -13,8 +13,10 @@ use crate::{AuthMethod, Client, ClientAuthFailure, Error};
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Longest lifetime of a client assertion, seconds: its `jti` is remembered that long, so
-/// the replay memory stays bounded.
-pub const MAX_ASSERTION_LIFETIME: u64 = 600;
+/// the replay memory stays bounded. An hour, because that is what common client libraries
+/// put in `exp` (Authlib's default); a `jti` is recorded only after the signature verified,
+/// so only registered clients fill that memory.
+pub const MAX_ASSERTION_LIFETIME: u64 = 3600;
 
 /// Tolerated clock difference with clients, seconds (`iat`, `nbf`).
 pub const SKEW: u64 = 60;
@@ -162,7 +164,9 @@ fn check_assertion<'c>(
     now: u64,
 ) -> Result<Authenticated<'c>, Error> {
     let bad_sig = || fail(ClientAuthFailure::AssertionSignature);
-    let jws = jose::Jws::decode(token, jose::Typ::JwtOrAbsent, &jose::Limits::default())
+    // `kid` may be absent (Authlib and others send none); the key is then the client's one
+    // key for the algorithm, or the assertion is refused as ambiguous (below).
+    let jws = jose::Jws::decode_unkeyed(token, jose::Typ::JwtOrAbsent, &jose::Limits::default())
         .map_err(|_| bad_sig())?;
     // `sub` names the client; it only chooses whose registered keys to try.
     let claims = jws.claims_unverified();
@@ -178,7 +182,16 @@ fn check_assertion<'c>(
         return Err(fail(ClientAuthFailure::WrongMethod));
     }
     let keys = client.jwks.as_ref().ok_or_else(bad_sig)?;
-    let claims = jws.into_verified_claims(keys).map_err(|_| bad_sig())?;
+    if jws.kid().is_empty() {
+        let mut fitting = keys.keys().iter().filter(|k| k.accepts(jws.alg()));
+        match (fitting.next(), fitting.next()) {
+            (Some(key), None) => jws.verify_with(key).map_err(|_| bad_sig())?,
+            _ => return Err(bad_sig()),
+        }
+    } else {
+        jws.verify(keys).map_err(|_| bad_sig())?;
+    }
+    let claims = jws.claims_unverified();
     let string = |name: &str| match claims.get(name) {
         Some(Value::String(s)) => Some(s.as_str()),
         _ => None,

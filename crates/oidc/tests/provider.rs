@@ -483,7 +483,7 @@ fn private_key_jwt_failures_are_refused() {
             ClientAuthFailure::AssertionClaims,
         ),
         ("exp", json!(NOW - 1), ClientAuthFailure::AssertionTime),
-        ("exp", json!(NOW + 3600), ClientAuthFailure::AssertionTime),
+        ("exp", json!(NOW + 7200), ClientAuthFailure::AssertionTime),
         ("iat", json!(NOW + 3600), ClientAuthFailure::AssertionTime),
         ("jti", json!(""), ClientAuthFailure::AssertionReplay),
     ];
@@ -689,4 +689,43 @@ fn secret_hash_compares_digests() {
     assert!(!h.matches(b"abd"));
     assert!(!h.matches(b""));
     assert_eq!(format!("{h:?}"), "SecretHash(..)");
+}
+
+/// An ES256 assertion with no `kid` in its header (as Authlib sends it).
+fn assertion_without_kid(pair: &EcdsaKeyPair, claims: &Map<String, Value>) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+    let input = format!("{header}.{payload}");
+    let sig = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+}
+
+#[test]
+fn private_key_jwt_without_kid_needs_exactly_one_fitting_key() {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let s = Signer::es256_from_pkcs8(pkcs8.as_ref(), Some("k1"), &rng).unwrap();
+    let (mut c, _) = Clients::standard();
+    let jwt = c.0.iter_mut().find(|x| x.id == "jwt").unwrap();
+    jwt.jwks = Some(Jwks::from_keys(vec![s.jwk().clone()]).unwrap());
+    let token = assertion_without_kid(&pair, &jwt_claims());
+    assert_eq!(jwt_auth(&c, &token).unwrap(), "jwt");
+    // Two keys that could both have signed it: ambiguous, refused.
+    let other = signer();
+    let jwt = c.0.iter_mut().find(|x| x.id == "jwt").unwrap();
+    jwt.jwks = Some(
+        Jwks::from_keys(vec![s.jwk().clone(), {
+            let v = other.jwk().to_value();
+            let mut v = v.as_object().unwrap().clone();
+            v.insert("kid".into(), json!("k2"));
+            jose::Jwk::from_value_standalone(&Value::Object(v)).unwrap()
+        }])
+        .unwrap(),
+    );
+    assert_eq!(
+        failure(jwt_auth(&c, &token)),
+        ClientAuthFailure::AssertionSignature
+    );
 }

@@ -105,6 +105,25 @@ fn start(extra_clients: &str) -> Op {
     start_with_redirect(|_, _| extra_clients.to_owned())
 }
 
+/// A token request to `base` (a replica) with HTTP Basic client authentication.
+fn token_at(base: &str, basic: (&str, &str), form: &[(&str, &str)]) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let v = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", basic.0, basic.1));
+    let mut r = agent
+        .post(&format!("{base}/oidc/token"))
+        .header("Authorization", &format!("Basic {v}"))
+        .send_form(form.iter().copied())
+        .unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        headers: vec![],
+        body: r.body_mut().read_to_string().unwrap(),
+    }
+}
+
 /// The stack with further clients, written from the redirect URI and the secret file path.
 fn start_with_redirect(extra: impl Fn(&str, &str) -> String) -> Op {
     let dir = scratch("oidc-op");
@@ -664,4 +683,62 @@ fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
         &[("grant_type", "refresh_token"), ("refresh_token", &second)],
     );
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
+fn a_code_is_one_time_across_replicas_sharing_redis() {
+    let redis = testkit::Redis::start("oidc-op");
+    let op = start(&format!(
+        "[store]\nbackend = \"redis\"\nurl = \"redis+unix://{}\"\nkey_prefix = \"oidc:\"\n",
+        redis.socket().display()
+    ));
+    // Replica B: the same file (keys, clients, Redis), another port and audit chain.
+    let a_port: u16 = op.stack.varco.rsplit(':').next().unwrap().parse().unwrap();
+    let b_port = free_port();
+    let text = std::fs::read_to_string(op.stack.dir.join("varco.toml")).unwrap();
+    let text = text.replace(
+        &format!("listen = \"127.0.0.1:{a_port}\""),
+        &format!("listen = \"127.0.0.1:{b_port}\""),
+    );
+    let a_management = op.stack.management.trim_start_matches("http://");
+    let text = text.replace(
+        &format!("management_listen = \"{a_management}\""),
+        &format!("management_listen = \"127.0.0.1:{}\"", free_port()),
+    );
+    let text = format!("{text}\n[audit]\ndir = \"audit-b\"\n");
+    std::fs::write(op.stack.dir.join("varco-b.toml"), text).unwrap();
+    let mut b_proc = e2e::Process::start(
+        "varco-b",
+        &e2e::binary("varco"),
+        &[
+            "serve",
+            "--config",
+            op.stack.dir.join("varco-b.toml").to_str().unwrap(),
+        ],
+        &op.stack.dir,
+    );
+    let replica_b = format!("http://127.0.0.1:{b_port}");
+    b_proc.wait_ready(&format!("{replica_b}/healthz"));
+
+    // The code comes from replica A, is exchanged at B, and replayed at A.
+    let mut b = Browser::default();
+    let (code, verifier) = fresh_code(&op, &mut b, "authlib", "x");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", op.redirect.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let first = token_at(&replica_b, ("authlib", SECRET), &form);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let tokens: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(op.userinfo(access), 200, "a token from B works at A");
+    let again = token_at(&op.stack.varco, ("authlib", SECRET), &form);
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert_eq!(
+        op.userinfo(access),
+        401,
+        "the replay at A revoked what B issued"
+    );
 }

@@ -3,7 +3,8 @@
 //!
 //! May import: the leaf, and another feature only downward (metrics reads registry and
 //! switchoff, switchoff reads access, cns reads access, legacy reads switchoff and audit, the
-//! store reports to metrics, admission reads access and store and reports to metrics).
+//! store reports to metrics, admission reads access and store and reports to metrics,
+//! oidc_op reads access).
 //! Never `config`, `state`, `routes`, `server` or `cli`.
 
 pub mod access;

@@ -3,8 +3,7 @@
 //! the store for codes, grants and tokens ([`records`]), and the Back-Channel Logout sender
 //! ([`backchannel`]). Serves no route: `routes::oidc_op` does.
 //!
-//! May import: the leaf, `features::access` (method names), `features::store`,
-//! `features::metrics`.
+//! May import: the leaf, `features::access` (method names).
 
 pub mod backchannel;
 pub mod records;

@@ -453,3 +453,68 @@ pub(crate) fn validate(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(toml_text: &str, audiences: &[String]) -> (Option<Oidc>, Vec<String>) {
+        let raw: RawOidc = toml::from_str(toml_text).unwrap();
+        let dir = std::env::temp_dir().join(format!("varco-oidc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "0123456789abcdef0123456789abcdef!").unwrap();
+        std::fs::write(dir.join("short"), "too-short").unwrap();
+        let resolve = |p: &Path| dir.join(p);
+        let mut problems = Vec::new();
+        let mut bad = |k: &str, m: String| problems.push(format!("{k}: {m}"));
+        let out = validate(&raw, "https://varco.example", audiences, &resolve, &mut bad);
+        (out, problems)
+    }
+
+    #[test]
+    fn a_valid_client_and_its_defaults() {
+        let (o, p) = check(
+            "[[client]]\nid = \"app\"\nsecret_file = \"secret\"\nredirect_uris = [\"https://app.example/cb\"]\n",
+            &[],
+        );
+        assert!(p.is_empty(), "{p:?}");
+        let o = o.unwrap();
+        assert_eq!(o.issuer, "https://varco.example");
+        let c = o.client("app").unwrap();
+        assert_eq!(c.auth_method, AuthMethod::SecretBasic);
+        assert!(c.require_pkce);
+        assert_eq!(c.min_loa, Loa::Substantial);
+        assert!(!c.methods.contains(&Method::Legacy), "legacy only when named");
+        assert!(c.secret.as_ref().unwrap().matches(b"0123456789abcdef0123456789abcdef!"));
+    }
+
+    #[test]
+    fn every_problem_of_every_client_is_reported_with_its_key() {
+        let (o, p) = check(
+            "[[client]]\nid = \"a\"\nsecret_file = \"short\"\nredirect_uris = [\"http://app.example/cb\", \"https://x/#f\"]\n\
+             scopes = [\"openid\", \"admin\"]\nmin_loa = \"medium\"\nmethods = [\"spid\", \"passport\"]\n\
+             [[client]]\nid = \"a\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\nredirect_uris = [\"https://a/cb\"]\n\
+             [[client]]\nid = \"pub\"\ntoken_endpoint_auth_method = \"none\"\nrequire_pkce = false\nredirect_uris = [\"https://a/cb\"]\n\
+             [[client]]\nid = \"https://portal.example\"\nsecret_file = \"secret\"\nredirect_uris = [\"https://a/cb\"]\n\
+             [[client]]\nid = \"pw\"\nsecret_file = \"secret\"\nsubject_type = \"pairwise\"\nredirect_uris = [\"https://a/cb\"]\n",
+            &["https://portal.example".to_owned()],
+        );
+        assert!(o.is_none());
+        let all = p.join("\n");
+        for want in [
+            "oidc.client[0].secret_file: the secret must have at least 32",
+            "oidc.client[0].redirect_uris: \"http://app.example/cb\"",
+            "oidc.client[0].redirect_uris: \"https://x/#f\"",
+            "oidc.client[0].scopes: \"admin\"",
+            "oidc.client[0].min_loa",
+            "oidc.client[0].methods: \"passport\"",
+            "oidc.client[1].id: \"a\" registered twice",
+            "oidc.client[1].jwks: required with private_key_jwt",
+            "oidc.client[2].require_pkce",
+            "oidc.client[3].id: \"https://portal.example\" is also a route's token audience",
+            "oidc.client[4].subject_type: pairwise needs oidc.pairwise_salt_file",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+    }
+}

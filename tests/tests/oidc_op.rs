@@ -742,3 +742,55 @@ fn a_code_is_one_time_across_replicas_sharing_redis() {
         "the replay at A revoked what B issued"
     );
 }
+
+/// Runs the openid-client relying party (`tests/oidc-node/client.mjs`); its stdout.
+fn node(args: &[&str]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deps = std::process::Command::new(root.join("../scripts/oidc-node-deps.sh"))
+        .status()
+        .expect("scripts/oidc-node-deps.sh");
+    assert!(deps.success(), "scripts/oidc-node-deps.sh failed");
+    let out = std::process::Command::new("node")
+        .arg(root.join("oidc-node/client.mjs"))
+        .args(args)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "client.mjs {} failed:\n{}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn openid_client_logs_in_calls_userinfo_and_verifies_the_backchannel_logout_token() {
+    let op = start("");
+    let sf = op.statefile("node");
+    let url = node(&["start", op.issuer(), "authlib", SECRET, &op.redirect, &sf]);
+    let mut b = Browser::default();
+    let callback = op.browse(&mut b, &url, "3");
+    let out = node(&["finish", op.issuer(), "authlib", SECRET, &sf, &callback]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["userinfo"]["sub"], "TINIT-RSSMRA80A01H501U", "{got}");
+    assert_eq!(got["userinfo"]["family_name"], "Rossi", "{got}");
+    assert_eq!(got["id_token"]["acr"], "http://eidas.europa.eu/LoA/high");
+    let sid = got["id_token"]["sid"].as_str().unwrap().to_owned();
+    let out = b.get(&format!("{}/logout", op.stack.varco));
+    assert!(matches!(out.status, 200 | 302 | 303), "{}", out.body);
+    let body = op
+        .backchannel
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a back-channel logout POST");
+    let token = query_param(&format!("?{body}"), "logout_token").expect("logout_token");
+    let claims = node(&["logout", op.issuer(), "authlib", &token, &sid]);
+    assert!(claims.contains("backchannel-logout"), "{claims}");
+    // A token for another client is refused by the same checks.
+    let out = std::process::Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc-node/client.mjs"))
+        .args(["logout", op.issuer(), "authlib-post", &token, &sid])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "aud is checked");
+}

@@ -484,8 +484,16 @@ mod tests {
         assert_eq!(c.auth_method, AuthMethod::SecretBasic);
         assert!(c.require_pkce);
         assert_eq!(c.min_loa, Loa::Substantial);
-        assert!(!c.methods.contains(&Method::Legacy), "legacy only when named");
-        assert!(c.secret.as_ref().unwrap().matches(b"0123456789abcdef0123456789abcdef!"));
+        assert!(
+            !c.methods.contains(&Method::Legacy),
+            "legacy only when named"
+        );
+        assert!(
+            c.secret
+                .as_ref()
+                .unwrap()
+                .matches(b"0123456789abcdef0123456789abcdef!")
+        );
     }
 
     #[test]

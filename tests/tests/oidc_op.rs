@@ -794,3 +794,45 @@ fn openid_client_logs_in_calls_userinfo_and_verifies_the_backchannel_logout_toke
         .unwrap();
     assert!(!out.status.success(), "aud is checked");
 }
+
+#[test]
+fn a_step_up_replaces_the_session_and_the_client_of_the_old_one_is_told() {
+    let op = start("");
+    let sf = op.statefile("u1");
+    let url = op.authorize_url("authlib", &sf);
+    let mut b = Browser::default();
+    let callback = op.browse(&mut b, &url, "2");
+    let got = op.finish("authlib", "client_secret_basic", &sf, &callback);
+    let old_sid = got["id_token"]["sid"].as_str().unwrap().to_owned();
+    // `high-only` needs level 3: the browser steps up at the same IdP, which replaces the
+    // level 2 session; `authlib` held tokens from it and gets a logout token.
+    let sf = op.statefile("u2");
+    let url = op.authorize_url("high-only", &sf);
+    let r = b.get(&url);
+    let step_up = r.header("location").unwrap().to_owned();
+    assert!(step_up.contains("level=3"), "{step_up}");
+    let answer = idp_answer_from(&mut b, &step_up, &[("user", USER), ("level", "3")]);
+    let acs = post_to_acs(&mut b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    let body = op
+        .backchannel
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a back-channel logout POST");
+    let token = query_param(&format!("?{body}"), "logout_token").unwrap();
+    py(&["logout", op.issuer(), "authlib", &token, &old_sid]);
+    assert_eq!(op.userinfo(got["access_token"].as_str().unwrap()), 401);
+    // And the stepped-up session gets its code.
+    let back = b.get(&format!(
+        "{}{}",
+        op.stack.varco,
+        acs.header("location").unwrap()
+    ));
+    assert_eq!(back.status, 302);
+    let callback = back.header("location").unwrap();
+    assert!(
+        callback.starts_with(&op.redirect) && callback.contains("code="),
+        "{callback}"
+    );
+    let got = op.finish("high-only", "client_secret_basic", &sf, callback);
+    assert_eq!(got["id_token"]["acr"], "http://eidas.europa.eu/LoA/high");
+}

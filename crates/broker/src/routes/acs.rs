@@ -109,6 +109,7 @@ pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             if let Some(old) = previous {
                 let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
                 state.store.revoke_session(&old.sid, remaining).await;
+                crate::state::provider::session_ended(state, &old.sid).await;
             }
             state.store.touch_session(&session.sid, session.iat).await;
             // For IdP-initiated logout: the session is found by what the IdP will name. A

@@ -400,8 +400,12 @@ fn basic_credentials<B>(req: &Request<B>) -> Result<Option<(String, String)>, Er
     Ok(Some((text(&raw[..colon])?, text(&raw[colon + 1..])?)))
 }
 
-/// `POST /oidc/token`.
-pub async fn token(state: &State, req: Request<Incoming>) -> Response<Body> {
+/// `POST /oidc/token`. Generic over the body so the benchmark can call it in process.
+pub async fn token<B>(state: &State, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     const EP: &str = "token";
     let Some(oidc) = &state.config.oidc else {
         return not_found();

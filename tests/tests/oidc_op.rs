@@ -836,3 +836,34 @@ fn a_step_up_replaces_the_session_and_the_client_of_the_old_one_is_told() {
     let got = op.finish("high-only", "client_secret_basic", &sf, callback);
     assert_eq!(got["id_token"]["acr"], "http://eidas.europa.eu/LoA/high");
 }
+
+#[test]
+fn prompt_login_sends_a_signed_in_browser_to_log_in_again_once() {
+    let op = start("");
+    let mut b = Browser::default();
+    let (_, _) = fresh_code(&op, &mut b, "authlib", "pl1");
+    let sf = op.statefile("pl2");
+    let url = format!("{}&prompt=login", op.authorize_url("authlib", &sf));
+    let r = b.get(&url);
+    assert_eq!(r.status, 302, "{}", r.body);
+    let again = r.header("location").unwrap().to_owned();
+    assert!(
+        again.contains("/saml/login?"),
+        "a new login, not a code: {again}"
+    );
+    let answer = idp_answer_from(&mut b, &again, &[("user", USER), ("level", "2")]);
+    let acs = post_to_acs(&mut b, &answer);
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    let back = b.get(&format!(
+        "{}{}",
+        op.stack.varco,
+        acs.header("location").unwrap()
+    ));
+    assert_eq!(back.status, 302);
+    let callback = back.header("location").unwrap();
+    assert!(
+        callback.starts_with(&op.redirect) && callback.contains("code="),
+        "{callback}"
+    );
+    op.finish("authlib", "client_secret_basic", &sf, callback);
+}

@@ -235,30 +235,44 @@ pub enum SessionCheck {
     StepUp(Loa),
 }
 
-/// Decides for a session with level `loa`, authenticated at `auth_time`, at `now`;
-/// `fresh_after` is the instant a `prompt=login` started (a login after it counts as the
-/// new one). `prompt=none` turns anything but [`SessionCheck::Issue`] into
-/// [`Error::LoginRequired`].
+/// The browser's current session, as far as the decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Current {
+    /// Its level.
+    pub loa: Loa,
+    /// When the person authenticated (the IdP's instant): what `max_age` is about.
+    pub auth_time: u64,
+    /// When the broker made the session (its own clock).
+    pub started: u64,
+}
+
+/// Decides for the current session at `now`. `fresh_after` is when this request first
+/// arrived, for a request resumed after a login it asked for: a session the broker started
+/// at or after that instant is the login the request asked for, and satisfies `prompt=login`
+/// and `max_age` (comparing the broker's own clock with itself, so an IdP clock a little
+/// behind cannot send the browser round again). `prompt=none` turns anything but
+/// [`SessionCheck::Issue`] into [`Error::LoginRequired`].
 pub fn check_session(
     req: &AuthRequest,
-    session: Option<(Loa, u64)>,
+    session: Option<Current>,
     fresh_after: Option<u64>,
     now: u64,
 ) -> Result<SessionCheck, Error> {
     let check = match session {
         None => SessionCheck::Login,
-        Some((_, auth_time)) if req.prompt.login && fresh_after.is_none_or(|t| auth_time < t) => {
-            SessionCheck::Login
-        }
-        Some((_, auth_time))
-            if req
+        Some(s) => {
+            let fresh = fresh_after.is_some_and(|t| s.started >= t);
+            let too_old = req
                 .max_age
-                .is_some_and(|m| now.saturating_sub(auth_time) > m) =>
-        {
-            SessionCheck::Login
+                .is_some_and(|m| now.saturating_sub(s.auth_time) > m);
+            if !fresh && (req.prompt.login || too_old) {
+                SessionCheck::Login
+            } else if s.loa < req.min_loa {
+                SessionCheck::StepUp(req.min_loa)
+            } else {
+                SessionCheck::Issue
+            }
         }
-        Some((loa, _)) if loa < req.min_loa => SessionCheck::StepUp(req.min_loa),
-        Some(_) => SessionCheck::Issue,
     };
     if req.prompt.none && check != SessionCheck::Issue {
         return Err(Error::LoginRequired);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use identity::{Auth, Loa, Method, Principal, Profile};
 use jose::{Jwks, Signer};
-use oidc::authorize::{SessionCheck, check_session};
+use oidc::authorize::{Current, SessionCheck, check_session};
 use oidc::token::{Endpoint, Grant, JWT_BEARER, authenticate, check_pkce};
 use oidc::{
     AuthMethod, AuthRequest, Client, ClientAuthFailure, Error, Params, Scope, Scopes, SecretHash,
@@ -274,16 +274,16 @@ fn loa_the_client_does_not_allow_steps_up_or_fails_with_prompt_none() {
     )
     .unwrap();
     assert_eq!(
-        check_session(&r, Some((Loa::Substantial, NOW)), None, NOW),
+        check_session(&r, cur(Loa::Substantial, NOW), None, NOW),
         Ok(SessionCheck::StepUp(Loa::High))
     );
     assert_eq!(
-        check_session(&r, Some((Loa::High, NOW)), None, NOW),
+        check_session(&r, cur(Loa::High, NOW), None, NOW),
         Ok(SessionCheck::Issue)
     );
     let r = authorize(&c, &with(&[("prompt", "none")])).unwrap();
     assert_eq!(
-        check_session(&r, Some((Loa::Low, NOW)), None, NOW),
+        check_session(&r, cur(Loa::Low, NOW), None, NOW),
         Err(Error::LoginRequired)
     );
     assert_eq!(
@@ -292,15 +292,23 @@ fn loa_the_client_does_not_allow_steps_up_or_fails_with_prompt_none() {
     );
 }
 
+fn cur(loa: Loa, auth_time: u64) -> Option<Current> {
+    Some(Current {
+        loa,
+        auth_time,
+        started: auth_time,
+    })
+}
+
 #[test]
 fn prompt_login_and_max_age_force_a_new_login() {
     let (c, _) = Clients::standard();
     let r = authorize(&c, &with(&[("prompt", "login")])).unwrap();
-    let s = Some((Loa::High, NOW - 10));
+    let s = cur(Loa::High, NOW - 10);
     assert_eq!(check_session(&r, s, None, NOW), Ok(SessionCheck::Login));
     // Logged in after the prompt started: that login is the fresh one.
     assert_eq!(
-        check_session(&r, Some((Loa::High, NOW)), Some(NOW - 5), NOW),
+        check_session(&r, cur(Loa::High, NOW), Some(NOW - 5), NOW),
         Ok(SessionCheck::Issue)
     );
     assert_eq!(
@@ -309,12 +317,28 @@ fn prompt_login_and_max_age_force_a_new_login() {
     );
     let r = authorize(&c, &with(&[("max_age", "60")])).unwrap();
     assert_eq!(
-        check_session(&r, Some((Loa::High, NOW - 61)), None, NOW),
+        check_session(&r, cur(Loa::High, NOW - 61), None, NOW),
         Ok(SessionCheck::Login)
     );
     assert_eq!(
-        check_session(&r, Some((Loa::High, NOW - 60)), None, NOW),
+        check_session(&r, cur(Loa::High, NOW - 60), None, NOW),
         Ok(SessionCheck::Issue)
+    );
+    // max_age=0 right after the login it asked for: the IdP's clock says a second ago, the
+    // broker started the session after the request: issued, not sent round again.
+    let r = authorize(&c, &with(&[("max_age", "0"), ("prompt", "login")])).unwrap();
+    let after = Some(Current {
+        loa: Loa::High,
+        auth_time: NOW - 3,
+        started: NOW - 1,
+    });
+    assert_eq!(
+        check_session(&r, after, Some(NOW - 2), NOW),
+        Ok(SessionCheck::Issue)
+    );
+    assert_eq!(
+        check_session(&r, after, Some(NOW), NOW),
+        Ok(SessionCheck::Login)
     );
 }
 

@@ -252,7 +252,11 @@ pub async fn authorize(state: &State, req: &Request<Incoming>) -> Response<Body>
     }
     let decision = check_session(
         &request,
-        session.map(|s| (s.principal.auth.loa, s.principal.auth.auth_time)),
+        session.map(|s| oidc::authorize::Current {
+            loa: s.principal.auth.loa,
+            auth_time: s.principal.auth.auth_time,
+            started: s.iat,
+        }),
         fresh_after,
         now,
     );

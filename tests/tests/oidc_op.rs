@@ -323,6 +323,17 @@ fn a_replayed_code_is_refused_and_revokes_the_tokens_issued_from_it() {
     let got = op.finish("authlib", "client_secret_basic", &sf, &callback);
     let access = got["access_token"].as_str().unwrap();
     assert_eq!(op.userinfo(access), 200);
+    // The issue of tokens is an audit record, with digests and never a usable token.
+    let audit: String = std::fs::read_dir(op.stack.dir.join("audit"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(audit.contains("oidc_tokens_issued"), "{audit}");
+    assert!(audit.contains("\"client_id\":\"authlib\""), "{audit}");
+    assert!(
+        !audit.contains(access),
+        "no access token in the audit trail"
+    );
     let code = query_param(&callback, "code").unwrap();
     let verifier: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sf).unwrap()).unwrap();

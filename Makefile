@@ -19,9 +19,10 @@ run: ## start Varco with the dev config and the demo IdP (http://localhost:8080/
 
 test: deps fmt-check lint fuzz-check unit ## everything CI checks: install test deps, fmt, clippy, fuzz targets compile, all tests
 
-deps: ## install the Debian packages and the browser test's npm packages (idempotent)
+deps: ## install the Debian packages and the npm packages of the browser and OpenID client tests (idempotent)
 	@./scripts/install-deps.sh $(TEST_PACKAGES)
 	@./scripts/browser-deps.sh
+	@./scripts/oidc-node-deps.sh
 
 fmt-check: ## rustfmt, no changes allowed
 	$(CARGO) fmt --all -- --check

@@ -290,7 +290,13 @@ pub async fn authorize(state: &State, req: &Request<Incoming>) -> Response<Body>
             oidc::discovery::paths::AUTHORIZE
         ));
         let base = &state.config.public_base_url;
-        let level = loa.unwrap_or(request.min_loa);
+        // Logging in again (prompt=login, max_age) keeps the session's level: the new
+        // session replaces it and must not open less than it did.
+        let level = loa.unwrap_or_else(|| {
+            session.map_or(request.min_loa, |s| {
+                request.min_loa.max(s.principal.auth.loa)
+            })
+        });
         count(state, "authorize", "login");
         match session {
             // The same IdP again (or the choice page for a legacy session), as `/auth` does.

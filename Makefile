@@ -75,7 +75,7 @@ profile-acs: ## callgrind instruction counts of the ACS path, in process and in 
 	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response work_bound representation_file
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response work_bound representation_file oidc_request
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
@@ -86,6 +86,7 @@ fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (d
 		[ $$t != oidfed_statement ] || extra=-dict=fuzz/jose.dict; \
 		[ $$t != sdjwt_presentation ] || extra=-dict=fuzz/jose.dict; \
 		[ $$t != representation_file ] || extra=-dict=fuzz/jose.dict; \
+		[ $$t != oidc_request ] || extra=-dict=fuzz/jose.dict; \
 		echo "== fuzz $$t, $(FUZZ_SECONDS) s"; \
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 $$extra; \

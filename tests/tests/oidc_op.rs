@@ -878,3 +878,53 @@ fn prompt_login_sends_a_signed_in_browser_to_log_in_again_once() {
     );
     op.finish("authlib", "client_secret_basic", &sf, callback);
 }
+
+#[test]
+fn a_client_added_or_removed_on_reload_is_served_or_refused_at_once() {
+    let mut op = start("");
+    let unknown = |op: &Op| {
+        let mut b = Browser::default();
+        let r = b.get(&format!(
+            "{}/oidc/authorize?response_type=code&client_id=late&redirect_uri={}&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            op.stack.varco,
+            pct(&op.redirect)
+        ));
+        r.status == 400 && r.body.contains("oidc.unknown_client")
+    };
+    assert!(unknown(&op));
+    let path = op.stack.dir.join("varco.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let added = format!(
+        "{text}\n[[oidc.client]]\nid = \"late\"\nsecret_file = \"{}\"\nredirect_uris = [\"{}\"]\n",
+        op.dir.join("secret").display(),
+        op.redirect
+    );
+    // Write-then-rename, as editors and ConfigMap updates do.
+    std::fs::write(op.stack.dir.join("varco.toml.new"), &added).unwrap();
+    std::fs::rename(op.stack.dir.join("varco.toml.new"), &path).unwrap();
+    op.stack.varco_process().hangup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while unknown(&op) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            op.stack.varco_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Logged in through the new client; then the client goes away: its token stops working.
+    let sf = op.statefile("late");
+    let url = op.authorize_url("late", &sf);
+    let mut b = Browser::default();
+    let callback = op.browse(&mut b, &url, "2");
+    let got = op.finish("late", "client_secret_basic", &sf, &callback);
+    let access = got["access_token"].as_str().unwrap().to_owned();
+    std::fs::write(op.stack.dir.join("varco.toml.new"), &text).unwrap();
+    std::fs::rename(op.stack.dir.join("varco.toml.new"), &path).unwrap();
+    op.stack.varco_process().hangup();
+    while !unknown(&op) {
+        assert!(std::time::Instant::now() < deadline + Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(op.userinfo(&access), 401);
+}

@@ -928,3 +928,80 @@ fn a_client_added_or_removed_on_reload_is_served_or_refused_at_once() {
     }
     assert_eq!(op.userinfo(&access), 401);
 }
+
+#[test]
+fn a_stock_django_app_with_mozilla_django_oidc_logs_in() {
+    let python = testkit::python::python("django-oidc");
+    let manage = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/django_rp/manage.py");
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/oidc/callback/");
+    let op = start_with_redirect(|_, secret| {
+        format!(
+            "[[oidc.client]]\nid = \"django\"\nsecret_file = \"{secret}\"\n\
+             token_endpoint_auth_method = \"client_secret_post\"\nredirect_uris = [\"{callback}\"]\n"
+        )
+    });
+    let rp = op.dir.join("rp.json");
+    std::fs::write(
+        &rp,
+        serde_json::json!({
+            "issuer": op.issuer(),
+            "client_id": "django",
+            "client_secret": SECRET,
+            "db": op.dir.join("rp.sqlite3"),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (manage, rp) = (manage.to_str().unwrap(), rp.to_str().unwrap());
+    let migrate = std::process::Command::new(&python)
+        .args([manage, rp, "migrate", "--noinput", "-v", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = e2e::Process::start(
+        "django",
+        &python,
+        &[manage, rp, "runserver", &listen, "--noreload"],
+        &op.dir,
+    );
+    server.wait_ready(&format!("http://{listen}/healthz"));
+    let mut b = Browser::default();
+    let start = b.get(&format!("http://{listen}/oidc/authenticate/?next=/me"));
+    assert_eq!(start.status, 302, "{}", start.body);
+    let authorize = start.header("location").unwrap().to_owned();
+    assert!(
+        authorize.starts_with(&format!("{}/oidc/authorize?", op.issuer())),
+        "{authorize}"
+    );
+    let back = {
+        let first = b.get(&authorize);
+        assert_eq!(first.status, 302, "{}", first.body);
+        let login = first.header("location").unwrap().to_owned();
+        let return_to = query_param(&login, "return_to").unwrap();
+        let answer = idp_answer_from(
+            &mut b,
+            &op.stack.login_url(2, &return_to),
+            &[("user", USER), ("level", "2")],
+        );
+        let acs = post_to_acs(&mut b, &answer);
+        let r = b.get(&format!(
+            "{}{}",
+            op.stack.varco,
+            acs.header("location").unwrap()
+        ));
+        r.header("location").unwrap().to_owned()
+    };
+    assert!(back.starts_with(&callback), "{back}");
+    let done = b.get(&back);
+    assert_eq!(done.status, 302, "{}\n{}", done.body, server.log());
+    assert_eq!(done.header("location"), Some("/me"), "{}", server.log());
+    let me = b.get(&format!("http://{listen}/me"));
+    assert_eq!(me.status, 200, "{}\n{}", me.body, server.log());
+    assert!(me.body.contains("mario.rossi@example.org"), "{}", me.body);
+}

@@ -1005,3 +1005,31 @@ fn a_stock_django_app_with_mozilla_django_oidc_logs_in() {
     assert_eq!(me.status, 200, "{}\n{}", me.body, server.log());
     assert!(me.body.contains("mario.rossi@example.org"), "{}", me.body);
 }
+
+#[test]
+fn the_authorization_endpoint_takes_post_too() {
+    let op = start("");
+    let mut b = Browser::default();
+    let (_, _) = fresh_code(&op, &mut b, "authlib", "g");
+    let r = b.post_form(
+        &format!("{}/oidc/authorize", op.stack.varco),
+        &[
+            ("response_type", "code"),
+            ("client_id", "authlib"),
+            ("redirect_uri", &op.redirect),
+            ("scope", "openid"),
+            ("state", "p"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_eq!(r.status, 302, "{}", r.body);
+    let loc = r.header("location").unwrap();
+    assert!(
+        loc.starts_with(&op.redirect) && loc.contains("code=") && loc.contains("state=p"),
+        "{loc}"
+    );
+}

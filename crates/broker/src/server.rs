@@ -160,6 +160,7 @@ async fn route(
         (&Method::GET, "/.well-known/openid-configuration") => routes::oidc_op::discovery(state),
         (&Method::GET, "/oidc/jwks") => routes::oidc_op::jwks(state),
         (&Method::GET, "/oidc/authorize") => routes::oidc_op::authorize(state, &req).await,
+        (&Method::POST, "/oidc/authorize") => routes::oidc_op::authorize_post(state, req).await,
         (&Method::POST, "/oidc/token") => routes::oidc_op::token(state, req).await,
         (&Method::GET | &Method::POST, "/oidc/userinfo") => {
             routes::oidc_op::userinfo(state, &req).await

@@ -189,11 +189,33 @@ fn redirect_error(
 /// sends the browser to log in (no session, `prompt=login`, `max_age`) or to step up (level
 /// too low), coming back here through `?resume=<id>`.
 pub async fn authorize(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    authorize_with(state, req, req.uri().query().unwrap_or("")).await
+}
+
+/// `POST /oidc/authorize` (OpenID Connect Core §3.1.2.1: GET and POST): the form body is
+/// the request, read within the same bounds as the query of a GET.
+pub async fn authorize_post(state: &State, req: Request<Incoming>) -> Response<Body> {
+    if state.config.oidc.is_none() {
+        return not_found();
+    }
+    let (parts, body) = req.into_parts();
+    let collect = Limited::new(body, MAX_QUERY).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        _ => return error_page(state, &Error::TooLarge),
+    };
+    let Ok(form) = std::str::from_utf8(&body) else {
+        return error_page(state, &Error::Invalid { name: "other" });
+    };
+    let req = Request::from_parts(parts, ());
+    authorize_with(state, &req, form).await
+}
+
+async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> Response<Body> {
     let Some(oidc) = &state.config.oidc else {
         return not_found();
     };
     let now = unix((state.clock)());
-    let raw_query = req.uri().query().unwrap_or("");
     // A resumed request: the query kept when the login started, and when that was.
     let resumed = text_pairs(raw_query.as_bytes())
         .find(|(k, _)| k == "resume")

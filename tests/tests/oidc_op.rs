@@ -1033,3 +1033,25 @@ fn the_authorization_endpoint_takes_post_too() {
         "{loc}"
     );
 }
+
+#[test]
+fn a_login_method_the_client_does_not_accept_is_denied() {
+    let op = start_with_redirect(|redirect, secret| {
+        format!(
+            "[[oidc.client]]\nid = \"cie-only\"\nsecret_file = \"{secret}\"\nmethods = [\"cie\"]\n\
+             redirect_uris = [\"{redirect}\"]\n"
+        )
+    });
+    let mut b = Browser::default();
+    // A SPID session, then a client that accepts CIE only.
+    let (_, _) = fresh_code(&op, &mut b, "authlib", "m1");
+    let url = op.authorize_url("cie-only", &op.statefile("m2"));
+    let r = b.get(&url);
+    let loc = r.header("location").unwrap();
+    assert!(loc.starts_with(&op.redirect), "{loc}");
+    assert!(
+        loc.contains("error=access_denied") && loc.contains("oidc.method_not_allowed"),
+        "{loc}"
+    );
+    assert!(!loc.contains("code="), "{loc}");
+}

@@ -39,7 +39,6 @@ fn reserved(path: &str) -> bool {
         || path.starts_with("/legacy/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
-        || path.starts_with("/oidc/")
         || path == "/cns/login"
 }
 
@@ -112,7 +111,10 @@ async fn route(
     req: Request<Incoming>,
     path: &str,
 ) -> (&'static str, Response<OutBody>) {
-    if !reserved(path) {
+    // `/oidc/` is Varco's only when it is an OpenID Provider: otherwise a proxied portal's
+    // own `/oidc/…` paths (its OpenID client callback, say) stay the portal's.
+    let provider = state.config.oidc.is_some() && path.starts_with("/oidc/");
+    if !reserved(path) && !provider {
         let host = req
             .headers()
             .get(header::HOST)

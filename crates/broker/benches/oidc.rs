@@ -109,6 +109,21 @@ fn benches(c: &mut Criterion) {
     assert_eq!(ok.status(), 200);
     assert_eq!(ready(token(&s, again)).status(), 400);
 
+    // For instruction counts: `VARCO_OIDC_EXCHANGES=N` runs N exchanges and nothing else,
+    // so `valgrind --tool=callgrind --toggle-collect='*oidc_op*token*'` counts exactly the
+    // handler's work (the codes are made before, outside it).
+    if let Some(n) = std::env::var("VARCO_OIDC_EXCHANGES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let reqs: Vec<_> = (0..n).map(|_| fresh()).collect();
+        for req in reqs {
+            assert_eq!(ready(token(&s, req)).status(), 200);
+        }
+        println!("{n} exchanges");
+        return;
+    }
+
     c.bench_function("oidc_token_code_exchange_es256", |b| {
         b.iter_batched(
             &mut fresh,

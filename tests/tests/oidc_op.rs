@@ -1055,3 +1055,31 @@ fn a_login_method_the_client_does_not_accept_is_denied() {
     );
     assert!(!loc.contains("code="), "{loc}");
 }
+
+#[test]
+fn a_request_too_long_to_travel_sealed_waits_in_the_store() {
+    let op = start("");
+    let state = "s".repeat(500);
+    let nonce = "n".repeat(500);
+    let url = format!(
+        "{}/oidc/authorize?response_type=code&client_id=authlib&redirect_uri={}&scope=openid&state={state}&nonce={nonce}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        op.stack.varco,
+        pct(&op.redirect)
+    );
+    let mut b = Browser::default();
+    let first = b.get(&url);
+    let login = first.header("location").unwrap().to_owned();
+    let return_to = query_param(&login, "return_to").unwrap();
+    let id = return_to.strip_prefix("/oidc/authorize?resume=").unwrap();
+    assert_eq!(
+        id.len(),
+        32,
+        "a store key, not the sealed request: {return_to}"
+    );
+    let callback = op.browse(&mut b, &url, "2");
+    assert!(callback.contains(&format!("state={state}")), "{callback}");
+    // A short request travels sealed (nothing stored before the login).
+    let first = Browser::default().get(&op.authorize_url("authlib", &op.statefile("short")));
+    let return_to = query_param(first.header("location").unwrap(), "return_to").unwrap();
+    assert!(return_to.len() > 100, "{return_to}");
+}

@@ -53,6 +53,8 @@ pub enum Purpose {
     LegacyForm,
     /// The token of the logout confirmation form (bound to the session it ends).
     LogoutForm,
+    /// An OpenID authorization request waiting for a login (`/oidc/authorize?resume=`).
+    OidcRequest,
 }
 
 impl Purpose {
@@ -61,6 +63,7 @@ impl Purpose {
             Purpose::Session => b"varco-session-v1",
             Purpose::LegacyForm => b"varco-legacy-form-v1",
             Purpose::LogoutForm => b"varco-logout-form-v1",
+            Purpose::OidcRequest => b"varco-oidc-request-v1",
         }
     }
 }

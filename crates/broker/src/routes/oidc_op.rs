@@ -25,7 +25,7 @@ use crate::leaf::clock::unix;
 use crate::leaf::form::{Mode, decode, encode, text_pairs};
 use crate::leaf::http::{Body, html, internal, not_found, set};
 use crate::leaf::pages;
-use crate::leaf::session::random_hex;
+use crate::leaf::session::{Purpose, random_hex};
 use crate::state::State;
 use crate::state::current::view;
 use crate::state::views::{spid_level, step_up_url};
@@ -36,6 +36,9 @@ const MAX_TOKEN_BODY: usize = 16 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest authorization query kept while the person logs in.
 const MAX_QUERY: usize = 4096;
+/// Longest sealed request carried in `resume` (the whole return address must stay under the
+/// login's 1 KiB `return_to` bound); longer ones are kept in the store.
+const MAX_SEALED_REQUEST: usize = 900;
 
 fn count(state: &State, endpoint: &str, outcome: &str) {
     state
@@ -220,7 +223,9 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
     let resumed = text_pairs(raw_query.as_bytes())
         .find(|(k, _)| k == "resume")
         .map(|(_, v)| v.into_owned());
+    let waiting_ttl = (state.config.pending_ttl * 4).as_secs();
     let (query, waiting_id, fresh_after) = match resumed {
+        // Kept in the store (a request too long to travel sealed).
         Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
             match state.store.get_record(records::REQUEST, &id).await {
                 Ok(Some(b)) => match records::decode::<records::Waiting>(&b) {
@@ -231,7 +236,17 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
                 Err(e) => return store_error(state, "authorize", e),
             }
         }
-        Some(_) => return error_page(state, &Error::Invalid { name: "other" }),
+        // Sealed into the return address itself: nothing stored for a browser that has not
+        // logged in yet.
+        Some(sealed) => match state
+            .sealer
+            .open::<records::Waiting>(Purpose::OidcRequest, &sealed)
+        {
+            Some(w) if w.created.saturating_add(waiting_ttl) >= now => {
+                (w.query, Some(sealed), Some(w.created))
+            }
+            _ => return error_page(state, &Error::Invalid { name: "other" }),
+        },
         None => (raw_query.to_owned(), None, None),
     };
     if query.len() > MAX_QUERY {
@@ -283,28 +298,39 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
         now,
     );
     let login_at = |loa: Option<Loa>| async move {
-        // Keep the request while the person logs in; come back through `resume`.
+        // Keep the request while the person logs in; come back through `resume`: sealed
+        // into the address when it fits the return address' bound, else in the store.
         let id = match waiting_id {
             Some(id) => id,
             None => {
-                let Some(id) = random_hex(&state.rng, 16) else {
-                    return internal("broker_rng");
-                };
                 let w = records::Waiting {
                     query: query.clone(),
                     created: now,
                 };
-                let Some(bytes) = records::encode(&w) else {
-                    return internal("oidc_encode");
-                };
-                if let Err(e) = state
-                    .store
-                    .put_record(records::REQUEST, &id, bytes, state.config.pending_ttl * 4)
-                    .await
-                {
-                    return store_error(state, "authorize", e);
+                match state.sealer.seal(Purpose::OidcRequest, &w) {
+                    Some(sealed) if sealed.len() <= MAX_SEALED_REQUEST => sealed,
+                    _ => {
+                        let Some(id) = random_hex(&state.rng, 16) else {
+                            return internal("broker_rng");
+                        };
+                        let Some(bytes) = records::encode(&w) else {
+                            return internal("oidc_encode");
+                        };
+                        if let Err(e) = state
+                            .store
+                            .put_record(
+                                records::REQUEST,
+                                &id,
+                                bytes,
+                                Duration::from_secs(waiting_ttl),
+                            )
+                            .await
+                        {
+                            return store_error(state, "authorize", e);
+                        }
+                        id
+                    }
                 }
-                id
             }
         };
         let return_to = encode(&format!(

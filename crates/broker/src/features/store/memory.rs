@@ -209,7 +209,8 @@ pub struct MemoryStore {
     pub(crate) logout_requests: Cache<String, Instant>,
     /// Small records of other features (the OpenID Provider's codes, grants and tokens),
     /// keyed `kind\0id`, each until the instant stored with it; bounded by bytes
-    /// ([`RECORD_BYTES`]), evicting the least recently used first.
+    /// ([`RECORD_BYTES`]), evicting the least recently used first (LRU, every new record
+    /// admitted).
     pub(crate) records: Cache<String, (Arc<[u8]>, Instant)>,
     pub(crate) budgets: Budgets,
     pub(crate) evictions: Evictions,
@@ -373,6 +374,10 @@ impl MemoryStore {
                 .build(),
             records: Cache::builder()
                 .max_capacity(RECORD_BYTES)
+                // Least recently used out first, and every new record admitted: TinyLFU
+                // (moka's default) may refuse a fresh code in favour of older, busier
+                // entries, and a code must exist once it is handed out.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .weigher(|k: &String, v: &(Arc<[u8]>, Instant)| {
                     weight(ENTRY_OVERHEAD + k.len() + v.0.len(), 0)
                 })

@@ -586,8 +586,7 @@ async fn exchange_code(
     // Used from now on, whatever follows: a code is good for one attempt. Remembered as
     // long as the access tokens it gave live (a replay then still revokes the grant, its
     // refresh tokens included), at least ten code lifetimes.
-    let used_ttl = Duration::from_secs(oidc.access_token_ttl)
-        .max(oidc.code_ttl * 10);
+    let used_ttl = Duration::from_secs(oidc.access_token_ttl).max(oidc.code_ttl * 10);
     if let Err(e) = state
         .store
         .put_record(

@@ -19,9 +19,10 @@ run: ## start Varco with the dev config and the demo IdP (http://localhost:8080/
 
 test: deps fmt-check lint fuzz-check unit ## everything CI checks: install test deps, fmt, clippy, fuzz targets compile, all tests
 
-deps: ## install the Debian packages and the browser test's npm packages (idempotent)
+deps: ## install the Debian packages and the npm packages of the browser and OpenID client tests (idempotent)
 	@./scripts/install-deps.sh $(TEST_PACKAGES)
 	@./scripts/browser-deps.sh
+	@./scripts/oidc-node-deps.sh
 
 fmt-check: ## rustfmt, no changes allowed
 	$(CARGO) fmt --all -- --check
@@ -81,7 +82,7 @@ profile-acs: ## callgrind instruction counts of the ACS path, in process and in 
 	./scripts/profile-acs.sh
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response work_bound representation_file
+FUZZ_TARGETS := xml_parse c14n dsig_verify dsig_mutate acs_response metadata_load oidfed_statement sdjwt_presentation mdoc_response work_bound representation_file oidc_request
 
 fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (default 60)
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
@@ -92,6 +93,7 @@ fuzz-smoke: ## run every fuzz target (fuzz/README.md) for FUZZ_SECONDS s each (d
 		[ $$t != oidfed_statement ] || extra=-dict=fuzz/jose.dict; \
 		[ $$t != sdjwt_presentation ] || extra=-dict=fuzz/jose.dict; \
 		[ $$t != representation_file ] || extra=-dict=fuzz/jose.dict; \
+		[ $$t != oidc_request ] || extra=-dict=fuzz/jose.dict; \
 		echo "== fuzz $$t, $(FUZZ_SECONDS) s"; \
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 $$extra; \

@@ -65,6 +65,7 @@ struct RawConfig {
     oidc_rp: Option<crate::features::federation::RawOidcRp>,
     #[serde(default)]
     represent: crate::features::represent::RawRepresent,
+    oidc: Option<crate::features::oidc_op::RawOidc>,
 }
 
 /// `[log]`: line format and level (see docs/OPERATIONS.md).
@@ -568,6 +569,8 @@ pub struct Config {
     pub oidc_rp: Option<std::sync::Arc<crate::features::federation::OidcRpConfig>>,
     /// `[represent]`: where representations come from, per service (issue 24).
     pub represent: crate::features::represent::Represent,
+    /// `[oidc]`: Varco as an OpenID Provider (`None`: not offered).
+    pub oidc: Option<crate::features::oidc_op::Oidc>,
 }
 
 impl Config {
@@ -1039,6 +1042,21 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         &mut problems,
     );
 
+    // After `access`: a client id must differ from every route's token audience.
+    let oidc = raw.oidc.as_ref().map(|o| {
+        let audiences: Vec<String> = access
+            .as_ref()
+            .map(|a| a.routes.iter().map(|r| r.audience.clone()).collect())
+            .unwrap_or_default();
+        let mut bad = |key: &str, message: String| {
+            problems.push(Problem {
+                key: key.into(),
+                message,
+            })
+        };
+        crate::features::oidc_op::validate(o, &public_base_url, &audiences, &resolve, &mut bad)
+    });
+
     let mut expiries = Vec::new();
     if let Ok(pem) = &cert_pem {
         if let Ok(k) = TrustedKey::from_certificate_pem(pem) {
@@ -1133,7 +1151,8 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         ) if problems.is_empty()
             && !matches!(cns, Some(None))
             && !matches!(wallet, Some(None))
-            && !matches!(oidc_rp, Some(None)) =>
+            && !matches!(oidc_rp, Some(None))
+            && !matches!(oidc, Some(None)) =>
         {
             let metadata = render_metadata(&raw.sp, &sp, &public_base_url, &sp_key)?;
             Ok(Config {
@@ -1182,6 +1201,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 admission,
                 oidc_rp: oidc_rp.flatten().map(std::sync::Arc::new),
                 represent,
+                oidc: oidc.flatten(),
             })
         }
         _ => Err(problems),

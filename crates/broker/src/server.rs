@@ -121,7 +121,10 @@ async fn route(
     req: Request<Incoming>,
     path: &str,
 ) -> (&'static str, Response<OutBody>) {
-    if !reserved(path) {
+    // `/oidc/` is Varco's only when it is an OpenID Provider: otherwise a proxied portal's
+    // own `/oidc/…` paths (its OpenID client callback, say) stay the portal's.
+    let provider = state.config.oidc.is_some() && path.starts_with("/oidc/");
+    if !reserved(path) && !provider {
         let host = req
             .headers()
             .get(header::HOST)
@@ -166,6 +169,15 @@ async fn route(
         (&Method::GET, "/whoami") => routes::whoami::whoami(state, &req).await,
         (&Method::GET, "/auth") => routes::forward_auth::auth(state, &req).await,
         (&Method::GET, "/.well-known/jwks.json") => routes::forward_auth::jwks(state),
+        (&Method::GET, "/.well-known/openid-configuration") => routes::oidc_op::discovery(state),
+        (&Method::GET, "/oidc/jwks") => routes::oidc_op::jwks(state),
+        (&Method::GET, "/oidc/authorize") => routes::oidc_op::authorize(state, &req).await,
+        (&Method::POST, "/oidc/authorize") => routes::oidc_op::authorize_post(state, req).await,
+        (&Method::POST, "/oidc/token") => routes::oidc_op::token(state, req).await,
+        (&Method::GET | &Method::POST, "/oidc/userinfo") => {
+            routes::oidc_op::userinfo(state, &req).await
+        }
+        (&Method::GET, "/oidc/end_session") => routes::oidc_op::end_session(state, &req).await,
         (&Method::GET, "/login") => routes::choice::login_page(state, &req),
         (&Method::GET, "/logout") => routes::logout::logout(state, &req).await,
         (&Method::POST, "/logout") => routes::logout::logout_confirmed(state, req).await,
@@ -209,7 +221,13 @@ async fn route(
             | "/logout"
             | "/represent"
             | "/legacy/login"
-            | "/.well-known/jwks.json",
+            | "/.well-known/jwks.json"
+            | "/.well-known/openid-configuration"
+            | "/oidc/jwks"
+            | "/oidc/authorize"
+            | "/oidc/token"
+            | "/oidc/userinfo"
+            | "/oidc/end_session",
         ) => html(
             StatusCode::METHOD_NOT_ALLOWED,
             pages::simple("Metodo non ammesso", "Method not allowed", "", ""),

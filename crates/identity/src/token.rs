@@ -333,6 +333,34 @@ impl KeySet {
         self.sign_subject(acting, params, now, rng)
     }
 
+    /// Signs caller-built `claims` with the active key, header `{"alg","kid","typ"}`: for
+    /// the OpenID Provider's ID tokens (`typ` `JWT`) and logout tokens (`logout+jwt`), whose
+    /// claims the `oidc` crate builds. `alg` and `kid` stay the key set's.
+    pub fn sign_claims(
+        &self,
+        typ: &'static str,
+        claims: &serde_json::Map<String, Value>,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, Error> {
+        let key = self.active().ok_or(Error::ActiveKey {
+            reason: "no active key",
+        })?;
+        let header = Header {
+            alg: key.algorithm().as_str(),
+            kid: &key.kid,
+            typ,
+        };
+        let header = serde_json::to_vec(&header).map_err(|_| Error::Serialize)?;
+        let claims = serde_json::to_vec(claims).map_err(|_| Error::Serialize)?;
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut out);
+        let signature = key.sign_bytes(out.as_bytes(), rng)?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
+    }
+
     fn sign_subject<S: Serialize>(
         &self,
         subject: &S,

@@ -1140,7 +1140,7 @@ pub(crate) fn validate(
     })
 }
 
-fn parse_method(s: &str) -> Option<Method> {
+pub(crate) fn parse_method(s: &str) -> Option<Method> {
     [
         Method::Spid,
         Method::Cie,

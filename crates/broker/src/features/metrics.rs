@@ -47,6 +47,12 @@ pub mod names {
     /// Counter: representation source lookups that failed (fail closed), by source and
     /// reason.
     pub const REPRESENT_SOURCE_ERRORS: &str = "varco_represent_source_errors_total";
+    /// Counter: OpenID Provider answers by endpoint and outcome (`ok` or a stable
+    /// `oidc.*` code).
+    pub const OIDC_REQUESTS: &str = "varco_oidc_requests_total";
+    /// Counter: Back-Channel Logout deliveries by outcome (`sent`, `failed`, `dropped`
+    /// when the queue was full).
+    pub const OIDC_BACKCHANNEL: &str = "varco_oidc_backchannel_logouts_total";
     /// Counter: reverse-proxy failures by code.
     pub const PROXY_FAILURES: &str = "varco_proxy_failures_total";
     /// Counter: logouts.
@@ -135,8 +141,13 @@ pub mod names {
     /// by listener (`main`, `cns`).
     pub const CONNECTIONS_REFUSED: &str = "varco_connections_refused_total";
 
-    /// Every family name, for the tests that check dashboards and alert rules.
-    pub const ALL: [&str; 43] = [
+    /// Every family name, for the tests that check dashboards and alert rules. Not
+    /// `REPRESENT_SOURCE_ERRORS`: its `source` label comes from configuration, so it has no
+    /// series to export before a source first fails.
+    pub const ALL: [&str; 46] = [
+        REPRESENT_DECISIONS,
+        OIDC_REQUESTS,
+        OIDC_BACKCHANNEL,
         OIDC_RESOLUTIONS,
         OIDC_FETCHES,
         OIDC_CHAIN_EXPIRY,
@@ -206,6 +217,10 @@ pub struct Metrics {
     pub represent_decisions: IntCounterVec,
     /// See [`names::REPRESENT_SOURCE_ERRORS`].
     pub represent_source_errors: IntCounterVec,
+    /// OpenID Provider answers by endpoint and outcome.
+    pub oidc_requests: IntCounterVec,
+    /// Back-Channel Logout deliveries by outcome.
+    pub oidc_backchannel: IntCounterVec,
     /// See [`names::PROXY_FAILURES`].
     pub proxy_failures: IntCounterVec,
     /// See [`names::LOGOUTS`].
@@ -492,6 +507,18 @@ impl Metrics {
                 "Representation source lookups that failed; the request was refused.",
                 &["source", "reason"],
             ),
+            oidc_requests: counter(
+                &r,
+                OIDC_REQUESTS,
+                "OpenID Provider answers, by endpoint and outcome (ok or a stable code).",
+                &["endpoint", "outcome"],
+            ),
+            oidc_backchannel: counter(
+                &r,
+                OIDC_BACKCHANNEL,
+                "Back-Channel Logout tokens to clients, by outcome (sent, failed, dropped).",
+                &["outcome"],
+            ),
             proxy_failures: counter(&r, PROXY_FAILURES, "Reverse-proxy failures.", &["code"]),
             logouts,
             slo_started: counter(
@@ -652,6 +679,15 @@ impl Metrics {
                 self.rate_limited.with_label_values(&[route, scope]);
             }
         }
+        for outcome in ["own", "acting", "chooser", "chosen"] {
+            self.represent_decisions.with_label_values(&[outcome]);
+        }
+        for endpoint in ["authorize", "token", "userinfo", "end_session"] {
+            self.oidc_requests.with_label_values(&[endpoint, "ok"]);
+        }
+        for outcome in ["sent", "failed", "dropped"] {
+            self.oidc_backchannel.with_label_values(&[outcome]);
+        }
         for kind in ["login", "logout", "activity"] {
             self.pending_evicted.with_label_values(&[kind]);
         }
@@ -794,6 +830,12 @@ pub fn route_label(path: &str) -> &'static str {
         "/.well-known/openid-federation" => "oidc_entity_configuration",
         "/oidc/login" => "oidc_login",
         "/oidc/callback" => "oidc_callback",
+        "/.well-known/openid-configuration" => "oidc_discovery",
+        "/oidc/jwks" => "oidc_jwks",
+        "/oidc/authorize" => "oidc_authorize",
+        "/oidc/token" => "oidc_token",
+        "/oidc/userinfo" => "oidc_userinfo",
+        "/oidc/end_session" => "oidc_end_session",
         p if p.starts_with("/saml/metadata") => "saml_metadata",
         p if p.starts_with("/assets/") => "assets",
         "/wallet/login" => "wallet_login",

@@ -4,7 +4,8 @@
 //! May import: the leaf, and another feature only downward (metrics reads registry and
 //! switchoff, switchoff reads access, cns reads access, legacy reads switchoff and audit, the
 //! store reports to metrics, admission reads access and store and reports to metrics, represent reads audit's
-//! PostgreSQL connection, federation reads registry's fetcher and reports to metrics).
+//! PostgreSQL connection, federation reads registry's fetcher and reports to metrics,
+//! oidc_op reads access).
 //! Never `config`, `state`, `routes`, `server` or `cli`.
 
 pub mod access;
@@ -14,6 +15,7 @@ pub mod cns;
 pub mod federation;
 pub mod legacy;
 pub mod metrics;
+pub mod oidc_op;
 pub mod registry;
 pub mod represent;
 pub mod store;

@@ -82,6 +82,8 @@ pub enum Purpose {
     LogoutForm,
     /// The token of the "act on behalf of" chooser form (bound to the session and service).
     RepresentForm,
+    /// An OpenID authorization request waiting for a login (`/oidc/authorize?resume=`).
+    OidcRequest,
 }
 
 impl Purpose {
@@ -91,6 +93,7 @@ impl Purpose {
             Purpose::LegacyForm => b"varco-legacy-form-v1",
             Purpose::LogoutForm => b"varco-logout-form-v1",
             Purpose::RepresentForm => b"varco-represent-form-v1",
+            Purpose::OidcRequest => b"varco-oidc-request-v1",
         }
     }
 }

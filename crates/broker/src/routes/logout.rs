@@ -159,6 +159,7 @@ async fn end_session(
         state.store.revoke_session(&s.sid, remaining).await;
         tracing::info!(event = "logout", sid = %s.sid, idp = %s.idp);
         state.metrics.logouts.inc();
+        crate::state::provider::session_ended(state, &s.sid).await;
         single_logout = crate::state::logout::start(state, &s, return_to.clone()).await;
     }
     let mut r = single_logout.unwrap_or_else(|| {

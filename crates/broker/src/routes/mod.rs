@@ -16,6 +16,7 @@ pub mod logout;
 pub mod metadata;
 pub mod metrics;
 pub mod oidc;
+pub mod oidc_op;
 pub mod proxy;
 pub mod represent;
 pub mod slo;

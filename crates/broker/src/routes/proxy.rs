@@ -176,6 +176,7 @@ pub async fn tunnel_ended(
                     // Over for good, as a request would find it.
                     let remaining = Duration::from_secs(session.exp.saturating_sub(now));
                     state.store.revoke_session(&session.sid, remaining).await;
+                    crate::state::provider::session_ended(state, &session.sid).await;
                     return Some("idle");
                 }
             }

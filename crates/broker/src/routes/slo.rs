@@ -293,6 +293,7 @@ async fn logout_request(
                 .revoke_session(&sid, state.config.session_ttl)
                 .await;
             tracing::info!(event = "logout", sid = %sid, idp = %valid.issuer);
+            crate::state::provider::session_ended(state, &sid).await;
             ended += 1;
         }
     }

@@ -66,6 +66,7 @@ pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
             // Idle too long: this session is over for good, whatever comes next.
             let remaining = Duration::from_secs(session.exp.saturating_sub(now));
             state.store.revoke_session(&session.sid, remaining).await;
+            crate::state::provider::session_ended(state, &session.sid).await;
             false
         }
         _ => true,

@@ -24,6 +24,7 @@ pub mod current;
 pub mod live;
 pub mod login;
 pub mod logout;
+pub mod provider;
 pub mod views;
 
 /// Everything a request handler needs; shared by all connections.
@@ -69,6 +70,9 @@ pub struct State {
     pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
     /// The OpenID Connect relying party (`[oidc_rp]`): trust chains of the OPs, cached.
     pub oidc: Option<Arc<crate::features::federation::resolve::OidcRp>>,
+    /// Back-Channel Logout delivery (`[oidc]`), kept across a reload that leaves its
+    /// settings alone.
+    pub backchannel: Option<Arc<crate::features::oidc_op::backchannel::Sender>>,
 }
 
 /// The OIDC relying party for `config`, its background refresher started when a runtime
@@ -116,10 +120,17 @@ impl State {
         let metrics = Arc::new(metrics);
         let oidc = oidc_rp(&config, &metrics, clock);
         let (wallet, wallet_status) = wallet_state(&config);
+        let backchannel = config.oidc.as_ref().map(|o| {
+            Arc::new(crate::features::oidc_op::backchannel::Sender::start(
+                o.backchannel,
+                metrics.oidc_backchannel.clone(),
+            ))
+        });
         Some(State {
             oidc,
             wallet,
             wallet_status,
+            backchannel,
             store: Arc::new(store),
             sealer: Arc::new(sealer),
             rng: SystemRandom::new(),
@@ -191,6 +202,15 @@ impl State {
                 self.heavy.clone()
             } else {
                 Arc::new(Heavy::new(&config.admission, &self.metrics))
+            },
+            backchannel: match (&self.backchannel, config.oidc.as_ref()) {
+                (Some(b), Some(o)) if b.settings() == o.backchannel => Some(b.clone()),
+                (_, o) => o.map(|o| {
+                    Arc::new(crate::features::oidc_op::backchannel::Sender::start(
+                        o.backchannel,
+                        self.metrics.oidc_backchannel.clone(),
+                    ))
+                }),
             },
             limiter: if self.limiter.settings() == &config.admission.rate {
                 self.limiter.clone()

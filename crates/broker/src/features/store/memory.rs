@@ -229,6 +229,11 @@ pub struct MemoryStore {
     pub(crate) logout_index: Cache<String, (String, Instant)>,
     /// IdP LogoutRequest IDs already honoured (replay), each until it expires.
     pub(crate) logout_requests: Cache<String, Instant>,
+    /// Small records of other features (the OpenID Provider's codes, grants and tokens),
+    /// keyed `kind\0id`, each until the instant stored with it; bounded by bytes
+    /// ([`RECORD_BYTES`]), evicting the least recently used first (LRU, every new record
+    /// admitted).
+    pub(crate) records: Cache<String, (Arc<[u8]>, Instant)>,
     pub(crate) budgets: Budgets,
     pub(crate) evictions: Evictions,
     /// Estimated bytes in `assertions` and in `logout_requests`: added on insertion, taken
@@ -399,6 +404,17 @@ impl MemoryStore {
                 .eviction_listener(release(&logout_request_bytes))
                 .expire_after(UntilInstant)
                 .build(),
+            records: Cache::builder()
+                .max_capacity(RECORD_BYTES)
+                // Least recently used out first, and every new record admitted: TinyLFU
+                // (moka's default) may refuse a fresh code in favour of older, busier
+                // entries, and a code must exist once it is handed out.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .weigher(|k: &String, v: &(Arc<[u8]>, Instant)| {
+                    weight(ENTRY_OVERHEAD + k.len() + v.0.len(), 0)
+                })
+                .expire_after(UntilInstantRecord)
+                .build(),
             budgets,
             evictions,
             assertion_bytes,
@@ -418,6 +434,37 @@ fn release(
         let _ = used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
             Some(u.saturating_sub(w))
         });
+    }
+}
+
+/// Most members of one set of records (the clients that got tokens in one session).
+pub const MAX_MEMBERS: usize = 64;
+
+/// Byte budget of the in-memory records cache (`MemoryStore::records`): 32 MiB, about
+/// 20,000 grants with their principals. Records are made only for logged-in sessions.
+pub const RECORD_BYTES: u64 = 32 << 20;
+
+/// Each record lives until the instant stored with it.
+struct UntilInstantRecord;
+
+impl Expiry<String, (Arc<[u8]>, Instant)> for UntilInstantRecord {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &(Arc<[u8]>, Instant),
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &(Arc<[u8]>, Instant),
+        now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
     }
 }
 

@@ -21,7 +21,7 @@ pub mod memory;
 pub mod redis;
 
 use memory::logout_key;
-pub use memory::{Activity, Budgets, MemoryStore, Pending, PendingLogout, StoreError};
+pub use memory::{Activity, Budgets, MAX_MEMBERS, MemoryStore, Pending, PendingLogout, StoreError};
 
 use std::time::{Duration, Instant};
 
@@ -226,6 +226,121 @@ impl Store {
             Store::Redis(r) => r.consume_assertion(id, expires_in).await,
         }
     }
+}
+
+/// Key of a record in the in-memory backend: kind and id cannot shift into each other.
+fn record_key(kind: &str, id: &str) -> String {
+    format!("{kind}\0{id}")
+}
+
+/// Records of other features (the OpenID Provider: codes, grants, tokens, the clients of a
+/// session). Ids are digests or random values chosen by Varco; values are opaque bytes.
+/// Fail closed like the login state: every operation can answer [`StoreError`].
+impl Store {
+    /// Stores `value` under `kind`/`id` for `ttl`, replacing any previous value.
+    pub async fn put_record(
+        &self,
+        kind: &'static str,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + ttl;
+                m.records
+                    .insert(record_key(kind, id), (std::sync::Arc::from(value), until));
+                Ok(())
+            }
+            Store::Redis(r) => r.put_record(kind, id, value, ttl).await,
+        }
+    }
+
+    /// The value under `kind`/`id`, without consuming it.
+    pub async fn get_record(
+        &self,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.records.get(&record_key(kind, id)).map(|v| v.0.to_vec())),
+            Store::Redis(r) => r.record(kind, id, false).await,
+        }
+    }
+
+    /// Consumes the value under `kind`/`id`: of concurrent callers (on any replica), exactly
+    /// one gets `Some`.
+    pub async fn take_record(
+        &self,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m
+                .records
+                .remove(&record_key(kind, id))
+                .map(|v| v.0.to_vec())),
+            Store::Redis(r) => r.record(kind, id, true).await,
+        }
+    }
+
+    /// Deletes the value under `kind`/`id` (revocation).
+    pub async fn delete_record(&self, kind: &'static str, id: &str) -> Result<(), StoreError> {
+        self.take_record(kind, id).await.map(|_| ())
+    }
+
+    /// Adds `member` to the set under `kind`/`id`, which lives `ttl` from now (at most
+    /// [`MAX_MEMBERS`] members; more are refused with [`StoreError::Full`]).
+    pub async fn add_member(
+        &self,
+        kind: &'static str,
+        id: &str,
+        member: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(m) => {
+                let until = Instant::now() + ttl;
+                let mut full = false;
+                m.records
+                    .entry(record_key(kind, id))
+                    .and_upsert_with(|old| {
+                        let mut set: Vec<String> =
+                            old.map(|e| members_of(&e.value().0)).unwrap_or_default();
+                        if !set.iter().any(|x| x == member) {
+                            if set.len() >= MAX_MEMBERS {
+                                full = true;
+                            } else {
+                                set.push(member.to_owned());
+                            }
+                        }
+                        (std::sync::Arc::from(set.join("\n").into_bytes()), until)
+                    });
+                if full { Err(StoreError::Full) } else { Ok(()) }
+            }
+            Store::Redis(r) => r.add_member(kind, id, member, ttl).await,
+        }
+    }
+
+    /// The members of the set under `kind`/`id`.
+    pub async fn members(&self, kind: &'static str, id: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m
+                .records
+                .get(&record_key(kind, id))
+                .map(|v| members_of(&v.0))
+                .unwrap_or_default()),
+            Store::Redis(r) => r.members(kind, id).await,
+        }
+    }
+}
+
+fn members_of(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .split('\n')
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -582,6 +582,77 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
+    /// `SET kind:id value PX ttl` (a record of another feature, see `Store::put_record`).
+    pub(crate) async fn put_record(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(kind, id);
+        self.set_px("put_record", &key, value, millis(ttl).max(1))
+            .await
+    }
+
+    /// `GET` or, with `take`, `GETDEL` of `kind:id`: one winner among concurrent takers on
+    /// any replica.
+    pub(crate) async fn record(
+        &self,
+        kind: &str,
+        id: &str,
+        take: bool,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let op = if take { "take_record" } else { "get_record" };
+        self.fetch(kind, op, id, take).await
+    }
+
+    /// `SADD` then `PEXPIRE` (in one `MULTI`): the set under `kind:id` with `member`, for `ttl`.
+    pub(crate) async fn add_member(
+        &self,
+        kind: &str,
+        id: &str,
+        member: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = &self.key(kind, id);
+        let ttl = millis(ttl).max(1);
+        let count = self
+            .run("add_member", |mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .cmd("SADD")
+                    .arg(key)
+                    .arg(member)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(ttl)
+                    .ignore()
+                    .cmd("SCARD")
+                    .arg(key)
+                    .query_async::<(u64,)>(&mut c)
+                    .await
+            })
+            .await?;
+        if count.0 as usize > super::memory::MAX_MEMBERS {
+            return Err(StoreError::Full);
+        }
+        Ok(())
+    }
+
+    /// `SMEMBERS kind:id`.
+    pub(crate) async fn members(&self, kind: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        let key = &self.key(kind, id);
+        self.run("members", |mut c| async move {
+            redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async::<Vec<String>>(&mut c)
+                .await
+        })
+        .await
+    }
+
     pub(crate) async fn put_pending_logout(
         &self,
         id: &str,

@@ -2,7 +2,8 @@
 //! one flow per representation type (delegation and guardianship from the portal's HTTP API,
 //! parental authority from a file the portal signs — signed here by PyJWT, an independent
 //! JOSE implementation —, a company's legal representative from the SPID legal-person
-//! attributes, a minor with their own SPID against the service's age limits), and each
+//! attributes, an amministrazione di sostegno and an intermediary (for a company and for a
+//! person) from the portal's API, a minor with their own SPID against the service's age limits), and each
 //! refusal by name: an expired delegation, a service out of scope, a delegation revoked
 //! mid-session, the source down (fail closed, with a clear page), a forged `act`, a minor
 //! below the service's age.
@@ -464,6 +465,123 @@ fn guardianship_from_the_api() {
         ok.header("x-varco-representation-type"),
         Some("guardianship")
     );
+}
+
+#[test]
+fn support_administration_from_the_api() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Rosa Ferrari is amministratrice di sostegno of Luigi Verdi (decree of the giudice
+    // tutelare, kept by the portal) for the social-care service.
+    let me = login(&f, &mut b, "rosa.ferrari");
+    f.portal.set(
+        &me,
+        vec![record(
+            "AS-4",
+            "support_administration",
+            &me,
+            elder(),
+            &["assistenza"],
+        )],
+    );
+    let done = choose(
+        &f,
+        &mut b,
+        "/assistenza/domanda",
+        "Luigi Verdi",
+        "portale:AS-4",
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let ok = auth(&f, &mut b, "/assistenza/domanda");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let elder_sub = format!("TINIT-{ELDER_CF}");
+    assert_eq!(ok.header("x-varco-sub"), Some(elder_sub.as_str()));
+    assert_eq!(ok.header("x-varco-act-sub"), Some(me.as_str()));
+    assert_eq!(
+        ok.header("x-varco-representation-type"),
+        Some("support_administration")
+    );
+    assert_eq!(ok.header("x-varco-representation-ref"), Some("AS-4"));
+    let claims = token_claims(&ok);
+    assert_eq!(claims["sub"], elder_sub.as_str());
+    assert_eq!(claims["act"]["sub"], me.as_str());
+    assert_eq!(claims["representation"]["type"], "support_administration");
+    // The chooser names the ground in both languages.
+    let page = b.get(&format!(
+        "{}/represent?service=assistenza&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/assistenza/")
+    ));
+    assert!(
+        page.body.contains("amministrazione di sostegno")
+            && page.body.contains("support administration"),
+        "{}",
+        page.body
+    );
+    // The record covers assistenza only: on tributi she is herself (no record there).
+    let own = auth(&f, &mut b, "/tributi/");
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.header("x-varco-sub"), Some(me.as_str()));
+    assert!(own.header("x-varco-act-sub").is_none());
+}
+
+#[test]
+fn intermediary_from_the_api_for_a_company_and_a_person_switching_clients() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Carlo Gallo, commercialista, files taxes for a company and for a private client.
+    let me = login(&f, &mut b, "carlo.gallo");
+    let company = json!({"company": {"vat": "01234567897", "name": "ACME S.r.l."}});
+    f.portal.set(
+        &me,
+        vec![
+            record("I-1", "intermediary", &me, company, &["tributi"]),
+            record("I-2", "intermediary", &me, elder(), &["tributi"]),
+        ],
+    );
+    let first = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(first.status, 401, "{}", first.body);
+    let page = b.get(first.header("x-varco-login").unwrap());
+    assert!(
+        page.body.contains("ACME S.r.l.") && page.body.contains("Luigi Verdi"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("intermediario"), "{}", page.body);
+    assert_eq!(post_choice(&f, &mut b, &page, "portale:I-1").status, 303);
+    let ok = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.header("x-varco-sub"), Some("VATIT-01234567897"));
+    assert_eq!(ok.header("x-varco-act-sub"), Some(me.as_str()));
+    assert_eq!(
+        ok.header("x-varco-representation-type"),
+        Some("intermediary")
+    );
+    let claims = token_claims(&ok);
+    assert_eq!(claims["sub"], "VATIT-01234567897");
+    assert_eq!(claims["act"]["sub"], me.as_str());
+    assert_eq!(claims["representation"]["type"], "intermediary");
+
+    // The next client, without logging in again.
+    let page = b.get(&format!(
+        "{}/represent?service=tributi&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/tributi/f24")
+    ));
+    assert!(
+        page.body.contains("value=\"portale:I-1\" checked"),
+        "{}",
+        page.body
+    );
+    assert_eq!(post_choice(&f, &mut b, &page, "portale:I-2").status, 303);
+    let next = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_eq!(
+        next.header("x-varco-sub"),
+        Some(format!("TINIT-{ELDER_CF}").as_str())
+    );
+    assert_eq!(next.header("x-varco-representation-ref"), Some("I-2"));
+    assert_eq!(next.header("x-varco-act-sub"), Some(me.as_str()));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! person) from the portal's API, a minor with their own SPID against the service's age limits), and each
 //! refusal by name: an expired delegation, a service out of scope, a delegation revoked
 //! mid-session, the source down (fail closed, with a clear page), a forged `act`, a minor
-//! below the service's age.
+//! below the service's age, a session cookie copied before a switch.
 //!
 //! The portal's API is a small HTTP server in this test (it plays the portal); it checks the
 //! bearer token and answers from a table the test edits between requests.
@@ -691,6 +691,82 @@ fn acting_mario(f: &Fixture, b: &mut Browser) -> String {
     );
     assert_eq!(auth(f, b, "/tributi/").status, 200);
     me
+}
+
+/// A browser holding only a copy of `b`'s session cookie.
+fn copy_of(b: &Browser) -> Browser {
+    let mut t = Browser::default();
+    t.cookies
+        .insert("varco_session".into(), b.cookies["varco_session"].clone());
+    t
+}
+
+#[test]
+fn attack_cookie_copied_before_a_switch_keeps_no_choice() {
+    let f = fixture();
+    let mut b = Browser::default();
+    let me = login(&f, &mut b, "mario.rossi");
+    f.portal.set(
+        &me,
+        vec![record("D-1", "delegation", &me, elder(), &["tributi"])],
+    );
+    // A copy taken while Mario has not chosen yet (a shared computer, another browser).
+    let mut before = copy_of(&b);
+    assert_eq!(
+        choose(&f, &mut b, "/tributi/", "Luigi Verdi", "portale:D-1").status,
+        303
+    );
+    assert_eq!(auth(&f, &mut b, "/tributi/").status, 200);
+    // The switch revoked the copied session, as a re-login would: not logged in at all.
+    let r = auth(&f, &mut before, "/tributi/");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_ne!(r.header("x-varco-reason"), Some("represent_chooser"));
+    assert!(r.header("x-varco-sub").is_none());
+
+    // A copy taken while acting for Luigi stops when Mario switches back to himself.
+    let mut acting_copy = copy_of(&b);
+    assert_eq!(
+        auth(&f, &mut acting_copy, "/tributi/").header("x-varco-sub"),
+        Some(format!("TINIT-{ELDER_CF}").as_str())
+    );
+    let page = b.get(&format!(
+        "{}/represent?service=tributi&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/tributi/")
+    ));
+    assert_eq!(post_choice(&f, &mut b, &page, "myself").status, 303);
+    assert_eq!(
+        auth(&f, &mut b, "/tributi/").header("x-varco-sub"),
+        Some(me.as_str())
+    );
+    let r = auth(&f, &mut acting_copy, "/tributi/");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("x-varco-sub").is_none());
+    // A form token of the old session cannot set a choice on the new one.
+    let replay = post_choice(&f, &mut b, &page, "portale:D-1");
+    assert_eq!(replay.status, 403, "{}", replay.body);
+    assert!(replay.body.contains("non è valida"), "{}", replay.body);
+
+    // The IdP's logout still finds the session after the switches (re-indexed to the new id).
+    let report = Browser::default()
+        .get(&format!("{}/sessions", f.stack.idp))
+        .body;
+    let index = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("session "))
+        .find(|l| l.split(' ').nth(2) == Some("mario.rossi"))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no IdP session: {report}"))
+        .to_owned();
+    let mut idp = Browser::default();
+    let start = idp.get(&format!(
+        "{}/logout/start?session_index={index}",
+        f.stack.idp
+    ));
+    assert_eq!(start.status, 302, "{}", start.body);
+    let to_varco = start.header("location").unwrap().to_owned();
+    assert_eq!(idp.get(&to_varco).status, 302);
+    assert_eq!(auth(&f, &mut b, "/tributi/").status, 401);
 }
 
 #[test]

@@ -658,8 +658,8 @@ fn legal_representative_from_the_spid_legal_person_attributes() {
 fn minor_with_own_spid_and_refused_below_the_services_age() {
     let f = fixture();
     let mut b = Browser::default();
-    // Coming back to an age-limited service, the AuthnRequest carries spid:AgeLimit (the
-    // demo IdP takes it like any extension).
+    // Coming back to an age-limited service, the AuthnRequest carries spid:AgeLimit (14-17),
+    // which the demo IdP checks: Sofia, 15, passes.
     login_to(&f, &mut b, "sofia.esposito", "http://127.0.0.1/giovani/");
     let young = auth(&f, &mut b, "/giovani/");
     assert_eq!(young.status, 200, "{}", young.body);
@@ -676,6 +676,86 @@ fn minor_with_own_spid_and_refused_below_the_services_age() {
     );
     assert!(adults.body.contains("almeno 18 anni"), "{}", adults.body);
     assert!(adults.body.contains("aged 18 or over"));
+}
+
+/// The demo IdP's login page for a login started toward `return_to`: it shows the
+/// `spid:AgeLimit` the AuthnRequest carried, if any.
+fn idp_login_page(f: &Fixture, b: &mut Browser, return_to: &str) -> String {
+    let start = b.get(&f.stack.login_url(2, return_to));
+    assert_eq!(start.status, 302, "{}", start.body);
+    let page = b.get(start.header("location").unwrap());
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body
+}
+
+#[test]
+fn login_asks_the_idp_for_the_age_limits_of_the_route_it_returns_to() {
+    let f = fixture();
+    let mut b = Browser::default();
+    let limits = |body: &str| {
+        body.split("(spid:AgeLimit)</th><td>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .map(str::to_owned)
+    };
+    // A route with both limits, one with a minimum only (MaxAge 99 = none), relative and
+    // absolute return addresses.
+    let page = idp_login_page(&f, &mut b, "http://127.0.0.1/giovani/iscrizione?x=1");
+    assert_eq!(limits(&page).as_deref(), Some("14–17"), "{page}");
+    let page = idp_login_page(&f, &mut b, "/adulti/");
+    assert_eq!(limits(&page).as_deref(), Some("18–99"), "{page}");
+    // A route without limits, and a limited route whose service takes representations (a
+    // parent may log in for a child: Varco checks the person represented instead).
+    for to in ["/tributi/", "http://127.0.0.1/", "/scuola/pagella"] {
+        let page = idp_login_page(&f, &mut b, to);
+        assert!(page.contains("AuthnRequest ID"), "{page}");
+        assert_eq!(limits(&page), None, "{to}: {page}");
+    }
+}
+
+#[test]
+fn minor_below_the_limit_refused_at_the_idp_with_a_clear_page() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Sofia (15) logs in to come back to a service for adults only.
+    let url = f.stack.login_url(2, "http://127.0.0.1/adulti/");
+    let answer = idp_answer_from(&mut b, &url, &[("user", "sofia.esposito"), ("level", "2")]);
+    assert!(
+        answer
+            .body
+            .contains("Spiacente Sofia, ma non hai l'età richiesta"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("<script"),
+        "the person reads it first"
+    );
+    let refused = post_to_acs(&mut b, &answer);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("la tua età non rientra nei limiti del servizio")
+            && refused
+                .body
+                .contains("your age is outside the service's limits"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("saml_"), "{}", refused.body);
+    // No session: the SP received no data about her.
+    assert_eq!(f.stack.whoami(&mut b).status, 401);
+    // The same person within the limits gets in (the IdP checks, it does not just refuse).
+    let url = f.stack.login_url(2, "http://127.0.0.1/giovani/");
+    let answer = idp_answer_from(&mut b, &url, &[("user", "sofia.esposito"), ("level", "2")]);
+    assert_eq!(post_to_acs(&mut b, &answer).status, 303);
+    // An adult on the young people's service is refused at the IdP as well.
+    let mut p = Browser::default();
+    let url = f.stack.login_url(2, "http://127.0.0.1/giovani/");
+    let answer = idp_answer_from(&mut p, &url, &[("user", "paolo.esposito"), ("level", "2")]);
+    assert!(answer.body.contains("Spiacente Paolo"), "{}", answer.body);
+    assert_eq!(post_to_acs(&mut p, &answer).status, 401);
 }
 
 /// Logs mario in, gives him `D-1` on tributi and chooses it.

@@ -245,6 +245,7 @@ pub(crate) fn validate(
                     ("bearer_token_file", s.bearer_token_file.is_some()),
                     ("client_cert_file", s.client_cert_file.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("ttl_seconds", s.ttl_seconds.is_some()),
                 ]);
                 file::validate(s, &key, resolve, now, bad).map(|f| Arc::new(f) as _)
@@ -255,6 +256,7 @@ pub(crate) fn validate(
                     ("issuer", s.issuer.is_some()),
                     ("jwks_file", s.jwks_file.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("ttl_seconds", s.ttl_seconds.is_some()),
                 ]);
                 http::validate(s, &key, resolve, bad).map(|h| Arc::new(h) as _)
@@ -275,6 +277,7 @@ pub(crate) fn validate(
                     ("file", s.file.is_some()),
                     ("url", s.url.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("bearer_token_file", s.bearer_token_file.is_some()),
                     ("cache_seconds", s.cache_seconds.is_some()),
                 ]);
@@ -426,6 +429,14 @@ mod tests {
             (
                 "[[source]]\nid = \"x\"\nkind = \"postgres\"\nurl = \"host=/tmp\"\ntable = \"x; drop\"\n",
                 "represent.source[0].table",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"postgres\"\nurl = \"host=/tmp\"\ntable = \"t\"\npool_size = 0\n",
+                "represent.source[0].pool_size",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"http\"\nurl = \"https://portal.example.it/r\"\nbearer_token_file = \"t\"\npool_size = 2\n",
+                "represent.source[0].pool_size: not used by kind",
             ),
             (
                 "[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\nurl = \"https://a\"\n",

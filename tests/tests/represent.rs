@@ -419,6 +419,12 @@ fn delegation_from_the_api_chooser_acting_identity_and_switch_back() {
     assert_eq!(record["act"]["sub"], me.as_str());
     assert_eq!(record["service"], "tributi");
     assert_eq!(record["representation"]["ref"], "D-1");
+    // The choice started a new session id; the record links it to the login's.
+    assert_ne!(record["sid"], record["previous_sid"]);
+    assert!(
+        audit.contains(&format!("\"sid\":{}", record["previous_sid"])),
+        "{audit}"
+    );
 
     // Switch back to myself without a new login.
     let page = b.get(&format!(

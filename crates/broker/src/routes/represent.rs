@@ -375,7 +375,14 @@ pub async fn choose(state: &State, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let at = (state.clock)();
-    let record = audit_record(&next, &service, acting.as_ref(), client.as_deref(), at);
+    let record = audit_record(
+        &next,
+        &session.sid,
+        &service,
+        acting.as_ref(),
+        client.as_deref(),
+        at,
+    );
     if let Err(e) = timed_append(state, at, record).await {
         return audit_unavailable(state, e);
     }

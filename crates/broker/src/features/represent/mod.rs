@@ -351,6 +351,7 @@ pub(crate) fn validate(
 /// representation used (none when the choice is "myself").
 pub fn audit_record(
     session: &crate::leaf::session::Session,
+    previous_sid: &str,
     service: &str,
     acting: Option<&represent::Acting>,
     client: Option<&str>,
@@ -371,6 +372,9 @@ pub fn audit_record(
         "kind": "represent",
         "outcome": "chosen",
         "sid": session.sid,
+        // A choice starts a new session id (the previous one is revoked): the link between
+        // this record and the login's.
+        "previous_sid": previous_sid,
         "at": saml::format_instant(now).unwrap_or_default(),
         "at_unix": crate::leaf::clock::unix(now),
         "client": client,

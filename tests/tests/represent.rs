@@ -2,10 +2,11 @@
 //! one flow per representation type (delegation and guardianship from the portal's HTTP API,
 //! parental authority from a file the portal signs — signed here by PyJWT, an independent
 //! JOSE implementation —, a company's legal representative from the SPID legal-person
-//! attributes, a minor with their own SPID against the service's age limits), and each
+//! attributes, an amministrazione di sostegno and an intermediary (for a company and for a
+//! person) from the portal's API, a minor with their own SPID against the service's age limits), and each
 //! refusal by name: an expired delegation, a service out of scope, a delegation revoked
 //! mid-session, the source down (fail closed, with a clear page), a forged `act`, a minor
-//! below the service's age.
+//! below the service's age, a session cookie copied before a switch.
 //!
 //! The portal's API is a small HTTP server in this test (it plays the portal); it checks the
 //! bearer token and answers from a table the test edits between requests.
@@ -418,6 +419,12 @@ fn delegation_from_the_api_chooser_acting_identity_and_switch_back() {
     assert_eq!(record["act"]["sub"], me.as_str());
     assert_eq!(record["service"], "tributi");
     assert_eq!(record["representation"]["ref"], "D-1");
+    // The choice started a new session id; the record links it to the login's.
+    assert_ne!(record["sid"], record["previous_sid"]);
+    assert!(
+        audit.contains(&format!("\"sid\":{}", record["previous_sid"])),
+        "{audit}"
+    );
 
     // Switch back to myself without a new login.
     let page = b.get(&format!(
@@ -464,6 +471,123 @@ fn guardianship_from_the_api() {
         ok.header("x-varco-representation-type"),
         Some("guardianship")
     );
+}
+
+#[test]
+fn support_administration_from_the_api() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Rosa Ferrari is amministratrice di sostegno of Luigi Verdi (decree of the giudice
+    // tutelare, kept by the portal) for the social-care service.
+    let me = login(&f, &mut b, "rosa.ferrari");
+    f.portal.set(
+        &me,
+        vec![record(
+            "AS-4",
+            "support_administration",
+            &me,
+            elder(),
+            &["assistenza"],
+        )],
+    );
+    let done = choose(
+        &f,
+        &mut b,
+        "/assistenza/domanda",
+        "Luigi Verdi",
+        "portale:AS-4",
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let ok = auth(&f, &mut b, "/assistenza/domanda");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let elder_sub = format!("TINIT-{ELDER_CF}");
+    assert_eq!(ok.header("x-varco-sub"), Some(elder_sub.as_str()));
+    assert_eq!(ok.header("x-varco-act-sub"), Some(me.as_str()));
+    assert_eq!(
+        ok.header("x-varco-representation-type"),
+        Some("support_administration")
+    );
+    assert_eq!(ok.header("x-varco-representation-ref"), Some("AS-4"));
+    let claims = token_claims(&ok);
+    assert_eq!(claims["sub"], elder_sub.as_str());
+    assert_eq!(claims["act"]["sub"], me.as_str());
+    assert_eq!(claims["representation"]["type"], "support_administration");
+    // The chooser names the ground in both languages.
+    let page = b.get(&format!(
+        "{}/represent?service=assistenza&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/assistenza/")
+    ));
+    assert!(
+        page.body.contains("amministrazione di sostegno")
+            && page.body.contains("support administration"),
+        "{}",
+        page.body
+    );
+    // The record covers assistenza only: on tributi she is herself (no record there).
+    let own = auth(&f, &mut b, "/tributi/");
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.header("x-varco-sub"), Some(me.as_str()));
+    assert!(own.header("x-varco-act-sub").is_none());
+}
+
+#[test]
+fn intermediary_from_the_api_for_a_company_and_a_person_switching_clients() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Carlo Gallo, commercialista, files taxes for a company and for a private client.
+    let me = login(&f, &mut b, "carlo.gallo");
+    let company = json!({"company": {"vat": "01234567897", "name": "ACME S.r.l."}});
+    f.portal.set(
+        &me,
+        vec![
+            record("I-1", "intermediary", &me, company, &["tributi"]),
+            record("I-2", "intermediary", &me, elder(), &["tributi"]),
+        ],
+    );
+    let first = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(first.status, 401, "{}", first.body);
+    let page = b.get(first.header("x-varco-login").unwrap());
+    assert!(
+        page.body.contains("ACME S.r.l.") && page.body.contains("Luigi Verdi"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("intermediario"), "{}", page.body);
+    assert_eq!(post_choice(&f, &mut b, &page, "portale:I-1").status, 303);
+    let ok = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.header("x-varco-sub"), Some("VATIT-01234567897"));
+    assert_eq!(ok.header("x-varco-act-sub"), Some(me.as_str()));
+    assert_eq!(
+        ok.header("x-varco-representation-type"),
+        Some("intermediary")
+    );
+    let claims = token_claims(&ok);
+    assert_eq!(claims["sub"], "VATIT-01234567897");
+    assert_eq!(claims["act"]["sub"], me.as_str());
+    assert_eq!(claims["representation"]["type"], "intermediary");
+
+    // The next client, without logging in again.
+    let page = b.get(&format!(
+        "{}/represent?service=tributi&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/tributi/f24")
+    ));
+    assert!(
+        page.body.contains("value=\"portale:I-1\" checked"),
+        "{}",
+        page.body
+    );
+    assert_eq!(post_choice(&f, &mut b, &page, "portale:I-2").status, 303);
+    let next = auth(&f, &mut b, "/tributi/f24");
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_eq!(
+        next.header("x-varco-sub"),
+        Some(format!("TINIT-{ELDER_CF}").as_str())
+    );
+    assert_eq!(next.header("x-varco-representation-ref"), Some("I-2"));
+    assert_eq!(next.header("x-varco-act-sub"), Some(me.as_str()));
 }
 
 #[test]
@@ -540,8 +664,8 @@ fn legal_representative_from_the_spid_legal_person_attributes() {
 fn minor_with_own_spid_and_refused_below_the_services_age() {
     let f = fixture();
     let mut b = Browser::default();
-    // Coming back to an age-limited service, the AuthnRequest carries spid:AgeLimit (the
-    // demo IdP takes it like any extension).
+    // Coming back to an age-limited service, the AuthnRequest carries spid:AgeLimit (14-17),
+    // which the demo IdP checks: Sofia, 15, passes.
     login_to(&f, &mut b, "sofia.esposito", "http://127.0.0.1/giovani/");
     let young = auth(&f, &mut b, "/giovani/");
     assert_eq!(young.status, 200, "{}", young.body);
@@ -560,6 +684,86 @@ fn minor_with_own_spid_and_refused_below_the_services_age() {
     assert!(adults.body.contains("aged 18 or over"));
 }
 
+/// The demo IdP's login page for a login started toward `return_to`: it shows the
+/// `spid:AgeLimit` the AuthnRequest carried, if any.
+fn idp_login_page(f: &Fixture, b: &mut Browser, return_to: &str) -> String {
+    let start = b.get(&f.stack.login_url(2, return_to));
+    assert_eq!(start.status, 302, "{}", start.body);
+    let page = b.get(start.header("location").unwrap());
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body
+}
+
+#[test]
+fn login_asks_the_idp_for_the_age_limits_of_the_route_it_returns_to() {
+    let f = fixture();
+    let mut b = Browser::default();
+    let limits = |body: &str| {
+        body.split("(spid:AgeLimit)</th><td>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .map(str::to_owned)
+    };
+    // A route with both limits, one with a minimum only (MaxAge 99 = none), relative and
+    // absolute return addresses.
+    let page = idp_login_page(&f, &mut b, "http://127.0.0.1/giovani/iscrizione?x=1");
+    assert_eq!(limits(&page).as_deref(), Some("14–17"), "{page}");
+    let page = idp_login_page(&f, &mut b, "/adulti/");
+    assert_eq!(limits(&page).as_deref(), Some("18–99"), "{page}");
+    // A route without limits, and a limited route whose service takes representations (a
+    // parent may log in for a child: Varco checks the person represented instead).
+    for to in ["/tributi/", "http://127.0.0.1/", "/scuola/pagella"] {
+        let page = idp_login_page(&f, &mut b, to);
+        assert!(page.contains("AuthnRequest ID"), "{page}");
+        assert_eq!(limits(&page), None, "{to}: {page}");
+    }
+}
+
+#[test]
+fn minor_below_the_limit_refused_at_the_idp_with_a_clear_page() {
+    let f = fixture();
+    let mut b = Browser::default();
+    // Sofia (15) logs in to come back to a service for adults only.
+    let url = f.stack.login_url(2, "http://127.0.0.1/adulti/");
+    let answer = idp_answer_from(&mut b, &url, &[("user", "sofia.esposito"), ("level", "2")]);
+    assert!(
+        answer
+            .body
+            .contains("Spiacente Sofia, ma non hai l'età richiesta"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("<script"),
+        "the person reads it first"
+    );
+    let refused = post_to_acs(&mut b, &answer);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("la tua età non rientra nei limiti del servizio")
+            && refused
+                .body
+                .contains("your age is outside the service's limits"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("saml_"), "{}", refused.body);
+    // No session: the SP received no data about her.
+    assert_eq!(f.stack.whoami(&mut b).status, 401);
+    // The same person within the limits gets in (the IdP checks, it does not just refuse).
+    let url = f.stack.login_url(2, "http://127.0.0.1/giovani/");
+    let answer = idp_answer_from(&mut b, &url, &[("user", "sofia.esposito"), ("level", "2")]);
+    assert_eq!(post_to_acs(&mut b, &answer).status, 303);
+    // An adult on the young people's service is refused at the IdP as well.
+    let mut p = Browser::default();
+    let url = f.stack.login_url(2, "http://127.0.0.1/giovani/");
+    let answer = idp_answer_from(&mut p, &url, &[("user", "paolo.esposito"), ("level", "2")]);
+    assert!(answer.body.contains("Spiacente Paolo"), "{}", answer.body);
+    assert_eq!(post_to_acs(&mut p, &answer).status, 401);
+}
+
 /// Logs mario in, gives him `D-1` on tributi and chooses it.
 fn acting_mario(f: &Fixture, b: &mut Browser) -> String {
     let me = login(f, b, "mario.rossi");
@@ -573,6 +777,82 @@ fn acting_mario(f: &Fixture, b: &mut Browser) -> String {
     );
     assert_eq!(auth(f, b, "/tributi/").status, 200);
     me
+}
+
+/// A browser holding only a copy of `b`'s session cookie.
+fn copy_of(b: &Browser) -> Browser {
+    let mut t = Browser::default();
+    t.cookies
+        .insert("varco_session".into(), b.cookies["varco_session"].clone());
+    t
+}
+
+#[test]
+fn attack_cookie_copied_before_a_switch_keeps_no_choice() {
+    let f = fixture();
+    let mut b = Browser::default();
+    let me = login(&f, &mut b, "mario.rossi");
+    f.portal.set(
+        &me,
+        vec![record("D-1", "delegation", &me, elder(), &["tributi"])],
+    );
+    // A copy taken while Mario has not chosen yet (a shared computer, another browser).
+    let mut before = copy_of(&b);
+    assert_eq!(
+        choose(&f, &mut b, "/tributi/", "Luigi Verdi", "portale:D-1").status,
+        303
+    );
+    assert_eq!(auth(&f, &mut b, "/tributi/").status, 200);
+    // The switch revoked the copied session, as a re-login would: not logged in at all.
+    let r = auth(&f, &mut before, "/tributi/");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_ne!(r.header("x-varco-reason"), Some("represent_chooser"));
+    assert!(r.header("x-varco-sub").is_none());
+
+    // A copy taken while acting for Luigi stops when Mario switches back to himself.
+    let mut acting_copy = copy_of(&b);
+    assert_eq!(
+        auth(&f, &mut acting_copy, "/tributi/").header("x-varco-sub"),
+        Some(format!("TINIT-{ELDER_CF}").as_str())
+    );
+    let page = b.get(&format!(
+        "{}/represent?service=tributi&return_to={}",
+        f.stack.varco,
+        pct("http://127.0.0.1/tributi/")
+    ));
+    assert_eq!(post_choice(&f, &mut b, &page, "myself").status, 303);
+    assert_eq!(
+        auth(&f, &mut b, "/tributi/").header("x-varco-sub"),
+        Some(me.as_str())
+    );
+    let r = auth(&f, &mut acting_copy, "/tributi/");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("x-varco-sub").is_none());
+    // A form token of the old session cannot set a choice on the new one.
+    let replay = post_choice(&f, &mut b, &page, "portale:D-1");
+    assert_eq!(replay.status, 403, "{}", replay.body);
+    assert!(replay.body.contains("non è valida"), "{}", replay.body);
+
+    // The IdP's logout still finds the session after the switches (re-indexed to the new id).
+    let report = Browser::default()
+        .get(&format!("{}/sessions", f.stack.idp))
+        .body;
+    let index = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("session "))
+        .find(|l| l.split(' ').nth(2) == Some("mario.rossi"))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no IdP session: {report}"))
+        .to_owned();
+    let mut idp = Browser::default();
+    let start = idp.get(&format!(
+        "{}/logout/start?session_index={index}",
+        f.stack.idp
+    ));
+    assert_eq!(start.status, 302, "{}", start.body);
+    let to_varco = start.header("location").unwrap().to_owned();
+    assert_eq!(idp.get(&to_varco).status, 302);
+    assert_eq!(auth(&f, &mut b, "/tributi/").status, 401);
 }
 
 #[test]

@@ -137,3 +137,87 @@ async fn postgres_answers_are_reused_for_cache_seconds_by_the_injected_clock() {
     assert_eq!(source.lookup(&me, NOW + 29).await.unwrap().len(), 1);
     assert_eq!(source.lookup(&me, NOW + 30).await.unwrap().len(), 0);
 }
+
+/// A view over the table whose every row takes 0.4 s to read, so lookups overlap long
+/// enough to be counted in `pg_stat_activity`.
+fn slow_view(cluster: &Postgres, name: &str) {
+    cluster.psql(&format!(
+        "CREATE OR REPLACE FUNCTION slow_row() RETURNS boolean LANGUAGE plpgsql VOLATILE \
+         COST 10000 AS $$ BEGIN PERFORM pg_sleep(0.4); RETURN true; END $$; \
+         CREATE VIEW {name} AS SELECT * FROM varco_representation WHERE slow_row();"
+    ));
+}
+
+/// Runs `n` concurrent lookups of the delegate through `source` and counts, in PostgreSQL
+/// itself, the most queries on `view` seen running at once; returns it with the number of
+/// backends the source opened on `view` (still open in its pool afterwards).
+async fn count_parallel(cluster: &Postgres, source: PgSource, view: &str, n: usize) -> (i64, i64) {
+    let source = std::sync::Arc::new(source);
+    let me = delegate(DELEGATE);
+    let monitor = broker::features::audit::postgres::connect(&cluster.url(), &Tls::Disable)
+        .await
+        .unwrap();
+    let like = format!("%FROM {view} %");
+    let count = |active: bool| {
+        let monitor = &monitor;
+        let like = like.clone();
+        async move {
+            let sql = if active {
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+                 AND query LIKE $1 AND pid <> pg_backend_pid()"
+            } else {
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 \
+                 AND pid <> pg_backend_pid()"
+            };
+            monitor
+                .query_one(sql, &[&like])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let lookups: Vec<_> = (0..n)
+        .map(|_| {
+            let (s, me) = (source.clone(), me.clone());
+            tokio::spawn(async move { s.lookup(&me, NOW).await.map(|r| r.len()) })
+        })
+        .collect();
+    let mut most = 0;
+    while lookups.iter().any(|l| !l.is_finished()) {
+        most = most.max(count(true).await);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for l in lookups {
+        assert_eq!(l.await.unwrap(), Ok(1), "every lookup answered");
+    }
+    (most, count(false).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pool_runs_lookups_in_parallel_up_to_pool_size() {
+    let cluster = Postgres::start("represent-pool");
+    cluster.psql(SCHEMA);
+    cluster.psql(&insert("D-1", DELEGATE, "{tributi}"));
+    slow_view(&cluster, "slow_a");
+    slow_view(&cluster, "slow_b");
+    // Six lookups, pool of three: they overlap, never more than three at once, on three
+    // connections kept for the next lookups.
+    let pooled = PgSource::new("pg", &cluster.url(), Tls::Disable, "slow_a", 0)
+        .unwrap()
+        .with_pool_size(3);
+    let (most, connections) = count_parallel(&cluster, pooled, "slow_a", 6).await;
+    assert!(
+        (2..=3).contains(&most),
+        "{most} queries at once with a pool of 3"
+    );
+    assert_eq!(
+        connections, 3,
+        "the pool holds at most pool_size connections"
+    );
+    // A pool of one is the old behaviour: one query at a time, one connection.
+    let single = PgSource::new("pg", &cluster.url(), Tls::Disable, "slow_b", 0)
+        .unwrap()
+        .with_pool_size(1);
+    let (most, connections) = count_parallel(&cluster, single, "slow_b", 3).await;
+    assert_eq!((most, connections), (1, 1));
+}

@@ -49,6 +49,14 @@
 //!   - or `action=cancel`: a signed Response with status `Responder`/`AuthnFailed` and
 //!     `StatusMessage` `ErrorCode nr25`, no Assertion.
 //!
+//!   SPID for minors: when the request carries `samlp:Extensions/spid:AgeLimit` (shown on
+//!   the login page; a malformed one is a 400), a user whose age from `dateOfBirth` (in
+//!   completed years, UTC date) is outside `MinAge`..`MaxAge` (99: no upper limit), or who
+//!   has no `dateOfBirth`, gets the AgID refusal page ("Spiacente <nome>, ma non hai l'età
+//!   richiesta da <SP> per accedere al servizio") whose button posts a signed Response
+//!   `Responder`/`AuthnFailed`, `StatusMessage` `spid:AgeLimit not met` (the guidelines give
+//!   no `ErrorCode` number), no Assertion.
+//!
 //!   The answer is an auto-submitting page posting `SAMLResponse` (base64) and `RelayState`
 //!   to the ACS URL. A successful Response follows SPID: Assertion signed, then Response
 //!   signed; Issuer with entity Format; transient `NameID` with `NameQualifier`; bearer

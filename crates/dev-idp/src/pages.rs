@@ -87,6 +87,12 @@ pub(crate) fn login(request: &IncomingRequest, users: &[TestUser], state: &str) 
             escape(v)
         );
     }
+    if let Some((min, max)) = request.age_limit {
+        let _ = write!(
+            body,
+            "<tr><th>Limiti di età / Age limits (spid:AgeLimit)</th><td>{min}–{max}</td></tr>"
+        );
+    }
     let _ = write!(
         body,
         "<tr><th>Livello richiesto / Requested level</th><td>{} (minimum)</td></tr></table>",
@@ -183,6 +189,37 @@ pub(crate) fn auto_post(
             escape(saml_response),
             escape(relay_state),
             escape(nonce),
+        ),
+    )
+}
+
+/// The page a SPID IdP shows when the person's age does not fit the request's
+/// `spid:AgeLimit` (AgID guidelines for minors, "Limitazione dell'accesso ai servizi in
+/// rete": the IdP tells the person by name that they lack the age the SP requires). The
+/// failed Response goes back only when the person presses the button, so they read it.
+pub(crate) fn age_refused(
+    given_name: &str,
+    sp: &str,
+    acs_url: &str,
+    saml_response: &str,
+    relay_state: &str,
+) -> String {
+    layout(
+        "Varco dev IdP - età non consentita / age not allowed",
+        &format!(
+            "<h1>Età non consentita / Age not allowed</h1>\n\
+             <p>Spiacente {name}, ma non hai l'età richiesta da {sp} per accedere al \
+             servizio.</p>\n<p lang=\"en\">Sorry {name}, you are not of the age {sp} requires \
+             for this service.</p>\n\
+             <form method=\"post\" action=\"{}\">\n\
+             <input type=\"hidden\" name=\"SAMLResponse\" value=\"{}\">\n\
+             <input type=\"hidden\" name=\"RelayState\" value=\"{}\">\n\
+             <button type=\"submit\">Torna al servizio / Back to the service</button>\n</form>",
+            escape(acs_url),
+            escape(saml_response),
+            escape(relay_state),
+            name = escape(given_name),
+            sp = escape(sp),
         ),
     )
 }

@@ -5,7 +5,7 @@ use std::io::Read as _;
 
 use base64::Engine as _;
 use flate2::read::DeflateDecoder;
-use saml::{BINDING_POST, Level, SAML_NS, SAMLP_NS};
+use saml::{BINDING_POST, Level, SAML_NS, SAMLP_NS, SPID_EXTENSIONS_NS};
 use saml_xml::{Document, Limits};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 use xmldsig::{KeyKind, Policy, SignatureMethod, TrustedKey};
@@ -46,6 +46,9 @@ pub(crate) struct IncomingRequest {
     pub(crate) relay_state: String,
     /// What was done about the signature.
     pub(crate) signature: SignatureCheck,
+    /// `spid:AgeLimit` (SPID for minors): the completed years the person must have,
+    /// `(MinAge, MaxAge)`, MaxAge 99 meaning no upper limit.
+    pub(crate) age_limit: Option<(u32, u32)>,
 }
 
 /// Decodes an HTTP-Redirect request. `raw_query` is the query string exactly as received:
@@ -174,6 +177,7 @@ fn parse(doc: &Document<'_>, sso_url: &str, sps: &[SpInfo]) -> Result<IncomingRe
         None => None,
     };
     let level = requested_level(doc)?;
+    let age_limit = age_limit(doc)?;
 
     let sp = sps.iter().find(|s| s.entity_id == issuer);
     if !sps.is_empty() && sp.is_none() {
@@ -233,6 +237,56 @@ fn parse(doc: &Document<'_>, sso_url: &str, sps: &[SpInfo]) -> Result<IncomingRe
         released,
         relay_state: String::new(),
         signature: SignatureCheck::NotChecked,
+        age_limit,
+    })
+}
+
+/// `samlp:Extensions/spid:AgeLimit`, if present: both `MinAge` and `MaxAge`, each a number of
+/// years up to 99 (99 = no upper limit), `MinAge` not above `MaxAge`. A malformed one refuses
+/// the request rather than being ignored: an IdP that skipped the check would let a minor in.
+fn age_limit(doc: &Document<'_>) -> Result<Option<(u32, u32)>, String> {
+    let Some(limit) = doc
+        .root()
+        .child_elements()
+        .filter(|c| c.is(SAMLP_NS, "Extensions"))
+        .flat_map(|e| e.child_elements())
+        .find(|c| c.is(SPID_EXTENSIONS_NS, "AgeLimit"))
+    else {
+        return Ok(None);
+    };
+    let years = |name: &str| -> Result<u32, String> {
+        let text = limit
+            .child_elements()
+            .find(|c| c.is(SPID_EXTENSIONS_NS, name))
+            .map(|c| c.text().trim().to_owned())
+            .ok_or_else(|| format!("spid:AgeLimit without spid:{name}"))?;
+        text.parse::<u32>()
+            .ok()
+            .filter(|y| *y <= 99 && text.len() <= 2)
+            .ok_or_else(|| format!("spid:{name} {text:?} is not a number of years 0-99"))
+    };
+    let (min, max) = (years("MinAge")?, years("MaxAge")?);
+    if min > max {
+        return Err(format!("spid:AgeLimit MinAge {min} is above MaxAge {max}"));
+    }
+    Ok(Some((min, max)))
+}
+
+/// Completed years at `today` (`YYYY-MM-DD`) of a person born on `born` (`YYYY-MM-DD`), or
+/// `None` if either is not such a date. Born on 29 February: the year completes on 1 March
+/// in a common year (string order of `MM-DD` does that).
+pub(crate) fn completed_years(born: &str, today: &str) -> Option<u32> {
+    let split = |d: &str| -> Option<(u32, String)> {
+        let (y, md) = d.split_once('-')?;
+        (y.len() == 4 && md.len() == 5).then_some(())?;
+        Some((y.parse().ok()?, md.to_owned()))
+    };
+    let ((by, bmd), (ty, tmd)) = (split(born)?, split(today)?);
+    let years = ty.checked_sub(by)?;
+    Some(if tmd < bmd {
+        years.checked_sub(1)?
+    } else {
+        years
     })
 }
 
@@ -330,6 +384,65 @@ mod tests {
             signed_octets("SAMLRequest=x&SigAlg=y"),
             "SAMLRequest=x&SigAlg=y"
         );
+    }
+
+    #[test]
+    fn completed_years_count_birthdays() {
+        assert_eq!(completed_years("2011-04-15", "2026-04-14"), Some(14));
+        assert_eq!(completed_years("2011-04-15", "2026-04-15"), Some(15));
+        assert_eq!(completed_years("2008-02-29", "2026-02-28"), Some(17));
+        assert_eq!(completed_years("2008-02-29", "2026-03-01"), Some(18));
+        assert_eq!(completed_years("2030-01-01", "2026-01-01"), None);
+        assert_eq!(completed_years("15/04/2011", "2026-01-01"), None);
+    }
+
+    /// An unsigned HTTP-POST AuthnRequest with `extensions` after the Issuer.
+    fn post_with(extensions: &str) -> Result<IncomingRequest, String> {
+        let xml = format!(
+            "<samlp:AuthnRequest xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" \
+             xmlns:spid=\"{SPID_EXTENSIONS_NS}\" ID=\"_r1\" Version=\"2.0\" \
+             AssertionConsumerServiceURL=\"https://sp.example/acs\">\
+             <saml:Issuer>https://sp.example</saml:Issuer>{extensions}\
+             <samlp:RequestedAuthnContext><saml:AuthnContextClassRef>{}\
+             </saml:AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>",
+            Level::L2.uri()
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLRequest", &b64)
+            .finish();
+        from_post(body.as_bytes(), "http://idp/sso", &[])
+    }
+
+    #[test]
+    fn age_limit_extension_is_read_and_a_malformed_one_refused() {
+        let limit = |min: &str, max: &str| {
+            format!(
+                "<samlp:Extensions><spid:AgeLimit><spid:MinAge>{min}</spid:MinAge>\
+                 <spid:MaxAge>{max}</spid:MaxAge></spid:AgeLimit></samlp:Extensions>"
+            )
+        };
+        assert_eq!(post_with("").unwrap().age_limit, None);
+        assert_eq!(
+            post_with(&limit("14", "17")).unwrap().age_limit,
+            Some((14, 17))
+        );
+        assert_eq!(
+            post_with(&limit("18", "99")).unwrap().age_limit,
+            Some((18, 99))
+        );
+        for (min, max) in [
+            ("18", "14"),
+            ("-1", "17"),
+            ("14", "100"),
+            ("x", "17"),
+            ("", "17"),
+        ] {
+            assert!(post_with(&limit(min, max)).is_err(), "{min}-{max}");
+        }
+        let no_max = "<samlp:Extensions><spid:AgeLimit><spid:MinAge>14</spid:MinAge>\
+                      </spid:AgeLimit></samlp:Extensions>";
+        assert!(post_with(no_max).is_err());
     }
 
     #[test]

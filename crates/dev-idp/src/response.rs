@@ -156,6 +156,22 @@ pub(crate) fn cancelled(
     request: &IncomingRequest,
     now: SystemTime,
 ) -> Result<String, String> {
+    failed(idp, request, now, CANCELLED_MESSAGE)
+}
+
+/// The `StatusMessage` of a login refused because the person's age does not fit the
+/// request's `spid:AgeLimit`. The AgID guidelines for minors prescribe the page the IdP shows
+/// but no `ErrorCode` number for the SP, so this IdP sends the anomaly status
+/// (`Responder` / `AuthnFailed`) with a plain message that is no SPID number.
+pub(crate) const AGE_LIMIT_MESSAGE: &str = "spid:AgeLimit not met";
+
+/// A signed Response with no Assertion: `Responder` / `AuthnFailed` with `message`.
+pub(crate) fn failed(
+    idp: &Idp,
+    request: &IncomingRequest,
+    now: SystemTime,
+    message: &str,
+) -> Result<String, String> {
     let response_id = random_id(&idp.rng)?;
     let issued = instant(now)?;
     let mut xml = String::with_capacity(2048);
@@ -171,8 +187,9 @@ pub(crate) fn cancelled(
         xml,
         "<samlp:Status><samlp:StatusCode Value=\"{STATUS_RESPONDER}\">\
          <samlp:StatusCode Value=\"{STATUS_AUTHN_FAILED}\"/></samlp:StatusCode>\
-         <samlp:StatusMessage>{CANCELLED_MESSAGE}</samlp:StatusMessage></samlp:Status>\
-         </samlp:Response>"
+         <samlp:StatusMessage>{}</samlp:StatusMessage></samlp:Status>\
+         </samlp:Response>",
+        escape(message)
     );
     sign(&xml, &response_id, &idp.key)
 }

@@ -118,6 +118,43 @@ fn sso(state: &AppState, parsed: Result<IncomingRequest, String>) -> Response<Bo
     }
 }
 
+/// SPID for minors: the refusal page (with the failed Response behind its button) when
+/// `user`'s age in completed years is outside `(min, max)` (max 99: no upper limit), or
+/// `None` when it fits. A user without a usable `dateOfBirth` (a company, an eIDAS identity)
+/// is refused too: the IdP cannot vouch for an age it does not know.
+fn age_refusal(
+    state: &AppState,
+    request: &IncomingRequest,
+    user: &users::TestUser,
+    (min, max): (u32, u32),
+    now: std::time::SystemTime,
+) -> Option<Response<Body>> {
+    // The date in UTC: a demo IdP; Varco itself counts on the Italian date.
+    let today = saml::format_instant(now)?;
+    let age = user
+        .attribute("dateOfBirth")
+        .and_then(|born| request::completed_years(born, today.get(..10)?));
+    if age.is_some_and(|a| a >= min && (max >= 99 || a <= max)) {
+        return None;
+    }
+    eprintln!(
+        "varco-dev-idp: {:?} refused {}: age {age:?} outside spid:AgeLimit {min}-{max}",
+        request.id, user.id
+    );
+    let xml = response::failed(&state.idp, request, now, response::AGE_LIMIT_MESSAGE).ok()?;
+    let saml_response = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
+    Some(html(
+        StatusCode::OK,
+        pages::age_refused(
+            user.attribute("name").unwrap_or(user.id),
+            &request.issuer,
+            &request.acs_url,
+            &saml_response,
+            &request.relay_state,
+        ),
+    ))
+}
+
 /// `POST /login`: fields `state` (from the login page), then either `user` (a test user id)
 /// with optional `level` (1, 2 or 3; default the requested level), or `action=cancel`.
 fn login(state: &AppState, body: &[u8]) -> Response<Body> {
@@ -161,6 +198,11 @@ fn login(state: &AppState, body: &[u8]) -> Response<Body> {
                     None => return bad_request(&format!("level {l:?} is not 1, 2 or 3")),
                 },
             };
+            if let Some((min, max)) = request.age_limit {
+                if let Some(page) = age_refusal(state, &request, &user, (min, max), now) {
+                    return page;
+                }
+            }
             eprintln!(
                 "varco-dev-idp: {:?} logged in as {} at {level}",
                 request.id, user.id

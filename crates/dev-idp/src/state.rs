@@ -38,6 +38,9 @@ impl Sealer {
                     SignatureCheck::NotChecked => "0",
                 },
             );
+        if let Some((min, max)) = request.age_limit {
+            form.append_pair("age", &format!("{min}-{max}"));
+        }
         if let Some(index) = request.attribute_index {
             form.append_pair("aci", &index.to_string());
         }
@@ -86,6 +89,13 @@ impl Sealer {
             released: get("attrs")
                 .ok()
                 .map(|v| v.split_whitespace().map(str::to_owned).collect()),
+            age_limit: match get("age") {
+                Ok(v) => {
+                    let (min, max) = v.split_once('-').ok_or(BAD)?;
+                    Some((min.parse().map_err(|_| BAD)?, max.parse().map_err(|_| BAD)?))
+                }
+                Err(_) => None,
+            },
         })
     }
 }
@@ -125,6 +135,7 @@ mod tests {
             released: Some(vec!["name".into(), "fiscalNumber".into()]),
             relay_state: "x y&z".into(),
             signature: SignatureCheck::Verified,
+            age_limit: Some((14, 17)),
         };
         let sealed = sealer.seal(&request);
         let opened = sealer.open(&sealed).unwrap();
@@ -136,6 +147,7 @@ mod tests {
         assert_eq!(opened.released, request.released);
         assert_eq!(opened.relay_state, request.relay_state);
         assert_eq!(opened.signature, SignatureCheck::Verified);
+        assert_eq!(opened.age_limit, Some((14, 17)));
 
         let mut bytes = sealed.into_bytes();
         bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };

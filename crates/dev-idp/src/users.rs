@@ -49,6 +49,11 @@ pub(crate) fn all() -> Vec<TestUser> {
     let paolo_cf = fiscal_code("SPSPLA78B10F839");
     let franca_cf = fiscal_code("NREFNC65L60H501");
     let marco_cf = fiscal_code("CLMMRC72P05F205");
+    // An amministratrice di sostegno (support administrator) and an intermediary (a
+    // commercialista acting for clients): their records come from the portal's sources, the
+    // IdP only proves who they are.
+    let rosa_cf = fiscal_code("FRRRSO70C45L219");
+    let carlo_cf = fiscal_code("GLLCRL75H12H501");
     let acting = vec![
         TestUser {
             id: "sofia.esposito",
@@ -102,6 +107,30 @@ pub(crate) fn all() -> Vec<TestUser> {
                 ("ivaCode", &format!("VATIT-{company_vat}")),
                 ("companyFiscalNumber", &format!("TINIT-{company_vat}")),
                 ("spid:Purpose", "LP"),
+            ]),
+        },
+        TestUser {
+            id: "rosa.ferrari",
+            kind: "SPID, amministratrice di sostegno / support administrator",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000010"),
+                ("name", "Rosa"),
+                ("familyName", "Ferrari"),
+                ("fiscalNumber", &format!("TINIT-{rosa_cf}")),
+                ("dateOfBirth", "1970-03-05"),
+            ]),
+        },
+        TestUser {
+            id: "carlo.gallo",
+            kind: "SPID, intermediario (commercialista) / intermediary (accountant)",
+            typical_level: Level::L2,
+            attributes: attrs(&[
+                ("spidCode", "DEVI0000000011"),
+                ("name", "Carlo"),
+                ("familyName", "Gallo"),
+                ("fiscalNumber", &format!("TINIT-{carlo_cf}")),
+                ("dateOfBirth", "1975-06-12"),
             ]),
         },
     ];

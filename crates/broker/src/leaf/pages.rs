@@ -113,6 +113,38 @@ pub fn login_failed(f: &Failure<'_>) -> String {
     )
 }
 
+/// The login failure page when the IdP refused a login that asked it to check the service's
+/// age limits (`spid:AgeLimit`, SPID for minors) without giving a SPID anomaly number: the
+/// IdP has told the person why already; this page says it again in Varco's words.
+pub fn login_failed_age_limit(f: &Failure<'_>) -> String {
+    let main_it = format!(
+        "<h1>Accesso non riuscito</h1><p>Il servizio è riservato a persone di una certa età e \
+         il tuo gestore dell'identità digitale non ha consentito l'accesso: la tua età non \
+         rientra nei limiti del servizio. Se hai meno di 14 anni, un genitore può accedere per \
+         tuo conto dove il servizio lo prevede.</p>\
+         <p>Codice: <code>{}</code> &middot; riferimento <code>{}</code></p>\
+         <p><a href=\"/\">Torna alla pagina iniziale</a></p>",
+        escape(f.code),
+        escape(f.correlation),
+    );
+    let main_en = format!(
+        "<h2>Sign-in failed</h2><p>This service is limited to people of certain ages and your \
+         digital identity provider did not allow access: your age is outside the service's \
+         limits. If you are under 14, a parent can sign in on your behalf where the service \
+         provides for it.</p>\
+         <p>Code: <code>{}</code> &middot; reference <code>{}</code></p>\
+         <p><a href=\"/\">Back to the home page</a></p>",
+        escape(f.code),
+        escape(f.correlation),
+    );
+    bilingual(
+        "Accesso non riuscito / Sign-in failed",
+        &main_it,
+        &main_en,
+        " error",
+    )
+}
+
 /// A generic page for requests that are not login failures (400, 404, 405, ...).
 pub fn simple(title_it: &str, title_en: &str, text_it: &str, text_en: &str) -> String {
     let para = |t: &str| {

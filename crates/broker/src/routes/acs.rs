@@ -35,6 +35,10 @@ pub struct AcsFailure {
     status: StatusCode,
     code: &'static str,
     spid_error: Option<u8>,
+    /// The IdP refused a login whose request carried `spid:AgeLimit`, with no SPID anomaly
+    /// number (the AgID guidelines for minors define none for it): the page explains the
+    /// service's age limits.
+    age_limited: bool,
     detail: String,
 }
 
@@ -49,6 +53,7 @@ impl AcsFailure {
             status,
             code,
             spid_error: None,
+            age_limited: false,
             detail: detail.into(),
         }
     }
@@ -297,7 +302,16 @@ pub async fn consume_recorded(
             saml::Error::Status { spid_error, .. } => *spid_error,
             _ => None,
         };
-        let status = if spid_error.is_some() {
+        // A SPID IdP checking spid:AgeLimit answers the anomaly status (Responder /
+        // AuthnFailed) without a number: not attacker bytes, a person outside the limits.
+        let age_limited = matches!(
+            &e,
+            saml::Error::Status {
+                spid_error: None,
+                ..
+            }
+        ) && pending.request_xml.contains("<spid:AgeLimit");
+        let status = if spid_error.is_some() || age_limited {
             StatusCode::UNAUTHORIZED
         } else {
             StatusCode::BAD_REQUEST
@@ -306,6 +320,7 @@ pub async fn consume_recorded(
             status,
             code: e.code(),
             spid_error,
+            age_limited,
             detail: e.to_string(),
         }
     })?;
@@ -431,10 +446,15 @@ fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Respo
     if f.status == StatusCode::SERVICE_UNAVAILABLE {
         return unavailable_page(f.code, Some(&correlation));
     }
-    let page = pages::login_failed(&pages::Failure {
+    let failure = pages::Failure {
         code: f.code,
         correlation: &correlation,
         spid_error: f.spid_error,
-    });
+    };
+    let page = if f.age_limited {
+        pages::login_failed_age_limit(&failure)
+    } else {
+        pages::login_failed(&failure)
+    };
     html(f.status, page)
 }

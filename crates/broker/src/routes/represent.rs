@@ -7,8 +7,8 @@
 //! `fieldset` of radio buttons with a `legend`; the form carries a token sealed for this
 //! session and service (as the logout confirmation does), so another site cannot choose for
 //! the person. The choice is checked against the source before it is stored, stored in the
-//! session (the cookie is sealed again, same session id), and written to the audit trail
-//! with both persons before the cookie leaves.
+//! session (sealed again under a new session id, the previous id revoked, as a re-login
+//! does), and written to the audit trail with both persons before the cookie leaves.
 //!
 //! May import: `state`, `config`, `features`, the leaf.
 
@@ -351,6 +351,13 @@ pub async fn choose(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     let mut next = session.clone();
     next.acting.insert(service.clone(), chosen);
+    // A switch is a new session, as a new login is: a new id, the previous one revoked below,
+    // so a copy of the cookie taken before the switch (another browser, a shared computer)
+    // does not keep acting with the old choice. The absolute expiry does not move.
+    let Some(sid) = crate::leaf::session::random_hex(&state.rng, 16) else {
+        return internal("broker_rng");
+    };
+    next.sid = sid;
     // Browsers drop a cookie over 4096 bytes (and the person with it): other services'
     // choices give way, one at a time, until the sealed session fits. A dropped choice only
     // means the chooser asks again on that service.
@@ -368,14 +375,42 @@ pub async fn choose(state: &State, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let at = (state.clock)();
-    let record = audit_record(&session, &service, acting.as_ref(), client.as_deref(), at);
+    let record = audit_record(
+        &next,
+        &session.sid,
+        &service,
+        acting.as_ref(),
+        client.as_deref(),
+        at,
+    );
     if let Err(e) = timed_append(state, at, record).await {
         return audit_unavailable(state, e);
     }
+    let remaining = Duration::from_secs(session.exp.saturating_sub(now));
+    // IdP-initiated logout finds the session by (IdP, NameID, SessionIndex): point that at the
+    // new id first. If it cannot be written, the switch is refused and the old cookie stays
+    // the person's session (still indexed), rather than leaving a session the IdP's logout
+    // could no longer end.
+    if let Some(index) = &next.session_index {
+        if let Err(e) = state
+            .store
+            .index_session_for_logout(&next.idp, &next.name_id, index, &next.sid, remaining)
+            .await
+        {
+            tracing::warn!(event = "represent_refused", code = "broker_store_unavailable", detail = %e.code(), sid = %session.sid);
+            return crate::state::login::unavailable_page(
+                crate::state::login::STORE_UNAVAILABLE,
+                None,
+            );
+        }
+    }
+    state.store.revoke_session(&session.sid, remaining).await;
+    state.store.touch_session(&next.sid, now).await;
     m.with_label_values(&["chosen"]).inc();
     tracing::info!(
         event = "represent_chosen",
-        sid = %session.sid,
+        sid = %next.sid,
+        previous_sid = %session.sid,
         service = %service,
         acting = acting.is_some(),
         source = acting.as_ref().map_or("", |a| a.representation().source()),

@@ -245,6 +245,7 @@ pub(crate) fn validate(
                     ("bearer_token_file", s.bearer_token_file.is_some()),
                     ("client_cert_file", s.client_cert_file.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("ttl_seconds", s.ttl_seconds.is_some()),
                 ]);
                 file::validate(s, &key, resolve, now, bad).map(|f| Arc::new(f) as _)
@@ -255,6 +256,7 @@ pub(crate) fn validate(
                     ("issuer", s.issuer.is_some()),
                     ("jwks_file", s.jwks_file.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("ttl_seconds", s.ttl_seconds.is_some()),
                 ]);
                 http::validate(s, &key, resolve, bad).map(|h| Arc::new(h) as _)
@@ -275,6 +277,7 @@ pub(crate) fn validate(
                     ("file", s.file.is_some()),
                     ("url", s.url.is_some()),
                     ("table", s.table.is_some()),
+                    ("pool_size", s.pool_size.is_some()),
                     ("bearer_token_file", s.bearer_token_file.is_some()),
                     ("cache_seconds", s.cache_seconds.is_some()),
                 ]);
@@ -348,6 +351,7 @@ pub(crate) fn validate(
 /// representation used (none when the choice is "myself").
 pub fn audit_record(
     session: &crate::leaf::session::Session,
+    previous_sid: &str,
     service: &str,
     acting: Option<&represent::Acting>,
     client: Option<&str>,
@@ -368,6 +372,9 @@ pub fn audit_record(
         "kind": "represent",
         "outcome": "chosen",
         "sid": session.sid,
+        // A choice starts a new session id (the previous one is revoked): the link between
+        // this record and the login's.
+        "previous_sid": previous_sid,
         "at": saml::format_instant(now).unwrap_or_default(),
         "at_unix": crate::leaf::clock::unix(now),
         "client": client,
@@ -426,6 +433,14 @@ mod tests {
             (
                 "[[source]]\nid = \"x\"\nkind = \"postgres\"\nurl = \"host=/tmp\"\ntable = \"x; drop\"\n",
                 "represent.source[0].table",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"postgres\"\nurl = \"host=/tmp\"\ntable = \"t\"\npool_size = 0\n",
+                "represent.source[0].pool_size",
+            ),
+            (
+                "[[source]]\nid = \"x\"\nkind = \"http\"\nurl = \"https://portal.example.it/r\"\nbearer_token_file = \"t\"\npool_size = 2\n",
+                "represent.source[0].pool_size: not used by kind",
             ),
             (
                 "[[source]]\nid = \"x\"\nkind = \"spid_legal_person\"\nurl = \"https://a\"\n",

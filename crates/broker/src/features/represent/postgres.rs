@@ -2,8 +2,10 @@
 //! delegate. The query turns each row into the JSON record the signed file and the HTTP API
 //! use (`json_build_object`), so `identity::represent::answer` reads all three with one
 //! schema. Connection and TLS exactly as the audit sink's (`audit::postgres::connect`, the
-//! same `disable`/`require`/`verify-full` modes). One connection, opened on first use and
-//! again after a failure; each query under a deadline. Answers are reused per delegate for
+//! same `disable`/`require`/`verify-full` modes). A small bounded pool (`pool_size`
+//! connections, default [`DEFAULT_POOL_SIZE`]): a lookup takes an idle connection or opens
+//! one while fewer than `pool_size` exist, else waits (within its deadline) for one; a
+//! connection that failed is dropped, not returned. Each query under a deadline. Answers are reused per delegate for
 //! `cache_seconds`. Every failure fails closed.
 //!
 //! The table (docs/OPERATIONS.md):
@@ -42,11 +44,20 @@ pub struct PgSource {
     tls: Tls,
     query: String,
     timeout: Duration,
-    client: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// One permit per connection the pool may hold: at most `pool_size` lookups query at once.
+    permits: tokio::sync::Semaphore,
+    /// Open connections not in use.
+    idle: std::sync::Mutex<Vec<tokio_postgres::Client>>,
     verifier: Answer,
     cache: moka::sync::Cache<String, (u64, Arc<Representations>)>,
     cache_seconds: u64,
 }
+
+/// Connections a PostgreSQL source keeps by default: lookups of different delegates run in
+/// parallel up to this, without holding many backends of the portal's database.
+pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
+/// Largest `pool_size`.
+pub(crate) const MAX_POOL_SIZE: usize = 32;
 
 /// `name` or `schema.name`, lower-case identifiers only: it is written into the query.
 fn table_ok(t: &str) -> bool {
@@ -112,13 +123,22 @@ pub(super) fn validate(
         ..AnswerLimits::default()
     };
     let cache_seconds = raw.cache_seconds.unwrap_or(DEFAULT_CACHE_SECONDS);
+    let pool_size = raw.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+    if !(1..=MAX_POOL_SIZE).contains(&pool_size) {
+        bad(
+            &format!("{key}.pool_size"),
+            format!("{pool_size}: between 1 and {MAX_POOL_SIZE}"),
+        );
+        return None;
+    }
     Some(PgSource {
         id: raw.id.clone(),
         url: url.clone(),
         tls,
         query: query(table, limits.max_records),
         timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
-        client: tokio::sync::Mutex::new(None),
+        permits: tokio::sync::Semaphore::new(pool_size),
+        idle: std::sync::Mutex::new(Vec::new()),
         verifier: Answer::postgres(&raw.id, limits),
         cache: super::source::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
         cache_seconds,
@@ -136,44 +156,69 @@ impl PgSource {
             tls,
             query: query(table, limits.max_records),
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
-            client: tokio::sync::Mutex::new(None),
+            permits: tokio::sync::Semaphore::new(DEFAULT_POOL_SIZE),
+            idle: std::sync::Mutex::new(Vec::new()),
             verifier: Answer::postgres(id, limits),
             cache: super::source::answer_cache_at(Duration::from_secs(cache_seconds.max(1))),
             cache_seconds,
         })
     }
 
+    /// [`PgSource::new`] with a pool of `pool_size` connections (1 to [`MAX_POOL_SIZE`]).
+    #[must_use]
+    pub fn with_pool_size(mut self, pool_size: usize) -> Self {
+        self.permits = tokio::sync::Semaphore::new(pool_size.clamp(1, MAX_POOL_SIZE));
+        self
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<tokio_postgres::Client>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn rows(&self, delegate: &str) -> Result<Vec<String>, SourceError> {
         let unavailable =
             |reason: &'static str, detail: String| SourceError::Unavailable { reason, detail };
-        let mut slot = self.client.lock().await;
-        if slot.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
-            let c = tokio::time::timeout(self.timeout, connect(&self.url, &self.tls))
+        // One deadline for waiting on the pool, connecting and querying: a full pool is
+        // "unavailable" like a slow database, never a queue that grows without bound.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let _permit = tokio::time::timeout_at(deadline, self.permits.acquire())
+            .await
+            .map_err(|_| unavailable("timeout", "pool".into()))?
+            .map_err(|_| unavailable("connect", "pool closed".into()))?;
+        // A permit guarantees a connection slot: take an idle one or open one.
+        let idle = loop {
+            let Some(c) = self.idle().pop() else {
+                break None;
+            };
+            if !c.is_closed() {
+                break Some(c);
+            }
+        };
+        let client = match idle {
+            Some(c) => c,
+            None => tokio::time::timeout_at(deadline, connect(&self.url, &self.tls))
                 .await
                 .map_err(|_| unavailable("timeout", "connect".into()))?
-                .map_err(|e| unavailable("connect", e))?;
-            *slot = Some(c);
-        }
-        let Some(client) = slot.as_ref() else {
-            return Err(unavailable("connect", "no connection".into()));
+                .map_err(|e| unavailable("connect", e))?,
         };
-        let result = tokio::time::timeout(self.timeout, client.query(&self.query, &[&delegate]))
+        let result = tokio::time::timeout_at(deadline, client.query(&self.query, &[&delegate]))
             .await
             .map_err(|_| unavailable("timeout", "query".into()))
             .and_then(|r| r.map_err(|e| unavailable("query", e.to_string())));
         match result {
-            Ok(rows) => rows
-                .iter()
-                .map(|r| {
-                    r.try_get::<_, String>(0)
-                        .map_err(|e| unavailable("query", e.to_string()))
-                })
-                .collect(),
-            Err(e) => {
-                // A broken connection or a stuck query: start again next time.
-                *slot = None;
-                Err(e)
+            Ok(rows) => {
+                self.idle().push(client);
+                rows.iter()
+                    .map(|r| {
+                        r.try_get::<_, String>(0)
+                            .map_err(|e| unavailable("query", e.to_string()))
+                    })
+                    .collect()
             }
+            // A broken connection or a stuck query: dropped (closing it), a new one next time.
+            Err(e) => Err(e),
         }
     }
 }

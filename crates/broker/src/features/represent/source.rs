@@ -37,6 +37,7 @@ pub(crate) struct RawSource {
     // postgres (also `url`, `ca_file`)
     pub(crate) table: Option<String>,
     pub(crate) tls: Option<String>,
+    pub(crate) pool_size: Option<usize>,
     // http, postgres
     pub(crate) cache_seconds: Option<u64>,
     pub(crate) max_bytes: Option<usize>,

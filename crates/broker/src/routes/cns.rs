@@ -238,8 +238,7 @@ async fn complete<B>(
     }
     if let Some(old) = previous {
         let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-        state.store.revoke_session(&old.sid, remaining).await;
-        crate::state::provider::session_ended(state, &old.sid).await;
+        crate::state::provider::revoke_session(state, &old.sid, remaining).await;
     }
     state.store.touch_session(&session.sid, session.iat).await;
     let auth = &session.principal.auth;

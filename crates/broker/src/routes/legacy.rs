@@ -444,8 +444,7 @@ where
     }
     if let Some(old) = previous {
         let remaining = Duration::from_secs(old.exp.saturating_sub(old.iat));
-        state.store.revoke_session(&old.sid, remaining).await;
-        crate::state::provider::session_ended(state, &old.sid).await;
+        crate::state::provider::revoke_session(state, &old.sid, remaining).await;
     }
     state.store.touch_session(&session.sid, session.iat).await;
     tracing::info!(event = "login_completed", sid = %session.sid, idp = %LEGACY_IDP, loa = %session.principal.auth.loa.as_str(), method = %"legacy", profile = %entry.profile.as_str(), switchoff = %verdict.label());

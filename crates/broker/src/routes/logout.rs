@@ -156,10 +156,9 @@ async fn end_session(
     if let Some(s) = session {
         // Fail safe: the session is dead here before the IdP hears of it.
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
-        state.store.revoke_session(&s.sid, remaining).await;
+        crate::state::provider::revoke_session(state, &s.sid, remaining).await;
         tracing::info!(event = "logout", sid = %s.sid, idp = %s.idp);
         state.metrics.logouts.inc();
-        crate::state::provider::session_ended(state, &s.sid).await;
         single_logout = crate::state::logout::start(state, &s, return_to.clone()).await;
     }
     let mut r = single_logout.unwrap_or_else(|| {

@@ -966,9 +966,8 @@ pub async fn end_session(state: &State, req: &Request<Incoming>) -> Response<Bod
     if let Some(v) = current {
         let s = &v.session;
         let remaining = Duration::from_secs(s.exp.saturating_sub(now));
-        state.store.revoke_session(&s.sid, remaining).await;
+        crate::state::provider::revoke_session(state, &s.sid, remaining).await;
         state.metrics.logouts.inc();
-        crate::state::provider::session_ended(state, &s.sid).await;
         crate::state::login::clear_session_cookie(state, &mut r);
         tracing::info!(event = "oidc_end_session", sid = %s.sid, client = request.client_id.as_deref().unwrap_or(""));
     }

@@ -175,8 +175,7 @@ pub async fn tunnel_ended(
                 if now.saturating_sub(last) > idle.as_secs() {
                     // Over for good, as a request would find it.
                     let remaining = Duration::from_secs(session.exp.saturating_sub(now));
-                    state.store.revoke_session(&session.sid, remaining).await;
-                    crate::state::provider::session_ended(state, &session.sid).await;
+                    crate::state::provider::revoke_session(state, &session.sid, remaining).await;
                     return Some("idle");
                 }
             }

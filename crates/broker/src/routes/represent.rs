@@ -404,7 +404,7 @@ pub async fn choose(state: &State, req: Request<Incoming>) -> Response<Body> {
             );
         }
     }
-    state.store.revoke_session(&session.sid, remaining).await;
+    crate::state::provider::revoke_session(state, &session.sid, remaining).await;
     state.store.touch_session(&next.sid, now).await;
     m.with_label_values(&["chosen"]).inc();
     tracing::info!(

@@ -288,12 +288,8 @@ async fn logout_request(
             Err(e) => return store_unavailable(state, e),
         };
         if let Some(sid) = sid {
-            state
-                .store
-                .revoke_session(&sid, state.config.session_ttl)
-                .await;
+            crate::state::provider::revoke_session(state, &sid, state.config.session_ttl).await;
             tracing::info!(event = "logout", sid = %sid, idp = %valid.issuer);
-            crate::state::provider::session_ended(state, &sid).await;
             ended += 1;
         }
     }

@@ -65,8 +65,7 @@ pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
         Some(idle) if now.saturating_sub(previous) > idle.as_secs() => {
             // Idle too long: this session is over for good, whatever comes next.
             let remaining = Duration::from_secs(session.exp.saturating_sub(now));
-            state.store.revoke_session(&session.sid, remaining).await;
-            crate::state::provider::session_ended(state, &session.sid).await;
+            crate::state::provider::revoke_session(state, &session.sid, remaining).await;
             false
         }
         _ => true,

@@ -171,8 +171,7 @@ pub(crate) async fn complete(
     }
     if let Some(old) = previous {
         let remaining = std::time::Duration::from_secs(old.exp.saturating_sub(old.iat));
-        state.store.revoke_session(&old.sid, remaining).await;
-        crate::state::provider::session_ended(state, &old.sid).await;
+        crate::state::provider::revoke_session(state, &old.sid, remaining).await;
     }
     state.store.touch_session(&session.sid, session.iat).await;
     // For IdP-initiated logout: the session is found by what the IdP will name. A store

@@ -1,7 +1,9 @@
 //! The end of a session as the OpenID Provider sees it: every grant issued in the session is
 //! revoked and every client with a `backchannel_logout_uri` gets a signed logout token
-//! (Back-Channel Logout 1.0), queued off the request path. Shared by `/logout`, `/saml/slo`
-//! and `/oidc/end_session`.
+//! (Back-Channel Logout 1.0), queued off the request path. `revoke_session` is the one way
+//! any path ends a session: `/logout`, `/saml/slo`, `/oidc/end_session`, the idle timeout
+//! (`/auth` and the proxy), a new login replacing the browser's session, and a switch of
+//! representation.
 //!
 //! May import: the state, `features`, the leaf.
 
@@ -10,9 +12,18 @@ use crate::leaf::clock::unix;
 use crate::leaf::session::random_hex;
 use crate::state::State;
 
+/// Ends session `sid` for good: revoked in the store (so every replica refuses its cookie
+/// for `remaining`, its longest possible life) and, for the OpenID Provider, its grants
+/// revoked and its clients' logout tokens queued. The one way a session ends, so no path
+/// (logout, SLO, idle timeout, a new login, a representation switch) forgets the clients.
+pub(crate) async fn revoke_session(state: &State, sid: &str, remaining: std::time::Duration) {
+    state.store.revoke_session(sid, remaining).await;
+    session_ended(state, sid).await;
+}
+
 /// Revokes the grants of session `sid` and queues the logout tokens. Never fails the caller:
 /// the session is already ended in the store; a store error here is logged and counted.
-pub(crate) async fn session_ended(state: &State, sid: &str) {
+async fn session_ended(state: &State, sid: &str) {
     let Some(oidc) = state.config.oidc.as_ref() else {
         return;
     };

@@ -15,7 +15,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/fixture/mod.rs"]
-#[allow(dead_code)]
 mod fixture;
 
 use broker::leaf::http::Peer;

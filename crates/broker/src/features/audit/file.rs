@@ -10,9 +10,9 @@
 //! and under load each sync starts as soon as the previous one ends and carries everything
 //! that arrived meanwhile, encoded and written while the disk was busy. The encoding no
 //! longer adds to the time a batch waits, and a slow sync (a disk stall) makes the next batch
-//! bigger instead of queueing syncs behind it. [`Options::commit_interval`] can still put a
-//! least time between the starts of two write rounds, for a disk whose syncs cost CPU worth
-//! saving (default zero, see docs/PERFORMANCE.md).
+//! bigger instead of queueing syncs behind it. [`Options::commit_interval`] puts a least
+//! time between the starts of two write rounds, for syncs whose CPU is worth saving
+//! (default 2 ms; zero leaves the pace to the syncer alone, see docs/PERFORMANCE.md).
 //!
 //! Durability is unchanged: no sender is answered before an `fdatasync` covering its bytes
 //! returned, and the chain state the next batch builds on is only taken as durable once
@@ -49,10 +49,12 @@ use crate::leaf::clock::unix;
 
 /// Most records written by one fsync.
 pub const MAX_BATCH: usize = 1024;
-/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): none, the
-/// syncer's own pace sets the batch size (issue 20: a fixed 2 ms interval put up to 2 ms
-/// on a login's latency and did not follow the arrival rate).
-pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::ZERO;
+/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): 2 ms between
+/// write rounds, so at most 500 syncs a second. Zero (the syncer's own pace) was measured
+/// worse on a shared 2-core machine (more sync CPU on Varco's core, longer tail:
+/// docs/PERFORMANCE.md, issue 20), so it stays an option until an idle-machine run says
+/// otherwise.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 8192;
 
@@ -69,8 +71,8 @@ pub struct Options {
     /// Encryption at rest of login records.
     pub key: Option<[u8; 32]>,
     /// Least time between the starts of two write rounds (`audit.commit_interval_us`);
-    /// zero (the default) writes each batch as soon as the previous one is written and
-    /// syncs as soon as the previous sync is done.
+    /// zero writes each batch as soon as the previous one is written and syncs as soon as
+    /// the previous sync is done.
     pub commit_interval: Duration,
 }
 

@@ -1,20 +1,29 @@
 //! The file sink: append-only chained files in one directory, written by one thread.
 //!
-//! Group commit: request tasks send `(time, record)` over a bounded channel and wait for the
-//! answer. The writer takes everything queued (up to [`MAX_BATCH`]), encodes it onto the chain,
-//! writes it with one `write` and one `fdatasync`, then answers every sender. While it syncs,
-//! the next batch queues up, so N concurrent logins share one fsync.
+//! Group commit in two stages, each on its own thread (issue 20):
+//! - the *writer* takes everything queued (up to [`MAX_BATCH`]), encodes it onto the chain and
+//!   writes it with one `write`, then hands the batch to the syncer and goes back for more;
+//! - the *syncer* takes every batch written since its last sync, makes them durable with one
+//!   `fdatasync`, and only then answers their senders.
 //!
-//! On a fast disk that is not enough: a sync takes about as long as one login's CPU work, so
-//! batches stay at one or two records and every login pays a whole sync (about 100 µs of
-//! kernel CPU on this project's CI machine, see docs/PERFORMANCE.md). So the writer also
-//! keeps [`Options::commit_interval`] between the starts of two syncs: a record that arrives
-//! sooner waits for the rest of that interval with the others. A record that arrives after a
-//! quiet interval is synced at once, so a lightly loaded broker pays no extra latency.
+//! So the sync rate follows the arrival rate with no timer: a lone login is synced at once,
+//! and under load each sync starts as soon as the previous one ends and carries everything
+//! that arrived meanwhile, encoded and written while the disk was busy. The encoding no
+//! longer adds to the time a batch waits, and a slow sync (a disk stall) makes the next batch
+//! bigger instead of queueing syncs behind it. [`Options::commit_interval`] puts a least
+//! time between the starts of two write rounds, for syncs whose CPU is worth saving
+//! (default 2 ms; zero leaves the pace to the syncer alone, see docs/PERFORMANCE.md).
+//!
+//! Durability is unchanged: no sender is answered before an `fdatasync` covering its bytes
+//! returned, and the chain state the next batch builds on is only taken as durable once
+//! the syncer says so (the writer's own is tentative).
 //!
 //! Failure: if a write or sync fails, the batch is answered with an error (the logins fail
-//! closed) and the writer truncates the file back to its last durable length before it
-//! accepts anything again; if even that fails, every later record fails too.
+//! closed), so is every batch written after it and not yet synced (an *epoch* number tells
+//! them apart), and the writer truncates the file back to its last durable length and takes
+//! the chain state back to the last durable record before it accepts anything again; if even
+//! that fails, every later record fails too. Rotation waits until everything written is
+//! durable, so a failure never spans two files.
 //!
 //! Restart: the last file is re-read; a partial last line (a write cut by a crash) is moved
 //! out of the file into a `recovery` record, so the chain stays whole and the torn bytes stay
@@ -27,6 +36,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -39,9 +49,11 @@ use crate::leaf::clock::unix;
 
 /// Most records written by one fsync.
 pub const MAX_BATCH: usize = 1024;
-/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): at most 500
-/// syncs a second whatever the login rate, and at most 2 ms added to a login that arrives
-/// just after a sync.
+/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): 2 ms between
+/// write rounds, so at most 500 syncs a second. Zero (the syncer's own pace) was measured
+/// worse on a shared 2-core machine (more sync CPU on Varco's core, longer tail:
+/// docs/PERFORMANCE.md, issue 20), so it stays an option until an idle-machine run says
+/// otherwise.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 8192;
@@ -58,8 +70,9 @@ pub struct Options {
     pub retention: Duration,
     /// Encryption at rest of login records.
     pub key: Option<[u8; 32]>,
-    /// Least time between the starts of two group commits (`audit.commit_interval_us`);
-    /// zero syncs each batch as soon as the previous one is done.
+    /// Least time between the starts of two write rounds (`audit.commit_interval_us`);
+    /// zero writes each batch as soon as the previous one is written and syncs as soon as
+    /// the previous sync is done.
     pub commit_interval: Duration,
 }
 
@@ -97,6 +110,46 @@ pub struct FileSink {
     tx: mpsc::Sender<Job>,
 }
 
+/// The chain as it is on stable storage, shared by the writer and the syncer.
+struct Durability {
+    /// Bytes of the current file known to be on stable storage.
+    len: u64,
+    next_seq: u64,
+    prev: [u8; 32],
+    last_ts: u64,
+    /// Batches written under another epoch were cut off by a repair: never acknowledged.
+    epoch: u64,
+    /// A sync failed; the writer must repair before writing again.
+    failed: bool,
+    /// `fdatasync` calls made by the syncer (for tests: batches per sync).
+    syncs: u64,
+}
+
+struct Shared {
+    state: Mutex<Durability>,
+    /// Signalled whenever the syncer moves `state`.
+    moved: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Durability> {
+        // The state is plain data updated in one step; a panicking holder cannot leave it
+        // half-written, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A batch written but not yet synced, and the chain state right after it.
+struct Written {
+    first: u64,
+    file: Arc<File>,
+    end_len: u64,
+    next_seq: u64,
+    prev: [u8; 32],
+    last_ts: u64,
+    epoch: u64,
+}
+
 impl FileSink {
     /// Opens (or creates) the chain in `opts.dir`, recovers a torn tail, prunes what is past
     /// retention at `now`, and starts the writer thread.
@@ -106,10 +159,7 @@ impl FileSink {
             .prune(now)
             .map_err(|e| OpenError::Io(format!("retention pruning: {e}")))?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("varco-audit".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| OpenError::Io(format!("cannot start the audit writer: {e}")))?;
+        writer.start(rx)?;
         Ok(FileSink { tx })
     }
 
@@ -126,9 +176,9 @@ impl FileSink {
 
 struct Writer {
     dir: PathBuf,
-    file: File,
+    file: Arc<File>,
     name: String,
-    /// Bytes of the current file known to be on stable storage.
+    /// Bytes written to the current file (durable up to `shared.len`).
     durable_len: u64,
     /// UTC day (Unix days) the current file belongs to.
     day: u64,
@@ -143,6 +193,9 @@ struct Writer {
     commit_interval: Duration,
     /// Unix seconds of the newest durable record (the anchor time of the file in progress).
     last_ts: u64,
+    /// The epoch this writer's batches are written under.
+    epoch: u64,
+    shared: Arc<Shared>,
 }
 
 fn io(context: &str, path: &Path, e: std::io::Error) -> OpenError {
@@ -230,7 +283,7 @@ impl Writer {
         };
         let names = list(&dir).map_err(|e| io("cannot list", &dir, e))?;
         let mut w = Writer {
-            file: File::open(&dir).map_err(|e| io("cannot open", &dir, e))?,
+            file: Arc::new(File::open(&dir).map_err(|e| io("cannot open", &dir, e))?),
             dir,
             name: String::new(),
             durable_len: 0,
@@ -244,12 +297,25 @@ impl Writer {
             rng: SystemRandom::new(),
             commit_interval: opts.commit_interval,
             last_ts: unix(now),
+            epoch: 0,
+            shared: Arc::new(Shared {
+                state: Mutex::new(Durability {
+                    len: 0,
+                    next_seq: 0,
+                    prev: ZERO_HASH,
+                    last_ts: unix(now),
+                    epoch: 0,
+                    failed: false,
+                    syncs: 0,
+                }),
+                moved: Condvar::new(),
+            }),
         };
         let Some(last_name) = names.last() else {
             w.start_file(0)
                 .map_err(|e| io("cannot create a file in", &w.dir, e))?;
             let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
-            w.write_records(&[(now, genesis.as_bytes())], false)
+            w.write_records(&[(now, genesis.as_bytes())], false, true)
                 .map_err(|e| io("cannot write the genesis record in", &w.dir, e))?;
             return Ok(w);
         };
@@ -294,10 +360,12 @@ impl Writer {
                 file: last_name.clone(),
             }));
         }
-        w.file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| io("cannot open", &path, e))?;
+        w.file = Arc::new(
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| io("cannot open", &path, e))?,
+        );
         w.name = last_name.clone();
         let len = std::fs::metadata(&path)
             .map_err(|e| io("cannot stat", &path, e))?
@@ -319,10 +387,83 @@ impl Writer {
                 "torn_b64": base64::engine::general_purpose::STANDARD.encode(&bytes),
             });
             tracing::info!(event = "audit_torn_record_recovered", file = %last_name, offset = %offset);
-            w.write_records(&[(now, record.to_string().as_bytes())], false)
+            w.write_records(&[(now, record.to_string().as_bytes())], false, true)
                 .map_err(|e| io("cannot write the recovery record in", &path, e))?;
         }
+        w.publish();
         Ok(w)
+    }
+
+    /// Takes this writer's chain state as durable. Only right after a synchronous write,
+    /// with nothing in flight at the syncer (at open, and at rotation after [`Self::settle`]).
+    fn publish(&self) {
+        let mut st = self.shared.lock();
+        st.len = self.durable_len;
+        st.next_seq = self.next_seq;
+        st.prev = self.prev;
+        st.last_ts = self.last_ts;
+        self.shared.moved.notify_all();
+    }
+
+    /// Waits until everything written is durable, or a sync failed.
+    fn settle(&self) {
+        let mut st = self.shared.lock();
+        while st.next_seq != self.next_seq && !st.failed && st.epoch == self.epoch {
+            st = self
+                .shared
+                .moved
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// After a failed write or sync: cuts the file back to its durable length and the chain
+    /// back to its durable head, and opens a new epoch so that no batch written before is
+    /// acknowledged (the syncer checks the epoch after its sync, under the same lock).
+    fn repair(&mut self) -> Result<(), AuditError> {
+        let mut st = self.shared.lock();
+        if !self.poisoned && !st.failed && st.epoch == self.epoch {
+            return Ok(());
+        }
+        st.epoch += 1;
+        st.failed = false;
+        self.epoch = st.epoch;
+        self.poisoned = true;
+        let repaired = self
+            .file
+            .set_len(st.len)
+            .and_then(|()| self.file.sync_all());
+        if let Err(e) = repaired {
+            tracing::warn!(event = "audit_unavailable", error = %e);
+            return Err(AuditError::Unavailable);
+        }
+        self.poisoned = false;
+        self.durable_len = st.len;
+        self.next_seq = st.next_seq;
+        self.prev = st.prev;
+        self.last_ts = st.last_ts;
+        Ok(())
+    }
+
+    /// Starts the writer and syncer threads.
+    fn start(self, rx: mpsc::Receiver<Job>) -> Result<(), OpenError> {
+        let (to_sync, pending) = std::sync::mpsc::channel::<(Vec<Job>, Written)>();
+        let shared = self.shared.clone();
+        std::thread::Builder::new()
+            .name("varco-audit-sync".into())
+            .spawn(move || {
+                while let Ok(first) = pending.recv() {
+                    let mut group = vec![first];
+                    group.extend(pending.try_iter());
+                    sync_group(&shared, group);
+                }
+            })
+            .map_err(|e| OpenError::Io(format!("cannot start the audit syncer: {e}")))?;
+        std::thread::Builder::new()
+            .name("varco-audit".into())
+            .spawn(move || self.run(rx, to_sync))
+            .map_err(|e| OpenError::Io(format!("cannot start the audit writer: {e}")))?;
+        Ok(())
     }
 
     /// Creates file `audit-<seq>.log` and makes its directory entry durable. An empty file of
@@ -330,7 +471,7 @@ impl Writer {
     fn start_file(&mut self, seq: u64) -> std::io::Result<()> {
         let name = chain::file_name(seq);
         let path = self.dir.join(&name);
-        let file = OpenOptions::new().append(true).create(true).open(&path)?;
+        let file = Arc::new(OpenOptions::new().append(true).create(true).open(&path)?);
         if file.metadata()?.len() != 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -344,12 +485,15 @@ impl Writer {
         Ok(())
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut batch: Vec<Job> = Vec::with_capacity(64);
+    fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Job>,
+        to_sync: std::sync::mpsc::Sender<(Vec<Job>, Written)>,
+    ) {
         let mut last_commit: Option<std::time::Instant> = None;
         while let Some(job) = rx.blocking_recv() {
-            // Group commit under load: wait out the rest of the interval so the records of
-            // the logins now in progress join this sync instead of each paying their own.
+            // An operator-set interval (off by default): wait out the rest of it so the
+            // records of the logins now in progress join this batch.
             if let Some(wait) = last_commit
                 .map(|t| t.elapsed())
                 .and_then(|since| self.commit_interval.checked_sub(since))
@@ -357,6 +501,7 @@ impl Writer {
                 std::thread::sleep(wait);
             }
             last_commit = Some(std::time::Instant::now());
+            let mut batch = Vec::with_capacity(64);
             batch.push(job);
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -364,32 +509,25 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let result = self.commit(&batch);
-            let size = batch.len();
-            for (i, job) in batch.drain(..).enumerate() {
-                let answer = result.map(|first| Durable {
-                    seq: first + i as u64,
-                    batch: size,
-                });
-                // A sender that gave up (client gone) is not an error of the sink.
-                let _ = job.reply.send(answer);
+            match self.write_batch(&batch) {
+                // If the syncer is gone the jobs are dropped with the message and their
+                // senders see the sink as unavailable.
+                Ok(written) => {
+                    let _ = to_sync.send((batch, written));
+                }
+                Err(e) => {
+                    for job in batch {
+                        // A sender that gave up (client gone) is not an error of the sink.
+                        let _ = job.reply.send(Err(e));
+                    }
+                }
             }
         }
     }
 
-    /// Makes one batch durable; returns the first sequence number used.
-    fn commit(&mut self, batch: &[Job]) -> Result<u64, AuditError> {
-        if self.poisoned {
-            let repaired = self
-                .file
-                .set_len(self.durable_len)
-                .and_then(|()| self.file.sync_all());
-            if let Err(e) = repaired {
-                tracing::warn!(event = "audit_unavailable", error = %e);
-                return Err(AuditError::Unavailable);
-            }
-            self.poisoned = false;
-        }
+    /// Encodes and writes one batch (not synced); returns where it ends in the chain.
+    fn write_batch(&mut self, batch: &[Job]) -> Result<Written, AuditError> {
+        self.repair()?;
         let latest = batch
             .iter()
             .map(|j| j.ts)
@@ -398,6 +536,10 @@ impl Writer {
         if self.durable_len > 0
             && (self.durable_len >= self.max_file_bytes || unix(latest) / 86_400 != self.day)
         {
+            // A file is closed only once all of it is durable, so that a failed sync never
+            // has to cut back a file that is no longer the current one.
+            self.settle();
+            self.repair()?;
             self.rotate(latest).map_err(|e| {
                 tracing::warn!(event = "audit_unavailable", error = %format!("rotation: {e}"));
                 AuditError::Unavailable
@@ -406,7 +548,7 @@ impl Writer {
         let first = self.next_seq;
         let records: Vec<(SystemTime, &[u8])> =
             batch.iter().map(|j| (j.ts, j.payload.as_slice())).collect();
-        self.write_records(&records, true).map_err(|e| {
+        self.write_records(&records, true, false).map_err(|e| {
             tracing::warn!(event = "audit_unavailable", error = %e);
             if e.kind() == std::io::ErrorKind::InvalidData {
                 AuditError::Encode
@@ -414,15 +556,26 @@ impl Writer {
                 AuditError::Unavailable
             }
         })?;
-        Ok(first)
+        Ok(Written {
+            first,
+            file: self.file.clone(),
+            end_len: self.durable_len,
+            next_seq: self.next_seq,
+            prev: self.prev,
+            last_ts: self.last_ts,
+            epoch: self.epoch,
+        })
     }
 
-    /// Encodes, writes and syncs records; the in-memory chain state moves only on success.
-    /// `encrypt` is false for control records, which stay readable without the key.
+    /// Encodes and writes records, and syncs them when `sync` (control records, written
+    /// with nothing in flight; login batches are synced by the syncer); the in-memory chain
+    /// state moves only on success. `encrypt` is false for control records, which stay
+    /// readable without the key.
     fn write_records(
         &mut self,
         records: &[(SystemTime, &[u8])],
         encrypt: bool,
+        sync: bool,
     ) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(records.iter().map(|r| r.1.len() + 160).sum());
         let (mut seq, mut prev) = (self.next_seq, self.prev);
@@ -438,10 +591,9 @@ impl Writer {
             seq += 1;
             prev = hash;
         }
-        let written = self
-            .file
+        let written = (&*self.file)
             .write_all(&buf)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             self.poisoned = true;
             return Err(e);
@@ -452,12 +604,16 @@ impl Writer {
         if let Some((ts, _)) = records.last() {
             self.last_ts = self.last_ts.max(unix(*ts));
         }
+        if sync {
+            self.publish();
+        }
         Ok(())
     }
 
     fn rotate(&mut self, now: SystemTime) -> std::io::Result<()> {
         let closed = self.name.clone();
         self.start_file(self.next_seq)?;
+        self.publish();
         self.day = unix(now) / 86_400;
         tracing::info!(event = "audit_file_closed", file = %closed, last_seq = %self.next_seq.saturating_sub(1), head = %chain::hex(&self.prev));
         if let Err(e) = self.prune(now) {
@@ -514,13 +670,75 @@ impl Writer {
             "through_hash": chain::hex(&hash),
             "files": doomed,
         });
-        self.write_records(&[(now, record.to_string().as_bytes())], false)?;
+        self.write_records(&[(now, record.to_string().as_bytes())], false, true)?;
         for name in doomed {
             std::fs::remove_file(self.dir.join(name))?;
         }
         sync_dir(&self.dir)?;
         tracing::info!(event = "audit_pruned", through_seq = %seq, files = %doomed.len());
         Ok(())
+    }
+}
+
+/// Makes a group of written batches durable with one `fdatasync` per file (one file: the
+/// writer rotates only when nothing is in flight), then answers their senders. Batches of a
+/// closed epoch are refused without a sync; so is the whole group if a repair started
+/// while the sync ran (checked under the lock the repair holds while it truncates).
+fn sync_group(shared: &Shared, group: Vec<(Vec<Job>, Written)>) {
+    let epoch = {
+        let st = shared.lock();
+        (!st.failed).then_some(st.epoch)
+    };
+    let (live, dead): (Vec<_>, Vec<_>) =
+        group.into_iter().partition(|(_, w)| Some(w.epoch) == epoch);
+    for (jobs, _) in dead {
+        for job in jobs {
+            let _ = job.reply.send(Err(AuditError::Unavailable));
+        }
+    }
+    let Some((_, last)) = live.last() else {
+        return;
+    };
+    let mut synced: Result<(), std::io::Error> = Ok(());
+    for (i, (_, w)) in live.iter().enumerate() {
+        let seen = live[..i].iter().any(|(_, o)| Arc::ptr_eq(&o.file, &w.file));
+        if !seen && synced.is_ok() {
+            synced = w.file.sync_data();
+        }
+    }
+    let ok = {
+        let mut st = shared.lock();
+        st.syncs += 1;
+        let ok = match &synced {
+            Ok(()) => !st.failed && st.epoch == last.epoch,
+            Err(e) => {
+                tracing::warn!(event = "audit_unavailable", error = %e);
+                st.failed = true;
+                false
+            }
+        };
+        if ok {
+            st.len = last.end_len;
+            st.next_seq = last.next_seq;
+            st.prev = last.prev;
+            st.last_ts = last.last_ts;
+        }
+        shared.moved.notify_all();
+        ok
+    };
+    let size: usize = live.iter().map(|(jobs, _)| jobs.len()).sum();
+    for (jobs, w) in live {
+        for (i, job) in jobs.into_iter().enumerate() {
+            let answer = if ok {
+                Ok(Durable {
+                    seq: w.first + i as u64,
+                    batch: size,
+                })
+            } else {
+                Err(AuditError::Unavailable)
+            };
+            let _ = job.reply.send(answer);
+        }
     }
 }
 
@@ -563,7 +781,7 @@ mod tests {
     #[test]
     fn concurrent_appends_share_fsyncs_and_the_chain_verifies() {
         let dir = tempdir("group");
-        let sink = std::sync::Arc::new(FileSink::open(&opts(&dir), day(20_000)).unwrap());
+        let sink = Arc::new(FileSink::open(&opts(&dir), day(20_000)).unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -603,7 +821,7 @@ mod tests {
             commit_interval: Duration::from_millis(500),
             ..opts(&dir)
         };
-        let sink = std::sync::Arc::new(FileSink::open(&o, day(20_000)).unwrap());
+        let sink = Arc::new(FileSink::open(&o, day(20_000)).unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -737,14 +955,17 @@ mod tests {
 
         // A device that refuses writes: the batch fails, nothing is acknowledged.
         let mut w = Writer::open(&opts(&tempdir("full")), day(1)).unwrap();
-        w.file = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        w.file = Arc::new(OpenOptions::new().append(true).open("/dev/full").unwrap());
         let (reply, _rx) = oneshot::channel();
         let job = Job {
             ts: day(1),
             payload: b"{}".to_vec(),
             reply,
         };
-        assert_eq!(w.commit(&[job]), Err(AuditError::Unavailable));
+        assert_eq!(
+            w.write_batch(&[job]).map(|w| w.first),
+            Err(AuditError::Unavailable)
+        );
         assert!(w.poisoned);
         assert_eq!(w.next_seq, 1);
     }
@@ -767,11 +988,124 @@ mod tests {
             (job, rx)
         };
         std::fs::write(dir.join(chain::file_name(1)), b"").unwrap();
-        let (j, _rx) = job();
-        assert_eq!(w.commit(&[j]), Ok(1));
+        let (j, mut rx) = job();
+        let written = w.write_batch(std::slice::from_ref(&j)).unwrap();
+        assert_eq!(written.first, 1);
+        sync_group(&w.shared, vec![(vec![j], written)]);
+        assert_eq!(rx.try_recv().unwrap().map(|d| d.seq), Ok(1));
         std::fs::write(dir.join(chain::file_name(2)), b"x").unwrap();
         let (j, _rx) = job();
-        assert_eq!(w.commit(&[j]), Err(AuditError::Unavailable));
+        assert_eq!(
+            w.write_batch(&[j]).map(|w| w.first),
+            Err(AuditError::Unavailable)
+        );
         assert_eq!(w.next_seq, 2);
+    }
+
+    fn job(n: u8) -> (Job, oneshot::Receiver<Result<Durable, AuditError>>) {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            ts: day(1),
+            payload: format!("{{\"i\":{n}}}").into_bytes(),
+            reply,
+        };
+        (job, rx)
+    }
+
+    #[test]
+    fn a_burst_queued_at_once_is_written_and_synced_once() {
+        let dir = tempdir("burst");
+        let w = Writer::open(&opts(&dir), day(1)).unwrap();
+        let shared = w.shared.clone();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut answers = Vec::new();
+        // All 300 are queued before the threads start: the writer's first round takes them
+        // all, so the count below does not depend on scheduling.
+        for n in 0..300 {
+            let (j, a) = job((n % 200) as u8);
+            tx.try_send(j).map_err(|_| "queue").unwrap();
+            answers.push(a);
+        }
+        w.start(rx).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let done: Vec<Durable> = rt.block_on(async {
+            let mut out = Vec::new();
+            for a in answers {
+                out.push(a.await.unwrap().unwrap());
+            }
+            out
+        });
+        assert!(done.iter().all(|d| d.batch == 300), "{done:?}");
+        assert_eq!(
+            done.iter().map(|d| d.seq).collect::<Vec<_>>(),
+            (1..=300).collect::<Vec<_>>()
+        );
+        // The genesis record was synced by the writer at open; the burst took one sync.
+        assert_eq!(shared.lock().syncs, 1);
+        drop(tx);
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!(v.last_seq, 300);
+    }
+
+    #[test]
+    fn batches_written_during_a_sync_share_the_next_one_and_wait_for_it() {
+        let dir = tempdir("pipeline");
+        let mut w = Writer::open(&opts(&dir), day(1)).unwrap();
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        // Three write rounds while the syncer is busy (it has not run yet).
+        for n in 0..3 {
+            let (j, a) = job(n);
+            let written = w.write_batch(std::slice::from_ref(&j)).unwrap();
+            group.push((vec![j], written));
+            answers.push(a);
+        }
+        // Written is not durable: nobody has an answer before the sync.
+        for a in &mut answers {
+            assert!(a.try_recv().is_err());
+        }
+        assert_eq!(w.shared.lock().next_seq, 1);
+        sync_group(&w.shared, group);
+        let st = w.shared.lock();
+        assert_eq!((st.syncs, st.next_seq), (1, 4));
+        drop(st);
+        for (i, mut a) in answers.into_iter().enumerate() {
+            assert_eq!(
+                a.try_recv().unwrap(),
+                Ok(Durable {
+                    seq: i as u64 + 1,
+                    batch: 3
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_repair_refuses_every_batch_written_before_it_and_rewrites_the_chain() {
+        let dir = tempdir("epoch");
+        let mut w = Writer::open(&opts(&dir), day(1)).unwrap();
+        let (j1, mut a1) = job(1);
+        let w1 = w.write_batch(std::slice::from_ref(&j1)).unwrap();
+        // A later write fails (as on a full disk): the writer must cut back to seq 0.
+        w.poisoned = true;
+        let (j2, mut a2) = job(2);
+        let w2 = w.write_batch(std::slice::from_ref(&j2)).unwrap();
+        assert_eq!(
+            w2.first, 1,
+            "the repaired chain continues from the durable head"
+        );
+        // The first batch reaches the syncer late: its bytes were cut, it is refused.
+        sync_group(&w.shared, vec![(vec![j1], w1), (vec![j2], w2)]);
+        assert_eq!(a1.try_recv().unwrap(), Err(AuditError::Unavailable));
+        assert_eq!(a2.try_recv().unwrap().map(|d| (d.seq, d.batch)), Ok((1, 1)));
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!((v.last_seq, v.records), (1, 2));
+        let text = String::from_utf8(read_all(&dir)[0].1.clone()).unwrap();
+        assert!(
+            text.contains("{\"i\":2}") && !text.contains("{\"i\":1}"),
+            "{text}"
+        );
     }
 }

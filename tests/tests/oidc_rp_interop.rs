@@ -221,9 +221,15 @@ fn spid_and_cie_logins_through_the_reference_ops() {
 
     for (profile, op, fiscal, method) in [
         (Profile::Spid, "spid-op", "RSSMRA80A01H501U", "spid"),
-        (Profile::Cie, "cie-op", "BNCGVN80A01H501X", "cie"),
+        (Profile::Cie, "cie-op", "RSSMRA85T10A562S", "cie"),
     ] {
-        let user = TestUser::citizen(&format!("user-{op}"), fiscal, "Mario", "Rossi");
+        // The SPID/CIE `fiscal_number` claim carries the TIN with its country prefix.
+        let user = TestUser::citizen(
+            &format!("user-{op}"),
+            &format!("TINIT-{fiscal}"),
+            "Mario",
+            "Rossi",
+        );
         fed.add_user(profile, &user);
         let mut b = Browser::default();
         let (callback, answer) = login(&fed, &stack, &mut b, op, &user);
@@ -247,6 +253,11 @@ fn spid_and_cie_logins_through_the_reference_ops() {
             (400..500).contains(&replay.status),
             "replayed callback: {} {}",
             replay.status,
+            replay.body
+        );
+        assert!(
+            replay.body.contains("broker_unknown_request"),
+            "{}",
             replay.body
         );
         assert_eq!(stack.whoami(&mut other).status, 401);

@@ -48,7 +48,7 @@ struct Mode {
     id_claims: Map<String, Value>,
     /// Replaces the signed ID token with this function of the claims.
     id_token: Option<Forge>,
-    /// Claims merged over UserInfo's.
+    /// Claims merged over UserInfo's (a `null` one is left out).
     userinfo_claims: Map<String, Value>,
 }
 
@@ -446,6 +446,7 @@ fn userinfo_endpoint(op: &Op, auth: Option<&str>) -> (u16, String) {
     .unwrap()
     .clone();
     claims.extend(op.mode.userinfo_claims.clone());
+    claims.retain(|_, v| !v.is_null());
     let jws = op
         .signer
         .sign("JWT", &claims, &SystemRandom::new())
@@ -948,6 +949,30 @@ fn userinfo_for_another_subject_is_refused() {
     mode.userinfo_claims
         .insert("sub".into(), json!("someone-else"));
     refused_with(&world(), mode, "oidc.sub_mismatch");
+}
+
+/// The reference SPID/CIE OP (spid-cie-oidc) signs UserInfo with `sub` and the claims only:
+/// `iss` and `aud` are SHOULD there (OIDC Core 5.3.2), so their absence is accepted.
+#[test]
+fn userinfo_without_iss_and_aud_is_accepted() {
+    let mut mode = Mode::default();
+    mode.userinfo_claims.insert("iss".into(), Value::Null);
+    mode.userinfo_claims.insert("aud".into(), Value::Null);
+    let (status, head, body) = login_with(&world(), mode);
+    assert_eq!(status, 303, "{head}\n{body}");
+}
+
+/// ... but when present they must be this OP and us.
+#[test]
+fn userinfo_naming_another_issuer_or_audience_is_refused() {
+    for (k, v, code) in [
+        ("iss", json!("https://op.elsewhere.example.it"), "oidc.iss"),
+        ("aud", json!("https://rp.elsewhere.example.it"), "oidc.aud"),
+    ] {
+        let mut mode = Mode::default();
+        mode.userinfo_claims.insert(k.into(), v);
+        refused_with(&world(), mode, code);
+    }
 }
 
 // === Response-level attacks ===

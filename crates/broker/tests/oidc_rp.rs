@@ -211,7 +211,8 @@ display_name = "Test OP"
         let _one = FIXTURE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        fixture::config(&extra)
+        // The test federation is http on loopback: a development deployment.
+        fixture::config_with_server("allow_plain_http = true", &extra)
     };
     let store =
         broker::features::store::Store::memory(Duration::from_secs(600), 1000, config.session_ttl);
@@ -1124,6 +1125,47 @@ federation = "eidas"
     ] {
         assert!(keys.contains(&want), "{want} not reported: {problems:?}");
     }
+}
+
+/// `allow_http` (http federation entities) is for development deployments only: beside an
+/// https public URL without `server.allow_plain_http` it is refused.
+#[test]
+fn allow_http_is_refused_outside_development() {
+    let jwks = std::env::temp_dir().join(format!("varco-oidc-http-{}.json", std::process::id()));
+    std::fs::write(&jwks, r#"{"keys":[]}"#).unwrap();
+    let extra = format!(
+        r#"
+[oidc_rp]
+federation_key_file = "{KEYS}/idp-rsa3072.key.pem"
+signing_key_file = "{KEYS}/sp-rsa2048.key.pem"
+encryption_key_file = "{KEYS}/idp-rsa2048.key.pk8.der"
+authority_hints = ["http://127.0.0.1:9"]
+organization_name = "Comune di Prova"
+homepage_uri = "https://www.example.org"
+policy_uri = "https://www.example.org/privacy"
+logo_uri = "https://www.example.org/logo.svg"
+contacts = ["protocollo@pec.example.org"]
+allow_http = true
+
+[[oidc_rp.trust_anchor]]
+entity_id = "http://127.0.0.1:9"
+jwks_file = "{}"
+"#,
+        jwks.display()
+    );
+    let problems = {
+        let _one = FIXTURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fixture::try_config_with("", &extra) {
+            Ok(_) => panic!("accepted"),
+            Err(p) => p,
+        }
+    };
+    assert!(
+        problems.iter().any(|p| p.key == "oidc_rp.allow_http"),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -1020,10 +1020,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .map(|w| crate::features::wallet::validate(w, &public_base_url, &resolve, &mut bad));
     let admission = crate::features::admission::validate(&raw.admission, &mut bad);
-    let oidc_rp = raw
-        .oidc_rp
-        .as_ref()
-        .map(|o| crate::features::federation::validate(o, &public_base_url, &resolve, &mut bad));
+    let oidc_rp = raw.oidc_rp.as_ref().map(|o| {
+        let development = !secure_base || raw.server.allow_plain_http;
+        crate::features::federation::validate(o, &public_base_url, development, &resolve, &mut bad)
+    });
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 

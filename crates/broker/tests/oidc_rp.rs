@@ -48,7 +48,7 @@ struct Mode {
     id_claims: Map<String, Value>,
     /// Replaces the signed ID token with this function of the claims.
     id_token: Option<Forge>,
-    /// Claims merged over UserInfo's.
+    /// Claims merged over UserInfo's (a `null` one is left out).
     userinfo_claims: Map<String, Value>,
 }
 
@@ -211,7 +211,8 @@ display_name = "Test OP"
         let _one = FIXTURE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        fixture::config(&extra)
+        // The test federation is http on loopback: a development deployment.
+        fixture::config_with_server("allow_plain_http = true", &extra)
     };
     let store =
         broker::features::store::Store::memory(Duration::from_secs(600), 1000, config.session_ttl);
@@ -446,6 +447,7 @@ fn userinfo_endpoint(op: &Op, auth: Option<&str>) -> (u16, String) {
     .unwrap()
     .clone();
     claims.extend(op.mode.userinfo_claims.clone());
+    claims.retain(|_, v| !v.is_null());
     let jws = op
         .signer
         .sign("JWT", &claims, &SystemRandom::new())
@@ -950,6 +952,30 @@ fn userinfo_for_another_subject_is_refused() {
     refused_with(&world(), mode, "oidc.sub_mismatch");
 }
 
+/// The reference SPID/CIE OP (spid-cie-oidc) signs UserInfo with `sub` and the claims only:
+/// `iss` and `aud` are SHOULD there (OIDC Core 5.3.2), so their absence is accepted.
+#[test]
+fn userinfo_without_iss_and_aud_is_accepted() {
+    let mut mode = Mode::default();
+    mode.userinfo_claims.insert("iss".into(), Value::Null);
+    mode.userinfo_claims.insert("aud".into(), Value::Null);
+    let (status, head, body) = login_with(&world(), mode);
+    assert_eq!(status, 303, "{head}\n{body}");
+}
+
+/// ... but when present they must be this OP and us.
+#[test]
+fn userinfo_naming_another_issuer_or_audience_is_refused() {
+    for (k, v, code) in [
+        ("iss", json!("https://op.elsewhere.example.it"), "oidc.iss"),
+        ("aud", json!("https://rp.elsewhere.example.it"), "oidc.aud"),
+    ] {
+        let mut mode = Mode::default();
+        mode.userinfo_claims.insert(k.into(), v);
+        refused_with(&world(), mode, code);
+    }
+}
+
 // === Response-level attacks ===
 
 #[test]
@@ -1099,6 +1125,47 @@ federation = "eidas"
     ] {
         assert!(keys.contains(&want), "{want} not reported: {problems:?}");
     }
+}
+
+/// `allow_http` (http federation entities) is for development deployments only: beside an
+/// https public URL without `server.allow_plain_http` it is refused.
+#[test]
+fn allow_http_is_refused_outside_development() {
+    let jwks = std::env::temp_dir().join(format!("varco-oidc-http-{}.json", std::process::id()));
+    std::fs::write(&jwks, r#"{"keys":[]}"#).unwrap();
+    let extra = format!(
+        r#"
+[oidc_rp]
+federation_key_file = "{KEYS}/idp-rsa3072.key.pem"
+signing_key_file = "{KEYS}/sp-rsa2048.key.pem"
+encryption_key_file = "{KEYS}/idp-rsa2048.key.pk8.der"
+authority_hints = ["http://127.0.0.1:9"]
+organization_name = "Comune di Prova"
+homepage_uri = "https://www.example.org"
+policy_uri = "https://www.example.org/privacy"
+logo_uri = "https://www.example.org/logo.svg"
+contacts = ["protocollo@pec.example.org"]
+allow_http = true
+
+[[oidc_rp.trust_anchor]]
+entity_id = "http://127.0.0.1:9"
+jwks_file = "{}"
+"#,
+        jwks.display()
+    );
+    let problems = {
+        let _one = FIXTURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fixture::try_config_with("", &extra) {
+            Ok(_) => panic!("accepted"),
+            Err(p) => p,
+        }
+    };
+    assert!(
+        problems.iter().any(|p| p.key == "oidc_rp.allow_http"),
+        "{problems:?}"
+    );
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //!   `aud` names others, `azp` = us), `exp`/`iat` within the skew, our `nonce`, an `acr`,
 //!   and `at_hash` matching the access token (the profile makes it required);
 //! - no UserInfo that is not a JWE to our key with the profile's algorithms, wrapping a JWS
-//!   by the same OP keys, with `iss`, `aud` and `sub` equal to the ID token's;
+//!   by the same OP keys, with `sub` equal to the ID token's, and `iss`/`aud` (optional
+//!   there, OIDC Core 5.3.2) equal to the ID token's when present;
 //! - no `none`, no HMAC, no algorithm outside [`jose::Alg`] (so no HS256 "signed" with the
 //!   OP's public key as secret).
 
@@ -487,6 +488,18 @@ fn check_iss_aud(
     }
 }
 
+/// The UserInfo form of [`check_iss_aud`]: `iss` and `aud` each checked only when present.
+fn check_present_iss_aud(
+    c: &Map<String, Value>,
+    provider: &Provider,
+    client_id: &str,
+) -> Result<(), OidcError> {
+    let mut both = c.clone();
+    both.entry("iss").or_insert_with(|| json!(provider.issuer));
+    both.entry("aud").or_insert_with(|| json!(client_id));
+    check_iss_aud(&both, provider, client_id)
+}
+
 fn number(c: &Map<String, Value>, k: &'static str) -> Result<u64, OidcError> {
     c.get(k)
         .and_then(Value::as_u64)
@@ -590,7 +603,13 @@ pub fn validate_userinfo(
         cause: jose::Error::Malformed,
     })?;
     let c = verified("userinfo", inner, provider)?;
-    check_iss_aud(&c, provider, client_id)?;
+    // OIDC Core 5.3.2: a signed UserInfo response SHOULD (not MUST) carry `iss` and `aud`,
+    // and the reference SPID/CIE OP (spid-cie-oidc) sends neither. What binds the response
+    // to this OP and to us without them: the JWS verifies only with this OP's chain keys,
+    // the JWE opens only with our encryption key, it answers our own back-channel call with
+    // the access token just issued to us, and its `sub` (5.3.2: MUST) equals the ID token's,
+    // whose `iss`/`aud` were checked. So each is checked when present and refused if wrong.
+    check_present_iss_aud(&c, provider, client_id)?;
     if c.get("sub").and_then(Value::as_str) != Some(id_token.sub.as_str()) {
         return Err(OidcError::Subject);
     }

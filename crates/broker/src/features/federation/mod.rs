@@ -305,13 +305,30 @@ fn protocols(s: &str) -> Option<Protocols> {
 
 /// Validates `[oidc_rp]`: every key file read and parsed, every anchor's JWKS parsed, the
 /// Entity Configuration signed once (so a bad field is a configuration error, not a 500).
+/// `development`: Varco itself runs as a development deployment (an `http` public URL, only
+/// accepted on loopback, or `server.allow_plain_http`); only then may `allow_http` be set.
 pub(crate) fn validate(
     raw: &RawOidcRp,
     public_base_url: &str,
+    development: bool,
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
 ) -> Option<OidcRpConfig> {
     let mut ok = true;
+    // OpenID Federation 1.0 and the SPID/CIE rules want https Entity Identifiers and
+    // endpoints: plain http lets anyone on the path rewrite a statement's transport and
+    // read the OP's answers. It stays possible for loopback test federations (the reference
+    // implementation serves http only), never beside an https production deployment.
+    if raw.allow_http && !development {
+        bad(
+            "oidc_rp.allow_http",
+            "is true but this is not a development deployment: http federation entities are \
+             for loopback test federations only (server.public_base_url http:// on this \
+             machine, or server.allow_plain_http = true)"
+                .into(),
+        );
+        ok = false;
+    }
     let key = |k: &str, file: &Path, alg: Option<&str>, bad: &mut dyn FnMut(&str, String)| {
         let der = std::fs::read(resolve(file))
             .map_err(|e| format!("{}: {e}", file.display()))

@@ -756,6 +756,15 @@ fn wallet_configuration_problems_are_named() {
             "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n",
             "wallet.trust_list_file",
         ),
+        (
+            // A federation anchor must be one of [[oidc_rp.trust_anchor]] (none here).
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
+            "wallet.federation.trust_anchors[0]",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = []\n",
+            "wallet.federation.trust_anchors",
+        ),
     ];
     for (toml, key) in cases {
         let toml = toml.replace("{d}", &d.to_string());
@@ -966,12 +975,14 @@ struct FedWorld {
 /// `[[oidc_rp.trust_anchor]]` and `[wallet.federation]`. The issuer's
 /// `openid_credential_issuer` metadata states `issuer_jwks` (`None`: the PID signing key);
 /// `age` moves the federation's clock into the past (an expired chain); `wallet_fed` is
-/// appended to `[wallet.federation]`.
+/// appended to `[wallet.federation]`; with `other_anchor`, the wallet accepts only a second
+/// `[[oidc_rp.trust_anchor]]`, not the one the issuer's chain ends at.
 fn fed_world(
     rt: &tokio::runtime::Runtime,
     issuer_jwks: Option<Value>,
     age: u64,
     wallet_fed: &str,
+    other_anchor: bool,
 ) -> FedWorld {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -996,8 +1007,10 @@ fn fed_world(
     std::fs::write(&ta_jwks, f.jwks(&ta).to_value().to_string()).unwrap();
     // The PID key is made by setup: build Varco first, then the issuer's configuration
     // with that key (the federation is served only once complete).
+    let other = format!("{base}/other-ta");
+    let accepted = if other_anchor { &other } else { &ta };
     let more = format!(
-        "[wallet.federation]\ntrust_anchors = [\"{ta}\"]\n{wallet_fed}\n\
+        "[wallet.federation]\ntrust_anchors = [\"{accepted}\"]\n{wallet_fed}\n\
          [oidc_rp]\n\
          federation_key_file = \"{k}/idp-rsa3072.key.pem\"\n\
          signing_key_file = \"{k}/sp-rsa2048.key.pem\"\n\
@@ -1009,8 +1022,9 @@ fn fed_world(
          logo_uri = \"https://www.example.org/logo.svg\"\n\
          contacts = [\"protocollo@pec.example.org\"]\n\
          allow_http = true\n\
-         [[oidc_rp.trust_anchor]]\nentity_id = \"{ta}\"\njwks_file = \"{}\"\n",
-        ta_jwks.display(),
+         [[oidc_rp.trust_anchor]]\nentity_id = \"{ta}\"\njwks_file = \"{j}\"\n\
+         [[oidc_rp.trust_anchor]]\nentity_id = \"{other}\"\njwks_file = \"{j}\"\n",
+        j = ta_jwks.display(),
         k = fixture::KEYS,
     );
     let s = setup_with(rt, "", "", &more);
@@ -1064,7 +1078,7 @@ fn present_as(s: &Setup, authorization_url: &str, iss: &str) -> Value {
 #[test]
 fn federated_issuer_pid_logs_in() {
     let rt = runtime();
-    let w = fed_world(&rt, None, 0, "");
+    let w = fed_world(&rt, None, 0, "", false);
     rt.block_on(async {
         let b = start(&w.s, true).await;
         let out = present_as(&w.s, &b.location, &w.issuer);
@@ -1100,7 +1114,7 @@ fn fed_refused(w: &FedWorld, rt: &tokio::runtime::Runtime, iss: &str, code: &str
 #[test]
 fn issuer_not_in_the_federation_is_refused() {
     let rt = runtime();
-    let w = fed_world(&rt, None, 0, "");
+    let w = fed_world(&rt, None, 0, "", false);
     fed_refused(&w, &rt, &w.stranger, "wallet_issuer_chain");
     let _ = std::fs::remove_dir_all(&w.s.dir);
 }
@@ -1109,7 +1123,7 @@ fn issuer_not_in_the_federation_is_refused() {
 fn expired_federation_chain_is_refused() {
     let rt = runtime();
     // Every statement expired long ago (exp is at most two hours after its iat).
-    let w = fed_world(&rt, None, 86_400, "");
+    let w = fed_world(&rt, None, 86_400, "", false);
     let issuer = w.issuer.clone();
     fed_refused(&w, &rt, &issuer, "wallet_issuer_chain");
     let _ = std::fs::remove_dir_all(&w.s.dir);
@@ -1126,7 +1140,13 @@ fn key_not_in_the_chains_metadata_is_refused() {
         &ring::rand::SystemRandom::new(),
     )
     .unwrap();
-    let w = fed_world(&rt, Some(json!({"keys": [other.jwk().to_value()]})), 0, "");
+    let w = fed_world(
+        &rt,
+        Some(json!({"keys": [other.jwk().to_value()]})),
+        0,
+        "",
+        false,
+    );
     let issuer = w.issuer.clone();
     fed_refused(&w, &rt, &issuer, "jose.signature");
     let _ = std::fs::remove_dir_all(&w.s.dir);
@@ -1140,8 +1160,20 @@ fn federated_issuer_without_a_required_trust_mark_is_refused() {
         None,
         0,
         "required_trust_marks = [\"https://registry.example/pid-provider\"]",
+        false,
     );
     let issuer = w.issuer.clone();
     fed_refused(&w, &rt, &issuer, "wallet_issuer_trust_mark");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+/// A chain that ends at an anchor the OIDC login trusts but `[wallet.federation]` does not
+/// accept is refused.
+#[test]
+fn chain_to_an_anchor_the_wallet_does_not_accept_is_refused() {
+    let rt = runtime();
+    let w = fed_world(&rt, None, 0, "", true);
+    let issuer = w.issuer.clone();
+    fed_refused(&w, &rt, &issuer, "wallet_issuer_anchor");
     let _ = std::fs::remove_dir_all(&w.s.dir);
 }

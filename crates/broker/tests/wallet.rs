@@ -1059,12 +1059,12 @@ fn fed_world(
 }
 
 /// The wallet presents a PID issued as `iss` (signed with the setup's PID key).
-fn present_as(s: &Setup, authorization_url: &str, iss: &str) -> Value {
+fn present_as(s: &Setup, authorization_url: &str, iss: &str, status_idx: u64) -> Value {
     wallet(
         "present",
         &json!({
             "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": iss,
-            "status_uri": s.status_uri, "status_idx": 0,
+            "status_uri": s.status_uri, "status_idx": status_idx,
             "authorization_url": authorization_url, "public_base": PUBLIC,
             "origin": format!("http://{}", s.addr), "scenario": "ok",
             "x5c": Value::Null, "verifier_jwk": s.rp_jwk,
@@ -1081,7 +1081,7 @@ fn federated_issuer_pid_logs_in() {
     let w = fed_world(&rt, None, 0, "", false);
     rt.block_on(async {
         let b = start(&w.s, true).await;
-        let out = present_as(&w.s, &b.location, &w.issuer);
+        let out = present_as(&w.s, &b.location, &w.issuer, 0);
         assert_eq!(out["status"], 200, "{out}");
         let path = out["body"]["redirect_uri"]
             .as_str()
@@ -1097,6 +1097,18 @@ fn federated_issuer_pid_logs_in() {
         let session = cookie(&h, "__Host-varco_session").unwrap();
         let me = whoami(&w.s, &session).await;
         assert_eq!(me["principal"]["auth"]["method"], "wallet", "{me}");
+        // The chain is cached: a second presentation fetches nothing from the federation,
+        // and its revoked status is read with the chain's keys.
+        let oidc = w.s._state.oidc.as_ref().unwrap();
+        let fetched = oidc.fetch_count();
+        assert_eq!(
+            fetched, 3,
+            "issuer configuration, anchor configuration, statement"
+        );
+        let b = start(&w.s, true).await;
+        let out = present_as(&w.s, &b.location, &w.issuer, REVOKED_IDX);
+        assert_eq!(out["body"]["error_description"], "sdjwt.revoked", "{out}");
+        assert_eq!(oidc.fetch_count(), fetched);
     });
     let _ = std::fs::remove_dir_all(&w.s.dir);
 }
@@ -1105,7 +1117,7 @@ fn federated_issuer_pid_logs_in() {
 fn fed_refused(w: &FedWorld, rt: &tokio::runtime::Runtime, iss: &str, code: &str) {
     rt.block_on(async {
         let b = start(&w.s, true).await;
-        let out = present_as(&w.s, &b.location, iss);
+        let out = present_as(&w.s, &b.location, iss, 0);
         assert_eq!(out["status"], 400, "{out}");
         assert_eq!(out["body"]["error_description"], code, "{out}");
     });

@@ -14,6 +14,11 @@
 //!   policy, or that lacks a required trust mark verified against its anchor;
 //! - no key for an OP but the `jwks` of its resolved `openid_provider` metadata.
 //!
+//! [`OidcRp::entity_chain`] resolves any other entity (the wallet's credential issuers)
+//! with the same resolver, fetcher and single flight; the caller judges the chain
+//! (`features::wallet::trust::Federation`). Its cache is bounded and keeps no chain past
+//! its `exp` and, unlike the OPs', no last-known-good: a failed resolution is a refusal.
+//!
 //! May import: the leaf, `features::registry` (fetch), `features::metrics`.
 
 use std::collections::HashMap;

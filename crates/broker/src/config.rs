@@ -1025,6 +1025,26 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         crate::features::federation::validate(o, &public_base_url, development, &resolve, &mut bad)
     });
 
+    // Wallet issuers trusted through OpenID Federation use `[oidc_rp]`'s anchors and fetcher.
+    if let Some(Some(f)) = wallet
+        .as_ref()
+        .and_then(|w| w.as_ref())
+        .map(|w| &w.federation)
+    {
+        for (i, a) in f.trust_anchors.iter().enumerate() {
+            let known = raw
+                .oidc_rp
+                .as_ref()
+                .is_some_and(|o| o.trust_anchor_ids().any(|t| t == a));
+            if !known {
+                bad(
+                    &format!("wallet.federation.trust_anchors[{i}]"),
+                    format!("{a:?} is not an [[oidc_rp.trust_anchor]] entity_id"),
+                );
+            }
+        }
+    }
+
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::features::access::validate(

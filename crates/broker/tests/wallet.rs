@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../oidfed/tests/common/fed.rs"]
+mod fed;
 #[path = "fixture/mod.rs"]
 mod fixture;
 
@@ -754,6 +756,15 @@ fn wallet_configuration_problems_are_named() {
             "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n",
             "wallet.trust_list_file",
         ),
+        (
+            // A federation anchor must be one of [[oidc_rp.trust_anchor]] (none here).
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
+            "wallet.federation.trust_anchors[0]",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = []\n",
+            "wallet.federation.trust_anchors",
+        ),
     ];
     for (toml, key) in cases {
         let toml = toml.replace("{d}", &d.to_string());
@@ -910,4 +921,271 @@ fn unreachable_status_list_fails_closed() {
         }
     });
     let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+// === Issuers trusted through OpenID Federation ([wallet.federation]) ===
+
+/// Serves the federation documents of `docs` (keyed by full URL) over HTTP on `listener`.
+async fn serve_federation(
+    listener: tokio::net::TcpListener,
+    base: String,
+    docs: std::collections::HashMap<String, String>,
+) {
+    let docs = Arc::new(docs);
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let (docs, base) = (docs.clone(), base.clone());
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("/");
+            let (status, body) = match docs.get(&format!("{base}{path}")) {
+                Some(d) => ("200 OK", d.clone()),
+                None => ("404 Not Found", String::new()),
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/entity-statement+jwt\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        });
+    }
+}
+
+/// How the in-test federation (Trust Anchor -> PID issuer) is built.
+struct FedWorld {
+    s: Setup,
+    /// The issuer's Entity Identifier (the PID's `iss`).
+    issuer: String,
+    /// An Entity Identifier on the same host that no anchor knows.
+    stranger: String,
+}
+
+/// A Trust Anchor and a PID issuer served on loopback; Varco trusts the anchor through
+/// `[[oidc_rp.trust_anchor]]` and `[wallet.federation]`. The issuer's
+/// `openid_credential_issuer` metadata states `issuer_jwks` (`None`: the PID signing key);
+/// `age` moves the federation's clock into the past (an expired chain); `wallet_fed` is
+/// appended to `[wallet.federation]`; with `other_anchor`, the wallet accepts only a second
+/// `[[oidc_rp.trust_anchor]]`, not the one the issuer's chain ends at.
+fn fed_world(
+    rt: &tokio::runtime::Runtime,
+    issuer_jwks: Option<Value>,
+    age: u64,
+    wallet_fed: &str,
+    other_anchor: bool,
+) -> FedWorld {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (ta, issuer) = (format!("{base}/ta"), format!("{base}/pid-issuer"));
+    let now = broker::leaf::clock::unix(broker::leaf::clock::system());
+    let mut f = fed::Fed::new(now - age);
+    f.config(
+        &ta,
+        &[],
+        json!({"federation_entity": {"organization_name": "TA"}}),
+    );
+    f.statement(&ta, &issuer, None);
+    let dir = std::env::temp_dir().join(format!(
+        "varco-wallet-fed-{}-{}",
+        std::process::id(),
+        listener.local_addr().unwrap().port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ta_jwks = dir.join("ta.jwks.json");
+    std::fs::write(&ta_jwks, f.jwks(&ta).to_value().to_string()).unwrap();
+    // The PID key is made by setup: build Varco first, then the issuer's configuration
+    // with that key (the federation is served only once complete).
+    let other = format!("{base}/other-ta");
+    let accepted = if other_anchor { &other } else { &ta };
+    let more = format!(
+        "[wallet.federation]\ntrust_anchors = [\"{accepted}\"]\n{wallet_fed}\n\
+         [oidc_rp]\n\
+         federation_key_file = \"{k}/idp-rsa3072.key.pem\"\n\
+         signing_key_file = \"{k}/sp-rsa2048.key.pem\"\n\
+         encryption_key_file = \"{k}/idp-rsa2048.key.pk8.der\"\n\
+         authority_hints = [\"{ta}\"]\n\
+         organization_name = \"Comune di Prova\"\n\
+         homepage_uri = \"https://www.example.org\"\n\
+         policy_uri = \"https://www.example.org/privacy\"\n\
+         logo_uri = \"https://www.example.org/logo.svg\"\n\
+         contacts = [\"protocollo@pec.example.org\"]\n\
+         allow_http = true\n\
+         [[oidc_rp.trust_anchor]]\nentity_id = \"{ta}\"\njwks_file = \"{j}\"\n\
+         [[oidc_rp.trust_anchor]]\nentity_id = \"{other}\"\njwks_file = \"{j}\"\n",
+        j = ta_jwks.display(),
+        k = fixture::KEYS,
+    );
+    let s = setup_with(rt, "", "", &more);
+    let pid_jwks = {
+        let key = KeyPair::from_pem(&s.issuer_key_pem).unwrap();
+        let signer = jose::Signer::es256_from_pkcs8(
+            &key.serialize_der(),
+            Some(KID),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        json!({"keys": [signer.jwk().to_value()]})
+    };
+    f.config(
+        &issuer,
+        &[&ta],
+        json!({
+            "federation_entity": {"organization_name": "PID Provider (test)"},
+            "openid_credential_issuer": {
+                "credential_issuer": issuer,
+                "jwks": issuer_jwks.unwrap_or(pid_jwks),
+            },
+        }),
+    );
+    rt.spawn(serve_federation(listener, base.clone(), f.docs.clone()));
+    let _ = std::fs::remove_dir_all(&dir);
+    FedWorld {
+        s,
+        issuer,
+        stranger: format!("{base}/not-a-member"),
+    }
+}
+
+/// The wallet presents a PID issued as `iss` (signed with the setup's PID key).
+fn present_as(s: &Setup, authorization_url: &str, iss: &str, status_idx: u64) -> Value {
+    wallet(
+        "present",
+        &json!({
+            "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": iss,
+            "status_uri": s.status_uri, "status_idx": status_idx,
+            "authorization_url": authorization_url, "public_base": PUBLIC,
+            "origin": format!("http://{}", s.addr), "scenario": "ok",
+            "x5c": Value::Null, "verifier_jwk": s.rp_jwk,
+        }),
+    )
+}
+
+/// A PID whose issuer is known only through the federation logs in: its chain resolved by
+/// the broker's federation fetcher, the signature and the status list verified with the
+/// keys of the chain's `openid_credential_issuer` metadata.
+#[test]
+fn federated_issuer_pid_logs_in() {
+    let rt = runtime();
+    let w = fed_world(&rt, None, 0, "", false);
+    rt.block_on(async {
+        let b = start(&w.s, true).await;
+        let out = present_as(&w.s, &b.location, &w.issuer, 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, _) = http(
+            w.s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        let me = whoami(&w.s, &session).await;
+        assert_eq!(me["principal"]["auth"]["method"], "wallet", "{me}");
+        // The chain is cached: a second presentation fetches nothing from the federation,
+        // and its revoked status is read with the chain's keys.
+        let oidc = w.s._state.oidc.as_ref().unwrap();
+        let fetched = oidc.fetch_count();
+        assert_eq!(
+            fetched, 3,
+            "issuer configuration, anchor configuration, statement"
+        );
+        let b = start(&w.s, true).await;
+        let out = present_as(&w.s, &b.location, &w.issuer, REVOKED_IDX);
+        assert_eq!(out["body"]["error_description"], "sdjwt.revoked", "{out}");
+        assert_eq!(oidc.fetch_count(), fetched);
+    });
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+/// The wallet presents as `iss` and Varco must refuse with `code`.
+fn fed_refused(w: &FedWorld, rt: &tokio::runtime::Runtime, iss: &str, code: &str) {
+    rt.block_on(async {
+        let b = start(&w.s, true).await;
+        let out = present_as(&w.s, &b.location, iss, 0);
+        assert_eq!(out["status"], 400, "{out}");
+        assert_eq!(out["body"]["error_description"], code, "{out}");
+    });
+}
+
+#[test]
+fn issuer_not_in_the_federation_is_refused() {
+    let rt = runtime();
+    let w = fed_world(&rt, None, 0, "", false);
+    fed_refused(&w, &rt, &w.stranger, "wallet_issuer_chain");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+#[test]
+fn expired_federation_chain_is_refused() {
+    let rt = runtime();
+    // Every statement expired long ago (exp is at most two hours after its iat).
+    let w = fed_world(&rt, None, 86_400, "", false);
+    let issuer = w.issuer.clone();
+    fed_refused(&w, &rt, &issuer, "wallet_issuer_chain");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+#[test]
+fn key_not_in_the_chains_metadata_is_refused() {
+    let rt = runtime();
+    // The metadata states another key under the same kid: the PID's signature must fail.
+    let other = KeyPair::generate().unwrap();
+    let other = jose::Signer::es256_from_pkcs8(
+        &other.serialize_der(),
+        Some(KID),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let w = fed_world(
+        &rt,
+        Some(json!({"keys": [other.jwk().to_value()]})),
+        0,
+        "",
+        false,
+    );
+    let issuer = w.issuer.clone();
+    fed_refused(&w, &rt, &issuer, "jose.signature");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+#[test]
+fn federated_issuer_without_a_required_trust_mark_is_refused() {
+    let rt = runtime();
+    let w = fed_world(
+        &rt,
+        None,
+        0,
+        "required_trust_marks = [\"https://registry.example/pid-provider\"]",
+        false,
+    );
+    let issuer = w.issuer.clone();
+    fed_refused(&w, &rt, &issuer, "wallet_issuer_trust_mark");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+/// A chain that ends at an anchor the OIDC login trusts but `[wallet.federation]` does not
+/// accept is refused.
+#[test]
+fn chain_to_an_anchor_the_wallet_does_not_accept_is_refused() {
+    let rt = runtime();
+    let w = fed_world(&rt, None, 0, "", true);
+    let issuer = w.issuer.clone();
+    fed_refused(&w, &rt, &issuer, "wallet_issuer_anchor");
+    let _ = std::fs::remove_dir_all(&w.s.dir);
 }

@@ -134,7 +134,11 @@ fn explain(code: &str) -> (&'static str, &'static str) {
             "L'accesso è stato avviato da un altro browser. Ricomincia da questo dispositivo.",
             "The sign-in was started from another browser. Please start again here.",
         ),
-        codes::UNTRUSTED_ISSUER => (
+        codes::UNTRUSTED_ISSUER
+        | "wallet_issuer_chain"
+        | "wallet_issuer_anchor"
+        | "wallet_issuer_metadata"
+        | "wallet_issuer_trust_mark" => (
             "La credenziale presentata non proviene da un emittente riconosciuto.",
             "The credential presented does not come from a recognised issuer.",
         ),
@@ -480,7 +484,7 @@ async fn verify(
     let now = unix((state.clock)());
     let config = state.config.clone();
     // Decryption, signatures and digests: on the heavy pool, like a SAML Response.
-    let job = move || -> Result<Checked, (&'static str, Option<String>)> {
+    let job = move || -> Result<Step, Refusal> {
         let Some(wallet) = config.wallet.as_ref() else {
             return Err((codes::DISABLED, None));
         };
@@ -491,19 +495,57 @@ async fn verify(
             .vp_token
             .get(PID_QUERY)
             .and_then(|v| v.first())
-            .ok_or((codes::BAD_RESPONSE, None))?;
+            .ok_or((codes::BAD_RESPONSE, None))?
+            .clone();
         match &wallet.mdoc_doctype {
-            None => check_sd_jwt(wallet, &opened, presentation, now),
-            Some(doctype) => check_mdoc(wallet, &opened, presentation, doctype, now),
+            None => check_sd_jwt(wallet, opened, presentation, now, None),
+            Some(doctype) => {
+                check_mdoc(wallet, &opened, &presentation, doctype, now).map(Step::Done)
+            }
         }
     };
-    let checked = match state.heavy.run(Work::Presentation, job).await {
-        Err(r) => return Err(heavy_refused(r)),
-        Ok(Err((code, digest))) => {
+    let step = run_check(state, job).await;
+    let checked = match step {
+        Err((status, code, digest)) => {
             evidence.presentation_sha256 = digest;
-            return Err(bad(code));
+            return Err((status, code));
         }
-        Ok(Ok(v)) => v,
+        Ok(Step::Done(c)) => c,
+        // The issuer is known only through OpenID Federation: its chain is fetched off the
+        // heavy pool (network), then the credential verified with the chain's keys only.
+        Ok(Step::Federation {
+            opened,
+            presentation,
+            iss,
+            digest,
+        }) => {
+            let keys = match federated_keys(state, wallet, &iss, now).await {
+                Ok(k) => k,
+                Err(code) => {
+                    evidence.presentation_sha256 = Some(digest);
+                    return Err(bad(code));
+                }
+            };
+            let config = state.config.clone();
+            let job = move || -> Result<Step, Refusal> {
+                let Some(wallet) = config.wallet.as_ref() else {
+                    return Err((codes::DISABLED, None));
+                };
+                check_sd_jwt(wallet, opened, presentation, now, Some(keys))
+            };
+            match run_check(state, job).await {
+                Ok(Step::Done(c)) => c,
+                // Keys were given: a second federation step cannot happen.
+                Ok(Step::Federation { digest, .. }) => {
+                    evidence.presentation_sha256 = Some(digest);
+                    return Err(bad(codes::UNTRUSTED_ISSUER));
+                }
+                Err((status, code, digest)) => {
+                    evidence.presentation_sha256 = digest;
+                    return Err((status, code));
+                }
+            }
+        }
     };
     evidence.presentation_sha256 = Some(checked.digest.clone());
     evidence.idp = Some(checked.issuer.clone());
@@ -520,6 +562,62 @@ async fn verify(
     })
 }
 
+/// Where a check on the heavy pool ended.
+enum Step {
+    /// Verified.
+    Done(Checked),
+    /// The SD-JWT VC's issuer is neither configured nor carries `x5c`, and issuers may be
+    /// trusted through OpenID Federation: its chain must be resolved first.
+    Federation {
+        opened: openid4vp::Opened,
+        presentation: String,
+        iss: String,
+        digest: String,
+    },
+}
+
+/// Runs `job` on the heavy pool: its outcome, or the status, code and presentation digest
+/// of its refusal.
+async fn run_check(
+    state: &State,
+    job: impl FnOnce() -> Result<Step, Refusal> + Send + 'static,
+) -> Result<Step, (StatusCode, &'static str, Option<String>)> {
+    match state.heavy.run(Work::Presentation, job).await {
+        Err(r) => {
+            let (status, code) = heavy_refused(r);
+            Err((status, code, None))
+        }
+        Ok(Err((code, digest))) => Err((StatusCode::BAD_REQUEST, code, digest)),
+        Ok(Ok(step)) => Ok(step),
+    }
+}
+
+/// The keys of an issuer trusted through OpenID Federation: its chain from the broker's
+/// federation fetcher (`[oidc_rp]`, cached), judged by `[wallet.federation]`.
+async fn federated_keys(
+    state: &State,
+    wallet: &Wallet,
+    iss: &str,
+    now: u64,
+) -> Result<jose::Jwks, &'static str> {
+    use crate::features::wallet::trust::FederationError;
+    let (Some(fed), Some(rp)) = (wallet.federation.as_ref(), state.oidc.as_ref()) else {
+        return Err(codes::UNTRUSTED_ISSUER);
+    };
+    let chain = rp
+        .entity_chain(iss, now)
+        .await
+        .map_err(|_| FederationError::Chain.code())?;
+    let accept_without_exp = rp
+        .config
+        .anchors
+        .iter()
+        .find(|a| a.anchor.entity_id == chain.anchor())
+        .is_some_and(|a| a.accept_trust_marks_without_exp);
+    fed.keys(&chain, iss, now, accept_without_exp)
+        .map_err(FederationError::code)
+}
+
 /// A presentation whose signatures and bindings verified, whatever its format.
 struct Checked {
     issuer: String,
@@ -533,22 +631,34 @@ struct Checked {
 type Refusal = (&'static str, Option<String>);
 
 /// SD-JWT VC: the trust source (the chain the credential carries, judged by the trust
-/// list, or else the keys configured for its `iss`; never both), then every check of
-/// `sdjwt` with this request's nonce and our client id.
+/// list; else the keys configured for its `iss`; else, when `[wallet.federation]` is set,
+/// the keys of its federation chain, given as `federated` on the second pass; never two),
+/// then every check of `sdjwt` with this request's nonce and our client id.
 fn check_sd_jwt(
     wallet: &Wallet,
-    opened: &openid4vp::Opened,
-    presentation: &str,
+    opened: openid4vp::Opened,
+    presentation: String,
     now: u64,
-) -> Result<Checked, Refusal> {
-    let parsed = sdjwt::Presentation::parse(presentation, &sdjwt::Limits::default())
+    federated: Option<jose::Jwks>,
+) -> Result<Step, Refusal> {
+    let parsed = sdjwt::Presentation::parse(&presentation, &sdjwt::Limits::default())
         .map_err(|e| (e.code(), None))?;
     let digest = parsed.digest().to_owned();
     let iss = parsed.issuer_unverified().unwrap_or("").to_owned();
     let trust = if parsed.issuer_x5c().is_empty() {
-        match wallet.issuers.keys(&iss) {
-            Some(keys) => IssuerTrust::Set(keys.clone()),
-            None => return Err((codes::UNTRUSTED_ISSUER, Some(digest))),
+        match (wallet.issuers.keys(&iss), federated) {
+            (Some(keys), _) => IssuerTrust::Set(keys.clone()),
+            (None, Some(keys)) => IssuerTrust::Set(keys),
+            (None, None) if wallet.federation.is_some() => {
+                drop(parsed);
+                return Ok(Step::Federation {
+                    opened,
+                    presentation,
+                    iss,
+                    digest,
+                });
+            }
+            (None, None) => return Err((codes::UNTRUSTED_ISSUER, Some(digest))),
         }
     } else {
         let Some(list) = wallet.trust_list.as_ref() else {
@@ -573,14 +683,14 @@ fn check_sd_jwt(
     let verified = parsed
         .verify(trust.key(), &expect)
         .map_err(|e| (e.code(), Some(digest.clone())))?;
-    Ok(Checked {
+    Ok(Step::Done(Checked {
         issuer: verified.issuer,
         holder: verified.holder,
         digest,
         claims: verified.claims,
         status: verified.status,
         trust: Some(trust),
-    })
+    }))
 }
 
 /// ISO mdoc: base64url DeviceResponse; the issuer known by its `x5chain` under the trust

@@ -121,6 +121,13 @@ fn default_protocol() -> String {
     "both".into()
 }
 
+impl RawOidcRp {
+    /// The configured Trust Anchors' Entity Identifiers (other features reference them).
+    pub(crate) fn trust_anchor_ids(&self) -> impl Iterator<Item = &str> {
+        self.trust_anchor.iter().map(|a| a.entity_id.as_str())
+    }
+}
+
 /// Which protocols a federation is offered over on the login page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocols {

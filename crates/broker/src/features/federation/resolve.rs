@@ -14,6 +14,11 @@
 //!   policy, or that lacks a required trust mark verified against its anchor;
 //! - no key for an OP but the `jwks` of its resolved `openid_provider` metadata.
 //!
+//! [`OidcRp::entity_chain`] resolves any other entity (the wallet's credential issuers)
+//! with the same resolver, fetcher and single flight; the caller judges the chain
+//! (`features::wallet::trust::Federation`). Its cache is bounded and keeps no chain past
+//! its `exp` and, unlike the OPs', no last-known-good: a failed resolution is a refusal.
+//!
 //! May import: the leaf, `features::registry` (fetch), `features::metrics`.
 
 use std::collections::HashMap;
@@ -99,7 +104,14 @@ pub struct OidcRp {
     signed: Mutex<Option<(u64, Arc<str>)>>,
     /// OPs listed by the anchors' list endpoints (`list_ops`), beyond the configured ones.
     discovered: Mutex<Vec<OpConfig>>,
+    /// Chains of other entities (wallet credential issuers), by Entity Identifier: at most
+    /// [`MAX_ENTITY_CHAINS`], since the identifiers come from presentations.
+    entities: Mutex<HashMap<String, Arc<TrustChain>>>,
 }
+
+/// Most chains of non-OP entities kept at once (the identifiers come from presentations:
+/// the cache must not grow with them).
+pub const MAX_ENTITY_CHAINS: usize = 256;
 
 /// Most OPs taken from one anchor's list.
 pub const MAX_LISTED_OPS: usize = 100;
@@ -124,6 +136,7 @@ impl OidcRp {
             metrics,
             signed: Mutex::default(),
             discovered: Mutex::default(),
+            entities: Mutex::default(),
         }
     }
 
@@ -357,18 +370,7 @@ impl OidcRp {
     }
 
     async fn resolve(&self, op: &OpConfig, now: u64) -> Result<Resolved, FedError> {
-        let (mut resolver, mut fetch) =
-            Resolver::start(&self.resolver, &op.entity_id, now).map_err(FedError::Chain)?;
-        let chain = loop {
-            let body = self.get(fetch.url()).await;
-            match resolver
-                .feed(body.as_deref().map_err(|e| *e))
-                .map_err(FedError::Chain)?
-            {
-                Step::Fetch(next) => fetch = next,
-                Step::Done(chain) => break *chain,
-            }
-        };
+        let chain = self.chain_of(&op.entity_id, now).await?;
         let provider =
             Provider::from_chain(&chain, self.config.allow_http).map_err(FedError::Provider)?;
         self.check_trust_marks(&chain, now)?;
@@ -411,6 +413,83 @@ impl OidcRp {
             }
         }
         Ok(())
+    }
+
+    /// The verified chain of any entity (a wallet credential issuer) at `now`: the same
+    /// fetcher, anchors, limits and single flight as the OPs' chains, cached until the
+    /// chain's `exp`. What the entity may do is the caller's decision (its entity type's
+    /// metadata, its anchor, its trust marks); this only says the chain holds.
+    pub async fn entity_chain(
+        &self,
+        entity_id: &str,
+        now: u64,
+    ) -> Result<Arc<TrustChain>, FedError> {
+        let cached = |this: &Self| {
+            lock(&this.entities)
+                .get(entity_id)
+                .filter(|c| c.is_valid_at(now, this.resolver.skew))
+                .cloned()
+        };
+        if let Some(c) = cached(self) {
+            return Ok(c);
+        }
+        // The identifier is attacker-chosen: a malformed one is refused before any fetch,
+        // by `Resolver::start`, and before a flight entry is made for it.
+        if !oidfed::is_entity_id(entity_id, self.config.allow_http) {
+            return Err(FedError::Chain(oidfed::Error::EntityId { what: "subject" }));
+        }
+        let key = format!("entity {entity_id}");
+        let flight = {
+            let mut flights = lock(&self.flights);
+            // Flights of entities that finished are dropped, so the map stays bounded.
+            flights.retain(|k, f| !k.starts_with("entity ") || Arc::strong_count(f) > 1);
+            flights.entry(key).or_default().clone()
+        };
+        let _one = flight.lock().await;
+        if let Some(c) = cached(self) {
+            return Ok(c);
+        }
+        self.resolutions.fetch_add(1, Ordering::Relaxed);
+        let result = self.chain_of(entity_id, now).await;
+        if let Some(m) = &self.metrics {
+            let label = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code(),
+            };
+            m.oidc_resolutions.with_label_values(&[label]).inc();
+        }
+        match result {
+            Ok(chain) => {
+                let chain = Arc::new(chain);
+                let mut entities = lock(&self.entities);
+                entities.retain(|_, c| c.is_valid_at(now, self.resolver.skew));
+                if entities.len() < MAX_ENTITY_CHAINS {
+                    entities.insert(entity_id.to_owned(), chain.clone());
+                }
+                tracing::info!(event = "federation_entity_resolved", entity = %entity_id, anchor = %chain.anchor(), exp = chain.exp());
+                Ok(chain)
+            }
+            Err(e) => {
+                tracing::warn!(event = "federation_entity_failed", entity = %entity_id, code = %e.code(), detail = %e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Walks the resolver to a verified chain for `entity_id`.
+    async fn chain_of(&self, entity_id: &str, now: u64) -> Result<TrustChain, FedError> {
+        let (mut resolver, mut fetch) =
+            Resolver::start(&self.resolver, entity_id, now).map_err(FedError::Chain)?;
+        loop {
+            let body = self.get(fetch.url()).await;
+            match resolver
+                .feed(body.as_deref().map_err(|e| *e))
+                .map_err(FedError::Chain)?
+            {
+                Step::Fetch(next) => fetch = next,
+                Step::Done(chain) => return Ok(*chain),
+            }
+        }
     }
 
     /// One pass of the background refresher: every OP without a fresh chain is resolved.

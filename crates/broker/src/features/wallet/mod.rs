@@ -7,8 +7,8 @@
 //!   trusted PID issuers, the status list fetch;
 //! - [`pending`]: the requests waiting for a wallet, kept in this process (the response
 //!   key cannot leave it, see below);
-//! - [`trust`]: which key verifies an issuer's signature (configured JWKS today; the seam
-//!   where OpenID Federation trust chains plug in);
+//! - [`trust`]: which key verifies an issuer's signature (configured JWKS, an X.509 trust
+//!   list, or an OpenID Federation trust chain resolved by the `[oidc_rp]` fetcher);
 //! - [`status`]: the Token Status List fetch (bounded, cached, fail closed).
 //!
 //! Why process memory: the response is encrypted to a fresh ECDH key per request (ring's
@@ -70,6 +70,8 @@ pub(crate) struct RawWallet {
     trust_list_file: Option<PathBuf>,
     #[serde(default)]
     status: status::RawStatus,
+    /// Issuers trusted through OpenID Federation (`[wallet.federation]`).
+    federation: Option<trust::RawFederation>,
 }
 
 fn default_wallet_url() -> String {
@@ -153,6 +155,9 @@ pub struct Wallet {
     pub issuers: trust::Issuers,
     /// Issuers trusted by X.509 (`x5c` chaining to these anchors).
     pub trust_list: Option<trust::TrustList>,
+    /// Issuers trusted through OpenID Federation (chains resolved by the `[oidc_rp]`
+    /// federation fetcher).
+    pub federation: Option<trust::Federation>,
     /// The status list fetch.
     pub status: status::StatusConfig,
     /// `notAfter` of the relying-party access certificate (`x509_hash`), Unix seconds.
@@ -374,7 +379,16 @@ pub(crate) fn validate(
     if raw.doctype.is_empty() || raw.doctype.len() > 128 {
         bad("wallet.doctype", "1 to 128 characters".into());
     }
-    let issuers = trust::validate(&raw.issuer, trust_list.is_some(), resolve, bad);
+    let federation = match &raw.federation {
+        None => Some(None),
+        Some(f) => trust::validate_federation(f, bad).map(Some),
+    };
+    let issuers = trust::validate(
+        &raw.issuer,
+        trust_list.is_some() || raw.federation.is_some(),
+        resolve,
+        bad,
+    );
     let status = status::validate(&raw.status, resolve, bad);
     let signer = match (&key, &client) {
         (Some(k), openid4vp::ClientId::Federation { .. }) => {
@@ -440,6 +454,7 @@ pub(crate) fn validate(
         skew: raw.clock_skew_seconds,
         issuers: issuers?,
         trust_list,
+        federation: federation?,
         status: status?,
         certificate_not_after,
     })

@@ -3,11 +3,11 @@
 //! (`[[wallet.issuer]]`); the credential's `kid` selects among those keys and nothing in
 //! the credential adds one.
 //!
-//! The seam for more sources is [`Trust`]: an OpenID Federation trust chain for issuers
-//! (resolved by the broker's federation fetcher, the same one the OIDC login uses, once it
-//! exists) and an X.509 trust list (`x5c` chaining to configured anchors) become further
-//! variants, each answering with a `jose::Jwks` for the issuer, so the verification below
-//! them does not change.
+//! Two more sources answer with keys the same way, so the verification below them does not
+//! change: an X.509 trust list ([`TrustList`], `x5c` chaining to configured anchors) and
+//! OpenID Federation ([`Federation`]: the `iss` resolved to a trust chain by the broker's
+//! one federation fetcher, the one the OIDC login uses; the keys are the `jwks` of the
+//! chain's resolved `openid_credential_issuer` metadata). One source per credential.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,17 +62,17 @@ impl Issuers {
 
 pub(crate) fn validate(
     raw: &[RawIssuer],
-    trust_list: bool,
+    other_source: bool,
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
 ) -> Option<Issuers> {
     let mut by_iss = BTreeMap::new();
     let mut ok = true;
-    if raw.is_empty() && !trust_list {
+    if raw.is_empty() && !other_source {
         bad(
             "wallet.issuer",
-            "no trusted PID issuer: configure [[wallet.issuer]] (iss and jwks_file) or \
-             wallet.trust_list_file"
+            "no trusted PID issuer: configure [[wallet.issuer]] (iss and jwks_file), \
+             wallet.trust_list_file or [wallet.federation]"
                 .into(),
         );
         ok = false;
@@ -284,4 +284,136 @@ pub struct Leaf {
     pub uris: Vec<String>,
     /// subjectAltName dNSNames.
     pub dns: Vec<String>,
+}
+
+/// `[wallet.federation]` as written: issuers trusted through OpenID Federation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFederation {
+    /// Entity Identifiers of the Trust Anchors an issuer's chain may end at; each must be a
+    /// configured `[[oidc_rp.trust_anchor]]` (its keys and the one federation fetcher).
+    trust_anchors: Vec<String>,
+    /// The entity type whose metadata states the issuer's keys.
+    #[serde(default = "default_entity_type")]
+    entity_type: String,
+    /// Trust mark types the issuer must show, each verified against its chain.
+    #[serde(default)]
+    required_trust_marks: Vec<String>,
+}
+
+fn default_entity_type() -> String {
+    "openid_credential_issuer".into()
+}
+
+/// Issuers trusted through OpenID Federation: the credential's `iss` is an Entity
+/// Identifier, resolved by the broker's federation fetcher to a chain ending at one of
+/// `trust_anchors`; the keys are the `jwks` of the chain's resolved `entity_type`
+/// metadata, and nothing else.
+#[derive(Debug, Clone)]
+pub struct Federation {
+    /// Accepted Trust Anchors (Entity Identifiers).
+    pub trust_anchors: Vec<String>,
+    /// The entity type (IT-Wallet: `openid_credential_issuer`).
+    pub entity_type: String,
+    /// Required trust mark types.
+    pub required_trust_marks: Vec<String>,
+}
+
+/// Why a federated issuer is not trusted. Codes are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederationError {
+    /// No chain (unreachable, broken, expired, wrong signature, unknown anchor).
+    Chain,
+    /// The chain ends at an anchor `[wallet.federation]` does not accept.
+    Anchor,
+    /// The resolved metadata has no such entity type, or no usable `jwks` in it.
+    Metadata,
+    /// A required trust mark is missing or does not verify.
+    TrustMark,
+}
+
+impl FederationError {
+    /// The stable code.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            FederationError::Chain => "wallet_issuer_chain",
+            FederationError::Anchor => "wallet_issuer_anchor",
+            FederationError::Metadata => "wallet_issuer_metadata",
+            FederationError::TrustMark => "wallet_issuer_trust_mark",
+        }
+    }
+}
+
+impl Federation {
+    /// The keys a verified `chain` for `iss` gives: the chain's subject is `iss`, its anchor
+    /// accepted, each required trust mark verified (`accept_without_exp` from the anchor's
+    /// `[[oidc_rp.trust_anchor]]`), and the `jwks` of the resolved metadata of our entity
+    /// type non-empty.
+    pub fn keys(
+        &self,
+        chain: &oidfed::TrustChain,
+        iss: &str,
+        now: u64,
+        accept_without_exp: bool,
+    ) -> Result<jose::Jwks, FederationError> {
+        if chain.subject() != iss {
+            return Err(FederationError::Chain);
+        }
+        if !self.trust_anchors.iter().any(|a| a == chain.anchor()) {
+            return Err(FederationError::Anchor);
+        }
+        let opts = oidfed::trust_mark::Options {
+            accept_without_exp,
+            ..oidfed::trust_mark::Options::default()
+        };
+        for required in &self.required_trust_marks {
+            let shown = chain
+                .trust_marks()
+                .iter()
+                .filter(|t| &t.trust_mark_type == required)
+                .any(|t| {
+                    oidfed::trust_mark::verify(&t.trust_mark, chain, None, now, &opts)
+                        .is_ok_and(|m| &m.trust_mark_type == required)
+                });
+            if !shown {
+                return Err(FederationError::TrustMark);
+            }
+        }
+        let jwks = chain
+            .metadata_of(&self.entity_type)
+            .and_then(|m| m.get("jwks"))
+            .and_then(|j| jose::Jwks::from_value(j).ok())
+            .ok_or(FederationError::Metadata)?;
+        if jwks.is_empty() {
+            return Err(FederationError::Metadata);
+        }
+        Ok(jwks)
+    }
+}
+
+pub(crate) fn validate_federation(
+    raw: &RawFederation,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<Federation> {
+    let mut ok = true;
+    if raw.trust_anchors.is_empty() {
+        bad(
+            "wallet.federation.trust_anchors",
+            "at least one Trust Anchor (an [[oidc_rp.trust_anchor]] entity_id)".into(),
+        );
+        ok = false;
+    }
+    if raw.entity_type.is_empty() || raw.entity_type.len() > 128 {
+        bad(
+            "wallet.federation.entity_type",
+            "1 to 128 characters".into(),
+        );
+        ok = false;
+    }
+    ok.then(|| Federation {
+        trust_anchors: raw.trust_anchors.clone(),
+        entity_type: raw.entity_type.clone(),
+        required_trust_marks: raw.required_trust_marks.clone(),
+    })
 }

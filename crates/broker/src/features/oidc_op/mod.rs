@@ -78,6 +78,9 @@ struct RawClient {
     refresh_tokens: bool,
     subject_type: Option<String>,
     sector: Option<String>,
+    /// The `[[represent.service]]` this client is (issue 24): a session acting for someone
+    /// there gives the client the represented party as `sub`, the delegate as `act`.
+    service: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -101,6 +104,8 @@ pub struct Oidc {
     pub refresh_token_ttl: u64,
     /// Back-channel delivery settings.
     pub backchannel: backchannel::Settings,
+    /// Client id -> its `service` (representation, issue 24), for the clients that name one.
+    pub services: std::collections::BTreeMap<String, String>,
 }
 
 impl Oidc {
@@ -110,11 +115,26 @@ impl Oidc {
         self.clients.iter().find(|c| c.id == id)
     }
 
+    /// The represent service of client `id`, if it names one.
+    #[must_use]
+    pub fn service_of(&self, id: &str) -> Option<&str> {
+        self.services.get(id).map(String::as_str)
+    }
+
     /// The token endpoint URL.
     #[must_use]
     pub fn token_endpoint(&self) -> String {
         format!("{}{}", self.issuer, oidc::discovery::paths::TOKEN)
     }
+}
+
+/// The services the clients name: they are services for `[[represent.service]]` as the
+/// routes' are (checked against it in `config`).
+pub(crate) fn client_services(raw: &RawOidc) -> Vec<String> {
+    raw.client
+        .iter()
+        .filter_map(|c| c.service.clone())
+        .collect()
 }
 
 /// Shortest accepted client secret, characters: with at least this much randomness a plain
@@ -217,6 +237,7 @@ pub(crate) fn validate(
         },
     };
     let mut clients: Vec<Client> = Vec::new();
+    let mut services = std::collections::BTreeMap::new();
     for (i, c) in raw.client.iter().enumerate() {
         let at = format!("oidc.client[{i}]");
         let mut fail = |key: &str, msg: String| {
@@ -424,6 +445,12 @@ pub(crate) fn validate(
                 SubjectType::Public
             }
         };
+        if let Some(service) = &c.service {
+            if service.is_empty() || service.len() > 128 {
+                fail("service", "expected 1 to 128 characters".into());
+            }
+            services.insert(c.id.clone(), service.clone());
+        }
         clients.push(Client {
             id: c.id.clone(),
             auth_method,
@@ -451,6 +478,7 @@ pub(crate) fn validate(
             timeout: Duration::from_millis(raw.backchannel_timeout_ms),
             queue: raw.backchannel_queue,
         },
+        services,
     })
 }
 

@@ -1328,4 +1328,41 @@ fn oidc_client_of_a_service_gets_the_represented_party_as_sub_and_the_delegate_a
     let r = b.get(&url);
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.header("x-varco-reason"), Some("represent.not_found"));
+
+    // Stated again: the stored choice holds, a code at once (no chooser). Revoked between
+    // the code and its exchange: the token endpoint asks the source too, `invalid_grant`.
+    f.portal.set(
+        &me,
+        vec![record("D-9", "delegation", &me, elder(), &["tributi"])],
+    );
+    let sf = dir.join("exchange").display().to_string();
+    let url = authlib(&["start", &issuer, "tributi-app", OIDC_REDIRECT, &sf]);
+    let cb = oidc_browse(&f, &mut b, &url, None);
+    f.portal.set(&me, vec![]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&sf).unwrap()).unwrap();
+    let code = cb
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("tributi-app:{OIDC_SECRET}"));
+    let mut r = agent
+        .post(&format!("{}/oidc/token", f.stack.varco))
+        .header("Authorization", &format!("Basic {basic}"))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", OIDC_REDIRECT),
+            ("code_verifier", saved["verifier"].as_str().unwrap()),
+        ])
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 400, "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    assert!(!body.contains("id_token"), "{body}");
 }

@@ -446,8 +446,9 @@ pub(crate) fn validate(
             }
         };
         if let Some(service) = &c.service {
-            if service.is_empty() || service.len() > 128 {
-                fail("service", "expected 1 to 128 characters".into());
+            // The routes' rule: the name travels in the chooser's URL and the session.
+            if !crate::leaf::problem::valid_name(service) {
+                fail("service", format!("{service:?}: 1-64 of a-z, 0-9, _ and -"));
             }
             services.insert(c.id.clone(), service.clone());
         }
@@ -532,7 +533,8 @@ mod tests {
              [[client]]\nid = \"a\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\nredirect_uris = [\"https://a/cb\"]\n\
              [[client]]\nid = \"pub\"\ntoken_endpoint_auth_method = \"none\"\nrequire_pkce = false\nredirect_uris = [\"https://a/cb\"]\n\
              [[client]]\nid = \"https://portal.example\"\nsecret_file = \"secret\"\nredirect_uris = [\"https://a/cb\"]\n\
-             [[client]]\nid = \"pw\"\nsecret_file = \"secret\"\nsubject_type = \"pairwise\"\nredirect_uris = [\"https://a/cb\"]\n",
+             [[client]]\nid = \"pw\"\nsecret_file = \"secret\"\nsubject_type = \"pairwise\"\nredirect_uris = [\"https://a/cb\"]\n\
+             [[client]]\nid = \"svc\"\nsecret_file = \"secret\"\nservice = \"Tributi Locali\"\nredirect_uris = [\"https://a/cb\"]\n",
             &["https://portal.example".to_owned()],
         );
         assert!(o.is_none());
@@ -549,6 +551,7 @@ mod tests {
             "oidc.client[2].require_pkce",
             "oidc.client[3].id: \"https://portal.example\" is also a route's token audience",
             "oidc.client[4].subject_type: pairwise needs oidc.pairwise_salt_file",
+            "oidc.client[5].service: \"Tributi Locali\": 1-64 of a-z",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }

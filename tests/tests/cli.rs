@@ -719,3 +719,30 @@ fn sigterm_with_a_delay_withdraws_readiness_while_still_accepting_then_exits() {
     assert!(log.contains("\"event\":\"stopping\""), "{log}");
     assert!(log.contains("\"event\":\"draining\""), "{log}");
 }
+
+#[test]
+fn an_oidc_client_service_needs_its_represent_service_and_is_one() {
+    let dir = setup();
+    std::fs::write(
+        dir.join("client.secret"),
+        "0123456789abcdef0123456789abcdef!",
+    )
+    .unwrap();
+    let client = "[oidc]\n[[oidc.client]]\nid = \"tributi-app\"\nsecret_file = \"client.secret\"\n\
+                  service = \"tributi\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+    let base = good_config(&dir, free_port());
+    // Named, but no `[[represent.service]]`: the person's own identity would be given where
+    // a representation was meant, so it is refused.
+    let (code, err) = check(&dir, &format!("{base}{client}"));
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("oidc.client.service"), "{err}");
+    assert!(
+        err.contains("\"tributi\" has no [[represent.service]]"),
+        "{err}"
+    );
+    // With it (and no route of that service): the client's service is a service.
+    let represent = "[[represent.source]]\nid = \"spid\"\nkind = \"spid_legal_person\"\n\
+                     [[represent.service]]\nservice = \"tributi\"\nsources = [\"spid\"]\n";
+    let (code, err) = check(&dir, &format!("{base}{client}{represent}"));
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -227,6 +227,44 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with("")
+}
+
+/// The OpenID Provider client of the `tributi` service (issues 22 + 24) and one without a
+/// service, both for Authlib.
+const OIDC_SECRET: &str = "authlib-secret-0123456789abcdefghijklmnop";
+const OIDC_REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+fn oidc_fixture() -> Fixture {
+    let dir = scratch("represent-oidc-conf");
+    let secret = dir.join("client.secret");
+    std::fs::write(&secret, OIDC_SECRET).unwrap();
+    fixture_with(&format!(
+        "[oidc]
+         [[oidc.client]]
+id = \"tributi-app\"
+secret_file = \"{s}\"
+service = \"tributi\"
+         redirect_uris = [\"{OIDC_REDIRECT}\"]
+         [[oidc.client]]
+id = \"plain-app\"
+secret_file = \"{s}\"
+         redirect_uris = [\"{OIDC_REDIRECT}\"]
+",
+        s = secret.display()
+    ))
+}
+
+/// Authlib (tests/py/oidc_authlib.py), as in the OpenID Provider tests.
+fn authlib(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/oidc_authlib.py");
+    String::from_utf8(testkit::python::run("authlib", &script, args, None))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn fixture_with(extra: &str) -> Fixture {
     let (portal, port) = Portal::start();
     let file = SignedFile::new();
     let dir = scratch("represent-conf");
@@ -253,7 +291,7 @@ fn fixture() -> Fixture {
          [[represent.service]]\nservice = \"assistenza\"\nsources = [\"portale\"]\n\
          [[represent.service]]\nservice = \"sportello\"\nsources = [\"portale\"]\n\
          [[represent.service]]\nservice = \"scuola\"\nsources = [\"registro\"]\n\
-         [[represent.service]]\nservice = \"suap\"\nsources = [\"spid\"]\nrequired = true\n",
+         [[represent.service]]\nservice = \"suap\"\nsources = [\"spid\"]\nrequired = true\n{extra}",
         token.display(),
         file.file.display(),
         file.jwks.display(),
@@ -1146,4 +1184,185 @@ fn many_choices_keep_the_session_cookie_under_the_browser_limit() {
     // The first services' choices gave way: the chooser asks again there.
     let again = auth(&f, &mut b, "/servizio-00/");
     assert_eq!(again.header("x-varco-reason"), Some("represent_chooser"));
+}
+
+/// The authorization URL for `client` (Authlib), its state file and the user agent's way
+/// to the client's redirect URI: `chooser` says whether Varco sends it to the chooser first,
+/// where `choice` is posted. Returns the callback URL.
+fn oidc_browse(f: &Fixture, b: &mut Browser, url: &str, choice: Option<(&str, &str)>) -> String {
+    let first = b.get(url);
+    assert_eq!(first.status, 302, "{}", first.body);
+    let mut location = first.header("location").unwrap().to_owned();
+    if let Some((expected, value)) = choice {
+        assert!(
+            location.contains("/represent?service=tributi"),
+            "{location}"
+        );
+        let page = b.get(&location);
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(expected), "{}", page.body);
+        let done = post_choice(f, b, &page, value);
+        assert_eq!(done.status, 303, "{}", done.body);
+        let back = done.header("location").unwrap().to_owned();
+        assert!(back.starts_with("/oidc/authorize?resume="), "{back}");
+        let r = b.get(&format!("{}{back}", f.stack.varco));
+        assert_eq!(r.status, 302, "{}", r.body);
+        location = r.header("location").unwrap().to_owned();
+    }
+    assert!(location.starts_with(OIDC_REDIRECT), "{location}");
+    assert!(location.contains("code="), "{location}");
+    location
+}
+
+fn oidc_userinfo(f: &Fixture, access: &str) -> Reply {
+    b_get_bearer(&format!("{}/oidc/userinfo", f.stack.varco), access)
+}
+
+fn b_get_bearer(url: &str, access: &str) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .get(url)
+        .header("Authorization", &format!("Bearer {access}"))
+        .call()
+        .unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        headers: vec![],
+        body: r.body_mut().read_to_string().unwrap(),
+    }
+}
+
+#[test]
+fn oidc_client_of_a_service_gets_the_represented_party_as_sub_and_the_delegate_as_act() {
+    let f = oidc_fixture();
+    let mut b = Browser::default();
+    let me = login(&f, &mut b, "mario.rossi");
+    f.portal.set(
+        &me,
+        vec![record("D-9", "delegation", &me, elder(), &["tributi"])],
+    );
+    let dir = scratch("represent-oidc");
+    let issuer = f.stack.varco.clone();
+
+    // A client without a service: the person's own identity, no chooser.
+    let sf = dir.join("plain").display().to_string();
+    let url = authlib(&["start", &issuer, "plain-app", OIDC_REDIRECT, &sf]);
+    let cb = oidc_browse(&f, &mut b, &url, None);
+    let own: Value = serde_json::from_str(&authlib(&[
+        "finish",
+        &issuer,
+        "plain-app",
+        "client_secret_basic",
+        OIDC_SECRET,
+        OIDC_REDIRECT,
+        &sf,
+        &cb,
+    ]))
+    .unwrap();
+    assert_eq!(own["id_token"]["sub"], me.as_str(), "{own}");
+    assert!(own["id_token"].get("act").is_none(), "{own}");
+    assert_eq!(own["userinfo"]["sub"], me.as_str());
+    assert!(own["userinfo"].get("act").is_none());
+
+    // The client of `tributi`: the person holds a delegation there and has not chosen, so
+    // the chooser comes first and the authorization resumes after it. The client tries to
+    // put its own `act` and `sub` in the request: ignored, the values are Varco's.
+    let sf = dir.join("acting").display().to_string();
+    let url = authlib(&["start", &issuer, "tributi-app", OIDC_REDIRECT, &sf]);
+    let forged = format!(
+        "{url}&act={}&sub={}",
+        pct("{\"sub\":\"TINIT-FRGFRG80A01H501X\"}"),
+        pct("TINIT-FRGFRG80A01H501X")
+    );
+    let cb = oidc_browse(&f, &mut b, &forged, Some(("Luigi Verdi", "portale:D-9")));
+    let got: Value = serde_json::from_str(&authlib(&[
+        "finish",
+        &issuer,
+        "tributi-app",
+        "client_secret_basic",
+        OIDC_SECRET,
+        OIDC_REDIRECT,
+        &sf,
+        &cb,
+    ]))
+    .unwrap();
+    let elder_sub = format!("TINIT-{ELDER_CF}");
+    for claims in [&got["id_token"], &got["userinfo"]] {
+        assert_eq!(claims["sub"], elder_sub.as_str(), "{got}");
+        assert_eq!(claims["act"]["sub"], me.as_str(), "{got}");
+        assert_eq!(claims["act"]["method"], "spid", "{got}");
+        assert_eq!(claims["act"]["loa"], "substantial", "{got}");
+        assert_eq!(claims["representation"]["type"], "delegation", "{got}");
+        assert_eq!(claims["representation"]["source"], "portale", "{got}");
+        assert_eq!(claims["representation"]["ref"], "D-9", "{got}");
+        assert!(!claims.to_string().contains("FRGFRG"), "{got}");
+    }
+    assert_eq!(got["userinfo"]["given_name"], "Luigi", "{got}");
+    // The ID token's level is the delegate's login.
+    assert_eq!(
+        got["id_token"]["acr"],
+        "http://eidas.europa.eu/LoA/substantial"
+    );
+    let audit = audit_lines(&f);
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("oidc_tokens_issued") && l.contains("\"ref\":\"D-9\"")),
+        "{audit}"
+    );
+
+    // Revoked at the source: UserInfo refuses the token at once (asked again every time),
+    // never answering the delegate's own identity instead.
+    let access = got["access_token"].as_str().unwrap();
+    assert_eq!(oidc_userinfo(&f, access).status, 200);
+    f.portal.set(&me, vec![]);
+    let r = oidc_userinfo(&f, access);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("invalid_token"), "{}", r.body);
+    // The next authorization does not issue a code for the revoked choice: the refusal page.
+    let sf = dir.join("again").display().to_string();
+    let url = authlib(&["start", &issuer, "tributi-app", OIDC_REDIRECT, &sf]);
+    let r = b.get(&url);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.header("x-varco-reason"), Some("represent.not_found"));
+
+    // Stated again: the stored choice holds, a code at once (no chooser). Revoked between
+    // the code and its exchange: the token endpoint asks the source too, `invalid_grant`.
+    f.portal.set(
+        &me,
+        vec![record("D-9", "delegation", &me, elder(), &["tributi"])],
+    );
+    let sf = dir.join("exchange").display().to_string();
+    let url = authlib(&["start", &issuer, "tributi-app", OIDC_REDIRECT, &sf]);
+    let cb = oidc_browse(&f, &mut b, &url, None);
+    f.portal.set(&me, vec![]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&sf).unwrap()).unwrap();
+    let code = cb
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("tributi-app:{OIDC_SECRET}"));
+    let mut r = agent
+        .post(&format!("{}/oidc/token", f.stack.varco))
+        .header("Authorization", &format!("Basic {basic}"))
+        .send_form([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", OIDC_REDIRECT),
+            ("code_verifier", saved["verifier"].as_str().unwrap()),
+        ])
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 400, "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    assert!(!body.contains("id_token"), "{body}");
 }

@@ -84,6 +84,7 @@ fn benches(c: &mut Criterion) {
             sid: format!("s{n}"),
             session_exp: now + 3600,
             principal: principal.clone(),
+            acting: None,
         };
         ready(s.store.put_record(
             records::CODE,

@@ -997,7 +997,11 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         .as_ref()
         .map(|c| crate::features::cns::validate(c, &resolve, &mut bad));
 
-    let services = crate::features::access::route_services(&raw.route);
+    let mut services = crate::features::access::route_services(&raw.route);
+    // An OpenID Provider client may name a service of its own (issue 24).
+    if let Some(o) = &raw.oidc {
+        services.extend(crate::features::oidc_op::client_services(o));
+    }
     let represent = crate::features::represent::validate(
         &raw.represent,
         &services,
@@ -1074,7 +1078,19 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                 message,
             })
         };
-        crate::features::oidc_op::validate(o, &public_base_url, &audiences, &resolve, &mut bad)
+        let oidc =
+            crate::features::oidc_op::validate(o, &public_base_url, &audiences, &resolve, &mut bad);
+        // A client's service must have a `[[represent.service]]`: else naming it would
+        // silently give the person's own identity where a representation was meant.
+        for (client, service) in oidc.iter().flat_map(|o| &o.services) {
+            if represent.service(service).is_none() {
+                bad(
+                    "oidc.client.service",
+                    format!("client {client:?}: {service:?} has no [[represent.service]]"),
+                );
+            }
+        }
+        oidc
     });
 
     let mut expiries = Vec::new();

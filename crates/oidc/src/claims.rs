@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use identity::Principal;
+use identity::represent::Acting;
 use ring::digest;
 use serde_json::{Map, Value, json};
 
@@ -14,14 +15,19 @@ use crate::{Client, SubjectType};
 /// pseudonym.
 #[must_use]
 pub fn subject(client: &Client, principal: &Principal) -> String {
+    subject_of(client, &principal.sub)
+}
+
+/// The `sub` this client sees for the person whose own `sub` is `sub`.
+fn subject_of(client: &Client, sub: &str) -> String {
     match &client.subject_type {
-        SubjectType::Public => principal.sub.clone(),
+        SubjectType::Public => sub.to_owned(),
         SubjectType::Pairwise { sector, salt } => {
             let mut ctx = digest::Context::new(&digest::SHA256);
             ctx.update(salt);
             ctx.update(sector.as_bytes());
             ctx.update(&[0]);
-            ctx.update(principal.sub.as_bytes());
+            ctx.update(sub.as_bytes());
             URL_SAFE_NO_PAD.encode(ctx.finish())
         }
     }
@@ -131,8 +137,31 @@ pub fn userinfo(client: &Client, principal: &Principal, scopes: Scopes) -> Map<S
     m
 }
 
+/// Adds the claims of an acting identity (issue 24) to an ID token or UserInfo answer whose
+/// `sub` is already the represented party's: `act` (RFC 8693 §4.1, the delegate as
+/// `identity::represent` serializes them for the downstream JWT) and `representation` (its
+/// type, services, validity, source and reference, the same object the JWT carries).
+///
+/// A pairwise client sees the delegate's `act.sub` as a pairwise pseudonym too: otherwise it
+/// would learn the delegate's public identifier, which pairwise subjects exist to hide.
+/// Nothing here comes from the client's request: the values are the broker's only.
+pub fn add_acting(client: &Client, acting: &Acting, m: &mut Map<String, Value>) {
+    let mut act = serde_json::to_value(acting.actor()).unwrap_or(Value::Null);
+    if let Some(o) = act.as_object_mut() {
+        o.insert(
+            "sub".into(),
+            subject_of(client, acting.actor().sub()).into(),
+        );
+    }
+    m.insert("act".into(), act);
+    m.insert(
+        "representation".into(),
+        serde_json::to_value(acting.representation()).unwrap_or(Value::Null),
+    );
+}
+
 /// The claim names UserInfo can return (discovery).
-pub const CLAIMS_SUPPORTED: [&str; 15] = [
+pub const CLAIMS_SUPPORTED: [&str; 17] = [
     "sub",
     "iss",
     "aud",
@@ -148,4 +177,6 @@ pub const CLAIMS_SUPPORTED: [&str; 15] = [
     "email",
     "phone_number",
     "address",
+    "act",
+    "representation",
 ];

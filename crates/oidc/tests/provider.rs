@@ -753,3 +753,59 @@ fn private_key_jwt_without_kid_needs_exactly_one_fitting_key() {
         ClientAuthFailure::AssertionSignature
     );
 }
+
+/// The acting identity of `principal()` for the elder Luigi Verdi, as the broker builds it:
+/// from a source's answer, through `represent::act`.
+fn acting() -> identity::represent::Acting {
+    use identity::represent::Source as _;
+    use identity::represent::answer::{Answer, AnswerInput, AnswerLimits};
+    let delegate = principal();
+    let body = json!({"representations": [{
+        "ref": "D-1", "type": "delegation", "delegate": delegate.sub,
+        "represented": {"person": {"fiscal_code": "VRDLGU60M01L219V",
+                                   "given_name": "Luigi", "family_name": "Verdi"}},
+        "services": ["tributi"], "not_before": NOW - 10, "not_after": NOW + 1000,
+    }]})
+    .to_string();
+    let reps = Answer::http("portale", AnswerLimits::default())
+        .verify(
+            AnswerInput::Body {
+                delegate: &delegate.sub,
+                bytes: body.as_bytes(),
+            },
+            NOW,
+        )
+        .unwrap();
+    identity::represent::act(&delegate, "D-1", "tributi", NOW, &reps).unwrap()
+}
+
+#[test]
+fn acting_claims_follow_the_clients_subject_type() {
+    let (c, _) = Clients::standard();
+    let public = c.get("basic").unwrap();
+    let a = acting();
+    let mut m =
+        oidc::claims::userinfo(public, a.principal(), Scopes::parse_list("openid").unwrap());
+    oidc::claims::add_acting(public, &a, &mut m);
+    assert_eq!(m["sub"], "TINIT-VRDLGU60M01L219V");
+    assert_eq!(m["act"]["sub"], "TINIT-RSSMRA80A01H501U");
+    assert_eq!(m["act"]["method"], "spid");
+    assert_eq!(m["act"]["loa"], "substantial");
+    assert_eq!(m["representation"]["type"], "delegation");
+    assert_eq!(m["representation"]["ref"], "D-1");
+    assert_eq!(m["representation"]["source"], "portale");
+
+    // Pairwise: neither person's public identifier reaches the client.
+    let mut pw = public.clone();
+    pw.subject_type = SubjectType::Pairwise {
+        sector: "a".into(),
+        salt: b"salt".to_vec(),
+    };
+    let mut m = oidc::claims::userinfo(&pw, a.principal(), Scopes::parse_list("openid").unwrap());
+    oidc::claims::add_acting(&pw, &a, &mut m);
+    assert_eq!(m["sub"], oidc::claims::subject(&pw, a.principal()));
+    assert_eq!(m["act"]["sub"], oidc::claims::subject(&pw, &principal()));
+    let text = Value::Object(m).to_string();
+    assert!(!text.contains("VRDLGU60M01L219V"), "{text}");
+    assert!(!text.contains("RSSMRA80A01H501U"), "{text}");
+}

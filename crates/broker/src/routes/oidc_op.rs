@@ -27,6 +27,7 @@ use crate::leaf::http::{Body, html, internal, not_found, set};
 use crate::leaf::pages;
 use crate::leaf::session::{Purpose, random_hex};
 use crate::state::State;
+use crate::state::acting::{Outcome, Subject, again, refusal_page, resolve_service};
 use crate::state::current::view;
 use crate::state::views::{spid_level, step_up_url};
 
@@ -297,24 +298,26 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
         fresh_after,
         now,
     );
-    let login_at = |loa: Option<Loa>| async move {
-        // Keep the request while the person logs in; come back through `resume`: sealed
-        // into the address when it fits the return address' bound, else in the store.
+    // Keep the request while the person logs in (or chooses whom to act for); come back
+    // through `resume`: sealed into the address when it fits the return address' bound,
+    // else in the store.
+    let query_ref = &query;
+    let resume_to = |waiting_id: Option<String>| async move {
         let id = match waiting_id {
             Some(id) => id,
             None => {
                 let w = records::Waiting {
-                    query: query.clone(),
+                    query: query_ref.clone(),
                     created: now,
                 };
                 match state.sealer.seal(Purpose::OidcRequest, &w) {
                     Some(sealed) if sealed.len() <= MAX_SEALED_REQUEST => sealed,
                     _ => {
                         let Some(id) = random_hex(&state.rng, 16) else {
-                            return internal("broker_rng");
+                            return Err(internal("broker_rng"));
                         };
                         let Some(bytes) = records::encode(&w) else {
-                            return internal("oidc_encode");
+                            return Err(internal("oidc_encode"));
                         };
                         if let Err(e) = state
                             .store
@@ -326,17 +329,25 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
                             )
                             .await
                         {
-                            return store_error(state, "authorize", e);
+                            return Err(store_error(state, "authorize", e));
                         }
                         id
                     }
                 }
             }
         };
-        let return_to = encode(&format!(
+        Ok(encode(&format!(
             "{}?resume={id}",
             oidc::discovery::paths::AUTHORIZE
-        ));
+        )))
+    };
+    let resume_to = &resume_to;
+    let waiting_ref = &waiting_id;
+    let login_at = |loa: Option<Loa>| async move {
+        let return_to = match resume_to(waiting_ref.clone()).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
         let base = &state.config.public_base_url;
         // Logging in again (prompt=login, max_age) keeps the session's level: the new
         // session replaces it and must not open less than it did.
@@ -363,7 +374,36 @@ async fn authorize_with<B>(state: &State, req: &Request<B>, raw_query: &str) -> 
             let Some(s) = session else {
                 return internal("oidc_no_session");
             };
-            issue_code(state, oidc, &request, client, s).await
+            // Whom the client is told about: the person, or whom they act for on the
+            // client's service (issue 24), checked against its source now, as `/auth` does.
+            let service = oidc.service_of(&client.id);
+            let return_to = match service {
+                Some(_) => match resume_to(waiting_id.clone()).await {
+                    Ok(r) => r,
+                    Err(resp) => return resp,
+                },
+                None => String::new(),
+            };
+            let acting = match resolve_service(state, s, service, &return_to, now).await {
+                Outcome::Go(Subject::Own) => None,
+                Outcome::Go(Subject::Acting(a)) => {
+                    let rep = a.acting.representation();
+                    Some(records::ActingRef {
+                        service: service.unwrap_or_default().to_owned(),
+                        source: rep.source().to_owned(),
+                        reference: rep.reference().to_owned(),
+                    })
+                }
+                Outcome::Choose(url) => {
+                    count(state, "authorize", "represent_chooser");
+                    return redirect(&url);
+                }
+                Outcome::Refused(r) => {
+                    count(state, "authorize", r.code);
+                    return refusal_page(&r, r.status);
+                }
+            };
+            issue_code(state, oidc, &request, client, s, acting).await
         }
     }
 }
@@ -374,6 +414,7 @@ async fn issue_code(
     request: &AuthRequest,
     client: &Client,
     session: &crate::leaf::session::Session,
+    acting: Option<records::ActingRef>,
 ) -> Response<Body> {
     let (Some(code), Some(grant)) = (random_code(state), random_hex(&state.rng, 16)) else {
         return internal("broker_rng");
@@ -388,6 +429,7 @@ async fn issue_code(
         sid: session.sid.clone(),
         session_exp: session.exp,
         principal: session.principal.clone(),
+        acting,
     };
     let Some(bytes) = records::encode(&record) else {
         return internal("oidc_encode");
@@ -614,6 +656,7 @@ async fn exchange_code(
         sid: record.sid,
         session_exp: record.session_exp,
         principal: record.principal,
+        acting: record.acting,
     };
     issue_tokens(
         state,
@@ -716,6 +759,27 @@ async fn issue_tokens(
     kind: &'static str,
 ) -> Response<Body> {
     const EP: &str = "token";
+    // An acting grant: the representation asked of its source again; no longer holding (or
+    // no answer), no tokens.
+    let acting = match &grant.acting {
+        None => None,
+        Some(r) => match again(
+            state,
+            &grant.principal,
+            &r.service,
+            &r.source,
+            &r.reference,
+            now,
+        )
+        .await
+        {
+            Ok(a) => Some(a),
+            Err(code) => {
+                count(state, EP, code);
+                return oauth_error(state, EP, &Error::Grant);
+            }
+        },
+    };
     let Some(access) = random_code(state) else {
         return internal("broker_rng");
     };
@@ -781,9 +845,10 @@ async fn issue_tokens(
     let keys = &state.config.access.keys;
     let alg = keys.active().map_or("", |k| k.algorithm().as_str());
     let at_hash = oidc::claims::at_hash(alg, &access);
-    let claims = oidc::claims::id_token(
+    let subject = acting.as_ref().map_or(&grant.principal, |a| a.principal());
+    let mut claims = oidc::claims::id_token(
         client,
-        &grant.principal,
+        subject,
         &oidc::claims::IdTokenParams {
             issuer: &oidc.issuer,
             nonce,
@@ -793,6 +858,9 @@ async fn issue_tokens(
             ttl: oidc.id_token_ttl,
         },
     );
+    if let Some(a) = &acting {
+        oidc::claims::add_acting(client, a, &mut claims);
+    }
     let id_token = match keys.sign_claims("JWT", &claims, &state.rng) {
         Ok(t) => t,
         Err(e) => {
@@ -806,7 +874,13 @@ async fn issue_tokens(
         "event": "oidc_tokens_issued",
         "grant_type": kind,
         "client_id": client.id,
-        "sub": grant.principal.sub,
+        "sub": subject.sub,
+        "act": acting.as_ref().map(|a| json!({
+            "sub": a.actor().sub(),
+            "representation_type": a.representation().kind().as_str(),
+            "source": a.representation().source(),
+            "ref": a.representation().reference(),
+        })),
         "sid": grant.sid,
         "grant": grant_id,
         "scope": scopes.to_string_list(),
@@ -887,8 +961,33 @@ pub async fn userinfo<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let Some(client) = oidc.client(&grant.client_id) else {
         return oauth_error(state, EP, &Error::AccessToken);
     };
+    // Acting: the representation is asked of its source again at every call; one that no
+    // longer holds makes the token worthless (401 invalid_token), like an ended session.
+    let acting = match &grant.acting {
+        None => None,
+        Some(r) => match again(
+            state,
+            &grant.principal,
+            &r.service,
+            &r.source,
+            &r.reference,
+            now,
+        )
+        .await
+        {
+            Ok(a) => Some(a),
+            Err(code) => {
+                count(state, EP, code);
+                return oauth_error(state, EP, &Error::AccessToken);
+            }
+        },
+    };
     count(state, EP, "ok");
-    let claims = oidc::claims::userinfo(client, &grant.principal, Scopes::from_bits(grant.scopes));
+    let subject = acting.as_ref().map_or(&grant.principal, |a| a.principal());
+    let mut claims = oidc::claims::userinfo(client, subject, Scopes::from_bits(grant.scopes));
+    if let Some(a) = &acting {
+        oidc::claims::add_acting(client, a, &mut claims);
+    }
     json_response(StatusCode::OK, &Value::Object(claims))
 }
 

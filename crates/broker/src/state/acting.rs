@@ -173,12 +173,28 @@ pub(crate) async fn resolve(
     return_to: &str,
     now: u64,
 ) -> Outcome {
-    let session = &view.session;
+    resolve_service(
+        state,
+        &view.session,
+        route.service.as_deref(),
+        return_to,
+        now,
+    )
+    .await
+}
+
+/// Whom a request of `session` on `service` is for (a route's, or an OpenID Provider
+/// client's); `return_to` (encoded) is where the chooser comes back.
+pub(crate) async fn resolve_service(
+    state: &State,
+    session: &Session,
+    service: Option<&str>,
+    return_to: &str,
+    now: u64,
+) -> Outcome {
     let m = &state.metrics.represent_decisions;
-    let Some((service, rule)) = route
-        .service
-        .as_deref()
-        .and_then(|s| state.config.represent.service(s).map(|r| (s, r)))
+    let Some((service, rule)) =
+        service.and_then(|s| state.config.represent.service(s).map(|r| (s, r)))
     else {
         return Outcome::Go(Subject::Own);
     };
@@ -224,6 +240,42 @@ pub(crate) async fn resolve(
                     Outcome::Choose(chooser)
                 }
             }
+        }
+    }
+}
+
+/// The acting identity of `delegate` on `service` through the representation `reference` of
+/// `source`, asked of the source again now (the OpenID Provider's token and UserInfo
+/// requests, after the choice made at authorize). `Err` is the stable code of the refusal
+/// (the representation no longer holds, the service has no rule any more, or the source
+/// cannot answer: fail closed).
+pub(crate) async fn again(
+    state: &State,
+    delegate: &Principal,
+    service: &str,
+    source: &str,
+    reference: &str,
+    now: u64,
+) -> Result<Acting, &'static str> {
+    let m = &state.metrics.represent_decisions;
+    let Some(rule) = state.config.represent.service(service) else {
+        return Err(identity::represent::Refusal::OutOfScope.code());
+    };
+    match state
+        .config
+        .represent
+        .act(rule, delegate, source, reference, service, now)
+        .await
+    {
+        Err(e) => Err(source_down(state, source, &e).code),
+        Ok(Err(why)) => {
+            m.with_label_values(&[why.code()]).inc();
+            tracing::info!(event = "represent_refused", code = %why.code(), source = %source, reference = %reference);
+            Err(why.code())
+        }
+        Ok(Ok(acting)) => {
+            m.with_label_values(&["acting"]).inc();
+            Ok(acting)
         }
     }
 }

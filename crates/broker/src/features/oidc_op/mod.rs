@@ -78,6 +78,9 @@ struct RawClient {
     refresh_tokens: bool,
     subject_type: Option<String>,
     sector: Option<String>,
+    /// The `[[represent.service]]` this client is (issue 24): a session acting for someone
+    /// there gives the client the represented party as `sub`, the delegate as `act`.
+    service: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -101,6 +104,8 @@ pub struct Oidc {
     pub refresh_token_ttl: u64,
     /// Back-channel delivery settings.
     pub backchannel: backchannel::Settings,
+    /// Client id -> its `service` (representation, issue 24), for the clients that name one.
+    pub services: std::collections::BTreeMap<String, String>,
 }
 
 impl Oidc {
@@ -110,11 +115,26 @@ impl Oidc {
         self.clients.iter().find(|c| c.id == id)
     }
 
+    /// The represent service of client `id`, if it names one.
+    #[must_use]
+    pub fn service_of(&self, id: &str) -> Option<&str> {
+        self.services.get(id).map(String::as_str)
+    }
+
     /// The token endpoint URL.
     #[must_use]
     pub fn token_endpoint(&self) -> String {
         format!("{}{}", self.issuer, oidc::discovery::paths::TOKEN)
     }
+}
+
+/// The services the clients name: they are services for `[[represent.service]]` as the
+/// routes' are (checked against it in `config`).
+pub(crate) fn client_services(raw: &RawOidc) -> Vec<String> {
+    raw.client
+        .iter()
+        .filter_map(|c| c.service.clone())
+        .collect()
 }
 
 /// Shortest accepted client secret, characters: with at least this much randomness a plain
@@ -217,6 +237,7 @@ pub(crate) fn validate(
         },
     };
     let mut clients: Vec<Client> = Vec::new();
+    let mut services = std::collections::BTreeMap::new();
     for (i, c) in raw.client.iter().enumerate() {
         let at = format!("oidc.client[{i}]");
         let mut fail = |key: &str, msg: String| {
@@ -424,6 +445,13 @@ pub(crate) fn validate(
                 SubjectType::Public
             }
         };
+        if let Some(service) = &c.service {
+            // The routes' rule: the name travels in the chooser's URL and the session.
+            if !crate::leaf::problem::valid_name(service) {
+                fail("service", format!("{service:?}: 1-64 of a-z, 0-9, _ and -"));
+            }
+            services.insert(c.id.clone(), service.clone());
+        }
         clients.push(Client {
             id: c.id.clone(),
             auth_method,
@@ -451,6 +479,7 @@ pub(crate) fn validate(
             timeout: Duration::from_millis(raw.backchannel_timeout_ms),
             queue: raw.backchannel_queue,
         },
+        services,
     })
 }
 
@@ -504,7 +533,8 @@ mod tests {
              [[client]]\nid = \"a\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\nredirect_uris = [\"https://a/cb\"]\n\
              [[client]]\nid = \"pub\"\ntoken_endpoint_auth_method = \"none\"\nrequire_pkce = false\nredirect_uris = [\"https://a/cb\"]\n\
              [[client]]\nid = \"https://portal.example\"\nsecret_file = \"secret\"\nredirect_uris = [\"https://a/cb\"]\n\
-             [[client]]\nid = \"pw\"\nsecret_file = \"secret\"\nsubject_type = \"pairwise\"\nredirect_uris = [\"https://a/cb\"]\n",
+             [[client]]\nid = \"pw\"\nsecret_file = \"secret\"\nsubject_type = \"pairwise\"\nredirect_uris = [\"https://a/cb\"]\n\
+             [[client]]\nid = \"svc\"\nsecret_file = \"secret\"\nservice = \"Tributi Locali\"\nredirect_uris = [\"https://a/cb\"]\n",
             &["https://portal.example".to_owned()],
         );
         assert!(o.is_none());
@@ -521,6 +551,7 @@ mod tests {
             "oidc.client[2].require_pkce",
             "oidc.client[3].id: \"https://portal.example\" is also a route's token audience",
             "oidc.client[4].subject_type: pairwise needs oidc.pairwise_salt_file",
+            "oidc.client[5].service: \"Tributi Locali\": 1-64 of a-z",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }

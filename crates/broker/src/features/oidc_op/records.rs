@@ -52,6 +52,21 @@ pub struct Code {
     pub session_exp: u64,
     /// The person.
     pub principal: Principal,
+    /// The representation the session acted on at authorize, if any (issue 24).
+    #[serde(default)]
+    pub acting: Option<ActingRef>,
+}
+
+/// The representation a grant acts on: the session's choice only, never the acting identity
+/// itself, which is rebuilt from the source at every token and UserInfo request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActingRef {
+    /// The client's represent service.
+    pub service: String,
+    /// The source id.
+    pub source: String,
+    /// The representation's reference in that source.
+    pub reference: String,
 }
 
 /// A grant: tokens issued from one code, and from its refresh rotations.
@@ -65,8 +80,11 @@ pub struct Grant {
     pub sid: String,
     /// The session's absolute expiry, Unix seconds.
     pub session_exp: u64,
-    /// The person.
+    /// The person logged in (the delegate when `acting`).
     pub principal: Principal,
+    /// The representation acted on, if any.
+    #[serde(default)]
+    pub acting: Option<ActingRef>,
 }
 
 /// An authorization request waiting for a login: its query as received and when it came.

@@ -19,6 +19,7 @@ AUTH is client_secret_basic, client_secret_post or private_key_jwt (SECRET is th
 of the client's private JWK, written by keygen; Authlib signs it without a `kid`).
 """
 
+import base64
 import json
 import sys
 import time
@@ -115,8 +116,21 @@ def finish(issuer, client_id, auth, secret, redirect_uri, statefile, callback):
     }))
 
 
+def full_length(jwk):
+    """Whether every coordinate is 32 bytes, as RFC 7518 section 6.2.1.2 requires."""
+    pad = lambda v: v + "=" * (-len(v) % 4)  # noqa: E731
+    return all(len(base64.urlsafe_b64decode(pad(jwk[c]))) == 32 for c in ("x", "y", "d"))
+
+
 def keygen(keyfile):
-    key = JsonWebKey.generate_key("EC", "P-256", is_private=True)
+    # Authlib's JWK export drops the leading zero bytes of a coordinate (authlib.common.
+    # encoding.int_to_base64), so about one key in 85 comes out shorter than RFC 7518
+    # requires, and Varco rightly refuses it ("EC coordinate of the wrong length"). Draw
+    # again until the export conforms, so the test does not flake on Authlib's slip.
+    while True:
+        key = JsonWebKey.generate_key("EC", "P-256", is_private=True)
+        if full_length(key.as_dict(is_private=True)):
+            break
     with open(keyfile, "w") as f:
         json.dump(key.as_dict(is_private=True), f)
     public = key.as_dict(is_private=False)

@@ -227,7 +227,17 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, mo
          [wallet.status]\nca_file = \"{d}/status-ca.pem\"\n{more}",
         d = dir.display()
     );
-    let config = fixture::config_with(session, &extra);
+    // The in-test federation is served over loopback http: `oidc_rp.allow_http` is accepted
+    // only on a development deployment, so those tests declare one.
+    let config = if more.contains("allow_http = true") {
+        assert!(
+            session.is_empty(),
+            "the federation tests set no [session] keys"
+        );
+        fixture::config_with_server("allow_plain_http = true", &extra)
+    } else {
+        fixture::config_with(session, &extra)
+    };
     let state = Arc::new(fixture::state(&config, broker::leaf::clock::system));
     let addr = rt.block_on(fixture::serve(state.clone()));
     Setup {

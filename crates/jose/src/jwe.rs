@@ -224,6 +224,14 @@ fn check_header(h: &Map<String, Value>, allowed: &[Enc], our_kid: &str) -> Resul
         .and_then(Enc::from_name)
         .filter(|e| allowed.contains(e))
         .ok_or(Error::JweAlg)?;
+    header_rules(h, our_kid)?;
+    Ok(enc)
+}
+
+/// The header rules every JWE we decrypt obeys, whatever its key management: no
+/// compression, no `crit`, no header that carries or points at a key, and a `kid`, if any,
+/// naming our key. Shared with `jwe_rsa`, so the two decrypters cannot drift apart.
+pub(crate) fn header_rules(h: &Map<String, Value>, our_kid: &str) -> Result<(), Error> {
     if h.contains_key("zip") {
         // Compression before encryption leaks through lengths and inflates without bound.
         return Err(bad("zip refused"));
@@ -238,11 +246,10 @@ fn check_header(h: &Map<String, Value>, allowed: &[Enc], our_kid: &str) -> Resul
         return Err(Error::HeaderKey { name });
     }
     match h.get("kid") {
-        None => {}
-        Some(Value::String(k)) if k == our_kid => {}
-        Some(_) => return Err(Error::JweKid),
+        None => Ok(()),
+        Some(Value::String(k)) if k == our_kid => Ok(()),
+        Some(_) => Err(Error::JweKid),
     }
-    Ok(enc)
 }
 
 /// The sender's ephemeral public key, as an uncompressed P-256 point (ring checks that it

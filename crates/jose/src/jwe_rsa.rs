@@ -316,23 +316,7 @@ fn check_header(
         .and_then(CbcHs::from_name)
         .filter(|e| encs.contains(e))
         .ok_or(Error::JweAlg)?;
-    if h.contains_key("zip") {
-        return Err(bad("zip refused"));
-    }
-    if h.contains_key("crit") {
-        return Err(Error::Crit);
-    }
-    if let Some(name) = ["jku", "jwk", "x5u", "x5c"]
-        .iter()
-        .find(|n| h.contains_key(**n))
-    {
-        return Err(Error::HeaderKey { name });
-    }
-    match h.get("kid") {
-        None => {}
-        Some(Value::String(k)) if k == our_kid => {}
-        Some(_) => return Err(Error::JweKid),
-    }
+    crate::jwe::header_rules(h, our_kid)?;
     Ok((alg, enc))
 }
 

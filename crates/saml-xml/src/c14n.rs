@@ -397,3 +397,48 @@ fn escape(out: &mut Vec<u8>, s: &str, special: &[bool; 256]) {
     }
     out.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Options, TEXT_SPECIAL, canonicalize, escape, escape_text};
+    use crate::{Document, Limits};
+
+    /// Values and namespace URIs copied without escaping are exactly those escaping would not
+    /// change: a `"` inside single quotes, a reference, a tab, or one in a URI, is escaped.
+    #[test]
+    fn only_values_without_special_bytes_are_copied_verbatim() {
+        let xml =
+            r#"<a:r xmlns:a="urn:x?p=1&amp;q=&quot;2&quot;" d="plain" b='say "hi"' c="t&#9;u"/>"#;
+        let doc = Document::parse(xml.as_bytes(), &Limits::default()).unwrap();
+        let mut out = Vec::new();
+        canonicalize(doc.root(), &Options::default(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"<a:r xmlns:a="urn:x?p=1&amp;q=&quot;2&quot;" b="say &quot;hi&quot;" c="t&#x9;u" d="plain"></a:r>"#
+        );
+    }
+
+    /// The `memchr` path of long texts writes exactly what the byte-by-byte table writes,
+    /// wherever the special bytes fall (first, last, adjacent, CRs before and after the
+    /// others, none at all).
+    #[test]
+    fn long_text_escaping_agrees_with_the_table() {
+        let pieces = [
+            "&", "<", ">", "\r", "\r\r", "a", "é", "&<>\r", "\n", "\t", "\"",
+        ];
+        let mut cases = vec!["x".repeat(100), String::new()];
+        for (i, p) in pieces.iter().enumerate() {
+            for (j, q) in pieces.iter().enumerate() {
+                let pad = "y".repeat(17 + i + j);
+                cases.push(format!("{p}{pad}{q}{pad}{p}"));
+                cases.push(format!("{pad}{p}{q}{pad}{q}{p}"));
+            }
+        }
+        for case in &cases {
+            let (mut fast, mut table) = (Vec::new(), Vec::new());
+            escape_text(&mut fast, case);
+            escape(&mut table, case, &TEXT_SPECIAL);
+            assert_eq!(fast, table, "{case:?}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 # absolute figures: each pair is measured side by side in the same run.
 #
 #   1. validation / crypto floor, 8 KB and 11 KB Responses    (cargo bench xmldsig ratio)
+#      the same by instruction count, load-independent       (scripts/ratio-instructions.sh)
 #   2. RSA-2048 verify: aws-lc-rs (prepared and not) / ring     (cargo bench xmldsig rsa)
 #   3. worst-case request / normal validation, instructions    (scripts/hostile-instructions.sh)
 #   4. /auth with a session / nginx `return 204`, and p99      (scripts/load-auth.sh)
@@ -44,6 +45,7 @@ step() {
 cargo build --release --locked --quiet --bin varco --bin varco-dev-idp --bin varco-loadgen \
   --bin varco-hostile
 step ratio taskset -c 1 cargo bench --locked -q -p xmldsig --bench ratio
+step ratio_ir ./scripts/ratio-instructions.sh
 step rsa taskset -c 1 cargo bench --locked -q -p xmldsig --bench rsa
 step hostile ./scripts/hostile-instructions.sh
 step auth ./scripts/load-auth.sh "$AUTH_SECONDS" 32
@@ -54,8 +56,9 @@ echo "== summary ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 for line in "${summary[@]}"; do echo "$line"; done
 echo "-- validation / floor (target ≤ 1.3):"
 grep -E "Response|ratio full" "$OUT/ratio.log" | sed 's/^/   /' || true
+grep -E "^(size|8k|11k) " "$OUT/ratio_ir.log" | sed 's/^/   instructions: /' || true
 echo "-- RSA verify / ring:"
-grep -E "^(ring|aws-lc-rs)" "$OUT/rsa.log" | sed 's/^/   /' || true
+grep -E "^(ring|aws-lc-rs|sha256)" "$OUT/rsa.log" | sed 's/^/   /' || true
 echo "-- worst case / normal validation, instructions (target ≤ 10):"
 grep -E "^(slo|acs)_" "$OUT/hostile.log" | awk '{print "   " $1, $NF}'
 echo "-- /auth / nginx return 204 (target ≥ 60 %, p99 < 1 ms):"

@@ -81,6 +81,10 @@ pub(crate) struct AttrData<'a> {
     pub(crate) local: &'a str,
     pub(crate) ns: Ns,
     pub(crate) value: Cow<'a, str>,
+    /// The value holds no byte that C14N escapes in an attribute (`&`, `<`, `"`, TAB, LF,
+    /// CR), so its canonical form is the value itself. Known while parsing: it is exactly when
+    /// the raw value has none of them (then nothing was normalized either).
+    pub(crate) verbatim: bool,
 }
 
 /// One namespace declaration as written on an element. `ns` is [`Ns::NONE`] for `xmlns=""`.
@@ -101,6 +105,8 @@ pub struct Document<'a> {
     pub(crate) attrs: Vec<AttrData<'a>>,
     pub(crate) decls: Vec<Decl<'a>>,
     namespaces: Vec<Cow<'a, str>>,
+    /// For each namespace, true when its URI needs no C14N escaping as an attribute value.
+    ns_verbatim: Vec<bool>,
     ids: HashMap<Cow<'a, str>, NodeId>,
 }
 
@@ -163,6 +169,14 @@ impl<'a> Document<'a> {
 
     pub(crate) fn ns_uri(&self, ns: Ns) -> &str {
         self.namespaces.get(ns.0 as usize).map_or("", |s| s)
+    }
+
+    /// True when [`Document::ns_uri`] of `ns` is its own canonical form as an attribute value.
+    pub(crate) fn ns_verbatim(&self, ns: Ns) -> bool {
+        self.ns_verbatim
+            .get(ns.0 as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// The namespace declarations written on node `id` (none unless it is an element).
@@ -473,16 +487,32 @@ const fn name_table(continuation: bool) -> [bool; 256] {
     t
 }
 
-/// Splits a QName into (prefix, local); the prefix is empty when there is none.
+/// Splits a QName into (prefix, local); the prefix is empty when there is none. Both parts
+/// must be names in the sense of [`is_ncname`]; one pass over the bytes checks them all.
 fn split_qname(name: &str) -> Result<(&str, &str), Error> {
-    let (prefix, local) = match name.bytes().position(|b| b == b':') {
-        Some(i) => (Some(&name[..i]), &name[i + 1..]),
-        None => (None, name),
+    let bytes = name.as_bytes();
+    let (mut colons, mut colon, mut chars) = (0usize, 0usize, true);
+    for (i, &c) in bytes.iter().enumerate() {
+        let is_colon = c == b':';
+        if is_colon {
+            colons += 1;
+            colon = i;
+        }
+        chars &= is_colon | NAME_CHAR[c as usize];
+    }
+    let starts = |part: &[u8]| part.first().is_some_and(|&c| NAME_START[c as usize]);
+    let (prefix, local) = match colons {
+        0 => ("", name),
+        1 => (
+            name.get(..colon).ok_or(Error::InvalidName)?,
+            name.get(colon + 1..).ok_or(Error::InvalidName)?,
+        ),
+        _ => return Err(Error::InvalidName),
     };
-    if prefix.is_some_and(|p| !is_ncname(p)) || !is_ncname(local) {
+    if !chars || (colons == 1 && !starts(prefix.as_bytes())) || !starts(local.as_bytes()) {
         return Err(Error::InvalidName);
     }
-    Ok((prefix.unwrap_or(""), local))
+    Ok((prefix, local))
 }
 
 /// Resolves one reference body (`lt`, `#x41`, ...) to its character.
@@ -539,13 +569,17 @@ fn normalize_eol(s: &str) -> Cow<'_, str> {
 }
 
 /// Attribute-value normalization (XML 1.0 §3.3.3) for CDATA attributes: references resolved,
-/// each literal white-space character (CRLF counting as one) becomes a space.
-fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
-    if !raw
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
-    {
-        return Ok(Cow::Borrowed(raw));
+/// each literal white-space character (CRLF counting as one) becomes a space. With the value,
+/// whether it holds no byte C14N escapes in an attribute value (see `AttrData::verbatim`).
+fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Error> {
+    // One pass, no early exit (it vectorizes): `"` only matters to C14N, the others to both.
+    let (mut quote, mut other) = (false, false);
+    for b in raw.bytes() {
+        quote |= b == b'"';
+        other |= matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r');
+    }
+    if !other {
+        return Ok((Cow::Borrowed(raw), !quote));
     }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -576,7 +610,7 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
         }
     }
     out.push_str(rest);
-    Ok(Cow::Owned(out))
+    Ok((Cow::Owned(out), false))
 }
 
 /// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
@@ -616,7 +650,8 @@ struct Builder<'a, 'l> {
     text: Option<Cow<'a, str>>,
     text_start: usize,
     seen_root: bool,
-    raw_attrs: Vec<(&'a str, Cow<'a, str>)>,
+    /// Name, normalized value, and whether the value needs no C14N escaping.
+    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool)>,
 }
 
 impl<'a, 'l> Builder<'a, 'l> {
@@ -633,6 +668,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 attrs: Vec::with_capacity(src.len() / 64),
                 decls: Vec::new(),
                 namespaces,
+                ns_verbatim: vec![true, true],
                 ids: HashMap::new(),
             },
             scope: {
@@ -829,7 +865,10 @@ impl<'a, 'l> Builder<'a, 'l> {
         if let Some(map) = &mut self.uris {
             map.insert(uri.clone(), index);
         }
-        namespaces.push(uri);
+        self.doc
+            .ns_verbatim
+            .push(!crate::c14n::needs_attr_escape(&uri));
+        self.doc.namespaces.push(uri);
         Ns(index)
     }
 
@@ -896,12 +935,13 @@ impl<'a, 'l> Builder<'a, 'l> {
                 }
             };
             self.steps += 1;
-            raw.push((key, normalize_attr(value, start)?));
+            let (value, verbatim) = normalize_attr(value, start)?;
+            raw.push((key, value, verbatim));
         }
 
         let scope_mark = self.scope.mark();
         let decl_start = self.doc.decls.len() as u32;
-        for (key, value) in raw.iter() {
+        for (key, value, _) in raw.iter() {
             let declared = if *key == "xmlns" {
                 ""
             } else if let Some(p) = key.strip_prefix("xmlns:") {
@@ -957,7 +997,7 @@ impl<'a, 'l> Builder<'a, 'l> {
 
         let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
         let attr_start = self.doc.attrs.len() as u32;
-        for (key, value) in raw.drain(..) {
+        for (key, value, verbatim) in raw.drain(..) {
             if is_xmlns(key) {
                 continue;
             }
@@ -998,6 +1038,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 local: alocal,
                 ns: ans,
                 value,
+                verbatim,
             });
         }
         self.raw_attrs = raw;

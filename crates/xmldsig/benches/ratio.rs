@@ -7,10 +7,16 @@
 //! `benches/data/README.md`).
 //!
 //! Floor: two SHA-256 digests over the canonical Response and Assertion, and two RSA-2048
-//! verifications of their canonical SignedInfo. Full: parse the 11 KB Response from bytes,
+//! verifications of their canonical SignedInfo, each with the fastest implementation measured
+//! on this machine (`benches/rsa.rs`): aws-lc-rs with the key parsed once (as `TrustedKey`
+//! holds it) for RSA, ring for SHA-256 (aws-lc-rs ties). Full: parse the Response from bytes,
 //! canonicalize, digest and verify both signatures with `xmldsig::verify`.
 //!
 //! Run: `cargo bench -p xmldsig --bench ratio` (pin a core with `taskset -c 1` for less noise).
+//!
+//! Instruction counts instead of time (load-independent, for callgrind):
+//! `RATIO_ONLY=floor|full RATIO_SIZE=8k|11k RATIO_CALLS=N` runs the setup and then N calls of
+//! one side, nothing else; `scripts/ratio-instructions.sh` subtracts the N = 0 run.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,11 +44,22 @@ fn child<'d, 'a>(el: Element<'d, 'a>, ns: &str, local: &str) -> Element<'d, 'a> 
 
 fn main() {
     // Criterion-style flags (`--bench`) are accepted and ignored.
-    measure("8 KB Response (6 attributes)", RESPONSE_8K);
-    measure("11 KB Response (19 attributes)", RESPONSE_11K);
+    if let Ok(calls) = std::env::var("RATIO_CALLS") {
+        let calls: usize = calls.parse().expect("RATIO_CALLS: a number");
+        let response = match std::env::var("RATIO_SIZE").as_deref() {
+            Ok("8k") => RESPONSE_8K,
+            Ok("11k") => RESPONSE_11K,
+            _ => panic!("RATIO_SIZE: 8k or 11k"),
+        };
+        let only = std::env::var("RATIO_ONLY").unwrap_or_default();
+        measure("", response, Some((&only, calls)));
+        return;
+    }
+    measure("8 KB Response (6 attributes)", RESPONSE_8K, None);
+    measure("11 KB Response (19 attributes)", RESPONSE_11K, None);
 }
 
-fn measure(label: &str, response: &'static [u8]) {
+fn measure(label: &str, response: &'static [u8], only: Option<(&str, usize)>) {
     let keys = [TrustedKey::from_certificate_der(CERT_DER).unwrap()];
     let policy = Policy::default();
     let doc = Document::parse(response, &Limits::default()).unwrap();
@@ -80,7 +97,11 @@ fn measure(label: &str, response: &'static [u8]) {
         })
         .collect();
     let (_, cert) = x509_parser::parse_x509_certificate(CERT_DER).unwrap();
-    let pk = cert.public_key().subject_public_key.data.to_vec();
+    let pk = aws_lc_rs::signature::ParsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        &cert.public_key().subject_public_key.data,
+    )
+    .unwrap();
 
     let floor = || {
         for (content, si, sig) in &inputs {
@@ -88,12 +109,7 @@ fn measure(label: &str, response: &'static [u8]) {
                 &ring::digest::SHA256,
                 black_box(content),
             ));
-            ring::signature::UnparsedPublicKey::new(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                &pk,
-            )
-            .verify(black_box(si), sig)
-            .unwrap();
+            pk.verify_sig(black_box(si), sig).unwrap();
         }
     };
     let full = || {
@@ -102,6 +118,14 @@ fn measure(label: &str, response: &'static [u8]) {
         let a = verify(child(doc.root(), ASSERTION_NS, "Assertion"), &keys, &policy).unwrap();
         black_box((r.element().node_id(), a.element().node_id()));
     };
+    if let Some((side, calls)) = only {
+        match side {
+            "floor" => (0..calls).for_each(|_| floor()),
+            "full" => (0..calls).for_each(|_| full()),
+            _ => panic!("RATIO_ONLY: floor or full"),
+        }
+        return;
+    }
     // Warm up.
     for _ in 0..BATCH {
         floor();
@@ -129,7 +153,7 @@ fn measure(label: &str, response: &'static [u8]) {
     let (v, _, _) = median(&mut fulls);
     let (r, r10, r90) = median(&mut ratios);
     println!("{label}");
-    println!("floor (2x SHA-256 + 2x RSA-2048 verify): median {f:.1} us");
+    println!("floor (2x SHA-256 + 2x RSA-2048 verify, aws-lc-rs parsed key): median {f:.1} us");
     println!("full  (parse + c14n + verify both):      median {v:.1} us");
     println!(
         "ratio full/floor: median {r:.2} (p10 {r10:.2}, p90 {r90:.2}) over {ROUNDS} interleaved rounds"

@@ -11,6 +11,13 @@
 //! - `aws-lc-rs parsed`: `ParsedPublicKey`, the key parsed once (what a `TrustedKey` would
 //!   hold).
 //!
+//! Then SHA-256 the same way, ring against aws-lc-rs, over the canonical Response (minus its
+//! signature) of the same fixture: the other half of the crypto floor.
+//!
+//! Instruction counts instead of time (load-independent, for callgrind):
+//! `RSA_ONLY=<contender> RSA_CALLS=N` runs the setup and N calls of one contender
+//! (`ring`, `lc-unparsed`, `lc-parsed`, `sha-ring`, `sha-lc`); subtract the N = 0 run.
+//!
 //! Run: `taskset -c 1 cargo bench -p xmldsig --bench rsa`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -71,19 +78,75 @@ fn main() {
     let lc_parsed = || {
         parsed.verify_sig(black_box(&si), &value).unwrap();
     };
+    let mut content = Vec::new();
+    canonicalize(
+        doc.root(),
+        &Options {
+            exclude: Some(sig.node_id()),
+            ..Options::default()
+        },
+        &mut content,
+    )
+    .unwrap();
+    let sha_ring = || {
+        black_box(ring::digest::digest(
+            &ring::digest::SHA256,
+            black_box(&content),
+        ));
+    };
+    let sha_lc = || {
+        black_box(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            black_box(&content),
+        ));
+    };
+    if let Ok(calls) = std::env::var("RSA_CALLS") {
+        let calls: usize = calls.parse().expect("RSA_CALLS: a number");
+        let f: &dyn Fn() = match std::env::var("RSA_ONLY").as_deref() {
+            Ok("ring") => &ring_verify,
+            Ok("lc-unparsed") => &lc_unparsed,
+            Ok("lc-parsed") => &lc_parsed,
+            Ok("sha-ring") => &sha_ring,
+            Ok("sha-lc") => &sha_lc,
+            _ => panic!("RSA_ONLY: ring, lc-unparsed, lc-parsed, sha-ring or sha-lc"),
+        };
+        (0..calls).for_each(|_| f());
+        return;
+    }
     let contenders: [(&str, &dyn Fn()); 3] = [
         ("ring", &ring_verify),
         ("aws-lc-rs unparsed", &lc_unparsed),
         ("aws-lc-rs parsed", &lc_parsed),
     ];
-    for (_, f) in &contenders {
+    rounds(
+        &format!(
+            "RSA-2048 SHA-256 verify of a {} B SignedInfo, {ROUNDS} rounds of {BATCH}",
+            si.len()
+        ),
+        &contenders,
+    );
+    let contenders: [(&str, &dyn Fn()); 2] =
+        [("sha256 ring", &sha_ring), ("sha256 aws-lc-rs", &sha_lc)];
+    rounds(
+        &format!(
+            "SHA-256 of the {} B canonical Response, {ROUNDS} rounds of {BATCH}",
+            content.len()
+        ),
+        &contenders,
+    );
+}
+
+/// Times each contender in turn, `ROUNDS` times, and prints each one's median and its ratio
+/// to the first contender of the same round.
+fn rounds(title: &str, contenders: &[(&str, &dyn Fn())]) {
+    for (_, f) in contenders {
         (0..BATCH).for_each(|_| f());
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); contenders.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); contenders.len()];
     for _ in 0..ROUNDS {
         let mut round = Vec::with_capacity(contenders.len());
-        for (_, f) in &contenders {
+        for (_, f) in contenders {
             let t = Instant::now();
             (0..BATCH).for_each(|_| f());
             round.push(t.elapsed().as_secs_f64() * 1e6 / BATCH as f64);
@@ -97,15 +160,13 @@ fn main() {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[v.len() / 10], v[v.len() * 9 / 10])
     };
-    println!(
-        "RSA-2048 SHA-256 verify of a {} B SignedInfo, {ROUNDS} rounds of {BATCH}",
-        si.len()
-    );
+    println!("{title}");
+    let first = contenders.first().map_or("", |c| c.0);
     for (i, (name, _)) in contenders.iter().enumerate() {
         let (t, _, _) = median(&mut times[i]);
         let (r, r10, r90) = median(&mut ratios[i]);
         println!(
-            "{name:<20} median {t:>7.2} µs   / ring: median {r:.3} (p10 {r10:.3}, p90 {r90:.3})"
+            "{name:<20} median {t:>7.2} µs   / {first}: median {r:.3} (p10 {r10:.3}, p90 {r90:.3})"
         );
     }
 }

@@ -74,10 +74,11 @@ impl SignatureMethod {
         Self::ALL.into_iter().find(|m| m.uri() == uri)
     }
 
-    /// The ring verification algorithm. ECDSA signatures in XML-DSig are `r || s`
+    /// The aws-lc-rs verification algorithm (aws-lc-rs, not ring, verifies: its keys are
+    /// parsed once, see `TrustedKey`). ECDSA signatures in XML-DSig are `r || s`
     /// (RFC 4050 / XML-DSig 1.1 §6.4.3), hence the FIXED encodings.
-    pub(crate) fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
-        use ring::signature as s;
+    pub(crate) fn verification(self) -> &'static dyn aws_lc_rs::signature::VerificationAlgorithm {
+        use aws_lc_rs::signature as s;
         match self {
             Self::RsaSha256 => &s::RSA_PKCS1_2048_8192_SHA256,
             Self::RsaSha384 => &s::RSA_PKCS1_2048_8192_SHA384,
@@ -88,6 +89,11 @@ impl SignatureMethod {
             Self::EcdsaP256Sha256 => &s::ECDSA_P256_SHA256_FIXED,
             Self::EcdsaP384Sha384 => &s::ECDSA_P384_SHA384_FIXED,
         }
+    }
+
+    /// This method's position in [`SignatureMethod::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 
     /// The kind of key this method needs.
@@ -158,4 +164,16 @@ pub(crate) fn is_weak(uri: &str) -> bool {
         "http://www.w3.org/2007/05/xmldsig-more#sha1-rsa-MGF1",
     ];
     WEAK.contains(&uri) || uri.contains("hmac")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignatureMethod;
+
+    #[test]
+    fn each_method_indexes_its_own_prepared_key_slot() {
+        for (i, m) in SignatureMethod::ALL.into_iter().enumerate() {
+            assert_eq!(m.index(), i, "{m:?}");
+        }
+    }
 }

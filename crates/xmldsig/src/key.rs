@@ -2,6 +2,9 @@
 //! only), and signing keys.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use aws_lc_rs::signature::ParsedPublicKey;
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
@@ -74,6 +77,12 @@ pub struct TrustedKey {
     certificate_base64: String,
     not_before: i64,
     not_after: i64,
+    /// The key prepared for each signature method (indexed by [`SignatureMethod::index`]),
+    /// parsed at its first use and kept: aws-lc caches the modulus' Montgomery constants in a
+    /// parsed RSA key, where an unparsed key recomputes them at every verification (issue 20,
+    /// docs/PERFORMANCE.md). `None` when the library refuses the key for that method (an RSA
+    /// modulus under 2048 bits, say): every verification with it then fails. Shared by clones.
+    prepared: Arc<[OnceLock<Option<ParsedPublicKey>>; SignatureMethod::ALL.len()]>,
 }
 
 impl fmt::Debug for TrustedKey {
@@ -116,6 +125,7 @@ impl TrustedKey {
             certificate_base64: base64::engine::general_purpose::STANDARD.encode(der),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
+            prepared: Arc::default(),
         })
     }
 
@@ -177,9 +187,12 @@ impl TrustedKey {
         if method.key_kind() != self.kind {
             return false;
         }
-        ring::signature::UnparsedPublicKey::new(method.verification(), &self.public_key)
-            .verify(message, sig)
-            .is_ok()
+        let Some(slot) = self.prepared.get(method.index()) else {
+            return false;
+        };
+        slot.get_or_init(|| ParsedPublicKey::new(method.verification(), &self.public_key).ok())
+            .as_ref()
+            .is_some_and(|key| key.verify_sig(message, sig).is_ok())
     }
 }
 
@@ -316,7 +329,11 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     if !text.bytes().any(|b| b.is_ascii_whitespace()) {
         return engine.decode(text).ok();
     }
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // The runs between white space (lines, in practice) are copied whole.
+    let mut compact = Vec::with_capacity(text.len());
+    for run in text.as_bytes().split(u8::is_ascii_whitespace) {
+        compact.extend_from_slice(run);
+    }
     engine.decode(compact).ok()
 }
 

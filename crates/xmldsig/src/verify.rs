@@ -90,6 +90,7 @@ pub fn verify<'d, 'a>(
     // SignedInfo := CanonicalizationMethod SignatureMethod Reference
     let si_parts = elements_only(signed_info, "SignedInfo")?;
     let refs = si_parts
+        .as_slice()
         .iter()
         .filter(|e| e.is(DSIG_NS, "Reference"))
         .count();
@@ -228,8 +229,8 @@ fn structure(context: &'static str) -> Error {
 fn elements_only<'d, 'a>(
     el: Element<'d, 'a>,
     context: &'static str,
-) -> Result<Vec<Element<'d, 'a>>, Error> {
-    let mut out = Vec::with_capacity(4);
+) -> Result<Parts<'d, 'a>, Error> {
+    let mut out = Parts::Inline([el; INLINE_PARTS], 0);
     for child in el.children() {
         match child {
             Child::Element(e) => out.push(e),
@@ -238,6 +239,48 @@ fn elements_only<'d, 'a>(
         }
     }
     Ok(out)
+}
+
+/// No signature part has more than three child elements when it is well formed.
+const INLINE_PARTS: usize = 4;
+
+/// The child elements [`elements_only`] found: kept inline up to [`INLINE_PARTS`] (no
+/// allocation on the path of a well-formed signature, which reads about ten parts per
+/// signature), on the heap past that.
+enum Parts<'d, 'a> {
+    /// The first `.1` entries are the elements; the rest is filler.
+    Inline([Element<'d, 'a>; INLINE_PARTS], usize),
+    Heap(Vec<Element<'d, 'a>>),
+}
+
+impl<'d, 'a> Parts<'d, 'a> {
+    fn push(&mut self, e: Element<'d, 'a>) {
+        match self {
+            Parts::Inline(items, len) => match items.get_mut(*len) {
+                Some(slot) => {
+                    *slot = e;
+                    *len += 1;
+                }
+                None => {
+                    let mut all = items.to_vec();
+                    all.push(e);
+                    *self = Parts::Heap(all);
+                }
+            },
+            Parts::Heap(all) => all.push(e),
+        }
+    }
+
+    fn as_slice(&self) -> &[Element<'d, 'a>] {
+        match self {
+            Parts::Inline(items, len) => items.get(..*len).unwrap_or(&[]),
+            Parts::Heap(all) => all,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
 }
 
 /// `text`, white space ignored, equals the unwrapped base64 `b64`.
@@ -361,9 +404,9 @@ fn key_info_certificate<'d>(
     key_info: Element<'d, '_>,
 ) -> Result<Option<std::borrow::Cow<'d, str>>, Error> {
     let mut certificate = None;
-    for part in elements_only(key_info, "KeyInfo")? {
+    for &part in elements_only(key_info, "KeyInfo")?.as_slice() {
         if part.is(DSIG_NS, "X509Data") {
-            for item in elements_only(part, "X509Data")? {
+            for &item in elements_only(part, "X509Data")?.as_slice() {
                 if item.is(DSIG_NS, "X509Certificate") {
                     let text = text_only(item, "X509Certificate")?;
                     // An empty element names nothing (spid-sp-test's templates carry one);

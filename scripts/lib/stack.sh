@@ -89,7 +89,11 @@ min_loa = "substantial"
 TOML
     printf '%s\n' "$extra"
   } > "$WORK/$name.toml"
-  taskset -c "$cpus" target/release/varco serve --config "$WORK/$name.toml" 2>"$WORK/$name.log" &
+  # In a session of its own, so in an autogroup of its own (kernel.sched_autogroup_enabled):
+  # the scheduler then shares a core between Varco and everything else first, and only then
+  # between Varco's threads by their nice values, as in a pod's own cgroup. Without it, the
+  # harness's own clients would weigh against Varco's threads by nice too.
+  setsid taskset -c "$cpus" target/release/varco serve --config "$WORK/$name.toml" 2>"$WORK/$name.log" &
   STACK_PID=$!
   pids+=("$STACK_PID")
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$vport/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done

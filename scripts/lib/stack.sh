@@ -29,6 +29,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 stack_begin() {
   WORK=$(mktemp -d "/tmp/varco-$1-XXXXXX")
   trap stack_cleanup EXIT
+  trap "exit 143" TERM INT  # so a timeout or Ctrl-C also runs the cleanup
   IPORT=$(port)
   IDP=http://127.0.0.1:$IPORT
   openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj /CN=varco-load \

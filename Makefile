@@ -8,7 +8,7 @@ CARGO ?= cargo
 TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server \
 	buildah binutils
 
-.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs load-hostile hostile-instructions bench-compare soak compare-pysaml2 profile-acs fuzz-smoke fuzz-check
+.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs load-hostile flood-login hostile-instructions bench-compare soak compare-pysaml2 profile-acs fuzz-smoke fuzz-check
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ load-auth: ## /auth with a session vs nginx `return 204` (wrk)
 
 load-hostile: ## worst-case requests' CPU vs a normal Response; /auth while the ACS and SLO are flooded
 	./scripts/load-hostile.sh
+
+flood-login: ## 5-minute /saml/login flood: RSS every 30 s, logins started before it completed after (limits on, then off)
+	./scripts/flood-login.sh
 
 hostile-instructions: ## callgrind instructions of each worst-case request against a normal validation (repeatable under load)
 	./scripts/hostile-instructions.sh

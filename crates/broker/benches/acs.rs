@@ -161,7 +161,7 @@ fn concurrent_audit(c: &mut Criterion) {
                                     let mut evidence = broker::features::audit::Evidence::default();
                                     let (session, _) = broker::routes::acs::consume_recorded(
                                         s,
-                                        body.as_bytes(),
+                                        hyper::body::Bytes::copy_from_slice(body.as_bytes()),
                                         Some(BROWSER),
                                         &mut evidence,
                                     )

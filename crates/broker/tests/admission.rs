@@ -45,6 +45,48 @@ fn logout_request_body() -> String {
     )
 }
 
+/// The head of an ACS post from the browser that started the fixture's pending login.
+fn acs_head(s: &State) -> String {
+    format!(
+        "POST /saml/acs HTTP/1.1\r\nCookie: {}={BROWSER}\r\n\
+         Content-Type: application/x-www-form-urlencoded",
+        broker::state::login::login_cookie(s)
+    )
+}
+
+/// One async worker: if heavy work ran on it, nothing else could answer meanwhile.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Holds one heavy worker with a job that returns `value` once the returned sender is
+/// used; returns when the job is running.
+async fn hold(
+    s: &Arc<State>,
+    value: u32,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<u32, broker::features::admission::heavy::Refused>>,
+) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let pool = s.clone();
+    let job = tokio::spawn(async move {
+        pool.heavy
+            .run(Work::Response, move || {
+                started_tx.send(()).unwrap();
+                wait.recv().unwrap();
+                value
+            })
+            .await
+    });
+    started.recv().await.unwrap();
+    (release, job)
+}
+
 #[test]
 fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
     let config = config("[admission]\nheavy_workers = 2\nheavy_queue = 0\n");
@@ -58,10 +100,7 @@ fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
     let s = Arc::new(s);
 
     // One async worker: if heavy work ran on it, nothing below could answer.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     rt.block_on(async {
         let addr = serve(s.clone()).await;
         // Hold both workers with real work: each job verifies an Argon2id password (the
@@ -114,11 +153,7 @@ fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
         assert!(body.contains("broker_busy"), "{body}");
         assert_eq!(rejected(&s, "sign"), 1);
 
-        let acs = format!(
-            "POST /saml/acs HTTP/1.1\r\nCookie: {}={BROWSER}\r\n\
-             Content-Type: application/x-www-form-urlencoded",
-            broker::state::login::login_cookie(&s)
-        );
+        let acs = acs_head(&s);
         let (status, head, body) = exchange(addr, &acs, &signed_body()).await;
         assert_eq!(status, 503, "Response validation: {body}");
         assert!(head.contains("\r\nretry-after: 2"), "{head}");
@@ -151,24 +186,9 @@ fn a_saturated_heavy_pool_answers_503_and_auth_still_answers() {
 fn a_waiting_job_runs_when_a_worker_frees_and_one_past_the_queue_is_refused() {
     let config = config("[admission]\nheavy_workers = 1\nheavy_queue = 1\nheavy_wait_ms = 10000\n");
     let s = Arc::new(state(&config, clock));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     rt.block_on(async {
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
-        let pool = s.clone();
-        let first = tokio::spawn(async move {
-            pool.heavy
-                .run(Work::Response, move || {
-                    started_tx.send(()).unwrap();
-                    wait.recv().unwrap();
-                    1
-                })
-                .await
-        });
-        started.recv().await.unwrap();
+        let (release, first) = hold(&s, 1).await;
         // The second waits in the queue (its one slot)...
         let pool = s.clone();
         let second = tokio::spawn(async move { pool.heavy.run(Work::Response, || 2).await });
@@ -191,16 +211,81 @@ fn a_waiting_job_runs_when_a_worker_frees_and_one_past_the_queue_is_refused() {
 }
 
 #[test]
+fn acs_form_and_base64_decoding_wait_for_the_heavy_pool() {
+    // The async worker reads the capped body and nothing more: decoding the form, the base64
+    // and the size checks are heavy work. Proof by order of answers: with the one worker held
+    // (queue 0), every ACS post is 503 `broker_busy`, even ones the decoding would refuse
+    // (no SAMLResponse, not base64, too large), so nothing looked at their content first.
+    // Released, the same bodies get their usual codes (stable), and the refusals of the
+    // decoding never reached the store (the pending login is still there).
+    let config = config(
+        "[admission]\nheavy_workers = 1\nheavy_queue = 0\n\
+         client_per_minute = 0\nglobal_per_second = 0\n",
+    );
+    let s = state(&config, clock);
+    ready(put_fixture_pending(&s.store)).unwrap();
+    let s = Arc::new(s);
+    let rt = current_thread();
+    rt.block_on(async {
+        let addr = serve(s.clone()).await;
+        let acs = acs_head(&s);
+        let too_large = format!(
+            "SAMLResponse={}",
+            "A".repeat(s.config.max_response_bytes.div_ceil(3) * 4 + 4)
+        );
+        let cases = [
+            ("RelayState=x", "broker_missing_saml_response", 400),
+            ("SAMLResponse=%%%%", "broker_invalid_base64", 400),
+            (
+                "SAMLResponse=QQ&SAMLResponse=QQ",
+                "broker_duplicate_field",
+                400,
+            ),
+            (too_large.as_str(), "broker_response_too_large", 413),
+        ];
+
+        let (release, held) = hold(&s, 0).await;
+        for (i, (body, _, _)) in cases.iter().enumerate() {
+            let (status, head, answer) = exchange(addr, &acs, body).await;
+            assert_eq!(status, 503, "case {i}: {answer}");
+            assert!(head.contains("\r\nretry-after: 2"), "{head}");
+            assert!(answer.contains("broker_busy"), "case {i}: {answer}");
+            assert_eq!(rejected(&s, "response"), u64::try_from(i + 1).unwrap());
+        }
+
+        release.send(()).unwrap();
+        assert_eq!(held.await.unwrap(), Ok(0));
+        for (body, code, want) in cases {
+            let (status, _, answer) = exchange(addr, &acs, body).await;
+            assert_eq!(status, want, "{code}: {answer}");
+            assert!(answer.contains(code), "{code}: {answer}");
+            let refused = s
+                .metrics
+                .logins_refused
+                .with_label_values(&[code, ""])
+                .get();
+            assert_eq!(refused, 1, "{code} counted once");
+        }
+        let held_off = u64::try_from(cases.len()).unwrap();
+        assert_eq!(
+            rejected(&s, "response"),
+            held_off,
+            "no further refusal for capacity"
+        );
+        // A Response that decodes reaches the pending login, the signature and the session.
+        let (status, head, answer) = exchange(addr, &acs, &signed_body()).await;
+        assert_eq!(status, 303, "{head}{answer}");
+    });
+}
+
+#[test]
 fn a_body_over_its_route_cap_is_413_before_any_work() {
     // `/saml/slo` takes at most 64 KiB (a logout message is a few KB), the ACS 512 KiB. One
     // byte over: 413 `broker_body_too_large`, counted, before anything is decoded. At the SLO
     // cap the body is read and decoded (refused as not a message: positive control).
     let config = config("[admission]\nclient_per_minute = 0\nglobal_per_second = 0\n");
     let s = Arc::new(state(&config, clock));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     rt.block_on(async {
         let addr = serve(s.clone()).await;
         let slo = "POST /saml/slo HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded";
@@ -220,11 +305,7 @@ fn a_body_over_its_route_cap_is_413_before_any_work() {
         assert!(body.contains("slo_binding"), "{body}");
         assert_eq!(refused("broker_body_too_large"), 1);
 
-        let acs = format!(
-            "POST /saml/acs HTTP/1.1\r\nCookie: {}={BROWSER}\r\n\
-             Content-Type: application/x-www-form-urlencoded",
-            broker::state::login::login_cookie(&s)
-        );
+        let acs = acs_head(&s);
         let over = format!(
             "SAMLResponse={}",
             "A".repeat(512 * 1024 + 1 - "SAMLResponse=".len())
@@ -273,4 +354,23 @@ fn heavy_work_runs_below_the_async_workers_priority() {
             );
         });
     }
+}
+
+#[test]
+fn heavy_work_runs_on_threads_named_for_it() {
+    // The load harness splits Varco's CPU between the async workers and heavy work by thread
+    // name (`/proc/<pid>/task/*/comm`): a thread that runs heavy work carries the name.
+    use broker::features::admission::heavy::THREAD_NAME;
+    let config = config("[admission]\nheavy_workers = 1\n");
+    let s = Arc::new(state(&config, clock));
+    let rt = current_thread();
+    let comm = || std::fs::read_to_string("/proc/thread-self/comm").map(|n| n.trim().to_owned());
+    let outside = comm().unwrap();
+    assert_ne!(outside, THREAD_NAME, "the async side keeps its name");
+    let inside = rt
+        .block_on(s.heavy.run(Work::Response, comm))
+        .unwrap()
+        .unwrap();
+    assert_eq!(inside, THREAD_NAME);
+    assert_eq!(comm().unwrap(), outside);
 }

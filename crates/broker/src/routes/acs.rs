@@ -95,7 +95,7 @@ pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             return audit_refusal(state, evidence, f).await;
         }
     };
-    match consume_recorded(state, &body, browser.as_deref(), &mut evidence).await {
+    match consume_recorded(state, body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
             let idp = session.idp.clone();
             crate::state::login::complete(state, previous, &evidence, session, &return_to, &idp)
@@ -146,67 +146,39 @@ pub async fn consume(
     body: &[u8],
     browser: Option<&str>,
 ) -> Result<(Session, String), AcsFailure> {
+    let body = hyper::body::Bytes::copy_from_slice(body);
     consume_recorded(state, body, browser, &mut audit::Evidence::default()).await
 }
 
 /// [`consume`], filling `evidence` with what the audit record needs as it goes.
 pub async fn consume_recorded(
     state: &State,
-    body: &[u8],
+    body: hyper::body::Bytes,
     browser: Option<&str>,
     evidence: &mut audit::Evidence,
 ) -> Result<(Session, String), AcsFailure> {
     let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
-    let encoded = match form_field(body, b"SAMLResponse") {
-        Field::One(v) => v,
-        Field::Missing => return Err(bad("broker_missing_saml_response", "no SAMLResponse")),
-        Field::Repeated => return Err(bad("broker_duplicate_field", "SAMLResponse given twice")),
-    };
-    let compact: Vec<u8> = encoded
-        .into_iter()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    evidence.response_b64 = Some(compact.clone());
-    // Over `saml.max_response_bytes` is refused before decoding (base64 is 4 characters per
-    // 3 bytes) and checked exactly after: what a hostile Response can cost grows with its
-    // size, and a real one is 10-20 KB (issue 17).
+    // Form decoding, white-space removal, base64 and (without RelayState) the InResponseTo
+    // parse grow with the body: one heavy job, so the async worker's share of an ACS post is
+    // the same whatever its size (issue 17). The job owns the body (a shared handle, no copy).
     let max = state.config.max_response_bytes;
-    let too_large = || {
-        AcsFailure::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "broker_response_too_large",
-            "SAMLResponse larger than saml.max_response_bytes",
-        )
-    };
-    if compact.len() > max.div_ceil(3).saturating_mul(4) {
-        return Err(too_large());
-    }
-    let xml: std::sync::Arc<[u8]> = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?
-        .into();
-    if xml.len() > max {
-        return Err(too_large());
-    }
+    let decoded = state
+        .heavy
+        .run(Work::Response, move || decode_form(&body, max))
+        .await
+        .map_err(heavy_refused)?;
+    evidence.response_b64 = decoded.response_b64;
+    evidence.response_sha256 = decoded.response_sha256;
+    let Form {
+        xml,
+        relay_state,
+        hint,
+    } = decoded.form?;
 
     // The pending request is found by the RelayState Varco sent (the request ID), or else by
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires
     // the signed InResponseTo to equal the pending request's ID. RelayState first spares a
     // second parse of the document.
-    // The bindings cap RelayState at 80 bytes; Varco's own are far shorter, so a longer one
-    // is not Varco's and is refused rather than looked up or cut. A repeated one is refused
-    // like a repeated SAMLResponse.
-    let relay_state = match form_field(body, b"RelayState") {
-        Field::One(v) if v.len() > saml::MAX_RELAY_STATE => {
-            return Err(bad(
-                "broker_relay_state_too_long",
-                "RelayState longer than the 80 bytes the SAML bindings allow",
-            ));
-        }
-        Field::One(v) => String::from_utf8(v).ok(),
-        Field::Repeated => return Err(bad("broker_duplicate_field", "RelayState given twice")),
-        Field::Missing => None,
-    };
     let found = match relay_state {
         Some(r) => state
             .store
@@ -219,13 +191,19 @@ pub async fn consume_recorded(
     let (request_id, pending) = match found {
         Some(found) => found,
         None => {
-            // A whole parse of attacker bytes: on the heavy pool too.
-            let doc = xml.clone();
-            let hint = state
-                .heavy
-                .run(Work::Response, move || saml::response_in_response_to(&doc))
-                .await
-                .map_err(heavy_refused)?;
+            let hint = match hint {
+                Some(h) => h,
+                // A RelayState that named nothing: the whole parse for the hint, on the heavy
+                // pool too.
+                None => {
+                    let doc = xml.clone();
+                    state
+                        .heavy
+                        .run(Work::Response, move || saml::response_in_response_to(&doc))
+                        .await
+                        .map_err(heavy_refused)?
+                }
+            };
             let request_id = hint.ok_or_else(|| {
                 bad(
                     "broker_unsolicited",
@@ -403,6 +381,105 @@ pub async fn consume_recorded(
         acting: std::collections::BTreeMap::new(),
     };
     Ok((session, pending.return_to))
+}
+
+/// What the heavy pool read from an ACS form body: what the audit record keeps of the
+/// Response whatever happens next, and the form's fields or why they were refused.
+struct Decoded {
+    /// The SAMLResponse value, white space removed (`None`: no single SAMLResponse field).
+    response_b64: Option<Vec<u8>>,
+    /// Its digest, when a refused record would keep it by hash only.
+    response_sha256: Option<String>,
+    form: Result<Form, AcsFailure>,
+}
+
+/// The decoded fields of an ACS form.
+struct Form {
+    /// The Response's bytes, at most `saml.max_response_bytes`.
+    xml: std::sync::Arc<[u8]>,
+    /// RelayState as UTF-8, at most the bindings' 80 bytes (`None`: absent or not UTF-8).
+    relay_state: Option<String>,
+    /// Without a RelayState, the Response's untrusted InResponseTo, read in the same job
+    /// (`Some(None)`: the document names none).
+    hint: Option<Option<String>>,
+}
+
+/// Decodes the ACS form body: `SAMLResponse` (once, base64, white space allowed, at most
+/// `max` bytes decoded) and `RelayState` (at most once, at most the bindings' 80 bytes).
+/// Runs on the heavy pool: each step is linear in the body, and the order of the checks is
+/// the order of the error codes an ACS post has always got.
+fn decode_form(body: &[u8], max: usize) -> Decoded {
+    let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
+    let refused = |f: AcsFailure| Decoded {
+        response_b64: None,
+        response_sha256: None,
+        form: Err(f),
+    };
+    let encoded = match form_field(body, b"SAMLResponse") {
+        Field::One(v) => v,
+        Field::Missing => return refused(bad("broker_missing_saml_response", "no SAMLResponse")),
+        Field::Repeated => {
+            return refused(bad("broker_duplicate_field", "SAMLResponse given twice"));
+        }
+    };
+    let compact: Vec<u8> = encoded
+        .into_iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let form = read_form(body, &compact, max);
+    Decoded {
+        response_sha256: audit::refused_response_digest(&compact),
+        response_b64: Some(compact),
+        form,
+    }
+}
+
+/// The rest of [`decode_form`], once the SAMLResponse value is known.
+fn read_form(body: &[u8], compact: &[u8], max: usize) -> Result<Form, AcsFailure> {
+    let bad = |code, detail: &str| AcsFailure::new(StatusCode::BAD_REQUEST, code, detail);
+    // Over `saml.max_response_bytes` is refused before decoding (base64 is 4 characters per
+    // 3 bytes) and checked exactly after: what a hostile Response can cost grows with its
+    // size, and a real one is 10-20 KB (issue 17).
+    let too_large = || {
+        AcsFailure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "broker_response_too_large",
+            "SAMLResponse larger than saml.max_response_bytes",
+        )
+    };
+    if compact.len() > max.div_ceil(3).saturating_mul(4) {
+        return Err(too_large());
+    }
+    let xml: std::sync::Arc<[u8]> = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| bad("broker_invalid_base64", "SAMLResponse is not base64"))?
+        .into();
+    if xml.len() > max {
+        return Err(too_large());
+    }
+    // The bindings cap RelayState at 80 bytes; Varco's own are far shorter, so a longer one
+    // is not Varco's and is refused rather than looked up or cut. A repeated one is refused
+    // like a repeated SAMLResponse.
+    let relay_state = match form_field(body, b"RelayState") {
+        Field::One(v) if v.len() > saml::MAX_RELAY_STATE => {
+            return Err(bad(
+                "broker_relay_state_too_long",
+                "RelayState longer than the 80 bytes the SAML bindings allow",
+            ));
+        }
+        Field::One(v) => String::from_utf8(v).ok(),
+        Field::Repeated => return Err(bad("broker_duplicate_field", "RelayState given twice")),
+        Field::Missing => None,
+    };
+    let hint = match relay_state {
+        Some(_) => None,
+        None => Some(saml::response_in_response_to(&xml)),
+    };
+    Ok(Form {
+        xml,
+        relay_state,
+        hint,
+    })
 }
 
 fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {

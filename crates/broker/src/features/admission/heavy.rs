@@ -154,6 +154,7 @@ impl Heavy {
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _gauge = gauge;
+            name_thread();
             lower_priority(nice);
             job()
         });
@@ -192,6 +193,26 @@ impl Heavy {
 thread_local! {
     /// The nice value this thread already lowered itself to (`None`: not yet).
     static LOWERED: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+    /// Whether this thread already carries [`THREAD_NAME`].
+    static NAMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The name a blocking thread takes once it has run heavy work (`/proc/<pid>/task/*/comm`),
+/// so the CPU of heavy work can be told from the async workers' (`tokio-rt-worker`) from
+/// outside the process, by the load harness or an operator (`top -H`). Tokio names its
+/// blocking threads like its workers; a renamed thread may later run another blocking job
+/// (a metadata fetch), which then counts as heavy: background work either way.
+pub const THREAD_NAME: &str = "varco-heavy";
+
+/// Renames the calling thread to [`THREAD_NAME`], once per thread; failure is harmless.
+fn name_thread() {
+    if NAMED.with(|n| n.replace(true)) {
+        return;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = rustix::thread::set_name(c"varco-heavy");
+    }
 }
 
 /// Lowers this thread's scheduling priority by `steps` (nice values, capped at 19) below the

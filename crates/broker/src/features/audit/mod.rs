@@ -35,6 +35,14 @@ use crate::leaf::clock::unix;
 /// disk at 512 KB a time. Completed logins always keep the whole Response.
 pub const MAX_REFUSED_RESPONSE: usize = 64 * 1024;
 
+/// The hex SHA-256 a refused login's record keeps instead of a Response over
+/// [`MAX_REFUSED_RESPONSE`] (`None` for one kept verbatim): for the ACS to compute on the heavy
+/// pool with the decoding, so that a junk post costs the async worker no work that grows
+/// with its size ([`Evidence::response_sha256`]).
+pub fn refused_response_digest(b64: &[u8]) -> Option<String> {
+    (b64.len() > MAX_REFUSED_RESPONSE).then(|| chain::hex(digest(&SHA256, b64).as_ref()))
+}
+
 /// The TCP peer of a connection, put in each request's extensions by the server loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -106,6 +114,9 @@ pub struct Evidence {
     pub category: Option<String>,
     /// The SAMLResponse form value as received, white space removed (base64).
     pub response_b64: Option<Vec<u8>>,
+    /// Hex SHA-256 of `response_b64`, when the ACS computed it off the async worker
+    /// ([`refused_response_digest`]); `None`: the record computes it if it needs it.
+    pub response_sha256: Option<String>,
     /// Response ID.
     pub response_id: Option<String>,
     /// Assertion ID.
@@ -227,9 +238,11 @@ impl Evidence {
             response_bytes: response.map(<[u8]>::len),
             // Only when the Response itself is not kept: hashing 15 KB per login costs
             // as much CPU as the chain's own hash.
-            response_sha256: response
-                .filter(|_| keep.is_none())
-                .map(|r| chain::hex(digest(&SHA256, r).as_ref())),
+            response_sha256: response.filter(|_| keep.is_none()).map(|r| {
+                self.response_sha256
+                    .clone()
+                    .unwrap_or_else(|| chain::hex(digest(&SHA256, r).as_ref()))
+            }),
             certificate_b64: self.certificate_b64.as_deref(),
             presentation_sha256: self.presentation_sha256.as_deref(),
         };
@@ -285,6 +298,17 @@ mod tests {
         );
         assert_eq!(done["outcome"], "completed");
         assert!(done.get("response_sha256").is_none());
+        // The digest the ACS computes on the heavy pool is the one the record would compute.
+        let junk = vec![b'A'; MAX_REFUSED_RESPONSE + 1];
+        assert_eq!(refused_response_digest(&junk[..MAX_REFUSED_RESPONSE]), None);
+        let pre = Evidence {
+            response_sha256: refused_response_digest(&junk),
+            response_b64: Some(junk),
+            ..Evidence::default()
+        };
+        let early: serde_json::Value =
+            serde_json::from_slice(&pre.record(Outcome::Refused { code: "x" }, now)).unwrap();
+        assert_eq!(early["response_sha256"], refused["response_sha256"]);
         assert_eq!(done["at"], "1970-01-01T00:00:00Z");
     }
 }

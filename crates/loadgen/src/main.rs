@@ -8,6 +8,7 @@
 //! varco-loadgen acs      [--n N] [--concurrency C | --rate R] [options]
 //! varco-loadgen full     [--n N | --duration S] [--concurrency C | --rate R] [options]
 //! varco-loadgen fixtures --n N --out DIR [options]
+//! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--out DIR]
 //! ```
 //!
 //! - `acs`: first prepares N logins, each a pending AuthnRequest started at Varco's
@@ -23,6 +24,9 @@
 //!   `SAMLResponse` values; `manifest.tsv`, one line per file with the RelayState, which is
 //!   the request ID; `idp-metadata.xml`; `sp.env`), for `varco-validate-files` and
 //!   `scripts/pysaml2-validate.py`.
+//! - `fsync`: no stack; N rounds of B bytes (default 17,000: one audit record) appended to a
+//!   file in DIR (default the temporary directory, where `--audit on` puts the chain) and
+//!   `fdatasync`ed, and the distribution of the sync's latency (`fsync.rs`).
 //!
 //! Closed loop by default (`--concurrency` connections, each sending its next login as soon
 //! as the previous one is answered); `--rate R` is an open loop: login i is due at
@@ -40,6 +44,7 @@
 //! under `valgrind --tool=callgrind`, instrumented only while the Responses are posted). Exit status 0 when every login succeeded, 1
 //! when any failed, 2 on a setup error.
 
+mod fsync;
 mod http;
 mod stack;
 
@@ -66,11 +71,12 @@ struct Options {
     sample: f64,
     warmup: f64,
     out: Option<PathBuf>,
+    bytes: usize,
     stack: StackOptions,
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures [--n N] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--keep]"
@@ -80,7 +86,7 @@ fn usage() -> String {
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or_else(usage)?;
-    if !["acs", "full", "fixtures"].contains(&mode.as_str()) {
+    if !["acs", "full", "fixtures", "fsync"].contains(&mode.as_str()) {
         return Err(usage());
     }
     let mut o = Options {
@@ -93,6 +99,7 @@ fn parse_args() -> Result<Options, String> {
         sample: 5.0,
         warmup: 60.0,
         out: None,
+        bytes: 17_000,
         stack: StackOptions {
             bin_dir: PathBuf::from("target/release"),
             varco_cpus: None,
@@ -125,6 +132,7 @@ fn parse_args() -> Result<Options, String> {
             "--sample" => o.sample = num(&value)?,
             "--warmup" => o.warmup = value.parse().map_err(|_| "--warmup: seconds")?,
             "--out" => o.out = Some(PathBuf::from(value)),
+            "--bytes" => o.bytes = num(&value)? as usize,
             "--bin-dir" => o.stack.bin_dir = PathBuf::from(value),
             "--varco-cpus" => o.stack.varco_cpus = Some(value),
             "--idp-cpus" => o.stack.idp_cpus = Some(value),
@@ -508,6 +516,23 @@ fn report(
             "varco audit: {mean:.1} records per group commit (varco_audit_batch_records, as seen by a record)"
         );
     }
+    // How much of the tail is the wait for the audit record's sync: the share of appends
+    // slower than each bound, beside the latency percentiles above.
+    let bounds = ["0.001", "0.0025", "0.005", "0.01"];
+    if let Some(over) = stack.histogram_over("varco_audit_append_duration_seconds", &bounds) {
+        let shares: Vec<String> = bounds
+            .iter()
+            .zip(over)
+            .map(|(b, s)| {
+                format!(
+                    "{:.2} % over {} ms",
+                    s * 100.0,
+                    b.parse::<f64>().unwrap_or(0.0) * 1e3
+                )
+            })
+            .collect();
+        println!("varco audit append wait: {}", shares.join(", "));
+    }
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
     let rss = status_kb(pid, "VmRSS").unwrap_or(0);
     println!(
@@ -649,6 +674,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.mode == "fsync" {
+        let dir = o.out.clone().unwrap_or_else(std::env::temp_dir);
+        return match fsync::run(o.n, o.bytes, o.rate, &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("varco-loadgen: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // Two workers: the load generator is meant to be pinned to one core of its own
     // (`taskset -c 0`); the second absorbs the timer and connection tasks.
     let rt = match tokio::runtime::Builder::new_multi_thread()

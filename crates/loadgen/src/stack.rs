@@ -99,6 +99,29 @@ fn spawn(
 
 impl Stack {
     /// `name_sum / name_count` of a histogram on Varco's `/metrics`, if it has samples.
+    /// The share of a histogram's observations above each of `bounds` (bucket bounds as
+    /// Prometheus prints them, e.g. `"0.0025"`), from Varco's `/metrics`.
+    pub(crate) fn histogram_over(&self, name: &str, bounds: &[&str]) -> Option<Vec<f64>> {
+        let (status, body) = get(&format!("http://{}/metrics", self.management)).ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value = |series: String| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        };
+        let count = value(format!("{name}_count "))?;
+        if count <= 0.0 {
+            return None;
+        }
+        bounds
+            .iter()
+            .map(|b| {
+                value(format!("{name}_bucket{{le=\"{b}\"}} ")).map(|under| 1.0 - under / count)
+            })
+            .collect()
+    }
+
     pub(crate) fn histogram_mean(&self, name: &str) -> Option<f64> {
         let (status, body) = get(&format!("http://{}/metrics", self.management)).ok()?;
         if status != 200 {

@@ -22,7 +22,7 @@ use crate::leaf::pages;
 use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::current::current_session;
-use crate::state::login::{STORE_UNAVAILABLE, login_cookie, timed_append, unavailable_page};
+use crate::state::login::{STORE_UNAVAILABLE, login_cookie, timed_append_as, unavailable_page};
 
 /// Largest accepted request body (the ACS form). SPID Responses are 10-30 KB.
 const MAX_BODY: usize = 512 * 1024;
@@ -95,6 +95,9 @@ pub async fn acs(state: &State, req: Request<Incoming>) -> Response<Body> {
             return audit_refusal(state, evidence, f).await;
         }
     };
+    // From here on this request ends in an audit record: a sync that falls due meanwhile
+    // may wait for it (features/audit/file.rs).
+    evidence.expected = state.audit.expect();
     match consume_recorded(state, body, browser.as_deref(), &mut evidence).await {
         Ok((session, return_to)) => {
             let idp = session.idp.clone();
@@ -115,7 +118,7 @@ async fn audit_refusal(
     let now = (state.clock)();
     evidence.spid_error = f.spid_error;
     let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
-    if let Err(e) = timed_append(state, now, record).await {
+    if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
         tracing::warn!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %f.code);
     }
     acs_failed(state, f, &evidence)

@@ -52,8 +52,18 @@ pub(crate) async fn timed_append(
     now: std::time::SystemTime,
     record: Vec<u8>,
 ) -> Result<(), audit::AuditError> {
+    timed_append_as(state, now, record, &audit::Expected::default()).await
+}
+
+/// [`timed_append`] for the login that took `expected` ([`audit::Sink::expect`]).
+pub(crate) async fn timed_append_as(
+    state: &State,
+    now: std::time::SystemTime,
+    record: Vec<u8>,
+    expected: &audit::Expected,
+) -> Result<(), audit::AuditError> {
     let started = std::time::Instant::now();
-    let result = state.audit.append(now, record).await;
+    let result = state.audit.append_as(now, record, expected).await;
     state
         .metrics
         .audit_duration
@@ -166,7 +176,7 @@ pub(crate) async fn complete(
     };
     let now = (state.clock)();
     let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
-    if let Err(e) = timed_append(state, now, record).await {
+    if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
         return audit_unavailable(state, e);
     }
     if let Some(old) = previous {

@@ -10,9 +10,17 @@
 //! and under load each sync starts as soon as the previous one ends and carries everything
 //! that arrived meanwhile, encoded and written while the disk was busy. The encoding no
 //! longer adds to the time a batch waits, and a slow sync (a disk stall) makes the next batch
-//! bigger instead of queueing syncs behind it. [`Options::commit_interval`] puts a least
-//! time between the starts of two write rounds, for syncs whose CPU is worth saving
-//! (default 2 ms; zero leaves the pace to the syncer alone, see docs/PERFORMANCE.md).
+//! bigger instead of queueing syncs behind it.
+//!
+//! Adaptive wait (leader/follower with expected followers): a login whose record is on its
+//! way holds an [`Expected`] from the moment its Response is read until its record is
+//! written. A sync that is due while such logins are still being validated waits for them,
+//! at most [`Options::commit_interval`], and starts the moment the last of them is written:
+//! when nothing is in progress (a quiet broker, or a lone login) it starts at once; under
+//! load the logins in progress share it instead of each paying a sync (about 70 µs of kernel
+//! CPU on the CI machine, docs/PERFORMANCE.md); saturated, syncs are at most one per
+//! interval. Batches are bounded: a write round takes at most [`MAX_BATCH`] records and
+//! [`MAX_BATCH_BYTES`], and the writer stops [`MAX_UNSYNCED_BYTES`] ahead of the syncer.
 //!
 //! Durability is unchanged: no sender is answered before an `fdatasync` covering its bytes
 //! returned, and the chain state the next batch builds on is only taken as durable once
@@ -36,6 +44,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -47,14 +56,23 @@ use super::append::{AuditError, Durable};
 use super::chain::{self, RecordKey, ZERO_HASH};
 use crate::leaf::clock::unix;
 
-/// Most records written by one fsync.
+/// Most records one write round takes.
 pub const MAX_BATCH: usize = 1024;
-/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): 2 ms between
-/// write rounds, so at most 500 syncs a second. Zero (the syncer's own pace) was measured
-/// worse on a shared 2-core machine (more sync CPU on Varco's core, longer tail:
-/// docs/PERFORMANCE.md, issue 20), so it stays an option until an idle-machine run says
-/// otherwise.
-pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+/// A write round stops taking records once it holds this many payload bytes (it always takes
+/// at least one record, whatever its size): a completed login's record carries the whole
+/// Response, up to `saml.max_response_bytes` of XML as base64, so a count alone does not
+/// bound the bytes of one `write`.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes written to the file and not yet durable. Past it the writer waits for the
+/// syncer before writing more (the queue then fills and senders wait): a disk that stalls
+/// holds at most this much in the page cache on Varco's account, and one sync never has
+/// more than this (plus one round) to flush.
+pub const MAX_UNSYNCED_BYTES: u64 = 16 * 1024 * 1024;
+/// The default of [`Options::commit_interval`] (`audit.commit_interval_us`): a due sync
+/// waits at most 1 ms for the logins still in progress (none in progress: no wait), so a
+/// saturated broker makes at most about a thousand syncs a second (docs/PERFORMANCE.md,
+/// issue 20).
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 8192;
 
@@ -70,9 +88,9 @@ pub struct Options {
     pub retention: Duration,
     /// Encryption at rest of login records.
     pub key: Option<[u8; 32]>,
-    /// Least time between the starts of two write rounds (`audit.commit_interval_us`);
-    /// zero writes each batch as soon as the previous one is written and syncs as soon as
-    /// the previous sync is done.
+    /// Longest a due sync waits for the logins still in progress ([`Expected`]) before it
+    /// starts (`audit.commit_interval_us`); zero syncs as soon as the previous sync is done,
+    /// whatever is in progress.
     pub commit_interval: Duration,
 }
 
@@ -102,12 +120,74 @@ pub(super) struct Job {
     pub(super) ts: SystemTime,
     pub(super) payload: Vec<u8>,
     pub(super) reply: oneshot::Sender<Result<Durable, AuditError>>,
+    /// The login's [`Expected`], handed over with its record: released once it is written.
+    pub(super) promise: Option<Promise>,
 }
 
 /// The handle request tasks use; clones share one writer.
 #[derive(Clone)]
 pub struct FileSink {
     tx: mpsc::Sender<Job>,
+    coming: Arc<Coming>,
+}
+
+/// What a syncer is told besides written batches.
+enum ToSync {
+    /// A batch written, to make durable.
+    Batch(Vec<Job>, Written),
+    /// The last login in progress has written its record (or given up): stop waiting.
+    Wake,
+}
+
+/// The logins whose records are on their way, and how to wake the syncer when none is left.
+struct Coming {
+    count: Arc<AtomicUsize>,
+    wake: std::sync::mpsc::Sender<ToSync>,
+}
+
+/// One login's record on its way (counted in [`Coming`]); dropping it releases the count.
+pub(super) struct Promise(Arc<Coming>);
+
+impl Promise {
+    fn new(coming: &Arc<Coming>) -> Promise {
+        coming.count.fetch_add(1, Ordering::AcqRel);
+        Promise(coming.clone())
+    }
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A syncer that is gone has nothing to wait for.
+            let _ = self.0.wake.send(ToSync::Wake);
+        }
+    }
+}
+
+/// A login whose audit record will follow: taken when its Response has been read, handed
+/// to the sink with the record ([`FileSink::append_as`]), released by the writer once the
+/// record is written, or on drop if the login never gets that far. A sync that is due while
+/// any is held waits for them (up to [`Options::commit_interval`]). A clone holds nothing.
+#[derive(Default)]
+pub struct Expected(Mutex<Option<Promise>>);
+
+impl Expected {
+    fn take(&self) -> Option<Promise> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl Clone for Expected {
+    fn clone(&self) -> Self {
+        Expected::default()
+    }
+}
+
+impl std::fmt::Debug for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map(|p| p.is_some()).unwrap_or(false);
+        f.debug_tuple("Expected").field(&held).finish()
+    }
 }
 
 /// The chain as it is on stable storage, shared by the writer and the syncer.
@@ -159,15 +239,37 @@ impl FileSink {
             .prune(now)
             .map_err(|e| OpenError::Io(format!("retention pruning: {e}")))?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        writer.start(rx)?;
-        Ok(FileSink { tx })
+        let coming = writer.start(rx)?;
+        Ok(FileSink { tx, coming })
+    }
+
+    /// A login's promise that its record will follow (see [`Expected`]).
+    pub fn expect(&self) -> Expected {
+        Expected(Mutex::new(Some(Promise::new(&self.coming))))
     }
 
     /// Appends one record; resolves once it is durable.
     pub async fn append(&self, ts: SystemTime, payload: Vec<u8>) -> Result<Durable, AuditError> {
+        self.append_as(ts, payload, &Expected::default()).await
+    }
+
+    /// [`Self::append`] for the login that took `expected`: its promise travels with the
+    /// record and is released once the record is written.
+    pub async fn append_as(
+        &self,
+        ts: SystemTime,
+        payload: Vec<u8>,
+        expected: &Expected,
+    ) -> Result<Durable, AuditError> {
         let (reply, answer) = oneshot::channel();
+        let promise = expected.take();
         self.tx
-            .send(Job { ts, payload, reply })
+            .send(Job {
+                ts,
+                payload,
+                reply,
+                promise,
+            })
             .await
             .map_err(|_| AuditError::Unavailable)?;
         answer.await.unwrap_or(Err(AuditError::Unavailable))
@@ -417,6 +519,19 @@ impl Writer {
         }
     }
 
+    /// Waits while [`MAX_UNSYNCED_BYTES`] or more are written and not yet durable (or until
+    /// a sync failed, which the next write round repairs).
+    fn throttle(&self) {
+        let mut st = self.shared.lock();
+        while must_wait(self.durable_len, st.len) && !st.failed && st.epoch == self.epoch {
+            st = self
+                .shared
+                .moved
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// After a failed write or sync: cuts the file back to its durable length and the chain
     /// back to its durable head, and opens a new epoch so that no batch written before is
     /// acknowledged (the syncer checks the epoch after its sync, under the same lock).
@@ -445,25 +560,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts the writer and syncer threads.
-    fn start(self, rx: mpsc::Receiver<Job>) -> Result<(), OpenError> {
-        let (to_sync, pending) = std::sync::mpsc::channel::<(Vec<Job>, Written)>();
+    /// Starts the writer and syncer threads; returns the count of logins in progress
+    /// that the syncer waits for.
+    fn start(self, rx: mpsc::Receiver<Job>) -> Result<Arc<Coming>, OpenError> {
+        let (to_sync, pending) = std::sync::mpsc::channel::<ToSync>();
         let shared = self.shared.clone();
+        let count = Arc::new(AtomicUsize::new(0));
+        let coming = Arc::new(Coming {
+            count: count.clone(),
+            wake: to_sync.clone(),
+        });
+        let linger = self.commit_interval;
         std::thread::Builder::new()
             .name("varco-audit-sync".into())
-            .spawn(move || {
-                while let Ok(first) = pending.recv() {
-                    let mut group = vec![first];
-                    group.extend(pending.try_iter());
-                    sync_group(&shared, group);
-                }
-            })
+            .spawn(move || syncer(&shared, &pending, &count, linger))
             .map_err(|e| OpenError::Io(format!("cannot start the audit syncer: {e}")))?;
         std::thread::Builder::new()
             .name("varco-audit".into())
             .spawn(move || self.run(rx, to_sync))
             .map_err(|e| OpenError::Io(format!("cannot start the audit writer: {e}")))?;
-        Ok(())
+        Ok(coming)
     }
 
     /// Creates file `audit-<seq>.log` and makes its directory entry durable. An empty file of
@@ -485,35 +601,19 @@ impl Writer {
         Ok(())
     }
 
-    fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Job>,
-        to_sync: std::sync::mpsc::Sender<(Vec<Job>, Written)>,
-    ) {
-        let mut last_commit: Option<std::time::Instant> = None;
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, to_sync: std::sync::mpsc::Sender<ToSync>) {
         while let Some(job) = rx.blocking_recv() {
-            // An operator-set interval (off by default): wait out the rest of it so the
-            // records of the logins now in progress join this batch.
-            if let Some(wait) = last_commit
-                .map(|t| t.elapsed())
-                .and_then(|since| self.commit_interval.checked_sub(since))
-            {
-                std::thread::sleep(wait);
-            }
-            last_commit = Some(std::time::Instant::now());
-            let mut batch = Vec::with_capacity(64);
-            batch.push(job);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(j) => batch.push(j),
-                    Err(_) => break,
-                }
-            }
+            self.throttle();
+            let mut batch = take_batch(job, &mut rx);
+            // Released after the batch reaches the syncer, so that the syncer, woken by the
+            // last release, finds the batch already there.
+            let promises: Vec<Promise> =
+                batch.iter_mut().filter_map(|j| j.promise.take()).collect();
             match self.write_batch(&batch) {
                 // If the syncer is gone the jobs are dropped with the message and their
                 // senders see the sink as unavailable.
                 Ok(written) => {
-                    let _ = to_sync.send((batch, written));
+                    let _ = to_sync.send(ToSync::Batch(batch, written));
                 }
                 Err(e) => {
                     for job in batch {
@@ -522,6 +622,7 @@ impl Writer {
                     }
                 }
             }
+            drop(promises);
         }
     }
 
@@ -680,6 +781,70 @@ impl Writer {
     }
 }
 
+/// The syncer's loop: takes every batch written since its last sync; while logins are still
+/// in progress (`coming`), waits for their batches, at most `linger`; then syncs the group.
+fn syncer(
+    shared: &Shared,
+    pending: &std::sync::mpsc::Receiver<ToSync>,
+    coming: &AtomicUsize,
+    linger: Duration,
+) {
+    let add = |group: &mut Vec<(Vec<Job>, Written)>, m: ToSync| {
+        if let ToSync::Batch(jobs, w) = m {
+            group.push((jobs, w));
+        }
+    };
+    while let Ok(first) = pending.recv() {
+        let mut group = Vec::new();
+        add(&mut group, first);
+        for m in pending.try_iter() {
+            add(&mut group, m);
+        }
+        if group.is_empty() {
+            continue;
+        }
+        let deadline = std::time::Instant::now() + linger;
+        while coming.load(Ordering::Acquire) > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match pending.recv_timeout(left) {
+                Ok(m) => add(&mut group, m),
+                Err(_) => break,
+            }
+        }
+        for m in pending.try_iter() {
+            add(&mut group, m);
+        }
+        sync_group(shared, group);
+    }
+}
+
+/// Whether a writer that wrote `written` bytes of the current file, of which `durable` are
+/// on stable storage, must wait for the syncer before writing more.
+fn must_wait(written: u64, durable: u64) -> bool {
+    written.saturating_sub(durable) >= MAX_UNSYNCED_BYTES
+}
+
+/// One write round: `first` and whatever else is queued now, up to [`MAX_BATCH`] records
+/// and [`MAX_BATCH_BYTES`] of payload.
+fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut bytes = first.payload.len();
+    let mut batch = Vec::with_capacity(64);
+    batch.push(first);
+    while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(j) => {
+                bytes += j.payload.len();
+                batch.push(j);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
 /// Makes a group of written batches durable with one `fdatasync` per file (one file: the
 /// writer rotates only when nothing is in flight), then answers their senders. Batches of a
 /// closed epoch are refused without a sync; so is the whole group if a repair started
@@ -815,39 +980,54 @@ mod tests {
     }
 
     #[test]
-    fn records_arriving_within_the_commit_interval_share_one_sync() {
-        let dir = tempdir("interval");
+    fn a_due_sync_waits_for_the_logins_in_progress_and_no_longer() {
+        let dir = tempdir("expected");
+        // A wait that would outlast the test: only the logins' own progress ends it.
         let o = Options {
-            commit_interval: Duration::from_millis(500),
+            commit_interval: Duration::from_secs(3600),
             ..opts(&dir)
         };
         let sink = Arc::new(FileSink::open(&o, day(20_000)).unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .enable_time()
             .build()
             .unwrap();
+        // Not a timing bound: a liveness guard, far below the hour the syncer could wait.
+        let guard = Duration::from_secs(120);
         let batches: Vec<usize> = rt.block_on(async {
-            // The first record after a quiet time is synced at once, alone.
-            let first = sink.append(day(20_000), b"{}".to_vec()).await.unwrap();
-            assert_eq!(first.batch, 1);
-            // The next 40, sent together right after it, wait out the interval together.
-            let tasks: Vec<_> = (0..40)
-                .map(|_| {
-                    let s = sink.clone();
-                    tokio::spawn(async move { s.append(day(20_000), b"{}".to_vec()).await })
-                })
-                .collect();
+            // Two logins in progress; a record (of a third) is written meanwhile: its sync
+            // waits for them, and the three records share it.
+            let (e1, e2) = (sink.expect(), sink.expect());
+            let s = sink.clone();
+            let first = tokio::spawn(async move { s.append(day(20_000), b"{}".to_vec()).await });
+            let s = sink.clone();
+            let second =
+                tokio::spawn(async move { s.append_as(day(20_000), b"{}".to_vec(), &e1).await });
+            let s = sink.clone();
+            let third =
+                tokio::spawn(async move { s.append_as(day(20_000), b"{}".to_vec(), &e2).await });
             let mut out = Vec::new();
-            for t in tasks {
-                out.push(t.await.unwrap().unwrap().batch);
+            for t in [first, second, third] {
+                let d = tokio::time::timeout(guard, t)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                out.push(d.batch);
             }
+            // Nothing in progress (a promise given up counts as done): synced at once.
+            drop(sink.expect());
+            let lone = tokio::time::timeout(guard, sink.append(day(20_000), b"{}".to_vec()))
+                .await
+                .unwrap()
+                .unwrap();
+            out.push(lone.batch);
             out
         });
-        // Without the interval the writer would sync as soon as the first of them arrives.
-        // Not a timing bound: all 40 were queued long before the 500 ms were over.
-        assert!(batches.iter().all(|&b| b == 40), "{batches:?}");
+        assert_eq!(batches, vec![3, 3, 3, 1]);
         let v = chain::verify(&read_all(&dir), None).unwrap();
-        assert_eq!(v.last_seq, 41);
+        assert_eq!(v.last_seq, 4);
     }
 
     #[test]
@@ -961,6 +1141,7 @@ mod tests {
             ts: day(1),
             payload: b"{}".to_vec(),
             reply,
+            promise: None,
         };
         assert_eq!(
             w.write_batch(&[job]).map(|w| w.first),
@@ -984,6 +1165,7 @@ mod tests {
                 ts: day(1),
                 payload: b"{}".to_vec(),
                 reply,
+                promise: None,
             };
             (job, rx)
         };
@@ -1008,6 +1190,7 @@ mod tests {
             ts: day(1),
             payload: format!("{{\"i\":{n}}}").into_bytes(),
             reply,
+            promise: None,
         };
         (job, rx)
     }
@@ -1045,6 +1228,88 @@ mod tests {
         // The genesis record was synced by the writer at open; the burst took one sync.
         assert_eq!(shared.lock().syncs, 1);
         drop(tx);
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!(v.last_seq, 300);
+    }
+
+    #[test]
+    fn a_write_round_is_capped_in_records_and_in_bytes() {
+        let rounds = |jobs: Vec<Job>| {
+            let (tx, mut rx) = mpsc::channel(QUEUE);
+            for j in jobs {
+                tx.try_send(j).map_err(|_| "queue").unwrap();
+            }
+            let mut sizes = Vec::new();
+            while let Ok(first) = rx.try_recv() {
+                sizes.push(take_batch(first, &mut rx).len());
+            }
+            sizes
+        };
+        let small: Vec<Job> = (0..MAX_BATCH + 6).map(|n| job(n as u8).0).collect();
+        assert_eq!(rounds(small), vec![MAX_BATCH, 6]);
+        // Records of a quarter of the cap: four to a round; one over the cap goes alone.
+        let big = |len: usize| {
+            let (mut j, _) = job(0);
+            j.payload = vec![b' '; len];
+            j
+        };
+        let mut jobs: Vec<Job> = (0..10).map(|_| big(MAX_BATCH_BYTES / 4)).collect();
+        jobs.insert(0, big(MAX_BATCH_BYTES + 1));
+        assert_eq!(rounds(jobs), vec![1, 4, 4, 2]);
+    }
+
+    #[test]
+    fn the_writer_stops_ahead_of_the_syncer_at_the_unsynced_cap() {
+        assert!(!must_wait(MAX_UNSYNCED_BYTES - 1, 0));
+        assert!(must_wait(MAX_UNSYNCED_BYTES, 0));
+        assert!(!must_wait(MAX_UNSYNCED_BYTES + 10, 11));
+        // A durable length past the written one (right after a repair) is no debt.
+        assert!(!must_wait(5, 10));
+    }
+
+    #[test]
+    fn every_answer_follows_a_sync_that_covers_its_record() {
+        let dir = tempdir("durable");
+        let w = Writer::open(&opts(&dir), day(1)).unwrap();
+        let shared = w.shared.clone();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let coming = w.start(rx).unwrap();
+        let sink = Arc::new(FileSink { tx, coming });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        // Arrivals spread over many write rounds and syncs (each task yields a different
+        // number of times first), as logins arrive under load.
+        let seen: Vec<(u64, u64, u64)> = rt.block_on(async {
+            let tasks: Vec<_> = (0..300u64)
+                .map(|i| {
+                    let (s, shared) = (sink.clone(), shared.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..i % 17 {
+                            tokio::task::yield_now().await;
+                        }
+                        let d = s.append(day(1), b"{}".to_vec()).await.unwrap();
+                        // What is on stable storage when the answer is in hand.
+                        let st = shared.lock();
+                        (d.seq, st.next_seq, st.syncs)
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for (seq, durable_next, syncs) in &seen {
+            assert!(
+                seq < durable_next && *syncs >= 1,
+                "record {seq} answered with the durable chain ending before it ({durable_next}, {syncs} syncs)"
+            );
+        }
+        let syncs = shared.lock().syncs;
+        assert!((1..=300).contains(&syncs), "{syncs} syncs for 300 records");
         let v = chain::verify(&read_all(&dir), None).unwrap();
         assert_eq!(v.last_seq, 300);
     }

@@ -20,6 +20,7 @@ pub mod file;
 pub mod postgres;
 
 pub use append::{AuditError, Durable};
+pub use file::Expected;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -83,9 +84,30 @@ impl Sink {
         now: SystemTime,
         payload: Vec<u8>,
     ) -> Result<Option<Durable>, AuditError> {
+        self.append_as(now, payload, &Expected::default()).await
+    }
+
+    /// A login's promise that its record will follow, taken once its Response has been
+    /// read: the file sink's syncer holds a due sync for such logins (at most
+    /// `audit.commit_interval_us`) so that they share it. Holds nothing for the other sinks.
+    pub fn expect(&self) -> Expected {
+        match self {
+            Sink::File(f) => f.expect(),
+            Sink::Off | Sink::Postgres(_) => Expected::default(),
+        }
+    }
+
+    /// [`Self::append`] for the login that took `expected` (its promise is released once
+    /// the record is written).
+    pub async fn append_as(
+        &self,
+        now: SystemTime,
+        payload: Vec<u8>,
+        expected: &Expected,
+    ) -> Result<Option<Durable>, AuditError> {
         match self {
             Sink::Off => Ok(None),
-            Sink::File(f) => f.append(now, payload).await.map(Some),
+            Sink::File(f) => f.append_as(now, payload, expected).await.map(Some),
             Sink::Postgres(p) => p.append(now, payload).await.map(Some),
         }
     }
@@ -138,6 +160,9 @@ pub struct Evidence {
     /// Wallet logins: base64url SHA-256 of the presentation as received (the SD-JWT VC with
     /// its disclosures and KB-JWT, or the mdoc DeviceResponse).
     pub presentation_sha256: Option<String>,
+    /// The login's promise to the sink that this record will follow ([`Sink::expect`]);
+    /// not part of the record.
+    pub expected: Expected,
 }
 
 /// The outcome a record states.

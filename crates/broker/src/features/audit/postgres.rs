@@ -407,7 +407,12 @@ impl PgSink {
     ) -> Result<super::append::Durable, AuditError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Job { ts, payload, reply })
+            .send(Job {
+                ts,
+                payload,
+                reply,
+                promise: None,
+            })
             .await
             .map_err(|_| AuditError::Unavailable)?;
         answer.await.unwrap_or(Err(AuditError::Unavailable))

@@ -171,21 +171,30 @@ impl<const W: usize> Table<W> {
         // Per bucket: free rows (count, first) and replaceable rows (count, lowest score).
         let mut free = [(0usize, None), (0usize, None)];
         let mut worst: [(usize, Option<(u64, usize)>); 2] = [(0, None), (0, None)];
-        for i in candidates {
+        let bucket_of = |i: usize| usize::from(!(b1..b1 + BUCKET).contains(&i));
+        for i in candidates.clone() {
             let row = &rows[i];
             let live = row[4] > now;
             if live && row[..4] == key[..] {
                 found = Some(i);
                 break;
             }
-            let b = usize::from(!(b1..b1 + BUCKET).contains(&i));
             if !live {
+                let b = bucket_of(i);
                 free[b].0 += 1;
                 free[b].1.get_or_insert(i);
-            } else if let Some(score) = victim(row) {
-                worst[b].0 += 1;
-                if worst[b].1.is_none_or(|(s, _)| score < s) {
-                    worst[b].1 = Some((score, i));
+            }
+        }
+        // Only when there is no free row are the live rows scored (`victim` may cost more
+        // than a comparison: the logout index looks the session up).
+        if found.is_none() && free[0].0 + free[1].0 == 0 {
+            for i in candidates {
+                if let Some(score) = victim(&rows[i]) {
+                    let b = bucket_of(i);
+                    worst[b].0 += 1;
+                    if worst[b].1.is_none_or(|(s, _)| score < s) {
+                        worst[b].1 = Some((score, i));
+                    }
                 }
             }
         }

@@ -371,14 +371,14 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // An activity mark is needed for one idle timeout: older, the session is idle anyway,
+    // and a missing mark reads as "idle since login" (`state::current::live`). Without an
+    // idle timeout, for the session lifetime (nothing reads it then).
+    let marks = config
+        .idle_timeout
+        .map_or(config.session_ttl, |idle| idle.min(config.session_ttl));
     let store = match &config.store {
         config::StoreBackend::Memory => {
-            // An activity mark is needed for one idle timeout: older, the session is idle
-            // anyway, and a missing mark reads as "idle since login" (`state::current::live`).
-            // Without an idle timeout, for the session lifetime (nothing reads it then).
-            let marks = config
-                .idle_timeout
-                .map_or(config.session_ttl, |idle| idle.min(config.session_ttl));
             Store::memory_with(config.pending_ttl, config.budgets, marks)
         }
         config::StoreBackend::Redis(options) => {
@@ -388,7 +388,7 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
                 config.pending_ttl,
                 config.session_ttl,
             ) {
-                Ok(r) => r,
+                Ok(r) => r.with_marks_ttl(marks),
                 Err(e) => {
                     eprintln!("varco: store: {e}");
                     return ExitCode::from(EX_USAGE);

@@ -113,6 +113,8 @@ struct RawStore {
     max_replay_bytes: u64,
     #[serde(default = "default_activity_bytes")]
     max_activity_bytes: u64,
+    #[serde(default = "default_logout_index_bytes")]
+    max_logout_index_bytes: u64,
 }
 
 impl Default for RawStore {
@@ -130,6 +132,7 @@ impl Default for RawStore {
             pool_size: default_store_pool(),
             max_replay_bytes: default_replay_bytes(),
             max_activity_bytes: default_activity_bytes(),
+            max_logout_index_bytes: default_logout_index_bytes(),
         }
     }
 }
@@ -457,6 +460,9 @@ fn default_replay_bytes() -> u64 {
 }
 fn default_activity_bytes() -> u64 {
     crate::features::store::memory::DEFAULT_ACTIVITY_BYTES
+}
+fn default_logout_index_bytes() -> u64 {
+    crate::features::store::memory::DEFAULT_LOGOUT_INDEX_BYTES
 }
 /// Default of `session.view_cache_bytes`: 32 MiB.
 pub const DEFAULT_VIEW_BYTES: u64 = 32 << 20;
@@ -973,6 +979,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         ("saml.max_pending_bytes", raw.saml.max_pending_bytes),
         ("store.max_replay_bytes", raw.store.max_replay_bytes),
         ("store.max_activity_bytes", raw.store.max_activity_bytes),
+        (
+            "store.max_logout_index_bytes",
+            raw.store.max_logout_index_bytes,
+        ),
         ("session.view_cache_bytes", raw.session.view_cache_bytes),
     ] {
         if !(1 << 20..=4 << 30).contains(&value) {
@@ -1218,6 +1228,7 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
                     max_pending: raw.saml.max_pending_requests,
                     replay_bytes: raw.store.max_replay_bytes,
                     activity_bytes: raw.store.max_activity_bytes,
+                    logout_index_bytes: raw.store.max_logout_index_bytes,
                 },
                 view_cache_bytes: raw.session.view_cache_bytes,
                 metadata_sources,

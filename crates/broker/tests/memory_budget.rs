@@ -46,6 +46,7 @@ fn a_flood_of_pending_logins_stays_within_the_byte_budget_and_drops_are_counted(
             max_pending: 100_000,
             replay_bytes: 1 << 20,
             activity_bytes: 1 << 20,
+            logout_index_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -117,6 +118,7 @@ fn the_count_cap_still_holds_for_small_entries() {
             max_pending: 100,
             replay_bytes: 1 << 20,
             activity_bytes: 1 << 20,
+            logout_index_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -146,6 +148,7 @@ fn a_full_replay_cache_refuses_new_ids_and_still_refuses_replays() {
             max_pending: 100,
             replay_bytes: budget,
             activity_bytes: 1 << 20,
+            logout_index_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );
@@ -213,6 +216,7 @@ fn session_activity_marks_stay_within_their_byte_budget_and_drops_are_counted() 
             max_pending: 100,
             replay_bytes: 1 << 20,
             activity_bytes: budget,
+            logout_index_bytes: 1 << 20,
         },
         Duration::from_secs(3600),
     );

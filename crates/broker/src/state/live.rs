@@ -267,6 +267,10 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
         "store.max_activity_bytes",
         old.budgets.activity_bytes == new.budgets.activity_bytes,
     );
+    check(
+        "store.max_logout_index_bytes",
+        old.budgets.logout_index_bytes == new.budgets.logout_index_bytes,
+    );
     // Debug renderings compare every field, certificates included; they are never logged.
     check(
         "[[metadata]] / [[idp]]",

@@ -155,11 +155,11 @@ pub(crate) fn audit_unavailable(state: &State, e: audit::AuditError) -> Response
     r
 }
 
-/// The one ending of a login that succeeded (SAML ACS, wallet): seal the session, make the
-/// audit record durable (no cookie without it: 503 otherwise), end the browser's `previous`
-/// session, record the new one's activity and its SAML logout index (when it has a
-/// `SessionIndex`), count it under `idp_label` (a bounded label), and answer 303 to
-/// `location` with the session cookie.
+/// The one ending of a login that succeeded (SAML ACS, wallet): seal the session, write its
+/// SAML logout index (when it has a `SessionIndex`; 503 when it cannot), make the audit
+/// record durable (no cookie without it: 503 otherwise), end the browser's `previous`
+/// session, record the new one's activity, count it under `idp_label` (a bounded label),
+/// and answer 303 to `location` with the session cookie.
 pub(crate) async fn complete(
     state: &State,
     previous: Option<crate::leaf::session::Session>,
@@ -174,18 +174,9 @@ pub(crate) async fn complete(
     else {
         return crate::leaf::http::internal("broker_seal");
     };
-    let now = (state.clock)();
-    let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
-    if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
-        return audit_unavailable(state, e);
-    }
-    if let Some(old) = previous {
-        let remaining = std::time::Duration::from_secs(old.exp.saturating_sub(old.iat));
-        crate::state::provider::revoke_session(state, &old.sid, remaining).await;
-    }
-    state.store.touch_session(&session.sid, session.iat).await;
-    // For IdP-initiated logout: the session is found by what the IdP will name. A store
-    // failure here costs only that (the login itself is complete and recorded).
+    // For IdP-initiated logout: the session is found by what the IdP will name. Indexed
+    // before the audit record and the cookie: a session the IdP's logout could not reach is
+    // not issued (the index full of live sessions, or the store down: 503, counted).
     if let Some(index) = &session.session_index {
         if let Err(e) = state
             .store
@@ -199,8 +190,19 @@ pub(crate) async fn complete(
             .await
         {
             tracing::warn!(event = "logout_index_failed", sid = %session.sid, code = %e.code());
+            return store_unavailable(state, e);
         }
     }
+    let now = (state.clock)();
+    let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+    if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
+        return audit_unavailable(state, e);
+    }
+    if let Some(old) = previous {
+        let remaining = std::time::Duration::from_secs(old.exp.saturating_sub(old.iat));
+        crate::state::provider::revoke_session(state, &old.sid, remaining).await;
+    }
+    state.store.touch_session(&session.sid, session.iat).await;
     let auth = &session.principal.auth;
     tracing::info!(event = "login_completed", sid = %session.sid, idp = %session.idp, loa = %auth.loa.as_str(), method = %auth.method.as_str(), assertion_id = %session.assertion_id);
     state.metrics.login_completed(

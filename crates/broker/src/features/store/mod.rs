@@ -17,10 +17,10 @@
 //! `RedisStore::key(kind, id)`.
 //!
 //! May import: the leaf, `features::metrics`, its `memory` and `redis` backends.
+mod flat;
 pub mod memory;
 pub mod redis;
 
-use memory::logout_key;
 pub use memory::{Activity, Budgets, MAX_MEMBERS, MemoryStore, Pending, PendingLogout, StoreError};
 
 use std::time::{Duration, Instant};
@@ -149,7 +149,9 @@ impl Store {
     }
 
     /// Indexes session `sid` by what an IdP-initiated LogoutRequest names (IdP entityID,
-    /// NameID, SessionIndex), for `ttl` (the session lifetime).
+    /// NameID, SessionIndex), for `ttl` (the session lifetime). In memory the index has a
+    /// byte budget: [`StoreError::Full`] when no entry can make room (every candidate's
+    /// session still usable), and the caller refuses the login (fail closed).
     pub async fn index_session_for_logout(
         &self,
         idp: &str,
@@ -158,14 +160,12 @@ impl Store {
         sid: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = logout_key(idp, name_id, session_index);
         match self {
-            Store::Memory(m) => {
-                let until = Instant::now() + ttl;
-                m.logout_index.insert(key, (sid.to_owned(), until));
-                Ok(())
+            Store::Memory(m) => m.index_session_for_logout(idp, name_id, session_index, sid, ttl),
+            Store::Redis(r) => {
+                let key = logout_key(idp, name_id, session_index);
+                r.index_session_for_logout(&key, sid, ttl).await
             }
-            Store::Redis(r) => r.index_session_for_logout(&key, sid, ttl).await,
         }
     }
 
@@ -176,10 +176,12 @@ impl Store {
         name_id: &str,
         session_index: &str,
     ) -> Result<Option<String>, StoreError> {
-        let key = logout_key(idp, name_id, session_index);
         match self {
-            Store::Memory(m) => Ok(m.logout_index.get(&key).map(|(sid, _)| sid)),
-            Store::Redis(r) => r.session_for_logout(&key).await,
+            Store::Memory(m) => Ok(m.session_for_logout(idp, name_id, session_index)),
+            Store::Redis(r) => {
+                r.session_for_logout(&logout_key(idp, name_id, session_index))
+                    .await
+            }
         }
     }
 
@@ -226,6 +228,11 @@ impl Store {
             Store::Redis(r) => r.consume_assertion(id, expires_in).await,
         }
     }
+}
+
+/// One Redis key for the three parts of a logout index entry; NUL cannot occur in XML text.
+fn logout_key(idp: &str, name_id: &str, session_index: &str) -> String {
+    format!("{idp}\0{name_id}\0{session_index}")
 }
 
 /// Key of a record in the in-memory backend: kind and id cannot shift into each other.

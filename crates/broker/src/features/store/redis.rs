@@ -8,7 +8,15 @@
 //!   `NotOnOrAfter` plus skew; the first `SET` wins across replicas;
 //! - `session:{<sid>}:revoked` and `session:{<sid>}:activity`: the session's logout mark and
 //!   last activity; read and written by one Lua script per forward-auth check (the braces
-//!   keep both keys in one Redis Cluster slot).
+//!   keep both keys in one Redis Cluster slot); the activity key lives one idle timeout
+//!   (plus 60 s) after its last use, the revocation the session's remaining lifetime;
+//! - `logout_index:<SHA-256 of IdP, NameID, SessionIndex>`: the session ID, for the session
+//!   lifetime; `logout_pending:`, `logout_request:`, `rate:` and other features' records.
+//!
+//! Every key is written with a TTL (`PX`, or `PEXPIRE` in the same transaction), so nothing
+//! outlives its use by more than its lifetime. Bytes are bounded by Redis's `maxmemory`: with
+//! `maxmemory-policy noeviction` (docs/OPERATIONS.md) a full Redis refuses writes, and the
+//! login that needed one fails closed (503), as a full in-memory table does.
 //!
 //! Client: redis-rs `ConnectionManager` (a multiplexed connection that reconnects by itself
 //! after the server comes back); `store.pool_size` of them, used in turn. Every command runs
@@ -178,6 +186,9 @@ pub struct RedisStore {
     command_timeout: Duration,
     pending_ttl: Duration,
     session_ttl: Duration,
+    /// How long an activity mark is kept after its last use (plus 60 s): the idle timeout
+    /// when there is one (see [`RedisStore::with_marks_ttl`]), else the session lifetime.
+    marks_ttl: Duration,
     check: redis::Script,
     rate: redis::Script,
     /// This replica's own memory of revocations and activity: consulted first for
@@ -304,6 +315,7 @@ impl RedisStore {
             command_timeout: options.command_timeout,
             pending_ttl,
             session_ttl,
+            marks_ttl: session_ttl,
             check: redis::Script::new(CHECK_SESSION),
             rate: redis::Script::new(RATE),
             local: MemoryStore::new(
@@ -318,6 +330,19 @@ impl RedisStore {
             epoch: Instant::now(),
             metrics: OnceLock::new(),
         })
+    }
+
+    /// Activity marks (in Redis and in this replica's fallback) kept `marks` after their last
+    /// use, plus 60 s: the idle timeout, after which a session without a mark is idle anyway
+    /// (`state::current::live`), as the in-memory backend does.
+    pub fn with_marks_ttl(mut self, marks: Duration) -> Self {
+        self.marks_ttl = marks;
+        self.local = MemoryStore::new(
+            self.pending_ttl,
+            super::memory::Budgets::with_max_pending(1),
+            marks,
+        );
+        self
     }
 
     pub(crate) fn bind_metrics(&self, metrics: &crate::features::metrics::Metrics) {
@@ -774,7 +799,7 @@ impl RedisStore {
             self.flush_revocations().await;
         }
         let (revoked, activity) = &self.session_keys(sid);
-        let ttl = millis(self.session_ttl + Duration::from_secs(60));
+        let ttl = millis(self.marks_ttl + Duration::from_secs(60));
         let script = &self.check;
         let answer = self
             .run("check_session", |mut c| async move {

@@ -793,7 +793,7 @@ fn wallet_configuration_problems_are_named() {
             "wallet.wallet_providers.provider[0].jwks_file",
         ),
         (
-            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = [\"https://ta.example\"]\n[wallet.wallet_providers.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
             "wallet.wallet_providers.federation.trust_anchors[0]",
         ),
         (

@@ -487,17 +487,16 @@ async fn verify(
     let now = unix((state.clock)());
     let config = state.config.clone();
     // Decryption, signatures and digests: on the heavy pool, like a SAML Response.
-    let job = move || -> Result<Step, Refusal> {
+    let job = move || -> Result<(Step, Option<AttestationInput>), Refusal> {
         let Some(wallet) = config.wallet.as_ref() else {
             return Err((codes::DISABLED, None));
         };
         let opened = pending
             .open(&jwe, now, &openid4vp::ResponseLimits::default())
             .map_err(|e| match e {
-                openid4vp::Error::Missing { id } if id == openid4vp::attestation::QUERY_ID => (
-                    openid4vp::attestation::AttestationError::Missing.code(),
-                    None,
-                ),
+                openid4vp::Error::Missing { id } if id == openid4vp::attestation::QUERY_ID => {
+                    (AttestationError::Missing.code(), None)
+                }
                 e => (e.code(), None),
             })?;
         let attestation = opened

@@ -1339,7 +1339,7 @@ fn wallet_attestation_is_required_and_its_attacks_are_refused() {
     let metrics = s
         ._state
         .metrics
-        .render(&s._state.refresher, std::time::SystemTime::now());
+        .render(&s._state.refresher, broker::leaf::clock::system());
     for (result, n) in [("accepted", 1), ("missing", 1), ("refused", 6)] {
         let line = format!("varco_wallet_attestations_total{{result=\"{result}\"}} {n}");
         assert!(metrics.contains(&line), "{line} not in metrics");

@@ -1059,6 +1059,27 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         }
     }
 
+    // So do Wallet Providers trusted through OpenID Federation.
+    if let Some(f) = wallet
+        .as_ref()
+        .and_then(|w| w.as_ref())
+        .and_then(|w| w.providers.as_ref())
+        .and_then(|p| p.federation.as_ref())
+    {
+        for (i, a) in f.trust_anchors.iter().enumerate() {
+            let known = raw
+                .oidc_rp
+                .as_ref()
+                .is_some_and(|o| o.trust_anchor_ids().any(|t| t == a));
+            if !known {
+                bad(
+                    &format!("wallet.wallet_providers.federation.trust_anchors[{i}]"),
+                    format!("{a:?} is not an [[oidc_rp.trust_anchor]] entity_id"),
+                );
+            }
+        }
+    }
+
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
     let access = crate::features::access::validate(

@@ -775,6 +775,31 @@ fn wallet_configuration_problems_are_named() {
             "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = []\n",
             "wallet.federation.trust_anchors",
         ),
+        (
+            // Required, with no attestation type and no trusted provider.
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers]\nrequire_attestation = true\n",
+            "wallet.wallet_providers.vct",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers]\nrequire_attestation = true\nvct = [\"urn:x\"]\n",
+            "wallet.wallet_providers",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers]\nmax_lifetime_seconds = 604800\n",
+            "wallet.wallet_providers.max_lifetime_seconds",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers]\n[[wallet.wallet_providers.provider]]\niss = \"https://wp.example\"\njwks_file = \"{d}/empty.jwks\"\n",
+            "wallet.wallet_providers.provider[0].jwks_file",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = [\"https://ta.example\"]\n[wallet.wallet_providers.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
+            "wallet.wallet_providers.federation.trust_anchors[0]",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\nformat = \"mso_mdoc\"\ntrust_list_file = \"{d}/missing.pem\"\n[wallet.wallet_providers]\nrequire_attestation = true\nvct = [\"urn:x\"]\ntrust_list_file = \"{d}/missing.pem\"\n",
+            "wallet.wallet_providers.require_attestation",
+        ),
     ];
     for (toml, key) in cases {
         let toml = toml.replace("{d}", &d.to_string());
@@ -1198,4 +1223,145 @@ fn chain_to_an_anchor_the_wallet_does_not_accept_is_refused() {
     let issuer = w.issuer.clone();
     fed_refused(&w, &rt, &issuer, "wallet_issuer_anchor");
     let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+const WALLET_PROVIDER: &str = "https://wallet-provider.example.it";
+const WA_VCT: &str = "urn:test:wallet_attestation:1";
+
+/// A Wallet Provider key, its JWKS in a file for `[[wallet.wallet_providers.provider]]`,
+/// and what the Python wallet needs to sign attestations with it.
+fn wallet_provider(tag: &str) -> (PathBuf, Value) {
+    let key = KeyPair::generate().unwrap();
+    let signer = jose::Signer::es256_from_pkcs8(
+        &key.serialize_der(),
+        Some("wp-1"),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let jwks = std::env::temp_dir().join(format!(
+        "varco-wallet-provider-{}-{tag}.jwks.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &jwks,
+        json!({"keys": [signer.jwk().to_value()]}).to_string(),
+    )
+    .unwrap();
+    let provider = json!({"key_pem": key.serialize_pem(), "kid": "wp-1",
+                          "iss": WALLET_PROVIDER, "vct": WA_VCT});
+    (jwks, provider)
+}
+
+fn providers_table(jwks: &Path) -> String {
+    format!(
+        "[wallet.wallet_providers]\nrequire_attestation = true\nvct = [\"{WA_VCT}\"]\n\
+         [[wallet.wallet_providers.provider]]\niss = \"{WALLET_PROVIDER}\"\n\
+         jwks_file = \"{}\"\n",
+        jwks.display()
+    )
+}
+
+/// The wallet presents the PID and, when asked, a wallet attestation by `provider`.
+fn present_attested(s: &Setup, authorization_url: &str, scenario: &str, provider: &Value) -> Value {
+    wallet(
+        "present",
+        &json!({
+            "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+            "status_uri": s.status_uri, "status_idx": 0,
+            "authorization_url": authorization_url, "public_base": PUBLIC,
+            "origin": format!("http://{}", s.addr), "scenario": scenario,
+            "verifier_jwk": s.rp_jwk, "provider": provider,
+        }),
+    )
+}
+
+/// `[wallet.wallet_providers] require_attestation`: the request asks for the attestation
+/// beside the PID; a wallet whose provider is configured logs in (and the audit names the
+/// provider); every named attack on the attestation is refused with its code.
+#[test]
+fn wallet_attestation_is_required_and_its_attacks_are_refused() {
+    let rt = runtime();
+    let (jwks, provider) = wallet_provider("attacks");
+    let s = setup_with(&rt, "", "", &providers_table(&jwks));
+    let cases: [(&str, u16, &str); 7] = [
+        ("wa_missing", 400, "openid4vp.attestation_missing"),
+        ("wa_untrusted_provider", 400, "wallet_untrusted_provider"),
+        ("wa_expired", 400, "openid4vp.attestation_expired"),
+        ("wa_unbound", 400, "openid4vp.attestation_unbound"),
+        (
+            "wa_forged_signature",
+            400,
+            "openid4vp.attestation_signature",
+        ),
+        ("wa_alg_confusion", 400, "openid4vp.attestation_alg"),
+        ("wa_long_lived", 400, "openid4vp.attestation_lifetime"),
+    ];
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present_attested(&s, &b.location, "ok", &provider);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, body) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+        let mut wrong = Vec::new();
+        for (scenario, want_status, want_code) in cases {
+            let b = start(&s, true).await;
+            let out = present_attested(&s, &b.location, scenario, &provider);
+            let got = (
+                out["status"].as_u64().unwrap_or(0),
+                out["body"]["error_description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            );
+            if got != (u64::from(want_status), want_code.to_owned()) {
+                wrong.push(format!(
+                    "{scenario}: got {got:?}, want {want_status} {want_code}"
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    });
+    // The counter saw one accepted, one missing, the rest refused.
+    let metrics = s
+        ._state
+        .metrics
+        .render(&s._state.refresher, broker::leaf::clock::system());
+    for (result, n) in [("accepted", 1), ("missing", 1), ("refused", 6)] {
+        let line = format!("varco_wallet_attestations_total{{result=\"{result}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} not in metrics");
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+    let _ = std::fs::remove_file(&jwks);
+}
+
+/// Without `require_attestation` the request asks for the PID alone (the IT-Wallet 1.x
+/// default): the wallet, which attaches its (here: untrusted) attestation only when asked,
+/// logs in with the PID.
+#[test]
+fn wallet_attestation_is_not_asked_for_by_default() {
+    let rt = runtime();
+    let (jwks, provider) = wallet_provider("default");
+    let table = providers_table(&jwks).replace("require_attestation = true\n", "");
+    let s = setup_with(&rt, "", "", &table);
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present_attested(&s, &b.location, "wa_untrusted_provider", &provider);
+        assert_eq!(out["status"], 200, "{out}");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+    let _ = std::fs::remove_file(&jwks);
 }

@@ -51,8 +51,14 @@ pub fn dcql(queries: &[CredentialQuery]) -> Value {
                 Format::SdJwt { vct_values } => ("dc+sd-jwt", json!({ "vct_values": vct_values })),
                 Format::MsoMdoc { doctype } => ("mso_mdoc", json!({ "doctype_value": doctype })),
             };
-            let claims: Vec<Value> = q.claims.iter().map(|p| json!({ "path": p })).collect();
-            json!({ "id": q.id, "format": format, "meta": meta, "claims": claims })
+            let mut c = json!({ "id": q.id, "format": format, "meta": meta });
+            // No claim paths: the credential is asked for itself (a wallet attestation),
+            // and DCQL says so by leaving `claims` out, never by an empty array.
+            if !q.claims.is_empty() {
+                let claims: Vec<Value> = q.claims.iter().map(|p| json!({ "path": p })).collect();
+                c["claims"] = Value::Array(claims);
+            }
+            c
         })
         .collect();
     json!({ "credentials": credentials })

@@ -21,7 +21,11 @@
 //!   one was asked;
 //! - no unencrypted response mode is offered;
 //! - no I/O, no clock, no panic on attacker bytes.
+//!
+//! [`attestation`]: the Wallet Attestation a verifier may require beside the PID (the
+//! Wallet Provider vouching for the instance that holds the PID's key).
 
+pub mod attestation;
 mod dcql;
 mod error;
 mod request;

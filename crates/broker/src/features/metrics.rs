@@ -135,6 +135,10 @@ pub mod names {
     /// Gauge: earliest expiry among the OPs' current trust chains, Unix seconds (0: none).
     pub const OIDC_CHAIN_EXPIRY: &str = "varco_oidc_chain_expiry_timestamp_seconds";
 
+    /// Counter: wallet attestations checked at the wallet response endpoint, by result
+    /// (`accepted`, `refused`, `missing`).
+    pub const WALLET_ATTESTATIONS: &str = "varco_wallet_attestations_total";
+
     /// Gauge: client connections open, on the main and CNS listeners together.
     pub const CONNECTIONS_OPEN: &str = "varco_connections_open";
     /// Counter: connections closed at accept because `admission.max_connections` were open,
@@ -144,8 +148,9 @@ pub mod names {
     /// Every family name, for the tests that check dashboards and alert rules. Not
     /// `REPRESENT_SOURCE_ERRORS`: its `source` label comes from configuration, so it has no
     /// series to export before a source first fails.
-    pub const ALL: [&str; 46] = [
+    pub const ALL: [&str; 47] = [
         REPRESENT_DECISIONS,
+        WALLET_ATTESTATIONS,
         OIDC_REQUESTS,
         OIDC_BACKCHANNEL,
         OIDC_RESOLUTIONS,
@@ -275,6 +280,8 @@ pub struct Metrics {
     pub oidc_resolutions: IntCounterVec,
     /// See [`names::OIDC_FETCHES`].
     pub oidc_fetches: IntCounterVec,
+    /// See [`names::WALLET_ATTESTATIONS`].
+    pub wallet_attestations: IntCounterVec,
     /// See [`names::OIDC_CHAIN_EXPIRY`].
     pub oidc_chain_expiry: prometheus::Gauge,
     /// See [`names::CONNECTIONS_OPEN`].
@@ -422,6 +429,12 @@ impl Metrics {
                 &r,
                 OIDC_RESOLUTIONS,
                 "OpenID Federation trust chain resolutions, by result.",
+                &["result"],
+            ),
+            wallet_attestations: counter(
+                &r,
+                WALLET_ATTESTATIONS,
+                "Wallet attestations checked at the wallet response endpoint, by result.",
                 &["result"],
             ),
             oidc_fetches: counter(
@@ -694,6 +707,9 @@ impl Metrics {
         self.oidc_resolutions.with_label_values(&["ok"]);
         for result in ["ok", "failed"] {
             self.oidc_fetches.with_label_values(&[result]);
+        }
+        for result in ["accepted", "refused", "missing"] {
+            self.wallet_attestations.with_label_values(&[result]);
         }
         for listener in ["main", "cns"] {
             self.connections_refused.with_label_values(&[listener]);

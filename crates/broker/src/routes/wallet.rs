@@ -9,7 +9,8 @@
 //! - `GET|POST /wallet/request/<id>`: the signed request object, served once;
 //! - `POST /wallet/response`: the wallet's `direct_post.jwt` answer, decrypted, bound and
 //!   verified (issuer trust, disclosures, key binding to this request's nonce and our
-//!   client id, expiry, status list), then kept for the browser; the same-device wallet
+//!   client id, expiry, status list; the wallet attestation when `[wallet.wallet_providers]`
+//!   requires one), then kept for the browser; the same-device wallet
 //!   gets a `redirect_uri` with a one-use response code;
 //! - `GET /wallet/complete?id=&response_code=`: the same-device browser's return.
 //!
@@ -30,7 +31,9 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::features::admission::heavy::{Refused, Work};
 use crate::features::audit;
+use crate::features::wallet::attestation::Providers;
 use crate::features::wallet::pending::{Entry, Outcome, Presented, lock};
+use crate::features::wallet::trust::{ChainError, Federation, FederationError};
 use crate::features::wallet::{PID_QUERY, Wallet};
 use crate::leaf::clock::unix;
 use crate::leaf::form::{Field, form_field, text_pairs};
@@ -39,6 +42,7 @@ use crate::leaf::pages::{self, Lang};
 use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::login::{login_cookie, login_cookie_value, timed_append};
+use openid4vp::attestation::{AttestationError, Attested};
 
 /// Largest `/wallet/response` body: the JWE bound of `openid4vp` (256 KiB) plus the form
 /// encoding's growth.
@@ -74,6 +78,9 @@ pub mod codes {
     pub const FULL: &str = "wallet_too_many_pending";
     /// The body was over the limit or late.
     pub const BODY: &str = "broker_body_too_large";
+    /// The wallet attestation's provider is not trusted (no configured key, no trust list
+    /// for its `x5c`, no federation).
+    pub const UNTRUSTED_PROVIDER: &str = "wallet_untrusted_provider";
 }
 
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
@@ -223,14 +230,10 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         return internal("broker_rng");
     };
     let now = unix((state.clock)());
-    let (jar, pending) =
-        match wallet
-            .verifier
-            .request(std::slice::from_ref(&wallet.query), now, &state.rng)
-        {
-            Ok(r) => r,
-            Err(e) => return internal(e.code()),
-        };
+    let (jar, pending) = match wallet.verifier.request(&wallet.queries, now, &state.rng) {
+        Ok(r) => r,
+        Err(e) => return internal(e.code()),
+    };
     let kid = pending.key_id().to_owned();
     let entry = Entry {
         browser: browser.clone(),
@@ -484,29 +487,55 @@ async fn verify(
     let now = unix((state.clock)());
     let config = state.config.clone();
     // Decryption, signatures and digests: on the heavy pool, like a SAML Response.
-    let job = move || -> Result<Step, Refusal> {
+    let job = move || -> Result<(Step, Option<AttestationInput>), Refusal> {
         let Some(wallet) = config.wallet.as_ref() else {
             return Err((codes::DISABLED, None));
         };
         let opened = pending
             .open(&jwe, now, &openid4vp::ResponseLimits::default())
-            .map_err(|e| (e.code(), None))?;
+            .map_err(|e| match e {
+                openid4vp::Error::Missing { id } if id == openid4vp::attestation::QUERY_ID => {
+                    (AttestationError::Missing.code(), None)
+                }
+                e => (e.code(), None),
+            })?;
+        let attestation = opened
+            .vp_token
+            .get(openid4vp::attestation::QUERY_ID)
+            .and_then(|v| v.first())
+            .map(|p| AttestationInput {
+                presentation: p.clone(),
+                nonce: opened.nonce.clone(),
+                aud: opened.client_id.clone(),
+            });
         let presentation = opened
             .vp_token
             .get(PID_QUERY)
             .and_then(|v| v.first())
             .ok_or((codes::BAD_RESPONSE, None))?
             .clone();
-        match &wallet.mdoc_doctype {
+        let step = match &wallet.mdoc_doctype {
             None => check_sd_jwt(wallet, opened, presentation, now, None),
             Some(doctype) => {
                 check_mdoc(wallet, &opened, &presentation, doctype, now).map(Step::Done)
             }
-        }
+        }?;
+        Ok((step, attestation))
     };
-    let step = run_check(state, job).await;
+    let mut attestation = None;
+    let step = run_check(state, job).await.map(|(step, a)| {
+        attestation = a;
+        step
+    });
     let checked = match step {
         Err((status, code, digest)) => {
+            if code == AttestationError::Missing.code() {
+                state
+                    .metrics
+                    .wallet_attestations
+                    .with_label_values(&["missing"])
+                    .inc();
+            }
             evidence.presentation_sha256 = digest;
             return Err((status, code));
         }
@@ -519,9 +548,10 @@ async fn verify(
             iss,
             digest,
         }) => {
-            let keys = match federated_keys(state, wallet, &iss, now).await {
+            let keys = match federated_keys(state, wallet.federation.as_ref(), &iss, now).await {
                 Ok(k) => k,
-                Err(code) => {
+                Err(e) => {
+                    let code = e.map_or(codes::UNTRUSTED_ISSUER, FederationError::code);
                     evidence.presentation_sha256 = Some(digest);
                     return Err(bad(code));
                 }
@@ -550,6 +580,27 @@ async fn verify(
     evidence.presentation_sha256 = Some(checked.digest.clone());
     evidence.idp = Some(checked.issuer.clone());
     let pid = sdjwt::Pid::from_claims(&checked.claims).map_err(|e| bad(e.code()))?;
+    let mut wallet_attestation = None;
+    if let Some(providers) = wallet.providers.as_ref().filter(|p| p.require) {
+        let attested =
+            check_wallet_attestation(state, wallet, providers, attestation, &checked.holder, now)
+                .await;
+        let result = match &attested {
+            Ok(_) => "accepted",
+            // Cannot happen (`Pending::open` refuses a response without it, counted above).
+            Err((_, code)) if *code == AttestationError::Missing.code() => "missing",
+            Err(_) => "refused",
+        };
+        state
+            .metrics
+            .wallet_attestations
+            .with_label_values(&[result])
+            .inc();
+        let attested = attested?;
+        evidence.wallet_provider = Some(attested.provider.clone());
+        evidence.wallet_attestation_sha256 = Some(attested.digest.clone());
+        wallet_attestation = Some((attested.provider, attested.digest));
+    }
     if let (Some(reference), Some(trust)) = (&checked.status, &checked.trust) {
         check_status(state, wallet, trust, reference, now).await?;
     }
@@ -559,7 +610,127 @@ async fn verify(
         holder: checked.holder,
         digest: checked.digest,
         response_code: String::new(),
+        wallet_attestation,
     })
+}
+
+/// The attestation presentation and the request it must answer, taken from the opened
+/// response before the PID check consumes it.
+#[derive(Clone)]
+struct AttestationInput {
+    presentation: String,
+    nonce: String,
+    aud: String,
+}
+
+/// Where an attestation check on the heavy pool ended.
+enum AttestationStep {
+    /// Verified, with the key(s) that verified it (its status list too).
+    Done(Attested, IssuerTrust),
+    /// Its provider is known only through OpenID Federation: resolve the chain first.
+    Federation { iss: String },
+}
+
+/// The wallet attestation `[wallet.wallet_providers]` requires: the provider trusted (its
+/// configured keys, its `x5c` under the providers' trust list, or its federation chain),
+/// then `openid4vp::attestation`'s rule with this request and the PID's holder key, then
+/// the attestation's own status list if it names one.
+async fn check_wallet_attestation(
+    state: &State,
+    wallet: &Wallet,
+    providers: &Providers,
+    input: Option<AttestationInput>,
+    holder: &str,
+    now: u64,
+) -> Result<Attested, Failure> {
+    let bad = |code: &'static str| (StatusCode::BAD_REQUEST, code);
+    let input = input.ok_or(bad(AttestationError::Missing.code()))?;
+    let pass = |federated: Option<jose::Jwks>| {
+        let config = state.config.clone();
+        let (input, holder) = (input.clone(), holder.to_owned());
+        move || -> Result<AttestationStep, Refusal> {
+            let Some((w, p)) = config
+                .wallet
+                .as_ref()
+                .and_then(|w| Some((w, w.providers.as_ref()?)))
+            else {
+                return Err((codes::DISABLED, None));
+            };
+            check_attestation(w, p, &input, &holder, now, federated).map_err(|c| (c, None))
+        }
+    };
+    let (attested, trust) = match run_check(state, pass(None)).await {
+        Ok(AttestationStep::Done(a, t)) => (a, t),
+        Ok(AttestationStep::Federation { iss }) => {
+            let keys = federated_keys(state, providers.federation.as_ref(), &iss, now)
+                .await
+                .map_err(|e| {
+                    bad(e.map_or(codes::UNTRUSTED_PROVIDER, FederationError::provider_code))
+                })?;
+            match run_check(state, pass(Some(keys))).await {
+                Ok(AttestationStep::Done(a, t)) => (a, t),
+                // Keys were given: a second federation step cannot happen.
+                Ok(AttestationStep::Federation { .. }) => {
+                    return Err(bad(codes::UNTRUSTED_PROVIDER));
+                }
+                Err((status, code, _)) => return Err((status, code)),
+            }
+        }
+        Err((status, code, _)) => return Err((status, code)),
+    };
+    if let Some(reference) = &attested.status {
+        check_status(state, wallet, &trust, reference, now).await?;
+    }
+    Ok(attested)
+}
+
+/// One pass of the attestation check (heavy pool): the trust decision for its provider,
+/// then the pure rule.
+fn check_attestation(
+    wallet: &Wallet,
+    providers: &Providers,
+    input: &AttestationInput,
+    holder: &str,
+    now: u64,
+    federated: Option<jose::Jwks>,
+) -> Result<AttestationStep, &'static str> {
+    let parsed = openid4vp::attestation::parse(&input.presentation).map_err(|e| e.code())?;
+    let iss = parsed.issuer_unverified().unwrap_or("").to_owned();
+    let trust = if parsed.issuer_x5c().is_empty() {
+        match (providers.keys.keys(&iss), federated) {
+            (Some(keys), _) => IssuerTrust::Set(keys.clone()),
+            (None, Some(keys)) => IssuerTrust::Set(keys),
+            (None, None) if providers.federation.is_some() => {
+                return Ok(AttestationStep::Federation { iss });
+            }
+            (None, None) => return Err(codes::UNTRUSTED_PROVIDER),
+        }
+    } else {
+        let list = providers
+            .trust_list
+            .as_ref()
+            .ok_or(codes::UNTRUSTED_PROVIDER)?;
+        let key = list
+            .issuer_key(parsed.issuer_x5c(), &iss, now)
+            .map_err(ChainError::provider_code)?;
+        IssuerTrust::Key(key)
+    };
+    let vct: Vec<&str> = providers.vct.iter().map(String::as_str).collect();
+    let rules = openid4vp::attestation::Rules {
+        vct: &vct,
+        max_lifetime: providers.max_lifetime,
+        skew: wallet.skew,
+        kb_max_age: wallet.kb_max_age,
+    };
+    let ctx = openid4vp::attestation::Context {
+        now,
+        nonce: &input.nonce,
+        aud: &input.aud,
+        holder,
+    };
+    let attested = openid4vp::attestation::verify(parsed, trust.key(), &iss, &ctx, &rules)
+        .map_err(|e| e.code())?;
+    Ok(AttestationStep::Done(attested, trust))
 }
 
 /// Where a check on the heavy pool ended.
@@ -578,10 +749,10 @@ enum Step {
 
 /// Runs `job` on the heavy pool: its outcome, or the status, code and presentation digest
 /// of its refusal.
-async fn run_check(
+async fn run_check<T: Send + 'static>(
     state: &State,
-    job: impl FnOnce() -> Result<Step, Refusal> + Send + 'static,
-) -> Result<Step, (StatusCode, &'static str, Option<String>)> {
+    job: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, (StatusCode, &'static str, Option<String>)> {
     match state.heavy.run(Work::Presentation, job).await {
         Err(r) => {
             let (status, code) = heavy_refused(r);
@@ -592,30 +763,30 @@ async fn run_check(
     }
 }
 
-/// The keys of an issuer trusted through OpenID Federation: its chain from the broker's
-/// federation fetcher (`[oidc_rp]`, cached), judged by `[wallet.federation]`.
+/// The keys of an issuer (or a Wallet Provider) trusted through OpenID Federation: its
+/// chain from the broker's federation fetcher (`[oidc_rp]`, cached), judged by `fed`
+/// (`[wallet.federation]`, `[wallet.wallet_providers.federation]`). `Err(None)`: no
+/// federation to ask.
 async fn federated_keys(
     state: &State,
-    wallet: &Wallet,
+    fed: Option<&Federation>,
     iss: &str,
     now: u64,
-) -> Result<jose::Jwks, &'static str> {
-    use crate::features::wallet::trust::FederationError;
-    let (Some(fed), Some(rp)) = (wallet.federation.as_ref(), state.oidc.as_ref()) else {
-        return Err(codes::UNTRUSTED_ISSUER);
+) -> Result<jose::Jwks, Option<FederationError>> {
+    let (Some(fed), Some(rp)) = (fed, state.oidc.as_ref()) else {
+        return Err(None);
     };
     let chain = rp
         .entity_chain(iss, now)
         .await
-        .map_err(|_| FederationError::Chain.code())?;
+        .map_err(|_| Some(FederationError::Chain))?;
     let accept_without_exp = rp
         .config
         .anchors
         .iter()
         .find(|a| a.anchor.entity_id == chain.anchor())
         .is_some_and(|a| a.accept_trust_marks_without_exp);
-    fed.keys(&chain, iss, now, accept_without_exp)
-        .map_err(FederationError::code)
+    fed.keys(&chain, iss, now, accept_without_exp).map_err(Some)
 }
 
 /// A presentation whose signatures and bindings verified, whatever its format.
@@ -957,6 +1128,8 @@ async fn finish(
         name_qualifier: Some(presented.issuer.clone()),
         authn_instant: Some(now),
         presentation_sha256: Some(presented.digest.clone()),
+        wallet_provider: presented.wallet_attestation.as_ref().map(|a| a.0.clone()),
+        wallet_attestation_sha256: presented.wallet_attestation.as_ref().map(|a| a.1.clone()),
         ..audit::Evidence::default()
     };
     let principal = match identity::normalize(

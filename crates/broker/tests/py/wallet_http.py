@@ -14,7 +14,12 @@ Modes (argv[1]):
                {"status": HTTP status, "body": the JSON answer, "posted": the form body}.
 
 `origin` replaces `public_base` in the URLs the wallet follows: the test's Varco listens
-on plain loopback HTTP behind what would be a TLS-terminating proxy in production."""
+on plain loopback HTTP behind what would be a TLS-terminating proxy in production.
+
+When the request's DCQL query also asks for `wallet_attestation`, the wallet attaches a
+Wallet Attestation: an SD-JWT VC that the test Wallet Provider (`provider` in the input:
+{"key_pem", "kid", "iss", "vct"}) signs over the wallet instance's key (the PID's holder
+key), presented with a KB-JWT for this request. The `wa_*` scenarios spoil it."""
 
 import base64
 import hashlib
@@ -133,6 +138,7 @@ def present(req, inp, scenario):
     h = SDJWTHolder(issue(inp, issuer_key, holder_key, scenario))
     h.create_presentation(disclose, nonce, aud, kb_key, "ES256")
     p = h.sd_jwt_presentation
+    inp["_holder_key"] = holder_key
     parts = p.split("~")
     if scenario == "missing_kb":
         p = "~".join(parts[:-1]) + "~"
@@ -156,6 +162,48 @@ def present(req, inp, scenario):
     if scenario == "oversized_presentation":
         p = parts[0] + "~" + ("A" * 70000) + "~" + parts[-1]
     return q["id"], p
+
+
+def wallet_attestation(req, inp, scenario):
+    """The Wallet Provider's attestation of this wallet instance (its key is the PID's
+    holder key), presented for this request: `<provider JWT>~<KB-JWT>`."""
+    wp = inp["provider"]
+    provider_key = jwk.JWK.from_pem(wp["key_pem"].encode())
+    instance_key = inp["_holder_key"]
+    iss = wp["iss"]
+    if scenario == "wa_untrusted_provider":
+        provider_key = jwk.JWK.generate(kty="EC", crv="P-256")
+        iss = "https://wallet-provider.untrusted.example"
+    if scenario == "wa_forged_signature":
+        # The trusted provider's name and kid, someone else's key.
+        provider_key = jwk.JWK.generate(kty="EC", crv="P-256")
+    if scenario == "wa_unbound":
+        # A genuine attestation, but of another instance's key.
+        instance_key = jwk.JWK.generate(kty="EC", crv="P-256")
+    now = int(time.time())
+    iat, exp = now - 60, now + 3600
+    if scenario == "wa_expired":
+        iat, exp = now - 7200, now - 3600
+    if scenario == "wa_long_lived":
+        exp = now + 30 * 86400
+    claims = {"iss": iss, "iat": iat, "exp": exp, "vct": wp["vct"],
+              "wallet_name": "Test Wallet", "aal": "https://trust-list.example/aal/high"}
+    header = {"typ": "dc+sd-jwt", "kid": wp["kid"]}
+    issued = SDJWTIssuer(claims, provider_key, instance_key, sign_alg="ES256",
+                         extra_header_parameters=header).sd_jwt_issuance
+    holder = SDJWTHolder(issued)
+    holder.create_presentation({}, req["nonce"], req["client_id"], instance_key, "ES256")
+    p = holder.sd_jwt_presentation
+    if scenario == "wa_alg_confusion":
+        # The provider JWT re-signed with HS256, the provider's public key as the secret.
+        parts = p.split("~")
+        h = json.loads(b64d(parts[0].split(".")[0]))
+        payload = json.loads(b64d(parts[0].split(".")[1]))
+        hk = jwk.JWK(kty="oct", k=b64(provider_key.export_public().encode()))
+        h["alg"] = "HS256"
+        parts[0] = sign(hk, h, payload)
+        p = "~".join(parts)
+    return p
 
 
 def mdoc_present(req, inp, scenario):
@@ -239,6 +287,9 @@ def main():
     else:
         cid, p = present(req, inp, scenario)
     answer = {"vp_token": {cid: [p]}, "state": req["state"]}
+    asked = [c["id"] for c in req["dcql_query"]["credentials"]]
+    if "wallet_attestation" in asked and scenario != "wa_missing":
+        answer["vp_token"]["wallet_attestation"] = [wallet_attestation(req, inp, scenario)]
     body = "response=" + urllib.parse.quote(encrypt(req, answer), safe="")
     if scenario == "oversized_body":
         body += "&pad=" + "A" * (400 * 1024)

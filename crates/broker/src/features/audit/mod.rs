@@ -163,6 +163,12 @@ pub struct Evidence {
     /// The login's promise to the sink that this record will follow ([`Sink::expect`]);
     /// not part of the record.
     pub expected: Expected,
+    /// Wallet logins with a wallet attestation: the Wallet Provider that vouched for the
+    /// wallet instance (the attestation's `iss`, once its signature verified).
+    pub wallet_provider: Option<String>,
+    /// Wallet logins with a wallet attestation: base64url SHA-256 of the attestation as
+    /// received.
+    pub wallet_attestation_sha256: Option<String>,
 }
 
 /// The outcome a record states.
@@ -217,6 +223,10 @@ struct Record<'a> {
     certificate_b64: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     presentation_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wallet_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wallet_attestation_sha256: Option<&'a str>,
 }
 
 fn instant(t: Option<SystemTime>) -> Option<String> {
@@ -270,6 +280,8 @@ impl Evidence {
             }),
             certificate_b64: self.certificate_b64.as_deref(),
             presentation_sha256: self.presentation_sha256.as_deref(),
+            wallet_provider: self.wallet_provider.as_deref(),
+            wallet_attestation_sha256: self.wallet_attestation_sha256.as_deref(),
         };
         // Serializing plain strings and numbers cannot fail; an empty object would still be
         // chained and visible.
@@ -286,6 +298,8 @@ mod tests {
         let e = Evidence {
             method: Some("wallet"),
             presentation_sha256: Some("q83vEjRWeJA".into()),
+            wallet_provider: Some("https://wp.example".into()),
+            wallet_attestation_sha256: Some("3q2-7w".into()),
             ..Evidence::default()
         };
         let v: serde_json::Value = serde_json::from_slice(
@@ -294,12 +308,15 @@ mod tests {
         .unwrap();
         assert_eq!(v["method"], "wallet");
         assert_eq!(v["presentation_sha256"], "q83vEjRWeJA");
+        assert_eq!(v["wallet_provider"], "https://wp.example");
+        assert_eq!(v["wallet_attestation_sha256"], "3q2-7w");
         // Absent from every other kind of login.
         let other: serde_json::Value = serde_json::from_slice(
             &Evidence::default().record(Outcome::Refused { code: "x" }, SystemTime::UNIX_EPOCH),
         )
         .unwrap();
         assert!(other.get("presentation_sha256").is_none());
+        assert!(other.get("wallet_provider").is_none());
     }
 
     #[test]

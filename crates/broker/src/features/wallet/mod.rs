@@ -9,7 +9,9 @@
 //!   key cannot leave it, see below);
 //! - [`trust`]: which key verifies an issuer's signature (configured JWKS, an X.509 trust
 //!   list, or an OpenID Federation trust chain resolved by the `[oidc_rp]` fetcher);
-//! - [`status`]: the Token Status List fetch (bounded, cached, fail closed).
+//! - [`status`]: the Token Status List fetch (bounded, cached, fail closed);
+//! - [`attestation`]: the trusted Wallet Providers and whether a Wallet Attestation is
+//!   required (`[wallet.wallet_providers]`).
 //!
 //! Why process memory: the response is encrypted to a fresh ECDH key per request (ring's
 //! ephemeral agreement key, which by design cannot be serialised or shared). The wallet's
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod attestation;
 pub mod pending;
 pub mod status;
 pub mod trust;
@@ -72,6 +75,8 @@ pub(crate) struct RawWallet {
     status: status::RawStatus,
     /// Issuers trusted through OpenID Federation (`[wallet.federation]`).
     federation: Option<trust::RawFederation>,
+    /// Trusted Wallet Providers and the wallet attestation rule.
+    wallet_providers: Option<attestation::RawProviders>,
 }
 
 fn default_wallet_url() -> String {
@@ -141,6 +146,9 @@ pub struct Wallet {
     pub max_pending: u64,
     /// The PID query (SD-JWT VC with these `vct` values and claim paths).
     pub query: openid4vp::CredentialQuery,
+    /// Every credential a request asks for: the PID, then the wallet attestation when
+    /// `[wallet.wallet_providers] require_attestation`.
+    pub queries: Vec<openid4vp::CredentialQuery>,
     /// Accepted `vct` values.
     pub vct: Vec<String>,
     /// `mso_mdoc`: the PID document type; `None`: SD-JWT VC.
@@ -162,6 +170,8 @@ pub struct Wallet {
     pub status: status::StatusConfig,
     /// `notAfter` of the relying-party access certificate (`x509_hash`), Unix seconds.
     pub certificate_not_after: Option<i64>,
+    /// `[wallet.wallet_providers]` (`None`: no attestation asked for).
+    pub providers: Option<attestation::Providers>,
 }
 
 fn read_pem_certs(bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -390,6 +400,10 @@ pub(crate) fn validate(
         bad,
     );
     let status = status::validate(&raw.status, resolve, bad);
+    let providers = match &raw.wallet_providers {
+        None => Some(None),
+        Some(p) => attestation::validate(p, raw.format == "mso_mdoc", resolve, bad).map(Some),
+    };
     let signer = match (&key, &client) {
         (Some(k), openid4vp::ClientId::Federation { .. }) => {
             jose::Signer::es256_from_pkcs8(k, raw.signing_kid.as_deref(), &rng).ok()
@@ -441,12 +455,18 @@ pub(crate) fn validate(
         format,
         claims,
     };
+    let providers = providers?;
+    let mut queries = vec![query.clone()];
+    if let Some(p) = providers.as_ref().filter(|p| p.require) {
+        queries.push(p.query());
+    }
     Some(Wallet {
         verifier,
         wallet_url: raw.wallet_url.clone(),
         ttl: Duration::from_secs(raw.request_ttl_seconds),
         max_pending: raw.max_pending,
         query,
+        queries,
         vct: raw.vct.clone(),
         mdoc_doctype,
         require_status: raw.require_status,
@@ -457,6 +477,7 @@ pub(crate) fn validate(
         federation: federation?,
         status: status?,
         certificate_not_after,
+        providers,
     })
 }
 

@@ -23,6 +23,9 @@ pub struct Presented {
     pub digest: String,
     /// The response code the same-device redirect carries.
     pub response_code: String,
+    /// The Wallet Provider whose attestation vouched for the wallet instance, and the
+    /// attestation's digest (the audit record), when one was required.
+    pub wallet_attestation: Option<(String, String)>,
 }
 
 /// Where a request stands.

@@ -66,7 +66,6 @@ pub(crate) fn validate(
     resolve: &dyn Fn(&Path) -> PathBuf,
     bad: &mut dyn FnMut(&str, String),
 ) -> Option<Issuers> {
-    let mut by_iss = BTreeMap::new();
     let mut ok = true;
     if raw.is_empty() && !other_source {
         bad(
@@ -77,8 +76,23 @@ pub(crate) fn validate(
         );
         ok = false;
     }
+    let keys = validate_keys(raw, "wallet.issuer", resolve, bad);
+    keys.filter(|_| ok)
+}
+
+/// The `iss` + `jwks_file` entries under `prefix` (`wallet.issuer`,
+/// `wallet.wallet_providers.provider`), each an https identifier with a non-empty JWKS,
+/// none listed twice.
+pub(crate) fn validate_keys(
+    raw: &[RawIssuer],
+    prefix: &str,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<Issuers> {
+    let mut by_iss = BTreeMap::new();
+    let mut ok = true;
     for (i, r) in raw.iter().enumerate() {
-        let key = format!("wallet.issuer[{i}]");
+        let key = format!("{prefix}[{i}]");
         if !r.iss.starts_with("https://") || r.iss.len() > 1024 {
             bad(&format!("{key}.iss"), "an https URL".into());
             ok = false;
@@ -148,6 +162,18 @@ impl ChainError {
             ChainError::KeyUsage => "wallet_issuer_key_usage",
             ChainError::Name => "wallet_issuer_name",
             ChainError::Key => "wallet_issuer_key",
+        }
+    }
+
+    /// The stable code when the chain is a Wallet Provider's (its wallet attestation).
+    #[must_use]
+    pub fn provider_code(self) -> &'static str {
+        match self {
+            ChainError::Untrusted => "wallet_untrusted_provider",
+            ChainError::Validity => "wallet_provider_certificate_validity",
+            ChainError::KeyUsage => "wallet_provider_key_usage",
+            ChainError::Name => "wallet_provider_name",
+            ChainError::Key => "wallet_provider_key",
         }
     }
 }
@@ -293,16 +319,12 @@ pub(crate) struct RawFederation {
     /// Entity Identifiers of the Trust Anchors an issuer's chain may end at; each must be a
     /// configured `[[oidc_rp.trust_anchor]]` (its keys and the one federation fetcher).
     trust_anchors: Vec<String>,
-    /// The entity type whose metadata states the issuer's keys.
-    #[serde(default = "default_entity_type")]
-    entity_type: String,
+    /// The entity type whose metadata states the keys (default `openid_credential_issuer`
+    /// for issuers, `wallet_provider` for wallet providers).
+    entity_type: Option<String>,
     /// Trust mark types the issuer must show, each verified against its chain.
     #[serde(default)]
     required_trust_marks: Vec<String>,
-}
-
-fn default_entity_type() -> String {
-    "openid_credential_issuer".into()
 }
 
 /// Issuers trusted through OpenID Federation: the credential's `iss` is an Entity
@@ -341,6 +363,17 @@ impl FederationError {
             FederationError::Anchor => "wallet_issuer_anchor",
             FederationError::Metadata => "wallet_issuer_metadata",
             FederationError::TrustMark => "wallet_issuer_trust_mark",
+        }
+    }
+
+    /// The stable code when the chain is a Wallet Provider's.
+    #[must_use]
+    pub fn provider_code(self) -> &'static str {
+        match self {
+            FederationError::Chain => "wallet_provider_chain",
+            FederationError::Anchor => "wallet_provider_anchor",
+            FederationError::Metadata => "wallet_provider_metadata",
+            FederationError::TrustMark => "wallet_provider_trust_mark",
         }
     }
 }
@@ -396,24 +429,36 @@ pub(crate) fn validate_federation(
     raw: &RawFederation,
     bad: &mut dyn FnMut(&str, String),
 ) -> Option<Federation> {
+    validate_federation_at(raw, "wallet.federation", "openid_credential_issuer", bad)
+}
+
+/// `[wallet.federation]` or `[wallet.wallet_providers.federation]` (`prefix`), with the
+/// entity type `default_type` when none is written.
+pub(crate) fn validate_federation_at(
+    raw: &RawFederation,
+    prefix: &str,
+    default_type: &str,
+    bad: &mut dyn FnMut(&str, String),
+) -> Option<Federation> {
     let mut ok = true;
+    let entity_type = raw.entity_type.as_deref().unwrap_or(default_type);
     if raw.trust_anchors.is_empty() {
         bad(
-            "wallet.federation.trust_anchors",
+            &format!("{prefix}.trust_anchors"),
             "at least one Trust Anchor (an [[oidc_rp.trust_anchor]] entity_id)".into(),
         );
         ok = false;
     }
-    if raw.entity_type.is_empty() || raw.entity_type.len() > 128 {
+    if entity_type.is_empty() || entity_type.len() > 128 {
         bad(
-            "wallet.federation.entity_type",
+            &format!("{prefix}.entity_type"),
             "1 to 128 characters".into(),
         );
         ok = false;
     }
     ok.then(|| Federation {
         trust_anchors: raw.trust_anchors.clone(),
-        entity_type: raw.entity_type.clone(),
+        entity_type: entity_type.to_owned(),
         required_trust_marks: raw.required_trust_marks.clone(),
     })
 }

@@ -1291,7 +1291,7 @@ fn wallet_login_across_two_replicas_sharing_one_redis() {
         broker::features::audit::Sink::Off,
         redis_store(&rt, &redis.url()),
     ));
-    let b_addr = rt.block_on(fixture::serve(b_state.clone()));
+    let b_addr = rt.block_on(fixture::serve(b_state));
     rt.block_on(async {
         // Cross device: start at A.
         let br = start(&a, false).await;

@@ -245,7 +245,7 @@ impl EcdhKey {
         let mut buf = b64(ct64)?;
         buf.extend_from_slice(&tag);
         let peer = lc_agreement::UnparsedPublicKey::new(&lc_agreement::ECDH_P256, &epk);
-        let cek = lc_agreement::agree(&self.private, &peer, Error::JweDecrypt, |z| {
+        let cek = lc_agreement::agree(&self.private, peer, Error::JweDecrypt, |z| {
             Ok(concat_kdf(z, enc, &apu, &apv))
         })?;
         let key =

@@ -1082,6 +1082,16 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
 
     let (metadata_sources, state_dir) = metadata_sources(&raw, &resolve, &mut bad);
 
+    // A route's wallet claims only mean something with `[wallet]`.
+    if raw.wallet.is_none() {
+        for i in crate::features::access::routes_with_wallet_claims(&raw.route) {
+            problems.push(Problem {
+                key: format!("route[{i}].wallet_claims"),
+                message: "set, but [wallet] is not configured".into(),
+            });
+        }
+    }
+
     let access = crate::features::access::validate(
         crate::features::access::RawAccess {
             metrics: raw.metrics,

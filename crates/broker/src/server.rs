@@ -203,7 +203,7 @@ async fn route(
         (&Method::GET, "/wallet/complete") => routes::wallet::complete(state, &req).await,
         (&Method::POST, "/wallet/response") => routes::wallet::response(state, req).await,
         (&Method::GET | &Method::POST, p) if p.starts_with("/wallet/request/") => {
-            routes::wallet::request_object(state, p)
+            routes::wallet::request_object(state, p).await
         }
         (
             _,

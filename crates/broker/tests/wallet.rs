@@ -109,6 +109,40 @@ fn setup(rt: &tokio::runtime::Runtime) -> Setup {
 /// [`setup`] with `session` keys added to `[session]`, `wallet` keys to `[wallet]`, and
 /// `more` tables at the end.
 fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, more: &str) -> Setup {
+    setup_on(rt, session, wallet_keys, more, None)
+}
+
+/// A login store on the Redis at `url` (what each replica of a deployment has).
+fn redis_store(rt: &tokio::runtime::Runtime, url: &str) -> broker::features::store::Store {
+    use broker::features::store::redis::{RedisOptions, RedisStore};
+    let _in = rt.enter();
+    let options = RedisOptions {
+        url: url.to_owned(),
+        key_prefix: "wallet-test:".into(),
+        connect_timeout: std::time::Duration::from_millis(500),
+        command_timeout: std::time::Duration::from_millis(500),
+        pool_size: 2,
+        tls: None,
+    };
+    broker::features::store::Store::Redis(
+        RedisStore::new(
+            &options,
+            std::time::Duration::from_secs(600),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap(),
+    )
+}
+
+/// [`setup_with`], the broker's login store on the Redis at `redis` when given (else in
+/// memory).
+fn setup_on(
+    rt: &tokio::runtime::Runtime,
+    session: &str,
+    wallet_keys: &str,
+    more: &str,
+    redis: Option<&str>,
+) -> Setup {
     // One directory per test of this binary (they run in parallel).
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -238,7 +272,15 @@ fn setup_with(rt: &tokio::runtime::Runtime, session: &str, wallet_keys: &str, mo
     } else {
         fixture::config_with(session, &extra)
     };
-    let state = Arc::new(fixture::state(&config, broker::leaf::clock::system));
+    let state = Arc::new(match redis {
+        Some(url) => fixture::state_with_store(
+            &config,
+            broker::leaf::clock::system,
+            broker::features::audit::Sink::Off,
+            redis_store(rt, url),
+        ),
+        None => fixture::state(&config, broker::leaf::clock::system),
+    });
     let addr = rt.block_on(fixture::serve(state.clone()));
     Setup {
         dir,
@@ -767,6 +809,14 @@ fn wallet_configuration_problems_are_named() {
             "wallet.trust_list_file",
         ),
         (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\nmax_pending_bytes = 1000\n",
+            "wallet.max_pending_bytes",
+        ),
+        (
+            "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\nclaims = [\"given_name\", \"family_name\", \"given_name\", \"birth_date\", \"tax_id_code\"]\n",
+            "wallet.claims",
+        ),
+        (
             // A federation anchor must be one of [[oidc_rp.trust_anchor]] (none here).
             "[wallet]\nclient_id_scheme = \"openid_federation\"\nsigning_key_file = \"{d}/rp.key.pem\"\n[wallet.federation]\ntrust_anchors = [\"https://ta.example\"]\n",
             "wallet.federation.trust_anchors[0]",
@@ -901,8 +951,8 @@ fn openid_federation_client_id_logs_in() {
     let _ = std::fs::remove_dir_all(&s.dir);
 }
 
-/// A reload that adds `[wallet]` sizes the requests map from it; one that changes nothing
-/// keeps the map, and with it the logins in flight (their keys exist only there).
+/// A reload that adds `[wallet]` sizes the replica's ledger from it; one that changes
+/// nothing keeps the ledger (the logins in flight are in the store either way).
 #[test]
 fn reload_sizes_or_keeps_the_wallet_requests() {
     let plain = fixture::config("");
@@ -1223,6 +1273,423 @@ fn chain_to_an_anchor_the_wallet_does_not_accept_is_refused() {
     let issuer = w.issuer.clone();
     fed_refused(&w, &rt, &issuer, "wallet_issuer_anchor");
     let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+// === Replicas, claims per route, fetch bounds (issue 23, the wallet across replicas) ===
+
+/// The wallet presents for `authorization_url`, fetching the request object from replica
+/// `fetch_at` and posting the answer to replica `post_at`.
+fn present_across(
+    s: &Setup,
+    authorization_url: &str,
+    fetch_at: SocketAddr,
+    post_at: SocketAddr,
+    scenario: &str,
+) -> Value {
+    wallet(
+        "present",
+        &json!({
+            "issuer_key_pem": s.issuer_key_pem, "kid": KID, "iss": ISS,
+            "status_uri": s.status_uri, "status_idx": 0,
+            "authorization_url": authorization_url, "public_base": PUBLIC,
+            "origin": format!("http://{fetch_at}"),
+            "response_origin": format!("http://{post_at}"),
+            "scenario": scenario, "x5c": Value::Null, "verifier_jwk": s.rp_jwk,
+        }),
+    )
+}
+
+/// Two replicas (two brokers of one configuration, each with its own connections to one
+/// real `redis-server`): the browser starts at A, the wallet fetches the request object
+/// from A and answers at B, the browser polls B and completes at A. The same answer again
+/// at A is a replay; the request object is gone from B too. Same device: started at B,
+/// answered at A, completed at B. No `/wallet/*` request needs the replica that made the
+/// request.
+#[test]
+fn wallet_login_across_two_replicas_sharing_one_redis() {
+    let redis = testkit::Redis::start("wallet");
+    let rt = runtime();
+    let a = setup_on(&rt, "", "", "", Some(&redis.url()));
+    let b_state = Arc::new(fixture::state_with_store(
+        &a._state.config,
+        broker::leaf::clock::system,
+        broker::features::audit::Sink::Off,
+        redis_store(&rt, &redis.url()),
+    ));
+    let b_addr = rt.block_on(fixture::serve(b_state));
+    rt.block_on(async {
+        // Cross device: start at A.
+        let br = start(&a, false).await;
+        let (status, _, page) = http(
+            a.addr,
+            &format!(
+                "GET {} HTTP/1.1\r\nCookie: {}",
+                br.location, br.login_cookie
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let auth = attr(&page, "id=\"wallet-link\" href");
+        let status_url = attr(&page, "data-status-url");
+        let out = present_across(&a, &auth, a.addr, b_addr, "ok");
+        assert_eq!(out["status"], 200, "{out}");
+        // B sees the outcome A's request is waiting for.
+        let (_, _, polled) = http(
+            b_addr,
+            &format!("GET {status_url} HTTP/1.1\r\nCookie: {}", br.login_cookie),
+        )
+        .await;
+        assert_eq!(polled, "{\"status\":\"presented\"}");
+        // The same answer again, at A: the key was taken at B.
+        let posted = out["posted"].as_str().unwrap();
+        let (status, _, body) = fixture::exchange(
+            a.addr,
+            "POST /wallet/response HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            posted,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("wallet_replay"), "{body}");
+        // Completed at A.
+        let (status, h, _) = http(
+            a.addr,
+            &format!(
+                "GET {} HTTP/1.1\r\nCookie: {}",
+                br.location, br.login_cookie
+            ),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&a, &session).await["principal"]["sub"],
+            "TINIT-RSSMRA80A10H501W"
+        );
+        // And only once, wherever: B refuses the second completion.
+        let (status, _, _) = http(
+            b_addr,
+            &format!(
+                "GET {} HTTP/1.1\r\nCookie: {}",
+                br.location, br.login_cookie
+            ),
+        )
+        .await;
+        assert_eq!(status, 400);
+
+        // Same device: start at B, the wallet fetches from A and answers at A, the
+        // browser returns to B.
+        let (status, h, _) = http(
+            b_addr,
+            "GET /wallet/login?return_to=%2Fhello&device=same HTTP/1.1",
+        )
+        .await;
+        assert_eq!(status, 303);
+        let login_cookie = cookie(&h, "__Host-varco_login").unwrap();
+        let location = header(&h, "location").unwrap().to_owned();
+        let out = present_across(&a, &location, a.addr, a.addr, "ok");
+        assert_eq!(out["status"], 200, "{out}");
+        // The request object was served once, by A: B knows it is gone.
+        let q = location.split("request_uri=").nth(1).unwrap();
+        let uri = q
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        let (status, _, body) = http(
+            b_addr,
+            &format!("GET {} HTTP/1.1", uri.trim_start_matches(PUBLIC)),
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(body.contains("wallet_request_already_served"), "{body}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, _) = http(
+            b_addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {login_cookie}"),
+        )
+        .await;
+        assert_eq!(status, 303);
+        assert_eq!(header(&h, "location"), Some("/hello"));
+    });
+    let _ = std::fs::remove_dir_all(&a.dir);
+}
+
+/// DCQL per route: a `[[route]]` with `wallet_claims` asks for exactly those (here the
+/// place of birth besides the default four); another route asks for `wallet.claims`. The
+/// independent wallet discloses only what was asked; a presentation that withholds a
+/// claim the route asked for is refused (`wallet_claim_missing`), even one Varco would not
+/// need for the principal.
+#[test]
+fn dcql_claims_follow_the_route_and_a_withheld_claim_is_refused() {
+    let rt = runtime();
+    let s = setup_with(
+        &rt,
+        "",
+        "",
+        "[[route]]\npath_prefix = \"/anagrafe\"\n\
+         wallet_claims = [\"given_name\", \"family_name\", \"birth_date\", \"birth_place\", \"tax_id_code\"]\n\
+         [[route]]\npath_prefix = \"/\"\n",
+    );
+    rt.block_on(async {
+        let addr = s.addr;
+        let login = move |return_to: &'static str| async move {
+            let (status, h, body) = http(
+                addr,
+                &format!("GET /wallet/login?return_to={return_to}&device=same HTTP/1.1"),
+            )
+            .await;
+            assert_eq!(status, 303, "{body}");
+            header(&h, "location").unwrap().to_owned()
+        };
+        let names = |v: &Value| {
+            let mut n: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        let default = ["birth_date", "family_name", "given_name", "tax_id_code"];
+        let out = present(&s, &login("%2Fhello").await, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        assert_eq!(names(&out["asked"]), default);
+        assert_eq!(names(&out["disclosed"]), default, "only what was asked");
+        let out = present(&s, &login("%2Fanagrafe%2Fcertificati").await, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        let with_place = [
+            "birth_date",
+            "birth_place",
+            "family_name",
+            "given_name",
+            "tax_id_code",
+        ];
+        assert_eq!(names(&out["asked"]), with_place);
+        assert_eq!(names(&out["disclosed"]), with_place);
+        let out = present(&s, &login("%2Fanagrafe").await, "withhold:birth_place", 0);
+        assert_eq!(out["status"], 400, "{out}");
+        assert_eq!(out["body"]["error_description"], "wallet_claim_missing");
+        // A claim Varco needs, withheld on the default route: the same refusal.
+        let out = present(&s, &login("%2F").await, "withhold:tax_id_code", 0);
+        assert_eq!(out["body"]["error_description"], "wallet_claim_missing");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// `check-config` names a route's bad `wallet_claims` by its key, and a route that sets
+/// them without `[wallet]`.
+#[test]
+fn route_wallet_claims_are_checked() {
+    let rt = runtime();
+    let s = setup(&rt);
+    let w = s._state.config.wallet.as_ref().unwrap();
+    assert_eq!(
+        w.claims,
+        ["given_name", "family_name", "birth_date", "tax_id_code"]
+    );
+    let problems = |extra: &str| -> Vec<String> {
+        match fixture::try_config_with("", extra) {
+            Ok(_) => Vec::new(),
+            Err(p) => p
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect(),
+        }
+    };
+    let p = problems(
+        "[[route]]\nwallet_claims = [\"given_name\", \"family_name\", \"birth_date\", \"tax_id_code\"]\n",
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("route[0].wallet_claims: set, but [wallet]")),
+        "{p:?}"
+    );
+    let p = problems("[[route]]\nwallet_claims = [\"given_name\", \"shoe_size\"]\n");
+    for want in [
+        "route[0].wallet_claims: \"shoe_size\" is not a PID claim",
+        "route[0].wallet_claims: must include \"family_name\"",
+        "route[0].wallet_claims: must include \"birth_date\"",
+        "route[0].wallet_claims: must include \"tax_id_code\" or",
+    ] {
+        assert!(p.iter().any(|m| m.starts_with(want)), "{want}: {p:?}");
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// Accepts connections on `listener` and counts them (each a fetch attempt: plain HTTP
+/// requests and TLS handshakes alike); answers 404 to whatever arrives.
+async fn counting_server(
+    listener: tokio::net::TcpListener,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        });
+    }
+}
+
+/// What a hostile `iss` can make Varco fetch, counted by a local server that answers 404
+/// to everything: with `[wallet.federation]`, an unknown issuer is resolved as an Entity
+/// Identifier (one fetch of its Entity Configuration, at most the resolver's
+/// `max_fetches` = 16 per presentation in any graph), and only for an answer to a live
+/// request: N hostile presentations, N requests made (the `/wallet/login` rate limit
+/// allows N), N fetches. A replayed answer, an answer naming no request, and answers over
+/// the `/wallet/response` rate limit fetch nothing; a status list URI in an untrusted
+/// credential is never fetched (the signature comes first); nor is anything for an
+/// issuer whose key is configured.
+#[test]
+fn fetches_a_hostile_issuer_can_cause_are_counted_and_bounded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const N: usize = 4;
+    let rt = runtime();
+    let w = fed_world(
+        &rt,
+        None,
+        0,
+        &format!("[admission]\nclient_per_minute = 1\nclient_burst = {N}\nglobal_per_second = 0\n"),
+        false,
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let hostile = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    rt.spawn(counting_server(listener, hits.clone()));
+    let oidc = w.s._state.oidc.as_ref().unwrap();
+    let before = oidc.fetch_count();
+    rt.block_on(async {
+        let mut posted = Vec::new();
+        for k in 0..N {
+            let b = start(&w.s, true).await;
+            // Each presentation names a different hostile issuer and a hostile status
+            // list on the same host.
+            let out = wallet(
+                "present",
+                &json!({
+                    "issuer_key_pem": w.s.issuer_key_pem, "kid": KID,
+                    "iss": format!("{hostile}/issuer-{k}"),
+                    "status_uri": format!("{}/status-{k}", hostile.replace("http:", "https:")),
+                    "status_idx": 0, "authorization_url": b.location, "public_base": PUBLIC,
+                    "origin": format!("http://{}", w.s.addr), "scenario": "ok",
+                    "x5c": Value::Null, "verifier_jwk": w.s.rp_jwk,
+                }),
+            );
+            assert_eq!(out["status"], 400, "{out}");
+            assert_eq!(out["body"]["error_description"], "wallet_issuer_chain");
+            posted.push(out["posted"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            N,
+            "one Entity Configuration fetch each"
+        );
+        assert_eq!(oidc.fetch_count() - before, N as u64);
+        // The login rate limit: no (N+1)th request, so no (N+1)th answer can be opened.
+        let (status, _, _) = http(w.s.addr, "GET /wallet/login?return_to=%2F HTTP/1.1").await;
+        assert_eq!(status, 429);
+        // Over the response rate limit (burst N spent): refused before any work.
+        let (status, _, _) = fixture::exchange(
+            w.s.addr,
+            "POST /wallet/response HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            &posted[0],
+        )
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(hits.load(Ordering::SeqCst), N, "nothing more fetched");
+    });
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+
+    // Without a rate limit in the way: replays and answers naming no request fetch
+    // nothing; a resolution through a hostile graph stops at the resolver's bound.
+    let w = fed_world(&rt, None, 0, "", false);
+    let oidc = w.s._state.oidc.as_ref().unwrap();
+    rt.block_on(async {
+        let b = start(&w.s, true).await;
+        let out = present_as(&w.s, &b.location, &format!("{hostile}/issuer-x"), 0);
+        assert_eq!(out["body"]["error_description"], "wallet_issuer_chain");
+        let seen = hits.load(Ordering::SeqCst);
+        let fetched = oidc.fetch_count();
+        let posted = out["posted"].as_str().unwrap();
+        for _ in 0..10 {
+            let (status, _, body) = fixture::exchange(
+                w.s.addr,
+                "POST /wallet/response HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+                posted,
+            )
+            .await;
+            assert_eq!(status, 400);
+            assert!(body.contains("wallet_replay"), "{body}");
+        }
+        // A JWE naming a key of no request.
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            json!({"alg": "ECDH-ES", "enc": "A128GCM", "kid": "A".repeat(43)}).to_string(),
+        );
+        let (status, _, body) = fixture::exchange(
+            w.s.addr,
+            "POST /wallet/response HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            &format!("response={header}..AAAA.AAAA.AAAA"),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("wallet_bad_response"), "{body}");
+        assert_eq!(hits.load(Ordering::SeqCst), seen);
+        assert_eq!(oidc.fetch_count(), fetched);
+        // A trusted issuer's credential fetches its own status list only.
+        let b = start(&w.s, true).await;
+        let out = present(&w.s, &b.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+        assert_eq!(
+            oidc.fetch_count(),
+            fetched,
+            "a configured issuer: no federation fetch"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), seen);
+    });
+    let _ = std::fs::remove_dir_all(&w.s.dir);
+}
+
+/// The bytes a replica puts in the store for wallet logins are counted and bounded: each
+/// login is counted by its records' sizes (a few KB with the `x5c` request object), and
+/// beyond `max_pending` (or `max_pending_bytes`) a new login is refused with 503
+/// `wallet_too_many_pending`, while the logins already made still complete.
+#[test]
+fn a_replica_refuses_wallet_logins_beyond_its_ledger() {
+    let rt = runtime();
+    let s = setup_with(&rt, "", "max_pending = 2\n", "");
+    rt.block_on(async {
+        let first = start(&s, true).await;
+        let (n, bytes) = s._state.wallet.usage();
+        assert_eq!(n, 1);
+        assert!(
+            (2_000..16_000).contains(&bytes),
+            "{bytes} bytes for one login"
+        );
+        let _second = start(&s, true).await;
+        let (status, _, body) = http(s.addr, "GET /wallet/login?return_to=%2F HTTP/1.1").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("wallet_too_many_pending"), "{body}");
+        let out = present(&s, &first.location, "ok", 0);
+        assert_eq!(out["status"], 200, "{out}");
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
 }
 
 const WALLET_PROVIDER: &str = "https://wallet-provider.example.it";

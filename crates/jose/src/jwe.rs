@@ -2,19 +2,24 @@
 //! `enc: A128GCM` or `A256GCM`, decrypted with a key pair we generated ourselves. This is
 //! what an OpenID4VP `direct_post.jwt` response is (and the only JWE Varco receives).
 //!
-//! The private key is ring's ephemeral agreement key, which ring consumes on use: an
-//! [`EcdhKey`] decrypts exactly one message and is gone, whatever the outcome. One key per
-//! request, one response per key: a replayed or a second response cannot be decrypted.
+//! The private key is an aws-lc-rs agreement key (ring's agreement keys cannot leave the
+//! process that made them). [`EcdhKey::decrypt`] consumes the key: in one process an
+//! [`EcdhKey`] decrypts exactly one message and is gone, whatever the outcome. To let any
+//! replica of a deployment open the answer, the scalar can be exported
+//! ([`EcdhKey::secret`]) and the key rebuilt from it ([`EcdhKey::from_secret`]): the
+//! caller seals the export and keeps it where one-time use holds across processes (a
+//! record taken atomically). One key per request, one response per key.
 //!
 //! Key derivation is the Concat KDF of NIST SP 800-56A as RFC 7518 §4.6.2 profiles it:
 //! `SHA-256(00000001 ‖ Z ‖ len‖enc ‖ len‖apu ‖ len‖apv ‖ keybits)`, one round (the
 //! longest key is 256 bits). The protected header, as received, is the AEAD's additional
 //! data, so a header changed in transit fails decryption.
 
+use aws_lc_rs::agreement::{self as lc_agreement, PrivateKey};
+use aws_lc_rs::encoding::AsBigEndian as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
 use ring::rand::SecureRandom;
 use serde_json::{Map, Value, json};
 
@@ -40,7 +45,9 @@ impl Enc {
         }
     }
 
-    fn from_name(n: &str) -> Option<Enc> {
+    /// The algorithm of a JOSE name, if accepted.
+    #[must_use]
+    pub fn from_name(n: &str) -> Option<Enc> {
         match n {
             "A128GCM" => Some(Enc::A128Gcm),
             "A256GCM" => Some(Enc::A256Gcm),
@@ -80,7 +87,7 @@ const MAX_PARTY_INFO: usize = 256;
 
 /// A P-256 key agreement key pair of ours, for one JWE.
 pub struct EcdhKey {
-    private: EphemeralPrivateKey,
+    private: PrivateKey,
     /// Uncompressed SEC1 point `04 ‖ x ‖ y`.
     public: Vec<u8>,
     kid: String,
@@ -103,16 +110,40 @@ fn b64(seg: &str) -> Result<Vec<u8>, Error> {
     URL_SAFE_NO_PAD.decode(seg).map_err(|_| Error::Base64)
 }
 
+/// Bytes of a P-256 private scalar.
+const SCALAR_LEN: usize = 32;
+
 impl EcdhKey {
-    /// A fresh key pair; its `kid` is the RFC 7638 thumbprint of the public key.
+    /// A fresh key pair, its scalar drawn from `rng`; its `kid` is the RFC 7638 thumbprint
+    /// of the public key.
     pub fn generate(rng: &dyn SecureRandom) -> Result<EcdhKey, Error> {
+        // A uniformly random 256-bit string is a valid scalar (non-zero, below the group
+        // order) but for a chance of about 2^-32; draw again then.
+        for _ in 0..8 {
+            let mut d = [0u8; SCALAR_LEN];
+            rng.fill(&mut d).map_err(|_| Error::Crypto)?;
+            let key = EcdhKey::from_secret(&d);
+            d.fill(0);
+            if let Ok(k) = key {
+                return Ok(k);
+            }
+        }
+        Err(Error::Crypto)
+    }
+
+    /// The key pair of a P-256 scalar (32 bytes, big-endian), as [`EcdhKey::secret`]
+    /// exported it. `kid` and public key are derived again.
+    pub fn from_secret(d: &[u8]) -> Result<EcdhKey, Error> {
         let private =
-            EphemeralPrivateKey::generate(&agreement::ECDH_P256, rng).map_err(|_| Error::Crypto)?;
+            PrivateKey::from_private_key(&lc_agreement::ECDH_P256, d).map_err(|_| Error::Crypto)?;
         let public = private
             .compute_public_key()
             .map_err(|_| Error::Crypto)?
             .as_ref()
             .to_vec();
+        if public.len() != 65 || public[0] != 0x04 {
+            return Err(Error::Crypto);
+        }
         let canonical = format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
             URL_SAFE_NO_PAD.encode(&public[1..33]),
@@ -127,6 +158,20 @@ impl EcdhKey {
             public,
             kid,
         })
+    }
+
+    /// The private scalar, 32 bytes big-endian: for the caller to seal and keep with the
+    /// request this key answers (see the module documentation). Whoever holds it can read
+    /// the response: never log it, never store it unsealed.
+    pub fn secret(&self) -> Result<Vec<u8>, Error> {
+        let bin: aws_lc_rs::encoding::EcPrivateKeyBin<'static> =
+            self.private.as_be_bytes().map_err(|_| Error::Crypto)?;
+        let d = bin.as_ref().to_vec();
+        if d.len() == SCALAR_LEN {
+            Ok(d)
+        } else {
+            Err(Error::Crypto)
+        }
     }
 
     /// The key id.
@@ -199,10 +244,10 @@ impl EcdhKey {
         }
         let mut buf = b64(ct64)?;
         buf.extend_from_slice(&tag);
-        let peer = UnparsedPublicKey::new(&agreement::ECDH_P256, &epk);
-        let cek =
-            agreement::agree_ephemeral(self.private, &peer, |z| concat_kdf(z, enc, &apu, &apv))
-                .map_err(|_| Error::JweDecrypt)?;
+        let peer = lc_agreement::UnparsedPublicKey::new(&lc_agreement::ECDH_P256, &epk);
+        let cek = lc_agreement::agree(&self.private, peer, Error::JweDecrypt, |z| {
+            Ok(concat_kdf(z, enc, &apu, &apv))
+        })?;
         let key =
             UnboundKey::new(enc.aead(), &cek[..enc.aead().key_len()]).map_err(|_| Error::Crypto)?;
         let plain = LessSafeKey::new(key)
@@ -252,7 +297,7 @@ pub(crate) fn header_rules(h: &Map<String, Value>, our_kid: &str) -> Result<(), 
     }
 }
 
-/// The sender's ephemeral public key, as an uncompressed P-256 point (ring checks that it
+/// The sender's ephemeral public key, as an uncompressed P-256 point (aws-lc checks that it
 /// is on the curve during agreement).
 fn epk_point(h: &Map<String, Value>) -> Result<Vec<u8>, Error> {
     let epk = h

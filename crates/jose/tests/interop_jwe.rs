@@ -124,3 +124,45 @@ fn shapes_and_sizes_refused_before_key_agreement() {
         "jose.jwe"
     );
 }
+
+/// Replicas: the key made by one process, exported as its scalar and rebuilt in another,
+/// opens what jwcrypto encrypted to the original's public key, with the same outcome for
+/// every scenario; the rebuilt key has the same `kid` and public JWK.
+#[test]
+fn a_key_rebuilt_from_its_exported_scalar_decrypts_the_same() {
+    let rng = SystemRandom::new();
+    let keys: Vec<EcdhKey> = (0..SCENARIOS)
+        .map(|_| EcdhKey::generate(&rng).unwrap())
+        .collect();
+    let scenarios = run(&keys);
+    for (key, sc) in keys.into_iter().zip(&scenarios) {
+        let secret = key.secret().unwrap();
+        assert_eq!(secret.len(), 32);
+        let rebuilt = EcdhKey::from_secret(&secret).unwrap();
+        assert_eq!(rebuilt.kid(), key.kid());
+        assert_eq!(rebuilt.public_jwk(), key.public_jwk());
+        drop(key);
+        let got = match rebuilt.decrypt(
+            sc["jwe"].as_str().unwrap(),
+            &[Enc::A128Gcm, Enc::A256Gcm],
+            &JweLimits::default(),
+        ) {
+            Ok(plain) => {
+                assert_eq!(plain, sc["plaintext"].as_str().unwrap().as_bytes());
+                "ok".to_owned()
+            }
+            Err(e) => e.code().to_owned(),
+        };
+        assert_eq!(got, sc["expect"].as_str().unwrap(), "{}", sc["name"]);
+    }
+}
+
+#[test]
+fn scalars_that_are_no_p256_key_are_refused() {
+    let code = |d: &[u8]| EcdhKey::from_secret(d).unwrap_err().code();
+    assert_eq!(code(&[]), "jose.crypto");
+    assert_eq!(code(&[1u8; 31]), "jose.crypto");
+    assert_eq!(code(&[1u8; 33]), "jose.crypto");
+    assert_eq!(code(&[0u8; 32]), "jose.crypto", "zero is no scalar");
+    assert_eq!(code(&[0xffu8; 32]), "jose.crypto", "above the group order");
+}

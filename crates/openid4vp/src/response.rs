@@ -33,8 +33,10 @@ impl Default for ResponseLimits {
 }
 
 /// A request waiting for the wallet: keep it with the login it belongs to, and open the
-/// answer with it once. Holding the private encryption key, it cannot be serialized; it is
-/// consumed by [`Pending::open`] whatever the outcome.
+/// answer with it once. It is consumed by [`Pending::open`] whatever the outcome. Several
+/// replicas: [`Pending::export`] gives it, private key included, for the caller to seal and
+/// keep in a shared store where it is taken once; [`Pending::import`] rebuilds it on the
+/// replica the wallet's answer reaches.
 #[derive(Debug)]
 pub struct Pending {
     pub(crate) state: String,
@@ -63,7 +65,85 @@ pub struct Opened {
     pub jwk_thumbprint: Vec<u8>,
 }
 
+/// Version of the exported form.
+const EXPORT_VERSION: u64 = 1;
+
+fn import_error() -> Error {
+    Error::Config {
+        what: "stored pending request",
+    }
+}
+
 impl Pending {
+    /// The whole pending request as a JSON object, the response key's private scalar
+    /// (`d`, base64url) included: whoever reads it can decrypt the answer. Seal it (AEAD
+    /// under a key of the deployment) before it leaves the process; never log it.
+    pub fn export(&self) -> Result<Value, Error> {
+        let d = self.key.secret().map_err(|cause| Error::Jose {
+            what: "encryption key",
+            cause,
+        })?;
+        let encs: Vec<&str> = self.encs.iter().map(|e| e.name()).collect();
+        Ok(serde_json::json!({
+            "v": EXPORT_VERSION,
+            "state": self.state,
+            "nonce": self.nonce,
+            "client_id": self.client_id,
+            "response_uri": self.response_uri,
+            "ids": self.ids,
+            "exp": self.expires_at,
+            "encs": encs,
+            "d": URL_SAFE_NO_PAD.encode(d),
+        }))
+    }
+
+    /// The pending request [`Pending::export`] gave (after the caller opened its seal).
+    /// Every member must be there with its type, the key must be a P-256 scalar.
+    pub fn import(v: &Value) -> Result<Pending, Error> {
+        let o = v.as_object().ok_or_else(import_error)?;
+        let text = |n: &str| -> Result<String, Error> {
+            o.get(n)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(import_error)
+        };
+        let list = |n: &str| -> Result<Vec<String>, Error> {
+            o.get(n)
+                .and_then(Value::as_array)
+                .ok_or_else(import_error)?
+                .iter()
+                .map(|x| x.as_str().map(str::to_owned).ok_or_else(import_error))
+                .collect()
+        };
+        if o.get("v").and_then(Value::as_u64) != Some(EXPORT_VERSION) {
+            return Err(import_error());
+        }
+        let encs = list("encs")?
+            .iter()
+            .map(|n| Enc::from_name(n).ok_or_else(import_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        let d = URL_SAFE_NO_PAD
+            .decode(text("d")?)
+            .map_err(|_| import_error())?;
+        let key = EcdhKey::from_secret(&d).map_err(|cause| Error::Jose {
+            what: "encryption key",
+            cause,
+        })?;
+        Ok(Pending {
+            state: text("state")?,
+            nonce: text("nonce")?,
+            client_id: text("client_id")?,
+            response_uri: text("response_uri")?,
+            ids: list("ids")?,
+            expires_at: o
+                .get("exp")
+                .and_then(Value::as_u64)
+                .ok_or_else(import_error)?,
+            encs,
+            key,
+        })
+    }
+
     /// The `state` of this request: the key under which the caller stores it.
     #[must_use]
     pub fn state(&self) -> &str {

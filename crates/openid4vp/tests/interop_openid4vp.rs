@@ -372,3 +372,46 @@ fn mdoc_presentation_bound_to_our_request_by_the_session_transcript() {
         .unwrap_err();
     assert_eq!(e.code(), "mdoc.device_signature");
 }
+
+/// Replicas: the pending request exported where the request was made (private key
+/// included), carried as bytes, imported elsewhere, opens the independent wallet's answer;
+/// an export missing a member, of another version or with a key that is no P-256 scalar
+/// is refused.
+#[test]
+fn exported_pending_request_opens_the_answer_on_another_replica() {
+    let (verifier, jwk) = federation_verifier();
+    let rng = SystemRandom::new();
+    let (jar, pending) = verifier.request(&[pid_query()], NOW, &rng).unwrap();
+    let kid = pending.key_id().to_owned();
+    let exported = serde_json::to_vec(&pending.export().unwrap()).unwrap();
+    drop(pending);
+    let out = wallet(&json!({"now": NOW, "verifier_jwk": jwk,
+        "requests": [{"name": "ok", "jar": jar}]}));
+    let issuer = Jwks::from_value(&out["issuer_jwks"]).unwrap();
+    let resp = out["responses"][0]["response"].as_str().unwrap();
+    let value: Value = serde_json::from_slice(&exported).unwrap();
+    let imported = Pending::import(&value).unwrap();
+    assert_eq!(imported.key_id(), kid);
+    assert_eq!(imported.expires_at(), NOW + 300);
+    let pid = login(imported, resp, NOW, &issuer).unwrap();
+    assert_eq!(pid.family_name, "Rossi");
+    let refused = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut v = value.clone();
+        f(v.as_object_mut().unwrap());
+        Pending::import(&v).unwrap_err().code()
+    };
+    assert_eq!(refused(&|o| drop(o.remove("state"))), "openid4vp.config");
+    assert_eq!(
+        refused(&|o| drop(o.insert("v".into(), json!(2)))),
+        "openid4vp.config"
+    );
+    assert_eq!(
+        refused(&|o| drop(o.insert("encs".into(), json!(["A128CBC-HS256"])))),
+        "openid4vp.config"
+    );
+    assert_eq!(
+        refused(&|o| drop(o.insert("d".into(), json!("AAAA")))),
+        "jose.crypto"
+    );
+    assert!(Pending::import(&json!([])).is_err());
+}

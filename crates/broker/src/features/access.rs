@@ -79,6 +79,18 @@ pub(crate) struct RawRoute {
     /// Age limits from the login's `dateOfBirth` (SPID for minors, issue 24).
     min_age: Option<u32>,
     max_age: Option<u32>,
+    /// The PID claims a wallet login for this route asks for (default `wallet.claims`).
+    wallet_claims: Option<Vec<String>>,
+}
+
+/// The indexes of the routes that set `wallet_claims`.
+pub(crate) fn routes_with_wallet_claims(routes: &[RawRoute]) -> Vec<usize> {
+    routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.wallet_claims.is_some())
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// The `service` names the routes declare (what `[[switchoff.exception]] services` name).
@@ -319,6 +331,9 @@ pub struct Route {
     /// The service's age limits (`min_age`, `max_age`), checked on the person the request
     /// is for: the one logged in, or the one represented.
     pub age: identity::AgeLimits,
+    /// The PID claims a wallet login returning here asks for (`wallet_claims`); `None`:
+    /// `wallet.claims`.
+    pub wallet_claims: Option<Vec<String>>,
     /// `path_prefix`'s segments, folded (empty for `/`).
     folded: Vec<String>,
 }
@@ -994,9 +1009,17 @@ pub(crate) fn validate(
                 bad(format!("{at}.max_age"), format!("below min_age {lo}"));
             }
         }
+        if let Some(claims) = &r.wallet_claims {
+            crate::features::wallet::validate_claims(
+                claims,
+                &format!("{at}.wallet_claims"),
+                &mut |k, m| bad(k.to_owned(), m),
+            );
+        }
         out_routes.push(Route {
             host,
             age,
+            wallet_claims: r.wallet_claims,
             folded: folded_segments(&path_prefix),
             path_prefix,
             policy: Policy {
@@ -1020,6 +1043,7 @@ pub(crate) fn validate(
             service: None,
             matching: Matching::Normalized,
             age: identity::AgeLimits::default(),
+            wallet_claims: None,
             folded: Vec::new(),
         });
     }
@@ -1394,6 +1418,7 @@ mod tests {
             matching: None,
             min_age: None,
             max_age: None,
+            wallet_claims: None,
         }
     }
 

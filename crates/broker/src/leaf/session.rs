@@ -84,6 +84,10 @@ pub enum Purpose {
     RepresentForm,
     /// An OpenID authorization request waiting for a login (`/oidc/authorize?resume=`).
     OidcRequest,
+    /// A wallet login's state in the store (browser binding, outcome, the PID).
+    WalletRequest,
+    /// A wallet login's response key and the claims asked for, in the store.
+    WalletKey,
 }
 
 impl Purpose {
@@ -94,6 +98,8 @@ impl Purpose {
             Purpose::LogoutForm => b"varco-logout-form-v1",
             Purpose::RepresentForm => b"varco-represent-form-v1",
             Purpose::OidcRequest => b"varco-oidc-request-v1",
+            Purpose::WalletRequest => b"varco-wallet-request-v1",
+            Purpose::WalletKey => b"varco-wallet-key-v1",
         }
     }
 }

@@ -197,25 +197,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
 /// representations — then the person logging in may be a parent acting for a child, and the
 /// limits are checked by Varco on the person represented instead (`state::acting`).
 fn age_limits_for(state: &State, return_to: &str) -> Option<identity::AgeLimits> {
-    let https = state.config.public_base_url.starts_with("https://");
-    let (host, path) = match return_to.split_once("://") {
-        Some((_, rest)) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
-        None => (
-            state
-                .config
-                .public_base_url
-                .split_once("://")
-                .map_or("", |(_, h)| h),
-            return_to,
-        ),
-    };
-    let host = crate::features::access::normalize_host(host, https)?;
-    let path = path
-        .split(['?', '#'])
-        .next()
-        .filter(|p| !p.is_empty())
-        .unwrap_or("/");
-    let route = state.config.access.route(&host, path).ok()?;
+    let route = crate::state::login::route_of(state, return_to)?;
     let takes_representations = route
         .service
         .as_deref()

@@ -1,9 +1,10 @@
 //! The wallet login (OpenID4VP 1.0, issue 23):
 //!
 //! - `GET /wallet/login?return_to=&device=same`: a new request (fresh `state`, `nonce`,
-//!   response key, the DCQL query for the PID), bound to this browser with the login
-//!   cookie; same-device: 303 to the wallet (`openid4vp://…?client_id&request_uri`),
-//!   otherwise 303 to the waiting page;
+//!   response key, the DCQL query for the PID claims of the route `return_to` lands on),
+//!   bound to this browser with the login cookie, kept in the login store (any replica can
+//!   serve the next steps: `features::wallet::pending`); same-device: 303 to the wallet
+//!   (`openid4vp://…?client_id&request_uri`), otherwise 303 to the waiting page;
 //! - `GET /wallet/wait?id=` (and `&format=json`): the cross-device page (QR code, link,
 //!   status); once the wallet has answered, this browser's visit completes the login;
 //! - `GET|POST /wallet/request/<id>`: the signed request object, served once;
@@ -19,7 +20,6 @@
 //!
 //! May import: `state`, `config`, `features`, the leaf.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -32,7 +32,9 @@ use hyper::{Request, Response, StatusCode};
 use crate::features::admission::heavy::{Refused, Work};
 use crate::features::audit;
 use crate::features::wallet::attestation::Providers;
-use crate::features::wallet::pending::{Entry, Outcome, Presented, lock};
+use crate::features::wallet::pending::{
+    Entry, KIND_JAR, KIND_KEY, KIND_REQUEST, Key, Outcome, Presented,
+};
 use crate::features::wallet::trust::{ChainError, Federation, FederationError};
 use crate::features::wallet::{PID_QUERY, Wallet};
 use crate::leaf::clock::unix;
@@ -56,7 +58,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub mod codes {
     /// `[wallet]` is not configured.
     pub const DISABLED: &str = "wallet_disabled";
-    /// No request with that id (unknown, expired, or from another process).
+    /// No request with that id (unknown or expired).
     pub const UNKNOWN: &str = "wallet_unknown_request";
     /// The request object was already fetched.
     pub const REQUEST_SERVED: &str = "wallet_request_already_served";
@@ -74,8 +76,11 @@ pub mod codes {
     pub const BROWSER_MISMATCH: &str = "broker_browser_mismatch";
     /// The same-device response code does not match.
     pub const RESPONSE_CODE: &str = "wallet_response_code";
-    /// Too many requests waiting in this process.
+    /// Too many requests made by this replica waiting (`wallet.max_pending`,
+    /// `wallet.max_pending_bytes`).
     pub const FULL: &str = "wallet_too_many_pending";
+    /// A claim the request asked for is not in the presentation.
+    pub const CLAIM_MISSING: &str = "wallet_claim_missing";
     /// The body was over the limit or late.
     pub const BODY: &str = "broker_body_too_large";
     /// The wallet attestation's provider is not trusted (no configured key, no trust list
@@ -100,12 +105,21 @@ fn lang_of(q: &[(String, String)]) -> Lang {
     }
 }
 
-/// An id of ours: 32 hex digits.
+/// A login cookie value of ours: 32 hex digits.
 fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn refused(state: &State, status: StatusCode, code: &'static str) -> Response<Body> {
+/// A request id of ours: the `kid` of its response key, an RFC 7638 thumbprint (43
+/// base64url characters).
+fn valid_request_id(id: &str) -> bool {
+    id.len() == 43
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn refused(state: &State, status: StatusCode, code: &str) -> Response<Body> {
     state
         .metrics
         .logins_refused
@@ -226,26 +240,68 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         .filter(|c| valid_id(c))
         .map(str::to_owned)
         .or_else(|| random_hex(&state.rng, 16));
-    let (Some(browser), Some(id)) = (browser, random_hex(&state.rng, 16)) else {
+    let Some(browser) = browser else {
         return internal("broker_rng");
     };
+    // The claims of the route the login returns to, else `wallet.claims`.
+    let claims = crate::state::login::route_of(state, &return_to)
+        .and_then(|r| r.wallet_claims.clone())
+        .unwrap_or_else(|| wallet.claims.clone());
     let now = unix((state.clock)());
-    let (jar, pending) = match wallet.verifier.request(&wallet.queries, now, &state.rng) {
-        Ok(r) => r,
-        Err(e) => return internal(e.code()),
-    };
-    let kid = pending.key_id().to_owned();
+    let (jar, pending) =
+        match wallet
+            .verifier
+            .request(&wallet.queries_for(&claims), now, &state.rng)
+        {
+            Ok(r) => r,
+            Err(e) => return internal(e.code()),
+        };
+    // The request's id is its response key's `kid`: what the wallet's answer names.
+    let id = pending.key_id().to_owned();
     let entry = Entry {
+        id: id.clone(),
         browser: browser.clone(),
         return_to,
         same_device,
         expires_at: pending.expires_at(),
-        jar: Some(jar),
-        pending: Some(pending),
         outcome: Outcome::Waiting,
     };
-    if state.wallet.insert(id.clone(), kid, entry).is_err() {
+    let key = pending.export().ok().map(|pending| Key {
+        id: id.clone(),
+        pending,
+        claims,
+    });
+    drop(pending);
+    let (Some(sealed_entry), Some(sealed_key)) = (
+        entry.seal(&state.sealer),
+        key.and_then(|k| k.seal(&state.sealer)),
+    ) else {
+        return internal("broker_seal");
+    };
+    if state
+        .wallet
+        .admit(&id, jar.len() + sealed_entry.len() + sealed_key.len())
+        .is_err()
+    {
         return crate::state::login::unavailable_page(codes::FULL, None);
+    }
+    let ttl = entry.ttl(now);
+    let stored = async {
+        state
+            .store
+            .put_record(KIND_KEY, &id, sealed_key, ttl)
+            .await?;
+        state
+            .store
+            .put_record(KIND_JAR, &id, jar.into_bytes(), ttl)
+            .await?;
+        state
+            .store
+            .put_record(KIND_REQUEST, &id, sealed_entry, ttl)
+            .await
+    };
+    if let Err(e) = stored.await {
+        return crate::state::login::store_unavailable(state, e);
     }
     tracing::info!(event = "login_started", method = "wallet", wallet_request = %id, same_device);
     state
@@ -271,19 +327,24 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     r
 }
 
-/// `GET|POST /wallet/request/<id>`: the signed request object, once.
-pub fn request_object(state: &State, path: &str) -> Response<Body> {
+/// `GET|POST /wallet/request/<id>`: the signed request object, once (on any replica).
+pub async fn request_object(state: &State, path: &str) -> Response<Body> {
     let id = path.trim_start_matches("/wallet/request/");
-    let entry = valid_id(id).then(|| state.wallet.get(id)).flatten();
-    let Some(entry) = entry else {
-        return json(
+    let unknown = |code: &str| {
+        json(
             StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "invalid_request_uri", "error_description": codes::UNKNOWN}),
-        );
+            &serde_json::json!({"error": "invalid_request_uri", "error_description": code}),
+        )
     };
-    let jar = lock(&entry).jar.take();
-    match jar {
-        Some(jar) => {
+    if !valid_request_id(id) {
+        return unknown(codes::UNKNOWN);
+    }
+    let jar = match state.store.take_record(KIND_JAR, id).await {
+        Ok(j) => j,
+        Err(e) => return store_error(e),
+    };
+    match jar.map(String::from_utf8) {
+        Some(Ok(jar)) => {
             let mut r = Response::new(Full::new(Bytes::from(jar)));
             set(
                 &mut r,
@@ -293,11 +354,46 @@ pub fn request_object(state: &State, path: &str) -> Response<Body> {
             set(&mut r, header::CACHE_CONTROL, "no-store");
             r
         }
-        None => json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "invalid_request_uri", "error_description": codes::REQUEST_SERVED}),
-        ),
+        Some(Err(_)) => store_error(crate::features::store::StoreError::Corrupt),
+        // Gone: served already if its login is still there.
+        None => match state.store.get_record(KIND_REQUEST, id).await {
+            Ok(Some(_)) => unknown(codes::REQUEST_SERVED),
+            Ok(None) => unknown(codes::UNKNOWN),
+            Err(e) => store_error(e),
+        },
     }
+}
+
+/// The wallet's (or the polling script's) answer when the store cannot answer: 503, the
+/// store's code; nothing is decided on a store that is down (fail closed).
+fn store_error(e: crate::features::store::StoreError) -> Response<Body> {
+    tracing::warn!(event = "wallet_store_unavailable", code = %e.code());
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({"error": "temporarily_unavailable", "error_description": e.code()}),
+    )
+}
+
+/// The login `id` as the store has it: `Ok(None)` when it is not there (unknown, expired)
+/// or does not open under our key.
+async fn entry_of(
+    state: &State,
+    id: &str,
+) -> Result<Option<Entry>, crate::features::store::StoreError> {
+    let bytes = state.store.get_record(KIND_REQUEST, id).await?;
+    Ok(bytes.and_then(|b| Entry::open(&state.sealer, id, &b)))
+}
+
+/// Writes the login's entry back (its outcome changed), for the rest of its lifetime.
+async fn put_entry(state: &State, entry: &Entry) -> Result<(), crate::features::store::StoreError> {
+    let Some(sealed) = entry.seal(&state.sealer) else {
+        return Err(crate::features::store::StoreError::Corrupt);
+    };
+    let ttl = entry.ttl(unix((state.clock)()));
+    state
+        .store
+        .put_record(KIND_REQUEST, &entry.id, sealed, ttl)
+        .await
 }
 
 /// The `kid` of a compact JWE's protected header (an untrusted lookup key), bounded.
@@ -354,11 +450,49 @@ pub async fn response(state: &State, req: Request<Incoming>) -> Response<Body> {
         Field::One(v) => String::from_utf8(v).ok(),
         _ => None,
     };
-    let found = jwe.as_deref().and_then(jwe_kid).and_then(|kid| {
-        let id = state.wallet.id_of_kid(&kid)?;
-        Some((id.clone(), state.wallet.get(&id)?))
-    });
-    let (Some(jwe), Some((id, entry))) = (jwe, found) else {
+    let id = jwe
+        .as_deref()
+        .and_then(jwe_kid)
+        .filter(|kid| valid_request_id(kid));
+    let (Some(jwe), Some(id)) = (jwe, id) else {
+        return refuse_response(
+            state,
+            &evidence,
+            StatusCode::BAD_REQUEST,
+            codes::BAD_RESPONSE,
+            None,
+        )
+        .await;
+    };
+    // One answer per request, across replicas: the key record is taken here (one taker
+    // wins); a second answer finds it gone while the login is still there.
+    let key = match state.store.take_record(KIND_KEY, &id).await {
+        Ok(k) => k,
+        Err(e) => {
+            return refuse_response(
+                state,
+                &evidence,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                None,
+            )
+            .await;
+        }
+    };
+    let entry = match entry_of(state, &id).await {
+        Ok(e) => e,
+        Err(e) => {
+            return refuse_response(
+                state,
+                &evidence,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                None,
+            )
+            .await;
+        }
+    };
+    let Some(mut entry) = entry else {
         return refuse_response(
             state,
             &evidence,
@@ -369,9 +503,7 @@ pub async fn response(state: &State, req: Request<Incoming>) -> Response<Body> {
         .await;
     };
     evidence.request_id = Some(id.clone());
-    // One answer per request: the pending request (and its key) leaves the entry here.
-    let pending = lock(&entry).pending.take();
-    let Some(pending) = pending else {
+    let Some(key) = key else {
         state
             .metrics
             .replays_refused
@@ -386,22 +518,42 @@ pub async fn response(state: &State, req: Request<Incoming>) -> Response<Body> {
         )
         .await;
     };
-    let verified = verify(state, wallet, pending, jwe, &mut evidence).await;
+    let opened = Key::open(&state.sealer, &id, &key)
+        .and_then(|k| Some((openid4vp::Pending::import(&k.pending).ok()?, k.claims)));
+    let Some((pending, claims)) = opened else {
+        // Not sealed by this deployment's key (another session key, or written by
+        // someone else): nothing to open the answer with.
+        return refuse_response(
+            state,
+            &evidence,
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::features::store::StoreError::Corrupt.code(),
+            Some(&id),
+        )
+        .await;
+    };
+    let verified = verify(state, wallet, pending, claims, jwe, &mut evidence).await;
     match verified {
         Ok(mut presented) => {
             let Some(code) = random_hex(&state.rng, 16) else {
                 return internal("broker_rng");
             };
             presented.response_code = code.clone();
-            let same_device = {
-                let mut e = lock(&entry);
-                e.outcome = Outcome::Presented(Box::new(presented));
-                e.same_device
-            };
+            entry.outcome = Outcome::Presented(Box::new(presented));
+            if let Err(e) = put_entry(state, &entry).await {
+                return refuse_response(
+                    state,
+                    &evidence,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    e.code(),
+                    Some(&id),
+                )
+                .await;
+            }
             tracing::info!(event = "wallet_presented", wallet_request = %id, issuer = evidence.idp.as_deref().unwrap_or(""));
             // Same device: the wallet sends the browser back with the response code (the
             // browser's login cookie must match too). Cross device: the browser polls.
-            let answer = if same_device {
+            let answer = if entry.same_device {
                 serde_json::json!({"redirect_uri": format!(
                     "{}/wallet/complete?id={id}&response_code={code}",
                     state.config.public_base_url
@@ -412,7 +564,12 @@ pub async fn response(state: &State, req: Request<Incoming>) -> Response<Body> {
             json(StatusCode::OK, &answer)
         }
         Err((status, code)) => {
-            lock(&entry).outcome = Outcome::Refused(code);
+            entry.outcome = Outcome::Refused(code.to_owned());
+            // The browser's page says why; if the store cannot take it, the page says
+            // the request expired, which is also true enough to start again.
+            if let Err(e) = put_entry(state, &entry).await {
+                tracing::warn!(event = "wallet_outcome_not_stored", code = %e.code());
+            }
             refuse_response(state, &evidence, status, code, Some(&id)).await
         }
     }
@@ -423,7 +580,7 @@ async fn refuse_response(
     state: &State,
     evidence: &audit::Evidence,
     status: StatusCode,
-    code: &'static str,
+    code: &str,
     id: Option<&str>,
 ) -> Response<Body> {
     let now = (state.clock)();
@@ -475,11 +632,13 @@ fn heavy_refused(r: Refused) -> Failure {
 
 /// Opens and verifies the answer: decryption with this request's key, `state`, the
 /// presentation (issuer trusted by configuration, disclosures, key binding to this
-/// request's nonce and our client id, expiry), the PID, then the status list.
+/// request's nonce and our client id, expiry), every claim asked for (`claims`), the PID,
+/// then the status list.
 async fn verify(
     state: &State,
     wallet: &Wallet,
     pending: openid4vp::Pending,
+    claims: Vec<String>,
     jwe: String,
     evidence: &mut audit::Evidence,
 ) -> Result<Presented, Failure> {
@@ -579,6 +738,11 @@ async fn verify(
     };
     evidence.presentation_sha256 = Some(checked.digest.clone());
     evidence.idp = Some(checked.issuer.clone());
+    // What the route asked for must all be there (a wallet may disclose less than asked).
+    if let Some(c) = claims.iter().find(|c| !checked.claims.contains_key(*c)) {
+        tracing::info!(event = "wallet_claim_missing", claim = %c);
+        return Err(bad(codes::CLAIM_MISSING));
+    }
     let pid = sdjwt::Pid::from_claims(&checked.claims).map_err(|e| bad(e.code()))?;
     let mut wallet_attestation = None;
     if let Some(providers) = wallet.providers.as_ref().filter(|p| p.require) {
@@ -605,7 +769,7 @@ async fn verify(
         check_status(state, wallet, trust, reference, now).await?;
     }
     Ok(Presented {
-        pid,
+        attributes: crate::features::wallet::attributes(&pid),
         issuer: checked.issuer,
         holder: checked.holder,
         digest: checked.digest,
@@ -988,8 +1152,16 @@ pub async fn wait(state: &State, req: &Request<Incoming>) -> Response<Body> {
     };
     let q = query(req);
     let id = param(&q, "id").unwrap_or("");
-    let entry = valid_id(id).then(|| state.wallet.get(id)).flatten();
     let as_json = param(&q, "format") == Some("json");
+    let entry = if valid_request_id(id) {
+        match entry_of(state, id).await {
+            Ok(e) => e,
+            Err(e) if as_json => return store_error(e),
+            Err(e) => return crate::state::login::store_unavailable(state, e),
+        }
+    } else {
+        None
+    };
     let Some(entry) = entry else {
         if as_json {
             return json(
@@ -1000,21 +1172,7 @@ pub async fn wait(state: &State, req: &Request<Incoming>) -> Response<Body> {
         return refused(state, StatusCode::NOT_FOUND, codes::UNKNOWN);
     };
     let browser = cookie(req, login_cookie(state));
-    let status = {
-        let e = lock(&entry);
-        if browser != Some(e.browser.as_str()) {
-            None
-        } else {
-            Some(match &e.outcome {
-                Outcome::Waiting if unix((state.clock)()) > e.expires_at => "expired",
-                Outcome::Waiting => "waiting",
-                Outcome::Presented(_) => "presented",
-                Outcome::Refused(_) => "refused",
-                Outcome::Done => "done",
-            })
-        }
-    };
-    let Some(status) = status else {
+    if browser != Some(entry.browser.as_str()) {
         if as_json {
             return json(
                 StatusCode::FORBIDDEN,
@@ -1022,12 +1180,19 @@ pub async fn wait(state: &State, req: &Request<Incoming>) -> Response<Body> {
             );
         }
         return refused(state, StatusCode::FORBIDDEN, codes::BROWSER_MISMATCH);
+    }
+    let status = match &entry.outcome {
+        Outcome::Waiting if unix((state.clock)()) > entry.expires_at => "expired",
+        Outcome::Waiting => "waiting",
+        Outcome::Presented(_) => "presented",
+        Outcome::Refused(_) => "refused",
+        Outcome::Done => "done",
     };
     if as_json {
         return json(StatusCode::OK, &serde_json::json!({ "status": status }));
     }
     if status != "waiting" {
-        return finish(state, req, &entry, None).await;
+        return finish(state, req, entry, None).await;
     }
     let lang = lang_of(&q);
     let (this, other) = match lang {
@@ -1057,58 +1222,90 @@ pub async fn complete(state: &State, req: &Request<Incoming>) -> Response<Body> 
     }
     let q = query(req);
     let id = param(&q, "id").unwrap_or("");
-    let entry = valid_id(id).then(|| state.wallet.get(id)).flatten();
+    let entry = if valid_request_id(id) {
+        match entry_of(state, id).await {
+            Ok(e) => e,
+            Err(e) => return crate::state::login::store_unavailable(state, e),
+        }
+    } else {
+        None
+    };
     let Some(entry) = entry else {
         return refused(state, StatusCode::NOT_FOUND, codes::UNKNOWN);
     };
     let code = param(&q, "response_code").unwrap_or("").to_owned();
-    finish(state, req, &entry, Some(&code)).await
+    finish(state, req, entry, Some(&code)).await
+}
+
+/// Whether `entry` may be collected by this browser (its login cookie, and on the same
+/// device the response code): the result, or the refusal code.
+fn collectable<'e>(
+    entry: &'e Entry,
+    browser: Option<&str>,
+    response_code: Option<&str>,
+) -> Result<&'e Presented, String> {
+    if browser != Some(entry.browser.as_str()) {
+        return Err(codes::BROWSER_MISMATCH.to_owned());
+    }
+    match &entry.outcome {
+        Outcome::Presented(p)
+            if response_code.is_some_and(|c| c != p.response_code)
+                || (entry.same_device && response_code.is_none()) =>
+        {
+            Err(codes::RESPONSE_CODE.to_owned())
+        }
+        Outcome::Presented(p) => Ok(p),
+        Outcome::Refused(code) => Err(code.clone()),
+        Outcome::Waiting | Outcome::Done => Err(codes::UNKNOWN.to_owned()),
+    }
 }
 
 /// The browser collects the result: it must be the browser that started the login (and,
-/// on the same device, bring the response code); one winner.
+/// on the same device, bring the response code); one winner across replicas (the entry is
+/// taken from the store, then put back as done).
 async fn finish(
     state: &State,
     req: &Request<Incoming>,
-    entry: &Arc<std::sync::Mutex<Entry>>,
+    entry: Entry,
     response_code: Option<&str>,
 ) -> Response<Body> {
     let browser = cookie(req, login_cookie(state));
-    let taken = {
-        let mut e = lock(entry);
-        if browser != Some(e.browser.as_str()) {
-            Err(codes::BROWSER_MISMATCH)
-        } else {
-            match &e.outcome {
-                Outcome::Presented(p)
-                    if response_code.is_some_and(|c| c != p.response_code)
-                        || (e.same_device && response_code.is_none()) =>
-                {
-                    Err(codes::RESPONSE_CODE)
-                }
-                Outcome::Presented(_) => match std::mem::replace(&mut e.outcome, Outcome::Done) {
-                    Outcome::Presented(p) => Ok((p, e.return_to.clone())),
-                    _ => Err(codes::UNKNOWN),
+    let checked = match collectable(&entry, browser, response_code) {
+        Ok(_) => match state.store.take_record(KIND_REQUEST, &entry.id).await {
+            // Taken: still presented to this browser (no other completion came first).
+            Ok(Some(b)) => match Entry::open(&state.sealer, &entry.id, &b) {
+                Some(mut taken) => match collectable(&taken, browser, response_code) {
+                    Ok(p) => {
+                        let p = p.clone();
+                        taken.outcome = Outcome::Done;
+                        if let Err(e) = put_entry(state, &taken).await {
+                            tracing::warn!(event = "wallet_outcome_not_stored", code = %e.code());
+                        }
+                        Ok((p, taken.return_to))
+                    }
+                    Err(code) => Err(code),
                 },
-                Outcome::Refused(code) => Err(*code),
-                Outcome::Waiting | Outcome::Done => Err(codes::UNKNOWN),
-            }
-        }
+                None => Err(codes::UNKNOWN.to_owned()),
+            },
+            Ok(None) => Err(codes::UNKNOWN.to_owned()),
+            Err(e) => return crate::state::login::store_unavailable(state, e),
+        },
+        Err(code) => Err(code),
     };
-    let (presented, return_to) = match taken {
+    let (presented, return_to) = match checked {
         Ok(t) => t,
         Err(code) => {
             let status = if code == codes::BROWSER_MISMATCH || code == codes::RESPONSE_CODE {
                 state
                     .metrics
                     .replays_refused
-                    .with_label_values(&[code])
+                    .with_label_values(&[code.as_str()])
                     .inc();
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::BAD_REQUEST
             };
-            return refused(state, status, code);
+            return refused(state, status, &code);
         }
     };
     let previous = crate::state::current::current_session(state, req).await;
@@ -1133,7 +1330,7 @@ async fn finish(
         ..audit::Evidence::default()
     };
     let principal = match identity::normalize(
-        crate::features::wallet::attributes(&presented.pid),
+        presented.attributes,
         &identity::Source {
             method: identity::Method::Wallet,
             idp: &presented.issuer,

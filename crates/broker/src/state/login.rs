@@ -103,6 +103,34 @@ pub(crate) fn store_unavailable(
     unavailable_page(STORE_UNAVAILABLE, None)
 }
 
+/// The route a login's `return_to` (already checked: a local path or an absolute URL on
+/// an allowed host) lands on, if any: its policy, age limits and wallet claims apply to
+/// the login.
+pub(crate) fn route_of<'s>(
+    state: &'s State,
+    return_to: &str,
+) -> Option<&'s crate::features::access::Route> {
+    let https = state.config.public_base_url.starts_with("https://");
+    let (host, path) = match return_to.split_once("://") {
+        Some((_, rest)) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+        None => (
+            state
+                .config
+                .public_base_url
+                .split_once("://")
+                .map_or("", |(_, h)| h),
+            return_to,
+        ),
+    };
+    let host = crate::features::access::normalize_host(host, https)?;
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
+    state.config.access.route(&host, path).ok()
+}
+
 /// The plain IT/EN "try again later" page with the stable code.
 pub(crate) fn unavailable_page(code: &str, correlation: Option<&str>) -> Response<Body> {
     let reference = correlation

@@ -63,9 +63,10 @@ pub struct State {
     /// The rate limits' buckets (`[admission]`), kept across a reload that leaves the limits
     /// alone.
     pub limiter: Arc<Limiter>,
-    /// The wallet requests waiting in this process (`[wallet]`), kept across reloads: the
-    /// response keys live only here.
-    pub wallet: Arc<crate::features::wallet::pending::Pendings>,
+    /// What this replica put in the store for wallet logins (`[wallet]`: count and bytes
+    /// bound), kept across a reload that leaves the bounds alone. The logins themselves
+    /// are in the store.
+    pub wallet: Arc<crate::features::wallet::pending::Ledger>,
     /// Fetched Token Status Lists, kept across reloads.
     pub wallet_status: Arc<crate::features::wallet::status::StatusCache>,
     /// The OpenID Connect relying party (`[oidc_rp]`): trust chains of the OPs, cached.
@@ -163,15 +164,16 @@ impl State {
                 config.access.connect_timeout,
                 config.access.response_timeout,
             ),
-            // The wallet requests in flight survive a reload that leaves their bound and
-            // lifetime alone (their keys exist only here); otherwise they are dropped and
-            // those citizens start again.
+            // The wallet logins in flight are in the store and survive any reload; the
+            // ledger of what this replica put there is kept while its bounds are unchanged
+            // (a new one starts empty: until the old entries expire, the store may hold up
+            // to twice the bound from this replica).
             wallet: match wallet_settings(&config) {
-                (max, ttl, _) if self.wallet.settings() == (max, ttl) => self.wallet.clone(),
+                (ledger, _) if self.wallet.settings() == ledger => self.wallet.clone(),
                 _ => wallet_state(&config).0,
             },
             wallet_status: match wallet_settings(&config) {
-                (_, _, cache) if self.wallet_status.ttl() == cache => self.wallet_status.clone(),
+                (_, cache) if self.wallet_status.ttl() == cache => self.wallet_status.clone(),
                 _ => wallet_state(&config).1,
             },
             store: self.store.clone(),
@@ -227,14 +229,15 @@ impl State {
     }
 }
 
-/// The wallet settings the per-process maps are built from: bound, request lifetime,
-/// status cache lifetime (placeholders when `[wallet]` is absent).
-fn wallet_settings(config: &Config) -> (u64, std::time::Duration, std::time::Duration) {
+/// The wallet settings the per-process parts are built from: the ledger's bounds and
+/// request lifetime, the status cache lifetime (placeholders when `[wallet]` is absent).
+type WalletSettings = ((u64, u64, std::time::Duration), std::time::Duration);
+
+fn wallet_settings(config: &Config) -> WalletSettings {
     match &config.wallet {
-        Some(w) => (w.max_pending, w.ttl, w.status.cache),
+        Some(w) => ((w.max_pending, w.max_pending_bytes, w.ttl), w.status.cache),
         None => (
-            1,
-            std::time::Duration::from_secs(1),
+            (1, 1, std::time::Duration::from_secs(1)),
             std::time::Duration::ZERO,
         ),
     }
@@ -244,12 +247,14 @@ fn wallet_settings(config: &Config) -> (u64, std::time::Duration, std::time::Dur
 fn wallet_state(
     config: &Config,
 ) -> (
-    Arc<crate::features::wallet::pending::Pendings>,
+    Arc<crate::features::wallet::pending::Ledger>,
     Arc<crate::features::wallet::status::StatusCache>,
 ) {
-    let (max, ttl, cache) = wallet_settings(config);
+    let ((max, max_bytes, ttl), cache) = wallet_settings(config);
     (
-        Arc::new(crate::features::wallet::pending::Pendings::new(max, ttl)),
+        Arc::new(crate::features::wallet::pending::Ledger::new(
+            max, max_bytes, ttl,
+        )),
         Arc::new(crate::features::wallet::status::StatusCache::new(cache)),
     )
 }

@@ -11,10 +11,15 @@ Modes (argv[1]):
                Token Status List JWT on stdout.
   present:     stdin {"issuer_key_pem", "kid", "iss", "status_uri", "status_idx",
                "authorization_url", "public_base", "origin", "scenario"} -> stdout
-               {"status": HTTP status, "body": the JSON answer, "posted": the form body}.
+               {"status": HTTP status, "body": the JSON answer, "posted": the form body,
+               "asked": the claim names the request asked for, "disclosed": the claim
+               names the presentation discloses}.
 
 `origin` replaces `public_base` in the URLs the wallet follows: the test's Varco listens
-on plain loopback HTTP behind what would be a TLS-terminating proxy in production.
+on plain loopback HTTP behind what would be a TLS-terminating proxy in production. With
+`response_origin`, the answer goes there instead (another replica of the same Varco).
+
+Scenario `withhold:<claim>`: disclose what was asked except that claim.
 
 When the request's DCQL query also asks for `wallet_attestation`, the wallet attaches a
 Wallet Attestation: an SD-JWT VC that the test Wallet Provider (`provider` in the input:
@@ -127,6 +132,8 @@ def present(req, inp, scenario):
     holder_key = jwk.JWK.generate(kty="EC", crv="P-256")
     q = req["dcql_query"]["credentials"][0]
     disclose = {c["path"][0]: True for c in q["claims"]}
+    if scenario.startswith("withhold:"):
+        disclose.pop(scenario[len("withhold:"):], None)
     nonce, aud = req["nonce"], req["client_id"]
     if scenario == "wrong_nonce":
         nonce = "a-nonce-of-another-request"
@@ -293,8 +300,24 @@ def main():
     body = "response=" + urllib.parse.quote(encrypt(req, answer), safe="")
     if scenario == "oversized_body":
         body += "&pad=" + "A" * (400 * 1024)
-    status, out = post(rewrite(req["response_uri"], inp), body)
-    print(json.dumps({"status": status, "body": out, "posted": body}))
+    response_uri = req["response_uri"]
+    if inp.get("response_origin"):
+        response_uri = response_uri.replace(inp["public_base"], inp["response_origin"], 1)
+    else:
+        response_uri = rewrite(response_uri, inp)
+    status, out = post(response_uri, body)
+    asked = [c["path"][-1] for c in req["dcql_query"]["credentials"][0]["claims"]]
+    disclosed = []
+    if req["dcql_query"]["credentials"][0]["format"] == "dc+sd-jwt":
+        for d in p.split("~")[1:-1]:
+            try:
+                item = json.loads(b64d(d))
+            except ValueError:
+                continue
+            if isinstance(item, list) and len(item) == 3:
+                disclosed.append(item[1])
+    print(json.dumps({"status": status, "body": out, "posted": body, "asked": asked,
+                      "disclosed": disclosed}))
 
 
 main()

@@ -5,18 +5,20 @@
 //!   `x509_hash` with the relying-party access certificate and its key, or
 //!   `openid_federation` with our entity id), the DCQL query for the PID claims, the
 //!   trusted PID issuers, the status list fetch;
-//! - [`pending`]: the requests waiting for a wallet, kept in this process (the response
-//!   key cannot leave it, see below);
+//! - [`pending`]: the requests waiting for a wallet, as records of the login store
+//!   (`[store]`: memory or Redis), so any replica can serve each step of a login;
 //! - [`trust`]: which key verifies an issuer's signature (configured JWKS, an X.509 trust
 //!   list, or an OpenID Federation trust chain resolved by the `[oidc_rp]` fetcher);
 //! - [`status`]: the Token Status List fetch (bounded, cached, fail closed);
 //! - [`attestation`]: the trusted Wallet Providers and whether a Wallet Attestation is
 //!   required (`[wallet.wallet_providers]`).
 //!
-//! Why process memory: the response is encrypted to a fresh ECDH key per request (ring's
-//! ephemeral agreement key, which by design cannot be serialised or shared). The wallet's
-//! POST must therefore reach the replica that made the request; see docs/OPERATIONS.md
-//! ("Wallet login") for the routing this asks of a multi-replica deployment.
+//! Replicas: the response is encrypted to a fresh P-256 key per request whose private
+//! scalar is sealed (the session key's AEAD) into the request's record in the store, and
+//! taken from there once by whichever replica the wallet's answer reaches.
+//!
+//! The claims asked for: `wallet.claims`, or the `wallet_claims` of the `[[route]]` the
+//! login returns to ([`Wallet::query_for`]); each one asked must be in the presentation.
 //!
 //! May import: the leaf. Never `config`, `state`, `routes`, `server` or `cli`.
 
@@ -51,6 +53,8 @@ pub(crate) struct RawWallet {
     request_ttl_seconds: u64,
     #[serde(default = "default_max_pending")]
     max_pending: u64,
+    #[serde(default = "default_max_pending_bytes")]
+    max_pending_bytes: u64,
     /// `dc+sd-jwt` (SD-JWT VC) or `mso_mdoc` (ISO mdoc).
     #[serde(default = "default_format")]
     format: String,
@@ -93,6 +97,9 @@ fn default_ttl() -> u64 {
 }
 fn default_max_pending() -> u64 {
     10_000
+}
+fn default_max_pending_bytes() -> u64 {
+    16 << 20
 }
 fn default_vct() -> Vec<String> {
     vec![
@@ -142,13 +149,14 @@ pub struct Wallet {
     pub wallet_url: String,
     /// How long a request stays answerable.
     pub ttl: Duration,
-    /// Most requests waiting at once in this process.
+    /// Most requests this replica puts in the store at once.
     pub max_pending: u64,
-    /// The PID query (SD-JWT VC with these `vct` values and claim paths).
-    pub query: openid4vp::CredentialQuery,
-    /// Every credential a request asks for: the PID, then the wallet attestation when
-    /// `[wallet.wallet_providers] require_attestation`.
-    pub queries: Vec<openid4vp::CredentialQuery>,
+    /// Most estimated bytes of requests this replica puts in the store at once.
+    pub max_pending_bytes: u64,
+    /// The PID query's format (SD-JWT VC with the `vct` values, or mdoc).
+    pub format: openid4vp::Format,
+    /// The PID claims asked for by default (`wallet.claims`).
+    pub claims: Vec<String>,
     /// Accepted `vct` values.
     pub vct: Vec<String>,
     /// `mso_mdoc`: the PID document type; `None`: SD-JWT VC.
@@ -310,6 +318,9 @@ pub(crate) fn validate(
     if raw.max_pending == 0 {
         bad("wallet.max_pending", "must be positive".into());
     }
+    if raw.max_pending_bytes < 64 * 1024 {
+        bad("wallet.max_pending_bytes", "at least 65536".into());
+    }
     if raw.clock_skew_seconds > 300 {
         bad("wallet.clock_skew_seconds", "at most 300".into());
     }
@@ -319,41 +330,7 @@ pub(crate) fn validate(
     if raw.vct.is_empty() {
         bad("wallet.vct", "at least one PID vct".into());
     }
-    if let Some(c) = raw
-        .claims
-        .iter()
-        .find(|c| !KNOWN_CLAIMS.contains(&c.as_str()))
-    {
-        bad(
-            "wallet.claims",
-            format!(
-                "{c:?} is not a PID claim Varco maps ({})",
-                KNOWN_CLAIMS.join(", ")
-            ),
-        );
-    }
-    for needed in ["given_name", "family_name"] {
-        if !raw.claims.iter().any(|c| c == needed) {
-            bad("wallet.claims", format!("must include {needed:?}"));
-        }
-    }
-    if !raw
-        .claims
-        .iter()
-        .any(|c| c == "birth_date" || c == "birthdate")
-    {
-        bad("wallet.claims", "must include \"birth_date\"".into());
-    }
-    if !raw
-        .claims
-        .iter()
-        .any(|c| c == "tax_id_code" || c == "personal_administrative_number")
-    {
-        bad(
-            "wallet.claims",
-            "must include \"tax_id_code\" or \"personal_administrative_number\"".into(),
-        );
-    }
+    validate_claims(&raw.claims, "wallet.claims", bad);
     let trust_list = raw
         .trust_list_file
         .as_ref()
@@ -431,42 +408,29 @@ pub(crate) fn validate(
     )
     .map_err(|e| bad("wallet", e.to_string()))
     .ok()?;
-    let (format, claims, mdoc_doctype) = match raw.format.as_str() {
+    let (format, mdoc_doctype) = match raw.format.as_str() {
         "mso_mdoc" => (
             openid4vp::Format::MsoMdoc {
                 doctype: raw.doctype.clone(),
             },
-            raw.claims
-                .iter()
-                .map(|c| vec![raw.doctype.clone(), c.clone()])
-                .collect(),
             Some(raw.doctype.clone()),
         ),
         _ => (
             openid4vp::Format::SdJwt {
                 vct_values: raw.vct.clone(),
             },
-            raw.claims.iter().map(|c| vec![c.clone()]).collect(),
             None,
         ),
     };
-    let query = openid4vp::CredentialQuery {
-        id: PID_QUERY.into(),
-        format,
-        claims,
-    };
     let providers = providers?;
-    let mut queries = vec![query.clone()];
-    if let Some(p) = providers.as_ref().filter(|p| p.require) {
-        queries.push(p.query());
-    }
     Some(Wallet {
         verifier,
         wallet_url: raw.wallet_url.clone(),
         ttl: Duration::from_secs(raw.request_ttl_seconds),
         max_pending: raw.max_pending,
-        query,
-        queries,
+        max_pending_bytes: raw.max_pending_bytes,
+        format,
+        claims: raw.claims.clone(),
         vct: raw.vct.clone(),
         mdoc_doctype,
         require_status: raw.require_status,
@@ -479,6 +443,76 @@ pub(crate) fn validate(
         certificate_not_after,
         providers,
     })
+}
+
+/// Checks a list of PID claims to ask for (`wallet.claims`, a route's `wallet_claims`,
+/// named `key` in the messages): only claims Varco maps, no repeats, and enough for a
+/// principal (the names, the birth date, an identifier).
+pub(crate) fn validate_claims(claims: &[String], key: &str, bad: &mut dyn FnMut(&str, String)) {
+    if let Some(c) = claims.iter().find(|c| !KNOWN_CLAIMS.contains(&c.as_str())) {
+        bad(
+            key,
+            format!(
+                "{c:?} is not a PID claim Varco maps ({})",
+                KNOWN_CLAIMS.join(", ")
+            ),
+        );
+    }
+    if let Some((i, c)) = claims
+        .iter()
+        .enumerate()
+        .find(|(i, c)| claims[..*i].contains(c))
+    {
+        bad(key, format!("{c:?} is listed twice (entry {i})"));
+    }
+    for needed in ["given_name", "family_name"] {
+        if !claims.iter().any(|c| c == needed) {
+            bad(key, format!("must include {needed:?}"));
+        }
+    }
+    if !claims.iter().any(|c| c == "birth_date" || c == "birthdate") {
+        bad(key, "must include \"birth_date\"".into());
+    }
+    if !claims
+        .iter()
+        .any(|c| c == "tax_id_code" || c == "personal_administrative_number")
+    {
+        bad(
+            key,
+            "must include \"tax_id_code\" or \"personal_administrative_number\"".into(),
+        );
+    }
+}
+
+impl Wallet {
+    /// The DCQL query for the PID with `claims` (each as a claim path: the name, or for
+    /// mdoc the doctype namespace and the name). Data minimisation: nothing else is asked.
+    #[must_use]
+    pub fn query_for(&self, claims: &[String]) -> openid4vp::CredentialQuery {
+        let paths = claims
+            .iter()
+            .map(|c| match &self.mdoc_doctype {
+                Some(doctype) => vec![doctype.clone(), c.clone()],
+                None => vec![c.clone()],
+            })
+            .collect();
+        openid4vp::CredentialQuery {
+            id: PID_QUERY.into(),
+            format: self.format.clone(),
+            claims: paths,
+        }
+    }
+
+    /// Every credential a request asks for: the PID with `claims` ([`Self::query_for`]), then
+    /// the wallet attestation when `[wallet.wallet_providers] require_attestation`.
+    #[must_use]
+    pub fn queries_for(&self, claims: &[String]) -> Vec<openid4vp::CredentialQuery> {
+        let mut queries = vec![self.query_for(claims)];
+        if let Some(p) = self.providers.as_ref().filter(|p| p.require) {
+            queries.push(p.query());
+        }
+        queries
+    }
 }
 
 /// The PID attributes as the principal's canonical attributes (`identity::attr`): the tax

@@ -26,6 +26,8 @@ pub(crate) struct StackOptions {
     /// Run Varco under `valgrind --tool=callgrind` with instrumentation off until
     /// [`Stack::callgrind`] turns it on; the profile goes to this file.
     pub(crate) callgrind: Option<PathBuf>,
+    /// Protect `/` with a route at level 2 (what `/auth` checks), as `scripts/load-auth.sh`.
+    pub(crate) route: bool,
 }
 
 /// Varco and the demo IdP, killed when dropped.
@@ -261,6 +263,11 @@ impl Stack {
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
         }
+        let route = if o.route {
+            "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n"
+        } else {
+            ""
+        };
         // Rate limits off (the load must reach the ACS). The replay budget sized by the rule of
         // docs/OPERATIONS.md (`store.max_replay_bytes`) for 500 logins/s: the default holds
         // about 78/s of 5-minute Assertions, and the soak runs at 250-500/s.
@@ -274,7 +281,7 @@ impl Stack {
              [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
              [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n\
              [store]\nmax_replay_bytes = 134217728\n\
-             [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}",
+             [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}{route}",
             stack.varco, stack.management
         );
         std::fs::write(dir.join("varco.toml"), config).map_err(|e| e.to_string())?;

@@ -526,3 +526,67 @@ fn issue18_host_variants_are_normalized_or_refused_with_traefik_headers() {
     let r = ask(&mut b, &[("X-Forwarded-Host", &own)]);
     assert_eq!(r.status, 200, "{r:?}");
 }
+
+/// The `request` lines of `/auth` answers in Varco's log, as `(status, request_id)`.
+fn auth_request_lines(stack: &Stack) -> Vec<(u64, String)> {
+    stack
+        .varco_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["event"] == "request" && l["route"] == "auth")
+        .map(|l| {
+            (
+                l["status"].as_u64().unwrap(),
+                l["request_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn issue20_an_allowed_check_writes_its_request_line_only_when_asked() {
+    // By default an allowed check (200) writes no `request` line: the proxy logs the
+    // request, the metrics count it. Every other answer keeps its line.
+    for (asked, extra) in [(false, ""), (true, "[log]\nforward_auth_allowed = true\n")] {
+        let (es, _) = token_keys();
+        let stack = Stack::start_with(&format!(
+            "{extra}[[token.key]]\nkid = \"es-1\"\nfile = \"{}\"\n\
+             [forward_auth]\ntrusted_proxies = [\"127.0.0.1\"]\nallowed_hosts = [\"127.0.0.1\"]\n{ROUTES}",
+            es.display()
+        ));
+        let mut b = Browser::default();
+        login(&stack, &mut b, &stack.login_url(2, "/"), "mario.rossi", "2");
+        let allowed = auth(&stack, &mut b, "/account");
+        assert_eq!(allowed.status, 200, "{}", allowed.body);
+        let step_up = auth(&stack, &mut b, "/tax");
+        assert_eq!(step_up.status, 401);
+        let anonymous = auth(&stack, &mut Browser::default(), "/account");
+        assert_eq!(anonymous.status, 401);
+        // The other lines are written once the answer is sent: wait for both 401 lines.
+        let mut lines = Vec::new();
+        for _ in 0..100 {
+            lines = auth_request_lines(&stack);
+            if lines.iter().filter(|(s, _)| *s == 401).count() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let id = |r: &Reply| r.header("x-request-id").unwrap().to_owned();
+        assert!(lines.contains(&(401, id(&step_up))), "{lines:?}");
+        assert!(lines.contains(&(401, id(&anonymous))), "{lines:?}");
+        assert_eq!(
+            lines.contains(&(200, id(&allowed))),
+            asked,
+            "asked {asked}: {lines:?}"
+        );
+        // Counted either way.
+        let metrics = b.get(&format!("{}/metrics", stack.management));
+        assert!(
+            metrics
+                .body
+                .contains("varco_access_decisions_total{outcome=\"allow\"} 1"),
+            "{}",
+            metrics.body
+        );
+    }
+}

@@ -76,6 +76,8 @@ struct RawLog {
     format: String,
     #[serde(default = "default_log_level")]
     level: String,
+    #[serde(default)]
+    forward_auth_allowed: bool,
 }
 
 impl Default for RawLog {
@@ -83,6 +85,7 @@ impl Default for RawLog {
         RawLog {
             format: default_log_format(),
             level: default_log_level(),
+            forward_auth_allowed: false,
         }
     }
 }
@@ -856,6 +859,10 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
     }
 
     let log = crate::leaf::logging::LogConfig::parse(&raw.log.format, &raw.log.level)
+        .map(|l| crate::leaf::logging::LogConfig {
+            forward_auth_allowed: raw.log.forward_auth_allowed,
+            ..l
+        })
         .map_err(|problems| {
             for (key, message) in problems {
                 bad(key, message);

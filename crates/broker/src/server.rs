@@ -59,39 +59,38 @@ pub async fn handle(
 ) -> Result<Response<OutBody>, Infallible> {
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
-    let path = req.uri().path().to_owned();
+    // The path outlives the request, which its route may consume: the URI shares the
+    // request's bytes, so this is no copy.
+    let uri = req.uri().clone();
     let method = req.method().clone();
     let request_id = request_id(&state, &req);
     let span = tracing::info_span!("request", request_id = %request_id);
     let (label, mut response) = crate::leaf::logging::with_request_id(
         request_id.clone(),
-        route(&state, req, &path).instrument(span),
+        route(&state, req, uri.path()).instrument(span),
     )
     .await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", v);
+        response.headers_mut().insert(X_REQUEST_ID, v);
     }
     let latency = started.elapsed();
-    tracing::info!(
-        event = "request",
-        request_id = %request_id,
-        method = %method,
-        route = label,
-        status = response.status().as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
-    );
-    let m = &state.metrics;
-    m.http_requests
-        .with_label_values(&[
-            label,
-            crate::features::metrics::status_label(response.status().as_u16()),
-        ])
-        .inc();
-    m.http_duration
-        .with_label_values(&[label])
-        .observe(latency.as_secs_f64());
+    let status = response.status().as_u16();
+    // An allowed forward-auth check writes its line only when asked (`log.forward_auth_allowed`).
+    if label != "auth" || status != 200 || state.config.log.forward_auth_allowed {
+        tracing::info!(
+            event = "request",
+            request_id = %request_id,
+            method = %method,
+            route = label,
+            status,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+        );
+    }
+    state.metrics.http_request(label, status, latency);
     Ok(response)
 }
+
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
 /// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id
@@ -137,10 +136,25 @@ async fn route(
             .and_then(|host| state.config.access.route(&host, path).ok())
             .filter(|r| r.upstream.is_some());
         if let Some(route) = route {
-            return ("proxy", routes::proxy::forward(state, route, req).await);
+            return (
+                "proxy",
+                Box::pin(routes::proxy::forward(state, route, req)).await,
+            );
         }
     }
     let label = crate::features::metrics::route_label(path);
+    // Forward-auth, the route the proxy calls for every request it serves, runs in place;
+    // every other route's future is boxed: the largest routes' state machines are
+    // kilobytes, and hyper moves the request's future (memcpy) several times per request
+    // (issue 20: the copies were a third of an `/auth` answer's instructions).
+    if *req.method() == Method::GET && path == "/auth" {
+        return (label, own(routes::forward_auth::auth(state, &req).await));
+    }
+    (label, Box::pin(dispatch(state, req, path)).await)
+}
+
+/// Every route but the proxy and `/auth`: the rate limits, then the path's handler.
+async fn dispatch(state: &Arc<State>, req: Request<Incoming>, path: &str) -> Response<OutBody> {
     if let Some(limited) = Route::of(req.method(), path) {
         let client = req
             .extensions()
@@ -153,7 +167,7 @@ async fn route(
             .await
         {
             tracing::info!(event = "rate_limited", route = %limited.label(), code = %RATE_LIMITED);
-            return (label, own(limited_page(wait)));
+            return own(limited_page(wait));
         }
     }
     let response = match (req.method(), path) {
@@ -234,7 +248,7 @@ async fn route(
         ),
         _ => not_found(),
     };
-    (label, own(response))
+    own(response)
 }
 
 // === The management listener ===

@@ -9,6 +9,7 @@
 //! varco-loadgen full     [--n N | --duration S] [--concurrency C | --rate R] [options]
 //! varco-loadgen fixtures --n N --out DIR [options]
 //! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--out DIR]
+//! varco-loadgen auth     [--n N] [--concurrency C] [options]
 //! ```
 //!
 //! - `acs`: first prepares N logins, each a pending AuthnRequest started at Varco's
@@ -27,6 +28,12 @@
 //! - `fsync`: no stack; N rounds of B bytes (default 17,000: one audit record) appended to a
 //!   file in DIR (default the temporary directory, where `--audit on` puts the chain) and
 //!   `fdatasync`ed, and the distribution of the sync's latency (`fsync.rs`).
+//! - `auth`: one login through the ACS, then N forward-auth checks of its session (`GET
+//!   /auth` as nginx's `auth_request` sends it: the cookie, `X-Original-URI`,
+//!   `X-Forwarded-Host`), each answered 200 with the identity headers and the token; the
+//!   first check (which opens the cookie and mints the token) is outside the measured phase.
+//!   With `--callgrind` the instructions Varco executes per answer are the profile's total
+//!   over N (`scripts/profile-auth.sh`): a count the machine's load does not change.
 //!
 //! Closed loop by default (`--concurrency` connections, each sending its next login as soon
 //! as the previous one is answered); `--rate R` is an open loop: login i is due at
@@ -40,8 +47,8 @@
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
 //! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
-//! the directory removed all the same unless kept), `--callgrind FILE` (`acs` only: run Varco
-//! under `valgrind --tool=callgrind`, instrumented only while the Responses are posted). Exit status 0 when every login succeeded, 1
+//! the directory removed all the same unless kept), `--callgrind FILE` (`acs` and `auth`: run
+//! Varco under `valgrind --tool=callgrind`, instrumented only during the measured phase). Exit status 0 when every login succeeded, 1
 //! when any failed, 2 on a setup error.
 
 mod fsync;
@@ -76,7 +83,7 @@ struct Options {
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures|fsync [--n N] [--bytes B] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync|auth [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--keep]"
@@ -86,7 +93,7 @@ fn usage() -> String {
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or_else(usage)?;
-    if !["acs", "full", "fixtures", "fsync"].contains(&mode.as_str()) {
+    if !["acs", "full", "fixtures", "fsync", "auth"].contains(&mode.as_str()) {
         return Err(usage());
     }
     let mut o = Options {
@@ -109,8 +116,11 @@ fn parse_args() -> Result<Options, String> {
             idp_key: "rsa2048".into(),
             keep: false,
             callgrind: None,
+            route: false,
         },
     };
+    // `/auth` needs a protected route; the other modes run the configuration they always had.
+    o.stack.route = o.mode == "auth";
     while let Some(flag) = args.next() {
         if flag == "--keep" {
             o.stack.keep = true;
@@ -240,8 +250,8 @@ impl Worker {
         ))
     }
 
-    /// Posts a prepared Response to the ACS; success is 303 with a session cookie.
-    async fn post_acs(&mut self, p: &Prepared) -> Result<(), String> {
+    /// Posts a prepared Response to the ACS; success is 303 with a session cookie, returned.
+    async fn post_acs(&mut self, p: &Prepared) -> Result<String, String> {
         let cookie = format!("varco_login={}", p.cookie);
         let r = self
             .varco
@@ -250,8 +260,31 @@ impl Worker {
         if r.status != 303 {
             return Err(format!("ACS {}", r.status));
         }
-        if r.set_cookie("varco_session").is_none() {
-            return Err("ACS 303 without session cookie".into());
+        r.set_cookie("varco_session")
+            .ok_or_else(|| "ACS 303 without session cookie".into())
+    }
+
+    /// One forward-auth check of the session `cookie` (`varco_session=…`), as nginx sends
+    /// it; success is 200 with the token header.
+    async fn check_auth(&mut self, cookie: &str) -> Result<(), String> {
+        let r = self
+            .varco
+            .send(
+                "GET",
+                "/auth",
+                &[
+                    ("cookie", cookie),
+                    ("x-original-uri", "/pratiche"),
+                    ("x-forwarded-host", "127.0.0.1"),
+                ],
+                Bytes::new(),
+            )
+            .await?;
+        if r.status != 200 {
+            return Err(format!("/auth {}", r.status));
+        }
+        if r.header("authorization").is_none() {
+            return Err("/auth 200 without a token".into());
         }
         Ok(())
     }
@@ -380,7 +413,24 @@ async fn run(o: Options) -> Result<bool, String> {
         return Ok(true);
     }
 
-    let ok = if o.mode == "acs" {
+    let ok = if o.mode == "auth" {
+        let prepared = prepare_all(&target, 1, 1).await?;
+        let mut w = Worker::new(&target);
+        let session = w.post_acs(&prepared[0]).await?;
+        let cookie = format!("varco_session={session}");
+        // Opens the cookie, caches the view and mints the token: not what is measured.
+        w.check_auth(&cookie).await?;
+        stack.callgrind(&["-z"])?;
+        stack.callgrind(&["-i", "on"])?;
+        let cpu0 = cpu_time(pid);
+        let t0 = Instant::now();
+        let tally = drive_auth(&o, &target, Arc::from(cookie)).await;
+        let wall = t0.elapsed();
+        stack.callgrind(&["-d"])?;
+        stack.callgrind(&["-i", "off"])?;
+        let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        report(&o, &mut stack, tally, wall, cpu, pid)?
+    } else if o.mode == "acs" {
         let t0 = Instant::now();
         let prepared = prepare_all(&target, o.n, o.prepare_concurrency).await?;
         let prep = t0.elapsed();
@@ -480,17 +530,17 @@ fn report(
 ) -> Result<bool, String> {
     let errors: u64 = tally.errors.values().sum();
     let ok_count = tally.latency_us.len() as u64;
-    let what = if o.mode == "acs" {
-        "ACS posts"
-    } else {
-        "full logins"
+    let (what, unit) = match o.mode.as_str() {
+        "acs" => ("ACS posts", "login"),
+        "auth" => ("/auth answers", "answer"),
+        _ => ("full logins", "login"),
     };
     let shape = match o.rate {
         Some(r) => format!("open loop at {r:.0}/s, at most {} in flight", o.concurrency),
         None => format!("closed loop, {} connections", o.concurrency),
     };
     println!(
-        "{what}: {ok_count} ok, {errors} failed in {:.2} s ({shape}): {:.0} logins/s",
+        "{what}: {ok_count} ok, {errors} failed in {:.2} s ({shape}): {:.0} {unit}s/s",
         wall.as_secs_f64(),
         ok_count as f64 / wall.as_secs_f64()
     );
@@ -506,7 +556,7 @@ fn report(
     if let Some(cpu) = cpu {
         let per = cpu.as_secs_f64() * 1e6 / ok_count.max(1) as f64;
         println!(
-            "varco CPU: {:.2} s user+system over the run, {per:.0} µs per login, {:.0} % of one core",
+            "varco CPU: {:.2} s user+system over the run, {per:.0} µs per {unit}, {:.0} % of one core",
             cpu.as_secs_f64(),
             cpu.as_secs_f64() * 100.0 / wall.as_secs_f64()
         );
@@ -591,13 +641,13 @@ async fn drive(
                     None => Instant::now(),
                 };
                 let result = match &prepared {
-                    Some(p) => w.post_acs(&p[i]).await.map(|()| None),
+                    Some(p) => w.post_acs(&p[i]).await.map(|_| None),
                     None => match w.prepare(&t).await {
                         Ok((p, login_time)) => {
                             let acs = Instant::now();
                             w.post_acs(&p)
                                 .await
-                                .map(|()| Some(login_time + acs.elapsed()))
+                                .map(|_| Some(login_time + acs.elapsed()))
                         }
                         Err(e) => Err(e),
                     },
@@ -630,6 +680,41 @@ async fn drive(
     }
     let mut guard = tally.lock().await;
     std::mem::take(&mut *guard)
+}
+
+/// The measured phase of `auth`: `--n` checks of one session over `--concurrency`
+/// connections, closed loop.
+async fn drive_auth(o: &Options, t: &Arc<Target>, cookie: Arc<str>) -> Tally {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..o.concurrency.max(1) {
+        let (t, next, cookie, total) = (t.clone(), next.clone(), cookie.clone(), o.n);
+        handles.push(tokio::spawn(async move {
+            let mut w = Worker::new(&t);
+            let mut mine = Tally::default();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let begin = Instant::now();
+                match w.check_auth(&cookie).await {
+                    Ok(()) => mine.latency_us.push(begin.elapsed().as_micros() as u64),
+                    Err(e) => mine.error(e),
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Tally::default();
+    for h in handles {
+        match h.await {
+            Ok(mine) => {
+                all.latency_us.extend(mine.latency_us);
+                for (e, n) in mine.errors {
+                    *all.errors.entry(e).or_default() += n;
+                }
+            }
+            Err(e) => all.error(format!("worker: {e}")),
+        }
+    }
+    all
 }
 
 fn write_fixtures(

@@ -26,6 +26,8 @@ pub(crate) struct StackOptions {
     /// Run Varco under `valgrind --tool=callgrind` with instrumentation off until
     /// [`Stack::callgrind`] turns it on; the profile goes to this file.
     pub(crate) callgrind: Option<PathBuf>,
+    /// Protect `/` with a route at level 2 (what `/auth` checks), as `scripts/load-auth.sh`.
+    pub(crate) route: bool,
 }
 
 /// Varco and the demo IdP, killed when dropped.
@@ -284,6 +286,11 @@ impl Stack {
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
         }
+        let route = if o.route {
+            "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n"
+        } else {
+            ""
+        };
         // Rate limits off (the load must reach the ACS). The store's budgets are the defaults
         // (docs/OPERATIONS.md): they hold 2,000 logins/s of 5-minute Assertions and the
         // sessions of 500 logins/s within the idle window.
@@ -296,7 +303,7 @@ impl Stack {
              email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
              [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
              [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n\
-             [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}",
+             [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}{route}",
             stack.varco, stack.management
         );
         std::fs::write(dir.join("varco.toml"), config).map_err(|e| e.to_string())?;

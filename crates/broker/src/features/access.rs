@@ -447,13 +447,28 @@ pub fn segment_matches(request: &str, route: &str) -> bool {
 /// The path's segments folded for matching (an empty last segment, a trailing `/`,
 /// dropped: `/riservato/` lies under `/riservato`).
 fn folded_segments(path: &str) -> Vec<String> {
+    folded_prefix(path, usize::MAX)
+}
+
+/// The first `depth` of [`folded_segments`]: a route prefix of `n` segments reads only the
+/// first `n` (and whether there are that many), so a request path is folded no deeper than
+/// the longest prefix (issue 20: none at all when every route is `/`). Equal to
+/// `folded_segments(path)` cut at `depth`, the dropped trailing empty segment included:
+/// when more than `depth` segments are read, the last one read is not the path's last.
+fn folded_prefix(path: &str, depth: usize) -> Vec<String> {
+    if depth == 0 {
+        return Vec::new();
+    }
     let mut segments: Vec<String> = path
         .strip_prefix('/')
         .unwrap_or(path)
         .split('/')
+        .take(depth.saturating_add(1))
         .map(fold_segment)
         .collect();
-    if segments.last().is_some_and(String::is_empty) {
+    if segments.len() > depth {
+        segments.truncate(depth);
+    } else if segments.last().is_some_and(String::is_empty) {
         segments.pop();
     }
     segments
@@ -495,12 +510,15 @@ pub fn canonical_path(path: &str) -> bool {
         }
         i += 1;
     }
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    let last = segments.len() - 1;
-    !segments
-        .iter()
-        .enumerate()
-        .any(|(n, seg)| matches!(*seg, "." | "..") || (seg.is_empty() && n < last))
+    // No `.`/`..` segment, and no empty one but the last (a trailing `/`); read without
+    // collecting the segments (issue 20: `/auth` checks every request's path).
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        if matches!(seg, "." | "..") || (seg.is_empty() && segments.peek().is_some()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The host as routes name it: lower-case, without a trailing dot, without the scheme's
@@ -674,7 +692,13 @@ impl Access {
         if self.deny_unknown_hosts && !self.allowed_hosts.iter().any(|h| h == host) {
             return Err(UNKNOWN_HOST);
         }
-        let folded = folded_segments(path);
+        let depth = self
+            .routes
+            .iter()
+            .map(|r| r.folded.len())
+            .max()
+            .unwrap_or(0);
+        let folded = folded_prefix(path, depth);
         let mut best: Option<&Route> = None;
         for r in &self.routes {
             if r.host
@@ -1670,6 +1694,36 @@ mod tests {
         // The fold itself is one pass: its output is never longer than its input.
         let folded: usize = folded_segments(&path).iter().map(String::len).sum();
         assert!(folded <= path.len());
+    }
+
+    #[test]
+    fn folding_only_as_deep_as_the_routes_reads_the_same_segments() {
+        // The matcher folds a request path only as deep as the longest route prefix: that
+        // must be exactly the whole fold cut at that depth, trailing slashes included.
+        let paths = [
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//",
+            "/a/b",
+            "/a/b/",
+            "/A/B;x/c",
+            "/a/%42/",
+            "/a/b/c/d",
+            "/a/b/c/d/",
+            "/a.json/",
+            "/a/b/c/d/e/f/g/",
+            "",
+        ];
+        for path in paths {
+            let whole = folded_segments(path);
+            for depth in 0..8 {
+                let mut cut = whole.clone();
+                cut.truncate(depth);
+                assert_eq!(folded_prefix(path, depth), cut, "{path:?} at depth {depth}");
+            }
+        }
     }
 
     /// SplitMix64: a seeded, dependency-free source for the property test below, so a

@@ -288,6 +288,19 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// See [`names::CONNECTIONS_REFUSED`].
     pub connections_refused: IntCounterVec,
+    /// The per-request series of each route label, resolved once (issue 20): a request
+    /// counts through these handles instead of looking its labels up in the family.
+    route_series: Vec<RouteSeries>,
+    /// `access_decisions{outcome="allow"}`, the outcome of nearly every forward-auth check.
+    allowed: IntCounter,
+}
+
+/// The `http_requests` (one per status class) and `http_duration` children of one route
+/// label, each resolved on its first sample, so a series still appears only once it has one.
+#[derive(Default)]
+struct RouteSeries {
+    requests: [std::sync::OnceLock<IntCounter>; 5],
+    duration: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 impl Default for Metrics {
@@ -339,6 +352,12 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(http_duration.clone()));
+        let access_decisions = counter(
+            &r,
+            ACCESS_DECISIONS,
+            "Forward-auth and proxy decisions.",
+            &["outcome"],
+        );
         let tokens_minted = IntCounter::new(TOKENS_MINTED, "Downstream tokens minted.")
             .unwrap_or_else(|_| unreachable!());
         let _ = r.register(Box::new(tokens_minted.clone()));
@@ -445,6 +464,7 @@ impl Metrics {
             ),
             oidc_chain_expiry,
             connections_open,
+            route_series: ROUTE_LABELS.iter().map(|_| RouteSeries::default()).collect(),
             connections_refused: counter(
                 &r,
                 CONNECTIONS_REFUSED,
@@ -501,12 +521,8 @@ impl Metrics {
                 "Replayed or mis-correlated Responses refused.",
                 &["kind"],
             ),
-            access_decisions: counter(
-                &r,
-                ACCESS_DECISIONS,
-                "Forward-auth and proxy decisions.",
-                &["outcome"],
-            ),
+            allowed: access_decisions.with_label_values(&["allow"]),
+            access_decisions,
             tokens_minted,
             represent_decisions: counter(
                 &r,
@@ -774,7 +790,43 @@ impl Metrics {
 
     /// Counts one forward-auth or proxy decision.
     pub fn decided(&self, outcome: &str) {
-        self.access_decisions.with_label_values(&[outcome]).inc();
+        if outcome == "allow" {
+            self.allowed.inc();
+        } else {
+            self.access_decisions.with_label_values(&[outcome]).inc();
+        }
+    }
+
+    /// Counts one answered request of route label `route` (a [`ROUTE_LABELS`] entry) with
+    /// its status and latency (`varco_http_requests_total`, `varco_http_request_duration_seconds`).
+    pub fn http_request(&self, route: &'static str, status: u16, latency: std::time::Duration) {
+        let class = status_class(status);
+        let seconds = latency.as_secs_f64();
+        let series = ROUTE_LABELS
+            .iter()
+            .position(|l| *l == route)
+            .and_then(|i| self.route_series.get(i));
+        match series {
+            Some(s) => {
+                s.requests[class]
+                    .get_or_init(|| {
+                        self.http_requests
+                            .with_label_values(&[route, STATUS_LABELS[class]])
+                    })
+                    .inc();
+                s.duration
+                    .get_or_init(|| self.http_duration.with_label_values(&[route]))
+                    .observe(seconds);
+            }
+            None => {
+                self.http_requests
+                    .with_label_values(&[route, STATUS_LABELS[class]])
+                    .inc();
+                self.http_duration
+                    .with_label_values(&[route])
+                    .observe(seconds);
+            }
+        }
     }
 
     /// The text exposition, with the metadata gauges read from `refresher` at `now`.
@@ -865,11 +917,122 @@ pub fn route_label(path: &str) -> &'static str {
 
 /// The `status` label: the status class.
 pub fn status_label(code: u16) -> &'static str {
+    STATUS_LABELS[status_class(code)]
+}
+
+/// The status classes, in [`status_class`] order.
+const STATUS_LABELS: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class(code: u16) -> usize {
     match code {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
+/// Every `route` label: what [`route_label`] answers, and `proxy` (proxied requests).
+pub const ROUTE_LABELS: &[&str] = &[
+    "auth",
+    "proxy",
+    "healthz",
+    "readyz",
+    "metrics",
+    "home",
+    "whoami",
+    "login_page",
+    "logout",
+    "represent",
+    "saml_login",
+    "saml_acs",
+    "cns_login",
+    "legacy_login",
+    "saml_slo",
+    "jwks",
+    "oidc_entity_configuration",
+    "oidc_login",
+    "oidc_callback",
+    "oidc_discovery",
+    "oidc_jwks",
+    "oidc_authorize",
+    "oidc_token",
+    "oidc_userinfo",
+    "oidc_end_session",
+    "saml_metadata",
+    "assets",
+    "wallet_login",
+    "wallet_wait",
+    "wallet_complete",
+    "wallet_response",
+    "wallet_request",
+    "other",
+];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_route_label_has_its_pre_resolved_series() {
+        let paths = [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/",
+            "/whoami",
+            "/auth",
+            "/login",
+            "/logout",
+            "/represent",
+            "/saml/login",
+            "/saml/acs",
+            "/cns/login",
+            "/legacy/login",
+            "/saml/slo",
+            "/.well-known/jwks.json",
+            "/.well-known/openid-federation",
+            "/oidc/login",
+            "/oidc/callback",
+            "/.well-known/openid-configuration",
+            "/oidc/jwks",
+            "/oidc/authorize",
+            "/oidc/token",
+            "/oidc/userinfo",
+            "/oidc/end_session",
+            "/saml/metadata/cie",
+            "/assets/x.css",
+            "/wallet/login",
+            "/wallet/wait",
+            "/wallet/complete",
+            "/wallet/response",
+            "/wallet/request/1",
+            "/elsewhere",
+        ];
+        for p in paths {
+            assert!(ROUTE_LABELS.contains(&route_label(p)), "{p}");
+        }
+        // Counted through the handles, read back from the families: the same series.
+        let m = Metrics::new();
+        m.http_request("auth", 200, std::time::Duration::from_micros(150));
+        m.http_request("auth", 204, std::time::Duration::from_micros(150));
+        m.http_request("auth", 401, std::time::Duration::from_micros(150));
+        m.decided("allow");
+        m.decided("no_session");
+        assert_eq!(m.http_requests.with_label_values(&["auth", "2xx"]).get(), 2);
+        assert_eq!(m.http_requests.with_label_values(&["auth", "4xx"]).get(), 1);
+        assert_eq!(
+            m.http_duration
+                .with_label_values(&["auth"])
+                .get_sample_count(),
+            3
+        );
+        assert_eq!(m.access_decisions.with_label_values(&["allow"]).get(), 1);
+        assert_eq!(
+            m.access_decisions.with_label_values(&["no_session"]).get(),
+            1
+        );
     }
 }

@@ -25,6 +25,16 @@ pub fn decode(s: &[u8], mode: Mode) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
+        // A run with nothing to decode is copied whole (a base64 SAMLResponse is mostly one).
+        let run = s[i..]
+            .iter()
+            .position(|&c| c == b'%' || c == b'+')
+            .unwrap_or(s.len() - i);
+        if run > 0 {
+            out.extend_from_slice(&s[i..i + run]);
+            i += run;
+            continue;
+        }
         match b {
             b'+' if mode == Mode::Form => out.push(b' '),
             b'%' => match (
@@ -93,14 +103,20 @@ pub enum Field {
 /// bytes: a SAMLResponse is base64, and no text decoding is needed to find it.
 pub fn form_field(body: &[u8], name: &[u8]) -> Field {
     let mut found = Field::Missing;
-    for (key, value) in pairs(body) {
-        if key != name {
+    // Only the named field's value is decoded (issue 20: looking up `RelayState` decoded the
+    // whole SAMLResponse a second time); every key is, so a percent-encoded name still counts.
+    for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        if form_decode(key) != name {
             continue;
         }
         if matches!(found, Field::One(_)) {
             return Field::Repeated;
         }
-        found = Field::One(value);
+        found = Field::One(form_decode(value));
     }
     found
 }

@@ -35,6 +35,12 @@ pub struct LogConfig {
     pub format: Format,
     /// Most verbose level written.
     pub level: Level,
+    /// Whether a forward-auth answer that allows (`/auth`, 200) writes its `request` line
+    /// (`log.forward_auth_allowed`, default false): the proxy logs the request itself, the
+    /// decision is counted in the metrics, and at the proxy's request rate these lines would
+    /// be most of the log and most of the check's cost (docs/PERFORMANCE.md). Every other
+    /// `/auth` answer, and every other request, keeps its line.
+    pub forward_auth_allowed: bool,
 }
 
 impl Default for LogConfig {
@@ -42,6 +48,7 @@ impl Default for LogConfig {
         LogConfig {
             format: Format::Json,
             level: Level::INFO,
+            forward_auth_allowed: false,
         }
     }
 }
@@ -76,7 +83,11 @@ impl LogConfig {
             }
         };
         match (format, level) {
-            (Some(format), Some(level)) => Ok(LogConfig { format, level }),
+            (Some(format), Some(level)) => Ok(LogConfig {
+                format,
+                level,
+                forward_auth_allowed: false,
+            }),
             _ => Err(problems),
         }
     }
@@ -126,10 +137,36 @@ pub fn valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Request ids drawn from one read of the system RNG: a request id is a correlation key,
+/// not a secret, so a per-thread reserve of random bytes spares a `getrandom` system call
+/// per request (issue 20). Each byte is used once.
+const ID_BYTES: usize = 8;
+const ID_RESERVE: usize = 64 * ID_BYTES;
+
+thread_local! {
+    static ID_POOL: std::cell::RefCell<([u8; ID_RESERVE], usize)> =
+        const { std::cell::RefCell::new(([0; ID_RESERVE], ID_RESERVE)) };
+}
+
 /// A fresh request id: 16 hex digits from the system RNG (`-` if it fails, which it does
 /// not on supported systems; the request is still served).
 pub fn new_request_id(rng: &SystemRandom) -> Arc<str> {
-    crate::leaf::session::random_hex(rng, 8).map_or_else(|| Arc::from("-"), Arc::from)
+    use ring::rand::SecureRandom as _;
+    ID_POOL
+        .with_borrow_mut(|(reserve, used)| {
+            if *used + ID_BYTES > ID_RESERVE {
+                rng.fill(reserve).ok()?;
+                *used = 0;
+            }
+            let id = reserve.get(*used..*used + ID_BYTES)?;
+            *used += ID_BYTES;
+            let mut digits = [0u8; 2 * ID_BYTES];
+            for (pair, &b) in digits.chunks_exact_mut(2).zip(id) {
+                pair.copy_from_slice(&crate::leaf::session::hex_byte(b));
+            }
+            std::str::from_utf8(&digits).ok().map(Arc::from)
+        })
+        .unwrap_or_else(|| Arc::from("-"))
 }
 
 #[cfg(test)]
@@ -170,9 +207,16 @@ mod tests {
         assert!(!valid_request_id("a\"b"));
         assert!(!valid_request_id("<script>"));
         assert!(!valid_request_id("a\nb"));
-        let fresh = new_request_id(&SystemRandom::new());
+        let rng = SystemRandom::new();
+        let fresh = new_request_id(&rng);
         assert_eq!(fresh.len(), 16);
         assert!(valid_request_id(&fresh));
+        // Across refills of the per-thread reserve, no id repeats.
+        let ids: std::collections::HashSet<_> = (0..3 * ID_RESERVE / ID_BYTES)
+            .map(|_| new_request_id(&rng))
+            .collect();
+        assert_eq!(ids.len(), 3 * ID_RESERVE / ID_BYTES);
+        assert!(!ids.contains(&fresh));
     }
 
     #[tokio::test]

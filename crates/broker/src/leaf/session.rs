@@ -154,11 +154,28 @@ impl Sealer {
     }
 }
 
-/// Random hex of `bytes` bytes.
+/// Random hex of `bytes` bytes (at most 64).
 pub fn random_hex(rng: &SystemRandom, bytes: usize) -> Option<String> {
-    let mut buf = vec![0u8; bytes];
-    rng.fill(&mut buf).ok()?;
-    Some(buf.iter().map(|b| format!("{b:02x}")).collect())
+    let mut buf = [0u8; 64];
+    let buf = buf.get_mut(..bytes)?;
+    rng.fill(buf).ok()?;
+    Some(hex(buf))
+}
+
+/// Lower-case hex of `bytes`, in one allocation (issue 20: a request id and a session id
+/// are made per request and per login).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.extend(hex_byte(b).map(char::from));
+    }
+    out
+}
+
+/// The two lower-case hex digits of `b`.
+pub fn hex_byte(b: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::leaf::session::hex(bytes)
 }
 
 fn unhex32(s: &str) -> Option<[u8; 32]> {

@@ -265,7 +265,7 @@ struct StoredPendingLogout {
 
 fn sha256_hex(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::leaf::session::hex(digest.as_ref())
 }
 
 fn millis(d: Duration) -> u64 {

@@ -1054,14 +1054,18 @@ struct FedWorld {
     issuer: String,
     /// An Entity Identifier on the same host that no anchor knows.
     stranger: String,
+    /// A Wallet Provider of the federation (`wallet_provider` metadata with its key), as
+    /// the Python wallet signs attestations with it.
+    provider: Value,
 }
 
 /// A Trust Anchor and a PID issuer served on loopback; Varco trusts the anchor through
 /// `[[oidc_rp.trust_anchor]]` and `[wallet.federation]`. The issuer's
 /// `openid_credential_issuer` metadata states `issuer_jwks` (`None`: the PID signing key);
 /// `age` moves the federation's clock into the past (an expired chain); `wallet_fed` is
-/// appended to `[wallet.federation]`; with `other_anchor`, the wallet accepts only a second
-/// `[[oidc_rp.trust_anchor]]`, not the one the issuer's chain ends at.
+/// appended to `[wallet.federation]` (`{ta}` in it: the anchor's Entity Identifier); with
+/// `other_anchor`, the wallet accepts only a second `[[oidc_rp.trust_anchor]]`, not the one
+/// the issuer's chain ends at. A Wallet Provider is a member too (`FedWorld::provider`).
 fn fed_world(
     rt: &tokio::runtime::Runtime,
     issuer_jwks: Option<Value>,
@@ -1074,6 +1078,7 @@ fn fed_world(
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (ta, issuer) = (format!("{base}/ta"), format!("{base}/pid-issuer"));
+    let wallet_fed = wallet_fed.replace("{ta}", &ta);
     let now = broker::leaf::clock::unix(broker::leaf::clock::system());
     let mut f = fed::Fed::new(now - age);
     f.config(
@@ -1082,6 +1087,25 @@ fn fed_world(
         json!({"federation_entity": {"organization_name": "TA"}}),
     );
     f.statement(&ta, &issuer, None);
+    let provider_iss = format!("{base}/wallet-provider");
+    let provider_key = KeyPair::generate().unwrap();
+    let provider_jwk = jose::Signer::es256_from_pkcs8(
+        &provider_key.serialize_der(),
+        Some("wp-1"),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .jwk()
+    .to_value();
+    f.config(
+        &provider_iss,
+        &[&ta],
+        json!({
+            "federation_entity": {"organization_name": "Wallet Provider (test)"},
+            "wallet_provider": {"jwks": {"keys": [provider_jwk]}},
+        }),
+    );
+    f.statement(&ta, &provider_iss, None);
     let dir = std::env::temp_dir().join(format!(
         "varco-wallet-fed-{}-{}",
         std::process::id(),
@@ -1140,6 +1164,8 @@ fn fed_world(
         s,
         issuer,
         stranger: format!("{base}/not-a-member"),
+        provider: json!({"key_pem": provider_key.serialize_pem(), "kid": "wp-1",
+                         "iss": provider_iss, "vct": WA_VCT}),
     }
 }
 
@@ -1831,4 +1857,64 @@ fn wallet_attestation_is_not_asked_for_by_default() {
     });
     let _ = std::fs::remove_dir_all(&s.dir);
     let _ = std::fs::remove_file(&jwks);
+}
+
+/// A Wallet Provider known only through OpenID Federation: its attestation is verified with
+/// the keys of its chain's `wallet_provider` metadata, and the login completes; the same
+/// attestation named as coming from an entity the anchor does not know is refused (no
+/// chain, no key), as is a genuine member's attestation signed with another key.
+#[test]
+fn federated_wallet_provider_attestation_logs_in_and_strangers_are_refused() {
+    let rt = runtime();
+    let w = fed_world(
+        &rt,
+        None,
+        0,
+        &format!(
+            "[wallet.wallet_providers]\nrequire_attestation = true\nvct = [\"{WA_VCT}\"]\n\
+             [wallet.wallet_providers.federation]\ntrust_anchors = [\"{{ta}}\"]\n"
+        ),
+        false,
+    );
+    rt.block_on(async {
+        let b = start(&w.s, true).await;
+        let out = present_attested(&w.s, &b.location, "ok", &w.provider);
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, body) = http(
+            w.s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&w.s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+        // Not a member: no chain, so no key to verify with.
+        let mut stranger = w.provider.clone();
+        stranger["iss"] = json!(w.stranger);
+        let b = start(&w.s, true).await;
+        let out = present_attested(&w.s, &b.location, "ok", &stranger);
+        assert_eq!(out["status"], 400, "{out}");
+        let code = out["body"]["error_description"].as_str().unwrap_or("");
+        assert!(
+            code == "wallet_untrusted_provider" || code.starts_with("wallet_provider_"),
+            "{out}"
+        );
+        // A member's name, someone else's key: the chain's keys do not verify it.
+        let b = start(&w.s, true).await;
+        let out = present_attested(&w.s, &b.location, "wa_forged_signature", &w.provider);
+        assert_eq!(out["status"], 400, "{out}");
+        assert_eq!(
+            out["body"]["error_description"], "openid4vp.attestation_signature",
+            "{out}"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&w.s.dir);
 }

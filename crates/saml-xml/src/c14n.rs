@@ -15,6 +15,7 @@
 //! - character escaping as in C14N 1.0 §2.3; empty elements become start/end pairs.
 
 use crate::scope::{Scope, same};
+use crate::special::{ATTR_SPECIAL, TEXT_SPECIAL};
 use crate::tree::{Kind, Ns};
 use crate::{Element, Error, NodeId};
 
@@ -350,27 +351,6 @@ fn escape_text(out: &mut Vec<u8>, s: &str) {
 /// Attribute value escaping (C14N 1.0 §2.3): `&`, `<`, `"`, TAB, LF and CR.
 fn escape_attr(out: &mut Vec<u8>, s: &str) {
     escape(out, s, &ATTR_SPECIAL)
-}
-
-/// True when [`escape_attr`] would change `s`. The parser records the answer for namespace
-/// URIs once per document, so the canonical form copies the usual URI without looking at it.
-pub(crate) fn needs_attr_escape(s: &str) -> bool {
-    s.bytes().any(|b| ATTR_SPECIAL[b as usize])
-}
-
-/// Bytes that need escaping, as a lookup table: text.
-const TEXT_SPECIAL: [bool; 256] = special(b"&<>\r");
-/// Bytes that need escaping, as a lookup table: attribute values.
-const ATTR_SPECIAL: [bool; 256] = special(b"&<\"\t\n\r");
-
-const fn special(bytes: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < bytes.len() {
-        table[bytes[i] as usize] = true;
-        i += 1;
-    }
-    table
 }
 
 fn replacement(b: u8) -> &'static [u8] {

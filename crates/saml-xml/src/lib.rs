@@ -22,6 +22,7 @@
 mod error;
 mod limits;
 mod scope;
+mod special;
 mod tree;
 
 pub mod c14n;

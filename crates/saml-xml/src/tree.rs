@@ -867,7 +867,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
         self.doc
             .ns_verbatim
-            .push(!crate::c14n::needs_attr_escape(&uri));
+            .push(!crate::special::needs_attr_escape(&uri));
         self.doc.namespaces.push(uri);
         Ns(index)
     }

@@ -10,11 +10,11 @@
 //!
 //! The semaphore bounds how many cores heavy work may take, not how the kernel shares a core
 //! between a heavy thread and an async worker: on a core both want, the scheduler splits it
-//! evenly, and a flood of costly messages halves `/auth` there. So, when
-//! `admission.heavy_nice` is set (off by default: nice also weighs against every other
-//! process of Varco's cgroup), a thread running heavy work lowers its own priority by it
-//! (Linux `setpriority` on the thread, once per thread): it still gets every idle cycle, but
-//! yields to the async workers when they have requests to answer. Tokio's blocking threads are shared with the few other
+//! evenly, and a flood of costly messages halves `/auth` there. So a thread running heavy
+//! work lowers its own priority by `admission.heavy_nice` (default 19; 0 leaves it alone;
+//! Linux `setpriority` on the thread, once per thread): it still gets every idle cycle, but
+//! yields to the async workers when they have requests to answer. Tokio's blocking threads
+//! are shared with the few other
 //! blocking jobs (metadata fetches, reloads), which may then run at the lower priority too:
 //! background work either way.
 

@@ -85,13 +85,16 @@ impl Default for RawAdmission {
 fn default_heavy_wait_ms() -> u64 {
     250
 }
-// Off by default: nice weighs a thread against every process of the same cgroup, so where
-// Varco shares its cgroup with other busy programs (a plain VM) heavy work would also yield to
-// them, and logins wait (a 10-minute soak on the shared test machine at nice 10 had 503s, not
-// explained yet). In a pod (its own cgroup) 10 gives the async workers about 90 % of a shared
-// core during a flood.
+// 19: heavy work yields a core the async workers want and takes every cycle they leave. On an
+// idle 2-core machine with Varco on one core, two clients flooding the ACS and the SLO with
+// worst-case bodies left `/auth` 87-96 % of its unloaded rate at 19, 76-83 % at 10 and 65-70 %
+// at 0, and every legitimate login during the flood completed at each value (slower at 19:
+// p99 ~100 ms while `/auth` saturated the core; docs/PERFORMANCE.md). Nice weighs threads only
+// inside Varco's own scheduling group (its cgroup: a pod, a systemd service, a container; or
+// its session's autogroup), so it does not make logins yield to other programs there. 0
+// leaves the priority alone, for a host where Varco shares a group with busy programs.
 fn default_heavy_nice() -> u32 {
-    0
+    19
 }
 fn default_retry_after() -> u64 {
     2

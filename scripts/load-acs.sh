@@ -3,20 +3,22 @@
 # replay protection on, the demo IdP signing with RSA-2048, driven by varco-loadgen
 # (crates/loadgen) over loopback. Three runs in one go:
 #   1. ACS at its maximum: N prepared Responses, each answering its own pending request,
-#      posted by CONNS connections in a closed loop;
+#      posted by CONNS connections in a closed loop (32 by default: Varco on one core queues
+#      at most 32 heavy jobs, `admission.heavy_queue`, and each ACS post is one or two of
+#      them, so more connections measure the 503 `broker_busy` admission, not the ACS);
 #   2. ACS at a fixed RATE (open loop, latency counted from each login's due time), fresh
 #      Responses again;
 #   3. full logins (/saml/login with its RSA-2048 AuthnRequest signature, the IdP, the ACS),
 #      closed loop.
 # Varco is pinned to VARCO_CPUS, the load generator and the IdP to LOADGEN_CPUS.
 #
-# Usage: scripts/load-acs.sh            environment: N (5000), RATE (2000), CONNS (64),
+# Usage: scripts/load-acs.sh            environment: N (5000), RATE (2000), CONNS (32),
 #        FULL_N (2000), VARCO_CPUS (1), LOADGEN_CPUS (0), AUDIT (on | off | a directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
 RATE=${RATE:-2000}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-32}
 FULL_N=${FULL_N:-2000}
 VARCO_CPUS=${VARCO_CPUS:-1}
 LOADGEN_CPUS=${LOADGEN_CPUS:-0}

@@ -43,7 +43,8 @@
 //! Options: `--bin-dir DIR` (default `target/release`), `--varco-cpus LIST` and
 //! `--idp-cpus LIST` (`taskset -c`), `--audit on|off|DIR` (default `on`: the chain in the
 //! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--commit-interval-us US`
-//! (`audit.commit_interval_us`, default the broker's), `--idp-key rsa2048|p256`
+//! (`audit.commit_interval_us`, default the broker's), `--heavy-nice N`
+//! (`admission.heavy_nice`, default the broker's), `--idp-key rsa2048|p256`
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
 //! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
@@ -85,7 +86,7 @@ struct Options {
 fn usage() -> String {
     "usage: varco-loadgen acs|full|fixtures|fsync|auth [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
-     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
+     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--keep]"
         .into()
 }
@@ -113,6 +114,7 @@ fn parse_args() -> Result<Options, String> {
             idp_cpus: None,
             audit: "on".into(),
             commit_interval_us: None,
+            heavy_nice: None,
             idp_key: "rsa2048".into(),
             keep: false,
             callgrind: None,
@@ -147,6 +149,9 @@ fn parse_args() -> Result<Options, String> {
             "--varco-cpus" => o.stack.varco_cpus = Some(value),
             "--idp-cpus" => o.stack.idp_cpus = Some(value),
             "--audit" => o.stack.audit = value,
+            "--heavy-nice" => {
+                o.stack.heavy_nice = Some(value.parse().map_err(|_| "--heavy-nice: 0 to 19")?);
+            }
             "--commit-interval-us" => {
                 o.stack.commit_interval_us = Some(
                     value

@@ -19,6 +19,8 @@ pub(crate) struct StackOptions {
     pub(crate) audit: String,
     /// `audit.commit_interval_us`, when not the default.
     pub(crate) commit_interval_us: Option<u64>,
+    /// `admission.heavy_nice`, when not the default.
+    pub(crate) heavy_nice: Option<u32>,
     /// The IdP's signing key: `rsa2048` (as SPID IdPs) or `p256` (the demo IdP's default).
     pub(crate) idp_key: String,
     /// Keep the work directory at exit.
@@ -286,6 +288,10 @@ impl Stack {
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
         }
+        let nice = o
+            .heavy_nice
+            .map(|n| format!("heavy_nice = {n}\n"))
+            .unwrap_or_default();
         let route = if o.route {
             "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n"
         } else {
@@ -302,7 +308,7 @@ impl Stack {
              url = \"https://www.example.org\"\nipa_code = \"c_h501\"\n\
              email = \"spid@example.org\"\nphone = \"+390600000000\"\n\
              [session]\nkey_file = \"session.key\"\ncookie_secure = false\n\
-             [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n\
+             [admission]\nclient_per_minute = 0\nglobal_per_second = 0\n{nice}\
              [[idp]]\nmetadata_file = \"idp-metadata.xml\"\n{audit}{route}",
             stack.varco, stack.management
         );

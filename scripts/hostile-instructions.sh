@@ -7,13 +7,13 @@
 # N is the instructions of one call.
 #
 # Usage: scripts/hostile-instructions.sh
-#   environment: ACS_BYTES (ACS document size, default 48896: within saml.max_response_bytes;
+#   environment: ACS_BYTES (ACS document size, default 40704: within saml.max_response_bytes;
 #   261888 is the parser's limit), N (calls per worst case, default 3; the normal case 10 N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh valgrind >&2
 cargo build --release --locked --quiet --bin varco-hostile
-ACS_BYTES=${ACS_BYTES:-48896}
+ACS_BYTES=${ACS_BYTES:-40704}
 N=${N:-3}
 OUT=$(mktemp -d /tmp/varco-hostile-ir-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT

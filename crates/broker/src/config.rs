@@ -410,12 +410,13 @@ impl Default for RawSaml {
     }
 }
 
-/// Default of `saml.max_response_bytes`: 48 KiB, two and a half to five times a SPID Response
-/// with every attribute and both certificates (10-20 KB), and a size at which the costliest
-/// Response an attacker can shape stays within ten normal validations of CPU (issue 17,
-/// docs/PERFORMANCE.md: 8.9× measured; 64 KiB measured 11.7-12×).
+/// Default of `saml.max_response_bytes`: 40 KiB, two to four times a SPID Response with every
+/// attribute and both certificates (10-20 KB), and a size at which the costliest Response an
+/// attacker can shape stays within ten normal validations of CPU (issue 17,
+/// docs/PERFORMANCE.md: 8.0× measured; 48 KiB measured 10.0-10.6× once aws-lc-rs made the
+/// normal validation cheaper, 64 KiB 11.7-12× before).
 fn default_max_response_bytes() -> u64 {
-    48 * 1024
+    40 * 1024
 }
 
 #[derive(Debug, Deserialize)]

@@ -1918,3 +1918,93 @@ fn federated_wallet_provider_attestation_logs_in_and_strangers_are_refused() {
     });
     let _ = std::fs::remove_dir_all(&w.s.dir);
 }
+
+/// A Wallet Provider trusted by X.509 (`[wallet.wallet_providers] trust_list_file`): its
+/// attestation carries `x5c`, a certificate naming the provider (SAN URI) under a configured
+/// CA, and the login completes; the same provider certified by a CA nobody configured, and a
+/// certificate under the configured CA that names another provider, are refused.
+#[test]
+fn x509_wallet_provider_attestation_logs_in_and_foreign_chains_are_refused() {
+    use base64::Engine as _;
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!("varco-wallet-wp-x509-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, name);
+        params.distinguished_name = dn;
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), Issuer::new(params, key))
+    };
+    let (trusted_pem, trusted) = ca("Wallet Provider CA (test)");
+    let (_, foreign) = ca("Someone else's CA");
+    std::fs::write(dir.join("wp-trust-list.pem"), trusted_pem).unwrap();
+    let provider_key = KeyPair::generate().unwrap();
+    let chain = |san: &str, ca: &Issuer<'_, KeyPair>| {
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.subject_alt_names = vec![rcgen::SanType::URI(san.try_into().unwrap())];
+        leaf.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let cert = leaf.signed_by(&provider_key, ca).unwrap();
+        json!([base64::engine::general_purpose::STANDARD.encode(cert.der())])
+    };
+    let provider = |x5c: Value| {
+        json!({"key_pem": provider_key.serialize_pem(), "kid": "wp-1",
+               "iss": WALLET_PROVIDER, "vct": WA_VCT, "x5c": x5c})
+    };
+    let s = setup_with(
+        &rt,
+        "",
+        "",
+        &format!(
+            "[wallet.wallet_providers]\nrequire_attestation = true\nvct = [\"{WA_VCT}\"]\n\
+             trust_list_file = \"{}\"\n",
+            dir.join("wp-trust-list.pem").display()
+        ),
+    );
+    rt.block_on(async {
+        let b = start(&s, true).await;
+        let out = present_attested(
+            &s,
+            &b.location,
+            "ok",
+            &provider(chain(WALLET_PROVIDER, &trusted)),
+        );
+        assert_eq!(out["status"], 200, "{out}");
+        let path = out["body"]["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(PUBLIC)
+            .to_owned();
+        let (status, h, body) = http(
+            s.addr,
+            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let session = cookie(&h, "__Host-varco_session").unwrap();
+        assert_eq!(
+            whoami(&s, &session).await["principal"]["auth"]["method"],
+            "wallet"
+        );
+        for (x5c, want) in [
+            (
+                chain(WALLET_PROVIDER, &foreign),
+                "wallet_untrusted_provider",
+            ),
+            (
+                chain("https://another-provider.example.it", &trusted),
+                "wallet_provider_name",
+            ),
+        ] {
+            let b = start(&s, true).await;
+            let out = present_attested(&s, &b.location, "ok", &provider(x5c));
+            assert_eq!(out["status"], 400, "{out}");
+            assert_eq!(out["body"]["error_description"], want, "{out}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&s.dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,7 +23,7 @@ Scenario `withhold:<claim>`: disclose what was asked except that claim.
 
 When the request's DCQL query also asks for `wallet_attestation`, the wallet attaches a
 Wallet Attestation: an SD-JWT VC that the test Wallet Provider (`provider` in the input:
-{"key_pem", "kid", "iss", "vct"}) signs over the wallet instance's key (the PID's holder
+{"key_pem", "kid", "iss", "vct", and optionally "x5c": its certificate chain}) signs over the wallet instance's key (the PID's holder
 key), presented with a KB-JWT for this request. The `wa_*` scenarios spoil it."""
 
 import base64
@@ -196,6 +196,8 @@ def wallet_attestation(req, inp, scenario):
     claims = {"iss": iss, "iat": iat, "exp": exp, "vct": wp["vct"],
               "wallet_name": "Test Wallet", "aal": "https://trust-list.example/aal/high"}
     header = {"typ": "dc+sd-jwt", "kid": wp["kid"]}
+    if wp.get("x5c"):
+        header["x5c"] = wp["x5c"]
     issued = SDJWTIssuer(claims, provider_key, instance_key, sign_alg="ES256",
                          extra_header_parameters=header).sd_jwt_issuance
     holder = SDJWTHolder(issued)

@@ -1047,41 +1047,30 @@ fn validate(mut raw: RawConfig, base: &Path) -> Result<Config, Vec<Problem>> {
         crate::features::federation::validate(o, &public_base_url, development, &resolve, &mut bad)
     });
 
-    // Wallet issuers trusted through OpenID Federation use `[oidc_rp]`'s anchors and fetcher.
-    if let Some(Some(f)) = wallet
-        .as_ref()
-        .and_then(|w| w.as_ref())
-        .map(|w| &w.federation)
-    {
-        for (i, a) in f.trust_anchors.iter().enumerate() {
+    // Wallet issuers and Wallet Providers trusted through OpenID Federation use `[oidc_rp]`'s
+    // anchors and fetcher: each anchor they name must be one of its `[[trust_anchor]]`.
+    let valid_wallet = wallet.as_ref().and_then(|w| w.as_ref());
+    let federations = [
+        (
+            "wallet.federation",
+            valid_wallet.and_then(|w| w.federation.as_ref()),
+        ),
+        (
+            "wallet.wallet_providers.federation",
+            valid_wallet
+                .and_then(|w| w.providers.as_ref())
+                .and_then(|p| p.federation.as_ref()),
+        ),
+    ];
+    for (key, f) in federations {
+        for (i, a) in f.iter().flat_map(|f| f.trust_anchors.iter().enumerate()) {
             let known = raw
                 .oidc_rp
                 .as_ref()
                 .is_some_and(|o| o.trust_anchor_ids().any(|t| t == a));
             if !known {
                 bad(
-                    &format!("wallet.federation.trust_anchors[{i}]"),
-                    format!("{a:?} is not an [[oidc_rp.trust_anchor]] entity_id"),
-                );
-            }
-        }
-    }
-
-    // So do Wallet Providers trusted through OpenID Federation.
-    if let Some(f) = wallet
-        .as_ref()
-        .and_then(|w| w.as_ref())
-        .and_then(|w| w.providers.as_ref())
-        .and_then(|p| p.federation.as_ref())
-    {
-        for (i, a) in f.trust_anchors.iter().enumerate() {
-            let known = raw
-                .oidc_rp
-                .as_ref()
-                .is_some_and(|o| o.trust_anchor_ids().any(|t| t == a));
-            if !known {
-                bad(
-                    &format!("wallet.wallet_providers.federation.trust_anchors[{i}]"),
+                    &format!("{key}.trust_anchors[{i}]"),
                     format!("{a:?} is not an [[oidc_rp.trust_anchor]] entity_id"),
                 );
             }

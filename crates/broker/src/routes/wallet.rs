@@ -466,21 +466,12 @@ pub async fn response(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     // One answer per request, across replicas: the key record is taken here (one taker
     // wins); a second answer finds it gone while the login is still there.
-    let key = match state.store.take_record(KIND_KEY, &id).await {
-        Ok(k) => k,
-        Err(e) => {
-            return refuse_response(
-                state,
-                &evidence,
-                StatusCode::SERVICE_UNAVAILABLE,
-                e.code(),
-                None,
-            )
-            .await;
-        }
+    let taken = match state.store.take_record(KIND_KEY, &id).await {
+        Ok(key) => entry_of(state, &id).await.map(|entry| (key, entry)),
+        Err(e) => Err(e),
     };
-    let entry = match entry_of(state, &id).await {
-        Ok(e) => e,
+    let (key, entry) = match taken {
+        Ok(both) => both,
         Err(e) => {
             return refuse_response(
                 state,

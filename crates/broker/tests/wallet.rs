@@ -359,6 +359,23 @@ fn present(s: &Setup, authorization_url: &str, scenario: &str, status_idx: u64) 
 }
 
 /// Reads an attribute's value from the page.
+/// Follows the wallet's `redirect_uri` (`out`, the Python wallet's answer) in the browser
+/// that started the login (`login_cookie`), at `addr`: it must answer 303; its headers.
+async fn finish(addr: SocketAddr, out: &Value, login_cookie: &str) -> Vec<(String, String)> {
+    let path = out["body"]["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(PUBLIC)
+        .to_owned();
+    let (status, h, body) = http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nCookie: {login_cookie}"),
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    h
+}
+
 fn attr(page: &str, name: &str) -> String {
     let start = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
     let end = page[start..].find('"').unwrap() + start;
@@ -707,17 +724,7 @@ fn x509_trust_list_issuer_logs_in() {
         let b = start(&s, true).await;
         let out = present(&s, &b.location, "x509", 0);
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, _) = http(
-            s.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303);
+        let h = finish(s.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         assert_eq!(
             whoami(&s, &session).await["principal"]["auth"]["method"],
@@ -874,17 +881,7 @@ fn mdoc_pid_logs_in_and_its_attacks_are_refused() {
         let b = start(mdoc, true).await;
         let out = present(mdoc, &b.location, "x509", 0);
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, body) = http(
-            mdoc.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303, "{body}");
+        let h = finish(mdoc.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         let me = whoami(mdoc, &session).await;
         assert_eq!(me["principal"]["sub"], "TINIT-RSSMRA80A10H501W", "{me}");
@@ -1194,17 +1191,7 @@ fn federated_issuer_pid_logs_in() {
         let b = start(&w.s, true).await;
         let out = present_as(&w.s, &b.location, &w.issuer, 0);
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, _) = http(
-            w.s.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303);
+        let h = finish(w.s.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         let me = whoami(&w.s, &session).await;
         assert_eq!(me["principal"]["auth"]["method"], "wallet", "{me}");
@@ -1429,17 +1416,7 @@ fn wallet_login_across_two_replicas_sharing_one_redis() {
         .await;
         assert_eq!(status, 404);
         assert!(body.contains("wallet_request_already_served"), "{body}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, _) = http(
-            b_addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {login_cookie}"),
-        )
-        .await;
-        assert_eq!(status, 303);
+        let h = finish(b_addr, &out, &login_cookie).await;
         assert_eq!(header(&h, "location"), Some("/hello"));
     });
     let _ = std::fs::remove_dir_all(&a.dir);
@@ -1793,17 +1770,7 @@ fn wallet_attestation_is_required_and_its_attacks_are_refused() {
         let b = start(&s, true).await;
         let out = present_attested(&s, &b.location, "ok", &provider);
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, body) = http(
-            s.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303, "{body}");
+        let h = finish(s.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         assert_eq!(
             whoami(&s, &session).await["principal"]["auth"]["method"],
@@ -1880,17 +1847,7 @@ fn federated_wallet_provider_attestation_logs_in_and_strangers_are_refused() {
         let b = start(&w.s, true).await;
         let out = present_attested(&w.s, &b.location, "ok", &w.provider);
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, body) = http(
-            w.s.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303, "{body}");
+        let h = finish(w.s.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         assert_eq!(
             whoami(&w.s, &session).await["principal"]["auth"]["method"],
@@ -1973,17 +1930,7 @@ fn x509_wallet_provider_attestation_logs_in_and_foreign_chains_are_refused() {
             &provider(chain(WALLET_PROVIDER, &trusted)),
         );
         assert_eq!(out["status"], 200, "{out}");
-        let path = out["body"]["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches(PUBLIC)
-            .to_owned();
-        let (status, h, body) = http(
-            s.addr,
-            &format!("GET {path} HTTP/1.1\r\nCookie: {}", b.login_cookie),
-        )
-        .await;
-        assert_eq!(status, 303, "{body}");
+        let h = finish(s.addr, &out, &b.login_cookie).await;
         let session = cookie(&h, "__Host-varco_session").unwrap();
         assert_eq!(
             whoami(&s, &session).await["principal"]["auth"]["method"],

@@ -102,18 +102,22 @@ fn spawn(
 }
 
 impl Stack {
-    /// `name_sum / name_count` of a histogram on Varco's `/metrics`, if it has samples.
-    /// The share of a histogram's observations above each of `bounds` (bucket bounds as
-    /// Prometheus prints them, e.g. `"0.0025"`), from Varco's `/metrics`.
-    pub(crate) fn histogram_over(&self, name: &str, bounds: &[&str]) -> Option<Vec<f64>> {
+    /// Varco's `/metrics` page, and a reader of one series' value on it.
+    fn metrics(&self) -> Option<impl Fn(String) -> Option<f64>> {
         let (status, body) = get(&format!("http://{}/metrics", self.management)).ok()?;
         if status != 200 {
             return None;
         }
-        let value = |series: String| {
+        Some(move |series: String| {
             body.lines()
                 .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
-        };
+        })
+    }
+
+    /// The share of a histogram's observations above each of `bounds` (bucket bounds as
+    /// Prometheus prints them, e.g. `"0.0025"`), from Varco's `/metrics`.
+    pub(crate) fn histogram_over(&self, name: &str, bounds: &[&str]) -> Option<Vec<f64>> {
+        let value = self.metrics()?;
         let count = value(format!("{name}_count "))?;
         if count <= 0.0 {
             return None;
@@ -126,15 +130,9 @@ impl Stack {
             .collect()
     }
 
+    /// `name_sum / name_count` of a histogram on Varco's `/metrics`, if it has samples.
     pub(crate) fn histogram_mean(&self, name: &str) -> Option<f64> {
-        let (status, body) = get(&format!("http://{}/metrics", self.management)).ok()?;
-        if status != 200 {
-            return None;
-        }
-        let value = |series: String| {
-            body.lines()
-                .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
-        };
+        let value = self.metrics()?;
         let (sum, count) = (
             value(format!("{name}_sum "))?,
             value(format!("{name}_count "))?,

@@ -120,8 +120,10 @@ impl<const W: usize> Table<W> {
     pub(crate) fn with_budget(budget: u64) -> Self {
         let rows = usize::try_from(budget / Self::ROW_BYTES as u64).unwrap_or(usize::MAX);
         let buckets = (rows / BUCKET).max(1);
-        // Each shard keeps at least 16 buckets, so the two choices stay choices.
-        let shards = SHARDS.min(buckets / 16).max(1);
+        // Each shard keeps at least 64 buckets (2,048 rows): the shard is one choice, so
+        // with fewer the most loaded shard fills while the others still have room (a 1 MiB
+        // table at 16 buckets a shard refused its first key at 81 % of its rows).
+        let shards = SHARDS.min(buckets / 64).max(1);
         let per_shard = buckets / shards;
         Table {
             shards: (0..shards)

@@ -13,14 +13,19 @@
 #      (varco-loadgen fsync): a login waits for a sync, so no login answers faster than the
 #      disk syncs, and a cloud disk's latency moves with its I/O credits.
 #
-# Not here: the pysaml2 comparison (`make compare-pysaml2`, a Python venv) and the soak
-# (`make soak`, ten minutes). Usage: scripts/bench-compare.sh   environment: RATE (2000),
-# N (5000), AUTH_SECONDS (15).
+#   6. memory: RSS growth after warm-up under full logins at SOAK_RATE (scripts/soak.sh), only
+#      when SOAK_SECONDS is set (the target's soak is ten minutes: SOAK_SECONDS=600)
+#
+# Not here: the pysaml2 comparison (`make compare-pysaml2`, a Python venv). Usage:
+# scripts/bench-compare.sh   environment: RATE (2000), N (5000), AUTH_SECONDS (15),
+# SOAK_SECONDS (unset: no soak), SOAK_RATE (500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-2000}
 N=${N:-5000}
 AUTH_SECONDS=${AUTH_SECONDS:-15}
+SOAK_SECONDS=${SOAK_SECONDS:-}
+SOAK_RATE=${SOAK_RATE:-500}
 OUT=$(mktemp -d /tmp/varco-bench-compare-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -60,6 +65,9 @@ disk() { taskset -c 0 target/release/varco-loadgen fsync --n 3000 --bytes 17000 
 step disk_before disk
 step acs env N="$N" RATE="$RATE" ./scripts/load-acs.sh
 step disk_after disk
+if [ -n "$SOAK_SECONDS" ]; then
+  step soak env RATE="$SOAK_RATE" SECONDS_="$SOAK_SECONDS" ./scripts/soak.sh
+fi
 
 echo
 echo "== summary ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'))"
@@ -79,3 +87,9 @@ echo "-- ACS (targets: open loop p99 < 3 ms, p99.9 < 10 ms; < 100 µs CPU per lo
 grep -E "^== |logins/s|latency|varco CPU|append wait" "$OUT/acs.log" | sed 's/^/   /'
 echo "-- this disk's fdatasync at $RATE/s of one record each (the floor under the open loop's latency):"
 for d in disk_before disk_after; do grep -E "^fdatasync: p50" "$OUT/$d.log" | sed "s/^/   $d /"; done
+echo "-- memory (target: RSS growth after warm-up < 10 % over a ten-minute soak at 500/s):"
+if [ -n "$SOAK_SECONDS" ]; then
+  grep -E "^soak: errors" "$OUT/soak.log" | sed 's/^/   /'
+else
+  echo "   not run: set SOAK_SECONDS=600 (make soak runs it alone)"
+fi

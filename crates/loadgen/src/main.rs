@@ -44,7 +44,8 @@
 //! `--idp-cpus LIST` (`taskset -c`), `--audit on|off|DIR` (default `on`: the chain in the
 //! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--commit-interval-us US`
 //! (`audit.commit_interval_us`, default the broker's), `--heavy-nice N`
-//! (`admission.heavy_nice`, default the broker's), `--idp-key rsa2048|p256`
+//! (`admission.heavy_nice`, default the broker's), `--heavy-queue N` (`admission.heavy_queue`,
+//! default the broker's), `--idp-key rsa2048|p256`
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
 //! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
@@ -86,7 +87,7 @@ struct Options {
 fn usage() -> String {
     "usage: varco-loadgen acs|full|fixtures|fsync|auth [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
-     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
+     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--keep]"
         .into()
 }
@@ -115,6 +116,7 @@ fn parse_args() -> Result<Options, String> {
             audit: "on".into(),
             commit_interval_us: None,
             heavy_nice: None,
+            heavy_queue: None,
             idp_key: "rsa2048".into(),
             keep: false,
             callgrind: None,
@@ -151,6 +153,9 @@ fn parse_args() -> Result<Options, String> {
             "--audit" => o.stack.audit = value,
             "--heavy-nice" => {
                 o.stack.heavy_nice = Some(value.parse().map_err(|_| "--heavy-nice: 0 to 19")?);
+            }
+            "--heavy-queue" => {
+                o.stack.heavy_queue = Some(value.parse().map_err(|_| "--heavy-queue: 0 to 65536")?);
             }
             "--commit-interval-us" => {
                 o.stack.commit_interval_us = Some(

@@ -21,6 +21,8 @@ pub(crate) struct StackOptions {
     pub(crate) commit_interval_us: Option<u64>,
     /// `admission.heavy_nice`, when not the default.
     pub(crate) heavy_nice: Option<u32>,
+    /// `admission.heavy_queue`, when not the default.
+    pub(crate) heavy_queue: Option<u32>,
     /// The IdP's signing key: `rsa2048` (as SPID IdPs) or `p256` (the demo IdP's default).
     pub(crate) idp_key: String,
     /// Keep the work directory at exit.
@@ -286,10 +288,13 @@ impl Stack {
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
         }
-        let nice = o
+        let mut nice = o
             .heavy_nice
             .map(|n| format!("heavy_nice = {n}\n"))
             .unwrap_or_default();
+        if let Some(q) = o.heavy_queue {
+            nice.push_str(&format!("heavy_queue = {q}\n"));
+        }
         let route = if o.route {
             "[[route]]\npath_prefix = \"/\"\nmin_loa = \"substantial\"\n"
         } else {

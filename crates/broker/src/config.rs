@@ -584,6 +584,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// A login's or logout's return address, if acceptable
+    /// ([`crate::features::access::Access::return_to`]): a
+    /// plain-http URL only when the public URL is itself plain http (a development host).
+    pub fn return_to<'a>(&self, s: &'a str) -> Option<&'a str> {
+        self.access
+            .return_to(s, self.public_base_url.starts_with("http://"))
+    }
+
     /// Whether SAML logins are offered for `federation`: `[oidc_rp] spid_protocol` /
     /// `cie_protocol` may say OpenID Connect only (eIDAS is SAML only).
     pub fn saml_offered(&self, federation: Federation) -> bool {

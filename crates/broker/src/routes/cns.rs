@@ -46,13 +46,7 @@ pub async fn login<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let return_to = crate::leaf::form::text_pairs(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "return_to")
         .map_or_else(|| "/".to_owned(), |(_, v)| v.into_owned());
-    let allow_http = state.config.public_base_url.starts_with("http://");
-    if state
-        .config
-        .access
-        .return_to(&return_to, allow_http)
-        .is_none()
-    {
+    if state.config.return_to(&return_to).is_none() {
         tracing::info!(event = "login_refused", code = %"broker_invalid_return_to");
         state
             .metrics

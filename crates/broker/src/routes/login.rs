@@ -56,27 +56,17 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         );
     };
     let idp = &entry.descriptor;
-    let level = match level.as_deref() {
-        None | Some("") => state.config.default_level,
-        Some("1") => saml::Level::L1,
-        Some("2") => saml::Level::L2,
-        Some("3") => saml::Level::L3,
-        Some(_) => {
-            return bad(
-                "broker_invalid_level",
-                "Livello SPID non valido.",
-                "Invalid SPID level.",
-            );
-        }
+    let Some(level) =
+        crate::state::login::requested_level(level.as_deref(), state.config.default_level)
+    else {
+        return bad(
+            "broker_invalid_level",
+            "Livello SPID non valido.",
+            "Invalid SPID level.",
+        );
     };
     let return_to = return_to.unwrap_or_else(|| "/".into());
-    let allow_http = state.config.public_base_url.starts_with("http://");
-    if state
-        .config
-        .access
-        .return_to(&return_to, allow_http)
-        .is_none()
-    {
+    if state.config.return_to(&return_to).is_none() {
         return bad(
             "broker_invalid_return_to",
             "L'indirizzo di ritorno deve essere una pagina di questo sito.",

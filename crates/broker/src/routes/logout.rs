@@ -77,9 +77,8 @@ struct LogoutToken {
 
 /// `return_to` if the access rules allow it as a destination after logout.
 fn allowed_return_to(state: &State, return_to: Option<&str>) -> Option<String> {
-    let allow_http = state.config.public_base_url.starts_with("http://");
     return_to
-        .and_then(|t| state.config.access.return_to(t, allow_http))
+        .and_then(|t| state.config.return_to(t))
         .map(str::to_owned)
 }
 

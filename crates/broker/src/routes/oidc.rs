@@ -34,8 +34,8 @@ use crate::leaf::session::{Session, random_hex};
 use crate::state::State;
 use crate::state::current::current_session;
 use crate::state::login::{
-    audit_unavailable, complete, login_cookie, login_cookie_value, store_unavailable, timed_append,
-    unavailable_page,
+    audit_unavailable, complete, login_cookie, login_cookie_value, requested_level,
+    store_unavailable, timed_append, unavailable_page,
 };
 
 /// The media type of an Entity Configuration.
@@ -62,17 +62,6 @@ pub fn entity_configuration(state: &State) -> Response<Body> {
             r
         }
         Err(_) => internal("broker_oidc_entity_configuration"),
-    }
-}
-
-/// The level a `level` parameter asks for.
-fn level(s: Option<&str>, default: saml::Level) -> Option<saml::Level> {
-    match s {
-        None | Some("") => Some(default),
-        Some("1") => Some(saml::Level::L1),
-        Some("2") => Some(saml::Level::L2),
-        Some("3") => Some(saml::Level::L3),
-        Some(_) => None,
     }
 }
 
@@ -151,7 +140,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     if !rp.config.protocols(op.federation).oidc() {
         return unknown(state);
     }
-    let Some(level) = level(lvl.as_deref(), state.config.default_level) else {
+    let Some(level) = requested_level(lvl.as_deref(), state.config.default_level) else {
         return bad_request(
             state,
             "broker_invalid_level",
@@ -160,13 +149,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
         );
     };
     let return_to = return_to.unwrap_or_else(|| "/".into());
-    let allow_http = state.config.public_base_url.starts_with("http://");
-    if state
-        .config
-        .access
-        .return_to(&return_to, allow_http)
-        .is_none()
-    {
+    if state.config.return_to(&return_to).is_none() {
         return bad_request(
             state,
             "broker_invalid_return_to",

@@ -53,9 +53,8 @@ fn query_field(req: &Request<Incoming>, name: &str) -> Option<String> {
 
 /// `return_to` if the access rules allow it, else `/`.
 fn checked_return_to(state: &State, return_to: Option<&str>) -> String {
-    let allow_http = state.config.public_base_url.starts_with("http://");
     return_to
-        .and_then(|t| state.config.access.return_to(t, allow_http))
+        .and_then(|t| state.config.return_to(t))
         .unwrap_or("/")
         .to_owned()
 }

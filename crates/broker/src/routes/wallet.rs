@@ -223,13 +223,7 @@ pub async fn login(state: &State, req: &Request<Incoming>) -> Response<Body> {
     };
     let q = query(req);
     let return_to = param(&q, "return_to").unwrap_or("/").to_owned();
-    let allow_http = state.config.public_base_url.starts_with("http://");
-    if state
-        .config
-        .access
-        .return_to(&return_to, allow_http)
-        .is_none()
-    {
+    if state.config.return_to(&return_to).is_none() {
         return refused(state, StatusCode::BAD_REQUEST, "broker_invalid_return_to");
     }
     if !state.audit.is_up() {

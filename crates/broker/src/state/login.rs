@@ -23,6 +23,18 @@ pub fn login_cookie(state: &State) -> &'static str {
     }
 }
 
+/// The SPID level a login's `level` parameter asks for (`1`, `2`, `3`; absent or empty: the
+/// configured default); `None` for anything else, which the route refuses.
+pub(crate) fn requested_level(s: Option<&str>, default: saml::Level) -> Option<saml::Level> {
+    match s {
+        None | Some("") => Some(default),
+        Some("1") => Some(saml::Level::L1),
+        Some("2") => Some(saml::Level::L2),
+        Some("3") => Some(saml::Level::L3),
+        Some(_) => None,
+    }
+}
+
 /// Adds the session cookie carrying `sealed` (the whole session lifetime) to `r`.
 pub(crate) fn set_session_cookie(state: &State, r: &mut Response<Body>, sealed: &str) {
     let c = &state.config;

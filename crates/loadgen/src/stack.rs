@@ -46,6 +46,9 @@ pub(crate) struct Stack {
     pub(crate) sp_entity_id: String,
     /// The scratch directory.
     pub(crate) dir: PathBuf,
+    /// The audit chain's directory when `--audit DIR` put it outside the scratch directory
+    /// (removed with it: a run in /dev/shm leaves hundreds of megabytes of memory otherwise).
+    audit_dir: Option<PathBuf>,
     children: Vec<Child>,
     keep: bool,
     callgrind: bool,
@@ -199,6 +202,7 @@ impl Stack {
             idp: String::new(),
             sp_entity_id: String::new(),
             dir: dir.clone(),
+            audit_dir: None,
             children: Vec::new(),
             keep: o.keep,
             callgrind: o.callgrind.is_some(),
@@ -283,7 +287,12 @@ impl Stack {
         let mut audit = match o.audit.as_str() {
             "on" => "[audit]\n".to_owned(),
             "off" => "[audit]\nenabled = false\n".to_owned(),
-            path => format!("[audit]\ndir = \"{path}/varco-loadgen-{vport}\"\n"),
+            path => {
+                let audit_dir = PathBuf::from(path).join(format!("varco-loadgen-{vport}"));
+                let line = format!("[audit]\ndir = \"{}\"\n", audit_dir.display());
+                stack.audit_dir = Some(audit_dir);
+                line
+            }
         };
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
@@ -367,6 +376,9 @@ impl Drop for Stack {
         }
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if let Some(audit) = &self.audit_dir {
+                let _ = std::fs::remove_dir_all(audit);
+            }
         }
     }
 }

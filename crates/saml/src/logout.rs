@@ -271,6 +271,37 @@ struct Outgoing {
     xml: String,
 }
 
+impl Outgoing {
+    /// The HTTP-Redirect URL carrying the message as `param`, with the query-string signature.
+    fn redirect_url(
+        &self,
+        param: &str,
+        relay_state: &str,
+        key: &SigningKey,
+    ) -> Result<String, RequestError> {
+        binding::redirect_message(&self.destination, param, &self.xml, relay_state, key)
+    }
+
+    /// The HTTP-POST form carrying the message as `param`, with an enveloped signature.
+    fn post_form(
+        &self,
+        param: &str,
+        relay_state: &str,
+        key: &SigningKey,
+        script_nonce: Option<&str>,
+    ) -> Result<PostForm, RequestError> {
+        binding::post_message(
+            &self.destination,
+            param,
+            &self.xml,
+            &self.id,
+            relay_state,
+            key,
+            script_nonce,
+        )
+    }
+}
+
 /// The SP's `samlp:LogoutRequest` (SPID): `ID`, `Version`, `IssueInstant`, `Destination`;
 /// `saml:Issuer` with `Format` entity and `NameQualifier`; `saml:NameID` transient with its
 /// `NameQualifier`; `samlp:SessionIndex` when known.
@@ -374,13 +405,7 @@ impl LogoutRequest {
         relay_state: &str,
         key: &SigningKey,
     ) -> Result<String, RequestError> {
-        binding::redirect_message(
-            &self.0.destination,
-            "SAMLRequest",
-            &self.0.xml,
-            relay_state,
-            key,
-        )
+        self.0.redirect_url("SAMLRequest", relay_state, key)
     }
 
     /// The HTTP-POST form (`SAMLRequest`, enveloped signature).
@@ -390,15 +415,8 @@ impl LogoutRequest {
         key: &SigningKey,
         script_nonce: Option<&str>,
     ) -> Result<PostForm, RequestError> {
-        binding::post_message(
-            &self.0.destination,
-            "SAMLRequest",
-            &self.0.xml,
-            &self.0.id,
-            relay_state,
-            key,
-            script_nonce,
-        )
+        self.0
+            .post_form("SAMLRequest", relay_state, key, script_nonce)
     }
 }
 
@@ -467,13 +485,7 @@ impl LogoutResponse {
         relay_state: &str,
         key: &SigningKey,
     ) -> Result<String, RequestError> {
-        binding::redirect_message(
-            &self.0.destination,
-            "SAMLResponse",
-            &self.0.xml,
-            relay_state,
-            key,
-        )
+        self.0.redirect_url("SAMLResponse", relay_state, key)
     }
 
     /// The HTTP-POST form (`SAMLResponse`, enveloped signature).
@@ -483,15 +495,8 @@ impl LogoutResponse {
         key: &SigningKey,
         script_nonce: Option<&str>,
     ) -> Result<PostForm, RequestError> {
-        binding::post_message(
-            &self.0.destination,
-            "SAMLResponse",
-            &self.0.xml,
-            &self.0.id,
-            relay_state,
-            key,
-            script_nonce,
-        )
+        self.0
+            .post_form("SAMLResponse", relay_state, key, script_nonce)
     }
 }
 

@@ -9,10 +9,12 @@
 #   3. worst-case request / normal validation, instructions    (scripts/hostile-instructions.sh)
 #   4. /auth with a session / nginx `return 204`, and p99      (scripts/load-auth.sh)
 #   5. ACS: closed-loop maximum, CPU per login; open loop at RATE: p99, p99.9 (scripts/load-acs.sh)
+#   6. SATOSA CPU per ACS POST / Varco CPU per ACS POST, rounds Varco, SATOSA, Varco
+#      (scripts/compare-satosa.sh: SATOSA 8.6.0 from PyPI in a venv)
 #
-# Not here: the pysaml2 comparison (`make compare-pysaml2`, a Python venv) and the soak
-# (`make soak`, ten minutes). Usage: scripts/bench-compare.sh   environment: RATE (2000),
-# N (5000), AUTH_SECONDS (15).
+# Not here: the pysaml2 comparison (`make compare-pysaml2`) and the soak (`make soak`, ten
+# minutes). Usage: scripts/bench-compare.sh   environment: RATE (2000), N (5000),
+# AUTH_SECONDS (15), SATOSA_N (300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-2000}
@@ -50,6 +52,7 @@ step rsa taskset -c 1 cargo bench --locked -q -p xmldsig --bench rsa
 step hostile ./scripts/hostile-instructions.sh
 step auth ./scripts/load-auth.sh "$AUTH_SECONDS" 32
 step acs env N="$N" RATE="$RATE" ./scripts/load-acs.sh
+step satosa env N="$N" SATOSA_N="${SATOSA_N:-300}" ./scripts/compare-satosa.sh
 
 echo
 echo "== summary ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'))"
@@ -67,3 +70,5 @@ awk '/^== /{name=$0} /Requests\/sec/{print name, $2}' "$OUT/auth.log" | awk '
 grep -E "^== |99%" "$OUT/auth.log" | sed 's/^/   /'
 echo "-- ACS (targets: open loop p99 < 3 ms, p99.9 < 10 ms; < 100 µs CPU per login):"
 grep -E "^== |logins/s|latency|varco CPU" "$OUT/acs.log" | sed 's/^/   /'
+echo "-- SATOSA / Varco, CPU per ACS POST (target ≥ 1000):"
+grep -E "CPU per ACS POST|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true

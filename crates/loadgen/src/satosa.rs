@@ -1,0 +1,246 @@
+//! `satosa`: the same ACS measurement as `acs`, against SATOSA (scripts/compare-satosa.sh
+//! starts it under gunicorn with its SAML2 backend and the bench frontend of
+//! tests/peers/satosa, trusting the demo IdP).
+//!
+//! Each login is prepared as a browser would: `GET <start>` at SATOSA (the bench frontend
+//! hands the login to the SAML2 backend, which answers with a redirect carrying its signed
+//! AuthnRequest and sets its state cookie), the demo IdP's page for that request and its
+//! answer, a signed Response. Then the prepared Responses are posted to SATOSA's ACS with
+//! their state cookies, closed loop, and only that phase is measured: the CPU time of SATOSA's
+//! process tree (gunicorn, its worker, and the `xmlsec1` runs the worker reaps), per POST.
+//! A POST succeeds when SATOSA answers 200 with the user's attributes (the bench frontend's
+//! JSON); anything else is a failure, counted and printed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::http::{Conn, form_action, form_input, split_url};
+use crate::stack::tree_cpu_time;
+use crate::{Tally, machine_line, print_latency};
+
+/// The state cookie SATOSA is configured with (tests/peers/satosa/proxy_conf.yaml).
+const STATE_COOKIE: &str = "SATOSA_STATE";
+/// What the bench frontend's answer must hold: the internal attribute that the fiscal number
+/// of the IdP's user is mapped to, with a value.
+const EXPECTED: &str = "\"fiscalnumber\": [\"";
+
+/// Where SATOSA is and how to measure it.
+pub(crate) struct SatosaOptions {
+    /// `host:port` of SATOSA.
+    pub(crate) host: String,
+    /// The bench frontend's start path (`/<backend>/<frontend>/start`).
+    pub(crate) start_path: String,
+    /// The gunicorn master's process ID: CPU is counted over it and every process below it.
+    pub(crate) pid: u32,
+}
+
+/// One prepared login: the ACS path, the state cookie and the form body.
+struct Login {
+    acs_path: String,
+    cookie: String,
+    body: Bytes,
+}
+
+/// Starts a login at SATOSA, has the demo IdP answer it, and returns what to post.
+async fn prepare(
+    satosa: &mut Conn,
+    idp: &mut Option<(String, Conn)>,
+    o: &SatosaOptions,
+) -> Result<Login, String> {
+    let start = satosa.send("GET", &o.start_path, &[], Bytes::new()).await?;
+    if !matches!(start.status, 302 | 303) {
+        return Err(format!("SATOSA start {}: {}", start.status, start.text()));
+    }
+    let cookie = start
+        .set_cookie(STATE_COOKIE)
+        .ok_or("SATOSA start set no state cookie")?;
+    let location = start.header("location").ok_or("no Location")?.to_owned();
+    let (idp_host, sso) = split_url(&location).ok_or("Location is not http://")?;
+    if idp.as_ref().is_none_or(|(h, _)| h != idp_host) {
+        *idp = Some((idp_host.to_owned(), Conn::new(idp_host)));
+    }
+    let (_, idp) = idp.as_mut().ok_or("no IdP connection")?;
+    let page = idp.send("GET", sso, &[], Bytes::new()).await?;
+    if page.status != 200 {
+        return Err(format!("IdP /sso {}: {}", page.status, page.text()));
+    }
+    let state = form_input(&page.text(), "state").ok_or("no state on the IdP page")?;
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("state", &state)
+        .append_pair("user", "mario.rossi")
+        .append_pair("level", "2")
+        .finish();
+    let answer = idp.send("POST", "/login", &[], form.into()).await?;
+    if answer.status != 200 {
+        return Err(format!("IdP /login {}", answer.status));
+    }
+    let html = answer.text();
+    let saml_response = form_input(&html, "SAMLResponse").ok_or("no SAMLResponse")?;
+    let relay_state = form_input(&html, "RelayState").unwrap_or_default();
+    let action = form_action(&html).ok_or("no form action")?;
+    let (acs_host, acs_path) = split_url(&action).ok_or("ACS is not http://")?;
+    if acs_host != o.host {
+        return Err(format!("IdP posts to {action}, not to SATOSA"));
+    }
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLResponse", &saml_response)
+        .append_pair("RelayState", &relay_state)
+        .finish();
+    Ok(Login {
+        acs_path: acs_path.to_owned(),
+        cookie: format!("{STATE_COOKIE}={cookie}"),
+        body: body.into(),
+    })
+}
+
+/// Posts one prepared Response; success is 200 with the mapped attributes.
+async fn post(satosa: &mut Conn, login: &Login) -> Result<(), String> {
+    let r = satosa
+        .send(
+            "POST",
+            &login.acs_path,
+            &[("cookie", &login.cookie)],
+            login.body.clone(),
+        )
+        .await?;
+    if r.status != 200 {
+        // SATOSA's error text carries IDs: keep the first line's start so failures group.
+        let text = r.text();
+        let first = text.lines().next().unwrap_or_default();
+        return Err(format!(
+            "ACS {}: {}",
+            r.status,
+            first.chars().take(120).collect::<String>()
+        ));
+    }
+    if !r.text().contains(EXPECTED) {
+        return Err("ACS 200 without the user's fiscal number".into());
+    }
+    Ok(())
+}
+
+/// Prepares `n` logins with `p` workers.
+async fn prepare_all(o: &Arc<SatosaOptions>, n: usize, p: usize) -> Result<Vec<Login>, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..p.max(1) {
+        let (o, next) = (o.clone(), next.clone());
+        handles.push(tokio::spawn(async move {
+            let mut satosa = Conn::one_shot(&o.host);
+            let mut idp = None;
+            let mut out = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                out.push(
+                    prepare(&mut satosa, &mut idp, &o)
+                        .await
+                        .map_err(|e| format!("prepare: {e}"))?,
+                );
+            }
+            Ok::<_, String>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for h in handles {
+        all.extend(h.await.map_err(|e| e.to_string())??);
+    }
+    Ok(all)
+}
+
+/// Posts every prepared login over `c` connections, closed loop.
+async fn drive(o: &Arc<SatosaOptions>, logins: Arc<Vec<Login>>, c: usize) -> Tally {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..c.max(1) {
+        let (o, next, logins) = (o.clone(), next.clone(), logins.clone());
+        handles.push(tokio::spawn(async move {
+            let mut satosa = Conn::one_shot(&o.host);
+            let mut mine = Tally::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(login) = logins.get(i) else { break };
+                let begin = Instant::now();
+                match post(&mut satosa, login).await {
+                    Ok(()) => mine.latency_us.push(begin.elapsed().as_micros() as u64),
+                    Err(e) => mine.error(e),
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Tally::default();
+    for h in handles {
+        match h.await {
+            Ok(mine) => {
+                all.latency_us.extend(mine.latency_us);
+                for (e, n) in mine.errors {
+                    *all.errors.entry(e).or_default() += n;
+                }
+            }
+            Err(e) => all.error(format!("worker: {e}")),
+        }
+    }
+    all
+}
+
+/// The whole `satosa` mode; `Ok(true)` when every POST succeeded.
+pub(crate) async fn run(
+    o: SatosaOptions,
+    n: usize,
+    concurrency: usize,
+    prepare_concurrency: usize,
+) -> Result<bool, String> {
+    let o = Arc::new(o);
+    println!("{}", machine_line());
+    println!(
+        "mode satosa, SATOSA at {} (process tree of pid {}), start {}",
+        o.host, o.pid, o.start_path
+    );
+    tree_cpu_time(o.pid).ok_or_else(|| format!("no process {}", o.pid))?;
+    let t0 = Instant::now();
+    let logins = prepare_all(&o, n, prepare_concurrency).await?;
+    let prep = t0.elapsed();
+    println!(
+        "prepared {} SATOSA logins (AuthnRequest, state cookie, signed Response) in {:.1} s ({:.0}/s)",
+        logins.len(),
+        prep.as_secs_f64(),
+        logins.len() as f64 / prep.as_secs_f64()
+    );
+    if prep > Duration::from_secs(120) {
+        println!("warning: preparation took long; Responses expire 5 min after signing");
+    }
+    let cpu0 = tree_cpu_time(o.pid);
+    let t0 = Instant::now();
+    let mut tally = drive(&o, Arc::new(logins), concurrency).await;
+    let wall = t0.elapsed();
+    let cpu = tree_cpu_time(o.pid)
+        .zip(cpu0)
+        .map(|(a, b)| a.since(b))
+        .ok_or("SATOSA's process is gone")?;
+    let errors: u64 = tally.errors.values().sum();
+    let ok = tally.latency_us.len() as u64;
+    println!(
+        "SATOSA ACS posts: {ok} ok, {errors} failed in {:.2} s (closed loop, {concurrency} connections): {:.1} posts/s",
+        wall.as_secs_f64(),
+        ok as f64 / wall.as_secs_f64()
+    );
+    print_latency("latency", &mut tally.latency_us);
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / ok.max(1) as f64;
+    println!(
+        "satosa CPU: {:.2} s user+system over the run (gunicorn, its workers and what they ran), {:.0} µs per post, {:.0} % of one core",
+        cpu.total().as_secs_f64(),
+        per(cpu.total()),
+        cpu.total().as_secs_f64() * 100.0 / wall.as_secs_f64()
+    );
+    println!(
+        "satosa CPU split: {:.0} µs per post in its own processes, {:.0} µs in the programs they ran and reaped (pysaml2's xmlsec1)",
+        per(cpu.own),
+        per(cpu.reaped)
+    );
+    for (e, n) in &tally.errors {
+        println!("error x{n}: {e}");
+    }
+    Ok(errors == 0 && ok as usize == n)
+}

@@ -3,9 +3,9 @@
 //! tests/peers/satosa, trusting the demo IdP).
 //!
 //! Each login is prepared as a browser would: `GET <start>` at SATOSA (the bench frontend
-//! hands the login to the SAML2 backend, which answers with a redirect carrying its signed
-//! AuthnRequest and sets its state cookie), the demo IdP's page for that request and its
-//! answer, a signed Response. Then the prepared Responses are posted to SATOSA's ACS with
+//! hands the login to the SAML2 backend, which answers with its signed AuthnRequest, a
+//! redirect or an auto-posting form, and sets its state cookie), the demo IdP's page for that
+//! request and its answer, a signed Response. Then the prepared Responses are posted to SATOSA's ACS with
 //! their state cookies, closed loop, and only that phase is measured: the CPU time of SATOSA's
 //! process tree (gunicorn, its worker, and the `xmlsec1` runs the worker reaps), per POST.
 //! A POST succeeds when SATOSA answers 200 with the user's attributes (the bench frontend's
@@ -51,19 +51,35 @@ async fn prepare(
     o: &SatosaOptions,
 ) -> Result<Login, String> {
     let start = satosa.send("GET", &o.start_path, &[], Bytes::new()).await?;
-    if !matches!(start.status, 302 | 303) {
-        return Err(format!("SATOSA start {}: {}", start.status, start.text()));
-    }
     let cookie = start
         .set_cookie(STATE_COOKIE)
-        .ok_or("SATOSA start set no state cookie")?;
-    let location = start.header("location").ok_or("no Location")?.to_owned();
-    let (idp_host, sso) = split_url(&location).ok_or("Location is not http://")?;
+        .ok_or_else(|| format!("SATOSA start {} set no state cookie", start.status))?;
+    // HTTP-Redirect (a Location with the signed query) or HTTP-POST (a page whose form posts
+    // the enveloped-signed AuthnRequest), as SATOSA's configuration prefers.
+    let (method, url, form) = match start.status {
+        302 | 303 => {
+            let location = start.header("location").ok_or("no Location")?;
+            ("GET", location.to_owned(), Bytes::new())
+        }
+        200 => {
+            let html = start.text();
+            let request = form_input(&html, "SAMLRequest").ok_or("no SAMLRequest form")?;
+            let relay = form_input(&html, "RelayState").unwrap_or_default();
+            let form: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("SAMLRequest", &request)
+                .append_pair("RelayState", &relay)
+                .finish();
+            let action = form_action(&html).ok_or("no form action")?;
+            ("POST", action, form.into())
+        }
+        other => return Err(format!("SATOSA start {other}: {}", start.text())),
+    };
+    let (idp_host, sso) = split_url(&url).ok_or("the IdP's URL is not http://")?;
     if idp.as_ref().is_none_or(|(h, _)| h != idp_host) {
         *idp = Some((idp_host.to_owned(), Conn::new(idp_host)));
     }
     let (_, idp) = idp.as_mut().ok_or("no IdP connection")?;
-    let page = idp.send("GET", sso, &[], Bytes::new()).await?;
+    let page = idp.send(method, sso, &[], form).await?;
     if page.status != 200 {
         return Err(format!("IdP /sso {}: {}", page.status, page.text()));
     }

@@ -37,11 +37,43 @@ pub(crate) struct SatosaOptions {
     pub(crate) pid: u32,
 }
 
-/// One prepared login: the ACS path, the state cookie and the form body.
+/// One prepared login: the ACS path, the state cookie and the form's two fields.
 struct Login {
     acs_path: String,
     cookie: String,
-    body: Bytes,
+    saml_response: String,
+    relay_state: String,
+}
+
+impl Login {
+    /// The ACS form body.
+    fn body(&self) -> Bytes {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLResponse", &self.saml_response)
+            .append_pair("RelayState", &self.relay_state)
+            .finish()
+            .into()
+    }
+
+    /// The same login with one signed byte changed in the Response (the user's given name,
+    /// inside the signed Assertion): what SATOSA must refuse.
+    fn tampered(&self) -> Result<Login, String> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let xml = b64
+            .decode(&self.saml_response)
+            .map_err(|e| format!("the IdP's SAMLResponse is not base64: {e}"))?;
+        let xml = String::from_utf8(xml).map_err(|_| "the IdP's Response is not UTF-8")?;
+        if !xml.contains(">Mario<") {
+            return Err("the IdP's Response has no given name to change".into());
+        }
+        Ok(Login {
+            acs_path: self.acs_path.clone(),
+            cookie: self.cookie.clone(),
+            saml_response: b64.encode(xml.replacen(">Mario<", ">Maria<", 1)),
+            relay_state: self.relay_state.clone(),
+        })
+    }
 }
 
 /// Starts a login at SATOSA, has the demo IdP answer it, and returns what to post.
@@ -101,14 +133,11 @@ async fn prepare(
     if acs_host != o.host {
         return Err(format!("IdP posts to {action}, not to SATOSA"));
     }
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("SAMLResponse", &saml_response)
-        .append_pair("RelayState", &relay_state)
-        .finish();
     Ok(Login {
         acs_path: acs_path.to_owned(),
         cookie: format!("{STATE_COOKIE}={cookie}"),
-        body: body.into(),
+        saml_response,
+        relay_state,
     })
 }
 
@@ -119,7 +148,7 @@ async fn post(satosa: &mut Conn, login: &Login) -> Result<(), String> {
             "POST",
             &login.acs_path,
             &[("cookie", &login.cookie)],
-            login.body.clone(),
+            login.body(),
         )
         .await?;
     if r.status != 200 {
@@ -216,16 +245,22 @@ pub(crate) async fn run(
     );
     tree_cpu_time(o.pid).ok_or_else(|| format!("no process {}", o.pid))?;
     let t0 = Instant::now();
-    let logins = prepare_all(&o, n, prepare_concurrency).await?;
+    // One more than measured: its Response, altered, must be refused before the run counts.
+    let mut logins = prepare_all(&o, n + 1, prepare_concurrency).await?;
     let prep = t0.elapsed();
     println!(
-        "prepared {} SATOSA logins (AuthnRequest, state cookie, signed Response) in {:.1} s ({:.0}/s)",
+        "prepared {} SATOSA logins (AuthnRequest, state cookie, signed Response; one to alter) in {:.1} s ({:.0}/s)",
         logins.len(),
         prep.as_secs_f64(),
         logins.len() as f64 / prep.as_secs_f64()
     );
     if prep > Duration::from_secs(120) {
         println!("warning: preparation took long; Responses expire 5 min after signing");
+    }
+    let probe = logins.pop().ok_or("nothing prepared")?.tampered()?;
+    match post(&mut Conn::one_shot(&o.host), &probe).await {
+        Ok(()) => return Err("SATOSA accepted a Response altered after signing".into()),
+        Err(e) => println!("an altered Response is refused ({e})"),
     }
     let cpu0 = tree_cpu_time(o.pid);
     let t0 = Instant::now();

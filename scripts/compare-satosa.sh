@@ -131,7 +131,7 @@ satosa_round() {
   # Expected: pysaml2 logs, for each AuthnRequest, that the IdP offers no HTTP-Redirect (see
   # above), and the one Response the driver alters to see it refused fails its signature.
   grep ERROR "$dir/satosa.log" | grep -v 'Unsupported binding: .*HTTP-Redirect' |
-    grep -v -m1 -x '.*XML parse error: Failed to verify signature' |
+    awk '!(/XML parse error: Failed to verify signature$/ && !skipped++)' |
     sed 's/^\[[^]]*\] //' | cut -c 1-300 | sort | uniq -c | sort -rn | sed -n 1,5p \
     >"$dir/errors" || true
   if [ -s "$dir/errors" ]; then

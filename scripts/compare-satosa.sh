@@ -128,14 +128,14 @@ satosa_round() {
   start_idp "$idp_port" "$dir" "$dir/satosa-metadata.xml"
   "${LG[@]}" satosa --satosa-url "http://127.0.0.1:$sp_port" --satosa-pid "$gunicorn" \
     --n "$SATOSA_N" --concurrency "$SATOSA_CONNS" | tee "$WORK/satosa-$backend.log" || status=1
-  # Expected: pysaml2 logs, for each AuthnRequest, that the IdP offers no HTTP-Redirect (see
-  # above), and the one Response the driver alters to see it refused fails its signature.
+  # pysaml2 logs, for each AuthnRequest, that the IdP offers no HTTP-Redirect (see above):
+  # left out. The Response the driver alters before the measured POSTs is logged as a
+  # signature failure; a failed measured POST is counted by the driver itself.
   grep ERROR "$dir/satosa.log" | grep -v 'Unsupported binding: .*HTTP-Redirect' |
-    awk '!(/XML parse error: Failed to verify signature$/ && !skipped++)' |
-    sed 's/^\[[^]]*\] //' | cut -c 1-300 | sort | uniq -c | sort -rn | sed -n 1,5p \
+    sed 's/^\[[^]]*\] //' | cut -c 1-160 | sort | uniq -c | sort -rn | sed -n 1,5p \
     >"$dir/errors" || true
   if [ -s "$dir/errors" ]; then
-    echo "SATOSA's log has errors:"
+    echo "SATOSA's log, errors (the altered Response's signature failure is expected):"
     cat "$dir/errors"
   fi
   cp "$dir/satosa.log" "$WORK/satosa-$backend.server.log"

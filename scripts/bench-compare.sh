@@ -71,4 +71,4 @@ grep -E "^== |99%" "$OUT/auth.log" | sed 's/^/   /'
 echo "-- ACS (targets: open loop p99 < 3 ms, p99.9 < 10 ms; < 100 µs CPU per login):"
 grep -E "^== |logins/s|latency|varco CPU" "$OUT/acs.log" | sed 's/^/   /'
 echo "-- SATOSA / Varco, CPU per ACS POST (target ≥ 1000):"
-grep -E "^pysaml2 backend|CPU per ACS POST|CPU split|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true
+grep -E "^pysaml2 backend|CPU per ACS POST|^  satosa CPU split|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true

@@ -9,7 +9,9 @@
 //! their state cookies, closed loop, and only that phase is measured: the CPU time of SATOSA's
 //! process tree (gunicorn, its worker, and the `xmlsec1` runs the worker reaps), per POST.
 //! A POST succeeds when SATOSA answers 200 with the user's attributes (the bench frontend's
-//! JSON); anything else is a failure, counted and printed.
+//! JSON); anything else is a failure, counted and printed. Before the measured POSTs, one more
+//! prepared Response is altered after signing and posted: SATOSA must refuse it, or the run
+//! stops (a SATOSA that skipped its signature checks would make the comparison meaningless).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -8,7 +8,7 @@ CARGO ?= cargo
 TEST_PACKAGES := xmlsec1 openssl curl python3-venv nginx prometheus chromium postgresql redis-server \
 	buildah binutils
 
-.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs load-hostile flood-login hostile-instructions bench-compare soak compare-pysaml2 profile-acs fuzz-smoke fuzz-check
+.PHONY: help run test deps fmt-check lint unit image bench load load-auth load-acs load-hostile flood-login hostile-instructions bench-compare soak compare-pysaml2 compare-satosa profile-acs fuzz-smoke fuzz-check
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*##"} /^[a-z0-9-]+:.*##/{printf "%-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,9 @@ soak: ## full logins at RATE (default 250/s) for SECONDS_ (default 600); errors 
 
 compare-pysaml2: ## the same signed Responses validated by Varco and by pysaml2 (three backends)
 	./scripts/compare-pysaml2.sh
+
+compare-satosa: ## CPU per ACS POST: SATOSA 8.6.0 (gunicorn, SAML2 backend, bench frontend) against Varco, one run
+	./scripts/compare-satosa.sh
 
 profile-acs: ## callgrind instruction counts of the ACS path, in process and in the live server
 	./scripts/profile-acs.sh

@@ -14,12 +14,14 @@
 #      disk syncs, and a cloud disk's latency moves with its I/O credits; then the open loop
 #      again with the audit chain in /dev/shm, to tell Varco's share of the tail from the disk's.
 #
-#   6. memory: RSS growth after warm-up under full logins at SOAK_RATE (scripts/soak.sh), only
+#   6. SATOSA CPU per ACS POST / Varco CPU per ACS POST, rounds Varco, SATOSA, Varco
+#      (scripts/compare-satosa.sh: SATOSA 8.6.0 from PyPI in a venv)
+#   7. memory: RSS growth after warm-up under full logins at SOAK_RATE (scripts/soak.sh), only
 #      when SOAK_SECONDS is set (the target's soak is ten minutes: SOAK_SECONDS=600)
 #
 # Not here: the pysaml2 comparison (`make compare-pysaml2`, a Python venv). Usage:
 # scripts/bench-compare.sh   environment: RATE (2000), N (5000), AUTH_SECONDS (15),
-# SOAK_SECONDS (unset: no soak), SOAK_RATE (500).
+# SATOSA_N (300), SOAK_SECONDS (unset: no soak), SOAK_RATE (500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-2000}
@@ -70,6 +72,7 @@ step disk_after disk
 # the disk's. Every other setting is the same.
 step acs_tmpfs taskset -c 0 target/release/varco-loadgen acs --n "$N" --rate "$RATE" \
   --concurrency 512 --varco-cpus 1 --idp-cpus 0 --audit /dev/shm
+step satosa env N="$N" SATOSA_N="${SATOSA_N:-300}" ./scripts/compare-satosa.sh
 if [ -n "$SOAK_SECONDS" ]; then
   step soak env RATE="$SOAK_RATE" SECONDS_="$SOAK_SECONDS" ./scripts/soak.sh
 fi
@@ -94,6 +97,8 @@ echo "-- this disk's fdatasync at $RATE/s of one record each (the floor under th
 for d in disk_before disk_after; do grep -E "^fdatasync: p50" "$OUT/$d.log" | sed "s/^/   $d /"; done
 echo "-- the open loop with the audit chain in /dev/shm (Varco's own tail, no disk):"
 grep -E "logins/s|latency|varco CPU" "$OUT/acs_tmpfs.log" | sed 's/^/   /'
+echo "-- SATOSA / Varco, CPU per ACS POST (target ≥ 1000):"
+grep -E "^pysaml2 backend|CPU per ACS POST|^  satosa CPU split|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true
 echo "-- memory (target: RSS growth after warm-up < 10 % over a ten-minute soak at 500/s):"
 if [ -n "$SOAK_SECONDS" ]; then
   grep -E "^soak: errors" "$OUT/soak.log" | sed 's/^/   /'

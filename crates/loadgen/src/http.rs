@@ -40,10 +40,12 @@ impl Reply {
     }
 }
 
-/// One keep-alive connection to `host` (`127.0.0.1:PORT`).
+/// One keep-alive connection to `host` (`127.0.0.1:PORT`), or a fresh connection per
+/// request for a server that closes each one.
 pub(crate) struct Conn {
     host: String,
     sender: Option<SendRequest<Full<Bytes>>>,
+    one_shot: bool,
 }
 
 impl Conn {
@@ -51,6 +53,16 @@ impl Conn {
         Conn {
             host: host.to_owned(),
             sender: None,
+            one_shot: false,
+        }
+    }
+
+    /// A connection per request, each sent with `Connection: close`: for servers that close
+    /// after every answer (gunicorn's sync workers), where reusing one would race the close.
+    pub(crate) fn one_shot(host: &str) -> Conn {
+        Conn {
+            one_shot: true,
+            ..Conn::new(host)
         }
     }
 
@@ -82,6 +94,7 @@ impl Conn {
         body: Bytes,
     ) -> Result<Reply, String> {
         let host = self.host.clone();
+        let one_shot = self.one_shot;
         let sender = self.connect().await?;
         sender.ready().await.map_err(|e| format!("ready: {e}"))?;
         let mut req = hyper::Request::builder()
@@ -90,6 +103,9 @@ impl Conn {
             .header("host", host);
         for (k, v) in headers {
             req = req.header(*k, *v);
+        }
+        if one_shot {
+            req = req.header("connection", "close");
         }
         if method == "POST" {
             req = req.header(
@@ -100,13 +116,11 @@ impl Conn {
         let req = req
             .body(Full::new(body))
             .map_err(|e| format!("request: {e}"))?;
-        let answer = match sender.send_request(req).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.sender = None;
-                return Err(format!("send: {e}"));
-            }
-        };
+        let answer = sender.send_request(req).await;
+        if one_shot || answer.is_err() {
+            self.sender = None;
+        }
+        let answer = answer.map_err(|e| format!("send: {e}"))?;
         let (parts, body) = answer.into_parts();
         let body = body
             .collect()

@@ -10,6 +10,7 @@
 //! varco-loadgen fixtures --n N --out DIR [options]
 //! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--out DIR]
 //! varco-loadgen auth     [--n N] [--concurrency C] [options]
+//! varco-loadgen satosa   --satosa-url http://HOST:PORT --satosa-pid PID [--start-path P] [--n N] [--concurrency C]
 //! ```
 //!
 //! - `acs`: first prepares N logins, each a pending AuthnRequest started at Varco's
@@ -34,6 +35,11 @@
 //!   first check (which opens the cookie and mints the token) is outside the measured phase.
 //!   With `--callgrind` the instructions Varco executes per answer are the profile's total
 //!   over N (`scripts/profile-auth.sh`): a count the machine's load does not change.
+//! - `satosa`: no stack of its own; the `acs` measurement against a running SATOSA
+//!   (`scripts/compare-satosa.sh` starts it, with the demo IdP): N logins prepared through
+//!   SATOSA's SAML2 backend and the IdP, then their Responses posted to SATOSA's ACS, with
+//!   the CPU time of SATOSA's whole process tree per POST (`satosa.rs`). `--start-path`
+//!   defaults to the bench frontend's `/Saml2/bench/start`.
 //!
 //! Closed loop by default (`--concurrency` connections, each sending its next login as soon
 //! as the previous one is answered); `--rate R` is an open loop: login i is due at
@@ -55,6 +61,7 @@
 
 mod fsync;
 mod http;
+mod satosa;
 mod stack;
 
 use std::collections::BTreeMap;
@@ -82,20 +89,23 @@ struct Options {
     out: Option<PathBuf>,
     bytes: usize,
     stack: StackOptions,
+    satosa_url: Option<String>,
+    satosa_pid: Option<u32>,
+    start_path: String,
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures|fsync|auth [--n N] [--bytes B] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
-     [--callgrind FILE] [--keep]"
+     [--callgrind FILE] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
         .into()
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or_else(usage)?;
-    if !["acs", "full", "fixtures", "fsync", "auth"].contains(&mode.as_str()) {
+    if !["acs", "full", "fixtures", "fsync", "auth", "satosa"].contains(&mode.as_str()) {
         return Err(usage());
     }
     let mut o = Options {
@@ -122,6 +132,9 @@ fn parse_args() -> Result<Options, String> {
             callgrind: None,
             route: false,
         },
+        satosa_url: None,
+        satosa_pid: None,
+        start_path: "/Saml2/bench/start".into(),
     };
     // `/auth` needs a protected route; the other modes run the configuration they always had.
     o.stack.route = o.mode == "auth";
@@ -166,6 +179,9 @@ fn parse_args() -> Result<Options, String> {
             }
             "--idp-key" => o.stack.idp_key = value,
             "--callgrind" => o.stack.callgrind = Some(PathBuf::from(value)),
+            "--satosa-url" => o.satosa_url = Some(value),
+            "--satosa-pid" => o.satosa_pid = Some(num(&value)? as u32),
+            "--start-path" => o.start_path = value,
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
@@ -798,6 +814,57 @@ fn write_fixtures(
     Ok(())
 }
 
+/// Two workers: the load generator is meant to be pinned to one core of its own
+/// (`taskset -c 0`); the second absorbs the timer and connection tasks.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// `satosa`: SATOSA and the IdP are already running (`satosa.rs`).
+fn run_satosa(o: Options) -> ExitCode {
+    let target = match (&o.satosa_url, o.satosa_pid) {
+        (Some(url), Some(pid)) => match split_url(url) {
+            Some((host, _)) => satosa::SatosaOptions {
+                host: host.to_owned(),
+                start_path: o.start_path.clone(),
+                pid,
+            },
+            None => {
+                eprintln!("--satosa-url {url}: an http:// URL");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("satosa needs --satosa-url and --satosa-pid\n{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = satosa::run(target, o.n, o.concurrency, o.prepare_concurrency) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("varco-loadgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let o = match parse_args() {
         Ok(o) => o,
@@ -806,6 +873,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.mode == "satosa" {
+        return run_satosa(o);
+    }
     if o.mode == "fsync" {
         let dir = o.out.clone().unwrap_or_else(std::env::temp_dir);
         return match fsync::run(o.n, o.bytes, o.rate, &dir) {
@@ -816,13 +886,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    // Two workers: the load generator is meant to be pinned to one core of its own
-    // (`taskset -c 0`); the second absorbs the timer and connection tasks.
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");

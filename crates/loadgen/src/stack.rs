@@ -392,6 +392,89 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
 }
 
+/// CPU time of process `root` and every process below it: each one's own user and system
+/// time, and apart, the time of the children they have waited for (`cutime`, `cstime`), so a
+/// server's workers and the programs they run and reap (pysaml2 forks `xmlsec1` per
+/// signature) are all counted. A process that exits between two readings is counted by its
+/// parent's children fields once reaped.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TreeCpu {
+    /// User + system time of the processes alive in the tree.
+    pub(crate) own: Duration,
+    /// User + system time of the children they have reaped.
+    pub(crate) reaped: Duration,
+}
+
+impl TreeCpu {
+    /// Both parts together.
+    pub(crate) fn total(self) -> Duration {
+        self.own + self.reaped
+    }
+
+    /// The CPU spent between `earlier` and this reading.
+    pub(crate) fn since(self, earlier: TreeCpu) -> TreeCpu {
+        TreeCpu {
+            own: self.own.saturating_sub(earlier.own),
+            reaped: self.reaped.saturating_sub(earlier.reaped),
+        }
+    }
+}
+
+/// [`TreeCpu`] of `root` now; `None` if `root` is gone.
+pub(crate) fn tree_cpu_time(root: u32) -> Option<TreeCpu> {
+    // (pid, parent, (own ticks, reaped ticks)) of every process readable now.
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(at) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[at + 2..].split(' ').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        // Fields after the name: state 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14.
+        let (Some(ppid), Some(u), Some(s), Some(cu), Some(cs)) =
+            (num(1), num(11), num(12), num(13), num(14))
+        else {
+            continue;
+        };
+        procs.push((pid, ppid as u32, (u + s, cu + cs)));
+    }
+    let (own, reaped) = tree_ticks(&procs, root)?;
+    let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64);
+    Some(TreeCpu {
+        own: secs(own),
+        reaped: secs(reaped),
+    })
+}
+
+/// The ticks of `root` and its descendants among `(pid, parent, (own, reaped))`, summed
+/// field by field; `None` if `root` is not there.
+fn tree_ticks(procs: &[(u32, u32, (u64, u64))], root: u32) -> Option<(u64, u64)> {
+    procs.iter().find(|p| p.0 == root)?;
+    let mut tree = vec![root];
+    let mut ticks = (0u64, 0u64);
+    while let Some(pid) = tree.pop() {
+        for p in procs {
+            if p.0 == pid {
+                ticks.0 += p.2.0;
+                ticks.1 += p.2.1;
+            }
+            // A pid is its own parent only for the kernel's roots, never below `root`.
+            if p.1 == pid && p.0 != pid {
+                tree.push(p.0);
+            }
+        }
+    }
+    Some(ticks)
+}
+
 fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
@@ -415,4 +498,29 @@ pub(crate) fn status_kb(pid: u32, field: &str) -> Option<u64> {
             .ok()
             .map(|kb| kb * 1024)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_counts_the_root_and_its_descendants_only() {
+        // 1 ← 10 (master) ← 11, 12 (workers) ← 13 (a worker's child); 20 is a sibling.
+        let procs = [
+            (1, 0, (1000, 9000)),
+            (10, 1, (5, 0)),
+            (11, 10, (70, 600)),
+            (12, 10, (20, 0)),
+            (13, 11, (300, 1)),
+            (20, 1, (4000, 0)),
+        ];
+        assert_eq!(tree_ticks(&procs, 10), Some((5 + 70 + 20 + 300, 601)));
+        assert_eq!(tree_ticks(&procs, 11), Some((370, 601)));
+        assert_eq!(tree_ticks(&procs, 13), Some((300, 1)));
+        assert_eq!(tree_ticks(&procs, 99), None);
+        // The harness's own process is readable, and a pid that cannot exist is not.
+        assert!(tree_cpu_time(std::process::id()).is_some());
+        assert!(tree_cpu_time(u32::MAX).is_none());
+    }
 }

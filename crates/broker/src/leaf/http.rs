@@ -37,12 +37,33 @@ pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .flat_map(cookie_pairs)
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(k, _)| *k == name)
         .map(|(_, v)| v);
     let first = found.next()?;
     found.next().is_none().then_some(first)
+}
+
+/// The `;`-separated parts of one `Cookie` header, as `str::split(';')` gives them, found
+/// with `memchr`: a session cookie is most of the header, and `split`'s byte-by-byte search
+/// over it was a twentieth of an `/auth` answer (issue 20).
+fn cookie_pairs(v: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b';', r.as_bytes()) {
+            Some(i) => {
+                // `;` is ASCII: both sides are on character boundaries.
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Sets header `name` to a static value, replacing any previous one.
@@ -133,5 +154,49 @@ pub fn session_cookie(r: &mut Response<Body>, name: &str, secure: bool, value: &
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cookie_parts_are_those_of_split() {
+        for v in [
+            "",
+            ";",
+            ";;",
+            "a=1",
+            "a=1;",
+            ";a=1",
+            "a=1; b=2",
+            "a=1;;b=2; ;c",
+            " varco_session=xyz ; other=é;x",
+        ] {
+            assert_eq!(
+                cookie_pairs(v).collect::<Vec<_>>(),
+                v.split(';').collect::<Vec<_>>(),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_cookie_of_the_name_is_read_and_two_are_not() {
+        let req = |values: &[&str]| {
+            let mut b = Request::builder();
+            for v in values {
+                b = b.header(header::COOKIE, *v);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(cookie(&req(&["a=1; s=xyz; b=2"]), "s"), Some("xyz"));
+        assert_eq!(cookie(&req(&["a=1", "s=xyz"]), "s"), Some("xyz"));
+        assert_eq!(cookie(&req(&["s=xyz; s=abc"]), "s"), None);
+        assert_eq!(cookie(&req(&["s=xyz", "b=2;s=abc"]), "s"), None);
+        assert_eq!(cookie(&req(&["ss=xyz; a=s"]), "s"), None);
+        assert_eq!(cookie(&req(&[]), "s"), None);
     }
 }

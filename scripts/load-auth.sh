@@ -9,6 +9,7 @@
 #                 alternated rounds: nginx, this, other; nginx, other, this; … (the valid
 #                 session only), so the two binaries and nginx share the machine's moments.
 #   ROUNDS=N      rounds with COMPARE (default 3).
+#   BIN_DIR=DIR   this tree's binaries from DIR (varco, varco-dev-idp), no build.
 # Needs: wrk, nginx, openssl, curl (Debian packages; installed when missing), release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ CONNS=${2:-32}
 COMPARE=${COMPARE:-}
 ROUNDS=${ROUNDS:-3}
 ./scripts/install-deps.sh wrk nginx openssl curl >&2
-cargo build --release --quiet --bin varco --bin varco-dev-idp
+[ -n "${BIN_DIR:-}" ] || cargo build --release --quiet --bin varco --bin varco-dev-idp
 
 . scripts/lib/stack.sh
 stack_begin load
@@ -31,12 +32,12 @@ else
 fi
 stack_varco varco "$VPORT" 1 ""
 VPID=$STACK_PID
-COOKIE=$(stack_login "$VARCO")
 if [ -n "$COMPARE" ]; then
   VARCO_BIN=$COMPARE/varco stack_varco other "$OPORT" 1 ""
   OPID=$STACK_PID
   OCOOKIE=$(stack_login "$OTHER")
 fi
+COOKIE=$(stack_login "$VARCO")
 
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -77,7 +78,7 @@ this() {
     -H "Cookie: varco_session=$COOKIE" -H 'X-Original-URI: /pratiche' -H 'X-Forwarded-Host: 127.0.0.1' "$VARCO/auth"
 }
 other() {
-  run "other varco ($COMPARE) /auth, valid session" "$OPID" \
+  run "other varco /auth, valid session ($COMPARE)" "$OPID" \
     -H "Cookie: varco_session=$OCOOKIE" -H 'X-Original-URI: /pratiche' -H 'X-Forwarded-Host: 127.0.0.1' "$OTHER/auth"
 }
 if [ -z "$COMPARE" ]; then

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use crate::features::admission::connections::Connections;
 use crate::features::admission::rate::{RATE_LIMITED, Route, limited_page};
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
-use crate::leaf::http::{OutBody, Peer, html, not_found, own};
+use crate::leaf::http::{OutBody, Peer, X_REQUEST_ID, html, not_found, own};
 use crate::leaf::pages;
 use crate::routes;
 use crate::state::State;
@@ -103,7 +103,6 @@ async fn serve(
     Ok(response)
 }
 
-const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
 /// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id

@@ -3,12 +3,11 @@
 //!
 //! May import: other leaf modules only.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -36,13 +35,39 @@ pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
         .headers()
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| visible_ascii(v.as_bytes()))
         .flat_map(cookie_pairs)
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(k, _)| *k == name)
         .map(|(_, v)| v);
     let first = found.next()?;
     found.next().is_none().then_some(first)
+}
+
+/// `bytes` as text when every byte is visible ASCII or a tab: what `HeaderValue::to_str`
+/// accepts, checked eight bytes at a time (a session cookie is hundreds of bytes, and the
+/// byte-by-byte check was a fortieth of an `/auth` answer, issue 20).
+fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let byte_ok = |b: u8| (b' '..0x7f).contains(&b) || b == b'\t';
+    let mut words = bytes.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        // A byte of 0x7f or more: its high bit, or its high bit once 1 is added to its low
+        // seven bits. A byte below 0x20 (of those under 0x80): the borrow of subtracting 0x20.
+        let high = (w | ((w & !HIGH) + ONES)) & HIGH;
+        let low = w.wrapping_sub(0x20 * ONES) & !w & HIGH;
+        if (high | low) != 0 && !chunk.iter().all(|&b| byte_ok(b)) {
+            return None;
+        }
+    }
+    if !words.remainder().iter().all(|&b| byte_ok(b)) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// The `;`-separated parts of one `Cookie` header, as `str::split(';')` gives them, found
@@ -115,13 +140,23 @@ pub fn internal(code: &str) -> Response<Body> {
 /// The peer address of a connection, put in each request's extensions by the server loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-/// Body of every response Varco sends: its own pages, or an upstream's stream.
-pub type OutBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Body of every response Varco sends: its own pages, complete, or an upstream's stream
+/// (the reverse proxy), neither boxed (a box per answer was one of an `/auth` answer's
+/// allocations, issue 20).
+pub type OutBody = Either<Full<Bytes>, Incoming>;
 
-/// Boxes one of Varco's own (complete) bodies.
+/// One of Varco's own (complete) bodies as a response body.
 pub fn own(r: Response<Full<Bytes>>) -> Response<OutBody> {
-    r.map(|b| b.map_err(|never: Infallible| match never {}).boxed())
+    r.map(Either::Left)
 }
+
+/// An upstream's answer (the reverse proxy), its body streamed through.
+pub fn upstream(r: Response<Incoming>) -> Response<OutBody> {
+    r.map(Either::Right)
+}
+
+/// The correlation id header every answer carries (`server`).
+pub const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The pooled HTTP client toward upstreams.
 pub struct Upstreams {
@@ -181,6 +216,29 @@ mod tests {
                 "{v:?}"
             );
         }
+    }
+
+    #[test]
+    fn visible_ascii_accepts_what_to_str_accepts() {
+        // Every byte value at every position of a word and of the tail.
+        for len in [1usize, 7, 8, 9, 16, 23] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let expected = HeaderValue::from_bytes(&v)
+                        .ok()
+                        .and_then(|h| h.to_str().ok().map(str::to_owned));
+                    assert_eq!(
+                        visible_ascii(&v).map(str::to_owned),
+                        expected,
+                        "{len} {at} {b}"
+                    );
+                }
+            }
+        }
+        assert_eq!(visible_ascii(b""), Some(""));
+        assert_eq!(visible_ascii(b"a=1;\tb=~"), Some("a=1;\tb=~"));
     }
 
     #[test]

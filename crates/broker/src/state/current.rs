@@ -148,7 +148,7 @@ pub(crate) fn own_answer(
     {
         return Some(headers.clone());
     }
-    let mut headers = HeaderMap::with_capacity(view.headers.len() + 2);
+    let mut headers = HeaderMap::with_capacity(view.headers.len() + 3);
     for (name, value) in &view.headers {
         headers.insert(name.clone(), value.clone());
     }
@@ -158,6 +158,13 @@ pub(crate) fn own_answer(
     headers.insert(
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
+    );
+    // The server sets every answer's `X-Request-Id`: the slot is kept here so setting it
+    // replaces a value instead of growing the clone (a clone has no spare room). "-" is what
+    // an answer without an id says (`leaf::logging::new_request_id`).
+    headers.insert(
+        crate::leaf::http::X_REQUEST_ID,
+        HeaderValue::from_static("-"),
     );
     answers.retain(|(a, _, _)| **a != *audience);
     answers.push((audience.into(), token, headers.clone()));

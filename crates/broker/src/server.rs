@@ -103,7 +103,6 @@ async fn serve(
     Ok(response)
 }
 
-
 /// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
 /// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id
 /// in the logs always names requests of one origin.

@@ -35,39 +35,13 @@ pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
         .headers()
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| visible_ascii(v.as_bytes()))
+        .filter_map(|v| v.to_str().ok())
         .flat_map(cookie_pairs)
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(k, _)| *k == name)
         .map(|(_, v)| v);
     let first = found.next()?;
     found.next().is_none().then_some(first)
-}
-
-/// `bytes` as text when every byte is visible ASCII or a tab: what `HeaderValue::to_str`
-/// accepts, checked eight bytes at a time (a session cookie is hundreds of bytes, and the
-/// byte-by-byte check was a fortieth of an `/auth` answer, issue 20).
-fn visible_ascii(bytes: &[u8]) -> Option<&str> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let byte_ok = |b: u8| (b' '..0x7f).contains(&b) || b == b'\t';
-    let mut words = bytes.chunks_exact(8);
-    for chunk in words.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        // A byte of 0x7f or more: its high bit, or its high bit once 1 is added to its low
-        // seven bits. A byte below 0x20 (of those under 0x80): the borrow of subtracting 0x20.
-        let high = (w | ((w & !HIGH) + ONES)) & HIGH;
-        let low = w.wrapping_sub(0x20 * ONES) & !w & HIGH;
-        if (high | low) != 0 && !chunk.iter().all(|&b| byte_ok(b)) {
-            return None;
-        }
-    }
-    if !words.remainder().iter().all(|&b| byte_ok(b)) {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()
 }
 
 /// The `;`-separated parts of one `Cookie` header, as `str::split(';')` gives them, found
@@ -216,29 +190,6 @@ mod tests {
                 "{v:?}"
             );
         }
-    }
-
-    #[test]
-    fn visible_ascii_accepts_what_to_str_accepts() {
-        // Every byte value at every position of a word and of the tail.
-        for len in [1usize, 7, 8, 9, 16, 23] {
-            for at in 0..len {
-                for b in 0..=255u8 {
-                    let mut v = vec![b'a'; len];
-                    v[at] = b;
-                    let expected = HeaderValue::from_bytes(&v)
-                        .ok()
-                        .and_then(|h| h.to_str().ok().map(str::to_owned));
-                    assert_eq!(
-                        visible_ascii(&v).map(str::to_owned),
-                        expected,
-                        "{len} {at} {b}"
-                    );
-                }
-            }
-        }
-        assert_eq!(visible_ascii(b""), Some(""));
-        assert_eq!(visible_ascii(b"a=1;\tb=~"), Some("a=1;\tb=~"));
     }
 
     #[test]

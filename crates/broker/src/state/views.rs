@@ -38,8 +38,11 @@ pub struct View {
     /// The headers of an allowed `/auth` answer for the session itself, per audience, with
     /// the token they carry (`state::current::own_answer`): cloned per answer instead of
     /// built (hashed) header by header; rebuilt when the token is reissued.
-    pub(crate) answers: Mutex<Vec<(Box<str>, Option<HeaderValue>, HeaderMap)>>,
+    pub(crate) answers: Mutex<Vec<Answer>>,
 }
+
+/// `(audience, the token it carries, the answer's headers)`.
+pub(crate) type Answer = (Box<str>, Option<HeaderValue>, HeaderMap);
 
 pub(crate) const VIEW_KEY: usize = 32;
 

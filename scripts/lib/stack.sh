@@ -41,7 +41,7 @@ stack_begin() {
 stack_idp() {
   local sps=() url
   for url in "$@"; do sps+=(--sp-metadata "$url/saml/metadata"); done
-  ${IDP_CPUS:+taskset -c "$IDP_CPUS"} target/release/varco-dev-idp --listen "127.0.0.1:$IPORT" \
+  ${IDP_CPUS:+taskset -c "$IDP_CPUS"} "${BIN_DIR:-target/release}/varco-dev-idp" --listen "127.0.0.1:$IPORT" \
     --base-url "$IDP" --state-dir "$WORK/idp" "${sps[@]}" 2>"$WORK/idp.log" &
   pids+=($!)
   for _ in $(seq 100); do curl -fsS "$IDP/metadata" -o "$WORK/idp.xml" 2>/dev/null && break; sleep 0.1; done
@@ -94,7 +94,7 @@ TOML
   # the scheduler then shares a core between Varco and everything else first, and only then
   # between Varco's threads by their nice values, as in a pod's own cgroup. Without it, the
   # harness's own clients would weigh against Varco's threads by nice too.
-  setsid taskset -c "$cpus" target/release/varco serve --config "$WORK/$name.toml" 2>"$WORK/$name.log" &
+  setsid taskset -c "$cpus" "${VARCO_BIN:-${BIN_DIR:-target/release}/varco}" serve --config "$WORK/$name.toml" 2>"$WORK/$name.log" &
   STACK_PID=$!
   pids+=("$STACK_PID")
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$vport/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done

@@ -588,5 +588,17 @@ fn issue20_an_allowed_check_writes_its_request_line_only_when_asked() {
             "{}",
             metrics.body
         );
+        // Every allowed answer carries its own request id (issue 20: the answer's headers
+        // are a clone built once per token, whose id slot the server fills per request).
+        let again = auth(&stack, &mut b, "/account");
+        assert_eq!(again.status, 200);
+        for r in [&allowed, &again] {
+            let v = id(r);
+            assert!(
+                v.len() == 16 && v.bytes().all(|c| c.is_ascii_hexdigit()),
+                "{v}"
+            );
+        }
+        assert_ne!(id(&allowed), id(&again));
     }
 }

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use crate::features::admission::connections::Connections;
 use crate::features::admission::rate::{RATE_LIMITED, Route, limited_page};
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
-use crate::leaf::http::{OutBody, Peer, html, not_found, own};
+use crate::leaf::http::{OutBody, Peer, X_REQUEST_ID, html, not_found, own};
 use crate::leaf::pages;
 use crate::routes;
 use crate::state::State;
@@ -52,22 +52,35 @@ fn reserved(path: &str) -> bool {
         || path.starts_with("/wallet/")
 }
 
-/// Handles one request. Never fails: every error becomes a response.
+/// Handles one request, its peer in its extensions ([`Peer`]). Never fails: every error
+/// becomes a response.
 pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<OutBody>, Infallible> {
-    use tracing::Instrument as _;
+    let peer = req.extensions().get::<Peer>().copied();
+    serve(state, req, peer).await
+}
+
+/// [`handle`] with the connection's peer beside the request: `/auth` reads it from there,
+/// and only the other routes get it in the request's extensions (a map allocated per
+/// request: three allocations of an `/auth` answer, issue 20).
+async fn serve(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: Option<Peer>,
+) -> Result<Response<OutBody>, Infallible> {
     let started = std::time::Instant::now();
     // The path outlives the request, which its route may consume: the URI shares the
     // request's bytes, so this is no copy.
     let uri = req.uri().clone();
     let method = req.method().clone();
-    let request_id = request_id(&state, &req);
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let request_id = request_id(&state, &req, peer);
+    // Every line logged while the route runs carries the id (`leaf::logging`: the
+    // formatter writes the `request` scope from it; no span is built per request).
     let (label, mut response) = crate::leaf::logging::with_request_id(
         request_id.clone(),
-        route(&state, req, uri.path()).instrument(span),
+        route(&state, req, uri.path(), peer),
     )
     .await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -90,18 +103,13 @@ pub async fn handle(
     Ok(response)
 }
 
-const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-
 /// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
 /// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id
 /// in the logs always names requests of one origin.
-fn request_id<B>(state: &State, req: &Request<B>) -> Arc<str> {
-    let trusted = req
-        .extensions()
-        .get::<Peer>()
-        .is_some_and(|p| state.config.access.trusts(p.0.ip()));
+fn request_id<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -> Arc<str> {
+    let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if trusted {
-        let mut given = req.headers().get_all("x-request-id").iter();
+        let mut given = req.headers().get_all(&X_REQUEST_ID).iter();
         if let (Some(v), None) = (given.next(), given.next()) {
             if let Some(id) = v
                 .to_str()
@@ -117,9 +125,20 @@ fn request_id<B>(state: &State, req: &Request<B>) -> Arc<str> {
 
 async fn route(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     path: &str,
+    peer: Option<Peer>,
 ) -> (&'static str, Response<OutBody>) {
+    if *req.method() == Method::GET && path == "/auth" {
+        let label = crate::features::metrics::route_label(path);
+        return (
+            label,
+            own(routes::forward_auth::auth_from(state, &req, peer).await),
+        );
+    }
+    if let (Some(p), None) = (peer, req.extensions().get::<Peer>()) {
+        req.extensions_mut().insert(p);
+    }
     // `/oidc/` is Varco's only when it is an OpenID Provider: otherwise a proxied portal's
     // own `/oidc/…` paths (its OpenID client callback, say) stay the portal's.
     let provider = state.config.oidc.is_some() && path.starts_with("/oidc/");
@@ -143,13 +162,10 @@ async fn route(
         }
     }
     let label = crate::features::metrics::route_label(path);
-    // Forward-auth, the route the proxy calls for every request it serves, runs in place;
-    // every other route's future is boxed: the largest routes' state machines are
+    // Forward-auth (above), the route the proxy calls for every request it serves, runs in
+    // place; every other route's future is boxed: the largest routes' state machines are
     // kilobytes, and hyper moves the request's future (memcpy) several times per request
     // (issue 20: the copies were a third of an `/auth` answer's instructions).
-    if *req.method() == Method::GET && path == "/auth" {
-        return (label, own(routes::forward_auth::auth(state, &req).await));
-    }
     (label, Box::pin(dispatch(state, req, path)).await)
 }
 
@@ -484,10 +500,9 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
                 tokio::spawn(async move {
                     let _alive = alive;
                     let _admitted = admitted;
-                    let service = service_fn(move |mut req: Request<Incoming>| {
-                        req.extensions_mut().insert(Peer(peer));
+                    let service = service_fn(move |req: Request<Incoming>| {
                         // One state per request: the configuration in force when it arrived.
-                        handle(live.state(), req)
+                        serve(live.state(), req, Some(Peer(peer)))
                     });
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())

@@ -3,12 +3,11 @@
 //!
 //! May import: other leaf modules only.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -37,12 +36,33 @@ pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .flat_map(cookie_pairs)
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(k, _)| *k == name)
         .map(|(_, v)| v);
     let first = found.next()?;
     found.next().is_none().then_some(first)
+}
+
+/// The `;`-separated parts of one `Cookie` header, as `str::split(';')` gives them, found
+/// with `memchr`: a session cookie is most of the header, and `split`'s byte-by-byte search
+/// over it was a twentieth of an `/auth` answer (issue 20).
+fn cookie_pairs(v: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b';', r.as_bytes()) {
+            Some(i) => {
+                // `;` is ASCII: both sides are on character boundaries.
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Sets header `name` to a static value, replacing any previous one.
@@ -94,13 +114,23 @@ pub fn internal(code: &str) -> Response<Body> {
 /// The peer address of a connection, put in each request's extensions by the server loop.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-/// Body of every response Varco sends: its own pages, or an upstream's stream.
-pub type OutBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Body of every response Varco sends: its own pages, complete, or an upstream's stream
+/// (the reverse proxy), neither boxed (a box per answer was one of an `/auth` answer's
+/// allocations, issue 20).
+pub type OutBody = Either<Full<Bytes>, Incoming>;
 
-/// Boxes one of Varco's own (complete) bodies.
+/// One of Varco's own (complete) bodies as a response body.
 pub fn own(r: Response<Full<Bytes>>) -> Response<OutBody> {
-    r.map(|b| b.map_err(|never: Infallible| match never {}).boxed())
+    r.map(Either::Left)
 }
+
+/// An upstream's answer (the reverse proxy), its body streamed through.
+pub fn upstream(r: Response<Incoming>) -> Response<OutBody> {
+    r.map(Either::Right)
+}
+
+/// The correlation id header every answer carries (`server`).
+pub const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The pooled HTTP client toward upstreams.
 pub struct Upstreams {
@@ -133,5 +163,49 @@ pub fn session_cookie(r: &mut Response<Body>, name: &str, secure: bool, value: &
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cookie_parts_are_those_of_split() {
+        for v in [
+            "",
+            ";",
+            ";;",
+            "a=1",
+            "a=1;",
+            ";a=1",
+            "a=1; b=2",
+            "a=1;;b=2; ;c",
+            " varco_session=xyz ; other=é;x",
+        ] {
+            assert_eq!(
+                cookie_pairs(v).collect::<Vec<_>>(),
+                v.split(';').collect::<Vec<_>>(),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_cookie_of_the_name_is_read_and_two_are_not() {
+        let req = |values: &[&str]| {
+            let mut b = Request::builder();
+            for v in values {
+                b = b.header(header::COOKIE, *v);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(cookie(&req(&["a=1; s=xyz; b=2"]), "s"), Some("xyz"));
+        assert_eq!(cookie(&req(&["a=1", "s=xyz"]), "s"), Some("xyz"));
+        assert_eq!(cookie(&req(&["s=xyz; s=abc"]), "s"), None);
+        assert_eq!(cookie(&req(&["s=xyz", "b=2;s=abc"]), "s"), None);
+        assert_eq!(cookie(&req(&["ss=xyz; a=s"]), "s"), None);
+        assert_eq!(cookie(&req(&[]), "s"), None);
     }
 }

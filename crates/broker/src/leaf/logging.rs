@@ -2,11 +2,18 @@
 //! = "json"`) or human-readable text (`"text"`, for `make run`).
 //!
 //! Every event carries an `event` field with a stable name (`login_refused`, `request`,
-//! `config_reloaded`…). Events emitted while a request is handled sit inside a `request` span
+//! `config_reloaded`…). Events emitted while a request is handled carry its `request` scope
 //! whose `request_id` is the id returned in `X-Request-Id` and shown as the "reference" on
 //! error pages, so an operator goes from what a citizen reads to the log lines in one search.
-//! In JSON the span appears as `"span":{"request_id":"…","name":"request"}`; the per-request
-//! line (`event = "request"`) also has `request_id` at the top level.
+//! In JSON the scope appears as `"span":{"request_id":"…","name":"request"}`, in text as
+//! `request{request_id=…}:`; the per-request line (`event = "request"`) also has
+//! `request_id` at the top level.
+//!
+//! The scope is the request id in the task-local of [`with_request_id`], written by the
+//! line formatter ([`init`]), not a `tracing` span: a span is created, its fields formatted
+//! to JSON and stored, entered and exited at every poll, for every request, even when the
+//! request logs nothing (an allowed `/auth` check), and that was an eighth of an `/auth`
+//! answer's instructions (issue 20, docs/PERFORMANCE.md). The lines are the same.
 //!
 //! What is never logged: cookies, the SAMLResponse or any other message body, keys, tokens.
 //! Values go through the formatter's escaping (serde_json for JSON), so attacker-controlled
@@ -97,20 +104,107 @@ impl LogConfig {
 /// validated (configuration errors are command-line output, not log lines). A second call
 /// keeps the first subscriber.
 pub fn init(config: LogConfig) {
+    let _ = tracing::subscriber::set_global_default(subscriber(config, std::io::stderr));
+}
+
+/// The subscriber [`init`] installs, writing to `writer` (tests: a buffer).
+fn subscriber<W>(config: LogConfig, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_max_level(config.level)
-        .with_ansi(false)
-        .with_target(false);
-    let _ = match config.format {
-        Format::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        Format::Text => builder.try_init(),
-    };
+        .with_ansi(false);
+    match config.format {
+        Format::Json => Box::new(
+            builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(JsonLine(
+                    tracing_subscriber::fmt::format()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(false)
+                        .with_span_list(false)
+                        .with_target(false),
+                ))
+                .finish(),
+        ),
+        Format::Text => Box::new(
+            builder
+                .event_format(TextLine(
+                    tracing_subscriber::fmt::format()
+                        .without_time()
+                        .with_level(false)
+                        .with_target(false)
+                        .with_ansi(false),
+                ))
+                .finish(),
+        ),
+    }
+}
+
+/// The JSON line of an event: `tracing_subscriber`'s own object (timestamp, level, the
+/// event's fields, serde_json's escaping), then, inside a request, its scope as
+/// `"span":{"request_id":"…","name":"request"}` (the member a `request` span printed).
+struct JsonLine<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLine<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(id) = request_id() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::with_capacity(256);
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        // One object and its newline: the scope goes in as the object's last member.
+        let object = line.strip_suffix("}\n").ok_or(std::fmt::Error)?;
+        let id = serde_json::to_string(&*id).map_err(|_| std::fmt::Error)?;
+        writer.write_str(object)?;
+        writeln!(
+            writer,
+            ",\"span\":{{\"request_id\":{id},\"name\":\"request\"}}}}"
+        )
+    }
+}
+
+/// The text line of an event: time, level, inside a request `request{request_id=…}:`, then
+/// the event's fields as `tracing_subscriber` writes them.
+struct TextLine<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for TextLine<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime as _;
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
+        write!(writer, " {:>5} ", event.metadata().level().as_str())?;
+        if let Some(id) = request_id() {
+            write!(writer, "request{{request_id={id}}}: ")?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
 }
 
 tokio::task_local! {
@@ -217,6 +311,116 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 3 * ID_RESERVE / ID_BYTES);
         assert!(!ids.contains(&fresh));
+    }
+
+    /// A writer into a shared buffer, for the subscriber under test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines().map(str::to_owned).collect()
+        }
+    }
+
+    async fn three_events() {
+        tracing::info!(event = "before", n = 1);
+        with_request_id(Arc::from("req-1.a_B"), async {
+            tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
+        })
+        .await;
+        tracing::info!(event = "after", request_id = "req-1.a_B");
+    }
+
+    fn without_timestamp(line: &str) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["timestamp"].is_string(), "{line}");
+        v.as_object_mut().unwrap().remove("timestamp");
+        v
+    }
+
+    /// The request scope is written by the formatter from the task-local id, as the
+    /// `request` span was (issue 20): the JSON lines are those the span produced, member for
+    /// member and in the same order, and text lines name the scope the same way.
+    #[tokio::test]
+    async fn lines_in_a_request_carry_its_scope_as_the_request_span_did() {
+        let now = Captured::default();
+        let sink = now.clone();
+        let _guard =
+            tracing::subscriber::set_default(subscriber(LogConfig::default(), move || {
+                sink.clone()
+            }));
+        three_events().await;
+        drop(_guard);
+
+        // The lines of the former subscriber, with a real `request` span.
+        let before = Captured::default();
+        let sink = before.clone();
+        let spanned = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_target(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish();
+        {
+            use tracing::Instrument as _;
+            let _guard = tracing::subscriber::set_default(spanned);
+            tracing::info!(event = "before", n = 1);
+            let span = tracing::info_span!("request", request_id = %"req-1.a_B");
+            async {
+                tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
+            }
+            .instrument(span)
+            .await;
+            tracing::info!(event = "after", request_id = "req-1.a_B");
+        }
+
+        let (now, before) = (now.lines(), before.lines());
+        assert_eq!(now.len(), 3);
+        assert_eq!(before.len(), 3);
+        for (a, b) in now.iter().zip(&before) {
+            // Same members, same values, same order (serde_json keeps the order).
+            let (a, b) = (without_timestamp(a), without_timestamp(b));
+            assert_eq!(a, b);
+            let keys =
+                |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&a), keys(&b));
+        }
+        let inside = without_timestamp(&now[1]);
+        assert_eq!(inside["span"]["request_id"], "req-1.a_B");
+        assert_eq!(inside["span"]["name"], "request");
+        assert_eq!(inside["detail"], "a \"quoted\"\nline}");
+        assert_eq!(inside["level"], "WARN");
+        assert!(without_timestamp(&now[0]).get("span").is_none());
+        assert!(without_timestamp(&now[2]).get("span").is_none());
+
+        let text = Captured::default();
+        let sink = text.clone();
+        let config = LogConfig::parse("text", "info").unwrap();
+        let _guard = tracing::subscriber::set_default(subscriber(config, move || sink.clone()));
+        three_events().await;
+        let lines = text.lines();
+        assert_eq!(lines.len(), 4, "{lines:?}"); // the quoted newline is written as is in text
+        assert!(lines[0].contains(" INFO event=\"before\" n=1"), "{lines:?}");
+        assert!(
+            lines[1].contains(" WARN request{request_id=req-1.a_B}: event=\"inside\""),
+            "{lines:?}"
+        );
+        assert!(!lines[3].contains("request{"), "{lines:?}");
     }
 
     #[tokio::test]

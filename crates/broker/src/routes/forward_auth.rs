@@ -33,7 +33,7 @@ use crate::state::State;
 use crate::state::acting::{
     Outcome, Refusal, Subject, acting_token, age_check, refusal_page, resolve,
 };
-use crate::state::current::{token_for, view};
+use crate::state::current::{own_answer, view};
 use crate::state::views::{View, spid_level, step_up_url};
 
 /// What the proxy says the original request was. Borrowed from the headers; only the
@@ -54,35 +54,42 @@ impl Original<'_> {
     }
 }
 
+// Named once: a lookup by `&str` parses and validates the name at every request.
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// The code of a `/auth` request from a peer outside `forward_auth.trusted_proxies`.
 const UNTRUSTED: &str = "broker_untrusted_proxy";
 
-fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &'static str> {
+fn original<'r, B>(
+    state: &State,
+    req: &'r Request<B>,
+    peer: Option<Peer>,
+) -> Result<Original<'r>, &'static str> {
     // One value per header: two (a client's copy passed through beside the proxy's) would
     // leave the choice to whichever the code happened to read.
     let mut repeated = false;
-    let mut h = |name: &str| {
+    let mut h = |name: &HeaderName| {
         let mut values = req.headers().get_all(name).iter();
         let first = values.next().and_then(|v| v.to_str().ok());
         repeated |= values.next().is_some();
         first
     };
-    let own_host = h("host").unwrap_or_default();
+    let own_host = h(&header::HOST).unwrap_or_default();
     let default_proto = if state.config.public_base_url.starts_with("https://") {
         "https"
     } else {
         "http"
     };
-    let trusted = req
-        .extensions()
-        .get::<Peer>()
-        .is_some_and(|p| state.config.access.trusts(p.0.ip()));
+    let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if !trusted {
         return Err(UNTRUSTED);
     }
     // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
     // headers through would let a client add the other one and choose the route checked.
-    let uri = match (h("x-original-uri"), h("x-forwarded-uri")) {
+    let uri = match (h(&X_ORIGINAL_URI), h(&X_FORWARDED_URI)) {
         (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
         (Some(u), _) | (None, Some(u)) => u,
         (None, None) => return Err("broker_missing_original_uri"),
@@ -90,12 +97,12 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
     if !uri.starts_with('/') {
         return Err("broker_noncanonical_path");
     }
-    let proto = match h("x-forwarded-proto") {
+    let proto = match h(&X_FORWARDED_PROTO) {
         Some("https") => "https",
         Some("http") => "http",
         _ => default_proto,
     };
-    let host = h("x-forwarded-host").unwrap_or(own_host);
+    let host = h(&X_FORWARDED_HOST).unwrap_or(own_host);
     if repeated {
         return Err("broker_ambiguous_original_uri");
     }
@@ -106,14 +113,19 @@ fn original<'r, B>(state: &State, req: &'r Request<B>) -> Result<Original<'r>, &
     Ok(Original { host, uri, proto })
 }
 
-/// `GET /auth`.
+/// `GET /auth`, the peer in the request's extensions ([`Peer`]).
 pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
+    auth_from(state, req, req.extensions().get::<Peer>().copied()).await
+}
+
+/// `GET /auth` from `peer`, the connection's (the server passes it beside the request).
+pub async fn auth_from<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -> Response<Body> {
     let redirect_mode = req.uri().query().is_some_and(|q| {
         crate::leaf::form::text_pairs(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
     let access = &state.config.access;
     let decided = |outcome: &str| state.metrics.decided(outcome);
-    let checked = original(state, req).and_then(|o| {
+    let checked = original(state, req, peer).and_then(|o| {
         if crate::features::access::canonical_path(o.path()) {
             Ok(o)
         } else {
@@ -125,7 +137,7 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
         Err(UNTRUSTED) => {
             decided(UNTRUSTED);
             // The operator's mistake to see: which peer, and that nothing was decided.
-            let peer = req.extensions().get::<Peer>().map(|p| p.0.ip().to_string());
+            let peer = peer.map(|p| p.0.ip().to_string());
             tracing::warn!(
                 event = "auth_untrusted_peer",
                 code = UNTRUSTED,
@@ -258,21 +270,27 @@ fn allowed(
     now: u64,
 ) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
-    let headers = r.headers_mut();
-    let own = match subject {
-        Subject::Own => &view.headers,
-        Subject::Acting(a) => &a.headers,
+    let a = match subject {
+        Subject::Own => {
+            // Built once per token, cloned per answer (`own_answer`).
+            return match own_answer(state, view, &route.audience, now) {
+                Some(headers) => {
+                    *r.headers_mut() = headers;
+                    r
+                }
+                None => crate::leaf::http::internal("broker_token"),
+            };
+        }
+        Subject::Acting(a) => a,
     };
+    let headers = r.headers_mut();
+    let own = &a.headers;
     headers.reserve(own.len() + 2);
     for (name, value) in own {
         headers.insert(name.clone(), value.clone());
     }
     if let Some(name) = &state.config.access.token_header {
-        let token = match subject {
-            Subject::Own => token_for(state, view, &route.audience, now),
-            Subject::Acting(a) => acting_token(state, view, a, &route.audience, now),
-        };
-        match token {
+        match acting_token(state, view, a, &route.audience, now) {
             Some(v) => {
                 headers.insert(name.clone(), v);
             }

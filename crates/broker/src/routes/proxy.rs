@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri};
@@ -541,10 +541,10 @@ pub async fn forward(
             });
         }
         // 101 keeps its Upgrade/Connection headers: they are the answer to the client.
-        return resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed());
+        return crate::leaf::http::upstream(resp);
     }
     strip_hop_by_hop(resp.headers_mut());
-    resp.map(|b| b.map_err(|e| Box::new(e) as _).boxed())
+    crate::leaf::http::upstream(resp)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::Request;
 use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Request};
 use identity::TokenParams;
 
 use crate::leaf::clock::unix;
@@ -37,24 +37,31 @@ pub(crate) async fn view<B>(state: &State, req: &Request<B>, now: u64) -> Option
                 .collect();
             let v = Arc::new(View {
                 cookie: cookie.into(),
+                store_key: state.store.session_key(&session.sid),
                 session,
                 headers,
                 tokens: Mutex::new(Vec::new()),
+                answers: Mutex::new(Vec::new()),
             });
             state.views.cache.insert(key.into(), v.clone());
             v
         }
     };
-    live(state, &view.session, now).await.then_some(view)
+    live(state, &view, now).await.then_some(view)
 }
 
-/// Whether `session` may still be used at `now`: before its absolute expiry, not logged out,
-/// and not idle for longer than the idle timeout. Marks the activity.
-pub(crate) async fn live(state: &State, session: &Session, now: u64) -> bool {
+/// Whether `view`'s session may still be used at `now`: before its absolute expiry, not
+/// logged out, and not idle for longer than the idle timeout. Marks the activity.
+async fn live(state: &State, view: &View, now: u64) -> bool {
+    let session = &view.session;
     if session.exp <= now {
         return false;
     }
-    let previous = match state.store.check_session(&session.sid, now).await {
+    let previous = match state
+        .store
+        .check_session_keyed(&session.sid, view.store_key, now)
+        .await
+    {
         crate::features::store::Activity::Revoked => return false,
         // No mark (first use, or the mark was dropped for lack of room): idle since login.
         // The login is never later than the real last use, so a dropped mark can end a
@@ -116,6 +123,54 @@ pub(crate) fn token_for(
     tokens.push((audience.into(), value.clone(), now));
     Some(value)
 }
+/// The headers of an allowed `/auth` answer for `view`'s own session and `audience`: the
+/// identity headers, the token (when `token.header` is set; [`token_for`], so reissued at
+/// half its lifetime) and `Cache-Control: no-store`. Built when the token changes and cloned
+/// for every answer: a clone copies two tables and counts references, where building hashed
+/// every header name (issue 20). `None` when the token cannot be minted.
+pub(crate) fn own_answer(
+    state: &State,
+    view: &View,
+    audience: &str,
+    now: u64,
+) -> Option<HeaderMap> {
+    let token = match &state.config.access.token_header {
+        Some(_) => Some(token_for(state, view, audience, now)?),
+        None => None,
+    };
+    let mut answers = view
+        .answers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, headers)) = answers
+        .iter()
+        .find(|(a, t, _)| **a == *audience && *t == token)
+    {
+        return Some(headers.clone());
+    }
+    let mut headers = HeaderMap::with_capacity(view.headers.len() + 3);
+    for (name, value) in &view.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let (Some(name), Some(value)) = (&state.config.access.token_header, &token) {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    // The server sets every answer's `X-Request-Id`: the slot is kept here so setting it
+    // replaces a value instead of growing the clone (a clone has no spare room). "-" is what
+    // an answer without an id says (`leaf::logging::new_request_id`).
+    headers.insert(
+        crate::leaf::http::X_REQUEST_ID,
+        HeaderValue::from_static("-"),
+    );
+    answers.retain(|(a, _, _)| **a != *audience);
+    answers.push((audience.into(), token, headers.clone()));
+    Some(headers)
+}
+
 pub(crate) async fn current_session<B>(state: &State, req: &Request<B>) -> Option<Session> {
     let now = unix((state.clock)());
     view(state, req, now).await.map(|v| v.session.clone())

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 use identity::Loa;
 
@@ -28,10 +29,20 @@ pub struct View {
     pub(crate) cookie: Box<str>,
     /// The session.
     pub session: Session,
+    /// The session's key in the store's activity marks, derived once (a keyed digest of
+    /// its ID, `Store::session_key`): the revocation and idle checks still run on every use.
+    pub(crate) store_key: crate::features::store::SessionKey,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// `(audience, "Bearer <jwt>", minted at)`, reissued once half the lifetime is gone.
     pub(crate) tokens: Mutex<Vec<(Box<str>, HeaderValue, u64)>>,
+    /// The headers of an allowed `/auth` answer for the session itself, per audience, with
+    /// the token they carry (`state::current::own_answer`): cloned per answer instead of
+    /// built (hashed) header by header; rebuilt when the token is reissued.
+    pub(crate) answers: Mutex<Vec<Answer>>,
 }
+
+/// `(audience, the token it carries, the answer's headers)`.
+pub(crate) type Answer = (Box<str>, Option<HeaderValue>, HeaderMap);
 
 pub(crate) const VIEW_KEY: usize = 32;
 
@@ -71,8 +82,11 @@ pub fn view_weight(v: &View) -> usize {
         .iter()
         .map(|(n, val)| n.as_str().len() + val.len() + 64)
         .sum();
-    // Tokens are minted after the view is cached: counted at a typical three audiences of
-    // 1 KiB each, the weight being fixed at insertion.
+    // Tokens and the answers that carry them are built after the view is cached: counted at
+    // a typical three audiences of 1 KiB of token and an answer of the headers, the token
+    // and `Cache-Control` (about 128 bytes an entry: name, value and index), the weight
+    // being fixed at insertion.
+    let answers = 3 * (v.headers.len() + 2) * 128;
     crate::features::store::memory::ENTRY_OVERHEAD
         + size_of::<View>()
         + v.cookie.len()
@@ -85,6 +99,7 @@ pub fn view_weight(v: &View) -> usize {
         + 1024 // the principal's strings and attribute map
         + headers
         + 3 * 1024
+        + answers
 }
 
 /// Where a session whose level is too low logs in again: the same SAML IdP at the level the

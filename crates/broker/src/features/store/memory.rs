@@ -305,16 +305,32 @@ fn set_sid(row: &mut [u32; LOGOUT_WORDS], sid: &str) {
     }
 }
 
+/// A session's row key in the activity table: the keyed digest of its ID (HMAC-SHA-256,
+/// [`flat::Keyed`]), a function of the ID and of this process's digest key alone. The
+/// forward-auth path derives it once per opened session (`state::views::View`) instead of at
+/// every request: the digest was an eighth of an `/auth` answer (issue 20). Only
+/// [`crate::features::store::Store::session_key`] makes one, from the store that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionKey(flat::Key);
+
 impl MemoryStore {
-    fn session_key(&self, sid: &str) -> flat::Key {
-        self.keyed.key(TAG_SESSION, &[sid.as_bytes()])
+    pub(crate) fn session_key(&self, sid: &str) -> SessionKey {
+        SessionKey(self.keyed.key(TAG_SESSION, &[sid.as_bytes()]))
     }
 
+    /// The tests' shorthand: the store's own callers go through `Store::check_session`.
+    #[cfg(test)]
     pub(crate) fn check_session(&self, sid: &str, now: u64) -> Activity {
+        self.check_session_keyed(sid, self.session_key(sid), now)
+    }
+
+    /// [`MemoryStore::check_session`] with the session's key derived beforehand
+    /// ([`MemoryStore::session_key`] of the same `sid`).
+    pub(crate) fn check_session_keyed(&self, sid: &str, key: SessionKey, now: u64) -> Activity {
         if self.revoked.contains_key(sid) {
             return Activity::Revoked;
         }
-        let key = self.session_key(sid);
+        let SessionKey(key) = key;
         let t = self.clock.now();
         let until = Clock::until(t, self.marks_ttl);
         // Concurrent requests are serialised by the shard's lock: each reports the mark
@@ -353,7 +369,7 @@ impl MemoryStore {
         let until = Instant::now() + remaining;
         self.revoked.insert(sid.to_owned(), until);
         self.activity
-            .remove(&self.session_key(sid), self.clock.now());
+            .remove(&self.session_key(sid).0, self.clock.now());
     }
 
     /// [`MemoryStore::check_session`] without marking the session used.
@@ -363,7 +379,7 @@ impl MemoryStore {
         }
         Activity::Seen(
             self.activity
-                .get(&self.session_key(sid), self.clock.now())
+                .get(&self.session_key(sid).0, self.clock.now())
                 .map(|r| mark_of(&r)),
         )
     }
@@ -438,7 +454,7 @@ impl MemoryStore {
             let Some(other) = sid_of(row) else {
                 return Some(0);
             };
-            let unmarked = self.activity.get(&self.session_key(&other), t).is_none();
+            let unmarked = self.activity.get(&self.session_key(&other).0, t).is_none();
             let dead =
                 self.revoked.contains_key(&other) || (unmarked && row[5].saturating_add(idle) < t);
             dead.then_some(0)

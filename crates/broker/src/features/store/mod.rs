@@ -21,7 +21,9 @@ mod flat;
 pub mod memory;
 pub mod redis;
 
-pub use memory::{Activity, Budgets, MAX_MEMBERS, MemoryStore, Pending, PendingLogout, StoreError};
+pub use memory::{
+    Activity, Budgets, MAX_MEMBERS, MemoryStore, Pending, PendingLogout, SessionKey, StoreError,
+};
 
 use std::time::{Duration, Instant};
 
@@ -64,9 +66,24 @@ impl Store {
     /// Whether session `sid` was ended, and if not, marks it used at `now` (Unix seconds)
     /// and returns the previous mark. Never fails (see the module documentation).
     pub async fn check_session(&self, sid: &str, now: u64) -> Activity {
+        self.check_session_keyed(sid, self.session_key(sid), now)
+            .await
+    }
+
+    /// The key under which this store marks `sid`'s activity in memory: a keyed digest,
+    /// derived once per opened session by the forward-auth path (`state::views::View`).
+    pub fn session_key(&self, sid: &str) -> SessionKey {
         match self {
-            Store::Memory(m) => m.check_session(sid, now),
-            Store::Redis(r) => r.check_session(sid, now).await,
+            Store::Memory(m) => m.session_key(sid),
+            Store::Redis(r) => r.session_key(sid),
+        }
+    }
+
+    /// [`Store::check_session`] with `key`, this store's [`Store::session_key`] of `sid`.
+    pub async fn check_session_keyed(&self, sid: &str, key: SessionKey, now: u64) -> Activity {
+        match self {
+            Store::Memory(m) => m.check_session_keyed(sid, key, now),
+            Store::Redis(r) => r.check_session(sid, key, now).await,
         }
     }
 
@@ -398,6 +415,45 @@ mod tests {
             store.revoke_session("s", Duration::from_secs(60)).await;
             assert_eq!(store.check_session("s", 170).await, Activity::Revoked);
             assert_eq!(store.check_session("t", 170).await, Activity::Seen(None));
+        });
+    }
+
+    /// The forward-auth path derives a session's key once and checks with it afterwards
+    /// (issue 20): the same row as the ID's own check, each mark seen by the other, and a
+    /// revocation (by ID) seen through the key.
+    #[test]
+    fn a_session_key_derived_once_marks_the_row_of_its_id() {
+        block_on(async {
+            let store = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+            let s = store.session_key("s");
+            assert_eq!(s, store.session_key("s"));
+            assert_ne!(s, store.session_key("t"));
+            assert_eq!(
+                store.check_session_keyed("s", s, 100).await,
+                Activity::Seen(None)
+            );
+            assert_eq!(
+                store.check_session("s", 150).await,
+                Activity::Seen(Some(100))
+            );
+            assert_eq!(
+                store.check_session_keyed("s", s, 160).await,
+                Activity::Seen(Some(150))
+            );
+            assert_eq!(store.peek_session("s").await, Activity::Seen(Some(160)));
+            store.revoke_session("s", Duration::from_secs(60)).await;
+            assert_eq!(
+                store.check_session_keyed("s", s, 170).await,
+                Activity::Revoked
+            );
+            let t = store.session_key("t");
+            assert_eq!(
+                store.check_session_keyed("t", t, 170).await,
+                Activity::Seen(None)
+            );
+            // Another store (another process) has another digest key.
+            let other = Store::memory(Duration::from_secs(60), 10, Duration::from_secs(3600));
+            assert_ne!(other.session_key("s"), s);
         });
     }
 

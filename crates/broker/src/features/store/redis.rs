@@ -786,14 +786,25 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn check_session(&self, sid: &str, now: u64) -> Activity {
+    /// The key of `sid` in this replica's own activity marks (the fallback's).
+    pub(crate) fn session_key(&self, sid: &str) -> super::memory::SessionKey {
+        self.local.session_key(sid)
+    }
+
+    /// `key` is [`RedisStore::session_key`] of `sid`.
+    pub(crate) async fn check_session(
+        &self,
+        sid: &str,
+        key: super::memory::SessionKey,
+        now: u64,
+    ) -> Activity {
         if self.local.is_revoked(sid) {
             return Activity::Revoked;
         }
         if !self.should_probe() {
             // Redis failed moments ago: answer from this replica's memory without waiting
             // on it again (one request per second probes it).
-            return self.local.check_session(sid, now);
+            return self.local.check_session_keyed(sid, key, now);
         }
         if self.has_unsynced.load(Ordering::Relaxed) && self.healthy.load(Ordering::Relaxed) {
             self.flush_revocations().await;
@@ -813,7 +824,7 @@ impl RedisStore {
             })
             .await;
         // The local marks follow along, so an outage starts from recent knowledge.
-        let local = self.local.check_session(sid, now);
+        let local = self.local.check_session_keyed(sid, key, now);
         match answer {
             Ok(-1) => {
                 // Remembered here too, so the cookie stays refused through an outage.

@@ -179,8 +179,7 @@ pub async fn auth_from<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -
     // Where to come back after a login: only an address Varco would accept later, else `/`.
     let return_to = || {
         let absolute = original.absolute();
-        let allow_http = state.config.public_base_url.starts_with("http://");
-        let ok = access.return_to(&absolute, allow_http).is_some();
+        let ok = state.config.return_to(&absolute).is_some();
         encode(if ok { &absolute } else { "/" })
     };
     let base = &state.config.public_base_url;

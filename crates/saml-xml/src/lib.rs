@@ -23,6 +23,7 @@ mod error;
 mod limits;
 mod scope;
 mod special;
+mod token;
 mod tree;
 
 pub mod c14n;

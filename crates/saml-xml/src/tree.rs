@@ -8,13 +8,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use quick_xml::events::Event;
-use quick_xml::events::attributes::Attributes;
-use quick_xml::reader::Reader;
-
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::scope::{Scope, same};
+use crate::token::{self, Token, Tokenizer};
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -627,9 +624,11 @@ fn is_id_attribute(prefix: &str, local: &str) -> bool {
     }
 }
 
-struct Open {
+struct Open<'a> {
     node: u32,
     scope_mark: usize,
+    /// The start tag's name as written, which the end tag must repeat.
+    name: &'a str,
 }
 
 struct Builder<'a, 'l> {
@@ -644,12 +643,15 @@ struct Builder<'a, 'l> {
     uris: Option<HashMap<Cow<'a, str>, u32>>,
     /// Work done, for [`crate::work`].
     steps: u64,
-    open: Vec<Open>,
+    open: Vec<Open<'a>>,
     /// Text being accumulated for the current text node: adjacent text, references and CDATA
     /// form one node.
     text: Option<Cow<'a, str>>,
     text_start: usize,
     seen_root: bool,
+    /// Whether the input holds a CR at all: without one, character data needs no line-end
+    /// normalization.
+    has_cr: bool,
     /// Name, normalized value, and whether the value needs no C14N escaping.
     raw_attrs: Vec<(&'a str, Cow<'a, str>, bool)>,
 }
@@ -682,87 +684,71 @@ impl<'a, 'l> Builder<'a, 'l> {
             text: None,
             text_start: 0,
             seen_root: false,
+            has_cr: memchr::memchr(b'\r', src.as_bytes()).is_some(),
             raw_attrs: Vec::new(),
         }
     }
 
     fn run(&mut self) -> Result<(), Error> {
-        let mut reader = Reader::from_str(self.src);
-        let cfg = reader.config_mut();
-        cfg.check_comments = true;
-        cfg.check_end_names = true;
-        cfg.allow_unmatched_ends = false;
-        cfg.allow_dangling_amp = false;
-        cfg.expand_empty_elements = false;
-        cfg.trim_text(false);
-
+        let mut tokens = Tokenizer::new(self.src);
+        let mut attrs = Vec::new();
         let mut first = true;
         loop {
-            let start = reader.buffer_position() as usize;
-            let event = reader.read_event().map_err(|e| Error::Malformed {
-                offset: reader.error_position() as usize,
-                reason: e.to_string(),
-            })?;
-            let end = reader.buffer_position() as usize;
+            let start = tokens.position();
+            let token = tokens.next(&mut attrs)?;
+            let end = tokens.position();
             self.steps += 1;
             let was_first = std::mem::replace(&mut first, false);
-            match event {
-                Event::Decl(d) => {
+            match token {
+                Token::Decl(content) => {
                     if !was_first {
                         return Err(Error::UnsupportedDeclaration);
                     }
-                    check_declaration(&d)?;
+                    check_declaration(content)?;
                 }
-                Event::DocType(_) => return Err(Error::Doctype),
-                Event::Start(e) => {
-                    let content = self.slice(start + 1, e.len())?;
-                    self.start_element(content, e.name().as_ref().len(), start, end, false)?;
+                Token::Start {
+                    name,
+                    empty,
+                    attr_error,
+                } => {
+                    let attr_error = attr_error.map(|at| Error::Malformed {
+                        offset: at,
+                        reason: "attribute without '=' and a quoted value".into(),
+                    });
+                    self.start_element(name, &attrs, attr_error, start, end, empty)?;
                 }
-                Event::Empty(e) => {
-                    let content = self.slice(start + 1, e.len())?;
-                    self.start_element(content, e.name().as_ref().len(), start, end, true)?;
+                Token::End(name) => self.end_element(name, start, end)?,
+                Token::Text(raw) | Token::CData(raw) => {
+                    let text = self.normalize_eol(raw);
+                    self.add_text(text, start)?;
                 }
-                Event::End(_) => self.end_element(start, end)?,
-                Event::Text(t) => {
-                    let raw = self.slice(start, t.len())?;
-                    self.add_text(normalize_eol(raw), start)?;
+                Token::Ref(name) => {
+                    let c = resolve_reference(name, start)?;
+                    self.add_char(c, start)?;
                 }
-                Event::CData(t) => {
-                    let raw = self.slice(start + 9, t.len())?;
-                    self.add_text(normalize_eol(raw), start)?;
-                }
-                Event::GeneralRef(r) => {
-                    let c = resolve_reference(&r, start)?;
-                    self.add_text(Cow::Owned(c.to_string()), start)?;
-                }
-                Event::Comment(c) => {
-                    let content = self.slice(start + 4, c.len())?;
+                Token::Comment(content) => {
                     self.flush_text()?;
                     if !self.open.is_empty() {
                         // Line ends are normalized in all character data, comments included.
-                        self.push_node(Kind::Comment(normalize_eol(content)))?;
+                        let content = self.normalize_eol(content);
+                        self.push_node(Kind::Comment(content))?;
                     }
                 }
-                Event::PI(pi) => {
-                    let content = self.slice(start + 2, pi.len())?;
-                    let target = content.get(..pi.target().len()).unwrap_or("");
+                Token::Pi { target, data } => {
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(Error::UnsupportedDeclaration);
                     }
                     if !is_ncname(target) {
                         return Err(Error::InvalidName);
                     }
-                    let data = content
-                        .get(target.len()..)
-                        .unwrap_or("")
-                        .trim_start_matches([' ', '\t', '\r', '\n']);
+                    let data = data.trim_start_matches([' ', '\t', '\r', '\n']);
                     self.flush_text()?;
                     if !self.open.is_empty() {
-                        let data = normalize_eol(data);
+                        let data = self.normalize_eol(data);
                         self.push_node(Kind::Pi { target, data })?;
                     }
                 }
-                Event::Eof => break,
+                Token::Eof => break,
             }
         }
         self.flush_text()?;
@@ -778,16 +764,14 @@ impl<'a, 'l> Builder<'a, 'l> {
         Ok(())
     }
 
-    /// The input slice `start .. start + len`, which must be exactly the text the tokenizer
-    /// returned for the current event. Slicing the input ourselves gives values that live as
-    /// long as the document instead of the event.
-    fn slice(&self, start: usize, len: usize) -> Result<&'a str, Error> {
-        self.src
-            .get(start..start + len)
-            .ok_or_else(|| Error::Malformed {
-                offset: start,
-                reason: "token boundary".into(),
-            })
+    /// Line-end normalization, skipped whole when the document holds no CR (one `memchr`
+    /// over the input, instead of one per piece of character data).
+    fn normalize_eol(&self, s: &'a str) -> Cow<'a, str> {
+        if self.has_cr {
+            normalize_eol(s)
+        } else {
+            Cow::Borrowed(s)
+        }
     }
 
     fn push_node(&mut self, kind: Kind<'a>) -> Result<u32, Error> {
@@ -820,6 +804,25 @@ impl<'a, 'l> Builder<'a, 'l> {
                 self.text_start = offset;
             }
             Some(t) => t.to_mut().push_str(&piece),
+        }
+        Ok(())
+    }
+
+    /// A resolved reference: one character of text, appended without a string of its own.
+    fn add_char(&mut self, c: char, offset: usize) -> Result<(), Error> {
+        if self.open.is_empty() {
+            return if matches!(c, ' ' | '\t' | '\n' | '\r') {
+                Ok(())
+            } else {
+                Err(Error::ContentOutsideRoot)
+            };
+        }
+        match &mut self.text {
+            None => {
+                self.text = Some(Cow::Owned(c.to_string()));
+                self.text_start = offset;
+            }
+            Some(t) => t.to_mut().push(c),
         }
         Ok(())
     }
@@ -883,8 +886,9 @@ impl<'a, 'l> Builder<'a, 'l> {
 
     fn start_element(
         &mut self,
-        content: &'a str,
-        name_len: usize,
+        qname: &'a str,
+        attributes: &[(&'a str, &'a str)],
+        attr_error: Option<Error>,
         start: usize,
         end: usize,
         empty: bool,
@@ -901,42 +905,25 @@ impl<'a, 'l> Builder<'a, 'l> {
                 limit: self.limits.max_depth,
             });
         }
-        let qname = content.get(..name_len).ok_or(Error::InvalidName)?;
         let (prefix, local) = split_qname(qname)?;
 
-        // Collect the raw attributes once; declarations must be known before any prefix on
-        // this element can be resolved.
+        // Normalize the raw attributes once; declarations must be known before any prefix on
+        // this element can be resolved. Duplicates are caught below (expanded names for
+        // attributes, prefixes for declarations).
         let mut raw = std::mem::take(&mut self.raw_attrs);
         raw.clear();
-        // quick-xml's own duplicate check allocates per element; duplicates are caught below
-        // (expanded names for attributes, prefixes for declarations).
-        let mut iter = Attributes::new(content, name_len);
-        iter.with_checks(false);
-        for attr in iter {
-            let attr = attr.map_err(|e| Error::Malformed {
-                offset: start,
-                reason: e.to_string(),
-            })?;
+        for &(key, value) in attributes {
             if raw.len() >= self.limits.max_attributes {
                 return Err(Error::TooManyAttributes {
                     limit: self.limits.max_attributes,
                 });
             }
-            // The iterator borrows `content`, which already lives for 'a; re-slice to keep it.
-            let key_len = attr.key.as_ref().len();
-            let key = self.reslice(content, attr.key.as_ref(), key_len)?;
-            let value = match attr.value {
-                Cow::Borrowed(v) => self.reslice(content, v, v.len())?,
-                Cow::Owned(_) => {
-                    return Err(Error::Malformed {
-                        offset: start,
-                        reason: "attribute value".into(),
-                    });
-                }
-            };
             self.steps += 1;
             let (value, verbatim) = normalize_attr(value, start)?;
             raw.push((key, value, verbatim));
+        }
+        if let Some(e) = attr_error {
+            return Err(e);
         }
 
         let scope_mark = self.scope.mark();
@@ -1057,29 +1044,27 @@ impl<'a, 'l> Builder<'a, 'l> {
         if empty {
             self.scope.truncate(scope_mark);
         } else {
-            self.open.push(Open { node, scope_mark });
+            self.open.push(Open {
+                node,
+                scope_mark,
+                name: qname,
+            });
         }
         Ok(())
     }
 
-    /// Maps a slice the attribute iterator returned (which borrows `content`) back onto the
-    /// input, so it lives for 'a.
-    fn reslice(&self, content: &'a str, part: &str, len: usize) -> Result<&'a str, Error> {
-        let offset = (part.as_ptr() as usize).wrapping_sub(content.as_ptr() as usize);
-        content
-            .get(offset..offset + len)
-            .ok_or_else(|| Error::Malformed {
-                offset: 0,
-                reason: "attribute boundary".into(),
-            })
-    }
-
-    fn end_element(&mut self, start: usize, end: usize) -> Result<(), Error> {
-        self.flush_text()?;
+    fn end_element(&mut self, name: &str, start: usize, end: usize) -> Result<(), Error> {
         let open = self.open.pop().ok_or_else(|| Error::Malformed {
             offset: start,
             reason: "end tag without start tag".into(),
         })?;
+        if !same(open.name, name) {
+            return Err(Error::Malformed {
+                offset: start,
+                reason: "end tag does not match the start tag".into(),
+            });
+        }
+        self.flush_text()?;
         self.scope.truncate(open.scope_mark);
         let node_end = self.doc.nodes.len() as u32;
         if let Some(n) = self.doc.nodes.get_mut(open.node as usize) {
@@ -1093,16 +1078,37 @@ impl<'a, 'l> Builder<'a, 'l> {
     }
 }
 
-fn check_declaration(d: &quick_xml::events::BytesDecl<'_>) -> Result<(), Error> {
-    let version = d.version().map_err(|_| Error::UnsupportedDeclaration)?;
-    if version.as_ref() != "1.0" {
-        return Err(Error::UnsupportedDeclaration);
-    }
-    if let Some(enc) = d.encoding() {
-        let enc = enc.map_err(|_| Error::UnsupportedDeclaration)?;
-        if !enc.eq_ignore_ascii_case("utf-8") {
+/// The XML declaration's pseudo-attributes (after `xml`): `version="1.0"` first, and if an
+/// encoding is named, UTF-8. Anything unreadable is refused.
+fn check_declaration(content: &str) -> Result<(), Error> {
+    let b = content.as_bytes();
+    let mut i = 0;
+    let mut first = true;
+    let mut encoding_seen = false;
+    loop {
+        while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let (key, value, next) =
+            token::attribute(b, i).map_err(|_| Error::UnsupportedDeclaration)?;
+        let key = content.get(key.0..key.1).unwrap_or("");
+        let value = content.get(value.0..value.1).unwrap_or("");
+        if std::mem::replace(&mut first, false) && (key != "version" || value != "1.0") {
             return Err(Error::UnsupportedDeclaration);
         }
+        if key == "encoding" && !std::mem::replace(&mut encoding_seen, true) {
+            if !value.eq_ignore_ascii_case("utf-8") {
+                return Err(Error::UnsupportedDeclaration);
+            }
+        }
+        i = next;
+    }
+    if first {
+        // No version at all.
+        return Err(Error::UnsupportedDeclaration);
     }
     Ok(())
 }

@@ -124,7 +124,11 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// At `<`.
-    fn markup(&mut self, pos: usize, attrs: &mut Vec<(&'a str, &'a str)>) -> Result<Token<'a>, Error> {
+    fn markup(
+        &mut self,
+        pos: usize,
+        attrs: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<Token<'a>, Error> {
         let b = self.src.as_bytes();
         match b.get(pos + 1) {
             None => Err(malformed(pos, "unclosed tag")),
@@ -133,7 +137,10 @@ impl<'a> Tokenizer<'a> {
             Some(b'/') => {
                 let end = tag_end(b, pos).ok_or_else(|| malformed(pos, "unclosed end tag"))?;
                 let content = b.get(pos + 2..end).unwrap_or(&[]);
-                let len = content.iter().rposition(|&c| !is_space(c)).map_or(0, |p| p + 1);
+                let len = content
+                    .iter()
+                    .rposition(|&c| !is_space(c))
+                    .map_or(0, |p| p + 1);
                 self.pos = end + 1;
                 Ok(Token::End(self.slice(pos + 2, pos + 2 + len)?))
             }
@@ -239,7 +246,7 @@ impl<'a> Tokenizer<'a> {
                         attr_error: None,
                     });
                 }
-                Some(_) => match attribute(b, i) {
+                Some(_) => match attribute(b, i, true) {
                     Ok((key, value, next)) => {
                         attrs.push((self.slice(key.0, key.1)?, self.slice(value.0, value.1)?));
                         i = next;
@@ -276,11 +283,16 @@ type Span = (usize, usize);
 
 /// One `name = "value"` (or single quotes) starting at `i`, white space allowed around `=`:
 /// the name's and the value's spans and the offset after the closing quote. The name ends at
-/// white space, `=`, `>` or `/`; whether it is a name is for the builder to say.
-pub(crate) fn attribute(b: &[u8], mut i: usize) -> Result<(Span, Span, usize), AttrSyntax> {
+/// white space or `=`, and in a tag (`in_tag`) also at `>` or `/`; whether it is a name is for
+/// the builder to say.
+pub(crate) fn attribute(
+    b: &[u8],
+    mut i: usize,
+    in_tag: bool,
+) -> Result<(Span, Span, usize), AttrSyntax> {
     let key_start = i;
     while let Some(&c) = b.get(i) {
-        if is_space(c) || matches!(c, b'=' | b'>' | b'/') {
+        if is_space(c) || c == b'=' || (in_tag && matches!(c, b'>' | b'/')) {
             break;
         }
         i += 1;

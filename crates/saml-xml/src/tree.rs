@@ -1079,23 +1079,30 @@ impl<'a, 'l> Builder<'a, 'l> {
 }
 
 /// The XML declaration's pseudo-attributes (after `xml`): `version="1.0"` first, and if an
-/// encoding is named, UTF-8. Anything unreadable is refused.
+/// encoding is named, UTF-8. Every pseudo-attribute must be readable as `name="value"` (the
+/// quick-xml reader stopped reading at the encoding and let garbage after it pass).
 fn check_declaration(content: &str) -> Result<(), Error> {
     let b = content.as_bytes();
     let mut i = 0;
     let mut first = true;
     let mut encoding_seen = false;
     loop {
-        while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) {
+        while b
+            .get(i)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        {
             i += 1;
         }
         if i >= b.len() {
             break;
         }
         let (key, value, next) =
-            token::attribute(b, i).map_err(|_| Error::UnsupportedDeclaration)?;
+            token::attribute(b, i, false).map_err(|_| Error::UnsupportedDeclaration)?;
         let key = content.get(key.0..key.1).unwrap_or("");
         let value = content.get(value.0..value.1).unwrap_or("");
+        if key.is_empty() {
+            return Err(Error::UnsupportedDeclaration);
+        }
         if std::mem::replace(&mut first, false) && (key != "version" || value != "1.0") {
             return Err(Error::UnsupportedDeclaration);
         }
@@ -1112,3 +1119,6 @@ fn check_declaration(content: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod differential;

@@ -121,8 +121,10 @@ fn run<'p>(
     // Bindings output by output ancestors. The empty default namespace is "already output"
     // at the apex: nothing above it is in the output.
     rendered.push("", Ns::NONE);
-    // Open elements: (subtree end, qname parts, rendered mark, in-scope mark).
-    let mut open: Vec<(u32, &str, &str, usize, usize)> = Vec::with_capacity(16);
+    // Open elements: (subtree end, qname parts, rendered mark, in-scope mark, namespace, the
+    // source's end tag when it is canonical, else empty).
+    let mut open: Vec<(u32, &str, &str, usize, usize, Ns, &[u8])> = Vec::with_capacity(16);
+    let src = doc.source().as_bytes();
     let mut needed: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut new: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut attrs: Vec<usize> = Vec::with_capacity(16);
@@ -131,11 +133,15 @@ fn run<'p>(
     let mut i = apex;
     while i < end {
         *steps += 1;
-        while let Some(&(close_at, prefix, local, mark, scope_mark)) = open.last() {
+        while let Some(&(close_at, prefix, local, mark, scope_mark, _, source_end)) = open.last() {
             if close_at > i {
                 break;
             }
-            end_tag(out, prefix, local);
+            if source_end.is_empty() {
+                end_tag(out, prefix, local);
+            } else {
+                out.extend_from_slice(source_end);
+            }
             rendered.truncate(mark);
             in_scope.truncate(scope_mark);
             open.pop();
@@ -159,7 +165,13 @@ fn run<'p>(
                 // its attributes' prefixes (visibly utilized; their namespaces were
                 // resolved by the parser)...
                 needed.clear();
-                if e.prefix != "xml" {
+                // The element's own binding, unless its output parent has the same one: the
+                // parent needed it, so it is rendered there or above (the common case of a
+                // child in its parent's namespace, which then costs no lookup).
+                let parent_same = open
+                    .last()
+                    .is_some_and(|o| o.5 == e.ns && same(o.1, e.prefix));
+                if e.prefix != "xml" && !parent_same {
                     needed.push((e.prefix, e.ns));
                 }
                 let own_attrs = doc
@@ -203,8 +215,16 @@ fn run<'p>(
                     order(a.0, b.0)
                 });
 
-                out.push(b'<');
-                qname(out, e.prefix, e.local);
+                // `<` and the name, as the source writes them right at the element's start.
+                let name_len = qname_len(e.prefix, e.local);
+                let at = e.span[0] as usize;
+                match src.get(at..at + 1 + name_len) {
+                    Some(tag) => out.extend_from_slice(tag),
+                    None => {
+                        out.push(b'<');
+                        qname(out, e.prefix, e.local);
+                    }
+                }
                 for &(prefix, ns) in &new {
                     rendered.push(prefix, ns);
                     if prefix.is_empty() {
@@ -248,7 +268,13 @@ fn run<'p>(
                     out.push(b'"');
                 }
                 out.push(b'>');
-                open.push((node.end, e.prefix, e.local, mark, scope_mark));
+                // The source's end tag is the canonical one when it is exactly `</name>` (not
+                // `</name >`, and not the self-closing tag of an empty element).
+                let end_tag = src
+                    .get(e.span[2] as usize..e.span[3] as usize)
+                    .filter(|t| t.len() == name_len + 3)
+                    .unwrap_or(&[]);
+                open.push((node.end, e.prefix, e.local, mark, scope_mark, e.ns, end_tag));
             }
             Kind::Text(t) => escape_text(out, t),
             Kind::Comment(c) => {
@@ -270,8 +296,12 @@ fn run<'p>(
         }
         i += 1;
     }
-    while let Some((_, prefix, local, _, _)) = open.pop() {
-        end_tag(out, prefix, local);
+    while let Some((_, prefix, local, _, _, _, source_end)) = open.pop() {
+        if source_end.is_empty() {
+            end_tag(out, prefix, local);
+        } else {
+            out.extend_from_slice(source_end);
+        }
     }
     if out.len() - out_start > limit {
         return Err(Error::CanonicalFormTooLarge { limit });
@@ -311,6 +341,15 @@ fn qname(out: &mut Vec<u8>, prefix: &str, local: &str) {
         out.push(b':');
     }
     out.extend_from_slice(local.as_bytes());
+}
+
+/// The length of `prefix:local` (or `local`).
+fn qname_len(prefix: &str, local: &str) -> usize {
+    if prefix.is_empty() {
+        local.len()
+    } else {
+        prefix.len() + 1 + local.len()
+    }
 }
 
 fn end_tag(out: &mut Vec<u8>, prefix: &str, local: &str) {

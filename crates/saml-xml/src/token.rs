@@ -59,6 +59,36 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Bytes that end a run, as bit flags of one table (one load and test per byte).
+const ENDS_NAME: u8 = 1;
+const ENDS_KEY: u8 = 2;
+const ENDS_KEY_IN_TAG: u8 = 4;
+const ENDS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let spaces = [b' ', b'\t', b'\r', b'\n'];
+    let mut k = 0;
+    while k < spaces.len() {
+        t[spaces[k] as usize] = ENDS_NAME | ENDS_KEY | ENDS_KEY_IN_TAG;
+        k += 1;
+    }
+    // A tag's name ends at white space, `>` or `/`; an attribute's name at white space or
+    // `=`, and in a tag also at `>` or `/`.
+    t[b'>' as usize] = ENDS_NAME | ENDS_KEY_IN_TAG;
+    t[b'/' as usize] = ENDS_NAME | ENDS_KEY_IN_TAG;
+    t[b'=' as usize] = ENDS_KEY | ENDS_KEY_IN_TAG;
+    t
+};
+
+/// The offset of the first byte at or after `from` that ends a run of kind `ends` (or the
+/// input's end).
+fn scan(b: &[u8], from: usize, ends: u8) -> usize {
+    let rest = b.get(from..).unwrap_or(&[]);
+    from + rest
+        .iter()
+        .position(|&c| ENDS[c as usize] & ends != 0)
+        .unwrap_or(rest.len())
+}
+
 fn malformed(offset: usize, reason: &str) -> Error {
     Error::Malformed {
         offset,
@@ -96,7 +126,7 @@ impl<'a> Tokenizer<'a> {
         let Some(rest) = b.get(pos..).filter(|r| !r.is_empty()) else {
             return Ok(Token::Eof);
         };
-        match memchr2(b'<', b'&', rest) {
+        match find2(b'<', b'&', rest) {
             None => {
                 self.pos = b.len();
                 Ok(Token::Text(self.slice(pos, b.len())?))
@@ -135,7 +165,12 @@ impl<'a> Tokenizer<'a> {
             Some(b'!') => self.bang(pos),
             Some(b'?') => self.question(pos),
             Some(b'/') => {
-                let end = tag_end(b, pos).ok_or_else(|| malformed(pos, "unclosed end tag"))?;
+                // The first `>`: a quote in an end tag can only be part of its name, which
+                // then matches no start tag (a start tag's name never holds one) and is refused
+                // as a mismatch, wherever the tag is taken to end.
+                let end = find(b'>', b.get(pos..).unwrap_or(&[]))
+                    .map(|k| pos + k)
+                    .ok_or_else(|| malformed(pos, "unclosed end tag"))?;
                 let content = b.get(pos + 2..end).unwrap_or(&[]);
                 let len = content
                     .iter()
@@ -216,13 +251,7 @@ impl<'a> Tokenizer<'a> {
         let b = self.src.as_bytes();
         attrs.clear();
         let name_start = pos + 1;
-        let mut i = name_start;
-        while let Some(&c) = b.get(i) {
-            if is_space(c) || c == b'>' || c == b'/' {
-                break;
-            }
-            i += 1;
-        }
+        let mut i = scan(b, name_start, ENDS_NAME);
         let name = self.slice(name_start, i)?;
         loop {
             while b.get(i).is_some_and(|&c| is_space(c)) {
@@ -291,12 +320,7 @@ pub(crate) fn attribute(
     in_tag: bool,
 ) -> Result<(Span, Span, usize), AttrSyntax> {
     let key_start = i;
-    while let Some(&c) = b.get(i) {
-        if is_space(c) || c == b'=' || (in_tag && matches!(c, b'>' | b'/')) {
-            break;
-        }
-        i += 1;
-    }
+    i = scan(b, i, if in_tag { ENDS_KEY_IN_TAG } else { ENDS_KEY });
     let key = (key_start, i);
     while b.get(i).is_some_and(|&c| is_space(c)) {
         i += 1;
@@ -313,8 +337,30 @@ pub(crate) fn attribute(
         _ => return Err(Bad(i)),
     };
     let value_start = i + 1;
-    let len = memchr(quote, b.get(value_start..).unwrap_or(&[])).ok_or(Unclosed)?;
+    let len = find(quote, b.get(value_start..).unwrap_or(&[])).ok_or(Unclosed)?;
     Ok((key, (value_start, value_start + len), value_start + len + 1))
+}
+
+/// Below this many bytes a plain loop finds a byte in fewer instructions than `memchr`'s
+/// dispatch and setup; most runs (indentation, attribute values) are shorter.
+const SHORT: usize = 24;
+
+/// The first `x` in `hay`.
+fn find(x: u8, hay: &[u8]) -> Option<usize> {
+    let head = hay.get(..SHORT).unwrap_or(hay);
+    if let Some(i) = head.iter().position(|&c| c == x) {
+        return Some(i);
+    }
+    memchr(x, hay.get(head.len()..)?).map(|i| head.len() + i)
+}
+
+/// The first `x` or `y` in `hay`.
+fn find2(x: u8, y: u8, hay: &[u8]) -> Option<usize> {
+    let head = hay.get(..SHORT).unwrap_or(hay);
+    if let Some(i) = head.iter().position(|&c| c == x || c == y) {
+        return Some(i);
+    }
+    memchr2(x, y, hay.get(head.len()..)?).map(|i| head.len() + i)
 }
 
 /// The `>` that ends the tag starting at `pos`: the first one outside single or double

@@ -68,7 +68,9 @@ pub(crate) struct ElementData<'a> {
     pub(crate) attrs: Range<u32>,
     pub(crate) decls: Range<u32>,
     /// Byte offsets: start of `<`, end of the start tag, start of the end tag, end of element.
-    span: [u32; 4],
+    /// The name as written follows the `<` at `span[0]` (C14N copies `<` and the name from
+    /// there in one piece).
+    pub(crate) span: [u32; 4],
 }
 
 #[derive(Debug)]
@@ -485,32 +487,61 @@ const fn name_table(continuation: bool) -> [bool; 256] {
 }
 
 /// Splits a QName into (prefix, local); the prefix is empty when there is none. Both parts
-/// must be names in the sense of [`is_ncname`]; one pass over the bytes checks them all.
+/// must be names in the sense of [`is_ncname`]. One pass of table lookups classifies every
+/// byte (name character, colon, anything else); the colon is looked for only when there is
+/// exactly one.
 fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     let bytes = name.as_bytes();
-    let (mut colons, mut colon, mut chars) = (0usize, 0usize, true);
-    for (i, &c) in bytes.iter().enumerate() {
-        let is_colon = c == b':';
-        if is_colon {
-            colons += 1;
-            colon = i;
-        }
-        chars &= is_colon | NAME_CHAR[c as usize];
+    let (mut valid, mut colons) = (true, 0u32);
+    for &c in bytes {
+        let k = QNAME_CLASS[c as usize];
+        valid &= k != 0;
+        colons += u32::from(k == QNAME_COLON);
     }
-    let starts = |part: &[u8]| part.first().is_some_and(|&c| NAME_START[c as usize]);
+    if !valid {
+        return Err(Error::InvalidName);
+    }
+    let starts = |part: &str| {
+        part.as_bytes()
+            .first()
+            .is_some_and(|&c| NAME_START[c as usize])
+    };
     let (prefix, local) = match colons {
         0 => ("", name),
-        1 => (
-            name.get(..colon).ok_or(Error::InvalidName)?,
-            name.get(colon + 1..).ok_or(Error::InvalidName)?,
-        ),
+        1 => {
+            let colon = bytes
+                .iter()
+                .position(|&c| c == b':')
+                .ok_or(Error::InvalidName)?;
+            let prefix = name.get(..colon).ok_or(Error::InvalidName)?;
+            if !starts(prefix) {
+                return Err(Error::InvalidName);
+            }
+            (prefix, name.get(colon + 1..).ok_or(Error::InvalidName)?)
+        }
         _ => return Err(Error::InvalidName),
     };
-    if !chars || (colons == 1 && !starts(prefix.as_bytes())) || !starts(local.as_bytes()) {
+    if !starts(local) {
         return Err(Error::InvalidName);
     }
     Ok((prefix, local))
 }
+
+const QNAME_CHAR: u8 = 1;
+const QNAME_COLON: u8 = 2;
+/// [`NAME_CHAR`] bytes are `QNAME_CHAR`, `:` is `QNAME_COLON`, every other byte 0.
+const QNAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if NAME_CHAR[b] {
+            t[b] = QNAME_CHAR;
+        }
+        b += 1;
+    }
+    t[b':' as usize] = QNAME_COLON;
+    t
+};
 
 /// Resolves one reference body (`lt`, `#x41`, ...) to its character.
 fn resolve_reference(name: &str, offset: usize) -> Result<char, Error> {
@@ -569,12 +600,12 @@ fn normalize_eol(s: &str) -> Cow<'_, str> {
 /// each literal white-space character (CRLF counting as one) becomes a space. With the value,
 /// whether it holds no byte C14N escapes in an attribute value (see `AttrData::verbatim`).
 fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Error> {
-    // One pass, no early exit (it vectorizes): `"` only matters to C14N, the others to both.
-    let (mut quote, mut other) = (false, false);
+    // One pass of table lookups, no early exit: `"` only matters to C14N, the others to both.
+    let mut seen = 0u8;
     for b in raw.bytes() {
-        quote |= b == b'"';
-        other |= matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r');
+        seen |= ATTR_CLASS[b as usize];
     }
+    let (quote, other) = (seen & 1 != 0, seen & 2 != 0);
     if !other {
         return Ok((Cow::Borrowed(raw), !quote));
     }
@@ -609,6 +640,18 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Erro
     out.push_str(rest);
     Ok((Cow::Owned(out), false))
 }
+
+/// For [`normalize_attr`]: `"` is 1; `&`, `<`, TAB, LF and CR are 2; other bytes 0.
+const ATTR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = 1;
+    t[b'&' as usize] = 2;
+    t[b'<' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t
+};
 
 /// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
 fn is_xmlns(key: &str) -> bool {

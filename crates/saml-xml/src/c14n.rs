@@ -168,9 +168,10 @@ fn run<'p>(
                 // The element's own binding, unless its output parent has the same one: the
                 // parent needed it, so it is rendered there or above (the common case of a
                 // child in its parent's namespace, which then costs no lookup).
-                let parent_same = open
-                    .last()
-                    .is_some_and(|o| o.5 == e.ns && same(o.1, e.prefix));
+                let parent_same = shortcuts()
+                    && open
+                        .last()
+                        .is_some_and(|o| o.5 == e.ns && same(o.1, e.prefix));
                 if e.prefix != "xml" && !parent_same {
                     needed.push((e.prefix, e.ns));
                 }
@@ -218,7 +219,7 @@ fn run<'p>(
                 // `<` and the name, as the source writes them right at the element's start.
                 let name_len = qname_len(e.prefix, e.local);
                 let at = e.span[0] as usize;
-                match src.get(at..at + 1 + name_len) {
+                match src.get(at..at + 1 + name_len).filter(|_| shortcuts()) {
                     Some(tag) => out.extend_from_slice(tag),
                     None => {
                         out.push(b'<');
@@ -272,7 +273,7 @@ fn run<'p>(
                 // `</name >`, and not the self-closing tag of an empty element).
                 let end_tag = src
                     .get(e.span[2] as usize..e.span[3] as usize)
-                    .filter(|t| t.len() == name_len + 3)
+                    .filter(|t| t.len() == name_len + 3 && shortcuts())
                     .unwrap_or(&[]);
                 open.push((node.end, e.prefix, e.local, mark, scope_mark, e.ns, end_tag));
             }
@@ -307,6 +308,24 @@ fn run<'p>(
         return Err(Error::CanonicalFormTooLarge { limit });
     }
     Ok(())
+}
+
+/// Whether the shortcuts above are taken (copying tags from the source, skipping the lookup
+/// of the parent's binding). Always in production; a test turns them off to compare the
+/// output with the plain path byte for byte (`tree/differential.rs`).
+#[cfg(not(test))]
+fn shortcuts() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static SHORTCUTS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn shortcuts() -> bool {
+    SHORTCUTS.with(std::cell::Cell::get)
 }
 
 fn node_index(id: NodeId) -> u32 {

@@ -4,7 +4,9 @@
 //! markup fragments inserted at every position of the small ones). Accepted by one means
 //! accepted by the other with the same tree (nodes, names, namespaces, attributes, spans,
 //! IDs); refused by one means refused by the other, with the same error code except where
-//! listed in [`same_refusal`].
+//! listed in [`same_refusal`]. On every accepted input, each element's canonical form is also
+//! computed with and without the C14N shortcuts (`c14n.rs`, `shortcuts`): byte for byte the
+//! same.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -195,10 +197,47 @@ struct Tally {
     codes_differ: std::collections::BTreeMap<(String, String), usize>,
     /// One accepted what the other refused, or both accepted different trees.
     failures: Vec<String>,
+    /// Elements whose canonical form with the C14N shortcuts differs from the plain one.
+    c14n_differ: usize,
+}
+
+/// Every element of `doc` canonicalized with and without the C14N shortcuts (with comments,
+/// and leaving out its first child element as the enveloped signature would be): the same
+/// bytes, or the same error.
+fn check_c14n(doc: &Document<'_>, tally: &mut Tally) {
+    use crate::c14n::{Options, SHORTCUTS, canonicalize};
+    let run = |el: crate::Element<'_, '_>, opts: &Options<'_>, fast: bool| {
+        SHORTCUTS.with(|s| s.set(fast));
+        let mut out = Vec::new();
+        let r = canonicalize(el, opts, &mut out).map_err(|e| e.code());
+        SHORTCUTS.with(|s| s.set(true));
+        (r, out)
+    };
+    for i in 0..doc.nodes.len() {
+        let Some(el) = doc.element(super::NodeId(i as u32)) else {
+            continue;
+        };
+        let options = [
+            Options::default(),
+            Options {
+                with_comments: true,
+                inclusive_prefixes: &["#default", "p", "saml"],
+                exclude: el.child_elements().next().map(|c| c.node_id()),
+            },
+        ];
+        for opts in &options {
+            if run(el, opts, true) != run(el, opts, false) {
+                tally.c14n_differ += 1;
+            }
+        }
+    }
 }
 
 fn check(input: &[u8], limits: &Limits, tally: &mut Tally, strict_codes: bool) {
     tally.cases += 1;
+    if let Ok(doc) = Document::parse(input, limits) {
+        check_c14n(&doc, tally);
+    }
     let ours = dump(&Document::parse(input, limits));
     let theirs = dump(&parse_reference(input, limits));
     let refused = !ours.contains('\n') && !theirs.contains('\n');
@@ -439,6 +478,7 @@ fn the_tokenizer_agrees_with_quick_xml() {
         "{} inputs; both refused with different codes: {:?}",
         tally.cases, tally.codes_differ
     );
+    assert_eq!(tally.c14n_differ, 0, "canonical forms differ");
     assert!(
         tally.failures.is_empty(),
         "{} disagreements (of {} inputs), first ones:\n{}",

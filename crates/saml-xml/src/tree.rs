@@ -1165,3 +1165,5 @@ fn check_declaration(content: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod differential;
+#[cfg(any(test, feature = "reference"))]
+pub(crate) mod reference;

@@ -121,9 +121,7 @@ fn run<'p>(
     // Bindings output by output ancestors. The empty default namespace is "already output"
     // at the apex: nothing above it is in the output.
     rendered.push("", Ns::NONE);
-    // Open elements: (subtree end, qname parts, rendered mark, in-scope mark, namespace, the
-    // source's end tag when it is canonical, else empty).
-    let mut open: Vec<(u32, &str, &str, usize, usize, Ns, &[u8])> = Vec::with_capacity(16);
+    let mut open: Vec<Open<'_>> = Vec::with_capacity(16);
     let src = doc.source().as_bytes();
     let mut needed: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut new: Vec<(&str, Ns)> = Vec::with_capacity(8);
@@ -327,6 +325,10 @@ thread_local! {
 fn shortcuts() -> bool {
     SHORTCUTS.with(std::cell::Cell::get)
 }
+
+/// An open element of the walk: (subtree end, qname parts, rendered mark, in-scope mark,
+/// namespace, the source's end tag when it is canonical, else empty).
+type Open<'p> = (u32, &'p str, &'p str, usize, usize, Ns, &'p [u8]);
 
 fn node_index(id: NodeId) -> u32 {
     // NodeId's field is private to the tree module; its Debug-free accessor lives here.

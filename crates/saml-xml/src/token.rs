@@ -332,9 +332,8 @@ pub(crate) fn attribute(
     while b.get(i).is_some_and(|&c| is_space(c)) {
         i += 1;
     }
-    let quote = match b.get(i) {
-        Some(&q @ (b'"' | b'\'')) => q,
-        _ => return Err(Bad(i)),
+    let Some(&quote @ (b'"' | b'\'')) = b.get(i) else {
+        return Err(Bad(i));
     };
     let value_start = i + 1;
     let len = find(quote, b.get(value_start..).unwrap_or(&[])).ok_or(Unclosed)?;

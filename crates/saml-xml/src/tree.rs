@@ -1149,10 +1149,11 @@ fn check_declaration(content: &str) -> Result<(), Error> {
         if std::mem::replace(&mut first, false) && (key != "version" || value != "1.0") {
             return Err(Error::UnsupportedDeclaration);
         }
-        if key == "encoding" && !std::mem::replace(&mut encoding_seen, true) {
-            if !value.eq_ignore_ascii_case("utf-8") {
-                return Err(Error::UnsupportedDeclaration);
-            }
+        if key == "encoding"
+            && !std::mem::replace(&mut encoding_seen, true)
+            && !value.eq_ignore_ascii_case("utf-8")
+        {
+            return Err(Error::UnsupportedDeclaration);
         }
         i = next;
     }

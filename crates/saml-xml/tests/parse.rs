@@ -336,13 +336,7 @@ fn double_hyphen_in_a_comment_is_refused() {
 
 #[test]
 fn attributes_need_an_equals_sign_and_a_quoted_value() {
-    for doc in [
-        "<a x/>",
-        "<a x>",
-        "<a x=>",
-        "<a x=1>",
-        "<a x='1' / >",
-    ] {
+    for doc in ["<a x/>", "<a x>", "<a x=>", "<a x=1>", "<a x='1' / >"] {
         assert_eq!(code(doc), "xml_malformed", "{doc}");
     }
     assert_eq!(code("<a =\"1\"/>"), "xml_invalid_name");
@@ -373,7 +367,10 @@ fn processing_instructions_need_a_target_and_no_xml_one() {
 
 #[test]
 fn declaration_pseudo_attributes_must_all_be_readable() {
-    assert_eq!(code("<?xml version='1.0' encoding='UTF-8' standalone='yes'?><a/>"), "ok");
+    assert_eq!(
+        code("<?xml version='1.0' encoding='UTF-8' standalone='yes'?><a/>"),
+        "ok"
+    );
     for doc in [
         "<?xml?><a/>",
         "<?xml encoding='UTF-8' version='1.0'?><a/>",

@@ -257,6 +257,11 @@ fn run<'p>(
                 for &k in &attrs {
                     let a = &own_attrs[k];
                     out.push(b' ');
+                    if !a.source.is_empty() && shortcuts() {
+                        // `name="value"` as written is already canonical.
+                        out.extend_from_slice(a.source.as_bytes());
+                        continue;
+                    }
                     qname(out, a.prefix, a.local);
                     out.extend_from_slice(b"=\"");
                     if a.verbatim {

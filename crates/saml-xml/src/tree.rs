@@ -84,6 +84,10 @@ pub(crate) struct AttrData<'a> {
     /// CR), so its canonical form is the value itself. Known while parsing: it is exactly when
     /// the raw value has none of them (then nothing was normalized either).
     pub(crate) verbatim: bool,
+    /// `name="value"` as the source writes it, when that is the attribute's canonical form
+    /// (a verbatim value, double quotes, no white space around `=`), so C14N copies it in one
+    /// piece; empty otherwise.
+    pub(crate) source: &'a str,
 }
 
 /// One namespace declaration as written on an element. `ns` is [`Ns::NONE`] for `xmlns=""`.
@@ -641,6 +645,25 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Erro
     Ok((Cow::Owned(out), false))
 }
 
+/// `key="value"` in `src`, when `key` and `value` (both slices of `src`) are written exactly so:
+/// nothing between the name and `="`, and a double quote after the value. Empty otherwise.
+fn canonical_source<'a>(src: &'a str, key: &str, value: &str) -> &'a str {
+    let base = src.as_ptr() as usize;
+    let k = (key.as_ptr() as usize).wrapping_sub(base);
+    let v = (value.as_ptr() as usize).wrapping_sub(base);
+    let b = src.as_bytes();
+    // Checked: a slice from elsewhere (never, today) falls back instead of overflowing.
+    let exact = k.checked_add(key.len() + 2) == Some(v)
+        && b.get(k + key.len()) == Some(&b'=')
+        && b.get(v - 1) == Some(&b'"')
+        && b.get(v + value.len()) == Some(&b'"');
+    if exact {
+        src.get(k..v + value.len() + 1).unwrap_or("")
+    } else {
+        ""
+    }
+}
+
 /// For [`normalize_attr`]: `"` is 1; `&`, `<`, TAB, LF and CR are 2; other bytes 0.
 const ATTR_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -695,8 +718,9 @@ struct Builder<'a, 'l> {
     /// Whether the input holds a CR at all: without one, character data needs no line-end
     /// normalization.
     has_cr: bool,
-    /// Name, normalized value, and whether the value needs no C14N escaping.
-    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool)>,
+    /// Name, normalized value, whether the value needs no C14N escaping, and the canonical
+    /// source text (`AttrData::source`).
+    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool, &'a str)>,
 }
 
 impl<'a, 'l> Builder<'a, 'l> {
@@ -962,8 +986,13 @@ impl<'a, 'l> Builder<'a, 'l> {
                 });
             }
             self.steps += 1;
-            let (value, verbatim) = normalize_attr(value, start)?;
-            raw.push((key, value, verbatim));
+            let (normalized, verbatim) = normalize_attr(value, start)?;
+            let source = if verbatim {
+                canonical_source(self.src, key, value)
+            } else {
+                ""
+            };
+            raw.push((key, normalized, verbatim, source));
         }
         if let Some(e) = attr_error {
             return Err(e);
@@ -971,7 +1000,7 @@ impl<'a, 'l> Builder<'a, 'l> {
 
         let scope_mark = self.scope.mark();
         let decl_start = self.doc.decls.len() as u32;
-        for (key, value, _) in raw.iter() {
+        for (key, value, _, _) in raw.iter() {
             let declared = if *key == "xmlns" {
                 ""
             } else if let Some(p) = key.strip_prefix("xmlns:") {
@@ -1027,7 +1056,7 @@ impl<'a, 'l> Builder<'a, 'l> {
 
         let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
         let attr_start = self.doc.attrs.len() as u32;
-        for (key, value, verbatim) in raw.drain(..) {
+        for (key, value, verbatim, source) in raw.drain(..) {
             if is_xmlns(key) {
                 continue;
             }
@@ -1069,6 +1098,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 ns: ans,
                 value,
                 verbatim,
+                source,
             });
         }
         self.raw_attrs = raw;

@@ -392,6 +392,14 @@ fn escape_text(out: &mut Vec<u8>, s: &str) {
     const SEARCH_FROM: usize = 32;
     let bytes = s.as_bytes();
     if bytes.len() < SEARCH_FROM {
+        // Mostly indentation: one branch-free screen, then one copy.
+        if !bytes
+            .iter()
+            .fold(false, |acc, &b| acc | TEXT_SPECIAL[b as usize])
+        {
+            out.extend_from_slice(bytes);
+            return;
+        }
         return escape(out, s, &TEXT_SPECIAL);
     }
     let end = bytes.len();

@@ -1045,9 +1045,24 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
         let decl_end = self.doc.decls.len() as u32;
 
-        let ns = self.resolve(prefix).ok_or_else(|| Error::UnboundPrefix {
-            prefix: prefix.chars().take(64).collect(),
-        })?;
+        // Without declarations of its own an element sees its parent's bindings, so a prefix
+        // it shares with its parent means the parent's namespace (no lookup).
+        let inherited = if decl_start == decl_end {
+            self.open.last().and_then(|o| {
+                match self.doc.nodes.get(o.node as usize).map(|n| &n.kind) {
+                    Some(Kind::Element(p)) if same(p.prefix, prefix) => Some(p.ns),
+                    _ => None,
+                }
+            })
+        } else {
+            None
+        };
+        let ns = match inherited {
+            Some(ns) => ns,
+            None => self.resolve(prefix).ok_or_else(|| Error::UnboundPrefix {
+                prefix: prefix.chars().take(64).collect(),
+            })?,
+        };
         if !prefix.is_empty() && ns == Ns::NONE {
             return Err(Error::UnboundPrefix {
                 prefix: prefix.chars().take(64).collect(),

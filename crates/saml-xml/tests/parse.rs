@@ -382,3 +382,38 @@ fn declaration_pseudo_attributes_must_all_be_readable() {
         assert_eq!(code(doc), "xml_unsupported_declaration", "{doc}");
     }
 }
+
+/// An element without declarations of its own takes its parent's namespace for a shared
+/// prefix without a lookup (issue 20); a redeclaration on it or on the parent still counts.
+#[test]
+fn a_prefix_shared_with_the_parent_resolves_as_a_lookup_would() {
+    let d = parse(
+        r#"<a:x xmlns:a="u1"><a:y><a:z xmlns:a="u2"><a:w/></a:z><a:v b:c="1" xmlns:b="u3"/></a:y><b:q xmlns:b="u4"/></a:x>"#,
+    )
+    .unwrap();
+    let ns = |e: saml_xml::Element<'_, '_>| e.namespace().unwrap_or("").to_owned();
+    let x = d.root();
+    let y = x.child_elements().next().unwrap();
+    let mut ys = y.child_elements();
+    let z = ys.next().unwrap();
+    let v = ys.next().unwrap();
+    let w = z.child_elements().next().unwrap();
+    let q = x.child_elements().nth(1).unwrap();
+    let got = [x, y, z, w, v, q].map(ns);
+    assert_eq!(got, ["u1", "u1", "u2", "u2", "u1", "u4"]);
+    assert_eq!(v.attribute_ns("u3", "c"), Some("1"));
+
+    let d = parse(r#"<x xmlns="d"><y/><z xmlns=""><w/></z></x>"#).unwrap();
+    let x = d.root();
+    let mut xs = x.child_elements();
+    let (y, z) = (xs.next().unwrap(), xs.next().unwrap());
+    let w = z.child_elements().next().unwrap();
+    assert_eq!(
+        [x, y, z, w].map(|e| e.namespace()),
+        [Some("d"), Some("d"), None, None]
+    );
+    assert_eq!(
+        code("<a:x xmlns:a='u'><a:y><b:z/></a:y></a:x>"),
+        "xml_unbound_prefix"
+    );
+}

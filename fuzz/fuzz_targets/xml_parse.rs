@@ -5,7 +5,9 @@
 //! parent is its element and lies inside it; every `ID`/`Id`/`id`/`xml:id` finds its element
 //! again; the nodes reached from the root (elements, text, comments, processing instructions)
 //! respect the node limit; and a document accepted under tight limits is accepted, with as
-//! many nodes, under the default ones.
+//! many nodes, under the default ones. And the tokenizer agrees with the quick-xml reader it
+//! replaced (`saml_xml::differential_check`, feature `reference`): the same tree, or both
+//! refuse.
 
 #![no_main]
 
@@ -25,6 +27,9 @@ fn tight() -> Limits {
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
+    if let Err(report) = saml_xml::differential_check(data, &limits, false) {
+        panic!("the tokenizer and quick-xml disagree: {report}");
+    }
     let full_nodes = Document::parse(data, &limits).ok().map(|doc| {
         let root = doc.root();
         assert!(root.parent().is_none());

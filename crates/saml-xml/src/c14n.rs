@@ -121,8 +121,8 @@ fn run<'p>(
     // Bindings output by output ancestors. The empty default namespace is "already output"
     // at the apex: nothing above it is in the output.
     rendered.push("", Ns::NONE);
-    // Open elements: (subtree end, qname parts, rendered mark, in-scope mark).
-    let mut open: Vec<(u32, &str, &str, usize, usize)> = Vec::with_capacity(16);
+    let mut open: Vec<Open<'_>> = Vec::with_capacity(16);
+    let src = doc.source().as_bytes();
     let mut needed: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut new: Vec<(&str, Ns)> = Vec::with_capacity(8);
     let mut attrs: Vec<usize> = Vec::with_capacity(16);
@@ -131,11 +131,15 @@ fn run<'p>(
     let mut i = apex;
     while i < end {
         *steps += 1;
-        while let Some(&(close_at, prefix, local, mark, scope_mark)) = open.last() {
+        while let Some(&(close_at, prefix, local, mark, scope_mark, _, source_end)) = open.last() {
             if close_at > i {
                 break;
             }
-            end_tag(out, prefix, local);
+            if source_end.is_empty() {
+                end_tag(out, prefix, local);
+            } else {
+                out.extend_from_slice(source_end);
+            }
             rendered.truncate(mark);
             in_scope.truncate(scope_mark);
             open.pop();
@@ -159,7 +163,14 @@ fn run<'p>(
                 // its attributes' prefixes (visibly utilized; their namespaces were
                 // resolved by the parser)...
                 needed.clear();
-                if e.prefix != "xml" {
+                // The element's own binding, unless its output parent has the same one: the
+                // parent needed it, so it is rendered there or above (the common case of a
+                // child in its parent's namespace, which then costs no lookup).
+                let parent_same = shortcuts()
+                    && open
+                        .last()
+                        .is_some_and(|o| o.5 == e.ns && same(o.1, e.prefix));
+                if e.prefix != "xml" && !parent_same {
                     needed.push((e.prefix, e.ns));
                 }
                 let own_attrs = doc
@@ -203,8 +214,16 @@ fn run<'p>(
                     order(a.0, b.0)
                 });
 
-                out.push(b'<');
-                qname(out, e.prefix, e.local);
+                // `<` and the name, as the source writes them right at the element's start.
+                let name_len = qname_len(e.prefix, e.local);
+                let at = e.span[0] as usize;
+                match src.get(at..at + 1 + name_len).filter(|_| shortcuts()) {
+                    Some(tag) => out.extend_from_slice(tag),
+                    None => {
+                        out.push(b'<');
+                        qname(out, e.prefix, e.local);
+                    }
+                }
                 for &(prefix, ns) in &new {
                     rendered.push(prefix, ns);
                     if prefix.is_empty() {
@@ -238,6 +257,11 @@ fn run<'p>(
                 for &k in &attrs {
                     let a = &own_attrs[k];
                     out.push(b' ');
+                    if !a.source.is_empty() && shortcuts() {
+                        // `name="value"` as written is already canonical.
+                        out.extend_from_slice(a.source.as_bytes());
+                        continue;
+                    }
                     qname(out, a.prefix, a.local);
                     out.extend_from_slice(b"=\"");
                     if a.verbatim {
@@ -248,7 +272,13 @@ fn run<'p>(
                     out.push(b'"');
                 }
                 out.push(b'>');
-                open.push((node.end, e.prefix, e.local, mark, scope_mark));
+                // The source's end tag is the canonical one when it is exactly `</name>` (not
+                // `</name >`, and not the self-closing tag of an empty element).
+                let end_tag = src
+                    .get(e.span[2] as usize..e.span[3] as usize)
+                    .filter(|t| t.len() == name_len + 3 && shortcuts())
+                    .unwrap_or(&[]);
+                open.push((node.end, e.prefix, e.local, mark, scope_mark, e.ns, end_tag));
             }
             Kind::Text(t) => escape_text(out, t),
             Kind::Comment(c) => {
@@ -270,14 +300,40 @@ fn run<'p>(
         }
         i += 1;
     }
-    while let Some((_, prefix, local, _, _)) = open.pop() {
-        end_tag(out, prefix, local);
+    while let Some((_, prefix, local, _, _, _, source_end)) = open.pop() {
+        if source_end.is_empty() {
+            end_tag(out, prefix, local);
+        } else {
+            out.extend_from_slice(source_end);
+        }
     }
     if out.len() - out_start > limit {
         return Err(Error::CanonicalFormTooLarge { limit });
     }
     Ok(())
 }
+
+/// Whether the shortcuts above are taken (copying tags from the source, skipping the lookup
+/// of the parent's binding). Always in production; a test turns them off to compare the
+/// output with the plain path byte for byte (`tree/differential.rs`).
+#[cfg(not(test))]
+fn shortcuts() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static SHORTCUTS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn shortcuts() -> bool {
+    SHORTCUTS.with(std::cell::Cell::get)
+}
+
+/// An open element of the walk: (subtree end, qname parts, rendered mark, in-scope mark,
+/// namespace, the source's end tag when it is canonical, else empty).
+type Open<'p> = (u32, &'p str, &'p str, usize, usize, Ns, &'p [u8]);
 
 fn node_index(id: NodeId) -> u32 {
     // NodeId's field is private to the tree module; its Debug-free accessor lives here.
@@ -313,6 +369,15 @@ fn qname(out: &mut Vec<u8>, prefix: &str, local: &str) {
     out.extend_from_slice(local.as_bytes());
 }
 
+/// The length of `prefix:local` (or `local`).
+fn qname_len(prefix: &str, local: &str) -> usize {
+    if prefix.is_empty() {
+        local.len()
+    } else {
+        prefix.len() + 1 + local.len()
+    }
+}
+
 fn end_tag(out: &mut Vec<u8>, prefix: &str, local: &str) {
     out.extend_from_slice(b"</");
     qname(out, prefix, local);
@@ -327,6 +392,14 @@ fn escape_text(out: &mut Vec<u8>, s: &str) {
     const SEARCH_FROM: usize = 32;
     let bytes = s.as_bytes();
     if bytes.len() < SEARCH_FROM {
+        // Mostly indentation: one branch-free screen, then one copy.
+        if !bytes
+            .iter()
+            .fold(false, |acc, &b| acc | TEXT_SPECIAL[b as usize])
+        {
+            out.extend_from_slice(bytes);
+            return;
+        }
         return escape(out, s, &TEXT_SPECIAL);
     }
     let end = bytes.len();

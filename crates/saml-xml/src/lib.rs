@@ -17,12 +17,15 @@
 //! - no text is ever cut at a comment: adjacent character data is one node, and
 //!   [`Element::text`] concatenates all text children.
 //!
-//! The tokenizer is quick-xml; this crate adds namespaces, the rules above and the tree.
+//! The tokenizer is its own (`token.rs`), over the input validated once as UTF-8; this crate
+//! adds namespaces, the rules above and the tree. quick-xml, the tokenizer before it, is kept
+//! only as the reference of a differential test and fuzz target (feature `reference`).
 
 mod error;
 mod limits;
 mod scope;
 mod special;
+mod token;
 mod tree;
 
 pub mod c14n;
@@ -30,6 +33,10 @@ pub mod work;
 
 pub use error::Error;
 pub use limits::Limits;
+/// The quick-xml reader as tokenizer, for the differential fuzz target only.
+#[cfg(feature = "reference")]
+#[doc(hidden)]
+pub use tree::reference::{differential_check, parse_reference};
 pub use tree::{Child, Children, Document, Element, NodeId, XML_NS, is_ncname};
 
 /// Escapes text for XML (and HTML) element content or a double- or single-quoted attribute

@@ -8,13 +8,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use quick_xml::events::Event;
-use quick_xml::events::attributes::Attributes;
-use quick_xml::reader::Reader;
-
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::scope::{Scope, same};
+use crate::token::{self, Token, Tokenizer};
 
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -71,7 +68,9 @@ pub(crate) struct ElementData<'a> {
     pub(crate) attrs: Range<u32>,
     pub(crate) decls: Range<u32>,
     /// Byte offsets: start of `<`, end of the start tag, start of the end tag, end of element.
-    span: [u32; 4],
+    /// The name as written follows the `<` at `span[0]` (C14N copies `<` and the name from
+    /// there in one piece).
+    pub(crate) span: [u32; 4],
 }
 
 #[derive(Debug)]
@@ -85,6 +84,10 @@ pub(crate) struct AttrData<'a> {
     /// CR), so its canonical form is the value itself. Known while parsing: it is exactly when
     /// the raw value has none of them (then nothing was normalized either).
     pub(crate) verbatim: bool,
+    /// `name="value"` as the source writes it, when that is the attribute's canonical form
+    /// (a verbatim value, double quotes, no white space around `=`), so C14N copies it in one
+    /// piece; empty otherwise.
+    pub(crate) source: &'a str,
 }
 
 /// One namespace declaration as written on an element. `ns` is [`Ns::NONE`] for `xmlns=""`.
@@ -488,32 +491,61 @@ const fn name_table(continuation: bool) -> [bool; 256] {
 }
 
 /// Splits a QName into (prefix, local); the prefix is empty when there is none. Both parts
-/// must be names in the sense of [`is_ncname`]; one pass over the bytes checks them all.
+/// must be names in the sense of [`is_ncname`]. One pass of table lookups classifies every
+/// byte (name character, colon, anything else); the colon is looked for only when there is
+/// exactly one.
 fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     let bytes = name.as_bytes();
-    let (mut colons, mut colon, mut chars) = (0usize, 0usize, true);
-    for (i, &c) in bytes.iter().enumerate() {
-        let is_colon = c == b':';
-        if is_colon {
-            colons += 1;
-            colon = i;
-        }
-        chars &= is_colon | NAME_CHAR[c as usize];
+    let (mut valid, mut colons) = (true, 0u32);
+    for &c in bytes {
+        let k = QNAME_CLASS[c as usize];
+        valid &= k != 0;
+        colons += u32::from(k == QNAME_COLON);
     }
-    let starts = |part: &[u8]| part.first().is_some_and(|&c| NAME_START[c as usize]);
+    if !valid {
+        return Err(Error::InvalidName);
+    }
+    let starts = |part: &str| {
+        part.as_bytes()
+            .first()
+            .is_some_and(|&c| NAME_START[c as usize])
+    };
     let (prefix, local) = match colons {
         0 => ("", name),
-        1 => (
-            name.get(..colon).ok_or(Error::InvalidName)?,
-            name.get(colon + 1..).ok_or(Error::InvalidName)?,
-        ),
+        1 => {
+            let colon = bytes
+                .iter()
+                .position(|&c| c == b':')
+                .ok_or(Error::InvalidName)?;
+            let prefix = name.get(..colon).ok_or(Error::InvalidName)?;
+            if !starts(prefix) {
+                return Err(Error::InvalidName);
+            }
+            (prefix, name.get(colon + 1..).ok_or(Error::InvalidName)?)
+        }
         _ => return Err(Error::InvalidName),
     };
-    if !chars || (colons == 1 && !starts(prefix.as_bytes())) || !starts(local.as_bytes()) {
+    if !starts(local) {
         return Err(Error::InvalidName);
     }
     Ok((prefix, local))
 }
+
+const QNAME_CHAR: u8 = 1;
+const QNAME_COLON: u8 = 2;
+/// [`NAME_CHAR`] bytes are `QNAME_CHAR`, `:` is `QNAME_COLON`, every other byte 0.
+const QNAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if NAME_CHAR[b] {
+            t[b] = QNAME_CHAR;
+        }
+        b += 1;
+    }
+    t[b':' as usize] = QNAME_COLON;
+    t
+};
 
 /// Resolves one reference body (`lt`, `#x41`, ...) to its character.
 fn resolve_reference(name: &str, offset: usize) -> Result<char, Error> {
@@ -572,12 +604,12 @@ fn normalize_eol(s: &str) -> Cow<'_, str> {
 /// each literal white-space character (CRLF counting as one) becomes a space. With the value,
 /// whether it holds no byte C14N escapes in an attribute value (see `AttrData::verbatim`).
 fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Error> {
-    // One pass, no early exit (it vectorizes): `"` only matters to C14N, the others to both.
-    let (mut quote, mut other) = (false, false);
+    // One pass of table lookups, no early exit: `"` only matters to C14N, the others to both.
+    let mut seen = 0u8;
     for b in raw.bytes() {
-        quote |= b == b'"';
-        other |= matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r');
+        seen |= ATTR_CLASS[b as usize];
     }
+    let (quote, other) = (seen & 1 != 0, seen & 2 != 0);
     if !other {
         return Ok((Cow::Borrowed(raw), !quote));
     }
@@ -613,6 +645,37 @@ fn normalize_attr(raw: &str, offset: usize) -> Result<(Cow<'_, str>, bool), Erro
     Ok((Cow::Owned(out), false))
 }
 
+/// `key="value"` in `src`, when `key` and `value` (both slices of `src`) are written exactly so:
+/// nothing between the name and `="`, and a double quote after the value. Empty otherwise.
+fn canonical_source<'a>(src: &'a str, key: &str, value: &str) -> &'a str {
+    let base = src.as_ptr() as usize;
+    let k = (key.as_ptr() as usize).wrapping_sub(base);
+    let v = (value.as_ptr() as usize).wrapping_sub(base);
+    let b = src.as_bytes();
+    // Checked: a slice from elsewhere (never, today) falls back instead of overflowing.
+    let exact = k.checked_add(key.len() + 2) == Some(v)
+        && b.get(k + key.len()) == Some(&b'=')
+        && b.get(v - 1) == Some(&b'"')
+        && b.get(v + value.len()) == Some(&b'"');
+    if exact {
+        src.get(k..v + value.len() + 1).unwrap_or("")
+    } else {
+        ""
+    }
+}
+
+/// For [`normalize_attr`]: `"` is 1; `&`, `<`, TAB, LF and CR are 2; other bytes 0.
+const ATTR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = 1;
+    t[b'&' as usize] = 2;
+    t[b'<' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t
+};
+
 /// `xmlns` or `xmlns:…`: a namespace declaration, not an attribute.
 fn is_xmlns(key: &str) -> bool {
     let k = key.as_bytes();
@@ -627,9 +690,11 @@ fn is_id_attribute(prefix: &str, local: &str) -> bool {
     }
 }
 
-struct Open {
+struct Open<'a> {
     node: u32,
     scope_mark: usize,
+    /// The start tag's name as written, which the end tag must repeat.
+    name: &'a str,
 }
 
 struct Builder<'a, 'l> {
@@ -644,14 +709,18 @@ struct Builder<'a, 'l> {
     uris: Option<HashMap<Cow<'a, str>, u32>>,
     /// Work done, for [`crate::work`].
     steps: u64,
-    open: Vec<Open>,
+    open: Vec<Open<'a>>,
     /// Text being accumulated for the current text node: adjacent text, references and CDATA
     /// form one node.
     text: Option<Cow<'a, str>>,
     text_start: usize,
     seen_root: bool,
-    /// Name, normalized value, and whether the value needs no C14N escaping.
-    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool)>,
+    /// Whether the input holds a CR at all: without one, character data needs no line-end
+    /// normalization.
+    has_cr: bool,
+    /// Name, normalized value, whether the value needs no C14N escaping, and the canonical
+    /// source text (`AttrData::source`).
+    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool, &'a str)>,
 }
 
 impl<'a, 'l> Builder<'a, 'l> {
@@ -682,87 +751,71 @@ impl<'a, 'l> Builder<'a, 'l> {
             text: None,
             text_start: 0,
             seen_root: false,
+            has_cr: memchr::memchr(b'\r', src.as_bytes()).is_some(),
             raw_attrs: Vec::new(),
         }
     }
 
     fn run(&mut self) -> Result<(), Error> {
-        let mut reader = Reader::from_str(self.src);
-        let cfg = reader.config_mut();
-        cfg.check_comments = true;
-        cfg.check_end_names = true;
-        cfg.allow_unmatched_ends = false;
-        cfg.allow_dangling_amp = false;
-        cfg.expand_empty_elements = false;
-        cfg.trim_text(false);
-
+        let mut tokens = Tokenizer::new(self.src);
+        let mut attrs = Vec::new();
         let mut first = true;
         loop {
-            let start = reader.buffer_position() as usize;
-            let event = reader.read_event().map_err(|e| Error::Malformed {
-                offset: reader.error_position() as usize,
-                reason: e.to_string(),
-            })?;
-            let end = reader.buffer_position() as usize;
+            let start = tokens.position();
+            let token = tokens.next(&mut attrs)?;
+            let end = tokens.position();
             self.steps += 1;
             let was_first = std::mem::replace(&mut first, false);
-            match event {
-                Event::Decl(d) => {
+            match token {
+                Token::Decl(content) => {
                     if !was_first {
                         return Err(Error::UnsupportedDeclaration);
                     }
-                    check_declaration(&d)?;
+                    check_declaration(content)?;
                 }
-                Event::DocType(_) => return Err(Error::Doctype),
-                Event::Start(e) => {
-                    let content = self.slice(start + 1, e.len())?;
-                    self.start_element(content, e.name().as_ref().len(), start, end, false)?;
+                Token::Start {
+                    name,
+                    empty,
+                    attr_error,
+                } => {
+                    let attr_error = attr_error.map(|at| Error::Malformed {
+                        offset: at,
+                        reason: "attribute without '=' and a quoted value".into(),
+                    });
+                    self.start_element(name, &attrs, attr_error, start, end, empty)?;
                 }
-                Event::Empty(e) => {
-                    let content = self.slice(start + 1, e.len())?;
-                    self.start_element(content, e.name().as_ref().len(), start, end, true)?;
+                Token::End(name) => self.end_element(name, start, end)?,
+                Token::Text(raw) | Token::CData(raw) => {
+                    let text = self.normalize_eol(raw);
+                    self.add_text(text, start)?;
                 }
-                Event::End(_) => self.end_element(start, end)?,
-                Event::Text(t) => {
-                    let raw = self.slice(start, t.len())?;
-                    self.add_text(normalize_eol(raw), start)?;
+                Token::Ref(name) => {
+                    let c = resolve_reference(name, start)?;
+                    self.add_char(c, start)?;
                 }
-                Event::CData(t) => {
-                    let raw = self.slice(start + 9, t.len())?;
-                    self.add_text(normalize_eol(raw), start)?;
-                }
-                Event::GeneralRef(r) => {
-                    let c = resolve_reference(&r, start)?;
-                    self.add_text(Cow::Owned(c.to_string()), start)?;
-                }
-                Event::Comment(c) => {
-                    let content = self.slice(start + 4, c.len())?;
+                Token::Comment(content) => {
                     self.flush_text()?;
                     if !self.open.is_empty() {
                         // Line ends are normalized in all character data, comments included.
-                        self.push_node(Kind::Comment(normalize_eol(content)))?;
+                        let content = self.normalize_eol(content);
+                        self.push_node(Kind::Comment(content))?;
                     }
                 }
-                Event::PI(pi) => {
-                    let content = self.slice(start + 2, pi.len())?;
-                    let target = content.get(..pi.target().len()).unwrap_or("");
+                Token::Pi { target, data } => {
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(Error::UnsupportedDeclaration);
                     }
                     if !is_ncname(target) {
                         return Err(Error::InvalidName);
                     }
-                    let data = content
-                        .get(target.len()..)
-                        .unwrap_or("")
-                        .trim_start_matches([' ', '\t', '\r', '\n']);
+                    let data = data.trim_start_matches([' ', '\t', '\r', '\n']);
                     self.flush_text()?;
                     if !self.open.is_empty() {
-                        let data = normalize_eol(data);
+                        let data = self.normalize_eol(data);
                         self.push_node(Kind::Pi { target, data })?;
                     }
                 }
-                Event::Eof => break,
+                Token::Eof => break,
             }
         }
         self.flush_text()?;
@@ -778,16 +831,14 @@ impl<'a, 'l> Builder<'a, 'l> {
         Ok(())
     }
 
-    /// The input slice `start .. start + len`, which must be exactly the text the tokenizer
-    /// returned for the current event. Slicing the input ourselves gives values that live as
-    /// long as the document instead of the event.
-    fn slice(&self, start: usize, len: usize) -> Result<&'a str, Error> {
-        self.src
-            .get(start..start + len)
-            .ok_or_else(|| Error::Malformed {
-                offset: start,
-                reason: "token boundary".into(),
-            })
+    /// Line-end normalization, skipped whole when the document holds no CR (one `memchr`
+    /// over the input, instead of one per piece of character data).
+    fn normalize_eol(&self, s: &'a str) -> Cow<'a, str> {
+        if self.has_cr {
+            normalize_eol(s)
+        } else {
+            Cow::Borrowed(s)
+        }
     }
 
     fn push_node(&mut self, kind: Kind<'a>) -> Result<u32, Error> {
@@ -820,6 +871,25 @@ impl<'a, 'l> Builder<'a, 'l> {
                 self.text_start = offset;
             }
             Some(t) => t.to_mut().push_str(&piece),
+        }
+        Ok(())
+    }
+
+    /// A resolved reference: one character of text, appended without a string of its own.
+    fn add_char(&mut self, c: char, offset: usize) -> Result<(), Error> {
+        if self.open.is_empty() {
+            return if matches!(c, ' ' | '\t' | '\n' | '\r') {
+                Ok(())
+            } else {
+                Err(Error::ContentOutsideRoot)
+            };
+        }
+        match &mut self.text {
+            None => {
+                self.text = Some(Cow::Owned(c.to_string()));
+                self.text_start = offset;
+            }
+            Some(t) => t.to_mut().push(c),
         }
         Ok(())
     }
@@ -883,8 +953,9 @@ impl<'a, 'l> Builder<'a, 'l> {
 
     fn start_element(
         &mut self,
-        content: &'a str,
-        name_len: usize,
+        qname: &'a str,
+        attributes: &[(&'a str, &'a str)],
+        attr_error: Option<Error>,
         start: usize,
         end: usize,
         empty: bool,
@@ -901,47 +972,35 @@ impl<'a, 'l> Builder<'a, 'l> {
                 limit: self.limits.max_depth,
             });
         }
-        let qname = content.get(..name_len).ok_or(Error::InvalidName)?;
         let (prefix, local) = split_qname(qname)?;
 
-        // Collect the raw attributes once; declarations must be known before any prefix on
-        // this element can be resolved.
+        // Normalize the raw attributes once; declarations must be known before any prefix on
+        // this element can be resolved. Duplicates are caught below (expanded names for
+        // attributes, prefixes for declarations).
         let mut raw = std::mem::take(&mut self.raw_attrs);
         raw.clear();
-        // quick-xml's own duplicate check allocates per element; duplicates are caught below
-        // (expanded names for attributes, prefixes for declarations).
-        let mut iter = Attributes::new(content, name_len);
-        iter.with_checks(false);
-        for attr in iter {
-            let attr = attr.map_err(|e| Error::Malformed {
-                offset: start,
-                reason: e.to_string(),
-            })?;
+        for &(key, value) in attributes {
             if raw.len() >= self.limits.max_attributes {
                 return Err(Error::TooManyAttributes {
                     limit: self.limits.max_attributes,
                 });
             }
-            // The iterator borrows `content`, which already lives for 'a; re-slice to keep it.
-            let key_len = attr.key.as_ref().len();
-            let key = self.reslice(content, attr.key.as_ref(), key_len)?;
-            let value = match attr.value {
-                Cow::Borrowed(v) => self.reslice(content, v, v.len())?,
-                Cow::Owned(_) => {
-                    return Err(Error::Malformed {
-                        offset: start,
-                        reason: "attribute value".into(),
-                    });
-                }
-            };
             self.steps += 1;
-            let (value, verbatim) = normalize_attr(value, start)?;
-            raw.push((key, value, verbatim));
+            let (normalized, verbatim) = normalize_attr(value, start)?;
+            let source = if verbatim {
+                canonical_source(self.src, key, value)
+            } else {
+                ""
+            };
+            raw.push((key, normalized, verbatim, source));
+        }
+        if let Some(e) = attr_error {
+            return Err(e);
         }
 
         let scope_mark = self.scope.mark();
         let decl_start = self.doc.decls.len() as u32;
-        for (key, value, _) in raw.iter() {
+        for (key, value, _, _) in raw.iter() {
             let declared = if *key == "xmlns" {
                 ""
             } else if let Some(p) = key.strip_prefix("xmlns:") {
@@ -986,9 +1045,24 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
         let decl_end = self.doc.decls.len() as u32;
 
-        let ns = self.resolve(prefix).ok_or_else(|| Error::UnboundPrefix {
-            prefix: prefix.chars().take(64).collect(),
-        })?;
+        // Without declarations of its own an element sees its parent's bindings, so a prefix
+        // it shares with its parent means the parent's namespace (no lookup).
+        let inherited = if decl_start == decl_end {
+            self.open.last().and_then(|o| {
+                match self.doc.nodes.get(o.node as usize).map(|n| &n.kind) {
+                    Some(Kind::Element(p)) if same(p.prefix, prefix) => Some(p.ns),
+                    _ => None,
+                }
+            })
+        } else {
+            None
+        };
+        let ns = match inherited {
+            Some(ns) => ns,
+            None => self.resolve(prefix).ok_or_else(|| Error::UnboundPrefix {
+                prefix: prefix.chars().take(64).collect(),
+            })?,
+        };
         if !prefix.is_empty() && ns == Ns::NONE {
             return Err(Error::UnboundPrefix {
                 prefix: prefix.chars().take(64).collect(),
@@ -997,7 +1071,7 @@ impl<'a, 'l> Builder<'a, 'l> {
 
         let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
         let attr_start = self.doc.attrs.len() as u32;
-        for (key, value, verbatim) in raw.drain(..) {
+        for (key, value, verbatim, source) in raw.drain(..) {
             if is_xmlns(key) {
                 continue;
             }
@@ -1039,6 +1113,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                 ns: ans,
                 value,
                 verbatim,
+                source,
             });
         }
         self.raw_attrs = raw;
@@ -1057,29 +1132,27 @@ impl<'a, 'l> Builder<'a, 'l> {
         if empty {
             self.scope.truncate(scope_mark);
         } else {
-            self.open.push(Open { node, scope_mark });
+            self.open.push(Open {
+                node,
+                scope_mark,
+                name: qname,
+            });
         }
         Ok(())
     }
 
-    /// Maps a slice the attribute iterator returned (which borrows `content`) back onto the
-    /// input, so it lives for 'a.
-    fn reslice(&self, content: &'a str, part: &str, len: usize) -> Result<&'a str, Error> {
-        let offset = (part.as_ptr() as usize).wrapping_sub(content.as_ptr() as usize);
-        content
-            .get(offset..offset + len)
-            .ok_or_else(|| Error::Malformed {
-                offset: 0,
-                reason: "attribute boundary".into(),
-            })
-    }
-
-    fn end_element(&mut self, start: usize, end: usize) -> Result<(), Error> {
-        self.flush_text()?;
+    fn end_element(&mut self, name: &str, start: usize, end: usize) -> Result<(), Error> {
         let open = self.open.pop().ok_or_else(|| Error::Malformed {
             offset: start,
             reason: "end tag without start tag".into(),
         })?;
+        if !same(open.name, name) {
+            return Err(Error::Malformed {
+                offset: start,
+                reason: "end tag does not match the start tag".into(),
+            });
+        }
+        self.flush_text()?;
         self.scope.truncate(open.scope_mark);
         let node_end = self.doc.nodes.len() as u32;
         if let Some(n) = self.doc.nodes.get_mut(open.node as usize) {
@@ -1093,16 +1166,50 @@ impl<'a, 'l> Builder<'a, 'l> {
     }
 }
 
-fn check_declaration(d: &quick_xml::events::BytesDecl<'_>) -> Result<(), Error> {
-    let version = d.version().map_err(|_| Error::UnsupportedDeclaration)?;
-    if version.as_ref() != "1.0" {
-        return Err(Error::UnsupportedDeclaration);
-    }
-    if let Some(enc) = d.encoding() {
-        let enc = enc.map_err(|_| Error::UnsupportedDeclaration)?;
-        if !enc.eq_ignore_ascii_case("utf-8") {
+/// The XML declaration's pseudo-attributes (after `xml`): `version="1.0"` first, and if an
+/// encoding is named, UTF-8. Every pseudo-attribute must be readable as `name="value"` (the
+/// quick-xml reader stopped reading at the encoding and let garbage after it pass).
+fn check_declaration(content: &str) -> Result<(), Error> {
+    let b = content.as_bytes();
+    let mut i = 0;
+    let mut first = true;
+    let mut encoding_seen = false;
+    loop {
+        while b
+            .get(i)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let (key, value, next) =
+            token::attribute(b, i, false).map_err(|_| Error::UnsupportedDeclaration)?;
+        let key = content.get(key.0..key.1).unwrap_or("");
+        let value = content.get(value.0..value.1).unwrap_or("");
+        if key.is_empty() {
             return Err(Error::UnsupportedDeclaration);
         }
+        if std::mem::replace(&mut first, false) && (key != "version" || value != "1.0") {
+            return Err(Error::UnsupportedDeclaration);
+        }
+        if key == "encoding"
+            && !std::mem::replace(&mut encoding_seen, true)
+            && !value.eq_ignore_ascii_case("utf-8")
+        {
+            return Err(Error::UnsupportedDeclaration);
+        }
+        i = next;
+    }
+    if first {
+        // No version at all.
+        return Err(Error::UnsupportedDeclaration);
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod differential;
+#[cfg(any(test, feature = "reference"))]
+pub(crate) mod reference;

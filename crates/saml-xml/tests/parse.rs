@@ -274,3 +274,146 @@ fn spans_point_into_the_source() {
 fn byte_order_mark_is_skipped() {
     assert!(Document::parse("\u{feff}<a/>".as_bytes(), &Limits::default()).is_ok());
 }
+
+// === The tokenizer's refusals (src/token.rs), one test per class, with their codes ===
+
+#[test]
+fn doctype_in_any_case_is_refused_on_sight_even_unterminated() {
+    for doc in [
+        "<!doctype a><a/>",
+        "<!DocType a><a/>",
+        "<!DOCTYPE",
+        "<!DOCTYPE a [",
+        "<a><!DOCTYPE a></a>",
+    ] {
+        assert_eq!(code(doc), "xml_doctype", "{doc}");
+    }
+    // Not a DOCTYPE: an unknown declaration.
+    assert_eq!(code("<!DOCTYP a><a/>"), "xml_malformed");
+}
+
+#[test]
+fn unknown_markup_declarations_are_refused() {
+    for doc in [
+        "<a><!x></a>",
+        "<a><!-x></a>",
+        "<a><![x]]></a>",
+        "<a><![cdata[x]]></a>",
+        "<a><!ELEMENT a ANY></a>",
+    ] {
+        assert_eq!(code(doc), "xml_malformed", "{doc}");
+    }
+}
+
+#[test]
+fn unclosed_markup_is_refused() {
+    for doc in [
+        "<",
+        "<a",
+        "<a/",
+        "<a x='1'",
+        "<a x='1>",
+        "<a></a",
+        "<a><!-- c </a>",
+        "<a><![CDATA[x]></a>",
+        "<a><?pi </a>",
+        "<a>&amp</a>",
+        "<a>&amp<b/></a>",
+        "<a>&</a>",
+        "<a>&a&b;</a>",
+    ] {
+        assert_eq!(code(doc), "xml_malformed", "{doc}");
+    }
+}
+
+#[test]
+fn double_hyphen_in_a_comment_is_refused() {
+    assert_eq!(code("<a><!-- a -- b --></a>"), "xml_malformed");
+    assert_eq!(code("<a><!-- a ---></a>"), "xml_malformed");
+    assert_eq!(code("<a><!----></a>"), "ok");
+    assert_eq!(code("<a><!-- a - b --></a>"), "ok");
+}
+
+#[test]
+fn attributes_need_an_equals_sign_and_a_quoted_value() {
+    for doc in ["<a x/>", "<a x>", "<a x=>", "<a x=1>", "<a x='1' / >"] {
+        assert_eq!(code(doc), "xml_malformed", "{doc}");
+    }
+    assert_eq!(code("<a =\"1\"/>"), "xml_invalid_name");
+    // White space around `=`, either quote, `>` and the other quote inside a value.
+    let d = parse("<a x = \"1>'2\" y='\"'/>").unwrap();
+    assert_eq!(d.root().attribute("x"), Some("1>'2"));
+    assert_eq!(d.root().attribute("y"), Some("\""));
+}
+
+#[test]
+fn end_tags_must_repeat_the_start_tag_name() {
+    assert_eq!(code("<a></b>"), "xml_malformed");
+    assert_eq!(code("<a:b xmlns:a='u'></b>"), "xml_malformed");
+    assert_eq!(code("<a></ a>"), "xml_malformed");
+    assert_eq!(code("<a></a\">"), "xml_malformed");
+    assert_eq!(code("</a>"), "xml_malformed");
+    assert_eq!(code("<a></a \n>"), "ok");
+}
+
+#[test]
+fn processing_instructions_need_a_target_and_no_xml_one() {
+    assert_eq!(code("<a><?></a>"), "xml_malformed");
+    assert_eq!(code("<a><??></a>"), "xml_invalid_name");
+    assert_eq!(code("<a><?9pi x?></a>"), "xml_invalid_name");
+    assert_eq!(code("<a><?XML x?></a>"), "xml_unsupported_declaration");
+    assert_eq!(code("<a><?xml-stylesheet x?></a>"), "ok");
+}
+
+#[test]
+fn declaration_pseudo_attributes_must_all_be_readable() {
+    assert_eq!(
+        code("<?xml version='1.0' encoding='UTF-8' standalone='yes'?><a/>"),
+        "ok"
+    );
+    for doc in [
+        "<?xml?><a/>",
+        "<?xml encoding='UTF-8' version='1.0'?><a/>",
+        "<?xml version=1.0?><a/>",
+        "<?xml version='1.0' encoding='UTF-8' junk?><a/>",
+        "<?xml version='1.0' ='x'?><a/>",
+        " <?xml version='1.0'?><a/>",
+    ] {
+        assert_eq!(code(doc), "xml_unsupported_declaration", "{doc}");
+    }
+}
+
+/// An element without declarations of its own takes its parent's namespace for a shared
+/// prefix without a lookup (issue 20); a redeclaration on it or on the parent still counts.
+#[test]
+fn a_prefix_shared_with_the_parent_resolves_as_a_lookup_would() {
+    let d = parse(
+        r#"<a:x xmlns:a="u1"><a:y><a:z xmlns:a="u2"><a:w/></a:z><a:v b:c="1" xmlns:b="u3"/></a:y><b:q xmlns:b="u4"/></a:x>"#,
+    )
+    .unwrap();
+    let ns = |e: saml_xml::Element<'_, '_>| e.namespace().unwrap_or("").to_owned();
+    let x = d.root();
+    let y = x.child_elements().next().unwrap();
+    let mut ys = y.child_elements();
+    let z = ys.next().unwrap();
+    let v = ys.next().unwrap();
+    let w = z.child_elements().next().unwrap();
+    let q = x.child_elements().nth(1).unwrap();
+    let got = [x, y, z, w, v, q].map(ns);
+    assert_eq!(got, ["u1", "u1", "u2", "u2", "u1", "u4"]);
+    assert_eq!(v.attribute_ns("u3", "c"), Some("1"));
+
+    let d = parse(r#"<x xmlns="d"><y/><z xmlns=""><w/></z></x>"#).unwrap();
+    let x = d.root();
+    let mut xs = x.child_elements();
+    let (y, z) = (xs.next().unwrap(), xs.next().unwrap());
+    let w = z.child_elements().next().unwrap();
+    assert_eq!(
+        [x, y, z, w].map(|e| e.namespace()),
+        [Some("d"), Some("d"), None, None]
+    );
+    assert_eq!(
+        code("<a:x xmlns:a='u'><a:y><b:z/></a:y></a:x>"),
+        "xml_unbound_prefix"
+    );
+}

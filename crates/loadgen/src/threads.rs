@@ -191,7 +191,10 @@ impl PerfStat {
             .map_err(|e| format!("{}: {e}", self.out.display()))?;
         let n = logins.max(1) as f64;
         println!("perf stat on varco (per {unit}, over the measured phase):");
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let f: Vec<&str> = line.split(',').collect();
             let (Some(value), Some(event)) = (f.first(), f.get(2)) else {
                 continue;

@@ -55,6 +55,32 @@ fn repeated_relay_state_is_refused() {
 }
 
 #[test]
+fn a_response_wrapped_with_white_space_is_accepted() {
+    // Base64 broken into lines (CRLF every 76 characters, as MIME writes it) and a space
+    // sent as `+`: the white space is removed before decoding, as IdPs that wrap rely on.
+    let body = signed_body();
+    let field = body
+        .split('&')
+        .find_map(|p| p.strip_prefix("SAMLResponse="))
+        .unwrap();
+    let b64: String = form_urlencoded::parse(format!("x={field}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let wrapped = format!("{}\r\n", lines.join("\r\n"));
+    let enc: String = form_urlencoded::byte_serialize(wrapped.as_bytes()).collect();
+    assert!(enc.contains("%0D%0A"));
+    let body = format!("SAMLResponse=+{enc}&RelayState={REQUEST_ID}");
+    assert_eq!(consume_code(&body), Ok(()));
+}
+
+#[test]
 fn a_response_over_saml_max_response_bytes_is_refused_and_one_at_it_is_accepted() {
     use base64::Engine as _;
     // The genuine signed Response padded with white space after its root element (outside

@@ -56,13 +56,18 @@
 //! `--warmup S` (soak: RSS growth is counted from the first sample after S seconds; default
 //! 60), `--keep` (keep the scratch directory; on Ctrl-C or SIGTERM the stack is stopped and
 //! the directory removed all the same unless kept), `--callgrind FILE` (`acs` and `auth`: run
-//! Varco under `valgrind --tool=callgrind`, instrumented only during the measured phase). Exit status 0 when every login succeeded, 1
+//! Varco under `valgrind --tool=callgrind`, instrumented only during the measured phase),
+//! `--perf-stat FILE` (`acs`: `perf stat` attached to Varco over the measured phase, its
+//! system calls by kind and context switches printed per login, `threads.rs`). `acs` also
+//! prints, per kind of Varco thread, its run time and context switches per login
+//! (`/proc/<pid>/task`). Exit status 0 when every login succeeded, 1
 //! when any failed, 2 on a setup error.
 
 mod fsync;
 mod http;
 mod satosa;
 mod stack;
+mod threads;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -88,6 +93,8 @@ struct Options {
     warmup: f64,
     out: Option<PathBuf>,
     bytes: usize,
+    /// `acs`: count Varco's system calls with `perf stat` over the measured phase, CSV here.
+    perf_stat: Option<PathBuf>,
     stack: StackOptions,
     satosa_url: Option<String>,
     satosa_pid: Option<u32>,
@@ -98,7 +105,7 @@ fn usage() -> String {
     "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa [--n N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
-     [--callgrind FILE] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
+     [--callgrind FILE] [--perf-stat FILE] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
         .into()
 }
 
@@ -119,6 +126,7 @@ fn parse_args() -> Result<Options, String> {
         warmup: 60.0,
         out: None,
         bytes: 17_000,
+        perf_stat: None,
         stack: StackOptions {
             bin_dir: PathBuf::from("target/release"),
             varco_cpus: None,
@@ -182,6 +190,7 @@ fn parse_args() -> Result<Options, String> {
             "--satosa-url" => o.satosa_url = Some(value),
             "--satosa-pid" => o.satosa_pid = Some(num(&value)? as u32),
             "--start-path" => o.start_path = value,
+            "--perf-stat" => o.perf_stat = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
@@ -497,13 +506,24 @@ async fn run(o: Options) -> Result<bool, String> {
         let prepared = Arc::new(prepared);
         stack.callgrind(&["-z"])?;
         stack.callgrind(&["-i", "on"])?;
+        let perf = match &o.perf_stat {
+            Some(out) => Some(threads::PerfStat::start(pid, out)?),
+            None => None,
+        };
+        let threads0 = threads::snapshot(pid);
         let cpu0 = cpu_time(pid);
         let t0 = Instant::now();
         let tally = drive(&o, &target, Some(prepared.clone()), None).await;
         let wall = t0.elapsed();
+        let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        let threads1 = threads::snapshot(pid);
         stack.callgrind(&["-d"])?;
         stack.callgrind(&["-i", "off"])?;
-        let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        let logins = tally.latency_us.len() as u64;
+        threads::report(&threads0, &threads1, logins, "login");
+        if let Some(p) = perf {
+            p.finish(logins, "login")?;
+        }
         report(&o, &mut stack, tally, wall, cpu, pid)?
     } else {
         let sampler = o.duration.map(|_| {

@@ -95,35 +95,74 @@ pub fn encode(
     payload: &[u8],
     key: Option<(&RecordKey, &SystemRandom)>,
 ) -> Result<(Vec<u8>, [u8; 32]), EncodeError> {
-    let mut line = format!("v1\t{seq}\t{ts}\t{}\t", hex(prev)).into_bytes();
+    let mut line = Vec::with_capacity(payload.len() + 160);
+    let hash = encode_into(&mut line, seq, ts, prev, payload, key)?;
+    Ok((line, hash))
+}
+
+/// [`encode`] appending the line to `out` (the file sink's write buffer: the payload is
+/// copied once, straight to where it is written); returns its hash. On error `out` is as
+/// it was.
+pub fn encode_into(
+    out: &mut Vec<u8>,
+    seq: u64,
+    ts: u64,
+    prev: &[u8; 32],
+    payload: &[u8],
+    key: Option<(&RecordKey, &SystemRandom)>,
+) -> Result<[u8; 32], EncodeError> {
+    use std::io::Write as _;
+    let start = out.len();
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "v1\t{seq}\t{ts}\t");
+    push_hex(out, prev);
+    out.push(b'\t');
     match key {
-        None => line.extend_from_slice(payload),
+        None => out.extend_from_slice(payload),
         Some((k, rng)) => {
-            let mut nonce = [0u8; NONCE_LEN];
-            rng.fill(&mut nonce).map_err(|_| EncodeError::Crypto)?;
-            let mut sealed = payload.to_vec();
-            k.key
-                .seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(line.as_slice()),
-                    &mut sealed,
-                )
-                .map_err(|_| EncodeError::Crypto)?;
-            let mut blob = nonce.to_vec();
-            blob.extend_from_slice(&sealed);
-            line.extend_from_slice(ENCRYPTED.as_bytes());
-            line.extend_from_slice(
+            let header_end = out.len();
+            let sealed = (|| {
+                let mut nonce = [0u8; NONCE_LEN];
+                rng.fill(&mut nonce).map_err(|_| EncodeError::Crypto)?;
+                let mut sealed = payload.to_vec();
+                k.key
+                    .seal_in_place_append_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(&out[start..header_end]),
+                        &mut sealed,
+                    )
+                    .map_err(|_| EncodeError::Crypto)?;
+                let mut blob = nonce.to_vec();
+                blob.extend_from_slice(&sealed);
+                Ok(blob)
+            })();
+            let blob = match sealed {
+                Ok(b) => b,
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            };
+            out.extend_from_slice(ENCRYPTED.as_bytes());
+            out.extend_from_slice(
                 base64::engine::general_purpose::STANDARD
                     .encode(blob)
                     .as_bytes(),
             );
         }
     }
-    line.push(b'\t');
-    let hash = sha256(&line);
-    line.extend_from_slice(hex(&hash).as_bytes());
-    line.push(b'\n');
-    Ok((line, hash))
+    out.push(b'\t');
+    let hash = sha256(&out[start..]);
+    push_hex(out, &hash);
+    out.push(b'\n');
+    Ok(hash)
+}
+
+/// Appends lower-case hex of `bytes`.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.extend_from_slice(&crate::leaf::session::hex_byte(b));
+    }
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -75,6 +75,9 @@ pub const MAX_UNSYNCED_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 8192;
+/// The writer keeps its write buffer for the next round while its capacity is at most this
+/// (a few dozen completed logins' records); a bigger one, after a burst, is freed.
+const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// What the sink needs to open.
 #[derive(Debug, Clone)]
@@ -131,18 +134,36 @@ pub struct FileSink {
     coming: Arc<Coming>,
 }
 
-/// What a syncer is told besides written batches.
-enum ToSync {
-    /// A batch written, to make durable.
-    Batch(Vec<Job>, Written),
-    /// The last login in progress has written its record (or given up): stop waiting.
-    Wake,
-}
+/// A batch written, for the syncer to make durable.
+type ToSync = (Vec<Job>, Written);
 
 /// The logins whose records are on their way, and how to wake the syncer when none is left.
+/// A syncer waiting for them sleeps on `none_left` and is woken once, by the last release,
+/// not by every batch written meanwhile (issue 20: a wake-up per record cost a context
+/// switch per login); batches wait in the channel until it syncs.
 struct Coming {
-    count: Arc<AtomicUsize>,
-    wake: std::sync::mpsc::Sender<ToSync>,
+    count: AtomicUsize,
+    idle: Mutex<()>,
+    none_left: Condvar,
+}
+
+impl Coming {
+    /// Waits until no login is in progress or `deadline` passes, whichever comes first.
+    fn wait_none_left(&self, deadline: std::time::Instant) {
+        let mut guard = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock the last release takes to notify: no wake-up is lost.
+        while self.count.load(Ordering::Acquire) > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            guard = self
+                .none_left
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
 }
 
 /// One login's record on its way (counted in [`Coming`]); dropping it releases the count.
@@ -158,8 +179,8 @@ impl Promise {
 impl Drop for Promise {
     fn drop(&mut self) {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // A syncer that is gone has nothing to wait for.
-            let _ = self.0.wake.send(ToSync::Wake);
+            let _guard = self.0.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            self.0.none_left.notify_one();
         }
     }
 }
@@ -298,6 +319,8 @@ struct Writer {
     /// The epoch this writer's batches are written under.
     epoch: u64,
     shared: Arc<Shared>,
+    /// The write buffer, kept between rounds (at most [`KEEP_BUFFER`] of capacity).
+    buf: Vec<u8>,
 }
 
 fn io(context: &str, path: &Path, e: std::io::Error) -> OpenError {
@@ -400,6 +423,7 @@ impl Writer {
             commit_interval: opts.commit_interval,
             last_ts: unix(now),
             epoch: 0,
+            buf: Vec::new(),
             shared: Arc::new(Shared {
                 state: Mutex::new(Durability {
                     len: 0,
@@ -565,15 +589,16 @@ impl Writer {
     fn start(self, rx: mpsc::Receiver<Job>) -> Result<Arc<Coming>, OpenError> {
         let (to_sync, pending) = std::sync::mpsc::channel::<ToSync>();
         let shared = self.shared.clone();
-        let count = Arc::new(AtomicUsize::new(0));
         let coming = Arc::new(Coming {
-            count: count.clone(),
-            wake: to_sync.clone(),
+            count: AtomicUsize::new(0),
+            idle: Mutex::new(()),
+            none_left: Condvar::new(),
         });
         let linger = self.commit_interval;
+        let waited = coming.clone();
         std::thread::Builder::new()
             .name("varco-audit-sync".into())
-            .spawn(move || syncer(&shared, &pending, &count, linger))
+            .spawn(move || syncer(&shared, &pending, &waited, linger))
             .map_err(|e| OpenError::Io(format!("cannot start the audit syncer: {e}")))?;
         std::thread::Builder::new()
             .name("varco-audit".into())
@@ -613,7 +638,7 @@ impl Writer {
                 // If the syncer is gone the jobs are dropped with the message and their
                 // senders see the sink as unavailable.
                 Ok(written) => {
-                    let _ = to_sync.send(ToSync::Batch(batch, written));
+                    let _ = to_sync.send((batch, written));
                 }
                 Err(e) => {
                     for job in batch {
@@ -678,7 +703,11 @@ impl Writer {
         encrypt: bool,
         sync: bool,
     ) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(records.iter().map(|r| r.1.len() + 160).sum());
+        // The lines are encoded straight into the write buffer, kept from round to round
+        // while it is small ([`KEEP_BUFFER`]).
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(records.iter().map(|r| r.1.len() + 160).sum());
         let (mut seq, mut prev) = (self.next_seq, self.prev);
         let key = if encrypt {
             self.key.as_ref().map(|k| (k, &self.rng))
@@ -686,20 +715,22 @@ impl Writer {
             None
         };
         for (ts, payload) in records {
-            let (line, hash) = chain::encode(seq, unix(*ts), &prev, payload, key)
+            prev = chain::encode_into(&mut buf, seq, unix(*ts), &prev, payload, key)
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "encode"))?;
-            buf.extend_from_slice(&line);
             seq += 1;
-            prev = hash;
         }
         let written = (&*self.file)
             .write_all(&buf)
             .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let len = buf.len() as u64;
+        if buf.capacity() <= KEEP_BUFFER {
+            self.buf = buf;
+        }
         if let Err(e) = written {
             self.poisoned = true;
             return Err(e);
         }
-        self.durable_len += buf.len() as u64;
+        self.durable_len += len;
         self.next_seq = seq;
         self.prev = prev;
         if let Some((ts, _)) = records.last() {
@@ -786,37 +817,14 @@ impl Writer {
 fn syncer(
     shared: &Shared,
     pending: &std::sync::mpsc::Receiver<ToSync>,
-    coming: &AtomicUsize,
+    coming: &Coming,
     linger: Duration,
 ) {
-    let add = |group: &mut Vec<(Vec<Job>, Written)>, m: ToSync| {
-        if let ToSync::Batch(jobs, w) = m {
-            group.push((jobs, w));
-        }
-    };
     while let Ok(first) = pending.recv() {
-        let mut group = Vec::new();
-        add(&mut group, first);
-        for m in pending.try_iter() {
-            add(&mut group, m);
-        }
-        if group.is_empty() {
-            continue;
-        }
         let deadline = std::time::Instant::now() + linger;
-        while coming.load(Ordering::Acquire) > 0 {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match pending.recv_timeout(left) {
-                Ok(m) => add(&mut group, m),
-                Err(_) => break,
-            }
-        }
-        for m in pending.try_iter() {
-            add(&mut group, m);
-        }
+        coming.wait_none_left(deadline);
+        let mut group = vec![first];
+        group.extend(pending.try_iter());
         sync_group(shared, group);
     }
 }

@@ -185,8 +185,12 @@ pub enum Outcome<'a> {
     },
 }
 
+/// A record's fields before `response_b64`. The record is written in three parts, this
+/// object, the Response, then [`RecordTail`], so that the Response (10-20 KB of base64 on a
+/// completed login) is copied as it is instead of going through serde's escaper byte by
+/// byte; the bytes are those serde would write for the whole record in this field order.
 #[derive(Serialize)]
-struct Record<'a> {
+struct RecordHead<'a> {
     kind: &'static str,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +219,12 @@ struct Record<'a> {
     authn_instant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     spid_error: Option<u8>,
-    response_b64: Option<&'a str>,
+}
+
+/// A record's fields after `response_b64` (see [`RecordHead`]); `response_bytes` is never
+/// skipped, so this object is never empty.
+#[derive(Serialize)]
+struct RecordTail<'a> {
     response_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_sha256: Option<String>,
@@ -227,6 +236,35 @@ struct Record<'a> {
     wallet_provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     wallet_attestation_sha256: Option<&'a str>,
+}
+
+/// Whether serde_json writes `bytes` as a JSON string unchanged: printable ASCII with no
+/// quote or backslash (base64 always is). Checked in blocks the compiler vectorizes.
+fn needs_no_escaping(bytes: &[u8]) -> bool {
+    bytes.chunks(64).all(|block| {
+        block.iter().fold(true, |plain, &b| {
+            plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+        })
+    })
+}
+
+/// Appends `value` to a JSON text as a string, or `null`: copied whole when it needs no
+/// escaping (checked), through serde's escaper otherwise; bytes that are not UTF-8 are
+/// written as `null` (a refused Response that is not even text is kept by its size only).
+fn push_json_string(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(v) if needs_no_escaping(v) => {
+            out.reserve(v.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(v);
+            out.push(b'"');
+        }
+        other => {
+            let text = other.and_then(|v| std::str::from_utf8(v).ok());
+            // Writing a string to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &text);
+        }
+    }
 }
 
 fn instant(t: Option<SystemTime>) -> Option<String> {
@@ -242,7 +280,7 @@ impl Evidence {
         };
         let response = self.response_b64.as_deref();
         let keep = response.filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
-        let record = Record {
+        let head = RecordHead {
             kind: "login",
             outcome,
             code,
@@ -268,8 +306,8 @@ impl Evidence {
             level: self.level,
             authn_instant: instant(self.authn_instant),
             spid_error: self.spid_error,
-            // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
-            response_b64: keep.and_then(|r| std::str::from_utf8(r).ok()),
+        };
+        let tail = RecordTail {
             response_bytes: response.map(<[u8]>::len),
             // Only when the Response itself is not kept: hashing 15 KB per login costs
             // as much CPU as the chain's own hash.
@@ -283,9 +321,32 @@ impl Evidence {
             wallet_provider: self.wallet_provider.as_deref(),
             wallet_attestation_sha256: self.wallet_attestation_sha256.as_deref(),
         };
-        // Serializing plain strings and numbers cannot fail; an empty object would still be
-        // chained and visible.
-        serde_json::to_vec(&record).unwrap_or_else(|_| b"{\"kind\":\"login\"}".to_vec())
+        // One buffer, sized for the Response and the AuthnRequest, so that it is not moved
+        // as it grows. Serializing plain strings and numbers cannot fail; an empty object
+        // would still be chained and visible.
+        let size = keep.map_or(0, <[u8]>::len)
+            + self
+                .request_xml
+                .as_ref()
+                .map_or(0, |x| x.len().div_ceil(3) * 4)
+            + 1024;
+        let mut out = Vec::with_capacity(size);
+        let written = serde_json::to_writer(&mut out, &head).and_then(|()| {
+            // `{...}` + `,"response_b64":` + the Response + `,` + `...}` of the tail.
+            out.pop();
+            out.extend_from_slice(b",\"response_b64\":");
+            // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
+            push_json_string(&mut out, keep);
+            out.push(b',');
+            let at = out.len();
+            serde_json::to_writer(&mut out, &tail)?;
+            out.remove(at);
+            Ok(())
+        });
+        match written {
+            Ok(()) => out,
+            Err(_) => b"{\"kind\":\"login\"}".to_vec(),
+        }
     }
 }
 
@@ -317,6 +378,49 @@ mod tests {
         .unwrap();
         assert!(other.get("presentation_sha256").is_none());
         assert!(other.get("wallet_provider").is_none());
+    }
+
+    #[test]
+    fn the_response_is_copied_whole_only_when_it_needs_no_escaping() {
+        let now = SystemTime::UNIX_EPOCH;
+        let record = |response: &[u8], outcome: Outcome<'_>| {
+            let e = Evidence {
+                response_b64: Some(response.to_vec()),
+                name_id: Some("a\"b\\c\u{1}".into()),
+                request_xml: Some("<samlp:AuthnRequest/>".into()),
+                spid_error: Some(19),
+                presentation_sha256: Some("p".into()),
+                ..Evidence::default()
+            };
+            let bytes = e.record(outcome, now);
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (String::from_utf8(bytes).unwrap(), v)
+        };
+        // Base64: verbatim, in its place between spid_error and response_bytes.
+        let (text, v) = record(b"PHNhbWxwOlJlc3BvbnNlLz4=", Outcome::Completed { sid: "s" });
+        assert!(text.contains(
+            r#""spid_error":19,"response_b64":"PHNhbWxwOlJlc3BvbnNlLz4=","response_bytes":24,"presentation_sha256":"p"}"#
+        ));
+        assert_eq!(v["name_id"], "a\"b\\c\u{1}");
+        // Bytes that need escaping go through serde's escaper and read back as they were.
+        for junk in [&b"a\"b"[..], b"a\\b", b"a\nb\x7f", b"\xc3\xa9"] {
+            let (_, v) = record(junk, Outcome::Refused { code: "x" });
+            assert_eq!(v["response_b64"].as_str().unwrap().as_bytes(), junk);
+            assert_eq!(v["response_bytes"], junk.len());
+        }
+        // Not UTF-8: kept by its size only, as before.
+        let (text, v) = record(b"\xff\xfe", Outcome::Refused { code: "x" });
+        assert!(text.contains(r#""response_b64":null,"response_bytes":2,"#));
+        assert!(v["response_b64"].is_null());
+        // No Response at all.
+        let (text, _) = record(b"", Outcome::Refused { code: "x" });
+        assert!(text.contains(r#""response_b64":"","response_bytes":0,"#));
+        let none = Evidence::default().record(Outcome::Refused { code: "x" }, now);
+        let text = String::from_utf8(none).unwrap();
+        assert!(text.ends_with(r#""response_b64":null,"response_bytes":null}"#));
+        assert!(
+            !needs_no_escaping(b"\t") && needs_no_escaping(b" ~") && !needs_no_escaping(&[0x80])
+        );
     }
 
     #[test]

@@ -128,6 +128,15 @@ impl Store {
         }
     }
 
+    /// [`Self::get_pending`] where the answer needs no I/O (the in-process store), for a
+    /// caller off the async runtime; `None` for Redis, whose answer needs the network.
+    pub fn get_pending_now(&self, id: &str) -> Option<Option<Pending>> {
+        match self {
+            Store::Memory(m) => Some(m.pending.get(id)),
+            Store::Redis(_) => None,
+        }
+    }
+
     /// Consumes a pending request: of concurrent callers (on any replica), exactly one gets
     /// `Some`.
     pub async fn take_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {

@@ -499,15 +499,19 @@ const fn name_table(continuation: bool) -> [bool; 256] {
 /// exactly one.
 fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     let bytes = name.as_bytes();
-    let (mut valid, mut colons) = (true, 0u32);
-    for &c in bytes {
-        let k = QNAME_CLASS[c as usize];
-        valid &= k != 0;
-        colons += u32::from(k == QNAME_COLON);
-    }
-    if !valid {
+    // One addition per byte: the low half of the sum counts colons, the high half bytes that
+    // are not name characters. Below 2^32 bytes neither half can overflow; a longer name
+    // (only under a configured input limit past 4 GiB) is refused.
+    if u32::try_from(bytes.len()).is_err() {
         return Err(Error::InvalidName);
     }
+    let sum = bytes
+        .iter()
+        .fold(0u64, |acc, &c| acc + QNAME_WEIGHT[c as usize]);
+    if sum >> 32 != 0 {
+        return Err(Error::InvalidName);
+    }
+    let colons = sum & u64::from(u32::MAX);
     let starts = |part: &str| {
         part.as_bytes()
             .first()
@@ -534,19 +538,17 @@ fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     Ok((prefix, local))
 }
 
-const QNAME_CHAR: u8 = 1;
-const QNAME_COLON: u8 = 2;
-/// [`NAME_CHAR`] bytes are `QNAME_CHAR`, `:` is `QNAME_COLON`, every other byte 0.
-const QNAME_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+/// For [`split_qname`]: [`NAME_CHAR`] bytes weigh 0, `:` weighs 1, every other byte 2^32.
+const QNAME_WEIGHT: [u64; 256] = {
+    let mut t = [1u64 << 32; 256];
     let mut b = 0;
     while b < 256 {
         if NAME_CHAR[b] {
-            t[b] = QNAME_CHAR;
+            t[b] = 0;
         }
         b += 1;
     }
-    t[b':' as usize] = QNAME_COLON;
+    t[b':' as usize] = 1;
     t
 };
 

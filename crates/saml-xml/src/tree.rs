@@ -437,9 +437,22 @@ impl<'d, 'a> Iterator for Children<'d, 'a> {
 /// The screen is exact but for 0xEF (a lead byte of any character from U+F000), so the chunk
 /// only sets how much a rare false alarm costs; 256 bytes amortize the per-chunk test and
 /// reduction (a quarter fewer instructions than 64 on an 11 KB Response).
+///
+/// Most messages hold neither TAB nor CR (one `memchr2` tells): their screen then leaves out
+/// the two comparisons, which cannot matter, and costs about a third less.
 fn check_chars(b: &[u8]) -> Result<(), Error> {
+    if memchr::memchr2(b'\t', b'\r', b).is_none() {
+        check_chars_with(b, |c: u8| (c < 0x20) & (c != b'\n') | (c == 0xEF))
+    } else {
+        check_chars_with(b, |c: u8| {
+            (c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r') | (c == 0xEF)
+        })
+    }
+}
+
+/// [`check_chars`] with a screen that flags every byte the exact test below may refuse.
+fn check_chars_with(b: &[u8], suspicious: impl Fn(u8) -> bool) -> Result<(), Error> {
     const CHUNK: usize = 256;
-    let suspicious = |c: u8| (c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r') | (c == 0xEF);
     for (n, chunk) in b.chunks(CHUNK).enumerate() {
         if !chunk.iter().fold(false, |acc, &c| acc | suspicious(c)) {
             continue;

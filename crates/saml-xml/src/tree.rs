@@ -851,6 +851,7 @@ impl<'a, 'l> Builder<'a, 'l> {
 
     /// Line-end normalization, skipped whole when the document holds no CR (one `memchr`
     /// over the input, instead of one per piece of character data).
+    #[inline]
     fn normalize_eol(&self, s: &'a str) -> Cow<'a, str> {
         if self.has_cr {
             normalize_eol(s)
@@ -860,12 +861,7 @@ impl<'a, 'l> Builder<'a, 'l> {
     }
 
     fn push_node(&mut self, kind: Kind<'a>) -> Result<u32, Error> {
-        if self.doc.nodes.len() >= self.limits.max_nodes {
-            return Err(Error::TooManyNodes {
-                limit: self.limits.max_nodes,
-            });
-        }
-        let id = self.doc.nodes.len() as u32;
+        let id = self.next_node()?;
         let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
         self.doc.nodes.push(NodeData {
             parent,
@@ -873,6 +869,16 @@ impl<'a, 'l> Builder<'a, 'l> {
             kind,
         });
         Ok(id)
+    }
+
+    /// The id the next node pushed gets, refused past the node limit.
+    fn next_node(&self) -> Result<u32, Error> {
+        if self.doc.nodes.len() >= self.limits.max_nodes {
+            return Err(Error::TooManyNodes {
+                limit: self.limits.max_nodes,
+            });
+        }
+        Ok(self.doc.nodes.len() as u32)
     }
 
     fn add_text(&mut self, piece: Cow<'a, str>, offset: usize) -> Result<(), Error> {
@@ -1087,7 +1093,9 @@ impl<'a, 'l> Builder<'a, 'l> {
             });
         }
 
-        let node = self.push_node(Kind::Text(Cow::Borrowed("")))?;
+        // The element's node is pushed once its attributes are known, with this id: nothing
+        // pushes a node in between. The limit is checked here, as before the attributes.
+        let node = self.next_node()?;
         let attr_start = self.doc.attrs.len() as u32;
         for (key, value, verbatim, source) in raw.drain(..) {
             if is_xmlns(key) {
@@ -1137,16 +1145,14 @@ impl<'a, 'l> Builder<'a, 'l> {
         self.raw_attrs = raw;
         let attr_end = self.doc.attrs.len() as u32;
 
-        if let Some(n) = self.doc.nodes.get_mut(node as usize) {
-            n.kind = Kind::Element(ElementData {
-                prefix,
-                local,
-                ns,
-                attrs: attr_start..attr_end,
-                decls: decl_start..decl_end,
-                span: [start as u32, end as u32, end as u32, end as u32],
-            });
-        }
+        self.push_node(Kind::Element(ElementData {
+            prefix,
+            local,
+            ns,
+            attrs: attr_start..attr_end,
+            decls: decl_start..decl_end,
+            span: [start as u32, end as u32, end as u32, end as u32],
+        }))?;
         if empty {
             self.scope.truncate(scope_mark);
         } else {

@@ -753,10 +753,16 @@ impl<'a, 'l> Builder<'a, 'l> {
                 source: src,
                 nodes: Vec::with_capacity(src.len() / 24),
                 attrs: Vec::with_capacity(src.len() / 64),
-                decls: Vec::new(),
+                // Room for the few declarations, namespaces and identifiers of a SAML message
+                // from the start: growing from empty cost a reallocation or two each.
+                decls: Vec::with_capacity(8),
                 namespaces,
-                ns_verbatim: vec![true, true],
-                ids: HashMap::new(),
+                ns_verbatim: {
+                    let mut v = Vec::with_capacity(8);
+                    v.extend([true, true]);
+                    v
+                },
+                ids: HashMap::with_capacity(4),
             },
             scope: {
                 let mut scope = Scope::new();
@@ -770,7 +776,7 @@ impl<'a, 'l> Builder<'a, 'l> {
             text_start: 0,
             seen_root: false,
             has_cr: memchr::memchr(b'\r', src.as_bytes()).is_some(),
-            raw_attrs: Vec::new(),
+            raw_attrs: Vec::with_capacity(8),
         }
     }
 

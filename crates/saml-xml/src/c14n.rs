@@ -103,16 +103,19 @@ fn run<'p>(
     inclusive.dedup();
     *steps += opts.inclusive_prefixes.len() as u64;
 
+    // Scratch for the node indices of the apex's ancestors here, then for the order of one
+    // element's attributes in the walk: one allocation for both.
+    let mut indices: Vec<usize> = Vec::with_capacity(16);
+
     // Bindings in scope in the input, at the apex: its ancestors' declarations, outermost
     // first, collected once.
-    let mut ancestors = Vec::new();
     let mut up = element.parent();
     while let Some(a) = up {
-        ancestors.push(a);
+        indices.push(node_index(a.node_id()) as usize);
         up = a.parent();
     }
-    for a in ancestors.iter().rev() {
-        for d in doc.decls_of(node_index(a.node_id())) {
+    for &a in indices.iter().rev() {
+        for d in doc.decls_of(a as u32) {
             *steps += 1;
             in_scope.push(d.prefix, d.ns);
         }
@@ -124,8 +127,6 @@ fn run<'p>(
     let mut open: Vec<Open<'_>> = Vec::with_capacity(16);
     let src = doc.source().as_bytes();
     let mut needed: Vec<(&str, Ns)> = Vec::with_capacity(8);
-    let mut new: Vec<(&str, Ns)> = Vec::with_capacity(8);
-    let mut attrs: Vec<usize> = Vec::with_capacity(16);
     let exclude = opts.exclude.map(node_index);
 
     let mut i = apex;
@@ -202,13 +203,10 @@ fn run<'p>(
                     }
                 }
                 let mark = rendered.mark();
-                new.clear();
-                for &(prefix, ns) in &needed {
-                    if rendered.get(prefix) != Some(ns) {
-                        new.push((prefix, ns));
-                    }
-                }
-                // The new bindings, sorted by prefix (the default, "", first).
+                // Of those, the bindings no output ancestor rendered, sorted by prefix (the
+                // default, "", first).
+                needed.retain(|&(prefix, ns)| rendered.get(prefix) != Some(ns));
+                let new = &mut needed;
                 new.sort_unstable_by(|a, b| {
                     *steps += 1;
                     order(a.0, b.0)
@@ -224,7 +222,7 @@ fn run<'p>(
                         qname(out, e.prefix, e.local);
                     }
                 }
-                for &(prefix, ns) in &new {
+                for &(prefix, ns) in new.iter() {
                     rendered.push(prefix, ns);
                     if prefix.is_empty() {
                         out.extend_from_slice(b" xmlns=\"");
@@ -241,6 +239,7 @@ fn run<'p>(
                     }
                     out.push(b'"');
                 }
+                let attrs = &mut indices;
                 attrs.clear();
                 attrs.extend(0..own_attrs.len());
                 attrs.sort_unstable_by(|&x, &y| {
@@ -254,7 +253,7 @@ fn run<'p>(
                     };
                     by_ns.then_with(|| order(a.local, b.local))
                 });
-                for &k in &attrs {
+                for &k in attrs.iter() {
                     let a = &own_attrs[k];
                     out.push(b' ');
                     if !a.source.is_empty() && shortcuts() {

@@ -347,7 +347,7 @@ const SHORT: usize = 24;
 /// The first `x` in `hay`.
 fn find(x: u8, hay: &[u8]) -> Option<usize> {
     let head = hay.get(..SHORT).unwrap_or(hay);
-    if let Some(i) = head.iter().position(|&c| c == x) {
+    if let Some(i) = find_short(head, |v| zero_byte(v ^ splat(x)), |c| c == x) {
         return Some(i);
     }
     memchr(x, hay.get(head.len()..)?).map(|i| head.len() + i)
@@ -356,10 +356,46 @@ fn find(x: u8, hay: &[u8]) -> Option<usize> {
 /// The first `x` or `y` in `hay`.
 fn find2(x: u8, y: u8, hay: &[u8]) -> Option<usize> {
     let head = hay.get(..SHORT).unwrap_or(hay);
-    if let Some(i) = head.iter().position(|&c| c == x || c == y) {
+    let words = |v: u64| zero_byte(v ^ splat(x)) | zero_byte(v ^ splat(y));
+    if let Some(i) = find_short(head, words, |c| c == x || c == y) {
         return Some(i);
     }
     memchr2(x, y, hay.get(head.len()..)?).map(|i| head.len() + i)
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// `b` in every byte of a word.
+fn splat(b: u8) -> u64 {
+    LOW_BITS * u64::from(b)
+}
+
+/// The high bit of the first zero byte of `v` (in memory order: the word is read little
+/// endian) is its lowest set bit. Bits above it may be set falsely (a borrow), never below,
+/// so the lowest set bit locates the first zero exactly, and a zero result means none.
+fn zero_byte(v: u64) -> u64 {
+    v.wrapping_sub(LOW_BITS) & !v & HIGH_BITS
+}
+
+/// The first byte of a short `head` that `hit` accepts: eight bytes per step through `words`
+/// (which must mark exactly the bytes `hit` accepts, as [`zero_byte`] does), the tail byte by
+/// byte.
+fn find_short(head: &[u8], words: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut chunks = head.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let m = words(u64::from_le_bytes(bytes));
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter().position(|&c| hit(c)).map(|i| at + i)
 }
 
 /// The `>` that ends the tag starting at `pos`: the first one outside single or double
@@ -377,4 +413,41 @@ fn tag_end(b: &[u8], pos: usize) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find, find2};
+
+    /// The word-at-a-time search finds what a plain scan finds: the targets at every offset
+    /// of the short head and past it, next to bytes one above and below them (where a borrow
+    /// could mark a false byte), alone, in pairs, and absent.
+    #[test]
+    fn short_search_agrees_with_a_scan() {
+        let fill = [b'a', 0x00, 0x01, 0x80, 0xFF, b'<' - 1, b'<' + 1, b'&' + 1];
+        for &f in &fill {
+            for len in 0..40 {
+                for i in 0..=len {
+                    for j in i..=len {
+                        let mut hay = vec![f; len];
+                        if i < len {
+                            hay[i] = b'<';
+                        }
+                        if j < len {
+                            hay[j] = b'&';
+                        }
+                        let want1 = hay.iter().position(|&c| c == b'<');
+                        let want2 = hay.iter().position(|&c| c == b'<' || c == b'&');
+                        assert_eq!(find(b'<', &hay), want1, "{hay:?}");
+                        assert_eq!(find2(b'<', b'&', &hay), want2, "{hay:?}");
+                        assert_eq!(find2(b'&', b'<', &hay), want2, "{hay:?}");
+                    }
+                }
+            }
+        }
+        // A zero target byte (the all-zero splat) next to ones.
+        let hay = [1u8, 1, 1, 0, 1, 0, 1, 1, 1, 1];
+        assert_eq!(find(0, &hay), Some(3));
+        assert_eq!(find(1, &hay), Some(0));
+    }
 }

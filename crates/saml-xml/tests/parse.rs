@@ -61,6 +61,31 @@ fn control_characters_are_refused() {
     assert_eq!(code("<a>\u{FFFE}</a>"), "xml_illegal_character");
 }
 
+/// The character screen has one form for input without TAB and CR and one for input with
+/// them: each control character is refused in both, wherever it falls in a long document;
+/// TAB, LF and CR are accepted in both.
+#[test]
+fn control_characters_are_refused_with_and_without_tab_or_cr() {
+    for extra in ["", "\t", "\r", "\r\n\t"] {
+        for c in (0u8..0x20).map(char::from) {
+            for pad in [0, 7, 255, 256, 300] {
+                let xml = format!("<a>{extra}{}{c}</a>", "x".repeat(pad));
+                let allowed = matches!(c, '\t' | '\n' | '\r');
+                assert_eq!(parse(&xml).is_ok(), allowed, "{:?} {c:?} {pad}", extra);
+                if !allowed {
+                    assert_eq!(code(&xml), "xml_illegal_character");
+                }
+            }
+        }
+        for bad in ["\u{FFFE}", "\u{FFFF}"] {
+            let xml = format!("<a>{extra}{}{bad}</a>", "x".repeat(260));
+            assert_eq!(code(&xml), "xml_illegal_character");
+        }
+        let fine = format!("<a>{extra}\u{FFFD}\u{F000}</a>");
+        assert!(parse(&fine).is_ok());
+    }
+}
+
 #[test]
 fn malformed_utf8_is_refused() {
     let bytes = b"<a>\xff\xfe</a>";

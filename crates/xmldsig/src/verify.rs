@@ -159,18 +159,12 @@ pub fn verify<'d, 'a>(
     // Which trusted keys the KeyInfo certificate names, if it names one: compared in base64
     // form first (no decoding on the common path), then as DER, so the verdict is the one a
     // DER comparison gives.
-    let pinned: Option<Vec<bool>> = match key_info.map(key_info_certificate).transpose()? {
+    let pinned: Option<Named> = match key_info.map(key_info_certificate).transpose()? {
         Some(Some(text)) => {
-            let mut named: Vec<bool> = keys
-                .iter()
-                .map(|k| same_base64(&text, k.certificate_base64()))
-                .collect();
-            if !named.contains(&true) {
+            let mut named = Named::new(keys, |k| same_base64(&text, k.certificate_base64()));
+            if !named.any() {
                 let der = decode_base64(&text).ok_or(Error::InvalidBase64)?;
-                named = keys
-                    .iter()
-                    .map(|k| k.certificate_der() == der.as_slice())
-                    .collect();
+                named = Named::new(keys, |k| k.certificate_der() == der.as_slice());
             }
             Some(named)
         }
@@ -179,10 +173,7 @@ pub fn verify<'d, 'a>(
     let mut compatible = false;
     let mut verified = false;
     for (index, key) in keys.iter().enumerate() {
-        if pinned
-            .as_ref()
-            .is_some_and(|named| named.get(index) != Some(&true))
-        {
+        if pinned.as_ref().is_some_and(|named| !named.get(index)) {
             continue;
         }
         if key.kind() != method.key_kind() {
@@ -195,7 +186,7 @@ pub fn verify<'d, 'a>(
         }
     }
     if !verified {
-        if pinned.as_ref().is_some_and(|named| !named.contains(&true)) {
+        if pinned.as_ref().is_some_and(|named| !named.any()) {
             return Err(Error::UntrustedKeyInfo);
         }
         if !compatible {
@@ -204,9 +195,11 @@ pub fn verify<'d, 'a>(
         return Err(Error::BadSignature);
     }
 
-    // Digest of the element minus its signature, as the transforms define it.
-    buf.clear();
-    buf.reserve(element.span().len());
+    // Digest of the element minus its signature, as the transforms define it. A buffer of
+    // the element's size, allocated now (not by growing the SignedInfo buffer, which would
+    // copy it).
+    drop(buf);
+    let mut buf = Vec::with_capacity(element.span().len());
     let opts = c14n::Options {
         with_comments: false,
         inclusive_prefixes: &ref_c14n,
@@ -218,6 +211,41 @@ pub fn verify<'d, 'a>(
         return Err(Error::DigestMismatch);
     }
     Ok(Verified { element })
+}
+
+/// Which trusted keys the KeyInfo certificate names, by index: a bit per key up to 64 keys
+/// (no allocation on the common path of one or a few keys), a list past that.
+enum Named {
+    Bits(u64),
+    List(Vec<bool>),
+}
+
+impl Named {
+    fn new(keys: &[TrustedKey], mut names: impl FnMut(&TrustedKey) -> bool) -> Self {
+        if keys.len() <= 64 {
+            let mut bits = 0u64;
+            for (i, k) in keys.iter().enumerate() {
+                bits |= u64::from(names(k)) << i;
+            }
+            Named::Bits(bits)
+        } else {
+            Named::List(keys.iter().map(names).collect())
+        }
+    }
+
+    fn get(&self, index: usize) -> bool {
+        match self {
+            Named::Bits(bits) => index < 64 && bits >> index & 1 == 1,
+            Named::List(list) => list.get(index) == Some(&true),
+        }
+    }
+
+    fn any(&self) -> bool {
+        match self {
+            Named::Bits(bits) => *bits != 0,
+            Named::List(list) => list.contains(&true),
+        }
+    }
 }
 
 fn structure(context: &'static str) -> Error {

@@ -147,8 +147,10 @@ pub fn parse_reference<'a>(input: &'a [u8], limits: &Limits) -> Result<Document<
     }
     let text = std::str::from_utf8(input).map_err(|_| Error::InvalidUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    check_chars(text.as_bytes())?;
-    let mut builder = Builder::new(text, limits);
+    // Found by a plain scan here, not `memchr2` as in `Document::parse`.
+    let tab_or_cr = text.bytes().any(|b| b == b'\t' || b == b'\r');
+    check_chars(text.as_bytes(), tab_or_cr)?;
+    let mut builder = Builder::new(text, limits, tab_or_cr);
     builder.run_quick_xml().map(|()| builder.doc)
 }
 

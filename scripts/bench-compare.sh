@@ -43,14 +43,18 @@ steal_since() {
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 summary=()
+failed=0
 step() {
   local name=$1
   shift
   echo "== $name (load average $(load))"
   local before
   before=$(cpu_sample)
-  "$@" 2>&1 | tee "$OUT/$name.log"
-  summary+=("$(printf '%-10s load %-16s steal %s' "$name" "$(load)" "$(steal_since "$before")")")
+  # A step that reports failures (a refused login, say) still prints its figures and the
+  # run goes on: the summary says which steps failed, and so does the exit status.
+  local status=ok
+  "$@" 2>&1 | tee "$OUT/$name.log" || { status=FAILED; failed=1; }
+  summary+=("$(printf '%-11s load %-16s steal %-7s %s' "$name" "$(load)" "$(steal_since "$before")" "$status")")
 }
 
 cargo build --release --locked --quiet --bin varco --bin varco-dev-idp --bin varco-loadgen \
@@ -105,3 +109,4 @@ if [ -n "$SOAK_SECONDS" ]; then
 else
   echo "   not run: set SOAK_SECONDS=600 (make soak runs it alone)"
 fi
+exit $failed

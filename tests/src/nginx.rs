@@ -54,7 +54,10 @@ pub fn start(label: &str, http_body: &str) -> Process {
             "-c",
             file.to_str().unwrap(),
             "-g",
-            "daemon off;",
+            // One process: the harness stops it with SIGKILL, which a master process would
+            // not pass on, leaving its workers behind after the test (seen: twenty orphaned
+            // workers after one `make test`).
+            "daemon off; master_process off;",
         ],
         &dir,
     )

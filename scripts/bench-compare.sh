@@ -20,12 +20,13 @@
 #      when SOAK_SECONDS is set (the target's soak is ten minutes: SOAK_SECONDS=600)
 #
 # Not here: the pysaml2 comparison (`make compare-pysaml2`, a Python venv). Usage:
-# scripts/bench-compare.sh   environment: RATE (2000), N (5000), AUTH_SECONDS (15),
+# scripts/bench-compare.sh   environment: RATE (2000), N (20000: ten seconds of open loop;
+# five thousand is mostly its first second, when 512 connections open), AUTH_SECONDS (15),
 # SATOSA_N (300), SOAK_SECONDS (unset: no soak), SOAK_RATE (500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-2000}
-N=${N:-5000}
+N=${N:-20000}
 AUTH_SECONDS=${AUTH_SECONDS:-15}
 SOAK_SECONDS=${SOAK_SECONDS:-}
 SOAK_RATE=${SOAK_RATE:-500}

@@ -340,6 +340,28 @@ impl Tally {
     fn error(&mut self, e: String) {
         *self.errors.entry(e).or_default() += 1;
     }
+
+    /// Adds a worker's tally to this one.
+    fn absorb(&mut self, mine: Tally) {
+        self.latency_us.extend(mine.latency_us);
+        self.varco_us.extend(mine.varco_us);
+        self.late_us.extend(mine.late_us);
+        for (e, n) in mine.errors {
+            *self.errors.entry(e).or_default() += n;
+        }
+    }
+
+    /// Waits for every worker and sums their tallies; a worker that panicked is an error.
+    async fn gather(handles: Vec<tokio::task::JoinHandle<Tally>>) -> Tally {
+        let mut all = Tally::default();
+        for h in handles {
+            match h.await {
+                Ok(mine) => all.absorb(mine),
+                Err(e) => all.error(format!("worker: {e}")),
+            }
+        }
+        all
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -689,15 +711,13 @@ async fn drive(
         (None, _, _) => o.n,
     };
     let next = Arc::new(AtomicUsize::new(0));
-    let tally = Arc::new(Mutex::new(Tally::default()));
     let start = Instant::now();
     let paced = o.rate.map(|r| Arc::new(Mutex::new(pace(start, total, r))));
     let mut handles = Vec::new();
     for _ in 0..o.concurrency.max(1) {
-        let (t, next, tally, prepared, done, paced) = (
+        let (t, next, prepared, done, paced) = (
             t.clone(),
             next.clone(),
-            tally.clone(),
             prepared.clone(),
             done.clone(),
             paced.clone(),
@@ -747,22 +767,10 @@ async fn drive(
                     Err(e) => mine.error(e),
                 }
             }
-            let mut all = tally.lock().await;
-            all.latency_us.extend(mine.latency_us);
-            all.varco_us.extend(mine.varco_us);
-            all.late_us.extend(mine.late_us);
-            for (e, n) in mine.errors {
-                *all.errors.entry(e).or_default() += n;
-            }
+            mine
         }));
     }
-    for h in handles {
-        if let Err(e) = h.await {
-            tally.lock().await.error(format!("worker: {e}"));
-        }
-    }
-    let mut guard = tally.lock().await;
-    std::mem::take(&mut *guard)
+    Tally::gather(handles).await
 }
 
 /// The measured phase of `auth`: `--n` checks of one session over `--concurrency`
@@ -785,19 +793,7 @@ async fn drive_auth(o: &Options, t: &Arc<Target>, cookie: Arc<str>) -> Tally {
             mine
         }));
     }
-    let mut all = Tally::default();
-    for h in handles {
-        match h.await {
-            Ok(mine) => {
-                all.latency_us.extend(mine.latency_us);
-                for (e, n) in mine.errors {
-                    *all.errors.entry(e).or_default() += n;
-                }
-            }
-            Err(e) => all.error(format!("worker: {e}")),
-        }
-    }
-    all
+    Tally::gather(handles).await
 }
 
 fn write_fixtures(

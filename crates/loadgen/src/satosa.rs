@@ -217,19 +217,7 @@ async fn drive(o: &Arc<SatosaOptions>, logins: Arc<Vec<Login>>, c: usize) -> Tal
             mine
         }));
     }
-    let mut all = Tally::default();
-    for h in handles {
-        match h.await {
-            Ok(mine) => {
-                all.latency_us.extend(mine.latency_us);
-                for (e, n) in mine.errors {
-                    *all.errors.entry(e).or_default() += n;
-                }
-            }
-            Err(e) => all.error(format!("worker: {e}")),
-        }
-    }
-    all
+    Tally::gather(handles).await
 }
 
 /// The whole `satosa` mode; `Ok(true)` when every POST succeeded.

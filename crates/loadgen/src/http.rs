@@ -185,6 +185,44 @@ pub(crate) fn pct(s: &str) -> String {
     out
 }
 
+/// What the demo IdP's auto-submitting form carries back to a service provider.
+pub(crate) struct IdpAnswer {
+    pub(crate) saml_response: String,
+    pub(crate) relay_state: String,
+    /// The form's `action`: the ACS the IdP posts to.
+    pub(crate) action: String,
+}
+
+/// One login at the demo IdP: its page at `sso` (the AuthnRequest, by `method`), then its
+/// login form answered as Mario Rossi at SPID level 2, then the form it returns.
+pub(crate) async fn idp_login(
+    idp: &mut Conn,
+    method: &str,
+    sso: &str,
+    body: Bytes,
+) -> Result<IdpAnswer, String> {
+    let page = idp.send(method, sso, &[], body).await?;
+    if page.status != 200 {
+        return Err(format!("IdP /sso {}: {}", page.status, page.text()));
+    }
+    let state = form_input(&page.text(), "state").ok_or("no state on the IdP page")?;
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("state", &state)
+        .append_pair("user", "mario.rossi")
+        .append_pair("level", "2")
+        .finish();
+    let answer = idp.send("POST", "/login", &[], form.into()).await?;
+    if answer.status != 200 {
+        return Err(format!("IdP /login {}", answer.status));
+    }
+    let html = answer.text();
+    Ok(IdpAnswer {
+        saml_response: form_input(&html, "SAMLResponse").ok_or("no SAMLResponse")?,
+        relay_state: form_input(&html, "RelayState").unwrap_or_default(),
+        action: form_action(&html).ok_or("no form action")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

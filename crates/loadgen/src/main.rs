@@ -79,7 +79,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc};
 
-use http::{Conn, form_action, form_input, pct, split_url};
+use http::{Conn, IdpAnswer, idp_login, pct, split_url};
 use stack::{Stack, StackOptions, cpu_time, status_kb};
 
 struct Options {
@@ -249,24 +249,11 @@ impl Worker {
             .ok_or("/saml/login set no varco_login cookie")?;
         let location = login.header("location").ok_or("no Location")?.to_owned();
         let (_, sso) = split_url(&location).ok_or("Location is not http://")?;
-        let page = self.idp.send("GET", sso, &[], Bytes::new()).await?;
-        if page.status != 200 {
-            return Err(format!("IdP /sso {}: {}", page.status, page.text()));
-        }
-        let state = form_input(&page.text(), "state").ok_or("no state on the IdP page")?;
-        let form: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("state", &state)
-            .append_pair("user", "mario.rossi")
-            .append_pair("level", "2")
-            .finish();
-        let answer = self.idp.send("POST", "/login", &[], form.into()).await?;
-        if answer.status != 200 {
-            return Err(format!("IdP /login {}", answer.status));
-        }
-        let html = answer.text();
-        let saml_response = form_input(&html, "SAMLResponse").ok_or("no SAMLResponse")?;
-        let relay_state = form_input(&html, "RelayState").unwrap_or_default();
-        let action = form_action(&html).ok_or("no form action")?;
+        let IdpAnswer {
+            saml_response,
+            relay_state,
+            action,
+        } = idp_login(&mut self.idp, "GET", sso, Bytes::new()).await?;
         if !action.ends_with("/saml/acs") {
             return Err(format!("IdP posts to {action}"));
         }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::http::{Conn, form_action, form_input, split_url};
+use crate::http::{Conn, IdpAnswer, form_action, form_input, idp_login, split_url};
 use crate::stack::tree_cpu_time;
 use crate::{Tally, machine_line, print_latency};
 
@@ -113,24 +113,11 @@ async fn prepare(
         *idp = Some((idp_host.to_owned(), Conn::new(idp_host)));
     }
     let (_, idp) = idp.as_mut().ok_or("no IdP connection")?;
-    let page = idp.send(method, sso, &[], form).await?;
-    if page.status != 200 {
-        return Err(format!("IdP /sso {}: {}", page.status, page.text()));
-    }
-    let state = form_input(&page.text(), "state").ok_or("no state on the IdP page")?;
-    let form: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("state", &state)
-        .append_pair("user", "mario.rossi")
-        .append_pair("level", "2")
-        .finish();
-    let answer = idp.send("POST", "/login", &[], form.into()).await?;
-    if answer.status != 200 {
-        return Err(format!("IdP /login {}", answer.status));
-    }
-    let html = answer.text();
-    let saml_response = form_input(&html, "SAMLResponse").ok_or("no SAMLResponse")?;
-    let relay_state = form_input(&html, "RelayState").unwrap_or_default();
-    let action = form_action(&html).ok_or("no form action")?;
+    let IdpAnswer {
+        saml_response,
+        relay_state,
+        action,
+    } = idp_login(idp, method, sso, form).await?;
     let (acs_host, acs_path) = split_url(&action).ok_or("ACS is not http://")?;
     if acs_host != o.host {
         return Err(format!("IdP posts to {action}, not to SATOSA"));

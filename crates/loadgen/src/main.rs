@@ -819,11 +819,17 @@ fn write_fixtures(
 
 /// Two workers: the load generator is meant to be pinned to one core of its own
 /// (`taskset -c 0`); the second absorbs the timer and connection tasks.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The load generator's runtime, or the exit status of a failure to build one (said on
+/// stderr).
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
+        .map_err(|e| {
+            eprintln!("runtime: {e}");
+            ExitCode::from(2)
+        })
 }
 
 /// `satosa`: SATOSA and the IdP are already running (`satosa.rs`).
@@ -847,10 +853,7 @@ fn run_satosa(o: Options) -> ExitCode {
     };
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let outcome = rt.block_on(async {
         tokio::select! {
@@ -891,10 +894,7 @@ fn main() -> ExitCode {
     }
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     // On Ctrl-C or SIGTERM the run future is dropped, and with it the stack: Varco and the
     // IdP are killed and the scratch directory removed, instead of being left behind.

@@ -819,6 +819,19 @@ fn write_fixtures(
 
 /// Two workers: the load generator is meant to be pinned to one core of its own
 /// (`taskset -c 0`); the second absorbs the timer and connection tasks.
+/// A mode's exit status: 0 when every login succeeded, 1 when any failed, 2 on a setup error
+/// (said on stderr).
+fn exit_code(outcome: Result<bool, String>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("varco-loadgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// The load generator's runtime, or the exit status of a failure to build one (said on
 /// stderr).
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -861,14 +874,7 @@ fn run_satosa(o: Options) -> ExitCode {
             _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
         }
     });
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("varco-loadgen: {e}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(outcome)
 }
 
 fn main() -> ExitCode {
@@ -907,12 +913,5 @@ fn main() -> ExitCode {
             _ = term.recv() => Err("terminated".to_owned()),
         }
     });
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("varco-loadgen: {e}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(outcome)
 }

@@ -170,8 +170,12 @@ where
             tracing_subscriber::fmt::format::Writer::new(&mut line),
             event,
         )?;
-        // One object and its newline: the scope goes in as the object's last member.
-        let object = line.strip_suffix("}\n").ok_or(std::fmt::Error)?;
+        // One object and its newline: the scope goes in as the object's last member. Were the
+        // inner formatter ever to write something else, the line goes out as it is, without
+        // the scope, rather than not at all.
+        let Some(object) = line.strip_suffix("}\n") else {
+            return writer.write_str(&line);
+        };
         let id = serde_json::to_string(&*id).map_err(|_| std::fmt::Error)?;
         writer.write_str(object)?;
         writeln!(

@@ -64,6 +64,9 @@ fn main() {
     measure("11 KB Response (19 attributes)", RESPONSE_11K, None);
 }
 
+/// One stage of [`stages`], run once per call.
+type Stage<'s> = Box<dyn FnMut() + 's>;
+
 /// Where the time of one full call goes (`RATIO_STAGES=1`): each stage timed in interleaved
 /// rounds like the ratio, as a median per call. The stages overlap the full call, they do not
 /// partition it exactly: `parse` includes dropping the document; `c14n ×4` is the four
@@ -82,7 +85,9 @@ fn stages(label: &str, response: &'static [u8]) {
             (el, sig, child(sig, DSIG_NS, "SignedInfo"))
         })
         .collect();
-    let mut bufs = vec![Vec::<u8>::with_capacity(response.len() * 2); 4];
+    let mut bufs: Vec<Vec<u8>> = (0..4)
+        .map(|_| Vec::with_capacity(response.len() * 2))
+        .collect();
     let contents: Vec<Vec<u8>> = parts
         .iter()
         .map(|&(el, sig, _)| {
@@ -95,7 +100,7 @@ fn stages(label: &str, response: &'static [u8]) {
             v
         })
         .collect();
-    let mut runs: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+    let mut runs: Vec<(&str, Stage<'_>)> = vec![
         (
             "parse (and drop)",
             Box::new(|| {

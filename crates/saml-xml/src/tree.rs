@@ -537,15 +537,16 @@ fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     let (prefix, local) = match colons {
         0 => ("", name),
         1 => {
-            let colon = bytes
+            // No `Error` is made unless returned: building one eagerly (`ok_or`) and dropping
+            // it cost a call per prefixed name.
+            let parts = bytes
                 .iter()
                 .position(|&c| c == b':')
-                .ok_or(Error::InvalidName)?;
-            let prefix = name.get(..colon).ok_or(Error::InvalidName)?;
-            if !starts(prefix) {
-                return Err(Error::InvalidName);
+                .and_then(|colon| Some((name.get(..colon)?, name.get(colon + 1..)?)));
+            match parts {
+                Some((prefix, local)) if starts(prefix) => (prefix, local),
+                _ => return Err(Error::InvalidName),
             }
-            (prefix, name.get(colon + 1..).ok_or(Error::InvalidName)?)
         }
         _ => return Err(Error::InvalidName),
     };

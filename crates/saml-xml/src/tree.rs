@@ -537,15 +537,16 @@ fn split_qname(name: &str) -> Result<(&str, &str), Error> {
     let (prefix, local) = match colons {
         0 => ("", name),
         1 => {
-            let colon = bytes
+            // No `Error` is made unless returned: building one eagerly (`ok_or`) and dropping
+            // it cost a call per prefixed name.
+            let parts = bytes
                 .iter()
                 .position(|&c| c == b':')
-                .ok_or(Error::InvalidName)?;
-            let prefix = name.get(..colon).ok_or(Error::InvalidName)?;
-            if !starts(prefix) {
-                return Err(Error::InvalidName);
+                .and_then(|colon| Some((name.get(..colon)?, name.get(colon + 1..)?)));
+            match parts {
+                Some((prefix, local)) if starts(prefix) => (prefix, local),
+                _ => return Err(Error::InvalidName),
             }
-            (prefix, name.get(colon + 1..).ok_or(Error::InvalidName)?)
         }
         _ => return Err(Error::InvalidName),
     };
@@ -740,9 +741,6 @@ struct Builder<'a, 'l> {
     /// Whether the input holds a CR at all: without one, character data needs no line-end
     /// normalization.
     has_cr: bool,
-    /// Name, normalized value, whether the value needs no C14N escaping, and the canonical
-    /// source text (`AttrData::source`).
-    raw_attrs: Vec<(&'a str, Cow<'a, str>, bool, &'a str)>,
 }
 
 impl<'a, 'l> Builder<'a, 'l> {
@@ -781,7 +779,6 @@ impl<'a, 'l> Builder<'a, 'l> {
             text_start: 0,
             seen_root: false,
             has_cr: tab_or_cr && memchr::memchr(b'\r', src.as_bytes()).is_some(),
-            raw_attrs: Vec::with_capacity(8),
         }
     }
 
@@ -807,10 +804,6 @@ impl<'a, 'l> Builder<'a, 'l> {
                     empty,
                     attr_error,
                 } => {
-                    let attr_error = attr_error.map(|at| Error::Malformed {
-                        offset: at,
-                        reason: "attribute without '=' and a quoted value".into(),
-                    });
                     self.start_element(name, &attrs, attr_error, start, end, empty)?;
                 }
                 Token::End(name) => self.end_element(name, start, end)?,
@@ -871,6 +864,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
     }
 
+    #[inline(always)]
     fn push_node(&mut self, kind: Kind<'a>) -> Result<u32, Error> {
         let id = self.next_node()?;
         let parent = self.open.last().map_or(NO_PARENT, |o| o.node);
@@ -990,7 +984,7 @@ impl<'a, 'l> Builder<'a, 'l> {
         &mut self,
         qname: &'a str,
         attributes: &[(&'a str, &'a str)],
-        attr_error: Option<Error>,
+        attr_error: Option<usize>,
         start: usize,
         end: usize,
         empty: bool,
@@ -1009,13 +1003,13 @@ impl<'a, 'l> Builder<'a, 'l> {
         }
         let (prefix, local) = split_qname(qname)?;
 
-        // Normalize the raw attributes once; declarations must be known before any prefix on
-        // this element can be resolved. Duplicates are caught below (expanded names for
-        // attributes, prefixes for declarations).
-        let mut raw = std::mem::take(&mut self.raw_attrs);
-        raw.clear();
-        for &(key, value) in attributes {
-            if raw.len() >= self.limits.max_attributes {
+        // Normalize the raw attributes once, straight into the document's attribute list
+        // (the name as written in `local`, the namespace not yet known); declarations must be
+        // known before any prefix on this element can be resolved. Duplicates are caught
+        // below (expanded names for attributes, prefixes for declarations).
+        let attr_start = self.doc.attrs.len();
+        for (n, &(key, value)) in attributes.iter().enumerate() {
+            if n >= self.limits.max_attributes {
                 return Err(Error::TooManyAttributes {
                     limit: self.limits.max_attributes,
                 });
@@ -1027,16 +1021,29 @@ impl<'a, 'l> Builder<'a, 'l> {
             } else {
                 ""
             };
-            raw.push((key, normalized, verbatim, source));
+            self.doc.attrs.push(AttrData {
+                prefix: "",
+                local: key,
+                ns: Ns::NONE,
+                value: normalized,
+                verbatim,
+                source,
+            });
         }
-        if let Some(e) = attr_error {
-            return Err(e);
+        if let Some(at) = attr_error {
+            return Err(Error::Malformed {
+                offset: at,
+                reason: "attribute without '=' and a quoted value".into(),
+            });
         }
 
         let scope_mark = self.scope.mark();
         let decl_start = self.doc.decls.len() as u32;
-        for (key, value, _, _) in raw.iter() {
-            let declared = if *key == "xmlns" {
+        let mut k = attr_start;
+        while let Some(a) = self.doc.attrs.get(k) {
+            k += 1;
+            let key = a.local;
+            let declared = if key == "xmlns" {
                 ""
             } else if let Some(p) = key.strip_prefix("xmlns:") {
                 if p.is_empty() || !is_ncname(p) {
@@ -1046,7 +1053,8 @@ impl<'a, 'l> Builder<'a, 'l> {
             } else {
                 continue;
             };
-            let uri: &str = value;
+            let value = a.value.clone();
+            let uri: &str = &value;
             let reserved = uri == XML_NS || uri == XMLNS_NS;
             match declared {
                 "xmlns" => return Err(Error::InvalidNamespaceDeclaration),
@@ -1071,7 +1079,7 @@ impl<'a, 'l> Builder<'a, 'l> {
                     limit: self.limits.max_namespace_declarations,
                 });
             }
-            let ns = self.intern(value.clone());
+            let ns = self.intern(value);
             self.scope.push(declared, ns);
             self.doc.decls.push(Decl {
                 prefix: declared,
@@ -1107,8 +1115,13 @@ impl<'a, 'l> Builder<'a, 'l> {
         // The element's node is pushed once its attributes are known, with this id: nothing
         // pushes a node in between. The limit is checked here, as before the attributes.
         let node = self.next_node()?;
-        let attr_start = self.doc.attrs.len() as u32;
-        for (key, value, verbatim, source) in raw.drain(..) {
+        // The attributes proper, resolved in place and moved down over the declarations
+        // (which are not attributes): `kept` of them so far, from `attr_start`.
+        let mut kept = attr_start;
+        for k in attr_start..self.doc.attrs.len() {
+            let Some(key) = self.doc.attrs.get(k).map(|a| a.local) else {
+                break;
+            };
             if is_xmlns(key) {
                 continue;
             }
@@ -1128,7 +1141,7 @@ impl<'a, 'l> Builder<'a, 'l> {
             // Expanded-name uniqueness (Namespaces in XML §6.3): `a:x` and `b:x` bound to the
             // same URI are the same attribute. Quadratic in one element's attributes, which
             // the attribute limit bounds: at most that limit per attribute.
-            let siblings = self.doc.attrs.get(attr_start as usize..).unwrap_or(&[]);
+            let siblings = self.doc.attrs.get(attr_start..kept).unwrap_or(&[]);
             self.steps += siblings.len() as u64 + 1;
             if siblings
                 .iter()
@@ -1137,24 +1150,29 @@ impl<'a, 'l> Builder<'a, 'l> {
                 return Err(Error::DuplicateAttribute);
             }
             if is_id_attribute(aprefix, alocal) {
+                let value = self
+                    .doc
+                    .attrs
+                    .get(k)
+                    .map_or(Cow::Borrowed(""), |a| a.value.clone());
                 if self.doc.ids.contains_key(value.as_ref()) {
                     return Err(Error::DuplicateId {
                         id: value.chars().take(128).collect(),
                     });
                 }
-                self.doc.ids.insert(value.clone(), NodeId(node));
+                self.doc.ids.insert(value, NodeId(node));
             }
-            self.doc.attrs.push(AttrData {
-                prefix: aprefix,
-                local: alocal,
-                ns: ans,
-                value,
-                verbatim,
-                source,
-            });
+            self.doc.attrs.swap(kept, k);
+            if let Some(a) = self.doc.attrs.get_mut(kept) {
+                a.prefix = aprefix;
+                a.local = alocal;
+                a.ns = ans;
+            }
+            kept += 1;
         }
-        self.raw_attrs = raw;
-        let attr_end = self.doc.attrs.len() as u32;
+        // What is left past `kept` are the declarations, now recorded in `decls`.
+        self.doc.attrs.truncate(kept);
+        let (attr_start, attr_end) = (attr_start as u32, kept as u32);
 
         self.push_node(Kind::Element(ElementData {
             prefix,

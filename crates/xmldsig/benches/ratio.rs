@@ -55,8 +55,110 @@ fn main() {
         measure("", response, Some((&only, calls)));
         return;
     }
+    if std::env::var("RATIO_STAGES").is_ok() {
+        stages("8 KB", RESPONSE_8K);
+        stages("11 KB", RESPONSE_11K);
+        return;
+    }
     measure("8 KB Response (6 attributes)", RESPONSE_8K, None);
     measure("11 KB Response (19 attributes)", RESPONSE_11K, None);
+}
+
+/// One stage of [`stages`], run once per call.
+type Stage<'s> = Box<dyn FnMut() + 's>;
+
+/// Where the time of one full call goes (`RATIO_STAGES=1`): each stage timed in interleaved
+/// rounds like the ratio, as a median per call. The stages overlap the full call, they do not
+/// partition it exactly: `parse` includes dropping the document; `c14n ×4` is the four
+/// canonicalizations of a validation into buffers kept across calls; `digest ×2` is ring's
+/// SHA-256 of the two canonical elements; `verify ×2` is both `xmldsig::verify` calls on a
+/// document parsed once (structure, C14N, digests, RSA).
+fn stages(label: &str, response: &'static [u8]) {
+    let keys = [TrustedKey::from_certificate_der(CERT_DER).unwrap()];
+    let policy = Policy::default();
+    let doc = Document::parse(response, &Limits::default()).unwrap();
+    let assertion = child(doc.root(), ASSERTION_NS, "Assertion");
+    let parts: Vec<_> = [doc.root(), assertion]
+        .into_iter()
+        .map(|el| {
+            let sig = child(el, DSIG_NS, "Signature");
+            (el, sig, child(sig, DSIG_NS, "SignedInfo"))
+        })
+        .collect();
+    let mut bufs: Vec<Vec<u8>> = (0..4)
+        .map(|_| Vec::with_capacity(response.len() * 2))
+        .collect();
+    let contents: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|&(el, sig, _)| {
+            let mut v = Vec::new();
+            let opts = Options {
+                exclude: Some(sig.node_id()),
+                ..Options::default()
+            };
+            canonicalize(el, &opts, &mut v).unwrap();
+            v
+        })
+        .collect();
+    let mut runs: Vec<(&str, Stage<'_>)> = vec![
+        (
+            "parse (and drop)",
+            Box::new(|| {
+                let d = Document::parse(black_box(response), &Limits::default()).unwrap();
+                black_box(d.root().node_id());
+            }),
+        ),
+        (
+            "c14n x4",
+            Box::new(|| {
+                for (k, &(el, sig, si)) in parts.iter().enumerate() {
+                    let (a, b) = bufs.split_at_mut(2 * k + 1);
+                    let (c, s) = (&mut a[2 * k], &mut b[0]);
+                    c.clear();
+                    s.clear();
+                    let opts = Options {
+                        exclude: Some(sig.node_id()),
+                        ..Options::default()
+                    };
+                    canonicalize(el, &opts, c).unwrap();
+                    canonicalize(si, &Options::default(), s).unwrap();
+                }
+                black_box(&bufs);
+            }),
+        ),
+        (
+            "digest x2",
+            Box::new(|| {
+                for c in &contents {
+                    black_box(ring::digest::digest(&ring::digest::SHA256, black_box(c)));
+                }
+            }),
+        ),
+        (
+            "verify x2",
+            Box::new(|| {
+                for &(el, _, _) in &parts {
+                    black_box(verify(el, &keys, &policy).unwrap().element().node_id());
+                }
+            }),
+        ),
+    ];
+    for (_, run) in runs.iter_mut() {
+        (0..BATCH).for_each(|_| run());
+    }
+    let mut times = vec![Vec::with_capacity(ROUNDS); runs.len()];
+    for _ in 0..ROUNDS {
+        for (k, (_, run)) in runs.iter_mut().enumerate() {
+            let t = Instant::now();
+            (0..BATCH).for_each(|_| run());
+            times[k].push(t.elapsed().as_secs_f64() * 1e6 / BATCH as f64);
+        }
+    }
+    println!("{label}");
+    for ((name, _), t) in runs.iter().zip(times.iter_mut()) {
+        t.sort_by(f64::total_cmp);
+        println!("  {name:<18} median {:6.2} us", t[t.len() / 2]);
+    }
 }
 
 fn measure(label: &str, response: &'static [u8], only: Option<(&str, usize)>) {
@@ -122,7 +224,30 @@ fn measure(label: &str, response: &'static [u8], only: Option<(&str, usize)>) {
         match side {
             "floor" => (0..calls).for_each(|_| floor()),
             "full" => (0..calls).for_each(|_| full()),
-            _ => panic!("RATIO_ONLY: floor or full"),
+            // One stage of the full side, for a profiler.
+            "parse" => (0..calls).for_each(|_| {
+                let d = Document::parse(black_box(response), &Limits::default()).unwrap();
+                black_box(d.root().node_id());
+            }),
+            "c14n" => {
+                let mut buf = Vec::with_capacity(response.len() * 2);
+                (0..calls).for_each(|_| {
+                    for el in [doc.root(), assertion] {
+                        let sig = child(el, DSIG_NS, "Signature");
+                        buf.clear();
+                        let opts = Options {
+                            exclude: Some(sig.node_id()),
+                            ..Options::default()
+                        };
+                        canonicalize(el, &opts, &mut buf).unwrap();
+                        buf.clear();
+                        let si = child(sig, DSIG_NS, "SignedInfo");
+                        canonicalize(si, &Options::default(), &mut buf).unwrap();
+                    }
+                    black_box(&buf);
+                })
+            }
+            _ => panic!("RATIO_ONLY: floor, full, parse or c14n"),
         }
         return;
     }

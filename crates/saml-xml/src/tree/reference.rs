@@ -67,7 +67,7 @@ impl<'a> Builder<'a, '_> {
                     iter.with_checks(false);
                     for attr in iter {
                         let Ok(attr) = attr else {
-                            attr_error = Some(malformed(start));
+                            attr_error = Some(start);
                             break;
                         };
                         let at = |part: &str| {
@@ -75,7 +75,7 @@ impl<'a> Builder<'a, '_> {
                             content.get(offset..offset + part.len()).unwrap_or("")
                         };
                         let Cow::Borrowed(v) = attr.value else {
-                            attr_error = Some(malformed(start));
+                            attr_error = Some(start);
                             break;
                         };
                         attrs.push((at(attr.key.as_ref()), at(v)));

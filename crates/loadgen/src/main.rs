@@ -434,6 +434,28 @@ fn pace(start: Instant, total: usize, rate: f64) -> mpsc::UnboundedReceiver<(usi
     rx
 }
 
+/// `n` workers with their connection to Varco open (one that fails to open is opened again
+/// at its first request).
+async fn warm_workers(t: &Arc<Target>, n: usize) -> Vec<Worker> {
+    let handles: Vec<_> = (0..n.max(1))
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let mut w = Worker::new(&t);
+                let _ = w.varco.warm().await;
+                w
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(w) = h.await {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// Prepares `n` logins with `p` workers.
 async fn prepare_all(t: &Arc<Target>, n: usize, p: usize) -> Result<Vec<Prepared>, String> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -564,12 +586,16 @@ async fn run(o: Options) -> Result<bool, String> {
             Some(out) => Some(threads::PerfStat::start(pid, out)?),
             None => None,
         };
+        // Every connection open before the clock starts: a server behind an ingress sees its
+        // keep-alive pool, not 512 new connections in the first quarter second, which the
+        // open loop would otherwise charge to the first logins' latency.
+        let warm = warm_workers(&target, o.concurrency).await;
         let threads0 = threads::snapshot(pid);
         let cpu0 = cpu_time(pid);
         let t0 = Instant::now();
         let t0_unix_us = unix_us();
         let probe = o.probe.then(|| probe::Probe::start(t0));
-        let mut tally = drive(&o, &target, Some(prepared.clone()), None, t0).await;
+        let mut tally = drive(&o, &target, Some(prepared.clone()), None, t0, warm).await;
         let wall = t0.elapsed();
         let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
         let seen = probe.map(probe::Probe::finish);
@@ -610,7 +636,7 @@ async fn run(o: Options) -> Result<bool, String> {
         let cpu0 = cpu_time(pid);
         let t0 = Instant::now();
         let done = sampler.as_ref().map(|(_, d, _)| d.clone());
-        let tally = drive(&o, &target, None, done, t0).await;
+        let tally = drive(&o, &target, None, done, t0, Vec::new()).await;
         let wall = t0.elapsed();
         let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
         let errors: u64 = tally.errors.values().sum();
@@ -744,6 +770,7 @@ async fn drive(
     prepared: Option<Arc<Vec<Prepared>>>,
     done: Option<Arc<AtomicU64>>,
     start: Instant,
+    mut warm: Vec<Worker>,
 ) -> Tally {
     let total = match (&prepared, o.duration, o.rate) {
         (Some(p), _, _) => p.len(),
@@ -762,8 +789,9 @@ async fn drive(
             done.clone(),
             paced.clone(),
         );
+        let ready = warm.pop();
         handles.push(tokio::spawn(async move {
-            let mut w = Worker::new(&t);
+            let mut w = ready.unwrap_or_else(|| Worker::new(&t));
             let mut mine = Tally::default();
             loop {
                 let (i, begin) = match &paced {

@@ -33,7 +33,9 @@ echo "== ACS maximum: $N logins, closed loop, $CONNS connections"
 "${LG[@]}" acs --n "$N" --concurrency "$CONNS" "${COMMON[@]}" || status=1
 echo
 echo "== ACS at $RATE logins/s (open loop), $N logins"
-"${LG[@]}" acs --n "$N" --rate "$RATE" --concurrency 512 "${COMMON[@]}" || status=1
+# --probe: the moments the VM itself stopped (docs/PERFORMANCE.md, "When the slow logins
+# happen"), printed with the run; --timeline: when the slow logins happened, beside them.
+"${LG[@]}" acs --n "$N" --rate "$RATE" --concurrency 512 --probe --timeline "${COMMON[@]}" || status=1
 echo
 echo "== full login (/saml/login + IdP + ACS), $FULL_N logins, closed loop, 32 connections"
 "${LG[@]}" full --n "$FULL_N" --concurrency 32 "${COMMON[@]}" || status=1

@@ -219,7 +219,9 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
         heavy_workers,
         heavy_queue: raw
             .heavy_queue
-            .map_or(heavy_workers.saturating_mul(QUEUE_PER_WORKER), |n| n as usize),
+            .map_or(heavy_workers.saturating_mul(QUEUE_PER_WORKER), |n| {
+                n as usize
+            }),
         heavy_wait: Duration::from_millis(raw.heavy_wait_ms),
         heavy_nice: i32::try_from(raw.heavy_nice.min(19)).unwrap_or(0),
         retry_after: Duration::from_secs(raw.retry_after_seconds),

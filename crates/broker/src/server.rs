@@ -71,18 +71,30 @@ async fn serve(
     peer: Option<Peer>,
 ) -> Result<Response<OutBody>, Infallible> {
     let started = std::time::Instant::now();
-    // The path outlives the request, which its route may consume: the URI shares the
-    // request's bytes, so this is no copy.
-    let uri = req.uri().clone();
     let method = req.method().clone();
     let request_id = request_id(&state, &req, peer);
     // Every line logged while the route runs carries the id (`leaf::logging`: the
     // formatter writes the `request` scope from it; no span is built per request).
-    let (label, mut response) = crate::leaf::logging::with_request_id(
-        request_id.clone(),
-        route(&state, req, uri.path(), peer),
-    )
-    .await;
+    let (label, mut response) = if method == Method::GET && req.uri().path() == "/auth" {
+        // Forward-auth, the route the proxy calls for every request it serves, is dispatched
+        // first and borrows the request (issue 20: no copy of its URI); its future runs in
+        // place, where every other route's is boxed (`route`).
+        let answer = crate::leaf::logging::with_request_id(
+            request_id.clone(),
+            routes::forward_auth::auth_from(&state, &req, peer),
+        )
+        .await;
+        (crate::features::metrics::route_label("/auth"), own(answer))
+    } else {
+        // The path outlives the request, which its route may consume: the URI shares the
+        // request's bytes, so this is no copy.
+        let uri = req.uri().clone();
+        crate::leaf::logging::with_request_id(
+            request_id.clone(),
+            route(&state, req, uri.path(), peer),
+        )
+        .await
+    };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(X_REQUEST_ID, v);
     }
@@ -129,13 +141,6 @@ async fn route(
     path: &str,
     peer: Option<Peer>,
 ) -> (&'static str, Response<OutBody>) {
-    if *req.method() == Method::GET && path == "/auth" {
-        let label = crate::features::metrics::route_label(path);
-        return (
-            label,
-            own(routes::forward_auth::auth_from(state, &req, peer).await),
-        );
-    }
     if let (Some(p), None) = (peer, req.extensions().get::<Peer>()) {
         req.extensions_mut().insert(p);
     }
@@ -162,10 +167,10 @@ async fn route(
         }
     }
     let label = crate::features::metrics::route_label(path);
-    // Forward-auth (above), the route the proxy calls for every request it serves, runs in
-    // place; every other route's future is boxed: the largest routes' state machines are
-    // kilobytes, and hyper moves the request's future (memcpy) several times per request
-    // (issue 20: the copies were a third of an `/auth` answer's instructions).
+    // Forward-auth (`serve`) runs in place; every other route's future is boxed: the largest
+    // routes' state machines are kilobytes, and hyper moves the request's future (memcpy)
+    // several times per request (issue 20: the copies were a third of an `/auth` answer's
+    // instructions).
     (label, Box::pin(dispatch(state, req, path)).await)
 }
 

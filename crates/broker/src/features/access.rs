@@ -552,14 +552,26 @@ pub fn normalize_host(host: &str, https: bool) -> Option<String> {
             None => (host, None),
         };
         let name = name.strip_suffix('.').unwrap_or(name);
-        let labels_ok = !name.is_empty()
-            && name.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if !labels_ok {
+        // Every label non-empty, at most 63 bytes of letters, digits, `-` and `_`: one pass
+        // over the bytes (every forward-auth answer normalizes a host, issue 20).
+        let mut label = 0usize;
+        for &b in name.as_bytes() {
+            if b == b'.' {
+                if label == 0 {
+                    return None;
+                }
+                label = 0;
+            } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                label += 1;
+                if label > 63 {
+                    return None;
+                }
+            } else {
+                return None;
+            }
+        }
+        // An empty name, or an empty last label (`a..` once the trailing dot is gone).
+        if label == 0 {
             return None;
         }
         (name.to_ascii_lowercase(), port)
@@ -1326,6 +1338,70 @@ mod tests {
         ] {
             assert!(!canonical_path(bad), "{bad:?}");
         }
+    }
+
+    /// The label rule as it was written before the one-pass loop (issue 20): the reference the
+    /// loop is compared with.
+    fn labels_ok_by_split(name: &str) -> bool {
+        !name.is_empty()
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    }
+
+    #[test]
+    fn host_labels_are_checked_as_by_split() {
+        // Every string of up to 5 bytes over an alphabet with each class the rule tells
+        // apart, and labels around the 63-byte limit.
+        let alphabet = [b'a', b'Z', b'0', b'-', b'_', b'.', b' ', b',', b'@', b'/'];
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut frontier = cases.clone();
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for &c in &alphabet {
+                    let mut t = s.clone();
+                    t.push(c);
+                    next.push(t);
+                }
+            }
+            cases.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for n in [62, 63, 64] {
+            let l = "a".repeat(n);
+            for s in [
+                l.clone(),
+                format!("{l}.x"),
+                format!("x.{l}"),
+                format!("{l}."),
+                format!(".{l}"),
+            ] {
+                cases.push(s.into_bytes());
+            }
+        }
+        let mut compared = 0;
+        for bytes in cases {
+            let Ok(host) = String::from_utf8(bytes) else {
+                continue;
+            };
+            for https in [false, true] {
+                let expected = {
+                    let name = host.strip_suffix('.').unwrap_or(&host);
+                    (host.len() <= 261 && !host.starts_with('[') && labels_ok_by_split(name))
+                        .then(|| name.to_ascii_lowercase())
+                };
+                if host.contains(':') || host.starts_with('[') {
+                    continue;
+                }
+                assert_eq!(normalize_host(&host, https), expected, "{host:?}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 100_000, "{compared}");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use identity::Decision;
 
 use crate::features::access::Route;
@@ -54,30 +54,61 @@ impl Original<'_> {
     }
 }
 
-// Named once: a lookup by `&str` parses and validates the name at every request.
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+// The headers the original request is read from, matched by name in one pass over the
+// request's headers ([`Given::of`]).
+const X_ORIGINAL_URI: &str = "x-original-uri";
+const X_FORWARDED_URI: &str = "x-forwarded-uri";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// The code of a `/auth` request from a peer outside `forward_auth.trusted_proxies`.
 const UNTRUSTED: &str = "broker_untrusted_proxy";
+
+/// What the request says about the original one: for each header `/auth` reads, its first
+/// value (`None` when absent or not visible ASCII, as `HeaderValue::to_str` says), and
+/// whether any of them came more than once.
+#[derive(Debug, Default, PartialEq)]
+struct Given<'r> {
+    host: Option<&'r str>,
+    original_uri: Option<&'r str>,
+    forwarded_uri: Option<&'r str>,
+    forwarded_proto: Option<&'r str>,
+    forwarded_host: Option<&'r str>,
+    repeated: bool,
+}
+
+impl<'r> Given<'r> {
+    /// One pass over `headers`, each name compared once, where a lookup per header hashed
+    /// each of the five names (issue 20: every forward-auth answer reads them).
+    fn of(headers: &'r HeaderMap) -> Self {
+        let mut given = Given::default();
+        // Values seen per header, in the order of the fields above.
+        let mut seen = [0u8; 5];
+        for (name, value) in headers {
+            let (i, slot) = match name.as_str() {
+                "host" => (0, &mut given.host),
+                X_ORIGINAL_URI => (1, &mut given.original_uri),
+                X_FORWARDED_URI => (2, &mut given.forwarded_uri),
+                X_FORWARDED_PROTO => (3, &mut given.forwarded_proto),
+                X_FORWARDED_HOST => (4, &mut given.forwarded_host),
+                _ => continue,
+            };
+            // The first value is the one read (a map yields a name's values in order).
+            if seen[i] == 0 {
+                *slot = value.to_str().ok();
+            }
+            seen[i] = seen[i].saturating_add(1);
+        }
+        given.repeated = seen.iter().any(|&n| n > 1);
+        given
+    }
+}
 
 fn original<'r, B>(
     state: &State,
     req: &'r Request<B>,
     peer: Option<Peer>,
 ) -> Result<Original<'r>, &'static str> {
-    // One value per header: two (a client's copy passed through beside the proxy's) would
-    // leave the choice to whichever the code happened to read.
-    let mut repeated = false;
-    let mut h = |name: &HeaderName| {
-        let mut values = req.headers().get_all(name).iter();
-        let first = values.next().and_then(|v| v.to_str().ok());
-        repeated |= values.next().is_some();
-        first
-    };
-    let own_host = h(&header::HOST).unwrap_or_default();
     let default_proto = if state.config.public_base_url.starts_with("https://") {
         "https"
     } else {
@@ -87,9 +118,12 @@ fn original<'r, B>(
     if !trusted {
         return Err(UNTRUSTED);
     }
+    // One value per header: two (a client's copy passed through beside the proxy's) would
+    // leave the choice to whichever the code happened to read.
+    let given = Given::of(req.headers());
     // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
     // headers through would let a client add the other one and choose the route checked.
-    let uri = match (h(&X_ORIGINAL_URI), h(&X_FORWARDED_URI)) {
+    let uri = match (given.original_uri, given.forwarded_uri) {
         (Some(a), Some(b)) if a != b => return Err("broker_ambiguous_original_uri"),
         (Some(u), _) | (None, Some(u)) => u,
         (None, None) => return Err("broker_missing_original_uri"),
@@ -97,13 +131,15 @@ fn original<'r, B>(
     if !uri.starts_with('/') {
         return Err("broker_noncanonical_path");
     }
-    let proto = match h(&X_FORWARDED_PROTO) {
+    let proto = match given.forwarded_proto {
         Some("https") => "https",
         Some("http") => "http",
         _ => default_proto,
     };
-    let host = h(&X_FORWARDED_HOST).unwrap_or(own_host);
-    if repeated {
+    let host = given
+        .forwarded_host
+        .unwrap_or(given.host.unwrap_or_default());
+    if given.repeated {
         return Err("broker_ambiguous_original_uri");
     }
     // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
@@ -369,4 +405,84 @@ pub fn jwks(state: &State) -> Response<Body> {
     // Short: a published key must reach verifiers before it signs.
     set(&mut r, header::CACHE_CONTROL, "public, max-age=300");
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The headers as read before [`Given::of`], one lookup per name (issue 20): the
+    /// reference the one pass is compared with.
+    fn given_by_lookup(headers: &HeaderMap) -> Given<'_> {
+        let mut repeated = false;
+        let mut h = |name: &str| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next().and_then(|v| v.to_str().ok());
+            repeated |= values.next().is_some();
+            first
+        };
+        let host = h("host");
+        let original_uri = h(X_ORIGINAL_URI);
+        let forwarded_uri = h(X_FORWARDED_URI);
+        let forwarded_proto = h(X_FORWARDED_PROTO);
+        let forwarded_host = h(X_FORWARDED_HOST);
+        Given {
+            host,
+            original_uri,
+            forwarded_uri,
+            forwarded_proto,
+            forwarded_host,
+            repeated,
+        }
+    }
+
+    #[test]
+    fn the_original_request_is_read_in_one_pass_as_by_lookups() {
+        let names = [
+            "host",
+            X_ORIGINAL_URI,
+            X_FORWARDED_URI,
+            X_FORWARDED_PROTO,
+            X_FORWARDED_HOST,
+            "cookie",
+        ];
+        // Per name: absent, one value, one value that is not visible ASCII, two values
+        // (either first), in every combination of two names, in both orders of insertion.
+        let values: [&[&[u8]]; 5] = [
+            &[],
+            &[b"/a"],
+            &[b"/caf\xc3\xa9"],
+            &[b"/a", b"/b"],
+            &[b"/caf\xc3\xa9", b"/a"],
+        ];
+        let mut compared = 0;
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                for va in values {
+                    for vb in values {
+                        for order in [[(a, va), (b, vb)], [(b, vb), (a, va)]] {
+                            let mut headers = HeaderMap::new();
+                            headers.insert("x-other", HeaderValue::from_static("1"));
+                            for (name, vs) in order {
+                                for v in vs {
+                                    headers.append(
+                                        HeaderName::from_static(name),
+                                        HeaderValue::from_bytes(v).unwrap(),
+                                    );
+                                }
+                            }
+                            assert_eq!(
+                                Given::of(&headers),
+                                given_by_lookup(&headers),
+                                "{headers:?}"
+                            );
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 15 * 25 * 2);
+    }
 }

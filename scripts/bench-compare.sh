@@ -14,6 +14,8 @@
 #      (varco-loadgen fsync): a login waits for a sync, so no login answers faster than the
 #      disk syncs, and a cloud disk's latency moves with its I/O credits; then the open loop
 #      again with the audit chain in /dev/shm, to tell Varco's share of the tail from the disk's.
+#      Before it, the VM alone for 10 s (varco-loadgen stall): a host CPU quota that stops both
+#      vCPUs shows there, and the open loops print the stops they suffered (--probe).
 #
 #   6. SATOSA CPU per ACS POST / Varco CPU per ACS POST, rounds Varco, SATOSA, Varco
 #      (scripts/compare-satosa.sh: SATOSA 8.6.0 from PyPI in a venv)
@@ -74,12 +76,16 @@ step hostile ./scripts/hostile-instructions.sh
 step auth ./scripts/load-auth.sh "$AUTH_SECONDS" 32
 disk() { taskset -c 0 target/release/varco-loadgen fsync --n 3000 --bytes 17000 --rate "$RATE"; }
 step disk_before disk
+# Does the VM stop on its own (a host CPU quota parks both vCPUs until its period ends)? Every
+# stop is a tail the open loop charges to Varco: docs/PERFORMANCE.md, "When the slow logins
+# happen".
+step stall taskset -c 0 target/release/varco-loadgen stall --duration 10
 step acs env N="$N" RATE="$RATE" ./scripts/load-acs.sh
 step disk_after disk
 # The same open loop with the audit chain in memory (/dev/shm): Varco's own tail, without
 # the disk's. Every other setting is the same.
 step acs_tmpfs taskset -c 0 target/release/varco-loadgen acs --n "$N" --rate "$RATE" \
-  --concurrency 512 --varco-cpus 1 --idp-cpus 0 --audit /dev/shm
+  --concurrency 512 --varco-cpus 1 --idp-cpus 0 --audit /dev/shm --probe
 step satosa env N="$N" SATOSA_N="${SATOSA_N:-300}" ./scripts/compare-satosa.sh
 if [ -n "$SOAK_SECONDS" ]; then
   step soak env RATE="$SOAK_RATE" SECONDS_="$SOAK_SECONDS" ./scripts/soak.sh
@@ -99,11 +105,13 @@ echo "-- /auth / nginx return 204 (target ≥ 60 %, p99 < 1 ms):"
 grep -E "^round [0-9]+:|^median " "$OUT/auth.log" | sed 's/^/   /'
 grep -E "^== |99%|wrk CPU" "$OUT/auth.log" | sed 's/^/   /'
 echo "-- ACS (targets: open loop p99 < 3 ms, p99.9 < 10 ms; < 100 µs CPU per login):"
-grep -E "^== |logins/s|latency|varco CPU|append wait" "$OUT/acs.log" | sed 's/^/   /'
+grep -E "^== |logins/s|latency|varco CPU|append wait|^probe" "$OUT/acs.log" | sed 's/^/   /'
+echo "-- the VM alone, 10 s (a gap: both vCPUs stopped; expected none on an idle host):"
+grep -E "^cpu[0-9]|^gap ends" "$OUT/stall.log" | sed 's/^/   /'
 echo "-- this disk's fdatasync at $RATE/s of one record each (the floor under the open loop's latency):"
 for d in disk_before disk_after; do grep -E "^fdatasync: p50" "$OUT/$d.log" | sed "s/^/   $d /"; done
 echo "-- the open loop with the audit chain in /dev/shm (Varco's own tail, no disk):"
-grep -E "logins/s|latency|varco CPU" "$OUT/acs_tmpfs.log" | sed 's/^/   /'
+grep -E "logins/s|latency|varco CPU|^probe" "$OUT/acs_tmpfs.log" | sed 's/^/   /'
 echo "-- SATOSA / Varco, CPU per ACS POST (target ≥ 1000):"
 grep -E "^pysaml2 backend|CPU per ACS POST|^  satosa CPU split|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true
 echo "-- memory (target: RSS growth after warm-up < 10 % over a ten-minute soak at 500/s):"

@@ -66,6 +66,11 @@ impl Conn {
         }
     }
 
+    /// Opens the connection now, if it is not open, instead of at the first request.
+    pub(crate) async fn warm(&mut self) -> Result<(), String> {
+        self.connect().await.map(|_| ())
+    }
+
     async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = TcpStream::connect(&self.host)

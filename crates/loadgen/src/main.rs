@@ -9,6 +9,7 @@
 //! varco-loadgen full     [--n N | --duration S] [--concurrency C | --rate R] [options]
 //! varco-loadgen fixtures --n N --out DIR [options]
 //! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--out DIR]
+//! varco-loadgen stall    [--duration S] [--burn N]
 //! varco-loadgen auth     [--n N] [--concurrency C] [options]
 //! varco-loadgen satosa   --satosa-url http://HOST:PORT --satosa-pid PID [--start-path P] [--n N] [--concurrency C]
 //! ```
@@ -29,6 +30,9 @@
 //! - `fsync`: no stack; N rounds of B bytes (default 17,000: one audit record) appended to a
 //!   file in DIR (default the temporary directory, where `--audit on` puts the chain) and
 //!   `fdatasync`ed, and the distribution of the sync's latency (`fsync.rs`).
+//! - `stall`: no stack; the machine-stall probe (`probe.rs`) alone for S seconds, with N
+//!   threads spinning meanwhile: does the VM stop on its own, and how much CPU does the
+//!   hypervisor let it have.
 //! - `auth`: one login through the ACS, then N forward-auth checks of its session (`GET
 //!   /auth` as nginx's `auth_request` sends it: the cookie, `X-Original-URI`,
 //!   `X-Forwarded-Host`), each answered 200 with the identity headers and the token; the
@@ -58,16 +62,22 @@
 //! the directory removed all the same unless kept), `--callgrind FILE` (`acs` and `auth`: run
 //! Varco under `valgrind --tool=callgrind`, instrumented only during the measured phase),
 //! `--perf-stat FILE` (`acs`: `perf stat` attached to Varco over the measured phase, its
-//! system calls by kind and context switches printed per login, `threads.rs`). `acs` also
+//! system calls by kind and context switches printed per login, `threads.rs`), `--timeline`
+//! (`acs`: the logins of 5 ms or more as a timeline, clustered, each with Varco's own time
+//! from its log line and Varco's other log events beside them, `timeline.rs`), `--probe`
+//! (`acs`: a real-time thread per core noting late wake-ups, and steal, over the measured
+//! phase, `probe.rs`; printed on the timeline). `acs` also
 //! prints, per kind of Varco thread, its run time and context switches per login
 //! (`/proc/<pid>/task`). Exit status 0 when every login succeeded, 1
 //! when any failed, 2 on a setup error.
 
 mod fsync;
 mod http;
+mod probe;
 mod satosa;
 mod stack;
 mod threads;
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,6 +105,12 @@ struct Options {
     bytes: usize,
     /// `acs`: count Varco's system calls with `perf stat` over the measured phase, CSV here.
     perf_stat: Option<PathBuf>,
+    /// `acs`: print the slow logins as a timeline beside Varco's log (`timeline.rs`).
+    timeline: bool,
+    /// `acs`: run the machine-stall probe over the measured phase (`probe.rs`).
+    probe: bool,
+    /// `stall`: threads spinning while the probe runs.
+    burn: usize,
     stack: StackOptions,
     satosa_url: Option<String>,
     satosa_pid: Option<u32>,
@@ -102,17 +118,21 @@ struct Options {
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa [--n N] [--bytes B] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall [--n N] [--burn N] [--bytes B] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
-     [--callgrind FILE] [--perf-stat FILE] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
+     [--callgrind FILE] [--perf-stat FILE] [--timeline] [--probe] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
         .into()
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or_else(usage)?;
-    if !["acs", "full", "fixtures", "fsync", "auth", "satosa"].contains(&mode.as_str()) {
+    if ![
+        "acs", "full", "fixtures", "fsync", "auth", "satosa", "stall",
+    ]
+    .contains(&mode.as_str())
+    {
         return Err(usage());
     }
     let mut o = Options {
@@ -127,6 +147,9 @@ fn parse_args() -> Result<Options, String> {
         out: None,
         bytes: 17_000,
         perf_stat: None,
+        timeline: false,
+        probe: false,
+        burn: 0,
         stack: StackOptions {
             bin_dir: PathBuf::from("target/release"),
             varco_cpus: None,
@@ -147,8 +170,13 @@ fn parse_args() -> Result<Options, String> {
     // `/auth` needs a protected route; the other modes run the configuration they always had.
     o.stack.route = o.mode == "auth";
     while let Some(flag) = args.next() {
-        if flag == "--keep" {
-            o.stack.keep = true;
+        match flag.as_str() {
+            "--keep" => o.stack.keep = true,
+            "--timeline" => o.timeline = true,
+            "--probe" => o.probe = true,
+            _ => {}
+        }
+        if ["--keep", "--timeline", "--probe"].contains(&flag.as_str()) {
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -160,6 +188,7 @@ fn parse_args() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--n" => o.n = num(&value)? as usize,
+            "--burn" => o.burn = value.parse().map_err(|_| "--burn: a thread count")?,
             "--concurrency" => o.concurrency = num(&value)? as usize,
             "--prepare-concurrency" => o.prepare_concurrency = num(&value)? as usize,
             "--rate" => o.rate = Some(num(&value)?),
@@ -194,10 +223,10 @@ fn parse_args() -> Result<Options, String> {
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
-    if o.duration.is_some() && o.mode != "full" {
+    if o.duration.is_some() && !["full", "stall"].contains(&o.mode.as_str()) {
         return Err("--duration is for `full` (a soak needs fresh Responses all along)".into());
     }
-    if o.duration.is_some() && o.rate.is_none() {
+    if o.duration.is_some() && o.rate.is_none() && o.mode == "full" {
         return Err("--duration needs --rate (a soak runs at a fixed rate)".into());
     }
     Ok(o)
@@ -222,6 +251,8 @@ struct Target {
 struct Worker {
     varco: Conn,
     idp: Conn,
+    /// The `X-Request-Id` of Varco's last ACS answer (for the timeline).
+    last_request_id: Option<Box<str>>,
 }
 
 impl Worker {
@@ -229,6 +260,7 @@ impl Worker {
         Worker {
             varco: Conn::new(&t.varco),
             idp: Conn::new(&t.idp_host),
+            last_request_id: None,
         }
     }
 
@@ -279,6 +311,7 @@ impl Worker {
             .varco
             .send("POST", "/saml/acs", &[("cookie", &cookie)], p.body.clone())
             .await?;
+        self.last_request_id = r.header("x-request-id").map(Box::from);
         if r.status != 303 {
             return Err(format!("ACS {}", r.status));
         }
@@ -320,6 +353,8 @@ struct Tally {
     /// Open loop: from each login's due time to a worker taking it, the harness's own
     /// lateness (already inside `latency_us`, printed so a reader can subtract it).
     late_us: Vec<u64>,
+    /// Every login of the measured phase, for the timeline (`acs` with `--timeline`).
+    logins: Vec<timeline::Login>,
     errors: BTreeMap<String, u64>,
 }
 
@@ -333,6 +368,7 @@ impl Tally {
         self.latency_us.extend(mine.latency_us);
         self.varco_us.extend(mine.varco_us);
         self.late_us.extend(mine.late_us);
+        self.logins.extend(mine.logins);
         for (e, n) in mine.errors {
             *self.errors.entry(e).or_default() += n;
         }
@@ -398,6 +434,28 @@ fn pace(start: Instant, total: usize, rate: f64) -> mpsc::UnboundedReceiver<(usi
     rx
 }
 
+/// `n` workers with their connection to Varco open (one that fails to open is opened again
+/// at its first request).
+async fn warm_workers(t: &Arc<Target>, n: usize) -> Vec<Worker> {
+    let handles: Vec<_> = (0..n.max(1))
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let mut w = Worker::new(&t);
+                let _ = w.varco.warm().await;
+                w
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(w) = h.await {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// Prepares `n` logins with `p` workers.
 async fn prepare_all(t: &Arc<Target>, n: usize, p: usize) -> Result<Vec<Prepared>, String> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -423,6 +481,15 @@ async fn prepare_all(t: &Arc<Target>, n: usize, p: usize) -> Result<Vec<Prepared
         all.extend(h.await.map_err(|e| e.to_string())??);
     }
     Ok(all)
+}
+
+/// The harness's wall clock in Unix microseconds (to place Varco's log lines on the
+/// timeline).
+fn unix_us() -> u64 {
+    #[allow(clippy::disallowed_methods)]
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn unix_ms() -> u128 {
@@ -519,12 +586,19 @@ async fn run(o: Options) -> Result<bool, String> {
             Some(out) => Some(threads::PerfStat::start(pid, out)?),
             None => None,
         };
+        // Every connection open before the clock starts: a server behind an ingress sees its
+        // keep-alive pool, not 512 new connections in the first quarter second, which the
+        // open loop would otherwise charge to the first logins' latency.
+        let warm = warm_workers(&target, o.concurrency).await;
         let threads0 = threads::snapshot(pid);
         let cpu0 = cpu_time(pid);
         let t0 = Instant::now();
-        let tally = drive(&o, &target, Some(prepared.clone()), None).await;
+        let t0_unix_us = unix_us();
+        let probe = o.probe.then(|| probe::Probe::start(t0));
+        let mut tally = drive(&o, &target, Some(prepared.clone()), None, t0, warm).await;
         let wall = t0.elapsed();
         let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+        let seen = probe.map(probe::Probe::finish);
         let threads1 = threads::snapshot(pid);
         stack.callgrind(&["-d"])?;
         stack.callgrind(&["-i", "off"])?;
@@ -532,6 +606,10 @@ async fn run(o: Options) -> Result<bool, String> {
         threads::report(&threads0, &threads1, logins, "login");
         if let Some(p) = perf {
             p.finish(logins, "login")?;
+        }
+        if o.timeline || seen.is_some() {
+            let mut logins = std::mem::take(&mut tally.logins);
+            timeline::print(&mut logins, t0_unix_us, &stack.varco_log(), seen.as_ref());
         }
         report(&o, &mut stack, tally, wall, cpu, pid)?
     } else {
@@ -558,7 +636,7 @@ async fn run(o: Options) -> Result<bool, String> {
         let cpu0 = cpu_time(pid);
         let t0 = Instant::now();
         let done = sampler.as_ref().map(|(_, d, _)| d.clone());
-        let tally = drive(&o, &target, None, done).await;
+        let tally = drive(&o, &target, None, done, t0, Vec::new()).await;
         let wall = t0.elapsed();
         let cpu = cpu_time(pid).zip(cpu0).map(|(a, b)| a.saturating_sub(b));
         let errors: u64 = tally.errors.values().sum();
@@ -691,6 +769,8 @@ async fn drive(
     t: &Arc<Target>,
     prepared: Option<Arc<Vec<Prepared>>>,
     done: Option<Arc<AtomicU64>>,
+    start: Instant,
+    mut warm: Vec<Worker>,
 ) -> Tally {
     let total = match (&prepared, o.duration, o.rate) {
         (Some(p), _, _) => p.len(),
@@ -698,7 +778,7 @@ async fn drive(
         (None, _, _) => o.n,
     };
     let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
+    let keep = o.timeline;
     let paced = o.rate.map(|r| Arc::new(Mutex::new(pace(start, total, r))));
     let mut handles = Vec::new();
     for _ in 0..o.concurrency.max(1) {
@@ -709,8 +789,9 @@ async fn drive(
             done.clone(),
             paced.clone(),
         );
+        let ready = warm.pop();
         handles.push(tokio::spawn(async move {
-            let mut w = Worker::new(&t);
+            let mut w = ready.unwrap_or_else(|| Worker::new(&t));
             let mut mine = Tally::default();
             loop {
                 let (i, begin) = match &paced {
@@ -729,6 +810,7 @@ async fn drive(
                         (i, Instant::now())
                     }
                 };
+                w.last_request_id = None;
                 let result = match &prepared {
                     Some(p) => w.post_acs(&p[i]).await.map(|_| None),
                     None => match w.prepare(&t).await {
@@ -741,6 +823,20 @@ async fn drive(
                         Err(e) => Err(e),
                     },
                 };
+                if keep {
+                    mine.logins.push(timeline::Login {
+                        due_us: begin.saturating_duration_since(start).as_micros() as u64,
+                        latency_us: begin.elapsed().as_micros() as u64,
+                        late_us: mine
+                            .late_us
+                            .last()
+                            .copied()
+                            .filter(|_| paced.is_some())
+                            .unwrap_or(0),
+                        ok: result.is_ok(),
+                        request_id: w.last_request_id.take(),
+                    });
+                }
                 match result {
                     Ok(varco) => {
                         mine.latency_us.push(begin.elapsed().as_micros() as u64);
@@ -887,6 +983,10 @@ fn main() -> ExitCode {
     };
     if o.mode == "satosa" {
         return run_satosa(o);
+    }
+    if o.mode == "stall" {
+        probe::stall_mode(o.duration.unwrap_or(10.0), o.burn);
+        return ExitCode::SUCCESS;
     }
     if o.mode == "fsync" {
         let dir = o.out.clone().unwrap_or_else(std::env::temp_dir);

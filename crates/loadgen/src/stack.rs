@@ -475,7 +475,7 @@ fn tree_ticks(procs: &[(u32, u32, (u64, u64))], root: u32) -> Option<(u64, u64)>
     Some(ticks)
 }
 
-fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
         Command::new("getconf")

@@ -1,7 +1,9 @@
 //! `varco`: the identity broker. See [`broker::cli`].
 
-/// mimalloc instead of glibc's malloc (feature `mimalloc`, on by default): fewer page faults
-/// and less CPU per login, measured in docs/PERFORMANCE.md ("The allocator").
+/// mimalloc instead of glibc's malloc (feature `mimalloc`, on by default): less CPU per
+/// login for a little more resident memory, measured in docs/PERFORMANCE.md ("The allocator, and
+/// what each remaining candidate is worth"). Built without transparent huge pages (`no_thp`):
+/// with them the flat state tables became resident in full at the first logins.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -8,12 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// The `varco` binary's allocator (feature `mimalloc`, on by default), so that the resident
-/// memory measured here is the one the binary would have.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Duration;
 
 use broker::features::store::memory::{

@@ -1,5 +1,13 @@
 //! `varco`: the identity broker. See [`broker::cli`].
 
+/// mimalloc instead of glibc's malloc (feature `mimalloc`, off by default): less CPU per
+/// login for more resident memory, measured in docs/PERFORMANCE.md ("The allocator, and
+/// what each remaining candidate is worth"). Built without transparent huge pages (`no_thp`):
+/// with them the flat state tables became resident in full at the first logins.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     broker::cli::main()
 }

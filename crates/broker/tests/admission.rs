@@ -211,6 +211,62 @@ fn a_waiting_job_runs_when_a_worker_frees_and_one_past_the_queue_is_refused() {
 }
 
 #[test]
+fn waiting_bodies_are_bounded_in_bytes_and_one_past_the_budget_is_refused() {
+    // The queue has slots to spare; the bytes the waiting jobs hold decide. Without the byte
+    // budget, waiting bodies grow with heavy_queue × the largest body a route takes.
+    let config = config(
+        "[admission]\nheavy_workers = 1\nheavy_queue = 8\nheavy_queue_bytes = 1000\nheavy_wait_ms = 10000\n",
+    );
+    let s = Arc::new(state(&config, clock));
+    let rt = current_thread();
+    rt.block_on(async {
+        let (release, first) = hold(&s, 1).await;
+        let pool = s.clone();
+        let second =
+            tokio::spawn(async move { pool.heavy.run_holding(Work::Response, 600, || 2).await });
+        while s.heavy.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(s.heavy.waiting_bytes(), 600);
+        // 600 + 600 > 1000: refused at once, though seven queue slots are free: the answer
+        // is there at the first poll (a job let wait would be pending until a worker frees).
+        use std::future::Future as _;
+        let third = std::pin::pin!(s.heavy.run_holding(Work::Response, 600, || 3));
+        let third = third.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        assert_eq!(
+            third,
+            std::task::Poll::Ready(Err(broker::features::admission::heavy::Refused::Busy))
+        );
+        assert_eq!(rejected(&s, "response"), 1);
+        assert_eq!(s.heavy.waiting(), 1, "the refused job left no slot taken");
+        assert_eq!(s.heavy.waiting_bytes(), 600, "nor any bytes");
+        // 600 + 400 = 1000 fits.
+        let pool = s.clone();
+        let fourth =
+            tokio::spawn(async move { pool.heavy.run_holding(Work::Response, 400, || 4).await });
+        while s.heavy.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(s.heavy.waiting_bytes(), 1000);
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(second.await.unwrap(), Ok(2));
+        assert_eq!(fourth.await.unwrap(), Ok(4));
+        assert_eq!(
+            s.heavy.waiting_bytes(),
+            0,
+            "every waiting job gave its bytes back"
+        );
+        // A job that finds a worker free never waits, so its bytes never count.
+        assert_eq!(
+            s.heavy.run_holding(Work::Response, 1_000_000, || 5).await,
+            Ok(5)
+        );
+        assert_eq!(rejected(&s, "response"), 1);
+    });
+}
+
+#[test]
 fn acs_form_and_base64_decoding_wait_for_the_heavy_pool() {
     // The async worker reads the capped body and nothing more: decoding the form, the base64
     // and the size checks are heavy work. Proof by order of answers: with the one worker held

@@ -176,9 +176,11 @@ pub async fn consume_recorded(
         clock: state.clock,
         browser: browser.map(str::to_owned),
     };
+    // The body waits with the job: counted against `admission.heavy_queue_bytes`.
+    let held = body.len();
     let (decoded, early) = state
         .heavy
-        .run(Work::Response, move || {
+        .run_holding(Work::Response, held, move || {
             let decoded = decode_form(&body, max);
             let early = ahead.early(&decoded);
             (decoded, early)

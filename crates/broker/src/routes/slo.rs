@@ -67,7 +67,16 @@ pub async fn endpoint(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     // The binding decoding (form or query, base64, inflate) and, for a LogoutRequest, the
     // Issuer lookup parse are one heavy job: none of it runs on the async workers.
-    let decoded = match state.heavy.run(Work::Logout, move || decode(raw)).await {
+    // The body (or query) waits with the job: counted against `admission.heavy_queue_bytes`.
+    let held = match &raw {
+        Raw::Query(q) => q.len(),
+        Raw::Form(b) => b.len(),
+    };
+    let decoded = match state
+        .heavy
+        .run_holding(Work::Logout, held, move || decode(raw))
+        .await
+    {
         Ok(d) => d,
         Err(r) => return heavy_refused(state, r),
     };

@@ -87,6 +87,8 @@ pub struct Heavy {
     settings: Admission,
     /// Jobs waiting for a permit now (bounded by `heavy_queue`).
     waiting: AtomicUsize,
+    /// Bytes the waiting jobs hold now (bounded by `heavy_queue_bytes`).
+    waiting_bytes: AtomicUsize,
     in_flight: IntGauge,
     rejected: IntCounterVec,
 }
@@ -100,12 +102,18 @@ impl Drop for InFlight {
     }
 }
 
-/// Gives back a waiting slot however the wait ends (permit, timeout, cancelled request).
-struct Waiting<'a>(&'a AtomicUsize);
+/// Gives back a waiting slot and its bytes however the wait ends (permit, timeout,
+/// cancelled request).
+struct Waiting<'a> {
+    jobs: &'a AtomicUsize,
+    bytes: &'a AtomicUsize,
+    held: usize,
+}
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.jobs.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(self.held, Ordering::AcqRel);
     }
 }
 
@@ -116,6 +124,7 @@ impl Heavy {
             permits: Arc::new(Semaphore::new(settings.heavy_workers.max(1))),
             settings: settings.clone(),
             waiting: AtomicUsize::new(0),
+            waiting_bytes: AtomicUsize::new(0),
             in_flight: metrics.heavy_in_flight.clone(),
             rejected: metrics.heavy_rejected.clone(),
         }
@@ -127,8 +136,20 @@ impl Heavy {
     }
 
     /// Runs `job` on a blocking thread under a permit, or refuses it: at once when
-    /// `heavy_queue` jobs already wait, or after `heavy_wait` without a permit.
+    /// `heavy_queue` jobs already wait, or after `heavy_wait` without a permit. For a job that
+    /// carries a request body, [`Heavy::run_holding`].
     pub async fn run<T, F>(&self, work: Work, job: F) -> Result<T, Refused>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_holding(work, 0, job).await
+    }
+
+    /// [`Heavy::run`] for a job that holds `bytes` (its request body) while it waits: refused
+    /// at once, too, when the waiting jobs' bytes and these would pass `heavy_queue_bytes`.
+    /// A job that finds a worker free at once never counts: only waiting bodies pile up.
+    pub async fn run_holding<T, F>(&self, work: Work, bytes: usize, job: F) -> Result<T, Refused>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -140,7 +161,15 @@ impl Heavy {
                     self.waiting.fetch_sub(1, Ordering::AcqRel);
                     return Err(self.reject(work));
                 }
-                let _slot = Waiting(&self.waiting);
+                let before = self.waiting_bytes.fetch_add(bytes, Ordering::AcqRel);
+                let _slot = Waiting {
+                    jobs: &self.waiting,
+                    bytes: &self.waiting_bytes,
+                    held: bytes,
+                };
+                if before.saturating_add(bytes) > self.settings.heavy_queue_bytes {
+                    return Err(self.reject(work));
+                }
                 let wait = self.permits.clone().acquire_owned();
                 match tokio::time::timeout(self.settings.heavy_wait, wait).await {
                     Ok(Ok(p)) => p,
@@ -167,6 +196,11 @@ impl Heavy {
     /// Jobs waiting for a worker now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Bytes the jobs waiting for a worker hold now.
+    pub fn waiting_bytes(&self) -> usize {
+        self.waiting_bytes.load(Ordering::Acquire)
     }
 
     fn reject(&self, work: Work) -> Refused {

@@ -35,6 +35,11 @@ pub(crate) struct RawAdmission {
     /// (0: never wait); by default [`QUEUE_PER_WORKER`] per worker (a 9 o'clock burst waits,
     /// a flood does not pile up: with `heavy_wait_ms` it bounds how long and how many wait).
     heavy_queue: Option<u32>,
+    /// Bytes the waiting jobs may hold together (the request bodies they carry): beyond, a
+    /// job that would wait is refused at once. The queue's length alone would let waiting
+    /// bodies grow with `heavy_queue` × the largest body a route takes.
+    #[serde(default = "default_heavy_queue_bytes")]
+    heavy_queue_bytes: u64,
     /// How long a heavy job may wait for a worker before its request is refused.
     #[serde(default = "default_heavy_wait_ms")]
     heavy_wait_ms: u64,
@@ -69,6 +74,7 @@ impl Default for RawAdmission {
         RawAdmission {
             heavy_workers: None,
             heavy_queue: None,
+            heavy_queue_bytes: default_heavy_queue_bytes(),
             heavy_wait_ms: default_heavy_wait_ms(),
             heavy_nice: default_heavy_nice(),
             retry_after_seconds: default_retry_after(),
@@ -90,6 +96,14 @@ impl Default for RawAdmission {
 /// holds its request body (at most the route's body limit), as a connection still sending one
 /// does.
 pub const QUEUE_PER_WORKER: usize = 128;
+
+// 16 MiB: what 32 waiting ACS posts of the largest size (512 KiB) held under the old queue
+// length for one worker, and room for hundreds of ordinary SPID posts (10-20 KB each) waiting
+// out a stop of the machine. A flood of maximal posts is then refused past 32 waiting, however
+// many workers the pod sees.
+fn default_heavy_queue_bytes() -> u64 {
+    16 * 1024 * 1024
+}
 
 fn default_heavy_wait_ms() -> u64 {
     250
@@ -137,6 +151,8 @@ pub struct Admission {
     pub heavy_workers: usize,
     /// Heavy jobs waiting for a worker at once.
     pub heavy_queue: usize,
+    /// Bytes the waiting jobs may hold together.
+    pub heavy_queue_bytes: usize,
     /// Longest wait for a worker.
     pub heavy_wait: Duration,
     /// Nice steps a heavy-work thread lowers its priority by.
@@ -165,6 +181,12 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
     }
     if raw.heavy_queue.is_some_and(|n| n > 65_536) {
         bad("admission.heavy_queue", "at most 65536".into());
+    }
+    if raw.heavy_queue_bytes > 1 << 30 {
+        bad(
+            "admission.heavy_queue_bytes",
+            "at most 1073741824 (1 GiB)".into(),
+        );
     }
     if raw.heavy_wait_ms > 10_000 {
         bad(
@@ -222,6 +244,7 @@ pub(crate) fn validate(raw: &RawAdmission, bad: &mut dyn FnMut(&str, String)) ->
             .map_or(heavy_workers.saturating_mul(QUEUE_PER_WORKER), |n| {
                 n as usize
             }),
+        heavy_queue_bytes: usize::try_from(raw.heavy_queue_bytes).unwrap_or(usize::MAX),
         heavy_wait: Duration::from_millis(raw.heavy_wait_ms),
         heavy_nice: i32::try_from(raw.heavy_nice.min(19)).unwrap_or(0),
         retry_after: Duration::from_secs(raw.retry_after_seconds),

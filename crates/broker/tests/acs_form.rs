@@ -54,20 +54,25 @@ fn repeated_relay_state_is_refused() {
     assert_eq!(consume_code(&body), Err("broker_duplicate_field"));
 }
 
-#[test]
-fn a_response_wrapped_with_white_space_is_accepted() {
-    // Base64 broken into lines (CRLF every 76 characters, as MIME writes it) and a space
-    // sent as `+`: the white space is removed before decoding, as IdPs that wrap rely on.
+/// The base64 SAMLResponse of [`signed_body`], form-decoded.
+fn signed_response_b64() -> String {
     let body = signed_body();
     let field = body
         .split('&')
         .find_map(|p| p.strip_prefix("SAMLResponse="))
         .unwrap();
-    let b64: String = form_urlencoded::parse(format!("x={field}").as_bytes())
+    form_urlencoded::parse(format!("x={field}").as_bytes())
         .next()
         .unwrap()
         .1
-        .into_owned();
+        .into_owned()
+}
+
+#[test]
+fn a_response_wrapped_with_white_space_is_accepted() {
+    // Base64 broken into lines (CRLF every 76 characters, as MIME writes it) and a space
+    // sent as `+`: the white space is removed before decoding, as IdPs that wrap rely on.
+    let b64 = signed_response_b64();
     let lines: Vec<&str> = b64
         .as_bytes()
         .chunks(76)
@@ -85,16 +90,7 @@ fn a_response_over_saml_max_response_bytes_is_refused_and_one_at_it_is_accepted(
     use base64::Engine as _;
     // The genuine signed Response padded with white space after its root element (outside
     // what the signatures cover) to exactly the limit, then to one byte over.
-    let body = signed_body();
-    let field = body
-        .split('&')
-        .find_map(|p| p.strip_prefix("SAMLResponse="))
-        .unwrap();
-    let field: String = form_urlencoded::parse(format!("x={field}").as_bytes())
-        .next()
-        .unwrap()
-        .1
-        .into_owned();
+    let field = signed_response_b64();
     let xml = base64::engine::general_purpose::STANDARD
         .decode(field)
         .unwrap();

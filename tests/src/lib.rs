@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,26 +48,8 @@ pub fn scratch(label: &str) -> PathBuf {
     dir
 }
 
-/// A loopback port that was free a moment ago, and never handed out before in this process.
-///
-/// The kernel may give a port that was just released to the next `bind(0)`, and the tests of
-/// one binary run in parallel: without the record, two stacks could be handed the same port
-/// and one test would talk to the other's server (seen once: a Varco URL answered by a demo
-/// IdP).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = l.local_addr().expect("local addr").port();
-        let mut given = GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if given.insert(port) {
-            return port;
-        }
-    }
-}
+/// Loopback ports for the stacks: below the kernel's ephemeral range, never one twice.
+pub use testkit::free_port;
 
 /// A child process killed when dropped; its stderr is kept in a file for diagnosis.
 pub struct Process {

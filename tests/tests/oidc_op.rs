@@ -35,8 +35,9 @@ fn py(args: &[&str]) -> String {
 
 /// A receiver of back-channel logout POSTs: each body arrives on the channel.
 fn backchannel_receiver() -> (String, Receiver<String>) {
-    let port = free_port();
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Bound here and kept: the port is ours from the start, with no window for another.
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for conn in listener.incoming() {

@@ -123,11 +123,7 @@ impl Postgres {
             .status()
             .unwrap();
         assert!(ok.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         c.options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
             crt.display(),

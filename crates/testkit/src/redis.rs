@@ -78,11 +78,7 @@ impl Redis {
         let server_pem = write("server.key", &server_key);
         let client_cert = write("client.crt", &client_cert);
         let client_key = write("client.key", &client_key);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let extra = [
             "--bind",
             "127.0.0.1",

@@ -78,7 +78,7 @@ fn a_valid_file_is_swapped_in_and_what_must_survive_survives() {
     ready(
         before
             .store
-            .put_pending("_pending-across-reload".into(), pending),
+            .put_pending("_pending-across-reload".into(), (*pending).clone()),
     )
     .unwrap();
     // A session sealed before the reload.

@@ -237,11 +237,17 @@ pub fn normalize(
             continue;
         }
         let slot = values.entry(canonical).or_default();
-        for v in vals {
-            let v = v.trim();
-            if !v.is_empty() && !slot.iter().any(|s| s == v) {
-                slot.push(v.to_owned());
+        for mut v in vals {
+            let trimmed = v.trim();
+            if trimmed.is_empty() || slot.iter().any(|s| s == trimmed) {
+                continue;
             }
+            // The value is kept as it came unless trimming changed it: no copy per value
+            // (issue 20).
+            if trimmed.len() != v.len() {
+                v = trimmed.to_owned();
+            }
+            slot.push(v);
         }
     }
     let single = |name: &str| -> Result<Option<String>, Error> {

@@ -159,9 +159,17 @@ impl Upstreams {
 /// and whether the site is https.
 pub fn session_cookie(r: &mut Response<Body>, name: &str, secure: bool, value: &str, max_age: u64) {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie =
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    // Sized once and handed to the header without a copy: the sealed session is ~800
+    // characters, which `format!` grew into and `from_str` copied again (issue 20).
+    let max_age = max_age.to_string();
+    let attributes = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=";
+    let mut cookie = String::with_capacity(
+        name.len() + 1 + value.len() + attributes.len() + max_age.len() + secure.len(),
+    );
+    for part in [name, "=", value, attributes, &max_age, secure] {
+        cookie.push_str(part);
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(cookie.into_bytes())) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
 }
@@ -170,6 +178,26 @@ pub fn session_cookie(r: &mut Response<Body>, name: &str, secure: bool, value: &
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_session_cookie_carries_its_attributes_in_order() {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        session_cookie(&mut r, "varco_session", true, "abc-_", 28_800);
+        session_cookie(&mut r, "s", false, "", 0);
+        let set: Vec<_> = r
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            set,
+            [
+                "varco_session=abc-_; Path=/; HttpOnly; SameSite=Lax; Max-Age=28800; Secure",
+                "s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            ]
+        );
+    }
 
     #[test]
     fn cookie_parts_are_those_of_split() {

@@ -144,10 +144,128 @@ where
     }
 }
 
-/// The JSON line of an event: `tracing_subscriber`'s own object (timestamp, level, the
-/// event's fields, serde_json's escaping), then, inside a request, its scope as
-/// `"span":{"request_id":"…","name":"request"}` (the member a `request` span printed).
+/// The JSON line of an event, written here member by member: `"timestamp"` (RFC 3339, UTC,
+/// microseconds), `"level"`, the event's fields in their order, then, inside a request, its
+/// scope as `"span":{"request_id":"…","name":"request"}` (the member a `request` span
+/// printed). The bytes are those `tracing_subscriber`'s JSON formatter (`F`, kept for the
+/// one case this one does not cover: a clock before 1970 or after 9999) writes: the keys
+/// and values go through serde_json as they did there, so the escaping is serde_json's.
+/// Written directly into one reused buffer, the two lines of a login cost a third of what
+/// they did through the generic formatter, its map serializer and the per-value `String`s
+/// (issue 20, docs/PERFORMANCE.md).
 struct JsonLine<F>(F);
+
+/// The line being built, and the whole-second part of the last timestamp written
+/// (`YYYY-MM-DDTHH:MM:SS`) with its second: a line needs a calendar computation only when the
+/// second changed.
+struct LineBuf {
+    line: Vec<u8>,
+    second: u64,
+    head: [u8; 19],
+}
+
+impl LineBuf {
+    const fn new() -> Self {
+        LineBuf {
+            line: Vec::new(),
+            second: u64::MAX,
+            head: [0; 19],
+        }
+    }
+}
+
+thread_local! {
+    static JSON_LINE: std::cell::RefCell<LineBuf> = const { std::cell::RefCell::new(LineBuf::new()) };
+}
+
+/// Runs `f` with this thread's line buffer, or with a fresh one when it is in use (a value's
+/// `Debug` that logs) or gone (a thread ending): never a panic for a log line. `None` from
+/// `f` (or, impossibly, no run at all) sends the event to the fallback formatter.
+fn with_line_buf(
+    f: impl FnOnce(&mut LineBuf) -> Option<std::fmt::Result>,
+) -> Option<std::fmt::Result> {
+    let mut f = Some(f);
+    let reused = JSON_LINE.try_with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        f.take().and_then(|f| f(&mut buf))
+    });
+    match (reused, f) {
+        (Ok(Some(r)), _) => Some(r),
+        (_, Some(f)) => f(&mut LineBuf::new()),
+        (_, None) => None,
+    }
+}
+
+/// Appends `timestamp` as `tracing_subscriber` writes it (`2026-12-07T20:04:58.123456Z`),
+/// reusing the cached whole-second part when the second is the same. `false` when the
+/// instant is outside 1970-9999 (the caller then falls back).
+fn push_timestamp(buf: &mut LineBuf, t: std::time::SystemTime) -> bool {
+    let Ok(since) = t.duration_since(std::time::UNIX_EPOCH) else {
+        return false;
+    };
+    let secs = since.as_secs();
+    if buf.second != secs {
+        let Some(whole) = saml::format_instant(t) else {
+            return false;
+        };
+        let Some(head) = whole.as_bytes().get(..19) else {
+            return false;
+        };
+        buf.head.copy_from_slice(head);
+        buf.second = secs;
+    }
+    buf.line.extend_from_slice(&buf.head);
+    let mut micros = *b".000000Z";
+    let mut v = since.subsec_micros();
+    for digit in micros[1..7].iter_mut().rev() {
+        *digit = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf.line.extend_from_slice(&micros);
+    true
+}
+
+/// Writes an event's fields as JSON members (`,"name":value`), as `tracing_serde`'s map
+/// visitor serializes them: strings, integers, floats and booleans as themselves, anything
+/// else (`%` and `?` values, messages) as the string of its `Debug` form.
+struct JsonFields<'a>(&'a mut Vec<u8>);
+
+impl JsonFields<'_> {
+    fn member<T: serde::Serialize + ?Sized>(&mut self, field: &tracing::field::Field, value: &T) {
+        self.0.push(b',');
+        // Writing into a `Vec` cannot fail; a value that could not be serialized would leave
+        // the line as far as it got, and the line stays one object either way.
+        let _ = serde_json::to_writer(&mut *self.0, field.name());
+        self.0.push(b':');
+        let _ = serde_json::to_writer(&mut *self.0, value);
+    }
+}
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.member(field, &value);
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.member(field, &value);
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.member(field, &value);
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.member(field, &value);
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.member(field, value);
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.member(field, &format_args!("{value:?}"));
+    }
+}
 
 impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLine<F>
 where
@@ -161,27 +279,33 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let Some(id) = request_id() else {
-            return self.0.format_event(ctx, writer, event);
-        };
-        let mut line = String::with_capacity(256);
-        self.0.format_event(
-            ctx,
-            tracing_subscriber::fmt::format::Writer::new(&mut line),
-            event,
-        )?;
-        // One object and its newline: the scope goes in as the object's last member. Were the
-        // inner formatter ever to write something else, the line goes out as it is, without
-        // the scope, rather than not at all.
-        let Some(object) = line.strip_suffix("}\n") else {
-            return writer.write_str(&line);
-        };
-        let id = serde_json::to_string(&*id).map_err(|_| std::fmt::Error)?;
-        writer.write_str(object)?;
-        writeln!(
-            writer,
-            ",\"span\":{{\"request_id\":{id},\"name\":\"request\"}}}}"
-        )
+        let written = with_line_buf(|buf| {
+            buf.line.clear();
+            buf.line.extend_from_slice(b"{\"timestamp\":\"");
+            if !push_timestamp(buf, crate::leaf::clock::system()) {
+                return None;
+            }
+            let line = &mut buf.line;
+            line.extend_from_slice(b"\",\"level\":\"");
+            line.extend_from_slice(event.metadata().level().as_str().as_bytes());
+            line.push(b'"');
+            event.record(&mut JsonFields(line));
+            if let Some(id) = request_id() {
+                line.extend_from_slice(b",\"span\":{\"request_id\":");
+                let _ = serde_json::to_writer(&mut *line, &*id);
+                line.extend_from_slice(b",\"name\":\"request\"}");
+            }
+            line.extend_from_slice(b"}\n");
+            Some(
+                std::str::from_utf8(line)
+                    .map_err(|_| std::fmt::Error)
+                    .and_then(|text| writer.write_str(text)),
+            )
+        });
+        match written {
+            Some(result) => result,
+            None => self.0.format_event(ctx, writer, event),
+        }
     }
 }
 
@@ -347,6 +471,48 @@ mod tests {
         tracing::info!(event = "after", request_id = "req-1.a_B");
     }
 
+    /// Every kind of value the broker logs, and strings that need escaping.
+    async fn every_kind_of_value() {
+        let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        with_request_id(Arc::from("0123456789abcdef"), async {
+            tracing::info!(
+                event = "request",
+                method = "POST",
+                path = "/saml/acs",
+                status = 303u64,
+                delta = -7i64,
+                ms = 0.125f64,
+                nan = f64::NAN,
+                big = 1e300f64,
+                ok = true,
+                peer = %addr,
+                debug = ?("tab\t", '"', Some(1)),
+                controls = "\u{0}\u{1}\u{8}\u{c}\r\n\t\u{1f}\u{7f} \\ / é 😀",
+            );
+        })
+        .await;
+        tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
+        tracing::debug!(event = "hidden", "below the level: not written");
+    }
+
+    /// The line with its timestamp's value replaced by `T`, checked to be `tracing`'s
+    /// RFC 3339 form with microseconds.
+    fn with_timestamp_checked(line: &str) -> String {
+        let rest = line.strip_prefix("{\"timestamp\":\"").unwrap();
+        let (ts, rest) = rest.split_at(27);
+        for (i, c) in ts.bytes().enumerate() {
+            match i {
+                4 | 7 => assert_eq!(c, b'-', "{ts}"),
+                10 => assert_eq!(c, b'T', "{ts}"),
+                13 | 16 => assert_eq!(c, b':', "{ts}"),
+                19 => assert_eq!(c, b'.', "{ts}"),
+                26 => assert_eq!(c, b'Z', "{ts}"),
+                _ => assert!(c.is_ascii_digit(), "{ts}"),
+            }
+        }
+        format!("{{\"timestamp\":\"T{rest}")
+    }
+
     fn without_timestamp(line: &str) -> serde_json::Value {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["timestamp"].is_string(), "{line}");
@@ -425,6 +591,110 @@ mod tests {
             "{lines:?}"
         );
         assert!(!lines[3].contains("request{"), "{lines:?}");
+    }
+
+    /// The JSON lines are byte for byte those of `tracing_subscriber`'s JSON formatter with a
+    /// `request` span (the timestamp's value aside, checked for its form), for every kind of
+    /// value, escapes included (issue 20: the lines are now written here).
+    #[tokio::test]
+    async fn json_lines_are_byte_for_byte_those_of_tracing_subscriber() {
+        let now = Captured::default();
+        let sink = now.clone();
+        let _guard =
+            tracing::subscriber::set_default(subscriber(LogConfig::default(), move || {
+                sink.clone()
+            }));
+        every_kind_of_value().await;
+        three_events().await;
+        drop(_guard);
+
+        let before = Captured::default();
+        let sink = before.clone();
+        let spanned = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_max_level(Level::INFO)
+            .with_ansi(false)
+            .with_target(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish();
+        {
+            use tracing::Instrument as _;
+            let _guard = tracing::subscriber::set_default(spanned);
+            let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
+            let span = tracing::info_span!("request", request_id = %"0123456789abcdef");
+            async {
+                tracing::info!(
+                    event = "request",
+                    method = "POST",
+                    path = "/saml/acs",
+                    status = 303u64,
+                    delta = -7i64,
+                    ms = 0.125f64,
+                    nan = f64::NAN,
+                    big = 1e300f64,
+                    ok = true,
+                    peer = %addr,
+                    debug = ?("tab\t", '"', Some(1)),
+                    controls = "\u{0}\u{1}\u{8}\u{c}\r\n\t\u{1f}\u{7f} \\ / é 😀",
+                );
+            }
+            .instrument(span)
+            .await;
+            tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
+            tracing::debug!(event = "hidden", "below the level: not written");
+            tracing::info!(event = "before", n = 1);
+            let span = tracing::info_span!("request", request_id = %"req-1.a_B");
+            async {
+                tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
+            }
+            .instrument(span)
+            .await;
+            tracing::info!(event = "after", request_id = "req-1.a_B");
+        }
+        let (now, before) = (now.lines(), before.lines());
+        // The quoted newline is escaped: one line per event, the debug one not written.
+        assert_eq!(now.len(), 5, "{now:?}");
+        assert_eq!(before.len(), 5, "{before:?}");
+        for (a, b) in now.iter().zip(&before) {
+            assert_eq!(with_timestamp_checked(a), with_timestamp_checked(b));
+        }
+        assert!(
+            now[0].contains(r#""controls":"\u0000\u0001\b\f\r\n\t\u001f"#),
+            "{}",
+            now[0]
+        );
+        assert!(
+            now[0].contains(r#""nan":null,"big":1e+300,"ok":true"#),
+            "{}",
+            now[0]
+        );
+    }
+
+    /// A timestamp whose second was cached is written with the same whole-second part as
+    /// one computed afresh; before 1970 the line goes to the fallback formatter.
+    #[test]
+    fn cached_seconds_write_the_same_timestamp() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mut buf = LineBuf::new();
+        let t = UNIX_EPOCH + Duration::new(1_765_137_898, 123_456_789);
+        assert!(push_timestamp(&mut buf, t));
+        assert!(push_timestamp(&mut buf, t + Duration::from_micros(876_000)));
+        assert!(push_timestamp(
+            &mut buf,
+            t + Duration::from_secs(86_400 * 400 + 1)
+        ));
+        assert_eq!(
+            String::from_utf8(buf.line).unwrap(),
+            "2025-12-07T20:04:58.123456Z2025-12-07T20:04:58.999456Z2027-01-11T20:04:59.123456Z"
+        );
+        let mut buf = LineBuf::new();
+        assert!(!push_timestamp(
+            &mut buf,
+            UNIX_EPOCH - Duration::from_secs(1)
+        ));
     }
 
     #[tokio::test]

@@ -408,7 +408,7 @@ pub async fn consume_recorded(
         legacy_category: None,
         acting: std::collections::BTreeMap::new(),
     };
-    Ok((session, pending.return_to))
+    Ok((session, pending.return_to.clone()))
 }
 
 /// What the heavy pool read from an ACS form body: what the audit record keeps of the
@@ -446,7 +446,7 @@ struct Ahead {
 /// browser's), its IdP's entry as trusted at `now`, and the Response validated against them.
 struct Early {
     request_id: String,
-    pending: crate::features::store::Pending,
+    pending: std::sync::Arc<crate::features::store::Pending>,
     entry: std::sync::Arc<metadata::IdpEntry>,
     now: std::time::SystemTime,
     validated: Result<saml::Assertion, saml::Error>,

@@ -645,7 +645,7 @@ async fn check_response(
         legacy_category: None,
         acting: std::collections::BTreeMap::new(),
     };
-    Ok((session, pending.return_to))
+    Ok((session, pending.return_to.clone()))
 }
 
 /// A validated ID token; `raw` is the ID token and the UserInfo JWS as received, `~`-joined.

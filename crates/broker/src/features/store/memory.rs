@@ -233,7 +233,9 @@ pub enum Activity {
 
 /// The in-memory backend.
 pub struct MemoryStore {
-    pub(crate) pending: Cache<String, Pending>,
+    /// Pending logins, shared (`Arc`): a read or a take hands out a reference, not a copy
+    /// of the request's strings (issue 20: each copy was eight allocations on the ACS path).
+    pub(crate) pending: Cache<String, Arc<Pending>>,
     /// Consumed Assertion IDs, each until its assertion expires. Full, a new ID is refused
     /// (fail closed): evicting a consumed ID before its assertion expires would re-open it
     /// to replay. Entries exist only for assertions that passed signature verification.
@@ -529,7 +531,7 @@ impl MemoryStore {
         MemoryStore {
             pending: Cache::builder()
                 .max_capacity(budgets.pending_bytes)
-                .weigher(move |k: &String, v: &Pending| weight(pending_weight(k, v), floor))
+                .weigher(move |k: &String, v: &Arc<Pending>| weight(pending_weight(k, v), floor))
                 .eviction_listener(move |_k, _v, cause| on_login.record("login", cause))
                 .time_to_live(pending_ttl)
                 .build(),

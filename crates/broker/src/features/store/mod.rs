@@ -25,6 +25,7 @@ pub use memory::{
     Activity, Budgets, MAX_MEMBERS, MemoryStore, Pending, PendingLogout, SessionKey, StoreError,
 };
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The store backends.
@@ -113,7 +114,7 @@ impl Store {
     pub async fn put_pending(&self, id: String, p: Pending) -> Result<(), StoreError> {
         match self {
             Store::Memory(m) => {
-                m.pending.insert(id, p);
+                m.pending.insert(id, Arc::new(p));
                 Ok(())
             }
             Store::Redis(r) => r.put_pending(&id, &p).await,
@@ -121,16 +122,16 @@ impl Store {
     }
 
     /// Reads a pending request without consuming it.
-    pub async fn get_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+    pub async fn get_pending(&self, id: &str) -> Result<Option<Arc<Pending>>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.pending.get(id)),
-            Store::Redis(r) => r.get_pending(id).await,
+            Store::Redis(r) => Ok(r.get_pending(id).await?.map(Arc::new)),
         }
     }
 
     /// [`Self::get_pending`] where the answer needs no I/O (the in-process store), for a
     /// caller off the async runtime; `None` for Redis, whose answer needs the network.
-    pub fn get_pending_now(&self, id: &str) -> Option<Option<Pending>> {
+    pub fn get_pending_now(&self, id: &str) -> Option<Option<Arc<Pending>>> {
         match self {
             Store::Memory(m) => Some(m.pending.get(id)),
             Store::Redis(_) => None,
@@ -139,10 +140,10 @@ impl Store {
 
     /// Consumes a pending request: of concurrent callers (on any replica), exactly one gets
     /// `Some`.
-    pub async fn take_pending(&self, id: &str) -> Result<Option<Pending>, StoreError> {
+    pub async fn take_pending(&self, id: &str) -> Result<Option<Arc<Pending>>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.pending.remove(id)),
-            Store::Redis(r) => r.take_pending(id).await,
+            Store::Redis(r) => Ok(r.take_pending(id).await?.map(Arc::new)),
         }
     }
 
@@ -282,7 +283,7 @@ impl Store {
             Store::Memory(m) => {
                 let until = Instant::now() + ttl;
                 m.records
-                    .insert(record_key(kind, id), (std::sync::Arc::from(value), until));
+                    .insert(record_key(kind, id), (Arc::from(value), until));
                 Ok(())
             }
             Store::Redis(r) => r.put_record(kind, id, value, ttl).await,
@@ -347,7 +348,7 @@ impl Store {
                                 set.push(member.to_owned());
                             }
                         }
-                        (std::sync::Arc::from(set.join("\n").into_bytes()), until)
+                        (Arc::from(set.join("\n").into_bytes()), until)
                     });
                 if full { Err(StoreError::Full) } else { Ok(()) }
             }
@@ -390,7 +391,7 @@ mod tests {
 
     #[test]
     fn assertion_ids_are_consumed_once_even_concurrently() {
-        let store = std::sync::Arc::new(Store::memory(
+        let store = Arc::new(Store::memory(
             Duration::from_secs(60),
             10,
             Duration::from_secs(3600),

@@ -73,14 +73,22 @@ impl Clock {
     /// `at` in milliseconds since `base`, rounded up: a deadline is never due early.
     fn ms_of(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.base);
-        let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
-        u64::try_from(ms).unwrap_or(DISARMED - 1).min(DISARMED - 1)
+        // In u64 (a u128 division is a libcall): seconds of any realistic uptime fit.
+        d.as_secs()
+            .saturating_mul(1_000)
+            .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)))
+            .min(DISARMED - 1)
     }
 
     /// Sets the coarse clock to `elapsed` since `base` (never backwards) and wakes every
     /// connection whose armed deadline that reaches.
     fn advance(&self, elapsed: Duration) {
-        let now = u64::try_from(elapsed.as_millis()).unwrap_or(DISARMED - 1);
+        // Rounded down: the coarse clock never runs ahead of the monotonic one.
+        let now = elapsed
+            .as_secs()
+            .saturating_mul(1_000)
+            .saturating_add(u64::from(elapsed.subsec_millis()))
+            .min(DISARMED - 1);
         let now = self.now_ms.fetch_max(now, Ordering::SeqCst).max(now);
         for slot in self.slots().live.iter().flatten() {
             if slot.deadline.load(Ordering::SeqCst) <= now {
@@ -209,8 +217,12 @@ impl ConnectionTimer {
         if self.slot.armed.load(Ordering::Relaxed) {
             // hyper keeps one deadline per connection (the head being read); a second one
             // at once gets tokio's timer rather than sharing the slot.
-            let at = self.slot.clock.base + Duration::from_millis(ms.min(DISARMED - 1));
-            return hyper_util::rt::TokioTimer::new().sleep_until(at);
+            let tokio = hyper_util::rt::TokioTimer::new();
+            return match self.slot.clock.base.checked_add(Duration::from_millis(ms)) {
+                Some(at) => tokio.sleep_until(at),
+                // Beyond the clock's range: as good as never (tokio caps it).
+                None => tokio.sleep(Duration::MAX),
+            };
         }
         self.slot.armed.store(true, Ordering::Relaxed);
         self.slot.deadline.store(ms, Ordering::SeqCst);

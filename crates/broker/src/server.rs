@@ -27,7 +27,7 @@ use crate::features::admission::rate::{RATE_LIMITED, Route, limited_page};
 use crate::features::cns::{HANDSHAKE_TIMEOUT, TlsClient, served_on_tls};
 use crate::leaf::http::{OutBody, Peer, X_REQUEST_ID, html, not_found, own};
 use crate::leaf::pages;
-use crate::leaf::timer::Deadlines;
+use crate::leaf::timer::{Deadlines, Head};
 use crate::routes;
 use crate::state::State;
 use crate::state::live::Live;
@@ -46,6 +46,55 @@ pub fn http1_builder(deadlines: &Deadlines, header_read_timeout: Duration) -> ht
         .timer(deadlines.connection())
         .header_read_timeout(header_read_timeout);
     builder
+}
+
+/// Serves one connection of the main listener until it ends, its head deadline expires or
+/// `stop` changes (then drains it). `handler` answers each request. The head deadline is kept
+/// beside hyper ([`Head`], issue 20) with hyper's own bound: `header_read_timeout` from the
+/// connection's start and from the end of each answer, none while a request is served.
+async fn main_connection<F, Fut>(
+    stream: tokio::net::TcpStream,
+    head: Head,
+    header_read_timeout: Duration,
+    handler: F,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<OutBody>, Infallible>> + Send + 'static,
+{
+    head.arm(header_read_timeout);
+    let handler = Arc::new(handler);
+    let serving = head.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let served = serving.begin();
+        let head = serving.clone();
+        let handler = handler.clone();
+        async move {
+            let answer = handler(req).await;
+            answer.map(|r| r.map(|body| head.after(served, body, header_read_timeout)))
+        }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        // WebSocket and other upgrades of proxied routes.
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut expired = std::pin::pin!(head.expired());
+    // Connection errors are the peer's business (resets, timeouts). The connection first: a
+    // head that arrived in time is read before the deadline is looked at.
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => {}
+        () = expired.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                () = expired.as_mut() => {}
+            }
+        }
+    }
 }
 
 /// Paths Varco answers itself, never proxied.
@@ -522,29 +571,15 @@ pub async fn run(live: Arc<Live>) -> ExitCode {
                     continue;
                 };
                 let live = live.clone();
-                let mut stop = stop_rx.clone();
+                let stop = stop_rx.clone();
                 let alive = alive_tx.clone();
-                let builder = http1_builder(&deadlines, HEADER_READ_TIMEOUT);
+                let head = deadlines.head();
                 tokio::spawn(async move {
                     let _alive = alive;
                     let _admitted = admitted;
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        // One state per request: the configuration in force when it arrived.
-                        serve(live.state(), req, Some(Peer(peer)))
-                    });
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        // WebSocket and other upgrades of proxied routes.
-                        .with_upgrades();
-                    let mut conn = std::pin::pin!(conn);
-                    // Connection errors are the peer's business (resets, timeouts).
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
+                    // One state per request: the configuration in force when it arrived.
+                    let handler = move |req| serve(live.state(), req, Some(Peer(peer)));
+                    main_connection(stream, head, HEADER_READ_TIMEOUT, handler, stop).await;
                 });
             }
             () = &mut shutdown, if drain_at.is_none() => {
@@ -632,6 +667,41 @@ mod tests {
         address
     }
 
+    /// A listener of the main listener's connections ([`main_connection`], the head deadline
+    /// beside hyper) with `TIMEOUT`, answering 204 after `delay`.
+    async fn listen_main(delay: Duration) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let deadlines = Deadlines::start();
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _stop_tx = stop_tx;
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = move |_req: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    let mut r = own(Response::new(Full::new(Bytes::new())));
+                    *r.status_mut() = StatusCode::NO_CONTENT;
+                    Ok::<_, Infallible>(r)
+                };
+                let head = deadlines.head();
+                tokio::spawn(main_connection(
+                    stream,
+                    head,
+                    TIMEOUT,
+                    handler,
+                    stop.clone(),
+                ));
+            }
+        });
+        address
+    }
+
+    /// Both kinds of listener: hyper's own deadline on Varco's timer (CNS, management), and
+    /// the main listener's beside hyper.
+    async fn both() -> [std::net::SocketAddr; 2] {
+        [listen().await, listen_main(Duration::ZERO).await]
+    }
+
     /// Whether the server has closed `stream`: end of stream or a reset within `wait`.
     fn closed(stream: &mut TcpStream, wait: Duration) -> bool {
         stream.set_read_timeout(Some(wait)).unwrap();
@@ -648,7 +718,11 @@ mod tests {
     fn silent(address: std::net::SocketAddr) -> Duration {
         // Before the connection exists, so before the server can arm its deadline.
         let start = Instant::now();
-        let mut stream = TcpStream::connect(address).unwrap();
+        silent_on(TcpStream::connect(address).unwrap(), start)
+    }
+
+    /// Sends nothing more on `stream`: how long after `start` the server closed it.
+    fn silent_on(mut stream: TcpStream, start: Instant) -> Duration {
         assert!(
             closed(&mut stream, TIMEOUT + MARGIN),
             "a silent connection outlived the header-read timeout by {MARGIN:?}"
@@ -691,35 +765,56 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() {
-        let address = listen().await;
-        let took = tokio::task::spawn_blocking(move || silent(address))
-            .await
-            .unwrap();
-        assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        for address in both().await {
+            let took = tokio::task::spawn_blocking(move || silent(address))
+                .await
+                .unwrap();
+            assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_head_sent_one_byte_at_a_time_is_cut_at_the_header_read_timeout() {
-        let address = listen().await;
-        let took = tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            trickle(TcpStream::connect(address).unwrap(), start)
-        })
-        .await
-        .unwrap();
-        assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        for address in both().await {
+            let took = tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                trickle(TcpStream::connect(address).unwrap(), start)
+            })
+            .await
+            .unwrap();
+            assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_head_on_a_kept_alive_connection_has_the_same_bound() {
-        let address = listen().await;
+        for address in both().await {
+            let took = tokio::task::spawn_blocking(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                // Answered within the bound: the server serves; the deadline of the next head
+                // starts when the answer has been written, before the client reads it.
+                answered(&mut stream);
+                answered(&mut stream);
+                trickle(stream, Instant::now())
+            })
+            .await
+            .unwrap();
+            assert!(
+                took + crate::leaf::timer::TICK >= TIMEOUT,
+                "closed after {took:?}, before the timeout"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_served_longer_than_the_timeout_is_answered_then_the_bound_applies_again() {
+        // The main listener's deadline is disarmed while a request is served (hyper's reads no
+        // head meanwhile either) and re-armed by the answer.
+        let address = listen_main(TIMEOUT * 2).await;
         let took = tokio::task::spawn_blocking(move || {
             let mut stream = TcpStream::connect(address).unwrap();
-            // Answered within the bound: the server serves; the deadline of the next head
-            // starts when the answer has been written, before the client reads it.
             answered(&mut stream);
-            answered(&mut stream);
-            trickle(stream, Instant::now())
+            silent_on(stream, Instant::now())
         })
         .await
         .unwrap();
@@ -731,17 +826,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_slow_connections_are_each_cut_and_a_prompt_one_is_served_meanwhile() {
-        let address = listen().await;
-        let took = tokio::task::spawn_blocking(move || {
-            let slow: Vec<_> = (0..8)
-                .map(|_| std::thread::spawn(move || silent(address)))
-                .collect();
-            let mut prompt = TcpStream::connect(address).unwrap();
-            answered(&mut prompt);
-            slow.into_iter().map(|t| t.join().unwrap()).min().unwrap()
-        })
-        .await
-        .unwrap();
-        assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        for address in both().await {
+            let took = tokio::task::spawn_blocking(move || {
+                let slow: Vec<_> = (0..8)
+                    .map(|_| std::thread::spawn(move || silent(address)))
+                    .collect();
+                let mut prompt = TcpStream::connect(address).unwrap();
+                answered(&mut prompt);
+                slow.into_iter().map(|t| t.join().unwrap()).min().unwrap()
+            })
+            .await
+            .unwrap();
+            assert!(took >= TIMEOUT, "closed after {took:?}, before the timeout");
+        }
     }
 }

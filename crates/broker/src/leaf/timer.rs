@@ -60,6 +60,9 @@ struct Slot {
     /// Whether a [`Deadline`] of this slot exists (only the connection's task creates and drops
     /// them, so a plain load and store suffice).
     armed: AtomicBool,
+    /// Requests whose head has been read ([`Head::begin`]): an answer re-arms the deadline
+    /// only if no later request has begun.
+    served: AtomicU64,
     waker: AtomicWaker,
 }
 
@@ -133,6 +136,7 @@ impl Deadlines {
             clock: self.clock.clone(),
             deadline: AtomicU64::new(DISARMED),
             armed: AtomicBool::new(false),
+            served: AtomicU64::new(0),
             waker: AtomicWaker::new(),
         });
         let mut slots = self.clock.slots();
@@ -144,6 +148,13 @@ impl Deadlines {
             slots.live.len() - 1
         };
         ConnectionTimer { slot, index }
+    }
+
+    /// One connection's head deadline kept beside hyper instead of inside it ([`Head`]).
+    pub fn head(&self) -> Head {
+        Head {
+            timer: Arc::new(self.connection()),
+        }
     }
 
     /// Open connections' slots (tests).
@@ -271,6 +282,121 @@ impl Drop for Deadline {
     }
 }
 
+/// One connection's head deadline, enforced beside hyper rather than by hyper's
+/// `header_read_timeout` (issue 20: with that timeout set, hyper also polls the socket once
+/// more after every answer and boxes a new sleep per head). The same bound: armed when the
+/// connection opens and again when hyper drops an answer's body (it is done with that answer
+/// and reads the next head), disarmed when a head has been read (the service is called). The
+/// connection's task selects [`Head::expired`] beside the connection and drops the connection
+/// when it is due. Clones share the deadline.
+#[derive(Clone)]
+pub struct Head {
+    timer: Arc<ConnectionTimer>,
+}
+
+impl Head {
+    /// Arms the deadline `timeout` from now.
+    pub fn arm(&self, timeout: Duration) {
+        let slot = &self.timer.slot;
+        let ms = Instant::now()
+            .checked_add(timeout)
+            .map_or(DISARMED - 1, |at| slot.clock.ms_of(at));
+        slot.deadline.store(ms, Ordering::SeqCst);
+    }
+
+    /// A request's head has been read: disarms the deadline until its answer is done.
+    /// Returns the request's number, for [`Head::after`].
+    pub fn begin(&self) -> u64 {
+        let slot = &self.timer.slot;
+        slot.deadline.store(DISARMED, Ordering::SeqCst);
+        let served = slot.served.load(Ordering::Relaxed).wrapping_add(1);
+        slot.served.store(served, Ordering::Relaxed);
+        served
+    }
+
+    /// `body`, the answer to request `served`, wrapped so that hyper dropping it re-arms the
+    /// deadline for the next head (unless a later request has begun meanwhile).
+    pub fn after<B>(&self, served: u64, body: B, timeout: Duration) -> ArmOnDrop<B> {
+        ArmOnDrop {
+            body,
+            head: self.clone(),
+            served,
+            timeout,
+        }
+    }
+
+    /// Due once the armed deadline has passed; pending while disarmed.
+    pub fn expired(&self) -> Expired {
+        Expired {
+            slot: self.timer.slot.clone(),
+        }
+    }
+}
+
+/// [`Head::expired`].
+pub struct Expired {
+    slot: Arc<Slot>,
+}
+
+impl Expired {
+    fn due(&self) -> bool {
+        let deadline = self.slot.deadline.load(Ordering::SeqCst);
+        deadline != DISARMED && self.slot.clock.now_ms.load(Ordering::SeqCst) >= deadline
+    }
+}
+
+impl Future for Expired {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.due() {
+            return Poll::Ready(());
+        }
+        self.slot.waker.register(cx.waker());
+        if self.due() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// An answer's body that re-arms its connection's head deadline when dropped ([`Head::after`]).
+pub struct ArmOnDrop<B> {
+    body: B,
+    head: Head,
+    served: u64,
+    timeout: Duration,
+}
+
+impl<B> Drop for ArmOnDrop<B> {
+    fn drop(&mut self) {
+        if self.head.timer.slot.served.load(Ordering::Relaxed) == self.served {
+            self.head.arm(self.timeout);
+        }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for ArmOnDrop<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +509,48 @@ mod tests {
         let mut second = timer.sleep(Duration::from_millis(20));
         assert!(second.as_mut().downcast_mut_pin::<Deadline>().is_none());
         second.await;
+    }
+
+    #[test]
+    fn a_head_deadline_is_disarmed_while_a_request_is_served_and_rearmed_by_its_answer() {
+        // `arm` reads the monotonic clock (here a few milliseconds past the clock's start), so
+        // the hand-moved coarse clock stays below the deadlines it arms.
+        const HOUR: Duration = Duration::from_secs(3_600);
+        let deadlines = Deadlines::stopped();
+        let head = deadlines.head();
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut expired = head.expired();
+        deadlines.advance(Duration::from_secs(60));
+        assert!(
+            Pin::new(&mut expired).poll(&mut cx).is_pending(),
+            "due while never armed"
+        );
+        head.arm(HOUR);
+        assert!(head.timer.slot.deadline.load(Ordering::SeqCst) >= 3_600_000);
+        let served = head.begin();
+        deadlines.advance(2 * HOUR);
+        assert!(
+            Pin::new(&mut expired).poll(&mut cx).is_pending(),
+            "due while serving"
+        );
+        // A later request began before the first answer was dropped: no re-arm.
+        let answer = head.after(served, (), 10 * HOUR);
+        let second = head.begin();
+        drop(answer);
+        assert_eq!(head.timer.slot.deadline.load(Ordering::SeqCst), DISARMED);
+        // The second answer dropped: armed again, due at its deadline and woken then.
+        drop(head.after(second, (), 10 * HOUR));
+        let rearmed = head.timer.slot.deadline.load(Ordering::SeqCst);
+        assert!((36_000_000..DISARMED).contains(&rearmed));
+        assert!(Pin::new(&mut expired).poll(&mut cx).is_pending());
+        deadlines.advance(Duration::from_millis(rearmed - 1));
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "woken early");
+        assert!(Pin::new(&mut expired).poll(&mut cx).is_pending());
+        deadlines.advance(Duration::from_millis(rearmed));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(Pin::new(&mut expired).poll(&mut cx).is_ready());
     }
 
     #[test]

@@ -16,8 +16,10 @@
 #                 round: nginx, this, other; other, this, nginx; … (the valid session only),
 #                 so the two binaries and nginx share the machine's moments.
 #   WRK_THREADS=N wrk's threads (default 1), all on core 0.
-#   SYSCALLS=1    `perf stat` attached to each Varco over its runs: system calls and context
-#                 switches per answer (needs perf and the tracepoints, i.e. root).
+#   SYSCALLS=1    `perf stat` attached to each server over its runs (Varco, and nginx's worker):
+#                 system calls and context switches per answer, and the calls by name (needs
+#                 perf and the tracepoints, i.e. root).
+# nginx's worker gets the same CPU-per-answer line as Varco.
 #   BIN_DIR=DIR   this tree's binaries from DIR (varco, varco-dev-idp), no build.
 # Needs: wrk, nginx, openssl, curl, time (Debian packages; installed when missing), release build.
 set -euo pipefail
@@ -65,6 +67,8 @@ CONF
 taskset -c 1 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$NPORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+# The worker (nginx's master forks one): its CPU and system calls per answer, as Varco's.
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx/nginx.pid")" | head -1)
 
 # Clock ticks of user and system time of PID so far.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -81,7 +85,7 @@ run() {
   c0=$(cores)
   local perf_pid=""
   if [ -n "${SYSCALLS:-}" ] && [ "$pid" != - ]; then
-    perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pid" -o "$WORK/perf.csv" -- sleep "$DURATION" 2>/dev/null &
+    perf stat -x, -e 'raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_*' -p "$pid" -o "$WORK/perf.csv" -- sleep "$DURATION" 2>/dev/null &
     perf_pid=$!
   fi
   out=$( { /usr/bin/time -f 'wrk-cpu %U %S' taskset -c 0 wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@"; } 2>&1)
@@ -102,8 +106,9 @@ run() {
     if [ -n "$perf_pid" ]; then
       wait "$perf_pid" || true
       # perf counts over the same seconds as wrk (it starts a moment before): per answer.
-      awk -F, -v n="$n" '$3 ~ /sys_enter/ {c = $1} $3 ~ /context-switches/ {x = $1}
-        END { if (n > 0) printf "  per answer: %.3f system calls, %.4f context switches\n", c / n, x / n }' "$WORK/perf.csv"
+      awk -F, -v n="$n" '$3 ~ /raw_syscalls:sys_enter/ {c = $1} $3 ~ /context-switches/ {x = $1}
+        $3 ~ /^syscalls:sys_enter_/ && $1 + 0 > 0 { sub(/^syscalls:sys_enter_/, "", $3); by = by sprintf(" %s %.3f", $3, $1 / n) }
+        END { if (n > 0) printf "  per answer: %.3f system calls (%s), %.4f context switches\n", c / n, substr(by, 2), x / n }' "$WORK/perf.csv"
     fi
   fi
 }
@@ -119,7 +124,7 @@ other() {
   OTHER_RATE=$LAST_RATE
 }
 ceiling() {
-  run "nginx return 204" - "http://127.0.0.1:$NPORT/"
+  run "nginx return 204" "${NGINX_WORKER:--}" "http://127.0.0.1:$NPORT/"
   NGINX_RATE=$LAST_RATE
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }

@@ -1,6 +1,6 @@
 //! The leaf: what every other room may use and what uses nothing else in the crate. The
 //! clock, session sealing, the HTTP kernel (bodies, responses, cookies, the one form decoder),
-//! pages and assets, the configuration error type with its shared parse helpers, and logging.
+//! pages and assets, the header-read deadline's timer, the configuration error type with its shared parse helpers, and logging.
 //!
 //! May import: only other leaf modules (never `features`, `config`, `state`, `routes`,
 //! `server`, `cli`).
@@ -14,4 +14,5 @@ pub mod output;
 pub mod pages;
 pub mod problem;
 pub mod session;
+pub mod timer;
 pub mod wallet_page;

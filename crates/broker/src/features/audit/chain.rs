@@ -325,6 +325,10 @@ pub fn parse_line(raw: &[u8]) -> Result<Line<'_>, bool> {
     Ok(parsed)
 }
 
+/// A v2 line's blob field, split at `:`: the length and the hex digest, unchecked (both
+/// empty for a v1 line).
+pub type BlobField<'a> = (&'a [u8], &'a [u8]);
+
 /// The (length, digest) a v2 line's blob field states.
 fn described(len: &[u8], sha: &[u8]) -> Option<(usize, [u8; 32])> {
     if len.is_empty() || len.len() > 10 || !len.iter().all(u8::is_ascii_digit) {
@@ -339,7 +343,7 @@ fn described(len: &[u8], sha: &[u8]) -> Option<(usize, [u8; 32])> {
 /// and its own hash. For a v2 line (`v2` true) also returns the blob field, split at `:`, for
 /// the caller to check against the blob. A v2 line's hash covers its blob's digest, so this
 /// is all [`first_record`](super::file)-style readers of seq, ts and prev need.
-pub fn parse_header(line: &[u8], v2: bool) -> Result<(Line<'_>, (&[u8], &[u8])), bool> {
+pub fn parse_header(line: &[u8], v2: bool) -> Result<(Line<'_>, BlobField<'_>), bool> {
     let cut = line.iter().rposition(|&b| b == b'\t').ok_or(false)?;
     let (body, hash_hex) = (&line[..=cut], &line[cut + 1..]);
     let hash = std::str::from_utf8(hash_hex)

@@ -1144,7 +1144,7 @@ mod tests {
             rt.block_on(sink.append_as(
                 day(20_000),
                 b"{\"i\":5}".to_vec(),
-                Some(blob.clone()),
+                Some(blob),
                 &Expected::default(),
             ))
             .unwrap();

@@ -143,6 +143,10 @@ struct AuditSource {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the hash chain (exit 1 at the first broken record, printed with its code).
+    ///
+    /// Reads v1 records (one line each) and v2 records (a line, then the completed login's
+    /// Response kept beside it, raw, checked against the length and SHA-256 its line states);
+    /// a chain may mix both.
     Verify {
         #[command(flatten)]
         source: AuditSource,

@@ -8,7 +8,7 @@
 //! varco-loadgen acs      [--n N] [--concurrency C | --rate R] [options]
 //! varco-loadgen full     [--n N | --duration S] [--concurrency C | --rate R] [options]
 //! varco-loadgen fixtures --n N --out DIR [options]
-//! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--out DIR]
+//! varco-loadgen fsync    [--n N] [--bytes B] [--rate R] [--per-sync K] [--prealloc] [--out DIR]
 //! varco-loadgen stall    [--duration S] [--burn N]
 //! varco-loadgen auth     [--n N] [--concurrency C] [options]
 //! varco-loadgen satosa   --satosa-url http://HOST:PORT --satosa-pid PID [--start-path P] [--n N] [--concurrency C]
@@ -29,7 +29,9 @@
 //!   `scripts/pysaml2-validate.py`.
 //! - `fsync`: no stack; N rounds of B bytes (default 17,000: one audit record) appended to a
 //!   file in DIR (default the temporary directory, where `--audit on` puts the chain) and
-//!   `fdatasync`ed, and the distribution of the sync's latency (`fsync.rs`).
+//!   `fdatasync`ed, and the distribution of the sync's latency (`fsync.rs`); `--per-sync K`
+//!   syncs once per K appends, `--prealloc` writes the file's blocks with zeros first and
+//!   overwrites them in place (no size or extent change for the syncs to commit).
 //! - `stall`: no stack; the machine-stall probe (`probe.rs`) alone for S seconds, with N
 //!   threads spinning meanwhile: does the VM stop on its own, and how much CPU does the
 //!   hypervisor let it have.
@@ -111,6 +113,10 @@ struct Options {
     probe: bool,
     /// `stall`: threads spinning while the probe runs.
     burn: usize,
+    /// `fsync`: appends per `fdatasync` (1.5: three appends per two syncs).
+    per_sync: f64,
+    /// `fsync`: write the file's blocks with zeros first and overwrite them in place.
+    prealloc: bool,
     stack: StackOptions,
     satosa_url: Option<String>,
     satosa_pid: Option<u32>,
@@ -118,7 +124,7 @@ struct Options {
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall [--n N] [--burn N] [--bytes B] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall [--n N] [--burn N] [--bytes B] [--per-sync K] [--prealloc] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--perf-stat FILE] [--timeline] [--probe] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
@@ -150,6 +156,8 @@ fn parse_args() -> Result<Options, String> {
         timeline: false,
         probe: false,
         burn: 0,
+        per_sync: 1.0,
+        prealloc: false,
         stack: StackOptions {
             bin_dir: PathBuf::from("target/release"),
             varco_cpus: None,
@@ -174,9 +182,10 @@ fn parse_args() -> Result<Options, String> {
             "--keep" => o.stack.keep = true,
             "--timeline" => o.timeline = true,
             "--probe" => o.probe = true,
+            "--prealloc" => o.prealloc = true,
             _ => {}
         }
-        if ["--keep", "--timeline", "--probe"].contains(&flag.as_str()) {
+        if ["--keep", "--timeline", "--probe", "--prealloc"].contains(&flag.as_str()) {
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -197,6 +206,7 @@ fn parse_args() -> Result<Options, String> {
             "--warmup" => o.warmup = value.parse().map_err(|_| "--warmup: seconds")?,
             "--out" => o.out = Some(PathBuf::from(value)),
             "--bytes" => o.bytes = num(&value)? as usize,
+            "--per-sync" => o.per_sync = num(&value)?,
             "--bin-dir" => o.stack.bin_dir = PathBuf::from(value),
             "--varco-cpus" => o.stack.varco_cpus = Some(value),
             "--idp-cpus" => o.stack.idp_cpus = Some(value),
@@ -990,7 +1000,11 @@ fn main() -> ExitCode {
     }
     if o.mode == "fsync" {
         let dir = o.out.clone().unwrap_or_else(std::env::temp_dir);
-        return match fsync::run(o.n, o.bytes, o.rate, &dir) {
+        let shape = fsync::Shape {
+            per_sync: o.per_sync,
+            prealloc: o.prealloc,
+        };
+        return match fsync::run(o.n, o.bytes, o.rate, shape, &dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("varco-loadgen: {e}");

@@ -95,7 +95,7 @@ fn cpu_stat() -> Vec<[u64; 8]> {
 }
 
 /// "some" and "full" totals (µs) of `/proc/pressure/<what>`.
-fn pressure() -> Vec<(String, u64, u64)> {
+pub(crate) fn pressure() -> Vec<(String, u64, u64)> {
     ["cpu", "io", "memory"]
         .iter()
         .map(|what| {

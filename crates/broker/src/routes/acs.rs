@@ -118,7 +118,7 @@ async fn audit_refusal(
     let now = (state.clock)();
     evidence.spid_error = f.spid_error;
     let record = evidence.record(audit::Outcome::Refused { code: f.code }, now);
-    if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
+    if let Err(e) = timed_append_as(state, now, record.into(), &evidence.expected).await {
         tracing::warn!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %f.code);
     }
     acs_failed(state, f, &evidence)
@@ -194,6 +194,9 @@ pub async fn consume_recorded(
         relay_state,
         hint,
     } = decoded.form?;
+    // The file sink keeps a completed login's Response beside its record, raw (a shared
+    // handle, no copy).
+    evidence.response_xml = Some(xml.clone());
 
     // The pending request is found by the RelayState Varco sent (the request ID), or else by
     // the Response's InResponseTo. Both are untrusted lookup keys: validation below requires

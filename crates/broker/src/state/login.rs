@@ -64,18 +64,19 @@ pub(crate) async fn timed_append(
     now: std::time::SystemTime,
     record: Vec<u8>,
 ) -> Result<(), audit::AuditError> {
-    timed_append_as(state, now, record, &audit::Expected::default()).await
+    timed_append_as(state, now, record.into(), &audit::Expected::default()).await
 }
 
-/// [`timed_append`] for the login that took `expected` ([`audit::Sink::expect`]).
+/// [`timed_append`] for the login that took `expected` ([`audit::Sink::expect`]), of a
+/// record that may keep bytes beside it ([`audit::Sink::record`]).
 pub(crate) async fn timed_append_as(
     state: &State,
     now: std::time::SystemTime,
-    record: Vec<u8>,
+    record: audit::Record,
     expected: &audit::Expected,
 ) -> Result<(), audit::AuditError> {
     let started = std::time::Instant::now();
-    let result = state.audit.append_as(now, record, expected).await;
+    let result = state.audit.append_record(now, record, expected).await;
     state
         .metrics
         .audit_duration
@@ -234,7 +235,11 @@ pub(crate) async fn complete(
         }
     }
     let now = (state.clock)();
-    let record = evidence.record(audit::Outcome::Completed { sid: &session.sid }, now);
+    let record = state.audit.record(
+        evidence,
+        audit::Outcome::Completed { sid: &session.sid },
+        now,
+    );
     if let Err(e) = timed_append_as(state, now, record, &evidence.expected).await {
         return audit_unavailable(state, e);
     }

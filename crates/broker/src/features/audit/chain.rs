@@ -14,6 +14,24 @@
 //!   on; the header `v1 TAB seq TAB ts TAB prev TAB` is the AEAD's associated data;
 //! - `hash`: SHA-256 of everything before it on the line, TAB included, in lower-case hex.
 //!
+//! A record may carry a *blob* beside its line (version 2, issue 20: the raw SAML Response of
+//! a completed login, which a v1 record held as base64 inside its JSON):
+//!
+//! ```text
+//! v2 TAB seq TAB ts TAB prev TAB payload TAB len:sha TAB hash LF blob LF
+//! ```
+//!
+//! - `len`: the blob's length in bytes (decimal); `sha`: SHA-256 of the blob as stored, hex;
+//!   the line's `hash` covers both, so the chain covers the blob through its digest, and the
+//!   blob is hashed once (by the writer; again by `verify`);
+//! - `blob`: `len` raw bytes (they may hold any byte, LF and TAB included: readers skip them
+//!   by length, never by looking for LF), then one LF; with encryption at rest it is
+//!   `nonce ‖ ChaCha20-Poly1305(blob)`, sealed under the same associated data as the payload
+//!   (`v2 TAB seq TAB ts TAB prev TAB`), with a nonce of its own.
+//!
+//! v1 lines (no blob) are still written for every record without one, and read as before: a
+//! chain may mix both.
+//!
 //! Files are named `audit-<first seq, 20 digits>.log`; the first record of a file points at
 //! the last record of the previous file, so files chain like records do. Control records
 //! (`genesis`, `pruned`, `recovery`) are never encrypted: the chain, including the anchor
@@ -31,6 +49,13 @@ pub const ZERO_HASH: [u8; 32] = [0; 32];
 
 /// Prefix of an encrypted payload.
 const ENCRYPTED: &str = "e1:";
+
+/// Start of a record line that carries a blob beside it.
+const V2: &[u8] = b"v2\t";
+
+/// Longest blob a reader accepts (1 GiB): a bound on the length field of a hostile file, far
+/// above what the writer stores (a Response is at most `saml.max_response_bytes`).
+const MAX_BLOB: usize = 1 << 30;
 
 /// Name of the file whose first record has sequence number `seq`.
 pub fn file_name(seq: u64) -> String {
@@ -96,12 +121,48 @@ pub fn encode(
     key: Option<(&RecordKey, &SystemRandom)>,
 ) -> Result<(Vec<u8>, [u8; 32]), EncodeError> {
     let mut line = Vec::with_capacity(payload.len() + 160);
-    let hash = encode_into(&mut line, seq, ts, prev, payload, key)?;
+    let hash = encode_into(&mut line, seq, ts, prev, payload, None, key)?;
     Ok((line, hash))
 }
 
-/// [`encode`] appending the line to `out` (the file sink's write buffer: the payload is
-/// copied once, straight to where it is written); returns its hash. On error `out` is as
+/// Seals `plain` under `aad` with a fresh random nonce: `nonce ‖ ciphertext ‖ tag`.
+fn seal(
+    k: &RecordKey,
+    rng: &SystemRandom,
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>, EncodeError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| EncodeError::Crypto)?;
+    let mut blob = Vec::with_capacity(NONCE_LEN + plain.len() + CHACHA20_POLY1305.tag_len());
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(plain);
+    let (_, sealed) = blob.split_at_mut(NONCE_LEN);
+    let tag = k
+        .key
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), sealed)
+        .map_err(|_| EncodeError::Crypto)?;
+    blob.extend_from_slice(tag.as_ref());
+    Ok(blob)
+}
+
+/// Opens what [`seal`] made; `None` if it does not open (wrong key or altered).
+fn open(k: &RecordKey, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
+    if blob.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = blob.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = sealed.to_vec();
+    let plain = k.key.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?;
+    let n = plain.len();
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// [`encode`] appending the record to `out` (the file sink's write buffer: the payload is
+/// copied once, straight to where it is written); returns its hash. With a `blob` the record
+/// is a v2 line followed by the blob (sealed too when `key` is given). On error `out` is as
 /// it was.
 pub fn encode_into(
     out: &mut Vec<u8>,
@@ -109,35 +170,35 @@ pub fn encode_into(
     ts: u64,
     prev: &[u8; 32],
     payload: &[u8],
+    blob: Option<&[u8]>,
     key: Option<(&RecordKey, &SystemRandom)>,
 ) -> Result<[u8; 32], EncodeError> {
     use std::io::Write as _;
     let start = out.len();
     // Writing to a Vec cannot fail.
-    let _ = write!(out, "v1\t{seq}\t{ts}\t");
+    let _ = write!(
+        out,
+        "{}\t{seq}\t{ts}\t",
+        if blob.is_some() { "v2" } else { "v1" }
+    );
     push_hex(out, prev);
     out.push(b'\t');
+    let header_end = out.len();
+    let sealed_blob = match (key, blob) {
+        (Some((k, rng)), Some(b)) => match seal(k, rng, &out[start..header_end], b) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
     match key {
         None => out.extend_from_slice(payload),
         Some((k, rng)) => {
-            let header_end = out.len();
-            let sealed = (|| {
-                let mut nonce = [0u8; NONCE_LEN];
-                rng.fill(&mut nonce).map_err(|_| EncodeError::Crypto)?;
-                let mut sealed = payload.to_vec();
-                k.key
-                    .seal_in_place_append_tag(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(&out[start..header_end]),
-                        &mut sealed,
-                    )
-                    .map_err(|_| EncodeError::Crypto)?;
-                let mut blob = nonce.to_vec();
-                blob.extend_from_slice(&sealed);
-                Ok(blob)
-            })();
-            let blob = match sealed {
-                Ok(b) => b,
+            let sealed = match seal(k, rng, &out[start..header_end], payload) {
+                Ok(s) => s,
                 Err(e) => {
                     out.truncate(start);
                     return Err(e);
@@ -146,15 +207,25 @@ pub fn encode_into(
             out.extend_from_slice(ENCRYPTED.as_bytes());
             out.extend_from_slice(
                 base64::engine::general_purpose::STANDARD
-                    .encode(blob)
+                    .encode(sealed)
                     .as_bytes(),
             );
         }
     }
     out.push(b'\t');
+    let stored = sealed_blob.as_deref().or(blob);
+    if let Some(b) = stored {
+        let _ = write!(out, "{}:", b.len());
+        push_hex(out, &sha256(b));
+        out.push(b'\t');
+    }
     let hash = sha256(&out[start..]);
     push_hex(out, &hash);
     out.push(b'\n');
+    if let Some(b) = stored {
+        out.extend_from_slice(b);
+        out.push(b'\n');
+    }
     Ok(hash)
 }
 
@@ -186,6 +257,8 @@ pub struct Line<'a> {
     pub hash: [u8; 32],
     /// The AEAD associated data (the header).
     header: &'a [u8],
+    /// A v2 record's blob as stored (its length and digest checked against the line).
+    pub blob: Option<&'a [u8]>,
 }
 
 impl Line<'_> {
@@ -201,32 +274,94 @@ impl Line<'_> {
             return Some(self.payload.to_vec());
         };
         let blob = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        if blob.len() < NONCE_LEN {
-            return None;
+        open(key?, self.header, &blob)
+    }
+
+    /// A v2 record's blob in clear: as stored when the payload is not encrypted, opened with
+    /// `key` when it is. `None`: no blob, or encrypted and no key (or a key that does not
+    /// open it).
+    pub fn blob_plain(&self, key: Option<&RecordKey>) -> Option<Vec<u8>> {
+        let blob = self.blob?;
+        if !self.is_encrypted() {
+            return Some(blob.to_vec());
         }
-        let (nonce, sealed) = blob.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = sealed.to_vec();
-        let plain = key?
-            .key
-            .open_in_place(nonce, Aad::from(self.header), &mut buf)
-            .ok()?;
-        Some(plain.to_vec())
+        open(key?, self.header, blob)
     }
 }
 
-/// Parses one line (without its LF) and checks its own hash. `Err(true)` when the hash does
-/// not match the content (altered), `Err(false)` when the line is not a record at all.
-pub fn parse_line(line: &[u8]) -> Result<Line<'_>, bool> {
+/// The length a v2 line announces for its blob (the `len` of its next-to-last field), read
+/// without checking anything else: for [`split_lines`] to find where the record ends.
+fn announced_blob_len(line: &[u8]) -> Option<usize> {
+    if !line.starts_with(V2) {
+        return None;
+    }
+    let cut = line.iter().rposition(|&b| b == b'\t')?;
+    let before = &line[..cut];
+    let field = &before[before.iter().rposition(|&b| b == b'\t')? + 1..];
+    let digits = &field[..field.iter().position(|&b| b == b':')?];
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    (len <= MAX_BLOB).then_some(len)
+}
+
+/// Parses one record (a line without its LF; for v2, the line, its LF and the blob, as
+/// [`split_lines`] cuts it) and checks its own hash, and a blob's length and digest.
+/// `Err(true)` when a hash does not match the content (altered), `Err(false)` when the line
+/// is not a record at all.
+pub fn parse_line(raw: &[u8]) -> Result<Line<'_>, bool> {
+    if !raw.starts_with(V2) {
+        return parse_header(raw, false).map(|(l, _)| l);
+    }
+    let lf = raw.iter().position(|&b| b == b'\n').ok_or(false)?;
+    let (line, blob) = (&raw[..lf], &raw[lf + 1..]);
+    let (mut parsed, (len, sha)) = parse_header(line, true)?;
+    let described = described(len, sha).ok_or(false)?;
+    if described.0 != blob.len() || described.1 != sha256(blob) {
+        return Err(true);
+    }
+    parsed.blob = Some(blob);
+    Ok(parsed)
+}
+
+/// A v2 line's blob field, split at `:`: the length and the hex digest, unchecked (both
+/// empty for a v1 line).
+pub type BlobField<'a> = (&'a [u8], &'a [u8]);
+
+/// The (length, digest) a v2 line's blob field states.
+fn described(len: &[u8], sha: &[u8]) -> Option<(usize, [u8; 32])> {
+    if len.is_empty() || len.len() > 10 || !len.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: usize = std::str::from_utf8(len).ok()?.parse().ok()?;
+    let digest = unhex32(std::str::from_utf8(sha).ok()?)?;
+    (n <= MAX_BLOB).then_some((n, digest))
+}
+
+/// Parses a record's line alone (without its LF, and without a v2 record's blob): its fields
+/// and its own hash. For a v2 line (`v2` true) also returns the blob field, split at `:`, for
+/// the caller to check against the blob. A v2 line's hash covers its blob's digest, so this
+/// is all [`first_record`](super::file)-style readers of seq, ts and prev need.
+pub fn parse_header(line: &[u8], v2: bool) -> Result<(Line<'_>, BlobField<'_>), bool> {
     let cut = line.iter().rposition(|&b| b == b'\t').ok_or(false)?;
     let (body, hash_hex) = (&line[..=cut], &line[cut + 1..]);
     let hash = std::str::from_utf8(hash_hex)
         .ok()
         .and_then(unhex32)
         .ok_or(false)?;
-    let mut fields = body[..body.len() - 1].splitn(5, |&b| b == b'\t');
+    let (fields_end, described) = if v2 {
+        let inner = &body[..body.len() - 1];
+        let at = inner.iter().rposition(|&b| b == b'\t').ok_or(false)?;
+        let field = &inner[at + 1..];
+        let colon = field.iter().position(|&b| b == b':').ok_or(false)?;
+        (at, (&field[..colon], &field[colon + 1..]))
+    } else {
+        (body.len() - 1, (&b""[..], &b""[..]))
+    };
+    let mut fields = body[..fields_end].splitn(5, |&b| b == b'\t');
     let mut text = || fields.next().and_then(|f| std::str::from_utf8(f).ok());
-    if text() != Some("v1") {
+    if text() != Some(if v2 { "v2" } else { "v1" }) {
         return Err(false);
     }
     let number = |s: Option<&str>| {
@@ -237,28 +372,47 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, bool> {
     let ts = number(text()).ok_or(false)?;
     let prev = text().and_then(unhex32).ok_or(false)?;
     let payload = fields.next().ok_or(false)?;
-    let header_len = body.len() - 1 - payload.len();
+    let header_len = fields_end - payload.len();
     if sha256(body) != hash {
         return Err(true);
     }
-    Ok(Line {
-        seq,
-        ts,
-        prev,
-        payload,
-        hash,
-        header: &body[..header_len],
-    })
+    Ok((
+        Line {
+            seq,
+            ts,
+            prev,
+            payload,
+            hash,
+            header: &body[..header_len],
+            blob: None,
+        },
+        described,
+    ))
 }
 
-/// Splits a file's bytes into complete lines (without LF) with their offsets, and the
-/// offset of a torn tail (bytes after the last LF), if any.
+/// Splits a file's bytes into complete records with their offsets, and the offset of a torn
+/// tail (a record cut short: bytes after the last LF, or a v2 line whose blob, or the LF
+/// after it, is not all there), if any. A record is a line without its LF or, for a v2
+/// line, the line, its LF and the blob (the blob's final LF left out): the blob is skipped
+/// by the length its line announces, so LF bytes inside it do not split it. A v2 line whose
+/// length field is unreadable is returned as a line alone (and then fails to parse).
 pub fn split_lines(bytes: &[u8]) -> (Vec<(usize, &[u8])>, Option<usize>) {
     let mut out = Vec::new();
     let mut start = 0;
     while let Some(n) = bytes[start..].iter().position(|&b| b == b'\n') {
-        out.push((start, &bytes[start..start + n]));
-        start += n + 1;
+        let line_end = start + n;
+        let end = match announced_blob_len(&bytes[start..line_end]) {
+            None => line_end,
+            Some(len) => match (line_end + 1).checked_add(len) {
+                // The blob and the LF after it are all there.
+                Some(end) if bytes.get(end) == Some(&b'\n') => end,
+                // Cut short, or not followed by LF: a torn record, or not a record.
+                Some(end) if end >= bytes.len() => break,
+                _ => line_end,
+            },
+        };
+        out.push((start, &bytes[start..end]));
+        start = end + 1;
     }
     let torn = (start < bytes.len()).then_some(start);
     (out, torn)
@@ -549,7 +703,8 @@ impl<'k> Verifier<'k> {
         }
         if line.is_encrypted() {
             if let Some(k) = self.key {
-                if line.json(Some(k)).is_none() {
+                let blob_opens = line.blob.is_none() || line.blob_plain(Some(k)).is_some();
+                if line.json(Some(k)).is_none() || !blob_opens {
                     return Err(ChainError::Altered {
                         file: file(),
                         offset,
@@ -777,6 +932,127 @@ mod tests {
         let mut v = Verifier::new(None);
         v.row("row 1", 1, lines[1].1).unwrap();
         assert_eq!(v.finish().unwrap_err().code(), "audit_record_missing");
+    }
+
+    /// A chain of `n` records, every odd one with a blob of raw bytes holding LF and TAB.
+    fn chain_with_blobs(n: u64, key: Option<&RecordKey>) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let mut prev = ZERO_HASH;
+        let mut out = Vec::new();
+        for seq in 0..n {
+            let payload = format!("{{\"kind\":\"login\",\"n\":{seq}}}");
+            let blob = format!("<Response n=\"{seq}\">\n\tv2\t1\n</Response>\n");
+            let blob = (seq % 2 == 1).then_some(blob.as_bytes());
+            prev = encode_into(
+                &mut out,
+                seq,
+                100 + seq,
+                &prev,
+                payload.as_bytes(),
+                blob,
+                key.map(|k| (k, &rng)),
+            )
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn records_with_a_blob_beside_them_verify_among_v1_lines() {
+        let bytes = chain_with_blobs(5, None);
+        let v = verify(&[(file_name(0), bytes.clone())], None).unwrap();
+        assert_eq!((v.records, v.last_seq, v.torn_tail), (5, 4, None));
+        let (lines, torn) = split_lines(&bytes);
+        assert_eq!((lines.len(), torn), (5, None));
+        let l = parse_line(lines[3].1).unwrap();
+        assert_eq!(
+            l.blob_plain(None).unwrap(),
+            b"<Response n=\"3\">\n\tv2\t1\n</Response>\n"
+        );
+        assert_eq!(l.json(None).unwrap(), b"{\"kind\":\"login\",\"n\":3}");
+        assert!(parse_line(lines[2].1).unwrap().blob.is_none());
+        // The line alone (as `first_record` reads it) parses, its hash covering the digest.
+        let header = &lines[3].1[..lines[3].1.iter().position(|&b| b == b'\n').unwrap()];
+        assert_eq!(parse_header(header, true).unwrap().0.seq, 3);
+    }
+
+    #[test]
+    fn a_tampered_response_blob_fails_verify() {
+        let bytes = chain_with_blobs(4, None);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        // One byte of record 1's blob, same length: its digest no longer matches.
+        let edited = text.replacen("<Response n=\"1\">", "<Response n=\"7\">", 1);
+        assert_eq!(edited.len(), text.len());
+        let err = verify(&[(file_name(0), edited.into_bytes())], None).unwrap_err();
+        assert_eq!(err.code(), "audit_record_altered", "{err}");
+        // A blob swapped for another of another length, its line's length field edited to
+        // match: the line's own hash breaks.
+        let (lines, _) = split_lines(&bytes);
+        let rec = String::from_utf8(lines[1].1.to_vec()).unwrap();
+        let (line, blob) = rec.split_once('\n').unwrap();
+        let len = blob.len().to_string();
+        let forged = format!(
+            "{}\n{}x\n",
+            line.replacen(&format!("\t{len}:"), &format!("\t{}:", blob.len() + 1), 1),
+            blob
+        );
+        let mut out = lines[0].1.to_vec();
+        out.push(b'\n');
+        out.extend_from_slice(forged.as_bytes());
+        for (_, raw) in &lines[2..] {
+            out.extend_from_slice(raw);
+            out.push(b'\n');
+        }
+        assert_eq!(
+            verify(&[(file_name(0), out)], None).unwrap_err().code(),
+            "audit_record_altered"
+        );
+        // A blob cut short at the end of the chain is a torn tail, not a record.
+        let mut torn = chain_with_blobs(2, None);
+        torn.truncate(torn.len() - 5);
+        let v = verify(&[(file_name(0), torn)], None).unwrap();
+        assert_eq!(v.records, 1);
+        assert!(v.torn_tail.is_some());
+    }
+
+    #[test]
+    fn an_encrypted_blob_needs_the_key_and_a_tampered_one_fails() {
+        let key = RecordKey::new(&[7; 32]).unwrap();
+        let bytes = chain_with_blobs(4, Some(&key));
+        assert!(!String::from_utf8_lossy(&bytes).contains("Response"));
+        let v = verify(&[(file_name(0), bytes.clone())], Some(&key)).unwrap();
+        assert_eq!(v.decrypted, 4);
+        assert_eq!(
+            verify(&[(file_name(0), bytes.clone())], None)
+                .unwrap()
+                .records,
+            4
+        );
+        let (lines, _) = split_lines(&bytes);
+        let l = parse_line(lines[1].1).unwrap();
+        assert_eq!(
+            l.blob_plain(Some(&key)).unwrap(),
+            b"<Response n=\"1\">\n\tv2\t1\n</Response>\n"
+        );
+        assert!(l.blob_plain(None).is_none());
+        let wrong = RecordKey::new(&[8; 32]).unwrap();
+        assert!(l.blob_plain(Some(&wrong)).is_none());
+        assert_eq!(
+            verify(&[(file_name(0), bytes.clone())], Some(&wrong))
+                .unwrap_err()
+                .code(),
+            "audit_record_altered"
+        );
+        // The last byte of record 1's sealed blob flipped: its digest breaks first.
+        let mut edited = bytes.clone();
+        let end = lines[1].0 + lines[1].1.len() - 1;
+        edited[end] ^= 1;
+        assert_eq!(
+            verify(&[(file_name(0), edited)], Some(&key))
+                .unwrap_err()
+                .code(),
+            "audit_record_altered"
+        );
     }
 
     #[test]

@@ -288,6 +288,17 @@ fn export(args: &Args, names: &[String], key: Option<&RecordKey>) -> ExitCode {
             let Some(mut record) = exportable(&json, args.sub.as_deref()) else {
                 continue;
             };
+            // A v2 record keeps its Response beside it, raw: exported as the base64 it was
+            // received as (the decoding is strict, so this is the same string).
+            if let Some(blob) = line.blob_plain(key) {
+                use base64::Engine as _;
+                record.insert(
+                    "response_b64".into(),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(blob)
+                        .into(),
+                );
+            }
             record.insert("seq".into(), line.seq.into());
             if let Err(e) = std::io::Write::write_all(
                 &mut out,

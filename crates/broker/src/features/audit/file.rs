@@ -122,6 +122,8 @@ impl std::fmt::Display for OpenError {
 pub(super) struct Job {
     pub(super) ts: SystemTime,
     pub(super) payload: Vec<u8>,
+    /// Bytes kept beside the record (a v2 record's blob: a completed login's Response).
+    pub(super) blob: Option<Arc<[u8]>>,
     pub(super) reply: oneshot::Sender<Result<Durable, AuditError>>,
     /// The login's [`Expected`], handed over with its record: released once it is written.
     pub(super) promise: Option<Promise>,
@@ -271,15 +273,18 @@ impl FileSink {
 
     /// Appends one record; resolves once it is durable.
     pub async fn append(&self, ts: SystemTime, payload: Vec<u8>) -> Result<Durable, AuditError> {
-        self.append_as(ts, payload, &Expected::default()).await
+        self.append_as(ts, payload, None, &Expected::default())
+            .await
     }
 
     /// [`Self::append`] for the login that took `expected`: its promise travels with the
     /// record and is released once the record is written.
+    /// `blob`, if any, is kept beside the record (a v2 record, `chain`).
     pub async fn append_as(
         &self,
         ts: SystemTime,
         payload: Vec<u8>,
+        blob: Option<Arc<[u8]>>,
         expected: &Expected,
     ) -> Result<Durable, AuditError> {
         let (reply, answer) = oneshot::channel();
@@ -288,6 +293,7 @@ impl FileSink {
             .send(Job {
                 ts,
                 payload,
+                blob,
                 reply,
                 promise,
             })
@@ -358,7 +364,9 @@ fn first_record(path: &Path) -> std::io::Result<Option<(u64, u64, [u8; 32])>> {
         )
     };
     let raw = line.strip_suffix(b"\n").ok_or_else(invalid)?;
-    let record = chain::parse_line(raw).map_err(|_| invalid())?;
+    // The line alone: a v2 line's hash covers its blob's digest, and only seq, ts and prev
+    // are needed here.
+    let (record, _) = chain::parse_header(raw, raw.starts_with(b"v2\t")).map_err(|_| invalid())?;
     Ok(Some((record.seq, record.ts, record.prev)))
 }
 
@@ -441,7 +449,7 @@ impl Writer {
             w.start_file(0)
                 .map_err(|e| io("cannot create a file in", &w.dir, e))?;
             let genesis = format!("{{\"kind\":\"genesis\",\"at\":{}}}", unix(now));
-            w.write_records(&[(now, genesis.as_bytes())], false, true)
+            w.write_records(&[(now, genesis.as_bytes(), None)], false, true)
                 .map_err(|e| io("cannot write the genesis record in", &w.dir, e))?;
             return Ok(w);
         };
@@ -513,7 +521,7 @@ impl Writer {
                 "torn_b64": base64::engine::general_purpose::STANDARD.encode(&bytes),
             });
             tracing::info!(event = "audit_torn_record_recovered", file = %last_name, offset = %offset);
-            w.write_records(&[(now, record.to_string().as_bytes())], false, true)
+            w.write_records(&[(now, record.to_string().as_bytes(), None)], false, true)
                 .map_err(|e| io("cannot write the recovery record in", &path, e))?;
         }
         w.publish();
@@ -672,8 +680,10 @@ impl Writer {
             })?;
         }
         let first = self.next_seq;
-        let records: Vec<(SystemTime, &[u8])> =
-            batch.iter().map(|j| (j.ts, j.payload.as_slice())).collect();
+        let records: Vec<Plain<'_>> = batch
+            .iter()
+            .map(|j| (j.ts, j.payload.as_slice(), j.blob.as_deref()))
+            .collect();
         self.write_records(&records, true, false).map_err(|e| {
             tracing::warn!(event = "audit_unavailable", error = %e);
             if e.kind() == std::io::ErrorKind::InvalidData {
@@ -699,7 +709,7 @@ impl Writer {
     /// readable without the key.
     fn write_records(
         &mut self,
-        records: &[(SystemTime, &[u8])],
+        records: &[Plain<'_>],
         encrypt: bool,
         sync: bool,
     ) -> std::io::Result<()> {
@@ -707,15 +717,20 @@ impl Writer {
         // while it is small ([`KEEP_BUFFER`]).
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.reserve(records.iter().map(|r| r.1.len() + 160).sum());
+        buf.reserve(
+            records
+                .iter()
+                .map(|r| r.1.len() + r.2.map_or(0, |b| b.len() + 120) + 160)
+                .sum(),
+        );
         let (mut seq, mut prev) = (self.next_seq, self.prev);
         let key = if encrypt {
             self.key.as_ref().map(|k| (k, &self.rng))
         } else {
             None
         };
-        for (ts, payload) in records {
-            prev = chain::encode_into(&mut buf, seq, unix(*ts), &prev, payload, key)
+        for (ts, payload, blob) in records {
+            prev = chain::encode_into(&mut buf, seq, unix(*ts), &prev, payload, *blob, key)
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "encode"))?;
             seq += 1;
         }
@@ -733,7 +748,7 @@ impl Writer {
         self.durable_len += len;
         self.next_seq = seq;
         self.prev = prev;
-        if let Some((ts, _)) = records.last() {
+        if let Some((ts, _, _)) = records.last() {
             self.last_ts = self.last_ts.max(unix(*ts));
         }
         if sync {
@@ -802,7 +817,7 @@ impl Writer {
             "through_hash": chain::hex(&hash),
             "files": doomed,
         });
-        self.write_records(&[(now, record.to_string().as_bytes())], false, true)?;
+        self.write_records(&[(now, record.to_string().as_bytes(), None)], false, true)?;
         for name in doomed {
             std::fs::remove_file(self.dir.join(name))?;
         }
@@ -835,16 +850,24 @@ fn must_wait(written: u64, durable: u64) -> bool {
     written.saturating_sub(durable) >= MAX_UNSYNCED_BYTES
 }
 
+/// A record to encode: its time, JSON payload and blob.
+type Plain<'a> = (SystemTime, &'a [u8], Option<&'a [u8]>);
+
+/// The bytes a queued record brings to a write round: its payload and its blob.
+fn job_bytes(j: &Job) -> usize {
+    j.payload.len() + j.blob.as_ref().map_or(0, |b| b.len())
+}
+
 /// One write round: `first` and whatever else is queued now, up to [`MAX_BATCH`] records
-/// and [`MAX_BATCH_BYTES`] of payload.
+/// and [`MAX_BATCH_BYTES`] of payload and blobs.
 fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
-    let mut bytes = first.payload.len();
+    let mut bytes = job_bytes(&first);
     let mut batch = Vec::with_capacity(64);
     batch.push(first);
     while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
         match rx.try_recv() {
             Ok(j) => {
-                bytes += j.payload.len();
+                bytes += job_bytes(&j);
                 batch.push(j);
             }
             Err(_) => break,
@@ -1011,10 +1034,14 @@ mod tests {
             let first = tokio::spawn(async move { s.append(day(20_000), b"{}".to_vec()).await });
             let s = sink.clone();
             let second =
-                tokio::spawn(async move { s.append_as(day(20_000), b"{}".to_vec(), &e1).await });
+                tokio::spawn(
+                    async move { s.append_as(day(20_000), b"{}".to_vec(), None, &e1).await },
+                );
             let s = sink.clone();
             let third =
-                tokio::spawn(async move { s.append_as(day(20_000), b"{}".to_vec(), &e2).await });
+                tokio::spawn(
+                    async move { s.append_as(day(20_000), b"{}".to_vec(), None, &e2).await },
+                );
             let mut out = Vec::new();
             for t in [first, second, third] {
                 let d = tokio::time::timeout(guard, t)
@@ -1076,6 +1103,68 @@ mod tests {
         assert_eq!((v.last_seq, v.torn_tail), (4, None));
         let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
         assert!(text.contains("\"kind\":\"recovery\""), "{text}");
+    }
+
+    #[test]
+    fn blobs_beside_records_survive_a_restart_and_a_torn_blob_is_recovered() {
+        let dir = tempdir("blob");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let blob: Arc<[u8]> = Arc::from(&b"<Response>\n\tline\n</Response>"[..]);
+        {
+            let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+            for i in 0..3 {
+                let d = rt
+                    .block_on(sink.append_as(
+                        day(20_000),
+                        format!("{{\"i\":{i}}}").into_bytes(),
+                        Some(blob.clone()),
+                        &Expected::default(),
+                    ))
+                    .unwrap();
+                assert_eq!(d.seq, i + 1);
+            }
+        }
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!((v.last_seq, v.torn_tail), (3, None));
+        // A restart continues the chain after the records with blobs.
+        {
+            let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+            let seq = rt
+                .block_on(sink.append(day(20_000), b"{}".to_vec()))
+                .unwrap()
+                .seq;
+            assert_eq!(seq, 4);
+        }
+        // A crash in the middle of the last record's blob: the prefix verifies, the torn
+        // record is moved into a recovery record at the next start.
+        {
+            let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+            rt.block_on(sink.append_as(
+                day(20_000),
+                b"{\"i\":5}".to_vec(),
+                Some(blob),
+                &Expected::default(),
+            ))
+            .unwrap();
+        }
+        let path = dir.join(chain::file_name(0));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 9);
+        std::fs::write(&path, &bytes).unwrap();
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!(v.last_seq, 4);
+        assert!(v.torn_tail.is_some());
+        let sink = FileSink::open(&opts(&dir), day(20_000)).unwrap();
+        assert_eq!(
+            rt.block_on(sink.append(day(20_000), b"{}".to_vec()))
+                .unwrap()
+                .seq,
+            6
+        );
+        let v = chain::verify(&read_all(&dir), None).unwrap();
+        assert_eq!((v.last_seq, v.torn_tail), (6, None));
     }
 
     #[test]
@@ -1148,6 +1237,7 @@ mod tests {
         let job = Job {
             ts: day(1),
             payload: b"{}".to_vec(),
+            blob: None,
             reply,
             promise: None,
         };
@@ -1172,6 +1262,7 @@ mod tests {
             let job = Job {
                 ts: day(1),
                 payload: b"{}".to_vec(),
+                blob: None,
                 reply,
                 promise: None,
             };
@@ -1197,6 +1288,7 @@ mod tests {
         let job = Job {
             ts: day(1),
             payload: format!("{{\"i\":{n}}}").into_bytes(),
+            blob: None,
             reply,
             promise: None,
         };

@@ -23,6 +23,7 @@ pub use append::{AuditError, Durable};
 pub use file::Expected;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -42,6 +43,23 @@ pub const MAX_REFUSED_RESPONSE: usize = 64 * 1024;
 /// with its size ([`Evidence::response_sha256`]).
 pub fn refused_response_digest(b64: &[u8]) -> Option<String> {
     (b64.len() > MAX_REFUSED_RESPONSE).then(|| chain::hex(digest(&SHA256, b64).as_ref()))
+}
+
+/// One record for a sink: its JSON object, and the bytes kept beside it, if any (the file
+/// sink's v2 record, `chain`: a completed SAML login's Response, raw, instead of base64 inside
+/// the JSON).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The JSON object.
+    pub json: Vec<u8>,
+    /// Kept beside the JSON, covered by the chain through its SHA-256.
+    pub blob: Option<Arc<[u8]>>,
+}
+
+impl From<Vec<u8>> for Record {
+    fn from(json: Vec<u8>) -> Record {
+        Record { json, blob: None }
+    }
 }
 
 /// The TCP peer of a connection, put in each request's extensions by the server loop.
@@ -105,10 +123,35 @@ impl Sink {
         payload: Vec<u8>,
         expected: &Expected,
     ) -> Result<Option<Durable>, AuditError> {
+        self.append_record(now, payload.into(), expected).await
+    }
+
+    /// [`Self::append_as`] of a record that may keep bytes beside it ([`Self::record`]).
+    pub async fn append_record(
+        &self,
+        now: SystemTime,
+        record: Record,
+        expected: &Expected,
+    ) -> Result<Option<Durable>, AuditError> {
         match self {
             Sink::Off => Ok(None),
-            Sink::File(f) => f.append_as(now, payload, expected).await.map(Some),
-            Sink::Postgres(p) => p.append(now, payload).await.map(Some),
+            Sink::File(f) => f
+                .append_as(now, record.json, record.blob, expected)
+                .await
+                .map(Some),
+            // [`Self::record`] never gives this sink a blob; one would be lost: refused.
+            Sink::Postgres(_) if record.blob.is_some() => Err(AuditError::Encode),
+            Sink::Postgres(p) => p.append(now, record.json).await.map(Some),
+        }
+    }
+
+    /// The record of `evidence` for this sink: the file sink keeps a completed login's
+    /// Response beside the record ([`Evidence::record_beside`]); the others get the JSON
+    /// with the Response inside ([`Evidence::record`]).
+    pub fn record(&self, evidence: &Evidence, outcome: Outcome<'_>, now: SystemTime) -> Record {
+        match self {
+            Sink::File(_) => evidence.record_beside(outcome, now),
+            Sink::Off | Sink::Postgres(_) => evidence.record(outcome, now).into(),
         }
     }
 }
@@ -136,6 +179,11 @@ pub struct Evidence {
     pub category: Option<String>,
     /// The SAMLResponse form value as received, white space removed (base64).
     pub response_b64: Option<Vec<u8>>,
+    /// The same Response decoded (the XML the ACS validated), once the form decoded: a
+    /// completed login's record keeps these bytes beside it in the file sink
+    /// ([`Evidence::record_beside`]), not their base64 inside the JSON. Base64 decoding is
+    /// strict (canonical padding and bits), so `response_b64` is exactly their encoding.
+    pub response_xml: Option<Arc<[u8]>>,
     /// Hex SHA-256 of `response_b64`, when the ACS computed it off the async worker
     /// ([`refused_response_digest`]); `None`: the record computes it if it needs it.
     pub response_sha256: Option<String>,
@@ -225,6 +273,9 @@ struct RecordHead<'a> {
 /// skipped, so this object is never empty.
 #[derive(Serialize)]
 struct RecordTail<'a> {
+    /// The Response is kept beside the record, raw (a v2 record's blob).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_beside: Option<bool>,
     response_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_sha256: Option<String>,
@@ -272,14 +323,38 @@ fn instant(t: Option<SystemTime>) -> Option<String> {
 }
 
 impl Evidence {
-    /// The record's JSON bytes for this outcome at `now`.
+    /// The record's JSON bytes for this outcome at `now`, the Response (as received, base64)
+    /// inside.
     pub fn record(&self, outcome: Outcome<'_>, now: SystemTime) -> Vec<u8> {
+        self.json(outcome, now, false)
+    }
+
+    /// The record for the file sink: for a completed login whose Response decoded, the JSON
+    /// says `"response_b64":null,"response_beside":true` (with `response_bytes`, the base64
+    /// length, as before) and the decoded Response goes beside it, raw (a quarter smaller
+    /// than its base64, hashed once, by the chain); otherwise as [`Self::record`].
+    pub fn record_beside(&self, outcome: Outcome<'_>, now: SystemTime) -> Record {
+        let blob = match (&outcome, &self.response_xml) {
+            (Outcome::Completed { .. }, Some(xml)) if self.response_b64.is_some() => {
+                Some(xml.clone())
+            }
+            _ => None,
+        };
+        Record {
+            json: self.json(outcome, now, blob.is_some()),
+            blob,
+        }
+    }
+
+    fn json(&self, outcome: Outcome<'_>, now: SystemTime, beside: bool) -> Vec<u8> {
         let (outcome, code, sid) = match outcome {
             Outcome::Completed { sid } => ("completed", None, Some(sid)),
             Outcome::Refused { code } => ("refused", Some(code), None),
         };
         let response = self.response_b64.as_deref();
-        let keep = response.filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
+        let keep = response
+            .filter(|_| !beside)
+            .filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
         let head = RecordHead {
             kind: "login",
             outcome,
@@ -308,10 +383,11 @@ impl Evidence {
             spid_error: self.spid_error,
         };
         let tail = RecordTail {
+            response_beside: beside.then_some(true),
             response_bytes: response.map(<[u8]>::len),
             // Only when the Response itself is not kept: hashing 15 KB per login costs
             // as much CPU as the chain's own hash.
-            response_sha256: response.filter(|_| keep.is_none()).map(|r| {
+            response_sha256: response.filter(|_| keep.is_none() && !beside).map(|r| {
                 self.response_sha256
                     .clone()
                     .unwrap_or_else(|| chain::hex(digest(&SHA256, r).as_ref()))
@@ -421,6 +497,51 @@ mod tests {
         assert!(
             !needs_no_escaping(b"\t") && needs_no_escaping(b" ~") && !needs_no_escaping(&[0x80])
         );
+    }
+
+    #[test]
+    fn a_completed_login_keeps_its_response_beside_the_record_in_the_file_sink() {
+        let xml: Arc<[u8]> = Arc::from(&b"<samlp:Response/>"[..]);
+        let e = Evidence {
+            response_b64: Some(b"PHNhbWxwOlJlc3BvbnNlLz4=".to_vec()),
+            response_xml: Some(xml.clone()),
+            ..Evidence::default()
+        };
+        let now = SystemTime::UNIX_EPOCH;
+        let done = e.record_beside(Outcome::Completed { sid: "s" }, now);
+        assert_eq!(done.blob.as_deref(), Some(&xml[..]));
+        let text = String::from_utf8(done.json).unwrap();
+        assert!(
+            text.ends_with(r#""response_b64":null,"response_beside":true,"response_bytes":24}"#),
+            "{text}"
+        );
+        // The JSON alone, for the other sinks, keeps the base64 inside as before.
+        let inline: serde_json::Value =
+            serde_json::from_slice(&e.record(Outcome::Completed { sid: "s" }, now)).unwrap();
+        assert_eq!(inline["response_b64"], "PHNhbWxwOlJlc3BvbnNlLz4=");
+        assert!(inline.get("response_beside").is_none());
+        // A refusal keeps the Response inside its JSON, as before: no blob.
+        let refused = e.record_beside(Outcome::Refused { code: "x" }, now);
+        assert!(refused.blob.is_none());
+        assert_eq!(refused.json, e.record(Outcome::Refused { code: "x" }, now));
+        // Nothing decoded (a form refused before decoding): no blob either.
+        let raw = Evidence {
+            response_xml: None,
+            ..e.clone()
+        };
+        assert!(
+            raw.record_beside(Outcome::Completed { sid: "s" }, now)
+                .blob
+                .is_none()
+        );
+        // The strict decoder the ACS uses gives back exactly the base64 received.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        assert_eq!(
+            b64.encode(&xml[..]).as_bytes(),
+            &e.response_b64.unwrap()[..]
+        );
+        assert!(b64.decode("PHNhbWxwOlJlc3BvbnNlLz5=").is_err());
     }
 
     #[test]

@@ -410,6 +410,7 @@ impl PgSink {
             .send(Job {
                 ts,
                 payload,
+                blob: None,
                 reply,
                 promise: None,
             })

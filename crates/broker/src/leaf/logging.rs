@@ -520,6 +520,35 @@ mod tests {
         v
     }
 
+    /// The former subscriber: `tracing_subscriber`'s JSON formatter with a real `request`
+    /// span, writing to `sink`.
+    fn former_json(sink: Captured) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_max_level(Level::INFO)
+            .with_ansi(false)
+            .with_target(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish()
+    }
+
+    /// The events of `three_events` with the scope as a real `request` span (for
+    /// [`former_json`]).
+    async fn three_events_in_a_span() {
+        use tracing::Instrument as _;
+        tracing::info!(event = "before", n = 1);
+        let span = tracing::info_span!("request", request_id = %"req-1.a_B");
+        async {
+            tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
+        }
+        .instrument(span)
+        .await;
+        tracing::info!(event = "after", request_id = "req-1.a_B");
+    }
+
     /// The request scope is written by the formatter from the task-local id, as the
     /// `request` span was (issue 20): the JSON lines are those the span produced, member for
     /// member and in the same order, and text lines name the scope the same way.
@@ -536,27 +565,9 @@ mod tests {
 
         // The lines of the former subscriber, with a real `request` span.
         let before = Captured::default();
-        let sink = before.clone();
-        let spanned = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .with_target(false)
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .finish();
         {
-            use tracing::Instrument as _;
-            let _guard = tracing::subscriber::set_default(spanned);
-            tracing::info!(event = "before", n = 1);
-            let span = tracing::info_span!("request", request_id = %"req-1.a_B");
-            async {
-                tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
-            }
-            .instrument(span)
-            .await;
-            tracing::info!(event = "after", request_id = "req-1.a_B");
+            let _guard = tracing::subscriber::set_default(former_json(before.clone()));
+            three_events_in_a_span().await;
         }
 
         let (now, before) = (now.lines(), before.lines());
@@ -609,20 +620,9 @@ mod tests {
         drop(_guard);
 
         let before = Captured::default();
-        let sink = before.clone();
-        let spanned = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_max_level(Level::INFO)
-            .with_ansi(false)
-            .with_target(false)
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .finish();
         {
             use tracing::Instrument as _;
-            let _guard = tracing::subscriber::set_default(spanned);
+            let _guard = tracing::subscriber::set_default(former_json(before.clone()));
             let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
             let span = tracing::info_span!("request", request_id = %"0123456789abcdef");
             async {
@@ -645,14 +645,7 @@ mod tests {
             .await;
             tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
             tracing::debug!(event = "hidden", "below the level: not written");
-            tracing::info!(event = "before", n = 1);
-            let span = tracing::info_span!("request", request_id = %"req-1.a_B");
-            async {
-                tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
-            }
-            .instrument(span)
-            .await;
-            tracing::info!(event = "after", request_id = "req-1.a_B");
+            three_events_in_a_span().await;
         }
         let (now, before) = (now.lines(), before.lines());
         // The quoted newline is escaped: one line per event, the debug one not written.

@@ -256,20 +256,25 @@ impl Deadline {
     }
 }
 
+/// Ready when `due`; otherwise leaves the task's waker in `slot` for the ticker.
+fn poll_slot(slot: &Slot, cx: &mut Context<'_>, due: impl Fn() -> bool) -> Poll<()> {
+    if due() {
+        return Poll::Ready(());
+    }
+    slot.waker.register(cx.waker());
+    // A tick between the check and the registration found no waker to wake: look again.
+    if due() {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
+}
+
 impl Future for Deadline {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.due() {
-            return Poll::Ready(());
-        }
-        self.slot.waker.register(cx.waker());
-        // A tick between the check and the registration found no waker to wake: look again.
-        if self.due() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        poll_slot(&self.slot, cx, || self.due())
     }
 }
 
@@ -349,15 +354,7 @@ impl Future for Expired {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.due() {
-            return Poll::Ready(());
-        }
-        self.slot.waker.register(cx.waker());
-        if self.due() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        poll_slot(&self.slot, cx, || self.due())
     }
 }
 

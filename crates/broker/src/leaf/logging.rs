@@ -471,26 +471,28 @@ mod tests {
         tracing::info!(event = "after", request_id = "req-1.a_B");
     }
 
+    /// One event with every kind of value the broker logs, and strings that need escaping.
+    fn the_request_event() {
+        let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        tracing::info!(
+            event = "request",
+            method = "POST",
+            path = "/saml/acs",
+            status = 303u64,
+            delta = -7i64,
+            ms = 0.125f64,
+            nan = f64::NAN,
+            big = 1e300f64,
+            ok = true,
+            peer = %addr,
+            debug = ?("tab\t", '"', Some(1)),
+            controls = "\u{0}\u{1}\u{8}\u{c}\r\n\t\u{1f}\u{7f} \\ / é 😀",
+        );
+    }
+
     /// Every kind of value the broker logs, and strings that need escaping.
     async fn every_kind_of_value() {
-        let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
-        with_request_id(Arc::from("0123456789abcdef"), async {
-            tracing::info!(
-                event = "request",
-                method = "POST",
-                path = "/saml/acs",
-                status = 303u64,
-                delta = -7i64,
-                ms = 0.125f64,
-                nan = f64::NAN,
-                big = 1e300f64,
-                ok = true,
-                peer = %addr,
-                debug = ?("tab\t", '"', Some(1)),
-                controls = "\u{0}\u{1}\u{8}\u{c}\r\n\t\u{1f}\u{7f} \\ / é 😀",
-            );
-        })
-        .await;
+        with_request_id(Arc::from("0123456789abcdef"), async { the_request_event() }).await;
         tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
         tracing::debug!(event = "hidden", "below the level: not written");
     }
@@ -623,26 +625,8 @@ mod tests {
         {
             use tracing::Instrument as _;
             let _guard = tracing::subscriber::set_default(former_json(before.clone()));
-            let addr: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
             let span = tracing::info_span!("request", request_id = %"0123456789abcdef");
-            async {
-                tracing::info!(
-                    event = "request",
-                    method = "POST",
-                    path = "/saml/acs",
-                    status = 303u64,
-                    delta = -7i64,
-                    ms = 0.125f64,
-                    nan = f64::NAN,
-                    big = 1e300f64,
-                    ok = true,
-                    peer = %addr,
-                    debug = ?("tab\t", '"', Some(1)),
-                    controls = "\u{0}\u{1}\u{8}\u{c}\r\n\t\u{1f}\u{7f} \\ / é 😀",
-                );
-            }
-            .instrument(span)
-            .await;
+            async { the_request_event() }.instrument(span).await;
             tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
             tracing::debug!(event = "hidden", "below the level: not written");
             three_events_in_a_span().await;

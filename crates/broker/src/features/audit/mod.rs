@@ -17,6 +17,7 @@ pub mod append;
 pub mod chain;
 pub mod cli;
 pub mod file;
+pub mod spare;
 pub mod postgres;
 
 pub use append::{AuditError, Durable};

@@ -29,7 +29,6 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use ring::digest::{SHA256, digest};
-use serde::Serialize;
 
 use crate::leaf::clock::unix;
 
@@ -234,62 +233,6 @@ pub enum Outcome<'a> {
     },
 }
 
-/// A record's fields before `response_b64`. The record is written in three parts, this
-/// object, the Response, then [`RecordTail`], so that the Response (10-20 KB of base64 on a
-/// completed login) is copied as it is instead of going through serde's escaper byte by
-/// byte; the bytes are those serde would write for the whole record in this field order.
-#[derive(Serialize)]
-struct RecordHead<'a> {
-    kind: &'static str,
-    outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sid: Option<&'a str>,
-    at: String,
-    at_unix: u64,
-    client: Option<&'a str>,
-    method: Option<&'a str>,
-    // Added with issue 7; absent from older records (readers treat absence as unknown).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<&'a str>,
-    idp: Option<&'a str>,
-    request_id: Option<&'a str>,
-    request_issue_instant: Option<String>,
-    request_b64: Option<String>,
-    response_id: Option<&'a str>,
-    assertion_id: Option<&'a str>,
-    name_id: Option<&'a str>,
-    name_qualifier: Option<&'a str>,
-    sub: Option<&'a str>,
-    level: Option<u8>,
-    authn_instant: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    spid_error: Option<u8>,
-}
-
-/// A record's fields after `response_b64` (see [`RecordHead`]); `response_bytes` is never
-/// skipped, so this object is never empty.
-#[derive(Serialize)]
-struct RecordTail<'a> {
-    /// The Response is kept beside the record, raw (a v2 record's blob).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_beside: Option<bool>,
-    response_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    certificate_b64: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    presentation_sha256: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wallet_provider: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wallet_attestation_sha256: Option<&'a str>,
-}
-
 /// Whether serde_json writes `bytes` as a JSON string unchanged: printable ASCII with no
 /// quote or backslash (base64 always is). Checked in blocks the compiler vectorizes.
 fn needs_no_escaping(bytes: &[u8]) -> bool {
@@ -323,6 +266,67 @@ fn instant(t: Option<SystemTime>) -> Option<String> {
     t.and_then(saml::format_instant)
 }
 
+/// Appends `,"key":` (keys are plain ASCII: written as they are; the record's first member
+/// is written with its opening brace).
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b',');
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Appends `value` as a JSON string, or `null`, as serde_json writes it.
+fn push_str(out: &mut Vec<u8>, value: Option<&str>) {
+    push_json_string(out, value.map(str::as_bytes));
+}
+
+/// Appends `"key":value` unless `value` is `None` (a field serde skipped when empty).
+fn push_skipped(out: &mut Vec<u8>, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        push_key(out, key);
+        push_str(out, Some(v));
+    }
+}
+
+/// Appends `value` in decimal, or `null`.
+fn push_number(out: &mut Vec<u8>, value: Option<u64>) {
+    let Some(mut v) = value else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends the base64 of `value` as a JSON string (base64 never needs escaping), or `null`;
+/// encoded straight into `out`.
+fn push_base64(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    let Some(v) = value else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let engine = &base64::engine::general_purpose::STANDARD;
+    out.push(b'"');
+    let at = out.len();
+    out.resize(at + v.len().div_ceil(3) * 4, 0);
+    // The room is exactly the padded length, so encoding cannot fail; were it ever to,
+    // the record would say `""` rather than hold zeros.
+    match engine.encode_slice(v, &mut out[at..]) {
+        Ok(n) => out.truncate(at + n),
+        Err(_) => out.truncate(at),
+    }
+    out.push(b'"');
+}
+
 impl Evidence {
     /// The record's JSON bytes for this outcome at `now`, the Response (as received, base64)
     /// inside.
@@ -347,6 +351,10 @@ impl Evidence {
         }
     }
 
+    /// The record's JSON, written field by field in its fixed order: the bytes serde_json
+    /// wrote for the record as one struct (test `the_record_is_the_one_serde_wrote`), without
+    /// its per-byte escaper on keys and on values that need no escaping (issue 20: the
+    /// base64 AuthnRequest, ~2.7 KB a login, is encoded straight into the record).
     fn json(&self, outcome: Outcome<'_>, now: SystemTime, beside: bool) -> Vec<u8> {
         let (outcome, code, sid) = match outcome {
             Outcome::Completed { sid } => ("completed", None, Some(sid)),
@@ -356,80 +364,282 @@ impl Evidence {
         let keep = response
             .filter(|_| !beside)
             .filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
-        let head = RecordHead {
-            kind: "login",
-            outcome,
-            code,
-            sid,
-            at: saml::format_instant(now).unwrap_or_default(),
-            at_unix: unix(now),
-            client: self.client.as_deref(),
-            method: self.method,
-            profile: self.profile,
-            category: self.category.as_deref(),
-            idp: self.idp.as_deref(),
-            request_id: self.request_id.as_deref(),
-            request_issue_instant: instant(self.request_issue_instant),
-            request_b64: self
-                .request_xml
-                .as_ref()
-                .map(|x| base64::engine::general_purpose::STANDARD.encode(x)),
-            response_id: self.response_id.as_deref(),
-            assertion_id: self.assertion_id.as_deref(),
-            name_id: self.name_id.as_deref(),
-            name_qualifier: self.name_qualifier.as_deref(),
-            sub: self.sub.as_deref(),
-            level: self.level,
-            authn_instant: instant(self.authn_instant),
-            spid_error: self.spid_error,
-        };
-        let tail = RecordTail {
-            response_beside: beside.then_some(true),
-            response_bytes: response.map(<[u8]>::len),
-            // Only when the Response itself is not kept: hashing 15 KB per login costs
-            // as much CPU as the chain's own hash.
-            response_sha256: response.filter(|_| keep.is_none() && !beside).map(|r| {
-                self.response_sha256
-                    .clone()
-                    .unwrap_or_else(|| chain::hex(digest(&SHA256, r).as_ref()))
-            }),
-            certificate_b64: self.certificate_b64.as_deref(),
-            presentation_sha256: self.presentation_sha256.as_deref(),
-            wallet_provider: self.wallet_provider.as_deref(),
-            wallet_attestation_sha256: self.wallet_attestation_sha256.as_deref(),
-        };
-        // One buffer, sized for the Response and the AuthnRequest, so that it is not moved
-        // as it grows. Serializing plain strings and numbers cannot fail; an empty object
-        // would still be chained and visible.
-        let size = keep.map_or(0, <[u8]>::len)
-            + self
-                .request_xml
-                .as_ref()
-                .map_or(0, |x| x.len().div_ceil(3) * 4)
-            + 1024;
-        let mut out = Vec::with_capacity(size);
-        let written = serde_json::to_writer(&mut out, &head).and_then(|()| {
-            // `{...}` + `,"response_b64":` + the Response + `,` + `...}` of the tail.
-            out.pop();
-            out.extend_from_slice(b",\"response_b64\":");
-            // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
-            push_json_string(&mut out, keep);
-            out.push(b',');
-            let at = out.len();
-            serde_json::to_writer(&mut out, &tail)?;
-            out.remove(at);
-            Ok(())
+        // Only when the Response itself is not kept: hashing 15 KB per login costs as much
+        // CPU as the chain's own hash.
+        let response_sha256 = response.filter(|_| keep.is_none() && !beside).map(|r| {
+            self.response_sha256
+                .clone()
+                .unwrap_or_else(|| chain::hex(digest(&SHA256, r).as_ref()))
         });
-        match written {
-            Ok(()) => out,
-            Err(_) => b"{\"kind\":\"login\"}".to_vec(),
+        let request = self.request_xml.as_deref().map(str::as_bytes);
+        // One buffer, sized for the Response and the AuthnRequest, so that it is not moved
+        // as it grows.
+        let size =
+            keep.map_or(0, <[u8]>::len) + request.map_or(0, |x| x.len().div_ceil(3) * 4) + 1024;
+        let mut record = Vec::with_capacity(size);
+        let out = &mut record;
+        out.extend_from_slice(b"{\"kind\":\"login\"");
+        push_key(out, "outcome");
+        push_str(out, Some(outcome));
+        push_skipped(out, "code", code);
+        push_skipped(out, "sid", sid);
+        push_key(out, "at");
+        push_str(out, Some(&saml::format_instant(now).unwrap_or_default()));
+        push_key(out, "at_unix");
+        push_number(out, Some(unix(now)));
+        push_key(out, "client");
+        push_str(out, self.client.as_deref());
+        push_key(out, "method");
+        push_str(out, self.method);
+        // Added with issue 7; absent from older records (readers treat absence as unknown).
+        push_skipped(out, "profile", self.profile);
+        push_skipped(out, "category", self.category.as_deref());
+        push_key(out, "idp");
+        push_str(out, self.idp.as_deref());
+        push_key(out, "request_id");
+        push_str(out, self.request_id.as_deref());
+        push_key(out, "request_issue_instant");
+        push_str(out, instant(self.request_issue_instant).as_deref());
+        push_key(out, "request_b64");
+        push_base64(out, request);
+        push_key(out, "response_id");
+        push_str(out, self.response_id.as_deref());
+        push_key(out, "assertion_id");
+        push_str(out, self.assertion_id.as_deref());
+        push_key(out, "name_id");
+        push_str(out, self.name_id.as_deref());
+        push_key(out, "name_qualifier");
+        push_str(out, self.name_qualifier.as_deref());
+        push_key(out, "sub");
+        push_str(out, self.sub.as_deref());
+        push_key(out, "level");
+        push_number(out, self.level.map(u64::from));
+        push_key(out, "authn_instant");
+        push_str(out, instant(self.authn_instant).as_deref());
+        if let Some(n) = self.spid_error {
+            push_key(out, "spid_error");
+            push_number(out, Some(u64::from(n)));
         }
+        push_key(out, "response_b64");
+        // Base64 is ASCII; anything else was refused before decoding and is kept by hash.
+        push_json_string(out, keep);
+        // The Response is kept beside the record, raw (a v2 record's blob).
+        if beside {
+            push_key(out, "response_beside");
+            out.extend_from_slice(b"true");
+        }
+        push_key(out, "response_bytes");
+        push_number(out, response.map(|r| r.len() as u64));
+        push_skipped(out, "response_sha256", response_sha256.as_deref());
+        push_skipped(out, "certificate_b64", self.certificate_b64.as_deref());
+        push_skipped(
+            out,
+            "presentation_sha256",
+            self.presentation_sha256.as_deref(),
+        );
+        push_skipped(out, "wallet_provider", self.wallet_provider.as_deref());
+        push_skipped(
+            out,
+            "wallet_attestation_sha256",
+            self.wallet_attestation_sha256.as_deref(),
+        );
+        out.push(b'}');
+        record
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// The record as serde_json wrote it before the hand-written encoder: the reference the
+    /// record must stay byte-identical to (chains and the tests that read them pin it).
+    #[derive(serde::Serialize)]
+    struct SerdeRecord<'a> {
+        kind: &'static str,
+        outcome: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sid: Option<&'a str>,
+        at: String,
+        at_unix: u64,
+        client: Option<&'a str>,
+        method: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<&'a str>,
+        idp: Option<&'a str>,
+        request_id: Option<&'a str>,
+        request_issue_instant: Option<String>,
+        request_b64: Option<String>,
+        response_id: Option<&'a str>,
+        assertion_id: Option<&'a str>,
+        name_id: Option<&'a str>,
+        name_qualifier: Option<&'a str>,
+        sub: Option<&'a str>,
+        level: Option<u8>,
+        authn_instant: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        spid_error: Option<u8>,
+        response_b64: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        response_beside: Option<bool>,
+        response_bytes: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        response_sha256: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        certificate_b64: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        presentation_sha256: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wallet_provider: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wallet_attestation_sha256: Option<&'a str>,
+    }
+
+    fn serde_record(e: &Evidence, outcome: Outcome<'_>, now: SystemTime, beside: bool) -> Vec<u8> {
+        let (outcome, code, sid) = match outcome {
+            Outcome::Completed { sid } => ("completed", None, Some(sid)),
+            Outcome::Refused { code } => ("refused", Some(code), None),
+        };
+        let response = e.response_b64.as_deref();
+        let keep = response
+            .filter(|_| !beside)
+            .filter(|r| outcome == "completed" || r.len() <= MAX_REFUSED_RESPONSE);
+        serde_json::to_vec(&SerdeRecord {
+            kind: "login",
+            outcome,
+            code,
+            sid,
+            at: saml::format_instant(now).unwrap_or_default(),
+            at_unix: unix(now),
+            client: e.client.as_deref(),
+            method: e.method,
+            profile: e.profile,
+            category: e.category.as_deref(),
+            idp: e.idp.as_deref(),
+            request_id: e.request_id.as_deref(),
+            request_issue_instant: instant(e.request_issue_instant),
+            request_b64: e
+                .request_xml
+                .as_ref()
+                .map(|x| base64::engine::general_purpose::STANDARD.encode(x)),
+            response_id: e.response_id.as_deref(),
+            assertion_id: e.assertion_id.as_deref(),
+            name_id: e.name_id.as_deref(),
+            name_qualifier: e.name_qualifier.as_deref(),
+            sub: e.sub.as_deref(),
+            level: e.level,
+            authn_instant: instant(e.authn_instant),
+            spid_error: e.spid_error,
+            response_b64: keep.and_then(|k| std::str::from_utf8(k).ok()),
+            response_beside: beside.then_some(true),
+            response_bytes: response.map(<[u8]>::len),
+            response_sha256: response.filter(|_| keep.is_none() && !beside).map(|r| {
+                e.response_sha256
+                    .clone()
+                    .unwrap_or_else(|| chain::hex(digest(&SHA256, r).as_ref()))
+            }),
+            certificate_b64: e.certificate_b64.as_deref(),
+            presentation_sha256: e.presentation_sha256.as_deref(),
+            wallet_provider: e.wallet_provider.as_deref(),
+            wallet_attestation_sha256: e.wallet_attestation_sha256.as_deref(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_record_is_the_one_serde_wrote() {
+        let full = Evidence {
+            client: Some("192.0.2.7:50123".into()),
+            request_id: Some("_a1b2".into()),
+            request_issue_instant: Some(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000),
+            ),
+            request_xml: Some(
+                "<samlp:AuthnRequest ID=\"_a1b2\">è\u{0}</samlp:AuthnRequest>".into(),
+            ),
+            idp: Some("https://idp.example/\"q\"".into()),
+            method: Some("spid"),
+            profile: Some("citizen"),
+            category: Some("cat\tegory\u{1f}".into()),
+            response_b64: Some(b"PHNhbWxwOlJlc3BvbnNlLz4=".to_vec()),
+            response_xml: Some(Arc::from(&b"<samlp:Response/>"[..])),
+            response_sha256: None,
+            response_id: Some("_r\\1".into()),
+            assertion_id: Some("_as/1".into()),
+            name_id: Some("SPID-ÄÖ\u{2028}\n\r\u{8}\u{c}\u{7f}".into()),
+            name_qualifier: Some(String::new()),
+            sub: Some("TINIT-RSSMRA80A01H501U".into()),
+            level: Some(2),
+            authn_instant: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)),
+            spid_error: Some(25),
+            certificate_b64: Some("MIIB".into()),
+            presentation_sha256: Some("p".into()),
+            expected: Expected::default(),
+            wallet_provider: Some("https://wp.example".into()),
+            wallet_attestation_sha256: Some("3q2-7w".into()),
+        };
+        let empty_request = Evidence {
+            request_xml: Some(String::new()),
+            level: Some(0),
+            ..Evidence::default()
+        };
+        let junk = Evidence {
+            response_b64: Some(b"a\"b\\c\n\xc3\xa9".to_vec()),
+            request_xml: Some("ab".into()),
+            ..Evidence::default()
+        };
+        let not_text = Evidence {
+            response_b64: Some(b"\xff\xfe".to_vec()),
+            request_xml: Some("abcd".into()),
+            ..Evidence::default()
+        };
+        let large = Evidence {
+            response_b64: Some(vec![b'A'; MAX_REFUSED_RESPONSE + 1]),
+            ..Evidence::default()
+        };
+        let digested = Evidence {
+            response_sha256: Some("d".repeat(64)),
+            ..large.clone()
+        };
+        // Years beyond 9999: `at` is then the empty string, as before.
+        let times = [
+            SystemTime::UNIX_EPOCH,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_100_000),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+        ];
+        for e in [
+            &full,
+            &empty_request,
+            &junk,
+            &not_text,
+            &large,
+            &digested,
+            &Evidence::default(),
+        ] {
+            for now in times {
+                let outcomes: [fn() -> Outcome<'static>; 2] = [
+                    || Outcome::Completed { sid: "s1" },
+                    || Outcome::Refused { code: "saml_\"x" },
+                ];
+                for outcome in outcomes {
+                    for beside in [false, true] {
+                        let ours = e.json(outcome(), now, beside);
+                        let theirs = serde_record(e, outcome(), now, beside);
+                        assert_eq!(
+                            String::from_utf8_lossy(&ours),
+                            String::from_utf8_lossy(&theirs)
+                        );
+                        assert_eq!(ours, theirs);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn wallet_records_carry_the_presentation_digest() {

@@ -80,12 +80,9 @@ const QUEUE: usize = 8192;
 /// (a few dozen completed logins' records); a bigger one, after a burst, is freed.
 const KEEP_BUFFER: usize = 1024 * 1024;
 /// With [`Options::preallocate`], the first spare is asked for once this many bytes were
-/// written since the sink opened (about 25 logins): a broker that logs a few logins (a test,
-/// a quiet instance) never writes a file of zeros.
-const SPARE_AFTER: u64 = 256 * 1024;
-/// The first spare's size (at most `max_file_bytes`): small, so that a broker started under
-/// load leaves its growing file within a fraction of a second; the next ones are whole files.
-const FIRST_SPARE: u64 = 8 * 1024 * 1024;
+/// written since the sink opened: a broker that logs a few logins (a test, a quiet
+/// instance) never writes a file of zeros.
+const SPARE_AFTER: u64 = 1024 * 1024;
 
 /// What the sink needs to open.
 #[derive(Debug, Clone)]
@@ -342,9 +339,6 @@ struct Writer {
     spares: Option<Spares>,
     /// The current file was written with zeros ahead: records overwrite them in place.
     preallocated: bool,
-    /// Where the zeros of a preallocated file end (its size when it was taken): records
-    /// past it grow the file again.
-    zeros_end: u64,
     /// A spare was asked for and not taken yet.
     spare_asked: bool,
     /// Bytes written since the sink opened (up to [`SPARE_AFTER`]).
@@ -482,7 +476,6 @@ impl Writer {
             buf: Vec::new(),
             spares: None,
             preallocated: false,
-            zeros_end: 0,
             spare_asked: false,
             since_open: 0,
             shared: Arc::new(Shared {
@@ -515,8 +508,8 @@ impl Writer {
         // (a crash between creating a file and writing to it).
         let mut torn: Option<(usize, Vec<u8>)> = None;
         let mut tail = None;
-        // The last file: its records' length, and where zeros written ahead after them end.
-        let mut last_len = (0u64, 0u64);
+        // The last file: its records' length, and whether zeros written ahead follow them.
+        let mut last_len = (0u64, false);
         for (i, name) in names.iter().enumerate().rev() {
             let path = w.dir.join(name);
             let bytes = std::fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
@@ -542,7 +535,7 @@ impl Writer {
                 if let Some(off) = torn_at {
                     torn = Some((off, written[off..].to_vec()));
                 }
-                last_len = (end as u64, bytes.len() as u64);
+                last_len = (end as u64, bytes.len() > end);
                 found
             } else {
                 tail_of(name, written)?
@@ -582,8 +575,7 @@ impl Writer {
                 .map_err(|e| io("cannot open", &path, e))?,
         );
         w.name = last_name.clone();
-        (w.durable_len, w.zeros_end) = last_len;
-        w.preallocated = w.zeros_end > w.durable_len;
+        (w.durable_len, w.preallocated) = last_len;
         if let Some((offset, bytes)) = torn {
             w.preallocated = false;
             // Cut the partial record out and put it, whole, into the chain as evidence.
@@ -707,7 +699,6 @@ impl Writer {
         if let Some(spares) = &self.spares {
             match spares.take_as(&path) {
                 Ok(Some(file)) => {
-                    self.zeros_end = file.metadata()?.len();
                     self.file = Arc::new(file);
                     self.name = name;
                     self.durable_len = 0;
@@ -740,7 +731,6 @@ impl Writer {
         self.name = name;
         self.durable_len = 0;
         self.preallocated = len != 0;
-        self.zeros_end = len;
         Ok(())
     }
 
@@ -777,10 +767,10 @@ impl Writer {
             .map(|j| j.ts)
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        // A growing file (or one past its zeros) is left for a spare as soon as one is ready:
-        // its syncs commit the journal, the spare's will not.
-        let in_zeros = self.preallocated && self.durable_len < self.zeros_end;
-        let spare_ready = !in_zeros && self.spares.as_ref().is_some_and(Spares::is_ready);
+        // A growing file is left for a spare as soon as one is ready (its syncs commit the
+        // journal; the spare's will not).
+        let spare_ready =
+            !self.preallocated && self.spares.as_ref().is_some_and(Spares::is_ready);
         if self.durable_len > 0
             && (self.durable_len >= self.max_file_bytes
                 || unix(latest) / 86_400 != self.day
@@ -811,12 +801,9 @@ impl Writer {
         })?;
         if !self.spare_asked {
             self.since_open += self.durable_len.saturating_sub(before);
-            if let Some(spares) = self
-                .spares
-                .as_ref()
-                .filter(|_| self.since_open >= SPARE_AFTER)
+            if let Some(spares) = self.spares.as_ref().filter(|_| self.since_open >= SPARE_AFTER)
             {
-                spares.prepare(self.max_file_bytes.min(FIRST_SPARE));
+                spares.prepare(self.max_file_bytes);
                 self.spare_asked = true;
             }
         }
@@ -1390,12 +1377,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        assert!(
-            chain::verify(&read_all(&dir), None)
-                .unwrap()
-                .torn_tail
-                .is_none()
-        );
+        assert!(chain::verify(&read_all(&dir), None).unwrap().torn_tail.is_none());
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub mod append;
 pub mod chain;
 pub mod cli;
 pub mod file;
-pub mod postgres;
 pub mod spare;
+pub mod postgres;
 
 pub use append::{AuditError, Durable};
 pub use file::Expected;

@@ -12,10 +12,9 @@
 //! segments with zeros before use for the same reason.
 //!
 //! The zeroer thread prepares one spare at a time, under a name no chain file can have
-//! ([`SPARE_NAME`]): it writes the spare whole with zeros in small paced steps, with direct
-//! I/O where the file system has it (each step goes to the device as it is written, so what
-//! it queues ahead of an audit sync is one step, never a page-cache writeback of megabytes;
-//! elsewhere it syncs every [`SYNC_EVERY`]), makes it durable and hands it over. The writer takes it at its next rotation: it links it
+//! ([`SPARE_NAME`]): it writes the spare whole with zeros in small steps, syncing every
+//! [`SYNC_EVERY`] so that what it queues at the device ahead of an audit sync stays small,
+//! makes it durable and hands it over. The writer takes it at its next rotation: it links it
 //! under the new file's name (a link fails if that name exists, so no written file is ever
 //! replaced), removes the spare's name and syncs the directory. A preallocated file that is
 //! closed is cut back to its records by the zeroer, off the login path; until then, and
@@ -177,62 +176,32 @@ fn zeroer(dir: &Path, ready: &Mutex<Option<File>>, rx: &Receiver<Task>) {
     }
 }
 
-/// Direct I/O wants buffers, offsets and lengths aligned to the logical block size; 4 KiB
-/// covers every common one.
-const ALIGN: usize = 4096;
-
-/// Writes the spare whole with zeros and makes it durable, blocks and size; returns it open
-/// for plain (buffered) writes.
+/// Writes the spare whole with zeros and makes it durable, blocks and size.
 fn write_spare(dir: &Path, size: u64) -> std::io::Result<File> {
-    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     let path = dir.join(SPARE_NAME);
     let _ = std::fs::remove_file(&path);
-    let create = |flags: i32| {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .custom_flags(flags)
-            .open(&path)
-    };
-    let (file, direct) = match create(rustix::fs::OFlags::DIRECT.bits() as i32) {
-        Ok(f) => (f, true),
-        // tmpfs and a few others refuse O_DIRECT: buffered writes and a sync per MiB.
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-            (create(0)?, false)
-        }
-        Err(e) => return Err(e),
-    };
-    let buffer = vec![0u8; STEP + ALIGN];
-    let start = buffer.as_ptr().align_offset(ALIGN).min(ALIGN);
-    let zeros = &buffer[start..start + STEP];
-    // Whole blocks for direct I/O; the file is cut to `size` after.
-    let blocks = size.div_ceil(ALIGN as u64) * ALIGN as u64;
-    let (mut at, mut unsynced) = (0u64, 0u64);
-    while at < blocks {
-        let n = (blocks - at).min(STEP as u64) as usize;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let zeros = vec![0u8; STEP];
+    let mut at = 0u64;
+    let mut unsynced = 0u64;
+    while at < size {
+        let n = (size - at).min(STEP as u64) as usize;
         file.write_all_at(&zeros[..n], at)?;
         at += n as u64;
         unsynced += n as u64;
-        if !direct && unsynced >= SYNC_EVERY {
+        if unsynced >= SYNC_EVERY {
             file.sync_data()?;
             unsynced = 0;
         }
         std::thread::sleep(PAUSE);
     }
-    file.set_len(size)?;
     file.sync_all()?;
     sync_dir(dir)?;
-    // The writer's appends are buffered: the same file, opened again without O_DIRECT, and
-    // checked to be the same file.
-    let plain = OpenOptions::new().read(true).write(true).open(&path)?;
-    let (a, b) = (file.metadata()?, plain.metadata()?);
-    if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
-        return Err(std::io::Error::other(
-            "the spare was replaced while written",
-        ));
-    }
-    Ok(plain)
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -123,7 +123,6 @@ fn concurrent_audit(c: &mut Criterion) {
                     broker::features::audit::file::DEFAULT_COMMIT_INTERVAL,
                     Duration::from_micros,
                 ),
-            preallocate: true,
         },
         fixture_now(),
     )

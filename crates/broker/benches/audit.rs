@@ -23,7 +23,6 @@ fn append(c: &mut Criterion) {
             // The sink's own cost per batch: back-to-back iterations would otherwise measure
             // the interval. The ACS bench (`acs_throughput`) runs with the default.
             commit_interval: Duration::ZERO,
-            preallocate: true,
         },
         now,
     )

@@ -221,10 +221,6 @@ struct RawAudit {
     writer: String,
     #[serde(default = "default_audit_commit_interval")]
     commit_interval_us: u64,
-    /// Files written with zeros before use, so that a sync commits no journal
-    /// (`features/audit/spare.rs`).
-    #[serde(default = "default_true")]
-    preallocate: bool,
 }
 
 impl Default for RawAudit {
@@ -241,7 +237,6 @@ impl Default for RawAudit {
             postgres_url_file: None,
             writer: default_audit_writer(),
             commit_interval_us: default_audit_commit_interval(),
-            preallocate: true,
         }
     }
 }
@@ -1654,7 +1649,6 @@ fn validate_audit(
             retention,
             key,
             commit_interval: Duration::from_micros(raw.commit_interval_us),
-            preallocate: raw.preallocate,
         }),
     })
 }

@@ -229,7 +229,6 @@ display_name = "Test OP"
                         retention: Duration::from_secs(86_400),
                         key: None,
                         commit_interval: Duration::ZERO,
-                        preallocate: false,
                     },
                     broker::leaf::clock::system(),
                 )

@@ -55,8 +55,7 @@
 //! Options: `--bin-dir DIR` (default `target/release`), `--varco-cpus LIST` and
 //! `--idp-cpus LIST` (`taskset -c`), `--audit on|off|DIR` (default `on`: the chain in the
 //! scratch directory, on disk; a DIR such as `/dev/shm` moves it), `--commit-interval-us US`
-//! (`audit.commit_interval_us`, default the broker's), `--preallocate on|off`
-//! (`audit.preallocate`, default the broker's), `--heavy-nice N`
+//! (`audit.commit_interval_us`, default the broker's), `--heavy-nice N`
 //! (`admission.heavy_nice`, default the broker's), `--heavy-queue N` (`admission.heavy_queue`,
 //! default the broker's), `--idp-key rsa2048|p256`
 //! (default `rsa2048`), `--prepare-concurrency P` (default 8), `--sample S` (default 5),
@@ -127,7 +126,7 @@ struct Options {
 fn usage() -> String {
     "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall [--n N] [--burn N] [--bytes B] [--per-sync K] [--prealloc] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
-     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--preallocate on|off] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
+     [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--perf-stat FILE] [--timeline] [--probe] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
         .into()
 }
@@ -165,7 +164,6 @@ fn parse_args() -> Result<Options, String> {
             idp_cpus: None,
             audit: "on".into(),
             commit_interval_us: None,
-            preallocate: None,
             heavy_nice: None,
             heavy_queue: None,
             idp_key: "rsa2048".into(),
@@ -225,13 +223,6 @@ fn parse_args() -> Result<Options, String> {
                         .parse()
                         .map_err(|_| "--commit-interval-us: whole microseconds")?,
                 )
-            }
-            "--preallocate" => {
-                o.stack.preallocate = Some(match value.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err("--preallocate: on or off".into()),
-                })
             }
             "--idp-key" => o.stack.idp_key = value,
             "--callgrind" => o.stack.callgrind = Some(PathBuf::from(value)),

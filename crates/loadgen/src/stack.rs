@@ -19,8 +19,6 @@ pub(crate) struct StackOptions {
     pub(crate) audit: String,
     /// `audit.commit_interval_us`, when not the default.
     pub(crate) commit_interval_us: Option<u64>,
-    /// `audit.preallocate`, when not the default.
-    pub(crate) preallocate: Option<bool>,
     /// `admission.heavy_nice`, when not the default.
     pub(crate) heavy_nice: Option<u32>,
     /// `admission.heavy_queue`, when not the default.
@@ -298,9 +296,6 @@ impl Stack {
         };
         if let Some(us) = o.commit_interval_us {
             audit.push_str(&format!("commit_interval_us = {us}\n"));
-        }
-        if let Some(on) = o.preallocate {
-            audit.push_str(&format!("preallocate = {on}\n"));
         }
         let mut nice = o
             .heavy_nice

@@ -390,33 +390,17 @@ pub fn parse_header(line: &[u8], v2: bool) -> Result<(Line<'_>, BlobField<'_>), 
     ))
 }
 
-/// A file's bytes without their zero tail. The sink writes some files whole with zeros before
-/// their first record (`file`, [`super::spare`]) and overwrites them in place; a record
-/// always ends with LF, so trailing NUL bytes are never part of one.
-pub fn written(bytes: &[u8]) -> &[u8] {
-    &bytes[..bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)]
-}
-
 /// Splits a file's bytes into complete records with their offsets, and the offset of a torn
 /// tail (a record cut short: bytes after the last LF, or a v2 line whose blob, or the LF
 /// after it, is not all there), if any. A record is a line without its LF or, for a v2
 /// line, the line, its LF and the blob (the blob's final LF left out): the blob is skipped
 /// by the length its line announces, so LF bytes inside it do not split it. A v2 line whose
 /// length field is unreadable is returned as a line alone (and then fails to parse).
-///
-/// Only the [`written`] part of `bytes` is read: a zero tail is space written ahead, not a
-/// record. A line with a NUL byte in it is not a record either (no record's line has one):
-/// it is where bytes written ahead of a crash stop and unwritten zeros begin, so it starts
-/// the torn tail.
 pub fn split_lines(bytes: &[u8]) -> (Vec<(usize, &[u8])>, Option<usize>) {
-    let bytes = written(bytes);
     let mut out = Vec::new();
     let mut start = 0;
     while let Some(n) = bytes[start..].iter().position(|&b| b == b'\n') {
         let line_end = start + n;
-        if bytes[start..line_end].contains(&0) {
-            break;
-        }
         let end = match announced_blob_len(&bytes[start..line_end]) {
             None => line_end,
             Some(len) => match (line_end + 1).checked_add(len) {
@@ -623,7 +607,6 @@ impl<'k> Verifier<'k> {
         let named = parse_file_name(name).ok_or_else(|| ChainError::Misnamed {
             file: name.to_owned(),
         })?;
-        let bytes = written(bytes);
         let (lines, torn) = split_lines(bytes);
         if let Some(off) = torn {
             self.torn = Some((name.to_owned(), off, bytes.len() - off));

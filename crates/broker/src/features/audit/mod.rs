@@ -17,7 +17,6 @@ pub mod append;
 pub mod chain;
 pub mod cli;
 pub mod file;
-pub mod spare;
 pub mod postgres;
 
 pub use append::{AuditError, Durable};

@@ -166,11 +166,8 @@ async fn serve(
             // The path outlives the request, which its route may consume: the URI shares
             // the request's bytes, so this is no copy.
             let uri = req.uri().clone();
-            crate::leaf::logging::with_request_id(
-                request_id,
-                route(&state, req, uri.path(), peer),
-            )
-            .await
+            crate::leaf::logging::with_request_id(request_id, route(&state, req, uri.path(), peer))
+                .await
         };
     let latency = started.elapsed();
     let status = response.status().as_u16();

@@ -558,8 +558,10 @@ pub fn normalize_host_borrowed(host: &str, https: bool) -> Option<Cow<'_, str>> 
             port,
         )
     } else {
-        let (name, port) = match host.split_once(':') {
-            Some((n, p)) => (n, Some(p)),
+        // `split_once(':')` by position: a host is short, and the searcher's setup was most
+        // of its cost (issue 20).
+        let (name, port) = match host.bytes().position(|b| b == b':') {
+            Some(i) => (host.get(..i)?, Some(host.get(i + 1..)?)),
             None => (host, None),
         };
         let name = name.strip_suffix('.').unwrap_or(name);

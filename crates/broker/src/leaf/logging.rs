@@ -21,7 +21,6 @@
 //!
 //! May import: other leaf modules only.
 
-
 use hyper::header::HeaderValue;
 use ring::rand::SystemRandom;
 use tracing::Level;
@@ -547,7 +546,10 @@ mod tests {
 
     /// Every kind of value the broker logs, and strings that need escaping.
     async fn every_kind_of_value() {
-        with_request_id(RequestId::parse("0123456789abcdef").unwrap(), async { the_request_event() }).await;
+        with_request_id(RequestId::parse("0123456789abcdef").unwrap(), async {
+            the_request_event()
+        })
+        .await;
         tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
         tracing::debug!(event = "hidden", "below the level: not written");
     }

@@ -451,9 +451,7 @@ pub async fn forward(
     // The upstream's logs can name the same request as Varco's (a client's own value was
     // already ignored unless it came from a trusted proxy: this is the id Varco uses).
     if let Some(id) = crate::leaf::logging::request_id() {
-        parts
-            .headers
-            .insert("x-request-id", id.into_header_value());
+        parts.headers.insert("x-request-id", id.into_header_value());
     }
     if let Some((Some(protocol), connection)) = upgrade_headers {
         parts.headers.insert(header::UPGRADE, protocol);

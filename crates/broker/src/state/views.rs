@@ -44,11 +44,9 @@ impl ViewKey {
 
 impl std::hash::Hash for ViewKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let [.., a, b] = self.0.as_chunks::<8>().0 else {
-            return;
-        };
-        state.write_u64(u64::from_le_bytes(*a));
-        state.write_u64(u64::from_le_bytes(*b));
+        for word in self.0.rchunks_exact(8).take(2) {
+            state.write_u64(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -138,32 +138,37 @@ async fn serve(
 ) -> Result<Response<OutBody>, Infallible> {
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    let request_id = request_id(&state, &req, peer);
     // Every line logged while the route runs carries the id (`leaf::logging`: the
     // formatter writes the `request` scope from it; no span is built per request).
-    let (label, mut response) = if method == Method::GET && req.uri().path() == "/auth" {
-        // Forward-auth, the route the proxy calls for every request it serves, is dispatched
-        // first and borrows the request (issue 20: no copy of its URI); its future runs in
-        // place, where every other route's is boxed (`route`).
-        let answer = crate::leaf::logging::with_request_id(
-            request_id.clone(),
-            routes::forward_auth::auth_from(&state, &req, peer),
-        )
-        .await;
-        (crate::features::metrics::route_label("/auth"), own(answer))
-    } else {
-        // The path outlives the request, which its route may consume: the URI shares the
-        // request's bytes, so this is no copy.
-        let uri = req.uri().clone();
-        crate::leaf::logging::with_request_id(
-            request_id.clone(),
-            route(&state, req, uri.path(), peer),
-        )
-        .await
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(X_REQUEST_ID, v);
-    }
+    let ((label, mut response), request_id) =
+        if method == Method::GET && req.uri().path() == "/auth" {
+            // Forward-auth, the route the proxy calls for every request it serves, is
+            // dispatched first and borrows the request (issue 20: no copy of its URI); its
+            // future runs in place, where every other route's is boxed (`route`). The
+            // proxy's headers are read in one pass for both the request id and the check.
+            let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
+            let given = trusted.then(|| routes::forward_auth::Given::of(req.headers()));
+            let request_id = given
+                .as_ref()
+                .and_then(routes::forward_auth::Given::request_id)
+                .unwrap_or_else(|| crate::leaf::logging::new_request_id(&state.rng));
+            let (answer, request_id) = crate::leaf::logging::with_request_id(
+                request_id,
+                routes::forward_auth::auth_given(&state, &req, peer, given.as_ref()),
+            )
+            .await;
+            (
+                (crate::features::metrics::route_label("/auth"), own(answer)),
+                request_id,
+            )
+        } else {
+            let request_id = request_id(&state, &req, peer);
+            // The path outlives the request, which its route may consume: the URI shares
+            // the request's bytes, so this is no copy.
+            let uri = req.uri().clone();
+            crate::leaf::logging::with_request_id(request_id, route(&state, req, uri.path(), peer))
+                .await
+        };
     let latency = started.elapsed();
     let status = response.status().as_u16();
     // An allowed forward-auth check writes its line only when asked (`log.forward_auth_allowed`).
@@ -177,6 +182,10 @@ async fn serve(
             latency_ms = latency.as_secs_f64() * 1000.0,
         );
     }
+    // The id's own header value, taken back from the request's scope: no copy.
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID, request_id.into_header_value());
     state.metrics.http_request(label, status, latency);
     Ok(response)
 }
@@ -184,7 +193,11 @@ async fn serve(
 /// The request's correlation id: the `X-Request-Id` a trusted proxy sent (when well formed),
 /// else a fresh random one. A client that is not a trusted proxy cannot choose it, so an id
 /// in the logs always names requests of one origin.
-fn request_id<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -> Arc<str> {
+fn request_id<B>(
+    state: &State,
+    req: &Request<B>,
+    peer: Option<Peer>,
+) -> crate::leaf::logging::RequestId {
     let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
     if trusted {
         let mut given = req.headers().get_all(&X_REQUEST_ID).iter();
@@ -192,9 +205,9 @@ fn request_id<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -> Arc<str
             if let Some(id) = v
                 .to_str()
                 .ok()
-                .filter(|v| crate::leaf::logging::valid_request_id(v))
+                .and_then(crate::leaf::logging::RequestId::parse)
             {
-                return Arc::from(id);
+                return id;
             }
         }
     }

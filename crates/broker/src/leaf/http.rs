@@ -37,11 +37,18 @@ pub fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie_pairs)
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v);
+        .filter_map(|pair| cookie_value(pair.trim(), name));
     let first = found.next()?;
     found.next().is_none().then_some(first)
+}
+
+/// The value of `pair` (one trimmed part of a `Cookie` header) when its name is `name`: the
+/// second half of `pair.split_once('=')` when its first half is `name`, compared at the
+/// name's length instead of searched for (a session cookie is most of the header, issue 20).
+fn cookie_value<'a>(pair: &'a str, name: &str) -> Option<&'a str> {
+    let value = pair.strip_prefix(name)?.strip_prefix('=')?;
+    // `split_once` cuts at the first `=`: a name holding one never matches there.
+    (!name.contains('=')).then_some(value)
 }
 
 /// The `;`-separated parts of one `Cookie` header, as `str::split(';')` gives them, found
@@ -217,6 +224,29 @@ mod tests {
                 v.split(';').collect::<Vec<_>>(),
                 "{v:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_cookie_value_is_that_of_split_once() {
+        let by_split = |pair: &'static str, name: &str| {
+            pair.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        };
+        let pairs = [
+            "", "=", "s", "s=", "s=1", "s==1", "s=1=2", "ss=1", "s1=1", "=s=1", "s =1", "a=s",
+            "s=x;y", "é=1", "s=é",
+        ];
+        let names = ["", "s", "ss", "s=", "s=1", "a", "é"];
+        for pair in pairs {
+            for name in names {
+                assert_eq!(
+                    cookie_value(pair, name),
+                    by_split(pair, name),
+                    "{pair:?} {name:?}"
+                );
+            }
         }
     }
 

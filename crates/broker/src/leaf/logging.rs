@@ -21,8 +21,7 @@
 //!
 //! May import: other leaf modules only.
 
-use std::sync::Arc;
-
+use hyper::header::HeaderValue;
 use ring::rand::SystemRandom;
 use tracing::Level;
 
@@ -290,11 +289,11 @@ where
             line.extend_from_slice(event.metadata().level().as_str().as_bytes());
             line.push(b'"');
             event.record(&mut JsonFields(line));
-            if let Some(id) = request_id() {
+            with_current_request_id(|id| {
                 line.extend_from_slice(b",\"span\":{\"request_id\":");
-                let _ = serde_json::to_writer(&mut *line, &*id);
+                let _ = serde_json::to_writer(&mut *line, id);
                 line.extend_from_slice(b",\"name\":\"request\"}");
-            }
+            });
             line.extend_from_slice(b"}\n");
             Some(
                 std::str::from_utf8(line)
@@ -328,25 +327,79 @@ where
         use tracing_subscriber::fmt::time::FormatTime as _;
         tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
         write!(writer, " {:>5} ", event.metadata().level().as_str())?;
-        if let Some(id) = request_id() {
-            write!(writer, "request{{request_id={id}}}: ")?;
+        if let Some(written) =
+            with_current_request_id(|id| write!(writer, "request{{request_id={id}}}: "))
+        {
+            written?;
         }
         self.0.format_event(ctx, writer, event)
     }
 }
 
 tokio::task_local! {
-    static REQUEST_ID: Arc<str>;
+    static REQUEST_ID: RequestId;
+}
+
+/// A request's correlation id, kept as the `X-Request-Id` value it is sent in: the answer
+/// takes it back from the request's scope ([`with_request_id`]) instead of copying it into a
+/// new header value (issue 20: an allocation and a check per `/auth` answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// `id` if it is a valid request id ([`valid_request_id`]).
+    pub fn parse(id: &str) -> Option<RequestId> {
+        if !valid_request_id(id) {
+            return None;
+        }
+        HeaderValue::from_str(id).ok().map(RequestId)
+    }
+
+    /// The id as text: only [`valid_request_id`] text (or `-`) is ever made one.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("-")
+    }
+
+    /// The id as the `X-Request-Id` value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+
+    /// The header value, without a copy.
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The id of the request being handled by this task, if any.
-pub fn request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(Arc::clone).ok()
+pub fn request_id() -> Option<RequestId> {
+    REQUEST_ID.try_with(RequestId::clone).ok()
 }
 
-/// Runs `f` with `id` as the current request id ([`request_id`]).
-pub async fn with_request_id<F: Future>(id: Arc<str>, f: F) -> F::Output {
-    REQUEST_ID.scope(id, f).await
+/// Runs `f` with the id of the request being handled by this task, if any, without a copy.
+fn with_current_request_id<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    REQUEST_ID.try_with(|id| f(id.as_str())).ok()
+}
+
+/// Runs `f` with `id` as the current request id ([`request_id`]); gives the id back with
+/// `f`'s output. `f` is pinned in place by the caller's future and only a reference to it is
+/// moved into the scope (issue 20: moving `/auth`'s future into the scope was a copy of it
+/// per answer).
+pub async fn with_request_id<F: Future>(id: RequestId, f: F) -> (F::Output, RequestId) {
+    let f = std::pin::pin!(f);
+    let mut scoped = std::pin::pin!(REQUEST_ID.scope(id, f));
+    let out = scoped.as_mut().await;
+    // The scope ended with `f`: its value is still there, `-` only if tokio kept it.
+    let id = scoped
+        .take_value()
+        .unwrap_or_else(|| RequestId(HeaderValue::from_static("-")));
+    (out, id)
 }
 
 /// Whether a client-supplied `X-Request-Id` is acceptable (from a trusted proxy only, checked
@@ -372,7 +425,7 @@ thread_local! {
 
 /// A fresh request id: 16 hex digits from the system RNG (`-` if it fails, which it does
 /// not on supported systems; the request is still served).
-pub fn new_request_id(rng: &SystemRandom) -> Arc<str> {
+pub fn new_request_id(rng: &SystemRandom) -> RequestId {
     use ring::rand::SecureRandom as _;
     ID_POOL
         .with_borrow_mut(|(reserve, used)| {
@@ -386,9 +439,9 @@ pub fn new_request_id(rng: &SystemRandom) -> Arc<str> {
             for (pair, &b) in digits.chunks_exact_mut(2).zip(id) {
                 pair.copy_from_slice(&crate::leaf::session::hex_byte(b));
             }
-            std::str::from_utf8(&digits).ok().map(Arc::from)
+            HeaderValue::from_bytes(&digits).ok().map(RequestId)
         })
-        .unwrap_or_else(|| Arc::from("-"))
+        .unwrap_or_else(|| RequestId(HeaderValue::from_static("-")))
 }
 
 #[cfg(test)]
@@ -431,19 +484,20 @@ mod tests {
         assert!(!valid_request_id("a\nb"));
         let rng = SystemRandom::new();
         let fresh = new_request_id(&rng);
-        assert_eq!(fresh.len(), 16);
-        assert!(valid_request_id(&fresh));
+        assert_eq!(fresh.as_str().len(), 16);
+        assert!(valid_request_id(fresh.as_str()));
+        assert_eq!(fresh.header_value().as_bytes(), fresh.as_str().as_bytes());
         // Across refills of the per-thread reserve, no id repeats.
         let ids: std::collections::HashSet<_> = (0..3 * ID_RESERVE / ID_BYTES)
-            .map(|_| new_request_id(&rng))
+            .map(|_| new_request_id(&rng).as_str().to_owned())
             .collect();
         assert_eq!(ids.len(), 3 * ID_RESERVE / ID_BYTES);
-        assert!(!ids.contains(&fresh));
+        assert!(!ids.contains(fresh.as_str()));
     }
 
     /// A writer into a shared buffer, for the subscriber under test.
     #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
     impl std::io::Write for Captured {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -464,7 +518,7 @@ mod tests {
 
     async fn three_events() {
         tracing::info!(event = "before", n = 1);
-        with_request_id(Arc::from("req-1.a_B"), async {
+        with_request_id(RequestId::parse("req-1.a_B").unwrap(), async {
             tracing::warn!(event = "inside", detail = %"a \"quoted\"\nline}", n = 2);
         })
         .await;
@@ -492,7 +546,10 @@ mod tests {
 
     /// Every kind of value the broker logs, and strings that need escaping.
     async fn every_kind_of_value() {
-        with_request_id(Arc::from("0123456789abcdef"), async { the_request_event() }).await;
+        with_request_id(RequestId::parse("0123456789abcdef").unwrap(), async {
+            the_request_event()
+        })
+        .await;
         tracing::error!(event = "plain", "a message with {} and \"quotes\"", 42);
         tracing::debug!(event = "hidden", "below the level: not written");
     }
@@ -677,8 +734,13 @@ mod tests {
     #[tokio::test]
     async fn the_request_id_is_visible_inside_its_scope_only() {
         assert!(request_id().is_none());
-        let seen = with_request_id(Arc::from("r1"), async { request_id() }).await;
-        assert_eq!(seen.as_deref(), Some("r1"));
+        let id = RequestId::parse("r1").unwrap();
+        let (seen, back) = with_request_id(id.clone(), async { request_id() }).await;
+        assert_eq!(seen, Some(id.clone()));
+        assert_eq!(back, id);
+        assert_eq!(back.as_str(), "r1");
         assert!(request_id().is_none());
+        assert!(RequestId::parse("r 1").is_none());
+        assert!(RequestId::parse("").is_none());
     }
 }

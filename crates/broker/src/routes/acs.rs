@@ -592,7 +592,7 @@ fn read_form(compact: &[u8], relay_state: Field, max: usize) -> Result<Form, Acs
 fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {
     // The reference on the page is the request id of the log lines and `X-Request-Id`.
     let correlation = crate::leaf::logging::request_id()
-        .map(|id| id.to_string())
+        .map(|id| id.as_str().to_owned())
         .or_else(|| random_hex(&SystemRandom::new(), 8))
         .unwrap_or_else(|| "-".into());
     let spid_error = f.spid_error.map(|n| format!("nr{n}")).unwrap_or_default();

@@ -28,6 +28,7 @@ use crate::leaf::clock::unix;
 use crate::leaf::form::encode;
 use crate::leaf::http::Peer;
 use crate::leaf::http::{Body, html, set};
+use crate::leaf::logging::RequestId;
 use crate::leaf::pages;
 use crate::state::State;
 use crate::state::acting::{
@@ -39,14 +40,20 @@ use crate::state::views::{View, spid_level, step_up_url};
 /// What the proxy says the original request was. Borrowed from the headers; only the
 /// trusted-proxy rule decides which headers count.
 struct Original<'r> {
-    host: String,
+    host: std::borrow::Cow<'r, str>,
     uri: &'r str,
     proto: &'r str,
 }
 
 impl Original<'_> {
+    /// The URI up to its query or fragment: what `split(['?', '#']).next()` gives, found by
+    /// `memchr2` instead of a char-by-char search (issue 20: read twice per answer).
     fn path(&self) -> &str {
-        self.uri.split(['?', '#']).next().unwrap_or("/")
+        match memchr::memchr2(b'?', b'#', self.uri.as_bytes()) {
+            // Both are ASCII: the cut is on a character boundary.
+            Some(i) => self.uri.get(..i).unwrap_or("/"),
+            None => self.uri,
+        }
     }
 
     fn absolute(&self) -> String {
@@ -60,30 +67,34 @@ const X_ORIGINAL_URI: &str = "x-original-uri";
 const X_FORWARDED_URI: &str = "x-forwarded-uri";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_FORWARDED_HOST: &str = "x-forwarded-host";
+const X_REQUEST_ID: &str = "x-request-id";
 
 /// The code of a `/auth` request from a peer outside `forward_auth.trusted_proxies`.
 const UNTRUSTED: &str = "broker_untrusted_proxy";
 
-/// What the request says about the original one: for each header `/auth` reads, its first
-/// value (`None` when absent or not visible ASCII, as `HeaderValue::to_str` says), and
-/// whether any of them came more than once.
+/// What a trusted proxy's request says about the original one: for each header `/auth`
+/// reads, its first value (`None` when absent or not visible ASCII, as `HeaderValue::to_str`
+/// says), and whether any of them came more than once; and, in the same pass, the
+/// `X-Request-Id` the server takes from a trusted proxy (`server::request_id`).
 #[derive(Debug, Default, PartialEq)]
-struct Given<'r> {
+pub(crate) struct Given<'r> {
     host: Option<&'r str>,
     original_uri: Option<&'r str>,
     forwarded_uri: Option<&'r str>,
     forwarded_proto: Option<&'r str>,
     forwarded_host: Option<&'r str>,
     repeated: bool,
+    request_id: Option<&'r str>,
+    request_id_repeated: bool,
 }
 
 impl<'r> Given<'r> {
     /// One pass over `headers`, each name compared once, where a lookup per header hashed
     /// each of the five names (issue 20: every forward-auth answer reads them).
-    fn of(headers: &'r HeaderMap) -> Self {
+    pub(crate) fn of(headers: &'r HeaderMap) -> Self {
         let mut given = Given::default();
         // Values seen per header, in the order of the fields above.
-        let mut seen = [0u8; 5];
+        let mut seen = [0u8; 6];
         for (name, value) in headers {
             let (i, slot) = match name.as_str() {
                 "host" => (0, &mut given.host),
@@ -91,6 +102,7 @@ impl<'r> Given<'r> {
                 X_FORWARDED_URI => (2, &mut given.forwarded_uri),
                 X_FORWARDED_PROTO => (3, &mut given.forwarded_proto),
                 X_FORWARDED_HOST => (4, &mut given.forwarded_host),
+                X_REQUEST_ID => (5, &mut given.request_id),
                 _ => continue,
             };
             // The first value is the one read (a map yields a name's values in order).
@@ -99,28 +111,33 @@ impl<'r> Given<'r> {
             }
             seen[i] = seen[i].saturating_add(1);
         }
-        given.repeated = seen.iter().any(|&n| n > 1);
+        given.repeated = seen[..5].iter().any(|&n| n > 1);
+        given.request_id_repeated = seen[5] > 1;
         given
+    }
+
+    /// The proxy's `X-Request-Id` when it sent exactly one and it is well formed.
+    pub(crate) fn request_id(&self) -> Option<RequestId> {
+        if self.request_id_repeated {
+            return None;
+        }
+        RequestId::parse(self.request_id?)
     }
 }
 
-fn original<'r, B>(
-    state: &State,
-    req: &'r Request<B>,
-    peer: Option<Peer>,
-) -> Result<Original<'r>, &'static str> {
+/// `given`: the request's headers ([`Given::of`]) when its peer is a trusted proxy, `None`
+/// for any other peer.
+fn original<'r>(state: &State, given: Option<&Given<'r>>) -> Result<Original<'r>, &'static str> {
     let default_proto = if state.config.public_base_url.starts_with("https://") {
         "https"
     } else {
         "http"
     };
-    let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
-    if !trusted {
+    let Some(given) = given else {
         return Err(UNTRUSTED);
-    }
+    };
     // One value per header: two (a client's copy passed through beside the proxy's) would
     // leave the choice to whichever the code happened to read.
-    let given = Given::of(req.headers());
     // nginx sends X-Original-URI, Traefik X-Forwarded-Uri; a proxy that passes the client's
     // headers through would let a client add the other one and choose the route checked.
     let uri = match (given.original_uri, given.forwarded_uri) {
@@ -144,7 +161,7 @@ fn original<'r, B>(
     }
     // nginx's `$host:$server_port` names the default port too; routes and allowed hosts
     // don't. A list or an invalid value is refused, not matched against the any-host routes.
-    let host = crate::features::access::normalize_host(host, proto == "https")
+    let host = crate::features::access::normalize_host_borrowed(host, proto == "https")
         .ok_or(crate::features::access::BAD_HOST)?;
     Ok(Original { host, uri, proto })
 }
@@ -154,14 +171,28 @@ pub async fn auth<B>(state: &State, req: &Request<B>) -> Response<Body> {
     auth_from(state, req, req.extensions().get::<Peer>().copied()).await
 }
 
-/// `GET /auth` from `peer`, the connection's (the server passes it beside the request).
+/// `GET /auth` from `peer`, the connection's.
 pub async fn auth_from<B>(state: &State, req: &Request<B>, peer: Option<Peer>) -> Response<Body> {
+    let trusted = peer.is_some_and(|p| state.config.access.trusts(p.0.ip()));
+    let given = trusted.then(|| Given::of(req.headers()));
+    auth_given(state, req, peer, given.as_ref()).await
+}
+
+/// `GET /auth` from `peer`, the connection's, with `given` read from the request's headers
+/// when `peer` is a trusted proxy (`None` otherwise): the server reads them once for the
+/// request id and the check (issue 20).
+pub(crate) async fn auth_given<B>(
+    state: &State,
+    req: &Request<B>,
+    peer: Option<Peer>,
+    given: Option<&Given<'_>>,
+) -> Response<Body> {
     let redirect_mode = req.uri().query().is_some_and(|q| {
         crate::leaf::form::text_pairs(q.as_bytes()).any(|(k, v)| k == "mode" && v == "redirect")
     });
     let access = &state.config.access;
     let decided = |outcome: &str| state.metrics.decided(outcome);
-    let checked = original(state, req, peer).and_then(|o| {
+    let checked = original(state, given).and_then(|o| {
         if crate::features::access::canonical_path(o.path()) {
             Ok(o)
         } else {
@@ -427,6 +458,10 @@ mod tests {
         let forwarded_uri = h(X_FORWARDED_URI);
         let forwarded_proto = h(X_FORWARDED_PROTO);
         let forwarded_host = h(X_FORWARDED_HOST);
+        let mut request_id_repeated = false;
+        let mut values = headers.get_all(X_REQUEST_ID).iter();
+        let request_id = values.next().and_then(|v| v.to_str().ok());
+        request_id_repeated |= values.next().is_some();
         Given {
             host,
             original_uri,
@@ -434,6 +469,22 @@ mod tests {
             forwarded_proto,
             forwarded_host,
             repeated,
+            request_id,
+            request_id_repeated,
+        }
+    }
+
+    #[test]
+    fn the_original_path_is_the_uri_up_to_its_query_or_fragment_as_split_gives_it() {
+        for uri in [
+            "/", "/a", "/a?b", "/a#b", "/a?b#c", "/a#b?c", "?", "#", "", "/é?x", "/a/é#", "/a??",
+        ] {
+            let o = Original {
+                host: "h".into(),
+                uri,
+                proto: "https",
+            };
+            assert_eq!(o.path(), uri.split(['?', '#']).next().unwrap(), "{uri:?}");
         }
     }
 
@@ -445,6 +496,7 @@ mod tests {
             X_FORWARDED_URI,
             X_FORWARDED_PROTO,
             X_FORWARDED_HOST,
+            X_REQUEST_ID,
             "cookie",
         ];
         // Per name: absent, one value, one value that is not visible ASCII, two values
@@ -483,6 +535,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 15 * 25 * 2);
+        assert_eq!(compared, 21 * 25 * 2);
     }
 }

@@ -352,7 +352,7 @@ async fn refused(state: &State, mut evidence: audit::Evidence, f: Failure) -> Re
         tracing::warn!(event = "audit_refusal_not_recorded", code = %e.code(), refusal = %f.code);
     }
     let correlation = crate::leaf::logging::request_id()
-        .map(|id| id.to_string())
+        .map(|id| id.as_str().to_owned())
         .or_else(|| random_hex(&state.rng, 8))
         .unwrap_or_else(|| "-".into());
     state

@@ -450,10 +450,8 @@ pub async fn forward(
         .insert("x-forwarded-proto", HeaderValue::from_static(proto));
     // The upstream's logs can name the same request as Varco's (a client's own value was
     // already ignored unless it came from a trusted proxy: this is the id Varco uses).
-    if let Some(v) =
-        crate::leaf::logging::request_id().and_then(|id| HeaderValue::from_str(&id).ok())
-    {
-        parts.headers.insert("x-request-id", v);
+    if let Some(id) = crate::leaf::logging::request_id() {
+        parts.headers.insert("x-request-id", id.into_header_value());
     }
     if let Some((Some(protocol), connection)) = upgrade_headers {
         parts.headers.insert(header::UPGRADE, protocol);

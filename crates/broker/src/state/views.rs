@@ -21,7 +21,33 @@ use crate::leaf::session::Session;
 /// the sealer did not. Entries live at most `session.ttl_seconds`; the session's own expiry
 /// is checked on every use.
 pub struct SessionViews {
-    pub(crate) cache: moka::sync::Cache<Box<str>, Arc<View>>,
+    pub(crate) cache: moka::sync::Cache<ViewKey, Arc<View>>,
+}
+
+/// A cookie's last [`VIEW_KEY`] bytes, the key of its view. Equal only when all of them are;
+/// hashed by the last 16 alone, which a sealed cookie's AEAD tag fills with random bytes
+/// (base64url): the cache's SipHash over 16 bytes instead of 32 and the length was a tenth of
+/// a cache hit (issue 20). A forged cookie can choose them, but only looks up: it is never
+/// inserted (only an opened cookie is), so no one can fill a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViewKey([u8; VIEW_KEY]);
+
+impl ViewKey {
+    /// The key of `cookie`, `None` when it is shorter than [`VIEW_KEY`].
+    pub(crate) fn of(cookie: &str) -> Option<ViewKey> {
+        let tail = cookie
+            .as_bytes()
+            .get(cookie.len().checked_sub(VIEW_KEY)?..)?;
+        Some(ViewKey(tail.try_into().ok()?))
+    }
+}
+
+impl std::hash::Hash for ViewKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for word in self.0.rchunks_exact(8).take(2) {
+            state.write_u64(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
+    }
 }
 
 /// One opened session, ready for forward-auth answers.
@@ -67,10 +93,8 @@ impl SessionViews {
     }
 }
 
-// moka hands the key as `&Box<str>`.
-#[allow(clippy::borrowed_box)]
-fn weigh(key: &Box<str>, view: &Arc<View>) -> u32 {
-    u32::try_from(key.len() + view_weight(view)).unwrap_or(u32::MAX)
+fn weigh(key: &ViewKey, view: &Arc<View>) -> u32 {
+    u32::try_from(key.0.len() + view_weight(view)).unwrap_or(u32::MAX)
 }
 
 /// The estimated bytes of one view: the cookie, the session's strings and attributes, the
@@ -123,5 +147,27 @@ pub(crate) fn spid_level(loa: Loa) -> u8 {
         Loa::Low => 1,
         Loa::Substantial => 2,
         Loa::High => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_view_key_is_a_cookies_last_bytes_and_equal_only_when_all_are() {
+        let cookie = "x".repeat(10) + "0123456789abcdefghijklmnopqrstuv";
+        let key = ViewKey::of(&cookie).unwrap();
+        assert_eq!(&key.0, b"0123456789abcdefghijklmnopqrstuv");
+        assert!(ViewKey::of(&"y".repeat(VIEW_KEY - 1)).is_none());
+        assert!(ViewKey::of(&"y".repeat(VIEW_KEY)).is_some());
+        // The same hashed half, another first half: a different key.
+        let other = ViewKey::of("_123456789abcdefghijklmnopqrstuv").unwrap();
+        assert_ne!(key, other);
+        let cache: moka::sync::Cache<ViewKey, u8> = moka::sync::Cache::new(10);
+        cache.insert(key, 1);
+        assert_eq!(cache.get(&key), Some(1));
+        assert_eq!(cache.get(&other), None);
     }
 }

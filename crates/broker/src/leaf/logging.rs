@@ -360,11 +360,6 @@ impl RequestId {
         self.0.to_str().unwrap_or("-")
     }
 
-    /// The id as the `X-Request-Id` value.
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.0
-    }
-
     /// The header value, without a copy.
     pub fn into_header_value(self) -> HeaderValue {
         self.0
@@ -486,7 +481,10 @@ mod tests {
         let fresh = new_request_id(&rng);
         assert_eq!(fresh.as_str().len(), 16);
         assert!(valid_request_id(fresh.as_str()));
-        assert_eq!(fresh.header_value().as_bytes(), fresh.as_str().as_bytes());
+        assert_eq!(
+            fresh.clone().into_header_value().as_bytes(),
+            fresh.as_str().as_bytes()
+        );
         // Across refills of the per-thread reserve, no id repeats.
         let ids: std::collections::HashSet<_> = (0..3 * ID_RESERVE / ID_BYTES)
             .map(|_| new_request_id(&rng).as_str().to_owned())

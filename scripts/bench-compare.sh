@@ -116,7 +116,7 @@ echo "-- SATOSA / Varco, CPU per ACS POST (target ≥ 1000):"
 grep -E "^pysaml2 backend|CPU per ACS POST|^  satosa CPU split|^FAILED" "$OUT/satosa.log" | sed 's/^/   /' || true
 echo "-- memory (target: RSS growth after warm-up < 10 % over a ten-minute soak at 500/s):"
 if [ -n "$SOAK_SECONDS" ]; then
-  grep -E "^soak: errors" "$OUT/soak.log" | sed 's/^/   /'
+  grep -E "^== soak|^soak: errors|^harness lateness|^varco CPU" "$OUT/soak.log" | sed 's/^/   /'
 else
   echo "   not run: set SOAK_SECONDS=600 (make soak runs it alone)"
 fi

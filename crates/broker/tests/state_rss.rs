@@ -8,6 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// The `varco` binary's allocator (`crates/broker/src/main.rs`), so the bytes measured here
+/// are the ones the binary spends: mimalloc when built with `--features mimalloc`, glibc's
+/// `malloc` otherwise.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use broker::features::store::memory::{

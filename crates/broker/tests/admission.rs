@@ -430,3 +430,95 @@ fn heavy_work_runs_on_threads_named_for_it() {
     assert_eq!(inside, THREAD_NAME);
     assert_eq!(comm().unwrap(), outside);
 }
+
+#[test]
+fn heavy_work_runs_on_the_pools_own_threads_and_no_more() {
+    // tokio's blocking pool started a new thread whenever none was idle at the hand-over,
+    // and a one-core process under load grew dozens; the pool's own threads are exactly
+    // `heavy_workers`, whatever the load. Thread IDs read back from the kernel in each job.
+    let config = config("[admission]\nheavy_workers = 2\nheavy_queue = 512\n");
+    let s = Arc::new(state(&config, clock));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tids: Vec<i32> = rt.block_on(async {
+        let mut all = Vec::new();
+        for _ in 0..20 {
+            // Bursts of concurrent jobs, each handed over as another finishes.
+            let burst: Vec<_> = (0..16)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move {
+                        s.heavy
+                            .run(Work::Response, || {
+                                rustix::thread::gettid().as_raw_nonzero().get()
+                            })
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for job in burst {
+                all.push(job.await.unwrap());
+            }
+        }
+        all
+    });
+    let mut distinct = tids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(tids.len(), 320);
+    // Two threads, or one if it happened to be free for every hand-over; never a third.
+    assert!(
+        (1..=2).contains(&distinct.len()),
+        "every job on the pool's two threads: {distinct:?}"
+    );
+}
+
+#[test]
+fn a_heavy_job_that_panics_is_refused_and_its_thread_lives_on() {
+    let config = config("[admission]\nheavy_workers = 1\n");
+    let s = Arc::new(state(&config, clock));
+    let rt = current_thread();
+    rt.block_on(async {
+        let tid = || rustix::thread::gettid().as_raw_nonzero().get();
+        let before = s.heavy.run(Work::Response, tid).await.unwrap();
+        let failed = s
+            .heavy
+            .run(Work::Response, || -> u8 { panic!("a bug in a heavy job") })
+            .await;
+        assert_eq!(failed.unwrap_err().code(), "broker_heavy_failed");
+        assert_eq!(s.heavy.running(), 0, "the permit came back");
+        let after = s.heavy.run(Work::Response, tid).await.unwrap();
+        assert_eq!(before, after, "the same thread runs the next job");
+    });
+}
+
+#[test]
+fn a_dropped_pools_threads_end() {
+    // A reload that changes `[admission]` replaces the pool; the old one's threads must not
+    // pile up, one set per reload. The thread that ran a job is gone once the pool is.
+    use broker::features::admission::heavy::Heavy;
+    use broker::features::metrics::Metrics;
+    let config = config("[admission]\nheavy_workers = 1\n");
+    let heavy = Heavy::new(&config.admission, &Metrics::new());
+    let tid = current_thread()
+        .block_on(heavy.run(Work::Response, || {
+            rustix::thread::gettid().as_raw_nonzero().get()
+        }))
+        .unwrap();
+    let task = format!("/proc/self/task/{tid}");
+    assert!(std::path::Path::new(&task).exists());
+    drop(heavy);
+    // The thread ends as soon as it sees the pool closed; how soon is the scheduler's, so
+    // wait for it rather than time it.
+    for _ in 0..3000 {
+        if !std::path::Path::new(&task).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the heavy thread {tid} outlived its pool by 30 s");
+}

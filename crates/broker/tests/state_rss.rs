@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// The `varco` binary's allocator (`crates/broker/src/main.rs`), so the bytes measured here
-/// are the ones the binary spends: mimalloc when built with `--features mimalloc`, glibc's
-/// `malloc` otherwise.
+/// are the ones the binary spends: mimalloc with the default features, glibc's `malloc` with
+/// `--no-default-features`.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -16,7 +16,7 @@
 //! - Failures are counted per fiscal code and per client address (IPv6 by /64) in bounded
 //!   moka caches for `legacy.failure_window_seconds`; over either limit the form answers 429
 //!   without verifying anything. An attempt is counted *before* its verification and given
-//!   back if it succeeds, so concurrent guesses cannot all slip under the limit. Verifications run on the blocking pool, at most
+//!   back if it succeeds, so concurrent guesses cannot all slip under the limit. Verifications run on the heavy-work pool, at most
 //!   `legacy.max_concurrent_verifications` at a time.
 //! - A verified login gets the switch-off verdict, then the same audit record and session a
 //!   SAML login gets (record first, fail closed), with method `legacy` (LoA low).

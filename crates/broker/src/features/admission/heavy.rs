@@ -1,25 +1,34 @@
-//! The one way CPU-heavy work runs: [`Heavy::run`] moves a closure to tokio's blocking
-//! threads once a permit of the pool's semaphore is free, so at most `heavy_workers` such jobs
-//! run at once and none runs on an async worker. Why: one hostile SAML message could hold a
-//! core for as long as its validation takes; inline on a worker it would stall `/auth` and
-//! every proxied request scheduled there. Off the workers, the worst an attacker gets is the
-//! heavy pool itself, whose queue is bounded in length and in waiting time.
+//! The one way CPU-heavy work runs: [`Heavy::run`] hands a closure to the pool's own threads
+//! once a permit of the pool's semaphore is free, so at most `heavy_workers` such jobs run at
+//! once and none runs on an async worker. Why: one hostile SAML message could hold a core for
+//! as long as its validation takes; inline on a worker it would stall `/auth` and every
+//! proxied request scheduled there. Off the workers, the worst an attacker gets is the heavy
+//! pool itself, whose queue is bounded in length and in waiting time.
 //!
 //! A permit travels with the closure: a client that disconnects while its job runs does not
 //! free a worker early, so the bound holds for the work, not for the requests.
 //!
+//! The pool is `heavy_workers` threads of its own, started with it and ended when it is
+//! dropped (a reload that changes `[admission]` builds a new one), not tokio's blocking
+//! threads. Why: tokio starts a new blocking thread whenever none is idle at the moment a job
+//! is handed over, and the permit is given back a moment before the finishing thread is idle
+//! again, so a one-core process under load grew dozens of them, and each job woke the one
+//! idle longest: a cold stack and a cold allocator arena for every login (docs/PERFORMANCE.md,
+//! "The heavy pool on threads of its own"). With one thread per permit, every job finds a
+//! thread that has just run the one before.
+//!
 //! The semaphore bounds how many cores heavy work may take, not how the kernel shares a core
 //! between a heavy thread and an async worker: on a core both want, the scheduler splits it
-//! evenly, and a flood of costly messages halves `/auth` there. So a thread running heavy
-//! work lowers its own priority by `admission.heavy_nice` (default 19; 0 leaves it alone;
-//! Linux `setpriority` on the thread, once per thread): it still gets every idle cycle, but
-//! yields to the async workers when they have requests to answer. Tokio's blocking threads
-//! are shared with the few other
-//! blocking jobs (metadata fetches, reloads), which may then run at the lower priority too:
-//! background work either way.
+//! evenly, and a flood of costly messages halves `/auth` there. So each heavy thread lowers
+//! its own priority by `admission.heavy_nice` (default 19; 0 leaves it alone; Linux
+//! `setpriority` on the thread, once, when it starts): it still gets every idle cycle, but
+//! yields to the async workers when they have requests to answer. Other blocking work
+//! (metadata fetches, reloads) stays on tokio's blocking threads at the normal priority.
 
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::header::{self, HeaderValue};
@@ -81,8 +90,17 @@ impl Refused {
     }
 }
 
+/// A job as the pool's threads receive it: the caller's closure with its permit, its gauge
+/// and the channel its result goes back on.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The heavy-work pool of one state.
 pub struct Heavy {
+    /// The pool's threads wait on the other end; dropping the pool closes it, and each thread
+    /// ends once the jobs already handed over are done.
+    jobs: mpsc::Sender<Job>,
+    /// Threads started: `heavy_workers`, fewer only if the system refused a thread.
+    threads: usize,
     permits: Arc<Semaphore>,
     settings: Admission,
     /// Jobs waiting for a permit now (bounded by `heavy_queue`).
@@ -119,9 +137,33 @@ impl Drop for Waiting<'_> {
 
 impl Heavy {
     /// A pool sized by `settings`, reporting to `metrics`.
+    /// Starts its `heavy_workers` threads. A thread the system refuses is logged and not
+    /// counted: the pool then has fewer permits, and with none at all every heavy job is
+    /// refused as busy (503) after `heavy_wait`, never left waiting for a thread that is not
+    /// there.
     pub fn new(settings: &Admission, metrics: &Metrics) -> Heavy {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let nice = settings.heavy_nice;
+        let mut threads = 0;
+        for _ in 0..settings.heavy_workers.max(1) {
+            let queue = queue.clone();
+            let started = std::thread::Builder::new()
+                .name(THREAD_NAME.to_owned())
+                .spawn(move || work(&queue, nice));
+            match started {
+                Ok(_) => threads += 1,
+                Err(e) => tracing::error!(
+                    event = "heavy_thread_not_started",
+                    error = %e,
+                    "the system refused a heavy-work thread"
+                ),
+            }
+        }
         Heavy {
-            permits: Arc::new(Semaphore::new(settings.heavy_workers.max(1))),
+            jobs,
+            threads,
+            permits: Arc::new(Semaphore::new(threads)),
             settings: settings.clone(),
             waiting: AtomicUsize::new(0),
             waiting_bytes: AtomicUsize::new(0),
@@ -179,18 +221,29 @@ impl Heavy {
         };
         self.in_flight.inc();
         let gauge = InFlight(self.in_flight.clone());
-        let nice = self.settings.heavy_nice;
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _gauge = gauge;
-            name_thread();
-            lower_priority(nice);
-            job()
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = catch_unwind(AssertUnwindSafe(job));
+            // The permit and the gauge go back before the result does, so a caller that has
+            // its answer sees the pool as the job left it.
+            drop(permit);
+            drop(gauge);
+            // The caller may have gone (the client hung up): the work was done under its
+            // permit all the same.
+            let _ = done.send(out);
         });
-        task.await.map_err(|e| {
-            tracing::error!(event = "heavy_job_failed", work = %work.label(), panicked = e.is_panic());
-            Refused::Failed
-        })
+        if self.jobs.send(job).is_err() {
+            // Only if every thread has ended, which a pool still referenced never sees.
+            tracing::error!(event = "heavy_job_failed", work = %work.label(), panicked = false);
+            return Err(Refused::Failed);
+        }
+        match result.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) | Err(_) => {
+                tracing::error!(event = "heavy_job_failed", work = %work.label(), panicked = true);
+                Err(Refused::Failed)
+            }
+        }
     }
 
     /// Jobs waiting for a worker now.
@@ -211,9 +264,7 @@ impl Heavy {
 
     /// Jobs running now (for tests and the load report; `/metrics` has the gauge).
     pub fn running(&self) -> usize {
-        self.settings
-            .heavy_workers
-            .max(1)
+        self.threads
             .saturating_sub(self.permits.available_permits())
     }
 
@@ -224,53 +275,45 @@ impl Heavy {
     }
 }
 
-thread_local! {
-    /// The nice value this thread already lowered itself to (`None`: not yet).
-    static LOWERED: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
-    /// Whether this thread already carries [`THREAD_NAME`].
-    static NAMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The name a blocking thread takes once it has run heavy work (`/proc/<pid>/task/*/comm`),
-/// so the CPU of heavy work can be told from the async workers' (`tokio-rt-worker`) from
-/// outside the process, by the load harness or an operator (`top -H`). Tokio names its
-/// blocking threads like its workers; a renamed thread may later run another blocking job
-/// (a metadata fetch), which then counts as heavy: background work either way.
+/// The name of the pool's threads (`/proc/<pid>/task/*/comm`), so the CPU of heavy work can
+/// be told from the async workers' (`tokio-rt-worker`) from outside the process, by the load
+/// harness or an operator (`top -H`).
 pub const THREAD_NAME: &str = "varco-heavy";
 
-/// Renames the calling thread to [`THREAD_NAME`], once per thread; failure is harmless.
-fn name_thread() {
-    if NAMED.with(|n| n.replace(true)) {
-        return;
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let _ = rustix::thread::set_name(c"varco-heavy");
+/// A pool thread's life: lower its priority once, then run the jobs handed over until the
+/// pool is dropped. A job that panics is caught inside it ([`Heavy::run_holding`]), so the
+/// thread lives on.
+fn work(queue: &Mutex<mpsc::Receiver<Job>>, nice: i32) {
+    lower_priority(nice);
+    loop {
+        // One idle thread waits in `recv` holding the lock, the others for the lock; the job
+        // runs after the lock is released.
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match next {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
     }
 }
 
-/// Lowers this thread's scheduling priority by `steps` (nice values, capped at 19) below the
-/// process's, once per thread. Failure (a platform without per-thread priorities, a seccomp
-/// policy) leaves the priority as it was: logged once per thread, never fatal.
+/// Lowers the calling thread's scheduling priority by `steps` (nice values, capped at 19)
+/// below the one it started with. Failure (a platform without per-thread priorities, a
+/// seccomp policy) leaves the priority as it was: logged, never fatal.
 fn lower_priority(steps: i32) {
-    if steps == 0 || LOWERED.with(std::cell::Cell::get).is_some() {
+    if steps == 0 {
         return;
     }
-    let lowered = (|| {
-        let base = thread_nice()?;
-        let target = base.saturating_add(steps).min(19);
-        set_thread_nice(target).then_some(target)
-    })();
-    match lowered {
-        Some(n) => LOWERED.with(|l| l.set(Some(n))),
-        None => {
-            // Do not try again on this thread.
-            LOWERED.with(|l| l.set(thread_nice()));
-            tracing::warn!(
-                event = "heavy_priority_unchanged",
-                "could not lower the priority of a heavy-work thread"
-            );
-        }
+    let lowered = thread_nice()
+        .map(|base| base.saturating_add(steps).min(19))
+        .is_some_and(set_thread_nice);
+    if !lowered {
+        tracing::warn!(
+            event = "heavy_priority_unchanged",
+            "could not lower the priority of a heavy-work thread"
+        );
     }
 }
 

@@ -64,8 +64,13 @@ pub(crate) fn request_bytes(o: &GetOptions) -> Result<Vec<u8>, String> {
 pub(crate) enum Parsed {
     /// More bytes are needed.
     Partial,
-    /// The status and the answer's length in bytes (head and body).
-    Whole { status: u16, len: usize },
+    /// The status, the answer's length in bytes (head and body), and whether the server
+    /// closes the connection after it (`Connection: close`: nginx does after 1,000 answers).
+    Whole {
+        status: u16,
+        len: usize,
+        close: bool,
+    },
 }
 
 /// Reads the answer at the start of `buf`: its status line and `Content-Length` (a body
@@ -90,6 +95,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, String> {
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or("not an HTTP/1 status line")?;
     let mut length = None;
+    let mut close = false;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
@@ -101,6 +107,10 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, String> {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .ok_or("bad Content-Length")?;
             length = Some(v);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            close |= value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             return Err("chunked answers are not read".into());
         }
@@ -115,7 +125,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, String> {
         return Err("answer too long".into());
     }
     Ok(if buf.len() >= len {
-        Parsed::Whole { status, len }
+        Parsed::Whole { status, len, close }
     } else {
         Parsed::Partial
     })
@@ -178,9 +188,13 @@ impl Connection {
             .await
             .map_err(|e| format!("write: {}", e.kind()))?;
         loop {
-            if let Parsed::Whole { status, len } = parse(&buf[..*filled])? {
+            if let Parsed::Whole { status, len, close } = parse(&buf[..*filled])? {
                 buf.copy_within(len..*filled, 0);
                 *filled -= len;
+                if close {
+                    // The next request goes on a new connection.
+                    self.stream = None;
+                }
                 return Ok(status);
             }
             if *filled == buf.len() {
@@ -478,7 +492,8 @@ mod tests {
             parse(a),
             Ok(Parsed::Whole {
                 status: 200,
-                len: a.len()
+                len: a.len(),
+                close: false
             })
         );
         // The next answer's bytes are not this one's.
@@ -488,7 +503,8 @@ mod tests {
             parse(&two),
             Ok(Parsed::Whole {
                 status: 200,
-                len: a.len()
+                len: a.len(),
+                close: false
             })
         );
     }
@@ -500,7 +516,17 @@ mod tests {
             parse(a),
             Ok(Parsed::Whole {
                 status: 204,
-                len: a.len()
+                len: a.len(),
+                close: false
+            })
+        );
+        let last = b"HTTP/1.1 204 No Content\r\nConnection: keep-alive, Close\r\n\r\n";
+        assert_eq!(
+            parse(last),
+            Ok(Parsed::Whole {
+                status: 204,
+                len: last.len(),
+                close: true
             })
         );
         assert!(parse(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
@@ -510,7 +536,8 @@ mod tests {
             parse(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"),
             Ok(Parsed::Whole {
                 status: 401,
-                len: 47
+                len: 47,
+                close: false
             })
         );
     }

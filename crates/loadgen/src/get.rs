@@ -536,7 +536,7 @@ mod tests {
             parse(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"),
             Ok(Parsed::Whole {
                 status: 401,
-                len: 47,
+                len: 48,
                 close: false
             })
         );

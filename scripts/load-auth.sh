@@ -183,8 +183,12 @@ open() {
   fi
 }
 nginx_median=$(median <<<"$nginx_rates")
-OPEN_RATE=${AUTH_OPEN_RATE:-$(awk -v m="$nginx_median" 'BEGIN { printf "%d", m / 2 }')}
-echo "-- open loop at $OPEN_RATE/s (${AUTH_OPEN_RATE:+AUTH_OPEN_RATE}${AUTH_OPEN_RATE:-half the median nginx rate, $nginx_median req/s}), $OPEN_CONNS connections, ${DURATION}s each, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${AUTH_OPEN_RATE:-}" ]; then
+  OPEN_RATE=$AUTH_OPEN_RATE; why="AUTH_OPEN_RATE"
+else
+  OPEN_RATE=$(awk -v m="$nginx_median" 'BEGIN { printf "%d", m / 2 }'); why="half the median nginx rate, $nginx_median req/s"
+fi
+echo "-- open loop at $OPEN_RATE/s ($why), $OPEN_CONNS connections, ${DURATION}s each, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 open_nginx() { open "nginx return 204" "${NGINX_WORKER:--}" "http://127.0.0.1:$NPORT/"; NGINX_P99=$LAST_P99; NGINX_P999=$LAST_P999; }
 open_this() {
   open "varco /auth, valid session" "$VPID" "$VARCO/auth" --header "Cookie: varco_session=$COOKIE" \

@@ -9,6 +9,8 @@
 #   3. worst-case request / normal validation, instructions    (scripts/hostile-instructions.sh)
 #   4. /auth with a session / nginx `return 204`, median of 3 alternated rounds, and p99
 #                                                              (scripts/load-auth.sh)
+#      closed loop at saturation (wrk), then both open loop at half nginx's rate (or
+#      AUTH_OPEN_RATE): the p99 of each from its requests' due times, side by side
 #   5. ACS: closed-loop maximum, CPU per login; open loop at RATE: p99, p99.9 (scripts/load-acs.sh)
 #      beside this disk's own fdatasync latency at the same rate, just before and just after
 #      (varco-loadgen fsync): a login waits for a sync, so no login answers faster than the
@@ -104,6 +106,7 @@ grep -E "^(slo|acs)_" "$OUT/hostile.log" | awk '{print "   " $1, $NF}'
 echo "-- /auth / nginx return 204 (target ≥ 60 %, p99 < 1 ms):"
 grep -E "^round [0-9]+:|^median " "$OUT/auth.log" | sed 's/^/   /'
 grep -E "^== |99%|wrk CPU" "$OUT/auth.log" | sed 's/^/   /'
+grep -E "^open loop at |^  (latency from due time|generator lateness)" "$OUT/auth.log" | sed 's/^/   /'
 echo "-- ACS (targets: open loop p99 < 3 ms, p99.9 < 10 ms; < 100 µs CPU per login):"
 grep -E "^== |logins/s|latency|varco CPU|append wait|^probe" "$OUT/acs.log" | sed 's/^/   /'
 echo "-- the VM alone, 10 s (a gap: both vCPUs stopped; expected none on an idle host):"

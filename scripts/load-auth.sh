@@ -20,7 +20,17 @@
 #                 system calls and context switches per answer, and the calls by name (needs
 #                 perf and the tracepoints, i.e. root).
 # nginx's worker gets the same CPU-per-answer line as Varco.
-#   BIN_DIR=DIR   this tree's binaries from DIR (varco, varco-dev-idp), no build.
+#   BIN_DIR=DIR   this tree's binaries from DIR (varco, varco-dev-idp, varco-loadgen), no build.
+# After the closed-loop rounds, an open loop (varco-loadgen get, on core 0): nginx `return 204`
+# and Varco's `/auth` (the same session and headers) at one fixed rate, each request's latency
+# counted from its due time, so neither server's p99 is a figure of the generator's queue. Both
+# p99s are printed on one line, "open loop at R/s, round N: nginx p99 … ms …, varco p99 … ms …"
+# (scripts/bench-compare.sh reads it); the closed-loop lines above are unchanged.
+#   AUTH_OPEN_RATE=R   the open loop's rate (default: half the median of the rounds' nginx
+#                      rates, so both servers run at the same, stated, unsaturated load).
+#   OPEN_ROUNDS=N      open-loop pairs (default 1), alternated as the closed-loop rounds.
+#   OPEN_CONNS=N       the generator's keep-alive connections (default 64).
+#   LOADGEN=PATH       the generator (default the varco-loadgen beside the binaries).
 # Needs: wrk, nginx, openssl, curl, time (Debian packages; installed when missing), release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +40,10 @@ COMPARE=${COMPARE:-}
 ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-1}
 ./scripts/install-deps.sh wrk nginx openssl curl time >&2
-[ -n "${BIN_DIR:-}" ] || cargo build --release --quiet --bin varco --bin varco-dev-idp
+[ -n "${BIN_DIR:-}" ] || cargo build --release --quiet --bin varco --bin varco-dev-idp --bin varco-loadgen
+LOADGEN=${LOADGEN:-${BIN_DIR:-target/release}/varco-loadgen}
+OPEN_ROUNDS=${OPEN_ROUNDS:-1}
+OPEN_CONNS=${OPEN_CONNS:-64}
 
 . scripts/lib/stack.sh
 stack_begin load
@@ -129,7 +142,7 @@ ceiling() {
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratios="" other_ratios=""
+ratios="" other_ratios="" nginx_rates=""
 for r in $(seq "$ROUNDS"); do
   echo "-- round $r, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   if [ $((r % 2)) = 1 ]; then
@@ -138,6 +151,7 @@ for r in $(seq "$ROUNDS"); do
     [ -z "$COMPARE" ] || other; this; ceiling
   fi
   ratios+=" $(pct "$THIS_RATE" "$NGINX_RATE")"
+  nginx_rates+=" $NGINX_RATE"
   line="round $r: nginx $NGINX_RATE req/s, varco $THIS_RATE req/s: $(pct "$THIS_RATE" "$NGINX_RATE") %"
   if [ -n "$COMPARE" ]; then
     other_ratios+=" $(pct "$OTHER_RATE" "$NGINX_RATE")"
@@ -148,3 +162,40 @@ done
 echo "median /auth / nginx: $(median <<<"$ratios") % over $ROUNDS rounds (each:$ratios)"
 [ -z "$COMPARE" ] || echo "median other /auth / nginx: $(median <<<"$other_ratios") % over $ROUNDS rounds (each:$other_ratios)"
 [ -n "$COMPARE" ] || run "varco /auth, no session (401 + login URL)" "$VPID" -H 'X-Original-URI: /pratiche' "$VARCO/auth"
+
+# open TITLE PID URL ARGS...: one open-loop run of the generator on core 0 at OPEN_RATE; with a
+# PID, that process's CPU per answer. Sets LAST_P99 and LAST_P999 (ms).
+open() {
+  local title=$1 pid=$2 url=$3 u0 s0 u1 s1 out n
+  shift 3
+  echo "== open loop: $title"
+  [ "$pid" != - ] && read -r u0 s0 < <(ticks "$pid")
+  out=$(taskset -c 0 "$LOADGEN" get --url "$url" --rate "$OPEN_RATE" --duration "$DURATION" \
+    --concurrency "$OPEN_CONNS" "$@" 2>&1) || true
+  sed 's/^/  /' <<<"$out"
+  pq() { awk -v q="$1" '/^latency from due time/ { for (i = 1; i <= NF; i++) if ($i == q) { sub(/,$/, "", $(i + 1)); print $(i + 1) } }' <<<"$out"; }
+  LAST_P99=$(pq p99); LAST_P999=$(pq p99.9)
+  if [ "$pid" != - ]; then
+    read -r u1 s1 < <(ticks "$pid")
+    n=$(awk '/answered 2xx/ { for (i = 1; i <= NF; i++) if ($i == "answered") print $(i - 1) }' <<<"$out")
+    awk -v n="${n:-0}" -v u=$((u1 - u0)) -v s=$((s1 - s0)) \
+      -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "  CPU per answer: user %.2f µs, system %.2f µs\n", u / hz / n * 1e6, s / hz / n * 1e6 }'
+  fi
+}
+nginx_median=$(median <<<"$nginx_rates")
+if [ -n "${AUTH_OPEN_RATE:-}" ]; then
+  OPEN_RATE=$AUTH_OPEN_RATE; why="AUTH_OPEN_RATE"
+else
+  OPEN_RATE=$(awk -v m="$nginx_median" 'BEGIN { printf "%d", m / 2 }'); why="half the median nginx rate, $nginx_median req/s"
+fi
+echo "-- open loop at $OPEN_RATE/s ($why), $OPEN_CONNS connections, ${DURATION}s each, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+open_nginx() { open "nginx return 204" "${NGINX_WORKER:--}" "http://127.0.0.1:$NPORT/"; NGINX_P99=$LAST_P99; NGINX_P999=$LAST_P999; }
+open_this() {
+  open "varco /auth, valid session" "$VPID" "$VARCO/auth" --header "Cookie: varco_session=$COOKIE" \
+    --header 'X-Original-URI: /pratiche' --header 'X-Forwarded-Host: 127.0.0.1'
+  THIS_P99=$LAST_P99; THIS_P999=$LAST_P999
+}
+for r in $(seq "$OPEN_ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then open_nginx; open_this; else open_this; open_nginx; fi
+  echo "open loop at $OPEN_RATE/s, round $r: nginx p99 ${NGINX_P99:-?} ms (p99.9 ${NGINX_P999:-?}), varco p99 ${THIS_P99:-?} ms (p99.9 ${THIS_P999:-?}) (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+done

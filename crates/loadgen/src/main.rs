@@ -12,6 +12,7 @@
 //! varco-loadgen stall    [--duration S] [--burn N]
 //! varco-loadgen auth     [--n N] [--concurrency C] [options]
 //! varco-loadgen satosa   --satosa-url http://HOST:PORT --satosa-pid PID [--start-path P] [--n N] [--concurrency C]
+//! varco-loadgen get      --url http://HOST:PORT/PATH --rate R [--duration S] [--concurrency C] [--header 'Name: value']...
 //! ```
 //!
 //! - `acs`: first prepares N logins, each a pending AuthnRequest started at Varco's
@@ -46,6 +47,10 @@
 //!   SATOSA's SAML2 backend and the IdP, then their Responses posted to SATOSA's ACS, with
 //!   the CPU time of SATOSA's whole process tree per POST (`satosa.rs`). `--start-path`
 //!   defaults to the bench frontend's `/Saml2/bench/start`.
+//! - `get`: no stack; an open loop of one plain GET (`--url`, with each `--header`) at `--rate`
+//!   for `--duration` seconds (default 10) over `--concurrency` keep-alive connections (default
+//!   32), on one thread: latency from each request's due time (p50 to max), the generator's own
+//!   lateness, the requests that waited for a free connection, errors by kind (`get.rs`).
 //!
 //! Closed loop by default (`--concurrency` connections, each sending its next login as soon
 //! as the previous one is answered); `--rate R` is an open loop: login i is due at
@@ -74,6 +79,7 @@
 //! when any failed, 2 on a setup error.
 
 mod fsync;
+mod get;
 mod http;
 mod probe;
 mod satosa;
@@ -121,10 +127,13 @@ struct Options {
     satosa_url: Option<String>,
     satosa_pid: Option<u32>,
     start_path: String,
+    /// `get`: the URL and the extra header lines.
+    url: Option<String>,
+    headers: Vec<String>,
 }
 
 fn usage() -> String {
-    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall [--n N] [--burn N] [--bytes B] [--per-sync K] [--prealloc] [--concurrency C] [--rate R] \
+    "usage: varco-loadgen acs|full|fixtures|fsync|auth|satosa|stall|get [--url URL] [--header 'NAME: VALUE']... [--n N] [--burn N] [--bytes B] [--per-sync K] [--prealloc] [--concurrency C] [--rate R] \
      [--duration S] [--sample S] [--warmup S] [--out DIR] [--bin-dir DIR] [--varco-cpus LIST] \
      [--idp-cpus LIST] [--audit on|off|DIR] [--commit-interval-us US] [--heavy-nice N] [--heavy-queue N] [--idp-key rsa2048|p256] [--prepare-concurrency P] \
      [--callgrind FILE] [--perf-stat FILE] [--timeline] [--probe] [--keep] [--satosa-url URL] [--satosa-pid PID] [--start-path PATH]"
@@ -135,7 +144,7 @@ fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or_else(usage)?;
     if ![
-        "acs", "full", "fixtures", "fsync", "auth", "satosa", "stall",
+        "acs", "full", "fixtures", "fsync", "auth", "satosa", "stall", "get",
     ]
     .contains(&mode.as_str())
     {
@@ -174,6 +183,8 @@ fn parse_args() -> Result<Options, String> {
         satosa_url: None,
         satosa_pid: None,
         start_path: "/Saml2/bench/start".into(),
+        url: None,
+        headers: Vec::new(),
     };
     // `/auth` needs a protected route; the other modes run the configuration they always had.
     o.stack.route = o.mode == "auth";
@@ -230,10 +241,12 @@ fn parse_args() -> Result<Options, String> {
             "--satosa-pid" => o.satosa_pid = Some(num(&value)? as u32),
             "--start-path" => o.start_path = value,
             "--perf-stat" => o.perf_stat = Some(PathBuf::from(value)),
+            "--url" => o.url = Some(value),
+            "--header" => o.headers.push(value),
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
-    if o.duration.is_some() && !["full", "stall"].contains(&o.mode.as_str()) {
+    if o.duration.is_some() && !["full", "stall", "get"].contains(&o.mode.as_str()) {
         return Err("--duration is for `full` (a soak needs fresh Responses all along)".into());
     }
     if o.duration.is_some() && o.rate.is_none() && o.mode == "full" {
@@ -983,6 +996,28 @@ fn run_satosa(o: Options) -> ExitCode {
     exit_code(outcome)
 }
 
+/// `get`: the open loop of one plain GET (`get.rs`), no stack.
+fn run_get(o: &Options) -> ExitCode {
+    let (Some(url), Some(rate)) = (&o.url, o.rate) else {
+        eprintln!("get needs --url and --rate\n{}", usage());
+        return ExitCode::from(2);
+    };
+    let Some((host, path)) = split_url(url) else {
+        eprintln!("--url {url}: an http:// URL");
+        return ExitCode::from(2);
+    };
+    let g = get::GetOptions {
+        host: host.to_owned(),
+        path: path.to_owned(),
+        headers: o.headers.clone(),
+        rate,
+        duration: o.duration.unwrap_or(10.0),
+        connections: o.concurrency,
+    };
+    println!("{}", machine_line());
+    exit_code(get::run(&g))
+}
+
 fn main() -> ExitCode {
     let o = match parse_args() {
         Ok(o) => o,
@@ -993,6 +1028,9 @@ fn main() -> ExitCode {
     };
     if o.mode == "satosa" {
         return run_satosa(o);
+    }
+    if o.mode == "get" {
+        return run_get(&o);
     }
     if o.mode == "stall" {
         probe::stall_mode(o.duration.unwrap_or(10.0), o.burn);

@@ -98,3 +98,65 @@ fn fixtures_validate_in_process_and_a_swapped_request_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `get` against a loopback server that answers every request 204 on keep-alive connections
+/// and closes each after its third answer (`Connection: close`, as nginx does after 1,000):
+/// every request answered, none an error, and the lines `scripts/load-auth.sh` reads are there.
+#[test]
+fn get_mode_answers_every_request_at_its_rate() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                let mut answered = 0;
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        answered += 1;
+                        let last = answered == 3;
+                        let answer: &[u8] = if last {
+                            b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 204 No Content\r\n\r\n"
+                        };
+                        if stream.write_all(answer).is_err() || last {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_varco-loadgen"))
+        .args([
+            "get",
+            "--url",
+            &format!("http://{address}/auth"),
+            "--rate",
+            "400",
+        ])
+        .args(["--duration", "0.5", "--concurrency", "4"])
+        .args(["--header", "X-Original-URI: /pratiche"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", out.status);
+    assert!(
+        stdout.contains("200 sent in") && stdout.contains("200 answered 2xx, 0 errors"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency from due time: p50 "), "{stdout}");
+    assert!(
+        stdout.contains("generator lateness (due → dispatched): "),
+        "{stdout}"
+    );
+}

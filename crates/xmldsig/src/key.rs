@@ -323,9 +323,18 @@ impl SigningKey {
     }
 }
 
+/// The base64 engine of [`decode_base64`]: the crate's SIMD decoder (chosen once at run time,
+/// its scalar one where the CPU has no AVX2 or NEON) with `STANDARD`'s strict configuration;
+/// the quads it does not decode itself, the last one included, go to the scalar decoder
+/// `STANDARD` uses, so its verdicts are `STANDARD`'s (test
+/// `the_simd_engine_decides_as_the_standard_one`).
+static BASE64: std::sync::LazyLock<base64::engine::Simd> = std::sync::LazyLock::new(|| {
+    base64::engine::Simd::standard(base64::engine::general_purpose::PAD)
+});
+
 /// Decodes base64 that may be wrapped with white space, as XML-DSig and metadata write it.
 pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let engine = &base64::engine::general_purpose::STANDARD;
+    let engine = &*BASE64;
     let bytes = text.as_bytes();
     // White space is ASCII's: space, LF, CR, and the rare TAB and form feed. Without the rare
     // two (one vectorized search tells), the breaks are found by `memchr3`, a few per
@@ -367,7 +376,56 @@ fn pem_block(pem: &[u8], label: &str) -> Result<Vec<u8>, KeyError> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::decode_base64;
+
+    /// Every verdict and every output of `STANDARD`, over valid encodings of many lengths,
+    /// each with one byte replaced at the start, the middle and the end, and over random
+    /// near-base64 junk.
+    #[test]
+    fn the_simd_engine_decides_as_the_standard_one() {
+        let standard = base64::engine::general_purpose::STANDARD;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for n in (0..160).chain([256, 257, 258, 1_200]) {
+            let raw: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+            let good = standard.encode(&raw).into_bytes();
+            for at in [
+                0,
+                good.len() / 2,
+                good.len().saturating_sub(2),
+                good.len().saturating_sub(1),
+            ] {
+                for b in [b'=', b'-', b'!', b'A', b'/', 0x80] {
+                    let mut bad = good.clone();
+                    if let Some(x) = bad.get_mut(at) {
+                        *x = b;
+                    }
+                    cases.push(bad);
+                }
+            }
+            cases.push(good);
+        }
+        for _ in 0..2_000 {
+            let n = (next() % 200) as usize;
+            cases.push((0..n).map(|_| alphabet[(next() % 65) as usize]).collect());
+        }
+        for case in cases {
+            // The cases hold no white space; what is not UTF-8 is not a `&str` either.
+            let Ok(text) = std::str::from_utf8(&case) else {
+                continue;
+            };
+            assert_eq!(decode_base64(text), standard.decode(&case).ok(), "{text:?}");
+        }
+    }
 
     /// The line breaks found by `memchr3` and the per-byte split of the rare case remove the
     /// same white space: every ASCII white-space byte, alone or in runs, anywhere (first,

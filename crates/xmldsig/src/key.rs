@@ -323,18 +323,34 @@ impl SigningKey {
     }
 }
 
-/// The base64 engine of [`decode_base64`]: the crate's SIMD decoder (chosen once at run time,
-/// its scalar one where the CPU has no AVX2 or NEON) with `STANDARD`'s strict configuration;
-/// the quads it does not decode itself, the last one included, go to the scalar decoder
-/// `STANDARD` uses, so its verdicts are `STANDARD`'s (test
-/// `the_simd_engine_decides_as_the_standard_one`).
+/// The base64 engine of [`decode_base64`] and [`decode_base64_compact`], the one strict
+/// decoder of signed bytes (XML-DSig values, certificates, and the broker's `SAMLResponse`):
+/// the crate's SIMD decoder (chosen once at run time, its scalar one where the CPU has no AVX2
+/// or NEON) with `STANDARD`'s strict configuration; the quads it does not decode itself, the
+/// last one included, go to the scalar decoder `STANDARD` uses, so its verdicts are
+/// `STANDARD`'s (tests `the_simd_engine_decides_as_the_standard_one`, here and in the broker's
+/// `routes::acs`). On targets the crate has no SIMD code for, `STANDARD` itself.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 static BASE64: std::sync::LazyLock<base64::engine::Simd> = std::sync::LazyLock::new(|| {
     base64::engine::Simd::standard(base64::engine::general_purpose::PAD)
 });
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+static BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Decodes strict base64 with no white space in it: padding required, canonical, no trailing
+/// bits; `None` for anything else.
+pub fn decode_base64_compact(compact: &[u8]) -> Option<Vec<u8>> {
+    BASE64.decode(compact).ok()
+}
 
 /// Decodes base64 that may be wrapped with white space, as XML-DSig and metadata write it.
 pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let engine = &*BASE64;
     let bytes = text.as_bytes();
     // White space is ASCII's: space, LF, CR, and the rare TAB and form feed. Without the rare
     // two (one vectorized search tells), the breaks are found by `memchr3`, a few per
@@ -342,7 +358,7 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let rare = memchr::memchr2(b'\t', b'\x0C', bytes).is_some();
     let mut breaks = memchr::memchr3_iter(b' ', b'\n', b'\r', bytes).peekable();
     if !rare && breaks.peek().is_none() {
-        return engine.decode(text).ok();
+        return decode_base64_compact(bytes);
     }
     // The runs between white space (lines, in practice) are copied whole.
     let mut compact = Vec::with_capacity(text.len());
@@ -358,7 +374,7 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
         }
         compact.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
     }
-    engine.decode(compact).ok()
+    decode_base64_compact(&compact)
 }
 
 /// The contents of the first PEM block with this label.

@@ -26,6 +26,6 @@ pub use alg::{
     is_weak_algorithm,
 };
 pub use error::Error;
-pub use key::{KeyError, SigningKey, TrustedKey};
+pub use key::{KeyError, SigningKey, TrustedKey, decode_base64_compact};
 pub use sign::sign_enveloped;
 pub use verify::{MAX_INCLUSIVE_PREFIXES, Policy, Verified, verify};

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -585,20 +584,12 @@ fn read_form(compact: &[u8], relay_state: Field, max: usize) -> Result<Form, Acs
     })
 }
 
-/// The base64 engine of the SAMLResponse: the crate's SIMD decoder (AVX2 or NEON, chosen once
-/// at run time; its scalar one elsewhere) with `STANDARD`'s configuration. It hands every quad
-/// it does not decode itself, the last one included, to the scalar decoder `STANDARD` uses, so
-/// it accepts and refuses exactly what `STANDARD` does (test
-/// `the_simd_engine_decides_as_the_standard_one`); the scalar loop was ~80,000 instructions of
-/// a ~17 KB Response on the heavy pool (issue 20).
-static BASE64: std::sync::LazyLock<base64::engine::Simd> = std::sync::LazyLock::new(|| {
-    base64::engine::Simd::standard(base64::engine::general_purpose::PAD)
-});
-
 /// `compact` (base64, white space already removed) decoded: strict, as `STANDARD` (padding
-/// required, canonical, no trailing bits), `None` for anything else.
+/// required, canonical, no trailing bits), `None` for anything else. The decoder is
+/// `xmldsig`'s, vectorized (the scalar loop was ~80,000 instructions of a ~17 KB Response on
+/// the heavy pool, issue 20).
 fn decode_base64(compact: &[u8]) -> Option<Vec<u8>> {
-    BASE64.decode(compact).ok()
+    xmldsig::decode_base64_compact(compact)
 }
 
 fn acs_failed(state: &State, f: AcsFailure, evidence: &audit::Evidence) -> Response<Body> {

@@ -177,7 +177,7 @@ impl Heavy {
         &self.settings
     }
 
-    /// Runs `job` on a blocking thread under a permit, or refuses it: at once when
+    /// Runs `job` on one of the pool's threads under a permit, or refuses it: at once when
     /// `heavy_queue` jobs already wait, or after `heavy_wait` without a permit. For a job that
     /// carries a request body, [`Heavy::run_holding`].
     pub async fn run<T, F>(&self, work: Work, job: F) -> Result<T, Refused>
@@ -229,8 +229,11 @@ impl Heavy {
             drop(permit);
             drop(gauge);
             // The caller may have gone (the client hung up): the work was done under its
-            // permit all the same.
-            let _ = done.send(out);
+            // permit all the same. The result is then dropped here, and a `Drop` that panics
+            // must not end the thread either.
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                let _ = done.send(out);
+            }));
         });
         if self.jobs.send(job).is_err() {
             // Only if every thread has ended, which a pool still referenced never sees.

@@ -464,10 +464,7 @@ fn serve(config: Config, path: PathBuf, overrides: Overrides) -> ExitCode {
         audit,
         clock::system,
     ) else {
-        tracing::error!(
-            event = "session_key_refused",
-            error = "session key refused by the AEAD"
-        );
+        // `State::new` logged why (the session key, or the heavy-work threads).
         return ExitCode::from(EX_USAGE);
     };
     drop(entered);

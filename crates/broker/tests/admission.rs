@@ -503,7 +503,7 @@ fn a_dropped_pools_threads_end() {
     use broker::features::admission::heavy::Heavy;
     use broker::features::metrics::Metrics;
     let config = config("[admission]\nheavy_workers = 1\n");
-    let heavy = Heavy::new(&config.admission, &Metrics::new());
+    let heavy = Heavy::new(&config.admission, &Metrics::new()).unwrap();
     let tid = current_thread()
         .block_on(heavy.run(Work::Response, || {
             rustix::thread::gettid().as_raw_nonzero().get()

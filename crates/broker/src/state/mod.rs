@@ -92,7 +92,9 @@ fn oidc_rp(
 }
 
 impl State {
-    /// The state for `config` with a given store, metadata refresher, audit sink and clock.
+    /// The state for `config` with a given store, metadata refresher, audit sink and clock;
+    /// `None`, with the reason logged, when the session key is refused or the system refuses
+    /// the heavy-work threads.
     pub fn new(
         config: Arc<Config>,
         store: Store,
@@ -101,7 +103,13 @@ impl State {
         clock: Clock,
     ) -> Option<State> {
         let registry = refresher.registry().clone();
-        let sealer = Sealer::new(&config.session_key)?;
+        let Some(sealer) = Sealer::new(&config.session_key) else {
+            tracing::error!(
+                event = "session_key_refused",
+                error = "session key refused by the AEAD"
+            );
+            return None;
+        };
         let views = views::SessionViews::new(config.view_cache_bytes, config.session_ttl);
         let upstreams = crate::leaf::http::Upstreams::new(
             config.access.connect_timeout,
@@ -116,7 +124,18 @@ impl State {
                 metrics.audit_failures.with_label_values(&[e.code()]);
             }
         }
-        let heavy = Arc::new(Heavy::new(&config.admission, &metrics));
+        let heavy = match Heavy::new(&config.admission, &metrics) {
+            Ok(h) => Arc::new(h),
+            Err(e) => {
+                tracing::error!(
+                    event = "heavy_threads_refused",
+                    error = %e,
+                    workers = config.admission.heavy_workers,
+                    "the system refused the heavy-work threads (admission.heavy_workers)"
+                );
+                return None;
+            }
+        };
         let limiter = Arc::new(Limiter::new(&config.admission.rate, &metrics));
         let metrics = Arc::new(metrics);
         let oidc = oidc_rp(&config, &metrics, clock);
@@ -203,7 +222,20 @@ impl State {
             heavy: if self.heavy.settings() == &config.admission {
                 self.heavy.clone()
             } else {
-                Arc::new(Heavy::new(&config.admission, &self.metrics))
+                match Heavy::new(&config.admission, &self.metrics) {
+                    Ok(h) => Arc::new(h),
+                    // The pool in service works; a smaller one would refuse logins.
+                    Err(e) => {
+                        tracing::error!(
+                            event = "heavy_threads_refused",
+                            error = %e,
+                            workers = config.admission.heavy_workers,
+                            "the system refused the new heavy-work threads: the [admission] \
+                             pool in service is kept until a restart"
+                        );
+                        self.heavy.clone()
+                    }
+                }
             },
             backchannel: match (&self.backchannel, config.oidc.as_ref()) {
                 (Some(b), Some(o)) if b.settings() == o.backchannel => Some(b.clone()),

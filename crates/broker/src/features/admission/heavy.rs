@@ -99,7 +99,7 @@ pub struct Heavy {
     /// The pool's threads wait on the other end; dropping the pool closes it, and each thread
     /// ends once the jobs already handed over are done.
     jobs: mpsc::Sender<Job>,
-    /// Threads started: `heavy_workers`, fewer only if the system refused a thread.
+    /// Threads started: `heavy_workers` (at least one).
     threads: usize,
     permits: Arc<Semaphore>,
     settings: Admission,
@@ -136,31 +136,22 @@ impl Drop for Waiting<'_> {
 }
 
 impl Heavy {
-    /// A pool sized by `settings`, reporting to `metrics`.
-    /// Starts its `heavy_workers` threads. A thread the system refuses is logged and not
-    /// counted: the pool then has fewer permits, and with none at all every heavy job is
-    /// refused as busy (503) after `heavy_wait`, never left waiting for a thread that is not
-    /// there.
-    pub fn new(settings: &Admission, metrics: &Metrics) -> Heavy {
+    /// A pool sized by `settings`, reporting to `metrics`, with its `heavy_workers` threads
+    /// started. All or nothing: if the system refuses a thread (a pids limit), the error is
+    /// returned and the threads already started end, so a pool never runs short of what its
+    /// configuration says.
+    pub fn new(settings: &Admission, metrics: &Metrics) -> std::io::Result<Heavy> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let nice = settings.heavy_nice;
-        let mut threads = 0;
-        for _ in 0..settings.heavy_workers.max(1) {
+        let threads = settings.heavy_workers.max(1);
+        for _ in 0..threads {
             let queue = queue.clone();
-            let started = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name(THREAD_NAME.to_owned())
-                .spawn(move || work(&queue, nice));
-            match started {
-                Ok(_) => threads += 1,
-                Err(e) => tracing::error!(
-                    event = "heavy_thread_not_started",
-                    error = %e,
-                    "the system refused a heavy-work thread"
-                ),
-            }
+                .spawn(move || work(&queue, nice))?;
         }
-        Heavy {
+        Ok(Heavy {
             jobs,
             threads,
             permits: Arc::new(Semaphore::new(threads)),
@@ -169,7 +160,7 @@ impl Heavy {
             waiting_bytes: AtomicUsize::new(0),
             in_flight: metrics.heavy_in_flight.clone(),
             rejected: metrics.heavy_rejected.clone(),
-        }
+        })
     }
 
     /// The settings this pool was built with (a reload keeps the pool when they are equal).
